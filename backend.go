@@ -1,0 +1,189 @@
+package cairn
+
+import (
+	"context"
+	"time"
+)
+
+// Backend is the contract every storage engine implements: the required
+// callbacks of the reckon_db event-log backend. An engine's constructor plays
+// the part of the seed's init.
+//
+// The [Store] validates every input before it calls a Backend, fills in
+// missing event IDs and checks counts and directions, so an engine may assume
+// well-formed arguments. All methods must be safe for concurrent use.
+//
+// The rules every engine follows, and which storetest checks:
+//
+//   - Append checks expected against the stream's current version (-1 when
+//     the stream does not exist or was soft-deleted) with
+//     [ExpectedVersion.Check], in the same critical section or transaction
+//     that writes. On success the events get consecutive versions and
+//     consecutive global positions, and become visible to readers together.
+//     When Append returns, the events are durable.
+//   - Before the version check, Append looks up the first event's ID; when it
+//     was recorded already, the engine returns [RetryResult] for the recorded
+//     events of that stream starting at the recorded version, and writes
+//     nothing.
+//   - A tombstoned stream fails every append, read and delete with
+//     [ErrStreamDeleted] (see [Deleted]).
+//   - A soft-deleted stream reads as not found; an append that accepts a
+//     missing stream (NoStream or Any) recreates it, with versions continuing
+//     after the last deleted one.
+//   - The global log is gapless for readers: ReadAll never returns position
+//     N+1 while N is committed but not yet visible.
+type Backend interface {
+	// Append appends events to stream if expected holds.
+	Append(ctx context.Context, stream string, expected ExpectedVersion, events []EventData) (AppendResult, error)
+
+	// ReadStream returns at most count events of stream starting at version
+	// from, in direction dir. A backward read with from = StreamEnd starts
+	// at the last event. Events removed by truncation or deletion are
+	// skipped. A stream that does not exist (or was soft-deleted) returns an
+	// error matching ErrStreamNotFound.
+	ReadStream(ctx context.Context, stream string, from int64, count int, dir Direction) ([]Event, error)
+
+	// ReadAll returns at most count events of the global log starting at
+	// position from, in direction dir. A backward read with from = LogEnd
+	// starts at the last event.
+	ReadAll(ctx context.Context, from uint64, count int, dir Direction) ([]Event, error)
+
+	// StreamVersion returns the version of the stream's last event, or an
+	// error matching ErrStreamNotFound.
+	StreamVersion(ctx context.Context, stream string) (int64, error)
+
+	// StreamExists reports whether the stream exists (and is not deleted).
+	StreamExists(ctx context.Context, stream string) (bool, error)
+
+	// HasEvents reports whether the store holds any event.
+	HasEvents(ctx context.Context) (bool, error)
+
+	// ListStreams returns at most limit existing streams whose ids sort
+	// after the id after (byte order), in ascending order.
+	ListStreams(ctx context.Context, after string, limit int) ([]string, error)
+
+	// DeleteStream soft-deletes the stream.
+	DeleteStream(ctx context.Context, stream string) error
+
+	// Close releases the engine's resources. Calls after Close fail with
+	// ErrClosed.
+	Close() error
+}
+
+// BatchAppender is implemented by engines that append to several streams in
+// one atomic transaction. On failure no request is written and the error is a
+// [*BatchError] whose entries say which expectations failed.
+type BatchAppender interface {
+	AppendBatch(ctx context.Context, requests []AppendRequest) ([]AppendResult, error)
+}
+
+// Truncater is implemented by engines that can drop the head of a stream:
+// after TruncateStream(stream, before), reads of stream skip versions below
+// before; versions of the rest do not change.
+type Truncater interface {
+	TruncateStream(ctx context.Context, stream string, before int64) error
+}
+
+// Tombstoner is implemented by engines that can hard-delete a stream: it can
+// never be written or read again.
+type Tombstoner interface {
+	TombstoneStream(ctx context.Context, stream string) error
+}
+
+// Compacter is implemented by engines that can reclaim the space of deleted
+// and truncated events.
+type Compacter interface {
+	Compact(ctx context.Context) error
+}
+
+// DiskSizer is implemented by engines that can report their size on disk.
+type DiskSizer interface {
+	DiskBytes(ctx context.Context) (int64, error)
+}
+
+// HealthChecker is implemented by engines that can report whether they can
+// serve reads and writes.
+type HealthChecker interface {
+	Health(ctx context.Context) error
+}
+
+// Snapshotter is implemented by engines that store snapshots.
+type Snapshotter interface {
+	// CommitSnapshot stores s if its version is newer than the stored
+	// snapshot's; otherwise it does nothing and succeeds.
+	CommitSnapshot(ctx context.Context, s Snapshot) error
+	// GetSnapshot returns the stored snapshot of stream when
+	// min < version ≤ max, and false otherwise.
+	GetSnapshot(ctx context.Context, stream string, min, max int64) (Snapshot, bool, error)
+}
+
+// Tx is the write side of a read model inside an engine's transaction, handed
+// to a [Projection]. Reads see the transaction's own writes. Tables and keys
+// are free-form strings; engines may expose their native transaction too (for
+// example pgstore hands out the SQL transaction).
+type Tx interface {
+	Get(ctx context.Context, table, key string) ([]byte, bool, error)
+	Put(ctx context.Context, table, key string, value []byte) error
+	Delete(ctx context.Context, table, key string) error
+}
+
+// Projection updates a read model in the same transaction as the events it
+// is given (Maestro's transactional projections). An error aborts the whole
+// commit: neither the events nor any projection's writes are kept.
+type Projection func(ctx context.Context, tx Tx, events []Event) error
+
+// TxCommitter is implemented by engines that commit events together with
+// projections' writes (Maestro's commit_all).
+type TxCommitter interface {
+	CommitAll(ctx context.Context, req AppendRequest, projections []Projection) (AppendResult, error)
+}
+
+// ReadModelReader is implemented by engines whose [Tx] writes can be read back
+// outside a commit.
+type ReadModelReader interface {
+	ReadModelGet(ctx context.Context, table, key string) ([]byte, bool, error)
+	// ReadModelScan returns at most limit entries of table whose keys start
+	// with prefix and sort after after, in key order.
+	ReadModelScan(ctx context.Context, table, prefix, after string, limit int) ([]Entry, error)
+}
+
+// Notifier is implemented by engines that learn of commits made by other
+// processes (for example through PostgreSQL's LISTEN/NOTIFY). The engine calls
+// fn after events up to position head are durable and visible; fn must not
+// block. The Store already signals its own appends, so an engine without
+// other writers need not implement Notifier.
+type Notifier interface {
+	Notify(fn func(head uint64)) (stop func())
+}
+
+// RetryResult decides what an append that repeats a recorded event ID
+// returns. recorded holds the stream's events from the version at which the
+// first event's ID was recorded, in order (at least len(events) of them when
+// available). When the events are a repeat of that earlier append (the same
+// IDs in the same order, in the same stream, and consistent with expected)
+// it returns the earlier result; otherwise an error matching
+// [ErrDuplicateEvent].
+func RetryResult(stream string, expected ExpectedVersion, events []EventData, recorded []Event) (AppendResult, error) {
+	dup := func() (AppendResult, error) {
+		return AppendResult{}, &StreamError{Op: "append to", Stream: stream, Err: ErrDuplicateEvent}
+	}
+	if len(recorded) < len(events) {
+		return dup()
+	}
+	for i, e := range events {
+		r := recorded[i]
+		if r.StreamID != stream || r.ID != e.ID {
+			return dup()
+		}
+	}
+	first := recorded[0]
+	if v, ok := expected.Version(); ok && first.Version != v+1 {
+		return dup()
+	}
+	last := recorded[len(events)-1]
+	return AppendResult{Version: last.Version, Position: last.Position}, nil
+}
+
+// Now returns the commit time engines record: the current UTC time,
+// truncated to microseconds so that every engine stores the same value.
+func Now() time.Time { return time.Now().UTC().Truncate(time.Microsecond) }

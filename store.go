@@ -1,0 +1,603 @@
+package cairn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"iter"
+	"log/slog"
+	"math"
+	"sync"
+)
+
+// Options configure a [Store]. The zero value is ready to use.
+type Options struct {
+	// MaxEventBytes limits an event's data plus metadata.
+	// Zero means DefaultMaxEventBytes.
+	MaxEventBytes int
+	// ReadBatch is the page size the iterators read with. Zero means 512.
+	ReadBatch int
+	// Logger receives the Store's diagnostics. Nil discards them.
+	Logger *slog.Logger
+	// Hooks observe the Store's operations, for metrics.
+	Hooks Hooks
+}
+
+// Hooks are called after operations complete. They must be fast and must not
+// call back into the Store. Nil hooks are skipped.
+type Hooks struct {
+	// Appended is called after each successful append (including each
+	// stream of a batch and each CommitAll) with the number of events and
+	// their total data and metadata bytes.
+	Appended func(stream string, events int, bytes int)
+	// Failed is called when an operation fails with an error that is not
+	// ErrWrongExpectedVersion, ErrStreamNotFound or ErrInvalidArgument.
+	Failed func(op string, err error)
+}
+
+// EnsureDefaults fills in zero fields with their defaults.
+func (o *Options) EnsureDefaults() {
+	if o.MaxEventBytes <= 0 {
+		o.MaxEventBytes = DefaultMaxEventBytes
+	}
+	if o.ReadBatch <= 0 {
+		o.ReadBatch = 512
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// Store is the facade applications use. It validates every input, fills in
+// event IDs, falls back where an engine lacks an optional capability, and
+// signals subscribers when new events are durable.
+//
+// A Store is safe for concurrent use. It owns its Backend: [Store.Close]
+// closes it.
+type Store struct {
+	b       Backend
+	opts    Options
+	changes signal
+	stop    func()
+}
+
+// NewStore returns a Store over the engine b.
+func NewStore(b Backend, opts Options) *Store {
+	opts.EnsureDefaults()
+	s := &Store{b: b, opts: opts}
+	if n, ok := b.(Notifier); ok {
+		s.stop = n.Notify(s.changes.fire)
+	}
+	return s
+}
+
+// Backend returns the engine under s, for access to engine-specific features.
+func (s *Store) Backend() Backend { return s.b }
+
+// Close stops notifications and closes the engine.
+func (s *Store) Close() error {
+	if s.stop != nil {
+		s.stop()
+	}
+	return s.b.Close()
+}
+
+// Changes returns a channel that is closed the next time events become
+// durable, whether appended through s or, with an engine that implements
+// [Notifier], by another process. A subscriber takes the channel, reads until
+// it has caught up, then waits on it:
+//
+//	for {
+//		changed := store.Changes()
+//		// read from the last position seen to the end …
+//		select {
+//		case <-changed:
+//		case <-ctx.Done():
+//			return ctx.Err()
+//		}
+//	}
+func (s *Store) Changes() <-chan struct{} { return s.changes.wait() }
+
+// Head returns the highest global position known to be durable, and false
+// when s has not yet seen a commit.
+func (s *Store) Head() (uint64, bool) { return s.changes.last() }
+
+// Append appends events to stream if its version satisfies expected, and
+// returns the version and position of the last event. See the package
+// documentation for the guarantees.
+func (s *Store) Append(ctx context.Context, stream string, expected ExpectedVersion, events ...EventData) (AppendResult, error) {
+	events, err := s.checkAppend(stream, expected, events)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	res, err := s.b.Append(ctx, stream, expected, events)
+	if err != nil {
+		return res, s.failed("append", err)
+	}
+	s.appended(stream, events, res)
+	return res, nil
+}
+
+func (s *Store) checkAppend(stream string, expected ExpectedVersion, events []EventData) ([]EventData, error) {
+	if err := ValidateStreamID(stream); err != nil {
+		return nil, err
+	}
+	if err := validateExpected(expected); err != nil {
+		return nil, err
+	}
+	return prepareEvents(events, s.opts.MaxEventBytes)
+}
+
+func (s *Store) appended(stream string, events []EventData, res AppendResult) {
+	if h := s.opts.Hooks.Appended; h != nil {
+		n := 0
+		for _, e := range events {
+			n += len(e.Data) + len(e.Metadata)
+		}
+		h(stream, len(events), n)
+	}
+	s.changes.fire(res.Position)
+}
+
+func (s *Store) failed(op string, err error) error {
+	if h := s.opts.Hooks.Failed; h != nil && err != nil &&
+		!errors.Is(err, ErrWrongExpectedVersion) && !errors.Is(err, ErrStreamNotFound) && !errors.Is(err, ErrInvalidArgument) {
+		h(op, err)
+	}
+	return err
+}
+
+// AppendBatch appends to several streams. With an engine that implements
+// [BatchAppender] the batch is atomic: all requests are written or none, and
+// on failure the [*BatchError] says which expectations failed. Otherwise the
+// requests are appended one after the other, which is not atomic: on failure
+// the results of the requests already written are returned with the error,
+// and the later requests are not attempted.
+func (s *Store) AppendBatch(ctx context.Context, requests ...AppendRequest) ([]AppendResult, error) {
+	if len(requests) == 0 {
+		return nil, invalidf("requests", "a batch needs at least one request")
+	}
+	prepared := make([]AppendRequest, len(requests))
+	seen := make(map[string]int, len(requests))
+	for i, r := range requests {
+		events, err := s.checkAppend(r.Stream, r.Expected, r.Events)
+		if err != nil {
+			return nil, fmt.Errorf("requests[%d]: %w", i, err)
+		}
+		if j, ok := seen[r.Stream]; ok {
+			return nil, invalidf(fmt.Sprintf("requests[%d].stream", i), "%q is also the stream of requests[%d]; put its events in one request", r.Stream, j)
+		}
+		seen[r.Stream] = i
+		r.Events = events
+		prepared[i] = r
+	}
+	if ba, ok := s.b.(BatchAppender); ok {
+		results, err := ba.AppendBatch(ctx, prepared)
+		if err != nil {
+			return nil, s.failed("append batch", err)
+		}
+		for i, r := range prepared {
+			s.appended(r.Stream, r.Events, results[i])
+		}
+		return results, nil
+	}
+	results := make([]AppendResult, 0, len(prepared))
+	for i, r := range prepared {
+		res, err := s.b.Append(ctx, r.Stream, r.Expected, r.Events)
+		if err != nil {
+			errs := make([]error, len(prepared))
+			errs[i] = err
+			return results, s.failed("append batch", &BatchError{Errs: errs})
+		}
+		s.appended(r.Stream, r.Events, res)
+		results = append(results, res)
+	}
+	return results, nil
+}
+
+// CommitAll appends events to one stream and runs projections in the same
+// transaction (Maestro's commit_all): if a projection fails, neither the
+// events nor any projection's writes are kept, and the projection's error is
+// returned. Without projections it is [Store.Append]. Engines that do not
+// implement [TxCommitter] return ErrNotSupported when projections are given.
+func (s *Store) CommitAll(ctx context.Context, req AppendRequest, projections ...Projection) (AppendResult, error) {
+	if len(projections) == 0 {
+		return s.Append(ctx, req.Stream, req.Expected, req.Events...)
+	}
+	events, err := s.checkAppend(req.Stream, req.Expected, req.Events)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	for i, p := range projections {
+		if p == nil {
+			return AppendResult{}, invalidf(fmt.Sprintf("projections[%d]", i), "must not be nil")
+		}
+	}
+	tc, ok := s.b.(TxCommitter)
+	if !ok {
+		return AppendResult{}, fmt.Errorf("commit with projections: %w", ErrNotSupported)
+	}
+	req.Events = events
+	res, err := tc.CommitAll(ctx, req, projections)
+	if err != nil {
+		return res, s.failed("commit", err)
+	}
+	s.appended(req.Stream, events, res)
+	return res, nil
+}
+
+// ReadStream returns at most count events of stream from version from, in
+// direction dir. A backward read from StreamEnd starts at the last event.
+func (s *Store) ReadStream(ctx context.Context, stream string, from int64, count int, dir Direction) ([]Event, error) {
+	if err := checkStreamRead(stream, from, dir); err != nil {
+		return nil, err
+	}
+	if err := validateCount(count); err != nil {
+		return nil, err
+	}
+	return s.b.ReadStream(ctx, stream, from, count, dir)
+}
+
+func checkStreamRead(stream string, from int64, dir Direction) error {
+	if err := validateName("stream", stream, MaxStreamIDBytes); err != nil {
+		return err
+	}
+	if err := validateDirection(dir); err != nil {
+		return err
+	}
+	if from < 0 && !(dir == Backward && from == StreamEnd) {
+		return invalidf("from", "version %d is negative; only a backward read may start at StreamEnd (-1)", from)
+	}
+	return nil
+}
+
+// ReadAll returns at most count events of the global log from position from,
+// in direction dir. A backward read from LogEnd starts at the last event.
+func (s *Store) ReadAll(ctx context.Context, from uint64, count int, dir Direction) ([]Event, error) {
+	if err := validateDirection(dir); err != nil {
+		return nil, err
+	}
+	if err := validateCount(count); err != nil {
+		return nil, err
+	}
+	return s.b.ReadAll(ctx, from, count, dir)
+}
+
+// Stream returns an iterator over the events of stream from version from to
+// the end (forward) or to the start (backward). It reads in pages, so it can
+// cover any number of events; an error ends the iteration and is yielded
+// with a zero Event.
+func (s *Store) Stream(ctx context.Context, stream string, from int64, dir Direction) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		if err := checkStreamRead(stream, from, dir); err != nil {
+			yield(Event{}, err)
+			return
+		}
+		next := from
+		for {
+			page, err := s.b.ReadStream(ctx, stream, next, s.opts.ReadBatch, dir)
+			if err == nil {
+				err = ctx.Err()
+			}
+			if err != nil {
+				yield(Event{}, err)
+				return
+			}
+			for _, e := range page {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if len(page) < s.opts.ReadBatch {
+				return
+			}
+			last := page[len(page)-1].Version
+			if dir == Backward {
+				if last == 0 {
+					return
+				}
+				next = last - 1
+			} else {
+				next = last + 1
+			}
+		}
+	}
+}
+
+// All returns an iterator over the global log from position from to the end
+// (forward) or to the start (backward), read in pages.
+func (s *Store) All(ctx context.Context, from uint64, dir Direction) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		if err := validateDirection(dir); err != nil {
+			yield(Event{}, err)
+			return
+		}
+		next := from
+		for {
+			page, err := s.b.ReadAll(ctx, next, s.opts.ReadBatch, dir)
+			if err == nil {
+				err = ctx.Err()
+			}
+			if err != nil {
+				yield(Event{}, err)
+				return
+			}
+			for _, e := range page {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if len(page) < s.opts.ReadBatch {
+				return
+			}
+			last := page[len(page)-1].Position
+			if dir == Backward {
+				if last == 0 {
+					return
+				}
+				next = last - 1
+			} else {
+				next = last + 1
+			}
+		}
+	}
+}
+
+// NoMaxSequence is the maxSeq of [Store.GetEvents] that sets no upper bound.
+const NoMaxSequence int64 = math.MaxInt64
+
+// GetEvents is Maestro's get_events: the events of stream whose sequence
+// (version + 1) satisfies minSeq < sequence ≤ maxSeq, in order; that is the
+// versions minSeq … maxSeq-1. A stream that does not exist has no events.
+func (s *Store) GetEvents(ctx context.Context, stream string, minSeq, maxSeq int64) iter.Seq2[Event, error] {
+	return func(yield func(Event, error) bool) {
+		if minSeq < 0 {
+			yield(Event{}, invalidf("min sequence", "must not be negative, got %d", minSeq))
+			return
+		}
+		if maxSeq < minSeq {
+			yield(Event{}, invalidf("max sequence", "%d is below the min sequence %d", maxSeq, minSeq))
+			return
+		}
+		for e, err := range s.Stream(ctx, stream, minSeq, Forward) {
+			if errors.Is(err, ErrStreamNotFound) {
+				return
+			}
+			if err == nil && e.Sequence() > maxSeq {
+				return
+			}
+			if !yield(e, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+// StreamVersion returns the version of the stream's last event, or an error
+// matching ErrStreamNotFound.
+func (s *Store) StreamVersion(ctx context.Context, stream string) (int64, error) {
+	if err := validateName("stream", stream, MaxStreamIDBytes); err != nil {
+		return 0, err
+	}
+	return s.b.StreamVersion(ctx, stream)
+}
+
+// StreamExists reports whether the stream exists and is not deleted.
+func (s *Store) StreamExists(ctx context.Context, stream string) (bool, error) {
+	if err := validateName("stream", stream, MaxStreamIDBytes); err != nil {
+		return false, err
+	}
+	return s.b.StreamExists(ctx, stream)
+}
+
+// HasEvents reports whether the store holds any event.
+func (s *Store) HasEvents(ctx context.Context) (bool, error) { return s.b.HasEvents(ctx) }
+
+// Streams returns an iterator over the ids of all existing streams, in byte
+// order, read in pages.
+func (s *Store) Streams(ctx context.Context) iter.Seq2[string, error] {
+	return func(yield func(string, error) bool) {
+		after := ""
+		for {
+			page, err := s.b.ListStreams(ctx, after, s.opts.ReadBatch)
+			if err == nil {
+				err = ctx.Err()
+			}
+			if err != nil {
+				yield("", err)
+				return
+			}
+			for _, id := range page {
+				if !yield(id, nil) {
+					return
+				}
+			}
+			if len(page) < s.opts.ReadBatch {
+				return
+			}
+			after = page[len(page)-1]
+		}
+	}
+}
+
+// DeleteStream soft-deletes stream: reads return not-found, and an append
+// with NoStream or Any recreates it, its versions continuing after the last
+// deleted one.
+func (s *Store) DeleteStream(ctx context.Context, stream string) error {
+	if err := ValidateStreamID(stream); err != nil {
+		return err
+	}
+	return s.failed("delete", s.b.DeleteStream(ctx, stream))
+}
+
+// TombstoneStream hard-deletes stream: it can never be written or read again.
+func (s *Store) TombstoneStream(ctx context.Context, stream string) error {
+	if err := ValidateStreamID(stream); err != nil {
+		return err
+	}
+	t, ok := s.b.(Tombstoner)
+	if !ok {
+		return fmt.Errorf("tombstone %q: %w", stream, ErrNotSupported)
+	}
+	return s.failed("tombstone", t.TombstoneStream(ctx, stream))
+}
+
+// TruncateStream removes the events of stream with version < before from
+// reads of the stream; the versions of the rest do not change.
+func (s *Store) TruncateStream(ctx context.Context, stream string, before int64) error {
+	if err := ValidateStreamID(stream); err != nil {
+		return err
+	}
+	if before < 0 {
+		return invalidf("before", "version %d is negative", before)
+	}
+	t, ok := s.b.(Truncater)
+	if !ok {
+		return fmt.Errorf("truncate %q: %w", stream, ErrNotSupported)
+	}
+	return s.failed("truncate", t.TruncateStream(ctx, stream, before))
+}
+
+// Compact asks the engine to reclaim the space of deleted and truncated
+// events. Engines without compaction do nothing.
+func (s *Store) Compact(ctx context.Context) error {
+	if c, ok := s.b.(Compacter); ok {
+		return s.failed("compact", c.Compact(ctx))
+	}
+	return nil
+}
+
+// DiskBytes returns the engine's size on disk, or ErrNotSupported.
+func (s *Store) DiskBytes(ctx context.Context) (int64, error) {
+	if d, ok := s.b.(DiskSizer); ok {
+		return d.DiskBytes(ctx)
+	}
+	return 0, fmt.Errorf("disk bytes: %w", ErrNotSupported)
+}
+
+// Health returns nil when the engine can serve reads and writes. Engines
+// without a health check are assumed healthy.
+func (s *Store) Health(ctx context.Context) error {
+	if h, ok := s.b.(HealthChecker); ok {
+		return h.Health(ctx)
+	}
+	return nil
+}
+
+// CommitSnapshot stores snap if its version is newer than the stored one;
+// otherwise it does nothing and succeeds.
+func (s *Store) CommitSnapshot(ctx context.Context, snap Snapshot) error {
+	if err := ValidateStreamID(snap.StreamID); err != nil {
+		return err
+	}
+	if snap.Version < 0 {
+		return invalidf("snapshot version", "%d is negative", snap.Version)
+	}
+	if n := len(snap.Data) + len(snap.Metadata); n > s.opts.MaxEventBytes {
+		return invalidf("snapshot", "data and metadata are %d bytes, the limit is %d", n, s.opts.MaxEventBytes)
+	}
+	sn, ok := s.b.(Snapshotter)
+	if !ok {
+		return fmt.Errorf("commit snapshot: %w", ErrNotSupported)
+	}
+	return s.failed("commit snapshot", sn.CommitSnapshot(ctx, snap))
+}
+
+// GetSnapshot returns the snapshot of stream when min < version ≤ max, and
+// false when there is none in those bounds.
+func (s *Store) GetSnapshot(ctx context.Context, stream string, min, max int64) (Snapshot, bool, error) {
+	if err := validateName("stream", stream, MaxStreamIDBytes); err != nil {
+		return Snapshot{}, false, err
+	}
+	if max < min {
+		return Snapshot{}, false, invalidf("max", "%d is below min %d", max, min)
+	}
+	sn, ok := s.b.(Snapshotter)
+	if !ok {
+		return Snapshot{}, false, fmt.Errorf("get snapshot: %w", ErrNotSupported)
+	}
+	return sn.GetSnapshot(ctx, stream, min, max)
+}
+
+// ReadModelGet returns the value a projection stored under table and key.
+func (s *Store) ReadModelGet(ctx context.Context, table, key string) ([]byte, bool, error) {
+	if err := validateTable(table); err != nil {
+		return nil, false, err
+	}
+	r, ok := s.b.(ReadModelReader)
+	if !ok {
+		return nil, false, fmt.Errorf("read model: %w", ErrNotSupported)
+	}
+	return r.ReadModelGet(ctx, table, key)
+}
+
+// ReadModel returns an iterator over the entries of table whose keys start
+// with prefix, in key order.
+func (s *Store) ReadModel(ctx context.Context, table, prefix string) iter.Seq2[Entry, error] {
+	return func(yield func(Entry, error) bool) {
+		if err := validateTable(table); err != nil {
+			yield(Entry{}, err)
+			return
+		}
+		r, ok := s.b.(ReadModelReader)
+		if !ok {
+			yield(Entry{}, fmt.Errorf("read model: %w", ErrNotSupported))
+			return
+		}
+		after := ""
+		for {
+			page, err := r.ReadModelScan(ctx, table, prefix, after, s.opts.ReadBatch)
+			if err == nil {
+				err = ctx.Err()
+			}
+			if err != nil {
+				yield(Entry{}, err)
+				return
+			}
+			for _, e := range page {
+				if !yield(e, nil) {
+					return
+				}
+			}
+			if len(page) < s.opts.ReadBatch {
+				return
+			}
+			after = page[len(page)-1].Key
+		}
+	}
+}
+
+// signal broadcasts "new events are durable" by closing a channel.
+type signal struct {
+	mu   sync.Mutex
+	ch   chan struct{}
+	head uint64
+	seen bool
+}
+
+func (g *signal) wait() <-chan struct{} {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ch == nil {
+		g.ch = make(chan struct{})
+	}
+	return g.ch
+}
+
+func (g *signal) fire(head uint64) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.seen || head > g.head {
+		g.head, g.seen = head, true
+	}
+	if g.ch != nil {
+		close(g.ch)
+		g.ch = nil
+	}
+}
+
+func (g *signal) last() (uint64, bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.head, g.seen
+}
