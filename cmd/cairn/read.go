@@ -1,0 +1,76 @@
+package main
+
+import (
+	"fmt"
+	"iter"
+
+	"github.com/cairndb/cairn"
+	"github.com/spf13/cobra"
+)
+
+func newReadCmd(g *globals) *cobra.Command {
+	var (
+		from     int64
+		count    int
+		backward bool
+	)
+	cmd := &cobra.Command{
+		Use:   "read [STREAM]",
+		Short: "Print a stream's events, or the global log, as JSON lines",
+		Long: `Print the events of STREAM, or of the global log when STREAM is omitted,
+one JSON object per line. --from is a version for a stream and a position for
+the global log; a backward read starts at the end unless --from is given.`,
+		Example: `  cairn read order-1
+  cairn read --backward --count 10
+  cairn read --from 1000 --count 50`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if count < 0 {
+				return fmt.Errorf("--count %d: must be positive, or 0 for no limit", count)
+			}
+			dir := cairn.Forward
+			if backward {
+				dir = cairn.Backward
+			}
+			fromSet := cmd.Flags().Changed("from")
+			if fromSet && from < 0 {
+				return fmt.Errorf("--from %d: must not be negative", from)
+			}
+			return g.withStore(cmd.Context(), func(s *cairn.Store) error {
+				var events iter.Seq2[cairn.Event, error]
+				if len(args) == 1 {
+					start := from
+					if backward && !fromSet {
+						start = cairn.StreamEnd
+					}
+					events = s.Stream(cmd.Context(), args[0], start, dir)
+				} else {
+					start := uint64(from)
+					if backward && !fromSet {
+						start = cairn.LogEnd
+					}
+					events = s.All(cmd.Context(), start, dir)
+				}
+				w := newEventWriter(cmd.OutOrStdout())
+				n := 0
+				for e, err := range events {
+					if err != nil {
+						return err
+					}
+					if err := w.write(e); err != nil {
+						return err
+					}
+					if n++; count > 0 && n == count {
+						break
+					}
+				}
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.Int64Var(&from, "from", 0, "first version (stream) or position (global log) to read")
+	f.IntVar(&count, "count", 0, "read at most this many events (0: all)")
+	f.BoolVar(&backward, "backward", false, "read from the end towards the start")
+	return cmd
+}

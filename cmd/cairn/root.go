@@ -1,0 +1,65 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/storeurl"
+	"github.com/spf13/cobra"
+)
+
+// errSilent ends the command with a failure status after it has already told
+// the user why.
+var errSilent = errors.New("silent failure")
+
+// DefaultStore is the store commands open when --store is not given.
+const DefaultStore = "./cairn-data"
+
+// globals holds what every command shares: the flags, and how to open the
+// store (tests replace openStore to share one in-memory store between
+// commands).
+type globals struct {
+	store     string
+	openStore func(ctx context.Context, url string) (*cairn.Store, error)
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globals{openStore: func(ctx context.Context, url string) (*cairn.Store, error) {
+		return storeurl.Open(ctx, url, storeurl.Options{})
+	}}
+	return newRootCmdWith(g)
+}
+
+func newRootCmdWith(g *globals) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "cairn",
+		Short:         "cairn is an event store for event-sourced systems",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.PersistentFlags().StringVar(&g.store, "store", DefaultStore, "the store: memory:, a directory, or postgres://user:pass@host/db")
+	root.AddCommand(
+		newAppendCmd(g),
+		newReadCmd(g),
+		newStreamsCmd(g),
+		newStatsCmd(g),
+		newVersionCmd(),
+	)
+	return root
+}
+
+// withStore opens the store named by --store, runs fn, and closes the store.
+func (g *globals) withStore(ctx context.Context, fn func(*cairn.Store) error) (err error) {
+	s, err := g.openStore(ctx, g.store)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := s.Close(); err == nil && cerr != nil && !errors.Is(cerr, cairn.ErrClosed) {
+			err = cerr
+		}
+	}()
+	return fn(s)
+}
+
