@@ -62,4 +62,3 @@ func (g *globals) withStore(ctx context.Context, fn func(*cairn.Store) error) (e
 	}()
 	return fn(s)
 }
-
