@@ -1,0 +1,132 @@
+package cairn_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/memstore"
+)
+
+func TestExpectedVersionCheck(t *testing.T) {
+	cases := []struct {
+		e       cairn.ExpectedVersion
+		current int64
+		ok      bool
+	}{
+		{cairn.Any, -1, true}, {cairn.Any, 5, true},
+		{cairn.NoStream, -1, true}, {cairn.NoStream, 0, false},
+		{cairn.StreamExists, -1, false}, {cairn.StreamExists, 0, true},
+		{cairn.Exact(3), 3, true}, {cairn.Exact(3), 2, false}, {cairn.Exact(0), -1, false},
+		{cairn.Exact(-3), -3, false},
+	}
+	for _, c := range cases {
+		err := c.e.Check("s", c.current)
+		if (err == nil) != c.ok {
+			t.Errorf("%v.Check(%d) = %v, want ok=%v", c.e, c.current, err, c.ok)
+		}
+	}
+	var zero cairn.ExpectedVersion
+	if zero != cairn.Any {
+		t.Error("the zero ExpectedVersion is not Any")
+	}
+	for _, n := range []int64{-1, -2, -4, 0, 9} {
+		e, err := cairn.ParseExpectedVersion(n)
+		if err != nil || e.Int64() != n {
+			t.Errorf("ParseExpectedVersion(%d) = %v (%d), %v", n, e, e.Int64(), err)
+		}
+	}
+	if _, err := cairn.ParseExpectedVersion(-3); !errors.Is(err, cairn.ErrInvalidArgument) {
+		t.Errorf("ParseExpectedVersion(-3): %v", err)
+	}
+}
+
+func TestWrongExpectedVersionError(t *testing.T) {
+	err := error(&cairn.WrongExpectedVersionError{Stream: "s", Expected: cairn.Exact(1), Actual: -1})
+	if err.Error() != `append to "s": wrong expected version: expected 1, actual no stream` {
+		t.Errorf("message %q", err)
+	}
+	wrapped := &cairn.BatchError{Errs: []error{nil, err}}
+	var wev *cairn.WrongExpectedVersionError
+	if !errors.Is(wrapped, cairn.ErrWrongExpectedVersion) || !errors.As(wrapped, &wev) || wev.Actual != -1 {
+		t.Errorf("BatchError does not expose its outcome: %v", wrapped)
+	}
+}
+
+// serialOnly hides every optional capability of the engine under it.
+type serialOnly struct{ cairn.Backend }
+
+func TestAppendBatchFallbackIsSerial(t *testing.T) {
+	ctx := context.Background()
+	s := cairn.NewStore(serialOnly{memstore.New()}, cairn.Options{})
+	results, err := s.AppendBatch(ctx,
+		cairn.AppendRequest{Stream: "a", Expected: cairn.NoStream, Events: []cairn.EventData{{Type: "E"}}},
+		cairn.AppendRequest{Stream: "b", Expected: cairn.Exact(4), Events: []cairn.EventData{{Type: "E"}}},
+		cairn.AppendRequest{Stream: "c", Expected: cairn.NoStream, Events: []cairn.EventData{{Type: "E"}}},
+	)
+	// Not atomic: the first request was written, the second failed, the
+	// third was not attempted.
+	var be *cairn.BatchError
+	if !errors.As(err, &be) || be.Errs[1] == nil || !errors.Is(err, cairn.ErrWrongExpectedVersion) {
+		t.Fatalf("AppendBatch: %v", err)
+	}
+	if len(results) != 1 || results[0].Version != 0 {
+		t.Fatalf("results of the written requests = %+v", results)
+	}
+	if ok, _ := s.StreamExists(ctx, "a"); !ok {
+		t.Fatal("the request before the failure was not written")
+	}
+	if ok, _ := s.StreamExists(ctx, "c"); ok {
+		t.Fatal("the request after the failure was written")
+	}
+}
+
+func TestOptionalCapabilitiesMissing(t *testing.T) {
+	ctx := context.Background()
+	s := cairn.NewStore(serialOnly{memstore.New()}, cairn.Options{})
+	noop := func(context.Context, cairn.Tx, []cairn.Event) error { return nil }
+	checks := map[string]error{
+		"tombstone": s.TombstoneStream(ctx, "s"),
+		"truncate":  s.TruncateStream(ctx, "s", 1),
+		"snapshot":  s.CommitSnapshot(ctx, cairn.Snapshot{StreamID: "s"}),
+	}
+	_, checks["commit"] = s.CommitAll(ctx, cairn.AppendRequest{Stream: "s", Events: []cairn.EventData{{Type: "E"}}}, noop)
+	_, _, checks["get snapshot"] = s.GetSnapshot(ctx, "s", 0, 1)
+	_, checks["disk bytes"] = s.DiskBytes(ctx)
+	_, _, checks["read model"] = s.ReadModelGet(ctx, "t", "k")
+	for op, err := range checks {
+		if !errors.Is(err, cairn.ErrNotSupported) {
+			t.Errorf("%s without the capability: %v, want ErrNotSupported", op, err)
+		}
+	}
+	if has, _ := s.HasEvents(ctx); has {
+		t.Error("an unsupported commit wrote events")
+	}
+	if err := s.Compact(ctx); err != nil {
+		t.Errorf("Compact without the capability: %v, want nil", err)
+	}
+	if err := s.Health(ctx); err != nil {
+		t.Errorf("Health without the capability: %v, want nil", err)
+	}
+}
+
+func TestHooks(t *testing.T) {
+	var events, bytes int
+	var failures []string
+	s := cairn.NewStore(memstore.New(), cairn.Options{Hooks: cairn.Hooks{
+		Appended: func(stream string, n, b int) { events += n; bytes += b },
+		Failed:   func(op string, err error) { failures = append(failures, op) },
+	}})
+	ctx := context.Background()
+	s.Append(ctx, "s", cairn.NoStream, cairn.EventData{Type: "E", Data: []byte("abc"), Metadata: []byte("de")})
+	s.Append(ctx, "s", cairn.NoStream, cairn.EventData{Type: "E"}) // a conflict is not a failure
+	s.Close()
+	s.Append(ctx, "s", cairn.Any, cairn.EventData{Type: "E"})
+	if events != 1 || bytes != 5 {
+		t.Errorf("Appended saw %d events, %d bytes; want 1, 5", events, bytes)
+	}
+	if len(failures) != 1 || failures[0] != "append" {
+		t.Errorf("Failed saw %v, want one append after Close", failures)
+	}
+}

@@ -1,0 +1,54 @@
+package storeurl_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/cairndb/cairn/storeurl"
+)
+
+func TestParse(t *testing.T) {
+	cases := []struct {
+		raw    string
+		kind   storeurl.Kind
+		target string
+		err    string
+	}{
+		{raw: "memory:", kind: storeurl.Memory},
+		{raw: "./cairn-data", kind: storeurl.Dir, target: "./cairn-data"},
+		{raw: "/var/lib/cairn", kind: storeurl.Dir, target: "/var/lib/cairn"},
+		{raw: "data", kind: storeurl.Dir, target: "data"},
+		{raw: "file:///var/lib/cairn", kind: storeurl.Dir, target: "/var/lib/cairn"},
+		{raw: "postgres://u:p@localhost/db", kind: storeurl.Postgres, target: "postgres://u:p@localhost/db"},
+		{raw: "postgresql://localhost/db?sslmode=disable", kind: storeurl.Postgres, target: "postgresql://localhost/db?sslmode=disable"},
+		{raw: "", err: "empty URL"},
+		{raw: "mysql://localhost/db", err: `unknown scheme "mysql"`},
+		{raw: "redis:6379", err: `unknown scheme "redis"`},
+		{raw: "file://", err: "needs a path"},
+	}
+	for _, c := range cases {
+		kind, target, err := storeurl.Parse(c.raw)
+		if c.err != "" {
+			if err == nil || !strings.Contains(err.Error(), c.err) {
+				t.Errorf("Parse(%q): error %v, want %q", c.raw, err, c.err)
+			}
+			continue
+		}
+		if err != nil || kind != c.kind || target != c.target {
+			t.Errorf("Parse(%q) = %v, %q, %v; want %v, %q", c.raw, kind, target, err, c.kind, c.target)
+		}
+	}
+}
+
+func ExampleOpen() {
+	store, err := storeurl.Open(context.Background(), "memory:", storeurl.Options{})
+	if err != nil {
+		panic(err)
+	}
+	defer store.Close()
+	has, _ := store.HasEvents(context.Background())
+	fmt.Println("has events:", has)
+	// Output: has events: false
+}
