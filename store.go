@@ -268,78 +268,80 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, count int, dir Directi
 // cover any number of events; an error ends the iteration and is yielded
 // with a zero Event.
 func (s *Store) Stream(ctx context.Context, stream string, from int64, dir Direction) iter.Seq2[Event, error] {
-	return func(yield func(Event, error) bool) {
-		if err := checkStreamRead(stream, from, dir); err != nil {
-			yield(Event{}, err)
-			return
-		}
-		next := from
-		for {
-			page, err := s.b.ReadStream(ctx, stream, next, s.opts.ReadBatch, dir)
-			if err == nil {
-				err = ctx.Err()
-			}
-			if err != nil {
-				yield(Event{}, err)
-				return
-			}
-			for _, e := range page {
-				if !yield(e, nil) {
-					return
-				}
-			}
-			if len(page) < s.opts.ReadBatch {
-				return
-			}
-			last := page[len(page)-1].Version
-			if dir == Backward {
-				if last == 0 {
-					return
-				}
-				next = last - 1
-			} else {
-				next = last + 1
-			}
-		}
+	if err := checkStreamRead(stream, from, dir); err != nil {
+		return failedSeq[Event](err)
 	}
+	return paginate(ctx, s.opts.ReadBatch, func(last *Event) ([]Event, error) {
+		next := from
+		switch {
+		case last == nil:
+		case dir == Forward:
+			next = last.Version + 1
+		case last.Version == 0:
+			return nil, nil
+		default:
+			next = last.Version - 1
+		}
+		return s.b.ReadStream(ctx, stream, next, s.opts.ReadBatch, dir)
+	})
 }
 
 // All returns an iterator over the global log from position from to the end
 // (forward) or to the start (backward), read in pages.
 func (s *Store) All(ctx context.Context, from uint64, dir Direction) iter.Seq2[Event, error] {
-	return func(yield func(Event, error) bool) {
-		if err := validateDirection(dir); err != nil {
-			yield(Event{}, err)
-			return
-		}
+	if err := validateDirection(dir); err != nil {
+		return failedSeq[Event](err)
+	}
+	return paginate(ctx, s.opts.ReadBatch, func(last *Event) ([]Event, error) {
 		next := from
+		switch {
+		case last == nil:
+		case dir == Forward:
+			next = last.Position + 1
+		case last.Position == 0:
+			return nil, nil
+		default:
+			next = last.Position - 1
+		}
+		return s.b.ReadAll(ctx, next, s.opts.ReadBatch, dir)
+	})
+}
+
+// paginate yields the items of successive pages of at most batch items;
+// page returns the page after last (nil for the first page). A page shorter
+// than batch is the last one. An error, or the context's, ends the iteration
+// and is yielded with a zero item.
+func paginate[T any](ctx context.Context, batch int, page func(last *T) ([]T, error)) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var last *T
 		for {
-			page, err := s.b.ReadAll(ctx, next, s.opts.ReadBatch, dir)
+			items, err := page(last)
 			if err == nil {
 				err = ctx.Err()
 			}
 			if err != nil {
-				yield(Event{}, err)
+				var zero T
+				yield(zero, err)
 				return
 			}
-			for _, e := range page {
-				if !yield(e, nil) {
+			for _, it := range items {
+				if !yield(it, nil) {
 					return
 				}
 			}
-			if len(page) < s.opts.ReadBatch {
+			if len(items) < batch {
 				return
 			}
-			last := page[len(page)-1].Position
-			if dir == Backward {
-				if last == 0 {
-					return
-				}
-				next = last - 1
-			} else {
-				next = last + 1
-			}
+			last = &items[len(items)-1]
 		}
+	}
+}
+
+// failedSeq yields err alone.
+func failedSeq[T any](err error) iter.Seq2[T, error] {
+	return func(yield func(T, error) bool) {
+		var zero T
+		yield(zero, err)
 	}
 }
 
@@ -396,28 +398,13 @@ func (s *Store) HasEvents(ctx context.Context) (bool, error) { return s.b.HasEve
 // Streams returns an iterator over the ids of all existing streams, in byte
 // order, read in pages.
 func (s *Store) Streams(ctx context.Context) iter.Seq2[string, error] {
-	return func(yield func(string, error) bool) {
+	return paginate(ctx, s.opts.ReadBatch, func(last *string) ([]string, error) {
 		after := ""
-		for {
-			page, err := s.b.ListStreams(ctx, after, s.opts.ReadBatch)
-			if err == nil {
-				err = ctx.Err()
-			}
-			if err != nil {
-				yield("", err)
-				return
-			}
-			for _, id := range page {
-				if !yield(id, nil) {
-					return
-				}
-			}
-			if len(page) < s.opts.ReadBatch {
-				return
-			}
-			after = page[len(page)-1]
+		if last != nil {
+			after = *last
 		}
-	}
+		return s.b.ListStreams(ctx, after, s.opts.ReadBatch)
+	})
 }
 
 // DeleteStream soft-deletes stream: reads return not-found, and an append
@@ -534,37 +521,20 @@ func (s *Store) ReadModelGet(ctx context.Context, table, key string) ([]byte, bo
 // ReadModel returns an iterator over the entries of table whose keys start
 // with prefix, in key order.
 func (s *Store) ReadModel(ctx context.Context, table, prefix string) iter.Seq2[Entry, error] {
-	return func(yield func(Entry, error) bool) {
-		if err := validateTable(table); err != nil {
-			yield(Entry{}, err)
-			return
-		}
-		r, ok := s.b.(ReadModelReader)
-		if !ok {
-			yield(Entry{}, fmt.Errorf("read model: %w", ErrNotSupported))
-			return
-		}
-		after := ""
-		for {
-			page, err := r.ReadModelScan(ctx, table, prefix, after, s.opts.ReadBatch)
-			if err == nil {
-				err = ctx.Err()
-			}
-			if err != nil {
-				yield(Entry{}, err)
-				return
-			}
-			for _, e := range page {
-				if !yield(e, nil) {
-					return
-				}
-			}
-			if len(page) < s.opts.ReadBatch {
-				return
-			}
-			after = page[len(page)-1].Key
-		}
+	if err := validateTable(table); err != nil {
+		return failedSeq[Entry](err)
 	}
+	r, ok := s.b.(ReadModelReader)
+	if !ok {
+		return failedSeq[Entry](fmt.Errorf("read model: %w", ErrNotSupported))
+	}
+	return paginate(ctx, s.opts.ReadBatch, func(last *Entry) ([]Entry, error) {
+		after := ""
+		if last != nil {
+			after = last.Key
+		}
+		return r.ReadModelScan(ctx, table, prefix, after, s.opts.ReadBatch)
+	})
 }
 
 // signal broadcasts "new events are durable" by closing a channel.
