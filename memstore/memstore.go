@@ -288,6 +288,19 @@ func (s *Store) ReadModelScan(ctx context.Context, table, prefix, after string, 
 	return out, nil
 }
 
+// live returns the stream id, or the error for op on a stream that does not
+// exist, was soft-deleted or was tombstoned.
+func (s *Store) live(op, id string) (*stream, error) {
+	st := s.streams[id]
+	switch {
+	case st != nil && st.tombstoned:
+		return nil, cairn.Deleted(op, id)
+	case st == nil || st.deleted:
+		return nil, cairn.NotFound(op, id)
+	}
+	return st, nil
+}
+
 // ReadStream implements [cairn.Backend].
 func (s *Store) ReadStream(ctx context.Context, id string, from int64, count int, dir cairn.Direction) ([]cairn.Event, error) {
 	s.mu.RLock()
@@ -295,12 +308,9 @@ func (s *Store) ReadStream(ctx context.Context, id string, from int64, count int
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	st := s.streams[id]
-	switch {
-	case st == nil || st.deleted:
-		return nil, cairn.NotFound("read", id)
-	case st.tombstoned:
-		return nil, cairn.Deleted("read", id)
+	st, err := s.live("read", id)
+	if err != nil {
+		return nil, err
 	}
 	last := int64(len(st.positions)) - 1
 	var out []cairn.Event
@@ -360,12 +370,9 @@ func (s *Store) StreamVersion(ctx context.Context, id string) (int64, error) {
 	if err := s.check(ctx); err != nil {
 		return 0, err
 	}
-	st := s.streams[id]
-	switch {
-	case st == nil || st.deleted:
-		return 0, cairn.NotFound("stream version of", id)
-	case st.tombstoned:
-		return 0, cairn.Deleted("stream version of", id)
+	st, err := s.live("stream version of", id)
+	if err != nil {
+		return 0, err
 	}
 	return st.current(), nil
 }
@@ -418,12 +425,9 @@ func (s *Store) DeleteStream(ctx context.Context, id string) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	st := s.streams[id]
-	switch {
-	case st == nil || st.deleted:
-		return cairn.NotFound("delete", id)
-	case st.tombstoned:
-		return cairn.Deleted("delete", id)
+	st, err := s.live("delete", id)
+	if err != nil {
+		return err
 	}
 	st.deleted = true
 	st.before = int64(len(st.positions))
@@ -457,12 +461,9 @@ func (s *Store) TruncateStream(ctx context.Context, id string, before int64) err
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	st := s.streams[id]
-	switch {
-	case st == nil || st.deleted:
-		return cairn.NotFound("truncate", id)
-	case st.tombstoned:
-		return cairn.Deleted("truncate", id)
+	st, err := s.live("truncate", id)
+	if err != nil {
+		return err
 	}
 	st.before = max(st.before, before)
 	return nil

@@ -733,7 +733,17 @@ func testTombstone(t *testing.T, nb NewBackend) {
 	if err := s.TombstoneStream(ctx, "never-written"); err != nil {
 		t.Fatalf("tombstoning a missing stream: %v", err)
 	}
-	for _, stream := range []string{"s", "never-written"} {
+	mustAppend(t, s, "soft", cairn.NoStream, ev("E"))
+	if err := s.DeleteStream(ctx, "soft"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TombstoneStream(ctx, "soft"); err != nil {
+		t.Fatalf("tombstoning a soft-deleted stream: %v", err)
+	}
+	if err := s.TombstoneStream(ctx, "s"); !errors.Is(err, cairn.ErrStreamDeleted) {
+		t.Fatalf("tombstoning twice: %v, want ErrStreamDeleted", err)
+	}
+	for _, stream := range []string{"s", "never-written", "soft"} {
 		for _, exp := range []cairn.ExpectedVersion{cairn.NoStream, cairn.Any, cairn.StreamExists, cairn.Exact(1)} {
 			if _, err := s.Append(ctx, stream, exp, ev("E")); !errors.Is(err, cairn.ErrStreamDeleted) {
 				t.Fatalf("append (%v) to tombstoned %q: %v, want ErrStreamDeleted", exp, stream, err)
@@ -752,7 +762,7 @@ func testTombstone(t *testing.T, nb NewBackend) {
 	if got := listStreams(t, s); len(got) != 0 {
 		t.Fatalf("streams after tombstones = %v", got)
 	}
-	wantLogLen(t, s, 2)
+	wantLogLen(t, s, 3)
 }
 
 func testTruncate(t *testing.T, nb NewBackend) {
