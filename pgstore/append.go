@@ -1,0 +1,511 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/cairndb/cairn"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// maxAttempts bounds how often an append is tried when the connection fails
+// or PostgreSQL aborts it for a deadlock or a concurrent duplicate.
+const maxAttempts = 4
+
+// tagSep joins an event's tags into one text value for the insert. Tags
+// cannot contain control characters, so it cannot occur in a tag.
+const tagSep = "\x1f"
+
+// streamState is a stream's row, locked by the transaction that read it.
+type streamState struct {
+	version    int64
+	before     int64
+	deleted    bool
+	tombstoned bool
+}
+
+func (st streamState) current() int64 {
+	if st.deleted || st.tombstoned {
+		return -1
+	}
+	return st.version
+}
+
+// q is anything that runs queries: a pgx.Tx or a *pgx.Conn.
+type q interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+}
+
+// plan is the outcome of checking the requests of one transaction.
+type plan struct {
+	results []cairn.AppendResult
+	errs    []error
+	retry   []bool // the request repeats a recorded append: write nothing
+	failed  bool   // some errs[i] != nil
+	created time.Time
+
+	// What to write, for the requests that are neither failed nor retries,
+	// in request order.
+	write   []int // indices of the requests to write
+	total   int64 // events to write
+	streams []string
+	lasts   []int64 // new last version of each stream in streams
+	rows    eventRows
+}
+
+// eventRows are the insert's columns, one array per column.
+type eventRows struct {
+	stream   []string
+	version  []int64
+	id       []uuid.UUID
+	typ      []string
+	ctype    []int16
+	data     [][]byte
+	metadata [][]byte
+	tags     []*string
+}
+
+// lockSQL creates missing stream rows and locks all of them, in the order
+// given (sorted by the caller so that transactions cannot deadlock), and
+// returns their state.
+func (s *Store) lockSQL() string {
+	return `INSERT INTO ` + s.streams + ` AS t (id) SELECT unnest($1::text[])
+		ON CONFLICT (id) DO UPDATE SET id = t.id
+		RETURNING id, version, before, deleted, tombstoned`
+}
+
+func (s *Store) lookupSQL() string {
+	return `SELECT id, stream, version FROM ` + s.events + ` WHERE id = ANY($1::uuid[])`
+}
+
+func (s *Store) updateStreamsSQL() string {
+	return `UPDATE ` + s.streams + ` AS t SET version = u.version, deleted = false
+		FROM unnest($1::text[], $2::bigint[]) AS u(id, version) WHERE t.id = u.id`
+}
+
+// insertSQL is the last statement of an append: it takes the head row's lock,
+// reserves the positions, inserts the events at them and queues the
+// notification. The lock is held until COMMIT.
+func (s *Store) insertSQL() string {
+	return `WITH h AS (
+		UPDATE ` + s.head + ` SET next = next + $1::bigint RETURNING next - $1::bigint AS first
+	), ins AS (
+		INSERT INTO ` + s.events + ` (position, stream, version, id, type, content_type, data, metadata, tags, created)
+		SELECT h.first + e.ord - 1, e.stream, e.version, e.id, e.type, e.ctype, e.data, e.meta,
+			CASE WHEN e.tags IS NULL THEN NULL ELSE string_to_array(e.tags, E'\x1f') END, $10
+		FROM h, unnest($2::text[], $3::bigint[], $4::uuid[], $5::text[], $6::smallint[], $7::bytea[], $8::bytea[], $9::text[])
+			WITH ORDINALITY AS e(stream, version, id, type, ctype, data, meta, tags, ord)
+	)
+	SELECT first, pg_notify($11, (first + $1::bigint - 1)::text) FROM h`
+}
+
+// Append implements [cairn.Backend].
+func (s *Store) Append(ctx context.Context, stream string, expected cairn.ExpectedVersion, events []cairn.EventData) (cairn.AppendResult, error) {
+	reqs := []cairn.AppendRequest{{Stream: stream, Expected: expected, Events: events}}
+	results, errs, err := s.appendRetrying(ctx, reqs)
+	if err != nil {
+		return cairn.AppendResult{}, err
+	}
+	if errs[0] != nil {
+		return cairn.AppendResult{}, errs[0]
+	}
+	return results[0], nil
+}
+
+// AppendBatch implements [cairn.BatchAppender]: all requests are one SQL
+// transaction.
+func (s *Store) AppendBatch(ctx context.Context, reqs []cairn.AppendRequest) ([]cairn.AppendResult, error) {
+	results, errs, err := s.appendRetrying(ctx, reqs)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range errs {
+		if e != nil {
+			return nil, &cairn.BatchError{Errs: errs}
+		}
+	}
+	return results, nil
+}
+
+// appendRetrying runs appendOnce until it succeeds, fails for good, or
+// maxAttempts is reached. errs holds the requests' own failures (then
+// nothing was written); err a failure of the whole transaction.
+func (s *Store) appendRetrying(ctx context.Context, reqs []cairn.AppendRequest) ([]cairn.AppendResult, []error, error) {
+	var err error
+	for attempt := 1; ; attempt++ {
+		if err := s.check(ctx); err != nil {
+			return nil, nil, err
+		}
+		var p *plan
+		p, err = s.appendOnce(ctx, reqs)
+		if err == nil {
+			return p.results, p.errs, nil
+		}
+		if attempt == maxAttempts || !retryable(err) || ctx.Err() != nil || s.closed.Load() {
+			break
+		}
+		s.log.Warn("pgstore: append failed, trying again", "attempt", attempt, "err", err)
+	}
+	return nil, nil, s.wrap("append", err)
+}
+
+// appendOnce is one attempt: one transaction in two pipelined round trips.
+func (s *Store) appendOnce(ctx context.Context, reqs []cairn.AppendRequest) (*plan, error) {
+	pc, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer pc.Release()
+	conn := pc.Conn()
+	committed := false
+	defer func() {
+		if !committed {
+			rollback(conn)
+		}
+	}()
+
+	p, err := s.lockAndCheck(ctx, conn, reqs, true)
+	if err != nil {
+		return nil, err
+	}
+	if p.failed || p.total == 0 {
+		return p, nil // the deferred rollback releases the stream locks
+	}
+
+	b := &pgx.Batch{}
+	b.Queue(s.updateStreamsSQL(), p.streams, p.lasts)
+	b.Queue(s.insertSQL(), p.total, p.rows.stream, p.rows.version, p.rows.id, p.rows.typ,
+		p.rows.ctype, p.rows.data, p.rows.metadata, p.rows.tags, p.created, s.channel)
+	b.Queue("COMMIT")
+	br := conn.SendBatch(ctx, b)
+	var first int64
+	_, err = br.Exec()
+	if err == nil {
+		err = br.QueryRow().Scan(&first, nil)
+	}
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	committed = true
+	p.place(reqs, first)
+	return p, nil
+}
+
+// place fills in the results of the written requests, whose events were
+// inserted from position first on, in request order.
+func (p *plan) place(reqs []cairn.AppendRequest, first int64) {
+	pos := first
+	for _, i := range p.write {
+		pos += int64(len(reqs[i].Events))
+		p.results[i].Position = uint64(pos - 1)
+	}
+}
+
+// lockAndCheck runs the first round trip of an append inside conn (BEGIN,
+// lock the streams, look up the first event ids) when begin is set, or
+// inside the transaction conn already has otherwise, and checks every
+// request.
+func (s *Store) lockAndCheck(ctx context.Context, conn queryBatcher, reqs []cairn.AppendRequest, begin bool) (*plan, error) {
+	ids := make([]string, 0, len(reqs))
+	firsts := make([]uuid.UUID, len(reqs))
+	for i, r := range reqs {
+		ids = append(ids, r.Stream)
+		firsts[i] = r.Events[0].ID
+	}
+	slices.Sort(ids)
+	ids = slices.Compact(ids)
+
+	b := &pgx.Batch{}
+	if begin {
+		b.Queue("BEGIN")
+	}
+	b.Queue(s.lockSQL(), ids)
+	b.Queue(s.lookupSQL(), firsts)
+	b.Queue("SELECT clock_timestamp()")
+	br := conn.SendBatch(ctx, b)
+	states := make(map[string]streamState, len(ids))
+	type recorded struct {
+		stream  string
+		version int64
+	}
+	found := map[uuid.UUID]recorded{}
+	var created time.Time
+	err := func() error {
+		if begin {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			var st streamState
+			if err := rows.Scan(&id, &st.version, &st.before, &st.deleted, &st.tombstoned); err != nil {
+				rows.Close()
+				return err
+			}
+			states[id] = st
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		rows, err = br.Query()
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id uuid.UUID
+			var r recorded
+			if err := rows.Scan(&id, &r.stream, &r.version); err != nil {
+				rows.Close()
+				return err
+			}
+			found[id] = r
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return br.QueryRow().Scan(&created)
+	}()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+
+	p := &plan{
+		results: make([]cairn.AppendResult, len(reqs)),
+		errs:    make([]error, len(reqs)),
+		retry:   make([]bool, len(reqs)),
+		created: created.UTC(),
+	}
+	last := map[string]int{} // stream → index in p.streams
+	for i, r := range reqs {
+		st := states[r.Stream]
+		if st.tombstoned {
+			p.errs[i], p.failed = cairn.Deleted("append to", r.Stream), true
+			continue
+		}
+		if rec, ok := found[r.Events[0].ID]; ok {
+			events, err := readRecorded(ctx, conn, s.events, rec.stream, rec.version, len(r.Events))
+			if err != nil {
+				return nil, err
+			}
+			p.results[i], p.errs[i] = cairn.RetryResult(r.Stream, r.Expected, r.Events, events)
+			p.retry[i] = true
+			p.failed = p.failed || p.errs[i] != nil
+			continue
+		}
+		current := st.current()
+		if j, ok := last[r.Stream]; ok {
+			current = p.lasts[j]
+		}
+		if err := r.Expected.Check(r.Stream, current); err != nil {
+			p.errs[i], p.failed = err, true
+			continue
+		}
+		next := max(st.version, current) + 1
+		for k, e := range r.Events {
+			p.rows.add(r.Stream, next+int64(k), e)
+		}
+		newLast := next + int64(len(r.Events)) - 1
+		if j, ok := last[r.Stream]; ok {
+			p.lasts[j] = newLast
+		} else {
+			last[r.Stream] = len(p.streams)
+			p.streams = append(p.streams, r.Stream)
+			p.lasts = append(p.lasts, newLast)
+		}
+		p.results[i].Version = newLast
+		p.write = append(p.write, i)
+		p.total += int64(len(r.Events))
+	}
+	return p, nil
+}
+
+func (r *eventRows) add(stream string, version int64, e cairn.EventData) {
+	r.stream = append(r.stream, stream)
+	r.version = append(r.version, version)
+	r.id = append(r.id, e.ID)
+	r.typ = append(r.typ, e.Type)
+	r.ctype = append(r.ctype, int16(e.ContentType))
+	r.data = append(r.data, e.Data)
+	r.metadata = append(r.metadata, e.Metadata)
+	if e.Tags == nil {
+		r.tags = append(r.tags, nil)
+	} else {
+		joined := strings.Join(e.Tags, tagSep)
+		r.tags = append(r.tags, &joined)
+	}
+}
+
+// queryBatcher is a *pgx.Conn or a pgx.Tx.
+type queryBatcher interface {
+	q
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+// readRecorded reads up to n events of stream from version from on.
+func readRecorded(ctx context.Context, db q, events, stream string, from int64, n int) ([]cairn.Event, error) {
+	rows, err := db.Query(ctx, `SELECT `+eventColumns+` FROM `+events+
+		` WHERE stream = $1 AND version >= $2 ORDER BY version LIMIT $3`, stream, from, n)
+	if err != nil {
+		return nil, err
+	}
+	return collectEvents(rows)
+}
+
+// rollback ends a failed transaction on conn. When that fails too, the
+// connection is left in a state the pool discards on release.
+func rollback(conn *pgx.Conn) {
+	if conn.IsClosed() || conn.PgConn().TxStatus() == 'I' {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_, _ = conn.Exec(ctx, "ROLLBACK")
+}
+
+// CommitAll implements [cairn.TxCommitter]: the events are appended and the
+// projections run in the same SQL transaction, which commits only when they
+// all succeed. The projections receive the events with their positions, so
+// the head lock is taken before they run and held until the commit.
+func (s *Store) CommitAll(ctx context.Context, req cairn.AppendRequest, projections []cairn.Projection) (cairn.AppendResult, error) {
+	reqs := []cairn.AppendRequest{req}
+	var err error
+	for attempt := 1; ; attempt++ {
+		if err := s.check(ctx); err != nil {
+			return cairn.AppendResult{}, err
+		}
+		var res cairn.AppendResult
+		res, err = s.commitAllOnce(ctx, reqs, projections)
+		var pe projectionError
+		if errors.As(err, &pe) {
+			return cairn.AppendResult{}, pe.err
+		}
+		if err == nil || errors.Is(err, cairn.ErrWrongExpectedVersion) || errors.Is(err, cairn.ErrStreamDeleted) || errors.Is(err, cairn.ErrDuplicateEvent) {
+			return res, err
+		}
+		if attempt == maxAttempts || !retryable(err) || ctx.Err() != nil || s.closed.Load() {
+			break
+		}
+		s.log.Warn("pgstore: commit failed, trying again", "attempt", attempt, "err", err)
+	}
+	return cairn.AppendResult{}, s.wrap("commit", err)
+}
+
+// projectionError carries an error returned by a projection, which is never
+// retried.
+type projectionError struct{ err error }
+
+func (e projectionError) Error() string { return e.err.Error() }
+
+func (s *Store) commitAllOnce(ctx context.Context, reqs []cairn.AppendRequest, projections []cairn.Projection) (cairn.AppendResult, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return cairn.AppendResult{}, err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	p, err := s.lockAndCheck(ctx, tx, reqs, false)
+	if err != nil {
+		return cairn.AppendResult{}, err
+	}
+	if p.errs[0] != nil || p.retry[0] {
+		return p.results[0], p.errs[0]
+	}
+	if _, err := tx.Exec(ctx, s.updateStreamsSQL(), p.streams, p.lasts); err != nil {
+		return cairn.AppendResult{}, err
+	}
+	var first int64
+	err = tx.QueryRow(ctx, s.insertSQL(), p.total, p.rows.stream, p.rows.version, p.rows.id, p.rows.typ,
+		p.rows.ctype, p.rows.data, p.rows.metadata, p.rows.tags, p.created, s.channel).Scan(&first, nil)
+	if err != nil {
+		return cairn.AppendResult{}, err
+	}
+	req := reqs[0]
+	events := make([]cairn.Event, len(req.Events))
+	for i, e := range req.Events {
+		e.Tags = slices.Clone(e.Tags)
+		events[i] = cairn.Event{
+			EventData: e,
+			StreamID:  req.Stream,
+			Version:   p.rows.version[i],
+			Position:  uint64(first) + uint64(i),
+			Created:   p.created,
+		}
+	}
+	ptx := &pgTx{tx: tx, table: s.readModel}
+	for _, proj := range projections {
+		if err := proj(ctx, ptx, events); err != nil {
+			return cairn.AppendResult{}, projectionError{err}
+		}
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return cairn.AppendResult{}, err
+	}
+	p.place(reqs, first)
+	return p.results[0], nil
+}
+
+// pgTx is the [cairn.Tx] handed to projections: it reads and writes the
+// read_model table inside the commit's SQL transaction.
+type pgTx struct {
+	tx    pgx.Tx
+	table string
+}
+
+// SQLTx returns the SQL transaction behind a [cairn.Tx] that this engine
+// handed to a projection, so that the projection can write its own tables
+// in the transaction of the commit. It reports false for a Tx of another
+// engine. The transaction must not be committed or rolled back by the
+// projection.
+func SQLTx(tx cairn.Tx) (pgx.Tx, bool) {
+	t, ok := tx.(*pgTx)
+	if !ok {
+		return nil, false
+	}
+	return t.tx, true
+}
+
+func (t *pgTx) Get(ctx context.Context, table, key string) ([]byte, bool, error) {
+	var v []byte
+	err := t.tx.QueryRow(ctx, `SELECT value FROM `+t.table+` WHERE tbl = $1 AND key = $2`, table, key).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("pgstore: read model get: %w", err)
+	}
+	return v, true, nil
+}
+
+func (t *pgTx) Put(ctx context.Context, table, key string, value []byte) error {
+	_, err := t.tx.Exec(ctx, `INSERT INTO `+t.table+` (tbl, key, value) VALUES ($1, $2, $3)
+		ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value`, table, key, value)
+	if err != nil {
+		return fmt.Errorf("pgstore: read model put: %w", err)
+	}
+	return nil
+}
+
+func (t *pgTx) Delete(ctx context.Context, table, key string) error {
+	if _, err := t.tx.Exec(ctx, `DELETE FROM `+t.table+` WHERE tbl = $1 AND key = $2`, table, key); err != nil {
+		return fmt.Errorf("pgstore: read model delete: %w", err)
+	}
+	return nil
+}

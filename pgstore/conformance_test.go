@@ -1,0 +1,15 @@
+package pgstore_test
+
+import (
+	"testing"
+
+	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/storetest"
+)
+
+func TestConformance(t *testing.T) {
+	testURL(t)
+	storetest.TestBackend(t, func(t *testing.T) cairn.Backend {
+		return newStore(t)
+	})
+}

@@ -1,0 +1,315 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"math"
+
+	"github.com/cairndb/cairn"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+const eventColumns = `position, stream, version, id, type, content_type, data, metadata, tags, created`
+
+// eEventColumns are eventColumns of the table aliased e.
+const eEventColumns = `e.position, e.stream, e.version, e.id, e.type, e.content_type, e.data, e.metadata, e.tags, e.created`
+
+// collectEvents scans rows of eventColumns and closes them.
+func collectEvents(rows pgx.Rows) ([]cairn.Event, error) {
+	defer rows.Close()
+	var out []cairn.Event
+	for rows.Next() {
+		var (
+			e     cairn.Event
+			pos   int64
+			ctype int16
+			id    uuid.UUID
+		)
+		if err := rows.Scan(&pos, &e.StreamID, &e.Version, &id, &e.Type, &ctype, &e.Data, &e.Metadata, &e.Tags, &e.Created); err != nil {
+			return nil, err
+		}
+		e.ID = id
+		e.Position = uint64(pos)
+		e.ContentType = cairn.ContentType(ctype)
+		e.Created = e.Created.UTC()
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// ReadStream implements [cairn.Backend].
+func (s *Store) ReadStream(ctx context.Context, stream string, from int64, count int, dir cairn.Direction) ([]cairn.Event, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	var sql string
+	if dir == cairn.Forward {
+		sql = `SELECT ` + eEventColumns + ` FROM ` + s.events + ` e JOIN ` + s.streams + ` s ON s.id = e.stream
+			WHERE e.stream = $1 AND e.version >= greatest($2, s.before) AND NOT s.deleted AND NOT s.tombstoned
+			ORDER BY e.version LIMIT $3`
+	} else {
+		if from == cairn.StreamEnd {
+			from = math.MaxInt64
+		}
+		sql = `SELECT ` + eEventColumns + ` FROM ` + s.events + ` e JOIN ` + s.streams + ` s ON s.id = e.stream
+			WHERE e.stream = $1 AND e.version <= $2 AND e.version >= s.before AND NOT s.deleted AND NOT s.tombstoned
+			ORDER BY e.version DESC LIMIT $3`
+	}
+	rows, err := s.pool.Query(ctx, sql, stream, from, count)
+	if err != nil {
+		return nil, s.wrap("read stream", err)
+	}
+	events, err := collectEvents(rows)
+	if err != nil {
+		return nil, s.wrap("read stream", err)
+	}
+	if len(events) > 0 {
+		return events, nil
+	}
+	// No events: say whether the stream is missing, deleted, or has none
+	// in the range.
+	if _, err := s.streamState(ctx, "read", stream); err != nil {
+		return nil, err
+	}
+	return nil, nil
+}
+
+// streamState returns the state of an existing stream, or the error for op
+// on a stream that does not exist, was soft-deleted or tombstoned.
+func (s *Store) streamState(ctx context.Context, op, stream string) (streamState, error) {
+	var st streamState
+	err := s.pool.QueryRow(ctx, `SELECT version, before, deleted, tombstoned FROM `+s.streams+` WHERE id = $1`, stream).
+		Scan(&st.version, &st.before, &st.deleted, &st.tombstoned)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return st, cairn.NotFound(op, stream)
+	case err != nil:
+		return st, s.wrap(op, err)
+	case st.tombstoned:
+		return st, cairn.Deleted(op, stream)
+	case st.current() < 0:
+		return st, cairn.NotFound(op, stream)
+	}
+	return st, nil
+}
+
+// ReadAll implements [cairn.Backend]. Every position below the highest one a
+// query sees is committed and visible (see the package documentation), so
+// reading forward from the last position seen never skips an event.
+func (s *Store) ReadAll(ctx context.Context, from uint64, count int, dir cairn.Direction) ([]cairn.Event, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	var sql string
+	if dir == cairn.Forward {
+		if from > math.MaxInt64 {
+			return nil, nil
+		}
+		sql = `SELECT ` + eventColumns + ` FROM ` + s.events + ` WHERE position >= $1 ORDER BY position LIMIT $2`
+	} else {
+		from = min(from, math.MaxInt64)
+		sql = `SELECT ` + eventColumns + ` FROM ` + s.events + ` WHERE position <= $1 ORDER BY position DESC LIMIT $2`
+	}
+	rows, err := s.pool.Query(ctx, sql, int64(from), count)
+	if err != nil {
+		return nil, s.wrap("read all", err)
+	}
+	events, err := collectEvents(rows)
+	if err != nil {
+		return nil, s.wrap("read all", err)
+	}
+	return events, nil
+}
+
+// StreamVersion implements [cairn.Backend].
+func (s *Store) StreamVersion(ctx context.Context, stream string) (int64, error) {
+	if err := s.check(ctx); err != nil {
+		return 0, err
+	}
+	st, err := s.streamState(ctx, "stream version of", stream)
+	if err != nil {
+		return 0, err
+	}
+	return st.version, nil
+}
+
+// StreamExists implements [cairn.Backend].
+func (s *Store) StreamExists(ctx context.Context, stream string) (bool, error) {
+	if err := s.check(ctx); err != nil {
+		return false, err
+	}
+	var ok bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+s.streams+
+		` WHERE id = $1 AND version >= 0 AND NOT deleted AND NOT tombstoned)`, stream).Scan(&ok)
+	if err != nil {
+		return false, s.wrap("stream exists", err)
+	}
+	return ok, nil
+}
+
+// HasEvents implements [cairn.Backend].
+func (s *Store) HasEvents(ctx context.Context) (bool, error) {
+	if err := s.check(ctx); err != nil {
+		return false, err
+	}
+	var ok bool
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+s.events+`)`).Scan(&ok); err != nil {
+		return false, s.wrap("has events", err)
+	}
+	return ok, nil
+}
+
+// ListStreams implements [cairn.Backend].
+func (s *Store) ListStreams(ctx context.Context, after string, limit int) ([]string, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT id FROM `+s.streams+
+		` WHERE id > $1 AND version >= 0 AND NOT deleted AND NOT tombstoned ORDER BY id LIMIT $2`, after, limit)
+	if err != nil {
+		return nil, s.wrap("list streams", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, s.wrap("list streams", err)
+	}
+	return ids, nil
+}
+
+// DeleteStream implements [cairn.Backend]: the stream's row is marked
+// deleted and its versions so far hidden from stream reads; the events stay
+// in the global log until Compact.
+func (s *Store) DeleteStream(ctx context.Context, stream string) error {
+	return s.updateStream(ctx, "delete", stream,
+		`UPDATE `+s.streams+` SET deleted = true, before = greatest(before, version + 1)
+		WHERE id = $1 AND version >= 0 AND NOT deleted AND NOT tombstoned`)
+}
+
+// TruncateStream implements [cairn.Truncater].
+func (s *Store) TruncateStream(ctx context.Context, stream string, before int64) error {
+	return s.updateStream(ctx, "truncate", stream,
+		`UPDATE `+s.streams+` SET before = greatest(before, $2)
+		WHERE id = $1 AND version >= 0 AND NOT deleted AND NOT tombstoned`, before)
+}
+
+// updateStream runs an UPDATE of an existing stream's row; when it matches
+// no row, the stream's state gives the error.
+func (s *Store) updateStream(ctx context.Context, op, stream, sql string, args ...any) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	tag, err := s.pool.Exec(ctx, sql, append([]any{stream}, args...)...)
+	if err != nil {
+		return s.wrap(op, err)
+	}
+	if tag.RowsAffected() == 1 {
+		return nil
+	}
+	_, err = s.streamState(ctx, op, stream)
+	if err == nil { // it came to exist since the update
+		return s.updateStream(ctx, op, stream, sql, args...)
+	}
+	return err
+}
+
+// TombstoneStream implements [cairn.Tombstoner].
+func (s *Store) TombstoneStream(ctx context.Context, stream string) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	tag, err := s.pool.Exec(ctx, `INSERT INTO `+s.streams+` AS t (id, tombstoned) VALUES ($1, true)
+		ON CONFLICT (id) DO UPDATE SET tombstoned = true, deleted = false, before = greatest(t.before, t.version + 1)
+		WHERE NOT t.tombstoned`, stream)
+	if err != nil {
+		return s.wrap("tombstone", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return cairn.Deleted("tombstone", stream)
+	}
+	return nil
+}
+
+// Compact implements [cairn.Compacter]: it deletes the rows of events that
+// truncation, deletion or a tombstone removed from their streams. Their
+// positions stay unused; the positions of the other events do not change.
+// It does not VACUUM.
+func (s *Store) Compact(ctx context.Context) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	_, err := s.pool.Exec(ctx, `DELETE FROM `+s.events+` e USING `+s.streams+` t
+		WHERE e.stream = t.id AND e.version < t.before`)
+	return s.wrap("compact", err)
+}
+
+// CommitSnapshot implements [cairn.Snapshotter] with one upsert that keeps
+// the stored row when its version is not older.
+func (s *Store) CommitSnapshot(ctx context.Context, snap cairn.Snapshot) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	_, err := s.pool.Exec(ctx, `INSERT INTO `+s.snapshots+` AS t (stream, version, data, metadata, created)
+		VALUES ($1, $2, $3, $4, clock_timestamp())
+		ON CONFLICT (stream) DO UPDATE SET version = excluded.version, data = excluded.data,
+			metadata = excluded.metadata, created = excluded.created
+		WHERE excluded.version > t.version`, snap.StreamID, snap.Version, snap.Data, snap.Metadata)
+	return s.wrap("commit snapshot", err)
+}
+
+// GetSnapshot implements [cairn.Snapshotter].
+func (s *Store) GetSnapshot(ctx context.Context, stream string, min, max int64) (cairn.Snapshot, bool, error) {
+	if err := s.check(ctx); err != nil {
+		return cairn.Snapshot{}, false, err
+	}
+	snap := cairn.Snapshot{StreamID: stream}
+	err := s.pool.QueryRow(ctx, `SELECT version, data, metadata, created FROM `+s.snapshots+`
+		WHERE stream = $1 AND version > $2 AND version <= $3`, stream, min, max).
+		Scan(&snap.Version, &snap.Data, &snap.Metadata, &snap.Created)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return cairn.Snapshot{}, false, nil
+	}
+	if err != nil {
+		return cairn.Snapshot{}, false, s.wrap("get snapshot", err)
+	}
+	snap.Created = snap.Created.UTC()
+	return snap, true, nil
+}
+
+// ReadModelGet implements [cairn.ReadModelReader].
+func (s *Store) ReadModelGet(ctx context.Context, table, key string) ([]byte, bool, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, false, err
+	}
+	var v []byte
+	err := s.pool.QueryRow(ctx, `SELECT value FROM `+s.readModel+` WHERE tbl = $1 AND key = $2`, table, key).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, s.wrap("read model get", err)
+	}
+	return v, true, nil
+}
+
+// ReadModelScan implements [cairn.ReadModelReader].
+func (s *Store) ReadModelScan(ctx context.Context, table, prefix, after string, limit int) ([]cairn.Entry, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT key, value FROM `+s.readModel+`
+		WHERE tbl = $1 AND key >= $2 AND key > $3 AND starts_with(key, $2)
+		ORDER BY key LIMIT $4`, table, prefix, after, limit)
+	if err != nil {
+		return nil, s.wrap("read model scan", err)
+	}
+	entries, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (cairn.Entry, error) {
+		var e cairn.Entry
+		err := r.Scan(&e.Key, &e.Value)
+		return e, err
+	})
+	if err != nil {
+		return nil, s.wrap("read model scan", err)
+	}
+	return entries, nil
+}
