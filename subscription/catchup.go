@@ -1,0 +1,466 @@
+package subscription
+
+import (
+	"context"
+	"errors"
+	"iter"
+	"log/slog"
+	"math"
+	"slices"
+	"sync"
+
+	"github.com/cairndb/cairn"
+)
+
+// AllStream is the name under which the global log is subscribed to, as in
+// the KurrentDB protocol.
+const AllStream = "$all"
+
+// From says where a subscription starts: at the start, at the end (only
+// events committed after the subscription is created), or at or after a
+// number, which is a global position for a subscription on $all and a stream
+// version for a subscription on one stream. The zero From is [Start].
+type From struct {
+	kind fromKind
+	n    uint64
+}
+
+type fromKind uint8
+
+const (
+	fromStart fromKind = iota
+	fromEnd
+	fromAt
+	fromAfter
+)
+
+var (
+	// Start delivers from the first event.
+	Start = From{kind: fromStart}
+	// End delivers only events committed after the subscription starts.
+	End = From{kind: fromEnd}
+)
+
+// At delivers from position (or version) n, inclusive.
+func At(n uint64) From { return From{kind: fromAt, n: n} }
+
+// After delivers from the event after position (or version) n: the form in
+// which a consumer resumes from the last event or checkpoint it processed.
+func After(n uint64) From {
+	if n == math.MaxUint64 {
+		return End
+	}
+	return From{kind: fromAfter, n: n}
+}
+
+// first returns the first number to read, and false for End.
+func (f From) first() (uint64, bool) {
+	switch f.kind {
+	case fromAt:
+		return f.n, true
+	case fromAfter:
+		return f.n + 1, true
+	case fromEnd:
+		return 0, false
+	}
+	return 0, true
+}
+
+// Kind says what a [Message] carries.
+type Kind uint8
+
+const (
+	// KindEvent carries an event.
+	KindEvent Kind = iota + 1
+	// KindCheckpoint reports progress through events a filter did not
+	// pass: every event up to and including Message.Position was scanned.
+	// A consumer that stores it resumes with After(Position) without
+	// rescanning. Only subscriptions on $all with a filter send them.
+	KindCheckpoint
+	// KindCaughtUp says that the subscription has delivered everything
+	// durable when it last read, and now follows new events live.
+	KindCaughtUp
+	// KindFellBehind says that a live subscription is more than
+	// [Options.MaxLag] positions behind the newest event: it keeps going,
+	// reading history again, and sends KindCaughtUp when it catches up.
+	KindFellBehind
+)
+
+// String returns the kind's name.
+func (k Kind) String() string {
+	switch k {
+	case KindEvent:
+		return "event"
+	case KindCheckpoint:
+		return "checkpoint"
+	case KindCaughtUp:
+		return "caught up"
+	case KindFellBehind:
+		return "fell behind"
+	}
+	return "unknown"
+}
+
+// Message is what a [Subscription] delivers.
+type Message struct {
+	Kind Kind
+	// Event is the event of a KindEvent message.
+	Event cairn.Event
+	// Position is the event's global position (KindEvent) or the position
+	// of the last event scanned (KindCheckpoint).
+	Position uint64
+	// Lag is how many global positions the newest durable event known to
+	// the store is ahead of this event when it is delivered: zero when the
+	// consumer is up to date. It is set on KindEvent and KindFellBehind
+	// messages.
+	Lag uint64
+}
+
+// Defaults applied by [Options.EnsureDefaults].
+const (
+	DefaultBufferSize      = 256
+	DefaultCheckpointEvery = 1024
+	DefaultMaxLag          = 65536
+)
+
+// Options configure a catch-up subscription. The zero value is ready to use.
+type Options struct {
+	// Filter selects the events delivered; the zero Filter passes all.
+	Filter Filter
+	// BufferSize is the most events read ahead of the consumer, which is
+	// also the page size of reads. Zero means DefaultBufferSize.
+	BufferSize int
+	// CheckpointEvery is the number of scanned events after which a
+	// filtered subscription on $all sends a KindCheckpoint message. Zero
+	// means DefaultCheckpointEvery; negative sends none.
+	CheckpointEvery int
+	// MaxLag is the lag, in global positions, beyond which a live
+	// subscription reports KindFellBehind. Zero means DefaultMaxLag;
+	// negative never reports it.
+	MaxLag int64
+	// Logger receives diagnostics. Nil discards them.
+	Logger *slog.Logger
+}
+
+// EnsureDefaults fills in zero fields with their defaults.
+func (o *Options) EnsureDefaults() {
+	if o.BufferSize == 0 {
+		o.BufferSize = DefaultBufferSize
+	}
+	if o.CheckpointEvery == 0 {
+		o.CheckpointEvery = DefaultCheckpointEvery
+	}
+	if o.MaxLag == 0 {
+		o.MaxLag = DefaultMaxLag
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+}
+
+// ErrClosed is returned by Next after Close.
+var ErrClosed = errors.New("subscription closed")
+
+// Subscription is a catch-up subscription: it delivers the events that are
+// durable from its starting point on, then follows new ones live, each event
+// exactly once and in order (global order on $all, version order on a
+// stream).
+//
+// # Flow control and concurrency
+//
+// A Subscription is pulled: it reads nothing until [Subscription.Next] is
+// called, and then at most BufferSize events at a time, so a slow consumer
+// holds at most one page in memory and never makes anything grow. It starts
+// no goroutine; there is nothing to leak when a consumer stops calling Next.
+// When it has caught up, Next waits on [cairn.Store.Changes], taken before
+// the read that found nothing new so that no commit is missed, and the Store
+// signals a change only after the engine has made the events durable: a
+// subscriber never sees an event that a crash could take back. A consumer
+// learns how far behind it is from [Message.Lag] and from KindFellBehind
+// messages.
+//
+// Next must not be called concurrently; Close may be called from any
+// goroutine and makes a waiting Next return [ErrClosed].
+//
+// # Streams that do not exist
+//
+// A subscription to one stream waits while the stream does not exist or is
+// soft-deleted; when it is recreated its versions continue after the deleted
+// ones, so the subscription continues with the new events. A tombstoned
+// stream ends the subscription with an error matching [cairn.ErrStreamDeleted].
+type Subscription struct {
+	store  *cairn.Store
+	stream string // AllStream for the global log
+	filter *matcher
+	opts   Options
+	ctx    context.Context
+	log    *slog.Logger
+
+	started bool      // from has been resolved
+	from    From      // the starting point, until resolved
+	next    uint64    // the next position or version to read
+	pending []Message // messages read ahead; pending[:taken] were returned
+	taken   int
+	wait    <-chan struct{} // the Changes channel taken before a read that reached the end
+	scanned int             // events scanned since the last checkpoint
+	live    bool            // caught up and not since fallen behind
+	head    uint64          // the highest position seen in reads
+	err     error           // terminal error
+
+	closeOnce sync.Once
+	done      chan struct{}
+}
+
+// All subscribes to the global log from from. The subscription lasts until
+// ctx is done or Close is called; it reads nothing before the first call to
+// Next, but a subscription from End takes its starting point now, so that
+// it delivers every event committed after All returns.
+func All(ctx context.Context, store *cairn.Store, from From, opts Options) (*Subscription, error) {
+	return subscribe(ctx, store, AllStream, from, opts)
+}
+
+// Stream subscribes to one stream from version from. See [All].
+func Stream(ctx context.Context, store *cairn.Store, stream string, from From, opts Options) (*Subscription, error) {
+	if stream == AllStream {
+		return nil, invalid("stream", `"$all" is the global log: use All`)
+	}
+	if err := cairn.ValidateStreamID(stream); err != nil {
+		return nil, err
+	}
+	if from.kind != fromEnd && from.n > math.MaxInt64 {
+		return nil, invalidf("from", "version %d is beyond the largest version", from.n)
+	}
+	return subscribe(ctx, store, stream, from, opts)
+}
+
+func subscribe(ctx context.Context, store *cairn.Store, stream string, from From, opts Options) (*Subscription, error) {
+	if store == nil {
+		return nil, invalid("store", "must not be nil")
+	}
+	if opts.BufferSize < 0 {
+		return nil, invalidf("buffer size", "must not be negative, got %d", opts.BufferSize)
+	}
+	opts.EnsureDefaults()
+	m, err := opts.Filter.compile()
+	if err != nil {
+		return nil, err
+	}
+	s := &Subscription{
+		store:  store,
+		stream: stream,
+		filter: m,
+		opts:   opts,
+		ctx:    ctx,
+		log:    opts.Logger.With("subscription", stream),
+		from:   from,
+		done:   make(chan struct{}),
+	}
+	if from.kind == fromEnd {
+		if err := s.start(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// start resolves the starting point and learns the head of the log.
+func (s *Subscription) start(ctx context.Context) error {
+	last, err := s.store.ReadAll(ctx, cairn.LogEnd, 1, cairn.Backward)
+	if err != nil {
+		return err
+	}
+	if len(last) == 1 {
+		s.head = last[0].Position
+	}
+	n, ok := s.from.first()
+	if !ok {
+		n, err = endOf(ctx, s.store, s.stream, last)
+		if err != nil {
+			return err
+		}
+	}
+	s.next, s.started = n, true
+	return nil
+}
+
+// endOf returns the number after the last event of stream (or of the log,
+// whose last event is last).
+func endOf(ctx context.Context, store *cairn.Store, stream string, last []cairn.Event) (uint64, error) {
+	if stream == AllStream {
+		if len(last) == 0 {
+			return 0, nil
+		}
+		return last[0].Position + 1, nil
+	}
+	v, err := store.StreamVersion(ctx, stream)
+	switch {
+	case errors.Is(err, cairn.ErrStreamNotFound):
+		// Reading from 0 skips the versions of a soft-deleted stream.
+		return 0, nil
+	case err != nil:
+		return 0, err
+	}
+	return uint64(v) + 1, nil
+}
+
+// Close ends the subscription: a waiting Next returns ErrClosed, and so do
+// later calls. It is safe to call from any goroutine, more than once.
+func (s *Subscription) Close() error {
+	s.closeOnce.Do(func() { close(s.done) })
+	return nil
+}
+
+// Buffered returns the number of messages read ahead and not yet returned by
+// Next. It is at most BufferSize plus the checkpoint and status messages of
+// one page.
+func (s *Subscription) Buffered() int { return len(s.pending) - s.taken }
+
+// Next returns the next message, waiting for one if the subscription has
+// caught up. It returns an error when ctx or the subscription's context is
+// done, when the subscription is closed, or when a read fails; an error from
+// ctx leaves the subscription usable, the others end it.
+func (s *Subscription) Next(ctx context.Context) (Message, error) {
+	for {
+		if s.err != nil {
+			return Message{}, s.err
+		}
+		if err := s.alive(ctx); err != nil {
+			return Message{}, err
+		}
+		if s.taken < len(s.pending) {
+			m := s.pending[s.taken]
+			s.pending[s.taken] = Message{} // let the event's memory go
+			if s.taken++; s.taken == len(s.pending) {
+				s.pending, s.taken = s.pending[:0], 0
+			}
+			if m.Kind == KindEvent {
+				m.Lag = s.lag(m.Position)
+			}
+			return m, nil
+		}
+		if s.wait != nil {
+			select {
+			case <-s.wait:
+				s.wait = nil
+			case <-ctx.Done():
+				return Message{}, ctx.Err()
+			case <-s.ctx.Done():
+				return Message{}, s.fail(s.ctx.Err())
+			case <-s.done:
+				return Message{}, s.fail(ErrClosed)
+			}
+		}
+		if err := s.fill(ctx); err != nil {
+			if ctx.Err() != nil && s.ctx.Err() == nil {
+				return Message{}, ctx.Err()
+			}
+			return Message{}, s.fail(err)
+		}
+	}
+}
+
+// Messages returns an iterator over the messages of Next. An error ends the
+// iteration and is yielded with a zero Message. Stopping the loop leaves the
+// subscription usable; it does not close it.
+func (s *Subscription) Messages(ctx context.Context) iter.Seq2[Message, error] {
+	return func(yield func(Message, error) bool) {
+		for {
+			m, err := s.Next(ctx)
+			if !yield(m, err) || err != nil {
+				return
+			}
+		}
+	}
+}
+
+func (s *Subscription) alive(ctx context.Context) error {
+	select {
+	case <-s.done:
+		return s.fail(ErrClosed)
+	default:
+	}
+	if err := s.ctx.Err(); err != nil {
+		return s.fail(err)
+	}
+	return ctx.Err()
+}
+
+func (s *Subscription) fail(err error) error {
+	s.err = err
+	s.pending, s.taken = nil, 0
+	return err
+}
+
+// lag returns how far position p is behind the newest durable event known.
+func (s *Subscription) lag(p uint64) uint64 {
+	head := s.head
+	if h, ok := s.store.Head(); ok && h > head {
+		head = h
+	}
+	if head <= p {
+		return 0
+	}
+	return head - p
+}
+
+// fill reads the next page into pending. When the page ends the log (or the
+// stream) it leaves in s.wait the Changes channel taken before the read.
+func (s *Subscription) fill(ctx context.Context) error {
+	if !s.started {
+		if err := s.start(ctx); err != nil {
+			return err
+		}
+	}
+	changed := s.store.Changes()
+	page, err := s.read(ctx)
+	if err != nil {
+		return err
+	}
+	all := s.stream == AllStream
+	for i := range page {
+		e := &page[i]
+		if all {
+			s.next = e.Position + 1
+		} else {
+			s.next = uint64(e.Version) + 1
+		}
+		s.head = max(s.head, e.Position)
+		if s.filter.match(e) {
+			s.pending = append(s.pending, Message{Kind: KindEvent, Event: *e, Position: e.Position})
+		}
+		if all && s.filter != nil && s.opts.CheckpointEvery > 0 {
+			if s.scanned++; s.scanned >= s.opts.CheckpointEvery {
+				s.pending = append(s.pending, Message{Kind: KindCheckpoint, Position: e.Position})
+				s.scanned = 0
+			}
+		}
+	}
+	if len(page) < s.opts.BufferSize {
+		s.wait = changed
+		if !s.live {
+			s.live = true
+			s.pending = append(s.pending, Message{Kind: KindCaughtUp})
+		}
+		return nil
+	}
+	if s.live && s.opts.MaxLag > 0 {
+		if lag := s.lag(page[len(page)-1].Position); lag > uint64(s.opts.MaxLag) {
+			s.live = false
+			s.log.Debug("subscriber fell behind", "lag", lag)
+			// Tell the consumer before the page's events.
+			s.pending = slices.Insert(s.pending, s.taken, Message{Kind: KindFellBehind, Lag: lag})
+		}
+	}
+	return nil
+}
+
+func (s *Subscription) read(ctx context.Context) ([]cairn.Event, error) {
+	if s.stream == AllStream {
+		return s.store.ReadAll(ctx, s.next, s.opts.BufferSize, cairn.Forward)
+	}
+	page, err := s.store.ReadStream(ctx, s.stream, int64(s.next), s.opts.BufferSize, cairn.Forward)
+	if errors.Is(err, cairn.ErrStreamNotFound) {
+		return nil, nil
+	}
+	return page, err
+}

@@ -1,0 +1,36 @@
+// Package subscription delivers a [cairn.Store]'s events to consumers as they
+// become durable: catch-up subscriptions, which read history and then follow
+// new events live, and persistent subscriptions, named groups whose progress
+// is kept in the store and whose events several consumers share.
+//
+// # Catch-up subscriptions
+//
+// [All] follows the global log from a position and [Stream] one stream from
+// a version, each from [Start], [End], [At] or [After]. A [Subscription] is
+// pulled with [Subscription.Next] (or ranged over with
+// [Subscription.Messages]): it reads a page of history at a time, and once it
+// has delivered everything durable it sends a KindCaughtUp message and waits
+// for the Store to signal new events. There is no gap and no duplicate at the
+// switch from history to live, because the subscription always reads from
+// the number after the last one it delivered, and takes the Store's change
+// signal before the read that finds nothing new.
+//
+// A [Filter] (stream prefixes or regexp, event types exact, by prefix or
+// regexp, tags) selects events in the subscription, so the consumer does not
+// receive the rest; a filtered subscription on $all reports its progress
+// through skipped events with KindCheckpoint messages, so that a consumer of
+// rare events can resume without rescanning.
+//
+// Events are delivered only once durable: the Store signals a change after
+// the engine's append has returned, which is after the events are durable;
+// engines that see commits of other processes signal them the same way.
+//
+// # Backpressure
+//
+// Subscriptions are pulled, so a slow consumer is held back by itself: a
+// subscription reads at most [Options.BufferSize] events ahead, and memory
+// does not grow with the distance between the consumer and the head of the
+// log. Each event message carries its lag, and a live subscription that falls
+// more than [Options.MaxLag] positions behind says so with a KindFellBehind
+// message before it goes on reading history.
+package subscription
