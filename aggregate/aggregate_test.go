@@ -130,16 +130,26 @@ func readStream(t testing.TB, store *cairn.Store, stream string) []cairn.Event {
 func TestAggregate(t *testing.T) {
 	for _, eng := range engines(t) {
 		t.Run(eng.name, func(t *testing.T) {
-			t.Run("ConcurrentNodes", func(t *testing.T) { testConcurrentNodes(t, eng.open(t)) })
-			t.Run("RuleUnderContention", func(t *testing.T) { testRuleUnderContention(t, eng.open(t)) })
-			t.Run("ReplayEveryVersion", func(t *testing.T) { testReplayEveryVersion(t, eng.open(t)) })
-			t.Run("ProjectionFailure", func(t *testing.T) { testProjectionFailure(t, eng.open(t)) })
-			t.Run("DomainError", func(t *testing.T) { testDomainError(t, eng.open(t)) })
-			t.Run("UnknownEventType", func(t *testing.T) { testUnknownEventType(t, eng.open(t)) })
-			t.Run("CacheSeesOtherNodes", func(t *testing.T) { testCacheSeesOtherNodes(t, eng.open(t)) })
-			t.Run("ConflictGivesUp", func(t *testing.T) { testConflictGivesUp(t, eng.open(t)) })
-			t.Run("SnapshotPolicy", func(t *testing.T) { testSnapshotPolicy(t, eng.open(t)) })
-			t.Run("SnapshotSchema", func(t *testing.T) { testSnapshotSchema(t, eng.open(t)) })
+			for _, tc := range []struct {
+				name string
+				run  func(t *testing.T, store *cairn.Store, peer func() *cairn.Store)
+			}{
+				{"ConcurrentNodes", testConcurrentNodes},
+				{"RuleUnderContention", testRuleUnderContention},
+				{"ReplayEveryVersion", testReplayEveryVersion},
+				{"ProjectionFailure", testProjectionFailure},
+				{"DomainError", testDomainError},
+				{"UnknownEventType", testUnknownEventType},
+				{"CacheSeesOtherNodes", testCacheSeesOtherNodes},
+				{"ConflictGivesUp", testConflictGivesUp},
+				{"SnapshotPolicy", testSnapshotPolicy},
+				{"SnapshotSchema", testSnapshotSchema},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					store, peer := eng.open(t)
+					tc.run(t, store, peer)
+				})
+			}
 		})
 	}
 }
@@ -155,13 +165,13 @@ var contended = aggregate.Options{
 // Two repositories over one store, 50 goroutines, one aggregate: every
 // command is applied exactly once, the final state is the sequential one,
 // and snapshots never go back.
-func testConcurrentNodes(t *testing.T, store *cairn.Store) {
+func testConcurrentNodes(t *testing.T, store *cairn.Store, peer func() *cairn.Store) {
 	ctx := context.Background()
 	opts := contended
 	opts.SnapshotEvery = 3
 	nodes := []*aggregate.Repository[tally, add, tallyEvent]{
 		newRepo(t, store, tallyDef(t), opts),
-		newRepo(t, store, tallyDef(t), opts),
+		newRepo(t, peer(), tallyDef(t), opts),
 	}
 	id := newID()
 	stream := nodes[0].StreamID(id)
@@ -273,11 +283,11 @@ func testConcurrentNodes(t *testing.T, store *cairn.Store) {
 // Decisions are made on the current state: 50 concurrent withdrawals of 1
 // from a limit of 20 apply exactly 20 times, and the rest are refused
 // without writing.
-func testRuleUnderContention(t *testing.T, store *cairn.Store) {
+func testRuleUnderContention(t *testing.T, store *cairn.Store, peer func() *cairn.Store) {
 	ctx := context.Background()
 	nodes := []*aggregate.Repository[tally, add, tallyEvent]{
 		newRepo(t, store, tallyDef(t), contended),
-		newRepo(t, store, tallyDef(t), contended),
+		newRepo(t, peer(), tallyDef(t), contended),
 	}
 	id := newID()
 	const workers, limit = 50, 20
@@ -307,7 +317,7 @@ func testRuleUnderContention(t *testing.T, store *cairn.Store) {
 
 // Replay to every version of a long aggregate equals the state built from
 // scratch, with and without a snapshot at or before the version.
-func testReplayEveryVersion(t *testing.T, store *cairn.Store) {
+func testReplayEveryVersion(t *testing.T, store *cairn.Store, _ func() *cairn.Store) {
 	ctx := context.Background()
 	repo := newRepo(t, store, tallyDef(t), aggregate.Options{})
 	codec := tallyCodec(t)
@@ -353,7 +363,7 @@ func testReplayEveryVersion(t *testing.T, store *cairn.Store) {
 var errProjection = errors.New("projection refused")
 
 // A projection failure leaves neither events nor read-model rows.
-func testProjectionFailure(t *testing.T, store *cairn.Store) {
+func testProjectionFailure(t *testing.T, store *cairn.Store, _ func() *cairn.Store) {
 	ctx := context.Background()
 	id := newID()
 	codec := tallyCodec(t)
@@ -406,7 +416,7 @@ func testProjectionFailure(t *testing.T, store *cairn.Store) {
 
 // A domain error is returned as is and writes nothing; so does an event the
 // codec cannot encode, and an empty decision.
-func testDomainError(t *testing.T, store *cairn.Store) {
+func testDomainError(t *testing.T, store *cairn.Store, _ func() *cairn.Store) {
 	ctx := context.Background()
 	repo := newRepo(t, store, tallyDef(t), aggregate.Options{})
 	id := newID()
@@ -444,7 +454,7 @@ func testDomainError(t *testing.T, store *cairn.Store) {
 }
 
 // An event type the codec does not know is reported by name.
-func testUnknownEventType(t *testing.T, store *cairn.Store) {
+func testUnknownEventType(t *testing.T, store *cairn.Store, _ func() *cairn.Store) {
 	ctx := context.Background()
 	repo := newRepo(t, store, tallyDef(t), aggregate.Options{})
 	id := newID()
@@ -469,10 +479,10 @@ func testUnknownEventType(t *testing.T, store *cairn.Store) {
 
 // A state cached by one node is brought up to date with another node's
 // writes before it is used to decide.
-func testCacheSeesOtherNodes(t *testing.T, store *cairn.Store) {
+func testCacheSeesOtherNodes(t *testing.T, store *cairn.Store, peer func() *cairn.Store) {
 	ctx := context.Background()
 	a := newRepo(t, store, tallyDef(t), aggregate.Options{})
-	b := newRepo(t, store, tallyDef(t), aggregate.Options{})
+	b := newRepo(t, peer(), tallyDef(t), aggregate.Options{})
 	id := newID()
 	if _, err := a.Handle(ctx, id, add{ID: 1, N: 1, Limit: 3}); err != nil {
 		t.Fatal(err)
@@ -510,7 +520,7 @@ func testCacheSeesOtherNodes(t *testing.T, store *cairn.Store) {
 
 // When every attempt conflicts, Handle gives up after MaxAttempts decisions
 // and returns the typed conflict.
-func testConflictGivesUp(t *testing.T, store *cairn.Store) {
+func testConflictGivesUp(t *testing.T, store *cairn.Store, _ func() *cairn.Store) {
 	ctx := context.Background()
 	id := newID()
 	other := newRepo(t, store, tallyDef(t), aggregate.Options{CacheSize: -1})
@@ -544,7 +554,7 @@ func testConflictGivesUp(t *testing.T, store *cairn.Store) {
 
 // The policy writes a snapshot each time the sequence crosses a multiple of
 // SnapshotEvery, and hydration uses it.
-func testSnapshotPolicy(t *testing.T, store *cairn.Store) {
+func testSnapshotPolicy(t *testing.T, store *cairn.Store, _ func() *cairn.Store) {
 	ctx := context.Background()
 	repo, err := aggregate.New(store, tallyDef(t), aggregate.Options{SnapshotEvery: 5})
 	if err != nil {
@@ -577,7 +587,7 @@ func testSnapshotPolicy(t *testing.T, store *cairn.Store) {
 
 // A snapshot of the current schema is used; one of another schema is
 // ignored and the state rebuilt from the events.
-func testSnapshotSchema(t *testing.T, store *cairn.Store) {
+func testSnapshotSchema(t *testing.T, store *cairn.Store, _ func() *cairn.Store) {
 	ctx := context.Background()
 	id := newID()
 	writer := newRepo(t, store, tallyDef(t), aggregate.Options{})

@@ -1,22 +1,36 @@
 package aggregate_test
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
 	"testing"
+	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/memstore"
+	"github.com/cairndb/cairn/pgstore"
+	"github.com/jackc/pgx/v5"
 )
 
-// engine opens a fresh store on one of cairn's engines for a test.
+// engine opens a fresh, empty store on one of cairn's engines for a test,
+// and closes it when the test ends. peer opens another Store over the same
+// data, as a second application node would: a separate connection pool on
+// PostgreSQL, the same Store where the engine allows one process only.
 type engine struct {
 	name string
-	open func(t *testing.T) *cairn.Store
+	open func(t *testing.T) (store *cairn.Store, peer func() *cairn.Store)
 }
 
 // engines returns the engines the aggregate tests run on.
 func engines(t *testing.T) []engine {
 	return []engine{
-		{"memory", openMemory},
+		{"memory", func(t *testing.T) (*cairn.Store, func() *cairn.Store) {
+			s := openMemory(t)
+			return s, func() *cairn.Store { return s }
+		}},
+		{"postgres", openPostgres},
 	}
 }
 
@@ -24,4 +38,46 @@ func openMemory(t *testing.T) *cairn.Store {
 	s := memstore.Open()
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// openPostgres opens the PostgreSQL engine of CAIRN_TEST_POSTGRES in a new
+// schema, dropped when the test ends. Without CAIRN_TEST_POSTGRES the test is
+// skipped, unless CI=true.
+func openPostgres(t *testing.T) (*cairn.Store, func() *cairn.Store) {
+	url := os.Getenv("CAIRN_TEST_POSTGRES")
+	if url == "" {
+		const how = "set CAIRN_TEST_POSTGRES to a PostgreSQL URL to run the aggregate tests on PostgreSQL"
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true but CAIRN_TEST_POSTGRES is not set: " + how)
+		}
+		t.Skip(how)
+	}
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	schema := "cairn_aggregate_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema %s: %v", schema, err)
+		}
+	})
+	open := func() *cairn.Store {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		b, err := pgstore.Open(ctx, url, pgstore.Options{Schema: schema})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := cairn.NewStore(b, cairn.Options{})
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	return open(), open
 }
