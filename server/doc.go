@@ -1,0 +1,42 @@
+// Package server serves a [cairn.Store] over the KurrentDB (EventStoreDB)
+// gRPC protocol, so that the official KurrentDB clients work against cairn
+// unchanged.
+//
+// It implements the v1 Streams service (Append, Read, Delete, Tombstone,
+// BatchAppend), subscriptions through Read (catch-up then live, on a stream
+// or on $all, with server-side stream-name and event-type filters and
+// checkpoints), the v2 multi-stream append (on [cairn.Store.AppendBatch]),
+// and the discovery services: server features and gossip, which describes
+// a cluster of one node, alive and leader.
+//
+// # Mapping
+//
+// cairn has one global position per event; the protocol's commit and prepare
+// positions are both that position. A stream's revision is the event's
+// version. The event type, content type (application/json or
+// application/octet-stream) and creation time travel in the protocol's
+// system metadata; an event's metadata is the protocol's custom metadata.
+// Reads of $all from a position include the event at that position in both
+// directions; subscriptions from a position or revision start after it, as
+// KurrentDB's do.
+//
+// # Security
+//
+// With [Options.TLS] set, every request except discovery must carry valid
+// basic-auth credentials; a missing or wrong credential is refused with
+// gRPC's Unauthenticated, which the clients report as
+// ErrorCodeUnauthenticated. The password never reaches a log.
+//
+// Without TLS the server behaves as KurrentDB's insecure mode: the official
+// clients never send credentials over plaintext, so requests without them
+// are served; credentials that are presented are still checked. The cairn
+// command therefore serves plaintext only on loopback.
+//
+// # Caveats
+//
+//   - Delete and Tombstone check the expected revision and then delete: an
+//     append that lands between the two is deleted with the stream.
+//   - Persistent subscriptions, stream metadata ($$stream) and the
+//     operations service are not served yet.
+//   - Content types other than JSON are recorded as binary.
+package server

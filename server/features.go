@@ -1,0 +1,55 @@
+package server
+
+import (
+	"context"
+	"net"
+	"strconv"
+
+	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/gossip"
+	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/serverfeatures"
+	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
+)
+
+// featuresService tells clients which RPCs this server implements; the
+// clients enable features (batch append, multi-stream append) from it.
+type featuresService struct {
+	serverfeatures.UnimplementedServerFeaturesServer
+	s *Server
+}
+
+func (f *featuresService) GetSupportedMethods(context.Context, *shared.Empty) (*serverfeatures.SupportedMethods, error) {
+	const streams = "event_store.client.streams.streams"
+	methods := []*serverfeatures.SupportedMethod{
+		{ServiceName: streams, MethodName: "read"},
+		{ServiceName: streams, MethodName: "append"},
+		{ServiceName: streams, MethodName: "delete"},
+		{ServiceName: streams, MethodName: "tombstone"},
+		{ServiceName: streams, MethodName: "batchappend"},
+		{ServiceName: "event_store.client.gossip.gossip", MethodName: "read"},
+		{ServiceName: "event_store.client.server_features.serverfeatures", MethodName: "getsupportedmethods"},
+		{ServiceName: "kurrentdb.protocol.v2.streams.streamsservice", MethodName: "appendsession"},
+	}
+	return &serverfeatures.SupportedMethods{Methods: methods, EventStoreServerVersion: Version}, nil
+}
+
+// gossipService describes a cluster of one node: this one, alive and
+// leader, at its advertised address.
+type gossipService struct {
+	gossip.UnimplementedGossipServer
+	s *Server
+}
+
+func (g *gossipService) Read(context.Context, *shared.Empty) (*gossip.ClusterInfo, error) {
+	host, port := g.s.advertised(), 0
+	if h, p, err := net.SplitHostPort(host); err == nil {
+		host = h
+		port, _ = strconv.Atoi(p)
+	}
+	return &gossip.ClusterInfo{Members: []*gossip.MemberInfo{{
+		InstanceId:   uuidToProto(g.s.id, false),
+		TimeStamp:    g.s.started.UnixNano() / 100,
+		State:        gossip.MemberInfo_Leader,
+		IsAlive:      true,
+		HttpEndPoint: &gossip.EndPoint{Address: host, Port: uint32(port)},
+	}}}, nil
+}

@@ -1,0 +1,139 @@
+package server
+
+import (
+	"context"
+	"net/http"
+	"path"
+	"time"
+
+	"github.com/cairndb/cairn"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+)
+
+// Metrics are the server's Prometheus metrics, in a registry of their own
+// (no global state). All methods are safe for concurrent use.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	appends        *prometheus.CounterVec
+	appendSeconds  prometheus.Histogram
+	appendedEvents prometheus.Counter
+	appendedBytes  prometheus.Counter
+	storeErrors    *prometheus.CounterVec
+	requests       *prometheus.CounterVec
+	requestSeconds *prometheus.HistogramVec
+	subscriptions  prometheus.Gauge
+	subEvents      prometheus.Counter
+	authFailures   prometheus.Counter
+}
+
+// NewMetrics returns a fresh set of metrics, with the Go runtime and process
+// collectors.
+func NewMetrics() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		appends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_appends_total",
+			Help: "Appends received over the network, by result (ok, wrong_expected_version, error).",
+		}, []string{"result"}),
+		appendSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "cairn_append_duration_seconds",
+			Help:    "Time to make an append durable, as seen by the server.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}),
+		appendedEvents: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cairn_appended_events_total",
+			Help: "Events appended to the store.",
+		}),
+		appendedBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cairn_appended_bytes_total",
+			Help: "Data and metadata bytes of the events appended to the store.",
+		}),
+		storeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_store_errors_total",
+			Help: "Store operations that failed for a reason other than the caller's input, by operation.",
+		}, []string{"op"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_grpc_requests_total",
+			Help: "gRPC requests by method and status code.",
+		}, []string{"method", "code"}),
+		requestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "cairn_grpc_request_duration_seconds",
+			Help:    "gRPC request latency by method (subscriptions excluded).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
+		}, []string{"method"}),
+		subscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "cairn_subscriptions_active",
+			Help: "Live subscriptions being served.",
+		}),
+		subEvents: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cairn_subscription_events_total",
+			Help: "Events sent to subscribers.",
+		}),
+		authFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "cairn_auth_failures_total",
+			Help: "Requests refused for missing or invalid credentials.",
+		}),
+	}
+	m.reg.MustRegister(m.appends, m.appendSeconds, m.appendedEvents, m.appendedBytes, m.storeErrors,
+		m.requests, m.requestSeconds, m.subscriptions, m.subEvents, m.authFailures,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// Hooks returns the Store hooks that feed the appended-events, bytes and
+// store-error metrics. Put them in [cairn.Options.Hooks] when opening the
+// Store the server serves.
+func (m *Metrics) Hooks() cairn.Hooks {
+	return cairn.Hooks{
+		Appended: func(_ string, events, bytes int) {
+			m.appendedEvents.Add(float64(events))
+			m.appendedBytes.Add(float64(bytes))
+		},
+		Failed: func(op string, _ error) { m.storeErrors.WithLabelValues(op).Inc() },
+	}
+}
+
+// Registry returns the registry the metrics are in.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// Handler serves the metrics in the Prometheus exposition format.
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// observeAppend records an append's outcome and latency.
+func (m *Metrics) observeAppend(start time.Time, result string) {
+	m.appends.WithLabelValues(result).Inc()
+	if result == "ok" {
+		m.appendSeconds.Observe(time.Since(start).Seconds())
+	}
+}
+
+func (s *Server) observeUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+	start := time.Now()
+	resp, err := handler(ctx, req)
+	s.observe(info.FullMethod, start, err, true)
+	return resp, err
+}
+
+func (s *Server) observeStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	start := time.Now()
+	err := handler(srv, ss)
+	// A Read may be a subscription that lasts for hours: its duration
+	// says nothing about latency.
+	s.observe(info.FullMethod, start, err, !info.IsServerStream || info.IsClientStream)
+	return err
+}
+
+func (s *Server) observe(method string, start time.Time, err error, timed bool) {
+	name := path.Base(path.Dir(method)) + "/" + path.Base(method)
+	s.metrics.requests.WithLabelValues(name, status.Code(err).String()).Inc()
+	if timed {
+		s.metrics.requestSeconds.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	}
+}

@@ -1,0 +1,130 @@
+package server
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/cairndb/cairn"
+	"github.com/google/uuid"
+	streamerrors "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v2/streams/errors"
+	apiv2 "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v2/streams/streams"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/protoadapt"
+)
+
+// multiAppendService implements KurrentDB's v2 multi-stream append on
+// [cairn.Store.AppendBatch]: atomic when the engine implements
+// [cairn.BatchAppender], as every engine shipped with cairn does.
+type multiAppendService struct {
+	apiv2.UnimplementedStreamsServiceServer
+	s *Server
+}
+
+func (m *multiAppendService) AppendSession(stream grpc.ClientStreamingServer[apiv2.AppendRequest, apiv2.AppendSessionResponse]) error {
+	ctx := stream.Context()
+	var reqs []cairn.AppendRequest
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		req, err := appendRequestFromV2(msg)
+		if err != nil {
+			return invalid("requests[%d]: %v", len(reqs), err)
+		}
+		reqs = append(reqs, req)
+	}
+	if len(reqs) == 0 {
+		return invalid("an append session needs at least one request")
+	}
+	results, err := m.s.store.AppendBatch(ctx, reqs...)
+	if err != nil {
+		m.s.metrics.appends.WithLabelValues("error").Inc()
+		return v2Error(reqs, err)
+	}
+	m.s.metrics.appends.WithLabelValues("ok").Add(float64(len(reqs)))
+	resp := &apiv2.AppendSessionResponse{}
+	for i, r := range results {
+		pos := int64(r.Position)
+		resp.Output = append(resp.Output, &apiv2.AppendResponse{Stream: reqs[i].Stream, StreamRevision: r.Version, Position: &pos})
+		resp.Position = max(resp.Position, pos)
+	}
+	return stream.SendAndClose(resp)
+}
+
+func appendRequestFromV2(msg *apiv2.AppendRequest) (cairn.AppendRequest, error) {
+	exp := cairn.Any
+	if msg.ExpectedRevision != nil {
+		var err error
+		if exp, err = cairn.ParseExpectedVersion(*msg.ExpectedRevision); err != nil {
+			return cairn.AppendRequest{}, err
+		}
+	}
+	req := cairn.AppendRequest{Stream: msg.Stream, Expected: exp}
+	for i, rec := range msg.Records {
+		e := cairn.EventData{Type: rec.GetSchema().GetName(), Data: rec.Data, ContentType: cairn.ContentBinary}
+		if rec.GetSchema().GetFormat() == apiv2.SchemaFormat_SCHEMA_FORMAT_JSON {
+			e.ContentType = cairn.ContentJSON
+		}
+		if rec.RecordId != nil {
+			id, err := uuid.Parse(rec.GetRecordId())
+			if err != nil {
+				return cairn.AppendRequest{}, fmt.Errorf("records[%d]: record id %q is not a UUID", i, rec.GetRecordId())
+			}
+			e.ID = id
+		}
+		if len(rec.Properties) > 0 {
+			props := make(map[string]any, len(rec.Properties))
+			for k, v := range rec.Properties {
+				props[k] = v.AsInterface()
+			}
+			b, err := json.Marshal(props)
+			if err != nil {
+				return cairn.AppendRequest{}, fmt.Errorf("records[%d]: properties: %w", i, err)
+			}
+			e.Metadata = b
+		}
+		req.Events = append(req.Events, e)
+	}
+	return req, nil
+}
+
+// v2Error returns the rich status the v2 protocol defines for err, whose
+// details the clients turn into their typed errors.
+func v2Error(reqs []cairn.AppendRequest, err error) error {
+	var wev *cairn.WrongExpectedVersionError
+	var detail proto.Message
+	c := codes.Internal
+	switch {
+	case errors.As(err, &wev):
+		c = codes.FailedPrecondition
+		detail = &streamerrors.StreamRevisionConflictErrorDetails{
+			Stream: wev.Stream, ExpectedRevision: wev.Expected.Int64(), ActualRevision: wev.Actual,
+		}
+	case errors.Is(err, cairn.ErrStreamDeleted):
+		c = codes.FailedPrecondition
+		var se *cairn.StreamError
+		name := ""
+		if errors.As(err, &se) {
+			name = se.Stream
+		}
+		detail = &streamerrors.StreamTombstonedErrorDetails{Stream: name}
+	case errors.Is(err, cairn.ErrInvalidArgument):
+		c = codes.InvalidArgument
+	}
+	st := status.New(c, err.Error())
+	if detail != nil {
+		if withDetail, derr := st.WithDetails(protoadapt.MessageV1Of(detail)); derr == nil {
+			st = withDetail
+		}
+	}
+	return st.Err()
+}

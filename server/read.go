@@ -1,0 +1,334 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"math"
+
+	"github.com/cairndb/cairn"
+	"github.com/google/uuid"
+	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
+	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+)
+
+// readPage is how many events a subscription reads from the Store at once.
+const readPage = 256
+
+// Read serves reads of a stream or of $all, and subscriptions (a Read whose
+// count option is "subscription").
+func (ss *streamsService) Read(req *api.ReadReq, out grpc.ServerStreamingServer[api.ReadResp]) error {
+	opts := req.GetOptions()
+	if opts == nil {
+		return invalid("a read needs options")
+	}
+	r := &reader{
+		s:          ss.s,
+		out:        out,
+		uuidString: opts.GetUuidOption().GetString_() != nil,
+	}
+	f, err := newFilter(opts.GetFilter())
+	if err != nil {
+		return err
+	}
+	r.filter = f
+	if opts.GetSubscription() != nil {
+		return r.subscribe(out.Context(), opts)
+	}
+	if opts.ReadDirection != api.ReadReq_Options_Forwards && opts.ReadDirection != api.ReadReq_Options_Backwards {
+		return invalid("unknown read direction %d", opts.ReadDirection)
+	}
+	dir := cairn.Forward
+	if opts.ReadDirection == api.ReadReq_Options_Backwards {
+		dir = cairn.Backward
+	}
+	switch so := opts.StreamOption.(type) {
+	case *api.ReadReq_Options_Stream:
+		return r.readStream(out.Context(), so.Stream, dir, opts.GetCount())
+	case *api.ReadReq_Options_All:
+		return r.readAll(out.Context(), so.All, dir, opts.GetCount())
+	}
+	return invalid("a read names a stream or $all")
+}
+
+// reader sends the events of one Read.
+type reader struct {
+	s          *Server
+	out        grpc.ServerStreamingServer[api.ReadResp]
+	uuidString bool
+	filter     *filter
+}
+
+func (r *reader) send(e cairn.Event) error {
+	return r.out.Send(readEvent(e, e.StreamID, r.uuidString))
+}
+
+func (r *reader) notFound(stream string) error {
+	return r.out.Send(&api.ReadResp{Content: &api.ReadResp_StreamNotFound_{StreamNotFound: &api.ReadResp_StreamNotFound{
+		StreamIdentifier: &shared.StreamIdentifier{StreamName: []byte(stream)},
+	}}})
+}
+
+// readStream reads at most count events of a stream. Start is revision 0;
+// End is past the last event forwards and the last event backwards.
+func (r *reader) readStream(ctx context.Context, so *api.ReadReq_Options_StreamOptions, dir cairn.Direction, count uint64) error {
+	name := string(so.GetStreamIdentifier().GetStreamName())
+	var from int64
+	switch v := so.RevisionOption.(type) {
+	case *api.ReadReq_Options_StreamOptions_Start:
+		from = 0
+	case *api.ReadReq_Options_StreamOptions_End:
+		from = math.MaxInt64
+		if dir == cairn.Backward {
+			from = cairn.StreamEnd
+		}
+	case *api.ReadReq_Options_StreamOptions_Revision:
+		from = int64(min(v.Revision, math.MaxInt64))
+	default:
+		return invalid("read %q: no revision to read from", name)
+	}
+	var sent uint64
+	for e, err := range r.s.store.Stream(ctx, name, from, dir) {
+		if errors.Is(err, cairn.ErrStreamNotFound) {
+			return r.notFound(name)
+		}
+		if err != nil {
+			return rpcError(ctx, name, err)
+		}
+		if sent >= count {
+			return nil
+		}
+		if err := r.send(e); err != nil {
+			return err
+		}
+		sent++
+	}
+	if sent == 0 {
+		// An empty read still says whether the stream exists.
+		if _, err := r.s.store.StreamVersion(ctx, name); errors.Is(err, cairn.ErrStreamNotFound) {
+			return r.notFound(name)
+		} else if err != nil {
+			return rpcError(ctx, name, err)
+		}
+	}
+	return nil
+}
+
+// readAll reads at most count events of the global log that pass the
+// filter. A position is inclusive in both directions: forwards from p
+// starts at p, backwards from p starts at p.
+func (r *reader) readAll(ctx context.Context, ao *api.ReadReq_Options_AllOptions, dir cairn.Direction, count uint64) error {
+	var from uint64
+	switch v := ao.AllOption.(type) {
+	case *api.ReadReq_Options_AllOptions_Start:
+		if dir == cairn.Backward {
+			return nil
+		}
+		from = 0
+	case *api.ReadReq_Options_AllOptions_End:
+		if dir == cairn.Forward {
+			return nil
+		}
+		from = cairn.LogEnd
+	case *api.ReadReq_Options_AllOptions_Position:
+		from = v.Position.GetCommitPosition()
+	default:
+		return invalid("read $all: no position to read from")
+	}
+	var sent uint64
+	for e, err := range r.s.store.All(ctx, from, dir) {
+		if err != nil {
+			return rpcError(ctx, "$all", err)
+		}
+		if sent >= count {
+			return nil
+		}
+		if !r.filter.match(e.StreamID, e.Type) {
+			continue
+		}
+		if err := r.send(e); err != nil {
+			return err
+		}
+		sent++
+	}
+	return nil
+}
+
+// subscribe serves a subscription: a confirmation, the events after the
+// starting point (catch-up), a caught-up message, then new events as they
+// become durable (live), until the client goes or the server shuts down.
+func (r *reader) subscribe(ctx context.Context, opts *api.ReadReq_Options) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		select {
+		case <-r.s.quit:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	r.s.metrics.subscriptions.Inc()
+	defer r.s.metrics.subscriptions.Dec()
+
+	id := uuid.NewString()
+	if err := r.out.Send(&api.ReadResp{Content: &api.ReadResp_Confirmation{Confirmation: &api.ReadResp_SubscriptionConfirmation{SubscriptionId: id}}}); err != nil {
+		return err
+	}
+	var err error
+	switch so := opts.StreamOption.(type) {
+	case *api.ReadReq_Options_Stream:
+		err = r.followStream(ctx, so.Stream)
+	case *api.ReadReq_Options_All:
+		err = r.followAll(ctx, so.All)
+	default:
+		return invalid("a subscription names a stream or $all")
+	}
+	select {
+	case <-r.s.quit:
+		return status.Error(codes.Unavailable, "the server is shutting down")
+	default:
+	}
+	return err
+}
+
+// wait blocks until changed is closed or ctx is done.
+func wait(ctx context.Context, changed <-chan struct{}) error {
+	select {
+	case <-changed:
+		return nil
+	case <-ctx.Done():
+		return status.FromContextError(ctx.Err()).Err()
+	}
+}
+
+func (r *reader) caughtUp(revision *int64, position *uint64) error {
+	cu := &api.ReadResp_CaughtUp{Timestamp: timestamppb.Now(), StreamRevision: revision}
+	if position != nil {
+		cu.Position = &api.ReadResp_Position{CommitPosition: *position, PreparePosition: *position}
+	}
+	return r.out.Send(&api.ReadResp{Content: &api.ReadResp_CaughtUp_{CaughtUp: cu}})
+}
+
+// followStream subscribes to one stream. Start is revision 0; a revision n
+// means "after n"; End means after the current last event. A stream that
+// does not exist yet is waited for; a tombstoned one ends the subscription.
+func (r *reader) followStream(ctx context.Context, so *api.ReadReq_Options_StreamOptions) error {
+	name := string(so.GetStreamIdentifier().GetStreamName())
+	var next int64
+	switch v := so.RevisionOption.(type) {
+	case *api.ReadReq_Options_StreamOptions_Start:
+	case *api.ReadReq_Options_StreamOptions_Revision:
+		next = int64(min(v.Revision, math.MaxInt64-1)) + 1
+	case *api.ReadReq_Options_StreamOptions_End:
+		cur, err := r.s.currentVersion(ctx, name)
+		if err != nil {
+			return rpcError(ctx, name, err)
+		}
+		next = cur + 1
+	default:
+		return invalid("subscribe to %q: no revision to start from", name)
+	}
+	live := false
+	for {
+		changed := r.s.store.Changes()
+		page, err := r.s.store.ReadStream(ctx, name, next, readPage, cairn.Forward)
+		if errors.Is(err, cairn.ErrStreamNotFound) {
+			page, err = nil, nil
+		}
+		if err != nil {
+			return rpcError(ctx, name, err)
+		}
+		for _, e := range page {
+			if err := r.send(e); err != nil {
+				return err
+			}
+			r.s.metrics.subEvents.Inc()
+			next = e.Version + 1
+		}
+		if len(page) == readPage {
+			continue
+		}
+		if !live {
+			live = true
+			var rev *int64
+			if next > 0 {
+				v := next - 1
+				rev = &v
+			}
+			if err := r.caughtUp(rev, nil); err != nil {
+				return err
+			}
+		}
+		if err := wait(ctx, changed); err != nil {
+			return err
+		}
+	}
+}
+
+// followAll subscribes to $all. Start is position 0; a position p means
+// "after p"; End means after the current last event. With a filter, a
+// checkpoint goes out every filter.every events examined, so that a client
+// can resume a sparse subscription without rescanning.
+func (r *reader) followAll(ctx context.Context, ao *api.ReadReq_Options_AllOptions) error {
+	var next uint64
+	switch v := ao.AllOption.(type) {
+	case *api.ReadReq_Options_AllOptions_Start:
+	case *api.ReadReq_Options_AllOptions_Position:
+		next = v.Position.GetCommitPosition() + 1
+	case *api.ReadReq_Options_AllOptions_End:
+		if h, ok := r.s.head(ctx); ok {
+			next = h + 1
+		}
+	default:
+		return invalid("subscribe to $all: no position to start from")
+	}
+	live := false
+	examined := 0
+	for {
+		changed := r.s.store.Changes()
+		page, err := r.s.store.ReadAll(ctx, next, readPage, cairn.Forward)
+		if err != nil {
+			return rpcError(ctx, "$all", err)
+		}
+		for _, e := range page {
+			next = e.Position + 1
+			if r.filter.match(e.StreamID, e.Type) {
+				if err := r.send(e); err != nil {
+					return err
+				}
+				r.s.metrics.subEvents.Inc()
+			}
+			if r.filter == nil {
+				continue
+			}
+			if examined++; examined >= r.filter.every {
+				examined = 0
+				if err := r.out.Send(&api.ReadResp{Content: &api.ReadResp_Checkpoint_{Checkpoint: &api.ReadResp_Checkpoint{
+					CommitPosition: e.Position, PreparePosition: e.Position, Timestamp: timestamppb.Now(),
+				}}}); err != nil {
+					return err
+				}
+			}
+		}
+		if len(page) == readPage {
+			continue
+		}
+		if !live {
+			live = true
+			var pos *uint64
+			if next > 0 {
+				p := next - 1
+				pos = &p
+			}
+			if err := r.caughtUp(nil, pos); err != nil {
+				return err
+			}
+		}
+		if err := wait(ctx, changed); err != nil {
+			return err
+		}
+	}
+}

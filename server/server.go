@@ -1,0 +1,196 @@
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/cairndb/cairn"
+	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/gossip"
+	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/serverfeatures"
+	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
+	apiv2 "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v2/streams/streams"
+	"github.com/google/uuid"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+)
+
+// DefaultAdminPassword is the admin password when none is configured, as in
+// KurrentDB. The cairn command refuses to listen beyond loopback with it.
+const DefaultAdminPassword = "changeit"
+
+// Version is the server version reported to clients.
+const Version = "25.0.0-cairn"
+
+// Options configure a [Server]. The zero value serves plaintext gRPC with
+// one user, admin, whose password is DefaultAdminPassword.
+type Options struct {
+	// Logger receives the server's diagnostics. Nil discards them.
+	Logger *slog.Logger
+	// TLS, when set, serves gRPC over TLS and requires every request
+	// (except discovery: server features and gossip) to carry valid
+	// credentials. Nil serves plaintext; see the package documentation.
+	TLS *tls.Config
+	// Users maps user names to passwords for basic authentication. Nil
+	// means the single user admin with DefaultAdminPassword.
+	Users map[string]string
+	// Metrics records the server's Prometheus metrics. Nil creates a fresh
+	// set, available from [Server.Metrics]. Pass the same Metrics' Hooks in
+	// the Store's options to count appended events and bytes.
+	Metrics *Metrics
+	// Advertise is the host:port the gossip service tells clients to
+	// connect to. Empty means the address of the listener.
+	Advertise string
+	// ShutdownTimeout bounds how long [Server.Shutdown] waits for in-flight
+	// requests when its context has no deadline. Zero means 10 seconds.
+	ShutdownTimeout time.Duration
+}
+
+// Server serves a [cairn.Store] over the KurrentDB gRPC protocol.
+//
+// A Server is safe for concurrent use. Each RPC runs on its own goroutine
+// (gRPC's model); appends go straight to the Store, which serialises them as
+// its engine does. Subscriptions read the Store directly and wait on
+// [cairn.Store.Changes] when caught up, so they never buffer events: a slow
+// subscriber holds back only its own goroutine, through gRPC flow control.
+//
+// [Server.Shutdown] ends subscriptions at once, lets in-flight appends and
+// reads finish within its bound, then closes the connections. The Store is
+// the caller's to close afterwards.
+type Server struct {
+	store   *cairn.Store
+	opts    Options
+	log     *slog.Logger
+	metrics *Metrics
+	users   map[string]string
+	grpc    *grpc.Server
+	id      uuid.UUID
+	started time.Time
+
+	mu        sync.Mutex
+	advertise string
+
+	quit     chan struct{}
+	quitOnce sync.Once
+}
+
+// New returns a Server for store.
+func New(store *cairn.Store, opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics()
+	}
+	if opts.ShutdownTimeout <= 0 {
+		opts.ShutdownTimeout = 10 * time.Second
+	}
+	users := opts.Users
+	if users == nil {
+		users = map[string]string{"admin": DefaultAdminPassword}
+	}
+	s := &Server{
+		store:     store,
+		opts:      opts,
+		log:       opts.Logger,
+		metrics:   opts.Metrics,
+		users:     users,
+		id:        uuid.New(),
+		started:   time.Now(),
+		advertise: opts.Advertise,
+		quit:      make(chan struct{}),
+	}
+	maxMsg := cairn.DefaultMaxEventBytes + 1<<20
+	gopts := []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(maxMsg),
+		grpc.MaxSendMsgSize(maxMsg),
+		// The official clients ping every 10 s, also when idle.
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.ChainUnaryInterceptor(s.observeUnary, s.authUnary),
+		grpc.ChainStreamInterceptor(s.observeStream, s.authStream),
+	}
+	if opts.TLS != nil {
+		gopts = append(gopts, grpc.Creds(credentials.NewTLS(opts.TLS)))
+	}
+	s.grpc = grpc.NewServer(gopts...)
+	api.RegisterStreamsServer(s.grpc, &streamsService{s: s})
+	apiv2.RegisterStreamsServiceServer(s.grpc, &multiAppendService{s: s})
+	gossip.RegisterGossipServer(s.grpc, &gossipService{s: s})
+	serverfeatures.RegisterServerFeaturesServer(s.grpc, &featuresService{s: s})
+	return s
+}
+
+// Metrics returns the server's metrics.
+func (s *Server) Metrics() *Metrics { return s.metrics }
+
+// Serve accepts gRPC connections on lis until [Server.Shutdown] is called,
+// after which it returns nil.
+func (s *Server) Serve(lis net.Listener) error {
+	s.mu.Lock()
+	if s.advertise == "" {
+		s.advertise = lis.Addr().String()
+	}
+	s.mu.Unlock()
+	s.log.Info("serving the KurrentDB protocol", "addr", lis.Addr().String(), "tls", s.opts.TLS != nil)
+	err := s.grpc.Serve(lis)
+	if errors.Is(err, grpc.ErrServerStopped) {
+		return nil
+	}
+	return err
+}
+
+// Shutdown stops the server: it refuses new RPCs, ends live subscriptions,
+// and waits for in-flight RPCs (appends in particular) to finish until ctx
+// is done, or ShutdownTimeout passes when ctx has no deadline. Then it
+// closes every connection. It returns ctx's error if it had to cut RPCs
+// short.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.quitOnce.Do(func() { close(s.quit) })
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, s.opts.ShutdownTimeout)
+		defer cancel()
+	}
+	done := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(done)
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		s.grpc.Stop()
+		<-done
+		return ctx.Err()
+	}
+}
+
+// HTTPHandler serves /metrics (Prometheus) and /health: 200 when the Store
+// can serve reads and writes, 503 with the reason otherwise.
+func (s *Server) HTTPHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", s.metrics.Handler())
+	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if err := s.store.Health(r.Context()); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("unhealthy: " + err.Error() + "\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return mux
+}
+
+func (s *Server) advertised() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.advertise
+}

@@ -1,0 +1,420 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	"github.com/cairndb/cairn"
+	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
+	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/emptypb"
+)
+
+// streamsService implements the KurrentDB v1 Streams service.
+type streamsService struct {
+	api.UnimplementedStreamsServer
+	s *Server
+}
+
+// expected converts the protocol's expected_stream_revision oneof, whatever
+// message it belongs to.
+func expected(opt any) (cairn.ExpectedVersion, error) {
+	var rev uint64
+	switch v := opt.(type) {
+	case nil:
+		return cairn.Any, nil
+	case *api.AppendReq_Options_Any, *api.DeleteReq_Options_Any, *api.TombstoneReq_Options_Any, *api.BatchAppendReq_Options_Any:
+		return cairn.Any, nil
+	case *api.AppendReq_Options_NoStream, *api.DeleteReq_Options_NoStream, *api.TombstoneReq_Options_NoStream, *api.BatchAppendReq_Options_NoStream:
+		return cairn.NoStream, nil
+	case *api.AppendReq_Options_StreamExists, *api.DeleteReq_Options_StreamExists, *api.TombstoneReq_Options_StreamExists, *api.BatchAppendReq_Options_StreamExists:
+		return cairn.StreamExists, nil
+	case *api.AppendReq_Options_Revision:
+		rev = v.Revision
+	case *api.DeleteReq_Options_Revision:
+		rev = v.Revision
+	case *api.TombstoneReq_Options_Revision:
+		rev = v.Revision
+	case *api.BatchAppendReq_Options_StreamPosition:
+		rev = v.StreamPosition
+	default:
+		return cairn.Any, invalid("unknown expected stream revision %T", opt)
+	}
+	if rev > math.MaxInt64 {
+		return cairn.Any, invalid("expected revision %d is out of range", rev)
+	}
+	return cairn.Exact(int64(rev)), nil
+}
+
+// appendEvents appends events to stream. An append without events writes
+// nothing and checks the expectation, as KurrentDB does; its result has
+// version -1 when the stream does not exist.
+func (s *Server) appendEvents(ctx context.Context, stream string, exp cairn.ExpectedVersion, events []cairn.EventData) (cairn.AppendResult, error) {
+	start := time.Now()
+	var res cairn.AppendResult
+	var err error
+	if len(events) == 0 {
+		res, err = s.checkOnly(ctx, stream, exp)
+	} else {
+		res, err = s.store.Append(ctx, stream, exp, events...)
+		if errors.Is(err, cairn.ErrDuplicateEvent) {
+			// An event id reused outside a retry: the stream is not
+			// where the writer thought it was.
+			res, err = s.checkOnly(ctx, stream, exp)
+			if err == nil {
+				err = fmt.Errorf("append to %q: %w", stream, cairn.ErrDuplicateEvent)
+			}
+		}
+	}
+	switch {
+	case err == nil:
+		s.metrics.observeAppend(start, "ok")
+	case errors.Is(err, cairn.ErrWrongExpectedVersion):
+		s.metrics.observeAppend(start, "wrong_expected_version")
+	default:
+		s.metrics.observeAppend(start, "error")
+	}
+	return res, err
+}
+
+// checkOnly checks exp against the stream's current version.
+func (s *Server) checkOnly(ctx context.Context, stream string, exp cairn.ExpectedVersion) (cairn.AppendResult, error) {
+	if err := cairn.ValidateStreamID(stream); err != nil {
+		return cairn.AppendResult{}, err
+	}
+	cur, err := s.currentVersion(ctx, stream)
+	if err != nil {
+		return cairn.AppendResult{}, err
+	}
+	if err := exp.Check(stream, cur); err != nil {
+		return cairn.AppendResult{}, err
+	}
+	head, _ := s.head(ctx)
+	return cairn.AppendResult{Version: cur, Position: head}, nil
+}
+
+// currentVersion is the stream's version, -1 when it does not exist.
+func (s *Server) currentVersion(ctx context.Context, stream string) (int64, error) {
+	v, err := s.store.StreamVersion(ctx, stream)
+	if errors.Is(err, cairn.ErrStreamNotFound) {
+		return -1, nil
+	}
+	return v, err
+}
+
+// head returns the position of the last event in the global log, and false
+// when the log is empty.
+func (s *Server) head(ctx context.Context) (uint64, bool) {
+	last, err := s.store.ReadAll(ctx, cairn.LogEnd, 1, cairn.Backward)
+	if err != nil || len(last) == 0 {
+		return 0, false
+	}
+	return last[0].Position, true
+}
+
+// Append is the client-streaming append: options, then proposed messages.
+func (ss *streamsService) Append(stream grpc.ClientStreamingServer[api.AppendReq, api.AppendResp]) error {
+	ctx := stream.Context()
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	opts := first.GetOptions()
+	if opts == nil {
+		return invalid("an append starts with its options")
+	}
+	name := string(opts.GetStreamIdentifier().GetStreamName())
+	exp, err := expected(opts.ExpectedStreamRevision)
+	if err != nil {
+		return err
+	}
+	var events []cairn.EventData
+	for {
+		msg, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		pm := msg.GetProposedMessage()
+		if pm == nil {
+			return invalid("append to %q: message %d is not a proposed message", name, len(events)+1)
+		}
+		e, err := eventFromProposed(len(events), pm.Id, pm.Metadata, pm.CustomMetadata, pm.Data)
+		if err != nil {
+			return invalid("append to %q: %v", name, err)
+		}
+		events = append(events, e)
+	}
+	res, err := ss.s.appendEvents(ctx, name, exp, events)
+	var wev *cairn.WrongExpectedVersionError
+	if errors.As(err, &wev) {
+		return stream.SendAndClose(&api.AppendResp{Result: &api.AppendResp_WrongExpectedVersion_{WrongExpectedVersion: wrongExpectedVersion(wev)}})
+	}
+	if errors.Is(err, cairn.ErrDuplicateEvent) {
+		return status.Error(codes.AlreadyExists, err.Error())
+	}
+	if err != nil {
+		return rpcError(ctx, name, err)
+	}
+	return stream.SendAndClose(&api.AppendResp{Result: &api.AppendResp_Success_{Success: appendSuccess(res)}})
+}
+
+func appendSuccess(res cairn.AppendResult) *api.AppendResp_Success {
+	ok := &api.AppendResp_Success{
+		PositionOption: &api.AppendResp_Success_Position{Position: &api.AppendResp_Position{
+			CommitPosition: res.Position, PreparePosition: res.Position,
+		}},
+	}
+	if res.Version < 0 {
+		ok.CurrentRevisionOption = &api.AppendResp_Success_NoStream{NoStream: &shared.Empty{}}
+	} else {
+		ok.CurrentRevisionOption = &api.AppendResp_Success_CurrentRevision{CurrentRevision: uint64(res.Version)}
+	}
+	return ok
+}
+
+// wrongExpectedVersion fills both the current fields and those of servers
+// before 20.6, which older clients read.
+func wrongExpectedVersion(w *cairn.WrongExpectedVersionError) *api.AppendResp_WrongExpectedVersion {
+	r := &api.AppendResp_WrongExpectedVersion{}
+	if w.Actual < 0 {
+		r.CurrentRevisionOption = &api.AppendResp_WrongExpectedVersion_CurrentNoStream{CurrentNoStream: &shared.Empty{}}
+		r.CurrentRevisionOption_20_6_0 = &api.AppendResp_WrongExpectedVersion_NoStream_20_6_0{NoStream_20_6_0: &shared.Empty{}}
+	} else {
+		r.CurrentRevisionOption = &api.AppendResp_WrongExpectedVersion_CurrentRevision{CurrentRevision: uint64(w.Actual)}
+		r.CurrentRevisionOption_20_6_0 = &api.AppendResp_WrongExpectedVersion_CurrentRevision_20_6_0{CurrentRevision_20_6_0: uint64(w.Actual)}
+	}
+	e := w.Expected
+	switch {
+	case e.IsAny():
+		r.ExpectedRevisionOption = &api.AppendResp_WrongExpectedVersion_ExpectedAny{ExpectedAny: &shared.Empty{}}
+		r.ExpectedRevisionOption_20_6_0 = &api.AppendResp_WrongExpectedVersion_Any_20_6_0{Any_20_6_0: &shared.Empty{}}
+	case e.IsNoStream():
+		r.ExpectedRevisionOption = &api.AppendResp_WrongExpectedVersion_ExpectedNoStream{ExpectedNoStream: &shared.Empty{}}
+	case e.IsStreamExists():
+		r.ExpectedRevisionOption = &api.AppendResp_WrongExpectedVersion_ExpectedStreamExists{ExpectedStreamExists: &shared.Empty{}}
+		r.ExpectedRevisionOption_20_6_0 = &api.AppendResp_WrongExpectedVersion_StreamExists_20_6_0{StreamExists_20_6_0: &shared.Empty{}}
+	default:
+		v, _ := e.Version()
+		r.ExpectedRevisionOption = &api.AppendResp_WrongExpectedVersion_ExpectedRevision{ExpectedRevision: uint64(v)}
+		r.ExpectedRevisionOption_20_6_0 = &api.AppendResp_WrongExpectedVersion_ExpectedRevision_20_6_0{ExpectedRevision_20_6_0: uint64(v)}
+	}
+	return r
+}
+
+// remove soft-deletes or tombstones stream after checking exp. As in
+// KurrentDB, deleting a stream that does not exist succeeds when exp
+// allows a missing stream.
+//
+// The check and the delete are two steps: a concurrent append between them
+// is deleted with the stream.
+func (s *Server) remove(ctx context.Context, stream string, exp cairn.ExpectedVersion, hard bool) (uint64, error) {
+	if err := cairn.ValidateStreamID(stream); err != nil {
+		return 0, err
+	}
+	cur, err := s.currentVersion(ctx, stream)
+	if err != nil {
+		return 0, err
+	}
+	if err := exp.Check(stream, cur); err != nil {
+		return 0, err
+	}
+	switch {
+	case hard:
+		err = s.store.TombstoneStream(ctx, stream)
+	case cur >= 0:
+		err = s.store.DeleteStream(ctx, stream)
+	}
+	if err != nil {
+		return 0, err
+	}
+	head, _ := s.head(ctx)
+	return head, nil
+}
+
+// Delete soft-deletes a stream.
+func (ss *streamsService) Delete(ctx context.Context, req *api.DeleteReq) (*api.DeleteResp, error) {
+	opts := req.GetOptions()
+	name := string(opts.GetStreamIdentifier().GetStreamName())
+	exp, err := expected(opts.GetExpectedStreamRevision())
+	if err != nil {
+		return nil, err
+	}
+	pos, err := ss.s.remove(ctx, name, exp, false)
+	if err != nil {
+		return nil, rpcError(ctx, name, err)
+	}
+	ss.s.log.Info("stream deleted", "stream", name)
+	return &api.DeleteResp{PositionOption: &api.DeleteResp_Position_{Position: &api.DeleteResp_Position{
+		CommitPosition: pos, PreparePosition: pos,
+	}}}, nil
+}
+
+// Tombstone hard-deletes a stream: it can never be written or read again.
+func (ss *streamsService) Tombstone(ctx context.Context, req *api.TombstoneReq) (*api.TombstoneResp, error) {
+	opts := req.GetOptions()
+	name := string(opts.GetStreamIdentifier().GetStreamName())
+	exp, err := expected(opts.GetExpectedStreamRevision())
+	if err != nil {
+		return nil, err
+	}
+	pos, err := ss.s.remove(ctx, name, exp, true)
+	if err != nil {
+		return nil, rpcError(ctx, name, err)
+	}
+	ss.s.log.Info("stream tombstoned", "stream", name)
+	return &api.TombstoneResp{PositionOption: &api.TombstoneResp_Position_{Position: &api.TombstoneResp_Position{
+		CommitPosition: pos, PreparePosition: pos,
+	}}}, nil
+}
+
+// BatchAppend is the bidirectional batch append: requests with the same
+// correlation id accumulate proposed messages until one is final; then the
+// events are appended and one response answers the correlation id. The
+// options travel in the first request of a correlation id.
+func (ss *streamsService) BatchAppend(stream grpc.BidiStreamingServer[api.BatchAppendReq, api.BatchAppendResp]) error {
+	ctx := stream.Context()
+	type pending struct {
+		opts   *api.BatchAppendReq_Options
+		events []cairn.EventData
+	}
+	open := map[string]*pending{}
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		key := req.GetCorrelationId().String()
+		p := open[key]
+		if p == nil {
+			p = &pending{}
+			open[key] = p
+		}
+		if req.Options != nil {
+			p.opts = req.Options
+		}
+		for _, pm := range req.ProposedMessages {
+			e, err := eventFromProposed(len(p.events), pm.Id, pm.Metadata, pm.CustomMetadata, pm.Data)
+			if err != nil {
+				delete(open, key)
+				if err := stream.Send(batchError(req.CorrelationId, p.opts, codes.InvalidArgument, err.Error(), nil)); err != nil {
+					return err
+				}
+				continue
+			}
+			p.events = append(p.events, e)
+		}
+		if !req.IsFinal {
+			continue
+		}
+		delete(open, key)
+		if err := stream.Send(ss.batch(ctx, req.CorrelationId, p.opts, p.events)); err != nil {
+			return err
+		}
+	}
+}
+
+func (ss *streamsService) batch(ctx context.Context, corr *shared.UUID, opts *api.BatchAppendReq_Options, events []cairn.EventData) *api.BatchAppendResp {
+	if opts == nil {
+		return batchError(corr, nil, codes.InvalidArgument, "a batch append needs options in its first request", nil)
+	}
+	name := string(opts.GetStreamIdentifier().GetStreamName())
+	exp, err := expected(opts.ExpectedStreamPosition)
+	if err != nil {
+		return batchError(corr, opts, codes.InvalidArgument, err.Error(), nil)
+	}
+	if d := opts.GetDeadline(); d != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.AsDuration())
+		defer cancel()
+	}
+	res, err := ss.s.appendEvents(ctx, name, exp, events)
+	var wev *cairn.WrongExpectedVersionError
+	switch {
+	case errors.As(err, &wev):
+		detail := &shared.WrongExpectedVersion{}
+		if wev.Actual < 0 {
+			detail.CurrentStreamRevisionOption = &shared.WrongExpectedVersion_CurrentNoStream{CurrentNoStream: &emptypb.Empty{}}
+		} else {
+			detail.CurrentStreamRevisionOption = &shared.WrongExpectedVersion_CurrentStreamRevision{CurrentStreamRevision: uint64(wev.Actual)}
+		}
+		switch e := wev.Expected; {
+		case e.IsAny():
+			detail.ExpectedStreamPositionOption = &shared.WrongExpectedVersion_ExpectedAny{ExpectedAny: &emptypb.Empty{}}
+		case e.IsNoStream():
+			detail.ExpectedStreamPositionOption = &shared.WrongExpectedVersion_ExpectedNoStream{ExpectedNoStream: &emptypb.Empty{}}
+		case e.IsStreamExists():
+			detail.ExpectedStreamPositionOption = &shared.WrongExpectedVersion_ExpectedStreamExists{ExpectedStreamExists: &emptypb.Empty{}}
+		default:
+			v, _ := e.Version()
+			detail.ExpectedStreamPositionOption = &shared.WrongExpectedVersion_ExpectedStreamPosition{ExpectedStreamPosition: uint64(v)}
+		}
+		return batchError(corr, opts, codes.FailedPrecondition, err.Error(), detail)
+	case errors.Is(err, cairn.ErrStreamDeleted):
+		return batchError(corr, opts, codes.FailedPrecondition, err.Error(),
+			&shared.StreamDeleted{StreamIdentifier: opts.GetStreamIdentifier()})
+	case errors.Is(err, cairn.ErrInvalidArgument):
+		return batchError(corr, opts, codes.InvalidArgument, err.Error(), &shared.BadRequest{Message: err.Error()})
+	case err != nil:
+		return batchError(corr, opts, status.Code(rpcError(ctx, name, err)), err.Error(), nil)
+	}
+	ok := &api.BatchAppendResp_Success{
+		PositionOption: &api.BatchAppendResp_Success_Position{Position: &shared.AllStreamPosition{
+			CommitPosition: res.Position, PreparePosition: res.Position,
+		}},
+	}
+	if res.Version < 0 {
+		ok.CurrentRevisionOption = &api.BatchAppendResp_Success_NoStream{NoStream: &emptypb.Empty{}}
+	} else {
+		ok.CurrentRevisionOption = &api.BatchAppendResp_Success_CurrentRevision{CurrentRevision: uint64(res.Version)}
+	}
+	resp := batchResp(corr, opts)
+	resp.Result = &api.BatchAppendResp_Success_{Success: ok}
+	return resp
+}
+
+func batchResp(corr *shared.UUID, opts *api.BatchAppendReq_Options) *api.BatchAppendResp {
+	resp := &api.BatchAppendResp{CorrelationId: corr}
+	if opts == nil {
+		return resp
+	}
+	resp.StreamIdentifier = opts.StreamIdentifier
+	switch v := opts.ExpectedStreamPosition.(type) {
+	case *api.BatchAppendReq_Options_StreamPosition:
+		resp.ExpectedStreamPosition = &api.BatchAppendResp_StreamPosition{StreamPosition: v.StreamPosition}
+	case *api.BatchAppendReq_Options_NoStream:
+		resp.ExpectedStreamPosition = &api.BatchAppendResp_NoStream{NoStream: &emptypb.Empty{}}
+	case *api.BatchAppendReq_Options_StreamExists:
+		resp.ExpectedStreamPosition = &api.BatchAppendResp_StreamExists{StreamExists: &emptypb.Empty{}}
+	default:
+		resp.ExpectedStreamPosition = &api.BatchAppendResp_Any{Any: &emptypb.Empty{}}
+	}
+	return resp
+}
+
+func batchError(corr *shared.UUID, opts *api.BatchAppendReq_Options, c codes.Code, msg string, detail proto.Message) *api.BatchAppendResp {
+	st := &rpcstatus.Status{Code: int32(c), Message: msg}
+	if detail != nil {
+		if a, err := anypb.New(detail); err == nil {
+			st.Details = []*anypb.Any{a}
+		}
+	}
+	resp := batchResp(corr, opts)
+	resp.Result = &api.BatchAppendResp_Error{Error: st}
+	return resp
+}
