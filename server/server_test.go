@@ -222,8 +222,8 @@ func TestAppendBadInputWritesNothing(t *testing.T) {
 		event  kurrentdb.EventData
 		want   string
 	}{
-		"empty event type": {"s", kurrentdb.EventData{EventID: uuid.New(), ContentType: kurrentdb.ContentTypeJson, Data: []byte(`{}`)}, "event type"},
-		"reserved stream":  {"$settings", jsonEvent("T", `{}`), "reserved"},
+		"empty event type":  {"s", kurrentdb.EventData{EventID: uuid.New(), ContentType: kurrentdb.ContentTypeJson, Data: []byte(`{}`)}, "event type"},
+		"reserved stream":   {"$settings", jsonEvent("T", `{}`), "reserved"},
 		"control character": {"a\x01b", jsonEvent("T", `{}`), "control character"},
 	}
 	for name, tc := range cases {
