@@ -1,0 +1,384 @@
+package diskstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	"github.com/cairndb/cairn"
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Options configure a [DB]. The zero value is ready to use and durable.
+type Options struct {
+	// NoSync acknowledges appends without waiting for the write-ahead log
+	// to reach stable storage. It is for tests and benchmarks only: after
+	// a crash of the machine (not only of the process) acknowledged
+	// appends can be lost. Never use it for data you want to keep.
+	NoSync bool
+	// Logger receives diagnostics from the engine and from pebble. Nil
+	// discards them.
+	Logger *slog.Logger
+	// FS is the filesystem the store lives on. Nil means the operating
+	// system's. Tests pass pebble's in-memory or fault-injecting
+	// filesystems.
+	FS vfs.FS
+	// CacheBytes is the size of the block cache. Zero means 64 MiB.
+	CacheBytes int64
+	// MemTableBytes is the size of a memtable. Zero means 32 MiB.
+	MemTableBytes uint64
+	// MaxCachedStreams bounds how many streams' heads (last version and
+	// state) the writer keeps in memory. Zero means 100,000. Streams not
+	// cached are read from disk on their next append.
+	MaxCachedStreams int
+	// MaxGroupEvents bounds the events committed in one group commit.
+	// Zero means 16,384.
+	MaxGroupEvents int
+}
+
+func (o *Options) ensureDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
+	if o.CacheBytes <= 0 {
+		o.CacheBytes = 64 << 20
+	}
+	if o.MemTableBytes == 0 {
+		o.MemTableBytes = 32 << 20
+	}
+	if o.MaxCachedStreams <= 0 {
+		o.MaxCachedStreams = 100_000
+	}
+	if o.MaxGroupEvents <= 0 {
+		o.MaxGroupEvents = 16 << 10
+	}
+}
+
+// ErrFailed is matched (with errors.Is) by the errors of writes refused
+// because an earlier write or fsync failed, and by [DB.Health] afterwards. A
+// store that failed keeps serving reads of what was durable; reopen it (after
+// fixing the disk) to write again.
+var ErrFailed = errors.New("diskstore: a disk write or fsync failed; the store refuses writes until it is reopened")
+
+// DB is the embedded engine: a [cairn.Backend] over a pebble database in one
+// directory. It implements every optional interface of the backend contract.
+//
+// # Durability
+//
+// Every write (appends, batches, commits with projections, deletes,
+// truncations, snapshots) goes to pebble's write-ahead log in one atomic
+// batch and is fsynced before the call returns, unless [Options.NoSync] is
+// set. If a write or fsync fails, the call returns an error matching
+// [ErrFailed] and so does every later write and [DB.Health]: the engine
+// never carries on after a failed fsync, because the kernel may have dropped
+// the dirty pages it failed to write.
+//
+// # Concurrency
+//
+// A DB is safe for concurrent use. Writes are handed to a single committer
+// goroutine, which owns the stream heads (last version and state, cached in
+// memory and loaded lazily), checks expected versions, assigns versions and
+// positions, and encodes every write waiting at that moment into one pebble
+// batch, committed with one fsync: group commit. Writers wait until their
+// group is durable.
+//
+// Readers read from a pebble snapshot that the committer publishes after each
+// group is durable, so they never see a write before it is durable, never
+// see half of a group, and never see position N+1 before N.
+type DB struct {
+	pdb  *pebble.DB
+	opts Options
+	log  *slog.Logger
+	wo   *pebble.WriteOptions
+
+	// failure is set once a write or fsync failed.
+	failure atomic.Pointer[error]
+
+	// Submission of writes to the committer.
+	subMu  sync.RWMutex
+	closed bool
+	reqs   chan *request
+	done   chan struct{} // closed when the committer exits
+
+	// The read view.
+	viewMu  sync.RWMutex
+	view    *view
+	readers sync.WaitGroup
+
+	// Owned by the committer goroutine.
+	heads map[string]*head
+	next  uint64 // next global position
+}
+
+var (
+	_ cairn.Backend         = (*DB)(nil)
+	_ cairn.BatchAppender   = (*DB)(nil)
+	_ cairn.Truncater       = (*DB)(nil)
+	_ cairn.Tombstoner      = (*DB)(nil)
+	_ cairn.Compacter       = (*DB)(nil)
+	_ cairn.DiskSizer       = (*DB)(nil)
+	_ cairn.HealthChecker   = (*DB)(nil)
+	_ cairn.Snapshotter     = (*DB)(nil)
+	_ cairn.TxCommitter     = (*DB)(nil)
+	_ cairn.ReadModelReader = (*DB)(nil)
+)
+
+// view is a durable, consistent state of the store that readers share.
+type view struct {
+	snap *pebble.Snapshot
+	next uint64 // positions below are committed
+	refs atomic.Int32
+}
+
+func (v *view) release() {
+	if v.refs.Add(-1) == 0 {
+		_ = v.snap.Close()
+	}
+}
+
+// Open opens the store in dir, creating it if it does not exist.
+func Open(dir string, opts Options) (*DB, error) {
+	opts.ensureDefaults()
+	d := &DB{
+		opts:  opts,
+		log:   opts.Logger,
+		heads: map[string]*head{},
+		reqs:  make(chan *request, 1024),
+		done:  make(chan struct{}),
+		wo:    pebble.Sync,
+	}
+	if opts.NoSync {
+		d.wo = pebble.NoSync
+	}
+	po := &pebble.Options{
+		FS:                 opts.FS,
+		CacheSize:          opts.CacheBytes,
+		MemTableSize:       opts.MemTableBytes,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             pebbleLogger{d},
+		EventListener: &pebble.EventListener{
+			BackgroundError: func(err error) {
+				d.log.Warn("diskstore: background error", "err", err)
+			},
+			DataCorruption: func(info pebble.DataCorruptionInfo) {
+				d.log.Error("diskstore: data corruption", "path", info.Path, "err", info.Details)
+			},
+		},
+		CompactionConcurrencyRange: func() (int, int) { return 1, 2 },
+	}
+	pdb, err := pebble.Open(dir, po)
+	if err != nil {
+		if pebble.IsCorruptionError(err) {
+			return nil, fmt.Errorf("diskstore: open %s: %w: %v", dir, cairn.ErrCorrupt, err)
+		}
+		return nil, fmt.Errorf("diskstore: open %s: %w", dir, err)
+	}
+	d.pdb = pdb
+	if err := d.init(); err != nil {
+		_ = pdb.Close()
+		return nil, fmt.Errorf("diskstore: open %s: %w", dir, err)
+	}
+	d.publish()
+	go d.commitLoop()
+	return d, nil
+}
+
+// init checks the format key (writing it in a new store) and finds the next
+// position.
+func (d *DB) init() error {
+	v, closer, err := d.pdb.Get(formatKey)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		it, err := d.pdb.NewIter(nil)
+		if err != nil {
+			return err
+		}
+		nonEmpty := it.First()
+		if err := errors.Join(it.Error(), it.Close()); err != nil {
+			return wrapErr(err)
+		}
+		if nonEmpty {
+			return fmt.Errorf("the directory holds a pebble database that is not a cairn store")
+		}
+		val := append([]byte(formatMagic), 0, 0, 0, FormatVersion)
+		if err := d.pdb.Set(formatKey, seal(formatKey, val), pebble.Sync); err != nil {
+			return err
+		}
+	case err != nil:
+		return wrapErr(err)
+	default:
+		p, err := unseal(formatKey, v)
+		ok := err == nil && len(p) == len(formatMagic)+4 && string(p[:len(formatMagic)]) == formatMagic
+		var version uint32
+		if ok {
+			version = uint32(p[len(p)-4])<<24 | uint32(p[len(p)-3])<<16 | uint32(p[len(p)-2])<<8 | uint32(p[len(p)-1])
+		}
+		_ = closer.Close()
+		if !ok {
+			return fmt.Errorf("%w: unreadable format record", cairn.ErrCorrupt)
+		}
+		if version != FormatVersion {
+			return fmt.Errorf("on-disk format version %d; this build reads version %d", version, FormatVersion)
+		}
+	}
+	// The next position follows the last event, or the recorded head when
+	// compaction removed the last events.
+	it, err := d.pdb.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixEvent}, UpperBound: []byte{prefixEvent + 1}})
+	if err != nil {
+		return wrapErr(err)
+	}
+	if it.Last() {
+		pos, ok := eventKeyPos(it.Key())
+		if !ok {
+			_ = it.Close()
+			return corruptf(it.Key(), "not an event key")
+		}
+		d.next = pos + 1
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return wrapErr(err)
+	}
+	v, closer, err = d.pdb.Get(headKey)
+	if err == nil {
+		h, err := decodeUint(headKey, v)
+		_ = closer.Close()
+		if err != nil {
+			return err
+		}
+		d.next = max(d.next, h)
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return wrapErr(err)
+	}
+	return nil
+}
+
+// wrapErr marks pebble's corruption errors with cairn.ErrCorrupt.
+func wrapErr(err error) error {
+	if err != nil && pebble.IsCorruptionError(err) && !errors.Is(err, cairn.ErrCorrupt) {
+		return fmt.Errorf("diskstore: %w: %v", cairn.ErrCorrupt, err)
+	}
+	return err
+}
+
+// publish makes the current state of the database the read view. Only the
+// committer (or Open, before it starts) calls it, after a durable commit.
+func (d *DB) publish() {
+	v := &view{snap: d.pdb.NewSnapshot(), next: d.next}
+	v.refs.Store(1)
+	d.viewMu.Lock()
+	old := d.view
+	d.view = v
+	d.viewMu.Unlock()
+	if old != nil {
+		old.release()
+	}
+}
+
+// acquire returns the current read view; the caller must call d.releaseView.
+func (d *DB) acquire(ctx context.Context) (*view, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	d.viewMu.RLock()
+	defer d.viewMu.RUnlock()
+	v := d.view
+	if v == nil {
+		return nil, cairn.ErrClosed
+	}
+	v.refs.Add(1)
+	d.readers.Add(1)
+	return v, nil
+}
+
+func (d *DB) releaseView(v *view) {
+	v.release()
+	d.readers.Done()
+}
+
+// fail records the first failure of a write; later writes are refused.
+func (d *DB) fail(err error) error {
+	werr := fmt.Errorf("%w: %v", ErrFailed, err)
+	if d.failure.CompareAndSwap(nil, &werr) {
+		d.log.Error("diskstore: write failed; refusing further writes", "err", err)
+	}
+	return *d.failure.Load()
+}
+
+func (d *DB) failed() error {
+	if p := d.failure.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// pebbleLogger routes pebble's messages to the slog logger. Pebble calls
+// Fatalf when its commit pipeline cannot continue (a failed WAL write or
+// sync, a failed MANIFEST write): instead of exiting the process, the store
+// records the failure and refuses further writes.
+type pebbleLogger struct{ d *DB }
+
+func (l pebbleLogger) Infof(format string, args ...any) {
+	l.d.log.Debug("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (l pebbleLogger) Errorf(format string, args ...any) {
+	l.d.log.Warn("pebble: " + fmt.Sprintf(format, args...))
+}
+
+func (l pebbleLogger) Fatalf(format string, args ...any) {
+	l.d.fail(fmt.Errorf("pebble: "+format, args...))
+}
+
+// Close waits for pending writes, then closes the store. Calls after Close
+// fail with [cairn.ErrClosed].
+func (d *DB) Close() error {
+	d.subMu.Lock()
+	if d.closed {
+		d.subMu.Unlock()
+		return cairn.ErrClosed
+	}
+	d.closed = true
+	close(d.reqs)
+	d.subMu.Unlock()
+	<-d.done
+
+	d.viewMu.Lock()
+	old := d.view
+	d.view = nil
+	d.viewMu.Unlock()
+	old.release()
+	d.readers.Wait()
+	return d.pdb.Close()
+}
+
+// Health returns nil when the store can serve reads and writes, and an error
+// matching [ErrFailed] after a write or fsync failed.
+func (d *DB) Health(ctx context.Context) error {
+	v, err := d.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer d.releaseView(v)
+	return d.failed()
+}
+
+// DiskBytes returns the space the store's files take on disk: write-ahead
+// logs, tables (including obsolete ones not yet deleted) and manifests.
+func (d *DB) DiskBytes(ctx context.Context) (int64, error) {
+	v, err := d.acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer d.releaseView(v)
+	return int64(d.pdb.Metrics().DiskSpaceUsage()), nil
+}
+
+// Metrics returns pebble's metrics, for diagnostics.
+func (d *DB) Metrics() *pebble.Metrics { return d.pdb.Metrics() }

@@ -1,0 +1,545 @@
+package diskstore
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/cairndb/cairn"
+	"github.com/cockroachdb/pebble/v2"
+)
+
+func timeMicro(us int64) time.Time { return time.UnixMicro(us).UTC() }
+
+// head is what the writer knows of a stream.
+type head struct {
+	last   int64 // version of the last event ever appended, -1 for none
+	meta   meta
+	stored bool // the meta record exists
+}
+
+// current is the version expectations are checked against.
+func (h *head) current() int64 {
+	if h.meta.flags&(flagDeleted|flagTombstoned) != 0 {
+		return -1
+	}
+	return h.last
+}
+
+// head returns the cached head of stream, loading it from the database.
+// Only the committer calls it.
+func (d *DB) head(stream string) (*head, error) {
+	if h, ok := d.heads[stream]; ok {
+		return h, nil
+	}
+	h, err := loadHead(d.pdb, stream)
+	if err != nil {
+		return nil, err
+	}
+	d.heads[stream] = h
+	return h, nil
+}
+
+// evictHeads forgets about half of the cached heads when there are too many.
+func (d *DB) evictHeads() {
+	if len(d.heads) <= d.opts.MaxCachedStreams {
+		return
+	}
+	n := len(d.heads) / 2
+	for k := range d.heads {
+		delete(d.heads, k)
+		if n--; n == 0 {
+			return
+		}
+	}
+}
+
+func loadHead(r pebble.Reader, stream string) (*head, error) {
+	h := &head{last: -1}
+	m, ok, err := loadMeta(r, stream)
+	if err != nil {
+		return nil, err
+	}
+	h.meta, h.stored = m, ok
+	rn, ok, err := lastRun(r, stream)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		h.last = rn.last()
+	}
+	return h, nil
+}
+
+func loadMeta(r pebble.Reader, stream string) (meta, bool, error) {
+	k := metaKey(stream)
+	v, closer, err := r.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return meta{}, false, nil
+	}
+	if err != nil {
+		return meta{}, false, wrapErr(err)
+	}
+	defer closer.Close()
+	m, err := decodeMeta(k, v)
+	return m, err == nil, err
+}
+
+func runBounds(stream string) *pebble.IterOptions {
+	p := streamPrefix(prefixRun, stream)
+	return &pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)}
+}
+
+func lastRun(r pebble.Reader, stream string) (run, bool, error) {
+	it, err := r.NewIter(runBounds(stream))
+	if err != nil {
+		return run{}, false, wrapErr(err)
+	}
+	var rn run
+	ok := it.Last()
+	if ok {
+		rn, err = decodeRun(it.Key(), it.Value())
+	}
+	if err = errors.Join(err, it.Error(), it.Close()); err != nil {
+		return run{}, false, wrapErr(err)
+	}
+	return rn, ok, nil
+}
+
+// streamState returns the meta and last version of a readable stream, or the
+// error for one that is not (op names the operation in the error).
+func streamState(r pebble.Reader, op, stream string) (meta, int64, error) {
+	h, err := loadHead(r, stream)
+	if err != nil {
+		return meta{}, 0, err
+	}
+	switch {
+	case h.meta.flags&flagTombstoned != 0:
+		return meta{}, 0, cairn.Deleted(op, stream)
+	case h.current() < 0:
+		return meta{}, 0, cairn.NotFound(op, stream)
+	}
+	return h.meta, h.last, nil
+}
+
+// reader reads events from a pebble reader: runs of a stream and events
+// of the log.
+type reader struct {
+	ctx  context.Context
+	runs *pebble.Iterator
+	evs  *pebble.Iterator
+	sc   strCache
+}
+
+func newReader(ctx context.Context, r pebble.Reader, stream string) (*reader, error) {
+	rd := &reader{ctx: ctx}
+	var err error
+	if stream != "" {
+		if rd.runs, err = r.NewIter(runBounds(stream)); err != nil {
+			return nil, wrapErr(err)
+		}
+	}
+	rd.evs, err = r.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixEvent}, UpperBound: []byte{prefixEvent + 1}})
+	if err != nil {
+		if rd.runs != nil {
+			_ = rd.runs.Close()
+		}
+		return nil, wrapErr(err)
+	}
+	return rd, nil
+}
+
+func (rd *reader) close(err error) error {
+	if rd.runs != nil {
+		err = errors.Join(err, rd.runs.Error(), rd.runs.Close())
+	}
+	err = errors.Join(err, rd.evs.Error(), rd.evs.Close())
+	return wrapErr(err)
+}
+
+// event decodes the event under the events iterator, which must be at pos.
+func (rd *reader) event(pos uint64) (cairn.Event, error) {
+	k := rd.evs.Key()
+	if p, ok := eventKeyPos(k); !ok || p != pos {
+		return cairn.Event{}, corruptf(eventKey(pos), "event missing")
+	}
+	v, err := rd.evs.ValueAndErr()
+	if err != nil {
+		return cairn.Event{}, wrapErr(err)
+	}
+	return decodeEvent(k, v, pos, &rd.sc)
+}
+
+// runAt positions the runs iterator at the run holding version v.
+func (rd *reader) runAt(stream string, v int64) (run, bool, error) {
+	if !rd.runs.SeekLT(runKey(stream, v+1)) {
+		return run{}, false, nil
+	}
+	rn, err := decodeRun(rd.runs.Key(), rd.runs.Value())
+	if err != nil {
+		return run{}, false, err
+	}
+	return rn, v <= rn.last(), nil
+}
+
+// forward appends to out the events of stream from version from to last, at
+// most count in all.
+func (rd *reader) forward(stream string, from, last int64, count int, out []cairn.Event, lenient bool) ([]cairn.Event, error) {
+	if from > last {
+		return out, nil
+	}
+	rn, ok, err := rd.runAt(stream, from)
+	if err != nil {
+		return out, err
+	}
+	for ok && len(out) < count && from <= last {
+		n := min(rn.last(), last) - from + 1
+		n = min(n, int64(count-len(out)))
+		pos := rn.pos + uint64(from-rn.first)
+		valid := rd.evs.SeekGE(eventKey(pos))
+		for i := int64(0); i < n; i++ {
+			if !valid {
+				if lenient {
+					return out, nil
+				}
+				return out, corruptf(eventKey(pos+uint64(i)), "event of %q version %d missing", stream, from+i)
+			}
+			e, err := rd.event(pos + uint64(i))
+			if err == nil && (e.StreamID != stream || e.Version != from+i) {
+				err = corruptf(rd.evs.Key(), "event of %q version %d holds %q version %d", stream, from+i, e.StreamID, e.Version)
+			}
+			if err != nil {
+				if lenient {
+					return out, nil
+				}
+				return out, err
+			}
+			out = append(out, e)
+			valid = rd.evs.Next()
+		}
+		from += n
+		if err := rd.ctx.Err(); err != nil {
+			return out, err
+		}
+		if !rd.runs.Next() {
+			break
+		}
+		if rn, err = decodeRun(rd.runs.Key(), rd.runs.Value()); err != nil {
+			return out, err
+		}
+		ok = rn.first == from
+	}
+	if !lenient && len(out) < count && from <= last {
+		return out, corruptf(runKey(stream, from), "run of %q version %d missing", stream, from)
+	}
+	return out, nil
+}
+
+// backward appends to out the events of stream from version from down to
+// stop, at most count in all.
+func (rd *reader) backward(stream string, from, stop int64, count int, out []cairn.Event) ([]cairn.Event, error) {
+	for from >= stop && len(out) < count {
+		rn, ok, err := rd.runAt(stream, from)
+		if err != nil {
+			return out, err
+		}
+		if !ok {
+			return out, corruptf(runKey(stream, from), "run of %q version %d missing", stream, from)
+		}
+		lo := max(rn.first, stop)
+		pos := rn.pos + uint64(from-rn.first)
+		valid := rd.evs.SeekLT(eventKey(pos + 1))
+		for v := from; v >= lo && len(out) < count; v-- {
+			if !valid {
+				return out, corruptf(eventKey(pos), "event of %q version %d missing", stream, v)
+			}
+			p := pos - uint64(from-v)
+			e, err := rd.event(p)
+			if err == nil && (e.StreamID != stream || e.Version != v) {
+				err = corruptf(rd.evs.Key(), "event of %q version %d holds %q version %d", stream, v, e.StreamID, e.Version)
+			}
+			if err != nil {
+				return out, err
+			}
+			out = append(out, e)
+			valid = rd.evs.Prev()
+		}
+		from = lo - 1
+		if err := rd.ctx.Err(); err != nil {
+			return out, err
+		}
+	}
+	return out, nil
+}
+
+// recordedFrom returns up to n events of the stream of the event at pos,
+// from that event's version on: what cairn.RetryResult compares a repeated
+// append with. Events removed by compaction are missing from the result.
+func recordedFrom(r pebble.Reader, pos uint64, n int) ([]cairn.Event, error) {
+	k := eventKey(pos)
+	v, closer, err := r.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, wrapErr(err)
+	}
+	var sc strCache
+	first, err := decodeEvent(k, v, pos, &sc)
+	_ = closer.Close()
+	if err != nil {
+		return nil, err
+	}
+	rd, err := newReader(context.Background(), r, first.StreamID)
+	if err != nil {
+		return nil, err
+	}
+	out, err := rd.forward(first.StreamID, first.Version, first.Version+int64(n)-1, n, nil, true)
+	return out, rd.close(err)
+}
+
+// ReadStream implements [cairn.Backend].
+func (d *DB) ReadStream(ctx context.Context, stream string, from int64, count int, dir cairn.Direction) ([]cairn.Event, error) {
+	v, err := d.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer d.releaseView(v)
+	m, last, err := streamState(v.snap, "read", stream)
+	if err != nil {
+		return nil, err
+	}
+	rd, err := newReader(ctx, v.snap, stream)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]cairn.Event, 0, min(count, 512))
+	if dir == cairn.Forward {
+		out, err = rd.forward(stream, max(from, m.before), last, count, out, false)
+	} else {
+		if from == cairn.StreamEnd || from > last {
+			from = last
+		}
+		out, err = rd.backward(stream, from, m.before, count, out)
+	}
+	if err = rd.close(err); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ReadAll implements [cairn.Backend].
+func (d *DB) ReadAll(ctx context.Context, from uint64, count int, dir cairn.Direction) ([]cairn.Event, error) {
+	v, err := d.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer d.releaseView(v)
+	if v.next == 0 || (dir == cairn.Forward && from >= v.next) {
+		return nil, nil
+	}
+	rd, err := newReader(ctx, v.snap, "")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]cairn.Event, 0, min(count, 512))
+	it := rd.evs
+	var valid bool
+	if dir == cairn.Forward {
+		valid = it.SeekGE(eventKey(from))
+	} else {
+		valid = it.SeekLT(eventKey(min(from, v.next-1) + 1))
+	}
+	for ; valid && len(out) < count; valid = step(it, dir) {
+		pos, ok := eventKeyPos(it.Key())
+		if !ok || pos >= v.next {
+			break
+		}
+		e, err := rd.event(pos)
+		if err != nil {
+			return nil, rd.close(err)
+		}
+		out = append(out, e)
+		if len(out)%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, rd.close(err)
+			}
+		}
+	}
+	if err := rd.close(nil); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func step(it *pebble.Iterator, dir cairn.Direction) bool {
+	if dir == cairn.Forward {
+		return it.Next()
+	}
+	return it.Prev()
+}
+
+// StreamVersion implements [cairn.Backend].
+func (d *DB) StreamVersion(ctx context.Context, stream string) (int64, error) {
+	v, err := d.acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer d.releaseView(v)
+	_, last, err := streamState(v.snap, "stream version of", stream)
+	return last, err
+}
+
+// StreamExists implements [cairn.Backend].
+func (d *DB) StreamExists(ctx context.Context, stream string) (bool, error) {
+	v, err := d.acquire(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer d.releaseView(v)
+	h, err := loadHead(v.snap, stream)
+	if err != nil {
+		return false, err
+	}
+	return h.current() >= 0, nil
+}
+
+// HasEvents implements [cairn.Backend]: whether the log holds any event
+// that compaction has not removed.
+func (d *DB) HasEvents(ctx context.Context) (bool, error) {
+	v, err := d.acquire(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer d.releaseView(v)
+	it, err := v.snap.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixEvent}, UpperBound: []byte{prefixEvent + 1}})
+	if err != nil {
+		return false, wrapErr(err)
+	}
+	ok := it.First()
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return false, wrapErr(err)
+	}
+	return ok, nil
+}
+
+// ListStreams implements [cairn.Backend].
+func (d *DB) ListStreams(ctx context.Context, after string, limit int) ([]string, error) {
+	v, err := d.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer d.releaseView(v)
+	lower := metaKey(after)
+	if after != "" {
+		lower = append(lower, 0)
+	}
+	it, err := v.snap.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte{prefixMeta + 1}})
+	if err != nil {
+		return nil, wrapErr(err)
+	}
+	var out []string
+	for valid := it.First(); valid && len(out) < limit; valid = it.Next() {
+		m, err := decodeMeta(it.Key(), it.Value())
+		if err != nil {
+			return nil, errors.Join(err, it.Close())
+		}
+		if m.flags&(flagDeleted|flagTombstoned) == 0 {
+			out = append(out, string(it.Key()[1:]))
+		}
+		if len(out)%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, errors.Join(err, it.Close())
+			}
+		}
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return nil, wrapErr(err)
+	}
+	return out, nil
+}
+
+// GetSnapshot implements [cairn.Snapshotter].
+func (d *DB) GetSnapshot(ctx context.Context, stream string, min, max int64) (cairn.Snapshot, bool, error) {
+	v, err := d.acquire(ctx)
+	if err != nil {
+		return cairn.Snapshot{}, false, err
+	}
+	defer d.releaseView(v)
+	k := snapshotKey(stream)
+	val, closer, err := v.snap.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return cairn.Snapshot{}, false, nil
+	}
+	if err != nil {
+		return cairn.Snapshot{}, false, wrapErr(err)
+	}
+	defer closer.Close()
+	s, err := decodeSnapshot(k, val, stream)
+	if err != nil {
+		return cairn.Snapshot{}, false, err
+	}
+	if s.Version <= min || s.Version > max {
+		return cairn.Snapshot{}, false, nil
+	}
+	return s, true, nil
+}
+
+// ReadModelGet implements [cairn.ReadModelReader].
+func (d *DB) ReadModelGet(ctx context.Context, table, key string) ([]byte, bool, error) {
+	if err := checkTable(table); err != nil {
+		return nil, false, err
+	}
+	v, err := d.acquire(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	defer d.releaseView(v)
+	k := tableKey(table, key)
+	val, closer, err := v.snap.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, wrapErr(err)
+	}
+	defer closer.Close()
+	p, err := unseal(k, val)
+	if err != nil {
+		return nil, false, err
+	}
+	return append([]byte{}, p...), true, nil
+}
+
+// ReadModelScan implements [cairn.ReadModelReader].
+func (d *DB) ReadModelScan(ctx context.Context, table, prefix, after string, limit int) ([]cairn.Entry, error) {
+	if err := checkTable(table); err != nil {
+		return nil, err
+	}
+	v, err := d.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer d.releaseView(v)
+	tp := streamPrefix(prefixTable, table)
+	lower := tableKey(table, prefix)
+	if a := append(tableKey(table, after), 0); after != "" && string(a) > string(lower) {
+		lower = a
+	}
+	it, err := v.snap.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(tableKey(table, prefix))})
+	if err != nil {
+		return nil, wrapErr(err)
+	}
+	var out []cairn.Entry
+	for valid := it.First(); valid && len(out) < limit; valid = it.Next() {
+		p, err := unseal(it.Key(), it.Value())
+		if err != nil {
+			return nil, errors.Join(err, it.Close())
+		}
+		out = append(out, cairn.Entry{Key: string(it.Key()[len(tp):]), Value: append([]byte{}, p...)})
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return nil, wrapErr(err)
+	}
+	return out, nil
+}
