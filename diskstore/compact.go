@@ -156,5 +156,3 @@ func (g *group) dropID(pos uint64) error {
 	_ = g.b.Delete(idKey(e.ID), nil)
 	return nil
 }
-
-
