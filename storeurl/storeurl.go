@@ -5,6 +5,8 @@
 //	./cairn-data, /var/lib/x a directory: the embedded on-disk engine
 //	file:///var/lib/x        the same, as a URL
 //	postgres://… postgresql://… a PostgreSQL database
+//	cairn://[user:password@]host:port[?tls=true&tlscafile=ca.crt]
+//	                         a cairn server, through its cairn.v1 API
 //
 // An unknown scheme or a malformed URL is an error that says what was
 // expected.
@@ -18,6 +20,7 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/memstore"
+	"github.com/cairndb/cairn/remotestore"
 )
 
 // Options configure the opened Store and the engines.
@@ -42,6 +45,12 @@ func Open(ctx context.Context, raw string, opts Options) (*cairn.Store, error) {
 		return openDir(ctx, target, opts)
 	case Postgres:
 		return openPostgres(ctx, target, opts)
+	case Remote:
+		b, err := remotestore.Open(target, remotestore.Options{Logger: opts.Store.Logger})
+		if err != nil {
+			return nil, err
+		}
+		return cairn.NewStore(b, opts.Store), nil
 	}
 	return nil, fmt.Errorf("store %q: unknown kind", raw)
 }
@@ -54,6 +63,7 @@ const (
 	Memory Kind = iota + 1
 	Dir
 	Postgres
+	Remote
 )
 
 // Parse returns the kind of engine raw names, and its target: the directory
@@ -84,6 +94,8 @@ func Parse(raw string) (Kind, string, error) {
 		return Dir, u.Path, nil
 	case "postgres", "postgresql":
 		return Postgres, raw, nil
+	case "cairn", "kurrentdb", "esdb":
+		return Remote, raw, nil
 	}
-	return 0, "", fmt.Errorf("store %q: unknown scheme %q: use memory:, a directory path, file:///path or postgres://…", raw, scheme)
+	return 0, "", fmt.Errorf("store %q: unknown scheme %q: use memory:, a directory path, file:///path, postgres://… or cairn://host:port", raw, scheme)
 }

@@ -23,6 +23,7 @@ func TestParse(t *testing.T) {
 		{raw: "file:///var/lib/cairn", kind: storeurl.Dir, target: "/var/lib/cairn"},
 		{raw: "postgres://u:p@localhost/db", kind: storeurl.Postgres, target: "postgres://u:p@localhost/db"},
 		{raw: "postgresql://localhost/db?sslmode=disable", kind: storeurl.Postgres, target: "postgresql://localhost/db?sslmode=disable"},
+		{raw: "cairn://admin:pw@localhost:2113?tls=false", kind: storeurl.Remote, target: "cairn://admin:pw@localhost:2113?tls=false"},
 		{raw: "", err: "empty URL"},
 		{raw: "mysql://localhost/db", err: `unknown scheme "mysql"`},
 		{raw: "redis:6379", err: `unknown scheme "redis"`},

@@ -21,6 +21,7 @@ const DefaultStore = "./cairn-data"
 // commands).
 type globals struct {
 	store     string
+	server    string
 	openStore func(ctx context.Context, url string) (*cairn.Store, error)
 }
 
@@ -38,7 +39,8 @@ func newRootCmdWith(g *globals) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().StringVar(&g.store, "store", DefaultStore, "the store: memory:, a directory, or postgres://user:pass@host/db")
+	root.PersistentFlags().StringVar(&g.store, "store", DefaultStore, "the store: memory:, a directory, postgres://user:pass@host/db, or cairn://host:port")
+	root.PersistentFlags().StringVar(&g.server, "server", "", "use a running cairn server instead of --store: cairn://[user:password@]host:port[?tls=true&tlscafile=ca.crt]")
 	root.AddCommand(
 		newAppendCmd(g),
 		newReadCmd(g),
@@ -51,7 +53,11 @@ func newRootCmdWith(g *globals) *cobra.Command {
 
 // withStore opens the store named by --store, runs fn, and closes the store.
 func (g *globals) withStore(ctx context.Context, fn func(*cairn.Store) error) (err error) {
-	s, err := g.openStore(ctx, g.store)
+	url := g.store
+	if g.server != "" {
+		url = g.server
+	}
+	s, err := g.openStore(ctx, url)
 	if err != nil {
 		return err
 	}

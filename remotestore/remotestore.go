@@ -1,0 +1,462 @@
+// Package remotestore is a cairn engine whose storage is a cairn server: it
+// implements [cairn.Backend] and every optional capability but transactional
+// projections over cairn's own gRPC API (cairn.v1). A program, or the cairn
+// command with --server, uses a remote server exactly as it uses a local
+// store, and the conformance suite runs against it.
+//
+// The server decides durability: an append returns when the server's engine
+// has made it durable. Live notifications come from the server's Watch
+// stream, so [cairn.Store.Changes] fires for events appended by any client;
+// after a lost connection the stream is re-opened and reports the current
+// head, so a subscriber catches up on what it missed.
+//
+// # Caveats
+//
+// CommitAll with projections is not available remotely (a projection is Go
+// code that must run inside the server's transaction).
+package remotestore
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/api/cairnv1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// Options configure a connection. The zero value connects without TLS and
+// without credentials.
+type Options struct {
+	// TLS, when not nil, secures the connection.
+	TLS *tls.Config
+	// Username and Password are sent as basic authentication.
+	Username, Password string
+	// Logger receives connection diagnostics. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Store is a connection to a cairn server.
+type Store struct {
+	conn   *grpc.ClientConn
+	c      cairnv1.CairnClient
+	log    *slog.Logger
+	closed atomic.Bool
+	ctx    context.Context // cancelled by Close; ends Watch streams
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+var (
+	_ cairn.Backend         = (*Store)(nil)
+	_ cairn.BatchAppender   = (*Store)(nil)
+	_ cairn.Truncater       = (*Store)(nil)
+	_ cairn.Tombstoner      = (*Store)(nil)
+	_ cairn.Compacter       = (*Store)(nil)
+	_ cairn.DiskSizer       = (*Store)(nil)
+	_ cairn.HealthChecker   = (*Store)(nil)
+	_ cairn.Snapshotter     = (*Store)(nil)
+	_ cairn.ReadModelReader = (*Store)(nil)
+	_ cairn.Notifier        = (*Store)(nil)
+)
+
+// maxMessageBytes bounds one response: a page of events of up to 16 MiB each
+// would not fit in gRPC's default 4 MiB.
+const maxMessageBytes = 256 << 20
+
+// Dial connects to the server at addr (host:port). The connection is made
+// lazily; the first call reports a server that cannot be reached.
+func Dial(addr string, opts Options) (*Store, error) {
+	if addr == "" {
+		return nil, fmt.Errorf("remotestore: empty server address: use host:port")
+	}
+	creds := insecure.NewCredentials()
+	if opts.TLS != nil {
+		creds = credentials.NewTLS(opts.TLS)
+	}
+	dopts := []grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes), grpc.MaxCallSendMsgSize(maxMessageBytes)),
+	}
+	if opts.Username != "" || opts.Password != "" {
+		dopts = append(dopts, grpc.WithPerRPCCredentials(basicAuth{
+			header: "Basic " + base64.StdEncoding.EncodeToString([]byte(opts.Username+":"+opts.Password)),
+			secure: opts.TLS != nil,
+		}))
+	}
+	conn, err := grpc.NewClient(addr, dopts...)
+	if err != nil {
+		return nil, fmt.Errorf("remotestore: %w", err)
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Store{conn: conn, c: cairnv1.NewCairnClient(conn), log: log, ctx: ctx, cancel: cancel}, nil
+}
+
+// Open connects to the server that raw names:
+//
+//	cairn://[user:password@]host:port[?tls=true&tlscafile=ca.crt&tlsverifycert=false]
+//
+// kurrentdb:// and esdb:// URLs of the same form are accepted too. TLS is off
+// unless tls=true.
+func Open(raw string, opts Options) (*Store, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("server URL %q: %w", raw, err)
+	}
+	switch u.Scheme {
+	case "cairn", "kurrentdb", "esdb":
+	default:
+		return nil, fmt.Errorf("server URL %q: unknown scheme %q: use cairn://host:port", raw, u.Scheme)
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("server URL %q: no host: use cairn://host:port", raw)
+	}
+	if u.User != nil {
+		opts.Username = u.User.Username()
+		opts.Password, _ = u.User.Password()
+	}
+	q := u.Query()
+	for key := range q {
+		switch key {
+		case "tls", "tlscafile", "tlsverifycert":
+		default:
+			return nil, fmt.Errorf("server URL %q: unknown parameter %q (known: tls, tlscafile, tlsverifycert)", raw, key)
+		}
+	}
+	if v := q.Get("tls"); v != "" {
+		on, err := strconv.ParseBool(v)
+		if err != nil {
+			return nil, fmt.Errorf("server URL %q: tls=%q is not true or false", raw, v)
+		}
+		if on && opts.TLS == nil {
+			opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+	}
+	if opts.TLS != nil {
+		if file := q.Get("tlscafile"); file != "" {
+			pem, err := os.ReadFile(file)
+			if err != nil {
+				return nil, fmt.Errorf("server URL %q: tlscafile: %w", raw, err)
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("server URL %q: tlscafile %s holds no PEM certificate", raw, file)
+			}
+			opts.TLS.RootCAs = pool
+		}
+		if v := q.Get("tlsverifycert"); v == "false" {
+			opts.TLS.InsecureSkipVerify = true
+		}
+	}
+	return Dial(u.Host, opts)
+}
+
+// basicAuth sends a basic authorization header with every call.
+type basicAuth struct {
+	header string
+	secure bool
+}
+
+func (a basicAuth) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": a.header}, nil
+}
+
+func (a basicAuth) RequireTransportSecurity() bool { return a.secure }
+
+// call runs fn unless the store is closed, and converts its error back to a
+// typed cairn error.
+func (s *Store) call(fn func() error) error {
+	if s.closed.Load() {
+		return cairn.ErrClosed
+	}
+	return cairnv1.FromStatus(fn())
+}
+
+// Append implements [cairn.Backend].
+func (s *Store) Append(ctx context.Context, stream string, expected cairn.ExpectedVersion, events []cairn.EventData) (cairn.AppendResult, error) {
+	var res *cairnv1.AppendResponse
+	err := s.call(func() (err error) {
+		res, err = s.c.Append(ctx, cairnv1.FromAppendRequest(cairn.AppendRequest{Stream: stream, Expected: expected, Events: events}))
+		return err
+	})
+	if err != nil {
+		return cairn.AppendResult{}, err
+	}
+	return cairn.AppendResult{Version: res.GetVersion(), Position: res.GetPosition()}, nil
+}
+
+// AppendBatch implements [cairn.BatchAppender].
+func (s *Store) AppendBatch(ctx context.Context, reqs []cairn.AppendRequest) ([]cairn.AppendResult, error) {
+	in := &cairnv1.AppendBatchRequest{Requests: make([]*cairnv1.AppendRequest, len(reqs))}
+	for i, r := range reqs {
+		in.Requests[i] = cairnv1.FromAppendRequest(r)
+	}
+	var res *cairnv1.AppendBatchResponse
+	if err := s.call(func() (err error) { res, err = s.c.AppendBatch(ctx, in); return err }); err != nil {
+		return nil, err
+	}
+	out := make([]cairn.AppendResult, len(res.GetResults()))
+	for i, r := range res.GetResults() {
+		out[i] = cairn.AppendResult{Version: r.GetVersion(), Position: r.GetPosition()}
+	}
+	return out, nil
+}
+
+// ReadStream implements [cairn.Backend].
+func (s *Store) ReadStream(ctx context.Context, stream string, from int64, count int, dir cairn.Direction) ([]cairn.Event, error) {
+	return s.read(ctx, count, func(n int32) (*cairnv1.ReadResponse, error) {
+		return s.c.ReadStream(ctx, &cairnv1.ReadStreamRequest{Stream: stream, From: from, Count: n, Direction: cairnv1.Direction(dir)})
+	}, func(last cairn.Event) (func(n int32) (*cairnv1.ReadResponse, error), bool) {
+		next := last.Version + 1
+		if dir == cairn.Backward {
+			if last.Version == 0 {
+				return nil, false
+			}
+			next = last.Version - 1
+		}
+		return func(n int32) (*cairnv1.ReadResponse, error) {
+			return s.c.ReadStream(ctx, &cairnv1.ReadStreamRequest{Stream: stream, From: next, Count: n, Direction: cairnv1.Direction(dir)})
+		}, true
+	})
+}
+
+// ReadAll implements [cairn.Backend].
+func (s *Store) ReadAll(ctx context.Context, from uint64, count int, dir cairn.Direction) ([]cairn.Event, error) {
+	return s.read(ctx, count, func(n int32) (*cairnv1.ReadResponse, error) {
+		return s.c.ReadAll(ctx, &cairnv1.ReadAllRequest{From: from, Count: n, Direction: cairnv1.Direction(dir)})
+	}, func(last cairn.Event) (func(n int32) (*cairnv1.ReadResponse, error), bool) {
+		next := last.Position + 1
+		if dir == cairn.Backward {
+			if last.Position == 0 {
+				return nil, false
+			}
+			next = last.Position - 1
+		}
+		return func(n int32) (*cairnv1.ReadResponse, error) {
+			return s.c.ReadAll(ctx, &cairnv1.ReadAllRequest{From: next, Count: n, Direction: cairnv1.Direction(dir)})
+		}, true
+	})
+}
+
+// read returns up to count events, calling the server as often as its cap on
+// one response (see cairnsvc.MaxReadCount) requires.
+func (s *Store) read(ctx context.Context, count int, first func(int32) (*cairnv1.ReadResponse, error),
+	after func(cairn.Event) (func(int32) (*cairnv1.ReadResponse, error), bool)) ([]cairn.Event, error) {
+	var out []cairn.Event
+	call := first
+	for {
+		want := min(count-len(out), 1<<30)
+		var res *cairnv1.ReadResponse
+		if err := s.call(func() (err error) { res, err = call(int32(want)); return err }); err != nil {
+			return nil, err
+		}
+		page, err := cairnv1.ToEvents(res.GetEvents())
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if len(page) == 0 || len(page) >= want || len(out) >= count {
+			return out, nil
+		}
+		// The server returned fewer than asked: either the end, or its cap.
+		var ok bool
+		if call, ok = after(page[len(page)-1]); !ok {
+			return out, nil
+		}
+	}
+}
+
+// StreamVersion implements [cairn.Backend].
+func (s *Store) StreamVersion(ctx context.Context, stream string) (int64, error) {
+	var res *cairnv1.StreamVersionResponse
+	err := s.call(func() (err error) {
+		res, err = s.c.StreamVersion(ctx, &cairnv1.StreamRequest{Stream: stream})
+		return err
+	})
+	return res.GetVersion(), err
+}
+
+// StreamExists implements [cairn.Backend].
+func (s *Store) StreamExists(ctx context.Context, stream string) (bool, error) {
+	var res *cairnv1.StreamExistsResponse
+	err := s.call(func() (err error) {
+		res, err = s.c.StreamExists(ctx, &cairnv1.StreamRequest{Stream: stream})
+		return err
+	})
+	return res.GetExists(), err
+}
+
+// HasEvents implements [cairn.Backend].
+func (s *Store) HasEvents(ctx context.Context) (bool, error) {
+	var res *cairnv1.HasEventsResponse
+	err := s.call(func() (err error) { res, err = s.c.HasEvents(ctx, &cairnv1.Empty{}); return err })
+	return res.GetHasEvents(), err
+}
+
+// ListStreams implements [cairn.Backend].
+func (s *Store) ListStreams(ctx context.Context, after string, limit int) ([]string, error) {
+	var res *cairnv1.ListStreamsResponse
+	err := s.call(func() (err error) {
+		res, err = s.c.ListStreams(ctx, &cairnv1.ListStreamsRequest{After: after, Limit: int32(min(limit, 1<<30))})
+		return err
+	})
+	return res.GetStreams(), err
+}
+
+// DeleteStream implements [cairn.Backend].
+func (s *Store) DeleteStream(ctx context.Context, stream string) error {
+	return s.call(func() error { _, err := s.c.DeleteStream(ctx, &cairnv1.StreamRequest{Stream: stream}); return err })
+}
+
+// TombstoneStream implements [cairn.Tombstoner].
+func (s *Store) TombstoneStream(ctx context.Context, stream string) error {
+	return s.call(func() error { _, err := s.c.TombstoneStream(ctx, &cairnv1.StreamRequest{Stream: stream}); return err })
+}
+
+// TruncateStream implements [cairn.Truncater].
+func (s *Store) TruncateStream(ctx context.Context, stream string, before int64) error {
+	return s.call(func() error {
+		_, err := s.c.TruncateStream(ctx, &cairnv1.TruncateStreamRequest{Stream: stream, Before: before})
+		return err
+	})
+}
+
+// Compact implements [cairn.Compacter].
+func (s *Store) Compact(ctx context.Context) error {
+	return s.call(func() error { _, err := s.c.Compact(ctx, &cairnv1.Empty{}); return err })
+}
+
+// Stats returns the server's statistics.
+func (s *Store) Stats(ctx context.Context) (*cairnv1.StatsResponse, error) {
+	var res *cairnv1.StatsResponse
+	err := s.call(func() (err error) { res, err = s.c.Stats(ctx, &cairnv1.Empty{}); return err })
+	return res, err
+}
+
+// DiskBytes implements [cairn.DiskSizer].
+func (s *Store) DiskBytes(ctx context.Context) (int64, error) {
+	st, err := s.Stats(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if !st.GetDiskBytesKnown() {
+		return 0, fmt.Errorf("disk bytes: %w", cairn.ErrNotSupported)
+	}
+	return st.GetDiskBytes(), nil
+}
+
+// Health implements [cairn.HealthChecker]: an unreachable server, or one
+// whose engine reports a problem, is unhealthy.
+func (s *Store) Health(ctx context.Context) error {
+	st, err := s.Stats(ctx)
+	if err != nil {
+		return err
+	}
+	if h := st.GetHealth(); h != "" {
+		return errors.New(h)
+	}
+	return nil
+}
+
+// CommitSnapshot implements [cairn.Snapshotter].
+func (s *Store) CommitSnapshot(ctx context.Context, snap cairn.Snapshot) error {
+	return s.call(func() error { _, err := s.c.CommitSnapshot(ctx, cairnv1.FromSnapshot(snap)); return err })
+}
+
+// GetSnapshot implements [cairn.Snapshotter].
+func (s *Store) GetSnapshot(ctx context.Context, stream string, min, max int64) (cairn.Snapshot, bool, error) {
+	var res *cairnv1.GetSnapshotResponse
+	err := s.call(func() (err error) {
+		res, err = s.c.GetSnapshot(ctx, &cairnv1.GetSnapshotRequest{Stream: stream, Min: min, Max: max})
+		return err
+	})
+	if err != nil || !res.GetFound() {
+		return cairn.Snapshot{}, false, err
+	}
+	return cairnv1.ToSnapshot(res.GetSnapshot()), true, nil
+}
+
+// ReadModelGet implements [cairn.ReadModelReader].
+func (s *Store) ReadModelGet(ctx context.Context, table, key string) ([]byte, bool, error) {
+	var res *cairnv1.ReadModelGetResponse
+	err := s.call(func() (err error) {
+		res, err = s.c.ReadModelGet(ctx, &cairnv1.ReadModelGetRequest{Table: table, Key: key})
+		return err
+	})
+	return res.GetValue(), res.GetFound(), err
+}
+
+// ReadModelScan implements [cairn.ReadModelReader].
+func (s *Store) ReadModelScan(ctx context.Context, table, prefix, after string, limit int) ([]cairn.Entry, error) {
+	var res *cairnv1.ReadModelScanResponse
+	err := s.call(func() (err error) {
+		res, err = s.c.ReadModelScan(ctx, &cairnv1.ReadModelScanRequest{Table: table, Prefix: prefix, After: after, Limit: int32(min(limit, 1<<30))})
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make([]cairn.Entry, len(res.GetEntries()))
+	for i, e := range res.GetEntries() {
+		out[i] = cairn.Entry{Key: e.GetKey(), Value: e.GetValue()}
+	}
+	return out, nil
+}
+
+// Notify implements [cairn.Notifier] with the server's Watch stream,
+// re-opened after a failure.
+func (s *Store) Notify(fn func(head uint64)) (stop func()) {
+	ctx, cancel := context.WithCancel(s.ctx)
+	s.wg.Go(func() {
+		backoff := 50 * time.Millisecond
+		for ctx.Err() == nil {
+			stream, err := s.c.Watch(ctx, &cairnv1.Empty{})
+			for err == nil {
+				var h *cairnv1.Head
+				if h, err = stream.Recv(); err == nil {
+					fn(h.GetPosition())
+					backoff = 50 * time.Millisecond
+				}
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			s.log.Warn("cairn server watch stream ended; reconnecting", "err", err, "after", backoff)
+			select {
+			case <-time.After(backoff):
+			case <-ctx.Done():
+				return
+			}
+			backoff = min(2*backoff, 2*time.Second)
+		}
+	})
+	return cancel
+}
+
+// Close closes the connection. Calls after Close fail with ErrClosed.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return cairn.ErrClosed
+	}
+	s.cancel()
+	err := s.conn.Close()
+	s.wg.Wait()
+	return err
+}
