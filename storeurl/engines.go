@@ -5,11 +5,16 @@ import (
 	"fmt"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/diskstore"
 )
 
-// openDir opens the embedded engine in dir.
+// openDir opens the embedded engine in dir, creating the directory if needed.
 func openDir(ctx context.Context, dir string, opts Options) (*cairn.Store, error) {
-	return nil, fmt.Errorf("store %q: the embedded engine is not available in this build", dir)
+	db, err := diskstore.Open(dir, diskstore.Options{NoSync: opts.NoSync, Logger: opts.Store.Logger})
+	if err != nil {
+		return nil, fmt.Errorf("store %q: %w", dir, err)
+	}
+	return cairn.NewStore(db, opts.Store), nil
 }
 
 // openPostgres opens the PostgreSQL engine.
