@@ -253,12 +253,18 @@ func (r *reader) followStream(ctx context.Context, so *api.ReadReq_Options_Strea
 		}
 		if !live {
 			live = true
+			// The protocol leaves both checkpoints out for an empty
+			// stream, but the official Go client then reads a nil
+			// position: an empty stream reports position 0.
 			var rev *int64
+			var pos *uint64
 			if next > 0 {
 				v := next - 1
 				rev = &v
+			} else {
+				pos = new(uint64)
 			}
-			if err := r.caughtUp(rev, nil); err != nil {
+			if err := r.caughtUp(rev, pos); err != nil {
 				return err
 			}
 		}
@@ -318,12 +324,12 @@ func (r *reader) followAll(ctx context.Context, ao *api.ReadReq_Options_AllOptio
 		}
 		if !live {
 			live = true
-			var pos *uint64
+			// An empty log reports position 0 (see followStream).
+			var pos uint64
 			if next > 0 {
-				p := next - 1
-				pos = &p
+				pos = next - 1
 			}
-			if err := r.caughtUp(nil, pos); err != nil {
+			if err := r.caughtUp(nil, &pos); err != nil {
 				return err
 			}
 		}
