@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/cairndb/cairn"
@@ -158,4 +159,58 @@ func TestBadStoreURL(t *testing.T) {
 			t.Errorf("--store %q: error %v, want one containing %q", tc.url, err, tc.want)
 		}
 	}
+}
+
+func TestTail(t *testing.T) {
+	c := newCLI(t)
+	c.must("", "append", "a", "Old", "{}")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// The tail's Store must be the one the appends below go through, so
+	// that its change signal fires: share it.
+	shared := cairn.NewStore(keepOpen{c.b}, cairn.Options{})
+	g := &globals{openStore: func(context.Context, string) (*cairn.Store, error) { return shared, nil }}
+	cmd := newRootCmdWith(g)
+	out := &syncBuffer{}
+	cmd.SetOut(out)
+	cmd.SetArgs([]string{"tail", "--from", "0", "--type", "New", "--type", "Old", "--count", "3"})
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+	for i := range 3 {
+		typ := "New"
+		if i == 1 {
+			typ = "Skipped"
+		}
+		if _, err := shared.Append(ctx, "b", cairn.Any, cairn.EventData{Type: typ, Data: []byte("{}")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("tail: %v", err)
+	}
+	got := decodeLines(t, out.String())
+	if len(got) != 3 || got[0].Type != "Old" || got[1].Type != "New" || got[2].Type != "New" || got[2].Version != 2 {
+		t.Fatalf("tail printed %+v", got)
+	}
+	if _, err := c.run("", "tail", "s", "--type", "X"); err == nil || !strings.Contains(err.Error(), "filters apply to the global log") {
+		t.Fatalf("tail STREAM with a filter: %v", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a writer and a reader goroutine.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

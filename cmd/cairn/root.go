@@ -46,6 +46,7 @@ func newRootCmdWith(g *globals) *cobra.Command {
 		newReadCmd(g),
 		newStreamsCmd(g),
 		newStatsCmd(g),
+		newTailCmd(g),
 		newVersionCmd(),
 	)
 	return root
