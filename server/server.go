@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/server/cairnsvc"
 	"github.com/google/uuid"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/gossip"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/serverfeatures"
@@ -123,6 +124,7 @@ func New(store *cairn.Store, opts Options) *Server {
 	apiv2.RegisterStreamsServiceServer(s.grpc, &multiAppendService{s: s})
 	gossip.RegisterGossipServer(s.grpc, &gossipService{s: s})
 	serverfeatures.RegisterServerFeaturesServer(s.grpc, &featuresService{s: s})
+	cairnsvc.Register(s.grpc, store)
 	return s
 }
 
