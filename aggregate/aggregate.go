@@ -206,6 +206,9 @@ func New[S, C, E any](store *cairn.Store, def Definition[S, C, E], opts Options)
 			return nil, fmt.Errorf("aggregate %s: Projections[%d] is nil", def.Category, i)
 		}
 	}
+	if _, ok := store.Backend().(cairn.TxCommitter); len(def.Projections) > 0 && !ok {
+		return nil, fmt.Errorf("aggregate %s: projections need an engine that commits them with the events (cairn.TxCommitter), and %T does not: %w", def.Category, store.Backend(), cairn.ErrNotSupported)
+	}
 	def.Projections = append([]cairn.Projection(nil), def.Projections...)
 	opts.EnsureDefaults()
 	r := &Repository[S, C, E]{

@@ -14,6 +14,7 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/aggregate"
+	"github.com/cairndb/cairn/memstore"
 	"github.com/google/uuid"
 )
 
@@ -676,3 +677,51 @@ func TestSmallCache(t *testing.T) {
 		}
 	}
 }
+
+// A cancelled context ends the wait between attempts.
+func TestHandleHonoursCancellation(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	store := openMemory(t)
+	other := newRepo(t, store, tallyDef(t), aggregate.Options{})
+	id := newID()
+	def := tallyDef(t)
+	def.Decide = func(s tally, c add) ([]tallyEvent, error) {
+		// Make the commit conflict, then cancel: the next attempt is
+		// never made.
+		if _, err := other.Handle(context.Background(), id, add{ID: 9, N: 1}); err != nil {
+			return nil, err
+		}
+		cancel()
+		return decideTally(s, c)
+	}
+	repo := newRepo(t, store, def, aggregate.Options{BackoffBase: time.Hour, BackoffMax: time.Hour})
+	_, err := repo.Handle(ctx, id, add{ID: 1, N: 1})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("Handle with a cancelled context: %v, want context.Canceled", err)
+	}
+}
+
+// Projections need an engine that commits them with the events.
+func TestProjectionsNeedTxCommitter(t *testing.T) {
+	store := cairn.NewStore(appendOnly{memstore.New()}, cairn.Options{})
+	defer store.Close()
+	noop := func(context.Context, cairn.Tx, []cairn.Event) error { return nil }
+	if _, err := aggregate.New(store, tallyDef(t, noop), aggregate.Options{}); !errors.Is(err, cairn.ErrNotSupported) {
+		t.Fatalf("New with projections on an engine without CommitAll: %v, want ErrNotSupported", err)
+	}
+	// Without projections or snapshots, the required contract is enough.
+	repo := newRepo(t, store, tallyDef(t), aggregate.Options{SnapshotEvery: 1})
+	ctx := context.Background()
+	for i := range 3 {
+		if _, err := repo.Handle(ctx, "x", add{ID: i, N: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s, v, err := repo.Fetch(ctx, "x"); err != nil || s.Sum != 3 || v != 2 {
+		t.Fatalf("Fetch = %+v, %d, %v", s, v, err)
+	}
+}
+
+// appendOnly hides every optional capability of an engine.
+type appendOnly struct{ cairn.Backend }
