@@ -5,11 +5,13 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"strings"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/emptypb"
 )
 
 // Discovery RPCs answer without credentials, as in KurrentDB: clients call
@@ -90,9 +92,32 @@ func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerI
 func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	ctx, err := s.authenticate(ss.Context(), info.FullMethod)
 	if err != nil {
+		if info.IsClientStream && !info.IsServerStream {
+			drain(ss)
+		}
 		return err
 	}
 	return handler(srv, &ctxStream{ServerStream: ss, ctx: ctx})
+}
+
+// drain reads what a client-streaming caller sends, for a short while, and
+// discards it. A client that is still sending when the RPC ends sees only
+// "EOF" on its send; once it has half-closed, it receives the status.
+func drain(ss grpc.ServerStream) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 1024 {
+			if ss.RecvMsg(&emptypb.Empty{}) != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(time.Second):
+		// The handler's return cancels the stream, which ends RecvMsg.
+	}
 }
 
 type ctxStream struct {

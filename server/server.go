@@ -53,7 +53,9 @@ type Options struct {
 	ShutdownTimeout time.Duration
 }
 
-// Server serves a [cairn.Store] over the KurrentDB gRPC protocol.
+// Server serves a [cairn.Store] over the KurrentDB gRPC protocol, and
+// cairn's own cairn.v1 service on the same port, behind the same
+// authentication.
 //
 // A Server is safe for concurrent use. Each RPC runs on its own goroutine
 // (gRPC's model); appends go straight to the Store, which serialises them as
