@@ -129,7 +129,7 @@ func readStream(t testing.TB, store *cairn.Store, stream string) []cairn.Event {
 }
 
 func TestAggregate(t *testing.T) {
-	for _, eng := range engines(t) {
+	for _, eng := range engines() {
 		t.Run(eng.name, func(t *testing.T) {
 			for _, tc := range []struct {
 				name string

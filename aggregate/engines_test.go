@@ -20,13 +20,13 @@ import (
 // PostgreSQL, the same Store where the engine allows one process only.
 type engine struct {
 	name string
-	open func(t *testing.T) (store *cairn.Store, peer func() *cairn.Store)
+	open func(t testing.TB) (store *cairn.Store, peer func() *cairn.Store)
 }
 
 // engines returns the engines the aggregate tests run on.
-func engines(t *testing.T) []engine {
+func engines() []engine {
 	return []engine{
-		{"memory", func(t *testing.T) (*cairn.Store, func() *cairn.Store) {
+		{"memory", func(t testing.TB) (*cairn.Store, func() *cairn.Store) {
 			s := openMemory(t)
 			return s, func() *cairn.Store { return s }
 		}},
@@ -34,7 +34,7 @@ func engines(t *testing.T) []engine {
 	}
 }
 
-func openMemory(t *testing.T) *cairn.Store {
+func openMemory(t testing.TB) *cairn.Store {
 	s := memstore.Open()
 	t.Cleanup(func() { s.Close() })
 	return s
@@ -43,7 +43,7 @@ func openMemory(t *testing.T) *cairn.Store {
 // openPostgres opens the PostgreSQL engine of CAIRN_TEST_POSTGRES in a new
 // schema, dropped when the test ends. Without CAIRN_TEST_POSTGRES the test is
 // skipped, unless CI=true.
-func openPostgres(t *testing.T) (*cairn.Store, func() *cairn.Store) {
+func openPostgres(t testing.TB) (*cairn.Store, func() *cairn.Store) {
 	url := os.Getenv("CAIRN_TEST_POSTGRES")
 	if url == "" {
 		const how = "set CAIRN_TEST_POSTGRES to a PostgreSQL URL to run the aggregate tests on PostgreSQL"
