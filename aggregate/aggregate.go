@@ -36,7 +36,9 @@ type Definition[S, C, E any] struct {
 	// Decide returns the events that record cmd's effect on state, or an
 	// error when the command is refused (a domain error, returned to the
 	// caller as is; nothing is written). Returning no events and no error
-	// accepts the command without writing anything.
+	// accepts the command without writing anything. Decide is called once
+	// per attempt, so possibly several times for one command: it must have
+	// no side effects.
 	Decide func(state S, cmd C) ([]E, error)
 
 	// Evolve returns the state after event. It must treat state as a value
@@ -153,9 +155,9 @@ type Result[S, E any] struct {
 // store's optimistic concurrency: each commit expects the version its
 // decision was based on, so of two decisions based on the same state only
 // one commits; the other is decided again on the newer state (see
-// [Repository.Handle]). A command is therefore applied at most once per
-// successful Handle, and always to the state that includes every event
-// committed before it.
+// [Repository.Handle]). Each successful Handle therefore commits its
+// command's events once, decided on a state that includes every event
+// committed before them.
 //
 // The cache holds states at the version they were computed for. It never
 // replaces the store: Handle and Fetch read the events committed after the

@@ -60,8 +60,9 @@
 //   - Hydrating an aggregate whose stream was truncated or deleted past
 //     its newest snapshot fails with an error saying which events are
 //     missing, rather than computing a state from part of the history.
-//   - Handle applies a command at most once per successful call; when it
-//     returns an error other than a domain error or a conflict (a lost
-//     connection during the commit, say), the command may or may not have
-//     been committed.
+//   - When Handle succeeds, the command's events were committed exactly
+//     once. When it fails with an error other than a domain error, a
+//     projection's error or a conflict (a connection lost during the commit,
+//     say), the events may or may not have been committed: Fetch to find
+//     out before sending the command again.
 package aggregate
