@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/diskstore"
 	"github.com/cairndb/cairn/memstore"
 	"github.com/cairndb/cairn/pgstore"
 	"github.com/jackc/pgx/v5"
@@ -28,6 +29,16 @@ func engines() []engine {
 	return []engine{
 		{"memory", func(t testing.TB) (*cairn.Store, func() *cairn.Store) {
 			s := openMemory(t)
+			return s, func() *cairn.Store { return s }
+		}},
+		{"disk", func(t testing.TB) (*cairn.Store, func() *cairn.Store) {
+			db, err := diskstore.Open(t.TempDir(), diskstore.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			s := cairn.NewStore(db, cairn.Options{})
+			t.Cleanup(func() { s.Close() })
+			// One process owns a directory: both nodes share the Store.
 			return s, func() *cairn.Store { return s }
 		}},
 		{"postgres", openPostgres},
