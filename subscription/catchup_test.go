@@ -14,27 +14,6 @@ import (
 	"github.com/cairndb/cairn/subscription"
 )
 
-// engine opens a fresh store; reopen (nil for engines that cannot) opens a
-// second Store over the same data after the first was closed.
-type engine struct {
-	name string
-	open func(t testing.TB) (store *cairn.Store, reopen func() *cairn.Store)
-}
-
-func engines() []engine {
-	return []engine{{"memory", openMemory}}
-}
-
-// openMemory returns a Store over a memstore; reopening gives a new Store
-// (and so a new Changes signal) over the same engine, which the first Store
-// must not have closed: memory has no restart, but this is the closest to
-// one.
-func openMemory(t testing.TB) (*cairn.Store, func() *cairn.Store) {
-	b := memstore.New()
-	t.Cleanup(func() { b.Close() })
-	return cairn.NewStore(b, cairn.Options{}), func() *cairn.Store { return cairn.NewStore(b, cairn.Options{}) }
-}
-
 // deadline bounds a test that would otherwise hang on a bug; it is a guard,
 // not a timing assertion.
 func deadline(t testing.TB) context.Context {

@@ -1,0 +1,106 @@
+package subscription_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/diskstore"
+	"github.com/cairndb/cairn/memstore"
+	"github.com/cairndb/cairn/pgstore"
+	"github.com/jackc/pgx/v5"
+)
+
+// engine opens a fresh store. reopen closes the store it was given and opens
+// a new one over the same data, as a restart of the process would.
+type engine struct {
+	name   string
+	open   func(t testing.TB) (store *cairn.Store, reopen func(t testing.TB, old *cairn.Store) *cairn.Store)
+}
+
+func engines() []engine {
+	return []engine{
+		{name: "memory", open: openMemory},
+		{name: "disk", open: openDisk},
+		{name: "postgres", open: openPostgres},
+	}
+}
+
+// openMemory returns a Store over a memstore. Memory has no restart: reopen
+// leaves the old Store open (closing it would close the engine) and returns
+// a new Store, with its own change signal, over the same engine.
+func openMemory(t testing.TB) (*cairn.Store, func(testing.TB, *cairn.Store) *cairn.Store) {
+	b := memstore.New()
+	t.Cleanup(func() { b.Close() })
+	return cairn.NewStore(b, cairn.Options{}), func(testing.TB, *cairn.Store) *cairn.Store {
+		return cairn.NewStore(b, cairn.Options{})
+	}
+}
+
+func openDisk(t testing.TB) (*cairn.Store, func(testing.TB, *cairn.Store) *cairn.Store) {
+	dir := t.TempDir()
+	open := func(t testing.TB) *cairn.Store {
+		// NoSync: a clean close and reopen does not need fsync, and the
+		// tests run faster on a shared machine.
+		db, err := diskstore.Open(dir, diskstore.Options{NoSync: true})
+		if err != nil {
+			t.Fatalf("open diskstore: %v", err)
+		}
+		s := cairn.NewStore(db, cairn.Options{})
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	return open(t), func(t testing.TB, old *cairn.Store) *cairn.Store {
+		if err := old.Close(); err != nil {
+			t.Fatalf("close diskstore: %v", err)
+		}
+		return open(t)
+	}
+}
+
+// openPostgres uses the database in CAIRN_TEST_POSTGRES, in a fresh schema
+// dropped at the end; it skips without one, unless CI=true.
+func openPostgres(t testing.TB) (*cairn.Store, func(testing.TB, *cairn.Store) *cairn.Store) {
+	url := os.Getenv("CAIRN_TEST_POSTGRES")
+	if url == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI=true but CAIRN_TEST_POSTGRES is not set")
+		}
+		t.Skip("set CAIRN_TEST_POSTGRES to a PostgreSQL URL to run the PostgreSQL tests")
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	schema := "cairn_sub_test_" + hex.EncodeToString(b[:])
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Errorf("drop schema: %v", err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("drop schema: %v", err)
+		}
+	})
+	open := func(t testing.TB) *cairn.Store {
+		pg, err := pgstore.Open(context.Background(), url, pgstore.Options{Schema: schema})
+		if err != nil {
+			t.Fatalf("open pgstore: %v", err)
+		}
+		s := cairn.NewStore(pg, cairn.Options{})
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	return open(t), func(t testing.TB, old *cairn.Store) *cairn.Store {
+		if err := old.Close(); err != nil {
+			t.Fatalf("close pgstore: %v", err)
+		}
+		return open(t)
+	}
+}

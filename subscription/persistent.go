@@ -1,0 +1,545 @@
+package subscription
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"slices"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/cairndb/cairn"
+	"github.com/google/uuid"
+)
+
+// Errors of persistent subscriptions. They are wrapped with the stream and
+// group they concern; test with errors.Is.
+var (
+	// ErrGroupNotFound: no persistent subscription has that stream and group.
+	ErrGroupNotFound = errors.New("persistent subscription not found")
+	// ErrGroupExists: Create found a group of that name on the stream.
+	ErrGroupExists = errors.New("persistent subscription already exists")
+	// ErrTooManyConsumers: the group has MaxSubscriberCount consumers.
+	ErrTooManyConsumers = errors.New("persistent subscription has its maximum number of consumers")
+	// ErrGroupDeleted: the group was deleted while a consumer was reading.
+	ErrGroupDeleted = errors.New("persistent subscription deleted")
+)
+
+// Defaults applied by [Settings.EnsureDefaults].
+const (
+	DefaultMaxRetryCount          = 10
+	DefaultMessageTimeout         = 30 * time.Second
+	DefaultGroupBufferSize        = 500
+	DefaultCheckpointAfter        = 10
+	DefaultConsumerInFlight       = 10
+	maxGroupNameBytes             = 256
+	registryID                    = "$subscriptions"
+	registryCASAttempts           = 16
+	stateIDPrefix                 = "$subscription-"
+	parkedIDSuffix                = "-parked"
+	noVersion               int64 = -1
+)
+
+// Settings configure a persistent subscription group. The zero value is
+// ready to use.
+type Settings struct {
+	// Filter selects the events the group delivers. Events it does not
+	// pass count as processed.
+	Filter Filter
+	// Start is where a new group starts: a position on $all, a version on
+	// a stream. It applies only when the group is created; afterwards the
+	// group resumes from its checkpoint.
+	Start From
+	// MaxRetryCount is how many times an event is delivered again (after
+	// a nack with retry, a message timeout or a consumer leaving) before
+	// it is parked. Zero means DefaultMaxRetryCount.
+	MaxRetryCount int
+	// MessageTimeout is how long a consumer may hold an event without
+	// acking or nacking it before it is delivered again. Zero means
+	// DefaultMessageTimeout; negative never times out.
+	MessageTimeout time.Duration
+	// BufferSize bounds the events the group holds: read ahead, in flight
+	// with consumers, or waiting for a retry. Zero means
+	// DefaultGroupBufferSize.
+	BufferSize int
+	// CheckpointAfter is how many processed events make the group write
+	// its checkpoint. Zero means DefaultCheckpointAfter. The checkpoint is
+	// also written when the last consumer leaves and when the Manager
+	// closes.
+	CheckpointAfter int
+	// MaxSubscriberCount limits the consumers connected at once. Zero
+	// means no limit.
+	MaxSubscriberCount int
+}
+
+// EnsureDefaults fills in zero fields with their defaults.
+func (s *Settings) EnsureDefaults() {
+	if s.MaxRetryCount == 0 {
+		s.MaxRetryCount = DefaultMaxRetryCount
+	}
+	if s.MessageTimeout == 0 {
+		s.MessageTimeout = DefaultMessageTimeout
+	}
+	if s.BufferSize == 0 {
+		s.BufferSize = DefaultGroupBufferSize
+	}
+	if s.CheckpointAfter == 0 {
+		s.CheckpointAfter = DefaultCheckpointAfter
+	}
+}
+
+func (s Settings) validate() error {
+	switch {
+	case s.MaxRetryCount < 0:
+		return invalidf("settings.max_retry_count", "must not be negative, got %d", s.MaxRetryCount)
+	case s.BufferSize < 0:
+		return invalidf("settings.buffer_size", "must not be negative, got %d", s.BufferSize)
+	case s.CheckpointAfter < 0:
+		return invalidf("settings.checkpoint_after", "must not be negative, got %d", s.CheckpointAfter)
+	case s.MaxSubscriberCount < 0:
+		return invalidf("settings.max_subscriber_count", "must not be negative, got %d", s.MaxSubscriberCount)
+	}
+	return s.Filter.Validate()
+}
+
+// definition is a group as stored in the registry.
+type definition struct {
+	Stream string `json:"stream"`
+	Group  string `json:"group"`
+	// ID names the group's state records; a group deleted and created
+	// again gets a new one, and so a fresh state.
+	ID       uuid.UUID `json:"id"`
+	ChangeID uuid.UUID `json:"change_id"`
+	Start    uint64    `json:"start"`
+	Filter   Filter    `json:"filter"`
+	Retries  int       `json:"max_retry_count"`
+	// Timeout is in milliseconds; negative never times out.
+	Timeout         int64     `json:"message_timeout_ms"`
+	BufferSize      int       `json:"buffer_size"`
+	CheckpointAfter int       `json:"checkpoint_after"`
+	MaxSubscribers  int       `json:"max_subscriber_count"`
+	Created         time.Time `json:"created"`
+}
+
+func (d *definition) settings() Settings {
+	timeout := time.Duration(d.Timeout) * time.Millisecond
+	if d.Timeout < 0 {
+		timeout = -1
+	}
+	return Settings{
+		Filter:             d.Filter,
+		Start:              At(d.Start),
+		MaxRetryCount:      d.Retries,
+		MessageTimeout:     timeout,
+		BufferSize:         d.BufferSize,
+		CheckpointAfter:    d.CheckpointAfter,
+		MaxSubscriberCount: d.MaxSubscribers,
+	}
+}
+
+func (d *definition) set(s Settings) {
+	s.EnsureDefaults()
+	d.Filter = s.Filter
+	d.Retries = s.MaxRetryCount
+	d.Timeout = s.MessageTimeout.Milliseconds()
+	if s.MessageTimeout < 0 {
+		d.Timeout = -1
+	}
+	d.BufferSize = s.BufferSize
+	d.CheckpointAfter = s.CheckpointAfter
+	d.MaxSubscribers = s.MaxSubscriberCount
+}
+
+func (d definition) stateID() string  { return stateIDPrefix + d.ID.String() }
+func (d definition) parkedID() string { return d.stateID() + parkedIDSuffix }
+
+type registry struct {
+	Groups []definition `json:"groups"`
+}
+
+func (r *registry) find(stream, group string) int {
+	return slices.IndexFunc(r.Groups, func(d definition) bool { return d.Stream == stream && d.Group == group })
+}
+
+// ManagerOptions configure a [Manager]. The zero value is ready to use.
+type ManagerOptions struct {
+	// Logger receives diagnostics. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Manager runs the persistent subscriptions of one Store: named groups on
+// $all or on a stream, whose consumers share the events, acknowledge them,
+// and resume after a restart from the group's checkpoint.
+//
+// # Where the state lives
+//
+// Everything a group needs to survive a restart is kept in the store itself,
+// through the engine's [cairn.Snapshotter], under ids starting with '$' that
+// applications cannot write: the registry of groups and their settings (one
+// record, "$subscriptions", changed with compare-and-set on its revision),
+// and per group its checkpoint and its parked events. Snapshots are not
+// events, so none of this appears in $all. A checkpoint is stored as the
+// snapshot's version, which the engine keeps only when it is newer: a
+// checkpoint never moves back, even when two writers race.
+//
+// # Delivery
+//
+// Delivery is at least once. A group reads the log in order; each event
+// goes to one consumer at a time, whichever asks first with room in its
+// in-flight limit; the consumer acks it, or nacks it to retry, skip or park
+// it. An event is retried after a nack with retry, after MessageTimeout
+// without an answer, and when its consumer leaves; after MaxRetryCount
+// retries it is parked: recorded in the group's parked list, from which
+// [Manager.ReplayParked] delivers it again. The checkpoint is the first
+// event not yet processed (acked, skipped or parked) and is written every
+// CheckpointAfter processed events, when the last consumer leaves and when
+// the Manager closes; after a crash, the events after the last checkpoint
+// written are delivered again.
+//
+// # Concurrency
+//
+// A Manager and its Consumers are safe for concurrent use. They start no
+// goroutine: a consumer's Next reads the log, waits for new events and
+// enforces message timeouts itself. A group should be served by one Manager
+// at a time; two Managers (say on two nodes sharing a PostgreSQL store)
+// serving the same group deliver events twice and may lose each other's
+// parked entries, though neither moves the checkpoint back.
+type Manager struct {
+	store *cairn.Store
+	snap  cairn.Snapshotter
+	log   *slog.Logger
+
+	mu     sync.Mutex
+	groups map[groupKey]*group
+	closed bool
+}
+
+type groupKey struct{ stream, group string }
+
+// NewManager returns the Manager of the persistent subscriptions stored in
+// store. The store's engine must implement [cairn.Snapshotter]; otherwise
+// the error matches [cairn.ErrNotSupported].
+func NewManager(store *cairn.Store, opts ManagerOptions) (*Manager, error) {
+	if store == nil {
+		return nil, invalid("store", "must not be nil")
+	}
+	sn, ok := store.Backend().(cairn.Snapshotter)
+	if !ok {
+		return nil, fmt.Errorf("persistent subscriptions need an engine that stores snapshots: %w", cairn.ErrNotSupported)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Manager{store: store, snap: sn, log: opts.Logger, groups: map[groupKey]*group{}}, nil
+}
+
+func checkGroup(stream, group string) error {
+	if stream != AllStream {
+		if err := cairn.ValidateStreamID(stream); err != nil {
+			return err
+		}
+	}
+	switch {
+	case group == "":
+		return invalid("group", "must not be empty")
+	case len(group) > maxGroupNameBytes:
+		return invalidf("group", "is %d bytes long, the limit is %d", len(group), maxGroupNameBytes)
+	case !utf8.ValidString(group):
+		return invalidf("group", "%q is not valid UTF-8", group)
+	}
+	for i, r := range group {
+		if r < 0x20 || r == 0x7f {
+			return invalidf("group", "%q has a control character (%U) at byte %d", group, r, i)
+		}
+	}
+	return nil
+}
+
+func groupErr(stream, group string, err error) error {
+	return fmt.Errorf("persistent subscription %q on %s: %w", group, stream, err)
+}
+
+func (m *Manager) readRegistry(ctx context.Context) (registry, int64, error) {
+	var r registry
+	s, ok, err := m.snap.GetSnapshot(ctx, registryID, noVersion, math.MaxInt64)
+	if err != nil || !ok {
+		return r, 0, err
+	}
+	if err := json.Unmarshal(s.Data, &r); err != nil {
+		return r, 0, fmt.Errorf("persistent subscriptions registry: %w: %v", cairn.ErrCorrupt, err)
+	}
+	return r, s.Version, nil
+}
+
+// change applies fn to the stored registry with compare-and-set: it writes
+// the next revision and reads it back, and starts again when another writer
+// got there first. fn returns the definition it changed, which done uses to
+// recognise a change that was applied, or a nil pointer for a removal.
+func (m *Manager) change(ctx context.Context, fn func(r *registry) error, done func(r *registry) bool) error {
+	for range registryCASAttempts {
+		r, rev, err := m.readRegistry(ctx)
+		if err != nil {
+			return err
+		}
+		if err := fn(&r); err != nil {
+			return err
+		}
+		data, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		if err := m.snap.CommitSnapshot(ctx, cairn.Snapshot{StreamID: registryID, Version: rev + 1, Data: data}); err != nil {
+			return err
+		}
+		after, _, err := m.readRegistry(ctx)
+		if err != nil {
+			return err
+		}
+		if done(&after) {
+			return nil
+		}
+	}
+	return errors.New("persistent subscriptions registry: too many concurrent changes, try again")
+}
+
+// Create creates the group on stream (AllStream for the global log). A start
+// at End is taken now: the group delivers the events committed after Create
+// returns.
+func (m *Manager) Create(ctx context.Context, stream, group string, s Settings) error {
+	if err := checkGroup(stream, group); err != nil {
+		return err
+	}
+	if err := s.validate(); err != nil {
+		return err
+	}
+	start, ok := s.Start.first()
+	if !ok {
+		last, err := m.store.ReadAll(ctx, cairn.LogEnd, 1, cairn.Backward)
+		if err != nil {
+			return err
+		}
+		if start, err = endOf(ctx, m.store, stream, last); err != nil {
+			return err
+		}
+	}
+	d := definition{Stream: stream, Group: group, ID: uuid.New(), ChangeID: uuid.New(), Start: start, Created: time.Now().UTC()}
+	d.set(s)
+	err := m.change(ctx, func(r *registry) error {
+		if i := r.find(stream, group); i >= 0 {
+			if r.Groups[i].ID == d.ID {
+				return nil
+			}
+			return groupErr(stream, group, ErrGroupExists)
+		}
+		r.Groups = append(r.Groups, d)
+		return nil
+	}, func(r *registry) bool {
+		i := r.find(stream, group)
+		return i >= 0 && r.Groups[i].ID == d.ID
+	})
+	if err == nil {
+		m.log.Info("persistent subscription created", "stream", stream, "group", group)
+	}
+	return err
+}
+
+// Update replaces the settings of a group. Its consumers stay connected and
+// the new limits apply to what happens next. The filter cannot change
+// (delete and create the group again), and Start is ignored.
+func (m *Manager) Update(ctx context.Context, stream, group string, s Settings) error {
+	if err := checkGroup(stream, group); err != nil {
+		return err
+	}
+	if err := s.validate(); err != nil {
+		return err
+	}
+	change := uuid.New()
+	var updated definition
+	err := m.change(ctx, func(r *registry) error {
+		i := r.find(stream, group)
+		if i < 0 {
+			return groupErr(stream, group, ErrGroupNotFound)
+		}
+		d := &r.Groups[i]
+		if !filterEqual(d.Filter, s.Filter) {
+			return invalid("settings.filter", "cannot change; delete the group and create it again")
+		}
+		d.set(s)
+		d.ChangeID = change
+		updated = *d
+		return nil
+	}, func(r *registry) bool {
+		i := r.find(stream, group)
+		return i >= 0 && r.Groups[i].ChangeID == change
+	})
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	g := m.groups[groupKey{stream, group}]
+	m.mu.Unlock()
+	if g != nil {
+		g.update(updated)
+	}
+	return nil
+}
+
+func filterEqual(a, b Filter) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+// Delete deletes a group. Its consumers' Next return an error matching
+// [ErrGroupDeleted]. The group's checkpoint and parked list are left behind
+// as unreferenced records; a group created again under the same name starts
+// afresh.
+func (m *Manager) Delete(ctx context.Context, stream, group string) error {
+	if err := checkGroup(stream, group); err != nil {
+		return err
+	}
+	err := m.change(ctx, func(r *registry) error {
+		i := r.find(stream, group)
+		if i < 0 {
+			return groupErr(stream, group, ErrGroupNotFound)
+		}
+		r.Groups = slices.Delete(r.Groups, i, i+1)
+		return nil
+	}, func(r *registry) bool { return r.find(stream, group) < 0 })
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	g := m.groups[groupKey{stream, group}]
+	delete(m.groups, groupKey{stream, group})
+	m.mu.Unlock()
+	if g != nil {
+		g.stop(groupErr(stream, group, ErrGroupDeleted))
+	}
+	m.log.Info("persistent subscription deleted", "stream", stream, "group", group)
+	return nil
+}
+
+// group returns the running group, loading it from the store when needed.
+func (m *Manager) group(ctx context.Context, stream, group string) (*group, error) {
+	if err := checkGroup(stream, group); err != nil {
+		return nil, err
+	}
+	r, _, err := m.readRegistry(ctx)
+	if err != nil {
+		return nil, err
+	}
+	i := r.find(stream, group)
+	if i < 0 {
+		return nil, groupErr(stream, group, ErrGroupNotFound)
+	}
+	d := r.Groups[i]
+	key := groupKey{stream, group}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, ErrClosed
+	}
+	g := m.groups[key]
+	m.mu.Unlock()
+	if g != nil && g.def().ID == d.ID {
+		return g, nil
+	}
+	// Not running here, or deleted and created again elsewhere.
+	fresh, err := loadGroup(ctx, m, d)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, ErrClosed
+	}
+	if cur := m.groups[key]; cur != nil {
+		if cur.def().ID == d.ID {
+			return cur, nil // loaded concurrently
+		}
+		cur.stop(groupErr(stream, group, ErrGroupDeleted))
+	}
+	m.groups[key] = fresh
+	return fresh, nil
+}
+
+// Connect adds a consumer to a group.
+func (m *Manager) Connect(ctx context.Context, stream, group string, opts ConsumerOptions) (*Consumer, error) {
+	if opts.InFlight < 0 {
+		return nil, invalidf("in flight", "must not be negative, got %d", opts.InFlight)
+	}
+	g, err := m.group(ctx, stream, group)
+	if err != nil {
+		return nil, err
+	}
+	return g.connect(opts)
+}
+
+// Info describes a group.
+func (m *Manager) Info(ctx context.Context, stream, group string) (Info, error) {
+	g, err := m.group(ctx, stream, group)
+	if err != nil {
+		return Info{}, err
+	}
+	return g.info(), nil
+}
+
+// List describes the groups on stream, or every group when stream is empty.
+func (m *Manager) List(ctx context.Context, stream string) ([]Info, error) {
+	r, _, err := m.readRegistry(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Info
+	for _, d := range r.Groups {
+		if stream != "" && d.Stream != stream {
+			continue
+		}
+		info, err := m.Info(ctx, d.Stream, d.Group)
+		if errors.Is(err, ErrGroupNotFound) {
+			continue // deleted meanwhile
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+// ReplayParked delivers parked events of the group again, at most max of
+// them (all when max ≤ 0), oldest first, and returns how many. A replayed
+// event leaves the parked list when it is acked or skipped; a nack with park,
+// or reaching the retry limit again, keeps it there.
+func (m *Manager) ReplayParked(ctx context.Context, stream, group string, max int) (int, error) {
+	g, err := m.group(ctx, stream, group)
+	if err != nil {
+		return 0, err
+	}
+	return g.replay(ctx, max)
+}
+
+// Close writes the checkpoints of the running groups and disconnects their
+// consumers, whose Next then return ErrClosed. It returns the first error
+// from writing a checkpoint.
+func (m *Manager) Close(ctx context.Context) error {
+	m.mu.Lock()
+	m.closed = true
+	groups := m.groups
+	m.groups = map[groupKey]*group{}
+	m.mu.Unlock()
+	var first error
+	for _, g := range groups {
+		if err := g.checkpoint(ctx, true); err != nil && first == nil {
+			first = err
+		}
+		g.stop(ErrClosed)
+	}
+	return first
+}

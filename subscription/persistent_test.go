@@ -1,0 +1,505 @@
+package subscription_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/memstore"
+	"github.com/cairndb/cairn/subscription"
+	"github.com/google/uuid"
+)
+
+func newManager(t testing.TB, store *cairn.Store) *subscription.Manager {
+	t.Helper()
+	m, err := subscription.NewManager(store, subscription.ManagerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func connect(t testing.TB, ctx context.Context, m *subscription.Manager, stream, group string, opts subscription.ConsumerOptions) *subscription.Consumer {
+	t.Helper()
+	c, err := m.Connect(ctx, stream, group, opts)
+	if err != nil {
+		t.Fatalf("connect to %s on %s: %v", group, stream, err)
+	}
+	return c
+}
+
+func next(t testing.TB, ctx context.Context, c *subscription.Consumer) subscription.Delivery {
+	t.Helper()
+	d, err := c.Next(ctx)
+	if err != nil {
+		t.Fatalf("next: %v", err)
+	}
+	return d
+}
+
+func ack(t testing.TB, ctx context.Context, c *subscription.Consumer, d subscription.Delivery) {
+	t.Helper()
+	if err := c.Ack(ctx, d.Event.ID); err != nil {
+		t.Fatalf("ack: %v", err)
+	}
+}
+
+// TestPersistentResumesAfterRestart acks part of the log, restarts the store
+// and checks that the group resumes exactly at its checkpoint: after a clean
+// close at the first unacked event, after a crash (no close) at the last
+// checkpoint written.
+func TestPersistentResumesAfterRestart(t *testing.T) {
+	for _, eng := range engines() {
+		t.Run(eng.name, func(t *testing.T) {
+			ctx := deadline(t)
+			store, reopen := eng.open(t)
+			for i := range 100 {
+				mustAppend(t, store, fmt.Sprintf("s-%d", i%5), ev("E"))
+			}
+			m := newManager(t, store)
+			if err := m.Create(ctx, subscription.AllStream, "g", subscription.Settings{CheckpointAfter: 7}); err != nil {
+				t.Fatal(err)
+			}
+			c := connect(t, ctx, m, subscription.AllStream, "g", subscription.ConsumerOptions{})
+			for i := range 60 {
+				d := next(t, ctx, c)
+				if d.Event.Position != uint64(i) {
+					t.Fatalf("delivery %d at position %d", i, d.Event.Position)
+				}
+				ack(t, ctx, c, d)
+			}
+			// A clean close writes the checkpoint at the first unacked event.
+			if err := m.Close(ctx); err != nil {
+				t.Fatal(err)
+			}
+			store = reopen(t, store)
+			m = newManager(t, store)
+			info, err := m.Info(ctx, subscription.AllStream, "g")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Checkpoint != 60 {
+				t.Fatalf("checkpoint after a clean close %d, want 60", info.Checkpoint)
+			}
+			if info.Settings.CheckpointAfter != 7 {
+				t.Fatalf("settings after restart %+v, want CheckpointAfter 7", info.Settings)
+			}
+			c = connect(t, ctx, m, subscription.AllStream, "g", subscription.ConsumerOptions{})
+			for i := 60; i < 90; i++ {
+				d := next(t, ctx, c)
+				if d.Event.Position != uint64(i) {
+					t.Fatalf("after restart: delivery at position %d, want %d", d.Event.Position, i)
+				}
+				ack(t, ctx, c, d)
+			}
+			// Crash: no close. The checkpoint is whatever was written last.
+			info, err = m.Info(ctx, subscription.AllStream, "g")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if info.Checkpoint < 60 || info.Checkpoint > 90 || info.Processed != 90 {
+				t.Fatalf("before the crash: checkpoint %d, processed %d", info.Checkpoint, info.Processed)
+			}
+			store = reopen(t, store)
+			m = newManager(t, store)
+			c = connect(t, ctx, m, subscription.AllStream, "g", subscription.ConsumerOptions{})
+			for i := info.Checkpoint; i < 100; i++ {
+				d := next(t, ctx, c)
+				if d.Event.Position != i {
+					t.Fatalf("after a crash: delivery at position %d, want %d", d.Event.Position, i)
+				}
+				ack(t, ctx, c, d)
+			}
+			// Parked events survive a restart too, and replay.
+			mustAppend(t, store, "s-0", ev("Poison"))
+			d := next(t, ctx, c)
+			if err := c.Nack(ctx, subscription.Park, "bad data", d.Event.ID); err != nil {
+				t.Fatal(err)
+			}
+			m.Close(ctx)
+			store = reopen(t, store)
+			m = newManager(t, store)
+			if info, err = m.Info(ctx, subscription.AllStream, "g"); err != nil || info.Parked != 1 || info.Checkpoint != 101 {
+				t.Fatalf("after restart: %d parked, checkpoint %d, %v; want 1 parked, checkpoint 101", info.Parked, info.Checkpoint, err)
+			}
+			if n, err := m.ReplayParked(ctx, subscription.AllStream, "g", 0); err != nil || n != 1 {
+				t.Fatalf("replay: %d, %v", n, err)
+			}
+			c = connect(t, ctx, m, subscription.AllStream, "g", subscription.ConsumerOptions{})
+			r := next(t, ctx, c)
+			if r.Event.ID != d.Event.ID || !r.Replayed {
+				t.Fatalf("replayed %+v, want the parked event", r)
+			}
+			ack(t, ctx, c, r)
+			if info, _ = m.Info(ctx, subscription.AllStream, "g"); info.Parked != 0 {
+				t.Fatalf("%d parked after the replay was acked, want 0", info.Parked)
+			}
+			m.Close(ctx)
+		})
+	}
+}
+
+// TestPersistentSharedByConsumers runs three consumers of one group while
+// writers append, and checks that every event is delivered to exactly one
+// of them (nothing is nacked, so nothing is delivered twice).
+func TestPersistentSharedByConsumers(t *testing.T) {
+	ctx := deadline(t)
+	store := memstore.Open()
+	m := newManager(t, store)
+	if err := m.Create(ctx, subscription.AllStream, "workers", subscription.Settings{BufferSize: 16}); err != nil {
+		t.Fatal(err)
+	}
+	const writers, appends = 4, 100
+	var (
+		mu   sync.Mutex
+		seen = map[uint64]string{}
+		wg   sync.WaitGroup
+		errs = make(chan error, 16)
+	)
+	for i := range 3 {
+		c := connect(t, ctx, m, subscription.AllStream, "workers", subscription.ConsumerOptions{Name: fmt.Sprint("c", i), InFlight: 1 + i})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				d, err := c.Next(ctx)
+				if errors.Is(err, subscription.ErrClosed) {
+					return
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				mu.Lock()
+				if other, dup := seen[d.Event.Position]; dup {
+					errs <- fmt.Errorf("position %d delivered to %s and %s", d.Event.Position, other, c.Name())
+				}
+				seen[d.Event.Position] = c.Name()
+				done := len(seen) == writers*appends
+				mu.Unlock()
+				if err := c.Ack(ctx, d.Event.ID); err != nil {
+					errs <- err
+					return
+				}
+				if done {
+					m.Close(ctx) // ends every consumer
+				}
+			}
+		}()
+	}
+	var ww sync.WaitGroup
+	for w := range writers {
+		ww.Add(1)
+		go func() {
+			defer ww.Done()
+			for range appends {
+				if _, err := store.Append(ctx, fmt.Sprint("w", w), cairn.Any, ev("E")); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	ww.Wait()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for p := range uint64(writers * appends) {
+		if _, ok := seen[p]; !ok {
+			t.Fatalf("position %d never delivered", p)
+		}
+	}
+}
+
+// TestPersistentConsumersShare checks that an event held by one consumer
+// goes to no other, and that a consumer at its in-flight limit leaves the
+// next events to the others.
+func TestPersistentConsumersShare(t *testing.T) {
+	ctx := deadline(t)
+	store := memstore.Open()
+	for range 3 {
+		mustAppend(t, store, "s", ev("E"))
+	}
+	m := newManager(t, store)
+	if err := m.Create(ctx, "s", "g", subscription.Settings{}); err != nil {
+		t.Fatal(err)
+	}
+	a := connect(t, ctx, m, "s", "g", subscription.ConsumerOptions{Name: "a", InFlight: 1})
+	b := connect(t, ctx, m, "s", "g", subscription.ConsumerOptions{Name: "b", InFlight: 1})
+	da, db := next(t, ctx, a), next(t, ctx, b)
+	if da.Event.Version != 0 || db.Event.Version != 1 {
+		t.Fatalf("a got version %d, b got %d; want 0 and 1", da.Event.Version, db.Event.Version)
+	}
+	// a is at its limit: Next waits until a answers.
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	if _, err := a.Next(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next at the in-flight limit: %v, want it to wait", err)
+	}
+	cancel()
+	ack(t, ctx, a, da)
+	d2 := next(t, ctx, a)
+	if d2.Event.Version != 2 {
+		t.Fatalf("a got version %d, want 2", d2.Event.Version)
+	}
+	ack(t, ctx, a, d2)
+	// Answers for events a consumer does not hold are ignored.
+	if err := a.Ack(ctx, uuid.New(), db.Event.ID); err != nil {
+		t.Fatal(err)
+	}
+	// b leaves without answering: its event goes to a, as a retry.
+	if err := b.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d := next(t, ctx, a); d.Event.ID != db.Event.ID || d.RetryCount != 1 {
+		t.Fatalf("after b left, a got version %d retry %d; want b's event, retry 1", d.Event.Version, d.RetryCount)
+	}
+	info, _ := m.Info(ctx, "s", "g")
+	if len(info.Consumers) != 1 || info.Consumers[0].Name != "a" {
+		t.Fatalf("consumers %+v, want only a", info.Consumers)
+	}
+	if _, err := b.Next(ctx); !errors.Is(err, subscription.ErrClosed) {
+		t.Fatalf("Next after Close: %v", err)
+	}
+}
+
+func TestPersistentRetryParkReplay(t *testing.T) {
+	ctx := deadline(t)
+	store := memstore.Open()
+	m := newManager(t, store)
+	if err := m.Create(ctx, subscription.AllStream, "g", subscription.Settings{MaxRetryCount: 2, CheckpointAfter: 1}); err != nil {
+		t.Fatal(err)
+	}
+	poison := mustAppend(t, store, "s", ev("Poison"))
+	mustAppend(t, store, "s", ev("Good"))
+	c := connect(t, ctx, m, subscription.AllStream, "g", subscription.ConsumerOptions{InFlight: 1})
+	// Delivered, then retried twice, then parked.
+	for want := range 3 {
+		d := next(t, ctx, c)
+		if d.Event.Position != poison.Position || d.RetryCount != want {
+			t.Fatalf("delivery %d: position %d retry %d", want, d.Event.Position, d.RetryCount)
+		}
+		if err := c.Nack(ctx, subscription.Retry, "", d.Event.ID); err != nil {
+			t.Fatal(err)
+		}
+	}
+	d := next(t, ctx, c)
+	if d.Event.Type != "Good" {
+		t.Fatalf("after the retry limit got %s, want the next event", d.Event.Type)
+	}
+	ack(t, ctx, c, d)
+	info, _ := m.Info(ctx, subscription.AllStream, "g")
+	if info.Parked != 1 || info.Checkpoint != 2 {
+		t.Fatalf("parked %d, checkpoint %d; want 1 parked and the checkpoint past both events", info.Parked, info.Checkpoint)
+	}
+
+	// Skip and park by the consumer.
+	mustAppend(t, store, "s", ev("Skip"), ev("Park"))
+	skip, park := next(t, ctx, c), subscription.Delivery{}
+	if err := c.Nack(ctx, subscription.Skip, "", skip.Event.ID); err != nil {
+		t.Fatal(err)
+	}
+	park = next(t, ctx, c)
+	if err := c.Nack(ctx, subscription.Park, "cannot handle", park.Event.ID); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ = m.Info(ctx, subscription.AllStream, "g"); info.Parked != 2 || info.Checkpoint != 4 {
+		t.Fatalf("parked %d, checkpoint %d; want 2 and 4", info.Parked, info.Checkpoint)
+	}
+
+	// Replay one, nack it to park again; then replay all and ack them.
+	if n, err := m.ReplayParked(ctx, subscription.AllStream, "g", 1); err != nil || n != 1 {
+		t.Fatalf("replay 1: %d, %v", n, err)
+	}
+	r := next(t, ctx, c)
+	if !r.Replayed || r.Event.Type != "Poison" || r.RetryCount != 0 {
+		t.Fatalf("replayed %+v, want Poison first", r)
+	}
+	if err := c.Nack(ctx, subscription.Park, "still bad", r.Event.ID); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ = m.Info(ctx, subscription.AllStream, "g"); info.Parked != 2 {
+		t.Fatalf("parked %d after parking a replay again, want 2", info.Parked)
+	}
+	if n, err := m.ReplayParked(ctx, subscription.AllStream, "g", 0); err != nil || n != 2 {
+		t.Fatalf("replay all: %d, %v", n, err)
+	}
+	var types []string
+	for range 2 {
+		r := next(t, ctx, c)
+		types = append(types, r.Event.Type)
+		ack(t, ctx, c, r)
+	}
+	if fmt.Sprint(types) != "[Poison Park]" {
+		t.Fatalf("replayed %v, want [Poison Park]", types)
+	}
+	if info, _ = m.Info(ctx, subscription.AllStream, "g"); info.Parked != 0 {
+		t.Fatalf("parked %d after the replays were acked, want 0", info.Parked)
+	}
+}
+
+func TestPersistentMessageTimeout(t *testing.T) {
+	ctx := deadline(t)
+	store := memstore.Open()
+	m := newManager(t, store)
+	if err := m.Create(ctx, "s", "g", subscription.Settings{MessageTimeout: 10 * time.Millisecond}); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, store, "s", ev("E"))
+	c := connect(t, ctx, m, "s", "g", subscription.ConsumerOptions{})
+	first := next(t, ctx, c)
+	// Not answered: delivered again once the timeout passes.
+	again := next(t, ctx, c)
+	if again.Event.ID != first.Event.ID || again.RetryCount != 1 {
+		t.Fatalf("got %+v, want the same event with retry count 1", again)
+	}
+	// The late ack of the first delivery is ignored; the ack of the
+	// second is taken.
+	ack(t, ctx, c, again)
+	if info, _ := m.Info(ctx, "s", "g"); info.Processed != 1 || info.InFlight != 0 {
+		t.Fatalf("processed %d, in flight %d; want 1 and 0", info.Processed, info.InFlight)
+	}
+}
+
+func TestPersistentAdministration(t *testing.T) {
+	ctx := deadline(t)
+	store := memstore.Open()
+	m := newManager(t, store)
+	for i := range 5 {
+		mustAppend(t, store, "orders", ev("E"))
+		mustAppend(t, store, "other", ev("E"))
+		_ = i
+	}
+	filter := subscription.Filter{StreamPrefixes: []string{"ord"}}
+	if err := m.Create(ctx, subscription.AllStream, "g", subscription.Settings{Filter: filter, Start: subscription.End}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Create(ctx, "orders", "g", subscription.Settings{Start: subscription.At(3), MaxSubscriberCount: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Create(ctx, "orders", "g", subscription.Settings{}); !errors.Is(err, subscription.ErrGroupExists) {
+		t.Fatalf("second create: %v", err)
+	}
+	list, err := m.List(ctx, "")
+	if err != nil || len(list) != 2 {
+		t.Fatalf("list: %d groups, %v", len(list), err)
+	}
+	if list, _ := m.List(ctx, "orders"); len(list) != 1 || list[0].Settings.Start != subscription.At(3) {
+		t.Fatalf("list of orders: %+v", list)
+	}
+	// Start at End on $all: the group delivers what comes after Create.
+	res := mustAppend(t, store, "orders", ev("New"))
+	mustAppend(t, store, "other", ev("Filtered"))
+	ca := connect(t, ctx, m, subscription.AllStream, "g", subscription.ConsumerOptions{})
+	if d := next(t, ctx, ca); d.Event.Position != res.Position {
+		t.Fatalf("$all group from End got position %d, want %d", d.Event.Position, res.Position)
+	}
+	// Start at version 3 on a stream, and the subscriber limit.
+	cs := connect(t, ctx, m, "orders", "g", subscription.ConsumerOptions{})
+	if d := next(t, ctx, cs); d.Event.Version != 3 {
+		t.Fatalf("stream group from 3 got version %d", d.Event.Version)
+	}
+	if _, err := m.Connect(ctx, "orders", "g", subscription.ConsumerOptions{}); !errors.Is(err, subscription.ErrTooManyConsumers) {
+		t.Fatalf("second consumer: %v", err)
+	}
+	// Update: new limits apply; the filter cannot change.
+	if err := m.Update(ctx, "orders", "g", subscription.Settings{MaxSubscriberCount: 2, MaxRetryCount: 3}); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := m.Info(ctx, "orders", "g"); info.Settings.MaxRetryCount != 3 {
+		t.Fatalf("settings after update: %+v", info.Settings)
+	}
+	connect(t, ctx, m, "orders", "g", subscription.ConsumerOptions{})
+	if err := m.Update(ctx, subscription.AllStream, "g", subscription.Settings{}); !errors.Is(err, cairn.ErrInvalidArgument) {
+		t.Fatalf("update of the filter: %v", err)
+	}
+	// Delete: a waiting consumer is told.
+	waiting := make(chan error, 1)
+	go func() {
+		_, err := ca.Next(ctx)
+		waiting <- err
+	}()
+	if err := m.Delete(ctx, subscription.AllStream, "g"); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-waiting; !errors.Is(err, subscription.ErrGroupDeleted) {
+		t.Fatalf("Next of a deleted group: %v", err)
+	}
+	for _, err := range []error{
+		m.Delete(ctx, subscription.AllStream, "g"),
+		m.Update(ctx, subscription.AllStream, "g", subscription.Settings{}),
+		func() error { _, err := m.Info(ctx, subscription.AllStream, "g"); return err }(),
+		func() error { _, err := m.Connect(ctx, subscription.AllStream, "g", subscription.ConsumerOptions{}); return err }(),
+	} {
+		if !errors.Is(err, subscription.ErrGroupNotFound) {
+			t.Fatalf("after delete: %v, want ErrGroupNotFound", err)
+		}
+	}
+	// Created again: a fresh group.
+	if err := m.Create(ctx, subscription.AllStream, "g", subscription.Settings{}); err != nil {
+		t.Fatal(err)
+	}
+	if info, _ := m.Info(ctx, subscription.AllStream, "g"); info.Checkpoint != 0 || info.Parked != 0 {
+		t.Fatalf("re-created group: %+v", info)
+	}
+	// Bad input names the field.
+	for _, c := range []struct {
+		field string
+		err   error
+	}{
+		{"group", m.Create(ctx, "orders", "", subscription.Settings{})},
+		{"stream", m.Create(ctx, "$bad", "g", subscription.Settings{})},
+		{"settings.max_retry_count", m.Create(ctx, "orders", "h", subscription.Settings{MaxRetryCount: -1})},
+		{"filter.event_type_regexp", m.Create(ctx, "orders", "h", subscription.Settings{Filter: subscription.Filter{EventTypeRegexp: "["}})},
+	} {
+		var ia *cairn.InvalidArgumentError
+		if !errors.As(c.err, &ia) || ia.Field != c.field {
+			t.Errorf("got %v, want an invalid %s", c.err, c.field)
+		}
+	}
+}
+
+// TestPersistentCancelAndNoGoroutines checks that a waiting Next returns
+// when its context is cancelled and when the Manager closes, and that the
+// package leaves no goroutine behind.
+func TestPersistentCancelAndNoGoroutines(t *testing.T) {
+	ctx := deadline(t)
+	store := memstore.Open()
+	before := runtime.NumGoroutine()
+	m := newManager(t, store)
+	if err := m.Create(ctx, subscription.AllStream, "g", subscription.Settings{}); err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, ctx, m, subscription.AllStream, "g", subscription.ConsumerOptions{})
+	call, cancel := context.WithCancel(ctx)
+	errc := make(chan error, 1)
+	go func() { _, err := c.Next(call); errc <- err }()
+	cancel()
+	if err := <-errc; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled Next: %v", err)
+	}
+	go func() { _, err := c.Next(ctx); errc <- err }()
+	if err := m.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-errc; !errors.Is(err, subscription.ErrClosed) {
+		t.Fatalf("Next after the Manager closed: %v", err)
+	}
+	waitGoroutines(t, before)
+}
+
+func TestPersistentNeedsSnapshots(t *testing.T) {
+	store := cairn.NewStore(noSnapshots{memstore.New()}, cairn.Options{})
+	if _, err := subscription.NewManager(store, subscription.ManagerOptions{}); !errors.Is(err, cairn.ErrNotSupported) {
+		t.Fatalf("got %v, want ErrNotSupported", err)
+	}
+}
+
+// noSnapshots hides every optional capability of an engine.
+type noSnapshots struct{ cairn.Backend }
