@@ -18,8 +18,8 @@ import (
 // engine opens a fresh store. reopen closes the store it was given and opens
 // a new one over the same data, as a restart of the process would.
 type engine struct {
-	name   string
-	open   func(t testing.TB) (store *cairn.Store, reopen func(t testing.TB, old *cairn.Store) *cairn.Store)
+	name string
+	open func(t testing.TB) (store *cairn.Store, reopen func(t testing.TB, old *cairn.Store) *cairn.Store)
 }
 
 func engines() []engine {

@@ -435,7 +435,10 @@ func TestPersistentAdministration(t *testing.T) {
 		m.Delete(ctx, subscription.AllStream, "g"),
 		m.Update(ctx, subscription.AllStream, "g", subscription.Settings{}),
 		func() error { _, err := m.Info(ctx, subscription.AllStream, "g"); return err }(),
-		func() error { _, err := m.Connect(ctx, subscription.AllStream, "g", subscription.ConsumerOptions{}); return err }(),
+		func() error {
+			_, err := m.Connect(ctx, subscription.AllStream, "g", subscription.ConsumerOptions{})
+			return err
+		}(),
 	} {
 		if !errors.Is(err, subscription.ErrGroupNotFound) {
 			t.Fatalf("after delete: %v, want ErrGroupNotFound", err)
