@@ -269,3 +269,28 @@ func TestHealthAndMetrics(t *testing.T) {
 		t.Errorf("/health with a closed store: %d, want 503", code)
 	}
 }
+
+func TestCheckExposure(t *testing.T) {
+	for _, tc := range []struct {
+		addr     string
+		tls      bool
+		password string
+		ok       bool
+	}{
+		{"127.0.0.1:2113", false, server.DefaultAdminPassword, true},
+		{"localhost:2113", false, server.DefaultAdminPassword, true},
+		{"[::1]:2113", true, server.DefaultAdminPassword, true},
+		{"0.0.0.0:2113", true, "long-secret", true},
+		{"0.0.0.0:2113", false, "long-secret", false},
+		{":2113", true, server.DefaultAdminPassword, false},
+		{"10.0.0.7:2113", true, server.DefaultAdminPassword, false},
+	} {
+		err := server.CheckExposure(tc.addr, tc.tls, tc.password)
+		if (err == nil) != tc.ok {
+			t.Errorf("CheckExposure(%q, tls=%v, default password=%v) = %v", tc.addr, tc.tls, tc.password == server.DefaultAdminPassword, err)
+		}
+		if err != nil && strings.Contains(err.Error(), tc.password) && tc.password != server.DefaultAdminPassword {
+			t.Errorf("the error repeats the password: %v", err)
+		}
+	}
+}

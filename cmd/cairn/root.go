@@ -48,6 +48,7 @@ func newRootCmdWith(g *globals) *cobra.Command {
 		newStatsCmd(g),
 		newTailCmd(g),
 		newVersionCmd(),
+		newServeCmd(g), newCertsCmd(),
 	)
 	return root
 }

@@ -1,0 +1,168 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/server"
+	"github.com/cairndb/cairn/storeurl"
+	"github.com/spf13/cobra"
+)
+
+// envAdminPassword names the environment variable read when --admin-password
+// is not given.
+const envAdminPassword = "CAIRN_ADMIN_PASSWORD"
+
+func newServeCmd(g *globals) *cobra.Command {
+	var (
+		listen, httpListen string
+		tlsCert, tlsKey    string
+		adminPassword      string
+		insecure, jsonLogs bool
+		shutdownTimeout    time.Duration
+		logLevel           slog.Level
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Serve a store over the KurrentDB gRPC protocol and cairn.v1",
+		Long: `Serve the store named by --store (by default the embedded engine in
+./cairn-data) to the official KurrentDB clients and to cairn's own clients,
+on one gRPC port. /metrics (Prometheus) and /health are served on an HTTP
+port.
+
+Security: with --tls-cert and --tls-key the server speaks TLS and every
+request must carry the admin user's credentials (basic auth). Without them,
+on a loopback address only, it speaks plaintext for development; the
+official clients send no credentials over plaintext, so nothing is
+authenticated then. Beyond loopback the server requires TLS and an admin
+password other than the default "changeit". --insecure turns TLS off
+explicitly, and is also refused beyond loopback.
+
+The admin password comes from --admin-password, else from $CAIRN_ADMIN_PASSWORD,
+else is "changeit".
+
+SIGTERM or Ctrl-C stops taking new requests, ends subscriptions, lets
+in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
+		Example: `  cairn serve
+  cairn serve --store memory: --listen 127.0.0.1:2113
+  cairn certs --dir ./certs && CAIRN_ADMIN_PASSWORD=… cairn serve --listen 0.0.0.0:2113 \
+      --tls-cert certs/node.crt --tls-key certs/node.key
+  # then: kurrentdb://admin:…@localhost:2113?tls=true&tlscafile=certs/ca.crt`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			begun := time.Now()
+			var handler slog.Handler = slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: logLevel})
+			if jsonLogs {
+				handler = slog.NewJSONHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: logLevel})
+			}
+			log := slog.New(handler)
+
+			if (tlsCert == "") != (tlsKey == "") {
+				return errors.New("--tls-cert and --tls-key go together")
+			}
+			if insecure && tlsCert != "" {
+				return errors.New("--insecure turns TLS off: drop it, or drop --tls-cert and --tls-key")
+			}
+			if !cmd.Flags().Changed("admin-password") {
+				adminPassword = os.Getenv(envAdminPassword)
+			}
+			if adminPassword == "" {
+				adminPassword = server.DefaultAdminPassword
+			}
+			if err := server.CheckExposure(listen, tlsCert != "", adminPassword); err != nil {
+				return err
+			}
+			opts := server.Options{
+				Logger:          log,
+				Users:           map[string]string{"admin": adminPassword},
+				Metrics:         server.NewMetrics(),
+				ShutdownTimeout: shutdownTimeout,
+			}
+			if tlsCert != "" {
+				cfg, err := server.LoadTLS(tlsCert, tlsKey)
+				if err != nil {
+					return err
+				}
+				opts.TLS = cfg
+			} else {
+				log.Warn("serving plaintext on loopback: no TLS and no authentication (development mode)", "addr", listen)
+			}
+			if httpListen != "" && !server.IsLoopback(httpListen) {
+				log.Warn("/metrics and /health are served without authentication beyond loopback", "addr", httpListen)
+			}
+
+			ctx := cmd.Context()
+			store, err := storeurl.Open(ctx, g.store, storeurl.Options{Store: cairn.Options{Logger: log, Hooks: opts.Metrics.Hooks()}})
+			if err != nil {
+				return err
+			}
+			defer func() {
+				if err := store.Close(); err != nil {
+					log.Error("closing the store", "err", err)
+				} else {
+					log.Info("store closed")
+				}
+			}()
+
+			lis, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("--listen: %w", err)
+			}
+			srv := server.New(store, opts)
+			errc := make(chan error, 2)
+			go func() { errc <- srv.Serve(lis) }()
+
+			var web *http.Server
+			if httpListen != "" {
+				hl, err := net.Listen("tcp", httpListen)
+				if err != nil {
+					_ = srv.Shutdown(context.Background())
+					return fmt.Errorf("--http-listen: %w", err)
+				}
+				web = &http.Server{Handler: srv.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second}
+				go func() {
+					if err := web.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
+						errc <- fmt.Errorf("http: %w", err)
+					}
+				}()
+			}
+			log.Info("cairn serving", "store", g.store, "grpc", lis.Addr().String(), "http", httpListen,
+				"tls", opts.TLS != nil, "startup", time.Since(begun).Round(time.Microsecond).String())
+
+			var serveErr error
+			select {
+			case <-ctx.Done():
+				log.Info("shutting down: no new requests; finishing in-flight ones", "bound", shutdownTimeout.String())
+			case serveErr = <-errc:
+				log.Error("server failed", "err", serveErr)
+			}
+			sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+			defer cancel()
+			if err := srv.Shutdown(sctx); err != nil {
+				log.Warn("in-flight requests cut short", "err", err)
+			}
+			if web != nil {
+				_ = web.Shutdown(sctx)
+			}
+			return serveErr
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&listen, "listen", "127.0.0.1:2113", "the gRPC address (KurrentDB protocol and cairn.v1)")
+	f.StringVar(&httpListen, "http-listen", "127.0.0.1:2114", "the HTTP address of /metrics and /health; empty turns it off")
+	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate of the node (turns TLS on)")
+	f.StringVar(&tlsKey, "tls-key", "", "PEM private key of the node")
+	f.BoolVar(&insecure, "insecure", false, "serve plaintext without authentication (loopback only)")
+	f.StringVar(&adminPassword, "admin-password", "", "the admin user's password (default $"+envAdminPassword+", else \"changeit\")")
+	f.DurationVar(&shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a shutdown waits for in-flight requests")
+	f.TextVar(&logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
+	f.BoolVar(&jsonLogs, "log-json", false, "log JSON lines instead of text")
+	return cmd
+}
