@@ -65,8 +65,9 @@ type Options struct {
 	// commit. Zero means 10.
 	MaxAttempts int
 	// BackoffBase and BackoffMax shape the wait before each new attempt:
-	// a random duration up to BackoffBase·2^(attempt-1), capped at
-	// BackoffMax ("full jitter"). Zero means 1ms and 100ms.
+	// a random duration up to BackoffBase before the second attempt,
+	// doubling with each attempt up to BackoffMax ("full jitter"). Zero
+	// means 1ms and 100ms.
 	BackoffBase time.Duration
 	BackoffMax  time.Duration
 
@@ -367,12 +368,12 @@ func (r *Repository[S, C, E]) attempt(ctx context.Context, id, stream string, cm
 }
 
 func (r *Repository[S, C, E]) backoff(ctx context.Context, attempt int) error {
-	limit := r.opts.BackoffMax
-	if shift := attempt - 2; shift < 30 {
-		if d := r.opts.BackoffBase << shift; d > 0 && d < limit {
-			limit = d
-		}
+	// Full jitter: a random wait up to BackoffBase·2^(attempt-2), capped.
+	limit := r.opts.BackoffBase
+	for i := 2; i < attempt && limit < r.opts.BackoffMax; i++ {
+		limit *= 2
 	}
+	limit = min(limit, r.opts.BackoffMax)
 	t := time.NewTimer(rand.N(limit) + 1)
 	defer t.Stop()
 	select {
