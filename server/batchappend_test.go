@@ -1,0 +1,84 @@
+package server_test
+
+import (
+	"context"
+	"testing"
+
+	"github.com/cairndb/cairn/server"
+	"github.com/google/uuid"
+	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
+	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/emptypb"
+)
+
+// The Go client does not use BatchAppend; the other official clients do.
+// The test drives it with the generated client of the protocol.
+func TestBatchAppend(t *testing.T) {
+	ts := start(t, server.Options{})
+	ctx := context.Background()
+	conn, err := grpc.NewClient(ts.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	bs, err := api.NewStreamsClient(conn).BatchAppend(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := func() *api.BatchAppendReq_ProposedMessage {
+		return &api.BatchAppendReq_ProposedMessage{
+			Id:       &shared.UUID{Value: &shared.UUID_String_{String_: uuid.NewString()}},
+			Metadata: map[string]string{"type": "Added", "content-type": "application/json"},
+			Data:     []byte(`{}`),
+		}
+	}
+	corr := func() *shared.UUID { return &shared.UUID{Value: &shared.UUID_String_{String_: uuid.NewString()}} }
+	opts := func(stream string, noStream bool) *api.BatchAppendReq_Options {
+		o := &api.BatchAppendReq_Options{StreamIdentifier: &shared.StreamIdentifier{StreamName: []byte(stream)}}
+		if noStream {
+			o.ExpectedStreamPosition = &api.BatchAppendReq_Options_NoStream{NoStream: &emptypb.Empty{}}
+		} else {
+			o.ExpectedStreamPosition = &api.BatchAppendReq_Options_Any{Any: &emptypb.Empty{}}
+		}
+		return o
+	}
+
+	// One batch in two requests, then a conflicting one.
+	c1 := corr()
+	if err := bs.Send(&api.BatchAppendReq{CorrelationId: c1, Options: opts("cart", true), ProposedMessages: []*api.BatchAppendReq_ProposedMessage{msg(), msg()}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bs.Send(&api.BatchAppendReq{CorrelationId: c1, ProposedMessages: []*api.BatchAppendReq_ProposedMessage{msg()}, IsFinal: true}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := bs.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetSuccess().GetCurrentRevision() != 2 || resp.GetCorrelationId().GetString_() != c1.GetString_() {
+		t.Errorf("first batch: %v", resp)
+	}
+	if err := bs.Send(&api.BatchAppendReq{CorrelationId: corr(), Options: opts("cart", true), ProposedMessages: []*api.BatchAppendReq_ProposedMessage{msg()}, IsFinal: true}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = bs.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if codes.Code(resp.GetError().GetCode()) != codes.FailedPrecondition {
+		t.Errorf("conflicting batch: %v, want a FailedPrecondition error", resp)
+	}
+	var wev shared.WrongExpectedVersion
+	if d := resp.GetError().GetDetails(); len(d) != 1 || d[0].UnmarshalTo(&wev) != nil || wev.GetCurrentStreamRevision() != 2 {
+		t.Errorf("conflict details: %v, want the current revision 2", resp.GetError().GetDetails())
+	}
+	if err := bs.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := ts.store.StreamVersion(ctx, "cart"); v != 2 {
+		t.Errorf("cart at version %d, want 2", v)
+	}
+}
