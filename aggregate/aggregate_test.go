@@ -616,6 +616,15 @@ func testSnapshotSchema(t *testing.T, store *cairn.Store, _ func() *cairn.Store)
 	if s, err := v1.Replay(ctx, id, 1); err != nil || s.Sum != 20 {
 		t.Fatalf("Replay(1) with schema 1 = %+v, %v; want 20", s, err)
 	}
+	// A snapshot of the right schema that does not decode is ignored too.
+	garbled := cairn.Snapshot{StreamID: stream, Version: 3, Data: []byte(`{"Sum":"many"`), Metadata: []byte(`{"schema":1}`)}
+	if err := store.CommitSnapshot(ctx, garbled); err != nil {
+		t.Fatal(err)
+	}
+	fresh := newRepo(t, store, tallyDef(t), aggregate.Options{SnapshotSchema: 1})
+	if s, v, err := fresh.Fetch(ctx, id); err != nil || s.Sum != 40 || v != 3 {
+		t.Fatalf("Fetch over an undecodable snapshot = %+v, %d, %v; want the events' sum 40 at version 3", s, v, err)
+	}
 }
 
 func TestNewRejectsBadDefinitions(t *testing.T) {
