@@ -301,8 +301,8 @@ func (r *Repository[S, C, E]) Handle(ctx context.Context, id string, cmd C) (Res
 				return Result[S, E]{}, fmt.Errorf("aggregate %s: %w (after %v)", stream, err, conflict)
 			}
 		}
-		res, err := r.attempt(ctx, id, stream, cmd)
-		if errors.Is(err, cairn.ErrWrongExpectedVersion) {
+		res, conflicted, err := r.attempt(ctx, id, stream, cmd)
+		if conflicted {
 			conflict = err
 			r.log.Debug("command conflicted; deciding again", "stream", stream, "attempt", attempt, "err", err)
 			continue
@@ -312,31 +312,33 @@ func (r *Repository[S, C, E]) Handle(ctx context.Context, id string, cmd C) (Res
 	return Result[S, E]{}, fmt.Errorf("aggregate %s: gave up after %d attempts: %w", stream, r.opts.MaxAttempts, conflict)
 }
 
-// attempt is one hydrate-decide-commit round of Handle.
-func (r *Repository[S, C, E]) attempt(ctx context.Context, id, stream string, cmd C) (Result[S, E], error) {
+// attempt is one hydrate-decide-commit round of Handle. conflicted reports
+// that the commit failed its expected-version check, and only that: a
+// domain error that happens to wrap the same sentinel is not retried.
+func (r *Repository[S, C, E]) attempt(ctx context.Context, id, stream string, cmd C) (_ Result[S, E], conflicted bool, _ error) {
 	cur, err := r.fetch(ctx, id, stream)
 	if err != nil {
-		return Result[S, E]{}, err
+		return Result[S, E]{}, false, err
 	}
 	events, err := r.def.Decide(cur.state, cmd)
 	if err != nil {
-		return Result[S, E]{}, err
+		return Result[S, E]{}, false, err
 	}
 	if len(events) == 0 {
-		return Result[S, E]{State: cur.state, Version: cur.version}, nil
+		return Result[S, E]{State: cur.state, Version: cur.version}, false, nil
 	}
 	data := make([]cairn.EventData, len(events))
 	recorded := make([]E, len(events))
 	for i, ev := range events {
 		d, err := r.def.Codec.Encode(ev)
 		if err != nil {
-			return Result[S, E]{}, fmt.Errorf("aggregate %s: events[%d]: %w", stream, i, err)
+			return Result[S, E]{}, false, fmt.Errorf("aggregate %s: events[%d]: %w", stream, i, err)
 		}
 		// Evolve the events as they will be read back, so that the state
 		// computed here is the state every other reader computes.
 		back, err := r.def.Codec.Decode(cairn.Event{EventData: d, StreamID: stream, Version: cur.version + 1 + int64(i)})
 		if err != nil {
-			return Result[S, E]{}, fmt.Errorf("aggregate %s: events[%d] does not decode after encoding: %w", stream, i, err)
+			return Result[S, E]{}, false, fmt.Errorf("aggregate %s: events[%d] does not decode after encoding: %w", stream, i, err)
 		}
 		data[i], recorded[i] = d, back
 	}
@@ -347,9 +349,9 @@ func (r *Repository[S, C, E]) attempt(ctx context.Context, id, stream string, cm
 	res, err := r.store.CommitAll(ctx, cairn.AppendRequest{Stream: stream, Expected: expected, Events: data}, r.def.Projections...)
 	if err != nil {
 		if errors.Is(err, cairn.ErrWrongExpectedVersion) {
-			return Result[S, E]{}, err
+			return Result[S, E]{}, true, err
 		}
-		return Result[S, E]{}, fmt.Errorf("aggregate %s: commit: %w", stream, err)
+		return Result[S, E]{}, false, fmt.Errorf("aggregate %s: commit: %w", stream, err)
 	}
 	state := cur.state
 	for _, ev := range recorded {
@@ -364,7 +366,7 @@ func (r *Repository[S, C, E]) attempt(ctx context.Context, id, stream string, cm
 		r.cache.put(id, next)
 		r.policySnapshot(stream, cur.version, next)
 	}
-	return Result[S, E]{State: state, Events: recorded, Version: res.Version, Position: res.Position}, nil
+	return Result[S, E]{State: state, Events: recorded, Version: res.Version, Position: res.Position}, false, nil
 }
 
 func (r *Repository[S, C, E]) backoff(ctx context.Context, attempt int) error {

@@ -734,3 +734,18 @@ func TestProjectionsNeedTxCommitter(t *testing.T) {
 
 // appendOnly hides every optional capability of an engine.
 type appendOnly struct{ cairn.Backend }
+
+// Only the commit's conflicts are retried: a domain error is returned at
+// once, whatever it wraps.
+func TestDomainErrorIsNotRetried(t *testing.T) {
+	decisions := 0
+	def := tallyDef(t)
+	def.Decide = func(tally, add) ([]tallyEvent, error) {
+		decisions++
+		return nil, fmt.Errorf("refused: %w", cairn.ErrWrongExpectedVersion)
+	}
+	repo := newRepo(t, openMemory(t), def, aggregate.Options{})
+	if _, err := repo.Handle(context.Background(), "x", add{}); err == nil || decisions != 1 {
+		t.Fatalf("Handle = %v after %d decisions; want the domain error after 1", err, decisions)
+	}
+}
