@@ -11,6 +11,7 @@ import (
 	"github.com/cairndb/cairn"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // maxAttempts bounds how often an append is tried when the connection fails
@@ -104,23 +105,10 @@ func (s *Store) insertSQL() string {
 	SELECT first, pg_notify($11, (first + $1::bigint - 1)::text) FROM h`
 }
 
-// Append implements [cairn.Backend].
-func (s *Store) Append(ctx context.Context, stream string, expected cairn.ExpectedVersion, events []cairn.EventData) (cairn.AppendResult, error) {
-	reqs := []cairn.AppendRequest{{Stream: stream, Expected: expected, Events: events}}
-	results, errs, err := s.appendRetrying(ctx, reqs)
-	if err != nil {
-		return cairn.AppendResult{}, err
-	}
-	if errs[0] != nil {
-		return cairn.AppendResult{}, errs[0]
-	}
-	return results[0], nil
-}
-
 // AppendBatch implements [cairn.BatchAppender]: all requests are one SQL
 // transaction.
 func (s *Store) AppendBatch(ctx context.Context, reqs []cairn.AppendRequest) ([]cairn.AppendResult, error) {
-	results, errs, err := s.appendRetrying(ctx, reqs)
+	results, errs, err := s.appendRetrying(ctx, reqs, true)
 	if err != nil {
 		return nil, err
 	}
@@ -133,20 +121,33 @@ func (s *Store) AppendBatch(ctx context.Context, reqs []cairn.AppendRequest) ([]
 }
 
 // appendRetrying runs appendOnce until it succeeds, fails for good, or
-// maxAttempts is reached. errs holds the requests' own failures (then
-// nothing was written); err a failure of the whole transaction.
-func (s *Store) appendRetrying(ctx context.Context, reqs []cairn.AppendRequest) ([]cairn.AppendResult, []error, error) {
+// maxAttempts is reached. errs holds the requests' own failures; err a
+// failure of the whole transaction, which wrote nothing. When atomic is set,
+// nothing is written when any request fails; otherwise the other requests
+// are.
+func (s *Store) appendRetrying(ctx context.Context, reqs []cairn.AppendRequest, atomic bool) ([]cairn.AppendResult, []error, error) {
 	var err error
 	for attempt := 1; ; attempt++ {
 		if err := s.check(ctx); err != nil {
 			return nil, nil, err
 		}
 		var p *plan
-		p, err = s.appendOnce(ctx, reqs)
+		p, err = s.appendOnce(ctx, reqs, atomic)
 		if err == nil {
 			return p.results, p.errs, nil
 		}
-		if attempt == maxAttempts || !retryable(err) || ctx.Err() != nil || s.closed.Load() {
+		if isDuplicateID(err) {
+			// Another transaction recorded one of the ids first. When
+			// it was the first event of a repeat of this append, the
+			// next attempt's lookup finds it; otherwise it is a
+			// duplicate.
+			if attempt > 1 {
+				if len(reqs) == 1 {
+					return nil, nil, &cairn.StreamError{Op: "append to", Stream: reqs[0].Stream, Err: cairn.ErrDuplicateEvent}
+				}
+				return nil, nil, fmt.Errorf("pgstore: append: an event id is already recorded: %w", cairn.ErrDuplicateEvent)
+			}
+		} else if attempt == maxAttempts || !retryable(err) || ctx.Err() != nil || s.closed.Load() {
 			break
 		}
 		s.log.Warn("pgstore: append failed, trying again", "attempt", attempt, "err", err)
@@ -155,7 +156,7 @@ func (s *Store) appendRetrying(ctx context.Context, reqs []cairn.AppendRequest) 
 }
 
 // appendOnce is one attempt: one transaction in two pipelined round trips.
-func (s *Store) appendOnce(ctx context.Context, reqs []cairn.AppendRequest) (*plan, error) {
+func (s *Store) appendOnce(ctx context.Context, reqs []cairn.AppendRequest, atomic bool) (*plan, error) {
 	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -173,7 +174,7 @@ func (s *Store) appendOnce(ctx context.Context, reqs []cairn.AppendRequest) (*pl
 	if err != nil {
 		return nil, err
 	}
-	if p.failed || p.total == 0 {
+	if (atomic && p.failed) || p.total == 0 {
 		return p, nil // the deferred rollback releases the stream locks
 	}
 
@@ -200,6 +201,13 @@ func (s *Store) appendOnce(ctx context.Context, reqs []cairn.AppendRequest) (*pl
 	committed = true
 	p.place(reqs, first)
 	return p, nil
+}
+
+// isDuplicateID reports whether err is the violation of the unique index on
+// event ids.
+func isDuplicateID(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_id_key"
 }
 
 // place fills in the results of the written requests, whose events were

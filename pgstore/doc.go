@@ -50,6 +50,9 @@
 // one at a time; everything before it (locking streams, checks, the client
 // round trip) runs in parallel. docs/benchmarks.md has the figures.
 //
+// Pool connections carry the application_name "cairn:<schema>" unless the
+// URL sets one.
+//
 // # Durability
 //
 // An append returns after PostgreSQL reports its COMMIT, so the events are

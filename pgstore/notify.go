@@ -11,7 +11,8 @@ import (
 )
 
 // Notify implements [cairn.Notifier]. It listens for the NOTIFY that every
-// append sends at commit, on a connection of its own outside the pool, and
+// append sends at commit, on a connection of its own outside the pool (its
+// application_name is "cairn:<schema>:listen"), and
 // calls fn with the last position of each commit it hears of, from any
 // process. When the connection fails it reconnects with a growing delay;
 // after every (re)connect it calls fn with the current head, so a subscriber
@@ -77,7 +78,9 @@ func (s *Store) listen(ctx context.Context, fn func(uint64)) {
 // notifications until the connection fails or ctx ends. connected is called
 // once the connection works.
 func (s *Store) listenOnce(ctx context.Context, fn func(uint64), connected func()) error {
-	conn, err := pgx.ConnectConfig(ctx, s.pool.Config().ConnConfig.Copy())
+	cfg := s.pool.Config().ConnConfig.Copy()
+	cfg.RuntimeParams["application_name"] = "cairn:" + s.opts.Schema + ":listen"
+	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -64,6 +64,7 @@ type Store struct {
 	// Table names, schema-qualified and quoted.
 	events, streams, head, snapshots, readModel string
 
+	commit    committer
 	mu        sync.Mutex // orders Notify against Close
 	closed    atomic.Bool
 	done      chan struct{} // closed by Close, stops notifiers
@@ -106,6 +107,9 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 	}
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
+	}
+	if cfg.ConnConfig.RuntimeParams["application_name"] == "" {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "cairn:" + opts.Schema
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
