@@ -36,7 +36,14 @@ func (d *DB) Compact(ctx context.Context) error {
 	if err := d.pdb.Flush(); err != nil {
 		return wrapErr(err)
 	}
-	return wrapErr(d.pdb.Compact(ctx, []byte{0}, []byte{0xff}, true))
+	if err := d.pdb.Compact(ctx, []byte{0}, []byte{0xff}, true); err != nil {
+		return wrapErr(err)
+	}
+	// Pebble deletes the files the compaction made obsolete in the
+	// background; wait for it, so that DiskBytes shows the space given back
+	// when Compact returns.
+	d.pdb.TestOnlyWaitForCleaning()
+	return nil
 }
 
 // purgeStep removes the dead events of up to purgeChunk streams after

@@ -176,7 +176,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	pdb, err := pebble.Open(dir, po)
 	if err != nil {
 		if pebble.IsCorruptionError(err) {
-			return nil, fmt.Errorf("diskstore: open %s: %w: %v", dir, cairn.ErrCorrupt, err)
+			return nil, fmt.Errorf("diskstore: open %s: %w: %s", dir, cairn.ErrCorrupt, err.Error())
 		}
 		return nil, fmt.Errorf("diskstore: open %s: %w", dir, err)
 	}
@@ -262,7 +262,7 @@ func (d *DB) init() error {
 // wrapErr marks pebble's corruption errors with cairn.ErrCorrupt.
 func wrapErr(err error) error {
 	if err != nil && pebble.IsCorruptionError(err) && !errors.Is(err, cairn.ErrCorrupt) {
-		return fmt.Errorf("diskstore: %w: %v", cairn.ErrCorrupt, err)
+		return fmt.Errorf("diskstore: %w: %s", cairn.ErrCorrupt, err.Error())
 	}
 	return err
 }
@@ -304,7 +304,7 @@ func (d *DB) releaseView(v *view) {
 
 // fail records the first failure of a write; later writes are refused.
 func (d *DB) fail(err error) error {
-	werr := fmt.Errorf("%w: %v", ErrFailed, err)
+	werr := fmt.Errorf("%w: %w", ErrFailed, err)
 	if d.failure.CompareAndSwap(nil, &werr) {
 		d.log.Error("diskstore: write failed; refusing further writes", "err", err)
 	}
@@ -333,7 +333,15 @@ func (l pebbleLogger) Errorf(format string, args ...any) {
 }
 
 func (l pebbleLogger) Fatalf(format string, args ...any) {
-	l.d.fail(fmt.Errorf("pebble: "+format, args...))
+	err := fmt.Errorf("pebble: "+format, args...)
+	for _, a := range args {
+		if cause, ok := a.(error); ok {
+			// Keep the cause (an errno such as ENOSPC) for errors.Is.
+			err = fmt.Errorf("%s: %w", err, cause)
+			break
+		}
+	}
+	l.d.fail(err)
 }
 
 // Close waits for pending writes, then closes the store. Calls after Close
