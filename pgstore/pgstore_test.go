@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/pgstore"
+	"github.com/cairndb/cairn/storeurl"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
@@ -459,10 +461,8 @@ func TestOpenErrors(t *testing.T) {
 	// The schema can come from the URL.
 	schema := newSchema(t)
 	sep := "?"
-	for _, c := range url {
-		if c == '?' {
-			sep = "&"
-		}
+	if strings.Contains(url, "?") {
+		sep = "&"
 	}
 	s, err := pgstore.Open(ctx, url+sep+"schema="+schema, pgstore.Options{})
 	if err != nil {
@@ -471,5 +471,27 @@ func TestOpenErrors(t *testing.T) {
 	defer s.Close()
 	if s.Schema() != schema {
 		t.Fatalf("schema %q, want %q from the URL", s.Schema(), schema)
+	}
+}
+
+// TestStoreURL opens the engine the way the cairn command does.
+func TestStoreURL(t *testing.T) {
+	url := testURL(t)
+	schema := newSchema(t)
+	sep := "?"
+	if strings.Contains(url, "?") {
+		sep = "&"
+	}
+	ctx := context.Background()
+	s, err := storeurl.Open(ctx, url+sep+"schema="+schema, storeurl.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Append(ctx, "s", cairn.NoStream, cairn.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	if engine, ok := s.Backend().(*pgstore.Store); !ok || engine.Schema() != schema {
+		t.Fatalf("storeurl opened %T", s.Backend())
 	}
 }
