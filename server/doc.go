@@ -20,6 +20,16 @@
 // directions; subscriptions from a position or revision start after it, as
 // KurrentDB's do.
 //
+// # Stream metadata
+//
+// A stream's metadata is the last event of its metadata stream, "$$" and
+// the stream's name, a JSON object. Reads and subscriptions of the stream
+// enforce $maxCount (only the last n events), $maxAge (only events younger
+// than that many seconds) and $tb (only versions from it on), as KurrentDB
+// does; reads of $all do not. Other properties are kept as given. A
+// metadata stream keeps only its last event; reading one that was never
+// written returns no event rather than stream-not-found.
+//
 // # Security
 //
 // With [Options.TLS] set, every request except discovery must carry valid
@@ -36,7 +46,10 @@
 //
 //   - Delete and Tombstone check the expected revision and then delete: an
 //     append that lands between the two is deleted with the stream.
-//   - Persistent subscriptions, stream metadata ($$stream) and the
-//     operations service are not served yet.
+//   - Metadata streams ($$stream) are written through the engine, since the
+//     Store reserves names starting with '$': their appends wake no
+//     subscriber and call no Store hook until the next ordinary append.
+//   - Persistent subscriptions and the operations service (scavenge) are
+//     not served yet.
 //   - Content types other than JSON are recorded as binary.
 package server

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/google/uuid"
@@ -90,6 +91,24 @@ func (r *reader) readStream(ctx context.Context, so *api.ReadReq_Options_StreamO
 	default:
 		return invalid("read %q: no revision to read from", name)
 	}
+	meta, err := r.s.metadataOf(ctx, name)
+	if err != nil {
+		return rpcError(ctx, name, err)
+	}
+	last, err := r.s.store.StreamVersion(ctx, name)
+	if errors.Is(err, cairn.ErrStreamNotFound) {
+		if _, ok := metaStream(name); ok {
+			return nil // no metadata: an empty read, which clients take as none
+		}
+		return r.notFound(name)
+	}
+	if err != nil {
+		return rpcError(ctx, name, err)
+	}
+	lowest, oldest := meta.visibility(last, time.Now())
+	if dir == cairn.Forward {
+		from = max(from, lowest)
+	}
 	var sent uint64
 	for e, err := range r.s.store.Stream(ctx, name, from, dir) {
 		if errors.Is(err, cairn.ErrStreamNotFound) {
@@ -98,21 +117,16 @@ func (r *reader) readStream(ctx context.Context, so *api.ReadReq_Options_StreamO
 		if err != nil {
 			return rpcError(ctx, name, err)
 		}
-		if sent >= count {
+		if sent >= count || e.Version < lowest {
 			return nil
+		}
+		if e.Created.Before(oldest) {
+			continue
 		}
 		if err := r.send(e); err != nil {
 			return err
 		}
 		sent++
-	}
-	if sent == 0 {
-		// An empty read still says whether the stream exists.
-		if _, err := r.s.store.StreamVersion(ctx, name); errors.Is(err, cairn.ErrStreamNotFound) {
-			return r.notFound(name)
-		} else if err != nil {
-			return rpcError(ctx, name, err)
-		}
 	}
 	return nil
 }
@@ -234,6 +248,11 @@ func (r *reader) followStream(ctx context.Context, so *api.ReadReq_Options_Strea
 	live := false
 	for {
 		changed := r.s.store.Changes()
+		lowest, oldest, err := r.visible(ctx, name)
+		if err != nil {
+			return rpcError(ctx, name, err)
+		}
+		next = max(next, lowest)
 		page, err := r.s.store.ReadStream(ctx, name, next, readPage, cairn.Forward)
 		if errors.Is(err, cairn.ErrStreamNotFound) {
 			page, err = nil, nil
@@ -242,11 +261,14 @@ func (r *reader) followStream(ctx context.Context, so *api.ReadReq_Options_Strea
 			return rpcError(ctx, name, err)
 		}
 		for _, e := range page {
+			next = e.Version + 1
+			if e.Created.Before(oldest) {
+				continue
+			}
 			if err := r.send(e); err != nil {
 				return err
 			}
 			r.s.metrics.subEvents.Inc()
-			next = e.Version + 1
 		}
 		if len(page) == readPage {
 			continue
@@ -272,6 +294,21 @@ func (r *reader) followStream(ctx context.Context, so *api.ReadReq_Options_Strea
 			return err
 		}
 	}
+}
+
+// visible returns the lowest version and oldest creation time of stream
+// that its metadata lets readers see.
+func (r *reader) visible(ctx context.Context, stream string) (int64, time.Time, error) {
+	meta, err := r.s.metadataOf(ctx, stream)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	last, err := r.s.currentVersion(ctx, stream)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	lowest, oldest := meta.visibility(last, time.Now())
+	return lowest, oldest, nil
 }
 
 // followAll subscribes to $all. Start is position 0; a position p means

@@ -63,7 +63,9 @@ func (s *Server) appendEvents(ctx context.Context, stream string, exp cairn.Expe
 	start := time.Now()
 	var res cairn.AppendResult
 	var err error
-	if len(events) == 0 {
+	if _, ok := metaStream(stream); ok {
+		res, err = s.appendMeta(ctx, stream, exp, events)
+	} else if len(events) == 0 {
 		res, err = s.checkOnly(ctx, stream, exp)
 	} else {
 		res, err = s.store.Append(ctx, stream, exp, events...)
