@@ -349,6 +349,13 @@ func (r *Repository[S, C, E]) attempt(ctx context.Context, id, stream string, cm
 	res, err := r.store.CommitAll(ctx, cairn.AppendRequest{Stream: stream, Expected: expected, Events: data}, r.def.Projections...)
 	if err != nil {
 		if errors.Is(err, cairn.ErrWrongExpectedVersion) {
+			var wrong *cairn.WrongExpectedVersionError
+			if errors.As(err, &wrong) && wrong.Actual < cur.version {
+				// The stream is behind the state read (the database was
+				// restored from an older backup, say): that state must not
+				// be used again.
+				r.cache.remove(id)
+			}
 			return Result[S, E]{}, true, err
 		}
 		return Result[S, E]{}, false, fmt.Errorf("aggregate %s: commit: %w", stream, err)

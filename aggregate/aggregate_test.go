@@ -749,3 +749,31 @@ func TestDomainErrorIsNotRetried(t *testing.T) {
 		t.Fatalf("Handle = %v after %d decisions; want the domain error after 1", err, decisions)
 	}
 }
+
+// A cached state ahead of its stream (the database was restored from an
+// older backup, say) is dropped after the conflict it causes, instead of
+// being retried until the attempts run out.
+func TestCacheAheadOfStreamIsDropped(t *testing.T) {
+	ctx := context.Background()
+	engine := &swappable{Backend: memstore.New()}
+	store := cairn.NewStore(engine, cairn.Options{})
+	defer store.Close()
+	repo := newRepo(t, store, tallyDef(t), aggregate.Options{MaxAttempts: 3})
+	for i := range 3 {
+		if _, err := repo.Handle(ctx, "x", add{ID: i, N: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	engine.Backend = memstore.New() // the cache is at version 2, the store empty
+	res, err := repo.Handle(ctx, "x", add{ID: 9, N: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Version != 0 || res.State.Sum != 5 {
+		t.Errorf("Handle on the emptied store = %+v, want sum 5 at version 0", res)
+	}
+}
+
+// swappable lets a test replace the engine under a Store. Tests swap it
+// only while no other goroutine uses the Store.
+type swappable struct{ cairn.Backend }

@@ -60,6 +60,9 @@
 //   - Hydrating an aggregate whose stream was truncated or deleted past
 //     its newest snapshot fails with an error saying which events are
 //     missing, rather than computing a state from part of the history.
+//     Deleting an aggregate's stream is not an aggregate operation: the
+//     caches of running repositories and the stored snapshot do not learn
+//     of it. Give a new aggregate a new id instead.
 //   - When Handle succeeds, the command's events were committed exactly
 //     once. When it fails with an error other than a domain error, a
 //     projection's error or a conflict (a connection lost during the commit,
