@@ -49,6 +49,7 @@ func newRootCmdWith(g *globals) *cobra.Command {
 		newTailCmd(g),
 		newVersionCmd(),
 		newServeCmd(g), newCertsCmd(),
+		newBenchCmd(g),
 	)
 	return root
 }
