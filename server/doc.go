@@ -6,8 +6,11 @@
 // BatchAppend), subscriptions through Read (catch-up then live, on a stream
 // or on $all, with server-side stream-name and event-type filters and
 // checkpoints), the v2 multi-stream append (on [cairn.Store.AppendBatch]),
-// and the discovery services: server features and gossip, which describes
-// a cluster of one node, alive and leader.
+// persistent subscriptions (create, update, delete, read with ack and nack,
+// info, list, replay parked) on the groups of package subscription, and the
+// discovery services: server features and gossip, which describes a cluster
+// of one node, alive and leader. cairn's own cairn.v1 service is served on
+// the same port.
 //
 // # Mapping
 //
@@ -49,7 +52,9 @@
 //   - Metadata streams ($$stream) are written through the engine, since the
 //     Store reserves names starting with '$': their appends wake no
 //     subscriber and call no Store hook until the next ordinary append.
-//   - Persistent subscriptions and the operations service (scavenge) are
-//     not served yet.
+//   - The operations service (scavenge) is not served: the official Go
+//     client ships no definition of it.
+//   - A persistent subscription's info reports its start as the start of
+//     the stream; the group keeps only its checkpoint.
 //   - Content types other than JSON are recorded as binary.
 package server

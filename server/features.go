@@ -29,6 +29,19 @@ func (f *featuresService) GetSupportedMethods(context.Context, *shared.Empty) (*
 		{ServiceName: "event_store.client.server_features.serverfeatures", MethodName: "getsupportedmethods"},
 		{ServiceName: "kurrentdb.protocol.v2.streams.streamsservice", MethodName: "appendsession"},
 	}
+	if f.s.groups != nil {
+		const persistent = "event_store.client.persistent_subscriptions.persistentsubscriptions"
+		methods = append(methods,
+			&serverfeatures.SupportedMethod{ServiceName: persistent, MethodName: "create", Features: []string{"stream", "all"}},
+			&serverfeatures.SupportedMethod{ServiceName: persistent, MethodName: "update", Features: []string{"stream", "all"}},
+			&serverfeatures.SupportedMethod{ServiceName: persistent, MethodName: "delete", Features: []string{"stream", "all"}},
+			&serverfeatures.SupportedMethod{ServiceName: persistent, MethodName: "read", Features: []string{"stream", "all"}},
+			&serverfeatures.SupportedMethod{ServiceName: persistent, MethodName: "getinfo", Features: []string{"stream", "all"}},
+			&serverfeatures.SupportedMethod{ServiceName: persistent, MethodName: "list"},
+			&serverfeatures.SupportedMethod{ServiceName: persistent, MethodName: "replayparked"},
+			&serverfeatures.SupportedMethod{ServiceName: persistent, MethodName: "restartsubsystem"},
+		)
+	}
 	return &serverfeatures.SupportedMethods{Methods: methods, EventStoreServerVersion: Version}, nil
 }
 

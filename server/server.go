@@ -12,8 +12,10 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/server/cairnsvc"
+	"github.com/cairndb/cairn/subscription"
 	"github.com/google/uuid"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/gossip"
+	ps "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/persistent"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/serverfeatures"
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
 	apiv2 "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v2/streams/streams"
@@ -79,6 +81,10 @@ type Server struct {
 	mu        sync.Mutex
 	advertise string
 
+	// groups runs the persistent subscriptions; nil when the engine
+	// cannot store them.
+	groups *subscription.Manager
+
 	quit     chan struct{}
 	quitOnce sync.Once
 }
@@ -127,6 +133,12 @@ func New(store *cairn.Store, opts Options) *Server {
 	gossip.RegisterGossipServer(s.grpc, &gossipService{s: s})
 	serverfeatures.RegisterServerFeaturesServer(s.grpc, &featuresService{s: s})
 	cairnsvc.Register(s.grpc, store)
+	if m, err := subscription.NewManager(store, subscription.ManagerOptions{Logger: opts.Logger}); err == nil {
+		s.groups = m
+		ps.RegisterPersistentSubscriptionsServer(s.grpc, &persistentService{s: s, m: m})
+	} else {
+		s.log.Info("persistent subscriptions are off", "reason", err)
+	}
 	return s
 }
 
@@ -166,14 +178,21 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		s.grpc.GracefulStop()
 		close(done)
 	}()
+	var err error
 	select {
 	case <-done:
-		return nil
 	case <-ctx.Done():
 		s.grpc.Stop()
 		<-done
-		return ctx.Err()
+		err = ctx.Err()
 	}
+	if s.groups != nil {
+		// Write the groups' checkpoints, now that no consumer runs.
+		if cerr := s.groups.Close(context.WithoutCancel(ctx)); cerr != nil && err == nil {
+			err = cerr
+		}
+	}
+	return err
 }
 
 // HTTPHandler serves /metrics (Prometheus) and /health: 200 when the Store
