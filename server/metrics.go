@@ -63,7 +63,7 @@ func NewMetrics() *Metrics {
 		}, []string{"method", "code"}),
 		requestSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "cairn_grpc_request_duration_seconds",
-			Help:    "gRPC request latency by method (subscriptions excluded).",
+			Help:    "gRPC request latency by method, for calls that answer once.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 		}, []string{"method"}),
 		subscriptions: prometheus.NewGauge(prometheus.GaugeOpts{
@@ -124,9 +124,10 @@ func (s *Server) observeUnary(ctx context.Context, req any, info *grpc.UnaryServ
 func (s *Server) observeStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	start := time.Now()
 	err := handler(srv, ss)
-	// A Read may be a subscription that lasts for hours: its duration
-	// says nothing about latency.
-	s.observe(info.FullMethod, start, err, !info.IsServerStream || info.IsClientStream)
+	// A call that streams responses (a read, a subscription, a batch
+	// append session) may last for hours: its duration says nothing about
+	// latency. Client-streaming calls (appends) answer once, and are timed.
+	s.observe(info.FullMethod, start, err, !info.IsServerStream)
 	return err
 }
 
