@@ -5,7 +5,6 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 	"strings"
-	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -100,25 +99,21 @@ func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 	return handler(srv, &ctxStream{ServerStream: ss, ctx: ctx})
 }
 
-// drain reads what a client-streaming caller sends, for a short while, and
-// discards it. A client that is still sending when the RPC ends sees only
-// "EOF" on its send; once it has half-closed, it receives the status.
+// drain reads and discards what a client-streaming caller sends, up to
+// drainLimit messages, until it half-closes. A client still sending when
+// the RPC ends sees only "EOF" on its send; once it has half-closed, it
+// receives the status. A caller that keeps the stream open holds only its
+// own call, as any open stream does, until it goes or the server stops.
 func drain(ss grpc.ServerStream) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		for range 1024 {
-			if ss.RecvMsg(&emptypb.Empty{}) != nil {
-				return
-			}
+	for range drainLimit {
+		if ss.RecvMsg(&emptypb.Empty{}) != nil {
+			return
 		}
-	}()
-	select {
-	case <-done:
-	case <-time.After(time.Second):
-		// The handler's return cancels the stream, which ends RecvMsg.
 	}
 }
+
+// drainLimit bounds the messages drain reads from a refused caller.
+const drainLimit = 1024
 
 type ctxStream struct {
 	grpc.ServerStream

@@ -342,8 +342,13 @@ func TestDeleteAndTombstone(t *testing.T) {
 	if _, err := c.AppendToStream(ctx, "soft", kurrentdb.AppendToStreamOptions{}, events(3, "E")...); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.DeleteStream(ctx, "soft", kurrentdb.DeleteStreamOptions{StreamState: kurrentdb.Revision(0)}); errorCode(err) == -1 || err == nil {
-		t.Errorf("delete with a wrong revision: %v, want an error", err)
+	_, err := c.DeleteStream(ctx, "soft", kurrentdb.DeleteStreamOptions{StreamState: kurrentdb.Revision(0)})
+	var kerr *kurrentdb.Error
+	if !errors.As(err, &kerr) || status.Code(kerr.Err()) != codes.FailedPrecondition || !strings.Contains(err.Error(), "wrong expected version") {
+		t.Errorf("delete with a wrong revision: %v, want a wrong-expected-version failure", err)
+	}
+	if v, _ := ts.store.StreamVersion(ctx, "soft"); v != 2 {
+		t.Errorf("a refused delete changed the stream: version %d", v)
 	}
 	if _, err := c.DeleteStream(ctx, "soft", kurrentdb.DeleteStreamOptions{StreamState: kurrentdb.Revision(2)}); err != nil {
 		t.Fatalf("delete: %v", err)
