@@ -106,7 +106,8 @@ type runner struct {
 	cfg     Config
 	s       *cairn.Store
 	results []Result
-	payload []byte
+	payload []byte // random bytes the events' data are cut from
+	cursor  int
 	// rawRecords counts the records appended to the baseline.
 	rawRecords int
 }
@@ -122,8 +123,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &runner{cfg: cfg, s: s, payload: make([]byte, EventBytes)}
-	// Random bytes, so that compression does not flatter the disk figures.
+	r := &runner{cfg: cfg, s: s, payload: make([]byte, 4<<20)}
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := range r.payload {
 		r.payload[i] = byte(rng.Uint32())
@@ -197,10 +197,15 @@ func percentile(l []time.Duration, p float64) time.Duration {
 	return s[i]
 }
 
+// events returns n events whose data are distinct 256-byte slices of the
+// random pool, so that compression does not flatter the disk figures.
 func (r *runner) events(n int) []cairn.EventData {
 	out := make([]cairn.EventData, n)
+	segments := len(r.payload) / EventBytes
 	for i := range out {
-		out[i] = cairn.EventData{Type: "Measured", ContentType: cairn.ContentBinary, Data: r.payload}
+		off := r.cursor % segments * EventBytes
+		r.cursor++
+		out[i] = cairn.EventData{Type: "Measured", ContentType: cairn.ContentBinary, Data: r.payload[off : off+EventBytes : off+EventBytes]}
 	}
 	return out
 }

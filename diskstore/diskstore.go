@@ -173,6 +173,10 @@ func Open(dir string, opts Options) (*DB, error) {
 		},
 		CompactionConcurrencyRange: func() (int, int) { return 1, 2 },
 	}
+	// The log is read sequentially: larger blocks mean fewer block reads.
+	for i := range po.Levels {
+		po.Levels[i].BlockSize = 32 << 10
+	}
 	pdb, err := pebble.Open(dir, po)
 	if err != nil {
 		if pebble.IsCorruptionError(err) {

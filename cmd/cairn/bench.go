@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 
 	"github.com/cairndb/cairn"
@@ -21,6 +22,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 		noRaw     bool
 		rawDir    string
 		workloads string
+		profile   string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
@@ -74,7 +76,14 @@ million events for W5 and W6.`,
 			if kind == storeurl.Dir {
 				cfg.Reopen = open
 			}
-			if !noRaw {
+			if !noRaw && kind == storeurl.Postgres {
+				b, err := bench.NewPostgresBaseline(ctx, g.store)
+				if err != nil {
+					return err
+				}
+				defer b.Close()
+				cfg.Baseline = b
+			} else if !noRaw {
 				if rawDir == "" {
 					rawDir = os.TempDir()
 				}
@@ -91,6 +100,17 @@ million events for W5 and W6.`,
 				if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
 					cfg.Terminal = true
 				}
+			}
+			if profile != "" {
+				f, err := os.Create(profile)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				if err := pprof.StartCPUProfile(f); err != nil {
+					return err
+				}
+				defer pprof.StopCPUProfile()
 			}
 			_, err = bench.Run(ctx, cfg)
 			return err
@@ -109,6 +129,7 @@ million events for W5 and W6.`,
 	f.BoolVar(&noSync, "no-sync", false, "open a directory store without fsync (figures without durability)")
 	f.BoolVar(&keep, "keep", false, "keep the directory store bench created")
 	f.BoolVar(&noRaw, "no-baseline", false, "skip the raw baseline")
+	f.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	f.StringVar(&rawDir, "baseline-dir", "", "directory of the baseline's file (default: the bench store's directory, or the temporary directory)")
 	return cmd
 }

@@ -1,0 +1,139 @@
+package diskstore_test
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+
+	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/diskstore"
+)
+
+func openBench(b *testing.B, opts diskstore.Options) *cairn.Store {
+	b.Helper()
+	db, err := diskstore.Open(b.TempDir(), opts)
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := cairn.NewStore(db, cairn.Options{})
+	b.Cleanup(func() { s.Close() })
+	return s
+}
+
+func payload() []byte {
+	p := make([]byte, 256)
+	for i := range p {
+		p[i] = byte(i * 7)
+	}
+	return p
+}
+
+// BenchmarkAppend: one writer, one durable event per append.
+func BenchmarkAppend(b *testing.B) {
+	s := openBench(b, diskstore.Options{})
+	ctx := context.Background()
+	ev := cairn.EventData{Type: "E", Data: payload()}
+	b.SetBytes(256)
+	for i := 0; b.Loop(); i++ {
+		if _, err := s.Append(ctx, fmt.Sprint("s", i%10_000), cairn.Any, ev); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkAppendParallel: 64 writers per core, one durable event per
+// append, each writer on its own stream with an exact expected version.
+func BenchmarkAppendParallel(b *testing.B) {
+	s := openBench(b, diskstore.Options{})
+	ctx := context.Background()
+	ev := cairn.EventData{Type: "E", Data: payload()}
+	var n atomic.Int64
+	b.SetBytes(256)
+	b.SetParallelism(32)
+	b.RunParallel(func(pb *testing.PB) {
+		stream := fmt.Sprint("w", n.Add(1))
+		exp := cairn.NoStream
+		for pb.Next() {
+			res, err := s.Append(ctx, stream, exp, ev)
+			if err != nil {
+				b.Error(err)
+				return
+			}
+			exp = cairn.Exact(res.Version)
+		}
+	})
+}
+
+// BenchmarkAppendBatch1000: one writer, appends of 1000 events; b.N counts
+// events.
+func BenchmarkAppendBatch1000(b *testing.B) {
+	s := openBench(b, diskstore.Options{})
+	ctx := context.Background()
+	evs := make([]cairn.EventData, 1000)
+	for i := range evs {
+		evs[i] = cairn.EventData{Type: "E", Data: payload()}
+	}
+	b.SetBytes(256)
+	for n := 0; n < b.N; n += 1000 {
+		k := min(1000, b.N-n)
+		if _, err := s.Append(ctx, "s", cairn.Any, evs[:k]...); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkReadAll reads the global log; b.N counts events.
+func BenchmarkReadAll(b *testing.B) {
+	s := openBench(b, diskstore.Options{NoSync: true})
+	ctx := context.Background()
+	evs := make([]cairn.EventData, 1000)
+	for i := range evs {
+		evs[i] = cairn.EventData{Type: "E", Data: payload()}
+	}
+	const total = 200_000
+	for i := range total / 1000 {
+		if _, err := s.Append(ctx, fmt.Sprint("s", i%100), cairn.Any, evs...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.SetBytes(256)
+	b.ResetTimer()
+	n := 0
+	for n < b.N {
+		for _, err := range s.All(ctx, 0, cairn.Forward) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n++; n == b.N {
+				break
+			}
+		}
+	}
+}
+
+// BenchmarkRehydrate reads a 1000-event stream from the start.
+func BenchmarkRehydrate(b *testing.B) {
+	s := openBench(b, diskstore.Options{NoSync: true})
+	ctx := context.Background()
+	ev := cairn.EventData{Type: "E", Data: payload()}
+	for i := range 1000 {
+		for _, st := range []string{"agg", "other"} {
+			if _, err := s.Append(ctx, st, cairn.Any, ev); err != nil {
+				b.Fatal(i, err)
+			}
+		}
+	}
+	for b.Loop() {
+		n := 0
+		for _, err := range s.Stream(ctx, "agg", 0, cairn.Forward) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != 1000 {
+			b.Fatalf("read %d events", n)
+		}
+	}
+}
