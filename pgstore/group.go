@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"runtime"
 	"sync"
 
 	"github.com/cairndb/cairn"
@@ -41,6 +42,7 @@ type committer struct {
 	mu      sync.Mutex
 	queue   []*pending
 	running int // group loops running
+	last    int // size of the last group taken
 }
 
 // Append implements [cairn.Backend]. The append joins the next group
@@ -88,8 +90,21 @@ func (s *Store) Append(ctx context.Context, stream string, expected cairn.Expect
 func (s *Store) commitLoop() {
 	c := &s.commit
 	for {
+		// Appends whose group just committed are about to queue their
+		// next append: let them, so that the next group is not one
+		// append that happened to come first.
+		for range 3 {
+			c.mu.Lock()
+			short := len(c.queue) < c.last
+			c.mu.Unlock()
+			if !short {
+				break
+			}
+			runtime.Gosched()
+		}
 		c.mu.Lock()
 		group := c.take()
+		c.last = len(group)
 		if len(group) == 0 {
 			c.running--
 			c.mu.Unlock()
