@@ -5,12 +5,14 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"sync"
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/api/cairnv1"
 	"github.com/cairndb/cairn/server/cairnsvc"
 	"github.com/cairndb/cairn/subscription"
 	"github.com/google/uuid"
@@ -100,7 +102,7 @@ func New(store *cairn.Store, opts Options) *Server {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
-	users := opts.Users
+	users := maps.Clone(opts.Users)
 	if users == nil {
 		users = map[string]string{"admin": DefaultAdminPassword}
 	}
@@ -122,7 +124,7 @@ func New(store *cairn.Store, opts Options) *Server {
 		// The official clients ping every 10 s, also when idle.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(s.observeUnary, s.authUnary),
-		grpc.ChainStreamInterceptor(s.observeStream, s.authStream),
+		grpc.ChainStreamInterceptor(s.observeStream, s.authStream, s.endOnShutdown),
 	}
 	if opts.TLS != nil {
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(opts.TLS)))
@@ -193,6 +195,29 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 	return err
+}
+
+// watchMethods are the RPCs that last until the client leaves; Shutdown
+// ends them at once rather than waiting for them. The KurrentDB
+// subscriptions watch the shutdown themselves.
+var watchMethods = map[string]bool{
+	cairnv1.Cairn_Watch_FullMethodName: true,
+}
+
+func (s *Server) endOnShutdown(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	if !watchMethods[info.FullMethod] {
+		return handler(srv, ss)
+	}
+	ctx, cancel := context.WithCancel(ss.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-s.quit:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return handler(srv, &ctxStream{ServerStream: ss, ctx: ctx})
 }
 
 // HTTPHandler serves /metrics (Prometheus) and /health: 200 when the Store

@@ -7,9 +7,12 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/api/cairnv1"
 	"github.com/cairndb/cairn/memstore"
 	"github.com/cairndb/cairn/server"
 	"github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // gated is the in-memory engine with appends that wait for a signal, so that
@@ -80,5 +83,36 @@ func TestShutdownFinishesInFlightAppends(t *testing.T) {
 	}
 	if v, err := store.StreamVersion(ctx, "inflight"); err != nil || v != 1 {
 		t.Errorf("stream after shutdown: version %d, %v; want 1", v, err)
+	}
+}
+
+func TestShutdownEndsCairnWatch(t *testing.T) {
+	ts := start(t, server.Options{})
+	ctx := context.Background()
+	if _, err := ts.store.Append(ctx, "s", cairn.Any, cairn.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(ts.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	w, err := cairnv1.NewCairnClient(conn).Watch(ctx, &cairnv1.Empty{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Recv(); err != nil {
+		t.Fatalf("first head: %v", err)
+	}
+	// Shutdown must end the watch, not wait out its bound for it.
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := ts.Shutdown(sctx); err != nil {
+		t.Fatalf("shutdown with a cairn.v1 watch open: %v", err)
+	}
+	for {
+		if _, err := w.Recv(); err != nil {
+			break
+		}
 	}
 }
