@@ -175,55 +175,56 @@ func TestGossipAndDiscovery(t *testing.T) {
 }
 
 func TestMultiStreamAppend(t *testing.T) {
-	ts := start(t, server.Options{})
-	ctx := context.Background()
-	c := ts.client(t)
-	seq := func(evs ...kurrentdb.EventData) func(func(kurrentdb.EventData) bool) {
-		return func(yield func(kurrentdb.EventData) bool) {
-			for _, e := range evs {
-				if !yield(e) {
-					return
+	onEngines(t, server.Options{}, func(t *testing.T, ts *testServer) {
+		ctx := context.Background()
+		c := ts.client(t)
+		seq := func(evs ...kurrentdb.EventData) func(func(kurrentdb.EventData) bool) {
+			return func(yield func(kurrentdb.EventData) bool) {
+				for _, e := range evs {
+					if !yield(e) {
+						return
+					}
 				}
 			}
 		}
-	}
-	reqs := func(rs ...kurrentdb.AppendStreamRequest) func(func(kurrentdb.AppendStreamRequest) bool) {
-		return func(yield func(kurrentdb.AppendStreamRequest) bool) {
-			for _, r := range rs {
-				if !yield(r) {
-					return
+		reqs := func(rs ...kurrentdb.AppendStreamRequest) func(func(kurrentdb.AppendStreamRequest) bool) {
+			return func(yield func(kurrentdb.AppendStreamRequest) bool) {
+				for _, r := range rs {
+					if !yield(r) {
+						return
+					}
 				}
 			}
 		}
-	}
-	meta := jsonEvent("Paid", `{}`)
-	meta.Metadata = []byte(`{"tenant":"acme"}`)
-	resp, err := c.MultiStreamAppend(ctx, reqs(
-		kurrentdb.AppendStreamRequest{StreamName: "orders", Events: seq(events(2, "Placed")...), ExpectedStreamState: kurrentdb.NoStream{}},
-		kurrentdb.AppendStreamRequest{StreamName: "payments", Events: seq(meta), ExpectedStreamState: kurrentdb.Any{}},
-	))
-	if err != nil {
-		t.Fatalf("multi-stream append: %v", err)
-	}
-	if len(resp.Responses) != 2 || resp.Responses[0].StreamRevision != 1 || resp.Responses[1].StreamRevision != 0 || resp.Position != 2 {
-		t.Errorf("response %+v", resp)
-	}
-	e, err := drain(c.ReadStream(ctx, "payments", kurrentdb.ReadStreamOptions{}, 1))
-	if err != nil || len(e) != 1 || !strings.Contains(string(e[0].Event.UserMetadata), `"tenant":"acme"`) {
-		t.Errorf("payments read back %v, %v", e, err)
-	}
+		meta := jsonEvent("Paid", `{}`)
+		meta.Metadata = []byte(`{"tenant":"acme"}`)
+		resp, err := c.MultiStreamAppend(ctx, reqs(
+			kurrentdb.AppendStreamRequest{StreamName: "orders", Events: seq(events(2, "Placed")...), ExpectedStreamState: kurrentdb.NoStream{}},
+			kurrentdb.AppendStreamRequest{StreamName: "payments", Events: seq(meta), ExpectedStreamState: kurrentdb.Any{}},
+		))
+		if err != nil {
+			t.Fatalf("multi-stream append: %v", err)
+		}
+		if len(resp.Responses) != 2 || resp.Responses[0].StreamRevision != 1 || resp.Responses[1].StreamRevision != 0 || resp.Position != 2 {
+			t.Errorf("response %+v", resp)
+		}
+		e, err := drain(c.ReadStream(ctx, "payments", kurrentdb.ReadStreamOptions{}, 1))
+		if err != nil || len(e) != 1 || !strings.Contains(string(e[0].Event.UserMetadata), `"tenant":"acme"`) {
+			t.Errorf("payments read back %v, %v", e, err)
+		}
 
-	_, err = c.MultiStreamAppend(ctx, reqs(
-		kurrentdb.AppendStreamRequest{StreamName: "payments", Events: seq(jsonEvent("Refunded", `{}`)), ExpectedStreamState: kurrentdb.Any{}},
-		kurrentdb.AppendStreamRequest{StreamName: "orders", Events: seq(jsonEvent("Cancelled", `{}`)), ExpectedStreamState: kurrentdb.Revision(0)},
-	))
-	var conflict *kurrentdb.StreamRevisionConflictError
-	if !errors.As(err, &conflict) || conflict.Stream != "orders" || conflict.ActualRevision != (kurrentdb.StreamRevision{Value: 1}) {
-		t.Fatalf("conflict: %v, want a StreamRevisionConflictError on orders at 1", err)
-	}
-	if v, _ := ts.store.StreamVersion(ctx, "payments"); v != 0 {
-		t.Errorf("a failed multi-stream append wrote to payments: version %d", v)
-	}
+		_, err = c.MultiStreamAppend(ctx, reqs(
+			kurrentdb.AppendStreamRequest{StreamName: "payments", Events: seq(jsonEvent("Refunded", `{}`)), ExpectedStreamState: kurrentdb.Any{}},
+			kurrentdb.AppendStreamRequest{StreamName: "orders", Events: seq(jsonEvent("Cancelled", `{}`)), ExpectedStreamState: kurrentdb.Revision(0)},
+		))
+		var conflict *kurrentdb.StreamRevisionConflictError
+		if !errors.As(err, &conflict) || conflict.Stream != "orders" || conflict.ActualRevision != (kurrentdb.StreamRevision{Value: 1}) {
+			t.Fatalf("conflict: %v, want a StreamRevisionConflictError on orders at 1", err)
+		}
+		if v, _ := ts.store.StreamVersion(ctx, "payments"); v != 0 {
+			t.Errorf("a failed multi-stream append wrote to payments: version %d", v)
+		}
+	})
 }
 
 func TestHealthAndMetrics(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/diskstore"
 	"github.com/cairndb/cairn/memstore"
 	"github.com/cairndb/cairn/server"
 	"github.com/google/uuid"
@@ -28,9 +29,27 @@ type testServer struct {
 
 func start(t testing.TB, opts server.Options) *testServer {
 	t.Helper()
+	return startOn(t, memstore.New(), opts)
+}
+
+// onEngines runs body against a server on the in-memory engine and on the
+// embedded on-disk engine, the default of cairn serve.
+func onEngines(t *testing.T, opts server.Options, body func(t *testing.T, ts *testServer)) {
+	t.Run("memory", func(t *testing.T) { body(t, startOn(t, memstore.New(), opts)) })
+	t.Run("disk", func(t *testing.T) {
+		db, err := diskstore.Open(t.TempDir(), diskstore.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body(t, startOn(t, db, opts))
+	})
+}
+
+func startOn(t testing.TB, engine cairn.Backend, opts server.Options) *testServer {
+	t.Helper()
 	m := server.NewMetrics()
 	opts.Metrics = m
-	store := cairn.NewStore(memstore.New(), cairn.Options{Hooks: m.Hooks()})
+	store := cairn.NewStore(engine, cairn.Options{Hooks: m.Hooks()})
 	srv := server.New(store, opts)
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -132,85 +151,87 @@ func equal[T comparable](a, b []T) bool {
 }
 
 func TestAppendExpectedStates(t *testing.T) {
-	ts := start(t, server.Options{})
-	c := ts.client(t)
-	ctx := context.Background()
+	onEngines(t, server.Options{}, func(t *testing.T, ts *testServer) {
+		c := ts.client(t)
+		ctx := context.Background()
 
-	res, err := c.AppendToStream(ctx, "order-1", kurrentdb.AppendToStreamOptions{StreamState: kurrentdb.NoStream{}}, events(2, "Placed")...)
-	if err != nil {
-		t.Fatalf("no stream on a new stream: %v", err)
-	}
-	if res.NextExpectedVersion != 1 {
-		t.Errorf("revision after two events = %d, want 1", res.NextExpectedVersion)
-	}
-	if res.CommitPosition != 1 || res.PreparePosition != 1 {
-		t.Errorf("position = %d/%d, want 1/1", res.CommitPosition, res.PreparePosition)
-	}
+		res, err := c.AppendToStream(ctx, "order-1", kurrentdb.AppendToStreamOptions{StreamState: kurrentdb.NoStream{}}, events(2, "Placed")...)
+		if err != nil {
+			t.Fatalf("no stream on a new stream: %v", err)
+		}
+		if res.NextExpectedVersion != 1 {
+			t.Errorf("revision after two events = %d, want 1", res.NextExpectedVersion)
+		}
+		if res.CommitPosition != 1 || res.PreparePosition != 1 {
+			t.Errorf("position = %d/%d, want 1/1", res.CommitPosition, res.PreparePosition)
+		}
 
-	cases := []struct {
-		name   string
-		stream string
-		state  kurrentdb.StreamState
-		ok     bool
-		msg    string // part of the wrong-expected-version message
-	}{
-		{"no stream on an existing stream", "order-1", kurrentdb.NoStream{}, false, "expecting 'no_stream' but got '1'"},
-		{"stream exists on a missing stream", "order-2", kurrentdb.StreamExists{}, false, "expecting 'stream_exists' but got 'no_stream'"},
-		{"wrong exact revision", "order-1", kurrentdb.Revision(0), false, "expecting '0' but got '1'"},
-		{"exact revision on a missing stream", "order-3", kurrentdb.Revision(0), false, "got 'no_stream'"},
-		{"stream exists", "order-1", kurrentdb.StreamExists{}, true, ""},
-		{"exact revision", "order-1", kurrentdb.Revision(2), true, ""},
-		{"any on an existing stream", "order-1", kurrentdb.Any{}, true, ""},
-		{"any on a new stream", "order-4", kurrentdb.Any{}, true, ""},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			before, _ := ts.store.ReadAll(ctx, 0, 1000, cairn.Forward)
-			_, err := c.AppendToStream(ctx, tc.stream, kurrentdb.AppendToStreamOptions{StreamState: tc.state}, jsonEvent("Changed", `{}`))
-			if tc.ok {
-				if err != nil {
-					t.Fatalf("append: %v", err)
+		cases := []struct {
+			name   string
+			stream string
+			state  kurrentdb.StreamState
+			ok     bool
+			msg    string // part of the wrong-expected-version message
+		}{
+			{"no stream on an existing stream", "order-1", kurrentdb.NoStream{}, false, "expecting 'no_stream' but got '1'"},
+			{"stream exists on a missing stream", "order-2", kurrentdb.StreamExists{}, false, "expecting 'stream_exists' but got 'no_stream'"},
+			{"wrong exact revision", "order-1", kurrentdb.Revision(0), false, "expecting '0' but got '1'"},
+			{"exact revision on a missing stream", "order-3", kurrentdb.Revision(0), false, "got 'no_stream'"},
+			{"stream exists", "order-1", kurrentdb.StreamExists{}, true, ""},
+			{"exact revision", "order-1", kurrentdb.Revision(2), true, ""},
+			{"any on an existing stream", "order-1", kurrentdb.Any{}, true, ""},
+			{"any on a new stream", "order-4", kurrentdb.Any{}, true, ""},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				before, _ := ts.store.ReadAll(ctx, 0, 1000, cairn.Forward)
+				_, err := c.AppendToStream(ctx, tc.stream, kurrentdb.AppendToStreamOptions{StreamState: tc.state}, jsonEvent("Changed", `{}`))
+				if tc.ok {
+					if err != nil {
+						t.Fatalf("append: %v", err)
+					}
+					return
 				}
-				return
-			}
-			if errorCode(err) != kurrentdb.ErrorCodeWrongExpectedVersion {
-				t.Fatalf("err = %v, want ErrorCodeWrongExpectedVersion", err)
-			}
-			if !strings.Contains(err.Error(), tc.msg) {
-				t.Errorf("err = %v, want it to say %q", err, tc.msg)
-			}
-			after, _ := ts.store.ReadAll(ctx, 0, 1000, cairn.Forward)
-			if len(after) != len(before) {
-				t.Errorf("a failed append wrote %d events", len(after)-len(before))
-			}
-		})
-	}
+				if errorCode(err) != kurrentdb.ErrorCodeWrongExpectedVersion {
+					t.Fatalf("err = %v, want ErrorCodeWrongExpectedVersion", err)
+				}
+				if !strings.Contains(err.Error(), tc.msg) {
+					t.Errorf("err = %v, want it to say %q", err, tc.msg)
+				}
+				after, _ := ts.store.ReadAll(ctx, 0, 1000, cairn.Forward)
+				if len(after) != len(before) {
+					t.Errorf("a failed append wrote %d events", len(after)-len(before))
+				}
+			})
+		}
 
-	v, err := ts.store.StreamVersion(ctx, "order-1")
-	if err != nil || v != 4 {
-		t.Errorf("order-1 version = %d, %v; want 4", v, err)
-	}
+		v, err := ts.store.StreamVersion(ctx, "order-1")
+		if err != nil || v != 4 {
+			t.Errorf("order-1 version = %d, %v; want 4", v, err)
+		}
+	})
 }
 
 func TestAppendRetryIsIdempotent(t *testing.T) {
-	ts := start(t, server.Options{})
-	c := ts.client(t)
-	ctx := context.Background()
-	evs := events(3, "Placed")
-	first, err := c.AppendToStream(ctx, "cart", kurrentdb.AppendToStreamOptions{StreamState: kurrentdb.NoStream{}}, evs...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	again, err := c.AppendToStream(ctx, "cart", kurrentdb.AppendToStreamOptions{StreamState: kurrentdb.NoStream{}}, evs...)
-	if err != nil {
-		t.Fatalf("retry: %v", err)
-	}
-	if *again != *first {
-		t.Errorf("retry result %+v, first %+v", again, first)
-	}
-	if v, _ := ts.store.StreamVersion(ctx, "cart"); v != 2 {
-		t.Errorf("version after retry = %d, want 2", v)
-	}
+	onEngines(t, server.Options{}, func(t *testing.T, ts *testServer) {
+		c := ts.client(t)
+		ctx := context.Background()
+		evs := events(3, "Placed")
+		first, err := c.AppendToStream(ctx, "cart", kurrentdb.AppendToStreamOptions{StreamState: kurrentdb.NoStream{}}, evs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := c.AppendToStream(ctx, "cart", kurrentdb.AppendToStreamOptions{StreamState: kurrentdb.NoStream{}}, evs...)
+		if err != nil {
+			t.Fatalf("retry: %v", err)
+		}
+		if *again != *first {
+			t.Errorf("retry result %+v, first %+v", again, first)
+		}
+		if v, _ := ts.store.StreamVersion(ctx, "cart"); v != 2 {
+			t.Errorf("version after retry = %d, want 2", v)
+		}
+	})
 }
 
 func TestAppendBadInputWritesNothing(t *testing.T) {
@@ -244,143 +265,145 @@ func TestAppendBadInputWritesNothing(t *testing.T) {
 }
 
 func TestReadStreamAndAll(t *testing.T) {
-	ts := start(t, server.Options{})
-	c := ts.client(t)
-	ctx := context.Background()
+	onEngines(t, server.Options{}, func(t *testing.T, ts *testServer) {
+		c := ts.client(t)
+		ctx := context.Background()
 
-	id := uuid.New()
-	bin := kurrentdb.EventData{EventID: id, EventType: "Blob", ContentType: kurrentdb.ContentTypeBinary, Data: []byte{0, 1, 2}, Metadata: []byte(`{"by":"x"}`)}
-	if _, err := c.AppendToStream(ctx, "a", kurrentdb.AppendToStreamOptions{}, append(events(4, "A"), bin)...); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.AppendToStream(ctx, "b", kurrentdb.AppendToStreamOptions{}, events(3, "B")...); err != nil {
-		t.Fatal(err)
-	}
+		id := uuid.New()
+		bin := kurrentdb.EventData{EventID: id, EventType: "Blob", ContentType: kurrentdb.ContentTypeBinary, Data: []byte{0, 1, 2}, Metadata: []byte(`{"by":"x"}`)}
+		if _, err := c.AppendToStream(ctx, "a", kurrentdb.AppendToStreamOptions{}, append(events(4, "A"), bin)...); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.AppendToStream(ctx, "b", kurrentdb.AppendToStreamOptions{}, events(3, "B")...); err != nil {
+			t.Fatal(err)
+		}
 
-	stream := func(opts kurrentdb.ReadStreamOptions, n uint64) []uint64 {
-		t.Helper()
-		evs, err := drain(c.ReadStream(ctx, "a", opts, n))
-		if err != nil {
-			t.Fatalf("read %+v: %v", opts, err)
+		stream := func(opts kurrentdb.ReadStreamOptions, n uint64) []uint64 {
+			t.Helper()
+			evs, err := drain(c.ReadStream(ctx, "a", opts, n))
+			if err != nil {
+				t.Fatalf("read %+v: %v", opts, err)
+			}
+			return revisions(evs)
 		}
-		return revisions(evs)
-	}
-	for _, tc := range []struct {
-		name string
-		opts kurrentdb.ReadStreamOptions
-		n    uint64
-		want []uint64
-	}{
-		{"forward from start", kurrentdb.ReadStreamOptions{From: kurrentdb.Start{}}, 100, []uint64{0, 1, 2, 3, 4}},
-		{"forward count", kurrentdb.ReadStreamOptions{From: kurrentdb.Start{}}, 2, []uint64{0, 1}},
-		{"forward from revision", kurrentdb.ReadStreamOptions{From: kurrentdb.Revision(3)}, 100, []uint64{3, 4}},
-		{"forward from end", kurrentdb.ReadStreamOptions{From: kurrentdb.End{}}, 100, nil},
-		{"backward from end", kurrentdb.ReadStreamOptions{Direction: kurrentdb.Backwards, From: kurrentdb.End{}}, 100, []uint64{4, 3, 2, 1, 0}},
-		{"backward from revision", kurrentdb.ReadStreamOptions{Direction: kurrentdb.Backwards, From: kurrentdb.Revision(2)}, 2, []uint64{2, 1}},
-	} {
-		if got := stream(tc.opts, tc.n); !equal(got, tc.want) {
-			t.Errorf("%s: revisions %v, want %v", tc.name, got, tc.want)
+		for _, tc := range []struct {
+			name string
+			opts kurrentdb.ReadStreamOptions
+			n    uint64
+			want []uint64
+		}{
+			{"forward from start", kurrentdb.ReadStreamOptions{From: kurrentdb.Start{}}, 100, []uint64{0, 1, 2, 3, 4}},
+			{"forward count", kurrentdb.ReadStreamOptions{From: kurrentdb.Start{}}, 2, []uint64{0, 1}},
+			{"forward from revision", kurrentdb.ReadStreamOptions{From: kurrentdb.Revision(3)}, 100, []uint64{3, 4}},
+			{"forward from end", kurrentdb.ReadStreamOptions{From: kurrentdb.End{}}, 100, nil},
+			{"backward from end", kurrentdb.ReadStreamOptions{Direction: kurrentdb.Backwards, From: kurrentdb.End{}}, 100, []uint64{4, 3, 2, 1, 0}},
+			{"backward from revision", kurrentdb.ReadStreamOptions{Direction: kurrentdb.Backwards, From: kurrentdb.Revision(2)}, 2, []uint64{2, 1}},
+		} {
+			if got := stream(tc.opts, tc.n); !equal(got, tc.want) {
+				t.Errorf("%s: revisions %v, want %v", tc.name, got, tc.want)
+			}
 		}
-	}
 
-	last, err := drain(c.ReadStream(ctx, "a", kurrentdb.ReadStreamOptions{Direction: kurrentdb.Backwards, From: kurrentdb.End{}}, 1))
-	if err != nil || len(last) != 1 {
-		t.Fatalf("read last: %v %v", last, err)
-	}
-	e := last[0].Event
-	if e.EventID != id || e.EventType != "Blob" || e.ContentType != "application/octet-stream" ||
-		string(e.Data) != "\x00\x01\x02" || string(e.UserMetadata) != `{"by":"x"}` || e.StreamID != "a" {
-		t.Errorf("event read back as %+v", e)
-	}
-	if e.Position.Commit != 4 || e.Position.Prepare != 4 {
-		t.Errorf("position %+v, want 4/4", e.Position)
-	}
-	if d := time.Since(e.CreatedDate); d < 0 || d > time.Minute {
-		t.Errorf("created %v is not about now", e.CreatedDate)
-	}
+		last, err := drain(c.ReadStream(ctx, "a", kurrentdb.ReadStreamOptions{Direction: kurrentdb.Backwards, From: kurrentdb.End{}}, 1))
+		if err != nil || len(last) != 1 {
+			t.Fatalf("read last: %v %v", last, err)
+		}
+		e := last[0].Event
+		if e.EventID != id || e.EventType != "Blob" || e.ContentType != "application/octet-stream" ||
+			string(e.Data) != "\x00\x01\x02" || string(e.UserMetadata) != `{"by":"x"}` || e.StreamID != "a" {
+			t.Errorf("event read back as %+v", e)
+		}
+		if e.Position.Commit != 4 || e.Position.Prepare != 4 {
+			t.Errorf("position %+v, want 4/4", e.Position)
+		}
+		if d := time.Since(e.CreatedDate); d < 0 || d > time.Minute {
+			t.Errorf("created %v is not about now", e.CreatedDate)
+		}
 
-	all := func(opts kurrentdb.ReadAllOptions, n uint64) []uint64 {
-		t.Helper()
-		evs, err := drain(c.ReadAll(ctx, opts, n))
-		if err != nil {
-			t.Fatalf("read all %+v: %v", opts, err)
+		all := func(opts kurrentdb.ReadAllOptions, n uint64) []uint64 {
+			t.Helper()
+			evs, err := drain(c.ReadAll(ctx, opts, n))
+			if err != nil {
+				t.Fatalf("read all %+v: %v", opts, err)
+			}
+			var out []uint64
+			for _, e := range evs {
+				out = append(out, e.OriginalEvent().Position.Commit)
+			}
+			return out
 		}
-		var out []uint64
-		for _, e := range evs {
-			out = append(out, e.OriginalEvent().Position.Commit)
+		for _, tc := range []struct {
+			name string
+			opts kurrentdb.ReadAllOptions
+			n    uint64
+			want []uint64
+		}{
+			{"forward from start", kurrentdb.ReadAllOptions{From: kurrentdb.Start{}}, 100, []uint64{0, 1, 2, 3, 4, 5, 6, 7}},
+			{"forward count", kurrentdb.ReadAllOptions{From: kurrentdb.Start{}}, 3, []uint64{0, 1, 2}},
+			{"forward from position", kurrentdb.ReadAllOptions{From: kurrentdb.Position{Commit: 5, Prepare: 5}}, 100, []uint64{5, 6, 7}},
+			{"backward from end", kurrentdb.ReadAllOptions{Direction: kurrentdb.Backwards, From: kurrentdb.End{}}, 3, []uint64{7, 6, 5}},
+			{"backward from position", kurrentdb.ReadAllOptions{Direction: kurrentdb.Backwards, From: kurrentdb.Position{Commit: 2, Prepare: 2}}, 100, []uint64{2, 1, 0}},
+			{"forward from end", kurrentdb.ReadAllOptions{From: kurrentdb.End{}}, 100, nil},
+		} {
+			if got := all(tc.opts, tc.n); !equal(got, tc.want) {
+				t.Errorf("$all %s: positions %v, want %v", tc.name, got, tc.want)
+			}
 		}
-		return out
-	}
-	for _, tc := range []struct {
-		name string
-		opts kurrentdb.ReadAllOptions
-		n    uint64
-		want []uint64
-	}{
-		{"forward from start", kurrentdb.ReadAllOptions{From: kurrentdb.Start{}}, 100, []uint64{0, 1, 2, 3, 4, 5, 6, 7}},
-		{"forward count", kurrentdb.ReadAllOptions{From: kurrentdb.Start{}}, 3, []uint64{0, 1, 2}},
-		{"forward from position", kurrentdb.ReadAllOptions{From: kurrentdb.Position{Commit: 5, Prepare: 5}}, 100, []uint64{5, 6, 7}},
-		{"backward from end", kurrentdb.ReadAllOptions{Direction: kurrentdb.Backwards, From: kurrentdb.End{}}, 3, []uint64{7, 6, 5}},
-		{"backward from position", kurrentdb.ReadAllOptions{Direction: kurrentdb.Backwards, From: kurrentdb.Position{Commit: 2, Prepare: 2}}, 100, []uint64{2, 1, 0}},
-		{"forward from end", kurrentdb.ReadAllOptions{From: kurrentdb.End{}}, 100, nil},
-	} {
-		if got := all(tc.opts, tc.n); !equal(got, tc.want) {
-			t.Errorf("$all %s: positions %v, want %v", tc.name, got, tc.want)
-		}
-	}
 
-	_, err = drain(c.ReadStream(ctx, "missing", kurrentdb.ReadStreamOptions{}, 10))
-	if errorCode(err) != kurrentdb.ErrorCodeResourceNotFound {
-		t.Errorf("read of a missing stream: %v, want ErrorCodeResourceNotFound", err)
-	}
+		_, err = drain(c.ReadStream(ctx, "missing", kurrentdb.ReadStreamOptions{}, 10))
+		if errorCode(err) != kurrentdb.ErrorCodeResourceNotFound {
+			t.Errorf("read of a missing stream: %v, want ErrorCodeResourceNotFound", err)
+		}
+	})
 }
 
 func TestDeleteAndTombstone(t *testing.T) {
-	ts := start(t, server.Options{})
-	c := ts.client(t)
-	ctx := context.Background()
-	if _, err := c.AppendToStream(ctx, "soft", kurrentdb.AppendToStreamOptions{}, events(3, "E")...); err != nil {
-		t.Fatal(err)
-	}
-	_, err := c.DeleteStream(ctx, "soft", kurrentdb.DeleteStreamOptions{StreamState: kurrentdb.Revision(0)})
-	var kerr *kurrentdb.Error
-	if !errors.As(err, &kerr) || status.Code(kerr.Err()) != codes.FailedPrecondition || !strings.Contains(err.Error(), "wrong expected version") {
-		t.Errorf("delete with a wrong revision: %v, want a wrong-expected-version failure", err)
-	}
-	if v, _ := ts.store.StreamVersion(ctx, "soft"); v != 2 {
-		t.Errorf("a refused delete changed the stream: version %d", v)
-	}
-	if _, err := c.DeleteStream(ctx, "soft", kurrentdb.DeleteStreamOptions{StreamState: kurrentdb.Revision(2)}); err != nil {
-		t.Fatalf("delete: %v", err)
-	}
-	if _, err := drain(c.ReadStream(ctx, "soft", kurrentdb.ReadStreamOptions{}, 10)); errorCode(err) != kurrentdb.ErrorCodeResourceNotFound {
-		t.Errorf("read after delete: %v, want ErrorCodeResourceNotFound", err)
-	}
-	res, err := c.AppendToStream(ctx, "soft", kurrentdb.AppendToStreamOptions{StreamState: kurrentdb.NoStream{}}, jsonEvent("E", `{}`))
-	if err != nil {
-		t.Fatalf("recreate after soft delete: %v", err)
-	}
-	if res.NextExpectedVersion != 3 {
-		t.Errorf("recreated stream at revision %d, want 3 (continuing)", res.NextExpectedVersion)
-	}
-	if _, err := c.DeleteStream(ctx, "never-written", kurrentdb.DeleteStreamOptions{StreamState: kurrentdb.NoStream{}}); err != nil {
-		t.Errorf("deleting a missing stream with no-stream: %v", err)
-	}
+	onEngines(t, server.Options{}, func(t *testing.T, ts *testServer) {
+		c := ts.client(t)
+		ctx := context.Background()
+		if _, err := c.AppendToStream(ctx, "soft", kurrentdb.AppendToStreamOptions{}, events(3, "E")...); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.DeleteStream(ctx, "soft", kurrentdb.DeleteStreamOptions{StreamState: kurrentdb.Revision(0)})
+		var kerr *kurrentdb.Error
+		if !errors.As(err, &kerr) || status.Code(kerr.Err()) != codes.FailedPrecondition || !strings.Contains(err.Error(), "wrong expected version") {
+			t.Errorf("delete with a wrong revision: %v, want a wrong-expected-version failure", err)
+		}
+		if v, _ := ts.store.StreamVersion(ctx, "soft"); v != 2 {
+			t.Errorf("a refused delete changed the stream: version %d", v)
+		}
+		if _, err := c.DeleteStream(ctx, "soft", kurrentdb.DeleteStreamOptions{StreamState: kurrentdb.Revision(2)}); err != nil {
+			t.Fatalf("delete: %v", err)
+		}
+		if _, err := drain(c.ReadStream(ctx, "soft", kurrentdb.ReadStreamOptions{}, 10)); errorCode(err) != kurrentdb.ErrorCodeResourceNotFound {
+			t.Errorf("read after delete: %v, want ErrorCodeResourceNotFound", err)
+		}
+		res, err := c.AppendToStream(ctx, "soft", kurrentdb.AppendToStreamOptions{StreamState: kurrentdb.NoStream{}}, jsonEvent("E", `{}`))
+		if err != nil {
+			t.Fatalf("recreate after soft delete: %v", err)
+		}
+		if res.NextExpectedVersion != 3 {
+			t.Errorf("recreated stream at revision %d, want 3 (continuing)", res.NextExpectedVersion)
+		}
+		if _, err := c.DeleteStream(ctx, "never-written", kurrentdb.DeleteStreamOptions{StreamState: kurrentdb.NoStream{}}); err != nil {
+			t.Errorf("deleting a missing stream with no-stream: %v", err)
+		}
 
-	if _, err := c.AppendToStream(ctx, "hard", kurrentdb.AppendToStreamOptions{}, events(2, "E")...); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.TombstoneStream(ctx, "hard", kurrentdb.TombstoneStreamOptions{StreamState: kurrentdb.Any{}}); err != nil {
-		t.Fatalf("tombstone: %v", err)
-	}
-	if _, err := drain(c.ReadStream(ctx, "hard", kurrentdb.ReadStreamOptions{}, 10)); errorCode(err) != kurrentdb.ErrorCodeStreamDeleted {
-		t.Errorf("read after tombstone: %v, want ErrorCodeStreamDeleted", err)
-	}
-	_, err = c.AppendToStream(ctx, "hard", kurrentdb.AppendToStreamOptions{}, jsonEvent("E", `{}`))
-	if errorCode(err) != kurrentdb.ErrorCodeStreamDeleted {
-		t.Errorf("append after tombstone: %v, want ErrorCodeStreamDeleted", err)
-	}
-	if !strings.Contains(fmt.Sprint(err), "hard") {
-		t.Errorf("stream-deleted error %v does not name the stream", err)
-	}
+		if _, err := c.AppendToStream(ctx, "hard", kurrentdb.AppendToStreamOptions{}, events(2, "E")...); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.TombstoneStream(ctx, "hard", kurrentdb.TombstoneStreamOptions{StreamState: kurrentdb.Any{}}); err != nil {
+			t.Fatalf("tombstone: %v", err)
+		}
+		if _, err := drain(c.ReadStream(ctx, "hard", kurrentdb.ReadStreamOptions{}, 10)); errorCode(err) != kurrentdb.ErrorCodeStreamDeleted {
+			t.Errorf("read after tombstone: %v, want ErrorCodeStreamDeleted", err)
+		}
+		_, err = c.AppendToStream(ctx, "hard", kurrentdb.AppendToStreamOptions{}, jsonEvent("E", `{}`))
+		if errorCode(err) != kurrentdb.ErrorCodeStreamDeleted {
+			t.Errorf("append after tombstone: %v, want ErrorCodeStreamDeleted", err)
+		}
+		if !strings.Contains(fmt.Sprint(err), "hard") {
+			t.Errorf("stream-deleted error %v does not name the stream", err)
+		}
+	})
 }

@@ -44,59 +44,60 @@ func untilCaughtUp(t *testing.T, sub *kurrentdb.Subscription) []*kurrentdb.Resol
 }
 
 func TestSubscribeToStreamCatchUpThenLive(t *testing.T) {
-	ts := start(t, server.Options{})
-	c := ts.client(t)
-	ctx := context.Background()
-	if _, err := c.AppendToStream(ctx, "sub", kurrentdb.AppendToStreamOptions{}, events(3, "E")...); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.AppendToStream(ctx, "other", kurrentdb.AppendToStreamOptions{}, events(2, "E")...); err != nil {
-		t.Fatal(err)
-	}
+	onEngines(t, server.Options{}, func(t *testing.T, ts *testServer) {
+		c := ts.client(t)
+		ctx := context.Background()
+		if _, err := c.AppendToStream(ctx, "sub", kurrentdb.AppendToStreamOptions{}, events(3, "E")...); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.AppendToStream(ctx, "other", kurrentdb.AppendToStreamOptions{}, events(2, "E")...); err != nil {
+			t.Fatal(err)
+		}
 
-	fromStart, err := c.SubscribeToStream(ctx, "sub", kurrentdb.SubscribeToStreamOptions{From: kurrentdb.Start{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fromStart.Close()
-	if got := revisions(untilCaughtUp(t, fromStart)); !equal(got, []uint64{0, 1, 2}) {
-		t.Errorf("catch-up from start: %v, want [0 1 2]", got)
-	}
+		fromStart, err := c.SubscribeToStream(ctx, "sub", kurrentdb.SubscribeToStreamOptions{From: kurrentdb.Start{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fromStart.Close()
+		if got := revisions(untilCaughtUp(t, fromStart)); !equal(got, []uint64{0, 1, 2}) {
+			t.Errorf("catch-up from start: %v, want [0 1 2]", got)
+		}
 
-	after1, err := c.SubscribeToStream(ctx, "sub", kurrentdb.SubscribeToStreamOptions{From: kurrentdb.Revision(1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer after1.Close()
-	if got := revisions(untilCaughtUp(t, after1)); !equal(got, []uint64{2}) {
-		t.Errorf("catch-up after revision 1: %v, want [2]", got)
-	}
+		after1, err := c.SubscribeToStream(ctx, "sub", kurrentdb.SubscribeToStreamOptions{From: kurrentdb.Revision(1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer after1.Close()
+		if got := revisions(untilCaughtUp(t, after1)); !equal(got, []uint64{2}) {
+			t.Errorf("catch-up after revision 1: %v, want [2]", got)
+		}
 
-	fromEnd, err := c.SubscribeToStream(ctx, "sub", kurrentdb.SubscribeToStreamOptions{From: kurrentdb.End{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer fromEnd.Close()
-	if got := untilCaughtUp(t, fromEnd); len(got) != 0 {
-		t.Errorf("subscription from the end replayed %d events", len(got))
-	}
+		fromEnd, err := c.SubscribeToStream(ctx, "sub", kurrentdb.SubscribeToStreamOptions{From: kurrentdb.End{}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer fromEnd.Close()
+		if got := untilCaughtUp(t, fromEnd); len(got) != 0 {
+			t.Errorf("subscription from the end replayed %d events", len(got))
+		}
 
-	// Live: new events reach every subscriber, in order, and events of
-	// other streams do not.
-	if _, err := c.AppendToStream(ctx, "other", kurrentdb.AppendToStreamOptions{}, events(1, "E")...); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.AppendToStream(ctx, "sub", kurrentdb.AppendToStreamOptions{StreamState: kurrentdb.Revision(2)}, events(2, "E")...); err != nil {
-		t.Fatal(err)
-	}
-	for name, sub := range map[string]*kurrentdb.Subscription{"from start": fromStart, "after 1": after1, "from end": fromEnd} {
-		for _, want := range []uint64{3, 4} {
-			e, _ := next(t, sub)
-			if e.OriginalEvent().StreamID != "sub" || e.OriginalEvent().EventNumber != want {
-				t.Errorf("%s: live event %s@%d, want sub@%d", name, e.OriginalEvent().StreamID, e.OriginalEvent().EventNumber, want)
+		// Live: new events reach every subscriber, in order, and events of
+		// other streams do not.
+		if _, err := c.AppendToStream(ctx, "other", kurrentdb.AppendToStreamOptions{}, events(1, "E")...); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.AppendToStream(ctx, "sub", kurrentdb.AppendToStreamOptions{StreamState: kurrentdb.Revision(2)}, events(2, "E")...); err != nil {
+			t.Fatal(err)
+		}
+		for name, sub := range map[string]*kurrentdb.Subscription{"from start": fromStart, "after 1": after1, "from end": fromEnd} {
+			for _, want := range []uint64{3, 4} {
+				e, _ := next(t, sub)
+				if e.OriginalEvent().StreamID != "sub" || e.OriginalEvent().EventNumber != want {
+					t.Errorf("%s: live event %s@%d, want sub@%d", name, e.OriginalEvent().StreamID, e.OriginalEvent().EventNumber, want)
+				}
 			}
 		}
-	}
+	})
 }
 
 func TestSubscribeToStreamNotYetWritten(t *testing.T) {
@@ -118,131 +119,133 @@ func TestSubscribeToStreamNotYetWritten(t *testing.T) {
 }
 
 func TestSubscribeToAllWithFilters(t *testing.T) {
-	ts := start(t, server.Options{})
-	c := ts.client(t)
-	ctx := context.Background()
-	for i := range 3 {
-		if _, err := c.AppendToStream(ctx, fmt.Sprintf("order-%d", i), kurrentdb.AppendToStreamOptions{}, jsonEvent("OrderPlaced", `{}`)); err != nil {
+	onEngines(t, server.Options{}, func(t *testing.T, ts *testServer) {
+		c := ts.client(t)
+		ctx := context.Background()
+		for i := range 3 {
+			if _, err := c.AppendToStream(ctx, fmt.Sprintf("order-%d", i), kurrentdb.AppendToStreamOptions{}, jsonEvent("OrderPlaced", `{}`)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.AppendToStream(ctx, fmt.Sprintf("user-%d", i), kurrentdb.AppendToStreamOptions{}, jsonEvent("UserRegistered", `{}`)); err != nil {
+				t.Fatal(err)
+			}
+		}
+
+		all, err := c.SubscribeToAll(ctx, kurrentdb.SubscribeToAllOptions{From: kurrentdb.Start{}})
+		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := c.AppendToStream(ctx, fmt.Sprintf("user-%d", i), kurrentdb.AppendToStreamOptions{}, jsonEvent("UserRegistered", `{}`)); err != nil {
+		defer all.Close()
+		if got := untilCaughtUp(t, all); len(got) != 6 {
+			t.Errorf("$all catch-up: %d events, want 6", len(got))
+		}
+
+		after, err := c.SubscribeToAll(ctx, kurrentdb.SubscribeToAllOptions{From: kurrentdb.Position{Commit: 3, Prepare: 3}})
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
+		defer after.Close()
+		var positions []uint64
+		for _, e := range untilCaughtUp(t, after) {
+			positions = append(positions, e.OriginalEvent().Position.Commit)
+		}
+		if !equal(positions, []uint64{4, 5}) {
+			t.Errorf("$all after position 3: %v, want [4 5]", positions)
+		}
 
-	all, err := c.SubscribeToAll(ctx, kurrentdb.SubscribeToAllOptions{From: kurrentdb.Start{}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer all.Close()
-	if got := untilCaughtUp(t, all); len(got) != 6 {
-		t.Errorf("$all catch-up: %d events, want 6", len(got))
-	}
+		streamPrefix, err := c.SubscribeToAll(ctx, kurrentdb.SubscribeToAllOptions{
+			From:   kurrentdb.Start{},
+			Filter: &kurrentdb.SubscriptionFilter{Type: kurrentdb.StreamFilterType, Prefixes: []string{"order-"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer streamPrefix.Close()
+		typeRegex, err := c.SubscribeToAll(ctx, kurrentdb.SubscribeToAllOptions{
+			From:   kurrentdb.Start{},
+			Filter: &kurrentdb.SubscriptionFilter{Type: kurrentdb.EventFilterType, Regex: "^User"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer typeRegex.Close()
+		for _, e := range untilCaughtUp(t, streamPrefix) {
+			if s := e.OriginalEvent().StreamID; len(s) < 6 || s[:6] != "order-" {
+				t.Errorf("stream prefix filter let %s through", s)
+			}
+		}
+		for _, e := range untilCaughtUp(t, typeRegex) {
+			if typ := e.OriginalEvent().EventType; typ != "UserRegistered" {
+				t.Errorf("event type filter let %s through", typ)
+			}
+		}
 
-	after, err := c.SubscribeToAll(ctx, kurrentdb.SubscribeToAllOptions{From: kurrentdb.Position{Commit: 3, Prepare: 3}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer after.Close()
-	var positions []uint64
-	for _, e := range untilCaughtUp(t, after) {
-		positions = append(positions, e.OriginalEvent().Position.Commit)
-	}
-	if !equal(positions, []uint64{4, 5}) {
-		t.Errorf("$all after position 3: %v, want [4 5]", positions)
-	}
-
-	streamPrefix, err := c.SubscribeToAll(ctx, kurrentdb.SubscribeToAllOptions{
-		From:   kurrentdb.Start{},
-		Filter: &kurrentdb.SubscriptionFilter{Type: kurrentdb.StreamFilterType, Prefixes: []string{"order-"}},
+		// Live, the filters keep applying.
+		if _, err := c.AppendToStream(ctx, "user-9", kurrentdb.AppendToStreamOptions{}, jsonEvent("UserRegistered", `{}`)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.AppendToStream(ctx, "order-9", kurrentdb.AppendToStreamOptions{}, jsonEvent("OrderPlaced", `{}`)); err != nil {
+			t.Fatal(err)
+		}
+		if e, _ := next(t, streamPrefix); e.OriginalEvent().StreamID != "order-9" {
+			t.Errorf("stream prefix filter, live: got %s, want order-9", e.OriginalEvent().StreamID)
+		}
+		if e, _ := next(t, typeRegex); e.OriginalEvent().StreamID != "user-9" {
+			t.Errorf("event type filter, live: got %s, want user-9", e.OriginalEvent().StreamID)
+		}
+		for _, want := range []string{"user-9", "order-9"} {
+			if e, _ := next(t, all); e.OriginalEvent().StreamID != want {
+				t.Errorf("$all, live: got %s, want %s", e.OriginalEvent().StreamID, want)
+			}
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer streamPrefix.Close()
-	typeRegex, err := c.SubscribeToAll(ctx, kurrentdb.SubscribeToAllOptions{
-		From:   kurrentdb.Start{},
-		Filter: &kurrentdb.SubscriptionFilter{Type: kurrentdb.EventFilterType, Regex: "^User"},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer typeRegex.Close()
-	for _, e := range untilCaughtUp(t, streamPrefix) {
-		if s := e.OriginalEvent().StreamID; len(s) < 6 || s[:6] != "order-" {
-			t.Errorf("stream prefix filter let %s through", s)
-		}
-	}
-	for _, e := range untilCaughtUp(t, typeRegex) {
-		if typ := e.OriginalEvent().EventType; typ != "UserRegistered" {
-			t.Errorf("event type filter let %s through", typ)
-		}
-	}
-
-	// Live, the filters keep applying.
-	if _, err := c.AppendToStream(ctx, "user-9", kurrentdb.AppendToStreamOptions{}, jsonEvent("UserRegistered", `{}`)); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.AppendToStream(ctx, "order-9", kurrentdb.AppendToStreamOptions{}, jsonEvent("OrderPlaced", `{}`)); err != nil {
-		t.Fatal(err)
-	}
-	if e, _ := next(t, streamPrefix); e.OriginalEvent().StreamID != "order-9" {
-		t.Errorf("stream prefix filter, live: got %s, want order-9", e.OriginalEvent().StreamID)
-	}
-	if e, _ := next(t, typeRegex); e.OriginalEvent().StreamID != "user-9" {
-		t.Errorf("event type filter, live: got %s, want user-9", e.OriginalEvent().StreamID)
-	}
-	for _, want := range []string{"user-9", "order-9"} {
-		if e, _ := next(t, all); e.OriginalEvent().StreamID != want {
-			t.Errorf("$all, live: got %s, want %s", e.OriginalEvent().StreamID, want)
-		}
-	}
 }
 
 func TestFilteredSubscriptionCheckpoints(t *testing.T) {
-	ts := start(t, server.Options{})
-	c := ts.client(t)
-	ctx := context.Background()
-	// Ten events, none of which pass the filter.
-	if _, err := c.AppendToStream(ctx, "noise", kurrentdb.AppendToStreamOptions{}, events(10, "Noise")...); err != nil {
-		t.Fatal(err)
-	}
-	sub, err := c.SubscribeToAll(ctx, kurrentdb.SubscribeToAllOptions{
-		From:               kurrentdb.Start{},
-		Filter:             &kurrentdb.SubscriptionFilter{Type: kurrentdb.EventFilterType, Prefixes: []string{"Signal"}},
-		MaxSearchWindow:    2,
-		CheckpointInterval: 2,
+	onEngines(t, server.Options{}, func(t *testing.T, ts *testServer) {
+		c := ts.client(t)
+		ctx := context.Background()
+		// Ten events, none of which pass the filter.
+		if _, err := c.AppendToStream(ctx, "noise", kurrentdb.AppendToStreamOptions{}, events(10, "Noise")...); err != nil {
+			t.Fatal(err)
+		}
+		sub, err := c.SubscribeToAll(ctx, kurrentdb.SubscribeToAllOptions{
+			From:               kurrentdb.Start{},
+			Filter:             &kurrentdb.SubscriptionFilter{Type: kurrentdb.EventFilterType, Prefixes: []string{"Signal"}},
+			MaxSearchWindow:    2,
+			CheckpointInterval: 2,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		// A checkpoint every 2×2 events examined: after positions 3 and 7.
+		var checkpoints []uint64
+		for {
+			m := sub.Recv()
+			if m.SubscriptionDropped != nil {
+				t.Fatal(m.SubscriptionDropped.Error)
+			}
+			if m.EventAppeared != nil {
+				t.Fatalf("filtered subscription delivered %s", m.EventAppeared.OriginalEvent().EventType)
+			}
+			if m.CheckPointReached != nil {
+				checkpoints = append(checkpoints, m.CheckPointReached.Commit)
+			}
+			if m.CaughtUp != nil {
+				break
+			}
+		}
+		if !equal(checkpoints, []uint64{3, 7}) {
+			t.Errorf("checkpoints at %v, want [3 7]", checkpoints)
+		}
+		if _, err := c.AppendToStream(ctx, "signal", kurrentdb.AppendToStreamOptions{}, jsonEvent("Signal", `{}`)); err != nil {
+			t.Fatal(err)
+		}
+		if e, _ := next(t, sub); e.OriginalEvent().Position.Commit != 10 {
+			t.Errorf("live filtered event at %d, want 10", e.OriginalEvent().Position.Commit)
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer sub.Close()
-	// A checkpoint every 2×2 events examined: after positions 3 and 7.
-	var checkpoints []uint64
-	for {
-		m := sub.Recv()
-		if m.SubscriptionDropped != nil {
-			t.Fatal(m.SubscriptionDropped.Error)
-		}
-		if m.EventAppeared != nil {
-			t.Fatalf("filtered subscription delivered %s", m.EventAppeared.OriginalEvent().EventType)
-		}
-		if m.CheckPointReached != nil {
-			checkpoints = append(checkpoints, m.CheckPointReached.Commit)
-		}
-		if m.CaughtUp != nil {
-			break
-		}
-	}
-	if !equal(checkpoints, []uint64{3, 7}) {
-		t.Errorf("checkpoints at %v, want [3 7]", checkpoints)
-	}
-	if _, err := c.AppendToStream(ctx, "signal", kurrentdb.AppendToStreamOptions{}, jsonEvent("Signal", `{}`)); err != nil {
-		t.Fatal(err)
-	}
-	if e, _ := next(t, sub); e.OriginalEvent().Position.Commit != 10 {
-		t.Errorf("live filtered event at %d, want 10", e.OriginalEvent().Position.Commit)
-	}
 }
 
 func TestShutdownEndsSubscriptions(t *testing.T) {
