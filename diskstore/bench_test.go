@@ -97,6 +97,9 @@ func BenchmarkReadAll(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	if err := s.Compact(ctx); err != nil {
+		b.Fatal(err)
+	}
 	b.SetBytes(256)
 	b.ResetTimer()
 	n := 0

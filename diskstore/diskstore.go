@@ -10,6 +10,7 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -168,14 +169,18 @@ func Open(dir string, opts Options) (*DB, error) {
 				d.log.Warn("diskstore: background error", "err", err)
 			},
 			DataCorruption: func(info pebble.DataCorruptionInfo) {
-				d.log.Error("diskstore: data corruption", "path", info.Path, "err", info.Details)
+				d.fail(fmt.Errorf("%w: %s: %v", cairn.ErrCorrupt, info.Path, info.Details))
 			},
 		},
 		CompactionConcurrencyRange: func() (int, int) { return 1, 2 },
 	}
-	// The log is read sequentially: larger blocks mean fewer block reads.
 	for i := range po.Levels {
+		// The log is read sequentially: larger blocks mean fewer block
+		// reads. Bloom filters spare the lookups of event IDs and
+		// streams that are not there (every new append's retry check)
+		// a read of each level.
 		po.Levels[i].BlockSize = 32 << 10
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	pdb, err := pebble.Open(dir, po)
 	if err != nil {
