@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"os"
 	"sync"
 	"time"
 
@@ -50,7 +51,8 @@ type Options struct {
 	// the Store's options to count appended events and bytes.
 	Metrics *Metrics
 	// Advertise is the host:port the gossip service tells clients to
-	// connect to. Empty means the address of the listener.
+	// connect to. Empty means the address of the listener, with the host
+	// name in place of an unspecified address (0.0.0.0 or ::).
 	Advertise string
 	// ShutdownTimeout bounds how long [Server.Shutdown] waits for in-flight
 	// requests when its context has no deadline. Zero means 10 seconds.
@@ -152,7 +154,7 @@ func (s *Server) Metrics() *Metrics { return s.metrics }
 func (s *Server) Serve(lis net.Listener) error {
 	s.mu.Lock()
 	if s.advertise == "" {
-		s.advertise = lis.Addr().String()
+		s.advertise = advertiseFor(lis.Addr())
 	}
 	s.mu.Unlock()
 	s.log.Info("serving the KurrentDB protocol", "addr", lis.Addr().String(), "tls", s.opts.TLS != nil)
@@ -235,6 +237,21 @@ func (s *Server) HTTPHandler() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	return mux
+}
+
+// advertiseFor returns the address to advertise for a listener: its own,
+// or the host name with its port when it listens on every interface.
+func advertiseFor(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		if name, err := os.Hostname(); err == nil && name != "" {
+			return net.JoinHostPort(name, port)
+		}
+	}
+	return addr.String()
 }
 
 func (s *Server) advertised() string {

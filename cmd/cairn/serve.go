@@ -23,6 +23,7 @@ const envAdminPassword = "CAIRN_ADMIN_PASSWORD"
 func newServeCmd(g *globals) *cobra.Command {
 	var (
 		listen, httpListen string
+		advertise          string
 		tlsCert, tlsKey    string
 		adminPassword      string
 		insecure, jsonLogs bool
@@ -83,6 +84,7 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 				Logger:          log,
 				Users:           map[string]string{"admin": adminPassword},
 				Metrics:         server.NewMetrics(),
+				Advertise:       advertise,
 				ShutdownTimeout: shutdownTimeout,
 			}
 			if tlsCert != "" {
@@ -133,8 +135,12 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 					}
 				}()
 			}
+			conn := "kurrentdb://" + lis.Addr().String() + "?tls=false"
+			if opts.TLS != nil {
+				conn = "kurrentdb://admin:PASSWORD@" + lis.Addr().String() + "?tls=true&tlscafile=ca.crt"
+			}
 			log.Info("cairn serving", "store", g.store, "grpc", lis.Addr().String(), "http", httpListen,
-				"tls", opts.TLS != nil, "startup", time.Since(begun).Round(time.Microsecond).String())
+				"tls", opts.TLS != nil, "connect", conn, "startup", time.Since(begun).Round(time.Microsecond).String())
 
 			var serveErr error
 			select {
@@ -156,6 +162,7 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&listen, "listen", "127.0.0.1:2113", "the gRPC address (KurrentDB protocol and cairn.v1)")
+	f.StringVar(&advertise, "advertise", "", "the host:port gossip tells clients to use (default: the listen address, or the host name on 0.0.0.0)")
 	f.StringVar(&httpListen, "http-listen", "127.0.0.1:2114", "the HTTP address of /metrics and /health; empty turns it off")
 	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate of the node (turns TLS on)")
 	f.StringVar(&tlsKey, "tls-key", "", "PEM private key of the node")
