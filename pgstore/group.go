@@ -3,11 +3,13 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 
 	"github.com/cairndb/cairn"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -160,7 +162,7 @@ func (s *Store) commitGroup(group []*pending) {
 	for i, p := range group {
 		reqs[i] = p.req
 	}
-	results, errs, err := s.appendRetrying(ctx, reqs, false)
+	results, errs, err := s.appendGroup(ctx, reqs)
 	var pgErr *pgconn.PgError
 	if err != nil && len(group) > 1 && (errors.As(err, &pgErr) || errors.Is(err, cairn.ErrDuplicateEvent)) {
 		// The transaction failed for a reason that belongs to one of
@@ -184,4 +186,96 @@ func (s *Store) commitGroup(group []*pending) {
 		}
 		close(p.done)
 	}
+}
+
+// appendGroup appends reqs, each on its own terms, with one call of the
+// schema's append_group function: one statement, one round trip, committed
+// on its own. It tries again when the connection fails.
+func (s *Store) appendGroup(ctx context.Context, reqs []cairn.AppendRequest) ([]cairn.AppendResult, []error, error) {
+	var (
+		streams  = make([]string, len(reqs))
+		expected = make([]int64, len(reqs))
+		counts   = make([]int32, len(reqs))
+		rows     eventRows
+	)
+	for i, r := range reqs {
+		streams[i], expected[i], counts[i] = r.Stream, r.Expected.Int64(), int32(len(r.Events))
+		for _, e := range r.Events {
+			rows.add(r.Stream, 0, e)
+		}
+	}
+	sql := `SELECT status, out_version, out_position, rec_stream, rec_version FROM ` +
+		pgx.Identifier{s.opts.Schema, "append_group"}.Sanitize() + `($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`
+	var err error
+	for attempt := 1; ; attempt++ {
+		if err := s.check(ctx); err != nil {
+			return nil, nil, err
+		}
+		var out []groupRow
+		out, err = s.callGroup(ctx, sql, streams, expected, counts, rows)
+		if err == nil {
+			return s.groupOutcome(ctx, reqs, out)
+		}
+		if attempt == maxAttempts || !retryable(err) || ctx.Err() != nil || s.closed.Load() {
+			break
+		}
+		s.log.Warn("pgstore: append failed, trying again", "attempt", attempt, "err", err)
+	}
+	return nil, nil, s.wrap("append", err)
+}
+
+type groupRow struct {
+	status     int32
+	version    *int64
+	position   *int64
+	recStream  *string
+	recVersion *int64
+}
+
+func (s *Store) callGroup(ctx context.Context, sql string, streams []string, expected []int64, counts []int32, r eventRows) ([]groupRow, error) {
+	rows, err := s.pool.Query(ctx, sql, streams, expected, counts, r.id, r.typ, r.ctype, r.data, r.metadata, r.tags, s.channel)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []groupRow
+	for rows.Next() {
+		var g groupRow
+		if err := rows.Scan(&g.status, &g.version, &g.position, &g.recStream, &g.recVersion); err != nil {
+			return nil, err
+		}
+		out = append(out, g)
+	}
+	return out, rows.Err()
+}
+
+// groupOutcome turns append_group's rows into results and errors. Requests
+// that repeat a recorded append are resolved here, after the commit, from
+// the recorded events.
+func (s *Store) groupOutcome(ctx context.Context, reqs []cairn.AppendRequest, out []groupRow) ([]cairn.AppendResult, []error, error) {
+	if len(out) != len(reqs) {
+		return nil, nil, fmt.Errorf("pgstore: append: %d outcomes for %d requests", len(out), len(reqs))
+	}
+	results := make([]cairn.AppendResult, len(reqs))
+	errs := make([]error, len(reqs))
+	for i, g := range out {
+		r := reqs[i]
+		switch g.status {
+		case 0:
+			results[i] = cairn.AppendResult{Version: *g.version, Position: uint64(*g.position)}
+		case 1:
+			errs[i] = r.Expected.Check(r.Stream, *g.version)
+		case 2:
+			errs[i] = cairn.Deleted("append to", r.Stream)
+		case 3:
+			recorded, err := readRecorded(ctx, s.pool, s.events, *g.recStream, *g.recVersion, len(r.Events))
+			if err != nil {
+				return nil, nil, s.wrap("append", err)
+			}
+			results[i], errs[i] = cairn.RetryResult(r.Stream, r.Expected, r.Events, recorded)
+		default:
+			return nil, nil, fmt.Errorf("pgstore: append: unknown outcome %d", g.status)
+		}
+	}
+	return results, errs, nil
 }
