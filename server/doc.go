@@ -50,8 +50,8 @@
 //   - Delete and Tombstone check the expected revision and then delete: an
 //     append that lands between the two is deleted with the stream.
 //   - Metadata streams ($$stream) are written through the engine, since the
-//     Store reserves names starting with '$': their appends wake no
-//     subscriber and call no Store hook until the next ordinary append.
+//     Store reserves names starting with '$': their appends call no Store
+//     hook, and only this server's subscribers are woken by them.
 //   - The operations service (scavenge) is not served: the official Go
 //     client ships no definition of it.
 //   - A persistent subscription's info reports its start as the start of

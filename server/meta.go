@@ -93,9 +93,8 @@ func parseMeta(data []byte) streamMeta {
 // object; the Store refuses names starting with '$', so the metadata stream
 // is written through the engine, after the same checks the Store makes.
 //
-// The Store's notifications and hooks do not see these appends: a
-// subscriber to $all receives a metadata event when the next ordinary
-// append wakes it.
+// The Store's notifications and hooks do not see these appends; the
+// server wakes its own subscribers.
 func (s *Server) appendMeta(ctx context.Context, name string, exp cairn.ExpectedVersion, events []cairn.EventData) (cairn.AppendResult, error) {
 	target, _ := metaStream(name)
 	if err := cairn.ValidateStreamID(target); err != nil {
@@ -135,5 +134,9 @@ func (s *Server) appendMeta(ctx context.Context, name string, exp cairn.Expected
 			e.ID = id
 		}
 	}
-	return s.store.Backend().Append(ctx, name, exp, events)
+	res, err := s.store.Backend().Append(ctx, name, exp, events)
+	if err == nil {
+		s.local.fire()
+	}
+	return res, err
 }

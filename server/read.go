@@ -208,10 +208,13 @@ func (r *reader) subscribe(ctx context.Context, opts *api.ReadReq_Options) error
 	return err
 }
 
-// wait blocks until changed is closed or ctx is done.
-func wait(ctx context.Context, changed <-chan struct{}) error {
+// wait blocks until the Store signals new events (changed), the server
+// signals a change the Store does not (local), or ctx is done.
+func wait(ctx context.Context, changed, local <-chan struct{}) error {
 	select {
 	case <-changed:
+		return nil
+	case <-local:
 		return nil
 	case <-ctx.Done():
 		return status.FromContextError(ctx.Err()).Err()
@@ -247,7 +250,7 @@ func (r *reader) followStream(ctx context.Context, so *api.ReadReq_Options_Strea
 	}
 	live := false
 	for {
-		changed := r.s.store.Changes()
+		changed, local := r.s.store.Changes(), r.s.local.wait()
 		lowest, oldest, err := r.visible(ctx, name)
 		if err != nil {
 			return rpcError(ctx, name, err)
@@ -290,7 +293,7 @@ func (r *reader) followStream(ctx context.Context, so *api.ReadReq_Options_Strea
 				return err
 			}
 		}
-		if err := wait(ctx, changed); err != nil {
+		if err := wait(ctx, changed, local); err != nil {
 			return err
 		}
 	}
@@ -331,7 +334,7 @@ func (r *reader) followAll(ctx context.Context, ao *api.ReadReq_Options_AllOptio
 	live := false
 	examined := 0
 	for {
-		changed := r.s.store.Changes()
+		changed, local := r.s.store.Changes(), r.s.local.wait()
 		page, err := r.s.store.ReadAll(ctx, next, readPage, cairn.Forward)
 		if err != nil {
 			return rpcError(ctx, "$all", err)
@@ -370,7 +373,7 @@ func (r *reader) followAll(ctx context.Context, ao *api.ReadReq_Options_AllOptio
 				return err
 			}
 		}
-		if err := wait(ctx, changed); err != nil {
+		if err := wait(ctx, changed, local); err != nil {
 			return err
 		}
 	}

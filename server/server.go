@@ -89,8 +89,37 @@ type Server struct {
 	// cannot store them.
 	groups *subscription.Manager
 
+	// local wakes subscriptions after changes the Store does not signal:
+	// deletes, tombstones and metadata appends.
+	local broadcast
+
 	quit     chan struct{}
 	quitOnce sync.Once
+}
+
+// broadcast wakes every waiter by closing a channel, as the Store's
+// Changes does.
+type broadcast struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (b *broadcast) wait() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch == nil {
+		b.ch = make(chan struct{})
+	}
+	return b.ch
+}
+
+func (b *broadcast) fire() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch != nil {
+		close(b.ch)
+		b.ch = nil
+	}
 }
 
 // New returns a Server for store.

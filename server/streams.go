@@ -242,6 +242,7 @@ func (s *Server) remove(ctx context.Context, stream string, exp cairn.ExpectedVe
 	if err != nil {
 		return 0, err
 	}
+	s.local.fire()
 	head, _ := s.head(ctx)
 	return head, nil
 }

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/cairndb/cairn/server"
@@ -265,6 +266,36 @@ func TestShutdownEndsSubscriptions(t *testing.T) {
 		m := sub.Recv()
 		if m.SubscriptionDropped != nil {
 			break
+		}
+	}
+}
+
+func TestSubscriptionEndsWhenStreamIsTombstoned(t *testing.T) {
+	ts := start(t, server.Options{})
+	c := ts.client(t)
+	ctx := context.Background()
+	if _, err := c.AppendToStream(ctx, "doomed", kurrentdb.AppendToStreamOptions{}, events(1, "E")...); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := c.SubscribeToStream(ctx, "doomed", kurrentdb.SubscribeToStreamOptions{From: kurrentdb.Start{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	untilCaughtUp(t, sub)
+	if _, err := c.TombstoneStream(ctx, "doomed", kurrentdb.TombstoneStreamOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		m := sub.Recv()
+		if m.SubscriptionDropped != nil {
+			if !strings.Contains(m.SubscriptionDropped.Error.Error(), "deleted") {
+				t.Errorf("dropped with %v, want the stream-deleted error", m.SubscriptionDropped.Error)
+			}
+			return
+		}
+		if m.EventAppeared != nil {
+			t.Fatalf("event after tombstone: %+v", m.EventAppeared.OriginalEvent())
 		}
 	}
 }
