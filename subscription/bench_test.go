@@ -1,0 +1,151 @@
+package subscription_test
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/diskstore"
+	"github.com/cairndb/cairn/memstore"
+	"github.com/cairndb/cairn/subscription"
+)
+
+// benchEngines are the engines benchmarked. The embedded engine runs with
+// its default, durable settings: an append returns after fsync.
+func benchEngines() []struct {
+	name string
+	open func(b *testing.B) *cairn.Store
+} {
+	return []struct {
+		name string
+		open func(b *testing.B) *cairn.Store
+	}{
+		{"memory", func(b *testing.B) *cairn.Store { return memstore.Open() }},
+		{"disk", func(b *testing.B) *cairn.Store {
+			db, err := diskstore.Open(b.TempDir(), diskstore.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			s := cairn.NewStore(db, cairn.Options{})
+			b.Cleanup(func() { s.Close() })
+			return s
+		}},
+	}
+}
+
+// BenchmarkAppendToDelivery measures the time from the start of an append
+// to the delivery of its event to a live $all subscriber, while 64 writers
+// append one event at a time to their own streams with an exact expected
+// version (workload W2). It reports the p50 and p99 latencies and the
+// events delivered per second.
+func BenchmarkAppendToDelivery(b *testing.B) {
+	for _, eng := range benchEngines() {
+		b.Run(eng.name, func(b *testing.B) {
+			const writers = 64
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			store := eng.open(b)
+			sub, err := subscription.All(ctx, store, subscription.End, subscription.Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sub.Close()
+			total := b.N
+			var (
+				issued atomic.Int64
+				wg     sync.WaitGroup
+				werr   atomic.Value
+			)
+			b.ResetTimer()
+			for w := range writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					stream := fmt.Sprint("writer-", w)
+					expected := cairn.NoStream
+					data := make([]byte, 8)
+					for issued.Add(1) <= int64(total) {
+						binary.LittleEndian.PutUint64(data, uint64(time.Now().UnixNano()))
+						res, err := store.Append(ctx, stream, expected, cairn.EventData{Type: "Tick", ContentType: cairn.ContentBinary, Data: slices.Clone(data)})
+						if err != nil {
+							werr.Store(err)
+							return
+						}
+						expected = cairn.Exact(res.Version)
+					}
+				}()
+			}
+			lat := make([]time.Duration, 0, total)
+			for len(lat) < total {
+				m, err := sub.Next(ctx)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if m.Kind != subscription.KindEvent {
+					if e := werr.Load(); e != nil {
+						b.Fatal(e)
+					}
+					continue
+				}
+				sent := int64(binary.LittleEndian.Uint64(m.Event.Data))
+				lat = append(lat, time.Duration(time.Now().UnixNano()-sent))
+			}
+			b.StopTimer()
+			wg.Wait()
+			slices.Sort(lat)
+			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+			b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkCatchUp measures how fast a subscription on $all reads history:
+// each iteration reads a log of 100,000 events from the start until it has
+// caught up.
+func BenchmarkCatchUp(b *testing.B) {
+	const n = 100_000
+	for _, eng := range benchEngines() {
+		b.Run(eng.name, func(b *testing.B) {
+			ctx := context.Background()
+			store := eng.open(b)
+			batch := make([]cairn.EventData, 1000)
+			for i := 0; i < n; i += len(batch) {
+				for j := range batch {
+					batch[j] = cairn.EventData{Type: "Filled", Data: []byte(`{"amount":42,"currency":"EUR"}`)}
+				}
+				if _, err := store.Append(ctx, fmt.Sprint("s-", i/len(batch)%100), cairn.Any, batch...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ResetTimer()
+			for b.Loop() {
+				sub, err := subscription.All(ctx, store, subscription.Start, subscription.Options{BufferSize: 1024})
+				if err != nil {
+					b.Fatal(err)
+				}
+				got := 0
+				for {
+					m, err := sub.Next(ctx)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if m.Kind == subscription.KindCaughtUp {
+						break
+					}
+					got++
+				}
+				if got != n {
+					b.Fatalf("read %d events, want %d", got, n)
+				}
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
