@@ -69,6 +69,7 @@ type eventRows struct {
 	data     [][]byte
 	metadata [][]byte
 	tags     []*string
+	first    []bool // the first event of its request
 }
 
 // lockSQL creates missing stream rows and locks all of them, in the order
@@ -81,7 +82,7 @@ func (s *Store) lockSQL() string {
 }
 
 func (s *Store) lookupSQL() string {
-	return `SELECT id, stream, version FROM ` + s.events + ` WHERE id = ANY($1::uuid[])`
+	return `SELECT id, stream, version FROM ` + s.events + ` WHERE id = ANY($1::uuid[]) AND first`
 }
 
 func (s *Store) updateStreamsSQL() string {
@@ -96,11 +97,11 @@ func (s *Store) insertSQL() string {
 	return `WITH h AS (
 		UPDATE ` + s.head + ` SET next = next + $1::bigint RETURNING next - $1::bigint AS first
 	), ins AS (
-		INSERT INTO ` + s.events + ` (position, stream, version, id, type, content_type, data, metadata, tags, created)
+		INSERT INTO ` + s.events + ` (position, stream, version, id, type, content_type, data, metadata, tags, created, first)
 		SELECT h.first + e.ord - 1, e.stream, e.version, e.id, e.type, e.ctype, e.data, e.meta,
-			CASE WHEN e.tags IS NULL THEN NULL ELSE string_to_array(e.tags, E'\x1f') END, $10
-		FROM h, unnest($2::text[], $3::bigint[], $4::uuid[], $5::text[], $6::smallint[], $7::bytea[], $8::bytea[], $9::text[])
-			WITH ORDINALITY AS e(stream, version, id, type, ctype, data, meta, tags, ord)
+			CASE WHEN e.tags IS NULL THEN NULL ELSE string_to_array(e.tags, E'\x1f') END, $10, e.first
+		FROM h, unnest($2::text[], $3::bigint[], $4::uuid[], $5::text[], $6::smallint[], $7::bytea[], $8::bytea[], $9::text[], $12::boolean[])
+			WITH ORDINALITY AS e(stream, version, id, type, ctype, data, meta, tags, first, ord)
 	)
 	SELECT first, pg_notify($11, (first + $1::bigint - 1)::text) FROM h`
 }
@@ -181,7 +182,7 @@ func (s *Store) appendOnce(ctx context.Context, reqs []cairn.AppendRequest, atom
 	b := &pgx.Batch{}
 	b.Queue(s.updateStreamsSQL(), p.streams, p.lasts)
 	b.Queue(s.insertSQL(), p.total, p.rows.stream, p.rows.version, p.rows.id, p.rows.typ,
-		p.rows.ctype, p.rows.data, p.rows.metadata, p.rows.tags, p.created, s.channel)
+		p.rows.ctype, p.rows.data, p.rows.metadata, p.rows.tags, p.created, s.channel, p.rows.first)
 	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
 	var first int64
@@ -329,7 +330,7 @@ func (s *Store) lockAndCheck(ctx context.Context, conn queryBatcher, reqs []cair
 		}
 		next := max(st.version, current) + 1
 		for k, e := range r.Events {
-			p.rows.add(r.Stream, next+int64(k), e)
+			p.rows.add(r.Stream, next+int64(k), k == 0, e)
 		}
 		newLast := next + int64(len(r.Events)) - 1
 		if j, ok := last[r.Stream]; ok {
@@ -346,8 +347,9 @@ func (s *Store) lockAndCheck(ctx context.Context, conn queryBatcher, reqs []cair
 	return p, nil
 }
 
-func (r *eventRows) add(stream string, version int64, e cairn.EventData) {
+func (r *eventRows) add(stream string, version int64, first bool, e cairn.EventData) {
 	r.stream = append(r.stream, stream)
+	r.first = append(r.first, first)
 	r.version = append(r.version, version)
 	r.id = append(r.id, e.ID)
 	r.typ = append(r.typ, e.Type)
@@ -441,7 +443,7 @@ func (s *Store) commitAllOnce(ctx context.Context, reqs []cairn.AppendRequest, p
 	}
 	var first int64
 	err = tx.QueryRow(ctx, s.insertSQL(), p.total, p.rows.stream, p.rows.version, p.rows.id, p.rows.typ,
-		p.rows.ctype, p.rows.data, p.rows.metadata, p.rows.tags, p.created, s.channel).Scan(&first, nil)
+		p.rows.ctype, p.rows.data, p.rows.metadata, p.rows.tags, p.created, s.channel, p.rows.first).Scan(&first, nil)
 	if err != nil {
 		return cairn.AppendResult{}, err
 	}

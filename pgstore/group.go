@@ -200,8 +200,8 @@ func (s *Store) appendGroup(ctx context.Context, reqs []cairn.AppendRequest) ([]
 	)
 	for i, r := range reqs {
 		streams[i], expected[i], counts[i] = r.Stream, r.Expected.Int64(), int32(len(r.Events))
-		for _, e := range r.Events {
-			rows.add(r.Stream, 0, e)
+		for k, e := range r.Events {
+			rows.add(r.Stream, 0, k == 0, e)
 		}
 	}
 	sql := `SELECT status, out_version, out_position, rec_stream, rec_version FROM ` +

@@ -33,9 +33,12 @@ var migrations = []string{
 		metadata     bytea,
 		tags         text[],
 		created      timestamptz NOT NULL,
-		CONSTRAINT events_id_key UNIQUE (id),
+		first        boolean NOT NULL, -- the first event of its append
 		CONSTRAINT events_stream_version_key UNIQUE (stream, version)
 	);
+	-- Retry detection looks up the first event of an append by id; only
+	-- first events are indexed, so a large append costs one entry.
+	CREATE UNIQUE INDEX events_id_key ON {{s}}.events (id) WHERE first;
 	CREATE TABLE {{s}}.head (
 		only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
 		next     bigint NOT NULL
@@ -83,16 +86,18 @@ var migrations = []string{
 		r_end bigint[] := array_fill(NULL::bigint, ARRAY[n]);
 		r_stream text[] := array_fill(NULL::text, ARRAY[n]);
 		r_rec bigint[] := array_fill(NULL::bigint, ARRAY[n]);
-		a_src int[] := '{}';
-		a_version bigint[] := '{}';
-		a_stream text[] := '{}';
+		-- the accepted requests: index, offset of their events in the
+		-- arrays, version before them, offset of their positions
+		a_req int[] := '{}';
+		a_off int[] := '{}';
+		a_base bigint[] := '{}';
+		a_rel bigint[] := '{}';
 		v_off int := 0;
 		v_total bigint := 0;
 		v_first bigint;
 		v_now timestamptz := clock_timestamp();
 		i int;
 		j int;
-		k int;
 		cnt int;
 		cur bigint;
 		exp bigint;
@@ -114,7 +119,7 @@ var migrations = []string{
 			IF l_tomb[j] THEN
 				r_status[i] := 2;
 			ELSE
-				SELECT e.stream, e.version INTO rs, rv FROM {{s}}.events e WHERE e.id = p_ids[v_off + 1];
+				SELECT e.stream, e.version INTO rs, rv FROM {{s}}.events e WHERE e.id = p_ids[v_off + 1] AND e.first;
 				IF FOUND THEN
 					r_status[i] := 3;
 					r_stream[i] := rs;
@@ -123,11 +128,10 @@ var migrations = []string{
 					cur := CASE WHEN l_gone[j] THEN -1 ELSE l_versions[j] END;
 					exp := p_expected[i];
 					IF (exp = -2) OR (exp = -1 AND cur < 0) OR (exp = -4 AND cur >= 0) OR (exp >= 0 AND cur = exp) THEN
-						FOR k IN 1 .. cnt LOOP
-							a_src := a_src || (v_off + k);
-							a_version := a_version || (l_versions[j] + k);
-							a_stream := a_stream || p_streams[i];
-						END LOOP;
+						a_req := a_req || i;
+						a_off := a_off || v_off;
+						a_base := a_base || l_versions[j];
+						a_rel := a_rel || v_total;
 						l_versions[j] := l_versions[j] + cnt;
 						l_gone[j] := false;
 						l_touched[j] := true;
@@ -150,10 +154,12 @@ var migrations = []string{
 			-- The head row's lock, held until COMMIT: positions are
 			-- handed out in commit order.
 			UPDATE {{s}}.head SET next = next + v_total RETURNING next - v_total INTO v_first;
-			INSERT INTO {{s}}.events (position, stream, version, id, type, content_type, data, metadata, tags, created)
-			SELECT v_first + a.k - 1, a.stream, a.version, p_ids[a.src], p_types[a.src], p_ctypes[a.src], p_data[a.src], p_meta[a.src],
-				CASE WHEN p_tags[a.src] IS NULL THEN NULL ELSE string_to_array(p_tags[a.src], E'\x1f') END, v_now
-			FROM unnest(a_src, a_version, a_stream) WITH ORDINALITY AS a(src, version, stream, k);
+			INSERT INTO {{s}}.events (position, stream, version, id, type, content_type, data, metadata, tags, created, first)
+			SELECT v_first + a.rel + k - 1, p_streams[a.req], a.base + k, p_ids[a.off + k], p_types[a.off + k],
+				p_ctypes[a.off + k], p_data[a.off + k], p_meta[a.off + k],
+				CASE WHEN p_tags[a.off + k] IS NULL THEN NULL ELSE string_to_array(p_tags[a.off + k], E'\x1f') END,
+				v_now, k = 1
+			FROM unnest(a_req, a_off, a_base, a_rel) AS a(req, off, base, rel), generate_series(1, p_counts[a.req]) AS k;
 			PERFORM pg_notify(p_channel, (v_first + v_total - 1)::text);
 		END IF;
 
