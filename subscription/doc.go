@@ -33,4 +33,30 @@
 // log. Each event message carries its lag, and a live subscription that falls
 // more than [Options.MaxLag] positions behind says so with a KindFellBehind
 // message before it goes on reading history.
+//
+// # Persistent subscriptions
+//
+// A [Manager] keeps named groups on $all or on a stream, created, updated,
+// listed and deleted through it, whose definitions, checkpoints and parked
+// events are stored in the store itself (see [Manager] for how). Consumers
+// connect to a group with [Manager.Connect] and share its events: each
+// [Consumer] pulls events with [Consumer.Next] and answers them with
+// [Consumer.Ack] or [Consumer.Nack] (retry, skip or park). Delivery is at
+// least once; an event is parked after too many retries, and
+// [Manager.ReplayParked] delivers parked events again. After a restart a
+// group resumes from its last checkpoint, which never passes an event that
+// was not acked, skipped or parked.
+//
+// # Caveats
+//
+//   - Events of one group are handed to whichever consumer asks first with
+//     room in its in-flight limit; with consumers that ask at the same pace
+//     this spreads them round-robin, but the package does not enforce a
+//     strict rotation.
+//   - Lag is counted in global positions, also for a subscription to one
+//     stream, whose lag therefore includes other streams' events.
+//   - A group should be served by one Manager at a time; see [Manager].
+//   - Acks and nacks are matched by event ID. Two events with the same ID in
+//     flight in one group at once (possible only when an engine accepts a
+//     reused ID within one append) cannot be told apart.
 package subscription

@@ -48,3 +48,43 @@ func Example() {
 	// caught up
 	// order-1 1 OrderShipped
 }
+
+func ExampleManager() {
+	ctx := context.Background()
+	store := memstore.Open()
+	defer store.Close()
+	store.Append(ctx, "order-1", cairn.NoStream, cairn.EventData{Type: "OrderPlaced"})
+	store.Append(ctx, "order-1", cairn.Exact(0), cairn.EventData{Type: "OrderShipped"})
+
+	m, err := subscription.NewManager(store, subscription.ManagerOptions{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer m.Close(ctx)
+	if err := m.Create(ctx, "order-1", "mailer", subscription.Settings{}); err != nil {
+		fmt.Println(err)
+		return
+	}
+	c, err := m.Connect(ctx, "order-1", "mailer", subscription.ConsumerOptions{})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer c.Close(ctx)
+	for range 2 {
+		d, err := c.Next(ctx)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		fmt.Println(d.Event.Version, d.Event.Type)
+		c.Ack(ctx, d.Event.ID)
+	}
+	info, _ := m.Info(ctx, "order-1", "mailer")
+	fmt.Println("processed up to version", info.Processed)
+	// Output:
+	// 0 OrderPlaced
+	// 1 OrderShipped
+	// processed up to version 2
+}

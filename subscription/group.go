@@ -766,7 +766,7 @@ func (c *Consumer) Close(ctx context.Context) error {
 		}
 	}
 	c.held = 0
-	last := len(g.cons) == 0
+	last := len(g.cons) == 0 && g.err == nil
 	g.broadcast()
 	g.mu.Unlock()
 	if last {

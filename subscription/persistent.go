@@ -447,6 +447,9 @@ func (m *Manager) group(ctx context.Context, stream, group string) (*group, erro
 	g := m.groups[key]
 	m.mu.Unlock()
 	if g != nil && g.def().ID == d.ID {
+		if g.def().ChangeID != d.ChangeID {
+			g.update(d) // updated by another Manager
+		}
 		return g, nil
 	}
 	// Not running here, or deleted and created again elsewhere.
