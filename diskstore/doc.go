@@ -45,7 +45,7 @@
 //
 //	'F'                                  format: "cairn-diskstore" ‖ uint32 version
 //	'H'                                  the next position, written by compaction
-//	'e' ‖ position [8]                   an event: content type [1], version
+//	'z' ‖ position [8]                   an event: content type [1], version
 //	                                     uvarint, created varint (Unix µs), id
 //	                                     [16], then stream, type, data, metadata
 //	                                     each as uvarint length ‖ bytes, then the
@@ -70,6 +70,10 @@
 // events at consecutive positions. The stream record is written when the
 // stream is created and when its state changes, not on every append; its
 // last version is that of its last run.
+//
+// Events sort after every other record: the log only grows at its end, so
+// the tables pebble flushes hold disjoint ranges of events, which stay in
+// one sublevel and are not rewritten again and again by compactions.
 //
 // [Open] writes the format record in a new directory and refuses a directory
 // whose format version it does not know.

@@ -20,7 +20,7 @@ const FormatVersion = 1
 const (
 	prefixFormat   = 'F'
 	prefixHead     = 'H'
-	prefixEvent    = 'e'
+	prefixEvent    = 'z'
 	prefixRun      = 'r'
 	prefixMeta     = 'm'
 	prefixID       = 'i'
