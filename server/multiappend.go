@@ -28,6 +28,7 @@ type multiAppendService struct {
 func (m *multiAppendService) AppendSession(stream grpc.ClientStreamingServer[apiv2.AppendRequest, apiv2.AppendSessionResponse]) error {
 	ctx := stream.Context()
 	var reqs []cairn.AppendRequest
+	size := appendSize{limit: m.s.opts.MaxAppendBytes}
 	for {
 		msg, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -39,6 +40,12 @@ func (m *multiAppendService) AppendSession(stream grpc.ClientStreamingServer[api
 		req, err := appendRequestFromV2(msg)
 		if err != nil {
 			return invalid("requests[%d]: %v", len(reqs), err)
+		}
+		for _, e := range req.Events {
+			if err := size.add(req.Stream, e); err != nil {
+				drain(stream) // so that the client reads the status, not EOF
+				return err
+			}
 		}
 		reqs = append(reqs, req)
 	}

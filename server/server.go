@@ -23,13 +23,19 @@ import (
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
 	apiv2 "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v2/streams/streams"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/status"
 )
 
 // DefaultAdminPassword is the admin password when none is configured, as in
 // KurrentDB. The cairn command refuses to listen beyond loopback with it.
 const DefaultAdminPassword = "changeit"
+
+// DefaultMaxAppendBytes is the default of [Options.MaxAppendBytes]: four
+// events of the Store's largest size.
+const DefaultMaxAppendBytes = 4 * cairn.DefaultMaxEventBytes
 
 // Version is the server version reported to clients.
 const Version = "25.0.0-cairn"
@@ -54,6 +60,10 @@ type Options struct {
 	// connect to. Empty means the address of the listener, with the host
 	// name in place of an unspecified address (0.0.0.0 or ::).
 	Advertise string
+	// MaxAppendBytes bounds the data and metadata of one append (all its
+	// events; for a multi-stream append, all its streams), which the server
+	// holds in memory until it commits. Zero means DefaultMaxAppendBytes.
+	MaxAppendBytes int
 	// ShutdownTimeout bounds how long [Server.Shutdown] waits for in-flight
 	// requests when its context has no deadline. Zero means 10 seconds.
 	ShutdownTimeout time.Duration
@@ -129,6 +139,9 @@ func New(store *cairn.Store, opts Options) *Server {
 	}
 	if opts.Metrics == nil {
 		opts.Metrics = NewMetrics()
+	}
+	if opts.MaxAppendBytes <= 0 {
+		opts.MaxAppendBytes = DefaultMaxAppendBytes
 	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
@@ -266,6 +279,20 @@ func (s *Server) HTTPHandler() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	return mux
+}
+
+// appendSize counts the bytes of an append as its events arrive, and
+// refuses the append once they pass the limit.
+type appendSize struct {
+	limit, n int
+}
+
+func (a *appendSize) add(stream string, e cairn.EventData) error {
+	a.n += len(e.Data) + len(e.Metadata)
+	if a.n > a.limit {
+		return status.Errorf(codes.InvalidArgument, "append to %q: more than %d bytes of data and metadata; split it", stream, a.limit)
+	}
+	return nil
 }
 
 // advertiseFor returns the address to advertise for a listener: its own,

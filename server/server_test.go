@@ -407,3 +407,22 @@ func TestDeleteAndTombstone(t *testing.T) {
 		}
 	})
 }
+
+func TestAppendSizeLimit(t *testing.T) {
+	ts := start(t, server.Options{MaxAppendBytes: 100})
+	c := ts.client(t)
+	ctx := context.Background()
+	big := strings.Repeat("x", 60)
+	evs := []kurrentdb.EventData{jsonEvent("E", `"`+big+`"`), jsonEvent("E", `"`+big+`"`)}
+	_, err := c.AppendToStream(ctx, "big", kurrentdb.AppendToStreamOptions{}, evs...)
+	var e *kurrentdb.Error
+	if !errors.As(err, &e) || status.Code(e.Err()) != codes.InvalidArgument || !strings.Contains(err.Error(), "100 bytes") {
+		t.Fatalf("oversized append: %v, want InvalidArgument naming the limit", err)
+	}
+	if _, err := c.AppendToStream(ctx, "big", kurrentdb.AppendToStreamOptions{}, evs[0]); err != nil {
+		t.Errorf("append within the limit: %v", err)
+	}
+	if v, _ := ts.store.StreamVersion(ctx, "big"); v != 0 {
+		t.Errorf("version %d after one accepted append, want 0", v)
+	}
+}

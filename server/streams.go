@@ -141,6 +141,7 @@ func (ss *streamsService) Append(stream grpc.ClientStreamingServer[api.AppendReq
 		return err
 	}
 	var events []cairn.EventData
+	size := appendSize{limit: ss.s.opts.MaxAppendBytes}
 	for {
 		msg, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -156,6 +157,10 @@ func (ss *streamsService) Append(stream grpc.ClientStreamingServer[api.AppendReq
 		e, err := eventFromProposed(len(events), pm.Id, pm.Metadata, pm.CustomMetadata, pm.Data)
 		if err != nil {
 			return invalid("append to %q: %v", name, err)
+		}
+		if err := size.add(name, e); err != nil {
+			drain(stream) // so that the client reads the status, not EOF
+			return err
 		}
 		events = append(events, e)
 	}
@@ -292,6 +297,7 @@ func (ss *streamsService) BatchAppend(stream grpc.BidiStreamingServer[api.BatchA
 	type pending struct {
 		opts   *api.BatchAppendReq_Options
 		events []cairn.EventData
+		size   appendSize
 	}
 	open := map[string]*pending{}
 	for {
@@ -305,7 +311,7 @@ func (ss *streamsService) BatchAppend(stream grpc.BidiStreamingServer[api.BatchA
 		key := req.GetCorrelationId().String()
 		p := open[key]
 		if p == nil {
-			p = &pending{}
+			p = &pending{size: appendSize{limit: ss.s.opts.MaxAppendBytes}}
 			open[key] = p
 		}
 		if req.Options != nil {
@@ -313,6 +319,9 @@ func (ss *streamsService) BatchAppend(stream grpc.BidiStreamingServer[api.BatchA
 		}
 		for _, pm := range req.ProposedMessages {
 			e, err := eventFromProposed(len(p.events), pm.Id, pm.Metadata, pm.CustomMetadata, pm.Data)
+			if err == nil {
+				err = p.size.add(string(p.opts.GetStreamIdentifier().GetStreamName()), e)
+			}
 			if err != nil {
 				delete(open, key)
 				if err := stream.Send(batchError(req.CorrelationId, p.opts, codes.InvalidArgument, err.Error(), nil)); err != nil {
