@@ -57,7 +57,7 @@ func TestExactlyOnceInOrderUnderConcurrentWriters(t *testing.T) {
 
 func testExactlyOnce(t *testing.T, eng engine) {
 	ctx := deadline(t)
-	store, _ := eng.open(t)
+	store := eng.open(t).store
 	const (
 		writers = 8
 		appends = 60

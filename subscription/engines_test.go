@@ -15,11 +15,20 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-// engine opens a fresh store. reopen closes the store it was given and opens
-// a new one over the same data, as a restart of the process would.
+// engine opens a fresh store.
 type engine struct {
 	name string
-	open func(t testing.TB) (store *cairn.Store, reopen func(t testing.TB, old *cairn.Store) *cairn.Store)
+	open func(t testing.TB) fixture
+}
+
+type fixture struct {
+	store *cairn.Store
+	// reopen closes the store it is given and opens a new one over the
+	// same data, as a restart of the process would.
+	reopen func(t testing.TB, old *cairn.Store) *cairn.Store
+	// node, when not nil, opens another Store over the same data, as
+	// another process (another application node) would.
+	node func(t testing.TB) *cairn.Store
 }
 
 func engines() []engine {
@@ -33,15 +42,18 @@ func engines() []engine {
 // openMemory returns a Store over a memstore. Memory has no restart: reopen
 // leaves the old Store open (closing it would close the engine) and returns
 // a new Store, with its own change signal, over the same engine.
-func openMemory(t testing.TB) (*cairn.Store, func(testing.TB, *cairn.Store) *cairn.Store) {
+func openMemory(t testing.TB) fixture {
 	b := memstore.New()
 	t.Cleanup(func() { b.Close() })
-	return cairn.NewStore(b, cairn.Options{}), func(testing.TB, *cairn.Store) *cairn.Store {
-		return cairn.NewStore(b, cairn.Options{})
+	return fixture{
+		store: cairn.NewStore(b, cairn.Options{}),
+		reopen: func(testing.TB, *cairn.Store) *cairn.Store {
+			return cairn.NewStore(b, cairn.Options{})
+		},
 	}
 }
 
-func openDisk(t testing.TB) (*cairn.Store, func(testing.TB, *cairn.Store) *cairn.Store) {
+func openDisk(t testing.TB) fixture {
 	dir := t.TempDir()
 	open := func(t testing.TB) *cairn.Store {
 		// NoSync: a clean close and reopen does not need fsync, and the
@@ -54,17 +66,20 @@ func openDisk(t testing.TB) (*cairn.Store, func(testing.TB, *cairn.Store) *cairn
 		t.Cleanup(func() { s.Close() })
 		return s
 	}
-	return open(t), func(t testing.TB, old *cairn.Store) *cairn.Store {
-		if err := old.Close(); err != nil {
-			t.Fatalf("close diskstore: %v", err)
-		}
-		return open(t)
+	return fixture{
+		store: open(t),
+		reopen: func(t testing.TB, old *cairn.Store) *cairn.Store {
+			if err := old.Close(); err != nil {
+				t.Fatalf("close diskstore: %v", err)
+			}
+			return open(t)
+		},
 	}
 }
 
 // openPostgres uses the database in CAIRN_TEST_POSTGRES, in a fresh schema
 // dropped at the end; it skips without one, unless CI=true.
-func openPostgres(t testing.TB) (*cairn.Store, func(testing.TB, *cairn.Store) *cairn.Store) {
+func openPostgres(t testing.TB) fixture {
 	url := os.Getenv("CAIRN_TEST_POSTGRES")
 	if url == "" {
 		if os.Getenv("CI") == "true" {
@@ -97,10 +112,14 @@ func openPostgres(t testing.TB) (*cairn.Store, func(testing.TB, *cairn.Store) *c
 		t.Cleanup(func() { s.Close() })
 		return s
 	}
-	return open(t), func(t testing.TB, old *cairn.Store) *cairn.Store {
-		if err := old.Close(); err != nil {
-			t.Fatalf("close pgstore: %v", err)
-		}
-		return open(t)
+	return fixture{
+		store: open(t),
+		reopen: func(t testing.TB, old *cairn.Store) *cairn.Store {
+			if err := old.Close(); err != nil {
+				t.Fatalf("close pgstore: %v", err)
+			}
+			return open(t)
+		},
+		node: open,
 	}
 }

@@ -57,7 +57,8 @@ func TestPersistentResumesAfterRestart(t *testing.T) {
 	for _, eng := range engines() {
 		t.Run(eng.name, func(t *testing.T) {
 			ctx := deadline(t)
-			store, reopen := eng.open(t)
+			f := eng.open(t)
+			store, reopen := f.store, f.reopen
 			for i := range 100 {
 				mustAppend(t, store, fmt.Sprintf("s-%d", i%5), ev("E"))
 			}
@@ -506,3 +507,60 @@ func TestPersistentNeedsSnapshots(t *testing.T) {
 
 // noSnapshots hides every optional capability of an engine.
 type noSnapshots struct{ cairn.Backend }
+
+// TestAnotherNodesCommits runs subscribers on one Store while writers append
+// through another Store over the same data, as two application nodes share
+// a PostgreSQL database: the subscribers learn of the commits through the
+// engine's notifications and see every event once, in order.
+func TestAnotherNodesCommits(t *testing.T) {
+	for _, eng := range engines() {
+		t.Run(eng.name, func(t *testing.T) {
+			f := eng.open(t)
+			if f.node == nil {
+				t.Skip("the engine serves one process")
+			}
+			ctx := deadline(t)
+			reader, writer := f.store, f.node(t)
+			m := newManager(t, reader)
+			if err := m.Create(ctx, subscription.AllStream, "g", subscription.Settings{}); err != nil {
+				t.Fatal(err)
+			}
+			c := connect(t, ctx, m, subscription.AllStream, "g", subscription.ConsumerOptions{})
+			sub, err := subscription.All(ctx, reader, subscription.Start, subscription.Options{BufferSize: 5})
+			if err != nil {
+				t.Fatal(err)
+			}
+			const writers, appends = 4, 25
+			var wg sync.WaitGroup
+			errs := make(chan error, writers)
+			for w := range writers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for range appends {
+						if _, err := writer.Append(ctx, fmt.Sprint("node-", w), cairn.Any, ev("E")); err != nil {
+							errs <- err
+							return
+						}
+					}
+				}()
+			}
+			for i := range uint64(writers * appends) {
+				if m := nextEvent(t, ctx, sub); m.Position != i {
+					t.Fatalf("catch-up: position %d, want %d", m.Position, i)
+				}
+				d := next(t, ctx, c)
+				if d.Event.Position != i {
+					t.Fatalf("persistent: position %d, want %d", d.Event.Position, i)
+				}
+				ack(t, ctx, c, d)
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			m.Close(ctx)
+		})
+	}
+}
