@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/server"
@@ -85,4 +86,25 @@ func TestStreamMetadata(t *testing.T) {
 			t.Error("a metadata event that is not a JSON object was accepted")
 		}
 	})
+}
+
+func TestMetadataAppendReachesAllSubscribers(t *testing.T) {
+	ts := start(t, server.Options{})
+	c := ts.client(t)
+	ctx := context.Background()
+	sub, err := c.SubscribeToAll(ctx, kurrentdb.SubscribeToAllOptions{From: kurrentdb.End{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	untilCaughtUp(t, sub)
+	var m kurrentdb.StreamMetadata
+	m.SetMaxAge(time.Hour)
+	if _, err := c.SetStreamMetadata(ctx, "acct", kurrentdb.AppendToStreamOptions{}, m); err != nil {
+		t.Fatal(err)
+	}
+	e, _ := next(t, sub)
+	if e.OriginalEvent().StreamID != "$$acct" || e.OriginalEvent().EventType != "$metadata" {
+		t.Errorf("live event %s/%s, want $$acct/$metadata", e.OriginalEvent().StreamID, e.OriginalEvent().EventType)
+	}
 }
