@@ -179,8 +179,9 @@ var ErrClosed = errors.New("subscription closed")
 // learns how far behind it is from [Message.Lag] and from KindFellBehind
 // messages.
 //
-// Next must not be called concurrently; Close may be called from any
-// goroutine and makes a waiting Next return [ErrClosed].
+// Next (like Messages and Buffered) must not be called concurrently; Close
+// may be called from any goroutine and makes a waiting Next return
+// [ErrClosed].
 //
 // # Streams that do not exist
 //

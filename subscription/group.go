@@ -125,6 +125,7 @@ type group struct {
 	m      *Manager
 	all    bool
 	filter *matcher
+	name   string // for messages: the group and its stream
 
 	// parkMu serialises writes of the parked list; taken before mu.
 	parkMu    sync.Mutex
@@ -158,6 +159,7 @@ func loadGroup(ctx context.Context, m *Manager, d definition) (*group, error) {
 	g := &group{
 		m:        m,
 		all:      d.Stream == AllStream,
+		name:     fmt.Sprintf("%q on %s", d.Group, d.Stream),
 		filter:   f,
 		d:        d,
 		cursor:   d.Start,
@@ -216,8 +218,6 @@ func (g *group) stop(err error) {
 		g.broadcast()
 	}
 }
-
-func (g *group) key() string { return fmt.Sprintf("%q on %s", g.d.Group, g.d.Stream) }
 
 func (g *group) connect(opts ConsumerOptions) (*Consumer, error) {
 	g.mu.Lock()
@@ -364,7 +364,7 @@ func (g *group) checkpoint(ctx context.Context, force bool) error {
 	// The engine keeps a snapshot only when its version is newer, so a
 	// write that loses a race with a later checkpoint does nothing.
 	if err := g.m.snap.CommitSnapshot(ctx, cairn.Snapshot{StreamID: id, Version: int64(cp)}); err != nil {
-		return fmt.Errorf("checkpoint of %s: %w", g.key(), err)
+		return fmt.Errorf("checkpoint of %s: %w", g.name, err)
 	}
 	g.mu.Lock()
 	g.saved = max(g.saved, cp)
@@ -443,7 +443,7 @@ func (g *group) writeParked(ctx context.Context, list []parkedEntry) error {
 		return err
 	}
 	if err := g.m.snap.CommitSnapshot(ctx, cairn.Snapshot{StreamID: g.def().parkedID(), Version: g.parkedRev + 1, Data: data}); err != nil {
-		return fmt.Errorf("parked events of %s: %w", g.key(), err)
+		return fmt.Errorf("parked events of %s: %w", g.name, err)
 	}
 	g.parkedRev++
 	return nil
@@ -479,7 +479,7 @@ func (g *group) replay(ctx context.Context, limit int) (int, error) {
 			break
 		}
 		if len(page) == 0 || page[0].ID != p.ID {
-			g.m.log.Warn("parked event no longer in the store; dropping it", "group", g.key(), "id", p.ID, "position", p.Position)
+			g.m.log.Warn("parked event no longer in the store; dropping it", "group", g.name, "id", p.ID, "position", p.Position)
 			gone = append(gone, p.ID)
 			continue
 		}

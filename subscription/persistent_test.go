@@ -360,8 +360,6 @@ func TestPersistentMessageTimeout(t *testing.T) {
 	if again.Event.ID != first.Event.ID || again.RetryCount != 1 {
 		t.Fatalf("got %+v, want the same event with retry count 1", again)
 	}
-	// The late ack of the first delivery is ignored; the ack of the
-	// second is taken.
 	ack(t, ctx, c, again)
 	if info, _ := m.Info(ctx, "s", "g"); info.Processed != 1 || info.InFlight != 0 {
 		t.Fatalf("processed %d, in flight %d; want 1 and 0", info.Processed, info.InFlight)
@@ -562,5 +560,36 @@ func TestAnotherNodesCommits(t *testing.T) {
 			}
 			m.Close(ctx)
 		})
+	}
+}
+
+// TestPersistentSlowConsumerBounded checks that a group whose consumer does
+// not answer holds no more than its buffer, however long the log.
+func TestPersistentSlowConsumerBounded(t *testing.T) {
+	ctx := deadline(t)
+	store := memstore.Open()
+	batch := make([]cairn.EventData, 100)
+	for range 20 {
+		for i := range batch {
+			batch[i] = ev("E")
+		}
+		if _, err := store.Append(ctx, "s", cairn.Any, batch...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := newManager(t, store)
+	if err := m.Create(ctx, subscription.AllStream, "g", subscription.Settings{BufferSize: 50, MessageTimeout: -1}); err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, ctx, m, subscription.AllStream, "g", subscription.ConsumerOptions{InFlight: 10})
+	for range 10 {
+		next(t, ctx, c)
+	}
+	info, err := m.Info(ctx, subscription.AllStream, "g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.InFlight != 10 || info.Buffered+info.InFlight > 50 || info.ReadUpTo > 50 {
+		t.Fatalf("in flight %d, buffered %d, read up to %d; want 10 in flight and at most 50 held", info.InFlight, info.Buffered, info.ReadUpTo)
 	}
 }
