@@ -5,6 +5,8 @@
 //	cairn read [STREAM]              read a stream, or the global log, as JSON lines
 //	cairn streams                    list streams
 //	cairn stats                      show what a store holds
+//	cairn tail [STREAM]              follow new events as JSON lines
+//	cairn certs                      make a development CA and node certificate
 //	cairn bench                      measure the engine against a raw baseline
 //	cairn version                    print the version
 //
