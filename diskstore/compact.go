@@ -49,19 +49,22 @@ func (d *DB) Compact(ctx context.Context) error {
 // purgeStep removes the dead events of up to purgeChunk streams after
 // r.stream, and sets r.next to where the next step resumes.
 func (d *DB) purgeStep(r *request) {
+	fail := func(g *group, err error) {
+		r.err = err
+		d.handoff(g, false, []*request{r})
+	}
 	if err := r.ctx.Err(); err != nil {
-		r.finish(err)
+		fail(nil, err)
 		return
 	}
 	g := d.newGroup(false)
-	defer g.b.Close()
 	lower := metaKey(r.stream)
 	if r.stream != "" {
 		lower = append(lower, 0)
 	}
 	it, err := d.pdb.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte{prefixMeta + 1}})
 	if err != nil {
-		r.finish(wrapErr(err))
+		fail(g, wrapErr(err))
 		return
 	}
 	var streams []string
@@ -69,12 +72,12 @@ func (d *DB) purgeStep(r *request) {
 		streams = append(streams, string(it.Key()[1:]))
 	}
 	if err := errors.Join(it.Error(), it.Close()); err != nil {
-		r.finish(wrapErr(err))
+		fail(g, wrapErr(err))
 		return
 	}
 	for _, s := range streams {
 		if err := g.purge(s); err != nil {
-			r.finish(err)
+			fail(g, err)
 			return
 		}
 	}
@@ -84,7 +87,7 @@ func (d *DB) purgeStep(r *request) {
 	// Record the next position, so that it survives the removal of the
 	// last events of the log.
 	_ = g.b.Set(headKey, encodeUint(headKey, g.next), nil)
-	r.finish(d.apply(g))
+	d.handoff(g, true, []*request{r})
 }
 
 // purge adds to the batch the removal of the dead events of stream.

@@ -87,12 +87,17 @@ var ErrFailed = errors.New("diskstore: a disk write or fsync failed; the store r
 // goroutine, which owns the stream heads (last version and state, cached in
 // memory and loaded lazily), checks expected versions, assigns versions and
 // positions, and encodes every write waiting at that moment into one pebble
-// batch, committed with one fsync: group commit. Writers wait until their
-// group is durable.
+// batch, committed with one fsync: group commit. The committer writes a
+// group's batch to the log and goes on with the next group while the fsync
+// runs; a second goroutine, the syncer, waits for the fsyncs in log order and
+// only then answers the group's writers. Every request is answered by the
+// syncer, in order, so that even an answer computed from a group not yet
+// durable (a repeated append, say) is given only once that group is.
 //
-// Readers read from a pebble snapshot that the committer publishes after each
-// group is durable, so they never see a write before it is durable, never
-// see half of a group, and never see position N+1 before N.
+// Readers read from a pebble snapshot taken just after each group's batch
+// and published by the syncer once the group is durable, so they never see a
+// write before it is durable, never see half of a group, and never see
+// position N+1 before N.
 type DB struct {
 	pdb  *pebble.DB
 	opts Options
@@ -106,7 +111,8 @@ type DB struct {
 	subMu  sync.RWMutex
 	closed bool
 	reqs   chan *request
-	done   chan struct{} // closed when the committer exits
+	syncq  chan *pending // from the committer to the syncer
+	done   chan struct{} // closed when the syncer exits
 
 	// The read view.
 	viewMu  sync.RWMutex
@@ -152,6 +158,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		log:   opts.Logger,
 		heads: map[string]*head{},
 		reqs:  make(chan *request, 1024),
+		syncq: make(chan *pending, 64),
 		done:  make(chan struct{}),
 		wo:    pebble.Sync,
 	}
@@ -194,8 +201,9 @@ func Open(dir string, opts Options) (*DB, error) {
 		_ = pdb.Close()
 		return nil, fmt.Errorf("diskstore: open %s: %w", dir, err)
 	}
-	d.publish()
+	d.publish(d.pdb.NewSnapshot(), d.next)
 	go d.commitLoop()
+	go d.syncLoop()
 	return d, nil
 }
 
@@ -276,10 +284,11 @@ func wrapErr(err error) error {
 	return err
 }
 
-// publish makes the current state of the database the read view. Only the
-// committer (or Open, before it starts) calls it, after a durable commit.
-func (d *DB) publish() {
-	v := &view{snap: d.pdb.NewSnapshot(), next: d.next}
+// publish makes snap, whose positions below next are committed, the read
+// view. Only the syncer (or Open, before it starts) calls it, after the
+// writes in snap are durable.
+func (d *DB) publish(snap *pebble.Snapshot, next uint64) {
+	v := &view{snap: snap, next: next}
 	v.refs.Store(1)
 	d.viewMu.Lock()
 	old := d.view

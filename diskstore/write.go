@@ -79,11 +79,11 @@ func (d *DB) submit(ctx context.Context, r *request) error {
 
 const maxQueue = 4096
 
-// commitLoop is the committer goroutine: it takes the requests waiting,
-// commits them in groups and answers them. It exits when Close closes the
-// request channel and every request has been answered.
+// commitLoop is the committer goroutine: it takes the requests waiting and
+// commits them in groups. It exits when Close closes the request channel and
+// every request has been handed to the syncer.
 func (d *DB) commitLoop() {
-	defer close(d.done)
+	defer close(d.syncq)
 	var queue []*request
 	open := true
 	for {
@@ -144,8 +144,8 @@ func (d *DB) newGroup(indexed bool) *group {
 	return g
 }
 
-// commit commits one group of requests. It returns the requests that must
-// wait for the next group.
+// commit prepares one group of requests and hands it to the syncer. It
+// returns the requests that must wait for the next group.
 func (d *DB) commit(reqs []*request) (deferred []*request) {
 	if err := d.failed(); err != nil {
 		for _, r := range reqs {
@@ -163,56 +163,108 @@ func (d *DB) commit(reqs []*request) (deferred []*request) {
 		return nil
 	}
 	g := d.newGroup(false)
-	defer g.b.Close()
-	written := make([]*request, 0, len(reqs))
+	answered := make([]*request, 0, len(reqs))
+	wrote := false
 	for _, r := range reqs {
 		if err := r.ctx.Err(); err != nil {
-			r.finish(err)
+			r.err = err
+			answered = append(answered, r)
 			continue
 		}
-		wrote, later, err := g.do(r)
-		switch {
-		case later:
+		w, later, err := g.do(r)
+		if later {
 			deferred = append(deferred, r)
-		case err != nil:
-			r.finish(err)
-		case wrote:
-			written = append(written, r)
-		default:
-			r.finish(nil)
+			continue
 		}
+		r.err = err
+		wrote = wrote || w
+		answered = append(answered, r)
 	}
-	if len(written) == 0 {
-		return deferred
-	}
-	if err := d.apply(g); err != nil {
-		for _, r := range written {
-			r.finish(err)
-		}
-		return nil
-	}
-	for _, r := range written {
-		r.finish(nil)
-	}
+	d.handoff(g, wrote, answered)
 	return deferred
 }
 
-// apply commits the group's batch and publishes it to readers.
-func (d *DB) apply(g *group) error {
-	err := d.pdb.Apply(g.b, d.wo)
-	if err == nil {
-		// Pebble reports a failed WAL write or sync through Fatalf, which
-		// records the failure, and Apply then returns nil.
-		err = d.failed()
+// pending is a group on its way to disk, in the syncer's queue.
+type pending struct {
+	b    *pebble.Batch    // nil when the group wrote nothing or failed
+	wait bool             // wait for the batch's fsync
+	snap *pebble.Snapshot // the state after the group, for readers
+	next uint64
+	reqs []*request // answered in order once the group is durable
+}
+
+// handoff writes the group's batch to the log (when it wrote anything) and
+// queues its requests, whose results are set, for the syncer. The committer
+// goes on with the next group while this one's fsync runs: the log is
+// sequential, so groups become durable in order, and the syncer answers
+// them and publishes their state to readers in that order.
+//
+// The snapshot is taken here, right after the batch is applied and before
+// the next group is: it holds exactly the groups up to this one.
+func (d *DB) handoff(g *group, wrote bool, reqs []*request) {
+	p := &pending{reqs: reqs}
+	switch {
+	case wrote:
+		var err error
+		if d.opts.NoSync {
+			err = d.pdb.Apply(g.b, pebble.NoSync)
+		} else {
+			err = d.pdb.ApplyNoSyncWait(g.b, pebble.Sync)
+		}
+		if err == nil {
+			// Pebble reports a failed log write through Fatalf, which
+			// records the failure; Apply then returns nil.
+			err = d.failed()
+		}
+		if err != nil {
+			// The batch is abandoned; the stream heads in memory may be
+			// ahead of the disk now, and the store refuses writes.
+			err = d.fail(err)
+			for _, r := range reqs {
+				if r.err == nil {
+					r.err = err
+				}
+			}
+			break
+		}
+		d.next = g.next
+		p.b, p.wait, p.snap, p.next = g.b, !d.opts.NoSync, d.pdb.NewSnapshot(), g.next
+	case g != nil:
+		_ = g.b.Close()
 	}
-	if err != nil {
-		// The in-memory stream heads may be ahead of the disk now; the
-		// store refuses writes from here on.
-		return d.fail(err)
+	d.syncq <- p
+}
+
+// syncLoop is the syncer goroutine: it waits for each group's fsync, in
+// order, publishes the group's state to readers and answers its requests.
+func (d *DB) syncLoop() {
+	defer close(d.done)
+	for p := range d.syncq {
+		if p.b != nil {
+			var err error
+			if p.wait {
+				err = p.b.SyncWait()
+			}
+			if err == nil {
+				err = d.failed()
+			}
+			_ = p.b.Close()
+			if err != nil {
+				err = d.fail(err)
+				_ = p.snap.Close()
+				for _, r := range p.reqs {
+					if r.err == nil {
+						r.err = err
+					}
+				}
+			} else {
+				d.publish(p.snap, p.next)
+			}
+		}
+		for _, r := range p.reqs {
+			close(r.done)
+		}
 	}
-	d.next = g.next
-	d.publish()
-	return nil
 }
 
 // do performs r's checks and adds its writes to the batch. wrote reports
@@ -399,16 +451,16 @@ func (g *group) snapshot(s cairn.Snapshot) (wrote, later bool, err error) {
 // their own writes through it.
 func (d *DB) commitAll(r *request) {
 	if err := r.ctx.Err(); err != nil {
-		r.finish(err)
+		r.err = err
+		d.handoff(nil, false, []*request{r})
 		return
 	}
 	a := r.reqs[0]
 	g := d.newGroup(true)
-	defer g.b.Close()
 	h, res, retry, _, err := g.check(a.Stream, a.Expected, a.Events)
 	if err != nil || retry {
-		r.results = []cairn.AppendResult{res}
-		r.finish(err)
+		r.results, r.err = []cairn.AppendResult{res}, err
+		d.handoff(g, false, []*request{r})
 		return
 	}
 	created := timeMicro(g.now)
@@ -420,13 +472,14 @@ func (d *DB) commitAll(r *request) {
 	for _, p := range r.projections {
 		if err := runProjection(r.ctx, p, t, recorded); err != nil {
 			t.closed = true
-			r.finish(err)
+			r.err = err
+			d.handoff(g, false, []*request{r})
 			return
 		}
 	}
 	t.closed = true
 	r.results = []cairn.AppendResult{g.write(a.Stream, h, a.Events)}
-	r.finish(d.apply(g))
+	d.handoff(g, true, []*request{r})
 }
 
 func runProjection(ctx context.Context, p cairn.Projection, t *tx, events []cairn.Event) (err error) {
