@@ -41,7 +41,8 @@
 // events are stored in the store itself (see [Manager] for how). Consumers
 // connect to a group with [Manager.Connect] and share its events: each
 // [Consumer] pulls events with [Consumer.Next] and answers them with
-// [Consumer.Ack] or [Consumer.Nack] (retry, skip or park). Delivery is at
+// [Consumer.Ack] or [Consumer.Nack] (retry, skip or park); the group hands
+// events to its consumers in turn (round-robin). Delivery is at
 // least once; an event is parked after too many retries, and
 // [Manager.ReplayParked] delivers parked events again. After a restart a
 // group resumes from its last checkpoint, which never passes an event that
@@ -49,10 +50,6 @@
 //
 // # Caveats
 //
-//   - Events of one group are handed to whichever consumer asks first with
-//     room in its in-flight limit; with consumers that ask at the same pace
-//     this spreads them round-robin, but the package does not enforce a
-//     strict rotation.
 //   - Lag is counted in global positions, also for a subscription to one
 //     stream, whose lag therefore includes other streams' events.
 //   - A group should be served by one Manager at a time; see [Manager].

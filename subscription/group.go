@@ -55,8 +55,9 @@ type Delivery struct {
 type ConsumerOptions struct {
 	// Name identifies the consumer in [Info]. Empty gets a generated name.
 	Name string
-	// InFlight is the most events the consumer holds unanswered; Next
-	// waits while it holds that many. Zero means DefaultConsumerInFlight.
+	// InFlight is the most events handed to the consumer and not yet
+	// answered; the group hands it no more until it answers some. Zero
+	// means DefaultConsumerInFlight.
 	InFlight int
 }
 
@@ -86,7 +87,9 @@ type Info struct {
 
 // ConsumerInfo describes a consumer of a group.
 type ConsumerInfo struct {
-	Name     string
+	Name string
+	// InFlight counts the events handed to the consumer and not answered,
+	// including those waiting for its next call to Next.
 	InFlight int
 }
 
@@ -141,6 +144,9 @@ type group struct {
 	parked   []parkedEntry
 	replays  map[uuid.UUID]bool // parked entries being replayed
 	cons     map[*Consumer]struct{}
+	ring     []*Consumer   // connected consumers, in the order they connected
+	rr       int           // index in ring of the next consumer to offer an event
+	toPark   []*item       // events past the retry limit, for a consumer's Next to park
 	wake     chan struct{} // closed and replaced when anything changes
 	filling  bool
 	atEnd    <-chan struct{} // Changes channel taken before a read that reached the end
@@ -201,6 +207,13 @@ func (g *group) update(d definition) {
 	defer g.mu.Unlock()
 	g.d.set(d.settings())
 	g.d.ChangeID = d.ChangeID
+	g.changed()
+}
+
+// changed hands out the events that are ready and wakes every waiting
+// consumer. Called with mu held.
+func (g *group) changed() {
+	g.dispatch()
 	g.broadcast()
 }
 
@@ -237,6 +250,8 @@ func (g *group) connect(opts ConsumerOptions) (*Consumer, error) {
 	}
 	c := &Consumer{g: g, name: opts.Name, limit: opts.InFlight}
 	g.cons[c] = struct{}{}
+	g.ring = append(g.ring, c)
+	g.changed()
 	return c, nil
 }
 
@@ -277,15 +292,31 @@ func (g *group) expire(now time.Time) {
 	if g.d.Timeout < 0 {
 		return
 	}
+	var back []*item
 	for id, it := range g.inflight {
 		if !it.deadline.After(now) {
 			delete(g.inflight, id)
-			it.owner.held--
-			it.owner = nil
+			it.owner.release(it)
 			it.retries++
-			g.retry = append(g.retry, it)
+			back = append(back, it)
 		}
 	}
+	g.requeue(back)
+}
+
+// requeue puts events to retry at the end of the retry queue, in log
+// order. Called with mu held.
+func (g *group) requeue(items []*item) {
+	slices.SortFunc(items, func(a, b *item) int {
+		switch {
+		case a.ev.Position < b.ev.Position:
+			return -1
+		case a.ev.Position > b.ev.Position:
+			return 1
+		}
+		return 0
+	})
+	g.retry = append(g.retry, items...)
 }
 
 // nextDeadline returns the earliest message deadline, if any.
@@ -323,7 +354,7 @@ func (g *group) fill(ctx context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.filling = false
-	defer g.broadcast()
+	defer g.changed()
 	if err != nil {
 		return err
 	}
@@ -395,7 +426,7 @@ func (g *group) park(ctx context.Context, items []*item, reason string) error {
 	err := g.writeParked(ctx, list)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	defer g.broadcast()
+	defer g.changed()
 	if err != nil {
 		g.retry = append(g.retry, items...)
 		return err
@@ -487,7 +518,7 @@ func (g *group) replay(ctx context.Context, limit int) (int, error) {
 	}
 	g.mu.Lock()
 	g.retry = append(g.retry, items...)
-	g.broadcast()
+	g.changed()
 	g.mu.Unlock()
 	if uerr := g.unpark(ctx, gone); err == nil {
 		err = uerr
@@ -528,24 +559,88 @@ func (g *group) info() Info {
 	return in
 }
 
+// dispatch hands the events that are ready to consumers with room in their
+// in-flight limit, in turn (round-robin). Events past the retry limit are
+// set aside for parking. Called with mu held.
+func (g *group) dispatch() {
+	if g.err != nil {
+		return
+	}
+	now := time.Now()
+	for len(g.retry)+len(g.buffered) > 0 {
+		var c *Consumer
+		for k := range g.ring {
+			cand := g.ring[(g.rr+k)%len(g.ring)]
+			if cand.held < cand.limit {
+				c, g.rr = cand, (g.rr+k+1)%len(g.ring)
+				break
+			}
+		}
+		if c == nil {
+			return
+		}
+		it := g.take()
+		if it.retries > g.d.Retries {
+			g.toPark = append(g.toPark, it)
+			continue
+		}
+		it.owner = c
+		if g.d.Timeout >= 0 {
+			it.deadline = now.Add(time.Duration(g.d.Timeout) * time.Millisecond)
+		}
+		g.inflight[it.ev.ID] = it
+		c.held++
+		c.queue = append(c.queue, it)
+	}
+}
+
+// take removes the next event to hand out: retries first, then the log.
+// Called with mu held.
+func (g *group) take() *item {
+	if len(g.retry) > 0 {
+		it := g.retry[0]
+		g.retry[0] = nil
+		g.retry = g.retry[1:]
+		return it
+	}
+	it := g.buffered[0]
+	g.buffered[0] = nil
+	g.buffered = g.buffered[1:]
+	return it
+}
+
 // Consumer reads a persistent subscription group's events, sharing them
-// with the group's other consumers. It is safe for concurrent use: one
-// goroutine may call Next while others Ack and Nack.
+// with the group's other consumers. The group hands each event to one
+// consumer, taking the consumers in turn (round-robin) and skipping those
+// that hold InFlight unanswered events; [Consumer.Next] returns the events
+// handed to this consumer. It is safe for concurrent use: one goroutine may
+// call Next while others Ack and Nack.
 type Consumer struct {
 	g     *group
 	name  string
 	limit int
-	held  int  // events in flight with this consumer; guarded by g.mu
-	gone  bool // closed; guarded by g.mu
+	// Guarded by g.mu:
+	held  int     // events handed to this consumer and not answered
+	queue []*item // handed and not yet returned by Next
+	gone  bool    // closed
 }
 
 // Name returns the consumer's name.
 func (c *Consumer) Name() string { return c.name }
 
-// Next returns the next event for this consumer, waiting until one is
-// available and the consumer holds fewer than its InFlight limit. The event
-// must be answered with Ack or Nack; otherwise it is delivered again after
-// the group's MessageTimeout. Next returns an error when ctx is done (the
+// release forgets an event handed to c. Called with mu held.
+func (c *Consumer) release(it *item) {
+	c.held--
+	it.owner = nil
+	if i := slices.Index(c.queue, it); i >= 0 {
+		c.queue = slices.Delete(c.queue, i, i+1)
+	}
+}
+
+// Next returns the next event handed to this consumer, waiting until there
+// is one. The event must be answered with Ack or Nack; otherwise it is
+// delivered again after the group's MessageTimeout, counted from when it was
+// handed to the consumer. Next returns an error when ctx is done (the
 // consumer stays usable), when the consumer is closed ([ErrClosed]), the
 // group is deleted ([ErrGroupDeleted]) or a read fails.
 func (c *Consumer) Next(ctx context.Context) (Delivery, error) {
@@ -566,21 +661,23 @@ func (c *Consumer) Next(ctx context.Context) (Delivery, error) {
 			g.mu.Unlock()
 			return Delivery{}, g.err
 		}
-		now := time.Now()
-		g.expire(now)
-		if c.held < c.limit {
-			if it := c.take(); it != nil {
-				if it.retries > g.d.Retries {
-					g.mu.Unlock()
-					if err := g.park(ctx, []*item{it}, fmt.Sprintf("retried %d times", it.retries-1)); err != nil {
-						return Delivery{}, err
-					}
-					continue
-				}
-				d := c.deliver(it, now)
-				g.mu.Unlock()
-				return d, nil
+		g.expire(time.Now())
+		g.dispatch()
+		if len(g.toPark) > 0 {
+			g.mu.Unlock()
+			if err := g.parkPending(ctx); err != nil {
+				return Delivery{}, err
 			}
+			continue
+		}
+		if len(c.queue) > 0 {
+			it := c.queue[0]
+			c.queue[0] = nil
+			c.queue = c.queue[1:]
+			g.stats.delivered++
+			d := Delivery{Event: it.ev, RetryCount: it.retries, Replayed: it.replay}
+			g.mu.Unlock()
+			return d, nil
 		}
 		fill := false
 		if !g.filling && len(g.marks) < g.d.BufferSize && !pending(g.atEnd) {
@@ -617,6 +714,23 @@ func (c *Consumer) Next(ctx context.Context) (Delivery, error) {
 	}
 }
 
+// parkPending parks the events that reached the retry limit.
+func (g *group) parkPending(ctx context.Context) error {
+	g.mu.Lock()
+	items := g.toPark
+	g.toPark = nil
+	g.mu.Unlock()
+	for i, it := range items {
+		if err := g.park(ctx, items[i:i+1], fmt.Sprintf("retried %d times", it.retries-1)); err != nil {
+			g.mu.Lock()
+			g.toPark = append(g.toPark, items[i+1:]...)
+			g.mu.Unlock()
+			return err
+		}
+	}
+	return nil
+}
+
 // pending reports whether ch is a channel that has not fired yet.
 func pending(ch <-chan struct{}) bool {
 	if ch == nil {
@@ -630,37 +744,6 @@ func pending(ch <-chan struct{}) bool {
 	}
 }
 
-// take removes the next event to deliver: retries first, then the log.
-// Called with mu held.
-func (c *Consumer) take() *item {
-	g := c.g
-	if len(g.retry) > 0 {
-		it := g.retry[0]
-		g.retry[0] = nil
-		g.retry = g.retry[1:]
-		return it
-	}
-	if len(g.buffered) > 0 {
-		it := g.buffered[0]
-		g.buffered[0] = nil
-		g.buffered = g.buffered[1:]
-		return it
-	}
-	return nil
-}
-
-func (c *Consumer) deliver(it *item, now time.Time) Delivery {
-	g := c.g
-	it.owner = c
-	if g.d.Timeout >= 0 {
-		it.deadline = now.Add(time.Duration(g.d.Timeout) * time.Millisecond)
-	}
-	g.inflight[it.ev.ID] = it
-	c.held++
-	g.stats.delivered++
-	return Delivery{Event: it.ev, RetryCount: it.retries, Replayed: it.replay}
-}
-
 // answer removes this consumer's in-flight events with the given ids; ids
 // it does not hold are ignored. Called with mu held.
 func (c *Consumer) answer(ids []uuid.UUID) []*item {
@@ -668,8 +751,7 @@ func (c *Consumer) answer(ids []uuid.UUID) []*item {
 	for _, id := range ids {
 		if it := c.g.inflight[id]; it != nil && it.owner == c {
 			delete(c.g.inflight, id)
-			it.owner = nil
-			c.held--
+			c.release(it)
 			out = append(out, it)
 		}
 	}
@@ -685,9 +767,12 @@ func (c *Consumer) Ack(ctx context.Context, ids ...uuid.UUID) error {
 	items := c.answer(ids)
 	g.stats.acked += uint64(len(items))
 	replayed := c.finish(items)
-	g.broadcast()
+	g.changed()
 	g.mu.Unlock()
 	if err := g.unpark(ctx, replayed); err != nil {
+		return err
+	}
+	if err := g.parkPending(ctx); err != nil {
 		return err
 	}
 	return g.checkpoint(ctx, false)
@@ -729,7 +814,7 @@ func (c *Consumer) Nack(ctx context.Context, action Action, reason string, ids .
 	case Skip:
 		replayed = c.finish(items)
 	}
-	g.broadcast()
+	g.changed()
 	g.mu.Unlock()
 	if action == Park {
 		if reason == "" {
@@ -742,12 +827,16 @@ func (c *Consumer) Nack(ctx context.Context, action Action, reason string, ids .
 	if err := g.unpark(ctx, replayed); err != nil {
 		return err
 	}
+	if err := g.parkPending(ctx); err != nil {
+		return err
+	}
 	return g.checkpoint(ctx, false)
 }
 
-// Close disconnects the consumer: the events it holds are delivered again to
-// the group's other consumers, and a waiting Next returns [ErrClosed]. When
-// it is the group's last consumer, the group's checkpoint is written.
+// Close disconnects the consumer: the events handed to it and not answered
+// go to the group's other consumers, and a waiting Next returns
+// [ErrClosed]. When it is the group's last consumer, the group's checkpoint
+// is written.
 func (c *Consumer) Close(ctx context.Context) error {
 	g := c.g
 	g.mu.Lock()
@@ -757,17 +846,28 @@ func (c *Consumer) Close(ctx context.Context) error {
 	}
 	c.gone = true
 	delete(g.cons, c)
+	if i := slices.Index(g.ring, c); i >= 0 {
+		g.ring = slices.Delete(g.ring, i, i+1)
+		if g.rr > i {
+			g.rr--
+		}
+		if g.rr >= len(g.ring) {
+			g.rr = 0
+		}
+	}
+	var back []*item
 	for id, it := range g.inflight {
 		if it.owner == c {
 			delete(g.inflight, id)
 			it.owner = nil
 			it.retries++
-			g.retry = append(g.retry, it)
+			back = append(back, it)
 		}
 	}
-	c.held = 0
+	g.requeue(back)
+	c.held, c.queue = 0, nil
 	last := len(g.cons) == 0 && g.err == nil
-	g.broadcast()
+	g.changed()
 	g.mu.Unlock()
 	if last {
 		return g.checkpoint(ctx, true)

@@ -189,8 +189,8 @@ type ManagerOptions struct {
 // # Delivery
 //
 // Delivery is at least once. A group reads the log in order; each event
-// goes to one consumer at a time, whichever asks first with room in its
-// in-flight limit; the consumer acks it, or nacks it to retry, skip or park
+// goes to one consumer at a time, the consumers taken in turn (round-robin)
+// and skipped while they hold their in-flight limit; the consumer acks it, or nacks it to retry, skip or park
 // it. An event is retried after a nack with retry, after MessageTimeout
 // without an answer, and when its consumer leaves; after MaxRetryCount
 // retries it is parked: recorded in the group's parked list, from which

@@ -593,3 +593,69 @@ func TestPersistentSlowConsumerBounded(t *testing.T) {
 		t.Fatalf("in flight %d, buffered %d, read up to %d; want 10 in flight and at most 50 held", info.InFlight, info.Buffered, info.ReadUpTo)
 	}
 }
+
+// TestPersistentRoundRobin checks that a group hands its events to its
+// consumers in turn, in the order they connected.
+func TestPersistentRoundRobin(t *testing.T) {
+	ctx := deadline(t)
+	store := memstore.Open()
+	m := newManager(t, store)
+	if err := m.Create(ctx, "s", "g", subscription.Settings{}); err != nil {
+		t.Fatal(err)
+	}
+	const consumers, events = 3, 12
+	owners := make([]string, events)
+	var wg sync.WaitGroup
+	errs := make(chan error, consumers)
+	for i := range consumers {
+		c := connect(t, ctx, m, "s", "g", subscription.ConsumerOptions{Name: fmt.Sprint("c", i)})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				d, err := c.Next(ctx)
+				if errors.Is(err, subscription.ErrClosed) {
+					return
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+				owners[d.Event.Version] = c.Name()
+				if err := c.Ack(ctx, d.Event.ID); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	batch := make([]cairn.EventData, events)
+	for i := range batch {
+		batch[i] = ev("E")
+	}
+	if _, err := store.Append(ctx, "s", cairn.NoStream, batch...); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until every event was acked; the deadline guards against a hang.
+	for {
+		info, err := m.Info(ctx, "s", "g")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Processed == events {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	m.Close(ctx)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for v, owner := range owners {
+		if want := fmt.Sprint("c", v%consumers); owner != want {
+			t.Fatalf("events went to %v, want c0, c1, c2 in turn", owners)
+		}
+	}
+}
