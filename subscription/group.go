@@ -238,7 +238,7 @@ func (g *group) connect(opts ConsumerOptions) (*Consumer, error) {
 	if g.err != nil {
 		return nil, g.err
 	}
-	if max := g.d.MaxSubscribers; max > 0 && len(g.cons) >= max {
+	if limit := g.d.MaxSubscribers; limit > 0 && len(g.cons) >= limit {
 		return nil, groupErr(g.d.Stream, g.d.Group, ErrTooManyConsumers)
 	}
 	if opts.InFlight == 0 {
@@ -294,7 +294,8 @@ func (g *group) expire(now time.Time) {
 	}
 	var back []*item
 	for id, it := range g.inflight {
-		if !it.deadline.After(now) {
+		// A zero deadline: handed out while the group had no timeout.
+		if !it.deadline.IsZero() && !it.deadline.After(now) {
 			delete(g.inflight, id)
 			it.owner.release(it)
 			it.retries++
@@ -323,7 +324,7 @@ func (g *group) requeue(items []*item) {
 func (g *group) nextDeadline() (time.Time, bool) {
 	var first time.Time
 	for _, it := range g.inflight {
-		if first.IsZero() || it.deadline.Before(first) {
+		if !it.deadline.IsZero() && (first.IsZero() || it.deadline.Before(first)) {
 			first = it.deadline
 		}
 	}
