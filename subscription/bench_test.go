@@ -17,7 +17,8 @@ import (
 )
 
 // benchEngines are the engines benchmarked. The embedded engine runs with
-// its default, durable settings: an append returns after fsync.
+// its default, durable settings: an append returns after fsync. PostgreSQL
+// runs when CAIRN_TEST_POSTGRES is set.
 func benchEngines() []struct {
 	name string
 	open func(b *testing.B) *cairn.Store
@@ -36,6 +37,7 @@ func benchEngines() []struct {
 			b.Cleanup(func() { s.Close() })
 			return s
 		}},
+		{"postgres", func(b *testing.B) *cairn.Store { return openPostgres(b).store }},
 	}
 }
 
