@@ -149,8 +149,13 @@ func TestPersistentResumesAfterRestart(t *testing.T) {
 // writers append, and checks that every event is delivered to exactly one
 // of them (nothing is nacked, so nothing is delivered twice).
 func TestPersistentSharedByConsumers(t *testing.T) {
+	for _, eng := range engines() {
+		t.Run(eng.name, func(t *testing.T) { testSharedByConsumers(t, eng.open(t).store) })
+	}
+}
+
+func testSharedByConsumers(t *testing.T, store *cairn.Store) {
 	ctx := deadline(t)
-	store := memstore.Open()
 	m := newManager(t, store)
 	if err := m.Create(ctx, subscription.AllStream, "workers", subscription.Settings{BufferSize: 16}); err != nil {
 		t.Fatal(err)
