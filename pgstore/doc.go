@@ -14,8 +14,10 @@
 // All tables live in the engine's schema:
 //
 //	events     one row per event: position (the primary key), stream, version,
-//	           id (unique), type, content type, data and metadata (bytea, stored
-//	           as given), tags (text[]), created (timestamptz)
+//	           id, type, content type, data and metadata (bytea, stored as
+//	           given), tags (text[]), created (timestamptz), and whether it is
+//	           the first event of its append; the ids of first events are
+//	           unique and indexed, for retry detection
 //	streams    one row per stream: last version, truncation point, deleted and
 //	           tombstoned flags; the row lock serialises appends to one stream
 //	head       one row: the next global position
@@ -30,25 +32,35 @@
 //
 // Positions are 0-based and dense, and a reader following the log never sees
 // position N+1 before position N, so it never skips an event that commits
-// late and never waits out a gap. An append (or a batch of appends) is one SQL
-// transaction in two pipelined round trips:
+// late and never waits out a gap. Every write of events is one SQL
+// transaction that:
 //
-//  1. BEGIN; lock the rows of its streams (creating them if needed, in id
-//     order, so that transactions cannot deadlock); look up the first event
-//     ids (retry detection). The engine then checks the expectations.
-//  2. Update the streams' versions; as the very last statement, increment the
-//     head row and insert the events at the positions it returns; NOTIFY;
-//     COMMIT.
+//  1. locks the rows of its streams, creating them if needed, in id order so
+//     that transactions cannot deadlock;
+//  2. looks up the first event ids (retry detection) and checks the
+//     expectations against the locked rows;
+//  3. updates the streams' versions; then, as late as possible, increments
+//     the head row, inserts the events at the positions it returns, queues
+//     a NOTIFY, and commits.
 //
-// The head row's lock is taken by the last statement and held until the
-// commit is durable and visible, then released. Positions are therefore
-// handed out in commit order: the transaction that takes position N+1 can
-// only do so after the one holding N has committed. A reader's snapshot
-// that shows N+1 shows N as well. Rolled-back transactions release the lock
-// without consuming positions, so there are no holes. The cost is that the
-// final statement and the commit's WAL flush of concurrent appends happen
-// one at a time; everything before it (locking streams, checks, the client
-// round trip) runs in parallel. docs/benchmarks.md has the figures.
+// The head row's lock is taken by the increment and held until the commit
+// is durable and visible, then released. Positions are therefore handed out
+// in commit order: the transaction that takes position N+1 can only do so
+// after the one holding N has committed, so a reader's snapshot that shows
+// N+1 shows N as well. A transaction that rolls back releases the lock
+// without consuming positions, so there are no holes.
+//
+// The cost is that the end of every write (the insert and the commit's WAL
+// flush) happens one at a time in the whole database. The engine makes up
+// for it with group commit: the appends that a process receives while its
+// previous write is in flight are sent together as one call of the schema's
+// append_group function (one statement, one round trip, one transaction,
+// one WAL flush), in which each append keeps its own outcome: one that fails
+// its expectation does not stop the others. At most two such calls per
+// process are in flight, so that one can lock its streams while the other
+// commits. Batches ([Store.AppendBatch]) and commits with projections are
+// transactions of their own, in two and more round trips.
+// docs/benchmarks.md has the figures.
 //
 // Pool connections carry the application_name "cairn:<schema>" unless the
 // URL sets one.
@@ -80,11 +92,23 @@
 //
 // # Caveats
 //
-//   - Appends that are concurrent take the global position lock one after the
-//     other at commit: the write throughput of the whole database is bounded
-//     by how fast PostgreSQL commits one transaction at a time.
+//   - Writes take the global position lock one after the other at commit:
+//     the write throughput of the whole database is bounded by how fast
+//     PostgreSQL commits one transaction at a time, times the size of the
+//     groups. Many processes with one writer each group nothing.
+//   - An event id is unique only as the first event of an append; a reused
+//     id elsewhere in an append is not rejected.
 //   - Compact deletes the rows of truncated and deleted events but does not
 //     VACUUM; autovacuum reclaims the space.
 //   - The schema name is used in identifiers and a NOTIFY channel; it must be
 //     a valid PostgreSQL identifier of at most 50 bytes.
+//
+// # Testing
+//
+// The tests need a database: set CAIRN_TEST_POSTGRES to its URL, for example
+//
+//	CAIRN_TEST_POSTGRES='postgres://cairn:cairn@127.0.0.1:5432/cairn?sslmode=disable' go test ./pgstore
+//
+// Each test works in a schema of its own and drops it. Without the variable
+// the tests skip, and under CI=true they fail.
 package pgstore

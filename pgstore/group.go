@@ -216,6 +216,12 @@ func (s *Store) appendGroup(ctx context.Context, reqs []cairn.AppendRequest) ([]
 		if err == nil {
 			return s.groupOutcome(ctx, reqs, out)
 		}
+		if isDuplicateID(err) {
+			// A concurrent append to another stream recorded one of
+			// the first ids; the step-by-step transaction sorts out
+			// which append is a retry and which a duplicate.
+			return s.appendRetrying(ctx, reqs, false)
+		}
 		if attempt == maxAttempts || !retryable(err) || ctx.Err() != nil || s.closed.Load() {
 			break
 		}
