@@ -53,6 +53,8 @@
 //   - Lag is counted in global positions, also for a subscription to one
 //     stream, whose lag therefore includes other streams' events.
 //   - A group should be served by one Manager at a time; see [Manager].
+//   - A group's parked list is one record, rewritten on every change: it
+//     suits up to some thousands of parked events, not millions.
 //   - Acks and nacks are matched by event ID. Two events with the same ID in
 //     flight in one group at once (possible only when an engine accepts a
 //     reused ID within one append) cannot be told apart.

@@ -664,3 +664,46 @@ func TestPersistentRoundRobin(t *testing.T) {
 		}
 	}
 }
+
+// TestPersistentConcurrentCreates creates groups from several goroutines
+// through two Managers (on PostgreSQL, two nodes): the registry's
+// compare-and-set keeps every group.
+func TestPersistentConcurrentCreates(t *testing.T) {
+	for _, eng := range engines() {
+		t.Run(eng.name, func(t *testing.T) {
+			ctx := deadline(t)
+			f := eng.open(t)
+			other := f.store
+			if f.node != nil {
+				other = f.node(t)
+			}
+			managers := []*subscription.Manager{newManager(t, f.store), newManager(t, other)}
+			const n = 8
+			var wg sync.WaitGroup
+			errs := make(chan error, n)
+			for i := range n {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					if err := managers[i%2].Create(ctx, subscription.AllStream, fmt.Sprint("g", i), subscription.Settings{}); err != nil {
+						errs <- err
+					}
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			for _, m := range managers {
+				list, err := m.List(ctx, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(list) != n {
+					t.Fatalf("%d groups listed, want %d", len(list), n)
+				}
+			}
+		})
+	}
+}
