@@ -495,3 +495,50 @@ func TestStoreURL(t *testing.T) {
 		t.Fatalf("storeurl opened %T", s.Backend())
 	}
 }
+
+// TestDuplicateFirstIDRace races two appends that share their first event
+// id, to two streams, through one engine (the same group) and through two
+// (two transactions): one is written, the other is reported as a duplicate,
+// never as a raw SQL error, and the event is recorded once.
+func TestDuplicateFirstIDRace(t *testing.T) {
+	schema := newSchema(t)
+	s := cairn.NewStore(openSchema(t, schema, pgstore.Options{}), cairn.Options{})
+	other := cairn.NewStore(openSchema(t, schema, pgstore.Options{}), cairn.Options{})
+	ctx := context.Background()
+	const rounds = 20
+	for i := range rounds {
+		id := uuid.New()
+		errs := make([]error, 2)
+		var wg sync.WaitGroup
+		for k := range 2 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				store := s
+				if k == 1 && i%2 == 1 {
+					store = other
+				}
+				_, errs[k] = store.Append(ctx, fmt.Sprintf("s%d-%d", i, k), cairn.Any, cairn.EventData{ID: id, Type: "E"})
+			}()
+		}
+		wg.Wait()
+		ok, dup := 0, 0
+		for _, err := range errs {
+			switch {
+			case err == nil:
+				ok++
+			case errors.Is(err, cairn.ErrDuplicateEvent):
+				dup++
+			default:
+				t.Fatalf("round %d: %v, want nil or ErrDuplicateEvent", i, err)
+			}
+		}
+		if ok != 1 || dup != 1 {
+			t.Fatalf("round %d: %d written, %d duplicates; want 1 and 1", i, ok, dup)
+		}
+	}
+	log, err := s.ReadAll(ctx, 0, 100, cairn.Forward)
+	if err != nil || len(log) != rounds {
+		t.Fatalf("log has %d events, %v; want %d", len(log), err, rounds)
+	}
+}
