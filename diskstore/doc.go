@@ -18,9 +18,12 @@
 // waiting at a moment, checks their expected versions against the stream
 // heads it keeps in memory, assigns versions and global positions, and
 // commits them in one batch with one fsync, so that concurrent writers share
-// fsyncs. Readers see a pebble snapshot published after each durable group:
-// they never see a write that is not durable yet, and never see position N+1
-// before N. Options.NoSync skips the fsync, for tests and benchmarks only.
+// fsyncs. While one group's fsync runs, the committer already prepares and
+// writes the next; a second goroutine waits for the fsyncs in log order and
+// only then answers each group's writers. Readers see a pebble snapshot of
+// each group, published once the group is durable: they never see a write
+// that is not durable yet, and never see position N+1 before N.
+// Options.NoSync skips the fsync, for tests and benchmarks only.
 //
 // A failed write or fsync (a full disk included) fails the writes of its
 // group, and the store refuses every later write with an error matching

@@ -1,0 +1,101 @@
+package bench_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/bench"
+	"github.com/cairndb/cairn/diskstore"
+	"github.com/cairndb/cairn/memstore"
+)
+
+func tiny(cfg bench.Config) bench.Config {
+	cfg.W1Appends, cfg.W2Writers, cfg.W2Appends, cfg.W3Events = 50, 8, 10, 3000
+	cfg.W4Writers, cfg.W4Commits, cfg.W5Events, cfg.W5Rehydrations = 4, 50, 5000, 5
+	return cfg
+}
+
+// TestRunDisk runs every workload, small, on the embedded engine with the
+// file baseline, and reopens the store for W6.
+func TestRunDisk(t *testing.T) {
+	dir := t.TempDir()
+	open := func(ctx context.Context) (*cairn.Store, error) {
+		db, err := diskstore.Open(dir+"/store", diskstore.Options{NoSync: true})
+		if err != nil {
+			return nil, err
+		}
+		return cairn.NewStore(db, cairn.Options{}), nil
+	}
+	base, err := bench.NewFileBaseline(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer base.Close()
+	var out, progress strings.Builder
+	results, err := bench.Run(context.Background(), tiny(bench.Config{Open: open, Reopen: open, Baseline: base, Out: &out, Progress: &progress}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, r := range results {
+		seen[r.Workload] = true
+		if r.Value < 0 || (r.HasRaw && r.Raw <= 0) {
+			t.Errorf("%s %s: value %v, raw %v", r.Workload, r.Metric, r.Value, r.Raw)
+		}
+	}
+	for _, w := range []string{"W1", "W2", "W3", "W4", "W5", "W6"} {
+		if !seen[w] {
+			t.Errorf("no figure for %s", w)
+		}
+	}
+	if !strings.Contains(out.String(), "raw file + fdatasync") || !strings.Contains(out.String(), "×") {
+		t.Errorf("report without the baseline:\n%s", out.String())
+	}
+	if !strings.Contains(progress.String(), "W3: 3000/3000 (100%)") {
+		t.Errorf("no plain progress lines:\n%s", progress.String())
+	}
+	t.Logf("\n%s", out.String())
+}
+
+// TestRunSubset runs the selected workloads only, on the in-memory engine.
+func TestRunSubset(t *testing.T) {
+	open := func(context.Context) (*cairn.Store, error) { return memstore.Open(), nil }
+	results, err := bench.Run(context.Background(), tiny(bench.Config{Open: open, Workloads: []string{"w4"}, Out: io.Discard}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range results {
+		if r.Workload != "W4" {
+			t.Fatalf("ran %s, asked for W4 only", r.Workload)
+		}
+	}
+	if len(results) != 2 {
+		t.Fatalf("%d figures, want 2", len(results))
+	}
+}
+
+func Example() {
+	open := func(context.Context) (*cairn.Store, error) { return memstore.Open(), nil }
+	results, err := bench.Run(context.Background(), bench.Config{
+		Open:      open,
+		Workloads: []string{"W1", "W3"},
+		W1Appends: 100,
+		W3Events:  10_000,
+		Out:       io.Discard, // the report; os.Stdout by default
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	for _, r := range results {
+		fmt.Println(r.Workload, r.Metric, r.Unit)
+	}
+	// Output:
+	// W1 append latency p50 ms
+	// W1 append latency p99 ms
+	// W3 appends of 1000: throughput events/s
+}
