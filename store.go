@@ -74,12 +74,16 @@ func NewStore(b Backend, opts Options) *Store {
 // Backend returns the engine under s, for access to engine-specific features.
 func (s *Store) Backend() Backend { return s.b }
 
-// Close stops notifications and closes the engine.
+// Close stops notifications and closes the engine. Channels returned by
+// [Store.Changes], before or after, are closed, so that a subscriber waiting
+// on one reads again and learns that the store is closed.
 func (s *Store) Close() error {
 	if s.stop != nil {
 		s.stop()
 	}
-	return s.b.Close()
+	err := s.b.Close()
+	s.changes.close()
+	return err
 }
 
 // Changes returns a channel that is closed the next time events become
@@ -539,10 +543,11 @@ func (s *Store) ReadModel(ctx context.Context, table, prefix string) iter.Seq2[E
 
 // signal broadcasts "new events are durable" by closing a channel.
 type signal struct {
-	mu   sync.Mutex
-	ch   chan struct{}
-	head uint64
-	seen bool
+	mu     sync.Mutex
+	ch     chan struct{}
+	head   uint64
+	seen   bool
+	closed bool
 }
 
 func (g *signal) wait() <-chan struct{} {
@@ -554,13 +559,27 @@ func (g *signal) wait() <-chan struct{} {
 	return g.ch
 }
 
+// close wakes every waiter, now and from now on.
+func (g *signal) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return
+	}
+	g.closed = true
+	if g.ch == nil {
+		g.ch = make(chan struct{})
+	}
+	close(g.ch) // and keep it: wait returns it from now on
+}
+
 func (g *signal) fire(head uint64) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if !g.seen || head > g.head {
 		g.head, g.seen = head, true
 	}
-	if g.ch != nil {
+	if g.ch != nil && !g.closed {
 		close(g.ch)
 		g.ch = nil
 	}
