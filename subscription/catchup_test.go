@@ -600,3 +600,50 @@ func TestSlowConsumerMemoryBounded(t *testing.T) {
 		t.Errorf("heap grew from %d to %d bytes while a slow consumer read", base, peak)
 	}
 }
+
+// TestStoreCloseEndsSubscribers checks that closing the store ends a catch-up
+// subscription and a persistent consumer that wait for events, with an
+// error matching cairn.ErrClosed.
+func TestStoreCloseEndsSubscribers(t *testing.T) {
+	ctx := deadline(t)
+	store := memstore.Open()
+	mustAppend(t, store, "s", ev("E"))
+	sub, err := subscription.All(ctx, store, subscription.End, subscription.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := subscription.NewManager(store, subscription.ManagerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Create(ctx, "s", "g", subscription.Settings{Start: subscription.End}); err != nil {
+		t.Fatal(err)
+	}
+	c, err := m.Connect(ctx, "s", "g", subscription.ConsumerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 2)
+	go func() {
+		for {
+			if _, err := sub.Next(ctx); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	go func() { _, err := c.Next(ctx); errs <- err }()
+	// Let both reach their wait; if one has not, it finds the store closed
+	// all the same.
+	for range 2 {
+		runtime.Gosched()
+	}
+	if err := store.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		if err := <-errs; !errors.Is(err, cairn.ErrClosed) {
+			t.Fatalf("got %v, want ErrClosed", err)
+		}
+	}
+}
