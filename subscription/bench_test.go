@@ -3,6 +3,7 @@ package subscription_test
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -146,6 +147,78 @@ func BenchmarkCatchUp(b *testing.B) {
 				if got != n {
 					b.Fatalf("read %d events, want %d", got, n)
 				}
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkPersistentDeliverAck measures a persistent subscription group's
+// throughput: four consumers take and ack 100,000 events per iteration, the
+// group writing its checkpoint every 100 events.
+func BenchmarkPersistentDeliverAck(b *testing.B) {
+	const n, consumers = 100_000, 4
+	for _, eng := range benchEngines() {
+		b.Run(eng.name, func(b *testing.B) {
+			ctx := context.Background()
+			store := eng.open(b)
+			batch := make([]cairn.EventData, 1000)
+			for i := 0; i < n; i += len(batch) {
+				for j := range batch {
+					batch[j] = cairn.EventData{Type: "Filled", Data: []byte(`{"amount":42}`)}
+				}
+				if _, err := store.Append(ctx, fmt.Sprint("s-", i/len(batch)%100), cairn.Any, batch...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			m, err := subscription.NewManager(store, subscription.ManagerOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for i := 0; b.Loop(); i++ {
+				group := fmt.Sprint("g", i)
+				if err := m.Create(ctx, subscription.AllStream, group, subscription.Settings{CheckpointAfter: 100}); err != nil {
+					b.Fatal(err)
+				}
+				var (
+					acked atomic.Int64
+					wg    sync.WaitGroup
+					cs    []*subscription.Consumer
+				)
+				for range consumers {
+					c, err := m.Connect(ctx, subscription.AllStream, group, subscription.ConsumerOptions{InFlight: 64})
+					if err != nil {
+						b.Fatal(err)
+					}
+					cs = append(cs, c)
+				}
+				for _, c := range cs {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for {
+							d, err := c.Next(ctx)
+							if errors.Is(err, subscription.ErrClosed) {
+								return
+							}
+							if err != nil {
+								b.Error(err)
+								return
+							}
+							if err := c.Ack(ctx, d.Event.ID); err != nil {
+								b.Error(err)
+								return
+							}
+							if acked.Add(1) == n {
+								for _, c := range cs {
+									c.Close(ctx)
+								}
+							}
+						}
+					}()
+				}
+				wg.Wait()
 			}
 			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		})
