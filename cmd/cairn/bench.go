@@ -36,8 +36,10 @@ removes afterwards (unless --keep), so that the store and the baseline share
 the disk. With memory: the figures show the engine without a disk. With
 postgres://… bench writes into the database it names.
 
-The default sizes finish in a few minutes; --large fills the log to 10
-million events for W5 and W6.`,
+The default sizes finish in well under a minute on a small machine;
+--large fills the log to 10 million events for W5 and W6. The sizes of
+every workload are flags. Progress goes to stderr: a bar on a terminal,
+plain lines otherwise.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
