@@ -31,17 +31,26 @@ var (
 
 // Defaults applied by [Settings.EnsureDefaults].
 const (
-	DefaultMaxRetryCount          = 10
-	DefaultMessageTimeout         = 30 * time.Second
-	DefaultGroupBufferSize        = 500
-	DefaultCheckpointAfter        = 10
-	DefaultConsumerInFlight       = 10
-	maxGroupNameBytes             = 256
-	registryID                    = "$subscriptions"
-	registryCASAttempts           = 16
-	stateIDPrefix                 = "$subscription-"
-	parkedIDSuffix                = "-parked"
-	noVersion               int64 = -1
+	DefaultMaxRetryCount   = 10
+	DefaultMessageTimeout  = 30 * time.Second
+	DefaultGroupBufferSize = 500
+	DefaultCheckpointAfter = 10
+)
+
+// DefaultConsumerInFlight is the in-flight limit of a consumer whose
+// [ConsumerOptions.InFlight] is zero.
+const DefaultConsumerInFlight = 10
+
+const (
+	maxGroupNameBytes   = 256
+	registryCASAttempts = 16
+	// The ids of the snapshots that hold the state: '$' keeps them apart
+	// from any stream an application can write.
+	registryID     = "$subscriptions"
+	stateIDPrefix  = "$subscription-"
+	parkedIDSuffix = "-parked"
+	// noVersion, as the lower bound of GetSnapshot, accepts any version.
+	noVersion int64 = -1
 )
 
 // Settings configure a persistent subscription group. The zero value is
