@@ -286,8 +286,9 @@ func (m *Manager) readRegistry(ctx context.Context) (registry, int64, error) {
 
 // change applies fn to the stored registry with compare-and-set: it writes
 // the next revision and reads it back, and starts again when another writer
-// got there first. fn returns the definition it changed, which done uses to
-// recognise a change that was applied, or a nil pointer for a removal.
+// got there first. done reports whether a registry read back holds the
+// change (a write that lost the race is a no-op, since the engine keeps a
+// snapshot only when it is newer).
 func (m *Manager) change(ctx context.Context, fn func(r *registry) error, done func(r *registry) bool) error {
 	for range registryCASAttempts {
 		r, rev, err := m.readRegistry(ctx)
