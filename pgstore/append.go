@@ -63,7 +63,7 @@ type plan struct {
 type eventRows struct {
 	stream   []string
 	version  []int64
-	id       []uuid.UUID
+	id       [][16]byte
 	typ      []string
 	ctype    []int16
 	data     [][]byte
@@ -227,7 +227,7 @@ func (p *plan) place(reqs []cairn.AppendRequest, first int64) {
 // request.
 func (s *Store) lockAndCheck(ctx context.Context, conn queryBatcher, reqs []cairn.AppendRequest, begin bool) (*plan, error) {
 	ids := make([]string, 0, len(reqs))
-	firsts := make([]uuid.UUID, len(reqs))
+	firsts := make([][16]byte, len(reqs))
 	for i, r := range reqs {
 		ids = append(ids, r.Stream)
 		firsts[i] = r.Events[0].ID
@@ -351,7 +351,7 @@ func (r *eventRows) add(stream string, version int64, first bool, e cairn.EventD
 	r.stream = append(r.stream, stream)
 	r.first = append(r.first, first)
 	r.version = append(r.version, version)
-	r.id = append(r.id, e.ID)
+	r.id = append(r.id, e.ID) // as [16]byte, which pgx sends in binary
 	r.typ = append(r.typ, e.Type)
 	r.ctype = append(r.ctype, int16(e.ContentType))
 	r.data = append(r.data, e.Data)

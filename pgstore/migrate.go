@@ -155,11 +155,13 @@ var migrations = []string{
 			-- handed out in commit order.
 			UPDATE {{s}}.head SET next = next + v_total RETURNING next - v_total INTO v_first;
 			INSERT INTO {{s}}.events (position, stream, version, id, type, content_type, data, metadata, tags, created, first)
-			SELECT v_first + a.rel + k - 1, p_streams[a.req], a.base + k, p_ids[a.off + k], p_types[a.off + k],
-				p_ctypes[a.off + k], p_data[a.off + k], p_meta[a.off + k],
-				CASE WHEN p_tags[a.off + k] IS NULL THEN NULL ELSE string_to_array(p_tags[a.off + k], E'\x1f') END,
-				v_now, k = 1
-			FROM unnest(a_req, a_off, a_base, a_rel) AS a(req, off, base, rel), generate_series(1, p_counts[a.req]) AS k;
+			SELECT v_first + a.rel + e.n - a.off - 1, p_streams[a.req], a.base + e.n - a.off, e.id, e.type,
+				e.ctype, e.data, e.meta,
+				CASE WHEN e.tags IS NULL THEN NULL ELSE string_to_array(e.tags, E'\x1f') END,
+				v_now, e.n = a.off + 1
+			FROM unnest(a_req, a_off, a_base, a_rel) AS a(req, off, base, rel)
+			JOIN unnest(p_ids, p_types, p_ctypes, p_data, p_meta, p_tags) WITH ORDINALITY AS e(id, type, ctype, data, meta, tags, n)
+				ON e.n > a.off AND e.n <= a.off + p_counts[a.req];
 			PERFORM pg_notify(p_channel, (v_first + v_total - 1)::text);
 		END IF;
 
