@@ -43,8 +43,8 @@ const EventBytes = 256
 type Config struct {
 	// Open opens the store to measure; Run calls it once at the start.
 	Open func(ctx context.Context) (*cairn.Store, error)
-	// Reopen, when set, closes nothing itself: Run closes the store and
-	// calls Reopen to time W6's reopen. Nil skips that figure.
+	// Reopen opens the same store again: W6 closes the store and times
+	// Reopen. Nil skips that figure.
 	Reopen func(ctx context.Context) (*cairn.Store, error)
 	// Baseline is the raw reference. Nil reports the store's figures
 	// alone.

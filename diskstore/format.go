@@ -342,9 +342,27 @@ func (d *decoder) bytes(n uint64) []byte {
 func (d *decoder) lenBytes() []byte { return d.bytes(d.uvarint()) }
 
 // strCache avoids allocating the same stream id and event type again for
-// consecutive events of a read.
+// consecutive events of a read, and carves the events' bytes out of shared
+// chunks rather than allocating each event's bytes apart.
 type strCache struct {
 	stream, typ string
+	arena       []byte
+}
+
+const arenaChunk = 16 << 10
+
+// alloc returns n bytes whose capacity is n, so that appending to them
+// never overwrites a neighbour.
+func (c *strCache) alloc(n int) []byte {
+	if n > arenaChunk/8 {
+		return make([]byte, n)
+	}
+	if len(c.arena)+n > cap(c.arena) {
+		c.arena = make([]byte, 0, arenaChunk)
+	}
+	i := len(c.arena)
+	c.arena = c.arena[:i+n]
+	return c.arena[i : i+n : i+n]
 }
 
 func (c *strCache) intern(prev *string, b []byte) string {
@@ -390,9 +408,8 @@ func decodeEvent(key, value []byte, pos uint64, sc *strCache) (cairn.Event, erro
 	e.Type = sc.intern(&sc.typ, typ)
 	e.Position = pos
 	e.Created = time.UnixMicro(created).UTC()
-	// One allocation for data and metadata.
 	if len(data)+len(md) > 0 {
-		buf := make([]byte, len(data)+len(md))
+		buf := sc.alloc(len(data) + len(md))
 		copy(buf, data)
 		copy(buf[len(data):], md)
 		if len(data) > 0 {
