@@ -343,11 +343,15 @@ func (d *DB) failed() error {
 type pebbleLogger struct{ d *DB }
 
 func (l pebbleLogger) Infof(format string, args ...any) {
-	l.d.log.Debug("pebble: " + fmt.Sprintf(format, args...))
+	if l.d.log.Enabled(context.Background(), slog.LevelDebug) {
+		l.d.log.Debug("pebble: " + fmt.Sprintf(format, args...))
+	}
 }
 
 func (l pebbleLogger) Errorf(format string, args ...any) {
-	l.d.log.Warn("pebble: " + fmt.Sprintf(format, args...))
+	if l.d.log.Enabled(context.Background(), slog.LevelWarn) {
+		l.d.log.Warn("pebble: " + fmt.Sprintf(format, args...))
+	}
 }
 
 func (l pebbleLogger) Fatalf(format string, args ...any) {

@@ -90,5 +90,11 @@
 //     expectation allows).
 //   - Snapshots of soft-deleted streams are kept; those of tombstoned streams
 //     are removed by compaction.
+//   - Compact rewrites the whole database to give the space back at once:
+//     it takes time in proportion to the size of the store. Between
+//     compactions pebble reclaims the space of large deletions by itself,
+//     more lazily.
+//   - The events returned by one read share memory in chunks of 16 KiB:
+//     keeping one event keeps its chunk.
 //   - One process at a time: pebble locks the directory.
 package diskstore
