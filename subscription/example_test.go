@@ -72,14 +72,19 @@ func ExampleManager() {
 		return
 	}
 	defer c.Close(ctx)
-	for range 2 {
-		d, err := c.Next(ctx)
+	for d, err := range c.Deliveries(ctx) {
 		if err != nil {
 			fmt.Println(err)
 			return
 		}
 		fmt.Println(d.Event.Version, d.Event.Type)
-		c.Ack(ctx, d.Event.ID)
+		if err := c.Ack(ctx, d.Event.ID); err != nil {
+			fmt.Println(err)
+			return
+		}
+		if d.Event.Type == "OrderShipped" {
+			break
+		}
 	}
 	info, _ := m.Info(ctx, "order-1", "mailer")
 	fmt.Println("processed up to version", info.Processed)

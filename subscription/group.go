@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"iter"
 	"math"
 	"slices"
 	"sort"
@@ -711,6 +712,21 @@ func (c *Consumer) Next(ctx context.Context) (Delivery, error) {
 		case <-expired:
 		case <-ctx.Done():
 			return Delivery{}, ctx.Err()
+		}
+	}
+}
+
+// Deliveries returns an iterator over the deliveries of Next. An error ends
+// the iteration and is yielded with a zero Delivery; stopping the loop leaves
+// the consumer connected. Each delivery must still be answered with Ack or
+// Nack.
+func (c *Consumer) Deliveries(ctx context.Context) iter.Seq2[Delivery, error] {
+	return func(yield func(Delivery, error) bool) {
+		for {
+			d, err := c.Next(ctx)
+			if !yield(d, err) || err != nil {
+				return
+			}
 		}
 	}
 }
