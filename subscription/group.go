@@ -151,6 +151,7 @@ type group struct {
 	wake     chan struct{} // closed and replaced when anything changes
 	filling  bool
 	atEnd    <-chan struct{} // Changes channel taken before a read that reached the end
+	earliest time.Time       // no in-flight deadline is before it; zero: none
 	saved    uint64          // the stored checkpoint
 	since    int             // events processed since the checkpoint was written
 	err      error           // set when the group stops
@@ -290,17 +291,22 @@ func (g *group) done(n uint64) {
 // expire moves events whose consumer has not answered in time to the retry
 // queue. Called with mu held.
 func (g *group) expire(now time.Time) {
-	if g.d.Timeout < 0 {
+	if g.d.Timeout < 0 || g.earliest.IsZero() || now.Before(g.earliest) {
 		return
 	}
 	var back []*item
+	g.earliest = time.Time{}
 	for id, it := range g.inflight {
-		// A zero deadline: handed out while the group had no timeout.
-		if !it.deadline.IsZero() && !it.deadline.After(now) {
+		switch {
+		case it.deadline.IsZero():
+			// Handed out while the group had no timeout.
+		case !it.deadline.After(now):
 			delete(g.inflight, id)
 			it.owner.release(it)
 			it.retries++
 			back = append(back, it)
+		case g.earliest.IsZero() || it.deadline.Before(g.earliest):
+			g.earliest = it.deadline
 		}
 	}
 	g.requeue(back)
@@ -319,17 +325,6 @@ func (g *group) requeue(items []*item) {
 		return 0
 	})
 	g.retry = append(g.retry, items...)
-}
-
-// nextDeadline returns the earliest message deadline, if any.
-func (g *group) nextDeadline() (time.Time, bool) {
-	var first time.Time
-	for _, it := range g.inflight {
-		if !it.deadline.IsZero() && (first.IsZero() || it.deadline.Before(first)) {
-			first = it.deadline
-		}
-	}
-	return first, !first.IsZero()
 }
 
 // fill reads the next page of the log. The caller has set filling.
@@ -589,6 +584,9 @@ func (g *group) dispatch() {
 		it.owner = c
 		if g.d.Timeout >= 0 {
 			it.deadline = now.Add(time.Duration(g.d.Timeout) * time.Millisecond)
+			if g.earliest.IsZero() || it.deadline.Before(g.earliest) {
+				g.earliest = it.deadline
+			}
 		}
 		g.inflight[it.ev.ID] = it
 		c.held++
@@ -686,7 +684,7 @@ func (c *Consumer) Next(ctx context.Context) (Delivery, error) {
 			g.filling, fill = true, true
 		}
 		wake, atEnd := g.wake, g.atEnd
-		deadline, timed := g.nextDeadline()
+		deadline, timed := g.earliest, !g.earliest.IsZero() && g.d.Timeout >= 0
 		g.mu.Unlock()
 		if fill {
 			if err := g.fill(ctx); err != nil {
