@@ -707,3 +707,38 @@ func TestPersistentConcurrentCreates(t *testing.T) {
 		})
 	}
 }
+
+// TestPersistentStreamGroupBeforeTheStream creates a group on a stream that
+// does not exist yet; it delivers the stream's events once written, and
+// those of the stream recreated after a soft delete.
+func TestPersistentStreamGroupBeforeTheStream(t *testing.T) {
+	ctx := deadline(t)
+	store := memstore.Open()
+	m := newManager(t, store)
+	if err := m.Create(ctx, "later", "g", subscription.Settings{}); err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, ctx, m, "later", "g", subscription.ConsumerOptions{})
+	got := make(chan subscription.Delivery, 1)
+	go func() {
+		d, err := c.Next(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- d
+	}()
+	mustAppend(t, store, "other", ev("X"))
+	mustAppend(t, store, "later", ev("First"))
+	d := <-got
+	if d.Event.Type != "First" || d.Event.Version != 0 {
+		t.Fatalf("got %s@%d, want First@0", d.Event.Type, d.Event.Version)
+	}
+	ack(t, ctx, c, d)
+	if err := store.DeleteStream(ctx, "later"); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, store, "later", ev("Again"))
+	if d := next(t, ctx, c); d.Event.Type != "Again" || d.Event.Version != 1 {
+		t.Fatalf("after recreation got %s@%d, want Again@1", d.Event.Type, d.Event.Version)
+	}
+}
