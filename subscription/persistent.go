@@ -216,7 +216,9 @@ type ManagerOptions struct {
 // enforces message timeouts itself. A group should be served by one Manager
 // at a time; two Managers (say on two nodes sharing a PostgreSQL store)
 // serving the same group deliver events twice and may lose each other's
-// parked entries, though neither moves the checkpoint back.
+// parked entries, though neither moves the checkpoint back. Groups created,
+// updated or deleted through another Manager are seen here the next time a
+// call looks them up (Connect, Info, List, ReplayParked).
 type Manager struct {
 	store *cairn.Store
 	snap  cairn.Snapshotter
