@@ -205,3 +205,27 @@ func TestCorruptTable(t *testing.T) {
 	}
 	t.Logf("read %d events, then: %v", n, readErr)
 }
+
+// TestHealthNoticesFailedDisk: Health reports a disk whose fsync fails even
+// when nothing is being appended, and the store then refuses writes.
+func TestHealthNoticesFailedDisk(t *testing.T) {
+	ctx := context.Background()
+	f := &faultFS{ops: []errorfs.OpKind{errorfs.OpFileSync, errorfs.OpFileSyncData, errorfs.OpFileSyncTo}, err: syscall.EIO}
+	db, err := diskstore.Open("db", diskstore.Options{FS: f.wrap(vfs.NewMem())})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cairn.NewStore(db, cairn.Options{})
+	defer s.Close()
+	if err := s.Health(ctx); err != nil {
+		t.Fatalf("Health of a working store: %v", err)
+	}
+	f.armed.Store(true)
+	if err := s.Health(ctx); !errors.Is(err, diskstore.ErrFailed) || !errors.Is(err, syscall.EIO) {
+		t.Fatalf("Health with a failing fsync: %v, want ErrFailed wrapping EIO", err)
+	}
+	f.armed.Store(false)
+	if _, err := s.Append(ctx, "s", cairn.Any, ev(`"x"`)); !errors.Is(err, diskstore.ErrFailed) {
+		t.Fatalf("append after Health found a failed disk: %v", err)
+	}
+}
