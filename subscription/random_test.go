@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
-	"github.com/cairndb/cairn/memstore"
 	"github.com/cairndb/cairn/subscription"
 )
 
@@ -20,10 +19,14 @@ import (
 // parked ones replay; the checkpoint never passes the first unprocessed
 // event; and after a restart the group resumes after the last event.
 func TestPersistentRandomAnswers(t *testing.T) {
+	for _, eng := range engines() {
+		t.Run(eng.name, func(t *testing.T) { testRandomAnswers(t, eng.open(t)) })
+	}
+}
+
+func testRandomAnswers(t *testing.T, f fixture) {
 	ctx := deadline(t)
-	backend := memstore.New()
-	t.Cleanup(func() { backend.Close() })
-	store := cairn.NewStore(backend, cairn.Options{})
+	store := f.store
 	m := newManager(t, store)
 	settings := subscription.Settings{MaxRetryCount: 2, BufferSize: 20, CheckpointAfter: 1, MessageTimeout: -1}
 	if err := m.Create(ctx, subscription.AllStream, "g", settings); err != nil {
@@ -142,7 +145,7 @@ func TestPersistentRandomAnswers(t *testing.T) {
 	}
 
 	// Restart: the group resumes after the last event.
-	store = cairn.NewStore(backend, cairn.Options{})
+	store = f.reopen(t, store)
 	m = newManager(t, store)
 	res := mustAppend(t, store, "after", ev("After"))
 	c = connect(t, ctx, m, subscription.AllStream, "g", subscription.ConsumerOptions{})
