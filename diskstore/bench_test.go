@@ -45,7 +45,12 @@ func BenchmarkAppend(b *testing.B) {
 // BenchmarkAppendParallel: 64 writers per core, one durable event per
 // append, each writer on its own stream with an exact expected version.
 func BenchmarkAppendParallel(b *testing.B) {
-	s := openBench(b, diskstore.Options{})
+	b.Run("sync", func(b *testing.B) { appendParallel(b, diskstore.Options{}) })
+	b.Run("nosync", func(b *testing.B) { appendParallel(b, diskstore.Options{NoSync: true}) })
+}
+
+func appendParallel(b *testing.B, opts diskstore.Options) {
+	s := openBench(b, opts)
 	ctx := context.Background()
 	ev := cairn.EventData{Type: "E", Data: payload()}
 	var n atomic.Int64
