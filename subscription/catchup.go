@@ -228,8 +228,8 @@ func Stream(ctx context.Context, store *cairn.Store, stream string, from From, o
 	if err := cairn.ValidateStreamID(stream); err != nil {
 		return nil, err
 	}
-	if from.kind != fromEnd && from.n > math.MaxInt64 {
-		return nil, invalidf("from", "version %d is beyond the largest version", from.n)
+	if n, ok := from.first(); ok && n > math.MaxInt64 {
+		return nil, invalidf("from", "version %d is beyond the largest version", n)
 	}
 	return subscribe(ctx, store, stream, from, opts)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"testing"
@@ -426,6 +427,10 @@ func TestBadInputNamesTheField(t *testing.T) {
 		}},
 		{"stream", func() error {
 			_, err := subscription.Stream(ctx, store, "$all", subscription.Start, subscription.Options{})
+			return err
+		}},
+		{"from", func() error {
+			_, err := subscription.Stream(ctx, store, "s", subscription.After(math.MaxInt64), subscription.Options{})
 			return err
 		}},
 	}

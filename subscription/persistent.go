@@ -329,6 +329,9 @@ func (m *Manager) Create(ctx context.Context, stream, group string, s Settings) 
 		return err
 	}
 	start, ok := s.Start.first()
+	if ok && stream != AllStream && start > math.MaxInt64 {
+		return invalidf("settings.start", "version %d is beyond the largest version", start)
+	}
 	if !ok {
 		last, err := m.store.ReadAll(ctx, cairn.LogEnd, 1, cairn.Backward)
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"runtime"
 	"sync"
 	"testing"
@@ -464,6 +465,12 @@ func TestPersistentAdministration(t *testing.T) {
 		{"stream", m.Create(ctx, "$bad", "g", subscription.Settings{})},
 		{"settings.max_retry_count", m.Create(ctx, "orders", "h", subscription.Settings{MaxRetryCount: -1})},
 		{"filter.event_type_regexp", m.Create(ctx, "orders", "h", subscription.Settings{Filter: subscription.Filter{EventTypeRegexp: "["}})},
+		{"settings.start", m.Create(ctx, "orders", "h", subscription.Settings{Start: subscription.At(math.MaxUint64)})},
+		{"action", cs.Nack(ctx, subscription.Action(9), "", uuid.New())},
+		{"in flight", func() error {
+			_, err := m.Connect(ctx, "orders", "g", subscription.ConsumerOptions{InFlight: -1})
+			return err
+		}()},
 	} {
 		var ia *cairn.InvalidArgumentError
 		if !errors.As(c.err, &ia) || ia.Field != c.field {
