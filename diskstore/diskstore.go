@@ -12,6 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/google/uuid"
 )
 
 // Options configure a [DB]. The zero value is ready to use and durable.
@@ -122,6 +123,10 @@ type DB struct {
 	// Owned by the committer goroutine.
 	heads map[string]*head
 	next  uint64 // next global position
+	// maxID is at least the greatest event ID with a retry record. An
+	// append whose first ID is greater (the common case with time-ordered
+	// IDs) cannot be a retry, and skips the lookup.
+	maxID uuid.UUID
 }
 
 var (
@@ -258,6 +263,16 @@ func (d *DB) init() error {
 			return corruptf(it.Key(), "not an event key")
 		}
 		d.next = pos + 1
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return wrapErr(err)
+	}
+	it, err = d.pdb.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixID}, UpperBound: []byte{prefixID + 1}})
+	if err != nil {
+		return wrapErr(err)
+	}
+	if it.Last() && len(it.Key()) == 17 {
+		copy(d.maxID[:], it.Key()[1:])
 	}
 	if err := errors.Join(it.Error(), it.Close()); err != nil {
 		return wrapErr(err)

@@ -1,6 +1,7 @@
 package diskstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -334,6 +335,9 @@ func (g *group) check(stream string, expected cairn.ExpectedVersion, events []ca
 	if g.ids[id] {
 		return nil, res, false, true, nil
 	}
+	if bytes.Compare(id[:], g.d.maxID[:]) > 0 {
+		return h, res, false, false, expected.Check(stream, h.current())
+	}
 	v, closer, err := g.d.pdb.Get(idKey(id))
 	switch {
 	case err == nil:
@@ -371,6 +375,9 @@ func (g *group) write(stream string, h *head, events []cairn.EventData) cairn.Ap
 	ik := idKey(events[0].ID)
 	_ = g.b.Set(ik, encodeUint(ik, pos), nil)
 	g.ids[events[0].ID] = true
+	if id := events[0].ID; bytes.Compare(id[:], g.d.maxID[:]) > 0 {
+		g.d.maxID = id
+	}
 	if !h.stored || h.meta.flags&flagDeleted != 0 {
 		h.meta.flags &^= flagDeleted
 		g.putMeta(stream, h)
