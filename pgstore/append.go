@@ -76,7 +76,7 @@ type eventRows struct {
 // given (sorted by the caller so that transactions cannot deadlock), and
 // returns their state.
 func (s *Store) lockSQL() string {
-	return `INSERT INTO ` + s.streams + ` AS t (id) SELECT unnest($1::text[])
+	return `INSERT INTO ` + s.streams + ` AS t (id) SELECT u FROM unnest($1::text[]) WITH ORDINALITY AS x(u, n) ORDER BY n
 		ON CONFLICT (id) DO UPDATE SET id = t.id
 		RETURNING id, version, before, deleted, tombstoned`
 }

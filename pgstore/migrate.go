@@ -106,7 +106,7 @@ var migrations = []string{
 	BEGIN
 		WITH l AS (
 			INSERT INTO {{s}}.streams AS t (id)
-			SELECT DISTINCT u FROM unnest(p_streams) AS u ORDER BY 1
+			SELECT DISTINCT u COLLATE "C" FROM unnest(p_streams) AS u ORDER BY 1
 			ON CONFLICT (id) DO UPDATE SET id = t.id
 			RETURNING t.id, t.version, t.deleted, t.tombstoned
 		)
