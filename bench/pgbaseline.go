@@ -85,8 +85,8 @@ func (p *PostgresBaseline) Name() string { return "plain INSERT" }
 func (p *PostgresBaseline) Append(ctx context.Context, writers, appends, perAppend, size int) ([]time.Duration, time.Duration, error) {
 	data := make([]byte, size)
 	_, _ = rand.Read(data)
-	const one = "INSERT INTO %s (stream, version, id, type, data, created) VALUES ($1, $2, $3, 'Measured', $4, now())"
-	const many = "INSERT INTO %s (stream, version, id, type, data, created) " +
+	one := "INSERT INTO " + p.table + " (stream, version, id, type, data, created) VALUES ($1, $2, $3, 'Measured', $4, now())"
+	many := "INSERT INTO " + p.table + " (stream, version, id, type, data, created) " +
 		"SELECT $1, $2 + u.n - 1, u.id, 'Measured', u.data, now() FROM unnest($3::uuid[], $4::bytea[]) WITH ORDINALITY AS u(id, data, n)"
 	lat := make([][]time.Duration, writers)
 	errs := make([]error, writers)
@@ -95,7 +95,7 @@ func (p *PostgresBaseline) Append(ctx context.Context, writers, appends, perAppe
 	for w := range writers {
 		wg.Go(func() {
 			stream := fmt.Sprintf("raw-%d", w)
-			ids := make([]uuid.UUID, perAppend)
+			ids := make([][16]byte, perAppend) // sent in binary
 			datas := make([][]byte, perAppend)
 			for i := range datas {
 				datas[i] = data
@@ -107,9 +107,9 @@ func (p *PostgresBaseline) Append(ctx context.Context, writers, appends, perAppe
 				t := time.Now()
 				var err error
 				if perAppend == 1 {
-					_, err = p.pool.Exec(ctx, fmt.Sprintf(one, p.table), stream, int64(i), ids[0], data)
+					_, err = p.pool.Exec(ctx, one, stream, int64(i), ids[0], data)
 				} else {
-					_, err = p.pool.Exec(ctx, fmt.Sprintf(many, p.table), stream, int64(i*perAppend), ids, datas)
+					_, err = p.pool.Exec(ctx, many, stream, int64(i*perAppend), ids, datas)
 				}
 				if err != nil {
 					errs[w] = err
