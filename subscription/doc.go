@@ -42,7 +42,8 @@
 // connect to a group with [Manager.Connect] and share its events: each
 // [Consumer] pulls events with [Consumer.Next] and answers them with
 // [Consumer.Ack] or [Consumer.Nack] (retry, skip or park); the group hands
-// events to its consumers in turn (round-robin). Delivery is at
+// events to its consumers in turn (round-robin), or by one of the other
+// strategies of the KurrentDB protocol (see [Strategy]). Delivery is at
 // least once; an event is parked after too many retries, and
 // [Manager.ReplayParked] delivers parked events again. After a restart a
 // group resumes from its last checkpoint, which never passes an event that

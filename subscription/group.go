@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"iter"
 	"math"
 	"slices"
@@ -557,30 +558,23 @@ func (g *group) info() Info {
 }
 
 // dispatch hands the events that are ready to consumers with room in their
-// in-flight limit, in turn (round-robin). Events past the retry limit are
-// set aside for parking. Called with mu held.
+// in-flight limit, chosen by the group's strategy. Events past the retry
+// limit are set aside for parking. Called with mu held.
 func (g *group) dispatch() {
 	if g.err != nil {
 		return
 	}
 	now := time.Now()
 	for len(g.retry)+len(g.buffered) > 0 {
-		var c *Consumer
-		for k := range g.ring {
-			cand := g.ring[(g.rr+k)%len(g.ring)]
-			if cand.held < cand.limit {
-				c, g.rr = cand, (g.rr+k+1)%len(g.ring)
-				break
-			}
+		if it := g.peek(); it.retries > g.d.Retries {
+			g.toPark = append(g.toPark, g.take())
+			continue
 		}
+		c := g.pick(g.peek())
 		if c == nil {
 			return
 		}
 		it := g.take()
-		if it.retries > g.d.Retries {
-			g.toPark = append(g.toPark, it)
-			continue
-		}
 		it.owner = c
 		if g.d.Timeout >= 0 {
 			it.deadline = now.Add(time.Duration(g.d.Timeout) * time.Millisecond)
@@ -592,6 +586,47 @@ func (g *group) dispatch() {
 		c.held++
 		c.queue = append(c.queue, it)
 	}
+}
+
+// pick returns the consumer to hand it to, or nil when it must wait.
+// Called with mu held.
+func (g *group) pick(it *item) *Consumer {
+	n := len(g.ring)
+	if n == 0 {
+		return nil
+	}
+	switch g.d.strategy() {
+	case Pinned:
+		h := fnv.New32a()
+		h.Write([]byte(it.ev.StreamID))
+		if c := g.ring[int(h.Sum32()%uint32(n))]; c.held < c.limit {
+			return c
+		}
+		return nil // wait for that consumer: a stream's events stay in order
+	case DispatchToSingle:
+		for _, c := range g.ring {
+			if c.held < c.limit {
+				return c
+			}
+		}
+		return nil
+	}
+	for k := range n {
+		if c := g.ring[(g.rr+k)%n]; c.held < c.limit {
+			g.rr = (g.rr + k + 1) % n
+			return c
+		}
+	}
+	return nil
+}
+
+// peek returns the next event to hand out. Called with mu held, when there
+// is one.
+func (g *group) peek() *item {
+	if len(g.retry) > 0 {
+		return g.retry[0]
+	}
+	return g.buffered[0]
 }
 
 // take removes the next event to hand out: retries first, then the log.
@@ -611,9 +646,9 @@ func (g *group) take() *item {
 
 // Consumer reads a persistent subscription group's events, sharing them
 // with the group's other consumers. The group hands each event to one
-// consumer, taking the consumers in turn (round-robin) and skipping those
-// that hold InFlight unanswered events; [Consumer.Next] returns the events
-// handed to this consumer. It is safe for concurrent use: one goroutine may
+// consumer, chosen by its [Strategy] (by default in turn, round-robin)
+// among those that hold fewer than InFlight unanswered events;
+// [Consumer.Next] returns the events handed to this consumer. It is safe for concurrent use: one goroutine may
 // call Next while others Ack and Nack.
 type Consumer struct {
 	g     *group

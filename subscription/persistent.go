@@ -83,6 +83,46 @@ type Settings struct {
 	// MaxSubscriberCount limits the consumers connected at once. Zero
 	// means no limit.
 	MaxSubscriberCount int
+	// Strategy chooses the consumer of each event. The zero value is
+	// RoundRobin.
+	Strategy Strategy
+}
+
+// Strategy is how a group chooses the consumer of an event. Each skips
+// consumers that hold their in-flight limit.
+type Strategy uint8
+
+const (
+	// RoundRobin takes the consumers in turn.
+	RoundRobin Strategy = iota
+	// DispatchToSingle gives every event to the first consumer that
+	// connected, and to the next ones only while it is at its limit.
+	DispatchToSingle
+	// Pinned gives all the events of a stream to one consumer (chosen by a
+	// hash of the stream id among the connected consumers), which keeps
+	// each stream's events in order while that set does not change. An
+	// event whose consumer is at its limit waits, and so do those behind
+	// it.
+	Pinned
+)
+
+var strategyNames = []string{"RoundRobin", "DispatchToSingle", "Pinned"}
+
+// String returns the strategy's name as in the KurrentDB protocol.
+func (s Strategy) String() string {
+	if int(s) < len(strategyNames) {
+		return strategyNames[s]
+	}
+	return fmt.Sprintf("Strategy(%d)", s)
+}
+
+// ParseStrategy returns the strategy named name: "RoundRobin",
+// "DispatchToSingle" or "Pinned", as in the KurrentDB protocol.
+func ParseStrategy(name string) (Strategy, error) {
+	if i := slices.Index(strategyNames, name); i >= 0 {
+		return Strategy(i), nil
+	}
+	return 0, invalidf("settings.consumer_strategy", "unknown strategy %q: use RoundRobin, DispatchToSingle or Pinned", name)
 }
 
 // EnsureDefaults fills in zero fields with their defaults.
@@ -111,6 +151,8 @@ func (s Settings) validate() error {
 		return invalidf("settings.checkpoint_after", "must not be negative, got %d", s.CheckpointAfter)
 	case s.MaxSubscriberCount < 0:
 		return invalidf("settings.max_subscriber_count", "must not be negative, got %d", s.MaxSubscriberCount)
+	case int(s.Strategy) >= len(strategyNames):
+		return invalidf("settings.consumer_strategy", "unknown strategy %d", s.Strategy)
 	}
 	return s.Filter.Validate()
 }
@@ -131,6 +173,7 @@ type definition struct {
 	BufferSize      int       `json:"buffer_size"`
 	CheckpointAfter int       `json:"checkpoint_after"`
 	MaxSubscribers  int       `json:"max_subscriber_count"`
+	Strategy        string    `json:"consumer_strategy,omitempty"`
 	Created         time.Time `json:"created"`
 }
 
@@ -147,6 +190,7 @@ func (d *definition) settings() Settings {
 		BufferSize:         d.BufferSize,
 		CheckpointAfter:    d.CheckpointAfter,
 		MaxSubscriberCount: d.MaxSubscribers,
+		Strategy:           d.strategy(),
 	}
 }
 
@@ -161,6 +205,13 @@ func (d *definition) set(s Settings) {
 	d.BufferSize = s.BufferSize
 	d.CheckpointAfter = s.CheckpointAfter
 	d.MaxSubscribers = s.MaxSubscriberCount
+	d.Strategy = s.Strategy.String()
+}
+
+// strategy returns the stored strategy; RoundRobin when none is stored.
+func (d *definition) strategy() Strategy {
+	st, _ := ParseStrategy(d.Strategy)
+	return st
 }
 
 func (d definition) stateID() string  { return stateIDPrefix + d.ID.String() }
@@ -198,8 +249,9 @@ type ManagerOptions struct {
 // # Delivery
 //
 // Delivery is at least once. A group reads the log in order; each event
-// goes to one consumer at a time, the consumers taken in turn (round-robin)
-// and skipped while they hold their in-flight limit; the consumer acks it, or nacks it to retry, skip or park
+// goes to one consumer at a time, chosen by the group's [Strategy]
+// (round-robin unless set otherwise) among those below their in-flight
+// limit; the consumer acks it, or nacks it to retry, skip or park
 // it. An event is retried after a nack with retry, after MessageTimeout
 // without an answer, and when its consumer leaves; after MaxRetryCount
 // retries it is parked: recorded in the group's parked list, from which

@@ -749,3 +749,74 @@ func TestPersistentStreamGroupBeforeTheStream(t *testing.T) {
 		t.Fatalf("after recreation got %s@%d, want Again@1", d.Event.Type, d.Event.Version)
 	}
 }
+
+// TestPersistentStrategies checks DispatchToSingle and Pinned: which
+// consumer each event is handed to, before any is answered.
+func TestPersistentStrategies(t *testing.T) {
+	ctx := deadline(t)
+	store := memstore.Open()
+	for i := range 12 {
+		mustAppend(t, store, fmt.Sprint("s-", i%4), ev("E"))
+	}
+	m := newManager(t, store)
+	handed := func(group string, strategy subscription.Strategy) map[string][]cairn.Event {
+		t.Helper()
+		if err := m.Create(ctx, subscription.AllStream, group, subscription.Settings{Strategy: strategy}); err != nil {
+			t.Fatal(err)
+		}
+		var cs []*subscription.Consumer
+		for i := range 3 {
+			cs = append(cs, connect(t, ctx, m, subscription.AllStream, group, subscription.ConsumerOptions{Name: fmt.Sprint("c", i), InFlight: 5}))
+		}
+		// The first Next reads the log and hands out what it can.
+		out := map[string][]cairn.Event{}
+		d := next(t, ctx, cs[0])
+		out["c0"] = append(out["c0"], d.Event)
+		for _, c := range cs {
+			for {
+				info, _ := m.Info(ctx, subscription.AllStream, group)
+				if info.InFlight == 0 || len(out[c.Name()]) == consumerHeld(info, c.Name()) {
+					break
+				}
+				d := next(t, ctx, c)
+				out[c.Name()] = append(out[c.Name()], d.Event)
+			}
+		}
+		if info, _ := m.Info(ctx, subscription.AllStream, group); info.Settings.Strategy != strategy {
+			t.Fatalf("stored strategy %v, want %v", info.Settings.Strategy, strategy)
+		}
+		return out
+	}
+
+	single := handed("single", subscription.DispatchToSingle)
+	if len(single["c0"]) != 5 || len(single["c1"]) != 5 || len(single["c2"]) != 2 {
+		t.Fatalf("DispatchToSingle handed %d, %d, %d events; want 5, 5, 2", len(single["c0"]), len(single["c1"]), len(single["c2"]))
+	}
+
+	pinned := handed("pinned", subscription.Pinned)
+	owner := map[string]string{}
+	for c, events := range pinned {
+		for _, e := range events {
+			if o, ok := owner[e.StreamID]; ok && o != c {
+				t.Fatalf("stream %s handed to %s and %s", e.StreamID, o, c)
+			}
+			owner[e.StreamID] = c
+		}
+	}
+
+	if _, err := subscription.ParseStrategy("Pinned"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := subscription.ParseStrategy("Fastest"); !errors.Is(err, cairn.ErrInvalidArgument) {
+		t.Fatalf("unknown strategy: %v", err)
+	}
+}
+
+func consumerHeld(info subscription.Info, name string) int {
+	for _, c := range info.Consumers {
+		if c.Name == name {
+			return c.InFlight
+		}
+	}
+	return 0
+}
