@@ -51,6 +51,11 @@
 //
 // # Caveats
 //
+//   - Every waiting subscription wakes on every commit, and a subscription
+//     to one stream then reads that stream even when the commit was to
+//     another: many stream subscriptions under a high write rate cost one
+//     small read each per wake-up. Commits that land while a subscriber is
+//     reading share one wake-up.
 //   - Lag is counted in global positions, also for a subscription to one
 //     stream, whose lag therefore includes other streams' events.
 //   - A group should be served by one Manager at a time; see [Manager].
