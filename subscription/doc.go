@@ -32,7 +32,14 @@
 // does not grow with the distance between the consumer and the head of the
 // log. Each event message carries its lag, and a live subscription that falls
 // more than [Options.MaxLag] positions behind says so with a KindFellBehind
-// message before it goes on reading history.
+// message before it goes on reading history. A persistent subscription group
+// holds at most [Settings.BufferSize] events (read ahead, in flight or
+// waiting for a retry), and hands a consumer no more than its
+// [ConsumerOptions.InFlight] unanswered events.
+//
+// Nothing here starts a goroutine. Cancelling the context of a call ends it
+// promptly; closing a Subscription, a Consumer, a Manager or the Store ends
+// the calls waiting on them.
 //
 // # Persistent subscriptions
 //
