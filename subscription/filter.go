@@ -54,7 +54,8 @@ func (f Filter) Validate() error {
 }
 
 // Match reports whether e passes f. A Filter that does not validate passes
-// nothing.
+// nothing. Match compiles f's regular expressions on every call; a
+// subscription compiles them once.
 func (f Filter) Match(e *cairn.Event) bool {
 	m, err := f.compile()
 	return err == nil && m.match(e)
