@@ -88,6 +88,7 @@ func (d *DB) purgeStep(r *request) {
 	// last events of the log.
 	_ = g.b.Set(headKey, encodeUint(headKey, g.next), nil)
 	d.handoff(g, true, []*request{r})
+	d.renewAnchor()
 }
 
 // purge adds to the batch the removal of the dead events of stream.

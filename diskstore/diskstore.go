@@ -127,6 +127,22 @@ type DB struct {
 	// append whose first ID is greater (the common case with time-ordered
 	// IDs) cannot be a retry, and skips the lookup.
 	maxID uuid.UUID
+	// anchor is a snapshot older than the read views. Pebble looks for
+	// compactions to schedule whenever its earliest snapshot is closed;
+	// the anchor keeps that from happening after every group, and is
+	// renewed every anchorGroups groups and after each purge step (so
+	// that compaction can drop what the step deleted).
+	anchor *pebble.Snapshot
+	groups int
+}
+
+const anchorGroups = 1024
+
+// renewAnchor replaces the anchor with a snapshot of the current state.
+func (d *DB) renewAnchor() {
+	old := d.anchor
+	d.anchor = d.pdb.NewSnapshot()
+	_ = old.Close()
 }
 
 var (
@@ -206,6 +222,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		_ = pdb.Close()
 		return nil, fmt.Errorf("diskstore: open %s: %w", dir, err)
 	}
+	d.anchor = d.pdb.NewSnapshot()
 	d.publish(d.pdb.NewSnapshot(), d.next)
 	go d.commitLoop()
 	go d.syncLoop()
@@ -400,6 +417,7 @@ func (d *DB) Close() error {
 	d.viewMu.Unlock()
 	old.release()
 	d.readers.Wait()
+	_ = d.anchor.Close()
 	return d.pdb.Close()
 }
 

@@ -230,6 +230,9 @@ func (d *DB) handoff(g *group, wrote bool, reqs []*request) {
 		}
 		d.next = g.next
 		p.b, p.wait, p.snap, p.next = g.b, !d.opts.NoSync, d.pdb.NewSnapshot(), g.next
+		if d.groups++; d.groups%anchorGroups == 0 {
+			d.renewAnchor()
+		}
 	case g != nil:
 		_ = g.b.Close()
 	}
