@@ -37,8 +37,8 @@ func (st streamState) current() int64 {
 	return st.version
 }
 
-// q is anything that runs queries: a pgx.Tx or a *pgx.Conn.
-type q interface {
+// querier is anything that runs queries: a pgx.Tx, a *pgx.Conn or the pool.
+type querier interface {
 	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
 }
 
@@ -366,12 +366,12 @@ func (r *eventRows) add(stream string, version int64, first bool, e cairn.EventD
 
 // queryBatcher is a *pgx.Conn or a pgx.Tx.
 type queryBatcher interface {
-	q
+	querier
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
 // readRecorded reads up to n events of stream from version from on.
-func readRecorded(ctx context.Context, db q, events, stream string, from int64, n int) ([]cairn.Event, error) {
+func readRecorded(ctx context.Context, db querier, events, stream string, from int64, n int) ([]cairn.Event, error) {
 	rows, err := db.Query(ctx, `SELECT `+eventColumns+` FROM `+events+
 		` WHERE stream = $1 AND version >= $2 ORDER BY version LIMIT $3`, stream, from, n)
 	if err != nil {
