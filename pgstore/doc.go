@@ -56,9 +56,9 @@
 // previous write is in flight are sent together as one call of the schema's
 // append_group function (one statement, one round trip, one transaction,
 // one WAL flush), in which each append keeps its own outcome: one that fails
-// its expectation does not stop the others. At most two such calls per
-// process are in flight, so that one can lock its streams while the other
-// commits. Batches ([Store.AppendBatch]) and commits with projections are
+// its expectation does not stop the others. One such call per process is
+// in flight at a time; the appends that arrive meanwhile form the next
+// group. Batches ([Store.AppendBatch]) and commits with projections are
 // transactions of their own, in two and more round trips.
 // docs/benchmarks.md has the figures.
 //

@@ -23,12 +23,13 @@ import (
 // increment, one flush for the group. Each append in a group keeps its own
 // outcome: one that fails its expected version, repeats an earlier append
 // or hits a tombstone gets its error or earlier result, and the others are
-// written. At most maxGroups group transactions of a process are in flight
-// at once, so that one group can lock its streams while the previous one
-// commits.
+// written. One group transaction of a process is in flight at a time
+// (maxGroups): the end of every transaction is serial anyway, and with
+// more than one in flight the groups come out smaller (measured: 0.75–0.85×
+// plain INSERT at 16 writers with two in flight, 0.96–1.04× with one).
 
 // maxGroups is how many group transactions a Store runs at once.
-const maxGroups = 2
+const maxGroups = 1
 
 // maxGroupEvents bounds the events of one group transaction.
 const maxGroupEvents = 4096
