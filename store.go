@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"math"
 	"sync"
+
+	"github.com/google/uuid"
 )
 
 // Options configure a [Store]. The zero value is ready to use.
@@ -163,6 +165,7 @@ func (s *Store) AppendBatch(ctx context.Context, requests ...AppendRequest) ([]A
 	}
 	prepared := make([]AppendRequest, len(requests))
 	seen := make(map[string]int, len(requests))
+	ids := make(map[uuid.UUID]int)
 	for i, r := range requests {
 		events, err := s.checkAppend(r.Stream, r.Expected, r.Events)
 		if err != nil {
@@ -172,6 +175,15 @@ func (s *Store) AppendBatch(ctx context.Context, requests ...AppendRequest) ([]A
 			return nil, invalidf(fmt.Sprintf("requests[%d].stream", i), "%q is also the stream of requests[%d]; put its events in one request", r.Stream, j)
 		}
 		seen[r.Stream] = i
+		for k, e := range r.Events {
+			if e.ID == uuid.Nil {
+				continue
+			}
+			if j, ok := ids[e.ID]; ok && j != i {
+				return nil, invalidf(fmt.Sprintf("requests[%d].events[%d].id", i, k), "%s is also the id of an event of requests[%d]", e.ID, j)
+			}
+			ids[e.ID] = i
+		}
 		r.Events = events
 		prepared[i] = r
 	}

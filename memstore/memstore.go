@@ -130,7 +130,7 @@ func (s *Store) write(id string, events []cairn.EventData) cairn.AppendResult {
 	now := cairn.Now()
 	for _, e := range events {
 		pos := uint64(len(s.log))
-		e.Tags = slices.Clone(e.Tags)
+		e.Data, e.Metadata, e.Tags = slices.Clone(e.Data), slices.Clone(e.Metadata), slices.Clone(e.Tags)
 		s.log = append(s.log, cairn.Event{
 			EventData: e,
 			StreamID:  id,
@@ -332,7 +332,7 @@ func (s *Store) ReadStream(ctx context.Context, id string, from int64, count int
 // event returns a copy of the event at pos that the caller may modify.
 func (s *Store) event(pos uint64) cairn.Event {
 	e := s.log[pos]
-	e.Tags = slices.Clone(e.Tags)
+	e.Data, e.Metadata, e.Tags = slices.Clone(e.Data), slices.Clone(e.Metadata), slices.Clone(e.Tags)
 	return e
 }
 

@@ -329,6 +329,17 @@ func testRecordedEvent(t *testing.T, nb NewBackend) {
 	if in.ID != id {
 		t.Fatal("Append changed the caller's event")
 	}
+	// The store keeps its own copy: neither the writer reusing its buffers
+	// nor a reader changing what it read alters the recorded event.
+	in.Data[0], in.Metadata[0], in.Tags[0] = 'X', 'X', "changed"
+	e.Data[1], e.Metadata[1], e.Tags[1] = 'Y', 'Y', "changed"
+	again, err := s.ReadStream(context.Background(), "order-1", 0, 1, cairn.Forward)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := again[0]; string(a.Data) != "\x00\x01\x02\xff" || string(a.Metadata) != `{"user":"ada"}` || !slices.Equal(a.Tags, []string{"tenant:7", "vip"}) {
+		t.Fatalf("the recorded event changed with the caller's buffers: %q %q %q", a.Data, a.Metadata, a.Tags)
+	}
 }
 
 func testContiguousAppends(t *testing.T, nb NewBackend) {
@@ -1055,6 +1066,12 @@ func testBadInput(t *testing.T, nb NewBackend) {
 			_, err := s.AppendBatch(ctx,
 				cairn.AppendRequest{Stream: "s", Events: evs(1, "E")},
 				cairn.AppendRequest{Stream: "s", Events: evs(1, "E")})
+			return err
+		}},
+		{"batch repeats an event id", "requests[1].events[0].id", func() error {
+			_, err := s.AppendBatch(ctx,
+				cairn.AppendRequest{Stream: "s", Events: []cairn.EventData{{ID: dupID, Type: "T"}}},
+				cairn.AppendRequest{Stream: "t", Events: []cairn.EventData{{ID: dupID, Type: "T"}}})
 			return err
 		}},
 		{"batch with a bad event", "events[0].type", func() error {
