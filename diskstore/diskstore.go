@@ -90,15 +90,15 @@ var ErrFailed = errors.New("diskstore: a disk write or fsync failed; the store r
 // positions, and encodes every write waiting at that moment into one pebble
 // batch, committed with one fsync: group commit. The committer writes a
 // group's batch to the log and goes on with the next group while the fsync
-// runs; the group's writers wait for that fsync themselves. The log is
-// sequential, so a group is durable only once the groups before it are; and
-// every request, even one that wrote nothing (a repeated append, say), is
-// answered only once the groups before it are durable.
+// runs; a second goroutine, the syncer, waits for the fsyncs in log order and
+// only then answers the group's writers. Every request is answered by the
+// syncer, in order, so that even an answer computed from a group not yet
+// durable (a repeated append, say) is given only once that group is.
 //
 // Readers read from a pebble snapshot taken just after each group's batch
-// and published once the group is durable (never replacing the snapshot of
-// a later group), so they never see a write before it is durable, never see
-// half of a group, and never see position N+1 before N.
+// and published by the syncer once the group is durable, so they never see a
+// write before it is durable, never see half of a group, and never see
+// position N+1 before N.
 type DB struct {
 	pdb  *pebble.DB
 	opts Options
@@ -112,9 +112,8 @@ type DB struct {
 	subMu  sync.RWMutex
 	closed bool
 	reqs   chan *request
-	done   chan struct{} // closed when the committer exits
-	// inflight counts the groups handed off and not yet completed.
-	inflight sync.WaitGroup
+	syncq  chan *pending // from the committer to the syncer
+	done   chan struct{} // closed when the syncer exits
 
 	// The read view.
 	viewMu  sync.RWMutex
@@ -135,10 +134,6 @@ type DB struct {
 	// that compaction can drop what the step deleted).
 	anchor *pebble.Snapshot
 	groups int
-	// seq numbers the groups handed off; lastBatch is the last one that
-	// wrote.
-	seq       uint64
-	lastBatch *pending
 }
 
 const anchorGroups = 1024
@@ -166,7 +161,6 @@ var (
 // view is a durable, consistent state of the store that readers share.
 type view struct {
 	snap *pebble.Snapshot
-	seq  uint64 // the group it shows
 	next uint64 // positions below are committed
 	refs atomic.Int32
 }
@@ -185,6 +179,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		log:   opts.Logger,
 		heads: map[string]*head{},
 		reqs:  make(chan *request, 1024),
+		syncq: make(chan *pending, 64),
 		done:  make(chan struct{}),
 		wo:    pebble.Sync,
 	}
@@ -228,8 +223,9 @@ func Open(dir string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("diskstore: open %s: %w", dir, err)
 	}
 	d.anchor = d.pdb.NewSnapshot()
-	d.publish(0, d.pdb.NewSnapshot(), d.next)
+	d.publish(d.pdb.NewSnapshot(), d.next)
 	go d.commitLoop()
+	go d.syncLoop()
 	return d, nil
 }
 
@@ -320,19 +316,14 @@ func wrapErr(err error) error {
 	return err
 }
 
-// publish makes snap, the state after group seq whose positions below next
-// are committed, the read view, unless the view already shows a later
-// group. It is called once the group is durable.
-func (d *DB) publish(seq uint64, snap *pebble.Snapshot, next uint64) {
-	v := &view{snap: snap, next: next, seq: seq}
+// publish makes snap, whose positions below next are committed, the read
+// view. Only the syncer (or Open, before it starts) calls it, after the
+// writes in snap are durable.
+func (d *DB) publish(snap *pebble.Snapshot, next uint64) {
+	v := &view{snap: snap, next: next}
 	v.refs.Store(1)
 	d.viewMu.Lock()
 	old := d.view
-	if old != nil && old.seq >= seq {
-		d.viewMu.Unlock()
-		_ = snap.Close()
-		return
-	}
 	d.view = v
 	d.viewMu.Unlock()
 	if old != nil {
@@ -419,7 +410,6 @@ func (d *DB) Close() error {
 	close(d.reqs)
 	d.subMu.Unlock()
 	<-d.done
-	d.inflight.Wait()
 
 	d.viewMu.Lock()
 	old := d.view

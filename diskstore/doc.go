@@ -19,10 +19,10 @@
 // heads it keeps in memory, assigns versions and global positions, and
 // commits them in one batch with one fsync, so that concurrent writers share
 // fsyncs. While one group's fsync runs, the committer already prepares and
-// writes the next; each group's writers wait for its fsync, and nothing is
-// answered before the groups ahead of it are durable. Readers see a pebble
-// snapshot of each group, published once the group is durable: they never
-// see a write that is not durable yet, and never see position N+1 before N.
+// writes the next; a second goroutine waits for the fsyncs in log order and
+// only then answers each group's writers. Readers see a pebble snapshot of
+// each group, published once the group is durable: they never see a write
+// that is not durable yet, and never see position N+1 before N.
 // Options.NoSync skips the fsync, for tests and benchmarks only.
 //
 // A failed write or fsync (a full disk included) fails the writes of its

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/cairndb/cairn"
 	"github.com/cockroachdb/pebble/v2"
@@ -38,8 +37,7 @@ type request struct {
 	results []cairn.AppendResult
 	next    string // opPurge: where the next step resumes; "" when done
 	err     error
-	done    chan struct{} // closed by the committer once it has handled r
-	group   *pending      // r's group, when r must wait for it to be durable
+	done    chan struct{}
 }
 
 // exclusive requests are committed in a group of their own.
@@ -77,11 +75,6 @@ func (d *DB) submit(ctx context.Context, r *request) error {
 	d.reqs <- r
 	d.subMu.RUnlock()
 	<-r.done
-	if r.group != nil {
-		if err := d.complete(r.group); err != nil && r.err == nil {
-			r.err = err
-		}
-	}
 	return r.err
 }
 
@@ -89,9 +82,9 @@ const maxQueue = 4096
 
 // commitLoop is the committer goroutine: it takes the requests waiting and
 // commits them in groups. It exits when Close closes the request channel and
-// every request has been handled.
+// every request has been handed to the syncer.
 func (d *DB) commitLoop() {
-	defer close(d.done)
+	defer close(d.syncq)
 	var queue []*request
 	open := true
 	for {
@@ -152,8 +145,8 @@ func (d *DB) newGroup(indexed bool) *group {
 	return g
 }
 
-// commit prepares one group of requests and hands it off. It returns the
-// requests that must wait for the next group.
+// commit prepares one group of requests and hands it to the syncer. It
+// returns the requests that must wait for the next group.
 func (d *DB) commit(reqs []*request) (deferred []*request) {
 	if err := d.failed(); err != nil {
 		for _, r := range reqs {
@@ -192,35 +185,25 @@ func (d *DB) commit(reqs []*request) (deferred []*request) {
 	return deferred
 }
 
-// pending is a group on its way to disk.
+// pending is a group on its way to disk, in the syncer's queue.
 type pending struct {
-	seq  uint64           // the group's number, for publishing in order
-	b    *pebble.Batch    // nil when the group wrote nothing
+	b    *pebble.Batch    // nil when the group wrote nothing or failed
 	wait bool             // wait for the batch's fsync
 	snap *pebble.Snapshot // the state after the group, for readers
 	next uint64
-	// after is, for a group without a batch, the last group with one:
-	// its answers wait until that group is durable.
-	after *pending
-	once  sync.Once
-	err   error
+	reqs []*request // answered in order once the group is durable
 }
 
 // handoff writes the group's batch to the log (when it wrote anything) and
-// lets the group's writers go and wait for it. The committer goes on with
-// the next group while this one's fsync runs.
+// queues its requests, whose results are set, for the syncer. The committer
+// goes on with the next group while this one's fsync runs: the log is
+// sequential, so groups become durable in order, and the syncer answers
+// them and publishes their state to readers in that order.
 //
 // The snapshot is taken here, right after the batch is applied and before
 // the next group is: it holds exactly the groups up to this one.
 func (d *DB) handoff(g *group, wrote bool, reqs []*request) {
-	if len(reqs) == 0 && !wrote {
-		if g != nil {
-			_ = g.b.Close()
-		}
-		return
-	}
-	d.seq++
-	p := &pending{seq: d.seq}
+	p := &pending{reqs: reqs}
 	switch {
 	case wrote:
 		var err error
@@ -242,64 +225,50 @@ func (d *DB) handoff(g *group, wrote bool, reqs []*request) {
 				if r.err == nil {
 					r.err = err
 				}
-				close(r.done)
 			}
-			return
+			break
 		}
 		d.next = g.next
 		p.b, p.wait, p.snap, p.next = g.b, !d.opts.NoSync, d.pdb.NewSnapshot(), g.next
-		d.lastBatch = p
 		if d.groups++; d.groups%anchorGroups == 0 {
 			d.renewAnchor()
 		}
-	default:
-		if g != nil {
-			_ = g.b.Close()
-		}
-		p.after = d.lastBatch
+	case g != nil:
+		_ = g.b.Close()
 	}
-	d.inflight.Add(1)
-	for _, r := range reqs {
-		r.group = p
-		close(r.done)
-	}
+	d.syncq <- p
 }
 
-// complete waits until the group p is durable, publishes its state to
-// readers (unless a later group's is published already) and returns the
-// group's error. The group's writers all call it; the first does the work.
-// The log is sequential: when p's fsync is done, so are those of the groups
-// before it.
-func (d *DB) complete(p *pending) error {
-	p.once.Do(func() {
-		defer d.inflight.Done()
-		if p.after != nil {
-			_ = d.complete(p.after)
-			p.after = nil
-		}
-		var err error
+// syncLoop is the syncer goroutine: it waits for each group's fsync, in
+// order, publishes the group's state to readers and answers its requests.
+func (d *DB) syncLoop() {
+	defer close(d.done)
+	for p := range d.syncq {
 		if p.b != nil {
+			var err error
 			if p.wait {
 				err = p.b.SyncWait()
 			}
-			_ = p.b.Close()
-			p.b = nil
-		}
-		if err == nil {
-			err = d.failed()
-		}
-		switch {
-		case err != nil:
-			p.err = d.fail(err)
-			if p.snap != nil {
-				_ = p.snap.Close()
+			if err == nil {
+				err = d.failed()
 			}
-		case p.snap != nil:
-			d.publish(p.seq, p.snap, p.next)
+			_ = p.b.Close()
+			if err != nil {
+				err = d.fail(err)
+				_ = p.snap.Close()
+				for _, r := range p.reqs {
+					if r.err == nil {
+						r.err = err
+					}
+				}
+			} else {
+				d.publish(p.snap, p.next)
+			}
 		}
-		p.snap = nil
-	})
-	return p.err
+		for _, r := range p.reqs {
+			close(r.done)
+		}
+	}
 }
 
 // do performs r's checks and adds its writes to the batch. wrote reports
