@@ -118,15 +118,20 @@ func Dial(addr string, opts Options) (*Store, error) {
 func Open(raw string, opts Options) (*Store, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("server URL %q: %w", raw, err)
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // its message would repeat the URL, password included
+		}
+		return nil, fmt.Errorf("server URL: %w", err)
 	}
+	shown := u.Redacted()
 	switch u.Scheme {
 	case "cairn", "kurrentdb", "esdb":
 	default:
-		return nil, fmt.Errorf("server URL %q: unknown scheme %q: use cairn://host:port", raw, u.Scheme)
+		return nil, fmt.Errorf("server URL %q: unknown scheme %q: use cairn://host:port", shown, u.Scheme)
 	}
 	if u.Host == "" {
-		return nil, fmt.Errorf("server URL %q: no host: use cairn://host:port", raw)
+		return nil, fmt.Errorf("server URL %q: no host: use cairn://host:port", shown)
 	}
 	if u.User != nil {
 		opts.Username = u.User.Username()
@@ -137,13 +142,13 @@ func Open(raw string, opts Options) (*Store, error) {
 		switch key {
 		case "tls", "tlscafile", "tlsverifycert":
 		default:
-			return nil, fmt.Errorf("server URL %q: unknown parameter %q (known: tls, tlscafile, tlsverifycert)", raw, key)
+			return nil, fmt.Errorf("server URL %q: unknown parameter %q (known: tls, tlscafile, tlsverifycert)", shown, key)
 		}
 	}
 	if v := q.Get("tls"); v != "" {
 		on, err := strconv.ParseBool(v)
 		if err != nil {
-			return nil, fmt.Errorf("server URL %q: tls=%q is not true or false", raw, v)
+			return nil, fmt.Errorf("server URL %q: tls=%q is not true or false", shown, v)
 		}
 		if on && opts.TLS == nil {
 			opts.TLS = &tls.Config{MinVersion: tls.VersionTLS12}
@@ -153,11 +158,11 @@ func Open(raw string, opts Options) (*Store, error) {
 		if file := q.Get("tlscafile"); file != "" {
 			pem, err := os.ReadFile(file)
 			if err != nil {
-				return nil, fmt.Errorf("server URL %q: tlscafile: %w", raw, err)
+				return nil, fmt.Errorf("server URL %q: tlscafile: %w", shown, err)
 			}
 			pool := x509.NewCertPool()
 			if !pool.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("server URL %q: tlscafile %s holds no PEM certificate", raw, file)
+				return nil, fmt.Errorf("server URL %q: tlscafile %s holds no PEM certificate", shown, file)
 			}
 			opts.TLS.RootCAs = pool
 		}

@@ -14,6 +14,7 @@ package storeurl
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
@@ -52,7 +53,7 @@ func Open(ctx context.Context, raw string, opts Options) (*cairn.Store, error) {
 		}
 		return cairn.NewStore(b, opts.Store), nil
 	}
-	return nil, fmt.Errorf("store %q: unknown kind", raw)
+	return nil, fmt.Errorf("store %q: unknown kind", Redact(raw))
 }
 
 // Kind is the kind of engine a URL names.
@@ -78,18 +79,22 @@ func Parse(raw string) (Kind, string, error) {
 	scheme, _, hasScheme := strings.Cut(raw, "://")
 	if !hasScheme {
 		if i := strings.IndexByte(raw, ':'); i > 0 && !strings.ContainsAny(raw[:i], `/\.`) {
-			return 0, "", fmt.Errorf("store %q: unknown scheme %q: use memory:, a directory path, file:///path or postgres://…", raw, raw[:i])
+			return 0, "", fmt.Errorf("store %q: unknown scheme %q: use memory:, a directory path, file:///path or postgres://…", Redact(raw), raw[:i])
 		}
 		return Dir, raw, nil
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		return 0, "", fmt.Errorf("store %q: %w", raw, err)
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err // its message would repeat the URL, password included
+		}
+		return 0, "", fmt.Errorf("store %q: %w", Redact(raw), err)
 	}
 	switch scheme {
 	case "file":
 		if u.Path == "" {
-			return 0, "", fmt.Errorf("store %q: a file URL needs a path, as in file:///var/lib/cairn", raw)
+			return 0, "", fmt.Errorf("store %q: a file URL needs a path, as in file:///var/lib/cairn", Redact(raw))
 		}
 		return Dir, u.Path, nil
 	case "postgres", "postgresql":
@@ -97,5 +102,20 @@ func Parse(raw string) (Kind, string, error) {
 	case "cairn", "kurrentdb", "esdb":
 		return Remote, raw, nil
 	}
-	return 0, "", fmt.Errorf("store %q: unknown scheme %q: use memory:, a directory path, file:///path, postgres://… or cairn://host:port", raw, scheme)
+	return 0, "", fmt.Errorf("store %q: unknown scheme %q: use memory:, a directory path, file:///path, postgres://… or cairn://host:port", Redact(raw), scheme)
+}
+
+// Redact returns raw with any password replaced by "xxxxx", for logs and
+// error messages.
+func Redact(raw string) string {
+	if u, err := url.Parse(raw); err == nil {
+		return u.Redacted()
+	}
+	// Unparsable: drop whatever stands between the scheme and an '@'.
+	if i := strings.Index(raw, "://"); i >= 0 {
+		if j := strings.LastIndexByte(raw, '@'); j > i {
+			return raw[:i+3] + "xxxxx" + raw[j:]
+		}
+	}
+	return raw
 }

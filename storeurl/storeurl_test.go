@@ -53,3 +53,23 @@ func ExampleOpen() {
 	fmt.Println("has events:", has)
 	// Output: has events: false
 }
+
+func TestRedact(t *testing.T) {
+	for raw, want := range map[string]string{
+		"postgres://cairn:s3cret@db:5432/cairn?sslmode=disable": "postgres://cairn:xxxxx@db:5432/cairn?sslmode=disable",
+		"cairn://admin:changeit@localhost:2113":                 "cairn://admin:xxxxx@localhost:2113",
+		"./cairn-data":                                          "./cairn-data",
+		"postgres://u:p%zz@db/x":                                "postgres://xxxxx@db/x",
+	} {
+		if got := storeurl.Redact(raw); got != want {
+			t.Errorf("Redact(%q) = %q, want %q", raw, got, want)
+		}
+	}
+	// Errors about a URL never repeat its password.
+	for _, raw := range []string{"postgres://u:s3cret@db/x%zz", "ftp://u:s3cret@host/x", "cairn://u:s3cret@host:1?tls=maybe"} {
+		_, err := storeurl.Open(context.Background(), raw, storeurl.Options{})
+		if err == nil || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("Open(%q): %v", raw, err)
+		}
+	}
+}

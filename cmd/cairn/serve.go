@@ -139,7 +139,7 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			if opts.TLS != nil {
 				conn = "kurrentdb://admin:PASSWORD@" + lis.Addr().String() + "?tls=true&tlscafile=ca.crt"
 			}
-			log.Info("cairn serving", "store", g.store, "grpc", lis.Addr().String(), "http", httpListen,
+			log.Info("cairn serving", "store", storeurl.Redact(g.store), "grpc", lis.Addr().String(), "http", httpListen,
 				"tls", opts.TLS != nil, "connect", conn, "startup", time.Since(begun).Round(time.Microsecond).String())
 
 			var serveErr error

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/storeurl"
 	"github.com/spf13/cobra"
 )
 
@@ -27,7 +28,7 @@ func newStatsCmd(g *globals) *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			return g.withStore(ctx, func(s *cairn.Store) error {
-				st := stats{Store: g.store, Healthy: true}
+				st := stats{Store: storeurl.Redact(g.store), Healthy: true}
 				last, err := s.ReadAll(ctx, cairn.LogEnd, 1, cairn.Backward)
 				if err != nil {
 					return err
