@@ -75,8 +75,30 @@ func TestBatchAppend(t *testing.T) {
 	if d := resp.GetError().GetDetails(); len(d) != 1 || d[0].UnmarshalTo(&wev) != nil || wev.GetCurrentStreamRevision() != 2 {
 		t.Errorf("conflict details: %v, want the current revision 2", resp.GetError().GetDetails())
 	}
+
+	// A bad message refuses its whole correlation id once, in whatever
+	// request it arrives: nothing of it is written.
+	c3 := corr()
+	bad := msg()
+	bad.Id = &shared.UUID{Value: &shared.UUID_String_{String_: "not-a-uuid"}}
+	if err := bs.Send(&api.BatchAppendReq{CorrelationId: c3, Options: opts("cart", false), ProposedMessages: []*api.BatchAppendReq_ProposedMessage{msg(), bad, msg()}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := bs.Send(&api.BatchAppendReq{CorrelationId: c3, ProposedMessages: []*api.BatchAppendReq_ProposedMessage{msg()}, IsFinal: true}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err = bs.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if codes.Code(resp.GetError().GetCode()) != codes.InvalidArgument {
+		t.Errorf("batch with a bad id: %v, want an InvalidArgument error", resp)
+	}
 	if err := bs.CloseSend(); err != nil {
 		t.Fatal(err)
+	}
+	if resp, err := bs.Recv(); err == nil {
+		t.Errorf("a refused batch was answered twice: %v", resp)
 	}
 	if v, _ := ts.store.StreamVersion(ctx, "cart"); v != 2 {
 		t.Errorf("cart at version %d, want 2", v)

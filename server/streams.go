@@ -298,6 +298,7 @@ func (ss *streamsService) BatchAppend(stream grpc.BidiStreamingServer[api.BatchA
 		opts   *api.BatchAppendReq_Options
 		events []cairn.EventData
 		size   appendSize
+		failed bool // answered with an error: the rest of it is dropped
 	}
 	open := map[string]*pending{}
 	for {
@@ -318,16 +319,21 @@ func (ss *streamsService) BatchAppend(stream grpc.BidiStreamingServer[api.BatchA
 			p.opts = req.Options
 		}
 		for _, pm := range req.ProposedMessages {
+			if p.failed {
+				break
+			}
 			e, err := eventFromProposed(len(p.events), pm.Id, pm.Metadata, pm.CustomMetadata, pm.Data)
 			if err == nil {
 				err = p.size.add(string(p.opts.GetStreamIdentifier().GetStreamName()), e)
 			}
 			if err != nil {
-				delete(open, key)
+				// Refuse the whole correlation id, once: nothing of it is
+				// written, and its later requests are read and dropped.
+				p.failed, p.events = true, nil
 				if err := stream.Send(batchError(req.CorrelationId, p.opts, codes.InvalidArgument, err.Error(), nil)); err != nil {
 					return err
 				}
-				continue
+				break
 			}
 			p.events = append(p.events, e)
 		}
@@ -335,6 +341,9 @@ func (ss *streamsService) BatchAppend(stream grpc.BidiStreamingServer[api.BatchA
 			continue
 		}
 		delete(open, key)
+		if p.failed {
+			continue
+		}
 		if err := stream.Send(ss.batch(ctx, req.CorrelationId, p.opts, p.events)); err != nil {
 			return err
 		}
