@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"strings"
+	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/bench"
@@ -114,6 +116,15 @@ plain lines otherwise.`,
 				}
 				defer pprof.StopCPUProfile()
 			}
+			mode := "durable"
+			switch {
+			case kind == storeurl.Memory:
+				mode = "in memory"
+			case noSync && kind == storeurl.Dir:
+				mode = "no fsync"
+			}
+			fmt.Fprintf(cfg.Out, "# cairn bench: store %s (%s), %d CPUs, %s, %s\n",
+				url, mode, runtime.GOMAXPROCS(0), runtime.Version(), time.Now().UTC().Format(time.RFC3339))
 			_, err = bench.Run(ctx, cfg)
 			return err
 		},
