@@ -133,6 +133,8 @@ func TestKill9(t *testing.T) {
 		// that it dies in the middle of its work, whatever the speed of
 		// the machine.
 		killAt := 200 + rng.IntN(2000)
+		// A child that stalls is killed too, and the round fails.
+		stall := time.AfterFunc(time.Minute, func() { _ = cmd.Process.Signal(syscall.SIGKILL) })
 		var acks []ack
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -146,6 +148,10 @@ func TestKill9(t *testing.T) {
 			}
 		}
 		err = cmd.Wait()
+		stall.Stop()
+		if len(acks) < killAt {
+			t.Fatalf("round %d: the child stalled after %d acknowledgements", round, len(acks))
+		}
 		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
 			t.Fatalf("child ended with %v before it was killed", err)
 		}
