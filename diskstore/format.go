@@ -111,8 +111,14 @@ func streamPrefix(p byte, stream string) []byte {
 }
 
 func runKey(stream string, version int64) []byte {
-	k := streamPrefix(prefixRun, stream)
-	return binary.BigEndian.AppendUint64(k, uint64(version))
+	return appendRunKey(make([]byte, 0, len(stream)+10), stream, version)
+}
+
+func appendRunKey(dst []byte, stream string, version int64) []byte {
+	dst = append(dst, prefixRun)
+	dst = append(dst, stream...)
+	dst = append(dst, 0)
+	return binary.BigEndian.AppendUint64(dst, uint64(version))
 }
 
 func runKeyVersion(k []byte) int64 {
@@ -166,10 +172,16 @@ type run struct {
 func (r run) last() int64 { return r.first + r.count - 1 }
 
 func encodeRun(key []byte, pos uint64, count int64) []byte {
-	var buf [20]byte
-	p := binary.AppendUvarint(buf[:0], pos)
-	p = binary.AppendUvarint(p, uint64(count))
-	return seal(key, p)
+	return appendRun(nil, key, pos, count)
+}
+
+// appendRun appends the sealed run value to dst.
+func appendRun(dst, key []byte, pos uint64, count int64) []byte {
+	dst = append(dst, 0, 0, 0, 0)
+	dst = binary.AppendUvarint(dst, pos)
+	dst = binary.AppendUvarint(dst, uint64(count))
+	sealInPlace(key, dst)
+	return dst
 }
 
 func decodeRun(key, value []byte) (run, error) {
@@ -230,9 +242,15 @@ func decodeMeta(key, value []byte) (meta, error) {
 }
 
 func encodeUint(key []byte, v uint64) []byte {
-	var buf [8]byte
-	binary.BigEndian.PutUint64(buf[:], v)
-	return seal(key, buf[:])
+	return appendUint(nil, key, v)
+}
+
+// appendUint appends the sealed 8-byte value v to dst.
+func appendUint(dst, key []byte, v uint64) []byte {
+	dst = append(dst, 0, 0, 0, 0)
+	dst = binary.BigEndian.AppendUint64(dst, v)
+	sealInPlace(key, dst)
+	return dst
 }
 
 func decodeUint(key, value []byte) (uint64, error) {

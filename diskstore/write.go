@@ -132,7 +132,8 @@ type group struct {
 	now     int64  // commit time, Unix µs
 	ids     map[uuid.UUID]bool
 	snaps   map[string]int64
-	scratch []byte
+	key     []byte // reused for encoding keys
+	scratch []byte // reused for encoding values
 }
 
 func (d *DB) newGroup(indexed bool) *group {
@@ -373,10 +374,14 @@ func (g *group) write(stream string, h *head, events []cairn.EventData) cairn.Ap
 		sealInPlace(key[:], g.scratch)
 		_ = g.b.Set(key[:], g.scratch, nil)
 	}
-	rk := runKey(stream, first)
-	_ = g.b.Set(rk, encodeRun(rk, pos, int64(len(events))), nil)
-	ik := idKey(events[0].ID)
-	_ = g.b.Set(ik, encodeUint(ik, pos), nil)
+	// The run and retry records, encoded in reused buffers (the batch
+	// copies them).
+	g.key = appendRunKey(g.key[:0], stream, first)
+	g.scratch = appendRun(g.scratch[:0], g.key, pos, int64(len(events)))
+	_ = g.b.Set(g.key, g.scratch, nil)
+	g.key = append(append(g.key[:0], prefixID), events[0].ID[:]...)
+	g.scratch = appendUint(g.scratch[:0], g.key, pos)
+	_ = g.b.Set(g.key, g.scratch, nil)
 	g.ids[events[0].ID] = true
 	if id := events[0].ID; bytes.Compare(id[:], g.d.maxID[:]) > 0 {
 		g.d.maxID = id
