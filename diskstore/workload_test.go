@@ -121,7 +121,16 @@ func write(ctx context.Context, s *cairn.Store, prefix string, w int, onAck func
 		}
 		j := n % 3
 		t := tag{id: id, n: 1 + n%4, batch: "-", reqs: 1}
-		res, err := s.Append(ctx, streams[j], expect(j), events(t)...)
+		var res cairn.AppendResult
+		var err error
+		if n%5 == 4 {
+			// With a projection that records, in the same commit, the
+			// stream's length.
+			t.batch = "P"
+			res, err = s.CommitAll(ctx, cairn.AppendRequest{Stream: streams[j], Expected: expect(j), Events: events(t)}, countProjection)
+		} else {
+			res, err = s.Append(ctx, streams[j], expect(j), events(t)...)
+		}
 		if err != nil {
 			return err
 		}
@@ -129,6 +138,13 @@ func write(ctx context.Context, s *cairn.Store, prefix string, w int, onAck func
 		versions[j] = res.Version
 	}
 	return nil
+}
+
+// countProjection records the length of the stream of the events it is
+// given in the read model table "counts".
+func countProjection(ctx context.Context, tx cairn.Tx, events []cairn.Event) error {
+	last := events[len(events)-1]
+	return tx.Put(ctx, "counts", last.StreamID, strconv.AppendInt(nil, last.Version+1, 10))
 }
 
 // verify checks a store after a crash: the log is gapless from position 0,
@@ -148,6 +164,7 @@ func verify(t *testing.T, s *cairn.Store, acks []ack) {
 	batches := map[string]map[string]bool{}
 	batchSize := map[string]int{}
 	next := map[string]int64{}
+	projected := map[string]int64{} // the stream length after its last commit with a projection
 	var want uint64
 	for e, err := range s.All(ctx, 0, cairn.Forward) {
 		if err != nil {
@@ -178,7 +195,9 @@ func verify(t *testing.T, s *cairn.Store, acks []ack) {
 		}
 		a.n++
 		a.pos = e.Position
-		if tg.batch != "-" {
+		if tg.batch == "P" {
+			projected[e.StreamID] = e.Version + 1
+		} else if tg.batch != "-" {
 			if batches[tg.batch] == nil {
 				batches[tg.batch] = map[string]bool{}
 			}
@@ -197,6 +216,17 @@ func verify(t *testing.T, s *cairn.Store, acks []ack) {
 			t.Fatalf("append %s is half there: %d of %d events", id, a.n, tg.n)
 		}
 	}
+	// A projection's write is there exactly when its commit is.
+	for stream := range next {
+		v, ok, err := s.ReadModelGet(ctx, "counts", stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := strconv.ParseInt(string(v), 10, 64)
+		if want, had := projected[stream]; ok != had || got != want {
+			t.Fatalf("stream %s: read model says %q (%v), its last commit with a projection ends at %d (%v)", stream, v, ok, want, had)
+		}
+	}
 	for b, ids := range batches {
 		if len(ids) != batchSize[b] {
 			t.Fatalf("batch %s is half there: %d of %d appends", b, len(ids), batchSize[b])
@@ -211,7 +241,7 @@ func verify(t *testing.T, s *cairn.Store, acks []ack) {
 			t.Fatalf("acknowledged append %s: recorded as %+v, acknowledged as %+v", k.id, *a, k)
 		}
 	}
-	t.Logf("%d events, %d appends, %d acknowledged", want, len(appends), len(acks))
+	t.Logf("%d events, %d appends (%d streams with projections), %d acknowledged", want, len(appends), len(projected), len(acks))
 }
 
 // acks collects acknowledgements from concurrent writers.
