@@ -20,15 +20,18 @@ import (
 // event; and after a restart the group resumes after the last event.
 func TestPersistentRandomAnswers(t *testing.T) {
 	for _, eng := range engines() {
-		t.Run(eng.name, func(t *testing.T) { testRandomAnswers(t, eng.open(t)) })
+		t.Run(eng.name, func(t *testing.T) { testRandomAnswers(t, eng.open(t), -1) })
 	}
+	// With a message timeout so short that events held by slow consumers
+	// time out too.
+	t.Run("memory/timeouts", func(t *testing.T) { testRandomAnswers(t, openMemory(t), time.Millisecond) })
 }
 
-func testRandomAnswers(t *testing.T, f fixture) {
+func testRandomAnswers(t *testing.T, f fixture, timeout time.Duration) {
 	ctx := deadline(t)
 	store := f.store
 	m := newManager(t, store)
-	settings := subscription.Settings{MaxRetryCount: 2, BufferSize: 20, CheckpointAfter: 1, MessageTimeout: -1}
+	settings := subscription.Settings{MaxRetryCount: 2, BufferSize: 20, CheckpointAfter: 1, MessageTimeout: timeout}
 	if err := m.Create(ctx, subscription.AllStream, "g", settings); err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +120,12 @@ func testRandomAnswers(t *testing.T, f fixture) {
 	}
 
 	t.Logf("%d acked or skipped, %d parked (%d by consumers)", len(processed), info.Parked, len(parkedBy))
-	// Replay the parked events and ack them all.
+	// Replay the parked events and ack them all, without timeouts, which
+	// could park them again.
+	settings.MessageTimeout = -1
+	if err := m.Update(ctx, subscription.AllStream, "g", settings); err != nil {
+		t.Fatal(err)
+	}
 	n, err := m.ReplayParked(ctx, subscription.AllStream, "g", 0)
 	if err != nil || n != info.Parked {
 		t.Fatalf("replayed %d, %v; want %d", n, err, info.Parked)
