@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -145,6 +146,50 @@ func testExactlyOnce(t *testing.T, eng engine) {
 	}
 	subscribeStream("w0-s0", appends*2/streams)
 	subscribeStream("w3-s1", appends*2/streams)
+
+	// A filtered subscriber: the events of one writer, in order, with
+	// checkpoints that only move forward.
+	filtered, err := subscription.All(ctx, store, subscription.Start, subscription.Options{
+		BufferSize:      5,
+		CheckpointEvery: 3,
+		Filter:          subscription.Filter{StreamPrefixes: []string{"w1-"}, EventTypes: []string{"B"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		var last uint64
+		checkpoints := 0
+		for n := 0; n < appends; {
+			m, err := filtered.Next(ctx)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if m.Kind != subscription.KindEvent && m.Kind != subscription.KindCheckpoint {
+				continue
+			}
+			if m.Position < last {
+				errs <- fmt.Errorf("filtered: %v at position %d after %d", m.Kind, m.Position, last)
+				return
+			}
+			last = m.Position
+			if m.Kind == subscription.KindCheckpoint {
+				checkpoints++
+				continue
+			}
+			if e := m.Event; !strings.HasPrefix(e.StreamID, "w1-") || e.Type != "B" {
+				errs <- fmt.Errorf("filtered: delivered %s of %s", e.Type, e.StreamID)
+				return
+			}
+			n++
+		}
+		if checkpoints == 0 {
+			errs <- errors.New("filtered: no checkpoint")
+		}
+	}()
 
 	var writersWG sync.WaitGroup
 	for w := range writers {
