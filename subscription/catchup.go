@@ -174,8 +174,10 @@ var ErrClosed = errors.New("subscription closed")
 // no goroutine; there is nothing to leak when a consumer stops calling Next.
 // When it has caught up, Next waits on [cairn.Store.Changes], taken before
 // the read that found nothing new so that no commit is missed, and the Store
-// signals a change only after the engine has made the events durable: a
-// subscriber never sees an event that a crash could take back. A consumer
+// signals a change only after the engine's append has returned, that is
+// after the events are durable: unless the engine was opened in a mode that
+// trades durability for speed, a subscriber never sees an event that a crash
+// could take back. A consumer
 // learns how far behind it is from [Message.Lag] and from KindFellBehind
 // messages.
 //
