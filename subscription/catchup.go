@@ -106,8 +106,11 @@ type Message struct {
 	Kind Kind
 	// Event is the event of a KindEvent message.
 	Event cairn.Event
-	// Position is the event's global position (KindEvent) or the position
-	// of the last event scanned (KindCheckpoint).
+	// Position is the event's global position (KindEvent), the position
+	// of the last event scanned (KindCheckpoint), or where the
+	// subscription reads next (KindCaughtUp: a position on $all, a version
+	// on a stream; every event before it was scanned, so a consumer may
+	// resume with At(Position)).
 	Position uint64
 	// Lag is how many global positions the newest durable event known to
 	// the store is ahead of this event when it is delivered: zero when the
@@ -442,7 +445,7 @@ func (s *Subscription) fill(ctx context.Context) error {
 		s.wait = changed
 		if !s.live {
 			s.live = true
-			s.pending = append(s.pending, Message{Kind: KindCaughtUp})
+			s.pending = append(s.pending, Message{Kind: KindCaughtUp, Position: s.next})
 		}
 		return nil
 	}

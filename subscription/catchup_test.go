@@ -308,17 +308,26 @@ func TestCaughtUpThenLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var kinds []subscription.Kind
+	var (
+		kinds    []subscription.Kind
+		caughtUp subscription.Message
+	)
 	for range 3 {
 		m, err := sub.Next(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
 		kinds = append(kinds, m.Kind)
+		if m.Kind == subscription.KindCaughtUp {
+			caughtUp = m
+		}
 	}
 	want := []subscription.Kind{subscription.KindEvent, subscription.KindEvent, subscription.KindCaughtUp}
 	if fmt.Sprint(kinds) != fmt.Sprint(want) {
 		t.Fatalf("kinds %v, want %v", kinds, want)
+	}
+	if caughtUp.Position != 2 {
+		t.Fatalf("caught up at %d, want 2 (the next position)", caughtUp.Position)
 	}
 	// Live: a Next that is waiting receives an event appended later.
 	got := make(chan subscription.Message, 1)
@@ -342,8 +351,8 @@ func TestStreamThatDoesNotExistYetIsDeletedAndTombstoned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if m, err := sub.Next(ctx); err != nil || m.Kind != subscription.KindCaughtUp {
-		t.Fatalf("first message %v, %v; want caught up", m.Kind, err)
+	if m, err := sub.Next(ctx); err != nil || m.Kind != subscription.KindCaughtUp || m.Position != 0 {
+		t.Fatalf("first message %+v, %v; want caught up at version 0", m, err)
 	}
 	mustAppend(t, store, "other", ev("X"))
 	mustAppend(t, store, "later", ev("One"), ev("Two"))
