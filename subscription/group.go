@@ -566,7 +566,7 @@ func (g *group) dispatch() {
 	}
 	now := time.Now()
 	for len(g.retry)+len(g.buffered) > 0 {
-		if it := g.peek(); it.retries > g.d.Retries {
+		if it := g.peek(); it.retries > max(g.d.Retries, 0) {
 			g.toPark = append(g.toPark, g.take())
 			continue
 		}

@@ -65,7 +65,8 @@ type Settings struct {
 	Start From
 	// MaxRetryCount is how many times an event is delivered again (after
 	// a nack with retry, a message timeout or a consumer leaving) before
-	// it is parked. Zero means DefaultMaxRetryCount.
+	// it is parked. Zero means DefaultMaxRetryCount; negative means none:
+	// the first retry parks the event.
 	MaxRetryCount int
 	// MessageTimeout is how long a consumer may hold an event without
 	// acking or nacking it before it is delivered again. Zero means
@@ -143,8 +144,6 @@ func (s *Settings) EnsureDefaults() {
 
 func (s Settings) validate() error {
 	switch {
-	case s.MaxRetryCount < 0:
-		return invalidf("settings.max_retry_count", "must not be negative, got %d", s.MaxRetryCount)
 	case s.BufferSize < 0:
 		return invalidf("settings.buffer_size", "must not be negative, got %d", s.BufferSize)
 	case s.CheckpointAfter < 0:

@@ -351,6 +351,28 @@ func TestPersistentRetryParkReplay(t *testing.T) {
 	}
 }
 
+func TestPersistentNoRetries(t *testing.T) {
+	ctx := deadline(t)
+	store := memstore.Open()
+	m := newManager(t, store)
+	if err := m.Create(ctx, "s", "g", subscription.Settings{MaxRetryCount: -1}); err != nil {
+		t.Fatal(err)
+	}
+	mustAppend(t, store, "s", ev("Poison"), ev("Good"))
+	c := connect(t, ctx, m, "s", "g", subscription.ConsumerOptions{InFlight: 1})
+	d := next(t, ctx, c)
+	if err := c.Nack(ctx, subscription.Retry, "", d.Event.ID); err != nil {
+		t.Fatal(err)
+	}
+	if d := next(t, ctx, c); d.Event.Type != "Good" {
+		t.Fatalf("got %s, want the event after the parked one", d.Event.Type)
+	}
+	info, _ := m.Info(ctx, "s", "g")
+	if info.Parked != 1 || info.Settings.MaxRetryCount != -1 {
+		t.Fatalf("parked %d, max retry count %d; want 1 and -1", info.Parked, info.Settings.MaxRetryCount)
+	}
+}
+
 func TestPersistentMessageTimeout(t *testing.T) {
 	ctx := deadline(t)
 	store := memstore.Open()
@@ -463,7 +485,7 @@ func TestPersistentAdministration(t *testing.T) {
 	}{
 		{"group", m.Create(ctx, "orders", "", subscription.Settings{})},
 		{"stream", m.Create(ctx, "$bad", "g", subscription.Settings{})},
-		{"settings.max_retry_count", m.Create(ctx, "orders", "h", subscription.Settings{MaxRetryCount: -1})},
+		{"settings.buffer_size", m.Create(ctx, "orders", "h", subscription.Settings{BufferSize: -1})},
 		{"filter.event_type_regexp", m.Create(ctx, "orders", "h", subscription.Settings{Filter: subscription.Filter{EventTypeRegexp: "["}})},
 		{"settings.start", m.Create(ctx, "orders", "h", subscription.Settings{Start: subscription.At(math.MaxUint64)})},
 		{"action", cs.Nack(ctx, subscription.Action(9), "", uuid.New())},
