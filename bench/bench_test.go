@@ -99,3 +99,22 @@ func Example() {
 	// W1 append latency p99 ms
 	// W3 appends of 1000: throughput events/s
 }
+
+// BenchmarkFileBaseline measures the raw baseline alone: 256-byte records
+// appended with fdatasync, one per append, by 1 and by 64 writers.
+func BenchmarkFileBaseline(b *testing.B) {
+	for _, writers := range []int{1, 64} {
+		b.Run(fmt.Sprint("writers=", writers), func(b *testing.B) {
+			base, err := bench.NewFileBaseline(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer base.Close()
+			b.SetBytes(bench.EventBytes)
+			b.ResetTimer()
+			if _, _, err := base.Append(context.Background(), writers, max(1, b.N/writers), 1, bench.EventBytes); err != nil {
+				b.Fatal(err)
+			}
+		})
+	}
+}
