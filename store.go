@@ -61,6 +61,7 @@ type Store struct {
 	opts    Options
 	changes signal
 	stop    func()
+	ids     idGen
 }
 
 // NewStore returns a Store over the engine b.
@@ -131,7 +132,7 @@ func (s *Store) checkAppend(stream string, expected ExpectedVersion, events []Ev
 	if err := validateExpected(expected); err != nil {
 		return nil, err
 	}
-	return prepareEvents(events, s.opts.MaxEventBytes)
+	return prepareEvents(events, s.opts.MaxEventBytes, &s.ids)
 }
 
 func (s *Store) appended(stream string, events []EventData, res AppendResult) {

@@ -55,8 +55,8 @@ func validateName(field, s string, max int) error {
 }
 
 // prepareEvents validates events and returns a copy in which every event has
-// an ID. The caller's slice is not modified.
-func prepareEvents(events []EventData, maxBytes int) ([]EventData, error) {
+// an ID, from ids where the caller gave none. The caller's slice is not modified.
+func prepareEvents(events []EventData, maxBytes int, ids *idGen) ([]EventData, error) {
 	if len(events) == 0 {
 		return nil, invalidf("events", "an append needs at least one event")
 	}
@@ -81,17 +81,16 @@ func prepareEvents(events []EventData, maxBytes int) ([]EventData, error) {
 				return nil, err
 			}
 		}
-		if e.ID == uuid.Nil {
-			id, err := uuid.NewV7()
-			if err != nil {
-				return nil, fmt.Errorf("generate event id: %w", err)
+		if e.ID != uuid.Nil {
+			if j, ok := seen[e.ID]; ok {
+				return nil, invalidf(field+".id", "%s is also the id of events[%d]", e.ID, j)
 			}
-			e.ID = id
-		} else if j, ok := seen[e.ID]; ok {
-			return nil, invalidf(field+".id", "%s is also the id of events[%d]", e.ID, j)
+			seen[e.ID] = i
 		}
-		seen[e.ID] = i
 		out[i] = e
+	}
+	if err := ids.fill(out); err != nil {
+		return nil, fmt.Errorf("generate event ids: %w", err)
 	}
 	return out, nil
 }
