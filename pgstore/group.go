@@ -95,10 +95,11 @@ func (s *Store) commitLoop() {
 	for {
 		// Appends whose group just committed are about to queue their
 		// next append: let them, so that the next group is not one
-		// append that happened to come first.
+		// append that happened to come first. A lone writer has nobody
+		// to wait for.
 		for range 3 {
 			c.mu.Lock()
-			short := len(c.queue) < c.last
+			short := c.last > 1 && len(c.queue) < c.last
 			c.mu.Unlock()
 			if !short {
 				break
