@@ -8,14 +8,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
+	"github.com/google/uuid"
 )
 
 // faultFS fails the operations of kind ops on write-ahead log files with
@@ -227,5 +230,52 @@ func TestHealthNoticesFailedDisk(t *testing.T) {
 	f.armed.Store(false)
 	if _, err := s.Append(ctx, "s", cairn.Any, ev(`"x"`)); !errors.Is(err, diskstore.ErrFailed) {
 		t.Fatalf("append after Health found a failed disk: %v", err)
+	}
+}
+
+// TestRetryAfterFailedSync: a repeat of an append whose fsync is failing is
+// not acknowledged either, though the repeat itself writes nothing.
+func TestRetryAfterFailedSync(t *testing.T) {
+	ctx := context.Background()
+	var armed atomic.Bool
+	syncing, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	fs := errorfs.Wrap(vfs.NewMem(), errorfs.InjectorFunc(func(op errorfs.Op) error {
+		if !armed.Load() || !strings.HasSuffix(op.Path, ".log") {
+			return nil
+		}
+		switch op.Kind {
+		case errorfs.OpFileSync, errorfs.OpFileSyncData, errorfs.OpFileSyncTo:
+			once.Do(func() { close(syncing); <-release })
+			return syscall.EIO
+		}
+		return nil
+	}))
+	db, err := diskstore.Open("db", diskstore.Options{FS: fs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cairn.NewStore(db, cairn.Options{})
+	defer s.Close()
+	if _, err := s.Append(ctx, "s", cairn.NoStream, ev(`"before"`)); err != nil {
+		t.Fatal(err)
+	}
+	armed.Store(true)
+	e := ev(`"x"`)
+	e.ID = uuid.New()
+	first, repeat := make(chan error, 1), make(chan error, 1)
+	go func() { _, err := s.Append(ctx, "s", cairn.Exact(0), e); first <- err }()
+	<-syncing // the first append is written and its fsync hangs
+	go func() { _, err := s.Append(ctx, "s", cairn.Exact(0), e); repeat <- err }()
+	// Give the repeat time to be answered from the first append's records
+	// while that fsync hangs; if it comes later it meets the failed store,
+	// and the assertions hold all the same.
+	time.Sleep(100 * time.Millisecond)
+	close(release)
+	if err := <-first; !errors.Is(err, diskstore.ErrFailed) {
+		t.Fatalf("append with a failing fsync: %v, want ErrFailed", err)
+	}
+	if err := <-repeat; err == nil {
+		t.Fatal("the repeat of an append whose fsync failed was acknowledged")
 	}
 }

@@ -245,8 +245,8 @@ func (d *DB) handoff(g *group, wrote bool, reqs []*request) {
 func (d *DB) syncLoop() {
 	defer close(d.done)
 	for p := range d.syncq {
+		var err error
 		if p.b != nil {
-			var err error
 			if p.wait {
 				err = p.b.SyncWait()
 			}
@@ -257,13 +257,20 @@ func (d *DB) syncLoop() {
 			if err != nil {
 				err = d.fail(err)
 				_ = p.snap.Close()
-				for _, r := range p.reqs {
-					if r.err == nil {
-						r.err = err
-					}
-				}
 			} else {
 				d.publish(p.snap, p.next)
+			}
+		} else {
+			// A group that wrote nothing (say, retries answered from the
+			// records of earlier groups) is only as good as the groups
+			// before it: if one of them failed, so does this one.
+			err = d.failed()
+		}
+		if err != nil {
+			for _, r := range p.reqs {
+				if r.err == nil {
+					r.err = err
+				}
 			}
 		}
 		for _, r := range p.reqs {
