@@ -608,3 +608,32 @@ func TestBatchesAcrossStreams(t *testing.T) {
 		}
 	}
 }
+
+// TestNotifyPolls: when a commit's notification is lost, the listener's
+// periodic read of the head still reports it. A commit without a
+// notification is imitated by moving the head row directly.
+func TestNotifyPolls(t *testing.T) {
+	schema := newSchema(t)
+	engine := openSchema(t, schema, pgstore.Options{PollInterval: 20 * time.Millisecond})
+	writer := cairn.NewStore(openSchema(t, schema, pgstore.Options{}), cairn.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	heads := make(chan uint64, 100)
+	stop := engine.Notify(func(head uint64) {
+		select {
+		case heads <- head:
+		default:
+		}
+	})
+	defer stop()
+	// Once the listener has reported an append, it is connected: what it
+	// reports next comes from a notification or from polling.
+	if _, err := writer.Append(ctx, "s", cairn.NoStream, cairn.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	waitHead(t, ctx, heads, 0)
+	if _, err := engine.Pool().Exec(ctx, "UPDATE "+pgx.Identifier{engine.Schema(), "head"}.Sanitize()+" SET next = next + 5"); err != nil {
+		t.Fatal(err)
+	}
+	waitHead(t, ctx, heads, 5)
+}
