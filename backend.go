@@ -62,8 +62,12 @@ type Backend interface {
 	// after the id after (byte order), in ascending order.
 	ListStreams(ctx context.Context, after string, limit int) ([]string, error)
 
-	// DeleteStream soft-deletes the stream.
-	DeleteStream(ctx context.Context, stream string) error
+	// DeleteStream soft-deletes the stream if its version satisfies
+	// expected, checked as Append checks it and in the same critical
+	// section or transaction as the delete; the stream's snapshot goes with
+	// it. A stream that does not exist (and satisfies expected) gives an
+	// error matching ErrStreamNotFound.
+	DeleteStream(ctx context.Context, stream string, expected ExpectedVersion) error
 
 	// Close releases the engine's resources. Calls after Close fail with
 	// ErrClosed.
@@ -85,9 +89,11 @@ type Truncater interface {
 }
 
 // Tombstoner is implemented by engines that can hard-delete a stream: it can
-// never be written or read again.
+// never be written or read again. TombstoneStream checks expected as
+// DeleteStream does, removes the stream's snapshot, and accepts a stream that
+// was never written.
 type Tombstoner interface {
-	TombstoneStream(ctx context.Context, stream string) error
+	TombstoneStream(ctx context.Context, stream string, expected ExpectedVersion) error
 }
 
 // Compacter is implemented by engines that can reclaim the space of deleted

@@ -424,26 +424,34 @@ func (s *Store) Streams(ctx context.Context) iter.Seq2[string, error] {
 	})
 }
 
-// DeleteStream soft-deletes stream: reads return not-found, and an append
-// with NoStream or Any recreates it, its versions continuing after the last
-// deleted one.
-func (s *Store) DeleteStream(ctx context.Context, stream string) error {
+// DeleteStream soft-deletes stream if its version satisfies expected (checked
+// atomically with the delete, as an append checks it): reads return
+// not-found, its snapshot is removed, and an append with NoStream or Any
+// recreates it, its versions continuing after the last deleted one.
+func (s *Store) DeleteStream(ctx context.Context, stream string, expected ExpectedVersion) error {
 	if err := ValidateStreamID(stream); err != nil {
 		return err
 	}
-	return s.failed("delete", s.b.DeleteStream(ctx, stream))
+	if err := validateExpected(expected); err != nil {
+		return err
+	}
+	return s.failed("delete", s.b.DeleteStream(ctx, stream, expected))
 }
 
-// TombstoneStream hard-deletes stream: it can never be written or read again.
-func (s *Store) TombstoneStream(ctx context.Context, stream string) error {
+// TombstoneStream hard-deletes stream if its version satisfies expected: it
+// can never be written or read again, and its snapshot is removed.
+func (s *Store) TombstoneStream(ctx context.Context, stream string, expected ExpectedVersion) error {
 	if err := ValidateStreamID(stream); err != nil {
+		return err
+	}
+	if err := validateExpected(expected); err != nil {
 		return err
 	}
 	t, ok := s.b.(Tombstoner)
 	if !ok {
 		return fmt.Errorf("tombstone %q: %w", stream, ErrNotSupported)
 	}
-	return s.failed("tombstone", t.TombstoneStream(ctx, stream))
+	return s.failed("tombstone", t.TombstoneStream(ctx, stream, expected))
 }
 
 // TruncateStream removes the events of stream with version < before from

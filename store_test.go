@@ -87,7 +87,7 @@ func TestOptionalCapabilitiesMissing(t *testing.T) {
 	s := cairn.NewStore(serialOnly{memstore.New()}, cairn.Options{})
 	noop := func(context.Context, cairn.Tx, []cairn.Event) error { return nil }
 	checks := map[string]error{
-		"tombstone": s.TombstoneStream(ctx, "s"),
+		"tombstone": s.TombstoneStream(ctx, "s", cairn.Any),
 		"truncate":  s.TruncateStream(ctx, "s", 1),
 		"snapshot":  s.CommitSnapshot(ctx, cairn.Snapshot{StreamID: "s"}),
 	}

@@ -51,9 +51,9 @@ func TestCompactGivesSpaceBack(t *testing.T) {
 		id := fmt.Sprintf("s%02d", i)
 		switch i % 4 {
 		case 0, 1:
-			err = s.DeleteStream(ctx, id)
+			err = s.DeleteStream(ctx, id, cairn.Any)
 		case 2:
-			err = s.TombstoneStream(ctx, id)
+			err = s.TombstoneStream(ctx, id, cairn.Any)
 		case 3:
 			err = s.TruncateStream(ctx, id, perStream-10)
 		}
@@ -98,7 +98,7 @@ func TestCompactGivesSpaceBack(t *testing.T) {
 	}
 	s = cairn.NewStore(db, cairn.Options{})
 	last := fmt.Sprintf("s%02d", streams-1)
-	if err := s.DeleteStream(ctx, last); err != nil {
+	if err := s.DeleteStream(ctx, last, cairn.Any); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Compact(ctx); err != nil {

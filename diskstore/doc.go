@@ -88,8 +88,6 @@
 //   - Compaction removes the retry record of an append whose first event it
 //     removes: repeating that append afterwards appends it again (when its
 //     expectation allows).
-//   - Snapshots of soft-deleted streams are kept; those of tombstoned streams
-//     are removed by compaction.
 //   - Compact rewrites the whole database to give the space back at once:
 //     it takes time in proportion to the size of the store. Between
 //     compactions pebble reclaims the space of large deletions by itself,

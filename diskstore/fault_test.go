@@ -74,7 +74,7 @@ func TestFailedSync(t *testing.T) {
 	if _, err := s.Append(ctx, "t", cairn.Any, ev(`"after"`)); !errors.Is(err, diskstore.ErrFailed) {
 		t.Fatalf("append after a failed fsync: %v, want ErrFailed", err)
 	}
-	if err := s.DeleteStream(ctx, "s"); !errors.Is(err, diskstore.ErrFailed) {
+	if err := s.DeleteStream(ctx, "s", cairn.Any); !errors.Is(err, diskstore.ErrFailed) {
 		t.Fatalf("delete after a failed fsync: %v, want ErrFailed", err)
 	}
 	got, err := s.ReadStream(ctx, "s", 0, 10, cairn.Forward)

@@ -36,10 +36,10 @@ func TestReopen(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.DeleteStream(ctx, "deleted"); err != nil {
+	if err := s.DeleteStream(ctx, "deleted", cairn.Any); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.TombstoneStream(ctx, "tombstoned"); err != nil {
+	if err := s.TombstoneStream(ctx, "tombstoned", cairn.Any); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.TruncateStream(ctx, "truncated", 2); err != nil {

@@ -30,7 +30,8 @@ type request struct {
 	kind        opKind
 	reqs        []cairn.AppendRequest // opAppend (one), opBatch, opCommitAll (one)
 	projections []cairn.Projection
-	stream      string // opDelete, opTombstone, opTruncate; opPurge: resume after
+	stream      string                // opDelete, opTombstone, opTruncate; opPurge: resume after
+	expected    cairn.ExpectedVersion // opDelete, opTombstone
 	before      int64
 	snap        cairn.Snapshot
 
@@ -417,6 +418,11 @@ func (g *group) streamOp(r *request) (wrote, later bool, err error) {
 	if h.meta.flags&flagTombstoned != 0 {
 		return false, false, cairn.Deleted(op, r.stream)
 	}
+	if r.kind != opTruncate {
+		if err := r.expected.Check(r.stream, h.current()); err != nil {
+			return false, false, err
+		}
+	}
 	switch r.kind {
 	case opDelete, opTruncate:
 		if h.current() < 0 {
@@ -434,6 +440,14 @@ func (g *group) streamOp(r *request) (wrote, later bool, err error) {
 	case opTombstone:
 		h.meta.flags |= flagTombstoned
 		h.meta.before = max(h.meta.before, h.last+1)
+	}
+	if r.kind != opTruncate {
+		// The stream's snapshot goes with it.
+		_ = g.b.Delete(snapshotKey(r.stream), nil)
+		if g.snaps == nil {
+			g.snaps = map[string]int64{}
+		}
+		g.snaps[r.stream] = -1
 	}
 	g.putMeta(r.stream, h)
 	return true, false, nil
@@ -544,13 +558,13 @@ func (d *DB) CommitAll(ctx context.Context, req cairn.AppendRequest, projections
 }
 
 // DeleteStream implements [cairn.Backend].
-func (d *DB) DeleteStream(ctx context.Context, stream string) error {
-	return d.submit(ctx, &request{kind: opDelete, stream: stream})
+func (d *DB) DeleteStream(ctx context.Context, stream string, expected cairn.ExpectedVersion) error {
+	return d.submit(ctx, &request{kind: opDelete, stream: stream, expected: expected})
 }
 
 // TombstoneStream implements [cairn.Tombstoner].
-func (d *DB) TombstoneStream(ctx context.Context, stream string) error {
-	return d.submit(ctx, &request{kind: opTombstone, stream: stream})
+func (d *DB) TombstoneStream(ctx context.Context, stream string, expected cairn.ExpectedVersion) error {
+	return d.submit(ctx, &request{kind: opTombstone, stream: stream, expected: expected})
 }
 
 // TruncateStream implements [cairn.Truncater]. The events below before

@@ -419,10 +419,10 @@ func (s *Store) ListStreams(ctx context.Context, after string, limit int) ([]str
 }
 
 // DeleteStream implements [cairn.Backend].
-func (s *Store) DeleteStream(ctx context.Context, id string) error {
+func (s *Store) DeleteStream(ctx context.Context, id string, expected cairn.ExpectedVersion) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(ctx); err != nil {
+	if err := s.checkRemove(ctx, "delete", id, expected); err != nil {
 		return err
 	}
 	st, err := s.live("delete", id)
@@ -431,14 +431,15 @@ func (s *Store) DeleteStream(ctx context.Context, id string) error {
 	}
 	st.deleted = true
 	st.before = int64(len(st.positions))
+	delete(s.snapshots, id)
 	return nil
 }
 
 // TombstoneStream implements [cairn.Tombstoner].
-func (s *Store) TombstoneStream(ctx context.Context, id string) error {
+func (s *Store) TombstoneStream(ctx context.Context, id string, expected cairn.ExpectedVersion) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(ctx); err != nil {
+	if err := s.checkRemove(ctx, "tombstone", id, expected); err != nil {
 		return err
 	}
 	st := s.streams[id]
@@ -446,12 +447,27 @@ func (s *Store) TombstoneStream(ctx context.Context, id string) error {
 		st = &stream{}
 		s.streams[id] = st
 	}
-	if st.tombstoned {
-		return cairn.Deleted("tombstone", id)
-	}
 	st.tombstoned = true
 	st.before = int64(len(st.positions))
+	delete(s.snapshots, id)
 	return nil
+}
+
+// checkRemove checks a delete or tombstone of id: the store is open, the
+// stream is not tombstoned, and its version satisfies expected.
+func (s *Store) checkRemove(ctx context.Context, op, id string, expected cairn.ExpectedVersion) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	st := s.streams[id]
+	if st != nil && st.tombstoned {
+		return cairn.Deleted(op, id)
+	}
+	current := int64(-1)
+	if st != nil {
+		current = st.current()
+	}
+	return expected.Check(id, current)
 }
 
 // TruncateStream implements [cairn.Truncater].

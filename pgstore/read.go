@@ -179,12 +179,74 @@ func (s *Store) ListStreams(ctx context.Context, after string, limit int) ([]str
 
 // DeleteStream implements [cairn.Backend]: the stream's row is marked
 // deleted and its versions so far hidden from stream reads; the events stay
-// in the global log until Compact.
-func (s *Store) DeleteStream(ctx context.Context, stream string) error {
-	return s.updateStream(ctx, "delete", stream,
-		`UPDATE `+s.streams+` SET deleted = true, before = greatest(before, version + 1)
-		WHERE id = $1 AND version >= 0 AND NOT deleted AND NOT tombstoned`)
+// in the global log until Compact. The snapshot is removed.
+func (s *Store) DeleteStream(ctx context.Context, stream string, expected cairn.ExpectedVersion) error {
+	return s.remove(ctx, "delete", stream, expected, false)
 }
+
+// TombstoneStream implements [cairn.Tombstoner].
+func (s *Store) TombstoneStream(ctx context.Context, stream string, expected cairn.ExpectedVersion) error {
+	return s.remove(ctx, "tombstone", stream, expected, true)
+}
+
+// remove soft-deletes or tombstones stream in one transaction that holds
+// the stream's row lock from the expected-version check to the commit, so
+// that no append slips in between.
+func (s *Store) remove(ctx context.Context, op, stream string, expected cairn.ExpectedVersion, hard bool) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	for {
+		again := false
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			var st streamState
+			err := tx.QueryRow(ctx, `SELECT version, before, deleted, tombstoned FROM `+s.streams+` WHERE id = $1 FOR UPDATE`, stream).
+				Scan(&st.version, &st.before, &st.deleted, &st.tombstoned)
+			exists := err == nil
+			if errors.Is(err, pgx.ErrNoRows) {
+				st.version, err = -1, nil
+			}
+			if err != nil {
+				return err
+			}
+			if st.tombstoned {
+				return cairn.Deleted(op, stream)
+			}
+			if err := expected.Check(stream, st.current()); err != nil {
+				return err
+			}
+			switch {
+			case hard && !exists:
+				tag, err := tx.Exec(ctx, `INSERT INTO `+s.streams+` (id, tombstoned) VALUES ($1, true) ON CONFLICT (id) DO NOTHING`, stream)
+				if err != nil {
+					return err
+				}
+				if tag.RowsAffected() == 0 { // created meanwhile: check again
+					again = true
+					return errRetry
+				}
+			case hard:
+				_, err = tx.Exec(ctx, `UPDATE `+s.streams+` SET tombstoned = true, deleted = false, before = greatest(before, version + 1) WHERE id = $1`, stream)
+			case st.current() < 0:
+				return cairn.NotFound(op, stream)
+			default:
+				_, err = tx.Exec(ctx, `UPDATE `+s.streams+` SET deleted = true, before = greatest(before, version + 1) WHERE id = $1`, stream)
+			}
+			if err != nil {
+				return err
+			}
+			_, err = tx.Exec(ctx, `DELETE FROM `+s.snapshots+` WHERE stream = $1`, stream)
+			return err
+		})
+		if again {
+			continue
+		}
+		return s.wrap(op, err)
+	}
+}
+
+// errRetry rolls back a transaction that must be run again.
+var errRetry = errors.New("retry")
 
 // TruncateStream implements [cairn.Truncater].
 func (s *Store) TruncateStream(ctx context.Context, stream string, before int64) error {
@@ -211,23 +273,6 @@ func (s *Store) updateStream(ctx context.Context, op, stream, sql string, args .
 		return s.updateStream(ctx, op, stream, sql, args...)
 	}
 	return err
-}
-
-// TombstoneStream implements [cairn.Tombstoner].
-func (s *Store) TombstoneStream(ctx context.Context, stream string) error {
-	if err := s.check(ctx); err != nil {
-		return err
-	}
-	tag, err := s.pool.Exec(ctx, `INSERT INTO `+s.streams+` AS t (id, tombstoned) VALUES ($1, true)
-		ON CONFLICT (id) DO UPDATE SET tombstoned = true, deleted = false, before = greatest(t.before, t.version + 1)
-		WHERE NOT t.tombstoned`, stream)
-	if err != nil {
-		return s.wrap("tombstone", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return cairn.Deleted("tombstone", stream)
-	}
-	return nil
 }
 
 // Compact implements [cairn.Compacter]: it deletes the rows of events that

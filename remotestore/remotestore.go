@@ -326,13 +326,19 @@ func (s *Store) ListStreams(ctx context.Context, after string, limit int) ([]str
 }
 
 // DeleteStream implements [cairn.Backend].
-func (s *Store) DeleteStream(ctx context.Context, stream string) error {
-	return s.call(func() error { _, err := s.c.DeleteStream(ctx, &cairnv1.StreamRequest{Stream: stream}); return err })
+func (s *Store) DeleteStream(ctx context.Context, stream string, expected cairn.ExpectedVersion) error {
+	return s.call(func() error {
+		_, err := s.c.DeleteStream(ctx, &cairnv1.DeleteStreamRequest{Stream: stream, ExpectedVersion: expected.Int64()})
+		return err
+	})
 }
 
 // TombstoneStream implements [cairn.Tombstoner].
-func (s *Store) TombstoneStream(ctx context.Context, stream string) error {
-	return s.call(func() error { _, err := s.c.TombstoneStream(ctx, &cairnv1.StreamRequest{Stream: stream}); return err })
+func (s *Store) TombstoneStream(ctx context.Context, stream string, expected cairn.ExpectedVersion) error {
+	return s.call(func() error {
+		_, err := s.c.TombstoneStream(ctx, &cairnv1.DeleteStreamRequest{Stream: stream, ExpectedVersion: expected.Int64()})
+		return err
+	})
 }
 
 // TruncateStream implements [cairn.Truncater].

@@ -221,28 +221,18 @@ func wrongExpectedVersion(w *cairn.WrongExpectedVersionError) *api.AppendResp_Wr
 	return r
 }
 
-// remove soft-deletes or tombstones stream after checking exp. As in
-// KurrentDB, deleting a stream that does not exist succeeds when exp
-// allows a missing stream.
-//
-// The check and the delete are two steps: a concurrent append between them
-// is deleted with the stream.
+// remove soft-deletes or tombstones stream if exp holds; the engine checks
+// exp atomically with the delete. As in KurrentDB, deleting a stream that
+// does not exist succeeds when exp allows a missing stream.
 func (s *Server) remove(ctx context.Context, stream string, exp cairn.ExpectedVersion, hard bool) (uint64, error) {
-	if err := cairn.ValidateStreamID(stream); err != nil {
-		return 0, err
-	}
-	cur, err := s.currentVersion(ctx, stream)
-	if err != nil {
-		return 0, err
-	}
-	if err := exp.Check(stream, cur); err != nil {
-		return 0, err
-	}
-	switch {
-	case hard:
-		err = s.store.TombstoneStream(ctx, stream)
-	case cur >= 0:
-		err = s.store.DeleteStream(ctx, stream)
+	var err error
+	if hard {
+		err = s.store.TombstoneStream(ctx, stream, exp)
+	} else {
+		err = s.store.DeleteStream(ctx, stream, exp)
+		if errors.Is(err, cairn.ErrStreamNotFound) {
+			err = nil // exp allowed a missing stream
+		}
 	}
 	if err != nil {
 		return 0, err

@@ -231,7 +231,7 @@ func testExpectedVersion(t *testing.T, nb NewBackend) {
 		{"existing", func(t *testing.T, s *cairn.Store) { mustAppend(t, s, "s", cairn.NoStream, evs(3, "E")...) }, 2, 3},
 		{"deleted", func(t *testing.T, s *cairn.Store) {
 			mustAppend(t, s, "s", cairn.NoStream, evs(3, "E")...)
-			if err := s.DeleteStream(ctx, "s"); err != nil {
+			if err := s.DeleteStream(ctx, "s", cairn.Any); err != nil {
 				t.Fatal(err)
 			}
 		}, -1, 3},
@@ -694,7 +694,7 @@ func testSoftDelete(t *testing.T, nb NewBackend) {
 	ctx := context.Background()
 	mustAppend(t, s, "s", cairn.NoStream, evs(3, "E")...)
 	mustAppend(t, s, "keep", cairn.NoStream, ev("E"))
-	if err := s.DeleteStream(ctx, "s"); err != nil {
+	if err := s.DeleteStream(ctx, "s", cairn.Any); err != nil {
 		t.Fatal(err)
 	}
 	wantVersion(t, s, "s", -1)
@@ -707,10 +707,10 @@ func testSoftDelete(t *testing.T, nb NewBackend) {
 	if got := listStreams(t, s); !slices.Equal(got, []string{"keep"}) {
 		t.Fatalf("streams after delete = %v", got)
 	}
-	if err := s.DeleteStream(ctx, "s"); !errors.Is(err, cairn.ErrStreamNotFound) {
+	if err := s.DeleteStream(ctx, "s", cairn.Any); !errors.Is(err, cairn.ErrStreamNotFound) {
 		t.Fatalf("deleting a deleted stream: %v, want ErrStreamNotFound", err)
 	}
-	if err := s.DeleteStream(ctx, "never"); !errors.Is(err, cairn.ErrStreamNotFound) {
+	if err := s.DeleteStream(ctx, "never", cairn.Any); !errors.Is(err, cairn.ErrStreamNotFound) {
 		t.Fatalf("deleting a missing stream: %v, want ErrStreamNotFound", err)
 	}
 	// Recreated: versions continue after the last deleted one, and only
@@ -738,20 +738,20 @@ func testTombstone(t *testing.T, nb NewBackend) {
 	need[cairn.Tombstoner](t, b, "Tombstoner")
 	ctx := context.Background()
 	mustAppend(t, s, "s", cairn.NoStream, evs(2, "E")...)
-	if err := s.TombstoneStream(ctx, "s"); err != nil {
+	if err := s.TombstoneStream(ctx, "s", cairn.Any); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.TombstoneStream(ctx, "never-written"); err != nil {
+	if err := s.TombstoneStream(ctx, "never-written", cairn.Any); err != nil {
 		t.Fatalf("tombstoning a missing stream: %v", err)
 	}
 	mustAppend(t, s, "soft", cairn.NoStream, ev("E"))
-	if err := s.DeleteStream(ctx, "soft"); err != nil {
+	if err := s.DeleteStream(ctx, "soft", cairn.Any); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.TombstoneStream(ctx, "soft"); err != nil {
+	if err := s.TombstoneStream(ctx, "soft", cairn.Any); err != nil {
 		t.Fatalf("tombstoning a soft-deleted stream: %v", err)
 	}
-	if err := s.TombstoneStream(ctx, "s"); !errors.Is(err, cairn.ErrStreamDeleted) {
+	if err := s.TombstoneStream(ctx, "s", cairn.Any); !errors.Is(err, cairn.ErrStreamDeleted) {
 		t.Fatalf("tombstoning twice: %v, want ErrStreamDeleted", err)
 	}
 	for _, stream := range []string{"s", "never-written", "soft"} {
@@ -763,7 +763,7 @@ func testTombstone(t *testing.T, nb NewBackend) {
 		if _, err := s.ReadStream(ctx, stream, 0, 1, cairn.Forward); !errors.Is(err, cairn.ErrStreamDeleted) {
 			t.Fatalf("read of tombstoned %q: %v, want ErrStreamDeleted", stream, err)
 		}
-		if err := s.DeleteStream(ctx, stream); !errors.Is(err, cairn.ErrStreamDeleted) {
+		if err := s.DeleteStream(ctx, stream, cairn.Any); !errors.Is(err, cairn.ErrStreamDeleted) {
 			t.Fatalf("delete of tombstoned %q: %v, want ErrStreamDeleted", stream, err)
 		}
 		if ok, err := s.StreamExists(ctx, stream); ok || err != nil {
@@ -1090,7 +1090,7 @@ func testBadInput(t *testing.T, nb NewBackend) {
 		{"negative from", "from", func() error { _, err := s.ReadStream(ctx, "s", -2, 1, cairn.Backward); return err }},
 		{"forward from the end", "from", func() error { _, err := s.ReadStream(ctx, "s", cairn.StreamEnd, 1, cairn.Forward); return err }},
 		{"negative truncate", "before", func() error { return s.TruncateStream(ctx, "s", -1) }},
-		{"delete reserved", "stream", func() error { return s.DeleteStream(ctx, "$all") }},
+		{"delete reserved", "stream", func() error { return s.DeleteStream(ctx, "$all", cairn.Any) }},
 		{"snapshot version", "snapshot version", func() error {
 			return s.CommitSnapshot(ctx, cairn.Snapshot{StreamID: "s", Version: -1})
 		}},
@@ -1231,7 +1231,7 @@ func testCompact(t *testing.T, nb NewBackend) {
 	mustAppend(t, s, "gone", cairn.NoStream, evs(20, "E")...)
 	mustAppend(t, s, "cut", cairn.NoStream, evs(20, "E")...)
 	mustAppend(t, s, "kept", cairn.NoStream, evs(5, "E")...)
-	if err := s.DeleteStream(ctx, "gone"); err != nil {
+	if err := s.DeleteStream(ctx, "gone", cairn.Any); err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := b.(cairn.Truncater); ok {

@@ -1073,6 +1073,60 @@ func (x *ListStreamsResponse) GetStreams() []string {
 	return nil
 }
 
+// DeleteStreamRequest deletes (or tombstones) a stream if its version
+// satisfies expected_version, checked atomically with the delete.
+type DeleteStreamRequest struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Stream          string                 `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
+	ExpectedVersion int64                  `protobuf:"zigzag64,2,opt,name=expected_version,json=expectedVersion,proto3" json:"expected_version,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *DeleteStreamRequest) Reset() {
+	*x = DeleteStreamRequest{}
+	mi := &file_cairn_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteStreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteStreamRequest) ProtoMessage() {}
+
+func (x *DeleteStreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteStreamRequest.ProtoReflect.Descriptor instead.
+func (*DeleteStreamRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *DeleteStreamRequest) GetStream() string {
+	if x != nil {
+		return x.Stream
+	}
+	return ""
+}
+
+func (x *DeleteStreamRequest) GetExpectedVersion() int64 {
+	if x != nil {
+		return x.ExpectedVersion
+	}
+	return 0
+}
+
 type TruncateStreamRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Stream        string                 `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
@@ -1083,7 +1137,7 @@ type TruncateStreamRequest struct {
 
 func (x *TruncateStreamRequest) Reset() {
 	*x = TruncateStreamRequest{}
-	mi := &file_cairn_proto_msgTypes[16]
+	mi := &file_cairn_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1095,7 +1149,7 @@ func (x *TruncateStreamRequest) String() string {
 func (*TruncateStreamRequest) ProtoMessage() {}
 
 func (x *TruncateStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[16]
+	mi := &file_cairn_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1108,7 +1162,7 @@ func (x *TruncateStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TruncateStreamRequest.ProtoReflect.Descriptor instead.
 func (*TruncateStreamRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{16}
+	return file_cairn_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TruncateStreamRequest) GetStream() string {
@@ -1138,7 +1192,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_cairn_proto_msgTypes[17]
+	mi := &file_cairn_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1150,7 +1204,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[17]
+	mi := &file_cairn_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1163,7 +1217,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{17}
+	return file_cairn_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Snapshot) GetStreamId() string {
@@ -1212,7 +1266,7 @@ type GetSnapshotRequest struct {
 
 func (x *GetSnapshotRequest) Reset() {
 	*x = GetSnapshotRequest{}
-	mi := &file_cairn_proto_msgTypes[18]
+	mi := &file_cairn_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1224,7 +1278,7 @@ func (x *GetSnapshotRequest) String() string {
 func (*GetSnapshotRequest) ProtoMessage() {}
 
 func (x *GetSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[18]
+	mi := &file_cairn_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1237,7 +1291,7 @@ func (x *GetSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*GetSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{18}
+	return file_cairn_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *GetSnapshotRequest) GetStream() string {
@@ -1271,7 +1325,7 @@ type GetSnapshotResponse struct {
 
 func (x *GetSnapshotResponse) Reset() {
 	*x = GetSnapshotResponse{}
-	mi := &file_cairn_proto_msgTypes[19]
+	mi := &file_cairn_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1283,7 +1337,7 @@ func (x *GetSnapshotResponse) String() string {
 func (*GetSnapshotResponse) ProtoMessage() {}
 
 func (x *GetSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[19]
+	mi := &file_cairn_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1296,7 +1350,7 @@ func (x *GetSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*GetSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{19}
+	return file_cairn_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *GetSnapshotResponse) GetFound() bool {
@@ -1323,7 +1377,7 @@ type ReadModelGetRequest struct {
 
 func (x *ReadModelGetRequest) Reset() {
 	*x = ReadModelGetRequest{}
-	mi := &file_cairn_proto_msgTypes[20]
+	mi := &file_cairn_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1335,7 +1389,7 @@ func (x *ReadModelGetRequest) String() string {
 func (*ReadModelGetRequest) ProtoMessage() {}
 
 func (x *ReadModelGetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[20]
+	mi := &file_cairn_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1348,7 +1402,7 @@ func (x *ReadModelGetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadModelGetRequest.ProtoReflect.Descriptor instead.
 func (*ReadModelGetRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{20}
+	return file_cairn_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReadModelGetRequest) GetTable() string {
@@ -1375,7 +1429,7 @@ type ReadModelGetResponse struct {
 
 func (x *ReadModelGetResponse) Reset() {
 	*x = ReadModelGetResponse{}
-	mi := &file_cairn_proto_msgTypes[21]
+	mi := &file_cairn_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1387,7 +1441,7 @@ func (x *ReadModelGetResponse) String() string {
 func (*ReadModelGetResponse) ProtoMessage() {}
 
 func (x *ReadModelGetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[21]
+	mi := &file_cairn_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1400,7 +1454,7 @@ func (x *ReadModelGetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadModelGetResponse.ProtoReflect.Descriptor instead.
 func (*ReadModelGetResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{21}
+	return file_cairn_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReadModelGetResponse) GetFound() bool {
@@ -1429,7 +1483,7 @@ type ReadModelScanRequest struct {
 
 func (x *ReadModelScanRequest) Reset() {
 	*x = ReadModelScanRequest{}
-	mi := &file_cairn_proto_msgTypes[22]
+	mi := &file_cairn_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1441,7 +1495,7 @@ func (x *ReadModelScanRequest) String() string {
 func (*ReadModelScanRequest) ProtoMessage() {}
 
 func (x *ReadModelScanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[22]
+	mi := &file_cairn_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1454,7 +1508,7 @@ func (x *ReadModelScanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadModelScanRequest.ProtoReflect.Descriptor instead.
 func (*ReadModelScanRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{22}
+	return file_cairn_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ReadModelScanRequest) GetTable() string {
@@ -1495,7 +1549,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_cairn_proto_msgTypes[23]
+	mi := &file_cairn_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1507,7 +1561,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[23]
+	mi := &file_cairn_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1520,7 +1574,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{23}
+	return file_cairn_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Entry) GetKey() string {
@@ -1546,7 +1600,7 @@ type ReadModelScanResponse struct {
 
 func (x *ReadModelScanResponse) Reset() {
 	*x = ReadModelScanResponse{}
-	mi := &file_cairn_proto_msgTypes[24]
+	mi := &file_cairn_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1558,7 +1612,7 @@ func (x *ReadModelScanResponse) String() string {
 func (*ReadModelScanResponse) ProtoMessage() {}
 
 func (x *ReadModelScanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[24]
+	mi := &file_cairn_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1571,7 +1625,7 @@ func (x *ReadModelScanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadModelScanResponse.ProtoReflect.Descriptor instead.
 func (*ReadModelScanResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{24}
+	return file_cairn_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ReadModelScanResponse) GetEntries() []*Entry {
@@ -1594,7 +1648,7 @@ type StatsResponse struct {
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_cairn_proto_msgTypes[25]
+	mi := &file_cairn_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1606,7 +1660,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[25]
+	mi := &file_cairn_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1619,7 +1673,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{25}
+	return file_cairn_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *StatsResponse) GetHasEvents() bool {
@@ -1666,7 +1720,7 @@ type Head struct {
 
 func (x *Head) Reset() {
 	*x = Head{}
-	mi := &file_cairn_proto_msgTypes[26]
+	mi := &file_cairn_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1678,7 +1732,7 @@ func (x *Head) String() string {
 func (*Head) ProtoMessage() {}
 
 func (x *Head) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[26]
+	mi := &file_cairn_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1691,7 +1745,7 @@ func (x *Head) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Head.ProtoReflect.Descriptor instead.
 func (*Head) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{26}
+	return file_cairn_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Head) GetPosition() uint64 {
@@ -1718,7 +1772,7 @@ type Error struct {
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_cairn_proto_msgTypes[27]
+	mi := &file_cairn_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1730,7 +1784,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[27]
+	mi := &file_cairn_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1743,7 +1797,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{27}
+	return file_cairn_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Error) GetCode() Code {
@@ -1806,7 +1860,7 @@ type BatchFailure struct {
 
 func (x *BatchFailure) Reset() {
 	*x = BatchFailure{}
-	mi := &file_cairn_proto_msgTypes[28]
+	mi := &file_cairn_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1818,7 +1872,7 @@ func (x *BatchFailure) String() string {
 func (*BatchFailure) ProtoMessage() {}
 
 func (x *BatchFailure) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[28]
+	mi := &file_cairn_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1831,7 +1885,7 @@ func (x *BatchFailure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchFailure.ProtoReflect.Descriptor instead.
 func (*BatchFailure) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{28}
+	return file_cairn_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *BatchFailure) GetOutcomes() []*Error {
@@ -1901,7 +1955,10 @@ const file_cairn_proto_rawDesc = "" +
 	"\x05after\x18\x01 \x01(\tR\x05after\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x05R\x05limit\"/\n" +
 	"\x13ListStreamsResponse\x12\x18\n" +
-	"\astreams\x18\x01 \x03(\tR\astreams\"G\n" +
+	"\astreams\x18\x01 \x03(\tR\astreams\"X\n" +
+	"\x13DeleteStreamRequest\x12\x16\n" +
+	"\x06stream\x18\x01 \x01(\tR\x06stream\x12)\n" +
+	"\x10expected_version\x18\x02 \x01(\x12R\x0fexpectedVersion\"G\n" +
 	"\x15TruncateStreamRequest\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x16\n" +
 	"\x06before\x18\x02 \x01(\x03R\x06before\"\xa7\x01\n" +
@@ -1969,7 +2026,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\x14CODE_DUPLICATE_EVENT\x10\x05\x12\x16\n" +
 	"\x12CODE_NOT_SUPPORTED\x10\x06\x12\x0f\n" +
 	"\vCODE_CLOSED\x10\a\x12\x10\n" +
-	"\fCODE_CORRUPT\x10\b2\x96\t\n" +
+	"\fCODE_CORRUPT\x10\b2\xa2\t\n" +
 	"\x05Cairn\x12;\n" +
 	"\x06Append\x12\x17.cairn.v1.AppendRequest\x1a\x18.cairn.v1.AppendResponse\x12J\n" +
 	"\vAppendBatch\x12\x1c.cairn.v1.AppendBatchRequest\x1a\x1d.cairn.v1.AppendBatchResponse\x12A\n" +
@@ -1979,9 +2036,9 @@ const file_cairn_proto_rawDesc = "" +
 	"\rStreamVersion\x12\x17.cairn.v1.StreamRequest\x1a\x1f.cairn.v1.StreamVersionResponse\x12G\n" +
 	"\fStreamExists\x12\x17.cairn.v1.StreamRequest\x1a\x1e.cairn.v1.StreamExistsResponse\x129\n" +
 	"\tHasEvents\x12\x0f.cairn.v1.Empty\x1a\x1b.cairn.v1.HasEventsResponse\x12J\n" +
-	"\vListStreams\x12\x1c.cairn.v1.ListStreamsRequest\x1a\x1d.cairn.v1.ListStreamsResponse\x128\n" +
-	"\fDeleteStream\x12\x17.cairn.v1.StreamRequest\x1a\x0f.cairn.v1.Empty\x12;\n" +
-	"\x0fTombstoneStream\x12\x17.cairn.v1.StreamRequest\x1a\x0f.cairn.v1.Empty\x12B\n" +
+	"\vListStreams\x12\x1c.cairn.v1.ListStreamsRequest\x1a\x1d.cairn.v1.ListStreamsResponse\x12>\n" +
+	"\fDeleteStream\x12\x1d.cairn.v1.DeleteStreamRequest\x1a\x0f.cairn.v1.Empty\x12A\n" +
+	"\x0fTombstoneStream\x12\x1d.cairn.v1.DeleteStreamRequest\x1a\x0f.cairn.v1.Empty\x12B\n" +
 	"\x0eTruncateStream\x12\x1f.cairn.v1.TruncateStreamRequest\x1a\x0f.cairn.v1.Empty\x125\n" +
 	"\x0eCommitSnapshot\x12\x12.cairn.v1.Snapshot\x1a\x0f.cairn.v1.Empty\x12J\n" +
 	"\vGetSnapshot\x12\x1c.cairn.v1.GetSnapshotRequest\x1a\x1d.cairn.v1.GetSnapshotResponse\x12M\n" +
@@ -2004,7 +2061,7 @@ func file_cairn_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_cairn_proto_goTypes = []any{
 	(ContentType)(0),              // 0: cairn.v1.ContentType
 	(Direction)(0),                // 1: cairn.v1.Direction
@@ -2025,36 +2082,37 @@ var file_cairn_proto_goTypes = []any{
 	(*HasEventsResponse)(nil),     // 16: cairn.v1.HasEventsResponse
 	(*ListStreamsRequest)(nil),    // 17: cairn.v1.ListStreamsRequest
 	(*ListStreamsResponse)(nil),   // 18: cairn.v1.ListStreamsResponse
-	(*TruncateStreamRequest)(nil), // 19: cairn.v1.TruncateStreamRequest
-	(*Snapshot)(nil),              // 20: cairn.v1.Snapshot
-	(*GetSnapshotRequest)(nil),    // 21: cairn.v1.GetSnapshotRequest
-	(*GetSnapshotResponse)(nil),   // 22: cairn.v1.GetSnapshotResponse
-	(*ReadModelGetRequest)(nil),   // 23: cairn.v1.ReadModelGetRequest
-	(*ReadModelGetResponse)(nil),  // 24: cairn.v1.ReadModelGetResponse
-	(*ReadModelScanRequest)(nil),  // 25: cairn.v1.ReadModelScanRequest
-	(*Entry)(nil),                 // 26: cairn.v1.Entry
-	(*ReadModelScanResponse)(nil), // 27: cairn.v1.ReadModelScanResponse
-	(*StatsResponse)(nil),         // 28: cairn.v1.StatsResponse
-	(*Head)(nil),                  // 29: cairn.v1.Head
-	(*Error)(nil),                 // 30: cairn.v1.Error
-	(*BatchFailure)(nil),          // 31: cairn.v1.BatchFailure
-	(*timestamppb.Timestamp)(nil), // 32: google.protobuf.Timestamp
+	(*DeleteStreamRequest)(nil),   // 19: cairn.v1.DeleteStreamRequest
+	(*TruncateStreamRequest)(nil), // 20: cairn.v1.TruncateStreamRequest
+	(*Snapshot)(nil),              // 21: cairn.v1.Snapshot
+	(*GetSnapshotRequest)(nil),    // 22: cairn.v1.GetSnapshotRequest
+	(*GetSnapshotResponse)(nil),   // 23: cairn.v1.GetSnapshotResponse
+	(*ReadModelGetRequest)(nil),   // 24: cairn.v1.ReadModelGetRequest
+	(*ReadModelGetResponse)(nil),  // 25: cairn.v1.ReadModelGetResponse
+	(*ReadModelScanRequest)(nil),  // 26: cairn.v1.ReadModelScanRequest
+	(*Entry)(nil),                 // 27: cairn.v1.Entry
+	(*ReadModelScanResponse)(nil), // 28: cairn.v1.ReadModelScanResponse
+	(*StatsResponse)(nil),         // 29: cairn.v1.StatsResponse
+	(*Head)(nil),                  // 30: cairn.v1.Head
+	(*Error)(nil),                 // 31: cairn.v1.Error
+	(*BatchFailure)(nil),          // 32: cairn.v1.BatchFailure
+	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
 }
 var file_cairn_proto_depIdxs = []int32{
 	0,  // 0: cairn.v1.EventData.content_type:type_name -> cairn.v1.ContentType
 	0,  // 1: cairn.v1.Event.content_type:type_name -> cairn.v1.ContentType
-	32, // 2: cairn.v1.Event.created:type_name -> google.protobuf.Timestamp
+	33, // 2: cairn.v1.Event.created:type_name -> google.protobuf.Timestamp
 	4,  // 3: cairn.v1.AppendRequest.events:type_name -> cairn.v1.EventData
 	6,  // 4: cairn.v1.AppendBatchRequest.requests:type_name -> cairn.v1.AppendRequest
 	7,  // 5: cairn.v1.AppendBatchResponse.results:type_name -> cairn.v1.AppendResponse
 	1,  // 6: cairn.v1.ReadStreamRequest.direction:type_name -> cairn.v1.Direction
 	1,  // 7: cairn.v1.ReadAllRequest.direction:type_name -> cairn.v1.Direction
 	5,  // 8: cairn.v1.ReadResponse.events:type_name -> cairn.v1.Event
-	32, // 9: cairn.v1.Snapshot.created:type_name -> google.protobuf.Timestamp
-	20, // 10: cairn.v1.GetSnapshotResponse.snapshot:type_name -> cairn.v1.Snapshot
-	26, // 11: cairn.v1.ReadModelScanResponse.entries:type_name -> cairn.v1.Entry
+	33, // 9: cairn.v1.Snapshot.created:type_name -> google.protobuf.Timestamp
+	21, // 10: cairn.v1.GetSnapshotResponse.snapshot:type_name -> cairn.v1.Snapshot
+	27, // 11: cairn.v1.ReadModelScanResponse.entries:type_name -> cairn.v1.Entry
 	2,  // 12: cairn.v1.Error.code:type_name -> cairn.v1.Code
-	30, // 13: cairn.v1.BatchFailure.outcomes:type_name -> cairn.v1.Error
+	31, // 13: cairn.v1.BatchFailure.outcomes:type_name -> cairn.v1.Error
 	6,  // 14: cairn.v1.Cairn.Append:input_type -> cairn.v1.AppendRequest
 	8,  // 15: cairn.v1.Cairn.AppendBatch:input_type -> cairn.v1.AppendBatchRequest
 	10, // 16: cairn.v1.Cairn.ReadStream:input_type -> cairn.v1.ReadStreamRequest
@@ -2063,13 +2121,13 @@ var file_cairn_proto_depIdxs = []int32{
 	13, // 19: cairn.v1.Cairn.StreamExists:input_type -> cairn.v1.StreamRequest
 	3,  // 20: cairn.v1.Cairn.HasEvents:input_type -> cairn.v1.Empty
 	17, // 21: cairn.v1.Cairn.ListStreams:input_type -> cairn.v1.ListStreamsRequest
-	13, // 22: cairn.v1.Cairn.DeleteStream:input_type -> cairn.v1.StreamRequest
-	13, // 23: cairn.v1.Cairn.TombstoneStream:input_type -> cairn.v1.StreamRequest
-	19, // 24: cairn.v1.Cairn.TruncateStream:input_type -> cairn.v1.TruncateStreamRequest
-	20, // 25: cairn.v1.Cairn.CommitSnapshot:input_type -> cairn.v1.Snapshot
-	21, // 26: cairn.v1.Cairn.GetSnapshot:input_type -> cairn.v1.GetSnapshotRequest
-	23, // 27: cairn.v1.Cairn.ReadModelGet:input_type -> cairn.v1.ReadModelGetRequest
-	25, // 28: cairn.v1.Cairn.ReadModelScan:input_type -> cairn.v1.ReadModelScanRequest
+	19, // 22: cairn.v1.Cairn.DeleteStream:input_type -> cairn.v1.DeleteStreamRequest
+	19, // 23: cairn.v1.Cairn.TombstoneStream:input_type -> cairn.v1.DeleteStreamRequest
+	20, // 24: cairn.v1.Cairn.TruncateStream:input_type -> cairn.v1.TruncateStreamRequest
+	21, // 25: cairn.v1.Cairn.CommitSnapshot:input_type -> cairn.v1.Snapshot
+	22, // 26: cairn.v1.Cairn.GetSnapshot:input_type -> cairn.v1.GetSnapshotRequest
+	24, // 27: cairn.v1.Cairn.ReadModelGet:input_type -> cairn.v1.ReadModelGetRequest
+	26, // 28: cairn.v1.Cairn.ReadModelScan:input_type -> cairn.v1.ReadModelScanRequest
 	3,  // 29: cairn.v1.Cairn.Compact:input_type -> cairn.v1.Empty
 	3,  // 30: cairn.v1.Cairn.Stats:input_type -> cairn.v1.Empty
 	3,  // 31: cairn.v1.Cairn.Watch:input_type -> cairn.v1.Empty
@@ -2085,12 +2143,12 @@ var file_cairn_proto_depIdxs = []int32{
 	3,  // 41: cairn.v1.Cairn.TombstoneStream:output_type -> cairn.v1.Empty
 	3,  // 42: cairn.v1.Cairn.TruncateStream:output_type -> cairn.v1.Empty
 	3,  // 43: cairn.v1.Cairn.CommitSnapshot:output_type -> cairn.v1.Empty
-	22, // 44: cairn.v1.Cairn.GetSnapshot:output_type -> cairn.v1.GetSnapshotResponse
-	24, // 45: cairn.v1.Cairn.ReadModelGet:output_type -> cairn.v1.ReadModelGetResponse
-	27, // 46: cairn.v1.Cairn.ReadModelScan:output_type -> cairn.v1.ReadModelScanResponse
+	23, // 44: cairn.v1.Cairn.GetSnapshot:output_type -> cairn.v1.GetSnapshotResponse
+	25, // 45: cairn.v1.Cairn.ReadModelGet:output_type -> cairn.v1.ReadModelGetResponse
+	28, // 46: cairn.v1.Cairn.ReadModelScan:output_type -> cairn.v1.ReadModelScanResponse
 	3,  // 47: cairn.v1.Cairn.Compact:output_type -> cairn.v1.Empty
-	28, // 48: cairn.v1.Cairn.Stats:output_type -> cairn.v1.StatsResponse
-	29, // 49: cairn.v1.Cairn.Watch:output_type -> cairn.v1.Head
+	29, // 48: cairn.v1.Cairn.Stats:output_type -> cairn.v1.StatsResponse
+	30, // 49: cairn.v1.Cairn.Watch:output_type -> cairn.v1.Head
 	32, // [32:50] is the sub-list for method output_type
 	14, // [14:32] is the sub-list for method input_type
 	14, // [14:14] is the sub-list for extension type_name
@@ -2109,7 +2167,7 @@ func file_cairn_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_proto_rawDesc), len(file_cairn_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   29,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

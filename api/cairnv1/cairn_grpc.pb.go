@@ -65,8 +65,8 @@ type CairnClient interface {
 	StreamExists(ctx context.Context, in *StreamRequest, opts ...grpc.CallOption) (*StreamExistsResponse, error)
 	HasEvents(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*HasEventsResponse, error)
 	ListStreams(ctx context.Context, in *ListStreamsRequest, opts ...grpc.CallOption) (*ListStreamsResponse, error)
-	DeleteStream(ctx context.Context, in *StreamRequest, opts ...grpc.CallOption) (*Empty, error)
-	TombstoneStream(ctx context.Context, in *StreamRequest, opts ...grpc.CallOption) (*Empty, error)
+	DeleteStream(ctx context.Context, in *DeleteStreamRequest, opts ...grpc.CallOption) (*Empty, error)
+	TombstoneStream(ctx context.Context, in *DeleteStreamRequest, opts ...grpc.CallOption) (*Empty, error)
 	TruncateStream(ctx context.Context, in *TruncateStreamRequest, opts ...grpc.CallOption) (*Empty, error)
 	CommitSnapshot(ctx context.Context, in *Snapshot, opts ...grpc.CallOption) (*Empty, error)
 	GetSnapshot(ctx context.Context, in *GetSnapshotRequest, opts ...grpc.CallOption) (*GetSnapshotResponse, error)
@@ -167,7 +167,7 @@ func (c *cairnClient) ListStreams(ctx context.Context, in *ListStreamsRequest, o
 	return out, nil
 }
 
-func (c *cairnClient) DeleteStream(ctx context.Context, in *StreamRequest, opts ...grpc.CallOption) (*Empty, error) {
+func (c *cairnClient) DeleteStream(ctx context.Context, in *DeleteStreamRequest, opts ...grpc.CallOption) (*Empty, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Empty)
 	err := c.cc.Invoke(ctx, Cairn_DeleteStream_FullMethodName, in, out, cOpts...)
@@ -177,7 +177,7 @@ func (c *cairnClient) DeleteStream(ctx context.Context, in *StreamRequest, opts 
 	return out, nil
 }
 
-func (c *cairnClient) TombstoneStream(ctx context.Context, in *StreamRequest, opts ...grpc.CallOption) (*Empty, error) {
+func (c *cairnClient) TombstoneStream(ctx context.Context, in *DeleteStreamRequest, opts ...grpc.CallOption) (*Empty, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Empty)
 	err := c.cc.Invoke(ctx, Cairn_TombstoneStream_FullMethodName, in, out, cOpts...)
@@ -290,8 +290,8 @@ type CairnServer interface {
 	StreamExists(context.Context, *StreamRequest) (*StreamExistsResponse, error)
 	HasEvents(context.Context, *Empty) (*HasEventsResponse, error)
 	ListStreams(context.Context, *ListStreamsRequest) (*ListStreamsResponse, error)
-	DeleteStream(context.Context, *StreamRequest) (*Empty, error)
-	TombstoneStream(context.Context, *StreamRequest) (*Empty, error)
+	DeleteStream(context.Context, *DeleteStreamRequest) (*Empty, error)
+	TombstoneStream(context.Context, *DeleteStreamRequest) (*Empty, error)
 	TruncateStream(context.Context, *TruncateStreamRequest) (*Empty, error)
 	CommitSnapshot(context.Context, *Snapshot) (*Empty, error)
 	GetSnapshot(context.Context, *GetSnapshotRequest) (*GetSnapshotResponse, error)
@@ -336,10 +336,10 @@ func (UnimplementedCairnServer) HasEvents(context.Context, *Empty) (*HasEventsRe
 func (UnimplementedCairnServer) ListStreams(context.Context, *ListStreamsRequest) (*ListStreamsResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListStreams not implemented")
 }
-func (UnimplementedCairnServer) DeleteStream(context.Context, *StreamRequest) (*Empty, error) {
+func (UnimplementedCairnServer) DeleteStream(context.Context, *DeleteStreamRequest) (*Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method DeleteStream not implemented")
 }
-func (UnimplementedCairnServer) TombstoneStream(context.Context, *StreamRequest) (*Empty, error) {
+func (UnimplementedCairnServer) TombstoneStream(context.Context, *DeleteStreamRequest) (*Empty, error) {
 	return nil, status.Error(codes.Unimplemented, "method TombstoneStream not implemented")
 }
 func (UnimplementedCairnServer) TruncateStream(context.Context, *TruncateStreamRequest) (*Empty, error) {
@@ -532,7 +532,7 @@ func _Cairn_ListStreams_Handler(srv interface{}, ctx context.Context, dec func(i
 }
 
 func _Cairn_DeleteStream_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(StreamRequest)
+	in := new(DeleteStreamRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -544,13 +544,13 @@ func _Cairn_DeleteStream_Handler(srv interface{}, ctx context.Context, dec func(
 		FullMethod: Cairn_DeleteStream_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(CairnServer).DeleteStream(ctx, req.(*StreamRequest))
+		return srv.(CairnServer).DeleteStream(ctx, req.(*DeleteStreamRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
 
 func _Cairn_TombstoneStream_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(StreamRequest)
+	in := new(DeleteStreamRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
@@ -562,7 +562,7 @@ func _Cairn_TombstoneStream_Handler(srv interface{}, ctx context.Context, dec fu
 		FullMethod: Cairn_TombstoneStream_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(CairnServer).TombstoneStream(ctx, req.(*StreamRequest))
+		return srv.(CairnServer).TombstoneStream(ctx, req.(*DeleteStreamRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }

@@ -123,12 +123,20 @@ func (s *Service) ListStreams(ctx context.Context, req *cairnv1.ListStreamsReque
 	return &cairnv1.ListStreamsResponse{Streams: ids}, nil
 }
 
-func (s *Service) DeleteStream(ctx context.Context, req *cairnv1.StreamRequest) (*cairnv1.Empty, error) {
-	return empty, cairnv1.Status(s.store.DeleteStream(ctx, req.GetStream()))
+func (s *Service) DeleteStream(ctx context.Context, req *cairnv1.DeleteStreamRequest) (*cairnv1.Empty, error) {
+	exp, err := cairn.ParseExpectedVersion(req.GetExpectedVersion())
+	if err != nil {
+		return nil, cairnv1.Status(err)
+	}
+	return empty, cairnv1.Status(s.store.DeleteStream(ctx, req.GetStream(), exp))
 }
 
-func (s *Service) TombstoneStream(ctx context.Context, req *cairnv1.StreamRequest) (*cairnv1.Empty, error) {
-	return empty, cairnv1.Status(s.store.TombstoneStream(ctx, req.GetStream()))
+func (s *Service) TombstoneStream(ctx context.Context, req *cairnv1.DeleteStreamRequest) (*cairnv1.Empty, error) {
+	exp, err := cairn.ParseExpectedVersion(req.GetExpectedVersion())
+	if err != nil {
+		return nil, cairnv1.Status(err)
+	}
+	return empty, cairnv1.Status(s.store.TombstoneStream(ctx, req.GetStream(), exp))
 }
 
 func (s *Service) TruncateStream(ctx context.Context, req *cairnv1.TruncateStreamRequest) (*cairnv1.Empty, error) {
