@@ -503,7 +503,12 @@ func (m *Manager) group(ctx context.Context, stream, group string) (*group, erro
 	if i < 0 {
 		return nil, groupErr(stream, group, ErrGroupNotFound)
 	}
-	d := r.Groups[i]
+	return m.running(ctx, r.Groups[i])
+}
+
+// running returns the running group of the stored definition d.
+func (m *Manager) running(ctx context.Context, d definition) (*group, error) {
+	stream, group := d.Stream, d.Group
 	key := groupKey{stream, group}
 	m.mu.Lock()
 	if m.closed {
@@ -570,14 +575,11 @@ func (m *Manager) List(ctx context.Context, stream string) ([]Info, error) {
 		if stream != "" && d.Stream != stream {
 			continue
 		}
-		info, err := m.Info(ctx, d.Stream, d.Group)
-		if errors.Is(err, ErrGroupNotFound) {
-			continue // deleted meanwhile
-		}
+		g, err := m.running(ctx, d)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, info)
+		out = append(out, g.info())
 	}
 	return out, nil
 }

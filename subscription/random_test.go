@@ -107,16 +107,21 @@ func testRandomAnswers(t *testing.T, f fixture, timeout time.Duration) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for p := range parkedBy {
-		if _, ok := processed[p]; ok {
-			t.Fatalf("position %d both parked and %s", p, processed[p])
+	// With message timeouts, an answer may come after its event timed out
+	// and be ignored, so the consumers' own account is only exact without.
+	exact := timeout < 0
+	if exact {
+		for p := range parkedBy {
+			if _, ok := processed[p]; ok {
+				t.Fatalf("position %d both parked and %s", p, processed[p])
+			}
 		}
-	}
-	if want := total - len(processed); info.Parked != want {
-		t.Fatalf("%d parked, want %d (%d acked or skipped of %d)", info.Parked, want, len(processed), total)
-	}
-	if len(parkedBy) > info.Parked {
-		t.Fatalf("%d parked by consumers but only %d in the parked list", len(parkedBy), info.Parked)
+		if want := total - len(processed); info.Parked != want {
+			t.Fatalf("%d parked, want %d (%d acked or skipped of %d)", info.Parked, want, len(processed), total)
+		}
+		if len(parkedBy) > info.Parked {
+			t.Fatalf("%d parked by consumers but only %d in the parked list", len(parkedBy), info.Parked)
+		}
 	}
 
 	t.Logf("%d acked or skipped, %d parked (%d by consumers)", len(processed), info.Parked, len(parkedBy))
@@ -136,7 +141,7 @@ func testRandomAnswers(t *testing.T, f fixture, timeout time.Duration) {
 		if !d.Replayed {
 			t.Fatalf("got %+v, want a replayed event", d)
 		}
-		if _, ok := processed[d.Event.Position]; ok {
+		if _, ok := processed[d.Event.Position]; ok && exact {
 			t.Fatalf("replayed position %d, which was %s", d.Event.Position, processed[d.Event.Position])
 		}
 		processed[d.Event.Position] = "replayed"
