@@ -56,6 +56,7 @@ func TestBackend(t *testing.T, newBackend NewBackend) {
 		{"IdempotentRetry", testIdempotentRetry},
 		{"SoftDelete", testSoftDelete},
 		{"Tombstone", testTombstone},
+		{"DeleteExpectedVersion", testDeleteExpectedVersion},
 		{"Truncate", testTruncate},
 		{"AppendBatch", testAppendBatch},
 		{"Snapshots", testSnapshots},
@@ -776,6 +777,66 @@ func testTombstone(t *testing.T, nb NewBackend) {
 	wantLogLen(t, s, 3)
 }
 
+func testDeleteExpectedVersion(t *testing.T, nb NewBackend) {
+	s, b := open(t, nb)
+	ctx := context.Background()
+	_, canTombstone := b.(cairn.Tombstoner)
+	_, canSnapshot := b.(cairn.Snapshotter)
+	mustAppend(t, s, "s", cairn.NoStream, evs(3, "E")...)
+	if canSnapshot {
+		if err := s.CommitSnapshot(ctx, cairn.Snapshot{StreamID: "s", Version: 1, Data: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, exp := range []cairn.ExpectedVersion{cairn.Exact(1), cairn.NoStream} {
+		wantWrongVersion(t, s.DeleteStream(ctx, "s", exp), "s", exp, 2)
+		if canTombstone {
+			wantWrongVersion(t, s.TombstoneStream(ctx, "s", exp), "s", exp, 2)
+		}
+	}
+	wantVersion(t, s, "s", 2)
+	if err := s.DeleteStream(ctx, "missing", cairn.StreamExists); !errors.Is(err, cairn.ErrWrongExpectedVersion) {
+		t.Fatalf("delete of a missing stream expecting it to exist: %v", err)
+	}
+	if err := s.DeleteStream(ctx, "missing", cairn.NoStream); !errors.Is(err, cairn.ErrStreamNotFound) {
+		t.Fatalf("delete of a missing stream expecting none: %v, want ErrStreamNotFound", err)
+	}
+	if err := s.DeleteStream(ctx, "s", cairn.Exact(2)); err != nil {
+		t.Fatalf("delete expecting the current version: %v", err)
+	}
+	wantVersion(t, s, "s", -1)
+	if canSnapshot {
+		if _, ok, err := s.GetSnapshot(ctx, "s", -1, 1<<62); ok || err != nil {
+			t.Fatalf("the snapshot of a deleted stream is still there (%v, %v)", ok, err)
+		}
+	}
+	// The deleted stream expects "no stream" now.
+	wantWrongVersion(t, s.DeleteStream(ctx, "s", cairn.Exact(2)), "s", cairn.Exact(2), -1)
+	if !canTombstone {
+		return
+	}
+	mustAppend(t, s, "h", cairn.NoStream, ev("E"))
+	if canSnapshot {
+		if err := s.CommitSnapshot(ctx, cairn.Snapshot{StreamID: "h", Version: 0}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.TombstoneStream(ctx, "h", cairn.Exact(0)); err != nil {
+		t.Fatalf("tombstone expecting the current version: %v", err)
+	}
+	if canSnapshot {
+		if _, ok, _ := s.GetSnapshot(ctx, "h", -1, 1<<62); ok {
+			t.Fatal("the snapshot of a tombstoned stream is still there")
+		}
+	}
+	if err := s.TombstoneStream(ctx, "never", cairn.NoStream); err != nil {
+		t.Fatalf("tombstone of a missing stream expecting none: %v", err)
+	}
+	if err := s.TombstoneStream(ctx, "h", cairn.Any); !errors.Is(err, cairn.ErrStreamDeleted) {
+		t.Fatalf("tombstone of a tombstoned stream: %v, want ErrStreamDeleted", err)
+	}
+}
+
 func testTruncate(t *testing.T, nb NewBackend) {
 	s, b := open(t, nb)
 	need[cairn.Truncater](t, b, "Truncater")
@@ -1091,6 +1152,7 @@ func testBadInput(t *testing.T, nb NewBackend) {
 		{"forward from the end", "from", func() error { _, err := s.ReadStream(ctx, "s", cairn.StreamEnd, 1, cairn.Forward); return err }},
 		{"negative truncate", "before", func() error { return s.TruncateStream(ctx, "s", -1) }},
 		{"delete reserved", "stream", func() error { return s.DeleteStream(ctx, "$all", cairn.Any) }},
+		{"delete expected version", "expected", func() error { return s.DeleteStream(ctx, "s", cairn.Exact(-7)) }},
 		{"snapshot version", "snapshot version", func() error {
 			return s.CommitSnapshot(ctx, cairn.Snapshot{StreamID: "s", Version: -1})
 		}},
