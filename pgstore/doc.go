@@ -96,6 +96,10 @@
 //     the write throughput of the whole database is bounded by how fast
 //     PostgreSQL commits one transaction at a time, times the size of the
 //     groups. Many processes with one writer each group nothing.
+//   - With synchronous_commit = off (or fsync = off) on the server, an
+//     append can return, and readers can see its events, before they are
+//     durable; a crash of the server then loses them and their positions are
+//     handed out again. Keep the defaults.
 //   - An event id is unique only as the first event of an append; a reused
 //     id elsewhere in an append is not rejected.
 //   - Compact deletes the rows of truncated and deleted events but does not
