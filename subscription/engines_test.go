@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
 	"os"
 	"testing"
 	"time"
@@ -123,31 +122,4 @@ func openPostgres(t testing.TB) fixture {
 		},
 		node: open,
 	}
-}
-
-// deleteStream soft-deletes (or, with tombstone, hard-deletes) stream
-// whatever its version. It accepts the Store's delete methods with or
-// without an expected version.
-func deleteStream(ctx context.Context, store *cairn.Store, stream string, tombstone bool) error {
-	type withExpected interface {
-		DeleteStream(context.Context, string, cairn.ExpectedVersion) error
-		TombstoneStream(context.Context, string, cairn.ExpectedVersion) error
-	}
-	type without interface {
-		DeleteStream(context.Context, string) error
-		TombstoneStream(context.Context, string) error
-	}
-	switch s := any(store).(type) {
-	case withExpected:
-		if tombstone {
-			return s.TombstoneStream(ctx, stream, cairn.Any)
-		}
-		return s.DeleteStream(ctx, stream, cairn.Any)
-	case without:
-		if tombstone {
-			return s.TombstoneStream(ctx, stream)
-		}
-		return s.DeleteStream(ctx, stream)
-	}
-	return errors.New("the Store has no delete methods this test knows")
 }

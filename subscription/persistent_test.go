@@ -763,7 +763,7 @@ func TestPersistentStreamGroupBeforeTheStream(t *testing.T) {
 		t.Fatalf("got %s@%d, want First@0", d.Event.Type, d.Event.Version)
 	}
 	ack(t, ctx, c, d)
-	if err := deleteStream(ctx, store, "later", false); err != nil {
+	if err := store.DeleteStream(ctx, "later", cairn.Any); err != nil {
 		t.Fatal(err)
 	}
 	mustAppend(t, store, "later", ev("Again"))
