@@ -648,8 +648,8 @@ func (g *group) take() *item {
 // with the group's other consumers. The group hands each event to one
 // consumer, chosen by its [Strategy] (by default in turn, round-robin)
 // among those that hold fewer than InFlight unanswered events;
-// [Consumer.Next] returns the events handed to this consumer. It is safe for concurrent use: one goroutine may
-// call Next while others Ack and Nack.
+// [Consumer.Next] returns the events handed to this consumer. It is safe
+// for concurrent use: one goroutine may call Next while others Ack and Nack.
 type Consumer struct {
 	g     *group
 	name  string
