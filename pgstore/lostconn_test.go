@@ -75,7 +75,8 @@ func (p *cutProxy) serve(client net.Conn) {
 	defer server.Close()
 	cut := make(chan struct{})      // closed before the trapped message goes out
 	answered := make(chan struct{}) // closed when its answer came back
-	go func() {                     // server → client, until the cut
+	// Server → client, until the cut.
+	go func() {
 		defer close(answered)
 		buf := make([]byte, 64<<10)
 		for {
