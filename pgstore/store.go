@@ -27,7 +27,10 @@ type Options struct {
 	// match [A-Za-z_][A-Za-z0-9_]* and be at most 50 bytes long.
 	Schema string
 	// MaxConns limits the connection pool. Zero means the URL's
-	// pool_max_conns, or pgxpool's default.
+	// pool_max_conns, or pgxpool's default (the larger of 4 and the number
+	// of CPUs). Appends need few connections: one group transaction is in
+	// flight at a time; the rest serve reads, batches and commits with
+	// projections. The notifier's connection is not from the pool.
 	MaxConns int32
 	// PollInterval is how often the notifier reads the head in case a
 	// notification was lost. Zero means 5 seconds.
