@@ -34,7 +34,7 @@
 // more than [Options.MaxLag] positions behind says so with a KindFellBehind
 // message before it goes on reading history. A persistent subscription group
 // holds at most [Settings.BufferSize] events (read ahead, in flight or
-// waiting for a retry), and hands a consumer no more than its
+// waiting for a retry), and assigns a consumer no more than its
 // [ConsumerOptions.InFlight] unanswered events.
 //
 // Nothing here starts a goroutine. Cancelling the context of a call ends it
@@ -48,11 +48,15 @@
 // events are stored in the store itself (see [Manager] for how). Consumers
 // connect to a group with [Manager.Connect] and share its events: each
 // [Consumer] pulls events with [Consumer.Next] and answers them with
-// [Consumer.Ack] or [Consumer.Nack] (retry, skip or park); the group hands
+// [Consumer.Ack] or [Consumer.Nack] (retry, skip or park); the group assigns
 // events to its consumers in turn (round-robin), or by one of the other
 // strategies of the KurrentDB protocol (see [Strategy]). Delivery is at
-// least once; an event is parked after too many retries, and
-// [Manager.ReplayParked] delivers parked events again. After a restart a
+// least once: an event is retried when it is nacked with retry, when it is
+// not answered within [Settings.MessageTimeout] of Next returning it, or
+// when its consumer leaves holding it; it is parked after
+// [Settings.MaxRetryCount] retries, and [Manager.ReplayParked] delivers
+// parked events again. Events assigned to a consumer and not yet returned by
+// its Next go back to the group without counting a retry. After a restart a
 // group resumes from its last checkpoint, which never passes an event that
 // was not acked, skipped or parked.
 //

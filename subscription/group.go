@@ -47,7 +47,10 @@ func (a Action) String() string {
 // Delivery is an event delivered to a consumer of a persistent subscription.
 type Delivery struct {
 	Event cairn.Event
-	// RetryCount is how many times the event was delivered before.
+	// RetryCount is how many times the event was delivered before: returned
+	// by a consumer's Next and then nacked with retry, not answered within
+	// the group's MessageTimeout, or left unanswered by a consumer that
+	// closed.
 	RetryCount int
 	// Replayed says the event comes from the parked list.
 	Replayed bool
@@ -57,8 +60,9 @@ type Delivery struct {
 type ConsumerOptions struct {
 	// Name identifies the consumer in [Info]. Empty gets a generated name.
 	Name string
-	// InFlight is the most events handed to the consumer and not yet
-	// answered; the group hands it no more until it answers some. Zero
+	// InFlight is the most events assigned to the consumer and not yet
+	// answered, whether its Next has returned them or they wait for its
+	// next call; the group assigns it no more until it answers some. Zero
 	// means DefaultConsumerInFlight.
 	InFlight int
 }
@@ -79,8 +83,9 @@ type Info struct {
 	ReadUpTo uint64
 	// Consumers are the connected consumers.
 	Consumers []ConsumerInfo
-	// Buffered counts the events read and waiting for a consumer, InFlight
-	// those delivered and unanswered, Parked those in the parked list.
+	// Buffered counts the events read and waiting to be assigned to a
+	// consumer, InFlight those assigned and unanswered (including those
+	// waiting for a consumer's Next), Parked those in the parked list.
 	Buffered, InFlight, Parked int
 	// Delivered, Acked, Nacked and ParkedTotal count since the group was
 	// loaded in this process.
@@ -90,8 +95,8 @@ type Info struct {
 // ConsumerInfo describes a consumer of a group.
 type ConsumerInfo struct {
 	Name string
-	// InFlight counts the events handed to the consumer and not answered,
-	// including those waiting for its next call to Next.
+	// InFlight counts the events assigned to the consumer and not
+	// answered, including those waiting for its next call to Next.
 	InFlight int
 }
 
@@ -111,11 +116,17 @@ type parkedList struct {
 
 // item is an event the group holds.
 type item struct {
-	ev       cairn.Event
-	n        uint64 // position ($all) or version (stream)
-	retries  int
-	replay   bool // from the parked list; not part of the checkpoint
-	owner    *Consumer
+	ev      cairn.Event
+	n       uint64 // position ($all) or version (stream)
+	retries int
+	replay  bool // from the parked list; not part of the checkpoint
+	owner   *Consumer
+	// delivered says the owner's Next returned the event; until then it
+	// waits in the owner's queue.
+	delivered bool
+	// deadline is when the event goes back to be assigned again: the
+	// message timeout after Next returned it (a retry), or after it was
+	// assigned while it waits in the queue (not a retry). Zero: never.
 	deadline time.Time
 }
 
@@ -213,7 +224,7 @@ func (g *group) update(d definition) {
 	g.changed()
 }
 
-// changed hands out the events that are ready and wakes every waiting
+// changed assigns the events that are ready and wakes every waiting
 // consumer. Called with mu held.
 func (g *group) changed() {
 	g.dispatch()
@@ -290,27 +301,53 @@ func (g *group) done(n uint64) {
 }
 
 // expire moves events whose consumer has not answered in time to the retry
-// queue. Called with mu held.
+// queue, counting a retry, and takes back the queues of consumers that have
+// not called Next in time, without counting one. Called with mu held.
 func (g *group) expire(now time.Time) {
 	if g.d.Timeout < 0 || g.earliest.IsZero() || now.Before(g.earliest) {
 		return
 	}
-	var back []*item
+	var (
+		back []*item
+		idle []*Consumer
+	)
 	g.earliest = time.Time{}
 	for id, it := range g.inflight {
 		switch {
 		case it.deadline.IsZero():
-			// Handed out while the group had no timeout.
-		case !it.deadline.After(now):
+			// Assigned or delivered while the group had no timeout.
+		case it.deadline.After(now):
+			if g.earliest.IsZero() || it.deadline.Before(g.earliest) {
+				g.earliest = it.deadline
+			}
+		case it.delivered:
 			delete(g.inflight, id)
 			it.owner.release(it)
 			it.retries++
 			back = append(back, it)
-		case g.earliest.IsZero() || it.deadline.Before(g.earliest):
-			g.earliest = it.deadline
+		case !slices.Contains(idle, it.owner):
+			idle = append(idle, it.owner)
 		}
 	}
+	// The whole queue goes back, not only its expired head, so that the
+	// events keep their order when they are assigned again.
+	for _, c := range idle {
+		back = append(back, c.unqueue()...)
+	}
 	g.requeue(back)
+}
+
+// due sets the deadline of an event assigned or delivered now. Called with
+// mu held.
+func (g *group) due(it *item, now time.Time) {
+	it.deadline = time.Time{}
+	if g.d.Timeout < 0 {
+		return
+	}
+	it.deadline = now.Add(time.Duration(g.d.Timeout) * time.Millisecond)
+	if g.earliest.IsZero() || it.deadline.Before(g.earliest) {
+		g.earliest = it.deadline
+	}
 }
 
 // requeue puts events to retry at the end of the retry queue, in log
@@ -557,9 +594,10 @@ func (g *group) info() Info {
 	return in
 }
 
-// dispatch hands the events that are ready to consumers with room in their
-// in-flight limit, chosen by the group's strategy. Events past the retry
-// limit are set aside for parking. Called with mu held.
+// dispatch assigns the events that are ready to consumers with room in their
+// in-flight limit, chosen by the group's strategy, and queues them for the
+// consumers' Next. Events past the retry limit are set aside for parking.
+// Called with mu held.
 func (g *group) dispatch() {
 	if g.err != nil {
 		return
@@ -575,20 +613,15 @@ func (g *group) dispatch() {
 			return
 		}
 		it := g.take()
-		it.owner = c
-		if g.d.Timeout >= 0 {
-			it.deadline = now.Add(time.Duration(g.d.Timeout) * time.Millisecond)
-			if g.earliest.IsZero() || it.deadline.Before(g.earliest) {
-				g.earliest = it.deadline
-			}
-		}
+		it.owner, it.delivered = c, false
+		g.due(it, now)
 		g.inflight[it.ev.ID] = it
 		c.held++
 		c.queue = append(c.queue, it)
 	}
 }
 
-// pick returns the consumer to hand it to, or nil when it must wait.
+// pick returns the consumer to assign it to, or nil when it must wait.
 // Called with mu held.
 func (g *group) pick(it *item) *Consumer {
 	n := len(g.ring)
@@ -620,7 +653,7 @@ func (g *group) pick(it *item) *Consumer {
 	return nil
 }
 
-// peek returns the next event to hand out. Called with mu held, when there
+// peek returns the next event to assign. Called with mu held, when there
 // is one.
 func (g *group) peek() *item {
 	if len(g.retry) > 0 {
@@ -629,7 +662,7 @@ func (g *group) peek() *item {
 	return g.buffered[0]
 }
 
-// take removes the next event to hand out: retries first, then the log.
+// take removes the next event to assign: retries first, then the log.
 // Called with mu held.
 func (g *group) take() *item {
 	if len(g.retry) > 0 {
@@ -645,25 +678,25 @@ func (g *group) take() *item {
 }
 
 // Consumer reads a persistent subscription group's events, sharing them
-// with the group's other consumers. The group hands each event to one
+// with the group's other consumers. The group assigns each event to one
 // consumer, chosen by its [Strategy] (by default in turn, round-robin)
 // among those that hold fewer than InFlight unanswered events;
-// [Consumer.Next] returns the events handed to this consumer. It is safe
+// [Consumer.Next] returns the events assigned to this consumer. It is safe
 // for concurrent use: one goroutine may call Next while others Ack and Nack.
 type Consumer struct {
 	g     *group
 	name  string
 	limit int
 	// Guarded by g.mu:
-	held  int     // events handed to this consumer and not answered
-	queue []*item // handed and not yet returned by Next
+	held  int     // events assigned to this consumer and not answered
+	queue []*item // assigned and not yet returned by Next, in order
 	gone  bool    // closed
 }
 
 // Name returns the consumer's name.
 func (c *Consumer) Name() string { return c.name }
 
-// release forgets an event handed to c. Called with mu held.
+// release forgets an event assigned to c. Called with mu held.
 func (c *Consumer) release(it *item) {
 	c.held--
 	it.owner = nil
@@ -672,12 +705,27 @@ func (c *Consumer) release(it *item) {
 	}
 }
 
-// Next returns the next event handed to this consumer, waiting until there
-// is one. The event must be answered with Ack or Nack; otherwise it is
-// delivered again after the group's MessageTimeout, counted from when it was
-// handed to the consumer. Next returns an error when ctx is done (the
-// consumer stays usable), when the consumer is closed ([ErrClosed]), the
-// group is deleted ([ErrGroupDeleted]) or a read fails.
+// unqueue takes back the events assigned to c that its Next has not
+// returned. Called with mu held.
+func (c *Consumer) unqueue() []*item {
+	items := c.queue
+	for _, it := range items {
+		delete(c.g.inflight, it.ev.ID)
+		it.owner = nil
+	}
+	c.held -= len(items)
+	c.queue = nil
+	return items
+}
+
+// Next returns the next event assigned to this consumer, waiting until
+// there is one. The event must be answered with Ack or Nack; otherwise it is
+// delivered again, as a retry, after the group's MessageTimeout counted from
+// when Next returns it. Events assigned to the consumer wait for Next in
+// order; those still waiting a MessageTimeout after they were assigned go
+// back to the group, without counting a retry. Next returns an error when
+// ctx is done (the consumer stays usable), when the consumer is closed
+// ([ErrClosed]), the group is deleted ([ErrGroupDeleted]) or a read fails.
 func (c *Consumer) Next(ctx context.Context) (Delivery, error) {
 	g := c.g
 	var timer *time.Timer
@@ -696,7 +744,8 @@ func (c *Consumer) Next(ctx context.Context) (Delivery, error) {
 			g.mu.Unlock()
 			return Delivery{}, g.err
 		}
-		g.expire(time.Now())
+		now := time.Now()
+		g.expire(now)
 		g.dispatch()
 		if len(g.toPark) > 0 {
 			g.mu.Unlock()
@@ -709,6 +758,8 @@ func (c *Consumer) Next(ctx context.Context) (Delivery, error) {
 			it := c.queue[0]
 			c.queue[0] = nil
 			c.queue = c.queue[1:]
+			it.delivered = true
+			g.due(it, now)
 			g.stats.delivered++
 			d := Delivery{Event: it.ev, RetryCount: it.retries, Replayed: it.replay}
 			g.mu.Unlock()
@@ -883,10 +934,10 @@ func (c *Consumer) Nack(ctx context.Context, action Action, reason string, ids .
 	return g.checkpoint(ctx, false)
 }
 
-// Close disconnects the consumer: the events handed to it and not answered
-// go to the group's other consumers, and a waiting Next returns
-// [ErrClosed]. When it is the group's last consumer, the group's checkpoint
-// is written.
+// Close disconnects the consumer: the events assigned to it and not
+// answered go to the group's other consumers, as retries for those its Next
+// returned, and a waiting Next returns [ErrClosed]. When it is the group's
+// last consumer, the group's checkpoint is written.
 func (c *Consumer) Close(ctx context.Context) error {
 	g := c.g
 	g.mu.Lock()
@@ -910,7 +961,9 @@ func (c *Consumer) Close(ctx context.Context) error {
 		if it.owner == c {
 			delete(g.inflight, id)
 			it.owner = nil
-			it.retries++
+			if it.delivered {
+				it.retries++
+			}
 			back = append(back, it)
 		}
 	}

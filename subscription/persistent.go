@@ -64,13 +64,17 @@ type Settings struct {
 	// group resumes from its checkpoint.
 	Start From
 	// MaxRetryCount is how many times an event is delivered again (after
-	// a nack with retry, a message timeout or a consumer leaving) before
-	// it is parked. Zero means DefaultMaxRetryCount; negative means none:
-	// the first retry parks the event.
+	// a nack with retry, a message timeout or its consumer leaving) before
+	// it is parked. Only events a consumer received from Next count. Zero
+	// means DefaultMaxRetryCount; negative means none: the first retry
+	// parks the event.
 	MaxRetryCount int
-	// MessageTimeout is how long a consumer may hold an event without
-	// acking or nacking it before it is delivered again. Zero means
-	// DefaultMessageTimeout; negative never times out.
+	// MessageTimeout is how long a consumer may hold an event, from when
+	// its Next returns it, without acking or nacking it before it is
+	// delivered again as a retry. It also bounds how long events assigned
+	// to a consumer wait for its Next: after it they go back to the group,
+	// without counting a retry. Zero means DefaultMessageTimeout; negative
+	// never times out.
 	MessageTimeout time.Duration
 	// BufferSize bounds the events the group holds: read ahead, in flight
 	// with consumers, or waiting for a retry. Zero means
@@ -248,13 +252,18 @@ type ManagerOptions struct {
 // # Delivery
 //
 // Delivery is at least once. A group reads the log in order; each event
-// goes to one consumer at a time, chosen by the group's [Strategy]
+// is assigned to one consumer at a time, chosen by the group's [Strategy]
 // (round-robin unless set otherwise) among those below their in-flight
-// limit; the consumer acks it, or nacks it to retry, skip or park
-// it. An event is retried after a nack with retry, after MessageTimeout
-// without an answer, and when its consumer leaves; after MaxRetryCount
-// retries it is parked: recorded in the group's parked list, from which
-// [Manager.ReplayParked] delivers it again. The checkpoint is the first
+// limit, and waits in that consumer's queue until its Next returns it; the
+// consumer acks it, or nacks it to retry, skip or park it. An event is
+// retried after a nack with retry, when MessageTimeout passes after Next
+// returned it without an answer, and when its consumer leaves holding it;
+// after MaxRetryCount retries it is parked: recorded in the group's parked
+// list, from which [Manager.ReplayParked] delivers it again. Events still in
+// a consumer's queue are not retries when they go back to the group, because
+// the consumer leaves or has not called Next within MessageTimeout: a slow
+// consumer with a large in-flight limit does not park events it never
+// received. The checkpoint is the first
 // event not yet processed (acked, skipped or parked) and is written every
 // CheckpointAfter processed events, when the last consumer leaves and when
 // the Manager closes; after a crash, the events after the last checkpoint

@@ -394,6 +394,61 @@ func TestPersistentMessageTimeout(t *testing.T) {
 	}
 }
 
+// TestPersistentUndeliveredNotRetried checks that only events a consumer's
+// Next returned count a retry when they go to another consumer: events still
+// waiting for Next when their consumer closes, or when it has not called
+// Next within the message timeout, go back as they were.
+func TestPersistentUndeliveredNotRetried(t *testing.T) {
+	ctx := deadline(t)
+	store := memstore.Open()
+	mustAppend(t, store, "s", ev("E"), ev("E"), ev("E"))
+	m := newManager(t, store)
+	for _, g := range []string{"close", "timeout"} {
+		if err := m.Create(ctx, "s", g, subscription.Settings{MessageTimeout: 20 * time.Millisecond}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// a takes one of its three events and closes: b gets that one as a
+	// retry, the other two as first deliveries.
+	a := connect(t, ctx, m, "s", "close", subscription.ConsumerOptions{InFlight: 3})
+	if d := next(t, ctx, a); d.Event.Version != 0 {
+		t.Fatalf("a got version %d, want 0", d.Event.Version)
+	}
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b := connect(t, ctx, m, "s", "close", subscription.ConsumerOptions{InFlight: 3})
+	for v := range 3 {
+		d := next(t, ctx, b)
+		want := 0
+		if v == 0 {
+			want = 1
+		}
+		if d.Event.Version != int64(v) || d.RetryCount != want {
+			t.Fatalf("after a closed, b got version %d retry %d; want version %d retry %d", d.Event.Version, d.RetryCount, v, want)
+		}
+		ack(t, ctx, b, d)
+	}
+
+	// a never calls Next: once the timeout passes, b gets the events
+	// assigned to a, none of them as a retry.
+	a = connect(t, ctx, m, "s", "timeout", subscription.ConsumerOptions{InFlight: 3})
+	b = connect(t, ctx, m, "s", "timeout", subscription.ConsumerOptions{InFlight: 3})
+	seen := map[int64]bool{}
+	for range 3 {
+		d := next(t, ctx, b)
+		if seen[d.Event.Version] || d.RetryCount != 0 {
+			t.Fatalf("b got version %d retry %d, after versions %v; want each version once, retry 0", d.Event.Version, d.RetryCount, seen)
+		}
+		seen[d.Event.Version] = true
+		ack(t, ctx, b, d)
+	}
+	if info, _ := m.Info(ctx, "s", "timeout"); info.Processed != 3 || info.InFlight != 0 {
+		t.Fatalf("processed %d, in flight %d; want 3 and 0", info.Processed, info.InFlight)
+	}
+}
+
 func TestPersistentAdministration(t *testing.T) {
 	ctx := deadline(t)
 	store := memstore.Open()
@@ -625,6 +680,83 @@ func TestPersistentSlowConsumerBounded(t *testing.T) {
 	}
 	if info.InFlight != 10 || info.Buffered+info.InFlight > 50 || info.ReadUpTo > 50 {
 		t.Fatalf("in flight %d, buffered %d, read up to %d; want 10 in flight and at most 50 held", info.InFlight, info.Buffered, info.ReadUpTo)
+	}
+}
+
+// TestPersistentSlowConsumerNotParked has one consumer take a sizeable
+// fraction of the message timeout over each event, while its in-flight limit
+// lets the group assign it more events than it can work through in one
+// timeout. The timeout counts from when Next returns an event, so nothing
+// times out, nothing is parked, and every event is delivered once, in order,
+// and acked.
+func TestPersistentSlowConsumerNotParked(t *testing.T) {
+	ctx := deadline(t)
+	store := memstore.Open()
+	const events = 20
+	batch := make([]cairn.EventData, events)
+	for i := range batch {
+		batch[i] = ev("E")
+	}
+	if _, err := store.Append(ctx, "s", cairn.NoStream, batch...); err != nil {
+		t.Fatal(err)
+	}
+	m := newManager(t, store)
+	// Ten events assigned at once take the consumer 600 ms, more than the
+	// timeout; each one alone takes 60 ms, well within it.
+	settings := subscription.Settings{MessageTimeout: 400 * time.Millisecond, MaxRetryCount: 1}
+	if err := m.Create(ctx, "s", "g", settings); err != nil {
+		t.Fatal(err)
+	}
+	c := connect(t, ctx, m, "s", "g", subscription.ConsumerOptions{InFlight: 10})
+	var delivered []subscription.Delivery
+	done := make(chan error, 1)
+	go func() {
+		for {
+			d, err := c.Next(ctx)
+			if err != nil {
+				done <- err
+				return
+			}
+			delivered = append(delivered, d)
+			time.Sleep(60 * time.Millisecond) // the work
+			if err := c.Ack(ctx, d.Event.ID); err != nil {
+				done <- err
+				return
+			}
+		}
+	}()
+	// Wait until every event is processed (acked or parked); the deadline
+	// guards against a hang. Then closing the consumer ends its loop.
+	var info subscription.Info
+	for {
+		var err error
+		if info, err = m.Info(ctx, "s", "g"); err != nil {
+			t.Fatal(err)
+		}
+		if info.Processed == events {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := c.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, subscription.ErrClosed) {
+		t.Fatalf("consumer: %v", err)
+	}
+	if info.Parked != 0 || info.ParkedTotal != 0 {
+		t.Errorf("%d events parked, want none", info.ParkedTotal)
+	}
+	if info.Acked != events {
+		t.Errorf("%d events acked, want %d", info.Acked, events)
+	}
+	if len(delivered) != events {
+		t.Errorf("%d deliveries, want %d", len(delivered), events)
+	}
+	for i, d := range delivered {
+		if d.Event.Version != int64(i) || d.RetryCount != 0 {
+			t.Fatalf("delivery %d: version %d, retry %d; want version %d, retry 0", i, d.Event.Version, d.RetryCount, i)
+		}
 	}
 }
 
