@@ -302,10 +302,11 @@ func (g *group) done(n uint64) {
 
 // expire moves events whose consumer has not answered in time to the retry
 // queue, counting a retry, and takes back the queues of consumers that have
-// not called Next in time, without counting one. Called with mu held.
-func (g *group) expire(now time.Time) {
+// not called Next in time, without counting one. It reports whether it
+// moved any event. Called with mu held.
+func (g *group) expire(now time.Time) bool {
 	if g.d.Timeout < 0 || g.earliest.IsZero() || now.Before(g.earliest) {
-		return
+		return false
 	}
 	var (
 		back []*item
@@ -330,11 +331,14 @@ func (g *group) expire(now time.Time) {
 		}
 	}
 	// The whole queue goes back, not only its expired head, so that the
-	// events keep their order when they are assigned again.
+	// events keep their order when they are assigned again, and the
+	// consumer gets no more until it calls Next.
 	for _, c := range idle {
 		back = append(back, c.unqueue()...)
+		c.idle = true
 	}
 	g.requeue(back)
+	return len(back) > 0
 }
 
 // due sets the deadline of an event assigned or delivered now. Called with
@@ -638,14 +642,14 @@ func (g *group) pick(it *item) *Consumer {
 		return nil // wait for that consumer: a stream's events stay in order
 	case DispatchToSingle:
 		for _, c := range g.ring {
-			if c.held < c.limit {
+			if c.ready() {
 				return c
 			}
 		}
 		return nil
 	}
 	for k := range n {
-		if c := g.ring[(g.rr+k)%n]; c.held < c.limit {
+		if c := g.ring[(g.rr+k)%n]; c.ready() {
 			g.rr = (g.rr + k + 1) % n
 			return c
 		}
@@ -690,11 +694,16 @@ type Consumer struct {
 	// Guarded by g.mu:
 	held  int     // events assigned to this consumer and not answered
 	queue []*item // assigned and not yet returned by Next, in order
+	idle  bool    // its queue timed out; it gets no events until it calls Next
 	gone  bool    // closed
 }
 
 // Name returns the consumer's name.
 func (c *Consumer) Name() string { return c.name }
+
+// ready reports whether c may be assigned another event. Called with mu
+// held.
+func (c *Consumer) ready() bool { return c.held < c.limit && !c.idle }
 
 // release forgets an event assigned to c. Called with mu held.
 func (c *Consumer) release(it *item) {
@@ -722,10 +731,12 @@ func (c *Consumer) unqueue() []*item {
 // there is one. The event must be answered with Ack or Nack; otherwise it is
 // delivered again, as a retry, after the group's MessageTimeout counted from
 // when Next returns it. Events assigned to the consumer wait for Next in
-// order; those still waiting a MessageTimeout after they were assigned go
-// back to the group, without counting a retry. Next returns an error when
-// ctx is done (the consumer stays usable), when the consumer is closed
-// ([ErrClosed]), the group is deleted ([ErrGroupDeleted]) or a read fails.
+// order; when some have waited a MessageTimeout since they were assigned,
+// the consumer's waiting events go back to the group, without counting a
+// retry, and the group assigns it no more until it calls Next (except with
+// the Pinned strategy). Next returns an error when ctx is done (the consumer
+// stays usable), when the consumer is closed ([ErrClosed]), the group is
+// deleted ([ErrGroupDeleted]) or a read fails.
 func (c *Consumer) Next(ctx context.Context) (Delivery, error) {
 	g := c.g
 	var timer *time.Timer
@@ -745,8 +756,13 @@ func (c *Consumer) Next(ctx context.Context) (Delivery, error) {
 			return Delivery{}, g.err
 		}
 		now := time.Now()
-		g.expire(now)
-		g.dispatch()
+		back := g.expire(now)
+		c.idle = false // calling Next
+		if back {
+			g.changed() // wakes the consumers it assigns them to
+		} else {
+			g.dispatch()
+		}
 		if len(g.toPark) > 0 {
 			g.mu.Unlock()
 			if err := g.parkPending(ctx); err != nil {

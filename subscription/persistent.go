@@ -94,7 +94,9 @@ type Settings struct {
 }
 
 // Strategy is how a group chooses the consumer of an event. Each skips
-// consumers that hold their in-flight limit.
+// consumers that hold their in-flight limit; RoundRobin and DispatchToSingle
+// also skip a consumer whose assigned events waited a MessageTimeout for its
+// Next, until it calls Next again.
 type Strategy uint8
 
 const (

@@ -397,14 +397,15 @@ func TestPersistentMessageTimeout(t *testing.T) {
 // TestPersistentUndeliveredNotRetried checks that only events a consumer's
 // Next returned count a retry when they go to another consumer: events still
 // waiting for Next when their consumer closes, or when it has not called
-// Next within the message timeout, go back as they were.
+// Next within the message timeout, go back as they were, and a consumer that
+// does not call Next is passed over.
 func TestPersistentUndeliveredNotRetried(t *testing.T) {
 	ctx := deadline(t)
 	store := memstore.Open()
 	mustAppend(t, store, "s", ev("E"), ev("E"), ev("E"))
 	m := newManager(t, store)
 	for _, g := range []string{"close", "timeout"} {
-		if err := m.Create(ctx, "s", g, subscription.Settings{MessageTimeout: 20 * time.Millisecond}); err != nil {
+		if err := m.Create(ctx, "s", g, subscription.Settings{MessageTimeout: 20 * time.Millisecond, Strategy: subscription.DispatchToSingle}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -431,17 +432,16 @@ func TestPersistentUndeliveredNotRetried(t *testing.T) {
 		ack(t, ctx, b, d)
 	}
 
-	// a never calls Next: once the timeout passes, b gets the events
-	// assigned to a, none of them as a retry.
+	// a never calls Next: once the timeout passes, the events assigned to
+	// it go to b, none of them as a retry, and a gets no more although
+	// DispatchToSingle prefers it.
 	a = connect(t, ctx, m, "s", "timeout", subscription.ConsumerOptions{InFlight: 3})
 	b = connect(t, ctx, m, "s", "timeout", subscription.ConsumerOptions{InFlight: 3})
-	seen := map[int64]bool{}
-	for range 3 {
+	for v := range 3 {
 		d := next(t, ctx, b)
-		if seen[d.Event.Version] || d.RetryCount != 0 {
-			t.Fatalf("b got version %d retry %d, after versions %v; want each version once, retry 0", d.Event.Version, d.RetryCount, seen)
+		if d.Event.Version != int64(v) || d.RetryCount != 0 {
+			t.Fatalf("b got version %d retry %d; want version %d retry 0", d.Event.Version, d.RetryCount, v)
 		}
-		seen[d.Event.Version] = true
 		ack(t, ctx, b, d)
 	}
 	if info, _ := m.Info(ctx, "s", "timeout"); info.Processed != 3 || info.InFlight != 0 {
