@@ -161,10 +161,11 @@ type Result[S, E any] struct {
 // committed before them.
 //
 // The cache holds states at the version they were computed for. It never
-// replaces the store: Handle and Fetch read the events committed after the
-// cached version before using a cached state, so writes by other
-// repositories are never ignored. Only Load may return a cached state
-// without asking the store.
+// replaces the store: before using a cached state, Handle and Fetch check
+// that the stream still holds the events it was computed from (another
+// writer may have deleted, recreated or truncated the stream) and read the
+// events committed after it, so writes by other repositories are never
+// ignored. Only Load may return a cached state without asking the store.
 //
 // Policy snapshots are written by one background goroutine per repository,
 // after the commit that crossed the policy's threshold, from a bounded
@@ -271,14 +272,15 @@ func (r *Repository[S, C, E]) initial() hydrated[S] {
 	if r.def.Initial != nil {
 		s = r.def.Initial()
 	}
-	return hydrated[S]{state: s, version: -1}
+	return hydrated[S]{state: s, version: -1, base: -1}
 }
 
 // Handle applies cmd to the aggregate id: it hydrates the aggregate (from
 // the cache or the newest snapshot, then the events after it), calls Decide,
 // and commits the events it returns, with the aggregate's projections, on
 // the condition that the aggregate is still at the version it read
-// ([cairn.Exact], or [cairn.NoStream] for an aggregate without events).
+// ([cairn.Exact], or [cairn.NoStream] when its stream does not exist: never
+// written, or deleted).
 //
 // When another writer committed in between, Handle waits a jittered backoff,
 // hydrates again and decides again, up to Options.MaxAttempts decisions in
@@ -364,14 +366,21 @@ func (r *Repository[S, C, E]) attempt(ctx context.Context, id, stream string, cm
 	for _, ev := range recorded {
 		state = r.def.Evolve(state, ev)
 	}
-	next := hydrated[S]{state: state, version: res.Version}
-	if want := cur.version + int64(len(events)); res.Version != want {
+	// The version of the command's first event. It is cur.version+1,
+	// except when the command created the stream: a stream recreated after
+	// a deletion continues the deleted stream's versions.
+	first := res.Version - int64(len(events)) + 1
+	next := hydrated[S]{state: state, version: res.Version, base: cur.base, origin: cur.origin}
+	if cur.version < 0 {
+		next.base, next.origin = first-1, first // the aggregate's history starts here
+	}
+	if first < 0 || (cur.version >= 0 && first != cur.version+1) {
 		// Not expected from a conforming engine; keep the cache honest.
-		r.log.Error("commit reported an unexpected version", "stream", stream, "version", res.Version, "want", want)
+		r.log.Error("commit reported an unexpected version", "stream", stream, "version", res.Version, "events", len(events), "expected", expected)
 		r.cache.remove(id)
 	} else {
 		r.cache.put(id, next)
-		r.policySnapshot(stream, cur.version, next)
+		r.policySnapshot(stream, first-1, next)
 	}
 	return Result[S, E]{State: state, Events: recorded, Version: res.Version, Position: res.Position}, false, nil
 }
@@ -395,8 +404,9 @@ func (r *Repository[S, C, E]) backoff(ctx context.Context, attempt int) error {
 
 // Load returns the state and version of the aggregate id, from the cache
 // when it holds the aggregate (without asking the store, so the state may
-// lag behind other writers), otherwise hydrated from the store. An aggregate
-// without events has the initial state and version -1.
+// lag behind other writers, or predate a deletion), otherwise hydrated from
+// the store. An aggregate whose stream does not exist (never written, or
+// deleted) has the initial state and version -1.
 func (r *Repository[S, C, E]) Load(ctx context.Context, id string) (S, int64, error) {
 	stream, err := r.stream(id)
 	if err != nil {
@@ -411,8 +421,8 @@ func (r *Repository[S, C, E]) Load(ctx context.Context, id string) (S, int64, er
 }
 
 // Fetch returns the state and version of the aggregate id including every
-// event committed before the call: a cached state is brought up to date with
-// the events after it.
+// event committed before the call: a cached state is checked against the
+// stream and brought up to date with the events after it.
 func (r *Repository[S, C, E]) Fetch(ctx context.Context, id string) (S, int64, error) {
 	stream, err := r.stream(id)
 	if err != nil {
@@ -423,30 +433,14 @@ func (r *Repository[S, C, E]) Fetch(ctx context.Context, id string) (S, int64, e
 	return h.state, h.version, err
 }
 
-// fetch hydrates the aggregate up to its current version and caches the
-// result. A cached state saves the snapshot lookup: only the events after it
-// are read.
-func (r *Repository[S, C, E]) fetch(ctx context.Context, id, stream string) (hydrated[S], error) {
-	h, ok := r.cache.get(id)
-	if !ok {
-		var err error
-		if h, err = r.fromSnapshot(ctx, stream, math.MaxInt64); err != nil {
-			return hydrated[S]{}, err
-		}
-	}
-	h, err := r.catchUp(ctx, stream, h, cairn.NoMaxSequence)
-	if err != nil {
-		return hydrated[S]{}, err
-	}
-	r.cache.put(id, h)
-	return h, nil
-}
-
-// Replay returns the state of the aggregate id as of version: after its
-// events 0 … version. It uses the stored snapshot only when it is at or
-// before version, and reads no event after version. An aggregate that has
-// not reached version returns an error matching [ErrVersionNotFound].
-// Maestro's max sequence m is the version m - 1.
+// Replay returns the state of the aggregate id as of version: after the
+// events of its history up to version (see the package documentation on
+// deleted streams). It uses the stored snapshot only when it is at or
+// before version. An aggregate that has not reached version returns an
+// error matching [ErrVersionNotFound], and so does a version that is not
+// part of its history: one deleted or truncated from its stream, or one
+// before a snapshot that holds the effect of truncated events. Maestro's
+// max sequence m is the version m - 1.
 func (r *Repository[S, C, E]) Replay(ctx context.Context, id string, version int64) (S, error) {
 	var zero S
 	stream, err := r.stream(id)
@@ -456,38 +450,26 @@ func (r *Repository[S, C, E]) Replay(ctx context.Context, id string, version int
 	if version < 0 {
 		return zero, &cairn.InvalidArgumentError{Field: "version", Reason: fmt.Sprintf("%d is negative; versions start at 0", version)}
 	}
-	h, err := r.fromSnapshot(ctx, stream, version)
-	if err != nil {
-		return zero, err
-	}
-	h, err = r.catchUp(ctx, stream, h, version+1)
+	h, err := r.hydrate(ctx, stream, version)
 	if err != nil {
 		return zero, err
 	}
 	if h.version != version {
 		return zero, fmt.Errorf("aggregate %s: replay to version %d: the last version is %d: %w", stream, version, h.version, ErrVersionNotFound)
 	}
-	return h.state, nil
-}
-
-// catchUp folds the events of stream after h.version, up to the sequence
-// maxSeq (the version maxSeq-1), into h.
-func (r *Repository[S, C, E]) catchUp(ctx context.Context, stream string, h hydrated[S], maxSeq int64) (hydrated[S], error) {
-	// Sequences are versions + 1: min sequence h.version+1 selects the
-	// versions after h.version.
-	for e, err := range r.store.GetEvents(ctx, stream, h.version+1, maxSeq) {
+	if h.origin > 0 && h.base+1 == h.origin {
+		// The history was read from the first readable event, after
+		// removed ones. When a newer snapshot holds the removed events'
+		// effect (the stream was truncated after it was taken), Fetch
+		// starts from it, and the versions before it have no state to
+		// replay.
+		snap, ok, err := r.fromSnapshot(ctx, stream, version, math.MaxInt64)
 		if err != nil {
-			return hydrated[S]{}, fmt.Errorf("aggregate %s: read events after version %d: %w", stream, h.version, err)
+			return zero, err
 		}
-		if e.Version != h.version+1 {
-			return hydrated[S]{}, fmt.Errorf("aggregate %s: events %d to %d are missing (truncated or deleted) and no snapshot covers them", stream, h.version+1, e.Version-1)
+		if ok && snap.origin < h.origin {
+			return zero, fmt.Errorf("aggregate %s: replay to version %d: the events before version %d were removed; only the snapshot at version %d holds their effect: %w", stream, version, h.origin, snap.version, ErrVersionNotFound)
 		}
-		ev, err := r.def.Codec.Decode(e)
-		if err != nil {
-			return hydrated[S]{}, fmt.Errorf("aggregate %s: %w", stream, err)
-		}
-		h.state = r.def.Evolve(h.state, ev)
-		h.version = e.Version
 	}
-	return h, nil
+	return h.state, nil
 }

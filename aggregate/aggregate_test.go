@@ -145,6 +145,10 @@ func TestAggregate(t *testing.T) {
 				{"ConflictGivesUp", testConflictGivesUp},
 				{"SnapshotPolicy", testSnapshotPolicy},
 				{"SnapshotSchema", testSnapshotSchema},
+				{"DeleteAndRecreate", testDeleteAndRecreate},
+				{"DeleteAndRecreateWithSnapshot", testDeleteAndRecreateWithSnapshot},
+				{"CacheSeesDeletion", testCacheSeesDeletion},
+				{"Truncation", testTruncation},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					store, peer := eng.open(t)

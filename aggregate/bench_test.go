@@ -8,10 +8,10 @@ import (
 )
 
 // BenchmarkHandle measures one command on one aggregate, on each engine:
-// with the cache (one read of the events after the cached state, one
-// commit), without it (a snapshot lookup and a read of the events after the
-// snapshot, one commit), and with parallel writers contending for the same
-// aggregate.
+// with the cache (a read of the stream's first event and one of the events
+// from the cached state on, one commit), without it (a snapshot lookup and a
+// read of the events from the snapshot on, one commit), and with parallel
+// writers contending for the same aggregate.
 func BenchmarkHandle(b *testing.B) {
 	ctx := context.Background()
 	for _, eng := range engines() {

@@ -6,10 +6,19 @@ import (
 )
 
 // hydrated is an aggregate's state after the event at version (-1: no
-// event).
+// event, the stream does not exist). The state was folded from base: from a
+// snapshot at version base, or from the initial state with base+1 the first
+// event folded. It is the aggregate's state for as long as the events base+1
+// … version stay readable (and a snapshot at base continues into them):
+// deleting or truncating the stream past base+1 makes it stale. origin is
+// the version of the first event of the history the state reflects: 0,
+// unless the stream's first events had been deleted or truncated when the
+// history began (a snapshot keeps the origin of the state it records).
 type hydrated[S any] struct {
 	state   S
 	version int64
+	base    int64
+	origin  int64
 }
 
 // cache is a bounded least-recently-used map from aggregate id to hydrated

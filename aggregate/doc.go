@@ -26,15 +26,42 @@
 // "C-X", for example "account-42" (see [Repository.StreamID]); the
 // category may not contain '-', so the first '-' of a stream id separates
 // the two. Versions are cairn's: 0-based within the stream, -1 for an
-// aggregate without events. Maestro's sequence numbers are 1-based:
-// sequence = version + 1. The package speaks of versions only; a snapshot
-// policy of every N events snapshots at the sequences N, 2N, 3N ….
+// aggregate whose stream does not exist. Maestro's sequence numbers are
+// 1-based: sequence = version + 1. The package speaks of versions only; a
+// snapshot policy of every N events snapshots at the sequences N, 2N, 3N ….
+//
+// # Deleted and truncated streams
+//
+// An aggregate's history is the readable events of its stream. Deleting
+// the stream ([cairn.Store.DeleteStream]) makes it a new aggregate: Fetch
+// and Load return the initial state at version -1, and the next command is
+// decided on the initial state and committed expecting no stream. The
+// stream is then recreated with versions that continue after the deleted
+// ones, so the aggregate's first event has a version above 0; its history
+// is the events from that one on, and Replay of an earlier version returns
+// [ErrVersionNotFound]. The engines remove a stream's snapshot when they
+// delete the stream, and a repository's cache notices the deletion: before
+// it uses a cached state it checks that the stream still holds the events
+// the state was computed from.
+//
+// Truncation ([cairn.Store.TruncateStream]) follows the same rule. When the
+// newest snapshot is continued by the readable events (it is at or after
+// the version before the first of them), it holds the effect of the
+// truncated events, and the aggregate's state is the snapshot's followed
+// by the events after it: take a snapshot, then truncate the stream before
+// its version + 1, to reclaim space without changing the aggregate. When
+// the stream is truncated past its newest snapshot, the aggregate starts
+// again from the first readable event, as after a deletion: the
+// truncated events are no longer part of its history. Deletion and
+// truncation cannot be told apart from the stream itself (a recreated
+// stream reads like a truncated one), which is why they share a rule.
 //
 // # Snapshots
 //
 // A snapshot stores an aggregate's state, encoded with the codec's
 // [Encoding], with the schema version [Options.SnapshotSchema] recorded in
-// its metadata as {"schema":N}. Snapshots are written on demand
+// its metadata as {"schema":N} (with "origin", the version of the first
+// event of the aggregate's history, when its stream was recreated). Snapshots are written on demand
 // ([Repository.Snapshot]) and, with [Options.SnapshotEvery], by policy:
 // after a commit, from a bounded queue served by one goroutine, so that
 // they never delay or fail a command. The store keeps a snapshot only when
@@ -45,10 +72,13 @@
 // # Caching
 //
 // A Repository keeps recently used states in a bounded LRU cache
-// ([Options.CacheSize]). [Repository.Handle] and [Repository.Fetch] read the
-// events committed after a cached state before using it, so a state cached
-// by one process never hides another process's writes; only
-// [Repository.Load] returns cached states as they are.
+// ([Options.CacheSize]). Before using a cached state, [Repository.Handle]
+// and [Repository.Fetch] check that its stream still holds the events it
+// was computed from, and read the events committed after it, so a state
+// cached by one process never hides another process's writes, deletions or
+// truncations; only [Repository.Load] returns cached states as they are.
+// The check reads the stream's first readable event as well as the events
+// from the cached version on.
 //
 // # Caveats
 //
@@ -57,12 +87,15 @@
 //     callers must not modify maps or slices inside states they receive.
 //   - The state must survive its encoding for snapshots: with [JSON], keep
 //     it in exported fields.
-//   - Hydrating an aggregate whose stream was truncated or deleted past
-//     its newest snapshot fails with an error saying which events are
-//     missing, rather than computing a state from part of the history.
-//     Deleting an aggregate's stream is not an aggregate operation: the
-//     caches of running repositories and the stored snapshot do not learn
-//     of it. Give a new aggregate a new id instead.
+//   - A snapshot that reaches the store after its stream was deleted (a
+//     policy snapshot of a commit that preceded the deletion, or
+//     [Repository.Snapshot] racing with it) is ignored when it is older
+//     than the version before the recreated stream's first event, but at
+//     exactly that version it reads as a snapshot followed by a truncation,
+//     and its state would be used. The policy writer checks that the stream
+//     still holds the snapshot's event just before writing it, which
+//     leaves a narrow window; delete aggregates that are not receiving
+//     commands, or give a new aggregate a new id.
 //   - When Handle succeeds, the command's events were committed exactly
 //     once. When it fails with an error other than a domain error, a
 //     projection's error or a conflict (a connection lost during the commit,
