@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/cairndb/cairn/server"
 	"github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
@@ -15,6 +16,27 @@ func recvPersistent(t *testing.T, sub *kurrentdb.PersistentSubscription) *kurren
 		t.Fatalf("persistent subscription dropped: %v", m.SubscriptionDropped.Error)
 	}
 	return m.EventAppeared
+}
+
+// waitParked waits until the group reports n parked events.
+func waitParked(t *testing.T, c *kurrentdb.Client, stream, group string, n int64) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		info, err := c.GetPersistentSubscriptionInfo(ctx, stream, group, kurrentdb.GetPersistentSubscriptionOptions{})
+		if err != nil {
+			t.Fatalf("info: %v", err)
+		}
+		if info.Stats != nil && info.Stats.ParkedMessagesCount == n {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("the group never reported %d parked events", n)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 }
 
 func TestPersistentSubscriptionOnStream(t *testing.T) {
@@ -82,7 +104,10 @@ func TestPersistentSubscriptionOnStream(t *testing.T) {
 			t.Errorf("list: %d groups, %v", len(list), err)
 		}
 
-		// The parked event comes back on replay.
+		// The parked event comes back on replay. A nack travels on the
+		// subscription's stream and the replay on a call of its own, so
+		// wait until the server has parked the event before replaying.
+		waitParked(t, c, "jobs", "workers", 1)
 		if err := c.ReplayParkedMessages(ctx, "jobs", "workers", kurrentdb.ReplayParkedMessagesOptions{}); err != nil {
 			t.Fatalf("replay parked: %v", err)
 		}
