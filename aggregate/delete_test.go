@@ -3,10 +3,12 @@ package aggregate_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/aggregate"
+	"github.com/cairndb/cairn/memstore"
 )
 
 // firstTry are options under which a commit with the wrong expected version
@@ -239,4 +241,61 @@ func testTruncation(t *testing.T, store *cairn.Store, _ func() *cairn.Store) {
 	if _, err := fresh().Replay(ctx, past, 5); !errors.Is(err, aggregate.ErrVersionNotFound) {
 		t.Errorf("Replay(5) of a truncated version: %v, want ErrVersionNotFound", err)
 	}
+}
+
+// A policy snapshot whose stream is deleted between the commit that
+// scheduled it and its writing is not written: it would outlive the
+// deletion that removed the stream's snapshot.
+func TestPolicySnapshotAfterDeletion(t *testing.T) {
+	ctx := context.Background()
+	engine := &gatedReads{Store: memstore.New(), reached: make(chan struct{}), release: make(chan struct{})}
+	store := cairn.NewStore(engine, cairn.Options{})
+	defer store.Close()
+	repo := newRepo(t, store, tallyDef(t), aggregate.Options{SnapshotEvery: 2})
+	release := sync.OnceFunc(func() { close(engine.release) })
+	t.Cleanup(release) // before repo.Close, should the test stop early
+	id := newID()
+	stream := repo.StreamID(id)
+	for i := range 2 {
+		if _, err := repo.Handle(ctx, id, add{ID: i + 1, N: 1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-engine.reached // the snapshot at version 1 is about to be checked or written
+	if err := store.DeleteStream(ctx, stream, cairn.Exact(1)); err != nil {
+		t.Fatal(err)
+	}
+	release()
+	repo.Close()
+	if snap, ok, err := store.GetSnapshot(ctx, stream, -1, 1<<62); err != nil || ok {
+		t.Fatalf("GetSnapshot = version %d, %v, %v; want no snapshot of the deleted stream", snap.Version, ok, err)
+	}
+}
+
+// gatedReads holds the policy snapshot writer until release is closed: at
+// its first one-event read of a stream from a version above 0 (its check
+// of the stream) or its first snapshot commit, whichever comes first.
+type gatedReads struct {
+	*memstore.Store
+	reached, release chan struct{}
+	once             sync.Once
+}
+
+func (g *gatedReads) hold() {
+	g.once.Do(func() {
+		close(g.reached)
+		<-g.release
+	})
+}
+
+func (g *gatedReads) ReadStream(ctx context.Context, stream string, from int64, count int, dir cairn.Direction) ([]cairn.Event, error) {
+	if count == 1 && from > 0 {
+		g.hold()
+	}
+	return g.Store.ReadStream(ctx, stream, from, count, dir)
+}
+
+func (g *gatedReads) CommitSnapshot(ctx context.Context, snap cairn.Snapshot) error {
+	g.hold()
+	return g.Store.CommitSnapshot(ctx, snap)
 }
