@@ -56,21 +56,30 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from int64, count
 			WHERE e.stream = $1 AND e.version <= $2 AND e.version >= s.before AND NOT s.deleted AND NOT s.tombstoned
 			ORDER BY e.version DESC LIMIT $3`
 	}
-	rows, err := s.pool.Query(ctx, sql, stream, from, count)
-	if err != nil {
-		return nil, s.wrap("read stream", err)
+	read := func() ([]cairn.Event, error) {
+		rows, err := s.pool.Query(ctx, sql, stream, from, count)
+		if err != nil {
+			return nil, s.wrap("read stream", err)
+		}
+		events, err := collectEvents(rows)
+		return events, s.wrap("read stream", err)
 	}
-	events, err := collectEvents(rows)
-	if err != nil {
-		return nil, s.wrap("read stream", err)
-	}
-	if len(events) > 0 {
-		return events, nil
+	events, err := read()
+	if err != nil || len(events) > 0 {
+		return events, err
 	}
 	// No events: say whether the stream is missing, deleted, or has none
 	// in the range.
-	if _, err := s.streamState(ctx, "read", stream); err != nil {
+	st, err := s.streamState(ctx, "read", stream)
+	if err != nil {
 		return nil, err
+	}
+	// The two queries see different moments: when the stream now holds
+	// versions in the range, they were committed in between (a stream's
+	// row and its events commit together), and a second read finds them.
+	if (dir == cairn.Forward && st.version >= max(from, st.before)) ||
+		(dir == cairn.Backward && st.version >= st.before && from >= st.before) {
+		return read()
 	}
 	return nil, nil
 }

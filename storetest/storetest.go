@@ -53,6 +53,7 @@ func TestBackend(t *testing.T, newBackend NewBackend) {
 		{"Iterators", testIterators},
 		{"ConcurrentExactAppends", testConcurrentExactAppends},
 		{"ConcurrentFollower", testConcurrentFollower},
+		{"ReadWhileCreating", testReadWhileCreating},
 		{"IdempotentRetry", testIdempotentRetry},
 		{"SoftDelete", testSoftDelete},
 		{"Tombstone", testTombstone},
@@ -648,6 +649,44 @@ func testConcurrentFollower(t *testing.T, nb NewBackend) {
 	wg.Wait()
 	if page, err := s.ReadAll(ctx, next, 16, cairn.Forward); err != nil || len(page) != 0 {
 		t.Fatalf("after the follower saw all %d events, ReadAll returned %d more (%v)", total, len(page), err)
+	}
+}
+
+// A stream that a reader finds is never empty in its reader's eyes: a read
+// racing the append that creates the stream returns not-found or the
+// append's events, all of them.
+func testReadWhileCreating(t *testing.T, nb NewBackend) {
+	s, _ := open(t, nb)
+	ctx := context.Background()
+	const streams = 100
+	var wg sync.WaitGroup
+	defer wg.Wait() // also when the reader fails: the store stays open for the writer
+	wg.Go(func() {
+		for i := range streams {
+			if _, err := s.Append(ctx, fmt.Sprintf("c-%d", i), cairn.NoStream, evs(2, "E")...); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	for i := range streams {
+		stream := fmt.Sprintf("c-%d", i)
+		for {
+			got, err := s.ReadStream(ctx, stream, 0, 10, cairn.Forward)
+			if errors.Is(err, cairn.ErrStreamNotFound) {
+				if t.Failed() {
+					return
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != 2 {
+				t.Fatalf("read of %q while it was created returned %d events, want 2", stream, len(got))
+			}
+			break
+		}
 	}
 }
 
