@@ -2,9 +2,6 @@ package aggregate_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"testing"
 	"time"
 
@@ -12,7 +9,7 @@ import (
 	"github.com/cairndb/cairn/diskstore"
 	"github.com/cairndb/cairn/memstore"
 	"github.com/cairndb/cairn/pgstore"
-	"github.com/jackc/pgx/v5"
+	"github.com/cairndb/cairn/pgstore/pgtest"
 )
 
 // engine opens a fresh, empty store on one of cairn's engines for a test,
@@ -55,30 +52,7 @@ func openMemory(t testing.TB) *cairn.Store {
 // schema, dropped when the test ends. Without CAIRN_TEST_POSTGRES the test is
 // skipped, unless CI=true.
 func openPostgres(t testing.TB) (*cairn.Store, func() *cairn.Store) {
-	url := os.Getenv("CAIRN_TEST_POSTGRES")
-	if url == "" {
-		const how = "set CAIRN_TEST_POSTGRES to a PostgreSQL URL to run the aggregate tests on PostgreSQL"
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but CAIRN_TEST_POSTGRES is not set: " + how)
-		}
-		t.Skip(how)
-	}
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	schema := "cairn_aggregate_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema %s: %v", schema, err)
-		}
-	})
+	url, schema := pgtest.URL(t), pgtest.Schema(t, "cairn_aggregate")
 	open := func() *cairn.Store {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/pgstore"
+	"github.com/cairndb/cairn/pgstore/pgtest"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
@@ -64,7 +65,7 @@ func BenchmarkAppend(b *testing.B) {
 	for _, size := range []int{1, 100} {
 		for _, writers := range []int{1, 16} {
 			b.Run(fmt.Sprintf("events=%d/writers=%d", size, writers), func(b *testing.B) {
-				s := openSchema(b, newSchema(b), pgstore.Options{MaxConns: int32(writers)})
+				s := openSchema(b, pgtest.Schema(b, "cairn_test"), pgstore.Options{MaxConns: int32(writers)})
 				st := cairn.NewStore(s, cairn.Options{})
 				ctx := context.Background()
 				parallel(b, writers, size, func(w, i int) error {
@@ -82,7 +83,7 @@ func BenchmarkPlainInsert(b *testing.B) {
 	for _, size := range []int{1, 100} {
 		for _, writers := range []int{1, 16} {
 			b.Run(fmt.Sprintf("events=%d/writers=%d", size, writers), func(b *testing.B) {
-				s := openSchema(b, newSchema(b), pgstore.Options{MaxConns: int32(writers)})
+				s := openSchema(b, pgtest.Schema(b, "cairn_test"), pgstore.Options{MaxConns: int32(writers)})
 				ctx := context.Background()
 				table := pgx.Identifier{s.Schema(), "bare"}.Sanitize()
 				if _, err := s.Pool().Exec(ctx, "CREATE TABLE "+table+

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/pgstore"
+	"github.com/cairndb/cairn/pgstore/pgtest"
 	"github.com/google/uuid"
 )
 
@@ -28,7 +29,7 @@ func TestKilledWriter(t *testing.T) {
 		killChild(schema)
 		return
 	}
-	schema := newSchema(t)
+	schema := pgtest.Schema(t, "cairn_test")
 	ctx, cancel := context.WithTimeout(context.Background(), guard)
 	defer cancel()
 	openSchema(t, schema, pgstore.Options{}) // create the schema before the child races to

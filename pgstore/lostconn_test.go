@@ -10,6 +10,7 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/pgstore"
+	"github.com/cairndb/cairn/pgstore/pgtest"
 	"github.com/google/uuid"
 )
 
@@ -135,14 +136,14 @@ func (p *cutProxy) serve(client net.Conn) {
 // again on a new connection, recognises its own append by the first event's
 // id, returns its result, and the events are in the log once.
 func TestLostConnectionDuringAppend(t *testing.T) {
-	raw := testURL(t)
+	raw := pgtest.URL(t)
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
 		t.Skip("CAIRN_TEST_POSTGRES is not a URL with a host; the proxy needs one")
 	}
 	proxy := newCutProxy(t, u.Host)
 	u.Host = proxy.ln.Addr().String()
-	schema := newSchema(t)
+	schema := pgtest.Schema(t, "cairn_test")
 	direct := cairn.NewStore(openSchema(t, schema, pgstore.Options{}), cairn.Options{})
 	engine, err := pgstore.Open(context.Background(), u.String(), pgstore.Options{Schema: schema})
 	if err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/pgstore"
+	"github.com/cairndb/cairn/pgstore/pgtest"
 	"github.com/cairndb/cairn/storeurl"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -27,7 +28,7 @@ const guard = 2 * time.Minute
 // transaction committed late, and must never have to wait out a gap: it
 // only waits when it has read everything visible.
 func TestGaplessFollower(t *testing.T) {
-	schema := newSchema(t)
+	schema := pgtest.Schema(t, "cairn_test")
 	writersA := cairn.NewStore(openSchema(t, schema, pgstore.Options{MaxConns: 8}), cairn.Options{})
 	writersB := cairn.NewStore(openSchema(t, schema, pgstore.Options{MaxConns: 8}), cairn.Options{})
 	follower := cairn.NewStore(openSchema(t, schema, pgstore.Options{}), cairn.Options{ReadBatch: 7})
@@ -203,7 +204,7 @@ func TestConflictIsTyped(t *testing.T) {
 // TestConcurrentOpen starts several engines on a new schema at once: the
 // migrations run once, and all of them work.
 func TestConcurrentOpen(t *testing.T) {
-	schema := newSchema(t)
+	schema := pgtest.Schema(t, "cairn_test")
 	const n = 4
 	stores := make([]*pgstore.Store, n)
 	errs := make([]error, n)
@@ -212,7 +213,7 @@ func TestConcurrentOpen(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			stores[i], errs[i] = pgstore.Open(context.Background(), testURL(t), pgstore.Options{Schema: schema})
+			stores[i], errs[i] = pgstore.Open(context.Background(), pgtest.URL(t), pgstore.Options{Schema: schema})
 		}()
 	}
 	wg.Wait()
@@ -248,7 +249,7 @@ func TestConcurrentOpen(t *testing.T) {
 // TestCrossProcessNotification: an append through one engine wakes Changes
 // of a Store over another engine on the same schema.
 func TestCrossProcessNotification(t *testing.T) {
-	schema := newSchema(t)
+	schema := pgtest.Schema(t, "cairn_test")
 	writer := cairn.NewStore(openSchema(t, schema, pgstore.Options{}), cairn.Options{})
 	reader := cairn.NewStore(openSchema(t, schema, pgstore.Options{}), cairn.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), guard)
@@ -286,7 +287,7 @@ func TestCrossProcessNotification(t *testing.T) {
 // reconnects and reports the current head, so a subscriber catches up on
 // whatever committed while it was deaf.
 func TestNotifyAfterReconnect(t *testing.T) {
-	schema := newSchema(t)
+	schema := pgtest.Schema(t, "cairn_test")
 	engine := openSchema(t, schema, pgstore.Options{})
 	writer := cairn.NewStore(openSchema(t, schema, pgstore.Options{}), cairn.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), guard)
@@ -424,7 +425,7 @@ func TestRetryAfterLostConnection(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Kill every idle connection of the pool, from outside it.
-	conn, err := pgx.Connect(ctx, testURL(t))
+	conn, err := pgx.Connect(ctx, pgtest.URL(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -448,7 +449,7 @@ func TestRetryAfterLostConnection(t *testing.T) {
 
 // TestOpenErrors: bad options are reported before anything is created.
 func TestOpenErrors(t *testing.T) {
-	url := testURL(t)
+	url := pgtest.URL(t)
 	ctx := context.Background()
 	for _, schema := range []string{"1abc", "a-b", "a b", `x"y`, "abcdefghijabcdefghijabcdefghijabcdefghijabcdefghijk"} {
 		if _, err := pgstore.Open(ctx, url, pgstore.Options{Schema: schema}); err == nil {
@@ -459,7 +460,7 @@ func TestOpenErrors(t *testing.T) {
 		t.Error("Open of an unreachable server succeeded")
 	}
 	// The schema can come from the URL.
-	schema := newSchema(t)
+	schema := pgtest.Schema(t, "cairn_test")
 	sep := "?"
 	if strings.Contains(url, "?") {
 		sep = "&"
@@ -476,8 +477,8 @@ func TestOpenErrors(t *testing.T) {
 
 // TestStoreURL opens the engine the way the cairn command does.
 func TestStoreURL(t *testing.T) {
-	url := testURL(t)
-	schema := newSchema(t)
+	url := pgtest.URL(t)
+	schema := pgtest.Schema(t, "cairn_test")
 	sep := "?"
 	if strings.Contains(url, "?") {
 		sep = "&"
@@ -501,7 +502,7 @@ func TestStoreURL(t *testing.T) {
 // (two transactions): one is written, the other is reported as a duplicate,
 // never as a raw SQL error, and the event is recorded once.
 func TestDuplicateFirstIDRace(t *testing.T) {
-	schema := newSchema(t)
+	schema := pgtest.Schema(t, "cairn_test")
 	s := cairn.NewStore(openSchema(t, schema, pgstore.Options{}), cairn.Options{})
 	other := cairn.NewStore(openSchema(t, schema, pgstore.Options{}), cairn.Options{})
 	ctx := context.Background()
@@ -547,7 +548,7 @@ func TestDuplicateFirstIDRace(t *testing.T) {
 // in both orders, with single appends to them: every write succeeds, with
 // versions and positions consistent.
 func TestBatchesAcrossStreams(t *testing.T) {
-	schema := newSchema(t)
+	schema := pgtest.Schema(t, "cairn_test")
 	a := cairn.NewStore(openSchema(t, schema, pgstore.Options{}), cairn.Options{})
 	b := cairn.NewStore(openSchema(t, schema, pgstore.Options{}), cairn.Options{})
 	ctx := context.Background()
@@ -613,7 +614,7 @@ func TestBatchesAcrossStreams(t *testing.T) {
 // periodic read of the head still reports it. A commit without a
 // notification is imitated by moving the head row directly.
 func TestNotifyPolls(t *testing.T) {
-	schema := newSchema(t)
+	schema := pgtest.Schema(t, "cairn_test")
 	engine := openSchema(t, schema, pgstore.Options{PollInterval: 20 * time.Millisecond})
 	writer := cairn.NewStore(openSchema(t, schema, pgstore.Options{}), cairn.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), guard)

@@ -2,17 +2,13 @@ package subscription_test
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"os"
 	"testing"
-	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore"
 	"github.com/cairndb/cairn/memstore"
 	"github.com/cairndb/cairn/pgstore"
-	"github.com/jackc/pgx/v5"
+	"github.com/cairndb/cairn/pgstore/pgtest"
 )
 
 // engine opens a fresh store.
@@ -80,29 +76,7 @@ func openDisk(t testing.TB) fixture {
 // openPostgres uses the database in CAIRN_TEST_POSTGRES, in a fresh schema
 // dropped at the end; it skips without one, unless CI=true.
 func openPostgres(t testing.TB) fixture {
-	url := os.Getenv("CAIRN_TEST_POSTGRES")
-	if url == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("CI=true but CAIRN_TEST_POSTGRES is not set")
-		}
-		t.Skip("set CAIRN_TEST_POSTGRES to a PostgreSQL URL to run the PostgreSQL tests")
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	schema := "cairn_sub_test_" + hex.EncodeToString(b[:])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Errorf("drop schema: %v", err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("drop schema: %v", err)
-		}
-	})
+	url, schema := pgtest.URL(t), pgtest.Schema(t, "cairn_sub_test")
 	open := func(t testing.TB) *cairn.Store {
 		pg, err := pgstore.Open(context.Background(), url, pgstore.Options{Schema: schema})
 		if err != nil {
