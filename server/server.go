@@ -14,6 +14,7 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/api/cairnv1"
+	"github.com/cairndb/cairn/api/operations"
 	"github.com/cairndb/cairn/server/cairnsvc"
 	"github.com/cairndb/cairn/subscription"
 	"github.com/google/uuid"
@@ -179,6 +180,7 @@ func New(store *cairn.Store, opts Options) *Server {
 	gossip.RegisterGossipServer(s.grpc, &gossipService{s: s})
 	serverfeatures.RegisterServerFeaturesServer(s.grpc, &featuresService{s: s})
 	cairnsvc.Register(s.grpc, store)
+	operations.RegisterOperationsServer(s.grpc, &operationsService{s: s})
 	if m, err := subscription.NewManager(store, subscription.ManagerOptions{Logger: opts.Logger}); err == nil {
 		s.groups = m
 		ps.RegisterPersistentSubscriptionsServer(s.grpc, &persistentService{s: s, m: m})

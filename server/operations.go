@@ -1,0 +1,80 @@
+package server
+
+import (
+	"context"
+	"sync"
+
+	"github.com/cairndb/cairn/api/operations"
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+)
+
+// operationsService serves the scavenge calls of the Operations service: a
+// scavenge runs the engine's compaction in the background, one at a time.
+// A scavenge started while one runs reports the running one as in progress.
+// Stopping cancels the compaction's context; an engine may finish the step
+// it is in first.
+type operationsService struct {
+	operations.UnimplementedOperationsServer
+	s *Server
+
+	mu      sync.Mutex
+	id      string             // the running scavenge, "" when none
+	cancel  context.CancelFunc // stops it
+	stopped map[string]bool    // scavenges that have ended
+}
+
+func (o *operationsService) StartScavenge(ctx context.Context, _ *operations.StartScavengeReq) (*operations.ScavengeResp, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.id != "" {
+		return &operations.ScavengeResp{ScavengeId: o.id, ScavengeResult: operations.ScavengeResp_InProgress}, nil
+	}
+	id := uuid.NewString()
+	// The scavenge outlives the call that started it, not the server.
+	sctx, cancel := context.WithCancel(context.Background())
+	o.id, o.cancel = id, cancel
+	go func() {
+		defer cancel()
+		select { // end with the server
+		case <-o.s.quit:
+			cancel()
+		case <-sctx.Done():
+		}
+	}()
+	go func() {
+		err := o.s.store.Compact(sctx)
+		if err != nil && sctx.Err() == nil {
+			o.s.log.Error("scavenge failed", "id", id, "err", err)
+		} else {
+			o.s.log.Info("scavenge ended", "id", id, "stopped", sctx.Err() != nil)
+		}
+		cancel()
+		o.mu.Lock()
+		defer o.mu.Unlock()
+		if o.stopped == nil {
+			o.stopped = map[string]bool{}
+		}
+		o.stopped[id] = true
+		if o.id == id {
+			o.id, o.cancel = "", nil
+		}
+	}()
+	o.s.log.Info("scavenge started", "id", id)
+	return &operations.ScavengeResp{ScavengeId: id, ScavengeResult: operations.ScavengeResp_Started}, nil
+}
+
+func (o *operationsService) StopScavenge(ctx context.Context, req *operations.StopScavengeReq) (*operations.ScavengeResp, error) {
+	id := req.GetOptions().GetScavengeId()
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	switch {
+	case id != "" && id == o.id:
+		o.cancel()
+	case o.stopped[id]:
+	default:
+		return nil, status.Errorf(codes.NotFound, "no scavenge with id %q", id)
+	}
+	return &operations.ScavengeResp{ScavengeId: id, ScavengeResult: operations.ScavengeResp_Stopped}, nil
+}

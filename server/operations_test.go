@@ -1,0 +1,80 @@
+package server_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/api/operations"
+	"github.com/cairndb/cairn/diskstore"
+	"github.com/cairndb/cairn/server"
+	"github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+)
+
+// A scavenge through the protocol's Operations service runs the engine's
+// compaction: on the embedded engine a deleted stream's events leave $all.
+// (The Go client has no Operations calls; the other official clients do.)
+func TestScavenge(t *testing.T) {
+	onEngines(t, server.Options{}, func(t *testing.T, ts *testServer) {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		c := ts.client(t)
+		if _, err := c.AppendToStream(ctx, "gone", kurrentdb.AppendToStreamOptions{}, events(20, "E")...); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.AppendToStream(ctx, "kept", kurrentdb.AppendToStreamOptions{}, events(1, "E")...); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.DeleteStream(ctx, "gone", kurrentdb.DeleteStreamOptions{}); err != nil {
+			t.Fatal(err)
+		}
+
+		conn, err := grpc.NewClient(ts.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		ops := operations.NewOperationsClient(conn)
+		started, err := ops.StartScavenge(ctx, &operations.StartScavengeReq{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if started.GetScavengeId() == "" || started.GetScavengeResult() != operations.ScavengeResp_Started &&
+			started.GetScavengeResult() != operations.ScavengeResp_InProgress {
+			t.Fatalf("StartScavenge = %v", started)
+		}
+
+		if _, isDisk := ts.store.Backend().(*diskstore.DB); isDisk {
+			// Wait for the compaction to take the deleted events away.
+			for {
+				log, err := ts.store.ReadAll(ctx, 0, 100, cairn.Forward)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(log) == 1 && log[0].StreamID == "kept" {
+					break
+				}
+				select {
+				case <-ctx.Done():
+					t.Fatalf("after the scavenge $all still holds %d events", len(log))
+				case <-time.After(20 * time.Millisecond):
+				}
+			}
+		}
+		if _, err := ops.StopScavenge(ctx, &operations.StopScavengeReq{Options: &operations.StopScavengeReq_Options{ScavengeId: started.GetScavengeId()}}); err != nil {
+			t.Fatalf("stopping the scavenge: %v", err)
+		}
+		_, err = ops.StopScavenge(ctx, &operations.StopScavengeReq{Options: &operations.StopScavengeReq_Options{ScavengeId: "no-such-scavenge"}})
+		if status.Code(err) != codes.NotFound {
+			t.Fatalf("stopping an unknown scavenge: %v, want NotFound", err)
+		}
+		if v, err := ts.store.StreamVersion(ctx, "kept"); err != nil || v != 0 {
+			t.Fatalf("kept stream after the scavenge: %d, %v", v, err)
+		}
+	})
+}
