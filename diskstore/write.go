@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 
 	"github.com/cairndb/cairn"
 	"github.com/cockroachdb/pebble/v2"
@@ -81,6 +82,21 @@ func (d *DB) submit(ctx context.Context, r *request) error {
 
 const maxQueue = 4096
 
+// yieldBelow is the queue length below which the committer yields once
+// before it forms a group (see commitLoop).
+const yieldBelow = 8
+
+// yieldBelowEvents is the number of events below which it yields.
+const yieldBelowEvents = 64
+
+func queuedEvents(queue []*request) int {
+	n := 0
+	for _, r := range queue {
+		n += r.events()
+	}
+	return n
+}
+
 // commitLoop is the committer goroutine: it takes the requests waiting and
 // commits them in groups. It exits when Close closes the request channel and
 // every request has been handed to the syncer.
@@ -99,6 +115,7 @@ func (d *DB) commitLoop() {
 			}
 			queue = append(queue, r)
 		}
+		yielded := false
 	drain:
 		for open && len(queue) < maxQueue {
 			select {
@@ -109,6 +126,18 @@ func (d *DB) commitLoop() {
 				}
 				queue = append(queue, r)
 			default:
+				// Few requests waiting: let the writers that were
+				// just answered (and are runnable) submit their next
+				// write first, so that they join this group rather
+				// than wait for the next fsync. Without it, under 64
+				// writers most groups held one or two requests, each
+				// with its own batch, log record and snapshot.
+				// A large append is worth a group of its own.
+				if !yielded && len(queue) < yieldBelow && queuedEvents(queue) < yieldBelowEvents {
+					yielded = true
+					runtime.Gosched()
+					continue
+				}
 				break drain
 			}
 		}
