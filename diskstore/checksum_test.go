@@ -78,3 +78,24 @@ func TestFormatVersion(t *testing.T) {
 		t.Fatalf("open of a store in format 2: %v", err)
 	}
 }
+
+func TestEventLen(t *testing.T) {
+	long := strings.Repeat("x", 300)
+	for _, stream := range []string{"s", long} {
+		for _, version := range []int64{0, 1, 127, 128, 1 << 40} {
+			for _, created := range []int64{0, -1, 63, 64, -65, 1_700_000_000_000_000, -1_700_000_000_000_000} {
+				for _, e := range []cairn.EventData{
+					{},
+					{Type: "t", Data: []byte(long), Metadata: []byte("m")},
+					{Type: long, Data: make([]byte, 20000), Tags: []string{"a", long, ""}},
+				} {
+					got := eventLen(stream, version, created, &e)
+					want := len(appendEvent(nil, stream, version, created, &e))
+					if got != want {
+						t.Fatalf("eventLen(%d-byte stream, %d, %d) = %d, the encoding has %d bytes", len(stream), version, created, got, want)
+					}
+				}
+			}
+		}
+	}
+}

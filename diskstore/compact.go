@@ -57,7 +57,7 @@ func (d *DB) purgeStep(r *request) {
 		fail(nil, err)
 		return
 	}
-	g := d.newGroup(false)
+	g := d.newGroup(false, 0)
 	lower := metaKey(r.stream)
 	if r.stream != "" {
 		lower = append(lower, 0)

@@ -284,6 +284,29 @@ func eventSize(stream string, e *cairn.EventData) int {
 	return n
 }
 
+// eventLen returns the exact length of the encoding of e by appendEvent.
+func eventLen(stream string, version int64, created int64, e *cairn.EventData) int {
+	n := 4 + 1 + uvarintLen(uint64(version)) + uvarintLen(uint64(created<<1)^uint64(created>>63)) + 16
+	n += uvarintLen(uint64(len(stream))) + len(stream)
+	n += uvarintLen(uint64(len(e.Type))) + len(e.Type)
+	n += uvarintLen(uint64(len(e.Data))) + len(e.Data)
+	n += uvarintLen(uint64(len(e.Metadata))) + len(e.Metadata)
+	n += uvarintLen(uint64(len(e.Tags)))
+	for _, t := range e.Tags {
+		n += uvarintLen(uint64(len(t))) + len(t)
+	}
+	return n
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
 // appendEvent encodes e after the 4 bytes reserved for the checksum in dst
 // and returns the encoding; the caller fills in the checksum with sealInPlace.
 func appendEvent(dst []byte, stream string, version int64, created int64, e *cairn.EventData) []byte {

@@ -166,14 +166,31 @@ type group struct {
 	scratch []byte // reused for encoding values
 }
 
-func (d *DB) newGroup(indexed bool) *group {
+func (d *DB) newGroup(indexed bool, size int) *group {
 	g := &group{d: d, next: d.next, now: cairn.Now().UnixMicro(), ids: map[uuid.UUID]bool{}}
 	if indexed {
 		g.b = d.pdb.NewIndexedBatch()
 	} else {
-		g.b = d.pdb.NewBatch()
+		g.b = d.pdb.NewBatchWithSize(size)
 	}
 	return g
+}
+
+// batchSize returns about the size of the batch that reqs write, so that
+// the batch is allocated once rather than grown (and copied) again and
+// again.
+func batchSize(reqs []*request) int {
+	n := 12 // the batch header
+	for _, r := range reqs {
+		for _, a := range r.reqs {
+			// The run, retry and stream records.
+			n += 3*len(a.Stream) + 96
+			for i := range a.Events {
+				n += 9 + 10 + eventSize(a.Stream, &a.Events[i])
+			}
+		}
+	}
+	return n
 }
 
 // commit prepares one group of requests and hands it to the syncer. It
@@ -194,7 +211,7 @@ func (d *DB) commit(reqs []*request) (deferred []*request) {
 		d.purgeStep(reqs[0])
 		return nil
 	}
-	g := d.newGroup(false)
+	g := d.newGroup(false, batchSize(reqs))
 	answered := make([]*request, 0, len(reqs))
 	wrote := false
 	for _, r := range reqs {
@@ -403,13 +420,16 @@ func (g *group) check(stream string, expected cairn.ExpectedVersion, events []ca
 func (g *group) write(stream string, h *head, events []cairn.EventData) cairn.AppendResult {
 	first := h.last + 1
 	pos := g.next
-	var key [9]byte
 	for i := range events {
+		// Encoded in place in the batch.
 		e := &events[i]
-		putEventKey(key[:], pos+uint64(i))
-		g.scratch = appendEvent(g.scratch[:0], stream, first+int64(i), g.now, e)
-		sealInPlace(key[:], g.scratch)
-		_ = g.b.Set(key[:], g.scratch, nil)
+		op := g.b.SetDeferred(9, eventLen(stream, first+int64(i), g.now, e))
+		putEventKey(op.Key, pos+uint64(i))
+		if v := appendEvent(op.Value[:0], stream, first+int64(i), g.now, e); len(v) != len(op.Value) {
+			panic(fmt.Sprintf("diskstore: event encoded in %d bytes, %d reserved", len(v), len(op.Value)))
+		}
+		sealInPlace(op.Key, op.Value)
+		_ = op.Finish()
 	}
 	// The run and retry records, encoded in reused buffers (the batch
 	// copies them).
@@ -521,7 +541,7 @@ func (d *DB) commitAll(r *request) {
 		return
 	}
 	a := r.reqs[0]
-	g := d.newGroup(true)
+	g := d.newGroup(true, 0)
 	h, res, retry, _, err := g.check(a.Stream, a.Expected, a.Events)
 	if err != nil || retry {
 		r.results, r.err = []cairn.AppendResult{res}, err
