@@ -71,3 +71,16 @@ func BenchmarkGenerateIDs(b *testing.B) {
 		}
 	})
 }
+
+func BenchmarkPrepareEvents(b *testing.B) {
+	events := make([]EventData, 1000)
+	for i := range events {
+		events[i] = EventData{Type: "OrderPlaced", Data: make([]byte, 256), Tags: []string{"tenant:1"}}
+	}
+	var g idGen
+	for b.Loop() {
+		if _, err := prepareEvents(events, DefaultMaxEventBytes, &g); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

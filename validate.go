@@ -61,29 +61,18 @@ func prepareEvents(events []EventData, maxBytes int, ids *idGen) ([]EventData, e
 		return nil, invalidf("events", "an append needs at least one event")
 	}
 	out := make([]EventData, len(events))
-	seen := make(map[uuid.UUID]int, len(events))
+	var seen map[uuid.UUID]int // made when an event brings its own id
 	for i, e := range events {
-		field := fmt.Sprintf("events[%d]", i)
-		if err := validateName(field+".type", e.Type, MaxTypeBytes); err != nil {
-			return nil, err
-		}
-		if e.ContentType != ContentJSON && e.ContentType != ContentBinary {
-			return nil, invalidf(field+".content_type", "unknown content type %d", e.ContentType)
-		}
-		if n := len(e.Data) + len(e.Metadata); n > maxBytes {
-			return nil, invalidf(field, "data and metadata are %d bytes, the limit is %d", n, maxBytes)
-		}
-		if len(e.Tags) > MaxTags {
-			return nil, invalidf(field+".tags", "has %d tags, the limit is %d", len(e.Tags), MaxTags)
-		}
-		for j, tag := range e.Tags {
-			if err := validateName(fmt.Sprintf("%s.tags[%d]", field, j), tag, MaxTagBytes); err != nil {
-				return nil, err
-			}
+		if !nameOK(e.Type, MaxTypeBytes) || e.ContentType > ContentBinary ||
+			len(e.Data)+len(e.Metadata) > maxBytes || len(e.Tags) > MaxTags || !tagsOK(e.Tags) {
+			return nil, eventError(i, e, maxBytes)
 		}
 		if e.ID != uuid.Nil {
+			if seen == nil {
+				seen = make(map[uuid.UUID]int, len(events))
+			}
 			if j, ok := seen[e.ID]; ok {
-				return nil, invalidf(field+".id", "%s is also the id of events[%d]", e.ID, j)
+				return nil, invalidf(fmt.Sprintf("events[%d].id", i), "%s is also the id of events[%d]", e.ID, j)
 			}
 			seen[e.ID] = i
 		}
@@ -93,6 +82,53 @@ func prepareEvents(events []EventData, maxBytes int, ids *idGen) ([]EventData, e
 		return nil, fmt.Errorf("generate event ids: %w", err)
 	}
 	return out, nil
+}
+
+// eventError says what is wrong with events[i], which failed the quick checks
+// of prepareEvents.
+func eventError(i int, e EventData, maxBytes int) error {
+	field := fmt.Sprintf("events[%d]", i)
+	if err := validateName(field+".type", e.Type, MaxTypeBytes); err != nil {
+		return err
+	}
+	if e.ContentType != ContentJSON && e.ContentType != ContentBinary {
+		return invalidf(field+".content_type", "unknown content type %d", e.ContentType)
+	}
+	if n := len(e.Data) + len(e.Metadata); n > maxBytes {
+		return invalidf(field, "data and metadata are %d bytes, the limit is %d", n, maxBytes)
+	}
+	if len(e.Tags) > MaxTags {
+		return invalidf(field+".tags", "has %d tags, the limit is %d", len(e.Tags), MaxTags)
+	}
+	for j, tag := range e.Tags {
+		if err := validateName(fmt.Sprintf("%s.tags[%d]", field, j), tag, MaxTagBytes); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nameOK reports whether validateName would accept s, without building an
+// error: printable ASCII is checked byte by byte, anything else the long way.
+func nameOK(s string, max int) bool {
+	if s == "" || len(s) > max {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f {
+			return validateName("", s, max) == nil
+		}
+	}
+	return true
+}
+
+func tagsOK(tags []string) bool {
+	for _, t := range tags {
+		if !nameOK(t, MaxTagBytes) {
+			return false
+		}
+	}
+	return true
 }
 
 func validateExpected(e ExpectedVersion) error {
