@@ -109,6 +109,14 @@ func Parse(raw string) (Kind, string, error) {
 // error messages.
 func Redact(raw string) string {
 	if u, err := url.Parse(raw); err == nil {
+		if q := u.Query(); q.Has("password") || q.Has("sslpassword") {
+			for _, k := range []string{"password", "sslpassword"} {
+				if q.Has(k) {
+					q.Set(k, "xxxxx")
+				}
+			}
+			u.RawQuery = q.Encode()
+		}
 		return u.Redacted()
 	}
 	// Unparsable: drop whatever stands between the scheme and an '@'.

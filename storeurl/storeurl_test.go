@@ -56,10 +56,11 @@ func ExampleOpen() {
 
 func TestRedact(t *testing.T) {
 	for raw, want := range map[string]string{
-		"postgres://cairn:s3cret@db:5432/cairn?sslmode=disable": "postgres://cairn:xxxxx@db:5432/cairn?sslmode=disable",
-		"cairn://admin:changeit@localhost:2113":                 "cairn://admin:xxxxx@localhost:2113",
-		"./cairn-data":                                          "./cairn-data",
-		"postgres://u:p%zz@db/x":                                "postgres://xxxxx@db/x",
+		"postgres://cairn:s3cret@db:5432/cairn?sslmode=disable":     "postgres://cairn:xxxxx@db:5432/cairn?sslmode=disable",
+		"cairn://admin:changeit@localhost:2113":                     "cairn://admin:xxxxx@localhost:2113",
+		"./cairn-data":                                              "./cairn-data",
+		"postgres://cairn@db/cairn?password=s3cret&sslmode=require": "postgres://cairn@db/cairn?password=xxxxx&sslmode=require",
+		"postgres://u:p%zz@db/x":                                    "postgres://xxxxx@db/x",
 	} {
 		if got := storeurl.Redact(raw); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", raw, got, want)
