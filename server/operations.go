@@ -19,11 +19,16 @@ type operationsService struct {
 	operations.UnimplementedOperationsServer
 	s *Server
 
-	mu      sync.Mutex
-	id      string             // the running scavenge, "" when none
-	cancel  context.CancelFunc // stops it
-	stopped map[string]bool    // scavenges that have ended
+	mu     sync.Mutex
+	id     string             // the running scavenge, "" when none
+	cancel context.CancelFunc // stops it
+	last   string             // the last scavenge that ended
+	wg     sync.WaitGroup     // the running scavenge, for shutdown
 }
+
+// wait waits for a running scavenge to end; the server's quit channel has
+// cancelled it.
+func (o *operationsService) wait() { o.wg.Wait() }
 
 func (o *operationsService) StartScavenge(ctx context.Context, _ *operations.StartScavengeReq) (*operations.ScavengeResp, error) {
 	o.mu.Lock()
@@ -43,7 +48,9 @@ func (o *operationsService) StartScavenge(ctx context.Context, _ *operations.Sta
 		case <-sctx.Done():
 		}
 	}()
+	o.wg.Add(1)
 	go func() {
+		defer o.wg.Done()
 		err := o.s.store.Compact(sctx)
 		if err != nil && sctx.Err() == nil {
 			o.s.log.Error("scavenge failed", "id", id, "err", err)
@@ -53,10 +60,7 @@ func (o *operationsService) StartScavenge(ctx context.Context, _ *operations.Sta
 		cancel()
 		o.mu.Lock()
 		defer o.mu.Unlock()
-		if o.stopped == nil {
-			o.stopped = map[string]bool{}
-		}
-		o.stopped[id] = true
+		o.last = id
 		if o.id == id {
 			o.id, o.cancel = "", nil
 		}
@@ -72,7 +76,7 @@ func (o *operationsService) StopScavenge(ctx context.Context, req *operations.St
 	switch {
 	case id != "" && id == o.id:
 		o.cancel()
-	case o.stopped[id]:
+	case id != "" && id == o.last:
 	default:
 		return nil, status.Errorf(codes.NotFound, "no scavenge with id %q", id)
 	}

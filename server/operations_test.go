@@ -2,12 +2,14 @@ package server_test
 
 import (
 	"context"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/api/operations"
 	"github.com/cairndb/cairn/diskstore"
+	"github.com/cairndb/cairn/memstore"
 	"github.com/cairndb/cairn/server"
 	"github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 	"google.golang.org/grpc"
@@ -77,4 +79,49 @@ func TestScavenge(t *testing.T) {
 			t.Fatalf("kept stream after the scavenge: %d, %v", v, err)
 		}
 	})
+}
+
+// slowCompact is an engine whose compaction takes a while and which notes a
+// Close that comes while it runs.
+type slowCompact struct {
+	*memstore.Store
+	running, closedEarly atomic.Bool
+	started              chan struct{}
+}
+
+func (s *slowCompact) Compact(ctx context.Context) error {
+	s.running.Store(true)
+	defer s.running.Store(false)
+	close(s.started)
+	time.Sleep(200 * time.Millisecond) // an engine step that does not stop at once
+	return s.Store.Compact(ctx)
+}
+
+func (s *slowCompact) Close() error {
+	if s.running.Load() {
+		s.closedEarly.Store(true)
+	}
+	return s.Store.Close()
+}
+
+// Shutdown waits for a running scavenge before the store is closed.
+func TestShutdownWaitsForScavenge(t *testing.T) {
+	engine := &slowCompact{Store: memstore.New(), started: make(chan struct{})}
+	ts := startOn(t, engine, server.Options{})
+	conn, err := grpc.NewClient(ts.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := operations.NewOperationsClient(conn).StartScavenge(context.Background(), &operations.StartScavengeReq{}); err != nil {
+		t.Fatal(err)
+	}
+	<-engine.started
+	if err := ts.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ts.store.Close()
+	if engine.closedEarly.Load() {
+		t.Fatal("the store was closed while a scavenge was compacting it")
+	}
 }

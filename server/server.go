@@ -104,6 +104,9 @@ type Server struct {
 	// deletes, tombstones and metadata appends.
 	local broadcast
 
+	// ops runs scavenges, which Shutdown waits for.
+	ops *operationsService
+
 	quit     chan struct{}
 	quitOnce sync.Once
 }
@@ -180,7 +183,8 @@ func New(store *cairn.Store, opts Options) *Server {
 	gossip.RegisterGossipServer(s.grpc, &gossipService{s: s})
 	serverfeatures.RegisterServerFeaturesServer(s.grpc, &featuresService{s: s})
 	cairnsvc.Register(s.grpc, store)
-	operations.RegisterOperationsServer(s.grpc, &operationsService{s: s})
+	s.ops = &operationsService{s: s}
+	operations.RegisterOperationsServer(s.grpc, s.ops)
 	if m, err := subscription.NewManager(store, subscription.ManagerOptions{Logger: opts.Logger}); err == nil {
 		s.groups = m
 		ps.RegisterPersistentSubscriptionsServer(s.grpc, &persistentService{s: s, m: m})
@@ -234,6 +238,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 		err = ctx.Err()
 	}
+	// A scavenge was cancelled by quit; the store must outlive it.
+	s.ops.wait()
 	if s.groups != nil {
 		// Write the groups' checkpoints, now that no consumer runs.
 		if cerr := s.groups.Close(context.WithoutCancel(ctx)); cerr != nil && err == nil {
