@@ -56,39 +56,48 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from int64, count
 			WHERE e.stream = $1 AND e.version <= $2 AND e.version >= s.before AND NOT s.deleted AND NOT s.tombstoned
 			ORDER BY e.version DESC LIMIT $3`
 	}
-	read := func() ([]cairn.Event, error) {
-		rows, err := s.pool.Query(ctx, sql, stream, from, count)
+	read := func(q querier) ([]cairn.Event, error) {
+		rows, err := q.Query(ctx, sql, stream, from, count)
 		if err != nil {
 			return nil, s.wrap("read stream", err)
 		}
 		events, err := collectEvents(rows)
 		return events, s.wrap("read stream", err)
 	}
-	events, err := read()
+	events, err := read(s.pool)
 	if err != nil || len(events) > 0 {
 		return events, err
 	}
-	// No events: say whether the stream is missing, deleted, or has none
-	// in the range.
-	st, err := s.streamState(ctx, "read", stream)
-	if err != nil {
-		return nil, err
+	// No events: say whether the stream is missing, deleted, or has none in
+	// the range. The stream's state and its events must come from one
+	// snapshot (a stream's row and its events commit together), and events
+	// may have committed since the first query: read both in one
+	// repeatable-read transaction.
+	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if _, err := s.streamStateOn(ctx, tx, "read", stream); err != nil {
+			return err
+		}
+		events, err = read(tx)
+		return err
+	})
+	if err != nil && !errors.Is(err, cairn.ErrStreamNotFound) && !errors.Is(err, cairn.ErrStreamDeleted) {
+		err = s.wrap("read stream", err)
 	}
-	// The two queries see different moments: when the stream now holds
-	// versions in the range, they were committed in between (a stream's
-	// row and its events commit together), and a second read finds them.
-	if (dir == cairn.Forward && st.version >= max(from, st.before)) ||
-		(dir == cairn.Backward && st.version >= st.before && from >= st.before) {
-		return read()
-	}
-	return nil, nil
+	return events, err
 }
 
 // streamState returns the state of an existing stream, or the error for op
 // on a stream that does not exist, was soft-deleted or tombstoned.
 func (s *Store) streamState(ctx context.Context, op, stream string) (streamState, error) {
+	return s.streamStateOn(ctx, s.pool, op, stream)
+}
+
+// streamStateOn is streamState through q: the pool, or a transaction.
+func (s *Store) streamStateOn(ctx context.Context, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}, op, stream string) (streamState, error) {
 	var st streamState
-	err := s.pool.QueryRow(ctx, `SELECT version, before, deleted, tombstoned FROM `+s.streams+` WHERE id = $1`, stream).
+	err := q.QueryRow(ctx, `SELECT version, before, deleted, tombstoned FROM `+s.streams+` WHERE id = $1`, stream).
 		Scan(&st.version, &st.before, &st.deleted, &st.tombstoned)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):

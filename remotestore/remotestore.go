@@ -261,13 +261,13 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, count int, dir cairn.D
 }
 
 // read returns up to count events, calling the server as often as its cap on
-// one response (see cairnsvc.MaxReadCount) requires.
+// one response (cairnv1.MaxReadCount) requires.
 func (s *Store) read(ctx context.Context, count int, first func(int32) (*cairnv1.ReadResponse, error),
 	after func(cairn.Event) (func(int32) (*cairnv1.ReadResponse, error), bool)) ([]cairn.Event, error) {
 	var out []cairn.Event
 	call := first
 	for {
-		want := min(count-len(out), 1<<30)
+		want := min(count-len(out), cairnv1.MaxReadCount)
 		var res *cairnv1.ReadResponse
 		if err := s.call(func() (err error) { res, err = call(int32(want)); return err }); err != nil {
 			return nil, err
@@ -277,10 +277,10 @@ func (s *Store) read(ctx context.Context, count int, first func(int32) (*cairnv1
 			return nil, err
 		}
 		out = append(out, page...)
-		if len(page) == 0 || len(page) >= want || len(out) >= count {
-			return out, nil
+		if len(page) < want || len(out) >= count {
+			return out, nil // the end, or all that was asked for
 		}
-		// The server returned fewer than asked: either the end, or its cap.
+		// A full response at the server's cap: read on from its last event.
 		var ok bool
 		if call, ok = after(page[len(page)-1]); !ok {
 			return out, nil

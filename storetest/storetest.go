@@ -688,6 +688,32 @@ func testReadWhileCreating(t *testing.T, nb NewBackend) {
 			break
 		}
 	}
+	// A stream deleted and recreated over and over: every read finds it
+	// missing or with its events, never existing and empty.
+	wg.Go(func() {
+		for range 100 {
+			if err := s.DeleteStream(ctx, "c-0", cairn.Any); err != nil {
+				t.Error(err)
+				return
+			}
+			if _, err := s.Append(ctx, "c-0", cairn.NoStream, evs(2, "E")...); err != nil {
+				t.Error(err)
+				return
+			}
+		}
+	})
+	for range 300 {
+		got, err := s.ReadStream(ctx, "c-0", 0, 10, cairn.Forward)
+		if errors.Is(err, cairn.ErrStreamNotFound) {
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 2 {
+			t.Fatalf("read of a stream being deleted and recreated returned %d events and no error, want 2 or not-found", len(got))
+		}
+	}
 }
 
 func testIdempotentRetry(t *testing.T, nb NewBackend) {

@@ -13,6 +13,10 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
+// MaxReadCount is the most events one ReadStream or ReadAll response holds;
+// a larger count is served in part, and the client reads on from there.
+const MaxReadCount = 4096
+
 // FromEventData converts an event as written to its wire form.
 func FromEventData(e cairn.EventData) *EventData {
 	out := &EventData{Type: e.Type, ContentType: ContentType(e.ContentType), Data: e.Data, Metadata: e.Metadata, Tags: e.Tags}

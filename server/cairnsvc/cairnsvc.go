@@ -14,8 +14,6 @@ import (
 	"google.golang.org/grpc"
 )
 
-// MaxReadCount caps the events one read call returns; clients page.
-const MaxReadCount = 4096
 
 // Service implements cairnv1.CairnServer.
 type Service struct {
@@ -65,8 +63,8 @@ func (s *Service) AppendBatch(ctx context.Context, req *cairnv1.AppendBatchReque
 }
 
 func readCount(n int32) int {
-	if n > MaxReadCount {
-		return MaxReadCount
+	if n > cairnv1.MaxReadCount {
+		return cairnv1.MaxReadCount
 	}
 	return int(n)
 }
