@@ -14,7 +14,6 @@ import (
 	"google.golang.org/grpc"
 )
 
-
 // Service implements cairnv1.CairnServer.
 type Service struct {
 	cairnv1.UnimplementedCairnServer
