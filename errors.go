@@ -35,6 +35,9 @@ var (
 
 // WrongExpectedVersionError reports a failed expected-version check.
 type WrongExpectedVersionError struct {
+	// Op is the operation that was refused: "append to" when empty,
+	// "delete" or "tombstone".
+	Op       string
 	Stream   string
 	Expected ExpectedVersion
 	// Actual is the stream's current version, -1 when it does not exist.
@@ -46,7 +49,11 @@ func (e *WrongExpectedVersionError) Error() string {
 	if e.Actual < 0 {
 		actual = "no stream"
 	}
-	return fmt.Sprintf("append to %q: wrong expected version: expected %s, actual %s", e.Stream, e.Expected, actual)
+	op := e.Op
+	if op == "" {
+		op = "append to"
+	}
+	return fmt.Sprintf("%s %q: wrong expected version: expected %s, actual %s", op, e.Stream, e.Expected, actual)
 }
 
 // Unwrap returns [ErrWrongExpectedVersion].

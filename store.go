@@ -435,7 +435,17 @@ func (s *Store) DeleteStream(ctx context.Context, stream string, expected Expect
 	if err := validateExpected(expected); err != nil {
 		return err
 	}
-	return s.failed("delete", s.b.DeleteStream(ctx, stream, expected))
+	return s.failed("delete", withOp("delete", s.b.DeleteStream(ctx, stream, expected)))
+}
+
+// withOp names op in a wrong-expected-version error, which engines make
+// with the append's wording.
+func withOp(op string, err error) error {
+	var wev *WrongExpectedVersionError
+	if errors.As(err, &wev) && wev.Op == "" {
+		wev.Op = op
+	}
+	return err
 }
 
 // TombstoneStream hard-deletes stream if its version satisfies expected: it
@@ -451,7 +461,7 @@ func (s *Store) TombstoneStream(ctx context.Context, stream string, expected Exp
 	if !ok {
 		return fmt.Errorf("tombstone %q: %w", stream, ErrNotSupported)
 	}
-	return s.failed("tombstone", t.TombstoneStream(ctx, stream, expected))
+	return s.failed("tombstone", withOp("tombstone", t.TombstoneStream(ctx, stream, expected)))
 }
 
 // TruncateStream removes the events of stream with version < before from

@@ -328,7 +328,7 @@ func (s *Store) ListStreams(ctx context.Context, after string, limit int) ([]str
 // DeleteStream implements [cairn.Backend].
 func (s *Store) DeleteStream(ctx context.Context, stream string, expected cairn.ExpectedVersion) error {
 	return s.call(func() error {
-		_, err := s.c.DeleteStream(ctx, &cairnv1.DeleteStreamRequest{Stream: stream, ExpectedVersion: expected.Int64()})
+		_, err := s.c.DeleteStream(ctx, &cairnv1.DeleteStreamRequest{Stream: stream, ExpectedVersion: new(expected.Int64())})
 		return err
 	})
 }
@@ -336,7 +336,7 @@ func (s *Store) DeleteStream(ctx context.Context, stream string, expected cairn.
 // TombstoneStream implements [cairn.Tombstoner].
 func (s *Store) TombstoneStream(ctx context.Context, stream string, expected cairn.ExpectedVersion) error {
 	return s.call(func() error {
-		_, err := s.c.TombstoneStream(ctx, &cairnv1.DeleteStreamRequest{Stream: stream, ExpectedVersion: expected.Int64()})
+		_, err := s.c.TombstoneStream(ctx, &cairnv1.DeleteStreamRequest{Stream: stream, ExpectedVersion: new(expected.Int64())})
 		return err
 	})
 }

@@ -1078,7 +1078,7 @@ func (x *ListStreamsResponse) GetStreams() []string {
 type DeleteStreamRequest struct {
 	state           protoimpl.MessageState `protogen:"open.v1"`
 	Stream          string                 `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
-	ExpectedVersion int64                  `protobuf:"zigzag64,2,opt,name=expected_version,json=expectedVersion,proto3" json:"expected_version,omitempty"`
+	ExpectedVersion *int64                 `protobuf:"zigzag64,2,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"` // unset: any
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
@@ -1121,8 +1121,8 @@ func (x *DeleteStreamRequest) GetStream() string {
 }
 
 func (x *DeleteStreamRequest) GetExpectedVersion() int64 {
-	if x != nil {
-		return x.ExpectedVersion
+	if x != nil && x.ExpectedVersion != nil {
+		return *x.ExpectedVersion
 	}
 	return 0
 }
@@ -1955,10 +1955,11 @@ const file_cairn_proto_rawDesc = "" +
 	"\x05after\x18\x01 \x01(\tR\x05after\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\x05R\x05limit\"/\n" +
 	"\x13ListStreamsResponse\x12\x18\n" +
-	"\astreams\x18\x01 \x03(\tR\astreams\"X\n" +
+	"\astreams\x18\x01 \x03(\tR\astreams\"r\n" +
 	"\x13DeleteStreamRequest\x12\x16\n" +
-	"\x06stream\x18\x01 \x01(\tR\x06stream\x12)\n" +
-	"\x10expected_version\x18\x02 \x01(\x12R\x0fexpectedVersion\"G\n" +
+	"\x06stream\x18\x01 \x01(\tR\x06stream\x12.\n" +
+	"\x10expected_version\x18\x02 \x01(\x12H\x00R\x0fexpectedVersion\x88\x01\x01B\x13\n" +
+	"\x11_expected_version\"G\n" +
 	"\x15TruncateStreamRequest\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x16\n" +
 	"\x06before\x18\x02 \x01(\x03R\x06before\"\xa7\x01\n" +
@@ -2161,6 +2162,7 @@ func file_cairn_proto_init() {
 	if File_cairn_proto != nil {
 		return
 	}
+	file_cairn_proto_msgTypes[16].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{

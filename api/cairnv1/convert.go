@@ -135,7 +135,7 @@ func ErrorDetail(err error) *Error {
 	)
 	switch {
 	case errors.As(err, &wev):
-		out.Code, out.Stream, out.ExpectedVersion, out.ActualVersion = Code_CODE_WRONG_EXPECTED_VERSION, wev.Stream, wev.Expected.Int64(), wev.Actual
+		out.Code, out.Stream, out.ExpectedVersion, out.ActualVersion, out.Op = Code_CODE_WRONG_EXPECTED_VERSION, wev.Stream, wev.Expected.Int64(), wev.Actual, wev.Op
 	case errors.As(err, &iae):
 		out.Code, out.Field, out.Message = Code_CODE_INVALID_ARGUMENT, iae.Field, iae.Reason
 	case errors.As(err, &se):
@@ -182,7 +182,7 @@ func ErrorFromDetail(d *Error) error {
 	switch d.GetCode() {
 	case Code_CODE_WRONG_EXPECTED_VERSION:
 		exp, _ := cairn.ParseExpectedVersion(d.GetExpectedVersion())
-		return &cairn.WrongExpectedVersionError{Stream: d.GetStream(), Expected: exp, Actual: d.GetActualVersion()}
+		return &cairn.WrongExpectedVersionError{Op: d.GetOp(), Stream: d.GetStream(), Expected: exp, Actual: d.GetActualVersion()}
 	case Code_CODE_INVALID_ARGUMENT:
 		return &cairn.InvalidArgumentError{Field: d.GetField(), Reason: d.GetMessage()}
 	case Code_CODE_UNKNOWN:

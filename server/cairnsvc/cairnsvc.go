@@ -61,6 +61,14 @@ func (s *Service) AppendBatch(ctx context.Context, req *cairnv1.AppendBatchReque
 	return out, nil
 }
 
+// deleteExpected is a delete's expectation: Any when the request sets none.
+func deleteExpected(req *cairnv1.DeleteStreamRequest) (cairn.ExpectedVersion, error) {
+	if req.ExpectedVersion == nil {
+		return cairn.Any, nil
+	}
+	return cairn.ParseExpectedVersion(req.GetExpectedVersion())
+}
+
 func readCount(n int32) int {
 	if n > cairnv1.MaxReadCount {
 		return cairnv1.MaxReadCount
@@ -121,7 +129,7 @@ func (s *Service) ListStreams(ctx context.Context, req *cairnv1.ListStreamsReque
 }
 
 func (s *Service) DeleteStream(ctx context.Context, req *cairnv1.DeleteStreamRequest) (*cairnv1.Empty, error) {
-	exp, err := cairn.ParseExpectedVersion(req.GetExpectedVersion())
+	exp, err := deleteExpected(req)
 	if err != nil {
 		return nil, cairnv1.Status(err)
 	}
@@ -129,7 +137,7 @@ func (s *Service) DeleteStream(ctx context.Context, req *cairnv1.DeleteStreamReq
 }
 
 func (s *Service) TombstoneStream(ctx context.Context, req *cairnv1.DeleteStreamRequest) (*cairnv1.Empty, error) {
-	exp, err := cairn.ParseExpectedVersion(req.GetExpectedVersion())
+	exp, err := deleteExpected(req)
 	if err != nil {
 		return nil, cairnv1.Status(err)
 	}
