@@ -116,7 +116,9 @@ type HealthChecker interface {
 // Snapshotter is implemented by engines that store snapshots.
 type Snapshotter interface {
 	// CommitSnapshot stores s if its version is newer than the stored
-	// snapshot's; otherwise it does nothing and succeeds.
+	// snapshot's and its stream is not soft-deleted or tombstoned (checked
+	// under the delete's lock or transaction, so that a snapshot racing a
+	// delete never outlives it); otherwise it does nothing and succeeds.
 	CommitSnapshot(ctx context.Context, s Snapshot) error
 	// GetSnapshot returns the stored snapshot of stream when
 	// min < version ≤ max, and false otherwise.

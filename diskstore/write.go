@@ -503,6 +503,13 @@ func (g *group) streamOp(r *request) (wrote, later bool, err error) {
 }
 
 func (g *group) snapshot(s cairn.Snapshot) (wrote, later bool, err error) {
+	h, err := g.d.head(s.StreamID)
+	if err != nil {
+		return false, false, err
+	}
+	if h.meta.flags&(flagDeleted|flagTombstoned) != 0 {
+		return false, false, nil // a deleted stream has no snapshot
+	}
 	k := snapshotKey(s.StreamID)
 	stored, ok := g.snaps[s.StreamID]
 	if !ok {

@@ -516,6 +516,9 @@ func (s *Store) CommitSnapshot(ctx context.Context, snap cairn.Snapshot) error {
 	if old, ok := s.snapshots[snap.StreamID]; ok && old.Version >= snap.Version {
 		return nil
 	}
+	if st := s.streams[snap.StreamID]; st != nil && (st.deleted || st.tombstoned) {
+		return nil // a deleted stream has no snapshot
+	}
 	snap.Data = slices.Clone(snap.Data)
 	snap.Metadata = slices.Clone(snap.Metadata)
 	snap.Created = cairn.Now()

@@ -312,8 +312,12 @@ func (s *Store) CommitSnapshot(ctx context.Context, snap cairn.Snapshot) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO `+s.snapshots+` AS t (stream, version, data, metadata, created)
-		VALUES ($1, $2, $3, $4, clock_timestamp())
+	// The stream's row is share-locked, so that a snapshot racing a delete
+	// waits for it and then sees the stream deleted; a deleted stream has no
+	// snapshot.
+	_, err := s.pool.Exec(ctx, `WITH st AS (SELECT deleted OR tombstoned AS gone FROM `+s.streams+` WHERE id = $1 FOR SHARE)
+		INSERT INTO `+s.snapshots+` AS t (stream, version, data, metadata, created)
+		SELECT $1, $2, $3, $4, clock_timestamp() WHERE NOT EXISTS (SELECT 1 FROM st WHERE gone)
 		ON CONFLICT (stream) DO UPDATE SET version = excluded.version, data = excluded.data,
 			metadata = excluded.metadata, created = excluded.created
 		WHERE excluded.version > t.version`, snap.StreamID, snap.Version, snap.Data, snap.Metadata)

@@ -875,6 +875,15 @@ func testDeleteExpectedVersion(t *testing.T, nb NewBackend) {
 			t.Fatalf("the snapshot of a deleted stream is still there (%v, %v)", ok, err)
 		}
 	}
+	// A deleted stream has no snapshot, also when one arrives late.
+	if canSnapshot {
+		if err := s.CommitSnapshot(ctx, cairn.Snapshot{StreamID: "s", Version: 2, Data: []byte("late")}); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok, err := s.GetSnapshot(ctx, "s", -1, 1<<62); ok || err != nil {
+			t.Fatalf("a snapshot committed after the delete was kept (%v, %v)", ok, err)
+		}
+	}
 	// The deleted stream expects "no stream" now.
 	wantWrongVersion(t, s.DeleteStream(ctx, "s", cairn.Exact(2)), "s", cairn.Exact(2), -1)
 	if !canTombstone {
