@@ -70,6 +70,27 @@ type eventRows struct {
 	metadata [][]byte
 	tags     []*string
 	first    []bool // the first event of its request
+	anyMeta  bool   // some event has metadata
+	anyTags  bool   // some event has tags
+}
+
+// metaArg and tagsArg are the metadata and tags columns as query arguments:
+// NULL instead of an array of NULLs when no event has any. unnest pads a
+// NULL array with NULLs, and PostgreSQL then neither receives nor expands
+// a thousand NULLs: W3, appends of 1000 events without either, ran 8-10 %
+// faster this way.
+func (r *eventRows) metaArg() any {
+	if !r.anyMeta {
+		return nil
+	}
+	return r.metadata
+}
+
+func (r *eventRows) tagsArg() any {
+	if !r.anyTags {
+		return nil
+	}
+	return r.tags
 }
 
 // lockSQL creates missing stream rows and locks all of them, in the order
@@ -182,7 +203,7 @@ func (s *Store) appendOnce(ctx context.Context, reqs []cairn.AppendRequest, atom
 	b := &pgx.Batch{}
 	b.Queue(s.updateStreamsSQL(), p.streams, p.lasts)
 	b.Queue(s.insertSQL(), p.total, p.rows.stream, p.rows.version, p.rows.id, p.rows.typ,
-		p.rows.ctype, p.rows.data, p.rows.metadata, p.rows.tags, p.created, s.channel, p.rows.first)
+		p.rows.ctype, p.rows.data, p.rows.metaArg(), p.rows.tagsArg(), p.created, s.channel, p.rows.first)
 	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
 	var first int64
@@ -356,6 +377,8 @@ func (r *eventRows) add(stream string, version int64, first bool, e cairn.EventD
 	r.ctype = append(r.ctype, int16(e.ContentType))
 	r.data = append(r.data, e.Data)
 	r.metadata = append(r.metadata, e.Metadata)
+	r.anyMeta = r.anyMeta || e.Metadata != nil
+	r.anyTags = r.anyTags || e.Tags != nil
 	if e.Tags == nil {
 		r.tags = append(r.tags, nil)
 	} else {
@@ -443,7 +466,7 @@ func (s *Store) commitAllOnce(ctx context.Context, reqs []cairn.AppendRequest, p
 	}
 	var first int64
 	err = tx.QueryRow(ctx, s.insertSQL(), p.total, p.rows.stream, p.rows.version, p.rows.id, p.rows.typ,
-		p.rows.ctype, p.rows.data, p.rows.metadata, p.rows.tags, p.created, s.channel, p.rows.first).Scan(&first, nil)
+		p.rows.ctype, p.rows.data, p.rows.metaArg(), p.rows.tagsArg(), p.created, s.channel, p.rows.first).Scan(&first, nil)
 	if err != nil {
 		return cairn.AppendResult{}, err
 	}

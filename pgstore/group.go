@@ -241,7 +241,7 @@ type groupRow struct {
 }
 
 func (s *Store) callGroup(ctx context.Context, sql string, streams []string, expected []int64, counts []int32, r eventRows) ([]groupRow, error) {
-	rows, err := s.pool.Query(ctx, sql, streams, expected, counts, r.id, r.typ, r.ctype, r.data, r.metadata, r.tags, s.channel)
+	rows, err := s.pool.Query(ctx, sql, streams, expected, counts, r.id, r.typ, r.ctype, r.data, r.metaArg(), r.tagsArg(), s.channel)
 	if err != nil {
 		return nil, err
 	}
