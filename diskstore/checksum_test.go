@@ -1,23 +1,25 @@
 package diskstore
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/cairndb/cairn"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/google/uuid"
 )
 
-// TestChecksum damages a stored event value behind pebble's back (so that
-// pebble's own checksums, computed over the damaged value, pass): the
-// engine's checksum catches it, and reads fail with ErrCorrupt instead of
-// returning the event.
+// TestChecksum damages a stored event in the log: the record's checksum
+// catches it, and reads fail with ErrCorrupt instead of returning the event.
 func TestChecksum(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open("db", Options{FS: vfs.NewMem()})
+	fs := vfs.NewMem()
+	db, err := Open("db", Options{FS: fs})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,18 +31,7 @@ func TestChecksum(t *testing.T) {
 	if _, err := db.Append(ctx, "s", cairn.NoStream, events); err != nil {
 		t.Fatal(err)
 	}
-	k := eventKey(1)
-	v, closer, err := db.pdb.Get(k)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bad := append([]byte(nil), v...)
-	closer.Close()
-	bad[len(bad)-3] ^= 1 // a bit of the event's data
-	if err := db.pdb.Set(k, bad, pebble.Sync); err != nil {
-		t.Fatal(err)
-	}
-	db.publish(db.pdb.NewSnapshot(), db.next)
+	damage(t, fs, "db/log/"+segmentName(1), []byte(`{"n":2}`))
 
 	if _, err := db.ReadAll(ctx, 0, 10, cairn.Forward); !errors.Is(err, cairn.ErrCorrupt) {
 		t.Fatalf("ReadAll over a damaged event: %v, want ErrCorrupt", err)
@@ -55,6 +46,90 @@ func TestChecksum(t *testing.T) {
 	got, err := db.ReadAll(ctx, 0, 1, cairn.Forward)
 	if err != nil || len(got) != 1 || string(got[0].Data) != `{"n":1}` {
 		t.Fatalf("ReadAll of the undamaged event = %v, %v", got, err)
+	}
+}
+
+// damage flips a bit of the first occurrence of what in the file at path.
+func damage(t *testing.T, fs vfs.FS, path string, what []byte) {
+	t.Helper()
+	f, err := fs.OpenReadWrite(path, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, st.Size())
+	if _, err := f.ReadAt(buf, 0); err != nil {
+		t.Fatal(err)
+	}
+	i := bytes.Index(buf, what)
+	if i < 0 {
+		t.Fatalf("%q not found in %s", what, path)
+	}
+	if _, err := f.WriteAt([]byte{buf[i+1] ^ 1}, int64(i+1)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestDamagedFrame: at open, a damaged frame at the end of the log is the
+// torn write of an append never acknowledged, and is dropped; a damaged
+// frame followed by intact ones is reported as corruption, never dropped
+// with what follows it.
+func TestDamagedFrame(t *testing.T) {
+	ctx := context.Background()
+	for _, last := range []bool{true, false} {
+		fs := vfs.NewMem()
+		db, err := Open("db", Options{FS: fs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, data := range []string{`{"a":1}`, `{"b":2}`} {
+			expected := cairn.NoStream
+			if i > 0 {
+				expected = cairn.Exact(int64(i) - 1)
+			}
+			if _, err := db.Append(ctx, "s", expected, []cairn.EventData{{ID: uuid.New(), Type: "E", Data: []byte(data)}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		// Drop the index: every frame is replayed from the log.
+		names, _ := fs.List("db")
+		for _, n := range names {
+			if n != "log" {
+				_ = fs.RemoveAll("db/" + n)
+			}
+		}
+		target := `{"a":1}`
+		if last {
+			target = `{"b":2}`
+		}
+		damage(t, fs, "db/log/"+segmentName(1), []byte(target))
+		db, err = Open("db", Options{FS: fs})
+		if !last {
+			if !errors.Is(err, cairn.ErrCorrupt) {
+				t.Fatalf("open with a damaged frame before an intact one: %v, want ErrCorrupt", err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("open with a torn last frame: %v", err)
+		}
+		got, err := db.ReadStream(ctx, "s", 0, 10, cairn.Forward)
+		if err != nil || len(got) != 1 || string(got[0].Data) != `{"a":1}` {
+			t.Fatalf("after dropping the torn frame, the stream holds %v, %v; want the first event", got, err)
+		}
+		if _, err := db.Append(ctx, "s", cairn.Exact(0), []cairn.EventData{{ID: uuid.New(), Type: "E"}}); err != nil {
+			t.Fatalf("append after the torn frame: %v", err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -74,8 +149,9 @@ func TestFormatVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Open("db", Options{FS: fs})
-	if err == nil || !strings.Contains(err.Error(), "format version 2; this build reads version 1") {
-		t.Fatalf("open of a store in format 2: %v", err)
+	want := fmt.Sprintf("format version %d; this build reads version %d", FormatVersion+1, FormatVersion)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("open of a store in format %d: %v", FormatVersion+1, err)
 	}
 }
 

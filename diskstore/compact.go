@@ -11,11 +11,11 @@ import (
 const purgeChunk = 256
 
 // Compact implements [cairn.Compacter]. It removes the events of deleted,
-// tombstoned and truncated streams, in steps of a few hundred streams that
-// are committed like writes (each a range deletion per run of events), then
-// runs a manual compaction of the whole database so that the space is given
-// back to the filesystem. Positions of the remaining events never change and
-// positions are never reused.
+// tombstoned and truncated streams from the index, in steps of a few
+// hundred streams that are committed like writes, then gives their space in
+// the log back to the filesystem: it punches holes over the log's bytes
+// that no live event uses, and removes segments that hold none. Positions
+// of the remaining events never change and positions are never reused.
 func (d *DB) Compact(ctx context.Context) error {
 	after := ""
 	for {
@@ -28,11 +28,23 @@ func (d *DB) Compact(ctx context.Context) error {
 		}
 		after = r.next
 	}
+	// Readers of older views may still read what the steps removed.
+	if err := d.waitOldViews(ctx); err != nil {
+		return err
+	}
 	v, err := d.acquire(ctx)
 	if err != nil {
 		return err
 	}
 	defer d.releaseView(v)
+	// The index writes were applied without a sync: sync them now, so that
+	// no replay after a crash starts before the bytes about to be freed.
+	if err := d.pdb.LogData(nil, pebble.Sync); err != nil {
+		return d.fail(err)
+	}
+	if err := d.reclaim(ctx, v.snap); err != nil {
+		return err
+	}
 	if err := d.pdb.Flush(); err != nil {
 		return wrapErr(err)
 	}
@@ -46,8 +58,89 @@ func (d *DB) Compact(ctx context.Context) error {
 	return nil
 }
 
-// purgeStep removes the dead events of up to purgeChunk streams after
-// r.stream, and sets r.next to where the next step resumes.
+// reclaim frees the log's bytes that no locator of snap points at, up to
+// the end of the last frame snap holds: frames' headers and index writes
+// (which only a replay after a crash reads, and only after the marker) and
+// the records of removed events.
+func (d *DB) reclaim(ctx context.Context, snap *pebble.Snapshot) error {
+	m, ok, err := d.marker(snap)
+	if err != nil || !ok {
+		return err
+	}
+	it, err := snap.NewIter(&locatorBounds)
+	if err != nil {
+		return wrapErr(err)
+	}
+	segs := d.log.segments()
+	used := map[uint64]bool{}
+	seg, free := uint64(0), int64(0) // bytes of seg before free are accounted for
+	var holes []span
+	for valid := it.First(); valid; valid = it.Next() {
+		rn, err := decodeRun(it.Key(), it.Value())
+		if err != nil {
+			return errors.Join(err, it.Close())
+		}
+		if rn.seg != seg {
+			if seg != 0 {
+				holes = d.tail(holes, seg, free, m)
+			}
+			seg, free = rn.seg, 0
+		}
+		used[rn.seg] = true
+		if rn.off > free {
+			holes = append(holes, span{seg: seg, off: free, bytes: rn.off - free})
+		}
+		free = rn.off + rn.bytes
+		if len(holes)%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return errors.Join(err, it.Close())
+			}
+		}
+	}
+	if err := errors.Join(it.Error(), it.Close()); err != nil {
+		return wrapErr(err)
+	}
+	if seg != 0 {
+		holes = d.tail(holes, seg, free, m)
+	}
+	for _, s := range segs {
+		if s >= m.seg {
+			break
+		}
+		if !used[s] {
+			if err := d.log.remove(s); err != nil {
+				return err
+			}
+		}
+	}
+	kept := holes[:0]
+	for _, h := range holes {
+		if h.seg >= m.seg || used[h.seg] {
+			kept = append(kept, h)
+		}
+	}
+	return d.log.punch(kept)
+}
+
+// tail adds the hole after the last live bytes of segment seg: to the end
+// of the file, or of the marker's frame in the marker's segment.
+func (d *DB) tail(holes []span, seg uint64, free int64, m marker) []span {
+	end := m.end
+	if seg < m.seg {
+		size, err := d.log.size(seg)
+		if err != nil {
+			return holes
+		}
+		end = size
+	}
+	if end > free {
+		holes = append(holes, span{seg: seg, off: free, bytes: end - free})
+	}
+	return holes
+}
+
+// purgeStep removes from the index the dead events of up to purgeChunk
+// streams after r.stream, and sets r.next to where the next step resumes.
 func (d *DB) purgeStep(r *request) {
 	fail := func(g *group, err error) {
 		r.err = err
@@ -57,7 +150,11 @@ func (d *DB) purgeStep(r *request) {
 		fail(nil, err)
 		return
 	}
-	g := d.newGroup(false, 0)
+	g, err := d.newGroup(false, nil)
+	if err != nil {
+		fail(nil, err)
+		return
+	}
 	lower := metaKey(r.stream)
 	if r.stream != "" {
 		lower = append(lower, 0)
@@ -84,14 +181,15 @@ func (d *DB) purgeStep(r *request) {
 	if len(streams) == purgeChunk {
 		r.next = streams[len(streams)-1]
 	}
-	// Record the next position, so that it survives the removal of the
-	// last events of the log.
-	_ = g.b.Set(headKey, encodeUint(headKey, g.next), nil)
 	d.handoff(g, true, []*request{r})
 	d.renewAnchor()
 }
 
-// purge adds to the batch the removal of the dead events of stream.
+// purge adds to the batch the removal of the dead events of stream from the
+// index. A run whose events are all dead loses its locator and its retry
+// record (and its own record, unless it is the stream's last and the stream
+// can be written again: it says where versions continue); a run with dead
+// events at its start is recorded again from its first live event.
 func (g *group) purge(stream string) error {
 	h, err := g.d.head(stream)
 	if err != nil {
@@ -111,59 +209,55 @@ func (g *group) purge(stream string) error {
 	if err != nil {
 		return wrapErr(err)
 	}
+	rd := &reader{ctx: context.Background(), runs: it, lr: logReader{log: g.d.log}}
 	valid := it.SeekLT(runKey(stream, from+1))
 	if !valid {
 		valid = it.First()
 	}
 	for ; valid; valid = it.Next() {
-		rn, err := decodeRun(it.Key(), it.Value())
+		rn, err := rd.current()
 		if err != nil {
-			return errors.Join(err, it.Close())
+			return rd.close(err)
 		}
 		if rn.first >= target {
 			break
 		}
-		lo, hi := max(rn.first, from), min(rn.last()+1, target)
-		if lo >= hi {
+		if rn.last() < from {
 			continue
 		}
-		_ = g.b.DeleteRange(eventKey(rn.pos+uint64(lo-rn.first)), eventKey(rn.pos+uint64(hi-rn.first)), nil)
-		if lo == rn.first {
-			// The append's first event goes: so does its retry record.
-			if err := g.dropID(rn.pos); err != nil {
-				return errors.Join(err, it.Close())
-			}
+		dead := min(rn.last()+1, target) - rn.first // events of the run that go
+		if dead <= 0 {
+			continue
 		}
-		// Keep the stream's last run, which says where its versions
-		// continue, unless the stream can never be written again.
-		if hi == rn.last()+1 && (tomb || rn.last() < h.last) {
+		if err := rd.load(rn); err != nil {
+			return rd.close(err)
+		}
+		first, err := rd.event(rn, 0)
+		if err != nil {
+			return rd.close(err)
+		}
+		_ = g.b.Delete(idKey(first.ID), nil)
+		_ = g.b.Delete(locatorKey(rn.pos), nil)
+		if dead < rn.count {
+			var skip int64
+			for _, v := range rd.vals[:dead] {
+				skip += int64(uvarintLen(uint64(len(v))) + len(v))
+			}
+			rest := run{first: rn.first + dead, pos: rn.pos + uint64(dead), count: rn.count - dead,
+				span: span{seg: rn.seg, off: rn.off + skip, bytes: rn.bytes - skip}}
+			_ = g.b.Delete(it.Key(), nil)
+			k := runKey(stream, rest.first)
+			_ = g.b.Set(k, appendRun(nil, k, rest.pos, rest.count, rest.span), nil)
+			k = locatorKey(rest.pos)
+			_ = g.b.Set(k, appendRun(nil, k, rest.pos, rest.count, rest.span), nil)
+		} else if tomb || rn.last() < h.last {
 			_ = g.b.Delete(it.Key(), nil)
 		}
 	}
-	if err := errors.Join(it.Error(), it.Close()); err != nil {
-		return wrapErr(err)
+	if err := rd.close(nil); err != nil {
+		return err
 	}
 	h.meta.purged = target
 	g.putMeta(stream, h)
-	return nil
-}
-
-// dropID deletes the retry record of the append whose first event is at pos.
-func (g *group) dropID(pos uint64) error {
-	k := eventKey(pos)
-	v, closer, err := g.d.pdb.Get(k)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return wrapErr(err)
-	}
-	defer closer.Close()
-	var sc strCache
-	e, err := decodeEvent(k, v, pos, &sc)
-	if err != nil {
-		return err
-	}
-	_ = g.b.Delete(idKey(e.ID), nil)
 	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -41,6 +42,9 @@ type Options struct {
 	// MaxGroupEvents bounds the events committed in one group commit.
 	// Zero means 16,384.
 	MaxGroupEvents int
+	// SegmentBytes is the size past which the log goes on in a new
+	// segment file. Zero means 256 MiB.
+	SegmentBytes int64
 }
 
 func (o *Options) ensureDefaults() {
@@ -62,6 +66,9 @@ func (o *Options) ensureDefaults() {
 	if o.MaxGroupEvents <= 0 {
 		o.MaxGroupEvents = 16 << 10
 	}
+	if o.SegmentBytes <= 0 {
+		o.SegmentBytes = 256 << 20
+	}
 }
 
 // ErrFailed is matched (with errors.Is) by the errors of writes refused
@@ -70,41 +77,38 @@ func (o *Options) ensureDefaults() {
 // fixing the disk) to write again.
 var ErrFailed = errors.New("diskstore: a disk write or fsync failed; the store refuses writes until it is reopened")
 
-// DB is the embedded engine: a [cairn.Backend] over a pebble database in one
-// directory. It implements every optional interface of the backend contract.
+// DB is the embedded engine: a [cairn.Backend] over a log of events in
+// segment files and a pebble database that indexes them, in one directory.
+// It implements every optional interface of the backend contract.
 //
 // # Durability
 //
 // Every write (appends, batches, commits with projections, deletes,
-// truncations, snapshots) goes to pebble's write-ahead log in one atomic
-// batch and is fsynced before the call returns, unless [Options.NoSync] is
-// set. If a write or fsync fails, the call returns an error matching
-// [ErrFailed] and so does every later write and [DB.Health]: the engine
-// never carries on after a failed fsync, because the kernel may have dropped
-// the dirty pages it failed to write.
+// truncations, snapshots) is one frame appended to the log and synced
+// before the call returns, unless [Options.NoSync] is set. If a write or
+// sync fails, the call returns an error matching [ErrFailed] and so does
+// every later write and [DB.Health]: the engine never carries on after a
+// failed fsync, because the kernel may have dropped the dirty pages it
+// failed to write.
 //
 // # Concurrency
 //
 // A DB is safe for concurrent use. Writes are handed to a single committer
 // goroutine, which owns the stream heads (last version and state, cached in
 // memory and loaded lazily), checks expected versions, assigns versions and
-// positions, and encodes every write waiting at that moment into one pebble
-// batch, committed with one fsync: group commit. The committer writes a
-// group's batch to the log and goes on with the next group while the fsync
-// runs; a second goroutine, the syncer, waits for the fsyncs in log order and
-// only then answers the group's writers. Every request is answered by the
-// syncer, in order, so that even an answer computed from a group not yet
-// durable (a repeated append, say) is given only once that group is.
+// positions, and encodes every write waiting at that moment into one frame,
+// committed with one fsync: group commit. Writers that arrive during the
+// fsync form the next group.
 //
-// Readers read from a pebble snapshot taken just after each group's batch
-// and published by the syncer once the group is durable, so they never see a
-// write before it is durable, never see half of a group, and never see
+// Readers read from a pebble snapshot of the index taken after each
+// group's frame is durable and its index writes applied, so they never see
+// a write before it is durable, never see half of a group, and never see
 // position N+1 before N.
 type DB struct {
 	pdb  *pebble.DB
+	log  *segmentLog
 	opts Options
-	log  *slog.Logger
-	wo   *pebble.WriteOptions
+	lg   *slog.Logger
 
 	// failure is set once a write or fsync failed.
 	failure atomic.Pointer[error]
@@ -113,17 +117,18 @@ type DB struct {
 	subMu  sync.RWMutex
 	closed bool
 	reqs   chan *request
-	syncq  chan *pending // from the committer to the syncer
-	done   chan struct{} // closed when the syncer exits
+	done   chan struct{} // closed when the committer exits
 
 	// The read view.
 	viewMu  sync.RWMutex
 	view    *view
+	live    map[*view]struct{} // views not released yet
 	readers sync.WaitGroup
 
 	// Owned by the committer goroutine.
-	heads map[string]*head
-	next  uint64 // next global position
+	heads    map[string]*head
+	next     uint64 // next global position
+	frameBuf []byte
 	// maxID is at least the greatest event ID with a retry record. An
 	// append whose first ID is greater (the common case with time-ordered
 	// IDs) cannot be a retry, and skips the lookup.
@@ -164,28 +169,31 @@ type view struct {
 	snap *pebble.Snapshot
 	next uint64 // positions below are committed
 	refs atomic.Int32
+	gone chan struct{} // closed when the last reference is released
+	d    *DB
 }
 
 func (v *view) release() {
 	if v.refs.Add(-1) == 0 {
 		_ = v.snap.Close()
+		v.d.viewMu.Lock()
+		delete(v.d.live, v)
+		v.d.viewMu.Unlock()
+		close(v.gone)
 	}
 }
 
-// Open opens the store in dir, creating it if it does not exist.
+// Open opens the store in dir, creating it if it does not exist. The index
+// (pebble) lives in dir, the log in dir/log.
 func Open(dir string, opts Options) (*DB, error) {
 	opts.ensureDefaults()
 	d := &DB{
 		opts:  opts,
-		log:   opts.Logger,
+		lg:    opts.Logger,
 		heads: map[string]*head{},
+		live:  map[*view]struct{}{},
 		reqs:  make(chan *request, 1024),
-		syncq: make(chan *pending, 64),
 		done:  make(chan struct{}),
-		wo:    pebble.Sync,
-	}
-	if opts.NoSync {
-		d.wo = pebble.NoSync
 	}
 	po := &pebble.Options{
 		FS:                 opts.FS,
@@ -195,7 +203,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		Logger:             pebbleLogger{d},
 		EventListener: &pebble.EventListener{
 			BackgroundError: func(err error) {
-				d.log.Warn("diskstore: background error", "err", err)
+				d.lg.Warn("diskstore: background error", "err", err)
 			},
 			DataCorruption: func(info pebble.DataCorruptionInfo) {
 				d.fail(fmt.Errorf("%w: %s: %v", cairn.ErrCorrupt, info.Path, info.Details))
@@ -204,15 +212,13 @@ func Open(dir string, opts Options) (*DB, error) {
 		CompactionConcurrencyRange: func() (int, int) { return 1, 2 },
 	}
 	for i := range po.Levels {
-		// The log is read sequentially: larger blocks mean fewer block
-		// reads. Bloom filters spare the lookups of event IDs and
-		// streams that are not there (every new append's retry check)
-		// a read of each level.
+		// Bloom filters spare the lookups of event IDs and streams that
+		// are not there (every new append's retry check) a read of each
+		// level.
 		po.Levels[i].BlockSize = 32 << 10
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
-		// MinLZ (pebble's fastest profile) costs less CPU than the default
-		// Snappy on every flush and compaction, notably on payloads that
-		// do not compress, and compresses text about as well.
+		// MinLZ (pebble's fastest profile) costs less CPU than the
+		// default Snappy on every flush and compaction.
 		po.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.FastestCompression }
 	}
 	pdb, err := pebble.Open(dir, po)
@@ -227,15 +233,24 @@ func Open(dir string, opts Options) (*DB, error) {
 		_ = pdb.Close()
 		return nil, fmt.Errorf("diskstore: open %s: %w", dir, err)
 	}
+	if d.log, err = openLog(opts.FS, opts.FS.PathJoin(dir, "log"), opts.SegmentBytes, opts.NoSync); err == nil {
+		err = d.recover()
+	}
+	if err != nil {
+		if d.log != nil {
+			_ = d.log.close()
+		}
+		_ = pdb.Close()
+		return nil, fmt.Errorf("diskstore: open %s: %w", dir, wrapErr(err))
+	}
 	d.anchor = d.pdb.NewSnapshot()
 	d.publish(d.pdb.NewSnapshot(), d.next)
 	go d.commitLoop()
-	go d.syncLoop()
 	return d, nil
 }
 
-// init checks the format key (writing it in a new store) and finds the next
-// position.
+// init checks the format key (writing it in a new store) and finds the
+// greatest event ID with a retry record.
 func (d *DB) init() error {
 	v, closer, err := d.pdb.Get(formatKey)
 	switch {
@@ -272,45 +287,90 @@ func (d *DB) init() error {
 			return fmt.Errorf("on-disk format version %d; this build reads version %d", version, FormatVersion)
 		}
 	}
-	// The next position follows the last event, or the recorded head when
-	// compaction removed the last events.
-	it, err := d.pdb.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixEvent}, UpperBound: []byte{prefixEvent + 1}})
-	if err != nil {
-		return wrapErr(err)
-	}
-	if it.Last() {
-		pos, ok := eventKeyPos(it.Key())
-		if !ok {
-			_ = it.Close()
-			return corruptf(it.Key(), "not an event key")
-		}
-		d.next = pos + 1
-	}
-	if err := errors.Join(it.Error(), it.Close()); err != nil {
-		return wrapErr(err)
-	}
-	it, err = d.pdb.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixID}, UpperBound: []byte{prefixID + 1}})
+	it, err := d.pdb.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixID}, UpperBound: []byte{prefixID + 1}})
 	if err != nil {
 		return wrapErr(err)
 	}
 	if it.Last() && len(it.Key()) == 17 {
 		copy(d.maxID[:], it.Key()[1:])
 	}
-	if err := errors.Join(it.Error(), it.Close()); err != nil {
-		return wrapErr(err)
+	return wrapErr(errors.Join(it.Error(), it.Close()))
+}
+
+// recover brings the index up to date with the log: it replays the index
+// writes of the frames after the one the index last recorded (those whose
+// writes pebble lost in a crash, having not synced them), finds the end of
+// the log, and makes the last segment the one appended to.
+func (d *DB) recover() error {
+	m, ok, err := d.marker(d.pdb)
+	if err != nil {
+		return err
 	}
-	v, closer, err = d.pdb.Get(headKey)
-	if err == nil {
-		h, err := decodeUint(headKey, v)
-		_ = closer.Close()
+	segs := d.log.segments()
+	if !ok {
+		m = marker{seg: 1}
+		if len(segs) > 0 {
+			m.seg = segs[0]
+		}
+	} else if _, err := d.log.file(m.seg); err != nil {
+		return err
+	}
+	var buf []byte
+	seg, end := m.seg, m.end
+	for len(segs) > 0 {
+		size, err := d.log.size(seg)
 		if err != nil {
 			return err
 		}
-		d.next = max(d.next, h)
-	} else if !errors.Is(err, pebble.ErrNotFound) {
-		return wrapErr(err)
+		for {
+			var frame []byte
+			var whole bool
+			frame, whole, err = d.log.readFrame(seg, end, size, buf)
+			buf = frame
+			if err != nil {
+				return err
+			}
+			if !whole {
+				if err := d.log.checkTail(seg, end, size); err != nil {
+					return err
+				}
+				break
+			}
+			b := d.pdb.NewBatch()
+			if err := b.SetRepr(slices.Clone(frameIndex(frame))); err != nil {
+				return fmt.Errorf("%w: log segment %d offset %d: %v", cairn.ErrCorrupt, seg, end, err)
+			}
+			if err := d.pdb.Apply(b, pebble.NoSync); err != nil {
+				return err
+			}
+			_ = b.Close()
+			end += int64(len(frame))
+		}
+		if _, err := d.log.file(seg + 1); err != nil {
+			break
+		}
+		seg, end = seg+1, 0
 	}
-	return nil
+	if err := d.log.startAppending(seg, end); err != nil {
+		return err
+	}
+	m, _, err = d.marker(d.pdb)
+	d.next = m.next
+	return err
+}
+
+// marker reads the marker: the end of the last frame the index holds.
+func (d *DB) marker(r pebble.Reader) (marker, bool, error) {
+	v, closer, err := r.Get(markerKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return marker{}, false, nil
+	}
+	if err != nil {
+		return marker{}, false, wrapErr(err)
+	}
+	defer closer.Close()
+	m, err := decodeMarker(v)
+	return m, err == nil, err
 }
 
 // wrapErr marks pebble's corruption errors with cairn.ErrCorrupt.
@@ -322,18 +382,41 @@ func wrapErr(err error) error {
 }
 
 // publish makes snap, whose positions below next are committed, the read
-// view. Only the syncer (or Open, before it starts) calls it, after the
+// view. Only the committer (or Open, before it starts) calls it, after the
 // writes in snap are durable.
 func (d *DB) publish(snap *pebble.Snapshot, next uint64) {
-	v := &view{snap: snap, next: next}
+	v := &view{snap: snap, next: next, gone: make(chan struct{}), d: d}
 	v.refs.Store(1)
 	d.viewMu.Lock()
 	old := d.view
 	d.view = v
+	d.live[v] = struct{}{}
 	d.viewMu.Unlock()
 	if old != nil {
 		old.release()
 	}
+}
+
+// waitOldViews waits until every view older than the current one is
+// released: no reader still reads through an index that points at log
+// bytes that compaction is about to free.
+func (d *DB) waitOldViews(ctx context.Context) error {
+	d.viewMu.RLock()
+	var old []*view
+	for v := range d.live {
+		if v != d.view {
+			old = append(old, v)
+		}
+	}
+	d.viewMu.RUnlock()
+	for _, v := range old {
+		select {
+		case <-v.gone:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
 }
 
 // acquire returns the current read view; the caller must call d.releaseView.
@@ -361,7 +444,7 @@ func (d *DB) releaseView(v *view) {
 func (d *DB) fail(err error) error {
 	werr := fmt.Errorf("%w: %w", ErrFailed, err)
 	if d.failure.CompareAndSwap(nil, &werr) {
-		d.log.Error("diskstore: write failed; refusing further writes", "err", err)
+		d.lg.Error("diskstore: write failed; refusing further writes", "err", err)
 	}
 	return *d.failure.Load()
 }
@@ -380,14 +463,14 @@ func (d *DB) failed() error {
 type pebbleLogger struct{ d *DB }
 
 func (l pebbleLogger) Infof(format string, args ...any) {
-	if l.d.log.Enabled(context.Background(), slog.LevelDebug) {
-		l.d.log.Debug("pebble: " + fmt.Sprintf(format, args...))
+	if l.d.lg.Enabled(context.Background(), slog.LevelDebug) {
+		l.d.lg.Debug("pebble: " + fmt.Sprintf(format, args...))
 	}
 }
 
 func (l pebbleLogger) Errorf(format string, args ...any) {
-	if l.d.log.Enabled(context.Background(), slog.LevelWarn) {
-		l.d.log.Warn("pebble: " + fmt.Sprintf(format, args...))
+	if l.d.lg.Enabled(context.Background(), slog.LevelWarn) {
+		l.d.lg.Warn("pebble: " + fmt.Sprintf(format, args...))
 	}
 }
 
@@ -423,41 +506,32 @@ func (d *DB) Close() error {
 	old.release()
 	d.readers.Wait()
 	_ = d.anchor.Close()
-	return d.pdb.Close()
+	return errors.Join(d.log.close(), d.pdb.Close())
 }
-
-// healthRecord is what Health writes to the log: a record that pebble
-// replays into nothing.
-var healthRecord = []byte("cairn health check")
 
 // Health returns nil when the store can serve reads and writes, and an error
 // matching [ErrFailed] after a write or fsync failed. So that a failing disk
-// is noticed even when nothing is appended, it writes a record to the log
-// (one that changes no data) and syncs it.
+// is noticed even when nothing is appended, it commits a frame that changes
+// no data, and syncs it.
 func (d *DB) Health(ctx context.Context) error {
-	v, err := d.acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.releaseView(v)
 	if err := d.failed(); err != nil {
 		return err
 	}
-	if err := d.pdb.LogData(healthRecord, d.wo); err != nil {
-		return d.fail(err)
+	if err := d.submit(ctx, &request{kind: opHealth}); err != nil {
+		return err
 	}
 	return d.failed()
 }
 
-// DiskBytes returns the space the store's files take on disk: write-ahead
-// logs, tables (including obsolete ones not yet deleted) and manifests.
+// DiskBytes returns the space the store's files take on disk: the log's
+// segments and the index's logs, tables and manifests.
 func (d *DB) DiskBytes(ctx context.Context) (int64, error) {
 	v, err := d.acquire(ctx)
 	if err != nil {
 		return 0, err
 	}
 	defer d.releaseView(v)
-	return int64(d.pdb.Metrics().DiskSpaceUsage()), nil
+	return int64(d.pdb.Metrics().DiskSpaceUsage()) + d.log.diskBytes(), nil
 }
 
 // Metrics returns pebble's metrics, for diagnostics.

@@ -8,19 +8,21 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/google/uuid"
 )
 
 // FormatVersion is the version of the on-disk format this package reads and
 // writes. It is recorded under the format key when a store is created and
 // checked at every open.
-const FormatVersion = 1
+const FormatVersion = 2
 
 // Key prefixes. See the package documentation for the layout.
 const (
+	prefixMarker   = 'A'
 	prefixFormat   = 'F'
-	prefixHead     = 'H'
-	prefixEvent    = 'z'
+	prefixLocator  = 'L'
+	prefixEvent    = 'z' // not a key: events are sealed with eventKey(pos)
 	prefixRun      = 'r'
 	prefixMeta     = 'm'
 	prefixID       = 'i'
@@ -33,7 +35,7 @@ const formatMagic = "cairn-diskstore"
 
 var (
 	formatKey = []byte{prefixFormat}
-	headKey   = []byte{prefixHead}
+	markerKey = []byte{prefixMarker}
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -92,13 +94,6 @@ func eventKey(pos uint64) []byte {
 func putEventKey(k []byte, pos uint64) {
 	k[0] = prefixEvent
 	binary.BigEndian.PutUint64(k[1:], pos)
-}
-
-func eventKeyPos(k []byte) (uint64, bool) {
-	if len(k) != 9 || k[0] != prefixEvent {
-		return 0, false
-	}
-	return binary.BigEndian.Uint64(k[1:]), true
 }
 
 // streamPrefix returns p ‖ stream ‖ 0x00. Stream ids never contain NUL, so
@@ -161,25 +156,34 @@ func prefixEnd(p []byte) []byte {
 
 // Values. Every value below is stored sealed (see seal).
 
-// run records one append to a stream: count events from version
-// runKeyVersion(key), at the consecutive positions pos … pos+count-1.
+// span is where the records of consecutive events lie in the log.
+type span struct {
+	seg   uint64 // the segment
+	off   int64  // the offset of the first record
+	bytes int64  // the length of the records
+}
+
+// run records one append to a stream (or what compaction left of it):
+// count events from version runKeyVersion(key), at the consecutive
+// positions pos … pos+count-1, whose records are at span in the log.
 type run struct {
 	first int64
 	pos   uint64
 	count int64
+	span
 }
 
 func (r run) last() int64 { return r.first + r.count - 1 }
 
-func encodeRun(key []byte, pos uint64, count int64) []byte {
-	return appendRun(nil, key, pos, count)
-}
-
-// appendRun appends the sealed run value to dst.
-func appendRun(dst, key []byte, pos uint64, count int64) []byte {
+// appendRun appends the sealed run value to dst: position, count, segment,
+// offset and length, each a uvarint. A locator's value is the same.
+func appendRun(dst, key []byte, pos uint64, count int64, sp span) []byte {
 	dst = append(dst, 0, 0, 0, 0)
 	dst = binary.AppendUvarint(dst, pos)
 	dst = binary.AppendUvarint(dst, uint64(count))
+	dst = binary.AppendUvarint(dst, sp.seg)
+	dst = binary.AppendUvarint(dst, uint64(sp.off))
+	dst = binary.AppendUvarint(dst, uint64(sp.bytes))
 	sealInPlace(key, dst)
 	return dst
 }
@@ -189,15 +193,63 @@ func decodeRun(key, value []byte) (run, error) {
 	if err != nil {
 		return run{}, err
 	}
-	pos, n := binary.Uvarint(p)
-	if n <= 0 {
-		return run{}, corruptf(key, "bad run position")
+	d := decoder{p: p}
+	rn := run{pos: d.uvarint(), count: int64(d.uvarint())}
+	rn.seg, rn.off, rn.bytes = d.uvarint(), int64(d.uvarint()), int64(d.uvarint())
+	if d.err != nil || len(d.p) != 0 || rn.count <= 0 || rn.bytes <= 0 {
+		return run{}, corruptf(key, "malformed run")
 	}
-	count, m := binary.Uvarint(p[n:])
-	if m <= 0 || count == 0 || n+m != len(p) {
-		return run{}, corruptf(key, "bad run count")
+	if key[0] == prefixRun {
+		rn.first = runKeyVersion(key)
 	}
-	return run{first: runKeyVersion(key), pos: pos, count: int64(count)}, nil
+	return rn, nil
+}
+
+// locatorKey returns the key of the locator of the run that starts at pos:
+// 'L' ‖ pos [8]. Locators list the log's runs in position order.
+func locatorKey(pos uint64) []byte {
+	return appendLocatorKey(make([]byte, 0, 9), pos)
+}
+
+func appendLocatorKey(dst []byte, pos uint64) []byte {
+	return binary.BigEndian.AppendUint64(append(dst, prefixLocator), pos)
+}
+
+func locatorPos(k []byte) (uint64, bool) {
+	if len(k) != 9 || k[0] != prefixLocator {
+		return 0, false
+	}
+	return binary.BigEndian.Uint64(k[1:]), true
+}
+
+var locatorBounds = pebble.IterOptions{LowerBound: []byte{prefixLocator}, UpperBound: []byte{prefixLocator + 1}}
+
+// marker is the end of the last frame of the log that the index holds,
+// and the next position after it.
+type marker struct {
+	seg  uint64
+	end  int64
+	next uint64
+}
+
+const markerLen = 4 + 24
+
+func putMarker(dst []byte, m marker) {
+	binary.BigEndian.PutUint64(dst[4:], m.seg)
+	binary.BigEndian.PutUint64(dst[12:], uint64(m.end))
+	binary.BigEndian.PutUint64(dst[20:], m.next)
+	sealInPlace(markerKey, dst)
+}
+
+func decodeMarker(value []byte) (marker, error) {
+	p, err := unseal(markerKey, value)
+	if err != nil {
+		return marker{}, err
+	}
+	if len(p) != 24 {
+		return marker{}, corruptf(markerKey, "want 24 bytes, have %d", len(p))
+	}
+	return marker{seg: binary.BigEndian.Uint64(p), end: int64(binary.BigEndian.Uint64(p[8:])), next: binary.BigEndian.Uint64(p[16:])}, nil
 }
 
 // meta is a stream's state beyond its events.

@@ -122,52 +122,69 @@ func streamState(r pebble.Reader, op, stream string) (meta, int64, error) {
 	return h.meta, h.last, nil
 }
 
-// reader reads events from a pebble reader: runs of a stream and events
-// of the log.
+// reader reads events: the runs of a stream, or the runs of the log in
+// position order (through their locators), and their records in the log.
 type reader struct {
 	ctx  context.Context
-	runs *pebble.Iterator
-	evs  *pebble.Iterator
+	runs *pebble.Iterator // the stream's runs, or the locators
+	lr   logReader
+	vals [][]byte
 	sc   strCache
 }
 
-func newReader(ctx context.Context, r pebble.Reader, stream string) (*reader, error) {
-	rd := &reader{ctx: ctx}
-	var err error
+// newReader returns a reader of stream's runs, or of the locators when
+// stream is empty.
+func newReader(ctx context.Context, r pebble.Reader, lg *segmentLog, stream string) (*reader, error) {
+	rd := &reader{ctx: ctx, lr: logReader{log: lg}}
+	opts := &locatorBounds
 	if stream != "" {
-		if rd.runs, err = r.NewIter(runBounds(stream)); err != nil {
-			return nil, wrapErr(err)
-		}
+		opts = runBounds(stream)
 	}
-	rd.evs, err = r.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixEvent}, UpperBound: []byte{prefixEvent + 1}})
-	if err != nil {
-		if rd.runs != nil {
-			_ = rd.runs.Close()
-		}
+	var err error
+	if rd.runs, err = r.NewIter(opts); err != nil {
 		return nil, wrapErr(err)
 	}
 	return rd, nil
 }
 
 func (rd *reader) close(err error) error {
-	if rd.runs != nil {
-		err = errors.Join(err, rd.runs.Error(), rd.runs.Close())
-	}
-	err = errors.Join(err, rd.evs.Error(), rd.evs.Close())
+	rd.lr.release()
+	err = errors.Join(err, rd.runs.Error(), rd.runs.Close())
 	return wrapErr(err)
 }
 
-// event decodes the event under the events iterator, which must be at pos.
-func (rd *reader) event(pos uint64) (cairn.Event, error) {
-	k := rd.evs.Key()
-	if p, ok := eventKeyPos(k); !ok || p != pos {
-		return cairn.Event{}, corruptf(eventKey(pos), "event missing")
-	}
-	v, err := rd.evs.ValueAndErr()
+// load reads the records of rn from the log into rd.vals.
+func (rd *reader) load(rn run) error {
+	p, err := rd.lr.read(rn.seg, rn.off, int(rn.bytes))
 	if err != nil {
-		return cairn.Event{}, wrapErr(err)
+		return err
 	}
-	return decodeEvent(k, v, pos, &rd.sc)
+	var ok bool
+	rd.vals, ok = records(p, rd.vals[:0])
+	if !ok || int64(len(rd.vals)) != rn.count {
+		return corruptf(eventKey(rn.pos), "log segment %d offset %d: malformed records of %d events", rn.seg, rn.off, rn.count)
+	}
+	return nil
+}
+
+// event decodes the i-th event of the run loaded last.
+func (rd *reader) event(rn run, i int64) (cairn.Event, error) {
+	pos := rn.pos + uint64(i)
+	return decodeEvent(eventKey(pos), rd.vals[i], pos, &rd.sc)
+}
+
+// streamEvent is event, checked to be the given version of stream.
+func (rd *reader) streamEvent(stream string, rn run, v int64) (cairn.Event, error) {
+	e, err := rd.event(rn, v-rn.first)
+	if err == nil && (e.StreamID != stream || e.Version != v) {
+		err = corruptf(eventKey(e.Position), "event of %q version %d holds %q version %d", stream, v, e.StreamID, e.Version)
+	}
+	return e, err
+}
+
+// current decodes the run under the runs iterator.
+func (rd *reader) current() (run, error) {
+	return decodeRun(rd.runs.Key(), rd.runs.Value())
 }
 
 // runAt positions the runs iterator at the run holding version v.
@@ -175,7 +192,7 @@ func (rd *reader) runAt(stream string, v int64) (run, bool, error) {
 	if !rd.runs.SeekLT(runKey(stream, v+1)) {
 		return run{}, false, nil
 	}
-	rn, err := decodeRun(rd.runs.Key(), rd.runs.Value())
+	rn, err := rd.current()
 	if err != nil {
 		return run{}, false, err
 	}
@@ -183,7 +200,7 @@ func (rd *reader) runAt(stream string, v int64) (run, bool, error) {
 }
 
 // forward appends to out the events of stream from version from to last, at
-// most count in all.
+// most count in all. lenient stops quietly at the first missing event.
 func (rd *reader) forward(stream string, from, last int64, count int, out []cairn.Event, lenient bool) ([]cairn.Event, error) {
 	if from > last {
 		return out, nil
@@ -195,19 +212,14 @@ func (rd *reader) forward(stream string, from, last int64, count int, out []cair
 	for ok && len(out) < count && from <= last {
 		n := min(rn.last(), last) - from + 1
 		n = min(n, int64(count-len(out)))
-		pos := rn.pos + uint64(from-rn.first)
-		valid := rd.evs.SeekGE(eventKey(pos))
-		for i := int64(0); i < n; i++ {
-			if !valid {
-				if lenient {
-					return out, nil
-				}
-				return out, corruptf(eventKey(pos+uint64(i)), "event of %q version %d missing", stream, from+i)
+		if err := rd.load(rn); err != nil {
+			if lenient {
+				return out, nil
 			}
-			e, err := rd.event(pos + uint64(i))
-			if err == nil && (e.StreamID != stream || e.Version != from+i) {
-				err = corruptf(rd.evs.Key(), "event of %q version %d holds %q version %d", stream, from+i, e.StreamID, e.Version)
-			}
+			return out, err
+		}
+		for v := from; v < from+n; v++ {
+			e, err := rd.streamEvent(stream, rn, v)
 			if err != nil {
 				if lenient {
 					return out, nil
@@ -215,7 +227,6 @@ func (rd *reader) forward(stream string, from, last int64, count int, out []cair
 				return out, err
 			}
 			out = append(out, e)
-			valid = rd.evs.Next()
 		}
 		from += n
 		if err := rd.ctx.Err(); err != nil {
@@ -224,7 +235,7 @@ func (rd *reader) forward(stream string, from, last int64, count int, out []cair
 		if !rd.runs.Next() {
 			break
 		}
-		if rn, err = decodeRun(rd.runs.Key(), rd.runs.Value()); err != nil {
+		if rn, err = rd.current(); err != nil {
 			return out, err
 		}
 		ok = rn.first == from
@@ -246,23 +257,16 @@ func (rd *reader) backward(stream string, from, stop int64, count int, out []cai
 		if !ok {
 			return out, corruptf(runKey(stream, from), "run of %q version %d missing", stream, from)
 		}
+		if err := rd.load(rn); err != nil {
+			return out, err
+		}
 		lo := max(rn.first, stop)
-		pos := rn.pos + uint64(from-rn.first)
-		valid := rd.evs.SeekLT(eventKey(pos + 1))
 		for v := from; v >= lo && len(out) < count; v-- {
-			if !valid {
-				return out, corruptf(eventKey(pos), "event of %q version %d missing", stream, v)
-			}
-			p := pos - uint64(from-v)
-			e, err := rd.event(p)
-			if err == nil && (e.StreamID != stream || e.Version != v) {
-				err = corruptf(rd.evs.Key(), "event of %q version %d holds %q version %d", stream, v, e.StreamID, e.Version)
-			}
+			e, err := rd.streamEvent(stream, rn, v)
 			if err != nil {
 				return out, err
 			}
 			out = append(out, e)
-			valid = rd.evs.Prev()
 		}
 		from = lo - 1
 		if err := rd.ctx.Err(); err != nil {
@@ -272,26 +276,48 @@ func (rd *reader) backward(stream string, from, stop int64, count int, out []cai
 	return out, nil
 }
 
+// locate positions the locators iterator at the run holding position pos,
+// or (forward) the first run after it, or (backward) the last before it.
+func (rd *reader) locate(pos uint64, dir cairn.Direction) (run, bool, error) {
+	valid := rd.runs.SeekLT(locatorKey(pos + 1))
+	if valid {
+		rn, err := rd.current()
+		if err != nil || dir == cairn.Backward || pos < rn.pos+uint64(rn.count) {
+			return rn, err == nil, err
+		}
+		valid = rd.runs.Next()
+	} else if dir == cairn.Forward {
+		valid = rd.runs.First()
+	}
+	if !valid {
+		return run{}, false, nil
+	}
+	rn, err := rd.current()
+	return rn, err == nil, err
+}
+
 // recordedFrom returns up to n events of the stream of the event at pos,
 // from that event's version on: what cairn.RetryResult compares a repeated
 // append with. Events removed by compaction are missing from the result.
-func recordedFrom(r pebble.Reader, pos uint64, n int) ([]cairn.Event, error) {
-	k := eventKey(pos)
-	v, closer, err := r.Get(k)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, wrapErr(err)
-	}
-	var sc strCache
-	first, err := decodeEvent(k, v, pos, &sc)
-	_ = closer.Close()
+func recordedFrom(r pebble.Reader, lg *segmentLog, pos uint64, n int) ([]cairn.Event, error) {
+	rd, err := newReader(context.Background(), r, lg, "")
 	if err != nil {
 		return nil, err
 	}
-	rd, err := newReader(context.Background(), r, first.StreamID)
-	if err != nil {
+	rn, ok, err := rd.locate(pos, cairn.Forward)
+	if err == nil && ok && rn.pos <= pos {
+		err = rd.load(rn)
+	} else {
+		ok = false
+	}
+	var first cairn.Event
+	if err == nil && ok {
+		first, err = rd.event(rn, int64(pos-rn.pos))
+	}
+	if err = rd.close(err); err != nil || !ok {
+		return nil, err
+	}
+	if rd, err = newReader(context.Background(), r, lg, first.StreamID); err != nil {
 		return nil, err
 	}
 	out, err := rd.forward(first.StreamID, first.Version, first.Version+int64(n)-1, n, nil, true)
@@ -309,7 +335,7 @@ func (d *DB) ReadStream(ctx context.Context, stream string, from int64, count in
 	if err != nil {
 		return nil, err
 	}
-	rd, err := newReader(ctx, v.snap, stream)
+	rd, err := newReader(ctx, v.snap, d.log, stream)
 	if err != nil {
 		return nil, err
 	}
@@ -338,35 +364,51 @@ func (d *DB) ReadAll(ctx context.Context, from uint64, count int, dir cairn.Dire
 	if v.next == 0 || (dir == cairn.Forward && from >= v.next) {
 		return nil, nil
 	}
-	rd, err := newReader(ctx, v.snap, "")
+	rd, err := newReader(ctx, v.snap, d.log, "")
 	if err != nil {
 		return nil, err
 	}
 	out := make([]cairn.Event, 0, min(count, 512))
-	it := rd.evs
-	var valid bool
-	if dir == cairn.Forward {
-		valid = it.SeekGE(eventKey(from))
-	} else {
-		valid = it.SeekLT(eventKey(min(from, v.next-1) + 1))
+	if dir == cairn.Backward {
+		from = min(from, v.next-1)
 	}
-	for ; valid && len(out) < count; valid = step(it, dir) {
-		pos, ok := eventKeyPos(it.Key())
-		if !ok || pos >= v.next {
+	rn, ok, err := rd.locate(from, dir)
+	for ok && err == nil && len(out) < count {
+		if err = rd.load(rn); err != nil {
 			break
 		}
-		e, err := rd.event(pos)
-		if err != nil {
-			return nil, rd.close(err)
-		}
-		out = append(out, e)
-		if len(out)%256 == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, rd.close(err)
+		if dir == cairn.Forward {
+			for i := int64(max(from, rn.pos) - rn.pos); i < rn.count && len(out) < count && rn.pos+uint64(i) < v.next; i++ {
+				var e cairn.Event
+				if e, err = rd.event(rn, i); err != nil {
+					break
+				}
+				out = append(out, e)
+			}
+		} else {
+			for i := int64(min(from, rn.pos+uint64(rn.count)-1) - rn.pos); i >= 0 && len(out) < count; i-- {
+				var e cairn.Event
+				if e, err = rd.event(rn, i); err != nil {
+					break
+				}
+				out = append(out, e)
 			}
 		}
+		if err != nil {
+			break
+		}
+		if err = ctx.Err(); err != nil {
+			break
+		}
+		if !step(rd.runs, dir) {
+			break
+		}
+		rn, err = rd.current()
+		if rn.pos >= v.next {
+			break
+		}
 	}
-	if err := rd.close(nil); err != nil {
+	if err := rd.close(err); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -412,7 +454,7 @@ func (d *DB) HasEvents(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	defer d.releaseView(v)
-	it, err := v.snap.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixEvent}, UpperBound: []byte{prefixEvent + 1}})
+	it, err := v.snap.NewIter(&locatorBounds)
 	if err != nil {
 		return false, wrapErr(err)
 	}

@@ -3,6 +3,7 @@ package diskstore
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"runtime"
@@ -23,6 +24,7 @@ const (
 	opTruncate
 	opSnapshot
 	opPurge
+	opHealth
 )
 
 // request is one write handed to the committer.
@@ -99,9 +101,9 @@ func queuedEvents(queue []*request) int {
 
 // commitLoop is the committer goroutine: it takes the requests waiting and
 // commits them in groups. It exits when Close closes the request channel and
-// every request has been handed to the syncer.
+// every request has been answered.
 func (d *DB) commitLoop() {
-	defer close(d.syncq)
+	defer close(d.done)
 	var queue []*request
 	open := true
 	for {
@@ -131,7 +133,7 @@ func (d *DB) commitLoop() {
 				// write first, so that they join this group rather
 				// than wait for the next fsync. Without it, under 64
 				// writers most groups held one or two requests, each
-				// with its own batch, log record and snapshot.
+				// with its own frame, fsync and snapshot.
 				// A large append is worth a group of its own.
 				if !yielded && len(queue) < yieldBelow && queuedEvents(queue) < yieldBelowEvents {
 					yielded = true
@@ -154,10 +156,14 @@ func (d *DB) commitLoop() {
 	}
 }
 
-// group is the state of one group commit.
+// group is the state of one group commit: the frame it appends to the log
+// (its events) and the batch of index writes that goes with them.
 type group struct {
 	d       *DB
 	b       *pebble.Batch
+	frame   []byte // the frame being built: header, then event records
+	seg     uint64 // the segment the frame goes to
+	base    int64  // the frame's offset in it
 	next    uint64 // next position
 	now     int64  // commit time, Unix µs
 	ids     map[uuid.UUID]bool
@@ -166,35 +172,44 @@ type group struct {
 	scratch []byte // reused for encoding values
 }
 
-func (d *DB) newGroup(indexed bool, size int) *group {
-	g := &group{d: d, next: d.next, now: cairn.Now().UnixMicro(), ids: map[uuid.UUID]bool{}}
+func (d *DB) newGroup(indexed bool, reqs []*request) (*group, error) {
+	seg, base, err := d.log.reserve()
+	if err != nil {
+		return nil, d.fail(err)
+	}
+	g := &group{d: d, next: d.next, now: cairn.Now().UnixMicro(), ids: map[uuid.UUID]bool{}, seg: seg, base: base}
+	idx, events := groupSize(reqs)
 	if indexed {
 		g.b = d.pdb.NewIndexedBatch()
 	} else {
-		g.b = d.pdb.NewBatchWithSize(size)
+		g.b = d.pdb.NewBatchWithSize(idx)
 	}
-	return g
+	if cap(d.frameBuf) < events {
+		d.frameBuf = make([]byte, 0, events)
+	}
+	g.frame = beginFrame(d.frameBuf)
+	return g, nil
 }
 
-// batchSize returns about the size of the batch that reqs write, so that
-// the batch is allocated once rather than grown (and copied) again and
-// again.
-func batchSize(reqs []*request) int {
-	n := 12 // the batch header
+// groupSize returns about the size of the index batch and of the frame
+// that reqs write, so that both are allocated once rather than grown (and
+// copied) again and again.
+func groupSize(reqs []*request) (index, frame int) {
+	index, frame = 12+markerLen+16, frameHeader
 	for _, r := range reqs {
 		for _, a := range r.reqs {
-			// The run, retry and stream records.
-			n += 3*len(a.Stream) + 96
+			// The run, locator, retry and stream records.
+			index += 3*len(a.Stream) + 160
 			for i := range a.Events {
-				n += 9 + 10 + eventSize(a.Stream, &a.Events[i])
+				frame += 5 + eventSize(a.Stream, &a.Events[i])
 			}
 		}
 	}
-	return n
+	return index, frame + index
 }
 
-// commit prepares one group of requests and hands it to the syncer. It
-// returns the requests that must wait for the next group.
+// commit commits one group of requests and answers them. It returns the
+// requests that must wait for the next group.
 func (d *DB) commit(reqs []*request) (deferred []*request) {
 	if err := d.failed(); err != nil {
 		for _, r := range reqs {
@@ -211,7 +226,13 @@ func (d *DB) commit(reqs []*request) (deferred []*request) {
 		d.purgeStep(reqs[0])
 		return nil
 	}
-	g := d.newGroup(false, batchSize(reqs))
+	g, err := d.newGroup(false, reqs)
+	if err != nil {
+		for _, r := range reqs {
+			r.finish(err)
+		}
+		return nil
+	}
 	answered := make([]*request, 0, len(reqs))
 	wrote := false
 	for _, r := range reqs {
@@ -233,97 +254,72 @@ func (d *DB) commit(reqs []*request) (deferred []*request) {
 	return deferred
 }
 
-// pending is a group on its way to disk, in the syncer's queue.
-type pending struct {
-	b    *pebble.Batch    // nil when the group wrote nothing or failed
-	wait bool             // wait for the batch's fsync
-	snap *pebble.Snapshot // the state after the group, for readers
-	next uint64
-	reqs []*request // answered in order once the group is durable
-}
-
-// handoff writes the group's batch to the log (when it wrote anything) and
-// queues its requests, whose results are set, for the syncer. The committer
-// goes on with the next group while this one's fsync runs: the log is
-// sequential, so groups become durable in order, and the syncer answers
-// them and publishes their state to readers in that order.
-//
-// The snapshot is taken here, right after the batch is applied and before
-// the next group is: it holds exactly the groups up to this one.
+// handoff commits the group (when it wrote anything) and answers its
+// requests, whose results are set. The group's frame is appended to the
+// log and synced: that is the commit. Then its index writes are applied to
+// pebble without a sync of their own (the log holds them, and Open replays
+// what pebble lost), and the state after the group is published to
+// readers. Groups are committed one after the other, so the index the
+// committer reads is always up to date, and a request answered without
+// writing anything (a repeated append, say) is answered only after the
+// groups before it are durable.
 func (d *DB) handoff(g *group, wrote bool, reqs []*request) {
-	p := &pending{reqs: reqs}
-	switch {
-	case wrote:
-		var err error
-		if d.opts.NoSync {
-			err = d.pdb.Apply(g.b, pebble.NoSync)
-		} else {
-			err = d.pdb.ApplyNoSyncWait(g.b, pebble.Sync)
-		}
-		if err == nil {
-			// Pebble reports a failed log write through Fatalf, which
-			// records the failure; Apply then returns nil.
-			err = d.failed()
-		}
-		if err != nil {
-			// The batch is abandoned; the stream heads in memory may be
-			// ahead of the disk now, and the store refuses writes.
+	if wrote {
+		if err := d.writeGroup(g); err != nil {
+			// The stream heads in memory may be ahead of the disk now,
+			// and the store refuses writes.
 			err = d.fail(err)
 			for _, r := range reqs {
 				if r.err == nil {
 					r.err = err
 				}
 			}
-			break
 		}
-		d.next = g.next
-		p.b, p.wait, p.snap, p.next = g.b, !d.opts.NoSync, d.pdb.NewSnapshot(), g.next
-		if d.groups++; d.groups%anchorGroups == 0 {
-			d.renewAnchor()
-		}
-	case g != nil:
+	} else if g != nil {
 		_ = g.b.Close()
 	}
-	d.syncq <- p
+	if g != nil && cap(g.frame) <= maxKeptFrame {
+		d.frameBuf = g.frame[:0]
+	}
+	for _, r := range reqs {
+		close(r.done)
+	}
 }
 
-// syncLoop is the syncer goroutine: it waits for each group's fsync, in
-// order, publishes the group's state to readers and answers its requests.
-func (d *DB) syncLoop() {
-	defer close(d.done)
-	for p := range d.syncq {
-		var err error
-		if p.b != nil {
-			if p.wait {
-				err = p.b.SyncWait()
-			}
-			if err == nil {
-				err = d.failed()
-			}
-			_ = p.b.Close()
-			if err != nil {
-				err = d.fail(err)
-				_ = p.snap.Close()
-			} else {
-				d.publish(p.snap, p.next)
-			}
-		} else {
-			// A group that wrote nothing (say, retries answered from the
-			// records of earlier groups) is only as good as the groups
-			// before it: if one of them failed, so does this one.
-			err = d.failed()
-		}
-		if err != nil {
-			for _, r := range p.reqs {
-				if r.err == nil {
-					r.err = err
-				}
-			}
-		}
-		for _, r := range p.reqs {
-			close(r.done)
-		}
+// maxKeptFrame bounds the frame buffer the committer keeps for the next
+// group.
+const maxKeptFrame = 8 << 20
+
+// writeGroup appends g's frame to the log, syncs it, and applies its index
+// writes.
+func (d *DB) writeGroup(g *group) error {
+	defer g.b.Close()
+	events := len(g.frame) - frameHeader
+	// The index's last write is the marker: the end of this frame.
+	op := g.b.SetDeferred(len(markerKey), markerLen)
+	copy(op.Key, markerKey)
+	end := g.base + int64(len(g.frame)) + int64(g.b.Len())
+	putMarker(op.Value, marker{seg: g.seg, end: end, next: g.next})
+	_ = op.Finish()
+	g.frame = append(g.frame, g.b.Repr()...)
+	sealFrame(g.frame, events)
+	if err := d.log.write(g.frame); err != nil {
+		return err
 	}
+	if err := d.pdb.Apply(g.b, pebble.NoSync); err != nil {
+		return err
+	}
+	// Pebble reports a failed write of its own log through Fatalf, which
+	// records the failure; Apply then returns nil.
+	if err := d.failed(); err != nil {
+		return err
+	}
+	d.next = g.next
+	d.publish(d.pdb.NewSnapshot(), g.next)
+	if d.groups++; d.groups%anchorGroups == 0 {
+		d.renewAnchor()
+	}
+	return nil
 }
 
 // do performs r's checks and adds its writes to the batch. wrote reports
@@ -373,6 +369,11 @@ func (g *group) do(r *request) (wrote, later bool, err error) {
 
 	case opSnapshot:
 		return g.snapshot(r.snap)
+
+	case opHealth:
+		// A frame with nothing but the marker: proof that the log can
+		// be written and synced.
+		return true, false, nil
 	}
 	return false, false, fmt.Errorf("diskstore: unknown request kind %d", r.kind)
 }
@@ -404,7 +405,7 @@ func (g *group) check(stream string, expected cairn.ExpectedVersion, events []ca
 		if err != nil {
 			return nil, res, false, false, err
 		}
-		recorded, err := recordedFrom(g.d.pdb, pos, len(events))
+		recorded, err := recordedFrom(g.d.pdb, g.d.log, pos, len(events))
 		if err != nil {
 			return nil, res, false, false, err
 		}
@@ -416,25 +417,29 @@ func (g *group) check(stream string, expected cairn.ExpectedVersion, events []ca
 	return h, res, false, false, expected.Check(stream, h.current())
 }
 
-// write adds an append that passed its checks to the batch.
+// write adds an append that passed its checks to the group: its events to
+// the frame, its run, locator and retry records to the index batch.
 func (g *group) write(stream string, h *head, events []cairn.EventData) cairn.AppendResult {
 	first := h.last + 1
 	pos := g.next
+	start := len(g.frame)
+	var k [9]byte
 	for i := range events {
-		// Encoded in place in the batch.
 		e := &events[i]
-		op := g.b.SetDeferred(9, eventLen(stream, first+int64(i), g.now, e))
-		putEventKey(op.Key, pos+uint64(i))
-		if v := appendEvent(op.Value[:0], stream, first+int64(i), g.now, e); len(v) != len(op.Value) {
-			panic(fmt.Sprintf("diskstore: event encoded in %d bytes, %d reserved", len(v), len(op.Value)))
-		}
-		sealInPlace(op.Key, op.Value)
-		_ = op.Finish()
+		g.frame = binary.AppendUvarint(g.frame, uint64(eventLen(stream, first+int64(i), g.now, e)))
+		at := len(g.frame)
+		g.frame = appendEvent(g.frame, stream, first+int64(i), g.now, e)
+		putEventKey(k[:], pos+uint64(i))
+		sealInPlace(k[:], g.frame[at:])
 	}
-	// The run and retry records, encoded in reused buffers (the batch
-	// copies them).
+	sp := span{seg: g.seg, off: g.base + int64(start), bytes: int64(len(g.frame) - start)}
+	n := int64(len(events))
+	// The records, encoded in reused buffers (the batch copies them).
 	g.key = appendRunKey(g.key[:0], stream, first)
-	g.scratch = appendRun(g.scratch[:0], g.key, pos, int64(len(events)))
+	g.scratch = appendRun(g.scratch[:0], g.key, pos, n, sp)
+	_ = g.b.Set(g.key, g.scratch, nil)
+	g.key = appendLocatorKey(g.key[:0], pos)
+	g.scratch = appendRun(g.scratch[:0], g.key, pos, n, sp)
 	_ = g.b.Set(g.key, g.scratch, nil)
 	g.key = append(append(g.key[:0], prefixID), events[0].ID[:]...)
 	g.scratch = appendUint(g.scratch[:0], g.key, pos)
@@ -447,8 +452,8 @@ func (g *group) write(stream string, h *head, events []cairn.EventData) cairn.Ap
 		h.meta.flags &^= flagDeleted
 		g.putMeta(stream, h)
 	}
-	h.last += int64(len(events))
-	g.next += uint64(len(events))
+	h.last += n
+	g.next += uint64(n)
 	return cairn.AppendResult{Version: h.last, Position: g.next - 1}
 }
 
@@ -548,7 +553,12 @@ func (d *DB) commitAll(r *request) {
 		return
 	}
 	a := r.reqs[0]
-	g := d.newGroup(true, 0)
+	g, err := d.newGroup(true, []*request{r})
+	if err != nil {
+		r.err = err
+		d.handoff(nil, false, []*request{r})
+		return
+	}
 	h, res, retry, _, err := g.check(a.Stream, a.Expected, a.Events)
 	if err != nil || retry {
 		r.results, r.err = []cairn.AppendResult{res}, err

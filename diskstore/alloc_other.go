@@ -1,0 +1,8 @@
+//go:build !unix
+
+package diskstore
+
+import "os"
+
+// allocated returns the length of a file.
+func allocated(st os.FileInfo) int64 { return st.Size() }
