@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"strconv"
 	"testing"
 
@@ -15,12 +16,20 @@ import (
 // TestCompactGivesSpaceBack deletes, tombstones and truncates most of a
 // store: after Compact the store takes much less space on disk, what was
 // kept reads back, and positions are not reused, even after a reopen.
+// With small segments, compaction removes the segments that hold no live
+// event rather than punching holes in them.
 func TestCompactGivesSpaceBack(t *testing.T) {
+	for _, segment := range []int64{0, 64 << 10} {
+		t.Run(fmt.Sprintf("segment=%d", segment), func(t *testing.T) { testCompact(t, segment) })
+	}
+}
+
+func testCompact(t *testing.T, segment int64) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	// Small memtables, so that the write-ahead logs pebble keeps for reuse
 	// are small beside the data.
-	opts := diskstore.Options{NoSync: true, MemTableBytes: 256 << 10}
+	opts := diskstore.Options{NoSync: true, MemTableBytes: 256 << 10, SegmentBytes: segment}
 	db, err := diskstore.Open(dir, opts)
 	if err != nil {
 		t.Fatal(err)
@@ -71,6 +80,17 @@ func TestCompactGivesSpaceBack(t *testing.T) {
 	t.Logf("disk bytes: %d before, %d after compaction", before, after)
 	if after > before/4 {
 		t.Fatalf("compaction kept %d of %d bytes; the live events are 2%% of them", after, before)
+	}
+	if segment > 0 {
+		// 10 live events in each of 10 streams, spread over the log:
+		// at most 10 segments hold a live event, plus the last.
+		segs, err := filepath.Glob(filepath.Join(dir, "log", "*.log"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(segs) > 11 {
+			t.Fatalf("%d segments after compaction, want at most 11", len(segs))
+		}
 	}
 	n := 0
 	for e, err := range s.All(ctx, 0, cairn.Forward) {

@@ -1,9 +1,10 @@
 // Package diskstore is cairn's embedded engine, the default: a store in one
-// directory, built on the pebble key-value store
+// directory, made of a log of events in segment files, written once, and an
+// index of it in the pebble key-value store
 // (github.com/cockroachdb/pebble/v2). It implements the whole backend
 // contract and every optional capability: atomic multi-stream batches,
 // truncation, soft deletes and tombstones, compaction that gives space back,
-// disk size, health, snapshots, and projections committed in the same batch
+// disk size, health, snapshots, and projections committed in the same write
 // as their events, with a read API for their tables.
 //
 //	db, err := diskstore.Open("./cairn-data", diskstore.Options{})
@@ -13,49 +14,84 @@
 //
 // # Durability and group commit
 //
-// Every write is one pebble batch written to the write-ahead log and fsynced
-// before the call returns. A single committer goroutine takes all the writes
-// waiting at a moment, checks their expected versions against the stream
-// heads it keeps in memory, assigns versions and global positions, and
-// commits them in one batch with one fsync, so that concurrent writers share
-// fsyncs. While one group's fsync runs, the committer already prepares and
-// writes the next; a second goroutine waits for the fsyncs in log order and
-// only then answers each group's writers. Readers see a pebble snapshot of
-// each group, published once the group is durable: they never see a write
-// that is not durable yet, and never see position N+1 before N.
-// Options.NoSync skips the fsync, for tests and benchmarks only.
+// Every write is one frame appended to the log and fsynced (fdatasync)
+// before the call returns: the frame holds the write's events and the
+// changes to the index that go with them (runs, locators, retry records,
+// stream states, snapshots, read-model entries). A single committer
+// goroutine takes all the writes waiting at a moment, checks their expected
+// versions against the stream heads it keeps in memory, assigns versions
+// and global positions, and commits them as one frame with one fsync, so
+// that concurrent writers share fsyncs; writers that arrive during the fsync
+// form the next group. Once the frame is durable, its index changes are
+// applied to pebble without a sync of their own, the state is published to
+// readers, and the writers are answered. Readers see a pebble snapshot of
+// the index taken after each group: they never see a write that is not
+// durable yet, and never see position N+1 before N. Options.NoSync skips
+// the fsync, for tests and benchmarks only.
+//
+// The log is the commit point, and the index is derived from it: the last
+// index change of every frame is a marker recording the frame's end, and
+// [Open] replays the index changes of the frames after the marker (those
+// pebble had not made durable when the process or the machine stopped).
+// A frame torn by a crash (its checksum fails and nothing intact follows
+// it) was never acknowledged; Open drops it and overwrites it with zeros.
+// The index can even be rebuilt from the log alone.
+//
+// Events are written once, to the log; pebble holds a few small records
+// per append. An LSM holding the events would write each of them twice (its
+// log, then its tables) and rewrite them in compactions.
 //
 // A failed write or fsync (a full disk included) fails the writes of its
 // group, and the store refuses every later write with an error matching
-// [ErrFailed], as does [DB.Health]. Nothing is half-written: pebble's
-// recovery replays only whole batches. Reopen the store once the disk is
+// [ErrFailed], as does [DB.Health]. Reopen the store once the disk is
 // fixed.
 //
 // # Integrity
 //
-// Pebble checksums its log records and table blocks; in addition every value
-// the engine stores carries a CRC-32C of its key and payload. Data that fails
-// either check is reported with an error matching [cairn.ErrCorrupt] and is
-// never returned as an event.
+// Every frame carries a CRC-32C of its header and body, and every event
+// record and index value a CRC-32C of its own (over its key and payload;
+// for an event, over its position and encoding). Pebble checksums its own
+// log and tables. Data that fails a check is reported with an error
+// matching [cairn.ErrCorrupt] and is never returned as an event; a damaged
+// frame followed by intact ones makes Open fail rather than drop them.
 //
-// # On-disk format, version 1
+// # On-disk format, version 2
 //
-// Keys start with one byte that names the kind of record. Integers in keys
-// are big-endian so that keys sort numerically; stream ids and table names
-// are followed by a 0x00 byte, which they never contain, so that the keys of
-// one stream sort together and streams sort by id. Every value starts with
-// the 4-byte CRC-32C (Castagnoli) of its key and the rest of the value.
+// The directory holds the index (pebble's files) and the log, in the
+// subdirectory log: segment files named by their number (from 1) in 16 hex
+// digits and ".log". A segment is a sequence of frames; the log goes on in
+// a new segment once the last one passes [Options.SegmentBytes]. A frame is
 //
+//	magic        [4] "cLF1"
+//	events bytes [4] little-endian
+//	index bytes  [4] little-endian
+//	crc32c       [4] of the three fields above and of the body
+//	events       the records of the group's events, in position order:
+//	             uvarint length ‖ event value (below)
+//	index        the group's index changes, as a pebble batch
+//
+// An event value is the 4-byte CRC-32C of ('z' ‖ position [8]) and the rest,
+// then content type [1], version uvarint, created varint (Unix µs), id [16],
+// then stream, type, data, metadata each as uvarint length ‖ bytes, then the
+// tag count and each tag likewise.
+//
+// Index keys start with one byte that names the kind of record. Integers in
+// keys are big-endian so that keys sort numerically; stream ids and table
+// names are followed by a 0x00 byte, which they never contain, so that the
+// keys of one stream sort together and streams sort by id. Every value
+// starts with the 4-byte CRC-32C (Castagnoli) of its key and the rest of
+// the value.
+//
+//	'A'                                  the marker: segment [8], end of the
+//	                                     last frame applied [8], next
+//	                                     position [8]
 //	'F'                                  format: "cairn-diskstore" ‖ uint32 version
-//	'H'                                  the next position, written by compaction
-//	'z' ‖ position [8]                   an event: content type [1], version
-//	                                     uvarint, created varint (Unix µs), id
-//	                                     [16], then stream, type, data, metadata
-//	                                     each as uvarint length ‖ bytes, then the
-//	                                     tag count and each tag likewise
+//	'L' ‖ position [8]                   a locator: the run of the log that
+//	                                     starts at that position; value as a run's
 //	'r' ‖ stream ‖ 0x00 ‖ version [8]    a run: one append to the stream, whose
 //	                                     first event has that version; value:
-//	                                     first position uvarint, count uvarint
+//	                                     first position, count, segment, offset
+//	                                     and length of its records, uvarints
 //	'm' ‖ stream                         the stream's state: flags [1] (1 soft-
 //	                                     deleted, 2 tombstoned), before uvarint
 //	                                     (reads skip lower versions), purged
@@ -68,18 +104,25 @@
 //	't' ‖ table ‖ 0x00 ‖ key             a read model entry: the value as given
 //
 // A stream's versions are contiguous, and so are the positions of one
-// append, so one run record per append maps versions to positions: reading
-// a stream seeks the run that holds the first version wanted, then reads the
-// events at consecutive positions. The stream record is written when the
-// stream is created and when its state changes, not on every append; its
-// last version is that of its last run.
-//
-// Events sort after every other record: the log only grows at its end, so
-// the tables pebble flushes hold disjoint ranges of events, which stay in
-// one sublevel and are not rewritten again and again by compactions.
+// append and its records in the log, so one run record per append maps
+// versions to positions and to the log: reading a stream seeks the run that
+// holds the first version wanted and reads its records in one read. Reading
+// the log in position order walks the locators. The stream record is
+// written when the stream is created and when its state changes, not on
+// every append; its last version is that of its last run.
 //
 // [Open] writes the format record in a new directory and refuses a directory
-// whose format version it does not know.
+// whose format version it does not know (version 1 kept the events in
+// pebble).
+//
+// # Compaction
+//
+// [DB.Compact] removes from the index the runs (or the first events of
+// runs) of deleted, tombstoned and truncated streams, then gives their bytes
+// back to the filesystem: it punches holes (on Linux) over every range of
+// the log that no locator points at (dead events, and the headers and index
+// changes of frames that no replay needs any more), and removes segments
+// that hold no live event.
 //
 // # Caveats
 //
@@ -88,10 +131,13 @@
 //   - Compaction removes the retry record of an append whose first event it
 //     removes: repeating that append afterwards appends it again (when its
 //     expectation allows).
-//   - Compact rewrites the whole database to give the space back at once:
-//     it takes time in proportion to the size of the store. Between
-//     compactions pebble reclaims the space of large deletions by itself,
-//     more lazily.
+//   - Compact walks every locator of the log: it takes time in proportion
+//     to the number of appends in the store. Between compactions, removed
+//     events keep their space.
+//   - Holes are punched in whole blocks of 4 KiB: a removed event that
+//     shares its blocks with live ones keeps its bytes until its segment
+//     goes. On filesystems without hole punching (and on other systems than
+//     Linux) space comes back only with whole segments.
 //   - The events returned by one read share memory in chunks of 16 KiB:
 //     keeping one event keeps its chunk.
 //   - One process at a time: pebble locks the directory.
