@@ -35,7 +35,6 @@
 // pebble had not made durable when the process or the machine stopped).
 // A frame torn by a crash (its checksum fails and nothing intact follows
 // it) was never acknowledged; Open drops it and overwrites it with zeros.
-// The index can even be rebuilt from the log alone.
 //
 // Events are written once, to the log; pebble holds a few small records
 // per append. An LSM holding the events would write each of them twice (its
@@ -140,5 +139,7 @@
 //     Linux) space comes back only with whole segments.
 //   - The events returned by one read share memory in chunks of 16 KiB:
 //     keeping one event keeps its chunk.
+//   - One write (an append, a batch) holds at most about 1 GiB of events;
+//     a larger one is refused with an error that says so.
 //   - One process at a time: pebble locks the directory.
 package diskstore

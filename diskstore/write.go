@@ -38,6 +38,8 @@ type request struct {
 	before      int64
 	snap        cairn.Snapshot
 
+	size    int // bytes(), once computed
+
 	results []cairn.AppendResult
 	next    string // opPurge: where the next step resumes; "" when done
 	err     error
@@ -55,6 +57,21 @@ func (r *request) events() int {
 	return n
 }
 
+// bytes returns about the bytes r adds to a frame.
+func (r *request) bytes() int {
+	if r.size == 0 {
+		_, r.size = groupSize([]*request{r})
+	}
+	return r.size
+}
+
+// maxGroupBytes bounds the bytes of the requests committed in one group;
+// a larger request is committed in a group of its own.
+const maxGroupBytes = 64 << 20
+
+// maxWriteBytes bounds one write (a frame's lengths are 32-bit).
+const maxWriteBytes = 1 << 30
+
 func (r *request) finish(err error) {
 	r.err = err
 	close(r.done)
@@ -64,6 +81,9 @@ func (r *request) finish(err error) {
 func (d *DB) submit(ctx context.Context, r *request) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if n := r.bytes(); n > maxWriteBytes {
+		return &cairn.InvalidArgumentError{Field: "events", Reason: fmt.Sprintf("take about %d bytes in all, more than the %d bytes one write to this engine can hold", n, maxWriteBytes)}
 	}
 	r.ctx = ctx
 	r.done = make(chan struct{})
@@ -145,9 +165,10 @@ func (d *DB) commitLoop() {
 		}
 		n := 1
 		if !queue[0].exclusive() {
-			events := queue[0].events()
-			for n < len(queue) && !queue[n].exclusive() && events+queue[n].events() <= d.opts.MaxGroupEvents {
+			events, size := queue[0].events(), queue[0].bytes()
+			for n < len(queue) && !queue[n].exclusive() && events+queue[n].events() <= d.opts.MaxGroupEvents && size+queue[n].bytes() <= maxGroupBytes {
 				events += queue[n].events()
+				size += queue[n].bytes()
 				n++
 			}
 		}
