@@ -150,7 +150,8 @@ func (d *DB) purgeStep(r *request) {
 		fail(nil, err)
 		return
 	}
-	g, err := d.newGroup(false, nil)
+	// Indexed: cutting the locators of one frame reads the cuts before.
+	g, err := d.newGroup(true, nil)
 	if err != nil {
 		fail(nil, err)
 		return
@@ -183,6 +184,38 @@ func (d *DB) purgeStep(r *request) {
 	}
 	d.handoff(g, true, []*request{r})
 	d.renewAnchor()
+}
+
+// cut removes the n events from position pos, whose records are at sp,
+// from the locator that holds them: what is left of it before and after
+// them gets a locator of its own.
+func (g *group) cut(pos uint64, n int64, sp span) error {
+	it, err := g.b.NewIter(&locatorBounds)
+	if err != nil {
+		return wrapErr(err)
+	}
+	var loc run
+	found := it.SeekLT(locatorKey(pos + 1))
+	if found {
+		loc, err = decodeRun(it.Key(), it.Value())
+	}
+	if err = errors.Join(err, it.Error(), it.Close()); err != nil {
+		return wrapErr(err)
+	}
+	end := pos + uint64(n)
+	if !found || pos+uint64(n) > loc.pos+uint64(loc.count) || loc.seg != sp.seg {
+		return nil // already removed
+	}
+	_ = g.b.Delete(locatorKey(loc.pos), nil)
+	if pos > loc.pos {
+		k := locatorKey(loc.pos)
+		_ = g.b.Set(k, appendRun(nil, k, loc.pos, int64(pos-loc.pos), span{seg: loc.seg, off: loc.off, bytes: sp.off - loc.off}), nil)
+	}
+	if locEnd := loc.pos + uint64(loc.count); end < locEnd {
+		k := locatorKey(end)
+		_ = g.b.Set(k, appendRun(nil, k, end, int64(locEnd-end), span{seg: loc.seg, off: sp.off + sp.bytes, bytes: loc.off + loc.bytes - sp.off - sp.bytes}), nil)
+	}
+	return nil
 }
 
 // purge adds to the batch the removal of the dead events of stream from the
@@ -237,9 +270,9 @@ func (g *group) purge(stream string) error {
 			return rd.close(err)
 		}
 		_ = g.b.Delete(idKey(first.ID), nil)
-		_ = g.b.Delete(locatorKey(rn.pos), nil)
+		skip := rn.bytes
 		if dead < rn.count {
-			var skip int64
+			skip = 0
 			for _, v := range rd.vals[:dead] {
 				skip += int64(uvarintLen(uint64(len(v))) + len(v))
 			}
@@ -248,10 +281,11 @@ func (g *group) purge(stream string) error {
 			_ = g.b.Delete(it.Key(), nil)
 			k := runKey(stream, rest.first)
 			_ = g.b.Set(k, appendRun(nil, k, rest.pos, rest.count, rest.span), nil)
-			k = locatorKey(rest.pos)
-			_ = g.b.Set(k, appendRun(nil, k, rest.pos, rest.count, rest.span), nil)
 		} else if tomb || rn.last() < h.last {
 			_ = g.b.Delete(it.Key(), nil)
+		}
+		if err := g.cut(rn.pos, dead, span{seg: rn.seg, off: rn.off, bytes: skip}); err != nil {
+			return rd.close(err)
 		}
 	}
 	if err := rd.close(nil); err != nil {

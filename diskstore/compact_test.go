@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"strconv"
@@ -143,5 +144,96 @@ func testCompact(t *testing.T, segment int64) {
 	}
 	if _, err := s.Append(ctx, "s02", cairn.Any, cairn.EventData{Type: "E"}); !errors.Is(err, cairn.ErrStreamDeleted) {
 		t.Fatalf("append to a tombstoned stream after compaction: %v", err)
+	}
+}
+
+// TestCompactInsideFrames removes events from the middle of write groups
+// (an atomic batch over several streams is one group): the log read in
+// position order, forward and backward, and each stream still hold exactly
+// the events that were kept.
+func TestCompactInsideFrames(t *testing.T) {
+	ctx := context.Background()
+	db, err := diskstore.Open(t.TempDir(), diskstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cairn.NewStore(db, cairn.Options{})
+	defer s.Close()
+	streams := []string{"a", "b", "c", "d"}
+	for round := range 3 {
+		var reqs []cairn.AppendRequest
+		for _, id := range streams {
+			reqs = append(reqs, cairn.AppendRequest{Stream: id, Expected: cairn.Any, Events: []cairn.EventData{
+				{Type: "E", Data: []byte(fmt.Sprintf(`{"r":%d,"n":0}`, round))},
+				{Type: "E", Data: []byte(fmt.Sprintf(`{"r":%d,"n":1}`, round))},
+			}})
+		}
+		if _, err := s.AppendBatch(ctx, reqs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// b goes; c loses its first three events (a whole run and half of the
+	// next); d goes to a tombstone.
+	if err := s.DeleteStream(ctx, "b", cairn.Any); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TruncateStream(ctx, "c", 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.TombstoneStream(ctx, "d", cairn.Any); err != nil {
+		t.Fatal(err)
+	}
+	keep := func(e cairn.Event) bool {
+		return e.StreamID == "a" || (e.StreamID == "c" && e.Version >= 3)
+	}
+	var want []cairn.Event
+	for e, err := range s.All(ctx, 0, cairn.Forward) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if keep(e) {
+			want = append(want, e)
+		}
+	}
+	for pass := range 2 { // compacting again changes nothing
+		if err := s.Compact(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var got []cairn.Event
+		for e, err := range s.All(ctx, 0, cairn.Forward) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			got = append(got, e)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("pass %d: %d events after compaction, want %d", pass, len(got), len(want))
+		}
+		for i := range got {
+			if got[i].Position != want[i].Position || string(got[i].Data) != string(want[i].Data) || got[i].StreamID != want[i].StreamID {
+				t.Fatalf("pass %d: event %d = %s@%d (position %d), want %s@%d (position %d)", pass, i, got[i].StreamID, got[i].Version, got[i].Position, want[i].StreamID, want[i].Version, want[i].Position)
+			}
+		}
+		back, err := s.ReadAll(ctx, math.MaxUint64, 100, cairn.Backward)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range back {
+			if w := want[len(want)-1-i]; back[i].Position != w.Position {
+				t.Fatalf("pass %d: backward event %d at position %d, want %d", pass, i, back[i].Position, w.Position)
+			}
+		}
+		if len(back) != len(want) {
+			t.Fatalf("pass %d: %d events read backward, want %d", pass, len(back), len(want))
+		}
+		// From a position inside a removed range.
+		mid, err := s.ReadAll(ctx, want[2].Position-1, 1, cairn.Forward)
+		if err != nil || len(mid) != 1 || mid[0].Position < want[2].Position-1 {
+			t.Fatalf("read from position %d: %v, %v", want[2].Position-1, mid, err)
+		}
+		c, err := s.ReadStream(ctx, "c", 0, 10, cairn.Forward)
+		if err != nil || len(c) != 3 || c[0].Version != 3 {
+			t.Fatalf("stream c after compaction: %d events from version %v, %v; want versions 3-5", len(c), c, err)
+		}
 	}
 }

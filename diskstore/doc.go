@@ -85,8 +85,9 @@
 //	                                     last frame applied [8], next
 //	                                     position [8]
 //	'F'                                  format: "cairn-diskstore" ‖ uint32 version
-//	'L' ‖ position [8]                   a locator: the run of the log that
-//	                                     starts at that position; value as a run's
+//	'L' ‖ position [8]                   a locator: the events of one frame (or
+//	                                     what compaction left of them) from that
+//	                                     position; value as a run's
 //	'r' ‖ stream ‖ 0x00 ‖ version [8]    a run: one append to the stream, whose
 //	                                     first event has that version; value:
 //	                                     first position, count, segment, offset
@@ -106,7 +107,7 @@
 // append and its records in the log, so one run record per append maps
 // versions to positions and to the log: reading a stream seeks the run that
 // holds the first version wanted and reads its records in one read. Reading
-// the log in position order walks the locators. The stream record is
+// the log in position order walks the locators, one per frame. The stream record is
 // written when the stream is created and when its state changes, not on
 // every append; its last version is that of its last run.
 //
@@ -117,7 +118,8 @@
 // # Compaction
 //
 // [DB.Compact] removes from the index the runs (or the first events of
-// runs) of deleted, tombstoned and truncated streams, then gives their bytes
+// runs) of deleted, tombstoned and truncated streams, cutting them out of
+// their frames' locators, then gives their bytes
 // back to the filesystem: it punches holes (on Linux) over every range of
 // the log that no locator points at (dead events, and the headers and index
 // changes of frames that no replay needs any more), and removes segments

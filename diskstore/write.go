@@ -185,6 +185,7 @@ type group struct {
 	frame   []byte // the frame being built: header, then event records
 	seg     uint64 // the segment the frame goes to
 	base    int64  // the frame's offset in it
+	first   uint64 // the position of the group's first event
 	next    uint64 // next position
 	now     int64  // commit time, Unix µs
 	ids     map[uuid.UUID]bool
@@ -198,7 +199,7 @@ func (d *DB) newGroup(indexed bool, reqs []*request) (*group, error) {
 	if err != nil {
 		return nil, d.fail(err)
 	}
-	g := &group{d: d, next: d.next, now: cairn.Now().UnixMicro(), ids: map[uuid.UUID]bool{}, seg: seg, base: base}
+	g := &group{d: d, first: d.next, next: d.next, now: cairn.Now().UnixMicro(), ids: map[uuid.UUID]bool{}, seg: seg, base: base}
 	idx, events := groupSize(reqs)
 	if indexed {
 		g.b = d.pdb.NewIndexedBatch()
@@ -316,6 +317,12 @@ const maxKeptFrame = 8 << 20
 func (d *DB) writeGroup(g *group) error {
 	defer g.b.Close()
 	events := len(g.frame) - frameHeader
+	if g.next > g.first {
+		// One locator for the frame's events.
+		k := locatorKey(g.first)
+		sp := span{seg: g.seg, off: g.base + frameHeader, bytes: int64(events)}
+		_ = g.b.Set(k, appendRun(nil, k, g.first, int64(g.next-g.first), sp), nil)
+	}
 	// The index's last write is the marker: the end of this frame.
 	op := g.b.SetDeferred(len(markerKey), markerLen)
 	copy(op.Key, markerKey)
@@ -439,7 +446,7 @@ func (g *group) check(stream string, expected cairn.ExpectedVersion, events []ca
 }
 
 // write adds an append that passed its checks to the group: its events to
-// the frame, its run, locator and retry records to the index batch.
+// the frame, its run and retry records to the index batch.
 func (g *group) write(stream string, h *head, events []cairn.EventData) cairn.AppendResult {
 	first := h.last + 1
 	pos := g.next
@@ -457,9 +464,6 @@ func (g *group) write(stream string, h *head, events []cairn.EventData) cairn.Ap
 	n := int64(len(events))
 	// The records, encoded in reused buffers (the batch copies them).
 	g.key = appendRunKey(g.key[:0], stream, first)
-	g.scratch = appendRun(g.scratch[:0], g.key, pos, n, sp)
-	_ = g.b.Set(g.key, g.scratch, nil)
-	g.key = appendLocatorKey(g.key[:0], pos)
 	g.scratch = appendRun(g.scratch[:0], g.key, pos, n, sp)
 	_ = g.b.Set(g.key, g.scratch, nil)
 	g.key = append(append(g.key[:0], prefixID), events[0].ID[:]...)
