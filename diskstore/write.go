@@ -38,7 +38,7 @@ type request struct {
 	before      int64
 	snap        cairn.Snapshot
 
-	size    int // bytes(), once computed
+	size int // bytes(), once computed
 
 	results []cairn.AppendResult
 	next    string // opPurge: where the next step resumes; "" when done
