@@ -56,22 +56,34 @@ type plan struct {
 	total   int64 // events to write
 	streams []string
 	lasts   []int64 // new last version of each stream in streams
+	runs    runRows
 	rows    eventRows
 }
 
-// eventRows are the insert's columns, one array per column.
+// runRows are the runs to insert, one per written request, one array per
+// column.
+type runRows struct {
+	stream  []string
+	version []int64    // version of the first event
+	off     []int32    // offset of the first event in the events' arrays
+	count   []int32    // events
+	id      [][16]byte // id of the first event
+}
+
+// eventRows are the events' columns, one array per column. Type and
+// content type go as a dictionary of (type, content type) pairs and an
+// index into it per event (1-based, as PostgreSQL's arrays).
 type eventRows struct {
-	stream   []string
-	version  []int64
 	id       [][16]byte
-	typ      []string
-	ctype    []int16
+	kind     []int32  // index into types and ctypes
+	types    []string // the dictionary
+	ctypes   []int16
+	kinds    map[kindKey]int32 // the dictionary, once it is large
 	data     [][]byte
 	metadata [][]byte
 	tags     []*string
-	first    []bool // the first event of its request
-	anyMeta  bool   // some event has metadata
-	anyTags  bool   // some event has tags
+	anyMeta  bool // some event has metadata
+	anyTags  bool // some event has tags
 }
 
 // metaArg and tagsArg are the metadata and tags columns as query arguments:
@@ -93,6 +105,16 @@ func (r *eventRows) tagsArg() any {
 	return r.tags
 }
 
+// kindArg is the per-event index into the dictionary of types: NULL when
+// every event has the first entry, the common case of appends of one type,
+// so that no per-event array is sent for types.
+func (r *eventRows) kindArg() any {
+	if len(r.types) <= 1 {
+		return nil
+	}
+	return r.kind
+}
+
 // lockSQL creates missing stream rows and locks all of them, in the order
 // given (sorted by the caller so that transactions cannot deadlock), and
 // returns their state.
@@ -103,7 +125,7 @@ func (s *Store) lockSQL() string {
 }
 
 func (s *Store) lookupSQL() string {
-	return `SELECT id, stream, version FROM ` + s.events + ` WHERE id = ANY($1::uuid[]) AND first`
+	return `SELECT id, stream, version FROM ` + s.runs + ` WHERE id = ANY($1::uuid[])`
 }
 
 func (s *Store) updateStreamsSQL() string {
@@ -112,19 +134,32 @@ func (s *Store) updateStreamsSQL() string {
 }
 
 // insertSQL is the last statement of an append: it takes the head row's lock,
-// reserves the positions, inserts the events at them and queues the
-// notification. The lock is held until COMMIT.
+// reserves the positions, inserts the runs and the events at them and queues
+// the notification. The lock is held until COMMIT.
 func (s *Store) insertSQL() string {
 	return `WITH h AS (
 		UPDATE ` + s.head + ` SET next = next + $1::bigint RETURNING next - $1::bigint AS first
+	), r AS (
+		SELECT * FROM unnest($2::text[], $3::bigint[], $4::int[], $5::int[], $6::uuid[]) AS r(stream, version, off, count, id)
+	), runs AS (
+		INSERT INTO ` + s.runs + ` (stream, version, position, count, id)
+		SELECT r.stream, r.version, h.first + r.off, r.count, r.id FROM h, r
 	), ins AS (
-		INSERT INTO ` + s.events + ` (position, stream, version, id, type, content_type, data, metadata, tags, created, first)
-		SELECT h.first + e.ord - 1, e.stream, e.version, e.id, e.type, e.ctype, e.data, e.meta,
-			CASE WHEN e.tags IS NULL THEN NULL ELSE string_to_array(e.tags, E'\x1f') END, $10, e.first
-		FROM h, unnest($2::text[], $3::bigint[], $4::uuid[], $5::text[], $6::smallint[], $7::bytea[], $8::bytea[], $9::text[], $12::boolean[])
-			WITH ORDINALITY AS e(stream, version, id, type, ctype, data, meta, tags, first, ord)
+		INSERT INTO ` + s.events + ` (position, stream, version, id, type, content_type, data, metadata, tags, created)
+		SELECT h.first + e.n - 1, r.stream, r.version + e.n - r.off - 1, e.id,
+			($7::text[])[coalesce(e.kind, 1)], ($8::smallint[])[coalesce(e.kind, 1)], e.data, e.meta,
+			CASE WHEN e.tags IS NULL THEN NULL ELSE string_to_array(e.tags, E'\x1f') END, $14
+		FROM h, r JOIN unnest($9::uuid[], $10::int[], $11::bytea[], $12::bytea[], $13::text[])
+			WITH ORDINALITY AS e(id, kind, data, meta, tags, n) ON e.n > r.off AND e.n <= r.off + r.count
 	)
-	SELECT first, pg_notify($11, (first + $1::bigint - 1)::text) FROM h`
+	SELECT first, pg_notify($15, (first + $1::bigint - 1)::text) FROM h`
+}
+
+// insertArgs are insertSQL's arguments.
+func (s *Store) insertArgs(p *plan) []any {
+	return []any{p.total, p.runs.stream, p.runs.version, p.runs.off, p.runs.count, p.runs.id,
+		p.rows.types, p.rows.ctypes, p.rows.id, p.rows.kindArg(), p.rows.data, p.rows.metaArg(), p.rows.tagsArg(),
+		p.created, s.channel}
 }
 
 // AppendBatch implements [cairn.BatchAppender]: all requests are one SQL
@@ -202,8 +237,7 @@ func (s *Store) appendOnce(ctx context.Context, reqs []cairn.AppendRequest, atom
 
 	b := &pgx.Batch{}
 	b.Queue(s.updateStreamsSQL(), p.streams, p.lasts)
-	b.Queue(s.insertSQL(), p.total, p.rows.stream, p.rows.version, p.rows.id, p.rows.typ,
-		p.rows.ctype, p.rows.data, p.rows.metaArg(), p.rows.tagsArg(), p.created, s.channel, p.rows.first)
+	b.Queue(s.insertSQL(), s.insertArgs(p)...)
 	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
 	var first int64
@@ -226,10 +260,10 @@ func (s *Store) appendOnce(ctx context.Context, reqs []cairn.AppendRequest, atom
 }
 
 // isDuplicateID reports whether err is the violation of the unique index on
-// event ids.
+// the first event ids of appends.
 func isDuplicateID(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_id_key"
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "runs_id_key"
 }
 
 // place fills in the results of the written requests, whose events were
@@ -332,7 +366,7 @@ func (s *Store) lockAndCheck(ctx context.Context, conn queryBatcher, reqs []cair
 			continue
 		}
 		if rec, ok := found[r.Events[0].ID]; ok {
-			events, err := readRecorded(ctx, conn, s.events, rec.stream, rec.version, len(r.Events))
+			events, err := s.readRecorded(ctx, conn, rec.stream, rec.version, len(r.Events))
 			if err != nil {
 				return nil, err
 			}
@@ -350,8 +384,13 @@ func (s *Store) lockAndCheck(ctx context.Context, conn queryBatcher, reqs []cair
 			continue
 		}
 		next := max(st.version, current) + 1
-		for k, e := range r.Events {
-			p.rows.add(r.Stream, next+int64(k), k == 0, e)
+		p.runs.stream = append(p.runs.stream, r.Stream)
+		p.runs.version = append(p.runs.version, next)
+		p.runs.off = append(p.runs.off, int32(p.total))
+		p.runs.count = append(p.runs.count, int32(len(r.Events)))
+		p.runs.id = append(p.runs.id, r.Events[0].ID)
+		for _, e := range r.Events {
+			p.rows.add(e)
 		}
 		newLast := next + int64(len(r.Events)) - 1
 		if j, ok := last[r.Stream]; ok {
@@ -368,13 +407,9 @@ func (s *Store) lockAndCheck(ctx context.Context, conn queryBatcher, reqs []cair
 	return p, nil
 }
 
-func (r *eventRows) add(stream string, version int64, first bool, e cairn.EventData) {
-	r.stream = append(r.stream, stream)
-	r.first = append(r.first, first)
-	r.version = append(r.version, version)
+func (r *eventRows) add(e cairn.EventData) {
 	r.id = append(r.id, e.ID) // as [16]byte, which pgx sends in binary
-	r.typ = append(r.typ, e.Type)
-	r.ctype = append(r.ctype, int16(e.ContentType))
+	r.kind = append(r.kind, r.kindOf(kindKey{e.Type, int16(e.ContentType)}))
 	r.data = append(r.data, e.Data)
 	r.metadata = append(r.metadata, e.Metadata)
 	r.anyMeta = r.anyMeta || e.Metadata != nil
@@ -387,16 +422,58 @@ func (r *eventRows) add(stream string, version int64, first bool, e cairn.EventD
 	}
 }
 
+type kindKey struct {
+	typ   string
+	ctype int16
+}
+
+// kindOf returns the 1-based index of k in the dictionary, adding it when
+// new. Appends mostly repeat the previous event's type.
+func (r *eventRows) kindOf(k kindKey) int32 {
+	if n := len(r.kind); n > 0 {
+		if i := r.kind[n-1]; r.types[i-1] == k.typ && r.ctypes[i-1] == k.ctype {
+			return i
+		}
+	}
+	if r.kinds != nil {
+		if i, ok := r.kinds[k]; ok {
+			return i
+		}
+	} else {
+		for i := range r.types {
+			if r.types[i] == k.typ && r.ctypes[i] == k.ctype {
+				return int32(i + 1)
+			}
+		}
+	}
+	r.types = append(r.types, k.typ)
+	r.ctypes = append(r.ctypes, k.ctype)
+	i := int32(len(r.types))
+	if r.kinds == nil && i > 8 {
+		r.kinds = make(map[kindKey]int32, 2*i)
+		for j := range r.types {
+			r.kinds[kindKey{r.types[j], r.ctypes[j]}] = int32(j + 1)
+		}
+	} else if r.kinds != nil {
+		r.kinds[k] = i
+	}
+	return i
+}
+
 // queryBatcher is a *pgx.Conn or a pgx.Tx.
 type queryBatcher interface {
 	querier
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
-// readRecorded reads up to n events of stream from version from on.
-func readRecorded(ctx context.Context, db querier, events, stream string, from int64, n int) ([]cairn.Event, error) {
-	rows, err := db.Query(ctx, `SELECT `+eventColumns+` FROM `+events+
-		` WHERE stream = $1 AND version >= $2 ORDER BY version LIMIT $3`, stream, from, n)
+// readRecorded reads up to n events of the run of stream that starts at
+// version from: the events of a recorded append.
+func (s *Store) readRecorded(ctx context.Context, db querier, stream string, from int64, n int) ([]cairn.Event, error) {
+	rows, err := db.Query(ctx, `SELECT `+eEventColumns+` FROM `+s.runs+` r CROSS JOIN LATERAL (
+			SELECT `+eventColumns+` FROM `+s.events+`
+			WHERE position >= r.position AND position < r.position + least(r.count, $3::int)
+		) e
+		WHERE r.stream = $1 AND r.version = $2 ORDER BY e.position`, stream, from, n)
 	if err != nil {
 		return nil, err
 	}
@@ -465,8 +542,7 @@ func (s *Store) commitAllOnce(ctx context.Context, reqs []cairn.AppendRequest, p
 		return cairn.AppendResult{}, err
 	}
 	var first int64
-	err = tx.QueryRow(ctx, s.insertSQL(), p.total, p.rows.stream, p.rows.version, p.rows.id, p.rows.typ,
-		p.rows.ctype, p.rows.data, p.rows.metaArg(), p.rows.tagsArg(), p.created, s.channel, p.rows.first).Scan(&first, nil)
+	err = tx.QueryRow(ctx, s.insertSQL(), s.insertArgs(p)...).Scan(&first, nil)
 	if err != nil {
 		return cairn.AppendResult{}, err
 	}
@@ -477,7 +553,7 @@ func (s *Store) commitAllOnce(ctx context.Context, reqs []cairn.AppendRequest, p
 		events[i] = cairn.Event{
 			EventData: e,
 			StreamID:  req.Stream,
-			Version:   p.rows.version[i],
+			Version:   p.runs.version[0] + int64(i),
 			Position:  uint64(first) + uint64(i),
 			Created:   p.created,
 		}

@@ -13,11 +13,14 @@
 //
 // All tables live in the engine's schema:
 //
-//	events     one row per event: position (the primary key), stream, version,
-//	           id, type, content type, data and metadata (bytea, stored as
-//	           given), tags (text[]), created (timestamptz), and whether it is
-//	           the first event of its append; the ids of first events are
-//	           unique and indexed, for retry detection
+//	events     one row per event: position (the primary key, its only
+//	           index), stream, version, id, type, content type, data and
+//	           metadata (bytea, stored as given), tags (text[]) and created
+//	           (timestamptz)
+//	runs       one row per append to a stream: stream and first version (the
+//	           primary key), first position, number of events, and the id of
+//	           the first event (unique, for retry detection); the events of
+//	           an append have consecutive versions and positions
 //	streams    one row per stream: last version, truncation point, deleted and
 //	           tombstoned flags; the row lock serialises appends to one stream
 //	head       one row: the next global position
@@ -27,6 +30,15 @@
 //
 // Stream ids, read-model tables and keys use the "C" collation, so that they
 // sort in byte order.
+//
+// A stream is read through its runs: the runs that hold the versions asked
+// for, found by the runs' key, then the events of each by position, a range
+// of the events' key. An append therefore maintains one index entry per
+// event (its position) and two per append (the run's key and first id),
+// rather than a second entry per event for (stream, version), which made
+// large appends markedly slower (docs/benchmarks.md has the figures).
+// Versions need no unique index: every append to a stream holds the
+// stream's row lock from its version check to its commit.
 //
 // # Global order
 //
@@ -40,8 +52,8 @@
 //  2. looks up the first event ids (retry detection) and checks the
 //     expectations against the locked rows;
 //  3. updates the streams' versions; then, as late as possible, increments
-//     the head row, inserts the events at the positions it returns, queues
-//     a NOTIFY, and commits.
+//     the head row, inserts the runs and the events at the positions it
+//     returns, queues a NOTIFY, and commits.
 //
 // The head row's lock is taken by the increment and held until the commit
 // is durable and visible, then released. Positions are therefore handed out
@@ -102,8 +114,10 @@
 //     handed out again. Keep the defaults.
 //   - An event id is unique only as the first event of an append; a reused
 //     id elsewhere in an append is not rejected.
-//   - Compact deletes the rows of truncated and deleted events but does not
-//     VACUUM; autovacuum reclaims the space.
+//   - Compact deletes the rows of truncated and deleted events, and the runs
+//     left without events, but does not VACUUM; autovacuum reclaims the
+//     space. An append whose first event was compacted away is no longer
+//     recognised when repeated.
 //   - The schema name is used in identifiers and a NOTIFY channel; it must be
 //     a valid PostgreSQL identifier of at most 50 bytes.
 //

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 
 	"github.com/cairndb/cairn"
@@ -43,18 +44,9 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from int64, count
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	var sql string
-	if dir == cairn.Forward {
-		sql = `SELECT ` + eEventColumns + ` FROM ` + s.events + ` e JOIN ` + s.streams + ` s ON s.id = e.stream
-			WHERE e.stream = $1 AND e.version >= greatest($2, s.before) AND NOT s.deleted AND NOT s.tombstoned
-			ORDER BY e.version LIMIT $3`
-	} else {
-		if from == cairn.StreamEnd {
-			from = math.MaxInt64
-		}
-		sql = `SELECT ` + eEventColumns + ` FROM ` + s.events + ` e JOIN ` + s.streams + ` s ON s.id = e.stream
-			WHERE e.stream = $1 AND e.version <= $2 AND e.version >= s.before AND NOT s.deleted AND NOT s.tombstoned
-			ORDER BY e.version DESC LIMIT $3`
+	sql := s.readStreamSQL(dir)
+	if dir == cairn.Backward && from == cairn.StreamEnd {
+		from = math.MaxInt64
 	}
 	read := func(q querier) ([]cairn.Event, error) {
 		rows, err := q.Query(ctx, sql, stream, from, count)
@@ -84,6 +76,55 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from int64, count
 		err = s.wrap("read stream", err)
 	}
 	return events, err
+}
+
+// readStreamSQL reads a stream's events ($1 the stream, $2 the version to
+// start from, $3 how many) through its runs: the runs that hold the
+// versions asked for, in order, and the events of each by position. The
+// runs scanned start at the one that holds the lowest version to read (the
+// last one that begins at or before it); versions below the truncation
+// point are skipped, and a deleted stream has no runs to read. Only the
+// runs needed for $3 events are joined (those before which fewer than $3
+// events were found), so that the final sort has fewer than 2×$3 rows
+// whatever plan PostgreSQL chooses.
+func (s *Store) readStreamSQL(dir cairn.Direction) string {
+	// lo is the lowest version to read, NULL when the stream is deleted.
+	lo := `(SELECT greatest($2::bigint, s.before) FROM ` + s.streams + ` s WHERE s.id = $1 AND NOT s.deleted AND NOT s.tombstoned)`
+	if dir == cairn.Backward {
+		lo = `(SELECT s.before FROM ` + s.streams + ` s WHERE s.id = $1 AND NOT s.deleted AND NOT s.tombstoned)`
+	}
+	// runs are the runs that hold versions from lo on, with the range of
+	// positions to read in each (lo and hi, inclusive).
+	runs := `SELECT r.version, r.position + greatest(b.lo - r.version, 0) AS lo, r.position + %s AS hi
+		FROM (SELECT ` + lo + ` AS lo) b, ` + s.runs + ` r
+		WHERE r.stream = $1 AND r.version + r.count > b.lo
+			AND r.version >= (SELECT coalesce(max(r2.version), 0) FROM ` + s.runs + ` r2 WHERE r2.stream = $1 AND r2.version <= b.lo)`
+	if dir == cairn.Forward {
+		return `SELECT ` + eEventColumns + ` FROM (
+				SELECT *, sum(hi - lo + 1) OVER (ORDER BY version) - (hi - lo + 1) AS before FROM (
+					` + fmt.Sprintf(runs, `r.count - 1`) + `
+					ORDER BY r.version LIMIT $3
+				) r
+			) r
+			CROSS JOIN LATERAL (
+				SELECT ` + eventColumns + ` FROM ` + s.events + `
+				WHERE position >= r.lo AND position <= r.hi ORDER BY position LIMIT $3
+			) e
+			WHERE r.before < $3
+			ORDER BY e.version LIMIT $3`
+	}
+	return `SELECT ` + eEventColumns + ` FROM (
+			SELECT *, sum(hi - lo + 1) OVER (ORDER BY version DESC) - (hi - lo + 1) AS before FROM (
+				` + fmt.Sprintf(runs, `least(r.count - 1, $2::bigint - r.version)`) + ` AND r.version <= $2::bigint
+				ORDER BY r.version DESC LIMIT $3
+			) r
+		) r
+		CROSS JOIN LATERAL (
+			SELECT ` + eventColumns + ` FROM ` + s.events + `
+			WHERE position >= r.lo AND position <= r.hi ORDER BY position DESC LIMIT $3
+		) e
+		WHERE r.before < $3
+		ORDER BY e.version DESC LIMIT $3`
 }
 
 // streamState returns the state of an existing stream, or the error for op
@@ -296,13 +337,24 @@ func (s *Store) updateStream(ctx context.Context, op, stream, sql string, args .
 // Compact implements [cairn.Compacter]: it deletes the rows of events that
 // truncation, deletion or a tombstone removed from their streams. Their
 // positions stay unused; the positions of the other events do not change.
-// It does not VACUUM.
+// The runs of deleted events go too; a run that keeps some of its events
+// forgets its first event's id, as that event is gone. It does not VACUUM.
 func (s *Store) Compact(ctx context.Context) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
-	_, err := s.pool.Exec(ctx, `DELETE FROM `+s.events+` e USING `+s.streams+` t
-		WHERE e.stream = t.id AND e.version < t.before`)
+	_, err := s.pool.Exec(ctx, `WITH t AS (
+			SELECT r.stream, r.version, r.position, r.count, s.before FROM `+s.runs+` r
+			JOIN `+s.streams+` s ON s.id = r.stream AND r.version < s.before
+		), gone AS (
+			DELETE FROM `+s.events+` e USING t
+			WHERE e.position >= t.position AND e.position < t.position + least(t.count, t.before - t.version)
+		), whole AS (
+			DELETE FROM `+s.runs+` r USING t
+			WHERE r.stream = t.stream AND r.version = t.version AND t.version + t.count <= t.before
+		)
+		UPDATE `+s.runs+` r SET id = NULL FROM t
+		WHERE r.stream = t.stream AND r.version = t.version AND t.version + t.count > t.before AND r.id IS NOT NULL`)
 	return s.wrap("compact", err)
 }
 

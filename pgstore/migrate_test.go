@@ -1,0 +1,171 @@
+package pgstore
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/pgstore/pgtest"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// TestMigrateToRuns writes events with the schema of migration 2 (an index
+// entry per event, first events flagged), including events removed by
+// Compact, then migrates: the runs found must read back every remaining
+// event, recognise retries of earlier appends, and let appends, truncation
+// and Compact go on.
+func TestMigrateToRuns(t *testing.T) {
+	ctx := context.Background()
+	opts := Options{Schema: pgtest.Schema(t, "cairn_test_migrate")}
+	opts.EnsureDefaults()
+	pool, err := pgxpool.New(ctx, pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newStore(pool, opts)
+	defer s.Close()
+	if err := s.migrateTo(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+
+	// Three groups through migration 2's append_group: a 0–1, b 0–2 and
+	// a 2 in the first (positions 0–5), a 3–5 (6–8), c 0–1 (9–10).
+	ids := map[string][]uuid.UUID{} // stream → ids of its events, by version
+	var firsts [][]uuid.UUID        // first ids of each group's appends
+	group := func(streams []string, counts []int32) {
+		t.Helper()
+		var evIDs []uuid.UUID
+		var types, tags []string
+		var ctypes []int16
+		var data [][]byte
+		var fs []uuid.UUID
+		expected := make([]int64, len(streams))
+		for i, st := range streams {
+			expected[i] = cairn.Any.Int64()
+			for k := range counts[i] {
+				id := uuid.New()
+				if k == 0 {
+					fs = append(fs, id)
+				}
+				evIDs = append(evIDs, id)
+				ids[st] = append(ids[st], id)
+				types = append(types, "T")
+				ctypes = append(ctypes, int16(cairn.ContentBinary))
+				data = append(data, []byte(st))
+				tags = append(tags, "x")
+			}
+		}
+		firsts = append(firsts, fs)
+		_, err := pool.Exec(ctx, `SELECT * FROM `+pgx.Identifier{opts.Schema, "append_group"}.Sanitize()+
+			`($1, $2, $3, $4, $5, $6, $7, NULL, $8, $9)`, streams, expected, counts, evIDs, types, ctypes, data, tags, s.channel)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	group([]string{"a", "b", "a"}, []int32{2, 3, 1})
+	group([]string{"a"}, []int32{3})
+	group([]string{"c"}, []int32{2})
+	// Truncate a before 3 and b before 1, and compact as migration 2's
+	// engine did: b's first event goes, with its retry detection.
+	for _, sql := range []string{
+		`UPDATE ` + s.streams + ` SET before = 3 WHERE id = 'a'`,
+		`UPDATE ` + s.streams + ` SET before = 1 WHERE id = 'b'`,
+		`DELETE FROM ` + s.events + ` e USING ` + s.streams + ` t WHERE e.stream = t.id AND e.version < t.before`,
+	} {
+		if _, err := pool.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if err := s.migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	type run struct {
+		stream       string
+		version, pos int64
+		count        int32
+		id           *uuid.UUID
+	}
+	rows, _ := pool.Query(ctx, `SELECT stream, version, position, count, id FROM `+s.runs+` ORDER BY position`)
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (run, error) {
+		var x run
+		err := r.Scan(&x.stream, &x.version, &x.pos, &x.count, &x.id)
+		return x, err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []run{{"b", 1, 3, 2, nil}, {"a", 3, 6, 3, &firsts[1][0]}, {"c", 0, 9, 2, &firsts[2][0]}}
+	if !slices.EqualFunc(got, want, func(a, b run) bool {
+		return a.stream == b.stream && a.version == b.version && a.pos == b.pos && a.count == b.count &&
+			(a.id == nil) == (b.id == nil) && (a.id == nil || *a.id == *b.id)
+	}) {
+		t.Fatalf("runs after migration = %+v, want %+v", got, want)
+	}
+
+	check := func(stream string, versions []int64, positions []uint64) {
+		t.Helper()
+		for _, dir := range []cairn.Direction{cairn.Forward, cairn.Backward} {
+			from := int64(0)
+			if dir == cairn.Backward {
+				from = cairn.StreamEnd
+			}
+			events, err := s.ReadStream(ctx, stream, from, 100, dir)
+			if err != nil {
+				t.Fatalf("read %s: %v", stream, err)
+			}
+			if dir == cairn.Backward {
+				slices.Reverse(events)
+			}
+			if len(events) != len(versions) {
+				t.Fatalf("read %s %v: %d events, want %d", stream, dir, len(events), len(versions))
+			}
+			for i, e := range events {
+				if e.Version != versions[i] || e.Position != positions[i] || e.ID != ids[stream][e.Version] || string(e.Data) != stream || !slices.Equal(e.Tags, []string{"x"}) {
+					t.Fatalf("read %s %v: event %d = %+v, want version %d at %d", stream, dir, i, e, versions[i], positions[i])
+				}
+			}
+		}
+	}
+	check("a", []int64{3, 4, 5}, []uint64{6, 7, 8})
+	check("b", []int64{1, 2}, []uint64{3, 4})
+	check("c", []int64{0, 1}, []uint64{9, 10})
+
+	// A repeat of a's second append is recognised, and a new one follows.
+	repeat := make([]cairn.EventData, 3)
+	for i := range repeat {
+		repeat[i] = cairn.EventData{ID: ids["a"][3+i], Type: "T", ContentType: cairn.ContentBinary, Data: []byte("a")}
+	}
+	res, err := s.Append(ctx, "a", cairn.Exact(2), repeat)
+	if err != nil || res.Version != 5 || res.Position != 8 {
+		t.Fatalf("repeated append = %+v, %v; want version 5 at 8", res, err)
+	}
+	id := uuid.New()
+	ids["a"] = append(ids["a"], id)
+	res, err = s.Append(ctx, "a", cairn.Exact(5), []cairn.EventData{{ID: id, Type: "T", Data: []byte("a"), Tags: []string{"x"}}})
+	if err != nil || res.Version != 6 || res.Position != 11 {
+		t.Fatalf("append after migration = %+v, %v; want version 6 at 11", res, err)
+	}
+	check("a", []int64{3, 4, 5, 6}, []uint64{6, 7, 8, 11})
+
+	// Compact after the migration: c's run loses its first event and the
+	// retry detection that goes with it.
+	if err := s.TruncateStream(ctx, "c", 1); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	check("c", []int64{1}, []uint64{10})
+	var left int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM `+s.events).Scan(&left); err != nil || left != 7 {
+		t.Fatalf("%d events left after Compact, %v; want 7", left, err)
+	}
+	var cid *uuid.UUID
+	if err := pool.QueryRow(ctx, `SELECT id FROM `+s.runs+` WHERE stream = 'c'`).Scan(&cid); err != nil || cid != nil {
+		t.Fatalf("c's run has id %v, %v; want NULL", cid, err)
+	}
+}
