@@ -150,7 +150,9 @@ func (d *DB) purgeStep(r *request) {
 		fail(nil, err)
 		return
 	}
-	// Indexed: cutting the locators of one frame reads the cuts before.
+	// The step reads the index: bring it up to date. Indexed: cutting
+	// the locators of one frame reads the cuts before.
+	d.drain()
 	g, err := d.newGroup(true, nil)
 	if err != nil {
 		fail(nil, err)
@@ -182,8 +184,8 @@ func (d *DB) purgeStep(r *request) {
 	if len(streams) == purgeChunk {
 		r.next = streams[len(streams)-1]
 	}
+	g.anchor = true
 	d.handoff(g, true, []*request{r})
-	d.renewAnchor()
 }
 
 // cut removes the n events from position pos, whose records are at sp,

@@ -96,9 +96,10 @@ var ErrFailed = errors.New("diskstore: a disk write or fsync failed; the store r
 // A DB is safe for concurrent use. Writes are handed to a single committer
 // goroutine, which owns the stream heads (last version and state, cached in
 // memory and loaded lazily), checks expected versions, assigns versions and
-// positions, and encodes every write waiting at that moment into one frame,
-// committed with one fsync: group commit. Writers that arrive during the
-// fsync form the next group.
+// positions, and encodes every write waiting at that moment into one frame
+// appended to the log. A second goroutine, the syncer, syncs the log for
+// all the frames appended since its last sync (group commit), applies
+// their index writes and answers their writers, in log order.
 //
 // Readers read from a pebble snapshot of the index taken after each
 // group's frame is durable and its index writes applied, so they never see
@@ -117,7 +118,8 @@ type DB struct {
 	subMu  sync.RWMutex
 	closed bool
 	reqs   chan *request
-	done   chan struct{} // closed when the committer exits
+	syncq  chan *pending // from the committer to the syncer
+	done   chan struct{} // closed when the syncer exits
 
 	// The read view.
 	viewMu  sync.RWMutex
@@ -126,13 +128,17 @@ type DB struct {
 	readers sync.WaitGroup
 
 	// Owned by the committer goroutine.
-	heads    map[string]*head
-	next     uint64 // next global position
-	frameBuf []byte
+	heads     map[string]*head
+	next      uint64 // next global position
+	frameBuf  []byte
+	flight    []*pending             // groups handed to the syncer, not known to be applied
+	flightIDs map[uuid.UUID]struct{} // first event IDs of the appends in flight
 	// maxID is at least the greatest event ID with a retry record. An
 	// append whose first ID is greater (the common case with time-ordered
 	// IDs) cannot be a retry, and skips the lookup.
 	maxID uuid.UUID
+	// Owned by the syncer goroutine.
+	//
 	// anchor is a snapshot older than the read views. Pebble looks for
 	// compactions to schedule whenever its earliest snapshot is closed;
 	// the anchor keeps that from happening after every group, and is
@@ -188,12 +194,14 @@ func (v *view) release() {
 func Open(dir string, opts Options) (*DB, error) {
 	opts.ensureDefaults()
 	d := &DB{
-		opts:  opts,
-		lg:    opts.Logger,
-		heads: map[string]*head{},
-		live:  map[*view]struct{}{},
-		reqs:  make(chan *request, 1024),
-		done:  make(chan struct{}),
+		opts:      opts,
+		lg:        opts.Logger,
+		heads:     map[string]*head{},
+		live:      map[*view]struct{}{},
+		flightIDs: map[uuid.UUID]struct{}{},
+		reqs:      make(chan *request, 1024),
+		syncq:     make(chan *pending, 64),
+		done:      make(chan struct{}),
 	}
 	po := &pebble.Options{
 		FS:                 opts.FS,
@@ -246,6 +254,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	d.anchor = d.pdb.NewSnapshot()
 	d.publish(d.pdb.NewSnapshot(), d.next)
 	go d.commitLoop()
+	go d.syncLoop()
 	return d, nil
 }
 

@@ -20,14 +20,18 @@
 // stream states, snapshots, read-model entries). A single committer
 // goroutine takes all the writes waiting at a moment, checks their expected
 // versions against the stream heads it keeps in memory, assigns versions
-// and global positions, and commits them as one frame with one fsync, so
-// that concurrent writers share fsyncs; writers that arrive during the fsync
-// form the next group. Once the frame is durable, its index changes are
-// applied to pebble without a sync of their own, the state is published to
-// readers, and the writers are answered. Readers see a pebble snapshot of
-// the index taken after each group: they never see a write that is not
-// durable yet, and never see position N+1 before N. Options.NoSync skips
-// the fsync, for tests and benchmarks only.
+// and global positions, and appends them to the log as one frame; it goes
+// on with the next group at once. A second goroutine, the syncer, syncs the
+// log once for all the frames appended since its last sync (group commit:
+// concurrent writers share fsyncs), then, in log order, applies each
+// group's index changes to pebble without a sync of their own, publishes
+// the state after it to readers, and answers the group's writers. Readers
+// see a pebble snapshot of the index taken after each group: they never see
+// a write that is not durable yet, and never see position N+1 before N.
+// The few writes that read the index beyond the stream heads (a repeat of
+// an append still in flight, a snapshot, a commit with projections, a
+// compaction step) first wait for the groups in flight to be applied.
+// Options.NoSync skips the fsync, for tests and benchmarks only.
 //
 // The log is the commit point, and the index is derived from it: the last
 // index change of every frame is a marker recording the frame's end, and

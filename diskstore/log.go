@@ -231,6 +231,9 @@ func (l *segmentLog) syncDir() error {
 	return errors.Join(d.Sync(), d.Close())
 }
 
+// full reports whether the next frame goes to a new segment.
+func (l *segmentLog) full() bool { return l.end >= l.limit }
+
 // reserve returns the segment and offset where a frame of size bytes goes,
 // rolling over to a new segment when the active one is full.
 func (l *segmentLog) reserve() (uint64, int64, error) {
@@ -242,19 +245,23 @@ func (l *segmentLog) reserve() (uint64, int64, error) {
 	return l.active, l.end, nil
 }
 
-// write appends frame (header included) at the end of the active segment
-// and syncs it.
+// write appends frame (header included) at the end of the active segment.
 func (l *segmentLog) write(frame []byte) error {
 	if _, err := l.w.WriteAt(frame, l.end); err != nil {
 		return err
 	}
-	if !l.noSync {
-		if err := l.w.SyncData(); err != nil {
-			return err
-		}
-	}
 	l.end += int64(len(frame))
 	return nil
+}
+
+// sync makes what was written to the active segment durable. The syncer
+// calls it while the committer appends: the committer moves to a new
+// segment only when no group is in flight.
+func (l *segmentLog) sync() error {
+	if l.noSync {
+		return nil
+	}
+	return l.w.SyncData()
 }
 
 func (l *segmentLog) close() error {

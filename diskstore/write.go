@@ -121,9 +121,9 @@ func queuedEvents(queue []*request) int {
 
 // commitLoop is the committer goroutine: it takes the requests waiting and
 // commits them in groups. It exits when Close closes the request channel and
-// every request has been answered.
+// every request has been handed to the syncer.
 func (d *DB) commitLoop() {
-	defer close(d.done)
+	defer close(d.syncq)
 	var queue []*request
 	open := true
 	for {
@@ -185,6 +185,7 @@ type group struct {
 	frame   []byte // the frame being built: header, then event records
 	seg     uint64 // the segment the frame goes to
 	base    int64  // the frame's offset in it
+	anchor  bool   // renew the anchor after the group
 	first   uint64 // the position of the group's first event
 	next    uint64 // next position
 	now     int64  // commit time, Unix µs
@@ -195,6 +196,10 @@ type group struct {
 }
 
 func (d *DB) newGroup(indexed bool, reqs []*request) (*group, error) {
+	if d.log.full() {
+		// The syncer syncs the active segment: let it finish with it.
+		d.drain()
+	}
 	seg, base, err := d.log.reserve()
 	if err != nil {
 		return nil, d.fail(err)
@@ -239,7 +244,13 @@ func (d *DB) commit(reqs []*request) (deferred []*request) {
 		}
 		return nil
 	}
-	d.evictHeads()
+	d.settle()
+	if len(d.heads) > d.opts.MaxCachedStreams {
+		// Only heads of streams with no write in flight may be read
+		// again from the index.
+		d.drain()
+		d.evictHeads()
+	}
 	switch reqs[0].kind {
 	case opCommitAll:
 		d.commitAll(reqs[0])
@@ -276,18 +287,17 @@ func (d *DB) commit(reqs []*request) (deferred []*request) {
 	return deferred
 }
 
-// handoff commits the group (when it wrote anything) and answers its
-// requests, whose results are set. The group's frame is appended to the
-// log and synced: that is the commit. Then its index writes are applied to
-// pebble without a sync of their own (the log holds them, and Open replays
-// what pebble lost), and the state after the group is published to
-// readers. Groups are committed one after the other, so the index the
-// committer reads is always up to date, and a request answered without
-// writing anything (a repeated append, say) is answered only after the
-// groups before it are durable.
+// handoff hands the group's requests, whose results are set, to the syncer,
+// which answers them once the group is durable. When the group wrote
+// anything, its frame is first appended to the log (without a sync): the
+// committer goes on with the next group while the syncer syncs the log and
+// applies the group's index writes to pebble. A request answered without
+// writing anything (a repeated append, say) still goes through the syncer,
+// so that it is answered only after the groups before it are durable.
 func (d *DB) handoff(g *group, wrote bool, reqs []*request) {
+	p := &pending{reqs: reqs, applied: make(chan struct{}), anchor: g != nil && g.anchor}
 	if wrote {
-		if err := d.writeGroup(g); err != nil {
+		if err := d.writeFrame(g); err != nil {
 			// The stream heads in memory may be ahead of the disk now,
 			// and the store refuses writes.
 			err = d.fail(err)
@@ -296,6 +306,14 @@ func (d *DB) handoff(g *group, wrote bool, reqs []*request) {
 					r.err = err
 				}
 			}
+			_ = g.b.Close()
+		} else {
+			p.b, p.next = g.b, g.next
+			for id := range g.ids {
+				d.flightIDs[id] = struct{}{}
+			}
+			p.ids = g.ids
+			d.next = g.next
 		}
 	} else if g != nil {
 		_ = g.b.Close()
@@ -303,19 +321,17 @@ func (d *DB) handoff(g *group, wrote bool, reqs []*request) {
 	if g != nil && cap(g.frame) <= maxKeptFrame {
 		d.frameBuf = g.frame[:0]
 	}
-	for _, r := range reqs {
-		close(r.done)
-	}
+	d.flight = append(d.flight, p)
+	d.syncq <- p
 }
 
 // maxKeptFrame bounds the frame buffer the committer keeps for the next
 // group.
 const maxKeptFrame = 8 << 20
 
-// writeGroup appends g's frame to the log, syncs it, and applies its index
-// writes.
-func (d *DB) writeGroup(g *group) error {
-	defer g.b.Close()
+// writeFrame completes g's frame (its index writes, ending with the marker)
+// and appends it to the log.
+func (d *DB) writeFrame(g *group) error {
 	events := len(g.frame) - frameHeader
 	if g.next > g.first {
 		// One locator for the frame's events.
@@ -331,10 +347,100 @@ func (d *DB) writeGroup(g *group) error {
 	_ = op.Finish()
 	g.frame = append(g.frame, g.b.Repr()...)
 	sealFrame(g.frame, events)
-	if err := d.log.write(g.frame); err != nil {
-		return err
+	return d.log.write(g.frame)
+}
+
+// pending is a group on its way to disk, in the syncer's queue.
+type pending struct {
+	b       *pebble.Batch // the index writes; nil when the group wrote nothing or failed
+	next    uint64
+	ids     map[uuid.UUID]bool
+	anchor  bool // renew the anchor after the group
+	reqs    []*request
+	applied chan struct{} // closed once the group is applied (or failed) and answered
+}
+
+// settle forgets the groups in flight that the syncer has applied.
+func (d *DB) settle() {
+	for len(d.flight) > 0 {
+		select {
+		case <-d.flight[0].applied:
+		default:
+			return
+		}
+		d.land(d.flight[0])
+		d.flight = d.flight[1:]
 	}
-	if err := d.pdb.Apply(g.b, pebble.NoSync); err != nil {
+}
+
+// drain waits until every group in flight is applied: the index the
+// committer reads is then up to date.
+func (d *DB) drain() {
+	for _, p := range d.flight {
+		<-p.applied
+		d.land(p)
+	}
+	d.flight = d.flight[:0]
+}
+
+func (d *DB) land(p *pending) {
+	for id := range p.ids {
+		delete(d.flightIDs, id)
+	}
+}
+
+// syncLoop is the syncer goroutine: it syncs the log once for all the
+// groups written since the last sync, then, in order, applies each group's
+// index writes to pebble (without a sync of their own: the log holds them,
+// and Open replays what pebble lost), publishes the state after it to
+// readers, and answers its requests.
+func (d *DB) syncLoop() {
+	defer close(d.done)
+	var batch []*pending
+	for p := range d.syncq {
+		batch = append(batch[:0], p)
+	more:
+		for {
+			select {
+			case p, ok := <-d.syncq:
+				if !ok {
+					break more
+				}
+				batch = append(batch, p)
+			default:
+				break more
+			}
+		}
+		err := d.failed()
+		if err == nil {
+			if err = d.log.sync(); err != nil {
+				err = d.fail(err)
+			}
+		}
+		for _, p := range batch {
+			if err == nil && p.b != nil {
+				if err = d.apply(p); err != nil {
+					err = d.fail(err)
+				}
+			}
+			if p.b != nil {
+				_ = p.b.Close()
+			}
+			for _, r := range p.reqs {
+				if r.err == nil {
+					r.err = err
+				}
+				close(r.done)
+			}
+			close(p.applied)
+		}
+	}
+}
+
+// apply applies a durable group's index writes and publishes the state
+// after them.
+func (d *DB) apply(p *pending) error {
+	if err := d.pdb.Apply(p.b, pebble.NoSync); err != nil {
 		return err
 	}
 	// Pebble reports a failed write of its own log through Fatalf, which
@@ -342,9 +448,8 @@ func (d *DB) writeGroup(g *group) error {
 	if err := d.failed(); err != nil {
 		return err
 	}
-	d.next = g.next
-	d.publish(d.pdb.NewSnapshot(), g.next)
-	if d.groups++; d.groups%anchorGroups == 0 {
+	d.publish(d.pdb.NewSnapshot(), p.next)
+	if d.groups++; p.anchor || d.groups%anchorGroups == 0 {
 		d.renewAnchor()
 	}
 	return nil
@@ -421,6 +526,11 @@ func (g *group) check(stream string, expected cairn.ExpectedVersion, events []ca
 	id := events[0].ID
 	if g.ids[id] {
 		return nil, res, false, true, nil
+	}
+	if _, ok := g.d.flightIDs[id]; ok {
+		// A repeat of an append not durable yet: its outcome is known
+		// once it is.
+		g.d.drain()
 	}
 	if bytes.Compare(id[:], g.d.maxID[:]) > 0 {
 		return h, res, false, false, expected.Check(stream, h.current())
@@ -543,6 +653,8 @@ func (g *group) snapshot(s cairn.Snapshot) (wrote, later bool, err error) {
 	k := snapshotKey(s.StreamID)
 	stored, ok := g.snaps[s.StreamID]
 	if !ok {
+		// The snapshots of groups in flight are not in the index yet.
+		g.d.drain()
 		v, closer, err := g.d.pdb.Get(k)
 		switch {
 		case err == nil:
@@ -577,6 +689,8 @@ func (d *DB) commitAll(r *request) {
 		d.handoff(nil, false, []*request{r})
 		return
 	}
+	// The projections read the index: bring it up to date.
+	d.drain()
 	a := r.reqs[0]
 	g, err := d.newGroup(true, []*request{r})
 	if err != nil {
