@@ -60,8 +60,8 @@ type plan struct {
 	rows    eventRows
 }
 
-// runRows are the runs to insert, one per written request, one array per
-// column.
+// runRows are the written requests, one array per column: each is a run of
+// consecutive versions and positions, split into chunks.
 type runRows struct {
 	stream  []string
 	version []int64    // version of the first event
@@ -70,10 +70,15 @@ type runRows struct {
 	id      [][16]byte // id of the first event
 }
 
-// eventRows are the events' columns, one array per column. Type and
-// content type go as a dictionary of (type, content type) pairs and an
-// index into it per event (1-based, as PostgreSQL's arrays).
+// eventRows are the events' columns, one array per column, and how they are
+// split into chunk rows. Type and content type go as a dictionary of (type,
+// content type) pairs and an index into it per event (1-based, as
+// PostgreSQL's arrays).
 type eventRows struct {
+	chunks     []int32 // events of each chunk, in event order
+	chunkBytes int     // estimated size of the last chunk's row
+	chunkOpen  bool    // the next event may join the last chunk
+
 	id       [][16]byte
 	kind     []int32  // index into types and ctypes
 	types    []string // the dictionary
@@ -125,7 +130,7 @@ func (s *Store) lockSQL() string {
 }
 
 func (s *Store) lookupSQL() string {
-	return `SELECT id, stream, version FROM ` + s.runs + ` WHERE id = ANY($1::uuid[])`
+	return `SELECT first_id, stream, version FROM ` + s.chunks + ` WHERE first_id = ANY($1::uuid[])`
 }
 
 func (s *Store) updateStreamsSQL() string {
@@ -134,31 +139,39 @@ func (s *Store) updateStreamsSQL() string {
 }
 
 // insertSQL is the last statement of an append: it takes the head row's lock,
-// reserves the positions, inserts the runs and the events at them and queues
+// reserves the positions, inserts the chunks of events at them and queues
 // the notification. The lock is held until COMMIT.
 func (s *Store) insertSQL() string {
 	return `WITH h AS (
 		UPDATE ` + s.head + ` SET next = next + $1::bigint RETURNING next - $1::bigint AS first
 	), r AS (
 		SELECT * FROM unnest($2::text[], $3::bigint[], $4::int[], $5::int[], $6::uuid[]) AS r(stream, version, off, count, id)
-	), runs AS (
-		INSERT INTO ` + s.runs + ` (stream, version, position, count, id)
-		SELECT r.stream, r.version, h.first + r.off, r.count, r.id FROM h, r
+	), c AS (
+		SELECT c.n, (sum(c.n) OVER (ORDER BY c.o) - c.n)::int AS lo FROM unnest($7::int[]) WITH ORDINALITY AS c(n, o)
 	), ins AS (
-		INSERT INTO ` + s.events + ` (position, stream, version, id, type, content_type, data, metadata, tags, created)
-		SELECT h.first + e.n - 1, r.stream, r.version + e.n - r.off - 1, e.id,
-			($7::text[])[coalesce(e.kind, 1)], ($8::smallint[])[coalesce(e.kind, 1)], e.data, e.meta,
-			CASE WHEN e.tags IS NULL THEN NULL ELSE string_to_array(e.tags, E'\x1f') END, $14
-		FROM h, r JOIN unnest($9::uuid[], $10::int[], $11::bytea[], $12::bytea[], $13::text[])
-			WITH ORDINALITY AS e(id, kind, data, meta, tags, n) ON e.n > r.off AND e.n <= r.off + r.count
+		INSERT INTO ` + s.chunks + ` (position, stream, version, count, first_id, ids, type, types, ctype, ctypes, data, metadata, tags, created)
+		SELECT h.first + c.lo, r.stream, r.version + c.lo - r.off, c.n,
+			CASE WHEN c.lo = r.off THEN r.id END,
+			($8::uuid[])[c.lo + 1 : c.lo + c.n],
+			CASE WHEN $11::int[] IS NULL THEN ($9::text[])[1] END,
+			CASE WHEN $11::int[] IS NOT NULL THEN ARRAY(
+				SELECT ($9::text[])[k.k] FROM unnest(($11::int[])[c.lo + 1 : c.lo + c.n]) WITH ORDINALITY AS k(k, o) ORDER BY k.o) END,
+			CASE WHEN $11::int[] IS NULL THEN ($10::smallint[])[1] END,
+			CASE WHEN $11::int[] IS NOT NULL THEN ARRAY(
+				SELECT ($10::smallint[])[k.k] FROM unnest(($11::int[])[c.lo + 1 : c.lo + c.n]) WITH ORDINALITY AS k(k, o) ORDER BY k.o) END,
+			($12::bytea[])[c.lo + 1 : c.lo + c.n],
+			($13::bytea[])[c.lo + 1 : c.lo + c.n],
+			($14::text[])[c.lo + 1 : c.lo + c.n],
+			$15
+		FROM h, c JOIN r ON c.lo >= r.off AND c.lo < r.off + r.count
 	)
-	SELECT first, pg_notify($15, (first + $1::bigint - 1)::text) FROM h`
+	SELECT first, pg_notify($16, (first + $1::bigint - 1)::text) FROM h`
 }
 
 // insertArgs are insertSQL's arguments.
 func (s *Store) insertArgs(p *plan) []any {
-	return []any{p.total, p.runs.stream, p.runs.version, p.runs.off, p.runs.count, p.runs.id,
-		p.rows.types, p.rows.ctypes, p.rows.id, p.rows.kindArg(), p.rows.data, p.rows.metaArg(), p.rows.tagsArg(),
+	return []any{p.total, p.runs.stream, p.runs.version, p.runs.off, p.runs.count, p.runs.id, p.rows.chunks,
+		p.rows.id, p.rows.types, p.rows.ctypes, p.rows.kindArg(), p.rows.data, p.rows.metaArg(), p.rows.tagsArg(),
 		p.created, s.channel}
 }
 
@@ -263,7 +276,7 @@ func (s *Store) appendOnce(ctx context.Context, reqs []cairn.AppendRequest, atom
 // the first event ids of appends.
 func isDuplicateID(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "runs_id_key"
+	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "chunks_first_id_key"
 }
 
 // place fills in the results of the written requests, whose events were
@@ -389,9 +402,7 @@ func (s *Store) lockAndCheck(ctx context.Context, conn queryBatcher, reqs []cair
 		p.runs.off = append(p.runs.off, int32(p.total))
 		p.runs.count = append(p.runs.count, int32(len(r.Events)))
 		p.runs.id = append(p.runs.id, r.Events[0].ID)
-		for _, e := range r.Events {
-			p.rows.add(e)
-		}
+		p.rows.addRequest(r.Stream, r.Events)
 		newLast := next + int64(len(r.Events)) - 1
 		if j, ok := last[r.Stream]; ok {
 			p.lasts[j] = newLast
@@ -407,7 +418,40 @@ func (s *Store) lockAndCheck(ctx context.Context, conn queryBatcher, reqs []cair
 	return p, nil
 }
 
-func (r *eventRows) add(e cairn.EventData) {
+// maxChunkBytes bounds the estimated size of a chunk row, below the table's
+// toast_tuple_target (8160), so that rows stay whole in the table's pages: a
+// row of events of 256 bytes fills most of a page.
+const maxChunkBytes = 8000
+
+// addRequest adds the events of one request, in chunks of their own.
+func (r *eventRows) addRequest(stream string, events []cairn.EventData) {
+	r.chunkOpen = false
+	for _, e := range events {
+		r.add(stream, e)
+	}
+}
+
+// add adds an event to the last chunk, or to a new one when it would make
+// the last one's row too large. The estimate counts every column's share
+// of the row: the id, the data, metadata and tags with their headers.
+func (r *eventRows) add(stream string, e cairn.EventData) {
+	size := 24 + len(e.Data)
+	if e.Metadata != nil {
+		size += 4 + len(e.Metadata)
+	}
+	for _, t := range e.Tags {
+		size += 1 + len(t)
+	}
+	if e.Tags != nil {
+		size += 4
+	}
+	if !r.chunkOpen || r.chunkBytes+size > maxChunkBytes {
+		r.chunks = append(r.chunks, 0)
+		r.chunkBytes = 200 + len(stream) + len(e.Type)
+		r.chunkOpen = true
+	}
+	r.chunks[len(r.chunks)-1]++
+	r.chunkBytes += size
 	r.id = append(r.id, e.ID) // as [16]byte, which pgx sends in binary
 	r.kind = append(r.kind, r.kindOf(kindKey{e.Type, int16(e.ContentType)}))
 	r.data = append(r.data, e.Data)
@@ -466,14 +510,11 @@ type queryBatcher interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
-// readRecorded reads up to n events of the run of stream that starts at
-// version from: the events of a recorded append.
+// readRecorded reads up to n events of stream from version from on: the
+// events of a recorded append, whose first chunk starts at from.
 func (s *Store) readRecorded(ctx context.Context, db querier, stream string, from int64, n int) ([]cairn.Event, error) {
-	rows, err := db.Query(ctx, `SELECT `+eEventColumns+` FROM `+s.runs+` r CROSS JOIN LATERAL (
-			SELECT `+eventColumns+` FROM `+s.events+`
-			WHERE position >= r.position AND position < r.position + least(r.count, $3::int)
-		) e
-		WHERE r.stream = $1 AND r.version = $2 ORDER BY e.position`, stream, from, n)
+	rows, err := db.Query(ctx, s.expandSQL(`SELECT * FROM `+s.chunks+` WHERE stream = $1 AND version >= $2 ORDER BY version LIMIT $3`,
+		`true`, `c.version, x.n`, `$3`), stream, from, n)
 	if err != nil {
 		return nil, err
 	}

@@ -13,14 +13,14 @@
 //
 // All tables live in the engine's schema:
 //
-//	events     one row per event: position (the primary key, its only
-//	           index), stream, version, id, type, content type, data and
-//	           metadata (bytea, stored as given), tags (text[]) and created
-//	           (timestamptz)
-//	runs       one row per append to a stream: stream and first version (the
-//	           primary key), first position, number of events, and the id of
-//	           the first event (unique, for retry detection); the events of
-//	           an append have consecutive versions and positions
+//	chunks     the events, in chunks of consecutive events of one append
+//	           (see below): first position (the primary key), stream and
+//	           first version (unique), number of events, the id of the
+//	           append's first event on its first chunk (unique, for retry
+//	           detection), creation time (timestamptz), and one array per
+//	           column with an element per event: ids, types and content
+//	           types (or one type and content type for all), data and
+//	           metadata (bytea, stored as given), tags
 //	streams    one row per stream: last version, truncation point, deleted and
 //	           tombstoned flags; the row lock serialises appends to one stream
 //	head       one row: the next global position
@@ -31,14 +31,28 @@
 // Stream ids, read-model tables and keys use the "C" collation, so that they
 // sort in byte order.
 //
-// A stream is read through its runs: the runs that hold the versions asked
-// for, found by the runs' key, then the events of each by position, a range
-// of the events' key. An append therefore maintains one index entry per
-// event (its position) and two per append (the run's key and first id),
-// rather than a second entry per event for (stream, version), which made
-// large appends markedly slower (docs/benchmarks.md has the figures).
-// Versions need no unique index: every append to a stream holds the
-// stream's row lock from its version check to its commit.
+// # Chunks
+//
+// The events of an append are split, in order, into chunks of up to about
+// 8000 bytes (an estimate made by the engine from the events' sizes), each
+// one row. A row of that size stays whole in the table's pages (the table's
+// toast_tuple_target is 8160), and an append of 1000 events of 256 bytes
+// inserts 38 rows and 77 index entries (position, stream and version, and
+// its first event id), where a row and two index entries per event made
+// such appends about half as fast as a plain INSERT of the same rows into
+// a bare table (docs/benchmarks.md).
+// A single event is a chunk of one. An event larger than a chunk is a chunk
+// of its own, and PostgreSQL moves its data out of line (TOAST).
+//
+// Readers expand chunks into events with unnest. Reads of the log find the
+// chunk that holds the first position asked for (the last one that starts
+// at or before it) and read chunks forward by position; reads of a stream
+// do the same by the stream's first versions. Both stop reading chunks once
+// they have the events asked for. Positions and versions inside a chunk are
+// consecutive, so an event's position and version are its chunk's plus its
+// place in it. Versions need no index of their own to stay unique: every
+// append to a stream holds the stream's row lock from its version check to
+// its commit.
 //
 // # Global order
 //
@@ -52,7 +66,7 @@
 //  2. looks up the first event ids (retry detection) and checks the
 //     expectations against the locked rows;
 //  3. updates the streams' versions; then, as late as possible, increments
-//     the head row, inserts the runs and the events at the positions it
+//     the head row, inserts the chunks of events at the positions it
 //     returns, queues a NOTIFY, and commits.
 //
 // The head row's lock is taken by the increment and held until the commit
@@ -114,10 +128,13 @@
 //     handed out again. Keep the defaults.
 //   - An event id is unique only as the first event of an append; a reused
 //     id elsewhere in an append is not rejected.
-//   - Compact deletes the rows of truncated and deleted events, and the runs
-//     left without events, but does not VACUUM; autovacuum reclaims the
-//     space. An append whose first event was compacted away is no longer
-//     recognised when repeated.
+//   - Compact deletes truncated and deleted events (whole chunks, or the
+//     leading events of a chunk, which is rewritten) but does not VACUUM;
+//     autovacuum reclaims the space. An append whose first event was
+//     compacted away is no longer recognised when repeated.
+//   - Reading the log costs more server time per event than it would with a
+//     row per event (the chunks are expanded by unnest): W5 in
+//     docs/benchmarks.md.
 //   - The schema name is used in identifiers and a NOTIFY channel; it must be
 //     a valid PostgreSQL identifier of at most 50 bytes.
 //

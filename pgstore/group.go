@@ -202,12 +202,10 @@ func (s *Store) appendGroup(ctx context.Context, reqs []cairn.AppendRequest) ([]
 	)
 	for i, r := range reqs {
 		streams[i], expected[i], counts[i] = r.Stream, r.Expected.Int64(), int32(len(r.Events))
-		for _, e := range r.Events {
-			rows.add(e)
-		}
+		rows.addRequest(r.Stream, r.Events)
 	}
 	sql := `SELECT status, out_version, out_position, rec_stream, rec_version FROM ` +
-		pgx.Identifier{s.opts.Schema, "append_group"}.Sanitize() + `($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`
+		pgx.Identifier{s.opts.Schema, "append_group"}.Sanitize() + `($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
 	var err error
 	for attempt := 1; ; attempt++ {
 		if err := s.check(ctx); err != nil {
@@ -241,7 +239,7 @@ type groupRow struct {
 }
 
 func (s *Store) callGroup(ctx context.Context, sql string, streams []string, expected []int64, counts []int32, r eventRows) ([]groupRow, error) {
-	rows, err := s.pool.Query(ctx, sql, streams, expected, counts, r.id, r.types, r.ctypes, r.kindArg(), r.data, r.metaArg(), r.tagsArg(), s.channel)
+	rows, err := s.pool.Query(ctx, sql, streams, expected, counts, r.id, r.types, r.ctypes, r.kindArg(), r.data, r.metaArg(), r.tagsArg(), r.chunks, s.channel)
 	if err != nil {
 		return nil, err
 	}

@@ -12,12 +12,13 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// TestMigrateToRuns writes events with the schema of migration 2 (an index
-// entry per event, first events flagged), including events removed by
-// Compact, then migrates: the runs found must read back every remaining
-// event, recognise retries of earlier appends, and let appends, truncation
-// and Compact go on.
-func TestMigrateToRuns(t *testing.T) {
+// TestMigrateToChunks writes events with the schema of migration 2 (an
+// index entry per event, first events flagged), including events removed
+// by Compact, then migrates to runs (migration 3) and to chunks (migration
+// 4): the runs found must be the appends, and the chunks must read back
+// every remaining event, recognise retries of earlier appends, and let
+// appends, truncation and Compact go on.
+func TestMigrateToChunks(t *testing.T) {
 	ctx := context.Background()
 	opts := Options{Schema: pgtest.Schema(t, "cairn_test_migrate")}
 	opts.EnsureDefaults()
@@ -70,17 +71,18 @@ func TestMigrateToRuns(t *testing.T) {
 	group([]string{"c"}, []int32{2})
 	// Truncate a before 3 and b before 1, and compact as migration 2's
 	// engine did: b's first event goes, with its retry detection.
+	events := pgx.Identifier{opts.Schema, "events"}.Sanitize()
 	for _, sql := range []string{
 		`UPDATE ` + s.streams + ` SET before = 3 WHERE id = 'a'`,
 		`UPDATE ` + s.streams + ` SET before = 1 WHERE id = 'b'`,
-		`DELETE FROM ` + s.events + ` e USING ` + s.streams + ` t WHERE e.stream = t.id AND e.version < t.before`,
+		`DELETE FROM ` + events + ` e USING ` + s.streams + ` t WHERE e.stream = t.id AND e.version < t.before`,
 	} {
 		if _, err := pool.Exec(ctx, sql); err != nil {
 			t.Fatal(err)
 		}
 	}
 
-	if err := s.migrate(ctx); err != nil {
+	if err := s.migrateTo(ctx, 3); err != nil {
 		t.Fatal(err)
 	}
 	type run struct {
@@ -89,7 +91,7 @@ func TestMigrateToRuns(t *testing.T) {
 		count        int32
 		id           *uuid.UUID
 	}
-	rows, _ := pool.Query(ctx, `SELECT stream, version, position, count, id FROM `+s.runs+` ORDER BY position`)
+	rows, _ := pool.Query(ctx, `SELECT stream, version, position, count, id FROM `+pgx.Identifier{opts.Schema, "runs"}.Sanitize()+` ORDER BY position`)
 	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (run, error) {
 		var x run
 		err := r.Scan(&x.stream, &x.version, &x.pos, &x.count, &x.id)
@@ -104,6 +106,9 @@ func TestMigrateToRuns(t *testing.T) {
 			(a.id == nil) == (b.id == nil) && (a.id == nil || *a.id == *b.id)
 	}) {
 		t.Fatalf("runs after migration = %+v, want %+v", got, want)
+	}
+	if err := s.migrate(ctx); err != nil {
+		t.Fatal(err)
 	}
 
 	check := func(stream string, versions []int64, positions []uint64) {
@@ -151,8 +156,9 @@ func TestMigrateToRuns(t *testing.T) {
 	}
 	check("a", []int64{3, 4, 5, 6}, []uint64{6, 7, 8, 11})
 
-	// Compact after the migration: c's run loses its first event and the
-	// retry detection that goes with it.
+	// Compact after the migration: c's chunk (one event each, from
+	// migration 4) loses its first event and the retry detection that goes
+	// with it.
 	if err := s.TruncateStream(ctx, "c", 1); err != nil {
 		t.Fatal(err)
 	}
@@ -161,11 +167,11 @@ func TestMigrateToRuns(t *testing.T) {
 	}
 	check("c", []int64{1}, []uint64{10})
 	var left int
-	if err := pool.QueryRow(ctx, `SELECT count(*) FROM `+s.events).Scan(&left); err != nil || left != 7 {
+	if err := pool.QueryRow(ctx, `SELECT sum(count) FROM `+s.chunks).Scan(&left); err != nil || left != 7 {
 		t.Fatalf("%d events left after Compact, %v; want 7", left, err)
 	}
 	var cid *uuid.UUID
-	if err := pool.QueryRow(ctx, `SELECT id FROM `+s.runs+` WHERE stream = 'c'`).Scan(&cid); err != nil || cid != nil {
-		t.Fatalf("c's run has id %v, %v; want NULL", cid, err)
+	if err := pool.QueryRow(ctx, `SELECT first_id FROM `+s.chunks+` WHERE stream = 'c'`).Scan(&cid); err != nil || cid != nil {
+		t.Fatalf("c's chunk has first id %v, %v; want NULL", cid, err)
 	}
 }

@@ -3,7 +3,6 @@ package pgstore
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math"
 
 	"github.com/cairndb/cairn"
@@ -11,12 +10,23 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-const eventColumns = `position, stream, version, id, type, content_type, data, metadata, tags, created`
+// expandSQL reads events out of chunk rows: chunks is a query of chunk
+// rows (c), where filters the events (x.n is an event's 1-based place in
+// its chunk), order orders them and limit limits them. The columns are
+// those collectEvents scans. Ordering by the chunk rows' order, then x.n,
+// lets PostgreSQL stop reading chunks once it has limit events.
+func (s *Store) expandSQL(chunks, where, order, limit string) string {
+	return `SELECT c.position + x.n - 1, c.stream, c.version + x.n - 1, x.id, coalesce(x.type, c.type),
+			coalesce(x.ctype, c.ctype), x.data, x.meta,
+			CASE WHEN x.tags IS NULL THEN NULL ELSE string_to_array(x.tags, E'\x1f') END, c.created
+		FROM (` + chunks + `) c
+		CROSS JOIN LATERAL unnest(c.ids, c.types, c.ctypes, c.data, c.metadata, c.tags)
+			WITH ORDINALITY AS x(id, type, ctype, data, meta, tags, n)
+		WHERE ` + where + ` ORDER BY ` + order + ` LIMIT ` + limit
+}
 
-// eEventColumns are eventColumns of the table aliased e.
-const eEventColumns = `e.position, e.stream, e.version, e.id, e.type, e.content_type, e.data, e.metadata, e.tags, e.created`
-
-// collectEvents scans rows of eventColumns and closes them.
+// collectEvents scans rows of events (position, stream, version, id, type,
+// content type, data, metadata, tags, created) and closes them.
 func collectEvents(rows pgx.Rows) ([]cairn.Event, error) {
 	defer rows.Close()
 	var out []cairn.Event
@@ -79,52 +89,23 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from int64, count
 }
 
 // readStreamSQL reads a stream's events ($1 the stream, $2 the version to
-// start from, $3 how many) through its runs: the runs that hold the
-// versions asked for, in order, and the events of each by position. The
-// runs scanned start at the one that holds the lowest version to read (the
+// start from, $3 how many) out of its chunks, in version order: the chunks
+// scanned start at the one that holds the lowest version to read (the
 // last one that begins at or before it); versions below the truncation
-// point are skipped, and a deleted stream has no runs to read. Only the
-// runs needed for $3 events are joined (those before which fewer than $3
-// events were found), so that the final sort has fewer than 2×$3 rows
-// whatever plan PostgreSQL chooses.
+// point are skipped, and a deleted stream has nothing to read.
 func (s *Store) readStreamSQL(dir cairn.Direction) string {
 	// lo is the lowest version to read, NULL when the stream is deleted.
 	lo := `(SELECT greatest($2::bigint, s.before) FROM ` + s.streams + ` s WHERE s.id = $1 AND NOT s.deleted AND NOT s.tombstoned)`
 	if dir == cairn.Backward {
 		lo = `(SELECT s.before FROM ` + s.streams + ` s WHERE s.id = $1 AND NOT s.deleted AND NOT s.tombstoned)`
 	}
-	// runs are the runs that hold versions from lo on, with the range of
-	// positions to read in each (lo and hi, inclusive).
-	runs := `SELECT r.version, r.position + greatest(b.lo - r.version, 0) AS lo, r.position + %s AS hi
-		FROM (SELECT ` + lo + ` AS lo) b, ` + s.runs + ` r
-		WHERE r.stream = $1 AND r.version + r.count > b.lo
-			AND r.version >= (SELECT coalesce(max(r2.version), 0) FROM ` + s.runs + ` r2 WHERE r2.stream = $1 AND r2.version <= b.lo)`
+	chunks := `SELECT * FROM ` + s.chunks + ` WHERE stream = $1 AND version + count > ` + lo + `
+		AND version >= (SELECT coalesce(max(c2.version), 0) FROM ` + s.chunks + ` c2 WHERE c2.stream = $1 AND c2.version <= ` + lo + `)`
 	if dir == cairn.Forward {
-		return `SELECT ` + eEventColumns + ` FROM (
-				SELECT *, sum(hi - lo + 1) OVER (ORDER BY version) - (hi - lo + 1) AS before FROM (
-					` + fmt.Sprintf(runs, `r.count - 1`) + `
-					ORDER BY r.version LIMIT $3
-				) r
-			) r
-			CROSS JOIN LATERAL (
-				SELECT ` + eventColumns + ` FROM ` + s.events + `
-				WHERE position >= r.lo AND position <= r.hi ORDER BY position LIMIT $3
-			) e
-			WHERE r.before < $3
-			ORDER BY e.version LIMIT $3`
+		return s.expandSQL(chunks+` ORDER BY version LIMIT $3`, `c.version + x.n - 1 >= `+lo, `c.version, x.n`, `$3`)
 	}
-	return `SELECT ` + eEventColumns + ` FROM (
-			SELECT *, sum(hi - lo + 1) OVER (ORDER BY version DESC) - (hi - lo + 1) AS before FROM (
-				` + fmt.Sprintf(runs, `least(r.count - 1, $2::bigint - r.version)`) + ` AND r.version <= $2::bigint
-				ORDER BY r.version DESC LIMIT $3
-			) r
-		) r
-		CROSS JOIN LATERAL (
-			SELECT ` + eventColumns + ` FROM ` + s.events + `
-			WHERE position >= r.lo AND position <= r.hi ORDER BY position DESC LIMIT $3
-		) e
-		WHERE r.before < $3
-		ORDER BY e.version DESC LIMIT $3`
+	return s.expandSQL(chunks+` AND version <= $2::bigint ORDER BY version DESC LIMIT $3`,
+		`c.version + x.n - 1 <= $2::bigint AND c.version + x.n - 1 >= `+lo, `c.version DESC, x.n DESC`, `$3`)
 }
 
 // streamState returns the state of an existing stream, or the error for op
@@ -165,10 +146,13 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, count int, dir cairn.D
 		if from > math.MaxInt64 {
 			return nil, nil
 		}
-		sql = `SELECT ` + eventColumns + ` FROM ` + s.events + ` WHERE position >= $1 ORDER BY position LIMIT $2`
+		sql = s.expandSQL(`SELECT * FROM `+s.chunks+` WHERE position + count > $1::bigint
+			AND position >= (SELECT coalesce(max(position), 0) FROM `+s.chunks+` WHERE position <= $1::bigint)
+			ORDER BY position LIMIT $2`, `c.position + x.n - 1 >= $1::bigint`, `c.position, x.n`, `$2`)
 	} else {
 		from = min(from, math.MaxInt64)
-		sql = `SELECT ` + eventColumns + ` FROM ` + s.events + ` WHERE position <= $1 ORDER BY position DESC LIMIT $2`
+		sql = s.expandSQL(`SELECT * FROM `+s.chunks+` WHERE position <= $1::bigint ORDER BY position DESC LIMIT $2`,
+			`c.position + x.n - 1 <= $1::bigint`, `c.position DESC, x.n DESC`, `$2`)
 	}
 	rows, err := s.pool.Query(ctx, sql, int64(from), count)
 	if err != nil {
@@ -213,7 +197,7 @@ func (s *Store) HasEvents(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	var ok bool
-	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+s.events+`)`).Scan(&ok); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+s.chunks+`)`).Scan(&ok); err != nil {
 		return false, s.wrap("has events", err)
 	}
 	return ok, nil
@@ -334,27 +318,26 @@ func (s *Store) updateStream(ctx context.Context, op, stream, sql string, args .
 	return err
 }
 
-// Compact implements [cairn.Compacter]: it deletes the rows of events that
-// truncation, deletion or a tombstone removed from their streams. Their
-// positions stay unused; the positions of the other events do not change.
-// The runs of deleted events go too; a run that keeps some of its events
-// forgets its first event's id, as that event is gone. It does not VACUUM.
+// Compact implements [cairn.Compacter]: it deletes the events that
+// truncation, deletion or a tombstone removed from their streams: the
+// chunks of such events only, and the leading events of a chunk that keeps
+// later ones, which then forgets its append's first event id as that event
+// is gone. The positions of deleted events stay unused; the positions of
+// the other events do not change. It does not VACUUM.
 func (s *Store) Compact(ctx context.Context) error {
 	if err := s.check(ctx); err != nil {
 		return err
 	}
 	_, err := s.pool.Exec(ctx, `WITH t AS (
-			SELECT r.stream, r.version, r.position, r.count, s.before FROM `+s.runs+` r
-			JOIN `+s.streams+` s ON s.id = r.stream AND r.version < s.before
+			SELECT c.position, c.version + c.count <= s.before AS whole, s.before - c.version AS k
+			FROM `+s.chunks+` c JOIN `+s.streams+` s ON s.id = c.stream AND c.version < s.before
 		), gone AS (
-			DELETE FROM `+s.events+` e USING t
-			WHERE e.position >= t.position AND e.position < t.position + least(t.count, t.before - t.version)
-		), whole AS (
-			DELETE FROM `+s.runs+` r USING t
-			WHERE r.stream = t.stream AND r.version = t.version AND t.version + t.count <= t.before
+			DELETE FROM `+s.chunks+` c USING t WHERE c.position = t.position AND t.whole
 		)
-		UPDATE `+s.runs+` r SET id = NULL FROM t
-		WHERE r.stream = t.stream AND r.version = t.version AND t.version + t.count > t.before AND r.id IS NOT NULL`)
+		UPDATE `+s.chunks+` c SET position = c.position + t.k, version = c.version + t.k, count = c.count - t.k,
+			first_id = NULL, ids = c.ids[t.k + 1:], types = c.types[t.k + 1:], ctypes = c.ctypes[t.k + 1:],
+			data = c.data[t.k + 1:], metadata = c.metadata[t.k + 1:], tags = c.tags[t.k + 1:]
+		FROM t WHERE c.position = t.position AND NOT t.whole`)
 	return s.wrap("compact", err)
 }
 

@@ -65,7 +65,7 @@ type Store struct {
 	channel string // NOTIFY channel of the schema
 
 	// Table names, schema-qualified and quoted.
-	events, runs, streams, head, snapshots, readModel string
+	chunks, streams, head, snapshots, readModel string
 
 	commit    committer
 	mu        sync.Mutex // orders Notify against Close
@@ -133,8 +133,7 @@ func newStore(pool *pgxpool.Pool, opts Options) *Store {
 		opts:      opts,
 		log:       opts.Logger,
 		channel:   "cairn_" + opts.Schema,
-		events:    q("events"),
-		runs:      q("runs"),
+		chunks:    q("chunks"),
 		streams:   q("streams"),
 		head:      q("head"),
 		snapshots: q("snapshots"),

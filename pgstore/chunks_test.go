@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 
@@ -119,22 +120,35 @@ func TestEventsKeepTheirTypes(t *testing.T) {
 	}
 }
 
-// TestReadStreamAcrossRuns reads a stream of many appends of different
-// sizes, truncated, in pages of every size from every version, both ways.
-func TestReadStreamAcrossRuns(t *testing.T) {
+// TestReadAcrossChunks reads a stream of many appends of different sizes,
+// of small events (a chunk per append) and of large ones (several chunks
+// per append), truncated, then compacted, in pages of several sizes from
+// every version and position, both ways.
+func TestReadAcrossChunks(t *testing.T) {
+	for _, size := range []int{8, 700} {
+		t.Run(fmt.Sprint(size), func(t *testing.T) { testReadAcrossChunks(t, size) })
+	}
+}
+
+func testReadAcrossChunks(t *testing.T, size int) {
 	ctx := context.Background()
 	s := cairn.NewStore(newStore(t), cairn.Options{})
 	defer s.Close()
-	var ids []string
+	data := func(v int) []byte {
+		b := make([]byte, size)
+		copy(b, fmt.Sprint(v))
+		return b
+	}
+	n := 0
 	expected := cairn.NoStream
-	for _, n := range []int{1, 5, 2, 17, 1, 1, 30, 3} {
-		ev := make([]cairn.EventData, n)
-		for k := range ev {
-			ev[k] = cairn.EventData{Type: "E", Data: []byte(fmt.Sprint(len(ids)))}
-			ids = append(ids, fmt.Sprint(len(ids)))
+	for _, k := range []int{1, 5, 2, 17, 1, 1, 30, 3} {
+		ev := make([]cairn.EventData, k)
+		for i := range ev {
+			ev[i] = cairn.EventData{Type: "E", Data: data(n)}
+			n++
 		}
 		// another stream in between, so that positions and versions differ
-		if _, err := s.Append(ctx, "other", cairn.Any, cairn.EventData{Type: "E"}); err != nil {
+		if _, err := s.Append(ctx, "other", cairn.Any, cairn.EventData{Type: "E", Data: data(-1)}); err != nil {
 			t.Fatal(err)
 		}
 		res, err := s.Append(ctx, "s", expected, ev...)
@@ -143,33 +157,95 @@ func TestReadStreamAcrossRuns(t *testing.T) {
 		}
 		expected = cairn.Exact(res.Version)
 	}
-	const before = 4
+	all, err := s.ReadAll(ctx, 0, 1000, cairn.Forward)
+	if err != nil || len(all) != n+8 {
+		t.Fatalf("ReadAll: %d events, %v; want %d", len(all), err, n+8)
+	}
+	readAll := func(before int64, compacted bool) {
+		t.Helper()
+		var want []cairn.Event
+		for _, e := range all {
+			if !compacted || e.StreamID != "s" || e.Version >= before {
+				want = append(want, e)
+			}
+		}
+		last := all[len(all)-1].Position
+		for _, count := range []int{1, 3, 7, 100} {
+			for from := uint64(0); from <= last+1; from++ {
+				got, err := s.ReadAll(ctx, from, count, cairn.Forward)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var w []uint64
+				for _, e := range want {
+					if e.Position >= from && len(w) < count {
+						w = append(w, e.Position)
+					}
+				}
+				checkPositions(t, "forward", from, got, w)
+				got, err = s.ReadAll(ctx, from, count, cairn.Backward)
+				if err != nil {
+					t.Fatal(err)
+				}
+				w = nil
+				for i := len(want) - 1; i >= 0; i-- {
+					if want[i].Position <= from && len(w) < count {
+						w = append(w, want[i].Position)
+					}
+				}
+				checkPositions(t, "backward", from, got, w)
+			}
+		}
+	}
+	readStream := func(before int64) {
+		t.Helper()
+		for _, count := range []int{1, 2, 3, 7, 100} {
+			for from := int64(0); from <= int64(n); from++ {
+				got, err := s.ReadStream(ctx, "s", from, count, cairn.Forward)
+				if err != nil {
+					t.Fatal(err)
+				}
+				var want []int64
+				for x := max(from, before); x < int64(n) && len(want) < count; x++ {
+					want = append(want, x)
+				}
+				check(t, "forward", from, count, got, want)
+				got, err = s.ReadStream(ctx, "s", from, count, cairn.Backward)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want = nil
+				for x := min(from, int64(n)-1); x >= before && len(want) < count; x-- {
+					want = append(want, x)
+				}
+				check(t, "backward", from, count, got, want)
+			}
+		}
+	}
+	readStream(0)
+	readAll(0, false)
+	// Truncate inside an append of 17 (versions 8–24), then compact.
+	const before = 13
 	if err := s.TruncateStream(ctx, "s", before); err != nil {
 		t.Fatal(err)
 	}
-	n := int64(len(ids))
-	for _, count := range []int{1, 2, 3, 7, 100} {
-		for from := int64(0); from <= n; from++ {
-			got, err := s.ReadStream(ctx, "s", from, count, cairn.Forward)
-			if err != nil {
-				t.Fatal(err)
-			}
-			lo := max(from, before)
-			var want []int64
-			for x := lo; x < n && len(want) < count; x++ {
-				want = append(want, x)
-			}
-			check(t, "forward", from, count, got, want)
-			got, err = s.ReadStream(ctx, "s", from, count, cairn.Backward)
-			if err != nil {
-				t.Fatal(err)
-			}
-			want = nil
-			for x := min(from, n-1); x >= before && len(want) < count; x-- {
-				want = append(want, x)
-			}
-			check(t, "backward", from, count, got, want)
-		}
+	readStream(before)
+	readAll(before, false)
+	if err := s.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	readStream(before)
+	readAll(before, true)
+}
+
+func checkPositions(t *testing.T, dir string, from uint64, got []cairn.Event, want []uint64) {
+	t.Helper()
+	ps := make([]uint64, len(got))
+	for i, e := range got {
+		ps[i] = e.Position
+	}
+	if !slices.Equal(ps, want) {
+		t.Fatalf("ReadAll %s from %d: positions %v, want %v", dir, from, ps, want)
 	}
 }
 
@@ -178,7 +254,7 @@ func check(t *testing.T, dir string, from int64, count int, got []cairn.Event, w
 	vs := make([]int64, len(got))
 	for i, e := range got {
 		vs[i] = e.Version
-		if string(e.Data) != fmt.Sprint(e.Version) {
+		if !strings.HasPrefix(string(e.Data), fmt.Sprint(e.Version)) {
 			t.Fatalf("%s from %d: version %d holds %q", dir, from, e.Version, e.Data)
 		}
 	}
