@@ -396,20 +396,32 @@ func (d *DB) land(p *pending) {
 // readers, and answers its requests.
 func (d *DB) syncLoop() {
 	defer close(d.done)
-	var batch []*pending
+	answered := 0 // requests answered after the last sync
 	for p := range d.syncq {
-		batch = append(batch[:0], p)
-	more:
-		for {
+		batch := []*pending{p}
+		n := len(p.reqs)
+		open := true
+		for tries := 0; open; {
 			select {
 			case p, ok := <-d.syncq:
 				if !ok {
-					break more
+					open = false
+					continue
 				}
 				batch = append(batch, p)
+				n += len(p.reqs)
+				continue
 			default:
-				break more
 			}
+			// Fewer requests than were answered last time: the writers
+			// answered then are likely on their way with their next
+			// write. Let them (and the committer) run, so that they
+			// share this sync rather than wait for the next.
+			if n >= answered || tries == maxSyncYields {
+				break
+			}
+			tries++
+			runtime.Gosched()
 		}
 		err := d.failed()
 		if err == nil {
@@ -417,12 +429,12 @@ func (d *DB) syncLoop() {
 				err = d.fail(err)
 			}
 		}
-		for _, p := range batch {
-			if err == nil && p.b != nil {
-				if err = d.apply(p); err != nil {
-					err = d.fail(err)
-				}
+		if err == nil {
+			if err = d.apply(batch); err != nil {
+				err = d.fail(err)
 			}
+		}
+		for _, p := range batch {
 			if p.b != nil {
 				_ = p.b.Close()
 			}
@@ -434,13 +446,35 @@ func (d *DB) syncLoop() {
 			}
 			close(p.applied)
 		}
+		answered = n
 	}
 }
 
-// apply applies a durable group's index writes and publishes the state
-// after them.
-func (d *DB) apply(p *pending) error {
-	if err := d.pdb.Apply(p.b, pebble.NoSync); err != nil {
+// maxSyncYields bounds how many times the syncer yields to let writers
+// join a sync.
+const maxSyncYields = 4
+
+// apply applies the index writes of durable groups, as one pebble batch,
+// and publishes the state after them.
+func (d *DB) apply(groups []*pending) error {
+	var b *pebble.Batch
+	var next uint64
+	anchor := false
+	for _, p := range groups {
+		if p.b == nil {
+			continue
+		}
+		if b == nil {
+			b = p.b
+		} else if err := b.Apply(p.b, nil); err != nil {
+			return err
+		}
+		next, anchor = p.next, anchor || p.anchor
+	}
+	if b == nil {
+		return nil
+	}
+	if err := d.pdb.Apply(b, pebble.NoSync); err != nil {
 		return err
 	}
 	// Pebble reports a failed write of its own log through Fatalf, which
@@ -448,8 +482,8 @@ func (d *DB) apply(p *pending) error {
 	if err := d.failed(); err != nil {
 		return err
 	}
-	d.publish(d.pdb.NewSnapshot(), p.next)
-	if d.groups++; p.anchor || d.groups%anchorGroups == 0 {
+	d.publish(d.pdb.NewSnapshot(), next)
+	if d.groups++; anchor || d.groups%anchorGroups == 0 {
 		d.renewAnchor()
 	}
 	return nil
