@@ -130,6 +130,7 @@ type reader struct {
 	lr   logReader
 	vals [][]byte
 	sc   strCache
+	key  [9]byte // the key an event's checksum covers
 }
 
 // newReader returns a reader of stream's runs, or of the locators when
@@ -170,7 +171,8 @@ func (rd *reader) load(rn run) error {
 // event decodes the i-th event of the run loaded last.
 func (rd *reader) event(rn run, i int64) (cairn.Event, error) {
 	pos := rn.pos + uint64(i)
-	return decodeEvent(eventKey(pos), rd.vals[i], pos, &rd.sc)
+	putEventKey(rd.key[:], pos)
+	return decodeEvent(rd.key[:], rd.vals[i], pos, &rd.sc)
 }
 
 // streamEvent is event, checked to be the given version of stream.

@@ -191,8 +191,9 @@ type group struct {
 	now     int64  // commit time, Unix µs
 	ids     map[uuid.UUID]bool
 	snaps   map[string]int64
-	key     []byte // reused for encoding keys
-	scratch []byte // reused for encoding values
+	evKey   [9]byte // the key an event's checksum covers
+	key     []byte  // reused for encoding keys
+	scratch []byte  // reused for encoding values
 }
 
 func (d *DB) newGroup(indexed bool, reqs []*request) (*group, error) {
@@ -595,14 +596,14 @@ func (g *group) write(stream string, h *head, events []cairn.EventData) cairn.Ap
 	first := h.last + 1
 	pos := g.next
 	start := len(g.frame)
-	var k [9]byte
+	k := g.evKey[:]
 	for i := range events {
 		e := &events[i]
 		g.frame = binary.AppendUvarint(g.frame, uint64(eventLen(stream, first+int64(i), g.now, e)))
 		at := len(g.frame)
 		g.frame = appendEvent(g.frame, stream, first+int64(i), g.now, e)
-		putEventKey(k[:], pos+uint64(i))
-		sealInPlace(k[:], g.frame[at:])
+		putEventKey(k, pos+uint64(i))
+		sealInPlace(k, g.frame[at:])
 	}
 	sp := span{seg: g.seg, off: g.base + int64(start), bytes: int64(len(g.frame) - start)}
 	n := int64(len(events))
