@@ -40,9 +40,9 @@
 // inserts 38 rows and 77 index entries (position, stream and version, and
 // its first event id), where a row and two index entries per event made
 // such appends about half as fast as a plain INSERT of the same rows into
-// a bare table (docs/benchmarks.md).
-// A single event is a chunk of one. An event larger than a chunk is a chunk
-// of its own, and PostgreSQL moves its data out of line (TOAST).
+// a bare table (docs/benchmarks.md). A single event is a chunk of one. An
+// event larger than a chunk is a chunk of its own, whose data PostgreSQL
+// moves out of line (TOAST).
 //
 // Readers expand chunks into events with unnest. Reads of the log find the
 // chunk that holds the first position asked for (the last one that starts
@@ -50,9 +50,9 @@
 // do the same by the stream's first versions. Both stop reading chunks once
 // they have the events asked for. Positions and versions inside a chunk are
 // consecutive, so an event's position and version are its chunk's plus its
-// place in it. Versions need no index of their own to stay unique: every
-// append to a stream holds the stream's row lock from its version check to
-// its commit.
+// place in it. The versions of a stream need no index per event to stay
+// unique: every append to a stream holds the stream's row lock from its
+// version check to its commit.
 //
 // # Global order
 //
