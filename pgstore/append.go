@@ -513,12 +513,12 @@ type queryBatcher interface {
 // readRecorded reads up to n events of stream from version from on: the
 // events of a recorded append, whose first chunk starts at from.
 func (s *Store) readRecorded(ctx context.Context, db querier, stream string, from int64, n int) ([]cairn.Event, error) {
-	rows, err := db.Query(ctx, s.expandSQL(`SELECT * FROM `+s.chunks+` WHERE stream = $1 AND version >= $2 ORDER BY version LIMIT $3`,
-		`true`, `c.version, x.n`, `$3`), stream, from, n)
-	if err != nil {
-		return nil, err
-	}
-	return collectEvents(rows)
+	return forward{
+		chunks: `SELECT * FROM ` + s.chunks + ` WHERE stream = $1 AND version >= $2 ORDER BY version LIMIT $3`,
+		key:    `version`,
+		first:  `1`,
+		limit:  `$3`,
+	}.read(ctx, db, stream, from, n)
 }
 
 // rollback ends a failed transaction on conn. When that fails too, the

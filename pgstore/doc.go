@@ -48,7 +48,11 @@
 // chunk that holds the first position asked for (the last one that starts
 // at or before it) and read chunks forward by position; reads of a stream
 // do the same by the stream's first versions. Both stop reading chunks once
-// they have the events asked for. Positions and versions inside a chunk are
+// they have the events asked for. Forward reads order their query by chunk
+// only, so that PostgreSQL streams the events without sorting them, and
+// check that each chunk's events came in order (the executor's order,
+// which SQL leaves open); a read that finds them out of order is made again
+// with the events sorted in the query. Positions and versions inside a chunk are
 // consecutive, so an event's position and version are its chunk's plus its
 // place in it. The versions of a stream need no index per event to stay
 // unique: every append to a stream holds the stream's row lock from its
@@ -132,9 +136,8 @@
 //     leading events of a chunk, which is rewritten) but does not VACUUM;
 //     autovacuum reclaims the space. An append whose first event was
 //     compacted away is no longer recognised when repeated.
-//   - Reading the log costs more server time per event than it would with a
-//     row per event (the chunks are expanded by unnest): W5 in
-//     docs/benchmarks.md.
+//   - Reading the log costs a little more than it would with a row per
+//     event (the chunks are expanded by unnest): W5 in docs/benchmarks.md.
 //   - The schema name is used in identifiers and a NOTIFY channel; it must be
 //     a valid PostgreSQL identifier of at most 50 bytes.
 //

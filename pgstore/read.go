@@ -16,13 +16,93 @@ import (
 // those collectEvents scans. Ordering by the chunk rows' order, then x.n,
 // lets PostgreSQL stop reading chunks once it has limit events.
 func (s *Store) expandSQL(chunks, where, order, limit string) string {
-	return `SELECT c.position + x.n - 1, c.stream, c.version + x.n - 1, x.id, coalesce(x.type, c.type),
-			coalesce(x.ctype, c.ctype), x.data, x.meta,
-			CASE WHEN x.tags IS NULL THEN NULL ELSE string_to_array(x.tags, E'\x1f') END, c.created
+	return `SELECT ` + expandColumns + `
 		FROM (` + chunks + `) c
 		CROSS JOIN LATERAL unnest(c.ids, c.types, c.ctypes, c.data, c.metadata, c.tags)
 			WITH ORDINALITY AS x(id, type, ctype, data, meta, tags, n)
 		WHERE ` + where + ` ORDER BY ` + order + ` LIMIT ` + limit
+}
+
+// expandColumns are the columns of an event of chunk c, x being the event's
+// elements of c's arrays.
+const expandColumns = `c.position + x.n - 1, c.stream, c.version + x.n - 1, x.id, coalesce(x.type, c.type),
+	coalesce(x.ctype, c.ctype), x.data, x.meta,
+	CASE WHEN x.tags IS NULL THEN NULL ELSE string_to_array(x.tags, E'\x1f') END, c.created`
+
+// forward is a forward read of events out of chunks: the chunks in the
+// order of key (position or version, the same order), and for each the
+// events from its first-th on, up to limit events.
+//
+// SQL orders the rows by chunk only (ORDER BY c.<key>), which the chunks'
+// order already satisfies: PostgreSQL then streams the events without
+// sorting them, which halves the server's time for a read. Within a chunk,
+// the order of the events, and which of them the limit keeps, is then the
+// executor's; collectForward checks that every chunk's events came in
+// order from its first-th on, and the read is made again with the events
+// sorted (x.n) in the query when they did not.
+type forward struct {
+	chunks, key, first, limit string
+}
+
+func (f forward) sql(sorted bool) string {
+	order := `c.` + f.key
+	if sorted {
+		order += `, x.n`
+	}
+	return `SELECT ` + expandColumns + `, c.position, x.n, ` + f.first + `
+		FROM (` + f.chunks + `) c
+		CROSS JOIN LATERAL unnest(c.ids, c.types, c.ctypes, c.data, c.metadata, c.tags)
+			WITH ORDINALITY AS x(id, type, ctype, data, meta, tags, n)
+		WHERE x.n >= ` + f.first + ` ORDER BY ` + order + ` LIMIT ` + f.limit
+}
+
+// read runs the read through q.
+func (f forward) read(ctx context.Context, q querier, args ...any) ([]cairn.Event, error) {
+	for _, sorted := range []bool{false, true} {
+		rows, err := q.Query(ctx, f.sql(sorted), args...)
+		if err != nil {
+			return nil, err
+		}
+		events, ok, err := collectForward(rows)
+		if err != nil || ok {
+			return events, err
+		}
+	}
+	return nil, errors.New("pgstore: events of a chunk out of order")
+}
+
+// collectForward scans the rows of forward.sql and closes them. ok reports
+// whether every chunk's events came in order from its first one to read.
+func collectForward(rows pgx.Rows) (events []cairn.Event, ok bool, err error) {
+	defer rows.Close()
+	var lastChunk, lastN int64 = -1, 0
+	for rows.Next() {
+		var (
+			e                cairn.Event
+			pos              int64
+			ctype            int16
+			id               uuid.UUID
+			chunk, n, firstN int64
+		)
+		if err := rows.Scan(&pos, &e.StreamID, &e.Version, &id, &e.Type, &ctype, &e.Data, &e.Metadata, &e.Tags, &e.Created,
+			&chunk, &n, &firstN); err != nil {
+			return nil, false, err
+		}
+		switch {
+		case chunk == lastChunk && n == lastN+1:
+		case chunk > lastChunk && n == firstN:
+		default:
+			rows.Close()
+			return nil, false, rows.Err()
+		}
+		lastChunk, lastN = chunk, n
+		e.ID = id
+		e.Position = uint64(pos)
+		e.ContentType = cairn.ContentType(ctype)
+		e.Created = e.Created.UTC()
+		events = append(events, e)
+	}
+	return events, true, rows.Err()
 }
 
 // collectEvents scans rows of events (position, stream, version, id, type,
@@ -54,12 +134,15 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from int64, count
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	sql := s.readStreamSQL(dir)
 	if dir == cairn.Backward && from == cairn.StreamEnd {
 		from = math.MaxInt64
 	}
 	read := func(q querier) ([]cairn.Event, error) {
-		rows, err := q.Query(ctx, sql, stream, from, count)
+		if dir == cairn.Forward {
+			events, err := s.readStreamForward().read(ctx, q, stream, from, count)
+			return events, s.wrap("read stream", err)
+		}
+		rows, err := q.Query(ctx, s.readStreamBackwardSQL(), stream, from, count)
 		if err != nil {
 			return nil, s.wrap("read stream", err)
 		}
@@ -88,24 +171,42 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from int64, count
 	return events, err
 }
 
-// readStreamSQL reads a stream's events ($1 the stream, $2 the version to
-// start from, $3 how many) out of its chunks, in version order: the chunks
-// scanned start at the one that holds the lowest version to read (the
-// last one that begins at or before it); versions below the truncation
-// point are skipped, and a deleted stream has nothing to read.
-func (s *Store) readStreamSQL(dir cairn.Direction) string {
-	// lo is the lowest version to read, NULL when the stream is deleted.
-	lo := `(SELECT greatest($2::bigint, s.before) FROM ` + s.streams + ` s WHERE s.id = $1 AND NOT s.deleted AND NOT s.tombstoned)`
-	if dir == cairn.Backward {
-		lo = `(SELECT s.before FROM ` + s.streams + ` s WHERE s.id = $1 AND NOT s.deleted AND NOT s.tombstoned)`
+// readStreamForward and readStreamBackwardSQL read a stream's events ($1
+// the stream, $2 the version to start from, $3 how many) out of its
+// chunks, in version order: the chunks scanned start at the one that holds
+// the lowest version to read (the last one that begins at or before it);
+// versions below the truncation point are skipped, and a deleted stream
+// has nothing to read.
+func (s *Store) readStreamForward() forward {
+	lo := s.streamLow(true)
+	return forward{
+		chunks: s.streamChunks(lo) + ` ORDER BY version LIMIT $3`,
+		key:    `version`,
+		first:  `greatest(` + lo + ` - c.version + 1, 1)`,
+		limit:  `$3`,
 	}
-	chunks := `SELECT * FROM ` + s.chunks + ` WHERE stream = $1 AND version + count > ` + lo + `
-		AND version >= (SELECT coalesce(max(c2.version), 0) FROM ` + s.chunks + ` c2 WHERE c2.stream = $1 AND c2.version <= ` + lo + `)`
-	if dir == cairn.Forward {
-		return s.expandSQL(chunks+` ORDER BY version LIMIT $3`, `c.version + x.n - 1 >= `+lo, `c.version, x.n`, `$3`)
-	}
-	return s.expandSQL(chunks+` AND version <= $2::bigint ORDER BY version DESC LIMIT $3`,
+}
+
+func (s *Store) readStreamBackwardSQL() string {
+	lo := s.streamLow(false)
+	return s.expandSQL(s.streamChunks(lo)+` AND version <= $2::bigint ORDER BY version DESC LIMIT $3`,
 		`c.version + x.n - 1 <= $2::bigint AND c.version + x.n - 1 >= `+lo, `c.version DESC, x.n DESC`, `$3`)
+}
+
+// streamLow is the lowest version of stream $1 to read (from version $2
+// on when from is set), NULL when the stream is deleted.
+func (s *Store) streamLow(from bool) string {
+	if from {
+		return `(SELECT greatest($2::bigint, s.before) FROM ` + s.streams + ` s WHERE s.id = $1 AND NOT s.deleted AND NOT s.tombstoned)`
+	}
+	return `(SELECT s.before FROM ` + s.streams + ` s WHERE s.id = $1 AND NOT s.deleted AND NOT s.tombstoned)`
+}
+
+// streamChunks selects the chunks of stream $1 that hold versions from lo
+// on.
+func (s *Store) streamChunks(lo string) string {
+	return `SELECT * FROM ` + s.chunks + ` WHERE stream = $1 AND version + count > ` + lo + `
+		AND version >= (SELECT coalesce(max(c2.version), 0) FROM ` + s.chunks + ` c2 WHERE c2.stream = $1 AND c2.version <= ` + lo + `)`
 }
 
 // streamState returns the state of an existing stream, or the error for op
@@ -141,20 +242,23 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, count int, dir cairn.D
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	var sql string
 	if dir == cairn.Forward {
 		if from > math.MaxInt64 {
 			return nil, nil
 		}
-		sql = s.expandSQL(`SELECT * FROM `+s.chunks+` WHERE position + count > $1::bigint
-			AND position >= (SELECT coalesce(max(position), 0) FROM `+s.chunks+` WHERE position <= $1::bigint)
-			ORDER BY position LIMIT $2`, `c.position + x.n - 1 >= $1::bigint`, `c.position, x.n`, `$2`)
-	} else {
-		from = min(from, math.MaxInt64)
-		sql = s.expandSQL(`SELECT * FROM `+s.chunks+` WHERE position <= $1::bigint ORDER BY position DESC LIMIT $2`,
-			`c.position + x.n - 1 <= $1::bigint`, `c.position DESC, x.n DESC`, `$2`)
+		events, err := forward{
+			chunks: `SELECT * FROM ` + s.chunks + ` WHERE position + count > $1::bigint
+				AND position >= (SELECT coalesce(max(position), 0) FROM ` + s.chunks + ` WHERE position <= $1::bigint)
+				ORDER BY position LIMIT $2`,
+			key:   `position`,
+			first: `greatest($1::bigint - c.position + 1, 1)`,
+			limit: `$2`,
+		}.read(ctx, s.pool, int64(from), count)
+		return events, s.wrap("read all", err)
 	}
-	rows, err := s.pool.Query(ctx, sql, int64(from), count)
+	from = min(from, math.MaxInt64)
+	rows, err := s.pool.Query(ctx, s.expandSQL(`SELECT * FROM `+s.chunks+` WHERE position <= $1::bigint ORDER BY position DESC LIMIT $2`,
+		`c.position + x.n - 1 <= $1::bigint`, `c.position DESC, x.n DESC`, `$2`), int64(from), count)
 	if err != nil {
 		return nil, s.wrap("read all", err)
 	}
