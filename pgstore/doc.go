@@ -136,8 +136,9 @@
 //     leading events of a chunk, which is rewritten) but does not VACUUM;
 //     autovacuum reclaims the space. An append whose first event was
 //     compacted away is no longer recognised when repeated.
-//   - Reading the log costs a little more than it would with a row per
-//     event (the chunks are expanded by unnest): W5 in docs/benchmarks.md.
+//   - Reading costs more than it would with a row per event, as the chunks
+//     are expanded by unnest: reading the whole log (W5 in
+//     docs/benchmarks.md) runs at about three quarters of the speed.
 //   - The schema name is used in identifiers and a NOTIFY channel; it must be
 //     a valid PostgreSQL identifier of at most 50 bytes.
 //
