@@ -95,11 +95,18 @@ func (s *Store) commitLoop() {
 	for {
 		// Appends whose group just committed are about to queue their
 		// next append: let them, so that the next group is not one
-		// append that happened to come first. A lone writer has nobody
-		// to wait for.
+		// append that happened to come first. The next group is expected
+		// to hold them and the appends queued meanwhile: waiting only for
+		// as many as the last group held would keep writers split in
+		// cohorts that alternate (16 writers as groups of 8, measured at
+		// 13–15k events/s against 20–23k as groups of 16). A lone writer
+		// has nobody to wait for.
+		c.mu.Lock()
+		want := c.last + len(c.queue)
+		c.mu.Unlock()
 		for range 3 {
 			c.mu.Lock()
-			short := c.last > 1 && len(c.queue) < c.last
+			short := c.last > 1 && len(c.queue) < want
 			c.mu.Unlock()
 			if !short {
 				break
