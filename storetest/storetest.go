@@ -15,6 +15,12 @@
 //		})
 //	}
 //
+// The last rule, Model, is a differential test: random appends, batches,
+// truncations, deletes, tombstones and compactions against the engine and
+// against the memory engine, compared event for event after every step.
+// [RunModel] exposes it, with restarts (or crashes) between steps, for an
+// engine's own tests.
+//
 // The constructor's cleanup should close the backend and ignore
 // [cairn.ErrClosed], since some subtests close it themselves. Run the suite
 // under -race: several subtests race appends and reads against each other.
@@ -71,6 +77,7 @@ func TestBackend(t *testing.T, newBackend NewBackend) {
 		{"Compact", testCompact},
 		{"HealthAndSize", testHealthAndSize},
 		{"Close", testClose},
+		{"Model", testModel},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, newBackend) })

@@ -1,0 +1,255 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/memstore"
+	"github.com/google/uuid"
+)
+
+// ModelOptions configure [RunModel].
+type ModelOptions struct {
+	// Seed chooses the sequence of operations.
+	Seed uint64
+	// Steps is the number of operations. Zero means 100.
+	Steps int
+	// Restart, when set, is called in place of some operations with the
+	// store under test; it returns the store after a restart (closed and
+	// opened again, or crashed and opened again). Everything acknowledged
+	// before must still be there.
+	Restart func(s *cairn.Store) *cairn.Store
+	// CompactRemoves requires Compact to remove every event that was no
+	// longer readable through its stream when it ran. Otherwise such
+	// events may stay in the log (an engine's compaction may do nothing).
+	CompactRemoves bool
+}
+
+// RunModel runs a random sequence of operations against s and against the
+// memory engine, which serves as the model: appends to several streams,
+// atomic batches, truncations, soft deletes, tombstones and compactions
+// (those s supports), and restarts when opts.Restart is set. After every
+// step it checks that both give the same answers: the same errors, the
+// same events (ids, types, data, metadata, streams, versions, positions)
+// from every stream and from the log, forward and backward, and the same
+// list of streams. It returns the store, which a restart may have replaced.
+func RunModel(t *testing.T, s *cairn.Store, opts ModelOptions) *cairn.Store {
+	t.Helper()
+	if opts.Steps == 0 {
+		opts.Steps = 100
+	}
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(opts.Seed, 99))
+	model := cairn.NewStore(memstore.New(), cairn.Options{})
+	defer model.Close()
+	_, canTruncate := s.Backend().(cairn.Truncater)
+	_, canTombstone := s.Backend().(cairn.Tombstoner)
+	_, canCompact := s.Backend().(cairn.Compacter)
+
+	m := &modelRun{t: t, streams: []string{"a", "b", "c", "d", "e", "f"}, dead: map[uint64]bool{}, removes: opts.CompactRemoves}
+	events := func() []cairn.EventData {
+		out := make([]cairn.EventData, 1+rng.IntN(30))
+		for i := range out {
+			data := make([]byte, rng.IntN(400))
+			for j := range data {
+				data[j] = byte(rng.Uint32())
+			}
+			out[i] = cairn.EventData{ID: uuid.New(), Type: fmt.Sprint("T", rng.IntN(3)), ContentType: cairn.ContentBinary, Data: data}
+			if rng.IntN(4) == 0 {
+				out[i].Metadata = []byte(`{"m":1}`)
+			}
+		}
+		return out
+	}
+	for step := range opts.Steps {
+		m.step = step
+		id := m.streams[rng.IntN(len(m.streams))]
+		switch op := rng.IntN(20); {
+		case op < 10:
+			ev := events()
+			_, errS := s.Append(ctx, id, cairn.Any, ev...)
+			_, errM := model.Append(ctx, id, cairn.Any, ev...)
+			m.same("append to "+id, errS, errM)
+		case op < 12:
+			var reqs []cairn.AppendRequest
+			for _, i := range rng.Perm(len(m.streams))[:2+rng.IntN(3)] {
+				reqs = append(reqs, cairn.AppendRequest{Stream: m.streams[i], Expected: cairn.Any, Events: events()})
+			}
+			_, errS := s.AppendBatch(ctx, reqs...)
+			_, errM := model.AppendBatch(ctx, reqs...)
+			m.same("batch", errS, errM)
+		case op < 14 && canTruncate:
+			v, err := model.StreamVersion(ctx, id)
+			if err != nil {
+				continue
+			}
+			before := rng.Int64N(v + 2)
+			m.same(fmt.Sprintf("truncate %s before %d", id, before), s.TruncateStream(ctx, id, before), model.TruncateStream(ctx, id, before))
+		case op < 15:
+			m.same("delete "+id, s.DeleteStream(ctx, id, cairn.Any), model.DeleteStream(ctx, id, cairn.Any))
+		case op < 16 && canTombstone && step > opts.Steps/2:
+			m.same("tombstone "+id, s.TombstoneStream(ctx, id, cairn.Any), model.TombstoneStream(ctx, id, cairn.Any))
+		case op < 18 && canCompact:
+			m.same("compact", s.Compact(ctx), model.Compact(ctx))
+			m.noteDead(model)
+		case opts.Restart != nil:
+			s = opts.Restart(s)
+		}
+		m.compare(s, model)
+	}
+	return s
+}
+
+type modelRun struct {
+	t       *testing.T
+	step    int
+	streams []string
+	dead    map[uint64]bool // positions that were dead when a compaction ran
+	removes bool
+}
+
+func (m *modelRun) same(what string, errS, errM error) {
+	m.t.Helper()
+	if (errS == nil) != (errM == nil) || (errS != nil && !sameError(errS, errM)) {
+		m.t.Fatalf("step %d, %s: store %v, model %v", m.step, what, errS, errM)
+	}
+}
+
+// sameError reports whether two errors say the same: the same sentinel of
+// the root package, the same actual version, or the same invalid field.
+func sameError(a, b error) bool {
+	for _, e := range []error{cairn.ErrStreamNotFound, cairn.ErrStreamDeleted, cairn.ErrDuplicateEvent} {
+		if errors.Is(a, e) && errors.Is(b, e) {
+			return true
+		}
+	}
+	var wa, wb *cairn.WrongExpectedVersionError
+	if errors.As(a, &wa) && errors.As(b, &wb) {
+		return wa.Actual == wb.Actual
+	}
+	var ia, ib *cairn.InvalidArgumentError
+	return errors.As(a, &ia) && errors.As(b, &ib) && ia.Field == ib.Field
+}
+
+// noteDead records the events of the model's log that no stream read
+// returns any more: those a compaction may remove.
+func (m *modelRun) noteDead(model *cairn.Store) {
+	ctx := context.Background()
+	live := map[uint64]bool{}
+	for _, id := range m.streams {
+		for e, err := range model.Stream(ctx, id, 0, cairn.Forward) {
+			if err != nil {
+				break
+			}
+			live[e.Position] = true
+		}
+	}
+	for e, err := range model.All(ctx, 0, cairn.Forward) {
+		if err != nil {
+			m.t.Fatal(err)
+		}
+		if !live[e.Position] {
+			m.dead[e.Position] = true
+		}
+	}
+}
+
+func readAllOf(s *cairn.Store, stream string, dir cairn.Direction) ([]cairn.Event, error) {
+	ctx := context.Background()
+	var seq func(func(cairn.Event, error) bool)
+	if stream == "" {
+		from := uint64(0)
+		if dir == cairn.Backward {
+			from = math.MaxUint64
+		}
+		seq = s.All(ctx, from, dir)
+	} else {
+		from := int64(0)
+		if dir == cairn.Backward {
+			from = cairn.StreamEnd
+		}
+		seq = s.Stream(ctx, stream, from, dir)
+	}
+	var out []cairn.Event
+	for e, err := range seq {
+		if err != nil {
+			return out, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// compare checks that the store and the model hold the same log and
+// streams.
+func (m *modelRun) compare(s, model *cairn.Store) {
+	m.t.Helper()
+	for _, stream := range append([]string{""}, m.streams...) {
+		for _, dir := range []cairn.Direction{cairn.Forward, cairn.Backward} {
+			got, errS := readAllOf(s, stream, dir)
+			want, errM := readAllOf(model, stream, dir)
+			if (errS == nil) != (errM == nil) || (errS != nil && !sameError(errS, errM)) {
+				m.t.Fatalf("step %d: read %q %v: store %v, model %v", m.step, stream, dir, errS, errM)
+			}
+			if m.removes {
+				want = slices.DeleteFunc(want, func(e cairn.Event) bool { return m.dead[e.Position] })
+			}
+			i := 0
+			for _, w := range want {
+				if i < len(got) && got[i].Position == w.Position {
+					m.sameEvent(stream, dir, got[i], w)
+					i++
+					continue
+				}
+				if !m.dead[w.Position] {
+					m.t.Fatalf("step %d: read %q %v: event %s@%d (position %d) missing", m.step, stream, dir, w.StreamID, w.Version, w.Position)
+				}
+			}
+			if i < len(got) {
+				e := got[i]
+				m.t.Fatalf("step %d: read %q %v: event %s@%d (position %d) is not in the model, or out of order", m.step, stream, dir, e.StreamID, e.Version, e.Position)
+			}
+		}
+	}
+	var gotStreams, wantStreams []string
+	for id, err := range s.Streams(context.Background()) {
+		if err != nil {
+			m.t.Fatal(err)
+		}
+		gotStreams = append(gotStreams, id)
+	}
+	for id, err := range model.Streams(context.Background()) {
+		if err != nil {
+			m.t.Fatal(err)
+		}
+		wantStreams = append(wantStreams, id)
+	}
+	if !slices.Equal(gotStreams, wantStreams) {
+		m.t.Fatalf("step %d: streams: store %v, model %v", m.step, gotStreams, wantStreams)
+	}
+}
+
+func (m *modelRun) sameEvent(stream string, dir cairn.Direction, g, w cairn.Event) {
+	m.t.Helper()
+	if g.Position != w.Position || g.StreamID != w.StreamID || g.Version != w.Version || g.ID != w.ID ||
+		g.Type != w.Type || g.ContentType != w.ContentType || string(g.Data) != string(w.Data) || string(g.Metadata) != string(w.Metadata) {
+		m.t.Fatalf("step %d: read %q %v: store has %s@%d (position %d), model %s@%d (position %d), or their contents differ",
+			m.step, stream, dir, g.StreamID, g.Version, g.Position, w.StreamID, w.Version, w.Position)
+	}
+}
+
+// testModel runs RunModel against a fresh backend.
+func testModel(t *testing.T, nb NewBackend) {
+	for seed := range uint64(2) {
+		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+			s, _ := open(t, nb)
+			RunModel(t, s, ModelOptions{Seed: seed, Steps: 60})
+		})
+	}
+}
