@@ -142,7 +142,7 @@ func TestFormatVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	val := append([]byte(formatMagic), 0, 0, 0, FormatVersion+1)
-	if err := db.pdb.Set(formatKey, seal(formatKey, val), pebble.Sync); err != nil {
+	if err := db.pdb.Set(formatKey, seal(formatKey, val), pebble.NoSync); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Close(); err != nil {

@@ -12,9 +12,10 @@ const purgeChunk = 256
 
 // Compact implements [cairn.Compacter]. It removes the events of deleted,
 // tombstoned and truncated streams from the index, in steps of a few
-// hundred streams that are committed like writes, then gives their space in
-// the log back to the filesystem: it punches holes over the log's bytes
-// that no live event uses, and removes segments that hold none. Positions
+// hundred streams that are committed like writes, has the index flushed,
+// then gives their space in the log back to the filesystem: it punches
+// holes over the log's bytes that no live event uses, and removes segments
+// that hold none. Positions
 // of the remaining events never change and positions are never reused.
 func (d *DB) Compact(ctx context.Context) error {
 	after := ""
@@ -28,6 +29,12 @@ func (d *DB) Compact(ctx context.Context) error {
 		}
 		after = r.next
 	}
+	// Make the index durable up to now: no replay after a crash may start
+	// before the bytes about to be freed.
+	r := &request{kind: opFlush}
+	if err := d.submit(ctx, r); err != nil || r.flushed.seg == 0 {
+		return err
+	}
 	// Readers of older views may still read what the steps removed.
 	if err := d.waitOldViews(ctx); err != nil {
 		return err
@@ -37,36 +44,14 @@ func (d *DB) Compact(ctx context.Context) error {
 		return err
 	}
 	defer d.releaseView(v)
-	// The index writes were applied without a sync: sync them now, so that
-	// no replay after a crash starts before the bytes about to be freed.
-	if err := d.pdb.LogData(nil, pebble.Sync); err != nil {
-		return d.fail(err)
-	}
-	if err := d.reclaim(ctx, v.snap); err != nil {
-		return err
-	}
-	if err := d.pdb.Flush(); err != nil {
-		return wrapErr(err)
-	}
-	if err := d.pdb.Compact(ctx, []byte{0}, []byte{0xff}, true); err != nil {
-		return wrapErr(err)
-	}
-	// Pebble deletes the files the compaction made obsolete in the
-	// background; wait for it, so that DiskBytes shows the space given back
-	// when Compact returns.
-	d.pdb.TestOnlyWaitForCleaning()
-	return nil
+	return d.reclaim(ctx, v.snap, r.flushed)
 }
 
 // reclaim frees the log's bytes that no locator of snap points at, up to
-// the end of the last frame snap holds: frames' headers and index writes
-// (which only a replay after a crash reads, and only after the marker) and
-// the records of removed events.
-func (d *DB) reclaim(ctx context.Context, snap *pebble.Snapshot) error {
-	m, ok, err := d.marker(snap)
-	if err != nil || !ok {
-		return err
-	}
+// the end of the frame m, whose index writes are durable: frames' headers
+// and index writes (which only a replay after a crash reads, and only after
+// the durable marker) and the records of removed events.
+func (d *DB) reclaim(ctx context.Context, snap *pebble.Snapshot, m marker) error {
 	it, err := snap.NewIter(&locatorBounds)
 	if err != nil {
 		return wrapErr(err)
@@ -150,9 +135,7 @@ func (d *DB) purgeStep(r *request) {
 		fail(nil, err)
 		return
 	}
-	// The step reads the index: bring it up to date. Indexed: cutting
-	// the locators of one frame reads the cuts before.
-	d.drain()
+	// Indexed: cutting the locators of one frame reads the cuts before.
 	g, err := d.newGroup(true, nil)
 	if err != nil {
 		fail(nil, err)

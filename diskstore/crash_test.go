@@ -28,11 +28,13 @@ func TestCrashUnsynced(t *testing.T) {
 		t.Run(fmt.Sprintf("round%d-unsynced%d", round, unsynced), func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(round), 42))
 			fs := vfs.NewCrashableMem()
-			// Odd rounds use small segments: the crash may come as the
-			// log goes on in a new one.
+			// Odd rounds use small segments (the crash may come as the
+			// log goes on in a new one) and a small memtable (the index
+			// is flushed again and again while groups are in flight).
 			opts := diskstore.Options{FS: fs}
 			if round%2 == 1 {
 				opts.SegmentBytes = 8 << 10
+				opts.MemTableBytes = 64 << 10
 			}
 			db, err := diskstore.Open("db", opts)
 			if err != nil {

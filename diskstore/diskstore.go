@@ -96,15 +96,16 @@ var ErrFailed = errors.New("diskstore: a disk write or fsync failed; the store r
 // A DB is safe for concurrent use. Writes are handed to a single committer
 // goroutine, which owns the stream heads (last version and state, cached in
 // memory and loaded lazily), checks expected versions, assigns versions and
-// positions, and encodes every write waiting at that moment into one frame
-// appended to the log. A second goroutine, the syncer, syncs the log for
-// all the frames appended since its last sync (group commit), applies
-// their index writes and answers their writers, in log order.
+// positions, encodes every write waiting at that moment into one frame
+// appended to the log, and applies the frame's index writes to pebble's
+// memtable. A second goroutine, the syncer, syncs the log for all the
+// frames appended since its last sync (group commit), then publishes their
+// state and answers their writers, in log order.
 //
-// Readers read from a pebble snapshot of the index taken after each
-// group's frame is durable and its index writes applied, so they never see
-// a write before it is durable, never see half of a group, and never see
-// position N+1 before N.
+// Readers read from a pebble snapshot of the index taken after each group
+// and published once the group is durable, so they never see a write before
+// it is durable, never see half of a group, and never see position N+1
+// before N.
 type DB struct {
 	pdb  *pebble.DB
 	log  *segmentLog
@@ -131,8 +132,8 @@ type DB struct {
 	heads     map[string]*head
 	next      uint64 // next global position
 	frameBuf  []byte
-	flight    []*pending             // groups handed to the syncer, not known to be applied
-	flightIDs map[uuid.UUID]struct{} // first event IDs of the appends in flight
+	flight    []*pending // groups handed to the syncer, not known to be answered
+	unflushed uint64     // bytes of index writes in pebble's memtable
 	// maxID is at least the greatest event ID with a retry record. An
 	// append whose first ID is greater (the common case with time-ordered
 	// IDs) cannot be a retry, and skips the lookup.
@@ -194,14 +195,13 @@ func (v *view) release() {
 func Open(dir string, opts Options) (*DB, error) {
 	opts.ensureDefaults()
 	d := &DB{
-		opts:      opts,
-		lg:        opts.Logger,
-		heads:     map[string]*head{},
-		live:      map[*view]struct{}{},
-		flightIDs: map[uuid.UUID]struct{}{},
-		reqs:      make(chan *request, 1024),
-		syncq:     make(chan *pending, 64),
-		done:      make(chan struct{}),
+		opts:  opts,
+		lg:    opts.Logger,
+		heads: map[string]*head{},
+		live:  map[*view]struct{}{},
+		reqs:  make(chan *request, 1024),
+		syncq: make(chan *pending, 64),
+		done:  make(chan struct{}),
 	}
 	po := &pebble.Options{
 		FS:                 opts.FS,
@@ -218,6 +218,9 @@ func Open(dir string, opts Options) (*DB, error) {
 			},
 		},
 		CompactionConcurrencyRange: func() (int, int) { return 1, 2 },
+		// The log is the index's write-ahead log: pebble keeps none, and
+		// its memtable reaches the disk when the committer has it flushed.
+		DisableWAL: true,
 	}
 	for i := range po.Levels {
 		// Bloom filters spare the lookups of event IDs and streams that
@@ -276,7 +279,10 @@ func (d *DB) init() error {
 			return fmt.Errorf("the directory holds a pebble database that is not a cairn store")
 		}
 		val := append([]byte(formatMagic), 0, 0, 0, FormatVersion)
-		if err := d.pdb.Set(formatKey, seal(formatKey, val), pebble.Sync); err != nil {
+		if err := d.pdb.Set(formatKey, seal(formatKey, val), pebble.NoSync); err != nil {
+			return err
+		}
+		if err := d.pdb.Flush(); err != nil {
 			return err
 		}
 	case err != nil:
@@ -307,9 +313,9 @@ func (d *DB) init() error {
 }
 
 // recover brings the index up to date with the log: it replays the index
-// writes of the frames after the one the index last recorded (those whose
-// writes pebble lost in a crash, having not synced them), finds the end of
-// the log, and makes the last segment the one appended to.
+// writes of the frames after the one the index on disk last recorded (those
+// still in pebble's memtable when the process or the machine stopped),
+// finds the end of the log, and makes the last segment the one appended to.
 func (d *DB) recover() error {
 	m, ok, err := d.marker(d.pdb)
 	if err != nil {
@@ -352,6 +358,7 @@ func (d *DB) recover() error {
 			if err := d.pdb.Apply(b, pebble.NoSync); err != nil {
 				return err
 			}
+			d.unflushed += uint64(b.Len())
 			_ = b.Close()
 			end += int64(len(frame))
 		}
@@ -515,7 +522,13 @@ func (d *DB) Close() error {
 	old.release()
 	d.readers.Wait()
 	_ = d.anchor.Close()
-	return errors.Join(d.log.close(), d.pdb.Close())
+	var err error
+	if d.failed() == nil {
+		// Every write was answered: the memtable holds only durable
+		// writes. Flushing it spares the next Open a replay.
+		err = wrapErr(d.pdb.Flush())
+	}
+	return errors.Join(err, d.log.close(), d.pdb.Close())
 }
 
 // Health returns nil when the store can serve reads and writes, and an error

@@ -20,25 +20,27 @@
 // stream states, snapshots, read-model entries). A single committer
 // goroutine takes all the writes waiting at a moment, checks their expected
 // versions against the stream heads it keeps in memory, assigns versions
-// and global positions, and appends them to the log as one frame; it goes
-// on with the next group at once. A second goroutine, the syncer, syncs the
-// log once for all the frames appended since its last sync (group commit:
-// concurrent writers share fsyncs), then, in log order, applies each
-// group's index changes to pebble without a sync of their own, publishes
-// the state after it to readers, and answers the group's writers. Readers
-// see a pebble snapshot of the index taken after each group: they never see
-// a write that is not durable yet, and never see position N+1 before N.
-// The few writes that read the index beyond the stream heads (a repeat of
-// an append still in flight, a snapshot, a commit with projections, a
-// compaction step) first wait for the groups in flight to be applied.
-// Options.NoSync skips the fsync, for tests and benchmarks only.
+// and global positions, appends them to the log as one frame, applies the
+// frame's index changes to pebble's memtable and takes a snapshot; then it
+// goes on with the next group at once, reading an index that holds every
+// group before. A second goroutine, the syncer, syncs the log once for all
+// the frames appended since its last sync (group commit: concurrent writers
+// share fsyncs), then publishes the snapshot of the last of them to readers
+// and answers their writers. Readers never see a write that is not durable
+// yet, and never see position N+1 before N. Options.NoSync skips the fsync,
+// for tests and benchmarks only.
 //
-// The log is the commit point, and the index is derived from it: the last
-// index change of every frame is a marker recording the frame's end, and
-// [Open] replays the index changes of the frames after the marker (those
-// pebble had not made durable when the process or the machine stopped).
-// A frame torn by a crash (its checksum fails and nothing intact follows
-// it) was never acknowledged; Open drops it and overwrites it with zeros.
+// The log is the commit point and the index's only write-ahead log: pebble
+// runs without one. Its memtable reaches the disk only when the committer
+// has it flushed, which it does when the memtable holds a quarter of its
+// size, and only after every group in flight is durable, so that the index
+// on disk never holds a write the log does not. The last index change of
+// every frame is a marker recording the frame's end, and [Open] replays the
+// index changes of the frames after the marker on disk. A frame torn by a
+// crash (its checksum fails and nothing intact follows it) was never
+// acknowledged; Open drops it and overwrites it with zeros. A write whose
+// index changes are larger than an eighth of the memtable is synced before
+// they are applied.
 //
 // Events are written once, to the log; pebble holds a few small records
 // per append. An LSM holding the events would write each of them twice (its

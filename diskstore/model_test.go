@@ -39,6 +39,9 @@ func testModel(t *testing.T, seed uint64, crash bool) {
 	if crash {
 		fs = vfs.NewCrashableMem()
 		dir, opts.FS, opts.NoSync = "db", fs, false
+		// A small memtable: the index is flushed every few steps, and
+		// large groups take the path that syncs before indexing.
+		opts.MemTableBytes = 128 << 10
 	}
 	open := func() *cairn.Store {
 		db, err := diskstore.Open(dir, opts)

@@ -25,6 +25,7 @@ const (
 	opSnapshot
 	opPurge
 	opHealth
+	opFlush
 )
 
 // request is one write handed to the committer.
@@ -38,7 +39,8 @@ type request struct {
 	before      int64
 	snap        cairn.Snapshot
 
-	size int // bytes(), once computed
+	size    int    // bytes(), once computed
+	flushed marker // opFlush: the marker of the index flushed
 
 	results []cairn.AppendResult
 	next    string // opPurge: where the next step resumes; "" when done
@@ -47,7 +49,9 @@ type request struct {
 }
 
 // exclusive requests are committed in a group of their own.
-func (r *request) exclusive() bool { return r.kind == opCommitAll || r.kind == opPurge }
+func (r *request) exclusive() bool {
+	return r.kind == opCommitAll || r.kind == opPurge || r.kind == opFlush
+}
 
 func (r *request) events() int {
 	n := 1
@@ -246,12 +250,18 @@ func (d *DB) commit(reqs []*request) (deferred []*request) {
 		return nil
 	}
 	d.settle()
-	if len(d.heads) > d.opts.MaxCachedStreams {
-		// Only heads of streams with no write in flight may be read
-		// again from the index.
-		d.drain()
-		d.evictHeads()
+	if err := d.rotate(reqs[0].kind == opFlush); err != nil || reqs[0].kind == opFlush {
+		if err == nil {
+			// What the index on disk holds now (nothing in a store
+			// never written).
+			reqs[0].flushed, _, err = d.marker(d.pdb)
+		}
+		for _, r := range reqs {
+			r.finish(err)
+		}
+		return nil
 	}
+	d.evictHeads()
 	switch reqs[0].kind {
 	case opCommitAll:
 		d.commitAll(reqs[0])
@@ -288,17 +298,21 @@ func (d *DB) commit(reqs []*request) (deferred []*request) {
 	return deferred
 }
 
-// handoff hands the group's requests, whose results are set, to the syncer,
-// which answers them once the group is durable. When the group wrote
-// anything, its frame is first appended to the log (without a sync): the
-// committer goes on with the next group while the syncer syncs the log and
-// applies the group's index writes to pebble. A request answered without
-// writing anything (a repeated append, say) still goes through the syncer,
-// so that it is answered only after the groups before it are durable.
+// handoff commits the group (when it wrote anything) and hands its
+// requests, whose results are set, to the syncer, which answers them once
+// the group is durable. The group's frame is appended to the log (without
+// a sync) and its index writes applied to pebble at once, so that the
+// committer reads them when it forms the next group; readers see them only
+// once the syncer has synced the log and published the snapshot taken
+// here. Pebble keeps no log of its own: its memtable reaches the disk only
+// when the committer has it flushed, at a moment when every group in it is
+// durable (see rotate). A request answered without writing anything (a
+// repeated append, say) still goes through the syncer, so that it is
+// answered only after the groups before it are durable.
 func (d *DB) handoff(g *group, wrote bool, reqs []*request) {
-	p := &pending{reqs: reqs, applied: make(chan struct{}), anchor: g != nil && g.anchor}
+	p := &pending{reqs: reqs, done: make(chan struct{}), anchor: g != nil && g.anchor}
 	if wrote {
-		if err := d.writeFrame(g); err != nil {
+		if err := d.writeGroup(g); err != nil {
 			// The stream heads in memory may be ahead of the disk now,
 			// and the store refuses writes.
 			err = d.fail(err)
@@ -307,15 +321,11 @@ func (d *DB) handoff(g *group, wrote bool, reqs []*request) {
 					r.err = err
 				}
 			}
-			_ = g.b.Close()
 		} else {
-			p.b, p.next = g.b, g.next
-			for id := range g.ids {
-				d.flightIDs[id] = struct{}{}
-			}
-			p.ids = g.ids
+			p.snap, p.next = d.pdb.NewSnapshot(), g.next
 			d.next = g.next
 		}
+		_ = g.b.Close()
 	} else if g != nil {
 		_ = g.b.Close()
 	}
@@ -330,9 +340,10 @@ func (d *DB) handoff(g *group, wrote bool, reqs []*request) {
 // group.
 const maxKeptFrame = 8 << 20
 
-// writeFrame completes g's frame (its index writes, ending with the marker)
-// and appends it to the log.
-func (d *DB) writeFrame(g *group) error {
+// writeGroup completes g's frame (its index writes, ending with the
+// marker), appends it to the log and applies the index writes to pebble's
+// memtable.
+func (d *DB) writeGroup(g *group) error {
 	events := len(g.frame) - frameHeader
 	if g.next > g.first {
 		// One locator for the frame's events.
@@ -346,48 +357,82 @@ func (d *DB) writeFrame(g *group) error {
 	end := g.base + int64(len(g.frame)) + int64(g.b.Len())
 	putMarker(op.Value, marker{seg: g.seg, end: end, next: g.next})
 	_ = op.Finish()
+	large := uint64(g.b.Len()) >= d.opts.MemTableBytes/8
+	if large {
+		// Pebble takes a batch this large as a memtable of its own, to be
+		// flushed at once: the groups before and this one must be durable
+		// first.
+		d.drain()
+		if err := d.failed(); err != nil {
+			return err
+		}
+	}
 	g.frame = append(g.frame, g.b.Repr()...)
 	sealFrame(g.frame, events)
-	return d.log.write(g.frame)
+	if err := d.log.write(g.frame); err != nil {
+		return err
+	}
+	if large {
+		if err := d.log.sync(); err != nil {
+			return err
+		}
+	}
+	if err := d.pdb.Apply(g.b, pebble.NoSync); err != nil {
+		return err
+	}
+	d.unflushed += uint64(g.b.Len())
+	return nil
+}
+
+// rotate has pebble flush its memtable once it holds a quarter of its
+// size (well before pebble would rotate it by itself, which it must never
+// do while a group in it is not durable), or when force is set. It waits
+// until every group in flight is durable, so the memtable flushed holds
+// only durable writes.
+func (d *DB) rotate(force bool) error {
+	if !force && d.unflushed < d.opts.MemTableBytes/4 {
+		return nil
+	}
+	d.drain()
+	if err := d.failed(); err != nil {
+		return err
+	}
+	d.unflushed = 0
+	if force {
+		return wrapErr(d.pdb.Flush())
+	}
+	_, err := d.pdb.AsyncFlush()
+	return wrapErr(err)
 }
 
 // pending is a group on its way to disk, in the syncer's queue.
 type pending struct {
-	b       *pebble.Batch // the index writes; nil when the group wrote nothing or failed
-	next    uint64
-	ids     map[uuid.UUID]bool
-	anchor  bool // renew the anchor after the group
-	reqs    []*request
-	applied chan struct{} // closed once the group is applied (or failed) and answered
+	snap   *pebble.Snapshot // the state after the group; nil when it wrote nothing or failed
+	next   uint64
+	anchor bool // renew the anchor after the group
+	reqs   []*request
+	done   chan struct{} // closed once the group is durable (or failed) and answered
 }
 
-// settle forgets the groups in flight that the syncer has applied.
+// settle forgets the groups in flight that the syncer has answered.
 func (d *DB) settle() {
 	for len(d.flight) > 0 {
 		select {
-		case <-d.flight[0].applied:
+		case <-d.flight[0].done:
 		default:
 			return
 		}
-		d.land(d.flight[0])
 		d.flight = d.flight[1:]
 	}
 }
 
-// drain waits until every group in flight is applied: the index the
-// committer reads is then up to date.
+// drain waits until every group in flight is durable (or failed) and
+// answered.
 func (d *DB) drain() {
 	for _, p := range d.flight {
-		<-p.applied
-		d.land(p)
+		<-p.done
 	}
 	d.flight = d.flight[:0]
-}
-
-func (d *DB) land(p *pending) {
-	for id := range p.ids {
-		delete(d.flightIDs, id)
-	}
 }
 
 // syncLoop is the syncer goroutine: it syncs the log once for all the
@@ -430,22 +475,15 @@ func (d *DB) syncLoop() {
 				err = d.fail(err)
 			}
 		}
-		if err == nil {
-			if err = d.apply(batch); err != nil {
-				err = d.fail(err)
-			}
-		}
+		d.publishGroups(batch, err)
 		for _, p := range batch {
-			if p.b != nil {
-				_ = p.b.Close()
-			}
 			for _, r := range p.reqs {
 				if r.err == nil {
 					r.err = err
 				}
 				close(r.done)
 			}
-			close(p.applied)
+			close(p.done)
 		}
 		answered = n
 	}
@@ -455,39 +493,32 @@ func (d *DB) syncLoop() {
 // join a sync.
 const maxSyncYields = 4
 
-// apply applies the index writes of durable groups, as one pebble batch,
-// and publishes the state after them.
-func (d *DB) apply(groups []*pending) error {
-	var b *pebble.Batch
-	var next uint64
+// publishGroups publishes to readers the state after the last of the
+// groups of one sync, once they are durable (err is nil), and releases the
+// snapshots of the others.
+func (d *DB) publishGroups(groups []*pending, err error) {
+	var last *pending
 	anchor := false
 	for _, p := range groups {
-		if p.b == nil {
+		if p.snap == nil {
 			continue
 		}
-		if b == nil {
-			b = p.b
-		} else if err := b.Apply(p.b, nil); err != nil {
-			return err
+		if last != nil {
+			_ = last.snap.Close()
 		}
-		next, anchor = p.next, anchor || p.anchor
+		last, anchor = p, anchor || p.anchor
 	}
-	if b == nil {
-		return nil
+	if last == nil {
+		return
 	}
-	if err := d.pdb.Apply(b, pebble.NoSync); err != nil {
-		return err
+	if err != nil {
+		_ = last.snap.Close()
+		return
 	}
-	// Pebble reports a failed write of its own log through Fatalf, which
-	// records the failure; Apply then returns nil.
-	if err := d.failed(); err != nil {
-		return err
-	}
-	d.publish(d.pdb.NewSnapshot(), next)
+	d.publish(last.snap, last.next)
 	if d.groups++; anchor || d.groups%anchorGroups == 0 {
 		d.renewAnchor()
 	}
-	return nil
 }
 
 // do performs r's checks and adds its writes to the batch. wrote reports
@@ -561,11 +592,6 @@ func (g *group) check(stream string, expected cairn.ExpectedVersion, events []ca
 	id := events[0].ID
 	if g.ids[id] {
 		return nil, res, false, true, nil
-	}
-	if _, ok := g.d.flightIDs[id]; ok {
-		// A repeat of an append not durable yet: its outcome is known
-		// once it is.
-		g.d.drain()
 	}
 	if bytes.Compare(id[:], g.d.maxID[:]) > 0 {
 		return h, res, false, false, expected.Check(stream, h.current())
@@ -688,8 +714,6 @@ func (g *group) snapshot(s cairn.Snapshot) (wrote, later bool, err error) {
 	k := snapshotKey(s.StreamID)
 	stored, ok := g.snaps[s.StreamID]
 	if !ok {
-		// The snapshots of groups in flight are not in the index yet.
-		g.d.drain()
 		v, closer, err := g.d.pdb.Get(k)
 		switch {
 		case err == nil:
@@ -724,8 +748,6 @@ func (d *DB) commitAll(r *request) {
 		d.handoff(nil, false, []*request{r})
 		return
 	}
-	// The projections read the index: bring it up to date.
-	d.drain()
 	a := r.reqs[0]
 	g, err := d.newGroup(true, []*request{r})
 	if err != nil {
