@@ -115,6 +115,12 @@ type DB struct {
 	// failure is set once a write or fsync failed.
 	failure atomic.Pointer[error]
 
+	// sealed counts (at most) the memtables the committer had pebble set
+	// aside for flushing; flushed counts those pebble flushed. Pebble
+	// must never flush more: a memtable it set aside by itself could hold
+	// a write that is not durable yet.
+	sealed, flushed atomic.Int64
+
 	// Submission of writes to the committer.
 	subMu  sync.RWMutex
 	closed bool
@@ -133,7 +139,7 @@ type DB struct {
 	next      uint64 // next global position
 	frameBuf  []byte
 	flight    []*pending // groups handed to the syncer, not known to be answered
-	unflushed uint64     // bytes of index writes in pebble's memtable
+	unflushed uint64     // memSize of the index writes in pebble's memtable
 	// maxID is at least the greatest event ID with a retry record. An
 	// append whose first ID is greater (the common case with time-ordered
 	// IDs) cannot be a retry, and skips the lookup.
@@ -216,6 +222,11 @@ func Open(dir string, opts Options) (*DB, error) {
 			DataCorruption: func(info pebble.DataCorruptionInfo) {
 				d.fail(fmt.Errorf("%w: %s: %v", cairn.ErrCorrupt, info.Path, info.Details))
 			},
+			FlushEnd: func(info pebble.FlushInfo) {
+				if info.Err == nil && !info.Ingest && d.flushed.Add(int64(info.Input)) > d.sealed.Load() {
+					d.lg.Error("diskstore: pebble flushed a memtable the engine did not set aside", "flushed", d.flushed.Load(), "sealed", d.sealed.Load())
+				}
+			},
 		},
 		CompactionConcurrencyRange: func() (int, int) { return 1, 2 },
 		// The log is the index's write-ahead log: pebble keeps none, and
@@ -254,6 +265,15 @@ func Open(dir string, opts Options) (*DB, error) {
 		_ = pdb.Close()
 		return nil, fmt.Errorf("diskstore: open %s: %w", dir, wrapErr(err))
 	}
+	// The replay may have filled memtables, which pebble flushes as it
+	// sees fit: nothing it replays is in flight. Count from here on.
+	if err := d.pdb.Flush(); err != nil {
+		_ = d.log.close()
+		_ = pdb.Close()
+		return nil, fmt.Errorf("diskstore: open %s: %w", dir, wrapErr(err))
+	}
+	d.unflushed = 0
+	d.sealed.Store(d.flushed.Load())
 	d.anchor = d.pdb.NewSnapshot()
 	d.publish(d.pdb.NewSnapshot(), d.next)
 	go d.commitLoop()
@@ -358,7 +378,7 @@ func (d *DB) recover() error {
 			if err := d.pdb.Apply(b, pebble.NoSync); err != nil {
 				return err
 			}
-			d.unflushed += uint64(b.Len())
+			d.unflushed += memSize(b)
 			_ = b.Close()
 			end += int64(len(frame))
 		}
@@ -526,6 +546,7 @@ func (d *DB) Close() error {
 	if d.failed() == nil {
 		// Every write was answered: the memtable holds only durable
 		// writes. Flushing it spares the next Open a replay.
+		d.sealed.Add(1)
 		err = wrapErr(d.pdb.Flush())
 	}
 	return errors.Join(err, d.log.close(), d.pdb.Close())

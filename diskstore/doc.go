@@ -32,15 +32,15 @@
 //
 // The log is the commit point and the index's only write-ahead log: pebble
 // runs without one. Its memtable reaches the disk only when the committer
-// has it flushed, which it does when the memtable holds a quarter of its
-// size, and only after every group in flight is durable, so that the index
-// on disk never holds a write the log does not. The last index change of
+// has it flushed, which it does when the memtable is half full, and only
+// after every group in flight is durable, so that the index on disk never
+// holds a write the log does not. The last index change of
 // every frame is a marker recording the frame's end, and [Open] replays the
 // index changes of the frames after the marker on disk. A frame torn by a
 // crash (its checksum fails and nothing intact follows it) was never
 // acknowledged; Open drops it and overwrites it with zeros. A write whose
-// index changes are larger than an eighth of the memtable is synced before
-// they are applied.
+// index changes could take more than a quarter of the memtable is synced
+// before they are applied.
 //
 // Events are written once, to the log; pebble holds a few small records
 // per append. An LSM holding the events would write each of them twice (its

@@ -357,11 +357,12 @@ func (d *DB) writeGroup(g *group) error {
 	end := g.base + int64(len(g.frame)) + int64(g.b.Len())
 	putMarker(op.Value, marker{seg: g.seg, end: end, next: g.next})
 	_ = op.Finish()
-	large := uint64(g.b.Len()) >= d.opts.MemTableBytes/8
+	size := memSize(g.b)
+	large := size >= d.opts.MemTableBytes/4
 	if large {
-		// Pebble takes a batch this large as a memtable of its own, to be
-		// flushed at once: the groups before and this one must be durable
-		// first.
+		// A batch this large could make pebble start a new memtable (and
+		// flush the one before) by itself: the groups before and this one
+		// must be durable first.
 		d.drain()
 		if err := d.failed(); err != nil {
 			return err
@@ -376,21 +377,33 @@ func (d *DB) writeGroup(g *group) error {
 		if err := d.log.sync(); err != nil {
 			return err
 		}
+		// Pebble may set aside the memtable and the batch itself.
+		d.sealed.Add(2)
 	}
 	if err := d.pdb.Apply(g.b, pebble.NoSync); err != nil {
 		return err
 	}
-	d.unflushed += uint64(g.b.Len())
+	d.unflushed += size
 	return nil
 }
 
-// rotate has pebble flush its memtable once it holds a quarter of its
-// size (well before pebble would rotate it by itself, which it must never
-// do while a group in it is not durable), or when force is set. It waits
+// memSize bounds what a batch takes in pebble's memtable, and what pebble
+// reserves for it before applying it: its bytes and, for each entry, a
+// skiplist node of the greatest height.
+func memSize(b *pebble.Batch) uint64 {
+	return uint64(b.Len()) + 200*uint64(b.Count())
+}
+
+// rotate has pebble flush its memtable once it holds half of its size (by
+// memSize, which overestimates), or when force is set. Pebble must never
+// start a new memtable by itself, which it would do while a group in the
+// old one is not durable: it does so when a batch does not fit, and no
+// batch reaches it with more than a quarter of the memtable (larger ones
+// wait for durability first, see writeGroup) while at most half is used. It waits
 // until every group in flight is durable, so the memtable flushed holds
 // only durable writes.
 func (d *DB) rotate(force bool) error {
-	if !force && d.unflushed < d.opts.MemTableBytes/4 {
+	if !force && d.unflushed < d.opts.MemTableBytes/2 {
 		return nil
 	}
 	d.drain()
@@ -398,6 +411,7 @@ func (d *DB) rotate(force bool) error {
 		return err
 	}
 	d.unflushed = 0
+	d.sealed.Add(1)
 	if force {
 		return wrapErr(d.pdb.Flush())
 	}

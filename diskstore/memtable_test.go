@@ -1,0 +1,66 @@
+package diskstore
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/cairndb/cairn"
+	"github.com/google/uuid"
+)
+
+// TestMemtablesSetAsideByTheEngine: pebble must never set a memtable aside
+// for flushing by itself, since that memtable could hold index writes of a
+// group whose frame is not durable yet. With a small memtable, concurrent
+// appends, and commits whose projections write many tiny entries (the
+// worst ratio of pebble's reservation to the bytes written), every memtable
+// pebble flushes must be one the engine set aside.
+func TestMemtablesSetAsideByTheEngine(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(t.TempDir(), Options{NoSync: true, MemTableBytes: 256 << 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tiny := func(n int) cairn.Projection {
+		return func(ctx context.Context, tx cairn.Tx, events []cairn.Event) error {
+			for i := range n {
+				if err := tx.Put(ctx, "t", fmt.Sprint(events[0].Position, ".", i), []byte{1}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+	}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 150 {
+				ev := []cairn.EventData{{ID: uuid.New(), Type: "E", Data: []byte("x")}}
+				var err error
+				if i%3 == 0 {
+					_, err = db.CommitAll(ctx, cairn.AppendRequest{Stream: fmt.Sprint("p", w), Expected: cairn.Any, Events: ev}, []cairn.Projection{tiny(1 + i%200)})
+				} else {
+					_, err = db.Append(ctx, fmt.Sprint("s", w), cairn.Any, ev)
+				}
+				if err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := db.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	flushed, sealed := db.flushed.Load(), db.sealed.Load()
+	t.Logf("memtables flushed %d, set aside by the engine %d", flushed, sealed)
+	if flushed > sealed {
+		t.Fatalf("pebble flushed %d memtables, the engine set aside %d", flushed, sealed)
+	}
+	if flushed < 10 {
+		t.Fatalf("only %d memtables flushed: the test does not exercise flushing", flushed)
+	}
+}
