@@ -88,7 +88,7 @@
 // the value.
 //
 //	'A'                                  the marker: segment [8], end of the
-//	                                     last frame applied [8], next
+//	                                     last frame indexed [8], next
 //	                                     position [8]
 //	'F'                                  format: "cairn-diskstore" ‖ uint32 version
 //	'L' ‖ position [8]                   a locator: the events of one frame (or

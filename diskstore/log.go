@@ -32,10 +32,10 @@ import (
 //	index        the group's index writes, as a pebble batch
 //
 // so that the log alone holds everything a group wrote: its events and the
-// changes to the index (pebble) that go with them. The index is applied
-// once the frame is durable and without a sync of its own; its last write
-// records the end of the frame, so that after a crash Open replays the
-// frames the index had not kept yet.
+// changes to the index (pebble) that go with them. Pebble keeps no log of
+// its own and is flushed only when what it holds is durable here; the
+// index's last write of each frame records the end of the frame, so that
+// after a crash Open replays the frames the index on disk does not hold.
 const (
 	frameMagic  = "cLF1"
 	frameHeader = 16
