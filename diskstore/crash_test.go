@@ -90,7 +90,9 @@ func TestKillChild(t *testing.T) {
 	if dir == "" {
 		t.Skip("run by TestKill9")
 	}
-	db, err := diskstore.Open(dir, diskstore.Options{})
+	// A small memtable and small segments: the index is flushed, and the
+	// log moves to new segments, while the child is killed.
+	db, err := diskstore.Open(dir, diskstore.Options{MemTableBytes: 256 << 10, SegmentBytes: 256 << 10})
 	if err != nil {
 		fmt.Println("OPEN", err)
 		os.Exit(2)
