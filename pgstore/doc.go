@@ -104,6 +104,12 @@
 // another connection; the retry is recognised by the first event's ID, so
 // the events are never written twice.
 //
+// A group of appends runs on its own (an append whose group has started
+// waits for the group's outcome even if its own context ends), so each
+// attempt is bounded by Options.GroupTimeout (30 seconds by default): an
+// attempt on a connection that went silent is abandoned and tried again
+// the same way.
+//
 // # Notifications
 //
 // Every append sends a NOTIFY on the channel of its schema with the last

@@ -219,7 +219,10 @@ func (s *Store) appendGroup(ctx context.Context, reqs []cairn.AppendRequest) ([]
 			return nil, nil, err
 		}
 		var out []groupRow
-		out, err = s.callGroup(ctx, sql, streams, expected, counts, rows)
+		actx, cancel := context.WithTimeout(ctx, s.opts.GroupTimeout)
+		out, err = s.callGroup(actx, sql, streams, expected, counts, rows)
+		timedOut := errors.Is(actx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
+		cancel()
 		if err == nil {
 			return s.groupOutcome(ctx, reqs, out)
 		}
@@ -229,7 +232,7 @@ func (s *Store) appendGroup(ctx context.Context, reqs []cairn.AppendRequest) ([]
 			// which append is a retry and which a duplicate.
 			return s.appendRetrying(ctx, reqs, false)
 		}
-		if attempt == maxAttempts || !retryable(err) || ctx.Err() != nil || s.closed.Load() {
+		if attempt == maxAttempts || !(retryable(err) || timedOut) || ctx.Err() != nil || s.closed.Load() {
 			break
 		}
 		s.log.Warn("pgstore: append failed, trying again", "attempt", attempt, "err", err)

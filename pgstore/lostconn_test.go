@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/pgstore"
@@ -27,6 +28,9 @@ type cutProxy struct {
 	trap    []byte
 	fired   bool
 	dropped []byte // the answer the client never saw
+	// stall keeps the trapped connection open and silent instead of
+	// closing it, until the client hangs up.
+	stall bool
 }
 
 func newCutProxy(t *testing.T, target string) *cutProxy {
@@ -126,6 +130,19 @@ func (p *cutProxy) serve(client net.Conn) {
 		if hit {
 			// Once the server answers, the write has committed.
 			<-answered
+			p.mu.Lock()
+			stall := p.stall
+			p.mu.Unlock()
+			if stall {
+				// Silent: whatever the client sends is swallowed,
+				// until it says goodbye (Terminate) or hangs up.
+				for {
+					n, err := client.Read(buf)
+					if err != nil || bytes.Contains(buf[:n], []byte{'X', 0, 0, 0, 4}) {
+						break
+					}
+				}
+			}
 			return // closes both connections
 		}
 	}
@@ -180,5 +197,53 @@ func TestLostConnectionDuringAppend(t *testing.T) {
 	}
 	if len(log) != 3 || log[1].ID != events[0].ID || log[2].ID != events[1].ID {
 		t.Fatalf("log after the lost connection has %d events: %+v", len(log), log)
+	}
+}
+
+// TestStalledConnectionDuringAppend: the connection goes silent after
+// PostgreSQL has committed an append (the answer never comes, the
+// connection is not closed). The engine gives the attempt up after
+// GroupTimeout, tries again on another connection, recognises its append
+// by the first event's id, and returns its result; the events are in the
+// log once.
+func TestStalledConnectionDuringAppend(t *testing.T) {
+	raw := pgtest.URL(t)
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		t.Skip("CAIRN_TEST_POSTGRES is not a URL with a host; the proxy needs one")
+	}
+	proxy := newCutProxy(t, u.Host)
+	proxy.stall = true
+	u.Host = proxy.ln.Addr().String()
+	schema := pgtest.Schema(t, "cairn_test")
+	direct := cairn.NewStore(openSchema(t, schema, pgstore.Options{}), cairn.Options{})
+	engine, err := pgstore.Open(context.Background(), u.String(), pgstore.Options{Schema: schema, GroupTimeout: 500 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cairn.NewStore(engine, cairn.Options{})
+	defer s.Close()
+	ctx := context.Background()
+	events := []cairn.EventData{{ID: uuid.New(), Type: "A"}, {ID: uuid.New(), Type: "B"}}
+	proxy.arm(events[0].ID[:])
+	res, err := s.Append(ctx, "s", cairn.NoStream, events...)
+	if err != nil {
+		t.Fatalf("append across the stalled connection: %v", err)
+	}
+	if !proxy.hasFired() {
+		t.Fatal("the proxy never stalled the connection")
+	}
+	if answer := proxy.droppedAnswer(); !bytes.Contains(answer, []byte{'Z', 0, 0, 0, 5, 'I'}) {
+		t.Fatalf("the withheld answer %q is not a committed statement", answer)
+	}
+	if res.Version != 1 || res.Position != 1 {
+		t.Fatalf("result %+v, want version 1 position 1", res)
+	}
+	log, err := direct.ReadAll(ctx, 0, 10, cairn.Forward)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log) != 2 || log[0].ID != events[0].ID || log[1].ID != events[1].ID {
+		t.Fatalf("log after the stalled connection has %d events: %+v", len(log), log)
 	}
 }

@@ -37,6 +37,14 @@ type Options struct {
 	PollInterval time.Duration
 	// Logger receives the engine's diagnostics. Nil discards them.
 	Logger *slog.Logger
+	// GroupTimeout bounds one attempt of a group of appends, which runs
+	// on its own (appends whose group has started wait for its outcome
+	// even when their own context ends). An attempt that takes longer,
+	// say on a connection that went silent, is abandoned and tried again
+	// on another connection, where the engine recognises by the first
+	// event id an append the abandoned attempt committed. Zero means 30
+	// seconds.
+	GroupTimeout time.Duration
 }
 
 // EnsureDefaults fills in zero fields with their defaults.
@@ -46,6 +54,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.PollInterval <= 0 {
 		o.PollInterval = 5 * time.Second
+	}
+	if o.GroupTimeout <= 0 {
+		o.GroupTimeout = 30 * time.Second
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
