@@ -116,10 +116,13 @@ type DB struct {
 	failure atomic.Pointer[error]
 
 	// sealed counts (at most) the memtables the committer had pebble set
-	// aside for flushing; flushed counts those pebble flushed. Pebble
-	// must never flush more: a memtable it set aside by itself could hold
-	// a write that is not durable yet.
+	// aside for flushing; flushed counts those pebble flushed, in the
+	// flush jobs that began once Open was done (counted). Pebble must
+	// never flush more: a memtable it set aside by itself could hold a
+	// write that is not durable yet.
 	sealed, flushed atomic.Int64
+	counting        atomic.Bool
+	counted         sync.Map // flush job IDs begun while counting
 
 	// Submission of writes to the committer.
 	subMu  sync.RWMutex
@@ -222,8 +225,16 @@ func Open(dir string, opts Options) (*DB, error) {
 			DataCorruption: func(info pebble.DataCorruptionInfo) {
 				d.fail(fmt.Errorf("%w: %s: %v", cairn.ErrCorrupt, info.Path, info.Details))
 			},
+			FlushBegin: func(info pebble.FlushInfo) {
+				if d.counting.Load() {
+					d.counted.Store(info.JobID, true)
+				}
+			},
 			FlushEnd: func(info pebble.FlushInfo) {
-				if info.Err == nil && !info.Ingest && d.flushed.Add(int64(info.Input)) > d.sealed.Load() {
+				if _, ok := d.counted.LoadAndDelete(info.JobID); !ok || info.Err != nil || info.Ingest {
+					return
+				}
+				if d.flushed.Add(int64(info.Input)) > d.sealed.Load() {
 					d.lg.Error("diskstore: pebble flushed a memtable the engine did not set aside", "flushed", d.flushed.Load(), "sealed", d.sealed.Load())
 				}
 			},
@@ -273,7 +284,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		return nil, fmt.Errorf("diskstore: open %s: %w", dir, wrapErr(err))
 	}
 	d.unflushed = 0
-	d.sealed.Store(d.flushed.Load())
+	d.counting.Store(true)
 	d.anchor = d.pdb.NewSnapshot()
 	d.publish(d.pdb.NewSnapshot(), d.next)
 	go d.commitLoop()
