@@ -1,8 +1,11 @@
 package diskstore
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 
@@ -18,7 +21,8 @@ import (
 // pebble flushes must be one the engine set aside.
 func TestMemtablesSetAsideByTheEngine(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(t.TempDir(), Options{NoSync: true, MemTableBytes: 256 << 10})
+	var logged syncBuffer
+	db, err := Open(t.TempDir(), Options{NoSync: true, MemTableBytes: 256 << 10, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,4 +67,25 @@ func TestMemtablesSetAsideByTheEngine(t *testing.T) {
 	if flushed < 10 {
 		t.Fatalf("only %d memtables flushed: the test does not exercise flushing", flushed)
 	}
+	if strings.Contains(logged.String(), "did not set aside") {
+		t.Fatalf("the engine reported a flush it did not ask for:\n%s", logged.String())
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
