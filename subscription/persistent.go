@@ -74,7 +74,8 @@ type Settings struct {
 	// delivered again as a retry. It also bounds how long events assigned
 	// to a consumer wait for its Next: after it they go back to the group,
 	// without counting a retry. Zero means DefaultMessageTimeout; negative
-	// never times out.
+	// never times out. It is kept in whole milliseconds: a positive timeout
+	// under 1ms is refused.
 	MessageTimeout time.Duration
 	// BufferSize bounds the events the group holds: read ahead, in flight
 	// with consumers, or waiting for a retry. Zero means
@@ -93,10 +94,18 @@ type Settings struct {
 	Strategy Strategy
 }
 
+// Out-of-range settings are refused, by [Settings.Validate] and so by
+// Create and Update, with an error naming the setting; zero fields take
+// their defaults, as documented on each.
+
 // Strategy is how a group chooses the consumer of an event. Each skips
 // consumers that hold their in-flight limit; RoundRobin and DispatchToSingle
 // also skip a consumer whose assigned events waited a MessageTimeout for its
 // Next, until it calls Next again.
+//
+// cairn implements three of the KurrentDB protocol's strategies:
+// RoundRobin, DispatchToSingle and Pinned. [ParseStrategy] refuses the
+// others (PinnedByCorrelation) rather than choosing another in their place.
 type Strategy uint8
 
 const (
@@ -115,6 +124,12 @@ const (
 
 var strategyNames = []string{"RoundRobin", "DispatchToSingle", "Pinned"}
 
+// unimplementedStrategies are strategies of the KurrentDB protocol that
+// cairn does not implement.
+var unimplementedStrategies = []string{"PinnedByCorrelation"}
+
+const strategyList = "RoundRobin, DispatchToSingle or Pinned"
+
 // String returns the strategy's name as in the KurrentDB protocol.
 func (s Strategy) String() string {
 	if int(s) < len(strategyNames) {
@@ -124,12 +139,18 @@ func (s Strategy) String() string {
 }
 
 // ParseStrategy returns the strategy named name: "RoundRobin",
-// "DispatchToSingle" or "Pinned", as in the KurrentDB protocol.
+// "DispatchToSingle" or "Pinned", as in the KurrentDB protocol (the case
+// matters). Any other name is refused with an [cairn.InvalidArgumentError],
+// including the protocol's PinnedByCorrelation, which cairn does not
+// implement.
 func ParseStrategy(name string) (Strategy, error) {
 	if i := slices.Index(strategyNames, name); i >= 0 {
 		return Strategy(i), nil
 	}
-	return 0, invalidf("settings.consumer_strategy", "unknown strategy %q: use RoundRobin, DispatchToSingle or Pinned", name)
+	if slices.Contains(unimplementedStrategies, name) {
+		return 0, invalidf("settings.consumer_strategy", "cairn does not implement the strategy %s; use %s", name, strategyList)
+	}
+	return 0, invalidf("settings.consumer_strategy", "unknown strategy %q; use %s", name, strategyList)
 }
 
 // EnsureDefaults fills in zero fields with their defaults.
@@ -148,7 +169,11 @@ func (s *Settings) EnsureDefaults() {
 	}
 }
 
-func (s Settings) validate() error {
+// Validate reports the first setting out of its range, as an
+// [cairn.InvalidArgumentError] naming it. [Manager.Create] and
+// [Manager.Update] refuse such settings; none is ever replaced by another
+// value.
+func (s Settings) Validate() error {
 	switch {
 	case s.BufferSize < 0:
 		return invalidf("settings.buffer_size", "must not be negative, got %d", s.BufferSize)
@@ -156,8 +181,12 @@ func (s Settings) validate() error {
 		return invalidf("settings.checkpoint_after", "must not be negative, got %d", s.CheckpointAfter)
 	case s.MaxSubscriberCount < 0:
 		return invalidf("settings.max_subscriber_count", "must not be negative, got %d", s.MaxSubscriberCount)
+	case s.MessageTimeout > 0 && s.MessageTimeout < time.Millisecond:
+		// Kept in milliseconds, it would become zero: every event would
+		// time out as soon as it is delivered.
+		return invalidf("settings.message_timeout", "must be at least 1ms (or negative for none), got %v", s.MessageTimeout)
 	case int(s.Strategy) >= len(strategyNames):
-		return invalidf("settings.consumer_strategy", "unknown strategy %d", s.Strategy)
+		return invalidf("settings.consumer_strategy", "unknown strategy %d; use %s", s.Strategy, strategyList)
 	}
 	return s.Filter.Validate()
 }
@@ -213,10 +242,24 @@ func (d *definition) set(s Settings) {
 	d.Strategy = s.Strategy.String()
 }
 
-// strategy returns the stored strategy; RoundRobin when none is stored.
+// strategy returns the stored strategy; RoundRobin when none is stored
+// (registries written before strategies were kept). A stored name this
+// version does not know is refused by check, before a group uses it.
 func (d *definition) strategy() Strategy {
 	st, _ := ParseStrategy(d.Strategy)
 	return st
+}
+
+// check refuses a stored definition whose strategy this version does not
+// implement, rather than running the group with another one.
+func (d *definition) check() error {
+	if d.Strategy == "" {
+		return nil
+	}
+	if _, err := ParseStrategy(d.Strategy); err != nil {
+		return fmt.Errorf("persistent subscription %q on %s has the strategy %q, which this version of cairn does not implement: %w", d.Group, d.Stream, d.Strategy, cairn.ErrNotSupported)
+	}
+	return nil
 }
 
 func (d definition) stateID() string  { return stateIDPrefix + d.ID.String() }
@@ -387,7 +430,7 @@ func (m *Manager) Create(ctx context.Context, stream, group string, s Settings) 
 	if err := checkGroup(stream, group); err != nil {
 		return err
 	}
-	if err := s.validate(); err != nil {
+	if err := s.Validate(); err != nil {
 		return err
 	}
 	start, ok := s.Start.first()
@@ -431,7 +474,7 @@ func (m *Manager) Update(ctx context.Context, stream, group string, s Settings) 
 	if err := checkGroup(stream, group); err != nil {
 		return err
 	}
-	if err := s.validate(); err != nil {
+	if err := s.Validate(); err != nil {
 		return err
 	}
 	change := uuid.New()
@@ -528,6 +571,9 @@ func (m *Manager) running(ctx context.Context, d definition) (*group, error) {
 	}
 	g := m.groups[key]
 	m.mu.Unlock()
+	if err := d.check(); err != nil {
+		return nil, err
+	}
 	if g != nil && g.def().ID == d.ID {
 		if g.def().ChangeID != d.ChangeID {
 			g.update(d) // updated by another Manager
@@ -557,7 +603,7 @@ func (m *Manager) running(ctx context.Context, d definition) (*group, error) {
 // Connect adds a consumer to a group.
 func (m *Manager) Connect(ctx context.Context, stream, group string, opts ConsumerOptions) (*Consumer, error) {
 	if opts.InFlight < 0 {
-		return nil, invalidf("in flight", "must not be negative, got %d", opts.InFlight)
+		return nil, invalidf("in_flight", "must not be negative, got %d", opts.InFlight)
 	}
 	g, err := m.group(ctx, stream, group)
 	if err != nil {

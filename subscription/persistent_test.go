@@ -544,7 +544,7 @@ func TestPersistentAdministration(t *testing.T) {
 		{"filter.event_type_regexp", m.Create(ctx, "orders", "h", subscription.Settings{Filter: subscription.Filter{EventTypeRegexp: "["}})},
 		{"settings.start", m.Create(ctx, "orders", "h", subscription.Settings{Start: subscription.At(math.MaxUint64)})},
 		{"action", cs.Nack(ctx, subscription.Action(9), "", uuid.New())},
-		{"in flight", func() error {
+		{"in_flight", func() error {
 			_, err := m.Connect(ctx, "orders", "g", subscription.ConsumerOptions{InFlight: -1})
 			return err
 		}()},
