@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"strconv"
-	"time"
 
 	"github.com/cairndb/cairn/subscription"
 	"github.com/google/uuid"
@@ -43,58 +42,28 @@ func groupError(ctx context.Context, stream string, err error) error {
 
 func streamName(id *shared.StreamIdentifier) string { return string(id.GetStreamName()) }
 
-// settingsFrom maps the protocol's settings onto the Manager's. KurrentDB's
-// minimum checkpoint count is the Manager's CheckpointAfter; its history
-// buffer size bounds the group's buffer. Zero values take the Manager's
-// defaults.
-func settingsFrom(retries, minCheckpoint, maxSubscribers, buffer int32, timeoutMs int64) subscription.Settings {
-	s := subscription.Settings{
-		MaxRetryCount:      int(max(retries, 0)),
-		CheckpointAfter:    int(max(minCheckpoint, 0)),
-		MaxSubscriberCount: int(max(maxSubscribers, 0)),
-		BufferSize:         int(max(buffer, 0)),
-	}
-	if timeoutMs > 0 {
-		s.MessageTimeout = time.Duration(timeoutMs) * time.Millisecond
-	}
-	return s
-}
-
-func createTimeout(st *ps.CreateReq_Settings) int64 {
-	switch v := st.GetMessageTimeout().(type) {
-	case *ps.CreateReq_Settings_MessageTimeoutMs:
-		return int64(v.MessageTimeoutMs)
-	case *ps.CreateReq_Settings_MessageTimeoutTicks:
-		return v.MessageTimeoutTicks / 10_000
-	}
-	return 0
-}
-
-func updateTimeout(st *ps.UpdateReq_Settings) int64 {
-	switch v := st.GetMessageTimeout().(type) {
-	case *ps.UpdateReq_Settings_MessageTimeoutMs:
-		return int64(v.MessageTimeoutMs)
-	case *ps.UpdateReq_Settings_MessageTimeoutTicks:
-		return v.MessageTimeoutTicks / 10_000
-	}
-	return 0
-}
-
 func groupFilter(fo *ps.CreateReq_AllOptions_FilterOptions) (subscription.Filter, error) {
 	var f subscription.Filter
 	if fo == nil {
 		return f, nil
 	}
+	var x *ps.CreateReq_AllOptions_FilterOptions_Expression
 	switch v := fo.GetFilter().(type) {
 	case *ps.CreateReq_AllOptions_FilterOptions_StreamIdentifier:
-		f.StreamPrefixes, f.StreamRegexp = v.StreamIdentifier.GetPrefix(), v.StreamIdentifier.GetRegex()
+		x = v.StreamIdentifier
+		f.StreamPrefixes, f.StreamRegexp = x.GetPrefix(), x.GetRegex()
 	case *ps.CreateReq_AllOptions_FilterOptions_EventType:
-		f.EventTypePrefixes, f.EventTypeRegexp = v.EventType.GetPrefix(), v.EventType.GetRegex()
+		x = v.EventType
+		f.EventTypePrefixes, f.EventTypeRegexp = x.GetPrefix(), x.GetRegex()
 	default:
 		return f, invalid("filter: neither a stream-name nor an event-type expression")
 	}
 	if f.IsZero() {
 		return f, invalid("filter: give a regular expression or prefixes")
+	}
+	if x.GetRegex() != "" && len(x.GetPrefix()) > 0 {
+		// KurrentDB would use the expression and ignore the prefixes.
+		return f, invalid("filter: give a regular expression or prefixes, not both")
 	}
 	return f, nil
 }
@@ -102,7 +71,14 @@ func groupFilter(fo *ps.CreateReq_AllOptions_FilterOptions) (subscription.Filter
 func (p *persistentService) Create(ctx context.Context, req *ps.CreateReq) (*ps.CreateResp, error) {
 	o := req.GetOptions()
 	st := o.GetSettings()
-	settings := settingsFrom(st.GetMaxRetryCount(), st.GetMinCheckpointCount(), st.GetMaxSubscriberCount(), st.GetHistoryBufferSize(), createTimeout(st))
+	strategy, err := createStrategy(st)
+	if err != nil {
+		return nil, groupError(ctx, "", err)
+	}
+	settings, err := groupSettings(st, createTimeout(st), createCheckpointAfter(st), strategy)
+	if err != nil {
+		return nil, err
+	}
 	stream := subscription.AllStream
 	switch v := o.GetStreamOption().(type) {
 	case *ps.CreateReq_Options_Stream:
@@ -118,6 +94,9 @@ func (p *persistentService) Create(ctx context.Context, req *ps.CreateReq) (*ps.
 		case *ps.CreateReq_AllOptions_End:
 			settings.Start = subscription.End
 		case *ps.CreateReq_AllOptions_Position:
+			if c, p := a.Position.GetCommitPosition(), a.Position.GetPreparePosition(); p > c {
+				return nil, invalid("invalid position: the prepare position %d is beyond the commit position %d", p, c)
+			}
 			settings.Start = subscription.At(a.Position.GetCommitPosition())
 		}
 		f, err := groupFilter(v.All.GetFilter())
@@ -152,11 +131,18 @@ func (p *persistentService) Update(ctx context.Context, req *ps.UpdateReq) (*ps.
 	case nil:
 		stream = streamName(o.GetStreamIdentifier())
 	}
+	strategy, err := updateStrategy(st)
+	if err != nil {
+		return nil, groupError(ctx, stream, err)
+	}
+	settings, err := groupSettings(st, updateTimeout(st), updateCheckpointAfter(st), strategy)
+	if err != nil {
+		return nil, err
+	}
 	info, err := p.m.Info(ctx, stream, o.GetGroupName())
 	if err != nil {
 		return nil, groupError(ctx, stream, err)
 	}
-	settings := settingsFrom(st.GetMaxRetryCount(), st.GetMinCheckpointCount(), st.GetMaxSubscriberCount(), st.GetHistoryBufferSize(), updateTimeout(st))
 	settings.Filter = info.Settings.Filter // the protocol cannot change it
 	if err := p.m.Update(ctx, stream, o.GetGroupName(), settings); err != nil {
 		return nil, groupError(ctx, stream, err)
@@ -197,12 +183,21 @@ func (p *persistentService) Read(stream grpc.BidiStreamingServer[ps.ReadReq, ps.
 	if o == nil {
 		return invalid("a persistent subscription read starts with its options")
 	}
-	name := subscription.AllStream
-	if v, ok := o.GetStreamOption().(*ps.ReadReq_Options_StreamIdentifier); ok {
+	var name string
+	switch v := o.GetStreamOption().(type) {
+	case *ps.ReadReq_Options_StreamIdentifier:
 		name = streamName(v.StreamIdentifier)
+	case *ps.ReadReq_Options_All:
+		name = subscription.AllStream
+	default:
+		return invalid("invalid options.stream_option: give a stream or all")
+	}
+	// The consumer's in-flight limit; KurrentDB refuses less than one too.
+	if n := o.GetBufferSize(); n < 1 {
+		return invalid("invalid options.buffer_size: must be at least 1, got %d", n)
 	}
 	uuidString := o.GetUuidOption().GetString_() != nil
-	consumer, err := p.m.Connect(ctx, name, o.GetGroupName(), subscription.ConsumerOptions{InFlight: int(max(o.GetBufferSize(), 0))})
+	consumer, err := p.m.Connect(ctx, name, o.GetGroupName(), subscription.ConsumerOptions{InFlight: int(o.GetBufferSize())})
 	if err != nil {
 		return groupError(ctx, name, err)
 	}
@@ -275,8 +270,10 @@ func (p *persistentService) answer(ctx context.Context, c *subscription.Consumer
 				return err
 			}
 			return errStopped
-		default: // retry, or unknown: the server decides, and retries
+		case ps.ReadReq_Nack_Retry, ps.ReadReq_Nack_Unknown: // unknown: the server decides, and retries
 			action = subscription.Retry
+		default:
+			return invalid("invalid nack.action: unknown value %d; use 0 (unknown), 1 (park), 2 (retry), 3 (skip) or 4 (stop)", v.Nack.GetAction())
 		}
 		return c.Nack(ctx, action, v.Nack.GetReason(), ids...)
 	}
@@ -355,9 +352,12 @@ func (p *persistentService) ReplayParked(ctx context.Context, req *ps.ReplayPark
 	if v, ok := o.GetStreamOption().(*ps.ReplayParkedReq_Options_StreamIdentifier); ok {
 		stream = streamName(v.StreamIdentifier)
 	}
-	limit := 0
+	limit := 0 // all
 	if v, ok := o.GetStopAtOption().(*ps.ReplayParkedReq_Options_StopAt); ok {
-		limit = int(min(max(v.StopAt, 0), math.MaxInt32))
+		if v.StopAt < 1 {
+			return nil, invalid("invalid options.stop_at: must be at least 1, got %d; send no_limit to replay every parked event", v.StopAt)
+		}
+		limit = int(min(v.StopAt, math.MaxInt32))
 	}
 	if _, err := p.m.ReplayParked(ctx, stream, o.GetGroupName(), limit); err != nil {
 		return nil, groupError(ctx, stream, err)
@@ -389,12 +389,12 @@ func subscriptionInfo(info subscription.Info) *ps.SubscriptionInfo {
 		Status:                     "Live",
 		StartFrom:                  pos(0),
 		MessageTimeoutMilliseconds: int32(min(s.MessageTimeout.Milliseconds(), math.MaxInt32)),
-		MaxRetryCount:              int32(s.MaxRetryCount),
+		MaxRetryCount:              int32(max(s.MaxRetryCount, 0)),
 		BufferSize:                 int32(s.BufferSize),
 		MinCheckPointCount:         int32(s.CheckpointAfter),
 		MaxCheckPointCount:         int32(s.CheckpointAfter),
 		MaxSubscriberCount:         int32(s.MaxSubscriberCount),
-		NamedConsumerStrategy:      "RoundRobin",
+		NamedConsumerStrategy:      s.Strategy.String(),
 		TotalItems:                 int64(min(info.Delivered, math.MaxInt64)),
 		ReadBufferCount:            int32(info.Buffered),
 		TotalInFlightMessages:      int32(info.InFlight),

@@ -54,7 +54,10 @@ const (
 )
 
 // Settings configure a persistent subscription group. The zero value is
-// ready to use.
+// ready to use: zero fields take their defaults, as documented on each.
+// Out-of-range settings are refused by [Settings.Validate], and so by
+// Create and Update, with an error naming the setting; none is replaced by
+// another value.
 type Settings struct {
 	// Filter selects the events the group delivers. Events it does not
 	// pass count as processed.
@@ -93,10 +96,6 @@ type Settings struct {
 	// RoundRobin.
 	Strategy Strategy
 }
-
-// Out-of-range settings are refused, by [Settings.Validate] and so by
-// Create and Update, with an error naming the setting; zero fields take
-// their defaults, as documented on each.
 
 // Strategy is how a group chooses the consumer of an event. Each skips
 // consumers that hold their in-flight limit; RoundRobin and DispatchToSingle
