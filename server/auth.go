@@ -4,11 +4,13 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/base64"
+	"net"
 	"strings"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
@@ -43,17 +45,31 @@ func (s *Server) authenticate(ctx context.Context, method string) (context.Conte
 			return ctx, nil
 		}
 		s.metrics.authFailures.Inc()
-		s.log.Warn("request without credentials refused", "method", method)
+		s.authLog.failed(peerHost(ctx), "", method, "no credentials")
 		return ctx, status.Error(codes.Unauthenticated, "credentials are required")
 	}
 	user, ok := s.checkBasic(values[0])
 	if !ok {
 		s.metrics.authFailures.Inc()
 		// Only the user name is logged: the header holds the password.
-		s.log.Warn("authentication failed", "method", method, "user", user)
+		s.authLog.failed(peerHost(ctx), user, method, "invalid credentials")
 		return ctx, status.Error(codes.Unauthenticated, "invalid credentials")
 	}
 	return context.WithValue(ctx, userKey{}, user), nil
+}
+
+// peerHost returns the address of an RPC's client without its port, which
+// changes with every connection.
+func peerHost(ctx context.Context) string {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return "unknown"
+	}
+	host, _, err := net.SplitHostPort(p.Addr.String())
+	if err != nil {
+		return p.Addr.String()
+	}
+	return host
 }
 
 // checkBasic returns the user named by an Authorization header and whether

@@ -68,6 +68,13 @@ type Options struct {
 	// ShutdownTimeout bounds how long [Server.Shutdown] waits for in-flight
 	// requests when its context has no deadline. Zero means 10 seconds.
 	ShutdownTimeout time.Duration
+	// AuthFailureLogInterval bounds the log lines of failed
+	// authentications: per client address and user name, the first
+	// failure is logged at once, and those that follow within the interval
+	// in one line with their count when it ends. Zero means
+	// DefaultAuthFailureLogInterval. Every failure is counted in the
+	// cairn_auth_failures_total metric.
+	AuthFailureLogInterval time.Duration
 }
 
 // Server serves a [cairn.Store] over the KurrentDB gRPC protocol, and
@@ -89,6 +96,7 @@ type Server struct {
 	log     *slog.Logger
 	metrics *Metrics
 	users   map[string]string
+	authLog *authLog
 	grpc    *grpc.Server
 	id      uuid.UUID
 	started time.Time
@@ -150,6 +158,9 @@ func New(store *cairn.Store, opts Options) *Server {
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
+	if opts.AuthFailureLogInterval <= 0 {
+		opts.AuthFailureLogInterval = DefaultAuthFailureLogInterval
+	}
 	users := maps.Clone(opts.Users)
 	if users == nil {
 		users = map[string]string{"admin": DefaultAdminPassword}
@@ -163,6 +174,7 @@ func New(store *cairn.Store, opts Options) *Server {
 		id:        uuid.New(),
 		started:   time.Now(),
 		advertise: opts.Advertise,
+		authLog:   newAuthLog(opts.Logger, opts.AuthFailureLogInterval),
 		quit:      make(chan struct{}),
 	}
 	maxMsg := cairn.DefaultMaxEventBytes + 1<<20
@@ -238,6 +250,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 		err = ctx.Err()
 	}
+	// No request runs any more: report the failed authentications still
+	// being counted.
+	s.authLog.close()
 	// A scavenge was cancelled by quit; the store must outlive it.
 	s.ops.wait()
 	if s.groups != nil {
