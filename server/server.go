@@ -6,6 +6,7 @@ import (
 	"errors"
 	"log/slog"
 	"maps"
+	"math"
 	"net"
 	"net/http"
 	"os"
@@ -33,6 +34,12 @@ import (
 // DefaultAdminPassword is the admin password when none is configured, as in
 // KurrentDB. The cairn command refuses to listen beyond loopback with it.
 const DefaultAdminPassword = "changeit"
+
+// DefaultMaxHeaderBytes is the default of [Options.MaxHeaderBytes]: 16 KiB,
+// twice the 8 KiB that gRPC's C++ and Java servers accept by default and
+// half what KurrentDB (ASP.NET Kestrel) accepts; gRPC-Go's own default is
+// 16 MiB.
+const DefaultMaxHeaderBytes = 16 << 10
 
 // DefaultMaxAppendBytes is the default of [Options.MaxAppendBytes]: four
 // events of the Store's largest size.
@@ -75,6 +82,11 @@ type Options struct {
 	// DefaultAuthFailureLogInterval. Every failure is counted in the
 	// cairn_auth_failures_total metric.
 	AuthFailureLogInterval time.Duration
+	// MaxHeaderBytes bounds the headers (metadata) of a request, which the
+	// server reads before it authenticates the request; a request with
+	// more is refused. It counts as HTTP/2 does: each field's name and
+	// value plus 32 bytes. Zero means DefaultMaxHeaderBytes.
+	MaxHeaderBytes int
 }
 
 // Server serves a [cairn.Store] over the KurrentDB gRPC protocol, and
@@ -161,6 +173,9 @@ func New(store *cairn.Store, opts Options) *Server {
 	if opts.AuthFailureLogInterval <= 0 {
 		opts.AuthFailureLogInterval = DefaultAuthFailureLogInterval
 	}
+	if opts.MaxHeaderBytes <= 0 {
+		opts.MaxHeaderBytes = DefaultMaxHeaderBytes
+	}
 	users := maps.Clone(opts.Users)
 	if users == nil {
 		users = map[string]string{"admin": DefaultAdminPassword}
@@ -181,6 +196,8 @@ func New(store *cairn.Store, opts Options) *Server {
 	gopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxMsg),
 		grpc.MaxSendMsgSize(maxMsg),
+		// gRPC-Go would read 16 MiB of headers before authentication.
+		grpc.MaxHeaderListSize(uint32(min(opts.MaxHeaderBytes, math.MaxUint32))),
 		// The official clients ping every 10 s, also when idle.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(s.observeUnary, s.authUnary),
@@ -302,6 +319,18 @@ func (s *Server) HTTPHandler() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	return mux
+}
+
+// HTTPServer returns an http.Server for [Server.HTTPHandler] with bounds on
+// what a client may make it hold: request headers of at most
+// [Options.MaxHeaderBytes] (net/http's default is 1 MiB), read within 10
+// seconds.
+func (s *Server) HTTPServer() *http.Server {
+	return &http.Server{
+		Handler:           s.HTTPHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    s.opts.MaxHeaderBytes,
+	}
 }
 
 // appendSize counts the bytes of an append as its events arrive, and

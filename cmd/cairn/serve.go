@@ -128,7 +128,7 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 					_ = srv.Shutdown(context.Background())
 					return fmt.Errorf("--http-listen: %w", err)
 				}
-				web = &http.Server{Handler: srv.HTTPHandler(), ReadHeaderTimeout: 10 * time.Second}
+				web = srv.HTTPServer()
 				go func() {
 					if err := web.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
 						errc <- fmt.Errorf("http: %w", err)
