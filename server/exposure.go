@@ -36,3 +36,15 @@ func CheckExposure(addr string, tls bool, adminPassword string) error {
 	}
 	return nil
 }
+
+// CheckHTTPExposure returns an error when serving the HTTP port (/metrics
+// and /health) on addr would expose it beyond loopback and public, the
+// operator's explicit consent, is not given: that port has neither TLS nor
+// authentication, so whoever reaches it reads the server's metrics. An
+// empty addr (no HTTP port) and loopback are always allowed.
+func CheckHTTPExposure(addr string, public bool) error {
+	if addr == "" || public || IsLoopback(addr) {
+		return nil
+	}
+	return fmt.Errorf("refusing to serve /metrics and /health on %s, beyond loopback: they have neither TLS nor authentication; keep --http-listen on loopback, or give --http-public to serve them to anyone who reaches the port", addr)
+}

@@ -295,3 +295,29 @@ func TestCheckExposure(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckHTTPExposure(t *testing.T) {
+	for _, tc := range []struct {
+		addr   string
+		public bool
+		ok     bool
+	}{
+		{"", false, true},
+		{"127.0.0.1:2114", false, true},
+		{"localhost:2114", false, true},
+		{"[::1]:2114", false, true},
+		{"0.0.0.0:2114", false, false},
+		{":2114", false, false},
+		{"10.0.0.7:2114", false, false},
+		{"0.0.0.0:2114", true, true},
+		{":2114", true, true},
+	} {
+		err := server.CheckHTTPExposure(tc.addr, tc.public)
+		if (err == nil) != tc.ok {
+			t.Errorf("CheckHTTPExposure(%q, public=%v) = %v", tc.addr, tc.public, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "--http-public") {
+			t.Errorf("the refusal does not say how to override it: %v", err)
+		}
+	}
+}

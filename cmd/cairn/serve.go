@@ -27,6 +27,7 @@ func newServeCmd(g *globals) *cobra.Command {
 		tlsCert, tlsKey    string
 		adminPassword      string
 		insecure, jsonLogs bool
+		httpPublic         bool
 		shutdownTimeout    time.Duration
 		logLevel           slog.Level
 	)
@@ -44,7 +45,9 @@ on a loopback address only, it speaks plaintext for development; the
 official clients send no credentials over plaintext, so nothing is
 authenticated then. Beyond loopback the server requires TLS and an admin
 password other than the default "changeit". --insecure turns TLS off
-explicitly, and is also refused beyond loopback.
+explicitly, and is also refused beyond loopback. The HTTP port has neither
+TLS nor authentication: beyond loopback it is refused unless --http-public
+says to serve /metrics and /health to anyone who reaches it.
 
 The admin password comes from --admin-password, else from $CAIRN_ADMIN_PASSWORD,
 else is "changeit".
@@ -80,6 +83,9 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			if err := server.CheckExposure(listen, tlsCert != "", adminPassword); err != nil {
 				return err
 			}
+			if err := server.CheckHTTPExposure(httpListen, httpPublic); err != nil {
+				return err
+			}
 			opts := server.Options{
 				Logger:          log,
 				Users:           map[string]string{"admin": adminPassword},
@@ -97,7 +103,7 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 				log.Warn("serving plaintext on loopback: no TLS and no authentication (development mode)", "addr", listen)
 			}
 			if httpListen != "" && !server.IsLoopback(httpListen) {
-				log.Warn("/metrics and /health are served without authentication beyond loopback", "addr", httpListen)
+				log.Warn("--http-public: /metrics and /health are served beyond loopback without TLS or authentication", "addr", httpListen)
 			}
 
 			ctx := cmd.Context()
@@ -164,6 +170,7 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 	f.StringVar(&listen, "listen", "127.0.0.1:2113", "the gRPC address (KurrentDB protocol and cairn.v1)")
 	f.StringVar(&advertise, "advertise", "", "the host:port gossip tells clients to use (default: the listen address, or the host name on 0.0.0.0)")
 	f.StringVar(&httpListen, "http-listen", "127.0.0.1:2114", "the HTTP address of /metrics and /health; empty turns it off")
+	f.BoolVar(&httpPublic, "http-public", false, "allow --http-listen beyond loopback: /metrics and /health to anyone, without TLS or authentication")
 	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate of the node (turns TLS on)")
 	f.StringVar(&tlsKey, "tls-key", "", "PEM private key of the node")
 	f.BoolVar(&insecure, "insecure", false, "serve plaintext without authentication (loopback only)")
