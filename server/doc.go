@@ -33,6 +33,29 @@
 // metadata stream keeps only its last event; reading one that was never
 // written returns no event rather than stream-not-found.
 //
+// # Persistent subscriptions
+//
+// A group runs with the consumer strategy it was created or updated with:
+// RoundRobin, DispatchToSingle or Pinned (see [subscription.Strategy]).
+// PinnedByCorrelation, which cairn does not implement, and unknown names
+// are refused; a Create that names no strategy takes the deprecated enum,
+// whose zero is DispatchToSingle, as KurrentDB does, and an Update always
+// takes the enum.
+//
+// Every setting of Create and Update, and the options of a consumer (Read)
+// and its nacks, is checked, and a value out of its range is refused with
+// InvalidArgument naming the field, as the protocol spells it; nothing is
+// written and no value is replaced by another. Negative counts, sizes and
+// durations are refused, a min_checkpoint_count above a non-zero
+// max_checkpoint_count, a duration in ticks under a millisecond, a
+// consumer buffer_size below one, an unknown nack action, a replay's
+// stop_at below one. A max_retry_count of 0 means no retries and a message
+// timeout of 0 no timeout, as in KurrentDB; a request without a message
+// timeout takes 30 s, and a history_buffer_size or min_checkpoint_count of
+// 0 takes cairn's default (500, 10). live_buffer_size, read_batch_size,
+// max_checkpoint_count, checkpoint_after, resolve_links and
+// extra_statistics are checked and have no effect.
+//
 // # Security
 //
 // With [Options.TLS] set, every request except discovery must carry valid
@@ -44,6 +67,17 @@
 // clients never send credentials over plaintext, so requests without them
 // are served; credentials that are presented are still checked. The cairn
 // command therefore serves plaintext only on loopback.
+//
+// A failed authentication is logged, but not once per attempt: per client
+// address and user name, the first failure is logged at once and the
+// others of the next [Options.AuthFailureLogInterval] (30 s) in one line
+// with their count; the cairn_auth_failures_total metric counts each one.
+// A request's headers, read before it is authenticated, are bounded by
+// [Options.MaxHeaderBytes] (16 KiB); a larger request is refused.
+//
+// The HTTP port ([Server.HTTPHandler]: /metrics and /health) has neither TLS
+// nor authentication. The cairn command serves it on loopback, and beyond
+// loopback only with --http-public ([CheckHTTPExposure]).
 //
 // # Caveats
 //

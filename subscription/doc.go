@@ -49,8 +49,10 @@
 // connect to a group with [Manager.Connect] and share its events: each
 // [Consumer] pulls events with [Consumer.Next] and answers them with
 // [Consumer.Ack] or [Consumer.Nack] (retry, skip or park); the group assigns
-// events to its consumers in turn (round-robin), or by one of the other
-// strategies of the KurrentDB protocol (see [Strategy]). Delivery is at
+// events to its consumers in turn (round-robin), or as the KurrentDB
+// protocol's DispatchToSingle or Pinned strategies do (see [Strategy]; its
+// PinnedByCorrelation is not implemented). Settings out of range are
+// refused by Create and Update, never replaced ([Settings.Validate]). Delivery is at
 // least once: an event is retried when it is nacked with retry, when it is
 // not answered within [Settings.MessageTimeout] of Next returning it, or
 // when its consumer leaves holding it; it is parked after
