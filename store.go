@@ -57,6 +57,13 @@ func (o *Options) EnsureDefaults() {
 // A Store is safe for concurrent use. It owns its Backend: [Store.Close]
 // closes it.
 type Store struct {
+	*core
+	// system is set on the view that [Store.System] returns.
+	system bool
+}
+
+// core is the state a Store and its system view share.
+type core struct {
 	b       Backend
 	opts    Options
 	changes signal
@@ -67,11 +74,27 @@ type Store struct {
 // NewStore returns a Store over the engine b.
 func NewStore(b Backend, opts Options) *Store {
 	opts.EnsureDefaults()
-	s := &Store{b: b, opts: opts}
+	s := &Store{core: &core{b: b, opts: opts}}
 	if n, ok := b.(Notifier); ok {
 		s.stop = n.Notify(s.changes.fire)
 	}
 	return s
+}
+
+// System returns a view of s that may also write system streams, whose ids
+// start with '$' ([ValidateSystemStreamID]): a server keeps its metadata
+// streams, users, settings and projections' streams there. Every other rule
+// of the Store holds for the view, which shares s's engine, notifications
+// and hooks; closing either closes both. Hand it only to code that speaks
+// for the system, never to a caller's request.
+func (s *Store) System() *Store { return &Store{core: s.core, system: true} }
+
+// validStream checks a stream id that s is asked to write.
+func (s *Store) validStream(id string) error {
+	if s.system {
+		return ValidateSystemStreamID(id)
+	}
+	return ValidateStreamID(id)
 }
 
 // Backend returns the engine under s, for access to engine-specific features.
@@ -126,7 +149,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected ExpectedVers
 }
 
 func (s *Store) checkAppend(stream string, expected ExpectedVersion, events []EventData) ([]EventData, error) {
-	if err := ValidateStreamID(stream); err != nil {
+	if err := s.validStream(stream); err != nil {
 		return nil, err
 	}
 	if err := validateExpected(expected); err != nil {
@@ -429,7 +452,7 @@ func (s *Store) Streams(ctx context.Context) iter.Seq2[string, error] {
 // not-found, its snapshot is removed, and an append with NoStream or Any
 // recreates it, its versions continuing after the last deleted one.
 func (s *Store) DeleteStream(ctx context.Context, stream string, expected ExpectedVersion) error {
-	if err := ValidateStreamID(stream); err != nil {
+	if err := s.validStream(stream); err != nil {
 		return err
 	}
 	if err := validateExpected(expected); err != nil {
@@ -451,7 +474,7 @@ func withOp(op string, err error) error {
 // TombstoneStream hard-deletes stream if its version satisfies expected: it
 // can never be written or read again, and its snapshot is removed.
 func (s *Store) TombstoneStream(ctx context.Context, stream string, expected ExpectedVersion) error {
-	if err := ValidateStreamID(stream); err != nil {
+	if err := s.validStream(stream); err != nil {
 		return err
 	}
 	if err := validateExpected(expected); err != nil {
@@ -467,7 +490,7 @@ func (s *Store) TombstoneStream(ctx context.Context, stream string, expected Exp
 // TruncateStream removes the events of stream with version < before from
 // reads of the stream; the versions of the rest do not change.
 func (s *Store) TruncateStream(ctx context.Context, stream string, before int64) error {
-	if err := ValidateStreamID(stream); err != nil {
+	if err := s.validStream(stream); err != nil {
 		return err
 	}
 	if before < 0 {
@@ -509,7 +532,7 @@ func (s *Store) Health(ctx context.Context) error {
 // CommitSnapshot stores snap if its version is newer than the stored one;
 // otherwise it does nothing and succeeds.
 func (s *Store) CommitSnapshot(ctx context.Context, snap Snapshot) error {
-	if err := ValidateStreamID(snap.StreamID); err != nil {
+	if err := s.validStream(snap.StreamID); err != nil {
 		return err
 	}
 	if snap.Version < 0 {

@@ -130,3 +130,38 @@ func TestHooks(t *testing.T) {
 		t.Errorf("Failed saw %v, want one append after Close", failures)
 	}
 }
+
+func TestSystemViewWritesSystemStreams(t *testing.T) {
+	ctx := context.Background()
+	store := memstore.Open()
+	defer store.Close()
+	ev := cairn.EventData{Type: "UserCreated", Data: []byte(`{}`)}
+
+	if _, err := store.Append(ctx, "$users", cairn.NoStream, ev); !errors.Is(err, cairn.ErrInvalidArgument) {
+		t.Fatalf("Store.Append to $users: got %v, want an invalid-argument error", err)
+	}
+	sys := store.System()
+	changed := store.Changes()
+	res, err := sys.Append(ctx, "$users", cairn.NoStream, ev)
+	if err != nil {
+		t.Fatalf("System().Append to $users: %v", err)
+	}
+	select {
+	case <-changed:
+	default:
+		t.Fatal("an append through the system view did not signal the Store's subscribers")
+	}
+	got, err := store.ReadStream(ctx, "$users", 0, 10, cairn.Forward)
+	if err != nil || len(got) != 1 || got[0].Position != res.Position {
+		t.Fatalf("read back $users: %v, %v", got, err)
+	}
+	if _, err := sys.Append(ctx, cairn.AllStream, cairn.Any, ev); !errors.Is(err, cairn.ErrInvalidArgument) {
+		t.Fatalf("System().Append to $all: got %v, want an invalid-argument error", err)
+	}
+	if err := sys.DeleteStream(ctx, "$users", cairn.Any); err != nil {
+		t.Fatalf("System().DeleteStream($users): %v", err)
+	}
+	if err := store.DeleteStream(ctx, "$users", cairn.Any); !errors.Is(err, cairn.ErrInvalidArgument) {
+		t.Fatalf("Store.DeleteStream($users): got %v, want an invalid-argument error", err)
+	}
+}

@@ -35,6 +35,23 @@ func ValidateStreamID(id string) error {
 	return nil
 }
 
+// AllStream names the global log in the KurrentDB protocol; no stream has
+// that id.
+const AllStream = "$all"
+
+// ValidateSystemStreamID returns an error when id is not a stream id that
+// the system may write: the rules of [ValidateStreamID], except that it may
+// start with '$'; only [AllStream], the global log, is refused.
+func ValidateSystemStreamID(id string) error {
+	if err := validateName("stream", id, MaxStreamIDBytes); err != nil {
+		return err
+	}
+	if id == AllStream {
+		return invalidf("stream", "%q is the global log, not a stream", id)
+	}
+	return nil
+}
+
 // validateName checks the rules shared by stream ids, event types and tags.
 func validateName(field, s string, max int) error {
 	if s == "" {

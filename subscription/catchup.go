@@ -14,7 +14,7 @@ import (
 
 // AllStream is the name under which the global log is subscribed to, as in
 // the KurrentDB protocol.
-const AllStream = "$all"
+const AllStream = cairn.AllStream
 
 // From says where a subscription starts: at the start, at the end (only
 // events committed after the subscription is created), or at or after a
