@@ -74,6 +74,19 @@ type Backend interface {
 	Close() error
 }
 
+// SizedReader is implemented by engines that can end a read by the size of
+// its events as well as by their number, so that a reader of large events
+// never holds many of them at once. ReadStreamSized and ReadAllSized are
+// ReadStream and ReadAll that also stop after the event that brings the
+// data and metadata read to maxBytes or more: they return at least one
+// event when there is one, and hold at most maxBytes plus one event. A
+// sized read that returns fewer than count events is at the end only if its
+// events hold less than maxBytes ([Sized] says so).
+type SizedReader interface {
+	ReadStreamSized(ctx context.Context, stream string, from int64, count, maxBytes int, dir Direction) ([]Event, error)
+	ReadAllSized(ctx context.Context, from uint64, count, maxBytes int, dir Direction) ([]Event, error)
+}
+
 // BatchAppender is implemented by engines that append to several streams in
 // one atomic transaction. On failure no request is written and the error is a
 // [*BatchError] whose entries say which expectations failed.

@@ -19,6 +19,12 @@ type Options struct {
 	MaxEventBytes int
 	// ReadBatch is the page size the iterators read with. Zero means 512.
 	ReadBatch int
+	// ReadBatchBytes ends an iterator's page early, after the event that
+	// brings its data and metadata to this many bytes, so that iterating
+	// over large events holds few of them at once (with an engine that
+	// implements [SizedReader], as cairn's engines do). Zero means
+	// DefaultReadBatchBytes.
+	ReadBatchBytes int
 	// Logger receives the Store's diagnostics. Nil discards them.
 	Logger *slog.Logger
 	// Hooks observe the Store's operations, for metrics.
@@ -37,6 +43,9 @@ type Hooks struct {
 	Failed func(op string, err error)
 }
 
+// DefaultReadBatchBytes is the default of [Options.ReadBatchBytes].
+const DefaultReadBatchBytes = 4 << 20
+
 // EnsureDefaults fills in zero fields with their defaults.
 func (o *Options) EnsureDefaults() {
 	if o.MaxEventBytes <= 0 {
@@ -44,6 +53,9 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.ReadBatch <= 0 {
 		o.ReadBatch = 512
+	}
+	if o.ReadBatchBytes <= 0 {
+		o.ReadBatchBytes = DefaultReadBatchBytes
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -99,6 +111,10 @@ func (s *Store) validStream(id string) error {
 
 // Backend returns the engine under s, for access to engine-specific features.
 func (s *Store) Backend() Backend { return s.b }
+
+// MaxEventBytes returns the limit on an event's data plus metadata that s
+// enforces on append ([Options.MaxEventBytes]).
+func (s *Store) MaxEventBytes() int { return s.opts.MaxEventBytes }
 
 // Close stops notifications and closes the engine. Channels returned by
 // [Store.Changes], before or after, are closed, so that a subscriber waiting
@@ -303,6 +319,83 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, count int, dir Directi
 	return s.b.ReadAll(ctx, from, count, dir)
 }
 
+// EventBytes is an event's size as [Options.MaxEventBytes] limits it and
+// sized reads count it: its data plus its metadata.
+func EventBytes(e Event) int { return len(e.Data) + len(e.Metadata) }
+
+// PageFull reports whether a sized read of at most count events and
+// maxBytes (see [SizedReader]) that returned events may have stopped before
+// the end: it returned count events, or events that hold maxBytes or more.
+func PageFull(events []Event, count, maxBytes int) bool {
+	if len(events) >= count {
+		return true
+	}
+	n := 0
+	for _, e := range events {
+		n += EventBytes(e)
+	}
+	return len(events) > 0 && n >= maxBytes
+}
+
+// ReadStreamSized is [Store.ReadStream] that also stops after the event that
+// brings the data and metadata read to maxBytes or more (see
+// [SizedReader]): it returns at least one event when there is one, and
+// [PageFull] tells whether more may follow. With an engine that does not
+// implement SizedReader the result is the same, but the engine reads count
+// events whatever their size.
+func (s *Store) ReadStreamSized(ctx context.Context, stream string, from int64, count, maxBytes int, dir Direction) ([]Event, error) {
+	if err := checkStreamRead(stream, from, dir); err != nil {
+		return nil, err
+	}
+	if err := validateSized(count, maxBytes); err != nil {
+		return nil, err
+	}
+	if sr, ok := s.b.(SizedReader); ok {
+		return sr.ReadStreamSized(ctx, stream, from, count, maxBytes, dir)
+	}
+	events, err := s.b.ReadStream(ctx, stream, from, count, dir)
+	return cutSized(events, maxBytes), err
+}
+
+// ReadAllSized is [Store.ReadAll] that also stops after the event that
+// brings the data and metadata read to maxBytes or more, as
+// [Store.ReadStreamSized] does.
+func (s *Store) ReadAllSized(ctx context.Context, from uint64, count, maxBytes int, dir Direction) ([]Event, error) {
+	if err := validateDirection(dir); err != nil {
+		return nil, err
+	}
+	if err := validateSized(count, maxBytes); err != nil {
+		return nil, err
+	}
+	if sr, ok := s.b.(SizedReader); ok {
+		return sr.ReadAllSized(ctx, from, count, maxBytes, dir)
+	}
+	events, err := s.b.ReadAll(ctx, from, count, dir)
+	return cutSized(events, maxBytes), err
+}
+
+func validateSized(count, maxBytes int) error {
+	if err := validateCount(count); err != nil {
+		return err
+	}
+	if maxBytes <= 0 {
+		return invalidf("max bytes", "must be positive, got %d", maxBytes)
+	}
+	return nil
+}
+
+// cutSized drops the events after the one that brings the data and
+// metadata of events to maxBytes.
+func cutSized(events []Event, maxBytes int) []Event {
+	n := 0
+	for i, e := range events {
+		if n += EventBytes(e); n >= maxBytes {
+			return events[:i+1]
+		}
+	}
+	return events
+}
+
 // Stream returns an iterator over the events of stream from version from to
 // the end (forward) or to the start (backward). It reads in pages, so it can
 // cover any number of events; an error ends the iteration and is yielded
@@ -311,18 +404,18 @@ func (s *Store) Stream(ctx context.Context, stream string, from int64, dir Direc
 	if err := checkStreamRead(stream, from, dir); err != nil {
 		return failedSeq[Event](err)
 	}
-	return paginate(ctx, s.opts.ReadBatch, func(last *Event) ([]Event, error) {
+	return paginate(ctx, func(last *Event) ([]Event, bool, error) {
 		next := from
 		switch {
 		case last == nil:
 		case dir == Forward:
 			next = last.Version + 1
 		case last.Version == 0:
-			return nil, nil
+			return nil, false, nil
 		default:
 			next = last.Version - 1
 		}
-		return s.b.ReadStream(ctx, stream, next, s.opts.ReadBatch, dir)
+		return s.page(s.readStream(ctx, stream, next, dir))
 	})
 }
 
@@ -332,30 +425,59 @@ func (s *Store) All(ctx context.Context, from uint64, dir Direction) iter.Seq2[E
 	if err := validateDirection(dir); err != nil {
 		return failedSeq[Event](err)
 	}
-	return paginate(ctx, s.opts.ReadBatch, func(last *Event) ([]Event, error) {
+	return paginate(ctx, func(last *Event) ([]Event, bool, error) {
 		next := from
 		switch {
 		case last == nil:
 		case dir == Forward:
 			next = last.Position + 1
 		case last.Position == 0:
-			return nil, nil
+			return nil, false, nil
 		default:
 			next = last.Position - 1
 		}
-		return s.b.ReadAll(ctx, next, s.opts.ReadBatch, dir)
+		return s.page(s.readAll(ctx, next, dir))
 	})
 }
 
-// paginate yields the items of successive pages of at most batch items;
-// page returns the page after last (nil for the first page). A page shorter
-// than batch is the last one. An error, or the context's, ends the iteration
-// and is yielded with a zero item.
-func paginate[T any](ctx context.Context, batch int, page func(last *T) ([]T, error)) iter.Seq2[T, error] {
+// readStream and readAll read an iterator's page: ReadBatch events, and no
+// more after ReadBatchBytes with an engine that implements SizedReader.
+func (s *Store) readStream(ctx context.Context, stream string, from int64, dir Direction) ([]Event, error) {
+	if sr, ok := s.b.(SizedReader); ok {
+		return sr.ReadStreamSized(ctx, stream, from, s.opts.ReadBatch, s.opts.ReadBatchBytes, dir)
+	}
+	return s.b.ReadStream(ctx, stream, from, s.opts.ReadBatch, dir)
+}
+
+func (s *Store) readAll(ctx context.Context, from uint64, dir Direction) ([]Event, error) {
+	if sr, ok := s.b.(SizedReader); ok {
+		return sr.ReadAllSized(ctx, from, s.opts.ReadBatch, s.opts.ReadBatchBytes, dir)
+	}
+	return s.b.ReadAll(ctx, from, s.opts.ReadBatch, dir)
+}
+
+// page adds to a page of events whether another may follow it.
+func (s *Store) page(events []Event, err error) ([]Event, bool, error) {
+	return events, PageFull(events, s.opts.ReadBatch, s.opts.ReadBatchBytes), err
+}
+
+// countPage adds to a page of a count-limited read whether another may
+// follow it: when it is full.
+func countPage[T any](batch int) func(items []T, err error) ([]T, bool, error) {
+	return func(items []T, err error) ([]T, bool, error) {
+		return items, len(items) >= batch, err
+	}
+}
+
+// paginate yields the items of successive pages; page returns the page
+// after last (nil for the first page) and whether another may follow it.
+// An error, or the context's, ends the iteration and is yielded with a zero
+// item.
+func paginate[T any](ctx context.Context, page func(last *T) ([]T, bool, error)) iter.Seq2[T, error] {
 	return func(yield func(T, error) bool) {
 		var last *T
 		for {
-			items, err := page(last)
+			items, more, err := page(last)
 			if err == nil {
 				err = ctx.Err()
 			}
@@ -369,7 +491,7 @@ func paginate[T any](ctx context.Context, batch int, page func(last *T) ([]T, er
 					return
 				}
 			}
-			if len(items) < batch {
+			if !more || len(items) == 0 {
 				return
 			}
 			last = &items[len(items)-1]
@@ -438,12 +560,12 @@ func (s *Store) HasEvents(ctx context.Context) (bool, error) { return s.b.HasEve
 // Streams returns an iterator over the ids of all existing streams, in byte
 // order, read in pages.
 func (s *Store) Streams(ctx context.Context) iter.Seq2[string, error] {
-	return paginate(ctx, s.opts.ReadBatch, func(last *string) ([]string, error) {
+	return paginate(ctx, func(last *string) ([]string, bool, error) {
 		after := ""
 		if last != nil {
 			after = *last
 		}
-		return s.b.ListStreams(ctx, after, s.opts.ReadBatch)
+		return countPage[string](s.opts.ReadBatch)(s.b.ListStreams(ctx, after, s.opts.ReadBatch))
 	})
 }
 
@@ -586,12 +708,12 @@ func (s *Store) ReadModel(ctx context.Context, table, prefix string) iter.Seq2[E
 	if !ok {
 		return failedSeq[Entry](fmt.Errorf("read model: %w", ErrNotSupported))
 	}
-	return paginate(ctx, s.opts.ReadBatch, func(last *Entry) ([]Entry, error) {
+	return paginate(ctx, func(last *Entry) ([]Entry, bool, error) {
 		after := ""
 		if last != nil {
 			after = last.Key
 		}
-		return r.ReadModelScan(ctx, table, prefix, after, s.opts.ReadBatch)
+		return countPage[Entry](s.opts.ReadBatch)(r.ReadModelScan(ctx, table, prefix, after, s.opts.ReadBatch))
 	})
 }
 

@@ -169,6 +169,7 @@ func (d *DB) renewAnchor() {
 
 var (
 	_ cairn.Backend         = (*DB)(nil)
+	_ cairn.SizedReader     = (*DB)(nil)
 	_ cairn.BatchAppender   = (*DB)(nil)
 	_ cairn.Truncater       = (*DB)(nil)
 	_ cairn.Tombstoner      = (*DB)(nil)

@@ -3,6 +3,7 @@ package diskstore
 import (
 	"context"
 	"errors"
+	"math"
 	"time"
 
 	"github.com/cairndb/cairn"
@@ -131,12 +132,26 @@ type reader struct {
 	vals [][]byte
 	sc   strCache
 	key  [9]byte // the key an event's checksum covers
+	// bytes counts the data and metadata read; a read stops after the
+	// event that brings it to maxBytes (cairn.SizedReader).
+	bytes, maxBytes int
+}
+
+// add appends e to out and counts its bytes.
+func (rd *reader) add(out []cairn.Event, e cairn.Event) []cairn.Event {
+	rd.bytes += cairn.EventBytes(e)
+	return append(out, e)
+}
+
+// room reports whether a read of at most count events may add to out.
+func (rd *reader) room(out []cairn.Event, count int) bool {
+	return len(out) < count && rd.bytes < rd.maxBytes
 }
 
 // newReader returns a reader of stream's runs, or of the locators when
 // stream is empty.
 func newReader(ctx context.Context, r pebble.Reader, lg *segmentLog, stream string) (*reader, error) {
-	rd := &reader{ctx: ctx, lr: logReader{log: lg}}
+	rd := &reader{ctx: ctx, lr: logReader{log: lg}, maxBytes: math.MaxInt}
 	opts := &locatorBounds
 	if stream != "" {
 		opts = runBounds(stream)
@@ -211,26 +226,24 @@ func (rd *reader) forward(stream string, from, last int64, count int, out []cair
 	if err != nil {
 		return out, err
 	}
-	for ok && len(out) < count && from <= last {
-		n := min(rn.last(), last) - from + 1
-		n = min(n, int64(count-len(out)))
+	for ok && rd.room(out, count) && from <= last {
+		end := min(rn.last(), last)
 		if err := rd.load(rn); err != nil {
 			if lenient {
 				return out, nil
 			}
 			return out, err
 		}
-		for v := from; v < from+n; v++ {
-			e, err := rd.streamEvent(stream, rn, v)
+		for ; from <= end && rd.room(out, count); from++ {
+			e, err := rd.streamEvent(stream, rn, from)
 			if err != nil {
 				if lenient {
 					return out, nil
 				}
 				return out, err
 			}
-			out = append(out, e)
+			out = rd.add(out, e)
 		}
-		from += n
 		if err := rd.ctx.Err(); err != nil {
 			return out, err
 		}
@@ -242,7 +255,7 @@ func (rd *reader) forward(stream string, from, last int64, count int, out []cair
 		}
 		ok = rn.first == from
 	}
-	if !lenient && len(out) < count && from <= last {
+	if !lenient && rd.room(out, count) && from <= last {
 		return out, corruptf(runKey(stream, from), "run of %q version %d missing", stream, from)
 	}
 	return out, nil
@@ -251,7 +264,7 @@ func (rd *reader) forward(stream string, from, last int64, count int, out []cair
 // backward appends to out the events of stream from version from down to
 // stop, at most count in all.
 func (rd *reader) backward(stream string, from, stop int64, count int, out []cairn.Event) ([]cairn.Event, error) {
-	for from >= stop && len(out) < count {
+	for from >= stop && rd.room(out, count) {
 		rn, ok, err := rd.runAt(stream, from)
 		if err != nil {
 			return out, err
@@ -263,14 +276,13 @@ func (rd *reader) backward(stream string, from, stop int64, count int, out []cai
 			return out, err
 		}
 		lo := max(rn.first, stop)
-		for v := from; v >= lo && len(out) < count; v-- {
-			e, err := rd.streamEvent(stream, rn, v)
+		for ; from >= lo && rd.room(out, count); from-- {
+			e, err := rd.streamEvent(stream, rn, from)
 			if err != nil {
 				return out, err
 			}
-			out = append(out, e)
+			out = rd.add(out, e)
 		}
-		from = lo - 1
 		if err := rd.ctx.Err(); err != nil {
 			return out, err
 		}
@@ -328,6 +340,11 @@ func recordedFrom(r pebble.Reader, lg *segmentLog, pos uint64, n int) ([]cairn.E
 
 // ReadStream implements [cairn.Backend].
 func (d *DB) ReadStream(ctx context.Context, stream string, from int64, count int, dir cairn.Direction) ([]cairn.Event, error) {
+	return d.ReadStreamSized(ctx, stream, from, count, math.MaxInt, dir)
+}
+
+// ReadStreamSized implements [cairn.SizedReader].
+func (d *DB) ReadStreamSized(ctx context.Context, stream string, from int64, count, maxBytes int, dir cairn.Direction) ([]cairn.Event, error) {
 	v, err := d.acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -341,6 +358,7 @@ func (d *DB) ReadStream(ctx context.Context, stream string, from int64, count in
 	if err != nil {
 		return nil, err
 	}
+	rd.maxBytes = maxBytes
 	out := make([]cairn.Event, 0, min(count, 512))
 	if dir == cairn.Forward {
 		out, err = rd.forward(stream, max(from, m.before), last, count, out, false)
@@ -358,6 +376,11 @@ func (d *DB) ReadStream(ctx context.Context, stream string, from int64, count in
 
 // ReadAll implements [cairn.Backend].
 func (d *DB) ReadAll(ctx context.Context, from uint64, count int, dir cairn.Direction) ([]cairn.Event, error) {
+	return d.ReadAllSized(ctx, from, count, math.MaxInt, dir)
+}
+
+// ReadAllSized implements [cairn.SizedReader].
+func (d *DB) ReadAllSized(ctx context.Context, from uint64, count, maxBytes int, dir cairn.Direction) ([]cairn.Event, error) {
 	v, err := d.acquire(ctx)
 	if err != nil {
 		return nil, err
@@ -370,30 +393,31 @@ func (d *DB) ReadAll(ctx context.Context, from uint64, count int, dir cairn.Dire
 	if err != nil {
 		return nil, err
 	}
+	rd.maxBytes = maxBytes
 	out := make([]cairn.Event, 0, min(count, 512))
 	if dir == cairn.Backward {
 		from = min(from, v.next-1)
 	}
 	rn, ok, err := rd.locate(from, dir)
-	for ok && err == nil && len(out) < count {
+	for ok && err == nil && rd.room(out, count) {
 		if err = rd.load(rn); err != nil {
 			break
 		}
 		if dir == cairn.Forward {
-			for i := int64(max(from, rn.pos) - rn.pos); i < rn.count && len(out) < count && rn.pos+uint64(i) < v.next; i++ {
+			for i := int64(max(from, rn.pos) - rn.pos); i < rn.count && rd.room(out, count) && rn.pos+uint64(i) < v.next; i++ {
 				var e cairn.Event
 				if e, err = rd.event(rn, i); err != nil {
 					break
 				}
-				out = append(out, e)
+				out = rd.add(out, e)
 			}
 		} else {
-			for i := int64(min(from, rn.pos+uint64(rn.count)-1) - rn.pos); i >= 0 && len(out) < count; i-- {
+			for i := int64(min(from, rn.pos+uint64(rn.count)-1) - rn.pos); i >= 0 && rd.room(out, count); i-- {
 				var e cairn.Event
 				if e, err = rd.event(rn, i); err != nil {
 					break
 				}
-				out = append(out, e)
+				out = rd.add(out, e)
 			}
 		}
 		if err != nil {

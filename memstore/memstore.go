@@ -14,6 +14,7 @@ package memstore
 
 import (
 	"context"
+	"math"
 	"slices"
 	"sort"
 	"strings"
@@ -72,6 +73,7 @@ var (
 	_ cairn.Snapshotter     = (*Store)(nil)
 	_ cairn.TxCommitter     = (*Store)(nil)
 	_ cairn.ReadModelReader = (*Store)(nil)
+	_ cairn.SizedReader     = (*Store)(nil)
 )
 
 func (s *Store) check(ctx context.Context) error {
@@ -303,6 +305,11 @@ func (s *Store) live(op, id string) (*stream, error) {
 
 // ReadStream implements [cairn.Backend].
 func (s *Store) ReadStream(ctx context.Context, id string, from int64, count int, dir cairn.Direction) ([]cairn.Event, error) {
+	return s.ReadStreamSized(ctx, id, from, count, math.MaxInt, dir)
+}
+
+// ReadStreamSized implements [cairn.SizedReader].
+func (s *Store) ReadStreamSized(ctx context.Context, id string, from int64, count, maxBytes int, dir cairn.Direction) ([]cairn.Event, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if err := s.check(ctx); err != nil {
@@ -314,17 +321,20 @@ func (s *Store) ReadStream(ctx context.Context, id string, from int64, count int
 	}
 	last := int64(len(st.positions)) - 1
 	var out []cairn.Event
+	n := 0
 	if dir == cairn.Forward {
-		for v := max(from, st.before); v <= last && len(out) < count; v++ {
+		for v := max(from, st.before); v <= last && len(out) < count && n < maxBytes; v++ {
 			out = append(out, s.event(st.positions[v]))
+			n += cairn.EventBytes(out[len(out)-1])
 		}
 		return out, nil
 	}
 	if from == cairn.StreamEnd || from > last {
 		from = last
 	}
-	for v := from; v >= st.before && len(out) < count; v-- {
+	for v := from; v >= st.before && len(out) < count && n < maxBytes; v-- {
 		out = append(out, s.event(st.positions[v]))
+		n += cairn.EventBytes(out[len(out)-1])
 	}
 	return out, nil
 }
@@ -338,6 +348,11 @@ func (s *Store) event(pos uint64) cairn.Event {
 
 // ReadAll implements [cairn.Backend].
 func (s *Store) ReadAll(ctx context.Context, from uint64, count int, dir cairn.Direction) ([]cairn.Event, error) {
+	return s.ReadAllSized(ctx, from, count, math.MaxInt, dir)
+}
+
+// ReadAllSized implements [cairn.SizedReader].
+func (s *Store) ReadAllSized(ctx context.Context, from uint64, count, maxBytes int, dir cairn.Direction) ([]cairn.Event, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if err := s.check(ctx); err != nil {
@@ -345,9 +360,11 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, count int, dir cairn.D
 	}
 	n := uint64(len(s.log))
 	var out []cairn.Event
+	size := 0
 	if dir == cairn.Forward {
-		for p := from; p < n && len(out) < count; p++ {
+		for p := from; p < n && len(out) < count && size < maxBytes; p++ {
 			out = append(out, s.event(p))
+			size += cairn.EventBytes(out[len(out)-1])
 		}
 		return out, nil
 	}
@@ -357,8 +374,9 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, count int, dir cairn.D
 	if from >= n {
 		from = n - 1
 	}
-	for p := int64(from); p >= 0 && len(out) < count; p-- {
+	for p := int64(from); p >= 0 && len(out) < count && size < maxBytes; p-- {
 		out = append(out, s.event(uint64(p)))
+		size += cairn.EventBytes(out[len(out)-1])
 	}
 	return out, nil
 }

@@ -42,6 +42,8 @@ const expandColumns = `c.position + x.n - 1, c.stream, c.version + x.n - 1, x.id
 // sorted (x.n) in the query when they did not.
 type forward struct {
 	chunks, key, first, limit string
+	// z, when set, ends the scan after the event that fills it.
+	z *sizer
 }
 
 func (f forward) sql(sorted bool) string {
@@ -58,12 +60,19 @@ func (f forward) sql(sorted bool) string {
 
 // read runs the read through q.
 func (f forward) read(ctx context.Context, q querier, args ...any) ([]cairn.Event, error) {
+	var n0 int
+	if f.z != nil {
+		n0 = f.z.n
+	}
 	for _, sorted := range []bool{false, true} {
+		if f.z != nil {
+			f.z.n = n0
+		}
 		rows, err := q.Query(ctx, f.sql(sorted), args...)
 		if err != nil {
 			return nil, err
 		}
-		events, ok, err := collectForward(rows)
+		events, ok, err := collectForwardSized(rows, f.z)
 		if err != nil || ok {
 			return events, err
 		}
@@ -74,6 +83,12 @@ func (f forward) read(ctx context.Context, q querier, args ...any) ([]cairn.Even
 // collectForward scans the rows of forward.sql and closes them. ok reports
 // whether every chunk's events came in order from its first one to read.
 func collectForward(rows pgx.Rows) (events []cairn.Event, ok bool, err error) {
+	return collectForwardSized(rows, nil)
+}
+
+// collectForwardSized is collectForward that stops after the event that
+// fills z, when z is set; closing the rows then discards the rest.
+func collectForwardSized(rows pgx.Rows, z *sizer) (events []cairn.Event, ok bool, err error) {
 	defer rows.Close()
 	var lastChunk, lastN int64 = -1, 0
 	for rows.Next() {
@@ -101,13 +116,23 @@ func collectForward(rows pgx.Rows) (events []cairn.Event, ok bool, err error) {
 		e.ContentType = cairn.ContentType(ctype)
 		e.Created = e.Created.UTC()
 		events = append(events, e)
+		if z.add(e) {
+			break
+		}
 	}
+	rows.Close()
 	return events, true, rows.Err()
 }
 
 // collectEvents scans rows of events (position, stream, version, id, type,
 // content type, data, metadata, tags, created) and closes them.
 func collectEvents(rows pgx.Rows) ([]cairn.Event, error) {
+	return collectEventsSized(rows, nil)
+}
+
+// collectEventsSized is collectEvents that stops after the event that fills
+// z, when z is set.
+func collectEventsSized(rows pgx.Rows, z *sizer) ([]cairn.Event, error) {
 	defer rows.Close()
 	var out []cairn.Event
 	for rows.Next() {
@@ -125,28 +150,115 @@ func collectEvents(rows pgx.Rows) ([]cairn.Event, error) {
 		e.ContentType = cairn.ContentType(ctype)
 		e.Created = e.Created.UTC()
 		out = append(out, e)
+		if z.add(e) {
+			break
+		}
 	}
+	rows.Close()
 	return out, rows.Err()
+}
+
+// sizer counts the data and metadata a sized read has scanned
+// (cairn.SizedReader); a nil sizer never fills.
+type sizer struct{ n, max int }
+
+// add counts e and reports whether the read is full.
+func (z *sizer) add(e cairn.Event) bool {
+	if z == nil {
+		return false
+	}
+	z.n += cairn.EventBytes(e)
+	return z.n >= z.max
+}
+
+func (z *sizer) full() bool { return z.n >= z.max }
+
+// firstWindow is how many events the first query of a sized read asks for.
+// Closing a query's rows early makes PostgreSQL send the rest of them all
+// the same (they are discarded), so a sized read asks for few events
+// first, then for as many as the size of those leaves room for.
+const firstWindow = 8
+
+// sized reads at most count events holding maxBytes: read returns at most
+// n events after last (nil for the first query), and stops scanning when z
+// is full.
+func sized(count, maxBytes int, read func(last *cairn.Event, n int, z *sizer) ([]cairn.Event, error)) ([]cairn.Event, error) {
+	z := &sizer{max: maxBytes}
+	n := count
+	if maxBytes < math.MaxInt {
+		n = min(count, firstWindow)
+	}
+	var out []cairn.Event
+	for {
+		var last *cairn.Event
+		if len(out) > 0 {
+			last = &out[len(out)-1]
+		}
+		page, err := read(last, n, z)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, page...)
+		if len(page) < n || len(out) >= count || z.full() {
+			return out, nil
+		}
+		if len(page) == 0 {
+			return out, nil
+		}
+		avg := max(1, z.n/len(out))
+		n = min(count-len(out), (z.max-z.n)/avg+1)
+	}
 }
 
 // ReadStream implements [cairn.Backend].
 func (s *Store) ReadStream(ctx context.Context, stream string, from int64, count int, dir cairn.Direction) ([]cairn.Event, error) {
+	return s.ReadStreamSized(ctx, stream, from, count, math.MaxInt, dir)
+}
+
+// ReadStreamSized implements [cairn.SizedReader].
+func (s *Store) ReadStreamSized(ctx context.Context, stream string, from int64, count, maxBytes int, dir cairn.Direction) ([]cairn.Event, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
 	if dir == cairn.Backward && from == cairn.StreamEnd {
 		from = math.MaxInt64
 	}
+	return sized(count, maxBytes, func(last *cairn.Event, n int, z *sizer) ([]cairn.Event, error) {
+		if last == nil {
+			return s.readStreamFirst(ctx, stream, from, n, dir, z)
+		}
+		next := last.Version + 1
+		if dir == cairn.Backward {
+			if last.Version == 0 {
+				return nil, nil
+			}
+			next = last.Version - 1
+		}
+		events, err := s.readStreamPage(ctx, s.pool, stream, next, n, dir, z)
+		return events, s.wrap("read stream", err)
+	})
+}
+
+// readStreamPage reads at most n events of stream from version from.
+func (s *Store) readStreamPage(ctx context.Context, q querier, stream string, from int64, n int, dir cairn.Direction, z *sizer) ([]cairn.Event, error) {
+	if dir == cairn.Forward {
+		f := s.readStreamForward()
+		f.z = z
+		return f.read(ctx, q, stream, from, n)
+	}
+	rows, err := q.Query(ctx, s.readStreamBackwardSQL(), stream, from, n)
+	if err != nil {
+		return nil, err
+	}
+	return collectEventsSized(rows, z)
+}
+
+// readStreamFirst is the first query of a stream read: when it finds no
+// event, it says whether the stream is missing, deleted, or has none in the
+// range.
+func (s *Store) readStreamFirst(ctx context.Context, stream string, from int64, count int, dir cairn.Direction, z *sizer) ([]cairn.Event, error) {
 	read := func(q querier) ([]cairn.Event, error) {
-		if dir == cairn.Forward {
-			events, err := s.readStreamForward().read(ctx, q, stream, from, count)
-			return events, s.wrap("read stream", err)
-		}
-		rows, err := q.Query(ctx, s.readStreamBackwardSQL(), stream, from, count)
-		if err != nil {
-			return nil, s.wrap("read stream", err)
-		}
-		events, err := collectEvents(rows)
+		events, err := s.readStreamPage(ctx, q, stream, from, count, dir, z)
 		return events, s.wrap("read stream", err)
 	}
 	events, err := read(s.pool)
@@ -239,34 +351,53 @@ func (s *Store) streamStateOn(ctx context.Context, q interface {
 // query sees is committed and visible (see the package documentation), so
 // reading forward from the last position seen never skips an event.
 func (s *Store) ReadAll(ctx context.Context, from uint64, count int, dir cairn.Direction) ([]cairn.Event, error) {
+	return s.ReadAllSized(ctx, from, count, math.MaxInt, dir)
+}
+
+// ReadAllSized implements [cairn.SizedReader].
+func (s *Store) ReadAllSized(ctx context.Context, from uint64, count, maxBytes int, dir cairn.Direction) ([]cairn.Event, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
+	events, err := sized(count, maxBytes, func(last *cairn.Event, n int, z *sizer) ([]cairn.Event, error) {
+		next := from
+		switch {
+		case last == nil:
+		case dir == cairn.Forward:
+			next = last.Position + 1
+		case last.Position == 0:
+			return nil, nil
+		default:
+			next = last.Position - 1
+		}
+		return s.readAllPage(ctx, next, n, dir, z)
+	})
+	return events, s.wrap("read all", err)
+}
+
+// readAllPage reads at most count events of the log from position from.
+func (s *Store) readAllPage(ctx context.Context, from uint64, count int, dir cairn.Direction, z *sizer) ([]cairn.Event, error) {
 	if dir == cairn.Forward {
 		if from > math.MaxInt64 {
 			return nil, nil
 		}
-		events, err := forward{
+		return forward{
 			chunks: `SELECT * FROM ` + s.chunks + ` WHERE position + count > $1::bigint
 				AND position >= (SELECT coalesce(max(position), 0) FROM ` + s.chunks + ` WHERE position <= $1::bigint)
 				ORDER BY position LIMIT $2`,
 			key:   `position`,
 			first: `greatest($1::bigint - c.position + 1, 1)`,
 			limit: `$2`,
+			z:     z,
 		}.read(ctx, s.pool, int64(from), count)
-		return events, s.wrap("read all", err)
 	}
 	from = min(from, math.MaxInt64)
 	rows, err := s.pool.Query(ctx, s.expandSQL(`SELECT * FROM `+s.chunks+` WHERE position <= $1::bigint ORDER BY position DESC LIMIT $2`,
 		`c.position + x.n - 1 <= $1::bigint`, `c.position DESC, x.n DESC`, `$2`), int64(from), count)
 	if err != nil {
-		return nil, s.wrap("read all", err)
+		return nil, err
 	}
-	events, err := collectEvents(rows)
-	if err != nil {
-		return nil, s.wrap("read all", err)
-	}
-	return events, nil
+	return collectEventsSized(rows, z)
 }
 
 // StreamVersion implements [cairn.Backend].

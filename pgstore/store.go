@@ -87,6 +87,7 @@ type Store struct {
 
 var (
 	_ cairn.Backend         = (*Store)(nil)
+	_ cairn.SizedReader     = (*Store)(nil)
 	_ cairn.BatchAppender   = (*Store)(nil)
 	_ cairn.Truncater       = (*Store)(nil)
 	_ cairn.Tombstoner      = (*Store)(nil)

@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net/url"
 	"os"
 	"strconv"
@@ -71,6 +72,7 @@ var (
 	_ cairn.Snapshotter     = (*Store)(nil)
 	_ cairn.ReadModelReader = (*Store)(nil)
 	_ cairn.Notifier        = (*Store)(nil)
+	_ cairn.SizedReader     = (*Store)(nil)
 )
 
 // maxMessageBytes bounds one response: a page of events of up to 16 MiB each
@@ -226,65 +228,90 @@ func (s *Store) AppendBatch(ctx context.Context, reqs []cairn.AppendRequest) ([]
 
 // ReadStream implements [cairn.Backend].
 func (s *Store) ReadStream(ctx context.Context, stream string, from int64, count int, dir cairn.Direction) ([]cairn.Event, error) {
-	return s.read(ctx, count, func(n int32) (*cairnv1.ReadResponse, error) {
-		return s.c.ReadStream(ctx, &cairnv1.ReadStreamRequest{Stream: stream, From: from, Count: n, Direction: cairnv1.Direction(dir)})
-	}, func(last cairn.Event) (func(n int32) (*cairnv1.ReadResponse, error), bool) {
-		next := last.Version + 1
-		if dir == cairn.Backward {
-			if last.Version == 0 {
-				return nil, false
-			}
+	return s.ReadStreamSized(ctx, stream, from, count, math.MaxInt, dir)
+}
+
+// ReadStreamSized implements [cairn.SizedReader].
+func (s *Store) ReadStreamSized(ctx context.Context, stream string, from int64, count, maxBytes int, dir cairn.Direction) ([]cairn.Event, error) {
+	return s.read(count, maxBytes, func(last *cairn.Event, n int32, maxBytes int64) (*cairnv1.ReadResponse, bool, error) {
+		next := from
+		switch {
+		case last == nil:
+		case dir == cairn.Forward:
+			next = last.Version + 1
+		case last.Version == 0:
+			return nil, false, nil
+		default:
 			next = last.Version - 1
 		}
-		return func(n int32) (*cairnv1.ReadResponse, error) {
-			return s.c.ReadStream(ctx, &cairnv1.ReadStreamRequest{Stream: stream, From: next, Count: n, Direction: cairnv1.Direction(dir)})
-		}, true
+		res, err := s.c.ReadStream(ctx, &cairnv1.ReadStreamRequest{Stream: stream, From: next, Count: n, Direction: cairnv1.Direction(dir), MaxBytes: maxBytes})
+		return res, true, err
 	})
 }
 
 // ReadAll implements [cairn.Backend].
 func (s *Store) ReadAll(ctx context.Context, from uint64, count int, dir cairn.Direction) ([]cairn.Event, error) {
-	return s.read(ctx, count, func(n int32) (*cairnv1.ReadResponse, error) {
-		return s.c.ReadAll(ctx, &cairnv1.ReadAllRequest{From: from, Count: n, Direction: cairnv1.Direction(dir)})
-	}, func(last cairn.Event) (func(n int32) (*cairnv1.ReadResponse, error), bool) {
-		next := last.Position + 1
-		if dir == cairn.Backward {
-			if last.Position == 0 {
-				return nil, false
-			}
+	return s.ReadAllSized(ctx, from, count, math.MaxInt, dir)
+}
+
+// ReadAllSized implements [cairn.SizedReader].
+func (s *Store) ReadAllSized(ctx context.Context, from uint64, count, maxBytes int, dir cairn.Direction) ([]cairn.Event, error) {
+	return s.read(count, maxBytes, func(last *cairn.Event, n int32, maxBytes int64) (*cairnv1.ReadResponse, bool, error) {
+		next := from
+		switch {
+		case last == nil:
+		case dir == cairn.Forward:
+			next = last.Position + 1
+		case last.Position == 0:
+			return nil, false, nil
+		default:
 			next = last.Position - 1
 		}
-		return func(n int32) (*cairnv1.ReadResponse, error) {
-			return s.c.ReadAll(ctx, &cairnv1.ReadAllRequest{From: next, Count: n, Direction: cairnv1.Direction(dir)})
-		}, true
+		res, err := s.c.ReadAll(ctx, &cairnv1.ReadAllRequest{From: next, Count: n, Direction: cairnv1.Direction(dir), MaxBytes: maxBytes})
+		return res, true, err
 	})
 }
 
-// read returns up to count events, calling the server as often as its cap on
-// one response (cairnv1.MaxReadCount) requires.
-func (s *Store) read(ctx context.Context, count int, first func(int32) (*cairnv1.ReadResponse, error),
-	after func(cairn.Event) (func(int32) (*cairnv1.ReadResponse, error), bool)) ([]cairn.Event, error) {
+// read returns up to count events holding maxBytes (see
+// [cairn.SizedReader]), calling the server as often as its caps on one
+// response require: at most cairnv1.MaxReadCount events, and no more than
+// fit in one message (the response then says size_limited). call reads
+// after last (nil for the first call); false means there is nothing after
+// it.
+func (s *Store) read(count, maxBytes int, call func(last *cairn.Event, n int32, maxBytes int64) (*cairnv1.ReadResponse, bool, error)) ([]cairn.Event, error) {
 	var out []cairn.Event
-	call := first
+	var last *cairn.Event
+	got := 0 // data and metadata bytes read
 	for {
 		want := min(count-len(out), cairnv1.MaxReadCount)
+		var ask int64 // no limit but the server's
+		if maxBytes < math.MaxInt {
+			ask = int64(maxBytes - got)
+		}
 		var res *cairnv1.ReadResponse
-		if err := s.call(func() (err error) { res, err = call(int32(want)); return err }); err != nil {
+		var ok bool
+		if err := s.call(func() (err error) { res, ok, err = call(last, int32(want), ask); return err }); err != nil {
 			return nil, err
+		}
+		if !ok {
+			return out, nil
 		}
 		page, err := cairnv1.ToEvents(res.GetEvents())
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, page...)
-		if len(page) < want || len(out) >= count {
-			return out, nil // the end, or all that was asked for
+		for _, e := range page {
+			got += cairn.EventBytes(e)
 		}
-		// A full response at the server's cap: read on from its last event.
-		var ok bool
-		if call, ok = after(page[len(page)-1]); !ok {
-			return out, nil
+		switch {
+		case len(out) >= count || got >= maxBytes:
+			return out, nil // all that was asked for
+		case len(page) == 0 || (len(page) < want && !res.GetSizeLimited()):
+			return out, nil // the end
 		}
+		// A response cut at the server's caps: read on from its last event.
+		last = &out[len(out)-1]
 	}
 }
 

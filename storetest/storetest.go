@@ -57,6 +57,7 @@ func TestBackend(t *testing.T, newBackend NewBackend) {
 		{"ReadStream", testReadStream},
 		{"ReadAll", testReadAll},
 		{"Iterators", testIterators},
+		{"SizedReads", testSizedReads},
 		{"ConcurrentExactAppends", testConcurrentExactAppends},
 		{"ConcurrentFollower", testConcurrentFollower},
 		{"ReadWhileCreating", testReadWhileCreating},
@@ -476,6 +477,92 @@ func testReadAll(t *testing.T, nb NewBackend) {
 				t.Fatalf("position %d holds %q version %d, want %q version %d", e.Position, e.StreamID, e.Version, order[e.Position], e.Position/3)
 			}
 		}
+	}
+}
+
+// testSizedReads checks that a sized read stops after the event that
+// brings the bytes read to the limit, in every direction and across
+// appends, and that the iterators page by size as well as by count.
+func testSizedReads(t *testing.T, nb NewBackend) {
+	s, b := open(t, nb, cairn.Options{ReadBatchBytes: 250})
+	if _, ok := b.(cairn.SizedReader); !ok {
+		t.Skip("the engine does not implement cairn.SizedReader")
+	}
+	ctx := context.Background()
+	// Events of 100 bytes of data, in appends of 1, 2 and 3 events.
+	big := func(n int) []cairn.EventData {
+		out := make([]cairn.EventData, n)
+		for i := range out {
+			out[i] = cairn.EventData{Type: "E", Data: make([]byte, 100), ContentType: cairn.ContentBinary}
+		}
+		return out
+	}
+	for i := range 4 {
+		mustAppend(t, s, "s", cairn.Any, big(i%3+1)...)
+	}
+	// 7 events, versions and positions 0..6.
+	cases := []struct {
+		from            int64
+		count, maxBytes int
+		dir             cairn.Direction
+		want            []int64
+	}{
+		{0, 10, 250, cairn.Forward, []int64{0, 1, 2}},
+		{0, 10, 200, cairn.Forward, []int64{0, 1}},
+		{0, 10, 1, cairn.Forward, []int64{0}},
+		{0, 2, 1000, cairn.Forward, []int64{0, 1}},
+		{5, 10, 1000, cairn.Forward, []int64{5, 6}},
+		{5, 10, 150, cairn.Forward, []int64{5, 6}},
+		{6, 10, 250, cairn.Backward, []int64{6, 5, 4}},
+		{cairn.StreamEnd, 10, 50, cairn.Backward, []int64{6}},
+	}
+	for _, c := range cases {
+		got, err := s.ReadStreamSized(ctx, "s", c.from, c.count, c.maxBytes, c.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(versions(got), c.want) {
+			t.Errorf("ReadStreamSized(from %d, count %d, %d bytes, %v) = %v, want %v", c.from, c.count, c.maxBytes, c.dir, versions(got), c.want)
+		}
+		from := uint64(c.from)
+		if c.from == cairn.StreamEnd {
+			from = cairn.LogEnd
+		}
+		all, err := s.ReadAllSized(ctx, from, c.count, c.maxBytes, c.dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := make([]uint64, len(c.want))
+		for i, v := range c.want {
+			want[i] = uint64(v)
+		}
+		if !slices.Equal(positions(all), want) {
+			t.Errorf("ReadAllSized(from %d, count %d, %d bytes, %v) = %v, want %v", from, c.count, c.maxBytes, c.dir, positions(all), want)
+		}
+	}
+	if _, err := s.ReadAllSized(ctx, 0, 10, 0, cairn.Forward); !errors.Is(err, cairn.ErrInvalidArgument) {
+		t.Errorf("ReadAllSized with 0 bytes: %v, want an invalid-argument error", err)
+	}
+	// The iterators read pages of 3 events (250 bytes) and see every event.
+	var got []int64
+	for e, err := range s.Stream(ctx, "s", 0, cairn.Forward) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, e.Version)
+	}
+	if !slices.Equal(got, seq[int64](0, 6)) {
+		t.Fatalf("Stream forward in pages of 250 bytes = %v", got)
+	}
+	var pos []uint64
+	for e, err := range s.All(ctx, cairn.LogEnd, cairn.Backward) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos = append(pos, e.Position)
+	}
+	if !slices.Equal(pos, seq[uint64](6, 0)) {
+		t.Fatalf("All backward in pages of 250 bytes = %v", pos)
 	}
 }
 

@@ -629,12 +629,19 @@ func (x *AppendBatchResponse) GetResults() []*AppendResponse {
 	return nil
 }
 
+// A read returns at most count events (and at most 4096), fewer at the end
+// of the stream or log, or fewer when the next event would not fit in one
+// response: see ReadResponse.size_limited.
 type ReadStreamRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Stream        string                 `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
-	From          int64                  `protobuf:"zigzag64,2,opt,name=from,proto3" json:"from,omitempty"` // -1 with a backward read: from the end
-	Count         int32                  `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
-	Direction     Direction              `protobuf:"varint,4,opt,name=direction,proto3,enum=cairn.v1.Direction" json:"direction,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Stream    string                 `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
+	From      int64                  `protobuf:"zigzag64,2,opt,name=from,proto3" json:"from,omitempty"` // -1 with a backward read: from the end
+	Count     int32                  `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
+	Direction Direction              `protobuf:"varint,4,opt,name=direction,proto3,enum=cairn.v1.Direction" json:"direction,omitempty"`
+	// max_bytes, when positive, also ends the read after the event that
+	// brings the data and metadata read to max_bytes (at least one event is
+	// returned).
+	MaxBytes      int64 `protobuf:"varint,5,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -697,11 +704,19 @@ func (x *ReadStreamRequest) GetDirection() Direction {
 	return Direction_DIRECTION_FORWARD
 }
 
+func (x *ReadStreamRequest) GetMaxBytes() int64 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
 type ReadAllRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	From          uint64                 `protobuf:"varint,1,opt,name=from,proto3" json:"from,omitempty"` // 2^64-1 with a backward read: from the end
 	Count         int32                  `protobuf:"varint,2,opt,name=count,proto3" json:"count,omitempty"`
 	Direction     Direction              `protobuf:"varint,3,opt,name=direction,proto3,enum=cairn.v1.Direction" json:"direction,omitempty"`
+	MaxBytes      int64                  `protobuf:"varint,4,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"` // as in ReadStreamRequest
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -757,9 +772,25 @@ func (x *ReadAllRequest) GetDirection() Direction {
 	return Direction_DIRECTION_FORWARD
 }
 
+func (x *ReadAllRequest) GetMaxBytes() int64 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+// ReadResponse holds the events read. A response holds at most as many
+// bytes as the server's message limit; an event alone larger than that
+// fails the read with RESOURCE_EXHAUSTED (it cannot happen while the
+// server's event size limit is the one the events were written with).
 type ReadResponse struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Events        []*Event               `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Events []*Event               `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	// size_limited is set when the read stopped before count events because
+	// of their size (the message limit, or max_bytes): events may follow the
+	// last one, and the client reads again from after it. When it is not set,
+	// fewer events than count means the end.
+	SizeLimited   bool `protobuf:"varint,2,opt,name=size_limited,json=sizeLimited,proto3" json:"size_limited,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -799,6 +830,13 @@ func (x *ReadResponse) GetEvents() []*Event {
 		return x.Events
 	}
 	return nil
+}
+
+func (x *ReadResponse) GetSizeLimited() bool {
+	if x != nil {
+		return x.SizeLimited
+	}
+	return false
 }
 
 type StreamRequest struct {
@@ -1930,18 +1968,21 @@ const file_cairn_proto_rawDesc = "" +
 	"\x12AppendBatchRequest\x123\n" +
 	"\brequests\x18\x01 \x03(\v2\x17.cairn.v1.AppendRequestR\brequests\"I\n" +
 	"\x13AppendBatchResponse\x122\n" +
-	"\aresults\x18\x01 \x03(\v2\x18.cairn.v1.AppendResponseR\aresults\"\x88\x01\n" +
+	"\aresults\x18\x01 \x03(\v2\x18.cairn.v1.AppendResponseR\aresults\"\xa5\x01\n" +
 	"\x11ReadStreamRequest\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12\x12\n" +
 	"\x04from\x18\x02 \x01(\x12R\x04from\x12\x14\n" +
 	"\x05count\x18\x03 \x01(\x05R\x05count\x121\n" +
-	"\tdirection\x18\x04 \x01(\x0e2\x13.cairn.v1.DirectionR\tdirection\"m\n" +
+	"\tdirection\x18\x04 \x01(\x0e2\x13.cairn.v1.DirectionR\tdirection\x12\x1b\n" +
+	"\tmax_bytes\x18\x05 \x01(\x03R\bmaxBytes\"\x8a\x01\n" +
 	"\x0eReadAllRequest\x12\x12\n" +
 	"\x04from\x18\x01 \x01(\x04R\x04from\x12\x14\n" +
 	"\x05count\x18\x02 \x01(\x05R\x05count\x121\n" +
-	"\tdirection\x18\x03 \x01(\x0e2\x13.cairn.v1.DirectionR\tdirection\"7\n" +
+	"\tdirection\x18\x03 \x01(\x0e2\x13.cairn.v1.DirectionR\tdirection\x12\x1b\n" +
+	"\tmax_bytes\x18\x04 \x01(\x03R\bmaxBytes\"Z\n" +
 	"\fReadResponse\x12'\n" +
-	"\x06events\x18\x01 \x03(\v2\x0f.cairn.v1.EventR\x06events\"'\n" +
+	"\x06events\x18\x01 \x03(\v2\x0f.cairn.v1.EventR\x06events\x12!\n" +
+	"\fsize_limited\x18\x02 \x01(\bR\vsizeLimited\"'\n" +
 	"\rStreamRequest\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\"1\n" +
 	"\x15StreamVersionResponse\x12\x18\n" +

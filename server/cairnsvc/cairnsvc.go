@@ -3,6 +3,19 @@
 // same validation, fallbacks and notifications apply as in-process; errors
 // travel as gRPC statuses whose details rebuild the typed cairn error on the
 // client.
+//
+// # Memory
+//
+// A read answers with at most [MessageLimit] bytes: the Store's sized reads
+// hold about that much of the engine's events at once (at most the limit
+// plus one event), the response aliases their data, and gRPC encodes it
+// once more, so one read holds at most about three times the limit
+// (51 MiB with the default 16 MiB event limit), whatever count it asks for.
+// A read whose events do not all fit stops early and sets size_limited;
+// the client reads on from after its last event. Every event the Store
+// accepts fits in one response; one written under a larger
+// [cairn.Options.MaxEventBytes] than the Store now has may not, and a read
+// that reaches it fails with RESOURCE_EXHAUSTED naming its position.
 package cairnsvc
 
 import (
@@ -12,16 +25,31 @@ import (
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/api/cairnv1"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
 )
 
 // Service implements cairnv1.CairnServer.
 type Service struct {
 	cairnv1.UnimplementedCairnServer
 	store *cairn.Store
+	limit int // the largest response, in bytes
 }
 
+// MessageOverhead is what [MessageLimit] allows beyond an event's data and
+// metadata: its stream id, type, tags, id and the encoding's framing take
+// less than 20 KiB.
+const MessageOverhead = 1 << 20
+
+// MessageLimit is the largest message the service sends and receives for
+// store: one event of the Store's largest size and its overhead. A gRPC
+// server that serves the service must allow messages of this size.
+func MessageLimit(store *cairn.Store) int { return store.MaxEventBytes() + MessageOverhead }
+
 // New returns the service over store.
-func New(store *cairn.Store) *Service { return &Service{store: store} }
+func New(store *cairn.Store) *Service { return &Service{store: store, limit: MessageLimit(store)} }
 
 // Register registers the service on srv.
 func Register(srv grpc.ServiceRegistrar, store *cairn.Store) {
@@ -77,19 +105,53 @@ func readCount(n int32) int {
 }
 
 func (s *Service) ReadStream(ctx context.Context, req *cairnv1.ReadStreamRequest) (*cairnv1.ReadResponse, error) {
-	events, err := s.store.ReadStream(ctx, req.GetStream(), req.GetFrom(), readCount(req.GetCount()), cairn.Direction(req.GetDirection()))
+	count, maxBytes := readCount(req.GetCount()), s.readBytes(req.GetMaxBytes())
+	events, err := s.store.ReadStreamSized(ctx, req.GetStream(), req.GetFrom(), count, maxBytes, cairn.Direction(req.GetDirection()))
 	if err != nil {
 		return nil, cairnv1.Status(err)
 	}
-	return &cairnv1.ReadResponse{Events: cairnv1.FromEvents(events)}, nil
+	return s.response(events, count, maxBytes)
 }
 
 func (s *Service) ReadAll(ctx context.Context, req *cairnv1.ReadAllRequest) (*cairnv1.ReadResponse, error) {
-	events, err := s.store.ReadAll(ctx, req.GetFrom(), readCount(req.GetCount()), cairn.Direction(req.GetDirection()))
+	count, maxBytes := readCount(req.GetCount()), s.readBytes(req.GetMaxBytes())
+	events, err := s.store.ReadAllSized(ctx, req.GetFrom(), count, maxBytes, cairn.Direction(req.GetDirection()))
 	if err != nil {
 		return nil, cairnv1.Status(err)
 	}
-	return &cairnv1.ReadResponse{Events: cairnv1.FromEvents(events)}, nil
+	return s.response(events, count, maxBytes)
+}
+
+// readBytes is the data and metadata a read may gather: what the caller
+// asked for, within one response.
+func (s *Service) readBytes(asked int64) int {
+	if asked > 0 && asked < int64(s.limit) {
+		return int(asked)
+	}
+	return s.limit
+}
+
+// response holds the events of a sized read of count events and maxBytes
+// that fit in one message, and says whether the read stopped for size.
+func (s *Service) response(events []cairn.Event, count, maxBytes int) (*cairnv1.ReadResponse, error) {
+	out := &cairnv1.ReadResponse{SizeLimited: len(events) < count && cairn.PageFull(events, count, maxBytes)}
+	room := s.limit - 16 // the size_limited field
+	for i, e := range events {
+		ev := cairnv1.FromEvent(e)
+		n := protowire.SizeTag(1) + protowire.SizeBytes(proto.Size(ev))
+		if n > room {
+			if i == 0 {
+				return nil, status.Errorf(codes.ResourceExhausted,
+					"the event at position %d (stream %q, version %d) takes %d bytes, more than the server's message limit of %d: it was written with a larger event size limit than the server has now",
+					e.Position, e.StreamID, e.Version, n, s.limit)
+			}
+			out.SizeLimited = true
+			break
+		}
+		room -= n
+		out.Events = append(out.Events, ev)
+	}
+	return out, nil
 }
 
 func (s *Service) StreamVersion(ctx context.Context, req *cairnv1.StreamRequest) (*cairnv1.StreamVersionResponse, error) {
