@@ -19,9 +19,11 @@ const (
 	trailerStreamName      = "stream-name"
 	trailerExpectedVersion = "expected-version"
 	trailerActualVersion   = "actual-version"
+	trailerMaxAppendSize   = "maximum-append-size"
 
 	exceptionStreamDeleted        = "stream-deleted"
 	exceptionWrongExpectedVersion = "wrong-expected-version"
+	exceptionMaxAppendSize        = "maximum-append-size-exceeded"
 )
 
 // rpcError converts an error from the Store into the status and trailers

@@ -37,15 +37,14 @@ func (m *multiAppendService) AppendSession(stream grpc.ClientStreamingServer[api
 		if err != nil {
 			return err
 		}
+		if !size.add(proto.Size(msg), len(msg.Records)) {
+			err := size.tooLarge(ctx)
+			drainAppend(stream, drainFactor*size.limit) // so that the client reads the status, not EOF
+			return err
+		}
 		req, err := appendRequestFromV2(msg)
 		if err != nil {
 			return invalid("requests[%d]: %v", len(reqs), err)
-		}
-		for _, e := range req.Events {
-			if err := size.add(req.Stream, e); err != nil {
-				drain(stream) // so that the client reads the status, not EOF
-				return err
-			}
 		}
 		reqs = append(reqs, req)
 	}

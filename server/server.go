@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -22,13 +23,18 @@ import (
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/gossip"
 	ps "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/persistent"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/serverfeatures"
+	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
+	streamerrors "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v2/streams/errors"
 	apiv2 "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v2/streams/streams"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/protoadapt"
+	"google.golang.org/protobuf/types/known/emptypb"
 )
 
 // DefaultAdminPassword is the admin password when none is configured, as in
@@ -41,9 +47,14 @@ const DefaultAdminPassword = "changeit"
 // 16 MiB.
 const DefaultMaxHeaderBytes = 16 << 10
 
-// DefaultMaxAppendBytes is the default of [Options.MaxAppendBytes]: four
-// events of the Store's largest size.
-const DefaultMaxAppendBytes = 4 * cairn.DefaultMaxEventBytes
+// AppendEventOverhead is what an append's size counts for each event
+// beyond its encoded size: about what the server holds for it besides its
+// bytes, so that a million empty events weigh what they cost.
+const AppendEventOverhead = 128
+
+// DefaultMaxStreams is the default of [Options.MaxStreamsPerConnection],
+// the HTTP/2 default of KurrentDB's server.
+const DefaultMaxStreams = 100
 
 // Version is the server version reported to clients.
 const Version = "25.0.0-cairn"
@@ -68,10 +79,19 @@ type Options struct {
 	// connect to. Empty means the address of the listener, with the host
 	// name in place of an unspecified address (0.0.0.0 or ::).
 	Advertise string
-	// MaxAppendBytes bounds the data and metadata of one append (all its
-	// events; for a multi-stream append, all its streams), which the server
-	// holds in memory until it commits. Zero means DefaultMaxAppendBytes.
+	// MaxAppendBytes bounds one append, which the server holds in memory
+	// until it commits: the encoded size of all its events (for a
+	// multi-stream append, all its streams) plus AppendEventOverhead for
+	// each. An append past it is refused with the protocol's
+	// maximum-append-size error and nothing of it is written. Zero means
+	// the Store's largest event plus 1 MiB ([cairnsvc.MessageLimit]), so
+	// that every event the Store accepts can be appended; KurrentDB's own
+	// default is 16 MiB.
 	MaxAppendBytes int
+	// MaxStreamsPerConnection bounds the RPCs (reads, appends,
+	// subscriptions) one connection runs at once; the client queues the
+	// others. Zero means DefaultMaxStreams.
+	MaxStreamsPerConnection int
 	// ShutdownTimeout bounds how long [Server.Shutdown] waits for in-flight
 	// requests when its context has no deadline. Zero means 10 seconds.
 	ShutdownTimeout time.Duration
@@ -165,7 +185,10 @@ func New(store *cairn.Store, opts Options) *Server {
 		opts.Metrics = NewMetrics()
 	}
 	if opts.MaxAppendBytes <= 0 {
-		opts.MaxAppendBytes = DefaultMaxAppendBytes
+		opts.MaxAppendBytes = cairnsvc.MessageLimit(store)
+	}
+	if opts.MaxStreamsPerConnection <= 0 {
+		opts.MaxStreamsPerConnection = DefaultMaxStreams
 	}
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
@@ -192,12 +215,13 @@ func New(store *cairn.Store, opts Options) *Server {
 		authLog:   newAuthLog(opts.Logger, opts.AuthFailureLogInterval),
 		quit:      make(chan struct{}),
 	}
-	maxMsg := cairn.DefaultMaxEventBytes + 1<<20
+	maxMsg := cairnsvc.MessageLimit(store)
 	gopts := []grpc.ServerOption{
 		grpc.MaxRecvMsgSize(maxMsg),
 		grpc.MaxSendMsgSize(maxMsg),
 		// gRPC-Go would read 16 MiB of headers before authentication.
 		grpc.MaxHeaderListSize(uint32(min(opts.MaxHeaderBytes, math.MaxUint32))),
+		grpc.MaxConcurrentStreams(uint32(opts.MaxStreamsPerConnection)),
 		// The official clients ping every 10 s, also when idle.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(s.observeUnary, s.authUnary),
@@ -333,18 +357,59 @@ func (s *Server) HTTPServer() *http.Server {
 	}
 }
 
-// appendSize counts the bytes of an append as its events arrive, and
-// refuses the append once they pass the limit.
+// appendSize counts the size of an append as its messages arrive: their
+// encoded size and AppendEventOverhead for each event.
 type appendSize struct {
 	limit, n int
 }
 
-func (a *appendSize) add(stream string, e cairn.EventData) error {
-	a.n += len(e.Data) + len(e.Metadata)
-	if a.n > a.limit {
-		return status.Errorf(codes.InvalidArgument, "append to %q: more than %d bytes of data and metadata; split it", stream, a.limit)
+// add counts a message of the given encoded size that holds events, and
+// reports whether the append is still within the limit.
+func (a *appendSize) add(encoded, events int) bool {
+	a.n += encoded + events*AppendEventOverhead
+	return a.n <= a.limit
+}
+
+// tooLarge is the error of an append past the limit, as KurrentDB reports
+// it: InvalidArgument with its maximum-append-size-exceeded trailer, and
+// details from which the clients make their typed errors (the v2
+// protocol's transaction-size error, which the Go client returns as
+// *kurrentdb.AppendTransactionSizeExceededError, and the v1
+// MaximumAppendSizeExceeded).
+func (a *appendSize) tooLarge(ctx context.Context) error {
+	setTrailer(ctx, trailerException, exceptionMaxAppendSize, trailerMaxAppendSize, strconv.Itoa(a.limit))
+	st := status.Newf(codes.InvalidArgument, "Maximum Append Size of %d Exceeded: the append takes more than %d bytes (its events encoded, plus %d bytes each); split it", a.limit, a.limit, AppendEventOverhead)
+	return withDetails(st,
+		&streamerrors.AppendTransactionSizeExceededErrorDetails{Size: int32(min(a.n, math.MaxInt32)), MaxSize: int32(min(a.limit, math.MaxInt32))},
+		&shared.MaximumAppendSizeExceeded{MaxAppendSize: uint32(min(a.limit, math.MaxUint32))},
+	).Err()
+}
+
+// withDetails adds details to st; a detail that cannot be encoded is left
+// out (it cannot happen with the protocol's messages).
+func withDetails(st *status.Status, details ...proto.Message) *status.Status {
+	for _, d := range details {
+		if with, err := st.WithDetails(protoadapt.MessageV1Of(d)); err == nil {
+			st = with
+		}
 	}
-	return nil
+	return st
+}
+
+// drainFactor times MaxAppendBytes is what drainAppend reads at most.
+const drainFactor = 64
+
+// drainAppend reads and drops what a refused append's client still sends,
+// so that the client reads the status rather than a broken stream, up to
+// limit bytes.
+func drainAppend(ss grpc.ServerStream, limit int) {
+	for n := 0; n <= limit; {
+		var m emptypb.Empty
+		if ss.RecvMsg(&m) != nil {
+			return
+		}
+		n += proto.Size(&m)
+	}
 }
 
 // advertiseFor returns the address to advertise for a listener: its own,

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -409,20 +410,55 @@ func TestDeleteAndTombstone(t *testing.T) {
 }
 
 func TestAppendSizeLimit(t *testing.T) {
-	ts := start(t, server.Options{MaxAppendBytes: 100})
+	ts := start(t, server.Options{MaxAppendBytes: 1000})
 	c := ts.client(t)
 	ctx := context.Background()
-	big := strings.Repeat("x", 60)
+	big := strings.Repeat("x", 400)
 	evs := []kurrentdb.EventData{jsonEvent("E", `"`+big+`"`), jsonEvent("E", `"`+big+`"`)}
 	_, err := c.AppendToStream(ctx, "big", kurrentdb.AppendToStreamOptions{}, evs...)
 	var e *kurrentdb.Error
-	if !errors.As(err, &e) || status.Code(e.Err()) != codes.InvalidArgument || !strings.Contains(err.Error(), "100 bytes") {
-		t.Fatalf("oversized append: %v, want InvalidArgument naming the limit", err)
+	if !errors.As(err, &e) || e.Code() != kurrentdb.ErrorCodeAppendTransactionSizeExceeded {
+		t.Fatalf("oversized append: %v, want ErrorCodeAppendTransactionSizeExceeded", err)
+	}
+	var tooBig *kurrentdb.AppendTransactionSizeExceededError
+	if !errors.As(e.Err(), &tooBig) || tooBig.MaxSize != 1000 || tooBig.Size <= 1000 {
+		t.Errorf("oversized append: %v, want an AppendTransactionSizeExceededError with MaxSize 1000", e.Err())
 	}
 	if _, err := c.AppendToStream(ctx, "big", kurrentdb.AppendToStreamOptions{}, evs[0]); err != nil {
 		t.Errorf("append within the limit: %v", err)
 	}
 	if v, _ := ts.store.StreamVersion(ctx, "big"); v != 0 {
 		t.Errorf("version %d after one accepted append, want 0", v)
+	}
+}
+
+// TestAppendOfManyEmptyEventsIsRefused: empty events carry no data, but an
+// append of many of them still costs memory; the limit counts each
+// event's encoding and overhead, and nothing of a refused append is
+// written.
+func TestAppendOfManyEmptyEventsIsRefused(t *testing.T) {
+	ts := start(t, server.Options{MaxAppendBytes: 64 << 10})
+	c := ts.client(t)
+	ctx := context.Background()
+	empty := make([]kurrentdb.EventData, 20000)
+	for i := range empty {
+		empty[i] = kurrentdb.EventData{EventID: uuid.New(), EventType: "E", ContentType: kurrentdb.ContentTypeBinary}
+	}
+	_, err := c.AppendToStream(ctx, "empty", kurrentdb.AppendToStreamOptions{}, empty...)
+	if errorCode(err) != kurrentdb.ErrorCodeAppendTransactionSizeExceeded {
+		t.Fatalf("append of %d empty events: %v, want ErrorCodeAppendTransactionSizeExceeded", len(empty), err)
+	}
+	if ok, _ := ts.store.HasEvents(ctx); ok {
+		t.Error("a refused append wrote events")
+	}
+	// The v2 multi-stream append is bounded the same way.
+	_, err = c.MultiStreamAppend(ctx, func(yield func(kurrentdb.AppendStreamRequest) bool) {
+		yield(kurrentdb.AppendStreamRequest{StreamName: "empty", Events: slices.Values(empty), ExpectedStreamState: kurrentdb.Any{}})
+	})
+	if errorCode(err) != kurrentdb.ErrorCodeAppendTransactionSizeExceeded {
+		t.Fatalf("multi-stream append of %d empty events: %v, want ErrorCodeAppendTransactionSizeExceeded", len(empty), err)
+	}
+	if ok, _ := ts.store.HasEvents(ctx); ok {
+		t.Error("a refused multi-stream append wrote events")
 	}
 }

@@ -154,13 +154,14 @@ func (ss *streamsService) Append(stream grpc.ClientStreamingServer[api.AppendReq
 		if pm == nil {
 			return invalid("append to %q: message %d is not a proposed message", name, len(events)+1)
 		}
+		if !size.add(proto.Size(msg), 1) {
+			err := size.tooLarge(ctx)
+			drainAppend(stream, drainFactor*size.limit) // so that the client reads the status, not EOF
+			return err
+		}
 		e, err := eventFromProposed(len(events), pm.Id, pm.Metadata, pm.CustomMetadata, pm.Data)
 		if err != nil {
 			return invalid("append to %q: %v", name, err)
-		}
-		if err := size.add(name, e); err != nil {
-			drain(stream) // so that the client reads the status, not EOF
-			return err
 		}
 		events = append(events, e)
 	}
@@ -282,15 +283,20 @@ func (ss *streamsService) Tombstone(ctx context.Context, req *api.TombstoneReq) 
 // correlation id accumulate proposed messages until one is final; then the
 // events are appended and one response answers the correlation id. The
 // options travel in the first request of a correlation id.
+//
+// MaxAppendBytes bounds what one call holds: the events of all its
+// correlation ids still open. A correlation id that passes it is answered
+// with the maximum-append-size error and nothing of it is written.
 func (ss *streamsService) BatchAppend(stream grpc.BidiStreamingServer[api.BatchAppendReq, api.BatchAppendResp]) error {
 	ctx := stream.Context()
 	type pending struct {
 		opts   *api.BatchAppendReq_Options
 		events []cairn.EventData
-		size   appendSize
+		size   int  // what it adds to held
 		failed bool // answered with an error: the rest of it is dropped
 	}
 	open := map[string]*pending{}
+	held := appendSize{limit: ss.s.opts.MaxAppendBytes}
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -302,7 +308,7 @@ func (ss *streamsService) BatchAppend(stream grpc.BidiStreamingServer[api.BatchA
 		key := req.GetCorrelationId().String()
 		p := open[key]
 		if p == nil {
-			p = &pending{size: appendSize{limit: ss.s.opts.MaxAppendBytes}}
+			p = &pending{}
 			open[key] = p
 		}
 		if req.Options != nil {
@@ -312,25 +318,34 @@ func (ss *streamsService) BatchAppend(stream grpc.BidiStreamingServer[api.BatchA
 			if p.failed {
 				break
 			}
-			e, err := eventFromProposed(len(p.events), pm.Id, pm.Metadata, pm.CustomMetadata, pm.Data)
-			if err == nil {
-				err = p.size.add(string(p.opts.GetStreamIdentifier().GetStreamName()), e)
+			n := held.n
+			fits := held.add(proto.Size(pm), 1)
+			p.size += held.n - n
+			var resp *api.BatchAppendResp
+			if !fits {
+				st := status.Convert(held.tooLarge(ctx))
+				resp = batchResp(req.CorrelationId, p.opts)
+				resp.Result = &api.BatchAppendResp_Error{Error: &rpcstatus.Status{Code: int32(st.Code()), Message: st.Message(), Details: st.Proto().GetDetails()}}
+			} else if e, err := eventFromProposed(len(p.events), pm.Id, pm.Metadata, pm.CustomMetadata, pm.Data); err != nil {
+				resp = batchError(req.CorrelationId, p.opts, codes.InvalidArgument, err.Error(), nil)
+			} else {
+				p.events = append(p.events, e)
+				continue
 			}
-			if err != nil {
-				// Refuse the whole correlation id, once: nothing of it is
-				// written, and its later requests are read and dropped.
-				p.failed, p.events = true, nil
-				if err := stream.Send(batchError(req.CorrelationId, p.opts, codes.InvalidArgument, err.Error(), nil)); err != nil {
-					return err
-				}
-				break
+			// Refuse the whole correlation id, once: nothing of it is
+			// written, and its later requests are read and dropped.
+			held.n -= p.size
+			p.failed, p.events, p.size = true, nil, 0
+			if err := stream.Send(resp); err != nil {
+				return err
 			}
-			p.events = append(p.events, e)
+			break
 		}
 		if !req.IsFinal {
 			continue
 		}
 		delete(open, key)
+		held.n -= p.size
 		if p.failed {
 			continue
 		}

@@ -29,6 +29,7 @@ func newServeCmd(g *globals) *cobra.Command {
 		insecure, jsonLogs bool
 		httpPublic         bool
 		shutdownTimeout    time.Duration
+		maxAppendBytes     int
 		logLevel           slog.Level
 	)
 	cmd := &cobra.Command{
@@ -68,6 +69,9 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			}
 			log := slog.New(handler)
 
+			if maxAppendBytes < 0 {
+				return fmt.Errorf("--max-append-bytes %d: must be positive, or 0 for the default", maxAppendBytes)
+			}
 			if (tlsCert == "") != (tlsKey == "") {
 				return errors.New("--tls-cert and --tls-key go together")
 			}
@@ -92,6 +96,7 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 				Metrics:         server.NewMetrics(),
 				Advertise:       advertise,
 				ShutdownTimeout: shutdownTimeout,
+				MaxAppendBytes:  maxAppendBytes,
 			}
 			if tlsCert != "" {
 				cfg, err := server.LoadTLS(tlsCert, tlsKey)
@@ -175,6 +180,7 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 	f.StringVar(&tlsKey, "tls-key", "", "PEM private key of the node")
 	f.BoolVar(&insecure, "insecure", false, "serve plaintext without authentication (loopback only)")
 	f.StringVar(&adminPassword, "admin-password", "", "the admin user's password (default $"+envAdminPassword+", else \"changeit\")")
+	f.IntVar(&maxAppendBytes, "max-append-bytes", 0, "the largest append, its events encoded plus 128 bytes each; larger ones are refused (default: the largest event plus 1 MiB, 17 MiB)")
 	f.DurationVar(&shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a shutdown waits for in-flight requests")
 	f.TextVar(&logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
 	f.BoolVar(&jsonLogs, "log-json", false, "log JSON lines instead of text")
