@@ -56,6 +56,44 @@
 // max_checkpoint_count, checkpoint_after, resolve_links and
 // extra_statistics are checked and have no effect.
 //
+// # Memory
+//
+// A request holds at most about three messages' worth, whatever it asks
+// for; a message is at most the Store's largest event plus 1 MiB (17 MiB
+// by default, [cairnsvc.MessageLimit]):
+//
+//   - An append (Append, BatchAppend, the v2 multi-stream append) holds its
+//     events until it commits; [Options.MaxAppendBytes] bounds them, counted
+//     as their encoded size plus [AppendEventOverhead] each. Past it the
+//     append is refused with the protocol's maximum-append-size error (the
+//     Go client's AppendTransactionSizeExceededError) and nothing of it is
+//     written. A BatchAppend call holds at most that much across all its
+//     open correlation ids.
+//   - A read or subscription holds one page of the engine's events, which
+//     ends after 256 events or the event that brings it to 4 MiB of data
+//     and metadata ([cairn.SizedReader]), and sends one event per message.
+//   - A cairn.v1 read answers with at most one message and says when it
+//     stopped early for size (see package cairnsvc).
+//
+// A connection runs at most [Options.MaxStreamsPerConnection] (100) RPCs
+// at once, so a connection holds at most that many times a request's bound.
+//
+// # Filtered reads
+//
+// A read of $all (not a subscription) with a filter examines at most the
+// filter's max events (its search window): if it has not found count
+// matches by then it sends a checkpoint with the position of the last event
+// examined and ends, and the client reads on from after that position. A
+// filter whose window is "count" gives no max: the read searches until
+// count matches or the end of the log, for as long as the caller's
+// deadline allows (cancelling the call stops it). Subscriptions send a
+// checkpoint every max × checkpointIntervalMultiplier events examined (32
+// when no max is given). Matching an event costs one lookup per distinct
+// prefix length, whatever the number of prefixes; a filter holds at most
+// [MaxFilterPrefixes] prefixes of [MaxFilterPrefixBytes] bytes, or a
+// regular expression of [MaxFilterRegexBytes] bytes, and a larger one is
+// refused with InvalidArgument naming the limit.
+//
 // # Security
 //
 // With [Options.TLS] set, every request except discovery must carry valid

@@ -2,7 +2,7 @@ package server
 
 import (
 	"regexp"
-	"strings"
+	"slices"
 
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
 )
@@ -11,13 +11,32 @@ import (
 // given as "count" (no maximum), the official clients' default.
 const defaultSearchWindow = 32
 
+// The limits on one filter: the work of matching an event is bounded by
+// the longest prefix or the expression's length, never by the number of
+// prefixes, but building the filter and holding it cost what it holds.
+const (
+	// MaxFilterPrefixes is the most prefixes a filter may give.
+	MaxFilterPrefixes = 1000
+	// MaxFilterPrefixBytes is the longest prefix: the longest stream id.
+	MaxFilterPrefixBytes = 512
+	// MaxFilterRegexBytes is the longest regular expression.
+	MaxFilterRegexBytes = 1024
+)
+
 // filter is a server-side filter on $all: a stream-name or event-type
 // expression, as a set of prefixes or a regular expression. A nil filter
 // matches every event.
 type filter struct {
-	onType   bool
-	prefixes []string
+	onType bool
+	// prefixes holds the prefixes; lengths their distinct lengths, in
+	// increasing order. A name matches when one of its leading parts of
+	// those lengths is a prefix: at most one lookup per length.
+	prefixes map[string]struct{}
+	lengths  []int
 	re       *regexp.Regexp
+	// window is the most events a read (not a subscription) searches:
+	// the filter's max, or 0 when it gives none ("count").
+	window uint64
 	// every is how many events are examined between two checkpoints:
 	// the search window times the checkpoint interval multiplier.
 	every int
@@ -44,16 +63,36 @@ func newFilter(fo *api.ReadReq_Options_FilterOptions) (*filter, error) {
 		if len(expr.GetPrefix()) > 0 {
 			return nil, invalid("filter: give a regular expression or prefixes, not both")
 		}
+		if n := len(expr.GetRegex()); n > MaxFilterRegexBytes {
+			return nil, invalid("filter: the regular expression is %d bytes, the limit is %d", n, MaxFilterRegexBytes)
+		}
 		re, err := regexp.Compile(expr.GetRegex())
 		if err != nil {
 			return nil, invalid("filter: regular expression %q: %v", expr.GetRegex(), err)
 		}
 		f.re = re
 	}
-	f.prefixes = expr.GetPrefix()
+	if n := len(expr.GetPrefix()); n > MaxFilterPrefixes {
+		return nil, invalid("filter: %d prefixes, the limit is %d", n, MaxFilterPrefixes)
+	}
+	if len(expr.GetPrefix()) > 0 {
+		f.prefixes = make(map[string]struct{}, len(expr.GetPrefix()))
+		for i, p := range expr.GetPrefix() {
+			if len(p) > MaxFilterPrefixBytes {
+				return nil, invalid("filter: prefix %d is %d bytes, the limit is %d", i, len(p), MaxFilterPrefixBytes)
+			}
+			if _, ok := f.prefixes[p]; !ok {
+				f.prefixes[p] = struct{}{}
+				f.lengths = append(f.lengths, len(p))
+			}
+		}
+		slices.Sort(f.lengths)
+		f.lengths = slices.Compact(f.lengths)
+	}
 	window := defaultSearchWindow
 	if m, ok := fo.Window.(*api.ReadReq_Options_FilterOptions_Max); ok && m.Max > 0 {
 		window = int(m.Max)
+		f.window = uint64(m.Max)
 	}
 	f.every = window * max(1, int(fo.GetCheckpointIntervalMultiplier()))
 	return f, nil
@@ -71,8 +110,11 @@ func (f *filter) match(stream, typ string) bool {
 	if f.re != nil {
 		return f.re.MatchString(s)
 	}
-	for _, p := range f.prefixes {
-		if strings.HasPrefix(s, p) {
+	for _, n := range f.lengths {
+		if n > len(s) {
+			return false
+		}
+		if _, ok := f.prefixes[s[:n]]; ok {
 			return true
 		}
 	}

@@ -16,8 +16,13 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// readPage is how many events a subscription reads from the Store at once.
-const readPage = 256
+// readPage is how many events a subscription reads from the Store at once,
+// and readPageBytes how many bytes of data and metadata: a page ends after
+// the event that reaches either.
+const (
+	readPage      = 256
+	readPageBytes = cairn.DefaultReadBatchBytes
+)
 
 // Read serves reads of a stream or of $all, and subscriptions (a Read whose
 // count option is "subscription").
@@ -134,6 +139,13 @@ func (r *reader) readStream(ctx context.Context, so *api.ReadReq_Options_StreamO
 // readAll reads at most count events of the global log that pass the
 // filter. A position is inclusive in both directions: forwards from p
 // starts at p, backwards from p starts at p.
+//
+// A filter's search window (its max) bounds the events the read examines:
+// when it has examined that many without finding count matches, it sends a
+// checkpoint with the position of the last event examined and ends, so that
+// the client can read on from after it. A filter without a max searches
+// until count matches or the end of the log, as long as the caller's
+// deadline allows.
 func (r *reader) readAll(ctx context.Context, ao *api.ReadReq_Options_AllOptions, dir cairn.Direction, count uint64) error {
 	var from uint64
 	switch v := ao.AllOption.(type) {
@@ -152,7 +164,11 @@ func (r *reader) readAll(ctx context.Context, ao *api.ReadReq_Options_AllOptions
 	default:
 		return invalid("read $all: no position to read from")
 	}
-	var sent uint64
+	var sent, searched uint64
+	var window uint64
+	if r.filter != nil {
+		window = r.filter.window
+	}
 	for e, err := range r.s.store.All(ctx, from, dir) {
 		if err != nil {
 			return rpcError(ctx, "$all", err)
@@ -160,15 +176,29 @@ func (r *reader) readAll(ctx context.Context, ao *api.ReadReq_Options_AllOptions
 		if sent >= count {
 			return nil
 		}
-		if !r.filter.match(e.StreamID, e.Type) {
-			continue
+		searched++
+		if r.filter.match(e.StreamID, e.Type) {
+			if err := r.send(e); err != nil {
+				return err
+			}
+			sent++
 		}
-		if err := r.send(e); err != nil {
-			return err
+		if window > 0 && searched >= window {
+			if sent >= count {
+				return nil
+			}
+			return r.checkpoint(e.Position)
 		}
-		sent++
 	}
 	return nil
+}
+
+// checkpoint tells a filtered read or subscription that the events up to
+// position have been examined.
+func (r *reader) checkpoint(position uint64) error {
+	return r.out.Send(&api.ReadResp{Content: &api.ReadResp_Checkpoint_{Checkpoint: &api.ReadResp_Checkpoint{
+		CommitPosition: position, PreparePosition: position, Timestamp: timestamppb.Now(),
+	}}})
 }
 
 // subscribe serves a subscription: a confirmation, the events after the
@@ -256,7 +286,7 @@ func (r *reader) followStream(ctx context.Context, so *api.ReadReq_Options_Strea
 			return rpcError(ctx, name, err)
 		}
 		next = max(next, lowest)
-		page, err := r.s.store.ReadStream(ctx, name, next, readPage, cairn.Forward)
+		page, err := r.s.store.ReadStreamSized(ctx, name, next, readPage, readPageBytes, cairn.Forward)
 		if errors.Is(err, cairn.ErrStreamNotFound) {
 			page, err = nil, nil
 		}
@@ -273,7 +303,7 @@ func (r *reader) followStream(ctx context.Context, so *api.ReadReq_Options_Strea
 			}
 			r.s.metrics.subEvents.Inc()
 		}
-		if len(page) == readPage {
+		if cairn.PageFull(page, readPage, readPageBytes) {
 			continue
 		}
 		if !live {
@@ -335,7 +365,7 @@ func (r *reader) followAll(ctx context.Context, ao *api.ReadReq_Options_AllOptio
 	examined := 0
 	for {
 		changed, local := r.s.store.Changes(), r.s.local.wait()
-		page, err := r.s.store.ReadAll(ctx, next, readPage, cairn.Forward)
+		page, err := r.s.store.ReadAllSized(ctx, next, readPage, readPageBytes, cairn.Forward)
 		if err != nil {
 			return rpcError(ctx, "$all", err)
 		}
@@ -352,14 +382,12 @@ func (r *reader) followAll(ctx context.Context, ao *api.ReadReq_Options_AllOptio
 			}
 			if examined++; examined >= r.filter.every {
 				examined = 0
-				if err := r.out.Send(&api.ReadResp{Content: &api.ReadResp_Checkpoint_{Checkpoint: &api.ReadResp_Checkpoint{
-					CommitPosition: e.Position, PreparePosition: e.Position, Timestamp: timestamppb.Now(),
-				}}}); err != nil {
+				if err := r.checkpoint(e.Position); err != nil {
 					return err
 				}
 			}
 		}
-		if len(page) == readPage {
+		if cairn.PageFull(page, readPage, readPageBytes) {
 			continue
 		}
 		if !live {
