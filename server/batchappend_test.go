@@ -104,3 +104,65 @@ func TestBatchAppend(t *testing.T) {
 		t.Errorf("cart at version %d, want 2", v)
 	}
 }
+
+// A BatchAppend call holds at most MaxAppendBytes of open correlation ids:
+// one that passes it, whether in one request or spread over several, is
+// answered with the maximum-append-size error and nothing of it is
+// written; the call goes on.
+func TestBatchAppendSizeLimit(t *testing.T) {
+	ts := start(t, server.Options{MaxAppendBytes: 4096})
+	ctx := context.Background()
+	conn, err := grpc.NewClient(ts.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	bs, err := api.NewStreamsClient(conn).BatchAppend(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := func(n int) []*api.BatchAppendReq_ProposedMessage {
+		out := make([]*api.BatchAppendReq_ProposedMessage, n)
+		for i := range out {
+			out[i] = &api.BatchAppendReq_ProposedMessage{
+				Id:       &shared.UUID{Value: &shared.UUID_String_{String_: uuid.NewString()}},
+				Metadata: map[string]string{"type": "E", "content-type": "application/octet-stream"},
+			}
+		}
+		return out
+	}
+	opts := &api.BatchAppendReq_Options{StreamIdentifier: &shared.StreamIdentifier{StreamName: []byte("s")},
+		ExpectedStreamPosition: &api.BatchAppendReq_Options_Any{Any: &emptypb.Empty{}}}
+	big := &shared.UUID{Value: &shared.UUID_String_{String_: uuid.NewString()}}
+	for range 10 { // 10 requests of 5 empty events: about 10 KiB in all
+		if err := bs.Send(&api.BatchAppendReq{CorrelationId: big, Options: opts, ProposedMessages: empty(5)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := bs.Send(&api.BatchAppendReq{CorrelationId: big, IsFinal: true}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := bs.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var max shared.MaximumAppendSizeExceeded
+	d := resp.GetError().GetDetails()
+	if codes.Code(resp.GetError().GetCode()) != codes.InvalidArgument || len(d) != 2 || d[1].UnmarshalTo(&max) != nil || max.GetMaxAppendSize() != 4096 {
+		t.Fatalf("batch of 50 empty events over 4096 bytes: %v, want InvalidArgument with MaximumAppendSizeExceeded 4096", resp)
+	}
+	// The call goes on: a small batch is written.
+	small := &shared.UUID{Value: &shared.UUID_String_{String_: uuid.NewString()}}
+	if err := bs.Send(&api.BatchAppendReq{CorrelationId: small, Options: opts, ProposedMessages: empty(2), IsFinal: true}); err != nil {
+		t.Fatal(err)
+	}
+	if resp, err = bs.Recv(); err != nil || resp.GetSuccess() == nil {
+		t.Fatalf("small batch after a refused one: %v, %v", resp, err)
+	}
+	if err := bs.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := ts.store.StreamVersion(ctx, "s"); v != 1 {
+		t.Errorf("s at version %d, want 1: nothing of the refused batch", v)
+	}
+}

@@ -378,11 +378,17 @@ func (a *appendSize) add(encoded, events int) bool {
 // MaximumAppendSizeExceeded).
 func (a *appendSize) tooLarge(ctx context.Context) error {
 	setTrailer(ctx, trailerException, exceptionMaxAppendSize, trailerMaxAppendSize, strconv.Itoa(a.limit))
+	return a.status().Err()
+}
+
+// status is tooLarge's status without the trailer, for a BatchAppend
+// response, which carries its own status while the call goes on.
+func (a *appendSize) status() *status.Status {
 	st := status.Newf(codes.InvalidArgument, "Maximum Append Size of %d Exceeded: the append takes more than %d bytes (its events encoded, plus %d bytes each); split it", a.limit, a.limit, AppendEventOverhead)
 	return withDetails(st,
 		&streamerrors.AppendTransactionSizeExceededErrorDetails{Size: int32(min(a.n, math.MaxInt32)), MaxSize: int32(min(a.limit, math.MaxInt32))},
 		&shared.MaximumAppendSizeExceeded{MaxAppendSize: uint32(min(a.limit, math.MaxUint32))},
-	).Err()
+	)
 }
 
 // withDetails adds details to st; a detail that cannot be encoded is left

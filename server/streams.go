@@ -323,7 +323,7 @@ func (ss *streamsService) BatchAppend(stream grpc.BidiStreamingServer[api.BatchA
 			p.size += held.n - n
 			var resp *api.BatchAppendResp
 			if !fits {
-				st := status.Convert(held.tooLarge(ctx))
+				st := held.status()
 				resp = batchResp(req.CorrelationId, p.opts)
 				resp.Result = &api.BatchAppendResp_Error{Error: &rpcstatus.Status{Code: int32(st.Code()), Message: st.Message(), Details: st.Proto().GetDetails()}}
 			} else if e, err := eventFromProposed(len(p.events), pm.Id, pm.Metadata, pm.CustomMetadata, pm.Data); err != nil {
