@@ -688,7 +688,7 @@ func (s *Store) GetSnapshot(ctx context.Context, stream string, min, max int64) 
 
 // ReadModelGet returns the value a projection stored under table and key.
 func (s *Store) ReadModelGet(ctx context.Context, table, key string) ([]byte, bool, error) {
-	if err := validateTable(table); err != nil {
+	if err := ValidateTable(table); err != nil {
 		return nil, false, err
 	}
 	r, ok := s.b.(ReadModelReader)
@@ -701,7 +701,7 @@ func (s *Store) ReadModelGet(ctx context.Context, table, key string) ([]byte, bo
 // ReadModel returns an iterator over the entries of table whose keys start
 // with prefix, in key order.
 func (s *Store) ReadModel(ctx context.Context, table, prefix string) iter.Seq2[Entry, error] {
-	if err := validateTable(table); err != nil {
+	if err := ValidateTable(table); err != nil {
 		return failedSeq[Entry](err)
 	}
 	r, ok := s.b.(ReadModelReader)

@@ -3,6 +3,7 @@ package cairn_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/cairndb/cairn"
@@ -163,5 +164,28 @@ func TestSystemViewWritesSystemStreams(t *testing.T) {
 	}
 	if err := store.DeleteStream(ctx, "$users", cairn.Any); !errors.Is(err, cairn.ErrInvalidArgument) {
 		t.Fatalf("Store.DeleteStream($users): got %v, want an invalid-argument error", err)
+	}
+}
+
+// ValidateTable is the one rule for read-model table names, and the Store
+// reads tables by it.
+func TestValidateTable(t *testing.T) {
+	long := strings.Repeat("t", cairn.MaxTableBytes+1)
+	s := memstore.Open()
+	defer s.Close()
+	for _, table := range []string{"", "a\x00b", "a\tb", "a\x7f", "a\u0085b", "a\xffb", long} {
+		err := cairn.ValidateTable(table)
+		var iae *cairn.InvalidArgumentError
+		if !errors.As(err, &iae) || iae.Field != "table" || !errors.Is(err, cairn.ErrInvalidArgument) {
+			t.Errorf("ValidateTable(%q) = %v, want an InvalidArgumentError for \"table\"", table, err)
+		}
+		if _, _, err := s.ReadModelGet(context.Background(), table, "k"); !errors.Is(err, cairn.ErrInvalidArgument) {
+			t.Errorf("ReadModelGet(%q) = %v, want ErrInvalidArgument", table, err)
+		}
+	}
+	for _, table := range []string{"balances", "café/by day", "$system", strings.Repeat("t", cairn.MaxTableBytes)} {
+		if err := cairn.ValidateTable(table); err != nil {
+			t.Errorf("ValidateTable(%q) = %v, want nil", table, err)
+		}
 	}
 }

@@ -17,6 +17,8 @@ const (
 	MaxTagBytes = 256
 	// MaxTags is the most tags one event may carry.
 	MaxTags = 64
+	// MaxTableBytes is the longest read-model table name, in bytes.
+	MaxTableBytes = 512
 	// DefaultMaxEventBytes is the default limit on an event's data plus
 	// metadata; see [Options.MaxEventBytes].
 	DefaultMaxEventBytes = 16 << 20
@@ -170,6 +172,13 @@ func validateDirection(dir Direction) error {
 	return nil
 }
 
-func validateTable(table string) error {
-	return validateName("table", table, MaxStreamIDBytes)
+// ValidateTable returns an error when table is not a read-model table name:
+// non-empty UTF-8, at most 512 bytes, no NUL or other control characters.
+// The error matches [ErrInvalidArgument] and names the field "table".
+//
+// It is the one rule for table names. The Store checks the tables it reads
+// with it; a [Tx] checks the tables a projection names with it, because those
+// calls reach the engine without passing through the Store.
+func ValidateTable(table string) error {
+	return validateName("table", table, MaxTableBytes)
 }
