@@ -907,18 +907,6 @@ func (t *tx) Delete(ctx context.Context, table, key string) error {
 	return t.b.Delete(tableKey(table, key), nil)
 }
 
-// checkTable rejects table names the key layout cannot hold.
-func checkTable(table string) error {
-	if table == "" {
-		return &cairn.InvalidArgumentError{Field: "table", Reason: "must not be empty"}
-	}
-	if len(table) > cairn.MaxStreamIDBytes {
-		return &cairn.InvalidArgumentError{Field: "table", Reason: fmt.Sprintf("is %d bytes long, the limit is %d", len(table), cairn.MaxStreamIDBytes)}
-	}
-	for i := 0; i < len(table); i++ {
-		if table[i] < 0x20 || table[i] == 0x7f {
-			return &cairn.InvalidArgumentError{Field: "table", Reason: fmt.Sprintf("%q has a control character at byte %d", table, i)}
-		}
-	}
-	return nil
-}
+// checkTable rejects the table names that cairn.ValidateTable rejects (the
+// key layout needs them non-empty and without NUL).
+func checkTable(table string) error { return cairn.ValidateTable(table) }
