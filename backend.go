@@ -11,7 +11,9 @@ import (
 //
 // The [Store] validates every input before it calls a Backend, fills in
 // missing event IDs and checks counts and directions, so an engine may assume
-// well-formed arguments. All methods must be safe for concurrent use.
+// well-formed arguments. The exception is [Tx]: a projection calls it
+// directly, so it checks what it is given itself. All methods must be safe
+// for concurrent use.
 //
 // The rules every engine follows, and which storetest checks:
 //
@@ -139,9 +141,25 @@ type Snapshotter interface {
 }
 
 // Tx is the write side of a read model inside an engine's transaction, handed
-// to a [Projection]. Reads see the transaction's own writes. Tables and keys
-// are free-form strings; engines may expose their native transaction too (for
+// to a [Projection]. A read model is a set of tables, each mapping string keys
+// to byte values. Engines may expose their native transaction too (for
 // example pgstore hands out the SQL transaction).
+//
+// The rules every engine's Tx follows, and which storetest checks:
+//
+//   - Get sees the transaction's own writes (the value of its last Put, or
+//     nothing after its Delete) and, for keys it has not written, what
+//     earlier commits left. Tables are apart: one key in two tables names
+//     two entries.
+//   - A table name follows [ValidateTable]. Get, Put and Delete refuse any
+//     other with an [*InvalidArgumentError] for the field "table", and write
+//     nothing: a projection calls Tx directly, so the Store cannot check.
+//   - Put keeps its own copy of the value, and Get returns a copy the
+//     caller may change.
+//   - The writes are kept when the commit is, and dropped with it when any
+//     projection fails or the append is refused (see [Projection]).
+//   - A Tx lives as long as its commit: once CommitAll returns, every call
+//     fails with an error and writes nothing.
 type Tx interface {
 	Get(ctx context.Context, table, key string) ([]byte, bool, error)
 	Put(ctx context.Context, table, key string, value []byte) error

@@ -14,6 +14,7 @@ package memstore
 
 import (
 	"context"
+	"errors"
 	"math"
 	"slices"
 	"sort"
@@ -198,6 +199,7 @@ func (s *Store) CommitAll(ctx context.Context, req cairn.AppendRequest, projecti
 		recorded[i] = cairn.Event{EventData: e, StreamID: req.Stream, Version: next + int64(i), Position: uint64(len(s.log) + i), Created: now}
 	}
 	tx := &tx{s: s, writes: map[string]map[string]*[]byte{}}
+	defer func() { tx.done = true }()
 	for _, p := range projections {
 		if err := p(ctx, tx, recorded); err != nil {
 			return cairn.AppendResult{}, err
@@ -221,13 +223,29 @@ func (s *Store) CommitAll(ctx context.Context, req cairn.AppendRequest, projecti
 	return res, nil
 }
 
-// tx buffers a projection's writes; a nil value is a delete.
+// tx buffers a projection's writes; a nil value is a delete. It is used
+// under the Store's lock, by the projections of one CommitAll: done is set
+// before the lock is released, and refuses calls from then on.
 type tx struct {
 	s      *Store
 	writes map[string]map[string]*[]byte
+	done   bool
+}
+
+var errTxDone = errors.New("memstore: transaction used after its projection returned")
+
+// check refuses a call after the commit or with a bad table name.
+func (t *tx) check(table string) error {
+	if t.done {
+		return errTxDone
+	}
+	return cairn.ValidateTable(table)
 }
 
 func (t *tx) Get(ctx context.Context, table, key string) ([]byte, bool, error) {
+	if err := t.check(table); err != nil {
+		return nil, false, err
+	}
 	if v, ok := t.writes[table][key]; ok {
 		if v == nil {
 			return nil, false, nil
@@ -239,11 +257,17 @@ func (t *tx) Get(ctx context.Context, table, key string) ([]byte, bool, error) {
 }
 
 func (t *tx) Put(ctx context.Context, table, key string, value []byte) error {
+	if err := t.check(table); err != nil {
+		return err
+	}
 	t.set(table, key, new(slices.Clone(value)))
 	return nil
 }
 
 func (t *tx) Delete(ctx context.Context, table, key string) error {
+	if err := t.check(table); err != nil {
+		return err
+	}
 	t.set(table, key, nil)
 	return nil
 }

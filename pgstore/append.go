@@ -633,6 +633,9 @@ func SQLTx(tx cairn.Tx) (pgx.Tx, bool) {
 }
 
 func (t *pgTx) Get(ctx context.Context, table, key string) ([]byte, bool, error) {
+	if err := cairn.ValidateTable(table); err != nil {
+		return nil, false, err
+	}
 	var v []byte
 	err := t.tx.QueryRow(ctx, `SELECT value FROM `+t.table+` WHERE tbl = $1 AND key = $2`, table, key).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -645,6 +648,9 @@ func (t *pgTx) Get(ctx context.Context, table, key string) ([]byte, bool, error)
 }
 
 func (t *pgTx) Put(ctx context.Context, table, key string, value []byte) error {
+	if err := cairn.ValidateTable(table); err != nil {
+		return err
+	}
 	_, err := t.tx.Exec(ctx, `INSERT INTO `+t.table+` (tbl, key, value) VALUES ($1, $2, $3)
 		ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value`, table, key, value)
 	if err != nil {
@@ -654,6 +660,9 @@ func (t *pgTx) Put(ctx context.Context, table, key string, value []byte) error {
 }
 
 func (t *pgTx) Delete(ctx context.Context, table, key string) error {
+	if err := cairn.ValidateTable(table); err != nil {
+		return err
+	}
 	if _, err := t.tx.Exec(ctx, `DELETE FROM `+t.table+` WHERE tbl = $1 AND key = $2`, table, key); err != nil {
 		return fmt.Errorf("pgstore: read model delete: %w", err)
 	}
