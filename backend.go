@@ -187,10 +187,25 @@ type ReadModelReader interface {
 }
 
 // Notifier is implemented by engines that learn of commits made by other
-// processes (for example through PostgreSQL's LISTEN/NOTIFY). The engine calls
-// fn after events up to position head are durable and visible; fn must not
-// block. The Store already signals its own appends, so an engine without
-// other writers need not implement Notifier.
+// processes (for example through PostgreSQL's LISTEN/NOTIFY). The Store
+// already signals its own appends, so an engine without other writers need
+// not implement Notifier.
+//
+// The rules every Notifier follows, and which storetest checks:
+//
+//   - Every commit that ends after Notify returns, made through this engine
+//     or by another process, is followed by a call fn(head) with head at
+//     least the commit's last position. One call may cover several commits;
+//     a call may repeat a head or report one below an earlier call's.
+//   - When fn(head) is called, the events up to position head are durable
+//     and visible to reads.
+//   - The calls of one fn never overlap. fn must not block, and must not
+//     call stop.
+//   - Once stop returns, fn is not called again. stop may be called more
+//     than once, and after Close. Registrations are apart: stopping one
+//     leaves the others running.
+//   - Close ends every registration as stop does. Notify on a closed engine
+//     returns a stop and never calls fn.
 type Notifier interface {
 	Notify(fn func(head uint64)) (stop func())
 }

@@ -459,10 +459,14 @@ func (s *Store) ReadModelScan(ctx context.Context, table, prefix, after string, 
 }
 
 // Notify implements [cairn.Notifier] with the server's Watch stream,
-// re-opened after a failure.
+// re-opened after a failure. fn runs on the stream's goroutine; stop ends
+// the stream and waits for that goroutine, so fn is not called once stop
+// returns.
 func (s *Store) Notify(fn func(head uint64)) (stop func()) {
 	ctx, cancel := context.WithCancel(s.ctx)
+	done := make(chan struct{})
 	s.wg.Go(func() {
+		defer close(done)
 		backoff := 50 * time.Millisecond
 		for ctx.Err() == nil {
 			stream, err := s.c.Watch(ctx, &cairnv1.Empty{})
@@ -485,7 +489,10 @@ func (s *Store) Notify(fn func(head uint64)) (stop func()) {
 			backoff = min(2*backoff, 2*time.Second)
 		}
 	})
-	return cancel
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // Close closes the connection. Calls after Close fail with ErrClosed.
