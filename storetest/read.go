@@ -171,9 +171,13 @@ func testIterators(t *testing.T, nb NewBackend) {
 // appends, and that the iterators page by size as well as by count.
 func testSizedReads(t *testing.T, nb NewBackend) {
 	s, b := open(t, nb, cairn.Options{ReadBatchBytes: 250})
-	if _, ok := b.(cairn.SizedReader); !ok {
-		t.Skip("the engine does not implement cairn.SizedReader")
-	}
+	need[cairn.SizedReader](t, b, "SizedReader")
+	sizedReads(t, s)
+}
+
+// sizedReads checks the sized reads of s, whose Options.ReadBatchBytes is
+// 250.
+func sizedReads(t *testing.T, s *cairn.Store) {
 	ctx := context.Background()
 	// Events of 100 bytes of data, in appends of 1, 2 and 3 events.
 	big := func(n int) []cairn.EventData {

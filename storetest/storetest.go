@@ -4,8 +4,12 @@
 // every rule of the backend contract as a subtest, each against a fresh
 // backend, through a [cairn.Store] as users reach it. Tests of optional
 // capabilities (batch append, truncation, tombstones, snapshots,
-// transactional projections, compaction…) run when the backend implements
-// the interface, and are skipped with a message otherwise.
+// transactional projections, compaction, notifications…) run when the
+// backend implements the interface, and are skipped with a message
+// otherwise; the Fallbacks rules then check what the Store does in its
+// place. Where the contract makes the engine itself responsible (the
+// [cairn.Tx] handed to projections, [cairn.Notifier]), the suite calls the
+// engine directly.
 //
 //	func TestConformance(t *testing.T) {
 //		storetest.TestBackend(t, func(t *testing.T) cairn.Backend {
@@ -77,6 +81,7 @@ func TestBackend(t *testing.T, newBackend NewBackend) {
 		{"CancelledContext", testCancelledContext},
 		{"Compact", testCompact},
 		{"HealthAndSize", testHealthAndSize},
+		{"Fallbacks", testFallbacks},
 		{"Close", testClose},
 		{"Model", testModel},
 	}
