@@ -12,7 +12,6 @@ import (
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/pgstore"
 	"github.com/cairndb/cairn/pgstore/pgtest"
-	"github.com/cairndb/cairn/storeurl"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
@@ -472,28 +471,6 @@ func TestOpenErrors(t *testing.T) {
 	defer s.Close()
 	if s.Schema() != schema {
 		t.Fatalf("schema %q, want %q from the URL", s.Schema(), schema)
-	}
-}
-
-// TestStoreURL opens the engine the way the cairn command does.
-func TestStoreURL(t *testing.T) {
-	url := pgtest.URL(t)
-	schema := pgtest.Schema(t, "cairn_test")
-	sep := "?"
-	if strings.Contains(url, "?") {
-		sep = "&"
-	}
-	ctx := context.Background()
-	s, err := storeurl.Open(ctx, url+sep+"schema="+schema, storeurl.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.Append(ctx, "s", cairn.NoStream, cairn.EventData{Type: "E"}); err != nil {
-		t.Fatal(err)
-	}
-	if engine, ok := s.Backend().(*pgstore.Store); !ok || engine.Schema() != schema {
-		t.Fatalf("storeurl opened %T", s.Backend())
 	}
 }
 

@@ -10,6 +10,19 @@
 //
 // An unknown scheme or a malformed URL is an error that says what was
 // expected.
+//
+// The memory engine is built in. The others register themselves, the way
+// database/sql drivers do, from a package of their own that a program
+// imports for its side effect, so that a program links only the engines it
+// names (importing storeurl alone brings in neither pgx nor gRPC nor pebble):
+//
+//	import (
+//		_ "github.com/cairndb/cairn/storeurl/disk"     // directories, file://
+//		_ "github.com/cairndb/cairn/storeurl/postgres" // postgres://
+//		_ "github.com/cairndb/cairn/storeurl/remote"   // cairn://
+//	)
+//
+// Opening a URL whose engine was not imported fails with [ErrNoEngine].
 package storeurl
 
 import (
@@ -18,10 +31,10 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/memstore"
-	"github.com/cairndb/cairn/remotestore"
 )
 
 // Options configure the opened Store and the engines.
@@ -33,27 +46,63 @@ type Options struct {
 	NoSync bool
 }
 
+// ErrNoEngine is returned by [Open] for a URL whose engine is not linked
+// into the program: import its package under storeurl.
+var ErrNoEngine = errors.New("engine not linked into this program")
+
+// An Opener opens the engine of one kind of URL. target is what [Parse]
+// returned for the URL: the directory for Dir, the URL itself otherwise.
+// Its errors must not repeat a password the URL holds.
+type Opener func(ctx context.Context, target string, opts Options) (cairn.Backend, error)
+
+// openers holds the registered engines, by kind. Registration happens in
+// init functions; lookups in Open, from any goroutine.
+var openers = struct {
+	sync.RWMutex
+	m map[Kind]Opener
+}{m: map[Kind]Opener{Memory: openMemory}}
+
+func openMemory(context.Context, string, Options) (cairn.Backend, error) {
+	return memstore.New(), nil
+}
+
+// Register makes [Open] open URLs of kind with open. It is called from the
+// init function of an engine's package under storeurl. It panics when open
+// is nil, kind is not one that Parse returns, or kind already has an
+// engine, as database/sql's Register does: each is a mistake in the
+// program, not in its input.
+func Register(kind Kind, open Opener) {
+	if open == nil {
+		panic("storeurl: Register with a nil Opener")
+	}
+	if kind < Memory || kind > Remote {
+		panic(fmt.Sprintf("storeurl: Register of unknown kind %d", int(kind)))
+	}
+	openers.Lock()
+	defer openers.Unlock()
+	if _, dup := openers.m[kind]; dup {
+		panic(fmt.Sprintf("storeurl: Register called twice for the %s engine", kind))
+	}
+	openers.m[kind] = open
+}
+
 // Open opens the store named by raw.
 func Open(ctx context.Context, raw string, opts Options) (*cairn.Store, error) {
 	kind, target, err := Parse(raw)
 	if err != nil {
 		return nil, err
 	}
-	switch kind {
-	case Memory:
-		return cairn.NewStore(memstore.New(), opts.Store), nil
-	case Dir:
-		return openDir(ctx, target, opts)
-	case Postgres:
-		return openPostgres(ctx, target, opts)
-	case Remote:
-		b, err := remotestore.Open(target, remotestore.Options{Logger: opts.Store.Logger})
-		if err != nil {
-			return nil, err
-		}
-		return cairn.NewStore(b, opts.Store), nil
+	openers.RLock()
+	open := openers.m[kind]
+	openers.RUnlock()
+	if open == nil {
+		return nil, fmt.Errorf("store %q: %w: for a %s store, import _ %q", Redact(raw), ErrNoEngine, kind, kindPackage[kind])
 	}
-	return nil, fmt.Errorf("store %q: unknown kind", Redact(raw))
+	b, err := open(ctx, target, opts)
+	if err != nil {
+		return nil, err
+	}
+	return cairn.NewStore(b, opts.Store), nil
 }
 
 // Kind is the kind of engine a URL names.
@@ -66,6 +115,29 @@ const (
 	Postgres
 	Remote
 )
+
+// kindPackage names the package that registers each kind's engine; the
+// memory engine is built in.
+var kindPackage = map[Kind]string{
+	Dir:      "github.com/cairndb/cairn/storeurl/disk",
+	Postgres: "github.com/cairndb/cairn/storeurl/postgres",
+	Remote:   "github.com/cairndb/cairn/storeurl/remote",
+}
+
+// String returns the kind's name: memory, directory, postgres or remote.
+func (k Kind) String() string {
+	switch k {
+	case Memory:
+		return "memory"
+	case Dir:
+		return "directory"
+	case Postgres:
+		return "postgres"
+	case Remote:
+		return "remote"
+	}
+	return fmt.Sprintf("Kind(%d)", int(k))
+}
 
 // Parse returns the kind of engine raw names, and its target: the directory
 // for Dir, the connection URL for Postgres.

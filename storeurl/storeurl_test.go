@@ -2,10 +2,14 @@ package storeurl_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 
+	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/memstore"
 	"github.com/cairndb/cairn/storeurl"
 )
 
@@ -72,5 +76,93 @@ func TestRedact(t *testing.T) {
 		if err == nil || strings.Contains(err.Error(), "s3cret") {
 			t.Errorf("Open(%q): %v", raw, err)
 		}
+	}
+}
+
+// Without its package imported, an engine's URL is refused with
+// ErrNoEngine, naming the package to import and not the password.
+func TestNoEngine(t *testing.T) {
+	for raw, pkg := range map[string]string{
+		"postgres://u:s3cret@db/x":  "storeurl/postgres",
+		"cairn://u:s3cret@host:1":   "storeurl/remote",
+		"esdb://u:s3cret@host:2113": "storeurl/remote",
+	} {
+		_, err := storeurl.Open(context.Background(), raw, storeurl.Options{})
+		if !errors.Is(err, storeurl.ErrNoEngine) || !strings.Contains(err.Error(), pkg) || strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("Open(%q): %v; want ErrNoEngine naming %s", raw, err, pkg)
+		}
+	}
+}
+
+// A registered engine opens its kind's URLs with the target Parse found and
+// the options given, under a Store with the options' settings. A second
+// registration of a kind is a mistake, and panics.
+func TestRegister(t *testing.T) {
+	var gotTarget string
+	var gotOpts storeurl.Options
+	var opened *memstore.Store
+	storeurl.Register(storeurl.Dir, func(_ context.Context, target string, opts storeurl.Options) (cairn.Backend, error) {
+		gotTarget, gotOpts, opened = target, opts, memstore.New()
+		return opened, nil
+	})
+	s, err := storeurl.Open(context.Background(), "file:///var/lib/cairn", storeurl.Options{NoSync: true, Store: cairn.Options{ReadBatch: 7}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.Backend() != cairn.Backend(opened) || gotTarget != "/var/lib/cairn" || !gotOpts.NoSync || gotOpts.Store.ReadBatch != 7 {
+		t.Fatalf("opened %T with target %q and options %+v", s.Backend(), gotTarget, gotOpts)
+	}
+	for name, register := range map[string]func(){
+		"twice": func() {
+			storeurl.Register(storeurl.Dir, func(context.Context, string, storeurl.Options) (cairn.Backend, error) { return nil, nil })
+		},
+		"memory": func() {
+			storeurl.Register(storeurl.Memory, func(context.Context, string, storeurl.Options) (cairn.Backend, error) { return nil, nil })
+		},
+		"nil opener": func() { storeurl.Register(storeurl.Postgres, nil) },
+		"unknown kind": func() {
+			storeurl.Register(storeurl.Kind(99), func(context.Context, string, storeurl.Options) (cairn.Backend, error) { return nil, nil })
+		},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("Register %s did not panic", name)
+				}
+			}()
+			register()
+		}()
+	}
+}
+
+// Importing storeurl links no engine but the memory one: a program that
+// names only its own engine does not carry pgx, gRPC and pebble.
+func TestDependencies(t *testing.T) {
+	gocmd, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command on PATH to list the dependencies with")
+	}
+	out, err := exec.Command(gocmd, "list", "-deps", "github.com/cairndb/cairn/storeurl").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	deps := strings.Fields(string(out))
+	if len(deps) < 10 {
+		t.Fatalf("go list -deps printed %d packages: %q", len(deps), out)
+	}
+	var bad []string
+	for _, dep := range deps {
+		for _, banned := range []string{
+			"github.com/jackc/pgx", "google.golang.org/grpc", "github.com/cockroachdb/pebble",
+			"github.com/cairndb/cairn/pgstore", "github.com/cairndb/cairn/remotestore", "github.com/cairndb/cairn/diskstore",
+		} {
+			if dep == banned || strings.HasPrefix(dep, banned+"/") {
+				bad = append(bad, dep)
+			}
+		}
+	}
+	if len(bad) > 0 {
+		t.Fatalf("storeurl depends on %d packages of the engines it should only register: %v", len(bad), bad)
 	}
 }

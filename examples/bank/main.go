@@ -21,6 +21,9 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/storeurl"
+	_ "github.com/cairndb/cairn/storeurl/disk"
+	_ "github.com/cairndb/cairn/storeurl/postgres"
+	_ "github.com/cairndb/cairn/storeurl/remote"
 	"github.com/google/uuid"
 )
 
