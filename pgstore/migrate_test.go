@@ -2,6 +2,8 @@ package pgstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"slices"
 	"testing"
 
@@ -173,5 +175,26 @@ func TestMigrateToChunks(t *testing.T) {
 	var cid *uuid.UUID
 	if err := pool.QueryRow(ctx, `SELECT first_id FROM `+s.chunks+` WHERE stream = 'c'`).Scan(&cid); err != nil || cid != nil {
 		t.Fatalf("c's chunk has first id %v, %v; want NULL", cid, err)
+	}
+}
+
+// TestMigrationsFrozen holds the checksum of every released migration: a
+// schema migrated by an earlier release ran their text, so a fresh schema
+// must run the same. A new migration appends its checksum when it is
+// written; an old one's never changes.
+func TestMigrationsFrozen(t *testing.T) {
+	released := []string{
+		"6e6a7386d2541b24f28f9e5ac8e15247c95957c928cf76de2560e9224546fd53",
+		"c8bdc807a9172525fa10b71a3b7fbc758d54c2f06b95eb495367384fb69c54a2",
+		"dd5738ff46c4605becb34d4888a7f2ac52d3a56e4bc4ffd0ddd13e4fa921a477",
+		"bfd269019d72dbe19f51f37adbb39f6af42eb8815d87a3ff468d6fe2143b3684",
+	}
+	if len(migrations) != len(released) {
+		t.Fatalf("%d migrations, %d checksums: add the new migration's checksum", len(migrations), len(released))
+	}
+	for i, m := range migrations {
+		if sum := sha256.Sum256([]byte(m)); hex.EncodeToString(sum[:]) != released[i] {
+			t.Errorf("migration %d changed (sha256 %x): never edit a released migration, append a new one", i+1, sum)
+		}
 	}
 }
