@@ -19,6 +19,7 @@ var migrations = []string{
 	migration2,
 	migration3,
 	migration4,
+	migration5,
 }
 
 // migrate creates the schema and applies the migrations it lacks, in one

@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"slices"
 	"testing"
 
@@ -188,6 +190,7 @@ func TestMigrationsFrozen(t *testing.T) {
 		"c8bdc807a9172525fa10b71a3b7fbc758d54c2f06b95eb495367384fb69c54a2",
 		"dd5738ff46c4605becb34d4888a7f2ac52d3a56e4bc4ffd0ddd13e4fa921a477",
 		"bfd269019d72dbe19f51f37adbb39f6af42eb8815d87a3ff468d6fe2143b3684",
+		"1d08eb095829dd951516bd6e82327375b5df879612b962a9caf9e4778f89a730",
 	}
 	if len(migrations) != len(released) {
 		t.Fatalf("%d migrations, %d checksums: add the new migration's checksum", len(migrations), len(released))
@@ -195,6 +198,118 @@ func TestMigrationsFrozen(t *testing.T) {
 	for i, m := range migrations {
 		if sum := sha256.Sum256([]byte(m)); hex.EncodeToString(sum[:]) != released[i] {
 			t.Errorf("migration %d changed (sha256 %x): never edit a released migration, append a new one", i+1, sum)
+		}
+	}
+}
+
+// TestMigrateExpectedOnce writes streams with the schema of migration 4
+// (the rule written out in append_group), migrates to 5, and checks that
+// the schema then holds the expected-version rule once, in expected_ok,
+// which append_group calls; and that appends to the streams written before
+// are decided by it as cairn decides them.
+func TestMigrateExpectedOnce(t *testing.T) {
+	ctx := context.Background()
+	opts := Options{Schema: pgtest.Schema(t, "cairn_test_migrate")}
+	opts.EnsureDefaults()
+	pool, err := pgxpool.New(ctx, pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	s := newStore(pool, opts)
+	defer s.Close()
+	if err := s.migrateTo(ctx, 4); err != nil {
+		t.Fatal(err)
+	}
+	events := func(n int) []cairn.EventData {
+		out := make([]cairn.EventData, n)
+		for i := range out {
+			out[i] = cairn.EventData{ID: uuid.New(), Type: "E", Data: []byte(`{}`)}
+		}
+		return out
+	}
+	expectations := []cairn.ExpectedVersion{cairn.NoStream, cairn.Any, cairn.StreamExists, cairn.Exact(0), cairn.Exact(2)}
+	for i := range expectations {
+		if _, err := s.Append(ctx, fmt.Sprint("a-", i), cairn.NoStream, events(3)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Append(ctx, fmt.Sprint("d-", i), cairn.NoStream, events(3)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.DeleteStream(ctx, fmt.Sprint("d-", i), cairn.Any); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	if err := s.migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rows, _ := pool.Query(ctx, `SELECT p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+		WHERE n.nspname = $1 AND p.prosrc ~ '= -4 AND' ORDER BY 1`, opts.Schema)
+	holders, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(holders, []string{"expected_ok"}) {
+		t.Fatalf("functions of the schema that write out the expected-version rule: %v, want only expected_ok", holders)
+	}
+	var calls bool
+	if err := pool.QueryRow(ctx, `SELECT p.prosrc LIKE '%expected_ok(exp, cur)%' FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+		WHERE n.nspname = $1 AND p.proname = 'append_group'`, opts.Schema).Scan(&calls); err != nil || !calls {
+		t.Fatalf("append_group calls expected_ok: %v, %v", calls, err)
+	}
+
+	for i, exp := range expectations {
+		for _, st := range []struct {
+			stream  string
+			current int64 // -1: does not exist
+			next    int64
+		}{{fmt.Sprint("a-", i), 2, 3}, {fmt.Sprint("d-", i), -1, 3}, {fmt.Sprint("m-", i), -1, 0}} {
+			res, err := s.Append(ctx, st.stream, exp, events(1))
+			if want := exp.Check(st.stream, st.current); want != nil {
+				if !errors.Is(err, cairn.ErrWrongExpectedVersion) {
+					t.Errorf("append to %s (version %d) expecting %v after the migration: %v, want %v", st.stream, st.current, exp, err, want)
+				}
+				continue
+			}
+			if err != nil || res.Version != st.next {
+				t.Errorf("append to %s (version %d) expecting %v after the migration = %+v, %v; want version %d", st.stream, st.current, exp, res, err, st.next)
+			}
+		}
+	}
+	got, err := s.ReadStream(ctx, "a-1", 0, 10, cairn.Forward) // Any: appended to
+	if err != nil || len(got) != 4 {
+		t.Fatalf("a stream written before the migration reads %d events, %v; want 4", len(got), err)
+	}
+}
+
+// TestExpectedOKIsCheck compares the schema's expected_ok with
+// cairn.ExpectedVersion.Check, which decides the appends that do not go
+// through append_group.
+func TestExpectedOKIsCheck(t *testing.T) {
+	ctx := context.Background()
+	opts := Options{Schema: pgtest.Schema(t, "cairn_test_migrate")}
+	opts.EnsureDefaults()
+	pool, err := pgxpool.New(ctx, pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	s := newStore(pool, opts)
+	defer s.Close()
+	if err := s.migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	fn := pgx.Identifier{opts.Schema, "expected_ok"}.Sanitize()
+	for _, exp := range []cairn.ExpectedVersion{cairn.NoStream, cairn.Any, cairn.StreamExists, cairn.Exact(0), cairn.Exact(1), cairn.Exact(7)} {
+		for _, current := range []int64{-1, 0, 1, 7} {
+			var ok bool
+			if err := pool.QueryRow(ctx, `SELECT `+fn+`($1, $2)`, exp.Int64(), current).Scan(&ok); err != nil {
+				t.Fatal(err)
+			}
+			if want := exp.Check("s", current) == nil; ok != want {
+				t.Errorf("expected_ok(%v, %d) = %v, cairn says %v", exp, current, ok, want)
+			}
 		}
 	}
 }
