@@ -281,6 +281,11 @@ func (s *Store) groupOutcome(ctx context.Context, reqs []cairn.AppendRequest, ou
 			results[i] = cairn.AppendResult{Version: *g.version, Position: uint64(*g.position)}
 		case 1:
 			errs[i] = r.Expected.Check(r.Stream, *g.version)
+			if errs[i] == nil {
+				// The schema's expected_ok and cairn disagree: never
+				// report a refused append as written.
+				return nil, nil, fmt.Errorf("pgstore: append to %q: the schema refused expected version %v at version %d, which cairn accepts", r.Stream, r.Expected, *g.version)
+			}
 		case 2:
 			errs[i] = cairn.Deleted("append to", r.Stream)
 		case 3:

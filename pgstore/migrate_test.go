@@ -313,3 +313,29 @@ func TestExpectedOKIsCheck(t *testing.T) {
 		}
 	}
 }
+
+// An append that the schema refuses but cairn's rule accepts fails: it is
+// never reported as written.
+func TestExpectedDisagreementFails(t *testing.T) {
+	ctx := context.Background()
+	opts := Options{Schema: pgtest.Schema(t, "cairn_test_migrate")}
+	opts.EnsureDefaults()
+	pool, err := pgxpool.New(ctx, pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	s := newStore(pool, opts)
+	defer s.Close()
+	if err := s.migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pool.Exec(ctx, `CREATE OR REPLACE FUNCTION `+pgx.Identifier{opts.Schema, "expected_ok"}.Sanitize()+
+		`(p_expected bigint, p_current bigint) RETURNS boolean LANGUAGE sql AS $$ SELECT false $$`); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Append(ctx, "s", cairn.Any, []cairn.EventData{{ID: uuid.New(), Type: "E"}})
+	if err == nil || errors.Is(err, cairn.ErrWrongExpectedVersion) {
+		t.Fatalf("append refused by the schema alone = %+v, %v; want an error that is not a wrong expected version", res, err)
+	}
+}
