@@ -209,18 +209,8 @@ func TestMigrationsFrozen(t *testing.T) {
 // are decided by it as cairn decides them.
 func TestMigrateExpectedOnce(t *testing.T) {
 	ctx := context.Background()
-	opts := Options{Schema: pgtest.Schema(t, "cairn_test_migrate")}
-	opts.EnsureDefaults()
-	pool, err := pgxpool.New(ctx, pgtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	s := newStore(pool, opts)
-	defer s.Close()
-	if err := s.migrateTo(ctx, 4); err != nil {
-		t.Fatal(err)
-	}
+	s, pool := migratedTo(t, 4)
+	opts := s.opts
 	events := func(n int) []cairn.EventData {
 		out := make([]cairn.EventData, n)
 		for i := range out {
@@ -288,18 +278,8 @@ func TestMigrateExpectedOnce(t *testing.T) {
 // through append_group.
 func TestExpectedOKIsCheck(t *testing.T) {
 	ctx := context.Background()
-	opts := Options{Schema: pgtest.Schema(t, "cairn_test_migrate")}
-	opts.EnsureDefaults()
-	pool, err := pgxpool.New(ctx, pgtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	s := newStore(pool, opts)
-	defer s.Close()
-	if err := s.migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s, pool := migratedTo(t, len(migrations))
+	opts := s.opts
 	fn := pgx.Identifier{opts.Schema, "expected_ok"}.Sanitize()
 	for _, exp := range []cairn.ExpectedVersion{cairn.NoStream, cairn.Any, cairn.StreamExists, cairn.Exact(0), cairn.Exact(1), cairn.Exact(7)} {
 		for _, current := range []int64{-1, 0, 1, 7} {
@@ -318,18 +298,8 @@ func TestExpectedOKIsCheck(t *testing.T) {
 // never reported as written.
 func TestExpectedDisagreementFails(t *testing.T) {
 	ctx := context.Background()
-	opts := Options{Schema: pgtest.Schema(t, "cairn_test_migrate")}
-	opts.EnsureDefaults()
-	pool, err := pgxpool.New(ctx, pgtest.URL(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pool.Close()
-	s := newStore(pool, opts)
-	defer s.Close()
-	if err := s.migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s, pool := migratedTo(t, len(migrations))
+	opts := s.opts
 	if _, err := pool.Exec(ctx, `CREATE OR REPLACE FUNCTION `+pgx.Identifier{opts.Schema, "expected_ok"}.Sanitize()+
 		`(p_expected bigint, p_current bigint) RETURNS boolean LANGUAGE sql AS $$ SELECT false $$`); err != nil {
 		t.Fatal(err)
@@ -338,4 +308,23 @@ func TestExpectedDisagreementFails(t *testing.T) {
 	if err == nil || errors.Is(err, cairn.ErrWrongExpectedVersion) {
 		t.Fatalf("append refused by the schema alone = %+v, %v; want an error that is not a wrong expected version", res, err)
 	}
+}
+
+// migratedTo returns an engine on a fresh schema migrated up to version
+// to, and its pool, both closed when t ends.
+func migratedTo(t *testing.T, to int) (*Store, *pgxpool.Pool) {
+	t.Helper()
+	opts := Options{Schema: pgtest.Schema(t, "cairn_test_migrate")}
+	opts.EnsureDefaults()
+	pool, err := pgxpool.New(context.Background(), pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	s := newStore(pool, opts)
+	t.Cleanup(func() { s.Close() })
+	if err := s.migrateTo(context.Background(), to); err != nil {
+		t.Fatal(err)
+	}
+	return s, pool
 }
