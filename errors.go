@@ -12,6 +12,9 @@ var (
 	// ErrWrongExpectedVersion: the stream's version did not satisfy the
 	// append's expectation. See [WrongExpectedVersionError].
 	ErrWrongExpectedVersion = errors.New("wrong expected version")
+	// ErrConditionFailed is matched by a [*ConditionError]: an append's
+	// [AppendCondition] failed.
+	ErrConditionFailed = errors.New("append condition failed")
 	// ErrStreamNotFound: the stream does not exist or was soft-deleted.
 	ErrStreamNotFound = errors.New("stream not found")
 	// ErrStreamDeleted: the stream was tombstoned (hard-deleted) and can
@@ -58,6 +61,22 @@ func (e *WrongExpectedVersionError) Error() string {
 
 // Unwrap returns [ErrWrongExpectedVersion].
 func (e *WrongExpectedVersionError) Unwrap() error { return ErrWrongExpectedVersion }
+
+// ConditionError reports an append refused by its [AppendCondition]: an
+// event matching the condition's query was recorded after the position it
+// allows. Nothing was written.
+type ConditionError struct {
+	// Position is the position of the first event that failed the
+	// condition.
+	Position uint64
+}
+
+func (e *ConditionError) Error() string {
+	return fmt.Sprintf("append condition failed: the event at position %d matches its query", e.Position)
+}
+
+// Unwrap returns [ErrConditionFailed].
+func (e *ConditionError) Unwrap() error { return ErrConditionFailed }
 
 // StreamError reports an operation on a stream that failed with one of the
 // sentinel errors (typically [ErrStreamNotFound] or [ErrStreamDeleted]).

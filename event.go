@@ -76,6 +76,11 @@ type AppendRequest struct {
 	Stream   string
 	Expected ExpectedVersion
 	Events   []EventData
+	// Condition, when set, makes the request conditional (dynamic
+	// consistency boundaries): it is written only if the condition holds.
+	// Only engines that implement [Querier] check conditions; the Store
+	// refuses a condition with ErrNotSupported on any other.
+	Condition *AppendCondition
 }
 
 // Direction is the order of a read.

@@ -208,6 +208,9 @@ func (s *Store) AppendBatch(ctx context.Context, requests ...AppendRequest) ([]A
 	ids := make(map[uuid.UUID]int)
 	for i, r := range requests {
 		events, err := s.checkAppend(r.Stream, r.Expected, r.Events)
+		if err == nil {
+			err = s.checkCondition(r.Condition)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("requests[%d]: %w", i, err)
 		}
@@ -251,6 +254,23 @@ func (s *Store) AppendBatch(ctx context.Context, requests ...AppendRequest) ([]A
 	return results, nil
 }
 
+// checkCondition validates an append condition and refuses it when the
+// engine cannot check it atomically.
+func (s *Store) checkCondition(c *AppendCondition) error {
+	if c == nil {
+		return nil
+	}
+	if err := validateQuery("condition.fail_if_events_match", c.FailIfEventsMatch); err != nil {
+		return err
+	}
+	_, q := s.b.(Querier)
+	_, b := s.b.(BatchAppender)
+	if !q || !b {
+		return fmt.Errorf("append condition: %w", ErrNotSupported)
+	}
+	return nil
+}
+
 // CommitAll appends events to one stream and runs projections in the same
 // transaction (Maestro's commit_all): if a projection fails, neither the
 // events nor any projection's writes are kept, and the projection's error is
@@ -258,9 +278,23 @@ func (s *Store) AppendBatch(ctx context.Context, requests ...AppendRequest) ([]A
 // implement [TxCommitter] return ErrNotSupported when projections are given.
 func (s *Store) CommitAll(ctx context.Context, req AppendRequest, projections ...Projection) (AppendResult, error) {
 	if len(projections) == 0 {
-		return s.Append(ctx, req.Stream, req.Expected, req.Events...)
+		if req.Condition == nil {
+			return s.Append(ctx, req.Stream, req.Expected, req.Events...)
+		}
+		res, err := s.AppendBatch(ctx, req)
+		if err != nil {
+			var be *BatchError
+			if errors.As(err, &be) && len(be.Errs) == 1 && be.Errs[0] != nil {
+				err = be.Errs[0]
+			}
+			return AppendResult{}, err
+		}
+		return res[0], nil
 	}
 	events, err := s.checkAppend(req.Stream, req.Expected, req.Events)
+	if err == nil {
+		err = s.checkCondition(req.Condition)
+	}
 	if err != nil {
 		return AppendResult{}, err
 	}

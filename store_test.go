@@ -3,6 +3,7 @@ package cairn_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -186,6 +187,81 @@ func TestValidateTable(t *testing.T) {
 	for _, table := range []string{"balances", "café/by day", "$system", strings.Repeat("t", cairn.MaxTableBytes)} {
 		if err := cairn.ValidateTable(table); err != nil {
 			t.Errorf("ValidateTable(%q) = %v, want nil", table, err)
+		}
+	}
+}
+
+// An engine that cannot check a condition atomically must never see one:
+// the Store refuses it rather than write unconditionally.
+func TestConditionRefusedWithoutQuerier(t *testing.T) {
+	ctx := context.Background()
+	store := memstore.Open()
+	defer store.Close()
+	if _, ok := store.Backend().(cairn.Querier); ok {
+		t.Skip("memstore checks conditions; this test needs an engine that does not")
+	}
+	cond := &cairn.AppendCondition{FailIfEventsMatch: cairn.Query{Items: []cairn.QueryItem{{Tags: []string{"course:1"}}}}}
+	ev := cairn.EventData{Type: "Subscribed", Tags: []string{"course:1"}}
+	if _, err := store.AppendBatch(ctx, cairn.AppendRequest{Stream: "s-1", Expected: cairn.Any, Events: []cairn.EventData{ev}, Condition: cond}); !errors.Is(err, cairn.ErrNotSupported) {
+		t.Fatalf("AppendBatch with a condition: got %v, want ErrNotSupported", err)
+	}
+	if _, err := store.CommitAll(ctx, cairn.AppendRequest{Stream: "s-1", Expected: cairn.Any, Events: []cairn.EventData{ev}, Condition: cond}); !errors.Is(err, cairn.ErrNotSupported) {
+		t.Fatalf("CommitAll with a condition: got %v, want ErrNotSupported", err)
+	}
+	if ok, err := store.HasEvents(ctx); err != nil || ok {
+		t.Fatalf("a refused conditional append wrote events (HasEvents %v, %v)", ok, err)
+	}
+	bad := &cairn.AppendCondition{FailIfEventsMatch: cairn.Query{Items: []cairn.QueryItem{{Tags: []string{""}}}}}
+	if _, err := store.AppendBatch(ctx, cairn.AppendRequest{Stream: "s-1", Expected: cairn.Any, Events: []cairn.EventData{ev}, Condition: bad}); !errors.Is(err, cairn.ErrInvalidArgument) {
+		t.Fatalf("AppendBatch with an empty tag in its condition: got %v, want an invalid-argument error", err)
+	}
+}
+
+func TestIndexKeys(t *testing.T) {
+	cases := []struct {
+		stream  string
+		version int64
+		e       cairn.EventData
+		want    []cairn.IndexKey
+	}{
+		{"order-1", 0, cairn.EventData{Type: "Placed", Tags: []string{"a", "b", "a"}}, []cairn.IndexKey{
+			{Kind: cairn.IndexTag, Value: "a"}, {Kind: cairn.IndexTag, Value: "b"},
+			{Kind: cairn.IndexType, Value: "Placed"}, {Kind: cairn.IndexCategory, Value: "order"},
+			{Kind: cairn.IndexStreams}, {Kind: cairn.IndexCategoryStreams, Value: "order"}}},
+		{"order-1-x", 3, cairn.EventData{Type: "Paid", Metadata: []byte(`{"$correlationId":"c-9"}`)}, []cairn.IndexKey{
+			{Kind: cairn.IndexType, Value: "Paid"}, {Kind: cairn.IndexCategory, Value: "order"},
+			{Kind: cairn.IndexCorrelation, Value: "c-9"}}},
+		{"nocategory", 0, cairn.EventData{Type: "T", Metadata: []byte(`{"$correlationId":7}`)}, []cairn.IndexKey{
+			{Kind: cairn.IndexType, Value: "T"}, {Kind: cairn.IndexStreams}}},
+		{"$users", 0, cairn.EventData{Type: "UserCreated", Tags: []string{"u"}}, []cairn.IndexKey{
+			{Kind: cairn.IndexTag, Value: "u"}}},
+	}
+	for _, c := range cases {
+		got := cairn.IndexKeys(nil, c.stream, c.version, &c.e)
+		if !slices.Equal(got, c.want) {
+			t.Errorf("IndexKeys(%q, %d, %+v) = %v, want %v", c.stream, c.version, c.e, got, c.want)
+		}
+	}
+}
+
+func TestQueryMatches(t *testing.T) {
+	e := &cairn.EventData{Type: "Subscribed", Tags: []string{"student:1", "course:2"}}
+	cases := []struct {
+		q    cairn.Query
+		want bool
+	}{
+		{cairn.Query{}, true},
+		{cairn.Query{Items: []cairn.QueryItem{{}}}, true},
+		{cairn.Query{Items: []cairn.QueryItem{{Types: []string{"Left", "Subscribed"}}}}, true},
+		{cairn.Query{Items: []cairn.QueryItem{{Types: []string{"Left"}}}}, false},
+		{cairn.Query{Items: []cairn.QueryItem{{Tags: []string{"student:1", "course:2"}}}}, true},
+		{cairn.Query{Items: []cairn.QueryItem{{Tags: []string{"student:1", "course:3"}}}}, false},
+		{cairn.Query{Items: []cairn.QueryItem{{Tags: []string{"course:3"}}, {Types: []string{"Subscribed"}, Tags: []string{"course:2"}}}}, true},
+		{cairn.Query{Items: []cairn.QueryItem{{Types: []string{"Left"}, Tags: []string{"course:2"}}}}, false},
+	}
+	for _, c := range cases {
+		if got := c.q.Matches(e); got != c.want {
+			t.Errorf("%+v.Matches = %v, want %v", c.q, got, c.want)
 		}
 	}
 }

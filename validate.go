@@ -182,3 +182,20 @@ func validateDirection(dir Direction) error {
 func ValidateTable(table string) error {
 	return validateName("table", table, MaxTableBytes)
 }
+
+// validateQuery checks the types and tags of a query.
+func validateQuery(field string, q Query) error {
+	for i, it := range q.Items {
+		for j, t := range it.Types {
+			if err := validateName(fmt.Sprintf("%s.items[%d].types[%d]", field, i, j), t, MaxTypeBytes); err != nil {
+				return err
+			}
+		}
+		for j, t := range it.Tags {
+			if err := validateName(fmt.Sprintf("%s.items[%d].tags[%d]", field, i, j), t, MaxTagBytes); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
