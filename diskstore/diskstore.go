@@ -293,8 +293,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	return d, nil
 }
 
-// init checks the format key (writing it in a new store) and finds the
-// greatest event ID with a retry record.
+// init checks the format key, writing it in a new store.
 func (d *DB) init() error {
 	v, closer, err := d.pdb.Get(formatKey)
 	switch {
@@ -334,14 +333,7 @@ func (d *DB) init() error {
 			return fmt.Errorf("on-disk format version %d; this build reads version %d", version, FormatVersion)
 		}
 	}
-	it, err := d.pdb.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixID}, UpperBound: []byte{prefixID + 1}})
-	if err != nil {
-		return wrapErr(err)
-	}
-	if it.Last() && len(it.Key()) == 17 {
-		copy(d.maxID[:], it.Key()[1:])
-	}
-	return wrapErr(errors.Join(it.Error(), it.Close()))
+	return nil
 }
 
 // recover brings the index up to date with the log: it replays the index
@@ -402,9 +394,31 @@ func (d *DB) recover() error {
 	if err := d.log.startAppending(seg, end); err != nil {
 		return err
 	}
+	// The committer's state is read from the index only now that it holds
+	// every frame of the log: read before the replay, it would miss the
+	// writes acknowledged after the index was last flushed.
 	m, _, err = d.marker(d.pdb)
+	if err != nil {
+		return err
+	}
 	d.next = m.next
-	return err
+	return d.loadMaxID()
+}
+
+// loadMaxID finds the greatest event ID with a retry record. The committer
+// skips the retry lookup of an append whose first ID is greater, so it
+// must be called after the replay: an ID recorded in a replayed frame and
+// missed here would make a retry of its append, or an append of the same ID
+// to another stream, be written again.
+func (d *DB) loadMaxID() error {
+	it, err := d.pdb.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixID}, UpperBound: []byte{prefixID + 1}})
+	if err != nil {
+		return wrapErr(err)
+	}
+	if it.Last() && len(it.Key()) == 17 {
+		copy(d.maxID[:], it.Key()[1:])
+	}
+	return wrapErr(errors.Join(it.Error(), it.Close()))
 }
 
 // marker reads the marker: the end of the last frame the index holds.
