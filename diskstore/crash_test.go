@@ -16,75 +16,91 @@ import (
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/google/uuid"
 )
 
 // TestCrashUnsynced crashes the store in-process: writers append
 // concurrently, and at a random moment the filesystem is cloned keeping only
 // what was synced (and, in some rounds, a random part of what was not). The
 // store reopened on the clone must hold every acknowledged append, whole,
-// and nothing half-written, with gapless positions.
+// and nothing half-written, with gapless positions. Then every append the
+// writers submitted, acknowledged or not, is submitted again with its event
+// IDs and expectation, as clients retry after a crash: each acknowledged
+// one must get the result it was acknowledged with, the others succeed, and
+// every append and event ID must be in the log once. The rounds run with
+// random event IDs and with time-ordered ones.
 func TestCrashUnsynced(t *testing.T) {
-	for round, unsynced := range []int{0, 30, 70, 100, 0, 50} {
-		t.Run(fmt.Sprintf("round%d-unsynced%d", round, unsynced), func(t *testing.T) {
-			rng := rand.New(rand.NewPCG(uint64(round), 42))
-			fs := vfs.NewCrashableMem()
-			// Odd rounds use small segments (the crash may come as the
-			// log goes on in a new one) and a small memtable (the index
-			// is flushed again and again while groups are in flight).
-			opts := diskstore.Options{FS: fs}
-			if round%2 == 1 {
-				opts.SegmentBytes = 8 << 10
-				opts.MemTableBytes = 64 << 10
-			}
-			db, err := diskstore.Open("db", opts)
-			if err != nil {
-				t.Fatal(err)
-			}
-			s := cairn.NewStore(db, cairn.Options{})
-			ctx, cancel := context.WithCancel(context.Background())
-			log := &ackLog{grow: make(chan struct{}, 1)}
-			var wg sync.WaitGroup
-			for w := range 8 {
-				wg.Go(func() { _ = write(ctx, s, "r", w, log.add) })
-			}
-			target := 100 + rng.IntN(400)
-			for len(log.snapshot()) < target {
-				<-log.grow
-			}
-			acked := log.snapshot()
-			crashed := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: unsynced, RNG: rand.New(rand.NewPCG(uint64(round), 7))})
-			cancel()
-			wg.Wait()
-			_ = s.Close()
-
-			opts.FS = crashed
-			db, err = diskstore.Open("db", opts)
-			if err != nil {
-				t.Fatalf("reopen after crash: %v", err)
-			}
-			s = cairn.NewStore(db, cairn.Options{})
-			defer s.Close()
-			verify(t, s, acked)
-			// The store takes writes after the crash, continuing the log.
-			ctx, cancel = context.WithCancel(context.Background())
-			defer cancel()
-			n := 0
-			if err := write(ctx, s, "after", 0, func(ack) {
-				if n++; n == 20 {
-					cancel()
-				}
-			}); err != nil && ctx.Err() == nil {
-				t.Fatal(err)
-			}
-			verify(t, s, nil)
-		})
+	for _, ids := range idKinds {
+		for round, unsynced := range []int{0, 30, 70, 100, 0, 50} {
+			t.Run(fmt.Sprintf("%s-round%d-unsynced%d", ids.name, round, unsynced), func(t *testing.T) {
+				crashUnsynced(t, round, unsynced, ids.gen)
+			})
+		}
 	}
+}
+
+func crashUnsynced(t *testing.T, round, unsynced int, ids func(seed uint64) func() uuid.UUID) {
+	rng := rand.New(rand.NewPCG(uint64(round), 42))
+	fs := vfs.NewCrashableMem()
+	// Odd rounds use small segments (the crash may come as the log goes
+	// on in a new one) and a small memtable (the index is flushed again
+	// and again while groups are in flight).
+	opts := diskstore.Options{FS: fs}
+	if round%2 == 1 {
+		opts.SegmentBytes = 8 << 10
+		opts.MemTableBytes = 64 << 10
+	}
+	db, err := diskstore.Open("db", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cairn.NewStore(db, cairn.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	log := &ackLog{grow: make(chan struct{}, 1)}
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wr := writer{prefix: "r", w: w, newID: ids(uint64(round)<<8 | uint64(w)), onTry: log.try, onAck: log.add}
+		wg.Go(func() { _ = wr.run(ctx, s) })
+	}
+	target := 100 + rng.IntN(400)
+	for len(log.snapshot()) < target {
+		<-log.grow
+	}
+	acked := log.snapshot()
+	crashed := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: unsynced, RNG: rand.New(rand.NewPCG(uint64(round), 7))})
+	cancel()
+	wg.Wait()
+	_ = s.Close()
+
+	opts.FS = crashed
+	db, err = diskstore.Open("db", opts)
+	if err != nil {
+		t.Fatalf("reopen after crash: %v", err)
+	}
+	s = cairn.NewStore(db, cairn.Options{})
+	defer s.Close()
+	verify(t, s, acked)
+	verify(t, s, retryAll(t, s, log.attempts(), acked))
+	// The store takes writes after the crash, continuing the log.
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	n := 0
+	wr := writer{prefix: "after", newID: ids(1 << 32), onAck: func(ack) {
+		if n++; n == 20 {
+			cancel()
+		}
+	}}
+	if err := wr.run(ctx, s); err != nil && ctx.Err() == nil {
+		t.Fatal(err)
+	}
+	verify(t, s, nil)
 }
 
 const childEnv = "DISKSTORE_KILL_CHILD"
 
 // TestKillChild is the child process of TestKill9; it does nothing in a
-// normal test run.
+// normal test run. It prints each attempt (TRY) before it submits it and
+// each acknowledgement (ACK) after.
 func TestKillChild(t *testing.T) {
 	dir := os.Getenv(childEnv)
 	if dir == "" {
@@ -99,17 +115,28 @@ func TestKillChild(t *testing.T) {
 	}
 	s := cairn.NewStore(db, cairn.Options{})
 	prefix := os.Getenv(childEnv + "_PREFIX")
+	seed, _ := strconv.ParseUint(os.Getenv(childEnv+"_SEED"), 10, 64)
+	ids := idKinds[0].gen
+	for _, k := range idKinds {
+		if k.name == os.Getenv(childEnv+"_IDS") {
+			ids = k.gen
+		}
+	}
 	var mu sync.Mutex
 	out := bufio.NewWriter(os.Stdout)
+	emit := func(line string) {
+		mu.Lock()
+		defer mu.Unlock()
+		out.WriteString(line + "\n")
+		out.Flush()
+	}
 	var wg sync.WaitGroup
 	for w := range 16 {
+		wr := writer{prefix: prefix, w: w, newID: ids(seed<<8 | uint64(w)),
+			onTry: func(a attempt) { emit(a.String()) },
+			onAck: func(a ack) { emit(a.String()) }}
 		wg.Go(func() {
-			err := write(context.Background(), s, prefix, w, func(a ack) {
-				mu.Lock()
-				defer mu.Unlock()
-				out.WriteString(a.String() + "\n")
-				out.Flush()
-			})
+			err := wr.run(context.Background(), s)
 			fmt.Fprintln(os.Stderr, "writer stopped:", err)
 		})
 	}
@@ -118,20 +145,35 @@ func TestKillChild(t *testing.T) {
 }
 
 // TestKill9 runs a child process that appends from many goroutines and
-// prints each acknowledgement, kills it with SIGKILL at a random moment,
-// reopens the store and checks that every acknowledged append is there,
-// once, at its versions and positions, with nothing half-written. Each round
-// continues the same store.
+// prints each attempt and acknowledgement, kills it with SIGKILL at a
+// random moment, reopens the store and checks that every acknowledged
+// append is there, once, at its versions and positions, with nothing
+// half-written. Then it submits again every append the children ever
+// attempted, acknowledged or not, with its event IDs and expectation, as
+// clients retry after a crash: an acknowledged one must get the result it
+// was acknowledged with, the others succeed, and every append and event ID
+// must be in the log once. Each round continues the same store; the rounds
+// run with random event IDs, then with time-ordered ones.
 func TestKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
+	for _, ids := range idKinds {
+		t.Run(ids.name, func(t *testing.T) { kill9(t, ids.name) })
+	}
+}
+
+func kill9(t *testing.T, ids string) {
 	dir := t.TempDir()
 	var all []ack
-	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
-	for round := range 4 {
+	var attempts []attempt
+	seed := uint64(time.Now().UnixNano())
+	t.Logf("seed %d", seed)
+	rng := rand.New(rand.NewPCG(seed, 1))
+	for round := range 3 {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.count=1")
-		cmd.Env = append(os.Environ(), childEnv+"="+dir, childEnv+"_PREFIX=k"+strconv.Itoa(round))
+		cmd.Env = append(os.Environ(), childEnv+"="+dir, childEnv+"_PREFIX=k"+strconv.Itoa(round),
+			childEnv+"_IDS="+ids, childEnv+"_SEED="+strconv.FormatUint(seed+uint64(round), 10))
 		stdout, err := cmd.StdoutPipe()
 		if err != nil {
 			t.Fatal(err)
@@ -147,12 +189,22 @@ func TestKill9(t *testing.T) {
 		// A child that stalls is killed too, and the round fails.
 		stall := time.AfterFunc(time.Minute, func() { _ = cmd.Process.Signal(syscall.SIGKILL) })
 		var acks []ack
+		ids := map[string][]uuid.UUID{} // of the appends attempted, by tag
 		sc := bufio.NewScanner(stdout)
+		sc.Buffer(nil, 1<<20)
 		for sc.Scan() {
+			if a, ok := parseAttempt(sc.Text()); ok {
+				attempts = append(attempts, a)
+				for _, r := range a.reqs {
+					ids[r.id] = r.ids
+				}
+				continue
+			}
 			a, ok := parseAck(sc.Text())
 			if !ok {
 				t.Fatalf("child: %s", sc.Text())
 			}
+			a.ids = ids[a.id]
 			acks = append(acks, a)
 			if len(acks) == killAt {
 				_ = cmd.Process.Signal(syscall.SIGKILL)
@@ -175,6 +227,7 @@ func TestKill9(t *testing.T) {
 		s := cairn.NewStore(db, cairn.Options{})
 		t.Logf("round %d: killed after %d acknowledgements", round, len(acks))
 		verify(t, s, all)
+		verify(t, s, retryAll(t, s, attempts, all))
 		if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}

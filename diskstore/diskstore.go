@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -77,6 +79,13 @@ func (o *Options) ensureDefaults() {
 // fixing the disk) to write again.
 var ErrFailed = errors.New("diskstore: a disk write or fsync failed; the store refuses writes until it is reopened")
 
+// ErrIndexDamaged is matched (with errors.Is) by the error of an [Open]
+// that found the index (pebble's files in the store's directory) damaged or
+// missing while the log is there; so is [cairn.ErrCorrupt]. The error's text
+// says how to recover: an index can be rebuilt from a log that was never
+// compacted.
+var ErrIndexDamaged = errors.New("diskstore: the index is damaged")
+
 // DB is the embedded engine: a [cairn.Backend] over a log of events in
 // segment files and a pebble database that indexes them, in one directory.
 // It implements every optional interface of the backend contract.
@@ -114,6 +123,13 @@ type DB struct {
 
 	// failure is set once a write or fsync failed.
 	failure atomic.Pointer[error]
+	// opened is set once Open has succeeded; an Open that fails never
+	// sets it. Until then a failure is not logged (Open returns it), and
+	// the first damage pebble reports is kept in damage (guarded by
+	// openMu, as is the setting of opened), for Open to fail with.
+	opened atomic.Bool
+	openMu sync.Mutex
+	damage error
 
 	// sealed counts (at most) the memtables the committer had pebble set
 	// aside for flushing; flushed counts those pebble flushed, in the
@@ -221,10 +237,16 @@ func Open(dir string, opts Options) (*DB, error) {
 		Logger:             pebbleLogger{d},
 		EventListener: &pebble.EventListener{
 			BackgroundError: func(err error) {
-				d.lg.Warn("diskstore: background error", "err", err)
+				if pebble.IsCorruptionError(err) && d.damagedWhileOpening(err) {
+					return
+				}
+				d.lg.Warn("diskstore: background error", "err", oneLine(err))
 			},
 			DataCorruption: func(info pebble.DataCorruptionInfo) {
-				d.fail(fmt.Errorf("%w: %s: %v", cairn.ErrCorrupt, info.Path, info.Details))
+				err := fmt.Errorf("%w: %s: %w", cairn.ErrCorrupt, info.Path, info.Details)
+				if !d.damagedWhileOpening(err) {
+					d.fail(err)
+				}
 			},
 			FlushBegin: func(info pebble.FlushInfo) {
 				if d.counting.Load() {
@@ -257,32 +279,42 @@ func Open(dir string, opts Options) (*DB, error) {
 	}
 	pdb, err := pebble.Open(dir, po)
 	if err != nil {
-		if pebble.IsCorruptionError(err) {
-			return nil, fmt.Errorf("diskstore: open %s: %w: %s", dir, cairn.ErrCorrupt, err.Error())
-		}
-		return nil, fmt.Errorf("diskstore: open %s: %w", dir, err)
+		return nil, d.openError(dir, indexFault{err})
 	}
 	d.pdb = pdb
 	if err := d.init(); err != nil {
 		_ = pdb.Close()
-		return nil, fmt.Errorf("diskstore: open %s: %w", dir, err)
+		return nil, d.openError(dir, err)
 	}
 	if d.log, err = openLog(opts.FS, opts.FS.PathJoin(dir, "log"), opts.SegmentBytes, opts.NoSync); err == nil {
 		err = d.recover()
 	}
+	if err == nil {
+		// The replay may have filled memtables, which pebble flushes as
+		// it sees fit: nothing it replays is in flight. Count from here
+		// on.
+		if err = d.pdb.Flush(); err != nil {
+			err = indexFault{err}
+		}
+	}
+	// Damage pebble reported while opening (in its background jobs too,
+	// in files the opening did not need) fails Open. Once Open has
+	// succeeded, damage fails the store's writes, and is logged.
+	d.openMu.Lock()
+	if err == nil && d.damage != nil {
+		err = indexFault{d.damage}
+	}
+	if err == nil {
+		err = d.failed()
+	}
+	d.opened.Store(err == nil)
+	d.openMu.Unlock()
 	if err != nil {
 		if d.log != nil {
 			_ = d.log.close()
 		}
 		_ = pdb.Close()
-		return nil, fmt.Errorf("diskstore: open %s: %w", dir, wrapErr(err))
-	}
-	// The replay may have filled memtables, which pebble flushes as it
-	// sees fit: nothing it replays is in flight. Count from here on.
-	if err := d.pdb.Flush(); err != nil {
-		_ = d.log.close()
-		_ = pdb.Close()
-		return nil, fmt.Errorf("diskstore: open %s: %w", dir, wrapErr(err))
+		return nil, d.openError(dir, err)
 	}
 	d.unflushed = 0
 	d.counting.Store(true)
@@ -293,32 +325,31 @@ func Open(dir string, opts Options) (*DB, error) {
 	return d, nil
 }
 
-// init checks the format key (writing it in a new store) and finds the
-// greatest event ID with a retry record.
+// init checks the format key, writing it in a new store.
 func (d *DB) init() error {
 	v, closer, err := d.pdb.Get(formatKey)
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
 		it, err := d.pdb.NewIter(nil)
 		if err != nil {
-			return err
+			return indexFault{err}
 		}
 		nonEmpty := it.First()
 		if err := errors.Join(it.Error(), it.Close()); err != nil {
-			return wrapErr(err)
+			return indexFault{err}
 		}
 		if nonEmpty {
 			return fmt.Errorf("the directory holds a pebble database that is not a cairn store")
 		}
 		val := append([]byte(formatMagic), 0, 0, 0, FormatVersion)
 		if err := d.pdb.Set(formatKey, seal(formatKey, val), pebble.NoSync); err != nil {
-			return err
+			return indexFault{err}
 		}
 		if err := d.pdb.Flush(); err != nil {
-			return err
+			return indexFault{err}
 		}
 	case err != nil:
-		return wrapErr(err)
+		return indexFault{err}
 	default:
 		p, err := unseal(formatKey, v)
 		ok := err == nil && len(p) == len(formatMagic)+4 && string(p[:len(formatMagic)]) == formatMagic
@@ -328,20 +359,13 @@ func (d *DB) init() error {
 		}
 		_ = closer.Close()
 		if !ok {
-			return fmt.Errorf("%w: unreadable format record", cairn.ErrCorrupt)
+			return indexFault{fmt.Errorf("%w: unreadable format record", cairn.ErrCorrupt)}
 		}
 		if version != FormatVersion {
 			return fmt.Errorf("on-disk format version %d; this build reads version %d", version, FormatVersion)
 		}
 	}
-	it, err := d.pdb.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixID}, UpperBound: []byte{prefixID + 1}})
-	if err != nil {
-		return wrapErr(err)
-	}
-	if it.Last() && len(it.Key()) == 17 {
-		copy(d.maxID[:], it.Key()[1:])
-	}
-	return wrapErr(errors.Join(it.Error(), it.Close()))
+	return nil
 }
 
 // recover brings the index up to date with the log: it replays the index
@@ -351,14 +375,21 @@ func (d *DB) init() error {
 func (d *DB) recover() error {
 	m, ok, err := d.marker(d.pdb)
 	if err != nil {
-		return err
+		return indexFault{err}
 	}
 	segs := d.log.segments()
 	if !ok {
-		m = marker{seg: 1}
-		if len(segs) > 0 {
-			m.seg = segs[0]
+		// The index holds no frame of the log: a new store, a crash
+		// before the index was first flushed, or an index removed to be
+		// rebuilt. The whole log is replayed, which only a log never
+		// compacted allows: compaction frees the frames' index writes
+		// and headers (a replay would take the first freed bytes for
+		// the end of the log, and overwrite what follows) and removes
+		// whole segments.
+		if len(segs) > 0 && (segs[0] != 1 || d.log.compacted()) {
+			return errNoRebuild
 		}
+		m = marker{seg: 1}
 	} else if _, err := d.log.file(m.seg); err != nil {
 		return err
 	}
@@ -388,7 +419,7 @@ func (d *DB) recover() error {
 				return fmt.Errorf("%w: log segment %d offset %d: %v", cairn.ErrCorrupt, seg, end, err)
 			}
 			if err := d.pdb.Apply(b, pebble.NoSync); err != nil {
-				return err
+				return indexFault{err}
 			}
 			d.unflushed += memSize(b)
 			_ = b.Close()
@@ -402,9 +433,112 @@ func (d *DB) recover() error {
 	if err := d.log.startAppending(seg, end); err != nil {
 		return err
 	}
+	// The committer's state is read from the index only now that it holds
+	// every frame of the log: read before the replay, it would miss the
+	// writes acknowledged after the index was last flushed.
 	m, _, err = d.marker(d.pdb)
+	if err != nil {
+		return indexFault{err}
+	}
 	d.next = m.next
-	return err
+	if err := d.loadMaxID(); err != nil {
+		return indexFault{err}
+	}
+	return nil
+}
+
+// loadMaxID finds the greatest event ID with a retry record. The committer
+// skips the retry lookup of an append whose first ID is greater, so it
+// must be called after the replay: an ID recorded in a replayed frame and
+// missed here would make a retry of its append, or an append of the same ID
+// to another stream, be written again.
+func (d *DB) loadMaxID() error {
+	it, err := d.pdb.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixID}, UpperBound: []byte{prefixID + 1}})
+	if err != nil {
+		return wrapErr(err)
+	}
+	if it.Last() && len(it.Key()) == 17 {
+		copy(d.maxID[:], it.Key()[1:])
+	}
+	return wrapErr(errors.Join(it.Error(), it.Close()))
+}
+
+// damagedWhileOpening keeps err, damage pebble reported, for Open to fail
+// with, and reports true, unless Open has succeeded.
+func (d *DB) damagedWhileOpening(err error) bool {
+	d.openMu.Lock()
+	defer d.openMu.Unlock()
+	if d.opened.Load() {
+		return false
+	}
+	if d.damage == nil {
+		d.damage = err
+	}
+	return true
+}
+
+// indexFault marks an error of the index (pebble, or a record in it) met
+// by Open, as opposed to one of the log, so that Open can say which is
+// damaged.
+type indexFault struct{ err error }
+
+func (e indexFault) Error() string { return e.err.Error() }
+func (e indexFault) Unwrap() error { return e.err }
+
+// errNoRebuild is the error of a replay from the start of a compacted log.
+var errNoRebuild = errors.New("the index is missing or empty and the log was compacted")
+
+// indexError is the error of an Open that found the index damaged.
+type indexError struct {
+	msg   string
+	cause error
+}
+
+func (e *indexError) Error() string { return e.msg }
+func (e *indexError) Unwrap() error { return e.cause }
+func (e *indexError) Is(target error) bool {
+	return target == ErrIndexDamaged || target == cairn.ErrCorrupt
+}
+
+// openError returns the error of an Open of dir that failed with err. When
+// the index is damaged (pebble reports corruption, or misses a file it
+// lists), it says so in one line, and how to recover: move the index
+// aside and have Open rebuild it from the log, unless the log was
+// compacted.
+func (d *DB) openError(dir string, err error) error {
+	logDir := d.opts.FS.PathJoin(dir, "log")
+	var fault indexFault
+	switch {
+	case errors.Is(err, errNoRebuild):
+		return &indexError{msg: fmt.Sprintf("diskstore: open %s: the index is missing or empty, and the log (%s) was compacted, so the index cannot be rebuilt from it: "+
+			"put back the index's files (every entry of %s except the directory log) or restore the store from a backup", dir, logDir, dir)}
+	case errors.As(err, &fault) && (pebble.IsCorruptionError(fault.err) || errors.Is(fault.err, os.ErrNotExist) || errors.Is(fault.err, cairn.ErrCorrupt)):
+		cause := fault.err
+		d.openMu.Lock()
+		if d.damage != nil {
+			cause = d.damage // it names the damaged file
+		}
+		d.openMu.Unlock()
+		how := fmt.Sprintf("the log (%s) holds every event, and the index can be rebuilt from it: "+
+			"move every entry of %s except the directory log elsewhere (keep them until the store has opened), then open the store again, which replays the whole log", logDir, dir)
+		if logCompacted(d.opts.FS, logDir) {
+			how = fmt.Sprintf("the log (%s) was compacted, so the index cannot be rebuilt from it: restore the store from a backup", logDir)
+		}
+		return &indexError{msg: fmt.Sprintf("diskstore: open %s: the index is damaged (%s); %s", dir, oneLine(cause), how), cause: cause}
+	}
+	return fmt.Errorf("diskstore: open %s: %w", dir, wrapErr(err))
+}
+
+// oneLine returns the text of err on one line, without the detail carrier
+// pebble joins to the errors of damaged files.
+func oneLine(err error) string {
+	var lines []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" && l != "<corruption detail carrier>" {
+			lines = append(lines, l)
+		}
+	}
+	return strings.Join(lines, "; ")
 }
 
 // marker reads the marker: the end of the last frame the index holds.
@@ -491,7 +625,8 @@ func (d *DB) releaseView(v *view) {
 // fail records the first failure of a write; later writes are refused.
 func (d *DB) fail(err error) error {
 	werr := fmt.Errorf("%w: %w", ErrFailed, err)
-	if d.failure.CompareAndSwap(nil, &werr) {
+	if d.failure.CompareAndSwap(nil, &werr) && d.opened.Load() {
+		// (An Open that fails returns the error rather than log it.)
 		d.lg.Error("diskstore: write failed; refusing further writes", "err", err)
 	}
 	return *d.failure.Load()

@@ -51,6 +51,33 @@
 // [ErrFailed], as does [DB.Health]. Reopen the store once the disk is
 // fixed.
 //
+// # Retries
+//
+// The index records the first event ID of every append (its retry
+// record). An append whose first event ID is recorded is not written
+// again: a repeat of the same append (the same IDs, the same stream, an
+// expectation it met) returns the first result, anything else fails with
+// [cairn.ErrDuplicateEvent]. The lookup is skipped for an ID greater than
+// every ID recorded, which time-ordered IDs (those a [cairn.Store]
+// assigns) always are; Open finds the greatest ID once it has replayed the
+// log, so that a retry after a crash of an append acknowledged just before
+// it is recognised too. The crash tests retry every append, acknowledged
+// or not, after every crash, with random and with time-ordered IDs.
+//
+// # Recovery
+//
+// The index can be rebuilt from a log that was never compacted: with the
+// index gone, Open replays every frame of the log. When Open finds the
+// index damaged (pebble reports corruption, or misses one of its own
+// files) it fails with an error matching [ErrIndexDamaged] and
+// [cairn.ErrCorrupt] that says how to recover: move every entry of the
+// store's directory except the directory log elsewhere, and open the store
+// again. Compaction frees parts of the log that only a replay would read
+// (frames' headers and index writes, whole segments); it first leaves the
+// file COMPACTED in the log's directory, and from then on Open refuses to
+// rebuild the index from the log, saying so, rather than replay a log with
+// holes: back up a compacted store to be able to restore it.
+//
 // # Integrity
 //
 // Every frame carries a CRC-32C of its header and body, and every event
@@ -64,7 +91,8 @@
 //
 // The directory holds the index (pebble's files) and the log, in the
 // subdirectory log: segment files named by their number (from 1) in 16 hex
-// digits and ".log". A segment is a sequence of frames; the log goes on in
+// digits and ".log", and, once compaction has freed any of it, the empty
+// file COMPACTED. A segment is a sequence of frames; the log goes on in
 // a new segment once the last one passes [Options.SegmentBytes]. A frame is
 //
 //	magic        [4] "cLF1"
@@ -133,6 +161,8 @@
 //
 // # Caveats
 //
+//   - The index of a compacted store cannot be rebuilt from its log (see
+//     Recovery).
 //   - Projections given to CommitAll run on the committer goroutine while
 //     other writes wait; they must be quick and must not call the store.
 //   - Compaction removes the retry record of an append whose first event it

@@ -485,6 +485,11 @@ func (l *segmentLog) punch(holes []span) error {
 		if hi <= lo {
 			continue
 		}
+		if f == nil {
+			if err := l.noteCompacted(); err != nil {
+				return err
+			}
+		}
 		if f == nil || h.seg != seg {
 			if f != nil {
 				_ = f.Close()
@@ -503,8 +508,41 @@ func (l *segmentLog) punch(holes []span) error {
 	return nil
 }
 
+// compactedNote names the file in the log's directory that says that
+// compaction freed parts of the log: frames' headers and index writes, and
+// whole segments. From then on the log cannot rebuild the index.
+const compactedNote = "COMPACTED"
+
+// logCompacted reports whether the log in dir was compacted; when it cannot
+// tell (the note cannot be looked up), it says it was.
+func logCompacted(fs vfs.FS, dir string) bool {
+	_, err := fs.Stat(fs.PathJoin(dir, compactedNote))
+	return !errors.Is(err, os.ErrNotExist)
+}
+
+func (l *segmentLog) compacted() bool { return logCompacted(l.fs, l.dir) }
+
+// noteCompacted makes the note that the log was compacted durable, before
+// compaction frees anything.
+func (l *segmentLog) noteCompacted() error {
+	if l.compacted() {
+		return nil
+	}
+	f, err := l.fs.Create(l.fs.PathJoin(l.dir, compactedNote), vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return err
+	}
+	if err := errors.Join(f.Sync(), f.Close()); err != nil {
+		return err
+	}
+	return l.syncDir()
+}
+
 // remove deletes segment n, which no index entry points at any more.
 func (l *segmentLog) remove(n uint64) error {
+	if err := l.noteCompacted(); err != nil {
+		return err
+	}
 	l.mu.Lock()
 	f := l.files[n]
 	delete(l.files, n)

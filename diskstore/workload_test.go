@@ -4,26 +4,36 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/cairndb/cairn"
+	"github.com/google/uuid"
 )
 
 // ack is an acknowledged append: the events first … first+n-1 of stream,
-// the last at position pos, tagged with id.
+// the last at position pos, tagged with id. ids, when known, are the
+// events' IDs.
 type ack struct {
 	stream string
 	first  int64
 	n      int
 	pos    uint64
 	id     string
+	ids    []uuid.UUID
 }
 
 func (a ack) String() string {
 	return fmt.Sprintf("ACK %s %d %d %d %s", a.stream, a.first, a.n, a.pos, a.id)
+}
+
+// same reports whether a and b acknowledge the same append at the same
+// versions and positions.
+func (a ack) same(b ack) bool {
+	return a.stream == b.stream && a.first == b.first && a.n == b.n && a.pos == b.pos && a.id == b.id
 }
 
 func parseAck(line string) (ack, bool) {
@@ -45,7 +55,7 @@ func parseAck(line string) (ack, bool) {
 type tag struct {
 	id    string // the append
 	i, n  int    // the event's index in the append, and the append's size
-	batch string // the batch, "-" for a plain append
+	batch string // the batch, "-" for a plain append, "P" for a commit with a projection
 	reqs  int    // the number of appends in the batch
 }
 
@@ -70,15 +80,140 @@ func parseTag(b []byte) (tag, error) {
 	return t, nil
 }
 
-// write appends from one writer until ctx is done or an append fails. Each
-// writer owns three streams, appends 1 to 4 events with an exact expected
-// version, and every seventh time appends to two of its streams in one
-// atomic batch. onAck is called for each acknowledged append.
-func write(ctx context.Context, s *cairn.Store, prefix string, w int, onAck func(ack)) error {
+// attempt is one write of the workload as it was submitted (a plain
+// append, a commit with a projection, or an atomic batch of two appends),
+// kept so that it can be submitted again after a crash, with the same
+// event IDs and expectations, as a client retries.
+type attempt struct {
+	writer string // the writer's attempts are retried in their order
+	kind   string // "A" append, "P" commit with a projection, "B" batch
+	reqs   []attemptReq
+}
+
+// attemptReq is one append of an attempt.
+type attemptReq struct {
+	stream   string
+	expected int64 // the stream's expected version, -1 for NoStream
+	id       string
+	batch    string
+	ids      []uuid.UUID
+}
+
+// String encodes a as a line: TRY writer kind, then one field per append.
+func (a attempt) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "TRY %s %s", a.writer, a.kind)
+	for _, r := range a.reqs {
+		ids := make([]string, len(r.ids))
+		for i, id := range r.ids {
+			ids[i] = id.String()
+		}
+		fmt.Fprintf(&b, " %s|%d|%s|%s|%s", r.stream, r.expected, r.id, r.batch, strings.Join(ids, ","))
+	}
+	return b.String()
+}
+
+func parseAttempt(line string) (attempt, bool) {
+	f := strings.Fields(line)
+	if len(f) < 4 || f[0] != "TRY" {
+		return attempt{}, false
+	}
+	a := attempt{writer: f[1], kind: f[2]}
+	for _, field := range f[3:] {
+		p := strings.Split(field, "|")
+		if len(p) != 5 {
+			return attempt{}, false
+		}
+		r := attemptReq{stream: p[0], id: p[2], batch: p[3]}
+		var err error
+		if r.expected, err = strconv.ParseInt(p[1], 10, 64); err != nil {
+			return attempt{}, false
+		}
+		for _, s := range strings.Split(p[4], ",") {
+			id, err := uuid.Parse(s)
+			if err != nil {
+				return attempt{}, false
+			}
+			r.ids = append(r.ids, id)
+		}
+		a.reqs = append(a.reqs, r)
+	}
+	return a, true
+}
+
+func (r attemptReq) expectation() cairn.ExpectedVersion {
+	if r.expected < 0 {
+		return cairn.NoStream
+	}
+	return cairn.Exact(r.expected)
+}
+
+// events returns the append's events, each tagged.
+func (r attemptReq) events(reqs int) []cairn.EventData {
+	out := make([]cairn.EventData, len(r.ids))
+	t := tag{id: r.id, n: len(r.ids), batch: r.batch, reqs: reqs}
+	for i := range out {
+		t.i = i
+		out[i] = cairn.EventData{ID: r.ids[i], Type: "Tested", ContentType: cairn.ContentBinary, Data: t.data()}
+	}
+	return out
+}
+
+// submit submits the attempt and returns the acknowledgement of each of
+// its appends.
+func (a attempt) submit(ctx context.Context, s *cairn.Store) ([]ack, error) {
+	reqs := make([]cairn.AppendRequest, len(a.reqs))
+	for i, r := range a.reqs {
+		reqs[i] = cairn.AppendRequest{Stream: r.stream, Expected: r.expectation(), Events: r.events(len(a.reqs))}
+	}
+	var res []cairn.AppendResult
+	var err error
+	switch a.kind {
+	case "B":
+		res, err = s.AppendBatch(ctx, reqs...)
+	case "P":
+		// With a projection that records, in the same commit, the
+		// stream's length.
+		var r cairn.AppendResult
+		r, err = s.CommitAll(ctx, reqs[0], countProjection)
+		res = []cairn.AppendResult{r}
+	default:
+		var r cairn.AppendResult
+		r, err = s.Append(ctx, reqs[0].Stream, reqs[0].Expected, reqs[0].Events...)
+		res = []cairn.AppendResult{r}
+	}
+	if err != nil {
+		return nil, err
+	}
+	acks := make([]ack, len(a.reqs))
+	for i, r := range a.reqs {
+		acks[i] = ack{stream: r.stream, first: r.expected + 1, n: len(r.ids), pos: res[i].Position, id: r.id, ids: r.ids}
+		if want := r.expected + int64(len(r.ids)); res[i].Version != want {
+			return nil, fmt.Errorf("append %s acknowledged at version %d, want %d", r.id, res[i].Version, want)
+		}
+	}
+	return acks, nil
+}
+
+// writer is one writer of the crash tests' workload.
+type writer struct {
+	prefix string
+	w      int
+	newID  func() uuid.UUID // makes its event IDs
+	onTry  func(attempt)    // called before each attempt is submitted, when set
+	onAck  func(ack)        // called for each acknowledged append
+}
+
+// run appends until ctx is done or an append fails. Each writer owns
+// three streams, appends 1 to 4 events with an exact expected version, and
+// every seventh time appends to two of its streams in one atomic batch;
+// every fifth plain append is a commit with a projection.
+func (wr writer) run(ctx context.Context, s *cairn.Store) error {
+	name := fmt.Sprintf("%s-w%d", wr.prefix, wr.w)
 	streams := make([]string, 3)
 	versions := make([]int64, 3)
 	for j := range streams {
-		streams[j] = fmt.Sprintf("%s-w%d-s%d", prefix, w, j)
+		streams[j] = fmt.Sprintf("%s-s%d", name, j)
 		v, err := s.StreamVersion(ctx, streams[j])
 		switch {
 		case errors.Is(err, cairn.ErrStreamNotFound):
@@ -88,56 +223,93 @@ func write(ctx context.Context, s *cairn.Store, prefix string, w int, onAck func
 		}
 		versions[j] = v
 	}
-	expect := func(j int) cairn.ExpectedVersion {
-		if versions[j] < 0 {
-			return cairn.NoStream
+	req := func(j int, id, batch string, n int) attemptReq {
+		r := attemptReq{stream: streams[j], expected: versions[j], id: id, batch: batch}
+		for range n {
+			r.ids = append(r.ids, wr.newID())
 		}
-		return cairn.Exact(versions[j])
-	}
-	events := func(t tag) []cairn.EventData {
-		out := make([]cairn.EventData, t.n)
-		for i := range out {
-			t.i = i
-			out[i] = cairn.EventData{Type: "Tested", ContentType: cairn.ContentBinary, Data: t.data()}
-		}
-		return out
+		return r
 	}
 	for n := 0; ctx.Err() == nil; n++ {
-		id := fmt.Sprintf("%s-w%d-a%d", prefix, w, n)
-		if n%7 == 6 {
-			a, b := n%3, (n+1)%3
-			ta := tag{id: id + "x", n: 2, batch: id, reqs: 2}
-			tb := tag{id: id + "y", n: 1, batch: id, reqs: 2}
-			res, err := s.AppendBatch(ctx,
-				cairn.AppendRequest{Stream: streams[a], Expected: expect(a), Events: events(ta)},
-				cairn.AppendRequest{Stream: streams[b], Expected: expect(b), Events: events(tb)})
-			if err != nil {
-				return err
-			}
-			onAck(ack{streams[a], versions[a] + 1, 2, res[0].Position, ta.id})
-			onAck(ack{streams[b], versions[b] + 1, 1, res[1].Position, tb.id})
-			versions[a], versions[b] = res[0].Version, res[1].Version
-			continue
+		id := fmt.Sprintf("%s-a%d", name, n)
+		a := attempt{writer: name, kind: "A"}
+		var js []int
+		switch j := n % 3; {
+		case n%7 == 6:
+			b := (n + 1) % 3
+			a.kind, js = "B", []int{j, b}
+			a.reqs = []attemptReq{req(j, id+"x", id, 2), req(b, id+"y", id, 1)}
+		case n%5 == 4:
+			a.kind, js = "P", []int{j}
+			a.reqs = []attemptReq{req(j, id, "P", 1+n%4)}
+		default:
+			js = []int{j}
+			a.reqs = []attemptReq{req(j, id, "-", 1+n%4)}
 		}
-		j := n % 3
-		t := tag{id: id, n: 1 + n%4, batch: "-", reqs: 1}
-		var res cairn.AppendResult
-		var err error
-		if n%5 == 4 {
-			// With a projection that records, in the same commit, the
-			// stream's length.
-			t.batch = "P"
-			res, err = s.CommitAll(ctx, cairn.AppendRequest{Stream: streams[j], Expected: expect(j), Events: events(t)}, countProjection)
-		} else {
-			res, err = s.Append(ctx, streams[j], expect(j), events(t)...)
+		if wr.onTry != nil {
+			wr.onTry(a)
 		}
+		acks, err := a.submit(ctx, s)
 		if err != nil {
 			return err
 		}
-		onAck(ack{streams[j], versions[j] + 1, t.n, res.Position, id})
-		versions[j] = res.Version
+		for i, k := range acks {
+			wr.onAck(k)
+			versions[js[i]] += int64(k.n)
+		}
 	}
 	return nil
+}
+
+// retryAll submits every attempt again, after a crash, as clients that
+// were not sure of their appends would: the attempts of one writer in
+// their order, the writers concurrently. An attempt acknowledged before
+// the crash must be recognised as a retry and get the result it was
+// acknowledged with; any other must succeed, recognised if it was written
+// before the crash and written now otherwise. It returns the
+// acknowledgements of the retries, for verify, which checks that each
+// append is in the log once.
+func retryAll(t *testing.T, s *cairn.Store, attempts []attempt, acked []ack) []ack {
+	t.Helper()
+	ctx := context.Background()
+	before := map[string]ack{}
+	for _, k := range acked {
+		before[k.id] = k
+	}
+	byWriter := map[string][]attempt{}
+	for _, a := range attempts {
+		byWriter[a.writer] = append(byWriter[a.writer], a)
+	}
+	var mu sync.Mutex
+	var out []ack
+	var errs []error
+	var wg sync.WaitGroup
+	for _, as := range byWriter {
+		wg.Go(func() {
+			for _, a := range as {
+				got, err := a.submit(ctx, s)
+				mu.Lock()
+				if err != nil {
+					errs = append(errs, fmt.Errorf("retry of %s: %w", a, err))
+				}
+				for _, k := range got {
+					if b, ok := before[k.id]; ok && !b.same(k) {
+						errs = append(errs, fmt.Errorf("append %s was acknowledged as %v, its retry after the crash returned %v", k.id, b, k))
+					}
+				}
+				out = append(out, got...)
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
 
 // countProjection records the length of the stream of the events it is
@@ -148,9 +320,10 @@ func countProjection(ctx context.Context, tx cairn.Tx, events []cairn.Event) err
 }
 
 // verify checks a store after a crash: the log is gapless from position 0,
-// every event belongs to an append that is there whole, every batch is
-// there whole, each stream's versions are contiguous, and every
-// acknowledged append is there, at its versions and positions.
+// every event belongs to an append that is there whole and once, every
+// batch is there whole, each stream's versions are contiguous, every event
+// ID is in the log once, and every acknowledged append is there, at its
+// versions and positions, with its event IDs (when the ack has them).
 func verify(t *testing.T, s *cairn.Store, acks []ack) {
 	t.Helper()
 	ctx := context.Background()
@@ -158,9 +331,12 @@ func verify(t *testing.T, s *cairn.Store, acks []ack) {
 		stream string
 		first  int64
 		pos    uint64 // of the last event
-		n      int
+		n      int    // the events seen
+		size   int    // the events the append has
+		ids    []uuid.UUID
 	}
 	appends := map[string]*seen{}
+	idAt := map[uuid.UUID]uint64{}
 	batches := map[string]map[string]bool{}
 	batchSize := map[string]int{}
 	next := map[string]int64{}
@@ -178,6 +354,10 @@ func verify(t *testing.T, s *cairn.Store, acks []ack) {
 			t.Fatalf("stream %s: version %d at position %d, want %d", e.StreamID, e.Version, e.Position, next[e.StreamID])
 		}
 		next[e.StreamID]++
+		if p, ok := idAt[e.ID]; ok {
+			t.Fatalf("event ID %s is in the log twice: at positions %d and %d", e.ID, p, e.Position)
+		}
+		idAt[e.ID] = e.Position
 		tg, err := parseTag(e.Data)
 		if err != nil {
 			t.Fatal(err)
@@ -187,14 +367,15 @@ func verify(t *testing.T, s *cairn.Store, acks []ack) {
 			if a != nil {
 				t.Fatalf("append %s is in the log twice", tg.id)
 			}
-			a = &seen{stream: e.StreamID, first: e.Version}
+			a = &seen{stream: e.StreamID, first: e.Version, size: tg.n}
 			appends[tg.id] = a
 		}
-		if a == nil || a.n != tg.i || a.stream != e.StreamID || (tg.i > 0 && a.pos != e.Position-1) {
+		if a == nil || a.n != tg.i || a.size != tg.n || a.stream != e.StreamID || (tg.i > 0 && a.pos != e.Position-1) {
 			t.Fatalf("append %s: event %d of %d out of place at position %d", tg.id, tg.i, tg.n, e.Position)
 		}
 		a.n++
 		a.pos = e.Position
+		a.ids = append(a.ids, e.ID)
 		if tg.batch == "P" {
 			projected[e.StreamID] = e.Version + 1
 		} else if tg.batch != "-" {
@@ -206,14 +387,10 @@ func verify(t *testing.T, s *cairn.Store, acks []ack) {
 		}
 	}
 	for id, a := range appends {
-		// Every append in the log is whole: its last event carries n.
-		evs, err := s.ReadStream(ctx, a.stream, a.first, a.n, cairn.Forward)
-		if err != nil {
-			t.Fatal(err)
-		}
-		tg, _ := parseTag(evs[len(evs)-1].Data)
-		if tg.n != a.n {
-			t.Fatalf("append %s is half there: %d of %d events", id, a.n, tg.n)
+		// Every append in the log is whole: each of its events carries
+		// its size.
+		if a.n != a.size {
+			t.Fatalf("append %s is half there: %d of %d events", id, a.n, a.size)
 		}
 	}
 	// A projection's write is there exactly when its commit is.
@@ -237,18 +414,32 @@ func verify(t *testing.T, s *cairn.Store, acks []ack) {
 		if a == nil {
 			t.Fatalf("acknowledged append %s (%s versions %d+%d at %d) is lost", k.id, k.stream, k.first, k.n, k.pos)
 		}
-		if a.stream != k.stream || a.first != k.first || a.n != k.n || a.pos != k.pos {
+		if a.stream != k.stream || a.first != k.first || a.n != k.n || a.pos != k.pos || (k.ids != nil && !slices.Equal(a.ids, k.ids)) {
 			t.Fatalf("acknowledged append %s: recorded as %+v, acknowledged as %+v", k.id, *a, k)
 		}
 	}
 	t.Logf("%d events, %d appends (%d streams with projections), %d acknowledged", want, len(appends), len(projected), len(acks))
 }
 
-// acks collects acknowledgements from concurrent writers.
+// ackLog collects the attempts and acknowledgements of concurrent
+// writers.
 type ackLog struct {
-	mu   sync.Mutex
-	acks []ack
-	grow chan struct{}
+	mu    sync.Mutex
+	tries []attempt
+	acks  []ack
+	grow  chan struct{}
+}
+
+func (l *ackLog) try(a attempt) {
+	l.mu.Lock()
+	l.tries = append(l.tries, a)
+	l.mu.Unlock()
+}
+
+func (l *ackLog) attempts() []attempt {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]attempt(nil), l.tries...)
 }
 
 func (l *ackLog) add(a ack) {

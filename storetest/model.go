@@ -29,6 +29,11 @@ type ModelOptions struct {
 	// longer readable through its stream when it ran. Otherwise such
 	// events may stay in the log (an engine's compaction may do nothing).
 	CompactRemoves bool
+	// NewID makes the events' IDs. Nil means uuid.New (random, version
+	// 4). An engine that treats time-ordered IDs (version 7, the kind a
+	// cairn.Store assigns) differently should run the model with those
+	// too.
+	NewID func() uuid.UUID
 }
 
 // RunModel runs a random sequence of operations against s and against the
@@ -38,11 +43,20 @@ type ModelOptions struct {
 // step it checks that both give the same answers: the same errors, the
 // same events (ids, types, data, metadata, streams, versions, positions)
 // from every stream and from the log, forward and backward, and the same
-// list of streams. It returns the store, which a restart may have replaced.
+// list of streams. After every restart, and at the end, it submits again
+// every acknowledged append and batch whose events are all still readable,
+// with the same event IDs and expectations, as a client unsure of its
+// append would: each must return its first result and write nothing, and
+// the same events appended to another stream must be refused with
+// [cairn.ErrDuplicateEvent]. It returns the store, which a restart may have
+// replaced.
 func RunModel(t *testing.T, s *cairn.Store, opts ModelOptions) *cairn.Store {
 	t.Helper()
 	if opts.Steps == 0 {
 		opts.Steps = 100
+	}
+	if opts.NewID == nil {
+		opts.NewID = uuid.New
 	}
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(opts.Seed, 99))
@@ -60,7 +74,7 @@ func RunModel(t *testing.T, s *cairn.Store, opts ModelOptions) *cairn.Store {
 			for j := range data {
 				data[j] = byte(rng.Uint32())
 			}
-			out[i] = cairn.EventData{ID: uuid.New(), Type: fmt.Sprint("T", rng.IntN(3)), ContentType: cairn.ContentBinary, Data: data}
+			out[i] = cairn.EventData{ID: opts.NewID(), Type: fmt.Sprint("T", rng.IntN(3)), ContentType: cairn.ContentBinary, Data: data}
 			if rng.IntN(4) == 0 {
 				out[i].Metadata = []byte(`{"m":1}`)
 			}
@@ -73,17 +87,23 @@ func RunModel(t *testing.T, s *cairn.Store, opts ModelOptions) *cairn.Store {
 		switch op := rng.IntN(20); {
 		case op < 10:
 			ev := events()
-			_, errS := s.Append(ctx, id, cairn.Any, ev...)
+			res, errS := s.Append(ctx, id, cairn.Any, ev...)
 			_, errM := model.Append(ctx, id, cairn.Any, ev...)
 			m.same("append to "+id, errS, errM)
+			if errS == nil {
+				m.acked = append(m.acked, write{reqs: []cairn.AppendRequest{{Stream: id, Expected: cairn.Any, Events: ev}}, results: []cairn.AppendResult{res}})
+			}
 		case op < 12:
 			var reqs []cairn.AppendRequest
 			for _, i := range rng.Perm(len(m.streams))[:2+rng.IntN(3)] {
 				reqs = append(reqs, cairn.AppendRequest{Stream: m.streams[i], Expected: cairn.Any, Events: events()})
 			}
-			_, errS := s.AppendBatch(ctx, reqs...)
+			res, errS := s.AppendBatch(ctx, reqs...)
 			_, errM := model.AppendBatch(ctx, reqs...)
 			m.same("batch", errS, errM)
+			if errS == nil {
+				m.acked = append(m.acked, write{reqs: reqs, results: res, batch: true})
+			}
 		case op < 14 && canTruncate:
 			v, err := model.StreamVersion(ctx, id)
 			if err != nil {
@@ -100,10 +120,78 @@ func RunModel(t *testing.T, s *cairn.Store, opts ModelOptions) *cairn.Store {
 			m.noteDead(model)
 		case opts.Restart != nil:
 			s = opts.Restart(s)
+			m.compare(s, model)
+			m.retry(s, model)
 		}
 		m.compare(s, model)
 	}
+	m.retry(s, model)
+	m.compare(s, model)
 	return s
+}
+
+// write is an acknowledged write of the run: an append, or a batch.
+type write struct {
+	reqs    []cairn.AppendRequest
+	results []cairn.AppendResult
+	batch   bool
+}
+
+// retry submits again each acknowledged write whose events the model still
+// returns from their streams: the engine must recognise it, return its
+// first results, and refuse the same events on another stream. The caller
+// compares the store with the model afterwards: a retry written again
+// shows there.
+func (m *modelRun) retry(s, model *cairn.Store) {
+	m.t.Helper()
+	ctx := context.Background()
+	for _, w := range m.acked {
+		if !m.live(model, w) {
+			continue
+		}
+		what := fmt.Sprintf("retry of the append to %s at version %d", w.reqs[0].Stream, w.results[0].Version)
+		var res []cairn.AppendResult
+		var err error
+		if w.batch {
+			what = "retry of the batch with " + what[len("retry of "):]
+			res, err = s.AppendBatch(ctx, w.reqs...)
+		} else {
+			var r cairn.AppendResult
+			r, err = s.Append(ctx, w.reqs[0].Stream, w.reqs[0].Expected, w.reqs[0].Events...)
+			res = []cairn.AppendResult{r}
+		}
+		if err != nil || !slices.Equal(res, w.results) {
+			m.t.Fatalf("step %d: %s = %+v, %v; want the first results %+v", m.step, what, res, err, w.results)
+		}
+		for _, r := range w.reqs {
+			if _, err := s.Append(ctx, otherStream, cairn.Any, r.Events...); !errors.Is(err, cairn.ErrDuplicateEvent) {
+				m.t.Fatalf("step %d: the events of the append to %s, appended to another stream: %v, want ErrDuplicateEvent", m.step, r.Stream, err)
+			}
+		}
+	}
+}
+
+// otherStream is the stream retry appends recorded events to, which must
+// be refused. The run writes nothing else to it.
+const otherStream = "other"
+
+// live reports whether the model returns every event of w from its stream,
+// at the versions w was acknowledged with.
+func (m *modelRun) live(model *cairn.Store, w write) bool {
+	ctx := context.Background()
+	for i, r := range w.reqs {
+		first := w.results[i].Version - int64(len(r.Events)) + 1
+		got, err := model.ReadStream(ctx, r.Stream, first, len(r.Events), cairn.Forward)
+		if err != nil || len(got) != len(r.Events) {
+			return false
+		}
+		for j, e := range got {
+			if e.Version != first+int64(j) || e.ID != r.Events[j].ID {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 type modelRun struct {
@@ -112,6 +200,7 @@ type modelRun struct {
 	streams []string
 	dead    map[uint64]bool // positions that were dead when a compaction ran
 	removes bool
+	acked   []write
 }
 
 func (m *modelRun) same(what string, errS, errM error) {
