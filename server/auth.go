@@ -7,6 +7,7 @@ import (
 	"net"
 	"strings"
 
+	"github.com/cairndb/cairn/server/auth"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -22,13 +23,11 @@ var anonymousMethods = map[string]bool{
 	"/event_store.client.server_features.ServerFeatures/GetSupportedMethods": true,
 }
 
-type userKey struct{}
-
 // User returns the authenticated user of an RPC's context, and false for an
-// anonymous request.
+// anonymous request: the name of its [auth.Principal].
 func User(ctx context.Context) (string, bool) {
-	u, ok := ctx.Value(userKey{}).(string)
-	return u, ok
+	p, ok := auth.FromContext(ctx)
+	return p.Name, ok
 }
 
 // authenticate checks the basic-auth credentials of an RPC. Presented
@@ -55,7 +54,7 @@ func (s *Server) authenticate(ctx context.Context, method string) (context.Conte
 		s.authLog.failed(peerHost(ctx), user, method, "invalid credentials")
 		return ctx, status.Error(codes.Unauthenticated, "invalid credentials")
 	}
-	return context.WithValue(ctx, userKey{}, user), nil
+	return auth.NewContext(ctx, auth.Principal{Name: user}), nil
 }
 
 // peerHost returns the address of an RPC's client without its port, which
