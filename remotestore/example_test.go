@@ -6,9 +6,9 @@ import (
 	"net"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/api/cairnv1/cairnsvc"
 	"github.com/cairndb/cairn/memstore"
 	"github.com/cairndb/cairn/remotestore"
-	"github.com/cairndb/cairn/server/cairnsvc"
 	"google.golang.org/grpc"
 )
 

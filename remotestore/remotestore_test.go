@@ -9,9 +9,9 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/api/cairnv1/cairnsvc"
 	"github.com/cairndb/cairn/memstore"
 	"github.com/cairndb/cairn/remotestore"
-	"github.com/cairndb/cairn/server/cairnsvc"
 	"github.com/cairndb/cairn/storetest"
 	"google.golang.org/grpc"
 )

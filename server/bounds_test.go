@@ -12,10 +12,11 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/api/cairnv1"
+	"github.com/cairndb/cairn/api/cairnv1/cairnsvc"
 	"github.com/cairndb/cairn/memstore"
 	"github.com/cairndb/cairn/remotestore"
 	"github.com/cairndb/cairn/server"
-	"github.com/cairndb/cairn/server/cairnsvc"
+	"github.com/cairndb/cairn/server/kurrentdbsvc"
 	"github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
@@ -265,8 +266,8 @@ func TestFilteredReadHonoursItsSearchWindow(t *testing.T) {
 		t.Fatalf("read without a max: events %v, checkpoints %v, %v; want 950…959", events, checkpoints, err)
 	}
 	// Prefixes of many lengths, one of which matches.
-	many := make([]string, 0, server.MaxFilterPrefixes)
-	for i := range server.MaxFilterPrefixes - 1 {
+	many := make([]string, 0, kurrentdbsvc.MaxFilterPrefixes)
+	for i := range kurrentdbsvc.MaxFilterPrefixes - 1 {
 		many = append(many, fmt.Sprintf("x%0*d", i%40+1, i))
 	}
 	many = append(many, "order-7")
@@ -281,13 +282,13 @@ func TestFilteredReadHonoursItsSearchWindow(t *testing.T) {
 func TestFilterSizeIsBounded(t *testing.T) {
 	ts := start(t, server.Options{})
 	conn := rawConn(t, ts)
-	many := make([]string, server.MaxFilterPrefixes+1)
+	many := make([]string, kurrentdbsvc.MaxFilterPrefixes+1)
 	for i := range many {
 		many[i] = fmt.Sprint("p", i)
 	}
 	regex := &api.ReadReq_Options_FilterOptions{
 		Filter: &api.ReadReq_Options_FilterOptions_EventType{EventType: &api.ReadReq_Options_FilterOptions_Expression{
-			Regex: strings.Repeat("a", server.MaxFilterRegexBytes+1)}},
+			Regex: strings.Repeat("a", kurrentdbsvc.MaxFilterRegexBytes+1)}},
 		Window: &api.ReadReq_Options_FilterOptions_Count{Count: &shared.Empty{}},
 	}
 	for _, c := range []struct {
@@ -295,9 +296,9 @@ func TestFilterSizeIsBounded(t *testing.T) {
 		fo    *api.ReadReq_Options_FilterOptions
 		limit int
 	}{
-		{"too many prefixes", prefixFilter(0, many...), server.MaxFilterPrefixes},
-		{"a long prefix", prefixFilter(0, strings.Repeat("p", server.MaxFilterPrefixBytes+1)), server.MaxFilterPrefixBytes},
-		{"a long regular expression", regex, server.MaxFilterRegexBytes},
+		{"too many prefixes", prefixFilter(0, many...), kurrentdbsvc.MaxFilterPrefixes},
+		{"a long prefix", prefixFilter(0, strings.Repeat("p", kurrentdbsvc.MaxFilterPrefixBytes+1)), kurrentdbsvc.MaxFilterPrefixBytes},
+		{"a long regular expression", regex, kurrentdbsvc.MaxFilterRegexBytes},
 	} {
 		_, _, err := filteredRead(t, conn, 10, c.fo)
 		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), fmt.Sprint("limit is ", c.limit)) {

@@ -106,14 +106,6 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
-// observeAppend records an append's outcome and latency.
-func (m *Metrics) observeAppend(start time.Time, result string) {
-	m.appends.WithLabelValues(result).Inc()
-	if result == "ok" {
-		m.appendSeconds.Observe(time.Since(start).Seconds())
-	}
-}
-
 func (s *Server) observeUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	start := time.Now()
 	resp, err := handler(ctx, req)
@@ -138,3 +130,16 @@ func (s *Server) observe(method string, start time.Time, err error, timed bool) 
 		s.metrics.requestSeconds.WithLabelValues(name).Observe(time.Since(start).Seconds())
 	}
 }
+
+// protocolMetrics feeds m with what the protocol services count.
+type protocolMetrics struct{ m *Metrics }
+
+func (p protocolMetrics) Appends(result string, n int) {
+	p.m.appends.WithLabelValues(result).Add(float64(n))
+}
+
+func (p protocolMetrics) AppendDuration(d time.Duration) { p.m.appendSeconds.Observe(d.Seconds()) }
+
+func (p protocolMetrics) Subscriptions(delta int) { p.m.subscriptions.Add(float64(delta)) }
+
+func (p protocolMetrics) SubscriptionEvents(n int) { p.m.subEvents.Add(float64(n)) }

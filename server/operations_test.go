@@ -7,10 +7,10 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
-	"github.com/cairndb/cairn/api/operations"
 	"github.com/cairndb/cairn/diskstore"
 	"github.com/cairndb/cairn/memstore"
 	"github.com/cairndb/cairn/server"
+	"github.com/cairndb/cairn/server/kurrentdbsvc/operationspb"
 	"github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -41,13 +41,13 @@ func TestScavenge(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer conn.Close()
-		ops := operations.NewOperationsClient(conn)
-		started, err := ops.StartScavenge(ctx, &operations.StartScavengeReq{})
+		ops := operationspb.NewOperationsClient(conn)
+		started, err := ops.StartScavenge(ctx, &operationspb.StartScavengeReq{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if started.GetScavengeId() == "" || started.GetScavengeResult() != operations.ScavengeResp_Started &&
-			started.GetScavengeResult() != operations.ScavengeResp_InProgress {
+		if started.GetScavengeId() == "" || started.GetScavengeResult() != operationspb.ScavengeResp_Started &&
+			started.GetScavengeResult() != operationspb.ScavengeResp_InProgress {
 			t.Fatalf("StartScavenge = %v", started)
 		}
 
@@ -68,10 +68,10 @@ func TestScavenge(t *testing.T) {
 				}
 			}
 		}
-		if _, err := ops.StopScavenge(ctx, &operations.StopScavengeReq{Options: &operations.StopScavengeReq_Options{ScavengeId: started.GetScavengeId()}}); err != nil {
+		if _, err := ops.StopScavenge(ctx, &operationspb.StopScavengeReq{Options: &operationspb.StopScavengeReq_Options{ScavengeId: started.GetScavengeId()}}); err != nil {
 			t.Fatalf("stopping the scavenge: %v", err)
 		}
-		_, err = ops.StopScavenge(ctx, &operations.StopScavengeReq{Options: &operations.StopScavengeReq_Options{ScavengeId: "no-such-scavenge"}})
+		_, err = ops.StopScavenge(ctx, &operationspb.StopScavengeReq{Options: &operationspb.StopScavengeReq_Options{ScavengeId: "no-such-scavenge"}})
 		if status.Code(err) != codes.NotFound {
 			t.Fatalf("stopping an unknown scavenge: %v, want NotFound", err)
 		}
@@ -113,7 +113,7 @@ func TestShutdownWaitsForScavenge(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	if _, err := operations.NewOperationsClient(conn).StartScavenge(context.Background(), &operations.StartScavengeReq{}); err != nil {
+	if _, err := operationspb.NewOperationsClient(conn).StartScavenge(context.Background(), &operationspb.StartScavengeReq{}); err != nil {
 		t.Fatal(err)
 	}
 	<-engine.started

@@ -10,31 +10,17 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/api/cairnv1"
-	"github.com/cairndb/cairn/api/operations"
-	"github.com/cairndb/cairn/server/cairnsvc"
+	"github.com/cairndb/cairn/api/cairnv1/cairnsvc"
+	"github.com/cairndb/cairn/server/kurrentdbsvc"
 	"github.com/cairndb/cairn/subscription"
-	"github.com/google/uuid"
-	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/gossip"
-	ps "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/persistent"
-	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/serverfeatures"
-	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
-	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
-	streamerrors "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v2/streams/errors"
-	apiv2 "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v2/streams/streams"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
-	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/protoadapt"
-	"google.golang.org/protobuf/types/known/emptypb"
 )
 
 // DefaultAdminPassword is the admin password when none is configured, as in
@@ -47,17 +33,9 @@ const DefaultAdminPassword = "changeit"
 // 16 MiB.
 const DefaultMaxHeaderBytes = 16 << 10
 
-// AppendEventOverhead is what an append's size counts for each event
-// beyond its encoded size: about what the server holds for it besides its
-// bytes, so that a million empty events weigh what they cost.
-const AppendEventOverhead = 128
-
 // DefaultMaxStreams is the default of [Options.MaxStreamsPerConnection],
 // the HTTP/2 default of KurrentDB's server.
 const DefaultMaxStreams = 100
-
-// Version is the server version reported to clients.
-const Version = "25.0.0-cairn"
 
 // Options configure a [Server]. The zero value serves plaintext gRPC with
 // one user, admin, whose password is DefaultAdminPassword.
@@ -81,12 +59,12 @@ type Options struct {
 	Advertise string
 	// MaxAppendBytes bounds one append, which the server holds in memory
 	// until it commits: the encoded size of all its events (for a
-	// multi-stream append, all its streams) plus AppendEventOverhead for
-	// each. An append past it is refused with the protocol's
-	// maximum-append-size error and nothing of it is written. Zero means
-	// the Store's largest event plus 1 MiB ([cairnsvc.MessageLimit]), so
-	// that every event the Store accepts can be appended; KurrentDB's own
-	// default is 16 MiB.
+	// multi-stream append, all its streams) plus
+	// [kurrentdbsvc.AppendEventOverhead] for each. An append past it is
+	// refused with the protocol's maximum-append-size error and nothing of
+	// it is written. Zero means the Store's largest event plus 1 MiB
+	// ([cairnsvc.MessageLimit]), so that every event the Store accepts can
+	// be appended; KurrentDB's own default is 16 MiB.
 	MaxAppendBytes int
 	// MaxStreamsPerConnection bounds the RPCs (reads, appends,
 	// subscriptions) one connection runs at once; the client queues the
@@ -130,8 +108,6 @@ type Server struct {
 	users   map[string]string
 	authLog *authLog
 	grpc    *grpc.Server
-	id      uuid.UUID
-	started time.Time
 
 	mu        sync.Mutex
 	advertise string
@@ -140,40 +116,12 @@ type Server struct {
 	// cannot store them.
 	groups *subscription.Manager
 
-	// local wakes subscriptions after changes the Store does not signal:
-	// deletes, tombstones and metadata appends.
-	local broadcast
-
-	// ops runs scavenges, which Shutdown waits for.
-	ops *operationsService
+	// kurrent serves the KurrentDB protocol; Shutdown waits for its
+	// scavenges.
+	kurrent *kurrentdbsvc.Services
 
 	quit     chan struct{}
 	quitOnce sync.Once
-}
-
-// broadcast wakes every waiter by closing a channel, as the Store's
-// Changes does.
-type broadcast struct {
-	mu sync.Mutex
-	ch chan struct{}
-}
-
-func (b *broadcast) wait() <-chan struct{} {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.ch == nil {
-		b.ch = make(chan struct{})
-	}
-	return b.ch
-}
-
-func (b *broadcast) fire() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.ch != nil {
-		close(b.ch)
-		b.ch = nil
-	}
 }
 
 // New returns a Server for store.
@@ -209,8 +157,6 @@ func New(store *cairn.Store, opts Options) *Server {
 		log:       opts.Logger,
 		metrics:   opts.Metrics,
 		users:     users,
-		id:        uuid.New(),
-		started:   time.Now(),
 		advertise: opts.Advertise,
 		authLog:   newAuthLog(opts.Logger, opts.AuthFailureLogInterval),
 		quit:      make(chan struct{}),
@@ -231,19 +177,21 @@ func New(store *cairn.Store, opts Options) *Server {
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(opts.TLS)))
 	}
 	s.grpc = grpc.NewServer(gopts...)
-	api.RegisterStreamsServer(s.grpc, &streamsService{s: s})
-	apiv2.RegisterStreamsServiceServer(s.grpc, &multiAppendService{s: s})
-	gossip.RegisterGossipServer(s.grpc, &gossipService{s: s})
-	serverfeatures.RegisterServerFeaturesServer(s.grpc, &featuresService{s: s})
-	cairnsvc.Register(s.grpc, store)
-	s.ops = &operationsService{s: s}
-	operations.RegisterOperationsServer(s.grpc, s.ops)
 	if m, err := subscription.NewManager(store, subscription.ManagerOptions{Logger: opts.Logger}); err == nil {
 		s.groups = m
-		ps.RegisterPersistentSubscriptionsServer(s.grpc, &persistentService{s: s, m: m})
 	} else {
 		s.log.Info("persistent subscriptions are off", "reason", err)
 	}
+	s.kurrent = kurrentdbsvc.New(kurrentdbsvc.Host{
+		Store:         store,
+		Logger:        opts.Logger,
+		Metrics:       protocolMetrics{s.metrics},
+		Subscriptions: s.groups,
+		Done:          s.quit,
+		Advertised:    s.advertised,
+	}, kurrentdbsvc.Options{MaxAppendBytes: opts.MaxAppendBytes})
+	s.kurrent.Register(s.grpc)
+	cairnsvc.Register(s.grpc, store)
 	return s
 }
 
@@ -295,7 +243,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// being counted.
 	s.authLog.close()
 	// A scavenge was cancelled by quit; the store must outlive it.
-	s.ops.wait()
+	s.kurrent.Wait()
 	if s.groups != nil {
 		// Write the groups' checkpoints, now that no consumer runs.
 		if cerr := s.groups.Close(context.WithoutCancel(ctx)); cerr != nil && err == nil {
@@ -354,67 +302,6 @@ func (s *Server) HTTPServer() *http.Server {
 		Handler:           s.HTTPHandler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    s.opts.MaxHeaderBytes,
-	}
-}
-
-// appendSize counts the size of an append as its messages arrive: their
-// encoded size and AppendEventOverhead for each event.
-type appendSize struct {
-	limit, n int
-}
-
-// add counts a message of the given encoded size that holds events, and
-// reports whether the append is still within the limit.
-func (a *appendSize) add(encoded, events int) bool {
-	a.n += encoded + events*AppendEventOverhead
-	return a.n <= a.limit
-}
-
-// tooLarge is the error of an append past the limit, as KurrentDB reports
-// it: InvalidArgument with its maximum-append-size-exceeded trailer, and
-// details from which the clients make their typed errors (the v2
-// protocol's transaction-size error, which the Go client returns as
-// *kurrentdb.AppendTransactionSizeExceededError, and the v1
-// MaximumAppendSizeExceeded).
-func (a *appendSize) tooLarge(ctx context.Context) error {
-	setTrailer(ctx, trailerException, exceptionMaxAppendSize, trailerMaxAppendSize, strconv.Itoa(a.limit))
-	return a.status().Err()
-}
-
-// status is tooLarge's status without the trailer, for a BatchAppend
-// response, which carries its own status while the call goes on.
-func (a *appendSize) status() *status.Status {
-	st := status.Newf(codes.InvalidArgument, "Maximum Append Size of %d Exceeded: the append takes more than %d bytes (its events encoded, plus %d bytes each); split it", a.limit, a.limit, AppendEventOverhead)
-	return withDetails(st,
-		&streamerrors.AppendTransactionSizeExceededErrorDetails{Size: int32(min(a.n, math.MaxInt32)), MaxSize: int32(min(a.limit, math.MaxInt32))},
-		&shared.MaximumAppendSizeExceeded{MaxAppendSize: uint32(min(a.limit, math.MaxUint32))},
-	)
-}
-
-// withDetails adds details to st; a detail that cannot be encoded is left
-// out (it cannot happen with the protocol's messages).
-func withDetails(st *status.Status, details ...proto.Message) *status.Status {
-	for _, d := range details {
-		if with, err := st.WithDetails(protoadapt.MessageV1Of(d)); err == nil {
-			st = with
-		}
-	}
-	return st
-}
-
-// drainFactor times MaxAppendBytes is what drainAppend reads at most.
-const drainFactor = 64
-
-// drainAppend reads and drops what a refused append's client still sends,
-// so that the client reads the status rather than a broken stream, up to
-// limit bytes.
-func drainAppend(ss grpc.ServerStream, limit int) {
-	for n := 0; n <= limit; {
-		var m emptypb.Empty
-		if ss.RecvMsg(&m) != nil {
-			return
-		}
-		n += proto.Size(&m)
 	}
 }
 

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cairndb/cairn/api/cairnv1/cairnsvc"
 	"github.com/cairndb/cairn/memstore"
-	"github.com/cairndb/cairn/server/cairnsvc"
 	"google.golang.org/grpc"
 )
 

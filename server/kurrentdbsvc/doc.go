@@ -129,4 +129,4 @@
 //   - A persistent subscription's info reports its start as the start of
 //     the stream; the group keeps only its checkpoint.
 //   - Content types other than JSON are recorded as binary.
-package server
+package kurrentdbsvc

@@ -1,4 +1,4 @@
-package server
+package kurrentdbsvc
 
 import (
 	"context"
@@ -14,7 +14,7 @@ import (
 // clients enable features (batch append, multi-stream append) from it.
 type featuresService struct {
 	serverfeatures.UnimplementedServerFeaturesServer
-	s *Server
+	s *Services
 }
 
 func (f *featuresService) GetSupportedMethods(context.Context, *shared.Empty) (*serverfeatures.SupportedMethods, error) {
@@ -49,7 +49,7 @@ func (f *featuresService) GetSupportedMethods(context.Context, *shared.Empty) (*
 // leader, at its advertised address.
 type gossipService struct {
 	gossip.UnimplementedGossipServer
-	s *Server
+	s *Services
 }
 
 func (g *gossipService) Read(context.Context, *shared.Empty) (*gossip.ClusterInfo, error) {

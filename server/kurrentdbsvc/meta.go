@@ -1,4 +1,4 @@
-package server
+package kurrentdbsvc
 
 import (
 	"context"
@@ -54,7 +54,7 @@ func (m streamMeta) visibility(last int64, now time.Time) (int64, time.Time) {
 // metadataOf reads the metadata that applies to stream: the last event of
 // its metadata stream. A metadata stream itself keeps only its last event,
 // as in KurrentDB.
-func (s *Server) metadataOf(ctx context.Context, stream string) (streamMeta, error) {
+func (s *Services) metadataOf(ctx context.Context, stream string) (streamMeta, error) {
 	if _, ok := metaStream(stream); ok {
 		return streamMeta{maxCount: 1}, nil
 	}
@@ -95,7 +95,7 @@ func parseMeta(data []byte) streamMeta {
 //
 // The Store's notifications and hooks do not see these appends; the
 // server wakes its own subscribers.
-func (s *Server) appendMeta(ctx context.Context, name string, exp cairn.ExpectedVersion, events []cairn.EventData) (cairn.AppendResult, error) {
+func (s *Services) appendMeta(ctx context.Context, name string, exp cairn.ExpectedVersion, events []cairn.EventData) (cairn.AppendResult, error) {
 	target, _ := metaStream(name)
 	if err := cairn.ValidateStreamID(target); err != nil {
 		return cairn.AppendResult{}, fmt.Errorf("metadata stream %q: %w", name, err)

@@ -1,4 +1,4 @@
-package server
+package kurrentdbsvc
 
 import (
 	"encoding/json"
@@ -22,7 +22,7 @@ import (
 // [cairn.BatchAppender], as every engine shipped with cairn does.
 type multiAppendService struct {
 	apiv2.UnimplementedStreamsServiceServer
-	s *Server
+	s *Services
 }
 
 func (m *multiAppendService) AppendSession(stream grpc.ClientStreamingServer[apiv2.AppendRequest, apiv2.AppendSessionResponse]) error {
@@ -53,10 +53,10 @@ func (m *multiAppendService) AppendSession(stream grpc.ClientStreamingServer[api
 	}
 	results, err := m.s.store.AppendBatch(ctx, reqs...)
 	if err != nil {
-		m.s.metrics.appends.WithLabelValues("error").Inc()
+		m.s.metrics.Appends("error", 1)
 		return v2Error(reqs, err)
 	}
-	m.s.metrics.appends.WithLabelValues("ok").Add(float64(len(reqs)))
+	m.s.metrics.Appends("ok", len(reqs))
 	resp := &apiv2.AppendSessionResponse{}
 	for i, r := range results {
 		pos := int64(r.Position)

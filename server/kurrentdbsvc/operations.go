@@ -1,10 +1,10 @@
-package server
+package kurrentdbsvc
 
 import (
 	"context"
 	"sync"
 
-	"github.com/cairndb/cairn/api/operations"
+	"github.com/cairndb/cairn/server/kurrentdbsvc/operationspb"
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -16,8 +16,8 @@ import (
 // Stopping cancels the compaction's context; an engine may finish the step
 // it is in first.
 type operationsService struct {
-	operations.UnimplementedOperationsServer
-	s *Server
+	operationspb.UnimplementedOperationsServer
+	s *Services
 
 	mu     sync.Mutex
 	id     string             // the running scavenge, "" when none
@@ -30,11 +30,11 @@ type operationsService struct {
 // cancelled it.
 func (o *operationsService) wait() { o.wg.Wait() }
 
-func (o *operationsService) StartScavenge(ctx context.Context, _ *operations.StartScavengeReq) (*operations.ScavengeResp, error) {
+func (o *operationsService) StartScavenge(ctx context.Context, _ *operationspb.StartScavengeReq) (*operationspb.ScavengeResp, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.id != "" {
-		return &operations.ScavengeResp{ScavengeId: o.id, ScavengeResult: operations.ScavengeResp_InProgress}, nil
+		return &operationspb.ScavengeResp{ScavengeId: o.id, ScavengeResult: operationspb.ScavengeResp_InProgress}, nil
 	}
 	id := uuid.NewString()
 	// The scavenge outlives the call that started it, not the server.
@@ -66,10 +66,10 @@ func (o *operationsService) StartScavenge(ctx context.Context, _ *operations.Sta
 		}
 	}()
 	o.s.log.Info("scavenge started", "id", id)
-	return &operations.ScavengeResp{ScavengeId: id, ScavengeResult: operations.ScavengeResp_Started}, nil
+	return &operationspb.ScavengeResp{ScavengeId: id, ScavengeResult: operationspb.ScavengeResp_Started}, nil
 }
 
-func (o *operationsService) StopScavenge(ctx context.Context, req *operations.StopScavengeReq) (*operations.ScavengeResp, error) {
+func (o *operationsService) StopScavenge(ctx context.Context, req *operationspb.StopScavengeReq) (*operationspb.ScavengeResp, error) {
 	id := req.GetOptions().GetScavengeId()
 	o.mu.Lock()
 	defer o.mu.Unlock()
@@ -80,5 +80,5 @@ func (o *operationsService) StopScavenge(ctx context.Context, req *operations.St
 	default:
 		return nil, status.Errorf(codes.NotFound, "no scavenge with id %q", id)
 	}
-	return &operations.ScavengeResp{ScavengeId: id, ScavengeResult: operations.ScavengeResp_Stopped}, nil
+	return &operationspb.ScavengeResp{ScavengeId: id, ScavengeResult: operationspb.ScavengeResp_Stopped}, nil
 }

@@ -1,4 +1,4 @@
-package server
+package kurrentdbsvc
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 // their parked events live in the Store, so they survive a restart.
 type persistentService struct {
 	ps.UnimplementedPersistentSubscriptionsServer
-	s *Server
+	s *Services
 	m *subscription.Manager
 }
 
@@ -202,8 +202,8 @@ func (p *persistentService) Read(stream grpc.BidiStreamingServer[ps.ReadReq, ps.
 		return groupError(ctx, name, err)
 	}
 	defer consumer.Close(context.WithoutCancel(ctx))
-	p.s.metrics.subscriptions.Inc()
-	defer p.s.metrics.subscriptions.Dec()
+	p.s.metrics.Subscriptions(1)
+	defer p.s.metrics.Subscriptions(-1)
 	if err := stream.Send(&ps.ReadResp{Content: &ps.ReadResp_SubscriptionConfirmation_{
 		SubscriptionConfirmation: &ps.ReadResp_SubscriptionConfirmation{SubscriptionId: name + "::" + o.GetGroupName()},
 	}}); err != nil {
@@ -239,7 +239,7 @@ func (p *persistentService) Read(stream grpc.BidiStreamingServer[ps.ReadReq, ps.
 		if err := stream.Send(persistentEvent(d, uuidString)); err != nil {
 			return err
 		}
-		p.s.metrics.subEvents.Inc()
+		p.s.metrics.SubscriptionEvents(1)
 	}
 }
 

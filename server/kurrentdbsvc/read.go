@@ -1,4 +1,4 @@
-package server
+package kurrentdbsvc
 
 import (
 	"context"
@@ -62,7 +62,7 @@ func (ss *streamsService) Read(req *api.ReadReq, out grpc.ServerStreamingServer[
 
 // reader sends the events of one Read.
 type reader struct {
-	s          *Server
+	s          *Services
 	out        grpc.ServerStreamingServer[api.ReadResp]
 	uuidString bool
 	filter     *filter
@@ -214,8 +214,8 @@ func (r *reader) subscribe(ctx context.Context, opts *api.ReadReq_Options) error
 		case <-ctx.Done():
 		}
 	}()
-	r.s.metrics.subscriptions.Inc()
-	defer r.s.metrics.subscriptions.Dec()
+	r.s.metrics.Subscriptions(1)
+	defer r.s.metrics.Subscriptions(-1)
 
 	id := uuid.NewString()
 	if err := r.out.Send(&api.ReadResp{Content: &api.ReadResp_Confirmation{Confirmation: &api.ReadResp_SubscriptionConfirmation{SubscriptionId: id}}}); err != nil {
@@ -301,7 +301,7 @@ func (r *reader) followStream(ctx context.Context, so *api.ReadReq_Options_Strea
 			if err := r.send(e); err != nil {
 				return err
 			}
-			r.s.metrics.subEvents.Inc()
+			r.s.metrics.SubscriptionEvents(1)
 		}
 		if cairn.PageFull(page, readPage, readPageBytes) {
 			continue
@@ -375,7 +375,7 @@ func (r *reader) followAll(ctx context.Context, ao *api.ReadReq_Options_AllOptio
 				if err := r.send(e); err != nil {
 					return err
 				}
-				r.s.metrics.subEvents.Inc()
+				r.s.metrics.SubscriptionEvents(1)
 			}
 			if r.filter == nil {
 				continue

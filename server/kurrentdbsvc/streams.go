@@ -1,4 +1,4 @@
-package server
+package kurrentdbsvc
 
 import (
 	"context"
@@ -23,7 +23,7 @@ import (
 // streamsService implements the KurrentDB v1 Streams service.
 type streamsService struct {
 	api.UnimplementedStreamsServer
-	s *Server
+	s *Services
 }
 
 // expected converts the protocol's expected_stream_revision oneof, whatever
@@ -59,7 +59,7 @@ func expected(opt any) (cairn.ExpectedVersion, error) {
 // appendEvents appends events to stream. An append without events writes
 // nothing and checks the expectation, as KurrentDB does; its result has
 // version -1 when the stream does not exist.
-func (s *Server) appendEvents(ctx context.Context, stream string, exp cairn.ExpectedVersion, events []cairn.EventData) (cairn.AppendResult, error) {
+func (s *Services) appendEvents(ctx context.Context, stream string, exp cairn.ExpectedVersion, events []cairn.EventData) (cairn.AppendResult, error) {
 	start := time.Now()
 	var res cairn.AppendResult
 	var err error
@@ -80,17 +80,17 @@ func (s *Server) appendEvents(ctx context.Context, stream string, exp cairn.Expe
 	}
 	switch {
 	case err == nil:
-		s.metrics.observeAppend(start, "ok")
+		s.observeAppend(start, "ok")
 	case errors.Is(err, cairn.ErrWrongExpectedVersion):
-		s.metrics.observeAppend(start, "wrong_expected_version")
+		s.observeAppend(start, "wrong_expected_version")
 	default:
-		s.metrics.observeAppend(start, "error")
+		s.observeAppend(start, "error")
 	}
 	return res, err
 }
 
 // checkOnly checks exp against the stream's current version.
-func (s *Server) checkOnly(ctx context.Context, stream string, exp cairn.ExpectedVersion) (cairn.AppendResult, error) {
+func (s *Services) checkOnly(ctx context.Context, stream string, exp cairn.ExpectedVersion) (cairn.AppendResult, error) {
 	if err := cairn.ValidateStreamID(stream); err != nil {
 		return cairn.AppendResult{}, err
 	}
@@ -106,7 +106,7 @@ func (s *Server) checkOnly(ctx context.Context, stream string, exp cairn.Expecte
 }
 
 // currentVersion is the stream's version, -1 when it does not exist.
-func (s *Server) currentVersion(ctx context.Context, stream string) (int64, error) {
+func (s *Services) currentVersion(ctx context.Context, stream string) (int64, error) {
 	v, err := s.store.StreamVersion(ctx, stream)
 	if errors.Is(err, cairn.ErrStreamNotFound) {
 		return -1, nil
@@ -116,7 +116,7 @@ func (s *Server) currentVersion(ctx context.Context, stream string) (int64, erro
 
 // head returns the position of the last event in the global log, and false
 // when the log is empty.
-func (s *Server) head(ctx context.Context) (uint64, bool) {
+func (s *Services) head(ctx context.Context) (uint64, bool) {
 	last, err := s.store.ReadAll(ctx, cairn.LogEnd, 1, cairn.Backward)
 	if err != nil || len(last) == 0 {
 		return 0, false
@@ -225,7 +225,7 @@ func wrongExpectedVersion(w *cairn.WrongExpectedVersionError) *api.AppendResp_Wr
 // remove soft-deletes or tombstones stream if exp holds; the engine checks
 // exp atomically with the delete. As in KurrentDB, deleting a stream that
 // does not exist succeeds when exp allows a missing stream.
-func (s *Server) remove(ctx context.Context, stream string, exp cairn.ExpectedVersion, hard bool) (uint64, error) {
+func (s *Services) remove(ctx context.Context, stream string, exp cairn.ExpectedVersion, hard bool) (uint64, error) {
 	var err error
 	if hard {
 		err = s.store.TombstoneStream(ctx, stream, exp)

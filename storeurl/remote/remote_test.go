@@ -8,9 +8,9 @@ import (
 	"testing"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/api/cairnv1/cairnsvc"
 	"github.com/cairndb/cairn/memstore"
 	"github.com/cairndb/cairn/remotestore"
-	"github.com/cairndb/cairn/server/cairnsvc"
 	"github.com/cairndb/cairn/storeurl"
 	_ "github.com/cairndb/cairn/storeurl/remote"
 	"google.golang.org/grpc"

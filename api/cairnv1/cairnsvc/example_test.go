@@ -6,8 +6,8 @@ import (
 	"net"
 
 	"github.com/cairndb/cairn/api/cairnv1"
+	"github.com/cairndb/cairn/api/cairnv1/cairnsvc"
 	"github.com/cairndb/cairn/memstore"
-	"github.com/cairndb/cairn/server/cairnsvc"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )

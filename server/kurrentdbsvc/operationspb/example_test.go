@@ -1,10 +1,10 @@
-package operations_test
+package operationspb_test
 
 import (
 	"context"
 	"fmt"
 
-	"github.com/cairndb/cairn/api/operations"
+	"github.com/cairndb/cairn/server/kurrentdbsvc/operationspb"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -16,7 +16,7 @@ func Example() {
 		panic(err)
 	}
 	defer conn.Close()
-	resp, err := operations.NewOperationsClient(conn).StartScavenge(context.Background(), &operations.StartScavengeReq{})
+	resp, err := operationspb.NewOperationsClient(conn).StartScavenge(context.Background(), &operationspb.StartScavengeReq{})
 	if err != nil {
 		fmt.Println(err)
 		return

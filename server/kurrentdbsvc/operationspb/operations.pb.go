@@ -11,7 +11,7 @@
 // 	protoc        v3.21.12
 // source: operations.proto
 
-package operations
+package operationspb
 
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
@@ -340,7 +340,7 @@ const file_operations_proto_rawDesc = "" +
 	"\n" +
 	"Operations\x12m\n" +
 	"\rStartScavenge\x12/.event_store.client.operations.StartScavengeReq\x1a+.event_store.client.operations.ScavengeResp\x12k\n" +
-	"\fStopScavenge\x12..event_store.client.operations.StopScavengeReq\x1a+.event_store.client.operations.ScavengeRespB4Z2github.com/cairndb/cairn/api/operations;operationsb\x06proto3"
+	"\fStopScavenge\x12..event_store.client.operations.StopScavengeReq\x1a+.event_store.client.operations.ScavengeRespBHZFgithub.com/cairndb/cairn/server/kurrentdbsvc/operationspb;operationspbb\x06proto3"
 
 var (
 	file_operations_proto_rawDescOnce sync.Once

@@ -11,7 +11,7 @@
 // - protoc             v3.21.12
 // source: operations.proto
 
-package operations
+package operationspb
 
 import (
 	context "context"

@@ -1,0 +1,182 @@
+package kurrentdbsvc
+
+import (
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/server/kurrentdbsvc/operationspb"
+	"github.com/cairndb/cairn/subscription"
+	"github.com/google/uuid"
+	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/gossip"
+	ps "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/persistent"
+	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/serverfeatures"
+	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
+	apiv2 "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v2/streams/streams"
+	"google.golang.org/grpc"
+)
+
+// Version is the server version reported to clients.
+const Version = "25.0.0-cairn"
+
+// Host is what the services need from the server that hosts them: the
+// server listens, authenticates each request (see package auth for the
+// principal it puts in the request's context), counts and shuts down; the
+// services answer the protocol's calls. Only Store is required.
+type Host struct {
+	// Store is the store the services serve.
+	Store *cairn.Store
+	// Logger receives the services' diagnostics. Nil discards them.
+	Logger *slog.Logger
+	// Metrics receives what the services count. Nil counts nothing.
+	Metrics Metrics
+	// Subscriptions runs the persistent subscriptions. Nil serves none:
+	// the persistent subscriptions service is not registered and the
+	// server features do not list it.
+	Subscriptions *subscription.Manager
+	// Done is closed when the server shuts down: live subscriptions end
+	// and a running scavenge is cancelled. Nil never closes.
+	Done <-chan struct{}
+	// Advertised returns the host:port the gossip service tells clients
+	// to connect to. Nil advertises nothing.
+	Advertised func() string
+}
+
+// Options configure the services.
+type Options struct {
+	// MaxAppendBytes bounds one append, which the services hold in memory
+	// until it commits: the encoded size of all its events (for a
+	// multi-stream append, all its streams) plus AppendEventOverhead for
+	// each. An append past it is refused with the protocol's
+	// maximum-append-size error and nothing of it is written. Zero means
+	// the Store's largest event plus 1 MiB, the largest message the host
+	// accepts, so that every event the Store accepts can be appended.
+	MaxAppendBytes int
+}
+
+// Metrics receives what the services count; the host feeds its metrics
+// with it. Its methods are called concurrently.
+type Metrics interface {
+	// Appends counts n appends that ended with result: "ok",
+	// "wrong_expected_version" or "error". A multi-stream append counts
+	// its streams.
+	Appends(result string, n int)
+	// AppendDuration records how long a single-stream append that
+	// succeeded took to become durable.
+	AppendDuration(time.Duration)
+	// Subscriptions adds delta to the live subscriptions being served.
+	Subscriptions(delta int)
+	// SubscriptionEvents counts events sent to subscribers.
+	SubscriptionEvents(n int)
+}
+
+// noMetrics counts nothing.
+type noMetrics struct{}
+
+func (noMetrics) Appends(string, int)          {}
+func (noMetrics) AppendDuration(time.Duration) {}
+func (noMetrics) Subscriptions(int)            {}
+func (noMetrics) SubscriptionEvents(int)       {}
+
+// Services are the KurrentDB services over one Store. They are safe for
+// concurrent use: each RPC runs on its own goroutine (gRPC's model).
+type Services struct {
+	store      *cairn.Store
+	opts       Options
+	log        *slog.Logger
+	metrics    Metrics
+	groups     *subscription.Manager
+	quit       <-chan struct{}
+	advertised func() string
+	id         uuid.UUID
+	started    time.Time
+
+	// local wakes subscriptions after changes the Store does not signal:
+	// deletes, tombstones and metadata appends.
+	local broadcast
+
+	// ops runs scavenges, which Wait waits for.
+	ops *operationsService
+}
+
+// New returns the services of host.
+func New(host Host, opts Options) *Services {
+	if host.Logger == nil {
+		host.Logger = slog.New(slog.DiscardHandler)
+	}
+	if host.Metrics == nil {
+		host.Metrics = noMetrics{}
+	}
+	if host.Advertised == nil {
+		host.Advertised = func() string { return "" }
+	}
+	if opts.MaxAppendBytes <= 0 {
+		opts.MaxAppendBytes = host.Store.MaxEventBytes() + 1<<20
+	}
+	s := &Services{
+		store:      host.Store,
+		opts:       opts,
+		log:        host.Logger,
+		metrics:    host.Metrics,
+		groups:     host.Subscriptions,
+		quit:       host.Done,
+		advertised: host.Advertised,
+		id:         uuid.New(),
+		started:    time.Now(),
+	}
+	s.ops = &operationsService{s: s}
+	return s
+}
+
+// Register registers the services on srv: Streams (v1), the v2
+// multi-stream append, gossip, server features, the scavenge calls of
+// Operations and, when the host runs them, persistent subscriptions.
+func (s *Services) Register(srv grpc.ServiceRegistrar) {
+	api.RegisterStreamsServer(srv, &streamsService{s: s})
+	apiv2.RegisterStreamsServiceServer(srv, &multiAppendService{s: s})
+	gossip.RegisterGossipServer(srv, &gossipService{s: s})
+	serverfeatures.RegisterServerFeaturesServer(srv, &featuresService{s: s})
+	operationspb.RegisterOperationsServer(srv, s.ops)
+	if s.groups != nil {
+		ps.RegisterPersistentSubscriptionsServer(srv, &persistentService{s: s, m: s.groups})
+	}
+}
+
+// Wait waits for the work the services run in the background, a scavenge,
+// to end. Call it once Host.Done is closed, which cancels that work, and
+// before closing the Store.
+func (s *Services) Wait() { s.ops.wait() }
+
+// observeAppend records an append's outcome and latency.
+func (s *Services) observeAppend(start time.Time, result string) {
+	s.metrics.Appends(result, 1)
+	if result == "ok" {
+		s.metrics.AppendDuration(time.Since(start))
+	}
+}
+
+// broadcast wakes every waiter by closing a channel, as the Store's
+// Changes does.
+type broadcast struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (b *broadcast) wait() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch == nil {
+		b.ch = make(chan struct{})
+	}
+	return b.ch
+}
+
+func (b *broadcast) fire() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch != nil {
+		close(b.ch)
+		b.ch = nil
+	}
+}
