@@ -87,9 +87,9 @@ type Options struct {
 	MaxHeaderBytes int
 }
 
-// Server serves a [cairn.Store] over the KurrentDB gRPC protocol, and
-// cairn's own cairn.v1 service on the same port, behind the same
-// authentication.
+// Server serves a [cairn.Store] over the KurrentDB gRPC protocol (package
+// kurrentdbsvc), and cairn's own cairn.v1 service (package cairnsvc) on the
+// same port, behind the same authentication.
 //
 // A Server is safe for concurrent use. Each RPC runs on its own goroutine
 // (gRPC's model); appends go straight to the Store, which serialises them as

@@ -1,6 +1,6 @@
-// Package server serves a [cairn.Store] over the KurrentDB (EventStoreDB)
-// gRPC protocol, so that the official KurrentDB clients work against cairn
-// unchanged.
+// Package kurrentdbsvc serves a [cairn.Store] over the KurrentDB
+// (EventStoreDB) gRPC protocol, so that the official KurrentDB clients work
+// against cairn unchanged.
 //
 // It implements the v1 Streams service (Append, Read, Delete, Tombstone,
 // BatchAppend), subscriptions through Read (catch-up then live, on a stream
@@ -9,8 +9,13 @@
 // persistent subscriptions (create, update, delete, read with ack and nack,
 // info, list, replay parked) on the groups of package subscription, and the
 // discovery services: server features and gossip, which describes a cluster
-// of one node, alive and leader. cairn's own cairn.v1 service is served on
-// the same port.
+// of one node, alive and leader, and the scavenge calls of the Operations
+// service (its code generated in package operationspb).
+//
+// The services are the protocol alone: [Services.Register] puts them on a
+// gRPC server, and the server that hosts them (package server: the
+// listener, TLS, authentication, metrics, shutdown) gives them what they
+// need of it in a [Host]. They never import the host.
 //
 // # Mapping
 //
@@ -59,8 +64,7 @@
 // # Memory
 //
 // A request holds at most about three messages' worth, whatever it asks
-// for; a message is at most the Store's largest event plus 1 MiB (17 MiB
-// by default, [cairnsvc.MessageLimit]):
+// for; the host bounds a message (package server):
 //
 //   - An append (Append, BatchAppend, the v2 multi-stream append) holds its
 //     events until it commits; [Options.MaxAppendBytes] bounds them, counted
@@ -72,11 +76,6 @@
 //   - A read or subscription holds one page of the engine's events, which
 //     ends after 256 events or the event that brings it to 4 MiB of data
 //     and metadata ([cairn.SizedReader]), and sends one event per message.
-//   - A cairn.v1 read answers with at most one message and says when it
-//     stopped early for size (see package cairnsvc).
-//
-// A connection runs at most [Options.MaxStreamsPerConnection] (100) RPCs
-// at once, so a connection holds at most that many times a request's bound.
 //
 // # Filtered reads
 //
@@ -94,38 +93,16 @@
 // regular expression of [MaxFilterRegexBytes] bytes, and a larger one is
 // refused with InvalidArgument naming the limit.
 //
-// # Security
-//
-// With [Options.TLS] set, every request except discovery must carry valid
-// basic-auth credentials; a missing or wrong credential is refused with
-// gRPC's Unauthenticated, which the clients report as
-// ErrorCodeUnauthenticated. The password never reaches a log.
-//
-// Without TLS the server behaves as KurrentDB's insecure mode: the official
-// clients never send credentials over plaintext, so requests without them
-// are served; credentials that are presented are still checked. The cairn
-// command therefore serves plaintext only on loopback.
-//
-// A failed authentication is logged, but not once per attempt: per client
-// address and user name, the first failure is logged at once and the
-// others of the next [Options.AuthFailureLogInterval] (30 s) in one line
-// with their count; the cairn_auth_failures_total metric counts each one.
-// A request's headers, read before it is authenticated, are bounded by
-// [Options.MaxHeaderBytes] (16 KiB); a larger request is refused.
-//
-// The HTTP port ([Server.HTTPHandler]: /metrics and /health) has neither TLS
-// nor authentication. The cairn command serves it on loopback, and beyond
-// loopback only with --http-public ([CheckHTTPExposure]).
-//
 // # Caveats
 //
 //   - Delete and Tombstone check the expected revision and then delete: an
 //     append that lands between the two is deleted with the stream.
 //   - Metadata streams ($$stream) are written through the engine, since the
 //     Store reserves names starting with '$': their appends call no Store
-//     hook, and only this server's subscribers are woken by them.
-//   - The operations service (scavenge) is not served: the official Go
-//     client ships no definition of it.
+//     hook, and only these services' subscribers are woken by them.
+//   - Of the Operations service only the scavenge calls are served. The
+//     official Go client ships no definition of it: a Go program calls it
+//     through package operationspb.
 //   - A persistent subscription's info reports its start as the start of
 //     the stream; the group keeps only its checkpoint.
 //   - Content types other than JSON are recorded as binary.

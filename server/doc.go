@@ -1,0 +1,49 @@
+// Package server is the host that serves a [cairn.Store] to the network: it
+// listens, speaks TLS, authenticates every request, counts (Prometheus
+// metrics), serves /metrics and /health over HTTP, and shuts down in order.
+// The protocols it serves live in packages of their own, which it
+// registers on one gRPC port behind the same authentication:
+//
+//   - the KurrentDB (EventStoreDB) protocol, so that the official KurrentDB
+//     clients work against cairn unchanged: package kurrentdbsvc;
+//   - cairn's own cairn.v1 service: package cairnsvc (beside its proto in
+//     package cairnv1).
+//
+// The dependency goes one way: the server imports the protocols, never the
+// reverse. A protocol takes what it needs of the host in a small type of
+// its own ([kurrentdbsvc.Host]: the Store, the logger, metrics, the
+// subscription manager, the shutdown signal), and reads who makes a
+// request from the request's context (package auth), where the server put
+// the principal it authenticated.
+//
+// # Memory
+//
+// A message is at most the Store's largest event plus 1 MiB (17 MiB by
+// default, [cairnsvc.MessageLimit]); each protocol bounds what one request
+// holds in messages (see its package). A connection runs at most
+// [Options.MaxStreamsPerConnection] (100) RPCs at once, so a connection
+// holds at most that many times a request's bound.
+//
+// # Security
+//
+// With [Options.TLS] set, every request except discovery must carry valid
+// basic-auth credentials; a missing or wrong credential is refused with
+// gRPC's Unauthenticated, which the clients report as
+// ErrorCodeUnauthenticated. The password never reaches a log.
+//
+// Without TLS the server behaves as KurrentDB's insecure mode: the official
+// clients never send credentials over plaintext, so requests without them
+// are served; credentials that are presented are still checked. The cairn
+// command therefore serves plaintext only on loopback.
+//
+// A failed authentication is logged, but not once per attempt: per client
+// address and user name, the first failure is logged at once and the
+// others of the next [Options.AuthFailureLogInterval] (30 s) in one line
+// with their count; the cairn_auth_failures_total metric counts each one.
+// A request's headers, read before it is authenticated, are bounded by
+// [Options.MaxHeaderBytes] (16 KiB); a larger request is refused.
+//
+// The HTTP port ([Server.HTTPHandler]: /metrics and /health) has neither TLS
+// nor authentication. The cairn command serves it on loopback, and beyond
+// loopback only with --http-public ([CheckHTTPExposure]).
+package server
