@@ -16,13 +16,6 @@ import (
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
-// Discovery RPCs answer without credentials, as in KurrentDB: clients call
-// them before they authenticate anything.
-var anonymousMethods = map[string]bool{
-	"/event_store.client.gossip.Gossip/Read":                                 true,
-	"/event_store.client.server_features.ServerFeatures/GetSupportedMethods": true,
-}
-
 // User returns the authenticated user of an RPC's context, and false for an
 // anonymous request: the name of its [auth.Principal].
 func User(ctx context.Context) (string, bool) {
@@ -34,7 +27,7 @@ func User(ctx context.Context) (string, bool) {
 // credentials must be valid; missing ones are refused when the server runs
 // with TLS. The password never reaches a log.
 func (s *Server) authenticate(ctx context.Context, method string) (context.Context, error) {
-	if anonymousMethods[method] {
+	if s.anonymous[method] {
 		return ctx, nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)

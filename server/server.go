@@ -8,7 +8,6 @@ import (
 	"maps"
 	"math"
 	"net"
-	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -108,6 +107,8 @@ type Server struct {
 	users   map[string]string
 	authLog *authLog
 	grpc    *grpc.Server
+	// anonymous are the RPCs served without credentials: discovery.
+	anonymous map[string]bool
 
 	mu        sync.Mutex
 	advertise string
@@ -160,6 +161,10 @@ func New(store *cairn.Store, opts Options) *Server {
 		advertise: opts.Advertise,
 		authLog:   newAuthLog(opts.Logger, opts.AuthFailureLogInterval),
 		quit:      make(chan struct{}),
+	}
+	s.anonymous = map[string]bool{}
+	for _, m := range kurrentdbsvc.DiscoveryMethods() {
+		s.anonymous[m] = true
 	}
 	maxMsg := cairnsvc.MessageLimit(store)
 	gopts := []grpc.ServerOption{
@@ -274,35 +279,6 @@ func (s *Server) endOnShutdown(srv any, ss grpc.ServerStream, info *grpc.StreamS
 		}
 	}()
 	return handler(srv, &ctxStream{ServerStream: ss, ctx: ctx})
-}
-
-// HTTPHandler serves /metrics (Prometheus) and /health: 200 when the Store
-// can serve reads and writes, 503 with the reason otherwise.
-func (s *Server) HTTPHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", s.metrics.Handler())
-	mux.HandleFunc("GET /health", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		if err := s.store.Health(r.Context()); err != nil {
-			w.WriteHeader(http.StatusServiceUnavailable)
-			_, _ = w.Write([]byte("unhealthy: " + err.Error() + "\n"))
-			return
-		}
-		_, _ = w.Write([]byte("ok\n"))
-	})
-	return mux
-}
-
-// HTTPServer returns an http.Server for [Server.HTTPHandler] with bounds on
-// what a client may make it hold: request headers of at most
-// [Options.MaxHeaderBytes] (net/http's default is 1 MiB), read within 10
-// seconds.
-func (s *Server) HTTPServer() *http.Server {
-	return &http.Server{
-		Handler:           s.HTTPHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		MaxHeaderBytes:    s.opts.MaxHeaderBytes,
-	}
 }
 
 // advertiseFor returns the address to advertise for a listener: its own,

@@ -10,6 +10,16 @@ import (
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
 )
 
+// DiscoveryMethods returns the full names of the discovery RPCs, gossip and
+// server features, which clients call before they authenticate anything: a
+// host serves them without credentials, as KurrentDB does.
+func DiscoveryMethods() []string {
+	return []string{
+		"/event_store.client.gossip.Gossip/Read",
+		"/event_store.client.server_features.ServerFeatures/GetSupportedMethods",
+	}
+}
+
 // featuresService tells clients which RPCs this server implements; the
 // clients enable features (batch append, multi-stream append) from it.
 type featuresService struct {
