@@ -1,0 +1,184 @@
+package kurrentdbsvc
+
+import (
+	"context"
+	"errors"
+	"io"
+
+	"github.com/cairndb/cairn"
+	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
+	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
+	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/emptypb"
+)
+
+// BatchAppend is the bidirectional batch append: requests with the same
+// correlation id accumulate proposed messages until one is final; then the
+// events are appended and one response answers the correlation id. The
+// options travel in the first request of a correlation id.
+//
+// MaxAppendBytes bounds what one call holds: the events of all its
+// correlation ids still open. A correlation id that passes it is answered
+// with the maximum-append-size error and nothing of it is written.
+func (ss *streamsService) BatchAppend(stream grpc.BidiStreamingServer[api.BatchAppendReq, api.BatchAppendResp]) error {
+	ctx := stream.Context()
+	type pending struct {
+		opts   *api.BatchAppendReq_Options
+		events []cairn.EventData
+		size   int  // what it adds to held
+		failed bool // answered with an error: the rest of it is dropped
+	}
+	open := map[string]*pending{}
+	held := appendSize{limit: ss.s.opts.MaxAppendBytes}
+	for {
+		req, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		key := req.GetCorrelationId().String()
+		p := open[key]
+		if p == nil {
+			p = &pending{}
+			open[key] = p
+		}
+		if req.Options != nil {
+			p.opts = req.Options
+		}
+		for _, pm := range req.ProposedMessages {
+			if p.failed {
+				break
+			}
+			n := held.n
+			fits := held.add(proto.Size(pm), 1)
+			p.size += held.n - n
+			var resp *api.BatchAppendResp
+			if !fits {
+				st := held.status()
+				resp = batchResp(req.CorrelationId, p.opts)
+				resp.Result = &api.BatchAppendResp_Error{Error: &rpcstatus.Status{Code: int32(st.Code()), Message: st.Message(), Details: st.Proto().GetDetails()}}
+			} else if e, err := eventFromProposed(len(p.events), pm.Id, pm.Metadata, pm.CustomMetadata, pm.Data); err != nil {
+				resp = batchError(req.CorrelationId, p.opts, codes.InvalidArgument, err.Error(), nil)
+			} else {
+				p.events = append(p.events, e)
+				continue
+			}
+			// Refuse the whole correlation id, once: nothing of it is
+			// written, and its later requests are read and dropped.
+			held.n -= p.size
+			p.failed, p.events, p.size = true, nil, 0
+			if err := stream.Send(resp); err != nil {
+				return err
+			}
+			break
+		}
+		if !req.IsFinal {
+			continue
+		}
+		delete(open, key)
+		held.n -= p.size
+		if p.failed {
+			continue
+		}
+		if err := stream.Send(ss.batch(ctx, req.CorrelationId, p.opts, p.events)); err != nil {
+			return err
+		}
+	}
+}
+
+func (ss *streamsService) batch(ctx context.Context, corr *shared.UUID, opts *api.BatchAppendReq_Options, events []cairn.EventData) *api.BatchAppendResp {
+	if opts == nil {
+		return batchError(corr, nil, codes.InvalidArgument, "a batch append needs options in its first request", nil)
+	}
+	name := string(opts.GetStreamIdentifier().GetStreamName())
+	exp, err := expected(opts.ExpectedStreamPosition)
+	if err != nil {
+		return batchError(corr, opts, codes.InvalidArgument, err.Error(), nil)
+	}
+	if d := opts.GetDeadline(); d != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, d.AsDuration())
+		defer cancel()
+	}
+	res, err := ss.s.appendEvents(ctx, name, exp, events)
+	var wev *cairn.WrongExpectedVersionError
+	switch {
+	case errors.As(err, &wev):
+		detail := &shared.WrongExpectedVersion{}
+		if wev.Actual < 0 {
+			detail.CurrentStreamRevisionOption = &shared.WrongExpectedVersion_CurrentNoStream{CurrentNoStream: &emptypb.Empty{}}
+		} else {
+			detail.CurrentStreamRevisionOption = &shared.WrongExpectedVersion_CurrentStreamRevision{CurrentStreamRevision: uint64(wev.Actual)}
+		}
+		switch e := wev.Expected; {
+		case e.IsAny():
+			detail.ExpectedStreamPositionOption = &shared.WrongExpectedVersion_ExpectedAny{ExpectedAny: &emptypb.Empty{}}
+		case e.IsNoStream():
+			detail.ExpectedStreamPositionOption = &shared.WrongExpectedVersion_ExpectedNoStream{ExpectedNoStream: &emptypb.Empty{}}
+		case e.IsStreamExists():
+			detail.ExpectedStreamPositionOption = &shared.WrongExpectedVersion_ExpectedStreamExists{ExpectedStreamExists: &emptypb.Empty{}}
+		default:
+			v, _ := e.Version()
+			detail.ExpectedStreamPositionOption = &shared.WrongExpectedVersion_ExpectedStreamPosition{ExpectedStreamPosition: uint64(v)}
+		}
+		return batchError(corr, opts, codes.FailedPrecondition, err.Error(), detail)
+	case errors.Is(err, cairn.ErrStreamDeleted):
+		return batchError(corr, opts, codes.FailedPrecondition, err.Error(),
+			&shared.StreamDeleted{StreamIdentifier: opts.GetStreamIdentifier()})
+	case errors.Is(err, cairn.ErrInvalidArgument):
+		return batchError(corr, opts, codes.InvalidArgument, err.Error(), &shared.BadRequest{Message: err.Error()})
+	case err != nil:
+		return batchError(corr, opts, status.Code(rpcError(ctx, name, err)), err.Error(), nil)
+	}
+	ok := &api.BatchAppendResp_Success{
+		PositionOption: &api.BatchAppendResp_Success_Position{Position: &shared.AllStreamPosition{
+			CommitPosition: res.Position, PreparePosition: res.Position,
+		}},
+	}
+	if res.Version < 0 {
+		ok.CurrentRevisionOption = &api.BatchAppendResp_Success_NoStream{NoStream: &emptypb.Empty{}}
+	} else {
+		ok.CurrentRevisionOption = &api.BatchAppendResp_Success_CurrentRevision{CurrentRevision: uint64(res.Version)}
+	}
+	resp := batchResp(corr, opts)
+	resp.Result = &api.BatchAppendResp_Success_{Success: ok}
+	return resp
+}
+
+func batchResp(corr *shared.UUID, opts *api.BatchAppendReq_Options) *api.BatchAppendResp {
+	resp := &api.BatchAppendResp{CorrelationId: corr}
+	if opts == nil {
+		return resp
+	}
+	resp.StreamIdentifier = opts.StreamIdentifier
+	switch v := opts.ExpectedStreamPosition.(type) {
+	case *api.BatchAppendReq_Options_StreamPosition:
+		resp.ExpectedStreamPosition = &api.BatchAppendResp_StreamPosition{StreamPosition: v.StreamPosition}
+	case *api.BatchAppendReq_Options_NoStream:
+		resp.ExpectedStreamPosition = &api.BatchAppendResp_NoStream{NoStream: &emptypb.Empty{}}
+	case *api.BatchAppendReq_Options_StreamExists:
+		resp.ExpectedStreamPosition = &api.BatchAppendResp_StreamExists{StreamExists: &emptypb.Empty{}}
+	default:
+		resp.ExpectedStreamPosition = &api.BatchAppendResp_Any{Any: &emptypb.Empty{}}
+	}
+	return resp
+}
+
+func batchError(corr *shared.UUID, opts *api.BatchAppendReq_Options, c codes.Code, msg string, detail proto.Message) *api.BatchAppendResp {
+	st := &rpcstatus.Status{Code: int32(c), Message: msg}
+	if detail != nil {
+		if a, err := anypb.New(detail); err == nil {
+			st.Details = []*anypb.Any{a}
+		}
+	}
+	resp := batchResp(corr, opts)
+	resp.Result = &api.BatchAppendResp_Error{Error: st}
+	return resp
+}
