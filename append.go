@@ -1,0 +1,177 @@
+package cairn
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/google/uuid"
+)
+
+// Append appends events to stream if its version satisfies expected, and
+// returns the version and position of the last event. See the package
+// documentation for the guarantees.
+func (s *Store) Append(ctx context.Context, stream string, expected ExpectedVersion, events ...EventData) (AppendResult, error) {
+	events, err := s.checkAppend(stream, expected, events)
+	if err != nil {
+		return AppendResult{}, err
+	}
+	res, err := s.b.Append(ctx, stream, expected, events)
+	if err != nil {
+		return res, s.failed("append", err)
+	}
+	s.appended(stream, events, res)
+	return res, nil
+}
+
+func (s *Store) checkAppend(stream string, expected ExpectedVersion, events []EventData) ([]EventData, error) {
+	if err := s.validStream(stream); err != nil {
+		return nil, err
+	}
+	if err := validateExpected(expected); err != nil {
+		return nil, err
+	}
+	return prepareEvents(events, s.opts.MaxEventBytes, &s.ids)
+}
+
+func (s *Store) appended(stream string, events []EventData, res AppendResult) {
+	if h := s.opts.Hooks.Appended; h != nil {
+		n := 0
+		for _, e := range events {
+			n += len(e.Data) + len(e.Metadata)
+		}
+		h(stream, len(events), n)
+	}
+	s.changes.fire(res.Position)
+}
+
+func (s *Store) failed(op string, err error) error {
+	if h := s.opts.Hooks.Failed; h != nil && err != nil &&
+		!errors.Is(err, ErrWrongExpectedVersion) && !errors.Is(err, ErrStreamNotFound) && !errors.Is(err, ErrInvalidArgument) {
+		h(op, err)
+	}
+	return err
+}
+
+// AppendBatch appends to several streams. With an engine that implements
+// [BatchAppender] the batch is atomic: all requests are written or none, and
+// on failure the [*BatchError] says which expectations failed. Otherwise the
+// requests are appended one after the other, which is not atomic: on failure
+// the results of the requests already written are returned with the error,
+// and the later requests are not attempted.
+func (s *Store) AppendBatch(ctx context.Context, requests ...AppendRequest) ([]AppendResult, error) {
+	if len(requests) == 0 {
+		return nil, invalidf("requests", "a batch needs at least one request")
+	}
+	prepared := make([]AppendRequest, len(requests))
+	seen := make(map[string]int, len(requests))
+	ids := make(map[uuid.UUID]int)
+	for i, r := range requests {
+		events, err := s.checkAppend(r.Stream, r.Expected, r.Events)
+		if err == nil {
+			err = s.checkCondition(r.Condition)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("requests[%d]: %w", i, err)
+		}
+		if j, ok := seen[r.Stream]; ok {
+			return nil, invalidf(fmt.Sprintf("requests[%d].stream", i), "%q is also the stream of requests[%d]; put its events in one request", r.Stream, j)
+		}
+		seen[r.Stream] = i
+		for k, e := range r.Events {
+			if e.ID == uuid.Nil {
+				continue
+			}
+			if j, ok := ids[e.ID]; ok && j != i {
+				return nil, invalidf(fmt.Sprintf("requests[%d].events[%d].id", i, k), "%s is also the id of an event of requests[%d]", e.ID, j)
+			}
+			ids[e.ID] = i
+		}
+		r.Events = events
+		prepared[i] = r
+	}
+	if ba, ok := s.b.(BatchAppender); ok {
+		results, err := ba.AppendBatch(ctx, prepared)
+		if err != nil {
+			return nil, s.failed("append batch", err)
+		}
+		for i, r := range prepared {
+			s.appended(r.Stream, r.Events, results[i])
+		}
+		return results, nil
+	}
+	results := make([]AppendResult, 0, len(prepared))
+	for i, r := range prepared {
+		res, err := s.b.Append(ctx, r.Stream, r.Expected, r.Events)
+		if err != nil {
+			errs := make([]error, len(prepared))
+			errs[i] = err
+			return results, s.failed("append batch", &BatchError{Errs: errs})
+		}
+		s.appended(r.Stream, r.Events, res)
+		results = append(results, res)
+	}
+	return results, nil
+}
+
+// checkCondition validates an append condition and refuses it when the
+// engine cannot check it atomically.
+func (s *Store) checkCondition(c *AppendCondition) error {
+	if c == nil {
+		return nil
+	}
+	if err := validateQuery("condition.fail_if_events_match", c.FailIfEventsMatch); err != nil {
+		return err
+	}
+	_, q := s.b.(Querier)
+	_, b := s.b.(BatchAppender)
+	if !q || !b {
+		return fmt.Errorf("append condition: %w", ErrNotSupported)
+	}
+	return nil
+}
+
+// CommitAll appends events to one stream and runs projections in the same
+// transaction (Maestro's commit_all): if a projection fails, neither the
+// events nor any projection's writes are kept, and the projection's error is
+// returned. Without projections it is [Store.Append]. Engines that do not
+// implement [TxCommitter] return ErrNotSupported when projections are given.
+func (s *Store) CommitAll(ctx context.Context, req AppendRequest, projections ...Projection) (AppendResult, error) {
+	if len(projections) == 0 {
+		if req.Condition == nil {
+			return s.Append(ctx, req.Stream, req.Expected, req.Events...)
+		}
+		res, err := s.AppendBatch(ctx, req)
+		if err != nil {
+			var be *BatchError
+			if errors.As(err, &be) && len(be.Errs) == 1 && be.Errs[0] != nil {
+				err = be.Errs[0]
+			}
+			return AppendResult{}, err
+		}
+		return res[0], nil
+	}
+	events, err := s.checkAppend(req.Stream, req.Expected, req.Events)
+	if err == nil {
+		err = s.checkCondition(req.Condition)
+	}
+	if err != nil {
+		return AppendResult{}, err
+	}
+	for i, p := range projections {
+		if p == nil {
+			return AppendResult{}, invalidf(fmt.Sprintf("projections[%d]", i), "must not be nil")
+		}
+	}
+	tc, ok := s.b.(TxCommitter)
+	if !ok {
+		return AppendResult{}, fmt.Errorf("commit with projections: %w", ErrNotSupported)
+	}
+	req.Events = events
+	res, err := tc.CommitAll(ctx, req, projections)
+	if err != nil {
+		return res, s.failed("commit", err)
+	}
+	s.appended(req.Stream, events, res)
+	return res, nil
+}
