@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/cairndb/cairn"
@@ -17,10 +16,6 @@ import (
 // maxAttempts bounds how often an append is tried when the connection fails
 // or PostgreSQL aborts it for a deadlock or a concurrent duplicate.
 const maxAttempts = 4
-
-// tagSep joins an event's tags into one text value for the insert. Tags
-// cannot contain control characters, so it cannot occur in a tag.
-const tagSep = "\x1f"
 
 // streamState is a stream's row, locked by the transaction that read it.
 type streamState struct {
@@ -58,66 +53,6 @@ type plan struct {
 	lasts   []int64 // new last version of each stream in streams
 	runs    runRows
 	rows    eventRows
-}
-
-// runRows are the written requests, one array per column: each is a run of
-// consecutive versions and positions, split into chunks.
-type runRows struct {
-	stream  []string
-	version []int64    // version of the first event
-	off     []int32    // offset of the first event in the events' arrays
-	count   []int32    // events
-	id      [][16]byte // id of the first event
-}
-
-// eventRows are the events' columns, one array per column, and how they are
-// split into chunk rows. Type and content type go as a dictionary of (type,
-// content type) pairs and an index into it per event (1-based, as
-// PostgreSQL's arrays).
-type eventRows struct {
-	chunks     []int32 // events of each chunk, in event order
-	chunkBytes int     // estimated size of the last chunk's row
-	chunkOpen  bool    // the next event may join the last chunk
-
-	id       [][16]byte
-	kind     []int32  // index into types and ctypes
-	types    []string // the dictionary
-	ctypes   []int16
-	kinds    map[kindKey]int32 // the dictionary, once it is large
-	data     [][]byte
-	metadata [][]byte
-	tags     []*string
-	anyMeta  bool // some event has metadata
-	anyTags  bool // some event has tags
-}
-
-// metaArg and tagsArg are the metadata and tags columns as query arguments:
-// NULL instead of an array of NULLs when no event has any. unnest pads a
-// NULL array with NULLs, and PostgreSQL then neither receives nor expands
-// a thousand NULLs: W3, appends of 1000 events without either, ran 8-10 %
-// faster this way.
-func (r *eventRows) metaArg() any {
-	if !r.anyMeta {
-		return nil
-	}
-	return r.metadata
-}
-
-func (r *eventRows) tagsArg() any {
-	if !r.anyTags {
-		return nil
-	}
-	return r.tags
-}
-
-// kindArg is the per-event index into the dictionary of types: NULL when
-// every event has the first entry, the common case of appends of one type,
-// so that no per-event array is sent for types.
-func (r *eventRows) kindArg() any {
-	if len(r.types) <= 1 {
-		return nil
-	}
-	return r.kind
 }
 
 // lockSQL creates missing stream rows and locks all of them, in the order
@@ -418,92 +353,6 @@ func (s *Store) lockAndCheck(ctx context.Context, conn queryBatcher, reqs []cair
 	return p, nil
 }
 
-// maxChunkBytes bounds the estimated size of a chunk row, below the table's
-// toast_tuple_target (8160), so that rows stay whole in the table's pages: a
-// row of events of 256 bytes fills most of a page.
-const maxChunkBytes = 8000
-
-// addRequest adds the events of one request, in chunks of their own.
-func (r *eventRows) addRequest(stream string, events []cairn.EventData) {
-	r.chunkOpen = false
-	for _, e := range events {
-		r.add(stream, e)
-	}
-}
-
-// add adds an event to the last chunk, or to a new one when it would make
-// the last one's row too large. The estimate counts every column's share
-// of the row: the id, the data, metadata and tags with their headers.
-func (r *eventRows) add(stream string, e cairn.EventData) {
-	size := 24 + len(e.Data)
-	if e.Metadata != nil {
-		size += 4 + len(e.Metadata)
-	}
-	for _, t := range e.Tags {
-		size += 1 + len(t)
-	}
-	if e.Tags != nil {
-		size += 4
-	}
-	if !r.chunkOpen || r.chunkBytes+size > maxChunkBytes {
-		r.chunks = append(r.chunks, 0)
-		r.chunkBytes = 200 + len(stream) + len(e.Type)
-		r.chunkOpen = true
-	}
-	r.chunks[len(r.chunks)-1]++
-	r.chunkBytes += size
-	r.id = append(r.id, e.ID) // as [16]byte, which pgx sends in binary
-	r.kind = append(r.kind, r.kindOf(kindKey{e.Type, int16(e.ContentType)}))
-	r.data = append(r.data, e.Data)
-	r.metadata = append(r.metadata, e.Metadata)
-	r.anyMeta = r.anyMeta || e.Metadata != nil
-	r.anyTags = r.anyTags || e.Tags != nil
-	if e.Tags == nil {
-		r.tags = append(r.tags, nil)
-	} else {
-		joined := strings.Join(e.Tags, tagSep)
-		r.tags = append(r.tags, &joined)
-	}
-}
-
-type kindKey struct {
-	typ   string
-	ctype int16
-}
-
-// kindOf returns the 1-based index of k in the dictionary, adding it when
-// new. Appends mostly repeat the previous event's type.
-func (r *eventRows) kindOf(k kindKey) int32 {
-	if n := len(r.kind); n > 0 {
-		if i := r.kind[n-1]; r.types[i-1] == k.typ && r.ctypes[i-1] == k.ctype {
-			return i
-		}
-	}
-	if r.kinds != nil {
-		if i, ok := r.kinds[k]; ok {
-			return i
-		}
-	} else {
-		for i := range r.types {
-			if r.types[i] == k.typ && r.ctypes[i] == k.ctype {
-				return int32(i + 1)
-			}
-		}
-	}
-	r.types = append(r.types, k.typ)
-	r.ctypes = append(r.ctypes, k.ctype)
-	i := int32(len(r.types))
-	if r.kinds == nil && i > 8 {
-		r.kinds = make(map[kindKey]int32, 2*i)
-		for j := range r.types {
-			r.kinds[kindKey{r.types[j], r.ctypes[j]}] = int32(j + 1)
-		}
-	} else if r.kinds != nil {
-		r.kinds[k] = i
-	}
-	return i
-}
-
 // queryBatcher is a *pgx.Conn or a pgx.Tx.
 type queryBatcher interface {
 	querier
@@ -530,141 +379,4 @@ func rollback(conn *pgx.Conn) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_, _ = conn.Exec(ctx, "ROLLBACK")
-}
-
-// CommitAll implements [cairn.TxCommitter]: the events are appended and the
-// projections run in the same SQL transaction, which commits only when they
-// all succeed. The projections receive the events with their positions, so
-// the head lock is taken before they run and held until the commit.
-func (s *Store) CommitAll(ctx context.Context, req cairn.AppendRequest, projections []cairn.Projection) (cairn.AppendResult, error) {
-	reqs := []cairn.AppendRequest{req}
-	var err error
-	for attempt := 1; ; attempt++ {
-		if err := s.check(ctx); err != nil {
-			return cairn.AppendResult{}, err
-		}
-		var res cairn.AppendResult
-		res, err = s.commitAllOnce(ctx, reqs, projections)
-		var pe projectionError
-		if errors.As(err, &pe) {
-			return cairn.AppendResult{}, pe.err
-		}
-		if err == nil || errors.Is(err, cairn.ErrWrongExpectedVersion) || errors.Is(err, cairn.ErrStreamDeleted) || errors.Is(err, cairn.ErrDuplicateEvent) {
-			return res, err
-		}
-		if attempt == maxAttempts || !retryable(err) || ctx.Err() != nil || s.closed.Load() {
-			break
-		}
-		s.log.Warn("pgstore: commit failed, trying again", "attempt", attempt, "err", err)
-	}
-	return cairn.AppendResult{}, s.wrap("commit", err)
-}
-
-// projectionError carries an error returned by a projection, which is never
-// retried.
-type projectionError struct{ err error }
-
-func (e projectionError) Error() string { return e.err.Error() }
-
-func (s *Store) commitAllOnce(ctx context.Context, reqs []cairn.AppendRequest, projections []cairn.Projection) (cairn.AppendResult, error) {
-	tx, err := s.pool.Begin(ctx)
-	if err != nil {
-		return cairn.AppendResult{}, err
-	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
-	p, err := s.lockAndCheck(ctx, tx, reqs, false)
-	if err != nil {
-		return cairn.AppendResult{}, err
-	}
-	if p.errs[0] != nil || p.retry[0] {
-		return p.results[0], p.errs[0]
-	}
-	if _, err := tx.Exec(ctx, s.updateStreamsSQL(), p.streams, p.lasts); err != nil {
-		return cairn.AppendResult{}, err
-	}
-	var first int64
-	err = tx.QueryRow(ctx, s.insertSQL(), s.insertArgs(p)...).Scan(&first, nil)
-	if err != nil {
-		return cairn.AppendResult{}, err
-	}
-	req := reqs[0]
-	events := make([]cairn.Event, len(req.Events))
-	for i, e := range req.Events {
-		e.Tags = slices.Clone(e.Tags)
-		events[i] = cairn.Event{
-			EventData: e,
-			StreamID:  req.Stream,
-			Version:   p.runs.version[0] + int64(i),
-			Position:  uint64(first) + uint64(i),
-			Created:   p.created,
-		}
-	}
-	ptx := &pgTx{tx: tx, table: s.readModel}
-	for _, proj := range projections {
-		if err := proj(ctx, ptx, events); err != nil {
-			return cairn.AppendResult{}, projectionError{err}
-		}
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return cairn.AppendResult{}, err
-	}
-	p.place(reqs, first)
-	return p.results[0], nil
-}
-
-// pgTx is the [cairn.Tx] handed to projections: it reads and writes the
-// read_model table inside the commit's SQL transaction.
-type pgTx struct {
-	tx    pgx.Tx
-	table string
-}
-
-// SQLTx returns the SQL transaction behind a [cairn.Tx] that this engine
-// handed to a projection, so that the projection can write its own tables
-// in the transaction of the commit. It reports false for a Tx of another
-// engine. The transaction must not be committed or rolled back by the
-// projection.
-func SQLTx(tx cairn.Tx) (pgx.Tx, bool) {
-	t, ok := tx.(*pgTx)
-	if !ok {
-		return nil, false
-	}
-	return t.tx, true
-}
-
-func (t *pgTx) Get(ctx context.Context, table, key string) ([]byte, bool, error) {
-	if err := cairn.ValidateTable(table); err != nil {
-		return nil, false, err
-	}
-	var v []byte
-	err := t.tx.QueryRow(ctx, `SELECT value FROM `+t.table+` WHERE tbl = $1 AND key = $2`, table, key).Scan(&v)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, fmt.Errorf("pgstore: read model get: %w", err)
-	}
-	return v, true, nil
-}
-
-func (t *pgTx) Put(ctx context.Context, table, key string, value []byte) error {
-	if err := cairn.ValidateTable(table); err != nil {
-		return err
-	}
-	_, err := t.tx.Exec(ctx, `INSERT INTO `+t.table+` (tbl, key, value) VALUES ($1, $2, $3)
-		ON CONFLICT (tbl, key) DO UPDATE SET value = excluded.value`, table, key, value)
-	if err != nil {
-		return fmt.Errorf("pgstore: read model put: %w", err)
-	}
-	return nil
-}
-
-func (t *pgTx) Delete(ctx context.Context, table, key string) error {
-	if err := cairn.ValidateTable(table); err != nil {
-		return err
-	}
-	if _, err := t.tx.Exec(ctx, `DELETE FROM `+t.table+` WHERE tbl = $1 AND key = $2`, table, key); err != nil {
-		return fmt.Errorf("pgstore: read model delete: %w", err)
-	}
-	return nil
 }

@@ -1,0 +1,47 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+
+	"github.com/cairndb/cairn"
+	"github.com/jackc/pgx/v5"
+)
+
+// ReadModelGet implements [cairn.ReadModelReader].
+func (s *Store) ReadModelGet(ctx context.Context, table, key string) ([]byte, bool, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, false, err
+	}
+	var v []byte
+	err := s.pool.QueryRow(ctx, `SELECT value FROM `+s.readModel+` WHERE tbl = $1 AND key = $2`, table, key).Scan(&v)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, s.wrap("read model get", err)
+	}
+	return v, true, nil
+}
+
+// ReadModelScan implements [cairn.ReadModelReader].
+func (s *Store) ReadModelScan(ctx context.Context, table, prefix, after string, limit int) ([]cairn.Entry, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, `SELECT key, value FROM `+s.readModel+`
+		WHERE tbl = $1 AND key >= $2 AND key > $3 AND starts_with(key, $2)
+		ORDER BY key LIMIT $4`, table, prefix, after, limit)
+	if err != nil {
+		return nil, s.wrap("read model scan", err)
+	}
+	entries, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (cairn.Entry, error) {
+		var e cairn.Entry
+		err := r.Scan(&e.Key, &e.Value)
+		return e, err
+	})
+	if err != nil {
+		return nil, s.wrap("read model scan", err)
+	}
+	return entries, nil
+}
