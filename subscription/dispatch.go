@@ -1,0 +1,89 @@
+package subscription
+
+import (
+	"hash/fnv"
+	"time"
+)
+
+// dispatch assigns the events that are ready to consumers with room in their
+// in-flight limit, chosen by the group's strategy, and queues them for the
+// consumers' Next. Events past the retry limit are set aside for parking.
+// Called with mu held.
+func (g *group) dispatch() {
+	if g.err != nil {
+		return
+	}
+	now := time.Now()
+	for len(g.retry)+len(g.buffered) > 0 {
+		if it := g.peek(); it.retries > max(g.d.Retries, 0) {
+			g.toPark = append(g.toPark, g.take())
+			continue
+		}
+		c := g.pick(g.peek())
+		if c == nil {
+			return
+		}
+		it := g.take()
+		it.owner, it.delivered = c, false
+		g.due(it, now)
+		g.inflight[it.ev.ID] = it
+		c.held++
+		c.queue = append(c.queue, it)
+	}
+}
+
+// pick returns the consumer to assign it to, or nil when it must wait.
+// Called with mu held.
+func (g *group) pick(it *item) *Consumer {
+	n := len(g.ring)
+	if n == 0 {
+		return nil
+	}
+	switch g.d.strategy() {
+	case Pinned:
+		h := fnv.New32a()
+		h.Write([]byte(it.ev.StreamID))
+		if c := g.ring[int(h.Sum32()%uint32(n))]; c.held < c.limit {
+			return c
+		}
+		return nil // wait for that consumer: a stream's events stay in order
+	case DispatchToSingle:
+		for _, c := range g.ring {
+			if c.ready() {
+				return c
+			}
+		}
+		return nil
+	}
+	for k := range n {
+		if c := g.ring[(g.rr+k)%n]; c.ready() {
+			g.rr = (g.rr + k + 1) % n
+			return c
+		}
+	}
+	return nil
+}
+
+// peek returns the next event to assign. Called with mu held, when there
+// is one.
+func (g *group) peek() *item {
+	if len(g.retry) > 0 {
+		return g.retry[0]
+	}
+	return g.buffered[0]
+}
+
+// take removes the next event to assign: retries first, then the log.
+// Called with mu held.
+func (g *group) take() *item {
+	if len(g.retry) > 0 {
+		it := g.retry[0]
+		g.retry[0] = nil
+		g.retry = g.retry[1:]
+		return it
+	}
+	it := g.buffered[0]
+	g.buffered[0] = nil
+	g.buffered = g.buffered[1:]
+	return it
+}

@@ -1,0 +1,166 @@
+package subscription
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/cairndb/cairn"
+	"github.com/google/uuid"
+)
+
+// parkedEntry is an event in a group's parked list.
+type parkedEntry struct {
+	ID       uuid.UUID `json:"id"`
+	Position uint64    `json:"position"`
+	Stream   string    `json:"stream"`
+	Version  int64     `json:"version"`
+	Reason   string    `json:"reason,omitempty"`
+	Parked   time.Time `json:"parked"`
+}
+
+type parkedList struct {
+	Events []parkedEntry `json:"events"`
+}
+
+// park records items in the parked list and then marks them processed. On
+// failure they go back to the retry queue.
+func (g *group) park(ctx context.Context, items []*item, reason string) error {
+	if len(items) == 0 {
+		return nil
+	}
+	g.parkMu.Lock()
+	defer g.parkMu.Unlock()
+	g.mu.Lock()
+	list := slices.Clone(g.parked)
+	now := time.Now().UTC()
+	for _, it := range items {
+		e := parkedEntry{ID: it.ev.ID, Position: it.ev.Position, Stream: it.ev.StreamID, Version: it.ev.Version, Reason: reason, Parked: now}
+		if i := slices.IndexFunc(list, func(p parkedEntry) bool { return p.ID == e.ID }); i >= 0 {
+			list[i] = e
+		} else {
+			list = append(list, e)
+		}
+	}
+	g.mu.Unlock()
+	err := g.writeParked(ctx, list)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	defer g.changed()
+	if err != nil {
+		g.retry = append(g.retry, items...)
+		return err
+	}
+	g.parked = list
+	for _, it := range items {
+		g.stats.parked++
+		if it.replay {
+			delete(g.replays, it.ev.ID)
+		} else {
+			g.done(it.n)
+		}
+	}
+	return nil
+}
+
+// unpark removes replayed events from the parked list once processed.
+func (g *group) unpark(ctx context.Context, ids []uuid.UUID) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	g.parkMu.Lock()
+	defer g.parkMu.Unlock()
+	g.mu.Lock()
+	list := slices.DeleteFunc(slices.Clone(g.parked), func(p parkedEntry) bool { return slices.Contains(ids, p.ID) })
+	g.mu.Unlock()
+	err := g.writeParked(ctx, list)
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, id := range ids {
+		delete(g.replays, id)
+	}
+	if err != nil {
+		return err
+	}
+	g.parked = list
+	return nil
+}
+
+// writeParked stores the parked list as the next revision. Called with
+// parkMu held.
+func (g *group) writeParked(ctx context.Context, list []parkedEntry) error {
+	data, err := json.Marshal(parkedList{Events: list})
+	if err != nil {
+		return err
+	}
+	if err := g.m.snap.CommitSnapshot(ctx, cairn.Snapshot{StreamID: g.def().parkedID(), Version: g.parkedRev + 1, Data: data}); err != nil {
+		return fmt.Errorf("parked events of %s: %w", g.name, err)
+	}
+	g.parkedRev++
+	return nil
+}
+
+func (g *group) replay(ctx context.Context, limit int) (int, error) {
+	g.mu.Lock()
+	var todo []parkedEntry
+	for _, p := range g.parked {
+		if limit > 0 && len(todo) == limit {
+			break
+		}
+		if !g.replays[p.ID] {
+			g.replays[p.ID] = true
+			todo = append(todo, p)
+		}
+	}
+	g.mu.Unlock()
+	var (
+		items []*item
+		gone  []uuid.UUID
+		err   error
+	)
+	for i, p := range todo {
+		var page []cairn.Event
+		page, err = g.m.store.ReadAll(ctx, p.Position, 1, cairn.Forward)
+		if err != nil {
+			g.mu.Lock()
+			for _, p := range todo[i:] {
+				delete(g.replays, p.ID)
+			}
+			g.mu.Unlock()
+			break
+		}
+		if len(page) == 0 || page[0].ID != p.ID {
+			g.m.log.Warn("parked event no longer in the store; dropping it", "group", g.name, "id", p.ID, "position", p.Position)
+			gone = append(gone, p.ID)
+			continue
+		}
+		items = append(items, &item{ev: page[0], n: g.number(&page[0]), replay: true})
+	}
+	g.mu.Lock()
+	g.retry = append(g.retry, items...)
+	g.changed()
+	g.mu.Unlock()
+	if uerr := g.unpark(ctx, gone); err == nil {
+		err = uerr
+	}
+	return len(items), err
+}
+
+// parkPending parks the events that reached the retry limit.
+func (g *group) parkPending(ctx context.Context) error {
+	g.mu.Lock()
+	items := g.toPark
+	g.toPark = nil
+	g.mu.Unlock()
+	for i, it := range items {
+		if err := g.park(ctx, items[i:i+1], fmt.Sprintf("retried %d times", it.retries-1)); err != nil {
+			g.mu.Lock()
+			g.toPark = append(g.toPark, items[i+1:]...)
+			g.mu.Unlock()
+			return err
+		}
+	}
+	return nil
+}
