@@ -1,0 +1,315 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairndb/cairn"
+)
+
+// W1: one writer, one event per append, round-robin over 10k streams.
+func (r *runner) w1(ctx context.Context) error {
+	n := r.cfg.W1Appends
+	p := r.progress("W1", n)
+	versions := make([]int64, 10_000)
+	for i := range versions {
+		versions[i] = -1
+	}
+	lat := make([]time.Duration, 0, n)
+	ev := r.events(1)
+	for i := range n {
+		st := i % len(versions)
+		exp := cairn.NoStream
+		if versions[st] >= 0 {
+			exp = cairn.Exact(versions[st])
+		}
+		t := time.Now()
+		res, err := r.s.Append(ctx, "w1-"+strconv.Itoa(st), exp, ev...)
+		if err != nil {
+			return err
+		}
+		lat = append(lat, time.Since(t))
+		versions[st] = res.Version
+		p(i + 1)
+	}
+	rawLat, _, ok, err := r.raw(ctx, 1, n, 1)
+	if err != nil {
+		return err
+	}
+	for _, q := range []struct {
+		name string
+		p    float64
+	}{{"append latency p50", 0.5}, {"append latency p99", 0.99}} {
+		res := Result{Workload: "W1", Metric: q.name, Unit: "ms", Value: ms(percentile(lat, q.p))}
+		if ok {
+			res.Raw, res.HasRaw = ms(percentile(rawLat, q.p)), true
+		}
+		r.report(res)
+	}
+	return nil
+}
+
+// W2: many writers, one event per append, each on its own streams with an
+// exact expected version.
+func (r *runner) w2(ctx context.Context) error {
+	writers, appends := r.cfg.W2Writers, r.cfg.W2Appends
+	p := r.progress("W2", writers*appends)
+	var done atomic.Int64
+	lat := make([][]time.Duration, writers)
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	ev := r.events(1)
+	start := time.Now()
+	for w := range writers {
+		wg.Go(func() {
+			stream := fmt.Sprintf("w2-%d", w)
+			v := int64(-1)
+			for range appends {
+				exp := cairn.NoStream
+				if v >= 0 {
+					exp = cairn.Exact(v)
+				}
+				t := time.Now()
+				res, err := r.s.Append(ctx, stream, exp, ev...)
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				lat[w] = append(lat[w], time.Since(t))
+				v = res.Version
+				p(int(done.Add(1)))
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	all := slices.Concat(lat...)
+	rawLat, rawEl, ok, err := r.raw(ctx, writers, appends, 1)
+	if err != nil {
+		return err
+	}
+	total := float64(writers * appends)
+	thr := Result{Workload: "W2", Metric: fmt.Sprintf("%d writers: throughput", writers), Unit: "events/s", Value: total / elapsed.Seconds()}
+	p99 := Result{Workload: "W2", Metric: fmt.Sprintf("%d writers: append latency p99", writers), Unit: "ms", Value: ms(percentile(all, 0.99))}
+	if ok {
+		thr.Raw, thr.HasRaw = total/rawEl.Seconds(), true
+		p99.Raw, p99.HasRaw = ms(percentile(rawLat, 0.99)), true
+	}
+	r.report(thr)
+	r.report(p99)
+	return nil
+}
+
+// W3: one writer, appends of 1000 events.
+func (r *runner) w3(ctx context.Context) error {
+	const per = 1000
+	appends := max(1, r.cfg.W3Events/per)
+	p := r.progress("W3", appends*per)
+	ev := r.events(per)
+	start := time.Now()
+	for i := range appends {
+		if _, err := r.s.Append(ctx, "w3", cairn.Any, ev...); err != nil {
+			return err
+		}
+		p((i + 1) * per)
+	}
+	elapsed := time.Since(start)
+	_, rawEl, ok, err := r.raw(ctx, 1, appends, per)
+	if err != nil {
+		return err
+	}
+	total := float64(appends * per)
+	res := Result{Workload: "W3", Metric: "appends of 1000: throughput", Unit: "events/s", Value: total / elapsed.Seconds()}
+	if ok {
+		res.Raw, res.HasRaw = total/rawEl.Seconds(), true
+	}
+	r.report(res)
+	return nil
+}
+
+// W4: writers contending on one stream. Each reads the version, appends
+// with it as the exact expectation, and on a conflict reads again. Every
+// conflict must be reported, and no commit lost: the stream ends at
+// exactly the number of commits.
+func (r *runner) w4(ctx context.Context) error {
+	writers, commits := r.cfg.W4Writers, r.cfg.W4Commits
+	p := r.progress("W4", commits)
+	const stream = "w4"
+	if _, err := r.s.Append(ctx, stream, cairn.NoStream, r.events(1)...); err != nil {
+		return err
+	}
+	var ok, conflicts atomic.Int64
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	ev := r.events(1)
+	start := time.Now()
+	for w := range writers {
+		wg.Go(func() {
+			for ok.Load() < int64(commits) {
+				v, err := r.s.StreamVersion(ctx, stream)
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				_, err = r.s.Append(ctx, stream, cairn.Exact(v), ev...)
+				switch {
+				case errors.Is(err, cairn.ErrWrongExpectedVersion):
+					conflicts.Add(1)
+				case err != nil:
+					errs[w] = err
+					return
+				default:
+					p(int(ok.Add(1)))
+				}
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	v, err := r.s.StreamVersion(ctx, stream)
+	if err != nil {
+		return err
+	}
+	if v != ok.Load() {
+		return fmt.Errorf("%d commits acknowledged but the stream is at version %d: commits lost", ok.Load(), v)
+	}
+	r.report(Result{Workload: "W4", Metric: fmt.Sprintf("%d writers, one stream: commits", writers), Unit: "commits/s", Value: float64(ok.Load()) / elapsed.Seconds()})
+	r.report(Result{Workload: "W4", Metric: "conflicts reported (none lost)", Unit: "count", Value: float64(conflicts.Load())})
+	return nil
+}
+
+// W5: fill the log to W5Events, read it all from position 0, then rehydrate
+// a 1000-event stream again and again.
+func (r *runner) w5(ctx context.Context) error {
+	if err := r.fill(ctx, r.cfg.W5Events); err != nil {
+		return err
+	}
+	head, _ := r.s.Head()
+	total := int(head) + 1
+	p := r.progress("W5 read", total)
+	start := time.Now()
+	n, bytes := 0, 0
+	for e, err := range r.s.All(ctx, 0, cairn.Forward) {
+		if err != nil {
+			return err
+		}
+		n++
+		bytes += len(e.Data)
+		if n%65536 == 0 {
+			p(n)
+		}
+	}
+	p(n)
+	elapsed := time.Since(start)
+	res := Result{Workload: "W5", Metric: fmt.Sprintf("read all (%s events)", human(float64(n))), Unit: "events/s", Value: float64(n) / elapsed.Seconds()}
+	if br, ok := r.cfg.Baseline.(BaselineReader); ok {
+		// The baseline reads back as many records as the log holds.
+		if missing := n - r.rawRecords; missing >= 1000 {
+			if _, _, _, err := r.raw(ctx, 1, missing/1000, 1000); err != nil {
+				return err
+			}
+		}
+		rn, rel, err := br.ReadAll(ctx)
+		if err != nil {
+			return err
+		}
+		res.Raw, res.HasRaw = float64(rn)/rel.Seconds(), true
+	}
+	r.report(res)
+
+	const stream = "w5-aggregate"
+	if _, err := r.s.Append(ctx, stream, cairn.NoStream, r.events(1000)...); err != nil {
+		return err
+	}
+	lat := make([]time.Duration, 0, r.cfg.W5Rehydrations)
+	for range r.cfg.W5Rehydrations {
+		t := time.Now()
+		k := 0
+		for _, err := range r.s.Stream(ctx, stream, 0, cairn.Forward) {
+			if err != nil {
+				return err
+			}
+			k++
+		}
+		if k != 1000 {
+			return fmt.Errorf("rehydration read %d events, want 1000", k)
+		}
+		lat = append(lat, time.Since(t))
+	}
+	r.report(Result{Workload: "W5", Metric: "rehydrate 1k-event stream p50", Unit: "ms", Value: ms(percentile(lat, 0.5))})
+	r.report(Result{Workload: "W5", Metric: "rehydrate 1k-event stream p99", Unit: "ms", Value: ms(percentile(lat, 0.99))})
+	return nil
+}
+
+// fill appends events in appends of 1000 (over 1000 streams) until the log
+// holds n events.
+func (r *runner) fill(ctx context.Context, n int) error {
+	head, ok := r.s.Head()
+	have := 0
+	if ok {
+		have = int(head) + 1
+	}
+	if have >= n {
+		return nil
+	}
+	p := r.progress("fill", n)
+	ev := r.events(1000)
+	for i := 0; have < n; i++ {
+		k := min(1000, n-have)
+		if _, err := r.s.Append(ctx, "fill-"+strconv.Itoa(i%1000), cairn.Any, ev[:k]...); err != nil {
+			return err
+		}
+		have += k
+		p(have)
+	}
+	return nil
+}
+
+// W6: space on disk per event, resident memory, and the time to reopen.
+func (r *runner) w6(ctx context.Context) error {
+	head, ok := r.s.Head()
+	if !ok {
+		return errors.New("the store is empty: run W5 or another workload first")
+	}
+	n := float64(head + 1)
+	// Engines that keep nothing on disk report 0 bytes: no figure then.
+	if b, err := r.s.DiskBytes(ctx); err == nil && b > 0 {
+		r.report(Result{Workload: "W6", Metric: fmt.Sprintf("disk bytes per event (%s events)", human(n)), Unit: "bytes", Value: float64(b) / n, Raw: EventBytes, HasRaw: true})
+	} else if !errors.Is(err, cairn.ErrNotSupported) {
+		return err
+	}
+	if rss, hwm, ok := memory(); ok {
+		r.report(Result{Workload: "W6", Metric: "resident memory now", Unit: "MiB", Value: rss})
+		r.report(Result{Workload: "W6", Metric: "resident memory peak", Unit: "MiB", Value: hwm})
+	}
+	if r.cfg.Reopen == nil {
+		return nil
+	}
+	if err := r.s.Close(); err != nil {
+		return err
+	}
+	start := time.Now()
+	s, err := r.cfg.Reopen(ctx)
+	if err != nil {
+		return err
+	}
+	r.s = s
+	// The first read after opening is part of being ready.
+	if _, err := s.ReadAll(ctx, 0, 1, cairn.Forward); err != nil {
+		return err
+	}
+	r.report(Result{Workload: "W6", Metric: "reopen", Unit: "ms", Value: ms(time.Since(start))})
+	return nil
+}

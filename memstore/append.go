@@ -1,0 +1,98 @@
+package memstore
+
+import (
+	"context"
+	"slices"
+
+	"github.com/cairndb/cairn"
+)
+
+// Append implements [cairn.Backend].
+func (s *Store) Append(ctx context.Context, id string, expected cairn.ExpectedVersion, events []cairn.EventData) (cairn.AppendResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return cairn.AppendResult{}, err
+	}
+	res, retry, err := s.prepare(id, expected, events)
+	if err != nil || retry {
+		return res, err
+	}
+	return s.write(id, events), nil
+}
+
+// prepare checks an append without writing. retry reports a repeat of an
+// earlier append, whose result res is.
+func (s *Store) prepare(id string, expected cairn.ExpectedVersion, events []cairn.EventData) (res cairn.AppendResult, retry bool, err error) {
+	st := s.streams[id]
+	if st != nil && st.tombstoned {
+		return res, false, cairn.Deleted("append to", id)
+	}
+	if pos, ok := s.ids[events[0].ID]; ok {
+		first := s.log[pos]
+		var recorded []cairn.Event
+		if rs := s.streams[first.StreamID]; rs != nil {
+			for v := first.Version; v < int64(len(rs.positions)) && len(recorded) < len(events); v++ {
+				recorded = append(recorded, s.log[rs.positions[v]])
+			}
+		}
+		res, err := cairn.RetryResult(id, expected, events, recorded)
+		return res, true, err
+	}
+	current := int64(-1)
+	if st != nil {
+		current = st.current()
+	}
+	return res, false, expected.Check(id, current)
+}
+
+func (s *Store) write(id string, events []cairn.EventData) cairn.AppendResult {
+	st := s.streams[id]
+	if st == nil {
+		st = &stream{}
+		s.streams[id] = st
+	}
+	st.deleted = false
+	now := cairn.Now()
+	for _, e := range events {
+		pos := uint64(len(s.log))
+		e.Data, e.Metadata, e.Tags = slices.Clone(e.Data), slices.Clone(e.Metadata), slices.Clone(e.Tags)
+		s.log = append(s.log, cairn.Event{
+			EventData: e,
+			StreamID:  id,
+			Version:   int64(len(st.positions)),
+			Position:  pos,
+			Created:   now,
+		})
+		st.positions = append(st.positions, pos)
+		s.ids[e.ID] = pos
+	}
+	last := s.log[len(s.log)-1]
+	return cairn.AppendResult{Version: last.Version, Position: last.Position}
+}
+
+// AppendBatch implements [cairn.BatchAppender].
+func (s *Store) AppendBatch(ctx context.Context, reqs []cairn.AppendRequest) ([]cairn.AppendResult, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	results := make([]cairn.AppendResult, len(reqs))
+	retried := make([]bool, len(reqs))
+	errs := make([]error, len(reqs))
+	failed := false
+	for i, r := range reqs {
+		results[i], retried[i], errs[i] = s.prepare(r.Stream, r.Expected, r.Events)
+		failed = failed || errs[i] != nil
+	}
+	if failed {
+		return nil, &cairn.BatchError{Errs: errs}
+	}
+	for i, r := range reqs {
+		if !retried[i] {
+			results[i] = s.write(r.Stream, r.Events)
+		}
+	}
+	return results, nil
+}

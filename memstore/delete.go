@@ -1,0 +1,74 @@
+package memstore
+
+import (
+	"context"
+
+	"github.com/cairndb/cairn"
+)
+
+// DeleteStream implements [cairn.Backend].
+func (s *Store) DeleteStream(ctx context.Context, id string, expected cairn.ExpectedVersion) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkRemove(ctx, "delete", id, expected); err != nil {
+		return err
+	}
+	st, err := s.live("delete", id)
+	if err != nil {
+		return err
+	}
+	st.deleted = true
+	st.before = int64(len(st.positions))
+	delete(s.snapshots, id)
+	return nil
+}
+
+// TombstoneStream implements [cairn.Tombstoner].
+func (s *Store) TombstoneStream(ctx context.Context, id string, expected cairn.ExpectedVersion) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.checkRemove(ctx, "tombstone", id, expected); err != nil {
+		return err
+	}
+	st := s.streams[id]
+	if st == nil {
+		st = &stream{}
+		s.streams[id] = st
+	}
+	st.tombstoned = true
+	st.before = int64(len(st.positions))
+	delete(s.snapshots, id)
+	return nil
+}
+
+// checkRemove checks a delete or tombstone of id: the store is open, the
+// stream is not tombstoned, and its version satisfies expected.
+func (s *Store) checkRemove(ctx context.Context, op, id string, expected cairn.ExpectedVersion) error {
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	st := s.streams[id]
+	if st != nil && st.tombstoned {
+		return cairn.Deleted(op, id)
+	}
+	current := int64(-1)
+	if st != nil {
+		current = st.current()
+	}
+	return expected.Check(id, current)
+}
+
+// TruncateStream implements [cairn.Truncater].
+func (s *Store) TruncateStream(ctx context.Context, id string, before int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.check(ctx); err != nil {
+		return err
+	}
+	st, err := s.live("truncate", id)
+	if err != nil {
+		return err
+	}
+	st.before = max(st.before, before)
+	return nil
+}

@@ -1,0 +1,45 @@
+package memstore
+
+import (
+	"context"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/cairndb/cairn"
+)
+
+// ReadModelGet implements [cairn.ReadModelReader].
+func (s *Store) ReadModelGet(ctx context.Context, table, key string) ([]byte, bool, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(ctx); err != nil {
+		return nil, false, err
+	}
+	v, ok := s.tables[table][key]
+	return slices.Clone(v), ok, nil
+}
+
+// ReadModelScan implements [cairn.ReadModelReader].
+func (s *Store) ReadModelScan(ctx context.Context, table, prefix, after string, limit int) ([]cairn.Entry, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	var keys []string
+	for k := range s.tables[table] {
+		if strings.HasPrefix(k, prefix) && k > after {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	if len(keys) > limit {
+		keys = keys[:limit]
+	}
+	out := make([]cairn.Entry, len(keys))
+	for i, k := range keys {
+		out[i] = cairn.Entry{Key: k, Value: slices.Clone(s.tables[table][k])}
+	}
+	return out, nil
+}
