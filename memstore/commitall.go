@@ -2,6 +2,7 @@ package memstore
 
 import (
 	"context"
+	"errors"
 	"slices"
 
 	"github.com/cairndb/cairn"
@@ -63,6 +64,16 @@ type tx struct {
 	s      *Store
 	writes map[string]map[string]*[]byte
 	done   bool
+}
+
+var errTxDone = errors.New("memstore: transaction used after its projection returned")
+
+// check refuses a call after the commit or with a bad table name.
+func (t *tx) check(table string) error {
+	if t.done {
+		return errTxDone
+	}
+	return cairn.ValidateTable(table)
 }
 
 func (t *tx) Get(ctx context.Context, table, key string) ([]byte, bool, error) {

@@ -14,7 +14,6 @@ package memstore
 
 import (
 	"context"
-	"errors"
 	"sync"
 
 	"github.com/cairndb/cairn"
@@ -78,16 +77,6 @@ func (s *Store) check(ctx context.Context) error {
 		return cairn.ErrClosed
 	}
 	return ctx.Err()
-}
-
-var errTxDone = errors.New("memstore: transaction used after its projection returned")
-
-// check refuses a call after the commit or with a bad table name.
-func (t *tx) check(table string) error {
-	if t.done {
-		return errTxDone
-	}
-	return cairn.ValidateTable(table)
 }
 
 // live returns the stream id, or the error for op on a stream that does not
