@@ -215,13 +215,6 @@ func appendLocatorKey(dst []byte, pos uint64) []byte {
 	return binary.BigEndian.AppendUint64(append(dst, prefixLocator), pos)
 }
 
-func locatorPos(k []byte) (uint64, bool) {
-	if len(k) != 9 || k[0] != prefixLocator {
-		return 0, false
-	}
-	return binary.BigEndian.Uint64(k[1:]), true
-}
-
 var locatorBounds = pebble.IterOptions{LowerBound: []byte{prefixLocator}, UpperBound: []byte{prefixLocator + 1}}
 
 // marker is the end of the last frame of the log that the index holds,
@@ -291,10 +284,6 @@ func decodeMeta(key, value []byte) (meta, error) {
 	}
 	m.before, m.purged = int64(b), int64(pu)
 	return m, nil
-}
-
-func encodeUint(key []byte, v uint64) []byte {
-	return appendUint(nil, key, v)
 }
 
 // appendUint appends the sealed 8-byte value v to dst.

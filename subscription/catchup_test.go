@@ -71,8 +71,7 @@ func testExactlyOnce(t *testing.T, eng engine) {
 		mustAppend(t, store, fmt.Sprintf("pre-%d", i%3), ev("Pre"))
 	}
 	type seen struct {
-		all     []cairn.Event
-		streams map[string][]int64
+		all []cairn.Event
 	}
 	var (
 		wg     sync.WaitGroup

@@ -435,7 +435,7 @@ func TestPersistentUndeliveredNotRetried(t *testing.T) {
 	// a never calls Next: once the timeout passes, the events assigned to
 	// it go to b, none of them as a retry, and a gets no more although
 	// DispatchToSingle prefers it.
-	a = connect(t, ctx, m, "s", "timeout", subscription.ConsumerOptions{InFlight: 3})
+	_ = connect(t, ctx, m, "s", "timeout", subscription.ConsumerOptions{InFlight: 3}) // a
 	b = connect(t, ctx, m, "s", "timeout", subscription.ConsumerOptions{InFlight: 3})
 	for v := range 3 {
 		d := next(t, ctx, b)

@@ -106,7 +106,9 @@ func (p *persistentService) Create(ctx context.Context, req *ps.CreateReq) (*ps.
 		settings.Filter = f
 	case nil:
 		// Servers before 21.10 took the stream and the start here.
+		//lint:ignore SA1019 clients of servers before 21.10 still send these fields
 		stream = streamName(o.GetStreamIdentifier())
+		//lint:ignore SA1019 as above
 		switch rev := st.GetRevision(); rev {
 		case 0:
 		case math.MaxUint64:
@@ -129,6 +131,7 @@ func (p *persistentService) Update(ctx context.Context, req *ps.UpdateReq) (*ps.
 	case *ps.UpdateReq_Options_Stream:
 		stream = streamName(v.Stream.GetStreamIdentifier())
 	case nil:
+		//lint:ignore SA1019 clients of servers before 21.10 still send this field
 		stream = streamName(o.GetStreamIdentifier())
 	}
 	strategy, err := updateStrategy(st)
