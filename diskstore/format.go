@@ -189,6 +189,11 @@ func appendRun(dst, key []byte, pos uint64, count int64, sp span) []byte {
 }
 
 func decodeRun(key, value []byte) (run, error) {
+	// A locator's key is 'L' ‖ position [8], a run's 'r' ‖ stream ‖ 0x00 ‖
+	// version [8].
+	if !(len(key) == 9 && key[0] == prefixLocator) && !(len(key) >= 10 && key[0] == prefixRun) {
+		return run{}, corruptf(key, "not the key of a run")
+	}
 	p, err := unseal(key, value)
 	if err != nil {
 		return run{}, err
