@@ -394,7 +394,7 @@ func (d *DB) recover() error {
 		return err
 	}
 	var buf []byte
-	seg, end := m.seg, m.end
+	seg, end, next := m.seg, m.end, m.next
 	for len(segs) > 0 {
 		size, err := d.log.size(seg)
 		if err != nil {
@@ -414,6 +414,11 @@ func (d *DB) recover() error {
 				}
 				break
 			}
+			fm, err := checkFrame(frame, seg, end, next)
+			if err != nil {
+				return err
+			}
+			next = fm.next
 			b := d.pdb.NewBatch()
 			if err := b.SetRepr(slices.Clone(frameIndex(frame))); err != nil {
 				return fmt.Errorf("%w: log segment %d offset %d: %v", cairn.ErrCorrupt, seg, end, err)

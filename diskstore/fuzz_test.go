@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/google/uuid"
 )
@@ -299,6 +300,55 @@ func FuzzReadFrame(f *testing.F) {
 		}
 		if err := l.checkTail(1, off, int64(len(seg))); err != nil && !errors.Is(err, cairn.ErrCorrupt) {
 			t.Fatalf("error %v does not match ErrCorrupt", err)
+		}
+	})
+}
+
+// FuzzCheckFrame seals a frame around arbitrary bytes, as only a bug could
+// write one, and checks it as Open does before replaying its index batch:
+// an error matching cairn.ErrCorrupt, or a batch that pebble takes.
+func FuzzCheckFrame(f *testing.F) {
+	b := new(pebble.Batch)
+	if err := b.Set(metaKey("s"), encodeMeta(metaKey("s"), meta{}), nil); err != nil {
+		f.Fatal(err)
+	}
+	m := make([]byte, markerLen)
+	// The marker record: kind, key length, key, value length, value.
+	putMarker(m, marker{seg: 1, end: frameHeader + 4 + int64(len(b.Repr())+4+markerLen), next: 1})
+	if err := b.Set(markerKey, m, nil); err != nil {
+		f.Fatal(err)
+	}
+	f.Add(uint32(4), slices.Concat([]byte{3, 'a', 'b', 'c'}, b.Repr()), uint64(0))
+	f.Add(uint32(0), []byte("\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x01\xff"), uint64(0))
+	f.Add(uint32(0), []byte("\x00\x00\x00\x00\x00\x00\x00\x00\x01\x00\x00\x00\x16\x01A"), uint64(0))
+	f.Fuzz(func(t *testing.T, events uint32, body []byte, next uint64) {
+		fr := append(beginFrame(nil), body...)
+		sealFrame(fr, int(events%uint32(len(body)+1)))
+		m, err := checkFrame(fr, 1, 0, next)
+		if err != nil {
+			if !errors.Is(err, cairn.ErrCorrupt) {
+				t.Fatalf("error %v does not match ErrCorrupt", err)
+			}
+			return
+		}
+		if m.seg != 1 || m.end != int64(len(fr)) || m.next < next {
+			t.Fatalf("frame taken with the marker %+v", m)
+		}
+		b := new(pebble.Batch)
+		if err := b.SetRepr(slices.Clone(frameIndex(fr))); err != nil {
+			t.Fatal(err)
+		}
+		for r := b.Reader(); ; {
+			kind, _, _, ok, err := r.Next()
+			if err != nil {
+				t.Fatalf("pebble reads a batch that the check took: %v", err)
+			}
+			if !ok {
+				break
+			}
+			if kind != pebble.InternalKeyKindSet && kind != pebble.InternalKeyKindDelete {
+				t.Fatalf("a record of kind %v", kind)
+			}
 		}
 	})
 }

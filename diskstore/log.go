@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"math"
 	"os"
 	"slices"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"sync"
 
 	"github.com/cairndb/cairn"
+	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -374,7 +376,20 @@ func (l *segmentLog) readFrame(n uint64, off, size int64, buf []byte) (frame []b
 // off, is the torn end of the log: a frame that was being written when the
 // process stopped, never acknowledged. A damaged frame followed by an
 // intact one is corruption of acknowledged data, and is reported.
+//
+// A segment that the log goes on from was synced whole before the next one
+// was created: after its last frame there is nothing but zeros (space
+// allocated ahead), and anything else is damage.
 func (l *segmentLog) checkTail(n uint64, off, size int64) error {
+	if off > size {
+		return fmt.Errorf("diskstore: %w: log segment %d ends at %d, before its frames (%d)", cairn.ErrCorrupt, n, size, off)
+	}
+	l.mu.RLock()
+	_, later := l.files[n+1]
+	l.mu.RUnlock()
+	if later {
+		return l.checkZeros(n, off, size)
+	}
 	var hdr [frameHeader]byte
 	if size-off < frameHeader {
 		return nil
@@ -395,10 +410,99 @@ func (l *segmentLog) checkTail(n uint64, off, size int64) error {
 	return nil
 }
 
+// checkZeros checks that segment n holds only zeros from off to size.
+func (l *segmentLog) checkZeros(n uint64, off, size int64) error {
+	buf := make([]byte, min(size-off, 1<<20))
+	for at := off; at < size; at += int64(len(buf)) {
+		p := buf[:min(int64(len(buf)), size-at)]
+		if err := l.readAt(n, at, p); err != nil {
+			return err
+		}
+		if i := slices.IndexFunc(p, func(b byte) bool { return b != 0 }); i >= 0 {
+			return fmt.Errorf("diskstore: %w: log segment %d: damaged data at offset %d, after its last whole frame (at %d) and before segment %d", cairn.ErrCorrupt, n, at+int64(i), off, n+1)
+		}
+	}
+	return nil
+}
+
 // frameIndex returns the index batch of a frame read by readFrame.
 func frameIndex(frame []byte) []byte {
 	ev := binary.LittleEndian.Uint32(frame[4:])
 	return frame[frameHeader+int(ev):]
+}
+
+// checkFrame checks a frame read by readFrame at offset off of segment seg
+// before Open replays its index batch, and returns the frame's marker. The
+// batch must be what the committer writes: sets and deletes only, as many
+// as its header counts, the last of them the marker of this very frame;
+// and the frame's events must take the positions from next on, where the
+// frame before ended. A frame with a correct checksum that fails these
+// checks is reported as corrupt rather than applied (pebble panics on some
+// kinds of record), and a frame missing between two others (zeroed, or
+// lost with the end of a segment) is found by the gap in positions.
+func checkFrame(frame []byte, seg uint64, off int64, next uint64) (marker, error) {
+	bad := func(format string, args ...any) (marker, error) {
+		return marker{}, fmt.Errorf("diskstore: %w: log segment %d: frame at offset %d: %s", cairn.ErrCorrupt, seg, off, fmt.Sprintf(format, args...))
+	}
+	ev := binary.LittleEndian.Uint32(frame[4:])
+	events, ok := records(frame[frameHeader:frameHeader+int(ev)], nil)
+	if !ok {
+		return bad("malformed event records")
+	}
+	// The batch: sequence number [8] and count [4], little-endian, then
+	// per record its kind [1], key and (for a set) value, each a uvarint
+	// length ‖ bytes. Pebble's own reader trusts the lengths: the batch is
+	// parsed here first.
+	repr := frameIndex(frame)
+	if len(repr) < 12 {
+		return bad("index batch of %d bytes", len(repr))
+	}
+	count := binary.LittleEndian.Uint32(repr[8:])
+	str := func(p []byte) (s, rest []byte, ok bool) {
+		v, k := binary.Uvarint(p)
+		if k <= 0 || k > 5 || v > math.MaxUint32 || uint64(len(p)-k) < v {
+			return nil, nil, false
+		}
+		return p[k : k+int(v)], p[k+int(v):], true
+	}
+	var n uint32
+	var last []byte // the value of the last write, when it sets the marker
+	for p := repr[12:]; len(p) > 0; n++ {
+		kind := pebble.InternalKeyKind(p[0])
+		k, rest, ok := str(p[1:])
+		if !ok {
+			return bad("malformed index batch")
+		}
+		last = nil
+		switch kind {
+		case pebble.InternalKeyKindSet:
+			var v []byte
+			if v, rest, ok = str(rest); !ok {
+				return bad("malformed index batch")
+			}
+			if bytes.Equal(k, markerKey) {
+				last = v
+			}
+		case pebble.InternalKeyKindDelete:
+		default:
+			return bad("index batch holds a record of kind %v", kind)
+		}
+		p = rest
+	}
+	if n != count {
+		return bad("index batch of %d records counts %d", n, count)
+	}
+	if last == nil {
+		return bad("index batch does not end with the marker")
+	}
+	m, err := decodeMarker(last)
+	if err != nil {
+		return marker{}, err
+	}
+	if m.seg != seg || m.end != off+int64(len(frame)) || m.next-uint64(len(events)) != next || m.next < next {
+		return bad("marker (segment %d, end %d, next position %d) does not follow the frame before (next position %d) with %d events", m.seg, m.end, m.next, next, len(events))
+	}
+	return m, nil
 }
 
 // logReader reads event records from the log through a window, so that
