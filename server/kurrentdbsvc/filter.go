@@ -1,6 +1,7 @@
 package kurrentdbsvc
 
 import (
+	"math"
 	"regexp"
 	"slices"
 
@@ -89,12 +90,13 @@ func newFilter(fo *api.ReadReq_Options_FilterOptions) (*filter, error) {
 		slices.Sort(f.lengths)
 		f.lengths = slices.Compact(f.lengths)
 	}
-	window := defaultSearchWindow
+	window := uint64(defaultSearchWindow)
 	if m, ok := fo.Window.(*api.ReadReq_Options_FilterOptions_Max); ok && m.Max > 0 {
-		window = int(m.Max)
+		window = uint64(m.Max)
 		f.window = uint64(m.Max)
 	}
-	f.every = window * max(1, int(fo.GetCheckpointIntervalMultiplier()))
+	// Two uint32s: the product fits in a uint64, not always in an int.
+	f.every = int(min(window*uint64(max(1, fo.GetCheckpointIntervalMultiplier())), math.MaxInt))
 	return f, nil
 }
 

@@ -77,7 +77,8 @@ func parseMeta(data []byte) streamMeta {
 	}
 	num := func(key string) int64 {
 		f, ok := props[key].(float64)
-		if !ok || f < 0 || f > math.MaxInt64 || f != math.Trunc(f) {
+		// float64(math.MaxInt64) is 2^63, one past the largest int64.
+		if !ok || f < 0 || f >= math.MaxInt64 || f != math.Trunc(f) {
 			return 0
 		}
 		return int64(f)
