@@ -178,24 +178,38 @@ func Parse(raw string) (Kind, string, error) {
 }
 
 // Redact returns raw with any password replaced by "xxxxx", for logs and
-// error messages.
+// error messages: the password of the user information, and the values of
+// password and sslpassword parameters.
 func Redact(raw string) string {
-	if u, err := url.Parse(raw); err == nil {
-		if q := u.Query(); q.Has("password") || q.Has("sslpassword") {
-			for _, k := range []string{"password", "sslpassword"} {
-				if q.Has(k) {
-					q.Set(k, "xxxxx")
-				}
-			}
-			u.RawQuery = q.Encode()
-		}
+	// A URL whose scheme is not what stands before "://" to url.Parse
+	// ("#://u:p@h" is all fragment) is redacted as an unparsable one.
+	scheme, _, hasScheme := strings.Cut(raw, "://")
+	if u, err := url.Parse(raw); err == nil && (!hasScheme || strings.EqualFold(u.Scheme, scheme)) {
+		u.RawQuery = redactQuery(u.RawQuery)
 		return u.Redacted()
 	}
-	// Unparsable: drop whatever stands between the scheme and an '@'.
+	// Unparsable: drop whatever stands between "://" and an '@', and the
+	// values of password parameters.
+	if base, query, ok := strings.Cut(raw, "?"); ok {
+		raw = base + "?" + redactQuery(query)
+	}
 	if i := strings.Index(raw, "://"); i >= 0 {
 		if j := strings.LastIndexByte(raw, '@'); j > i {
-			return raw[:i+3] + "xxxxx" + raw[j:]
+			raw = raw[:i+3] + "xxxxx" + raw[j:]
 		}
 	}
 	return raw
+}
+
+// redactQuery replaces the values of the password parameters of a raw
+// query, keeping the rest as it is (even where it is malformed).
+func redactQuery(query string) string {
+	params := strings.Split(query, "&")
+	for i, p := range params {
+		k, _, ok := strings.Cut(p, "=")
+		if key, err := url.QueryUnescape(k); ok && err == nil && (key == "password" || key == "sslpassword") {
+			params[i] = k + "=xxxxx"
+		}
+	}
+	return strings.Join(params, "&")
 }

@@ -65,6 +65,10 @@ func TestRedact(t *testing.T) {
 		"./cairn-data":                                              "./cairn-data",
 		"postgres://cairn@db/cairn?password=s3cret&sslmode=require": "postgres://cairn@db/cairn?password=xxxxx&sslmode=require",
 		"postgres://u:p%zz@db/x":                                    "postgres://xxxxx@db/x",
+		"postgres://u@db/x%zz?password=s3cret&sslpassword=s3cret":   "postgres://xxxxx@db/x%zz?password=xxxxx&sslpassword=xxxxx",
+		"postgres://u@db/x?password=s3cret%":                        "postgres://u@db/x?password=xxxxx",
+		"#://u:s3cret@db":                                           "#://xxxxx@db",
+		"A:://u:s3cret@db":                                          "A:://xxxxx@db",
 	} {
 		if got := storeurl.Redact(raw); got != want {
 			t.Errorf("Redact(%q) = %q, want %q", raw, got, want)
