@@ -85,7 +85,11 @@
 // for an event, over its position and encoding). Pebble checksums its own
 // log and tables. Data that fails a check is reported with an error
 // matching [cairn.ErrCorrupt] and is never returned as an event; a damaged
-// frame followed by intact ones makes Open fail rather than drop them.
+// frame followed by intact ones makes Open fail rather than drop them, and
+// so do damage after the last frame of a segment that the log goes on
+// from (such a segment was synced whole), a frame missing between two
+// that Open replays (their positions do not follow on), and a frame whose
+// index changes are not what the engine writes.
 //
 // # On-disk format, version 2
 //
