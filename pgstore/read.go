@@ -13,7 +13,7 @@ import (
 // expandSQL reads events out of chunk rows: chunks is a query of chunk
 // rows (c), where filters the events (x.n is an event's 1-based place in
 // its chunk), order orders them and limit limits them. The columns are
-// those collectEvents scans. Ordering by the chunk rows' order, then x.n,
+// those collectEventsSized scans. Ordering by the chunk rows' order, then x.n,
 // lets PostgreSQL stop reading chunks once it has limit events.
 func (s *Store) expandSQL(chunks, where, order, limit string) string {
 	return `SELECT ` + expandColumns + `
@@ -124,14 +124,9 @@ func collectForwardSized(rows pgx.Rows, z *sizer) (events []cairn.Event, ok bool
 	return events, true, rows.Err()
 }
 
-// collectEvents scans rows of events (position, stream, version, id, type,
-// content type, data, metadata, tags, created) and closes them.
-func collectEvents(rows pgx.Rows) ([]cairn.Event, error) {
-	return collectEventsSized(rows, nil)
-}
-
-// collectEventsSized is collectEvents that stops after the event that fills
-// z, when z is set.
+// collectEventsSized scans rows of events (position, stream, version, id,
+// type, content type, data, metadata, tags, created) and closes them; it
+// stops after the event that fills z, when z is set.
 func collectEventsSized(rows pgx.Rows, z *sizer) ([]cairn.Event, error) {
 	defer rows.Close()
 	var out []cairn.Event

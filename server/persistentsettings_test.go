@@ -188,6 +188,7 @@ func TestPersistentSettingsOutOfRangeRefusedRaw(t *testing.T) {
 		setting string
 	}{
 		{"unknown strategy enum", func(st *ps.CreateReq_Settings) {
+			//lint:ignore SA1019 the enum that clients before 21.10.1 send
 			st.ConsumerStrategy, st.NamedConsumerStrategy = "", ps.CreateReq_ConsumerStrategy(7)
 		}, "settings.named_consumer_strategy"},
 		{"negative message timeout in ticks", func(st *ps.CreateReq_Settings) {

@@ -128,6 +128,7 @@ func createStrategy(st *ps.CreateReq_Settings) (subscription.Strategy, error) {
 	if name := st.GetConsumerStrategy(); name != "" {
 		return subscription.ParseStrategy(name)
 	}
+	//lint:ignore SA1019 clients before 21.10.1 send only the enum
 	v := int32(st.GetNamedConsumerStrategy())
 	name, ok := ps.CreateReq_ConsumerStrategy_name[v]
 	if !ok {
