@@ -142,7 +142,7 @@ var indexDamages = []struct {
 
 // openDamaged opens the store in dir, whose index is damaged, and checks
 // the failure: one error, on one line, that matches cairn.ErrCorrupt and
-// cairn.ErrCorrupt and contains want, and nothing logged at WARN or above
+// ErrIndexDamaged and contains want, and nothing logged at WARN or above
 // while opening (the error says it all), nor pebble's detail carrier.
 func openDamaged(t *testing.T, dir string, opts Options, want string) {
 	t.Helper()
@@ -153,8 +153,8 @@ func openDamaged(t *testing.T, dir string, opts Options, want string) {
 		_ = db.Close()
 		t.Fatal("open of a store with a damaged index succeeded")
 	}
-	if !errors.Is(err, cairn.ErrCorrupt) || !errors.Is(err, cairn.ErrCorrupt) {
-		t.Errorf("open of a store with a damaged index: %v; want an error matching cairn.ErrCorrupt and cairn.ErrCorrupt", err)
+	if !errors.Is(err, cairn.ErrCorrupt) || !errors.Is(err, ErrIndexDamaged) {
+		t.Errorf("open of a store with a damaged index: %v; want an error matching cairn.ErrCorrupt and ErrIndexDamaged", err)
 	}
 	msg := err.Error()
 	t.Log(msg)
