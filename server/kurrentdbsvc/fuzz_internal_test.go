@@ -1,4 +1,4 @@
-package server
+package kurrentdbsvc
 
 import (
 	"encoding/json"
