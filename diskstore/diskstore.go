@@ -47,6 +47,17 @@ type Options struct {
 	// SegmentBytes is the size past which the log goes on in a new
 	// segment file. Zero means 256 MiB.
 	SegmentBytes int64
+	// ReadOnly opens an existing store for reading only: nothing in the
+	// directory is created or changed, so that it can live on read-only
+	// media, and every write (Compact included) fails with [ErrReadOnly];
+	// Health reports only a failed read. The directory's lock is taken
+	// shared: a process that holds the store for writing (a running
+	// server) excludes a read-only open, and read-only opens do not
+	// exclude each other. A directory that holds no store is refused with
+	// [ErrNoStore]. A store that was not closed cleanly, whose index lags
+	// its log, is refused with [ErrNeedsRecovery]: recovery writes the
+	// index, so open it once for writing first.
+	ReadOnly bool
 }
 
 func (o *Options) ensureDefaults() {
@@ -277,6 +288,13 @@ func Open(dir string, opts Options) (*DB, error) {
 		// default Snappy on every flush and compaction.
 		po.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.FastestCompression }
 	}
+	if opts.ReadOnly {
+		if _, err := opts.FS.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("diskstore: open %s: %w", dir, ErrNoStore)
+		}
+		po.ReadOnly = true
+		po.FS = sharedLockFS{po.FS}
+	}
 	pdb, err := pebble.Open(dir, po)
 	if err != nil {
 		return nil, d.openError(dir, indexFault{err})
@@ -286,14 +304,17 @@ func Open(dir string, opts Options) (*DB, error) {
 		_ = pdb.Close()
 		return nil, d.openError(dir, err)
 	}
-	if d.log, err = openLog(opts.FS, opts.FS.PathJoin(dir, "log"), opts.SegmentBytes, opts.NoSync); err == nil {
+	logDir := opts.FS.PathJoin(dir, "log")
+	if _, serr := opts.FS.Stat(logDir); opts.ReadOnly && errors.Is(serr, os.ErrNotExist) {
+		err = ErrNoStore // openLog would create it
+	} else if d.log, err = openLog(opts.FS, logDir, opts.SegmentBytes, opts.NoSync); err == nil {
 		err = d.recover()
 	}
 	if err == nil {
 		// The replay may have filled memtables, which pebble flushes as
 		// it sees fit: nothing it replays is in flight. Count from here
 		// on.
-		if err = d.pdb.Flush(); err != nil {
+		if err = d.flushUnlessReadOnly(); err != nil {
 			err = indexFault{err}
 		}
 	}
@@ -340,6 +361,9 @@ func (d *DB) init() error {
 		}
 		if nonEmpty {
 			return fmt.Errorf("the directory holds a pebble database that is not a cairn store")
+		}
+		if d.opts.ReadOnly {
+			return ErrNoStore
 		}
 		val := append([]byte(formatMagic), 0, 0, 0, FormatVersion)
 		if err := d.pdb.Set(formatKey, seal(formatKey, val), pebble.NoSync); err != nil {
@@ -419,6 +443,9 @@ func (d *DB) recover() error {
 				return err
 			}
 			next = fm.next
+			if d.opts.ReadOnly {
+				return ErrNeedsRecovery
+			}
 			b := d.pdb.NewBatch()
 			if err := b.SetRepr(slices.Clone(frameIndex(frame))); err != nil {
 				return fmt.Errorf("%w: log segment %d offset %d: %v", cairn.ErrCorrupt, seg, end, err)
@@ -435,8 +462,10 @@ func (d *DB) recover() error {
 		}
 		seg, end = seg+1, 0
 	}
-	if err := d.log.startAppending(seg, end); err != nil {
-		return err
+	if !d.opts.ReadOnly {
+		if err := d.log.startAppending(seg, end); err != nil {
+			return err
+		}
 	}
 	// The committer's state is read from the index only now that it holds
 	// every frame of the log: read before the replay, it would miss the
@@ -695,7 +724,7 @@ func (d *DB) Close() error {
 	d.readers.Wait()
 	_ = d.anchor.Close()
 	var err error
-	if d.failed() == nil {
+	if d.failed() == nil && !d.opts.ReadOnly {
 		// Every write was answered: the memtable holds only durable
 		// writes. Flushing it spares the next Open a replay.
 		d.sealed.Add(1)
@@ -711,6 +740,9 @@ func (d *DB) Close() error {
 func (d *DB) Health(ctx context.Context) error {
 	if err := d.failed(); err != nil {
 		return err
+	}
+	if d.opts.ReadOnly {
+		return nil // reads are served; writes are refused by design
 	}
 	if err := d.submit(ctx, &request{kind: opHealth}); err != nil {
 		return err

@@ -86,6 +86,9 @@ func (d *DB) submit(ctx context.Context, r *request) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if d.opts.ReadOnly {
+		return ErrReadOnly
+	}
 	if n := r.bytes(); n > maxWriteBytes {
 		return &cairn.InvalidArgumentError{Field: "events", Reason: fmt.Sprintf("take about %d bytes in all, more than the %d bytes one write to this engine can hold", n, maxWriteBytes)}
 	}
