@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 
 	"github.com/cairndb/cairn/api/cairnv1"
 	"google.golang.org/grpc"
@@ -56,10 +57,11 @@ func Dial(addr string, opts Options) (*Store, error) {
 
 // Open connects to the server that raw names:
 //
-//	cairn://[user:password@]host:port[?tls=true&tlscafile=ca.crt&tlsverifycert=false]
+//	cairn://[user:password@]host:port[?tls=true&tlsCAFile=ca.crt&tlsVerifyCert=false]
 //
-// kurrentdb:// and esdb:// URLs of the same form are accepted too. TLS is off
-// unless tls=true.
+// kurrentdb:// and esdb:// URLs of the same form are accepted too, and the
+// parameters' names in any case (tlsCAFile or tlscafile), as KurrentDB's
+// connection strings have them. TLS is off unless tls=true.
 func Open(raw string, opts Options) (*Store, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -82,13 +84,17 @@ func Open(raw string, opts Options) (*Store, error) {
 		opts.Username = u.User.Username()
 		opts.Password, _ = u.User.Password()
 	}
-	q := u.Query()
-	for key := range q {
-		switch key {
+	// Parameter names are case-insensitive, as in KurrentDB's connection
+	// strings (tlsCAFile, tlsVerifyCert).
+	q := url.Values{}
+	for key, vals := range u.Query() {
+		k := strings.ToLower(key)
+		switch k {
 		case "tls", "tlscafile", "tlsverifycert":
 		default:
-			return nil, fmt.Errorf("server URL %q: unknown parameter %q (known: tls, tlscafile, tlsverifycert)", shown, key)
+			return nil, fmt.Errorf("server URL %q: unknown parameter %q (known: tls, tlsCAFile, tlsVerifyCert)", shown, key)
 		}
+		q[k] = append(q[k], vals...)
 	}
 	if v := q.Get("tls"); v != "" {
 		on, err := strconv.ParseBool(v)

@@ -86,6 +86,9 @@ func TestOpenURL(t *testing.T) {
 		{"cairn://localhost:2113?tls=maybe", `tls="maybe" is not true or false`},
 		{"cairn://localhost:2113?color=blue", `unknown parameter "color"`},
 		{"cairn://localhost:2113?tls=true&tlscafile=/nonexistent/ca.crt", "tlscafile"},
+		// KurrentDB's spelling: parameter names in any case.
+		{"cairn://localhost:2113?TLS=maybe", `tls="maybe" is not true or false`},
+		{"kurrentdb://localhost:2113?tls=true&tlsCAFile=/nonexistent/ca.crt", "tlscafile: open /nonexistent/ca.crt"},
 	} {
 		_, err := remotestore.Open(c.url, remotestore.Options{})
 		if err == nil || !strings.Contains(err.Error(), c.want) {
