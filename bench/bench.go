@@ -28,10 +28,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/internal/progress"
 )
 
 // EventBytes is the size of the data of every event the workloads write.
@@ -49,7 +49,11 @@ type Config struct {
 	// alone.
 	Baseline Baseline
 	// Workloads selects workloads by name ("W1" … "W6"); empty runs all.
+	// Run refuses a name it does not know.
 	Workloads []string
+	// StreamPrefix starts the id of every stream the run writes, so that a
+	// run in a shared store can be told apart and removed afterwards.
+	StreamPrefix string
 
 	W1Appends      int // W1 appends; 0 means 2,000
 	W2Writers      int // W2 writers; 0 means 64
@@ -118,6 +122,9 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	if cfg.Open == nil {
 		return nil, errors.New("bench: Config.Open is required")
 	}
+	if err := CheckWorkloads(cfg.Workloads); err != nil {
+		return nil, err
+	}
 	s, err := cfg.Open(ctx)
 	if err != nil {
 		return nil, err
@@ -140,7 +147,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		{"W1", r.w1}, {"W2", r.w2}, {"W3", r.w3}, {"W4", r.w4}, {"W5", r.w5}, {"W6", r.w6},
 	}
 	for _, st := range steps {
-		if len(cfg.Workloads) > 0 && !slices.ContainsFunc(cfg.Workloads, func(w string) bool { return strings.EqualFold(w, st.name) }) {
+		if len(cfg.Workloads) > 0 && !slices.ContainsFunc(cfg.Workloads, func(w string) bool { return strings.EqualFold(strings.TrimSpace(w), st.name) }) {
 			continue
 		}
 		if err := st.fn(ctx); err != nil {
@@ -148,6 +155,20 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		}
 	}
 	return r.results, nil
+}
+
+// Workloads are the names of the workloads, in the order Run runs them.
+var Workloads = []string{"W1", "W2", "W3", "W4", "W5", "W6"}
+
+// CheckWorkloads returns an error naming the first of names that is not a
+// workload (case does not matter).
+func CheckWorkloads(names []string) error {
+	for _, n := range names {
+		if !slices.ContainsFunc(Workloads, func(w string) bool { return strings.EqualFold(w, strings.TrimSpace(n)) }) {
+			return fmt.Errorf("bench: unknown workload %q: the workloads are %s", n, strings.Join(Workloads, ", "))
+		}
+	}
+	return nil
 }
 
 func (r *runner) report(res Result) {
@@ -244,36 +265,32 @@ func memory() (rss, hwm float64, ok bool) {
 	return rss, hwm, rss > 0
 }
 
-// progress returns a function that reports done out of total.
-func (r *runner) progress(label string, total int) func(done int) {
+// progress returns a function that reports done out of total, and one that
+// ends the report.
+func (r *runner) progress(label string, total int) (func(done int), func()) {
 	w := r.cfg.Progress
 	if w == nil || total <= 0 {
-		return func(int) {}
+		return func(int) {}, func() {}
 	}
-	var mu sync.Mutex
-	last := -1
-	return func(done int) {
-		mu.Lock()
-		defer mu.Unlock()
+	unit := "events"
+	switch label {
+	case "W1", "W2":
+		unit = "appends"
+	case "W4":
+		unit = "commits"
+	}
+	p := progress.New(w, label, progress.Options{Total: int64(total), Unit: unit, Terminal: r.cfg.Terminal})
+	end := func() {
 		if r.cfg.Terminal {
-			pct := done * 100 / total
-			if pct == last && done != total {
-				return
-			}
-			last = pct
-			const width = 30
-			bar := strings.Repeat("#", pct*width/100) + strings.Repeat(" ", width-pct*width/100)
-			fmt.Fprintf(w, "\r%-8s [%s] %3d%% %d/%d", label, bar, pct, done, total)
-			if done >= total {
-				fmt.Fprint(w, "\r"+strings.Repeat(" ", 80)+"\r")
-			}
-			return
+			p.Abort() // the report's line says it all
+		} else {
+			p.Done()
 		}
-		step := done * 10 / total
-		if step == last {
-			return
-		}
-		last = step
-		fmt.Fprintf(w, "%s: %d/%d (%d%%)\n", label, done, total, done*100/total)
 	}
+	return func(done int) {
+		p.Reached(int64(done))
+		if done >= total {
+			end() // before the report's line is printed
+		}
+	}, end
 }

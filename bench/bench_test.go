@@ -55,11 +55,52 @@ func TestRunDisk(t *testing.T) {
 	if !strings.Contains(out.String(), "raw file + fdatasync") || !strings.Contains(out.String(), "×") {
 		t.Errorf("report without the baseline:\n%s", out.String())
 	}
-	if !strings.Contains(progress.String(), "W3: 3000/3000 (100%)") {
+	if !strings.Contains(progress.String(), "W3: 3000 events in ") {
 		t.Errorf("no plain progress lines:\n%s", progress.String())
 	}
 	t.Logf("\n%s", out.String())
 }
+
+// A run refuses a workload it does not know, before it writes anything.
+func TestRunRefusesUnknownWorkloads(t *testing.T) {
+	opened := false
+	open := func(context.Context) (*cairn.Store, error) { opened = true; return memstore.Open(), nil }
+	_, err := bench.Run(context.Background(), tiny(bench.Config{Open: open, Workloads: []string{"W1", "W9"}, Out: io.Discard}))
+	if err == nil || !strings.Contains(err.Error(), `unknown workload "W9": the workloads are W1, W2, W3, W4, W5, W6`) {
+		t.Fatalf("Run with W9: %v", err)
+	}
+	if opened {
+		t.Fatal("Run opened the store before refusing the workload")
+	}
+}
+
+// Every stream a run writes starts with StreamPrefix.
+func TestRunStreamPrefix(t *testing.T) {
+	store := memstore.Open()
+	open := func(context.Context) (*cairn.Store, error) {
+		return cairn.NewStore(keepOpen{store.Backend()}, cairn.Options{}), nil
+	}
+	if _, err := bench.Run(context.Background(), tiny(bench.Config{Open: open, StreamPrefix: "bench-x-", Workloads: []string{"W1", "W2", "W3", "W4", "W5"}, Out: io.Discard})); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for id, err := range store.Streams(context.Background()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(id, "bench-x-") {
+			t.Fatalf("the run wrote stream %q", id)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatal("the run wrote no stream")
+	}
+}
+
+type keepOpen struct{ cairn.Backend }
+
+func (keepOpen) Close() error { return nil }
 
 // TestRunSubset runs the selected workloads only, on the in-memory engine.
 func TestRunSubset(t *testing.T) {

@@ -16,7 +16,8 @@ import (
 // W1: one writer, one event per append, round-robin over 10k streams.
 func (r *runner) w1(ctx context.Context) error {
 	n := r.cfg.W1Appends
-	p := r.progress("W1", n)
+	p, end := r.progress("W1", n)
+	defer end()
 	versions := make([]int64, 10_000)
 	for i := range versions {
 		versions[i] = -1
@@ -30,7 +31,7 @@ func (r *runner) w1(ctx context.Context) error {
 			exp = cairn.Exact(versions[st])
 		}
 		t := time.Now()
-		res, err := r.s.Append(ctx, "w1-"+strconv.Itoa(st), exp, ev...)
+		res, err := r.s.Append(ctx, r.cfg.StreamPrefix+"w1-"+strconv.Itoa(st), exp, ev...)
 		if err != nil {
 			return err
 		}
@@ -59,7 +60,8 @@ func (r *runner) w1(ctx context.Context) error {
 // exact expected version.
 func (r *runner) w2(ctx context.Context) error {
 	writers, appends := r.cfg.W2Writers, r.cfg.W2Appends
-	p := r.progress("W2", writers*appends)
+	p, end := r.progress("W2", writers*appends)
+	defer end()
 	var done atomic.Int64
 	lat := make([][]time.Duration, writers)
 	errs := make([]error, writers)
@@ -68,7 +70,7 @@ func (r *runner) w2(ctx context.Context) error {
 	start := time.Now()
 	for w := range writers {
 		wg.Go(func() {
-			stream := fmt.Sprintf("w2-%d", w)
+			stream := fmt.Sprintf("%sw2-%d", r.cfg.StreamPrefix, w)
 			v := int64(-1)
 			for range appends {
 				exp := cairn.NoStream
@@ -113,11 +115,12 @@ func (r *runner) w2(ctx context.Context) error {
 func (r *runner) w3(ctx context.Context) error {
 	const per = 1000
 	appends := max(1, r.cfg.W3Events/per)
-	p := r.progress("W3", appends*per)
+	p, end := r.progress("W3", appends*per)
+	defer end()
 	ev := r.events(per)
 	start := time.Now()
 	for i := range appends {
-		if _, err := r.s.Append(ctx, "w3", cairn.Any, ev...); err != nil {
+		if _, err := r.s.Append(ctx, r.cfg.StreamPrefix+"w3", cairn.Any, ev...); err != nil {
 			return err
 		}
 		p((i + 1) * per)
@@ -142,8 +145,9 @@ func (r *runner) w3(ctx context.Context) error {
 // exactly the number of commits.
 func (r *runner) w4(ctx context.Context) error {
 	writers, commits := r.cfg.W4Writers, r.cfg.W4Commits
-	p := r.progress("W4", commits)
-	const stream = "w4"
+	p, end := r.progress("W4", commits)
+	defer end()
+	stream := r.cfg.StreamPrefix + "w4"
 	if _, err := r.s.Append(ctx, stream, cairn.NoStream, r.events(1)...); err != nil {
 		return err
 	}
@@ -198,7 +202,8 @@ func (r *runner) w5(ctx context.Context) error {
 	}
 	head, _ := r.s.Head()
 	total := int(head) + 1
-	p := r.progress("W5 read", total)
+	p, end := r.progress("W5 read", total)
+	defer end()
 	start := time.Now()
 	n, bytes := 0, 0
 	for e, err := range r.s.All(ctx, 0, cairn.Forward) {
@@ -212,6 +217,7 @@ func (r *runner) w5(ctx context.Context) error {
 		}
 	}
 	p(n)
+	end()
 	elapsed := time.Since(start)
 	res := Result{Workload: "W5", Metric: fmt.Sprintf("read all (%s events)", human(float64(n))), Unit: "events/s", Value: float64(n) / elapsed.Seconds()}
 	if br, ok := r.cfg.Baseline.(BaselineReader); ok {
@@ -229,7 +235,7 @@ func (r *runner) w5(ctx context.Context) error {
 	}
 	r.report(res)
 
-	const stream = "w5-aggregate"
+	stream := r.cfg.StreamPrefix + "w5-aggregate"
 	if _, err := r.s.Append(ctx, stream, cairn.NoStream, r.events(1000)...); err != nil {
 		return err
 	}
@@ -264,11 +270,12 @@ func (r *runner) fill(ctx context.Context, n int) error {
 	if have >= n {
 		return nil
 	}
-	p := r.progress("fill", n)
+	p, end := r.progress("fill", n)
+	defer end()
 	ev := r.events(1000)
 	for i := 0; have < n; i++ {
 		k := min(1000, n-have)
-		if _, err := r.s.Append(ctx, "fill-"+strconv.Itoa(i%1000), cairn.Any, ev[:k]...); err != nil {
+		if _, err := r.s.Append(ctx, r.cfg.StreamPrefix+"fill-"+strconv.Itoa(i%1000), cairn.Any, ev[:k]...); err != nil {
 			return err
 		}
 		have += k

@@ -37,6 +37,10 @@ type Options struct {
 	// Total is the number of items expected, 0 when unknown. With a total
 	// the reporter shows a bar, the percentage and the time left.
 	Total int64
+	// TotalBytes is the number of bytes expected, 0 when unknown: without
+	// a Total, the bar, percentage and time left follow the bytes (an
+	// import measures the file it reads).
+	TotalBytes int64
 	// Unit names the items ("events" when empty).
 	Unit string
 	// Terminal redraws one line in place, several times a second. Use
@@ -111,6 +115,17 @@ func (r *Reporter) Add(n, bytes int64) {
 	r.bytes.Add(bytes)
 }
 
+// Reached records that n items are done in all, for work that counts
+// cumulatively from several goroutines: the count only grows.
+func (r *Reporter) Reached(n int64) {
+	for {
+		cur := r.items.Load()
+		if n <= cur || r.items.CompareAndSwap(cur, n) {
+			return
+		}
+	}
+}
+
 // SetTotal changes the number of items expected (0: unknown).
 func (r *Reporter) SetTotal(n int64) { r.total.Store(n) }
 
@@ -139,10 +154,15 @@ type Summary struct {
 func (s Summary) Rate() float64 { return perSecond(s.Items, s.Elapsed) }
 
 // Format reads as "1200000 events, 245.1 MiB in 4.2s (285.7k events/s,
-// 58.3 MiB/s)", with unit naming the items.
+// 58.3 MiB/s)", with unit naming the items; without bytes, "2000 appends
+// in 1.2s (1.7k appends/s)".
 func (s Summary) Format(unit string) string {
+	el := s.Elapsed.Round(time.Millisecond)
+	if s.Bytes == 0 {
+		return fmt.Sprintf("%d %s in %s (%s %s/s)", s.Items, unit, el, Count(s.Rate()), unit)
+	}
 	return fmt.Sprintf("%d %s, %s in %s (%s %s/s, %s/s)", s.Items, unit, Bytes(s.Bytes),
-		s.Elapsed.Round(time.Millisecond), Count(s.Rate()), unit, Bytes(int64(perSecond(s.Bytes, s.Elapsed))))
+		el, Count(s.Rate()), unit, Bytes(int64(perSecond(s.Bytes, s.Elapsed))))
 }
 
 // Done stops the reporter and prints the summary line, "label: …". It
@@ -220,23 +240,34 @@ func (r *Reporter) Line() string {
 	} else {
 		b.WriteString(": ")
 	}
-	if total > 0 {
-		pct := min(s.Items*100/total, 100)
+	done, all := s.Items, total
+	if total <= 0 && r.opts.TotalBytes > 0 {
+		done, all = s.Bytes, r.opts.TotalBytes
+	}
+	if all > 0 {
+		pct := min(done*100/all, 100)
 		if r.opts.Terminal {
 			const width = 24
 			fill := int(pct) * width / 100
 			b.WriteString("[" + strings.Repeat("#", fill) + strings.Repeat(" ", width-fill) + "] ")
 		}
-		fmt.Fprintf(&b, "%3d%% %d/%d %s", pct, s.Items, total, r.opts.Unit)
+		if total > 0 {
+			fmt.Fprintf(&b, "%3d%% %d/%d %s", pct, s.Items, total, r.opts.Unit)
+		} else {
+			fmt.Fprintf(&b, "%3d%% %d %s", pct, s.Items, r.opts.Unit)
+		}
 	} else {
 		fmt.Fprintf(&b, "%d %s", s.Items, r.opts.Unit)
 	}
 	if s.Bytes > 0 {
 		fmt.Fprintf(&b, ", %s", Bytes(s.Bytes))
+		if total <= 0 && r.opts.TotalBytes > 0 {
+			fmt.Fprintf(&b, " of %s", Bytes(r.opts.TotalBytes))
+		}
 	}
 	fmt.Fprintf(&b, ", %s %s/s", Count(rate), r.opts.Unit)
-	if total > 0 && s.Items < total && rate > 0 {
-		left := time.Duration(float64(total-s.Items) / rate * float64(time.Second))
+	if perSec := perSecond(done, s.Elapsed); all > 0 && done < all && perSec > 0 {
+		left := time.Duration(float64(all-done) / perSec * float64(time.Second))
 		fmt.Fprintf(&b, ", ETA %s", left.Round(time.Second))
 	} else {
 		fmt.Fprintf(&b, ", %s", s.Elapsed.Round(time.Second))

@@ -57,6 +57,12 @@ func TestLineShowsRateAndTimeLeft(t *testing.T) {
 	if got, want := term.Line(), "import [############            ]  50% 500/1000 events, 500 events/s, ETA 1s"; got != want {
 		t.Fatalf("terminal line = %q, want %q", got, want)
 	}
+	byBytes := New(&syncBuffer{}, "import", Options{TotalBytes: 4 << 20, Now: c.now, Quiet: true})
+	byBytes.Add(100, 1<<20)
+	c.advance(time.Second)
+	if got, want := byBytes.Line(), "import:  25% 100 events, 1.0 MiB of 4.0 MiB, 100 events/s, ETA 3s"; got != want {
+		t.Fatalf("line by bytes = %q, want %q", got, want)
+	}
 	unknown := New(&syncBuffer{}, "bench", Options{Now: c.now, Quiet: true, Unit: "appends"})
 	unknown.Add(3000, 0)
 	c.advance(2 * time.Second)
