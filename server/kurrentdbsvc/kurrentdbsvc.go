@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/internal/buildinfo"
 	"github.com/cairndb/cairn/server/kurrentdbsvc/operationspb"
 	"github.com/cairndb/cairn/subscription"
 	"github.com/google/uuid"
@@ -17,8 +18,9 @@ import (
 	"google.golang.org/grpc"
 )
 
-// Version is the server version reported to clients.
-const Version = "25.0.0-cairn"
+// Version is the server version reported to clients: the KurrentDB
+// protocol version, then cairn's own (the one `cairn version` prints).
+var Version = buildinfo.Advertised()
 
 // Host is what the services need from the server that hosts them: the
 // server listens, authenticates each request (see package auth for the
