@@ -58,8 +58,9 @@ n ≥ 0 the stream's current version must be n.`,
 				}
 			}
 			if metadata != "" {
-				if !json.Valid([]byte(metadata)) {
-					return fmt.Errorf("--metadata is not valid JSON: %.80q", metadata)
+				var obj map[string]json.RawMessage
+				if err := json.Unmarshal([]byte(metadata), &obj); err != nil || obj == nil {
+					return fmt.Errorf("--metadata must be a JSON object, such as '{\"user\":\"ada\"}': %.80q", metadata)
 				}
 				e.Metadata = []byte(metadata)
 			}

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -36,14 +38,17 @@ fdatasync under the same concurrency, with a simple group commit.
 With a directory store, bench works in a new subdirectory of it, which it
 removes afterwards (unless --keep), so that the store and the baseline share
 the disk. With memory: the figures show the engine without a disk. With
-postgres://… bench writes into the database it names.
+postgres://… or a server (--server cairn://…) bench writes streams named
+bench-XXXXXXXX-… into the store, and deletes them and compacts the store
+afterwards (unless --keep); the baseline is then PostgreSQL's own, or a file
+on this machine's temporary directory.
 
 The default sizes finish in well under a minute on a small machine;
 --large fills the log to 10 million events for W5 and W6. The sizes of
 every workload are flags. Progress goes to stderr: a bar on a terminal,
 plain lines otherwise.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) (err error) {
 			ctx := cmd.Context()
 			if large {
 				cfg.W5Events = 10_000_000
@@ -51,11 +56,17 @@ plain lines otherwise.`,
 			if workloads != "" {
 				cfg.Workloads = strings.Split(workloads, ",")
 			}
-			kind, target, err := storeurl.Parse(g.store)
+			if err := bench.CheckWorkloads(cfg.Workloads); err != nil {
+				return fmt.Errorf("--workloads: %w", err)
+			}
+			url, err := g.target()
 			if err != nil {
 				return err
 			}
-			url := g.store
+			kind, target, err := storeurl.Parse(url)
+			if err != nil {
+				return err
+			}
 			if kind == storeurl.Dir {
 				if err := os.MkdirAll(target, 0o755); err != nil {
 					return err
@@ -73,6 +84,19 @@ plain lines otherwise.`,
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "bench: store in %s\n", dir)
 			}
+			if kind == storeurl.Postgres || kind == storeurl.Remote {
+				// A shared store: the run's streams carry a prefix of their
+				// own, and are removed afterwards.
+				cfg.StreamPrefix = fmt.Sprintf("bench-%08x-", rand.Uint32())
+				fmt.Fprintf(cmd.ErrOrStderr(), "bench: writing streams %s* to %s\n", cfg.StreamPrefix, storeurl.Redact(url))
+				if !keep {
+					defer func() {
+						if cerr := cleanUp(context.WithoutCancel(ctx), cmd.ErrOrStderr(), url, cfg.StreamPrefix); err == nil {
+							err = cerr
+						}
+					}()
+				}
+			}
 			open := func(ctx context.Context) (*cairn.Store, error) {
 				return storeurl.Open(ctx, url, storeurl.Options{NoSync: noSync})
 			}
@@ -81,7 +105,7 @@ plain lines otherwise.`,
 				cfg.Reopen = open
 			}
 			if !noRaw && kind == storeurl.Postgres {
-				b, err := bench.NewPostgresBaseline(ctx, g.store)
+				b, err := bench.NewPostgresBaseline(ctx, url)
 				if err != nil {
 					return err
 				}
@@ -100,11 +124,7 @@ plain lines otherwise.`,
 			}
 			cfg.Out = cmd.OutOrStdout()
 			cfg.Progress = cmd.ErrOrStderr()
-			if f, ok := cfg.Progress.(*os.File); ok {
-				if fi, err := f.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
-					cfg.Terminal = true
-				}
-			}
+			cfg.Terminal = isTerminal(cfg.Progress)
 			if profile != "" {
 				f, err := os.Create(profile)
 				if err != nil {
@@ -124,8 +144,12 @@ plain lines otherwise.`,
 				mode = "no fsync"
 			}
 			fmt.Fprintf(cfg.Out, "# cairn bench: store %s (%s), %d CPUs, %s, %s\n",
-				url, mode, runtime.GOMAXPROCS(0), runtime.Version(), time.Now().UTC().Format(time.RFC3339))
-			_, err = bench.Run(ctx, cfg)
+				storeurl.Redact(url), mode, runtime.GOMAXPROCS(0), runtime.Version(), time.Now().UTC().Format(time.RFC3339))
+			begun := time.Now()
+			results, err := bench.Run(ctx, cfg)
+			if err == nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "bench: %d figures in %s\n", len(results), time.Since(begun).Round(time.Millisecond))
+			}
 			return err
 		},
 	}
@@ -138,11 +162,48 @@ plain lines otherwise.`,
 	f.IntVar(&cfg.W4Commits, "w4-commits", 0, "W4: successful commits (default 2000)")
 	f.IntVar(&cfg.W5Events, "events", 0, "W5/W6: events in the log before it is read back (default 1000000)")
 	f.BoolVar(&large, "large", false, "W5/W6 over 10 million events")
-	f.StringVar(&workloads, "workloads", "", "comma-separated workloads to run, such as W1,W3 (default all)")
+	f.StringVar(&workloads, "workloads", "", "comma-separated workloads to run, among W1,W2,W3,W4,W5,W6 (default all)")
 	f.BoolVar(&noSync, "no-sync", false, "open a directory store without fsync (figures without durability)")
-	f.BoolVar(&keep, "keep", false, "keep the directory store bench created")
+	f.BoolVar(&keep, "keep", false, "keep what bench wrote: the directory store it created, or its streams in a shared store")
 	f.BoolVar(&noRaw, "no-baseline", false, "skip the raw baseline")
 	f.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	f.StringVar(&rawDir, "baseline-dir", "", "directory of the baseline's file (default: the bench store's directory, or the temporary directory)")
 	return cmd
+}
+
+// cleanUp deletes the streams a run wrote to a shared store (those starting
+// with prefix) and compacts the store, so that their space is given back.
+func cleanUp(ctx context.Context, log io.Writer, url, prefix string) error {
+	s, err := storeurl.Open(ctx, url, storeurl.Options{})
+	if err != nil {
+		return fmt.Errorf("bench: clean up: %w", err)
+	}
+	defer s.Close()
+	n := 0
+	after := prefix
+	for {
+		ids, err := s.Backend().ListStreams(ctx, after, 512)
+		if err != nil {
+			return fmt.Errorf("bench: clean up: %w", err)
+		}
+		for _, id := range ids {
+			if !strings.HasPrefix(id, prefix) {
+				ids = nil
+				break
+			}
+			if err := s.DeleteStream(ctx, id, cairn.Any); err != nil {
+				return fmt.Errorf("bench: clean up: %w", err)
+			}
+			n++
+			after = id
+		}
+		if len(ids) < 512 {
+			break
+		}
+	}
+	if err := s.Compact(ctx); err != nil {
+		return fmt.Errorf("bench: clean up: deleted %d streams, then: %w", n, err)
+	}
+	fmt.Fprintf(log, "bench: deleted the %d streams it wrote (%s*) and compacted the store\n", n, prefix)
+	return nil
 }

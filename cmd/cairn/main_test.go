@@ -27,7 +27,7 @@ type cli struct {
 func newCLI(t *testing.T) *cli { return &cli{t: t, b: memstore.New()} }
 
 func (c *cli) run(stdin string, args ...string) (string, error) {
-	g := &globals{openStore: func(ctx context.Context, url string) (*cairn.Store, error) {
+	g := &globals{openStore: func(ctx context.Context, url string, _ openMode) (*cairn.Store, error) {
 		return cairn.NewStore(keepOpen{c.b}, cairn.Options{}), nil
 	}}
 	cmd := newRootCmdWith(g)
@@ -119,7 +119,10 @@ func TestBadInput(t *testing.T) {
 		{[]string{"append", "s", "E", "{}", "--expected", "-3"}, "-3 is not an expected version"},
 		{[]string{"append", "s", "E", "{}", "--expected", "5"}, "wrong expected version: expected 5, actual 0"},
 		{[]string{"append", "s", "E", "{not json"}, "data is not valid JSON"},
-		{[]string{"append", "s", "E", "{}", "--metadata", "[1"}, "--metadata is not valid JSON"},
+		{[]string{"append", "s", "E", "{}", "--metadata", "[1"}, "--metadata must be a JSON object"},
+		{[]string{"append", "s", "E", "{}", "--metadata", "[1]"}, "--metadata must be a JSON object"},
+		{[]string{"append", "s", "E", "{}", "--metadata", `"x"`}, "--metadata must be a JSON object"},
+		{[]string{"append", "s", "E", "{}", "--metadata", "null"}, "--metadata must be a JSON object"},
 		{[]string{"append", "s", "E", "{}", "--id", "nope"}, `--id "nope": not a UUID`},
 		{[]string{"append", "$all", "E", "{}"}, "reserved for system streams"},
 		{[]string{"append", "s", "", "{}"}, "invalid events[0].type: must not be empty"},
@@ -169,7 +172,7 @@ func TestTail(t *testing.T) {
 	// The tail's Store must be the one the appends below go through, so
 	// that its change signal fires: share it.
 	shared := cairn.NewStore(keepOpen{c.b}, cairn.Options{})
-	g := &globals{openStore: func(context.Context, string) (*cairn.Store, error) { return shared, nil }}
+	g := &globals{openStore: func(context.Context, string, openMode) (*cairn.Store, error) { return shared, nil }}
 	cmd := newRootCmdWith(g)
 	out := &syncBuffer{}
 	cmd.SetOut(out)

@@ -36,7 +36,7 @@ the global log; a backward read starts at the end unless --from is given.`,
 			if fromSet && from < 0 {
 				return fmt.Errorf("--from %d: must not be negative", from)
 			}
-			return g.withStore(cmd.Context(), func(s *cairn.Store) error {
+			return g.withExistingStore(cmd.Context(), func(s *cairn.Store) error {
 				var events iter.Seq2[cairn.Event, error]
 				if len(args) == 1 {
 					start := from

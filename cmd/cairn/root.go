@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"github.com/cairndb/cairn"
-	"github.com/cairndb/cairn/storeurl"
 	"github.com/spf13/cobra"
 )
 
@@ -22,14 +21,22 @@ const DefaultStore = "./cairn-data"
 type globals struct {
 	store     string
 	server    string
-	openStore func(ctx context.Context, url string) (*cairn.Store, error)
+	openStore func(ctx context.Context, url string, mode openMode) (*cairn.Store, error)
 }
 
+// openMode says whether a command may create or change the store.
+type openMode int
+
+const (
+	// readWrite opens the store, creating it if it does not exist.
+	readWrite openMode = iota
+	// readOnly opens an existing store without writing to it, and refuses
+	// a location that holds none.
+	readOnly
+)
+
 func newRootCmd() *cobra.Command {
-	g := &globals{openStore: func(ctx context.Context, url string) (*cairn.Store, error) {
-		return storeurl.Open(ctx, url, storeurl.Options{})
-	}}
-	return newRootCmdWith(g)
+	return newRootCmdWith(&globals{openStore: openURL})
 }
 
 func newRootCmdWith(g *globals) *cobra.Command {
@@ -40,13 +47,15 @@ func newRootCmdWith(g *globals) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.store, "store", DefaultStore, "the store: memory:, a directory, postgres://user:pass@host/db, or cairn://host:port")
-	root.PersistentFlags().StringVar(&g.server, "server", "", "use a running cairn server instead of --store: cairn://[user:password@]host:port[?tls=true&tlscafile=ca.crt]")
+	root.PersistentFlags().StringVar(&g.server, "server", "", "use a running cairn server instead of --store: cairn://[user:password@]host:port[?tls=true&tlsCAFile=ca.crt]")
 	root.AddCommand(
 		newAppendCmd(g),
 		newReadCmd(g),
 		newStreamsCmd(g),
 		newStatsCmd(g),
 		newTailCmd(g),
+		newExportCmd(g),
+		newImportCmd(g),
 		newVersionCmd(),
 		newServeCmd(g), newCertsCmd(),
 		newBenchCmd(g),
@@ -54,13 +63,33 @@ func newRootCmdWith(g *globals) *cobra.Command {
 	return root
 }
 
-// withStore opens the store named by --store, runs fn, and closes the store.
-func (g *globals) withStore(ctx context.Context, fn func(*cairn.Store) error) (err error) {
-	url := g.store
+// target returns the URL of the store the command works on: --server when
+// given (which must name a server), else --store.
+func (g *globals) target() (string, error) {
 	if g.server != "" {
-		url = g.server
+		return g.server, checkServerURL(g.server)
 	}
-	s, err := g.openStore(ctx, url)
+	return g.store, checkStoreURL(g.store)
+}
+
+// withStore opens the store named by --server or --store for reading and
+// writing, runs fn, and closes the store.
+func (g *globals) withStore(ctx context.Context, fn func(*cairn.Store) error) error {
+	return g.with(ctx, readWrite, fn)
+}
+
+// withExistingStore opens the store for reading only: it never creates a
+// store, and refuses a location that holds none.
+func (g *globals) withExistingStore(ctx context.Context, fn func(*cairn.Store) error) error {
+	return g.with(ctx, readOnly, fn)
+}
+
+func (g *globals) with(ctx context.Context, mode openMode, fn func(*cairn.Store) error) (err error) {
+	url, err := g.target()
+	if err != nil {
+		return err
+	}
+	s, err := g.openStore(ctx, url, mode)
 	if err != nil {
 		return err
 	}

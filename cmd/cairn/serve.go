@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/cairndb/cairn"
@@ -71,6 +73,14 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 
 			if maxAppendBytes < 0 {
 				return fmt.Errorf("--max-append-bytes %d: must be positive, or 0 for the default", maxAppendBytes)
+			}
+			if err := checkListen("--listen", listen); err != nil {
+				return err
+			}
+			if httpListen != "" {
+				if err := checkListen("--http-listen", httpListen); err != nil {
+					return err
+				}
 			}
 			if (tlsCert == "") != (tlsKey == "") {
 				return errors.New("--tls-cert and --tls-key go together")
@@ -148,7 +158,7 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			}
 			conn := "kurrentdb://" + lis.Addr().String() + "?tls=false"
 			if opts.TLS != nil {
-				conn = "kurrentdb://admin:PASSWORD@" + lis.Addr().String() + "?tls=true&tlscafile=ca.crt"
+				conn = "kurrentdb://admin:PASSWORD@" + lis.Addr().String() + "?tls=true&tlsCAFile=" + caFileFor(tlsCert)
 			}
 			log.Info("cairn serving", "store", storeurl.Redact(g.store), "grpc", lis.Addr().String(), "http", httpListen,
 				"tls", opts.TLS != nil, "connect", conn, "startup", time.Since(begun).Round(time.Microsecond).String())
@@ -185,4 +195,34 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 	f.TextVar(&logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
 	f.BoolVar(&jsonLogs, "log-json", false, "log JSON lines instead of text")
 	return cmd
+}
+
+// checkListen refuses an address that is not host:port, saying what to
+// write instead.
+func checkListen(flag, addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		if _, perr := strconv.ParseUint(addr, 10, 16); perr == nil {
+			return fmt.Errorf("%s %s: the host is missing: use 127.0.0.1:%s for this machine only, or 0.0.0.0:%s for every interface", flag, addr, addr, addr)
+		}
+		return fmt.Errorf("%s %q: want host:port, such as 127.0.0.1:2113: %w", flag, addr, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%s %q: port %q is not a number from 0 to 65535", flag, addr, port)
+	}
+	return nil
+}
+
+// caFileFor returns the CA certificate that clients need to trust the node
+// certificate cert: the ca.crt beside it, as cairn certs writes it, by its
+// absolute path.
+func caFileFor(cert string) string {
+	ca := filepath.Join(filepath.Dir(cert), "ca.crt")
+	if abs, err := filepath.Abs(ca); err == nil {
+		ca = abs
+	}
+	if _, err := os.Stat(ca); err != nil {
+		return "CA-THAT-SIGNED-" + filepath.Base(cert)
+	}
+	return ca
 }

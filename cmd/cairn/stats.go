@@ -27,7 +27,7 @@ func newStatsCmd(g *globals) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
-			return g.withStore(ctx, func(s *cairn.Store) error {
+			return g.withExistingStore(ctx, func(s *cairn.Store) error {
 				st := stats{Store: storeurl.Redact(g.store), Healthy: true}
 				last, err := s.ReadAll(ctx, cairn.LogEnd, 1, cairn.Backward)
 				if err != nil {

@@ -15,7 +15,7 @@ func newStreamsCmd(g *globals) *cobra.Command {
 		Short: "List the streams of a store, one id per line, in byte order",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return g.withStore(cmd.Context(), func(s *cairn.Store) error {
+			return g.withExistingStore(cmd.Context(), func(s *cairn.Store) error {
 				out := cmd.OutOrStdout()
 				for id, err := range s.Streams(cmd.Context()) {
 					if err != nil {

@@ -45,7 +45,7 @@ first. Filters apply to the global log.`,
 				return err
 			}
 			ctx := cmd.Context()
-			return g.withStore(ctx, func(s *cairn.Store) error {
+			return g.withExistingStore(ctx, func(s *cairn.Store) error {
 				opts := subscription.Options{Filter: filter, CheckpointEvery: -1}
 				var sub *subscription.Subscription
 				var err error

@@ -1,0 +1,98 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"regexp"
+	"syscall"
+
+	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/diskstore"
+	"github.com/cairndb/cairn/storeurl"
+)
+
+// hostPort matches what looks like a server's address without a scheme:
+// localhost:2113, 127.0.0.1:2113, [::1]:2113.
+var hostPort = regexp.MustCompile(`^([A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\]):[0-9]+$`)
+
+// checkServerURL refuses a --server that does not name a server.
+func checkServerURL(raw string) error {
+	if hostPort.MatchString(raw) {
+		return fmt.Errorf("--server %s: a server URL starts with its scheme: use --server cairn://%s", raw, raw)
+	}
+	kind, _, err := storeurl.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("--server: %w", err)
+	}
+	if kind != storeurl.Remote {
+		return fmt.Errorf("--server %q is not a server URL: use cairn://host:port (for a directory or a database, use --store)", storeurl.Redact(raw))
+	}
+	return nil
+}
+
+// checkStoreURL refuses a --store that looks like a server's address, which
+// would otherwise name a directory.
+func checkStoreURL(raw string) error {
+	if hostPort.MatchString(raw) {
+		return fmt.Errorf("--store %s looks like a server's address: use --server cairn://%s (or --store ./%s for a directory of that name)", raw, raw, raw)
+	}
+	return nil
+}
+
+// openURL opens the store url names. In readOnly mode a directory must hold
+// a store already, and is opened without writing to it.
+func openURL(ctx context.Context, url string, mode openMode) (*cairn.Store, error) {
+	kind, dir, err := storeurl.Parse(url)
+	if err != nil {
+		return nil, err
+	}
+	if kind == storeurl.Dir && mode == readOnly {
+		return openExistingDir(dir)
+	}
+	s, err := storeurl.Open(ctx, url, storeurl.Options{})
+	if err != nil && kind == storeurl.Dir {
+		return nil, explainDirError(dir, err)
+	}
+	return s, err
+}
+
+// openExistingDir opens the embedded engine in dir read-only, after
+// checking that dir holds a store.
+func openExistingDir(dir string) (*cairn.Store, error) {
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, fmt.Errorf("no store at %s: the directory does not exist; name a store with --store DIR, a server with --server cairn://HOST:PORT, or start one with: cairn serve --store %s", dir, dir)
+	case err != nil:
+		return nil, fmt.Errorf("store %s: %w", dir, err)
+	case !fi.IsDir():
+		return nil, fmt.Errorf("no store at %s: it is a file, not a store's directory", dir)
+	}
+	db, err := diskstore.Open(dir, diskstore.Options{ReadOnly: true})
+	if errors.Is(err, diskstore.ErrNeedsRecovery) {
+		// The store was not closed cleanly: recovering its index writes to
+		// it, as any open for writing would.
+		db, err = diskstore.Open(dir, diskstore.Options{})
+	}
+	if err != nil {
+		return nil, explainDirError(dir, err)
+	}
+	return cairn.NewStore(db, cairn.Options{}), nil
+}
+
+// explainDirError turns the errors a user meets opening a directory into
+// what to do about them.
+func explainDirError(dir string, err error) error {
+	switch {
+	case errors.Is(err, diskstore.ErrNoStore):
+		return fmt.Errorf("no store at %s: the directory holds no cairn store (other files are there, or none)", dir)
+	case errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.EWOULDBLOCK):
+		return fmt.Errorf("the store in %s is in use by another process, most likely a running cairn server: "+
+			"go through the server with --server cairn://127.0.0.1:2113 (the address it listens on), or stop it first", dir)
+	case errors.Is(err, syscall.EROFS):
+		return fmt.Errorf("the store in %s is on read-only media: read, streams, stats, tail and export work there, nothing that writes: %w", dir, err)
+	}
+	return err
+}
