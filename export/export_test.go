@@ -547,3 +547,47 @@ func TestImportIntoMemstoreBackendDirectly(t *testing.T) {
 }
 
 func bytesReader(b []byte) io.Reader { return bytes.NewReader(b) }
+
+// recorder is an engine that records the size of every batch appended.
+type recorder struct {
+	*memstore.Store
+	batches []int
+}
+
+func (r *recorder) AppendBatch(ctx context.Context, reqs []cairn.AppendRequest) ([]cairn.AppendResult, error) {
+	n := 0
+	for _, q := range reqs {
+		for _, e := range q.Events {
+			n += len(e.Data) + len(e.Metadata)
+		}
+	}
+	r.batches = append(r.batches, n)
+	return r.Store.AppendBatch(ctx, reqs)
+}
+
+// A batch holds at most BatchBytes of data and metadata, unless one event
+// alone is larger (a server refuses a message past its limit).
+func TestImportBatchesKeepTheirSize(t *testing.T) {
+	src := memstore.Open()
+	for i := range 20 {
+		size := 300
+		if i == 7 {
+			size = 5000
+		}
+		data := fmt.Appendf(nil, `{"pad":"%s"}`, strings.Repeat("x", size))
+		if _, err := src.Append(ctx, fmt.Sprintf("s-%d", i), cairn.Any, cairn.EventData{Type: "E", Data: data}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rec := &recorder{Store: memstore.New()}
+	dst := cairn.NewStore(rec, cairn.Options{})
+	importInto(t, dst, exportOf(t, src, export.Options{}), export.ImportOptions{BatchBytes: 1000})
+	for _, n := range rec.batches {
+		if n > 1000 && n < 5000 {
+			t.Fatalf("a batch of %d bytes, the limit is 1000 (batches %v)", n, rec.batches)
+		}
+	}
+	if logLen(t, dst) != 20 {
+		t.Fatalf("imported %d events", logLen(t, dst))
+	}
+}

@@ -35,7 +35,7 @@ type ImportOptions struct {
 	// same value: its batches are then recognised whole.
 	BatchEvents int
 	// BatchBytes is the most data and metadata bytes in one batch (default
-	// 4 MiB).
+	// 4 MiB), unless one event alone is larger.
 	BatchBytes int
 	// Progress, when set, is called for each line read with the number of
 	// events it holds (0 or 1) and its size.
@@ -269,10 +269,11 @@ func isSystem(stream string) bool { return strings.HasPrefix(stream, "$") }
 func (im *importer) add(ctx context.Context, stream string, version int64, d cairn.EventData) error {
 	w := &im.win
 	sys := isSystem(stream)
+	size := len(d.Data) + len(d.Metadata)
 	if len(w.reqs) > 0 {
 		i, inWindow := w.index[stream]
 		last := len(w.reqs) - 1
-		if w.system != sys || (sys && w.reqs[0].stream != stream) || (inWindow && i != last) {
+		if w.system != sys || (sys && w.reqs[0].stream != stream) || (inWindow && i != last) || w.bytes+size > im.opts.BatchBytes {
 			if err := im.flush(ctx); err != nil {
 				return err
 			}
@@ -286,7 +287,7 @@ func (im *importer) add(ctx context.Context, stream string, version int64, d cai
 	}
 	w.system = sys
 	w.events++
-	w.bytes += len(d.Data) + len(d.Metadata)
+	w.bytes += size
 	if w.events >= im.opts.BatchEvents || w.bytes >= im.opts.BatchBytes {
 		return im.flush(ctx)
 	}

@@ -64,7 +64,7 @@ events (type $import-placeholder) that are truncated away again.`,
 				if err != nil {
 					p.Abort()
 					if errors.Is(err, context.Canceled) {
-						return fmt.Errorf("import interrupted after %d events: run the same command again to finish; the events already imported are recognised by their ids", st.Events)
+						return fmt.Errorf("import interrupted after reading %d events: run the same command again to finish; the events already imported are recognised by their ids", st.Events)
 					}
 					return err
 				}
