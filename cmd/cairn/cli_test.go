@@ -205,6 +205,10 @@ func TestDirectoryHeldByAServer(t *testing.T) {
 			t.Errorf("cairn %s on a directory a server holds: %v", strings.Join(args, " "), err)
 		}
 	}
+	_, _, err := cairnCmd(t, "serve", "--store", dir, "--listen", "127.0.0.1:0", "--http-listen", "")
+	if err == nil || !strings.Contains(err.Error(), "in use by another process, most likely a running cairn server: stop it first") {
+		t.Errorf("a second serve of a directory a server holds: %v", err)
+	}
 }
 
 // Export from the embedded engine, import into another, and into

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/cairndb/cairn"
@@ -122,8 +123,14 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			}
 
 			ctx := cmd.Context()
+			if err := checkStoreURL(g.store); err != nil {
+				return err
+			}
 			store, err := storeurl.Open(ctx, g.store, storeurl.Options{Store: cairn.Options{Logger: log, Hooks: opts.Metrics.Hooks()}})
 			if err != nil {
+				if kind, dir, _ := storeurl.Parse(g.store); kind == storeurl.Dir && (errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK)) {
+					return fmt.Errorf("the store in %s is in use by another process, most likely a running cairn server: stop it first, or serve another --store", dir)
+				}
 				return err
 			}
 			defer func() {
