@@ -462,6 +462,7 @@ func TestImportRefusesWhatIsNotAnExport(t *testing.T) {
 		{"empty type", header + `{"stream":"s","version":0,"id":"` + uuid.NewString() + `","content_type":"application/json"}` + "\n" + `{"end":{"events":1,"streams":0}}` + "\n", "type: must not be empty"},
 		{"wrong count", header + `{"end":{"events":5,"streams":0}}` + "\n", "the end record counts 5 events"},
 		{"after the end", header + `{"end":{"events":0,"streams":0}}` + "\n" + "{}\n", "lines after the end record"},
+		{"blank lines are fine", header + "\n" + `{"end":{"events":0,"streams":0}}` + "\n\n \n" + "x\n", "line 6: lines after the end record"},
 	}
 	for _, tc := range cases {
 		dst := memstore.Open()

@@ -2,6 +2,7 @@ package export
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -112,7 +113,7 @@ func (im *importer) run(ctx context.Context, br *bufio.Reader) error {
 		if err != nil {
 			return im.errorf("%w", err)
 		}
-		if len(strings.TrimSpace(string(raw))) == 0 {
+		if len(bytes.TrimSpace(raw)) == 0 {
 			continue
 		}
 		var ln line
@@ -140,10 +141,16 @@ func (im *importer) run(ctx context.Context, br *bufio.Reader) error {
 				return err
 			}
 			im.progress(0, len(raw))
-			if _, err := readLine(br); err != io.EOF {
-				return im.errorf("lines after the end record")
+			for {
+				rest, err := readLine(br)
+				if err == io.EOF {
+					return nil
+				}
+				im.lineNo++
+				if err != nil || len(bytes.TrimSpace(rest)) > 0 {
+					return im.errorf("lines after the end record")
+				}
 			}
-			return nil
 		default:
 			err = im.event(ctx, ln.Event)
 		}
