@@ -64,9 +64,9 @@ against a store a server holds use --server.`,
 					}
 				}
 				var w io.Writer = cmd.OutOrStdout()
-				toTerminal := output == "" || output == "-"
+				toStdout := output == "" || output == "-"
 				var file *os.File
-				if !toTerminal {
+				if !toStdout {
 					var err error
 					file, err = os.CreateTemp(filepath.Dir(output), "."+filepath.Base(output)+".*.partial")
 					if err != nil {
@@ -81,7 +81,7 @@ against a store a server holds use --server.`,
 					w = file
 				}
 				// The bar would mix with events printed on the same terminal.
-				p := newProgress(cmd, "export", quiet || (toTerminal && isTerminal(w)), progress.Options{Total: total})
+				p := newProgress(cmd, "export", quiet || (toStdout && isTerminal(w)), progress.Options{Total: total})
 				opts.Progress = p.Add
 				st, err := export.Write(ctx, s, w, opts)
 				if err != nil {
@@ -98,7 +98,7 @@ against a store a server holds use --server.`,
 					file = nil
 				}
 				p.Done()
-				if !toTerminal {
+				if !toStdout {
 					fmt.Fprintf(cmd.ErrOrStderr(), "export: %s holds %d events of %d streams (%s)\n", output, st.Events, st.Streams, progress.Bytes(st.Bytes))
 				}
 				return nil
