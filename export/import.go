@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 
 	"github.com/cairndb/cairn"
 	"github.com/google/uuid"
@@ -58,8 +57,7 @@ func Import(ctx context.Context, s *cairn.Store, r io.Reader, opts ImportOptions
 		opts.BatchBytes = 4 << 20
 	}
 	im := &importer{
-		s: s, opts: opts,
-		check:   cairn.NewStore(validator{}, cairn.Options{}),
+		s: s.System(), opts: opts,
 		streams: map[string]*streamImport{},
 		win:     window{index: map[string]int{}},
 	}
@@ -68,9 +66,8 @@ func Import(ctx context.Context, s *cairn.Store, r io.Reader, opts ImportOptions
 }
 
 type importer struct {
-	s       *cairn.Store
+	s       *cairn.Store // the system view: metadata streams ($$stream) are written too
 	opts    ImportOptions
-	check   *cairn.Store // validates the events of system streams
 	streams map[string]*streamImport
 	finals  []StreamState // streams to truncate, delete or tombstone at the end
 	win     window
@@ -99,7 +96,6 @@ type window struct {
 	index  map[string]int // stream → index in reqs
 	events int
 	bytes  int
-	system bool // the window holds a system stream's events, alone
 }
 
 func (im *importer) run(ctx context.Context, br *bufio.Reader) error {
@@ -269,18 +265,14 @@ func placeholder(stream string, v int64) cairn.EventData {
 	}
 }
 
-func isSystem(stream string) bool { return strings.HasPrefix(stream, "$") }
-
 // add puts an event in the window, first appending the window when the
 // event cannot join it.
 func (im *importer) add(ctx context.Context, stream string, version int64, d cairn.EventData) error {
 	w := &im.win
-	sys := isSystem(stream)
 	size := len(d.Data) + len(d.Metadata)
 	if len(w.reqs) > 0 {
 		i, inWindow := w.index[stream]
-		last := len(w.reqs) - 1
-		if w.system != sys || (sys && w.reqs[0].stream != stream) || (inWindow && i != last) || w.bytes+size > im.opts.BatchBytes {
+		if (inWindow && i != len(w.reqs)-1) || w.bytes+size > im.opts.BatchBytes {
 			if err := im.flush(ctx); err != nil {
 				return err
 			}
@@ -292,7 +284,6 @@ func (im *importer) add(ctx context.Context, stream string, version int64, d cai
 		w.index[stream] = len(w.reqs)
 		w.reqs = append(w.reqs, request{stream: stream, first: version, events: []cairn.EventData{d}})
 	}
-	w.system = sys
 	w.events++
 	w.bytes += size
 	if w.events >= im.opts.BatchEvents || w.bytes >= im.opts.BatchBytes {
@@ -315,24 +306,22 @@ func expectedFor(first int64) cairn.ExpectedVersion {
 func (im *importer) flush(ctx context.Context) error {
 	w := &im.win
 	reqs := w.reqs
-	w.reqs, w.events, w.bytes, w.system = nil, 0, 0, false
+	w.reqs, w.events, w.bytes = nil, 0, 0
 	clear(w.index)
 	if len(reqs) == 0 {
 		return nil
 	}
-	if !isSystem(reqs[0].stream) {
-		batch := make([]cairn.AppendRequest, len(reqs))
-		for i, r := range reqs {
-			batch[i] = cairn.AppendRequest{Stream: r.stream, Expected: expectedFor(r.first), Events: r.events}
-		}
-		_, err := im.s.AppendBatch(ctx, batch...)
-		if err == nil {
-			return nil
-		}
-		var be *cairn.BatchError
-		if !errors.As(err, &be) && !recoverable(err) {
-			return fmt.Errorf("import: append a batch of %d streams before line %d: %w", len(reqs), im.lineNo, err)
-		}
+	batch := make([]cairn.AppendRequest, len(reqs))
+	for i, r := range reqs {
+		batch[i] = cairn.AppendRequest{Stream: r.stream, Expected: expectedFor(r.first), Events: r.events}
+	}
+	_, err := im.s.AppendBatch(ctx, batch...)
+	if err == nil {
+		return nil
+	}
+	var be *cairn.BatchError
+	if !errors.As(err, &be) && !recoverable(err) {
+		return fmt.Errorf("import: append a batch of %d streams before line %d: %w", len(reqs), im.lineNo, err)
 	}
 	for _, r := range reqs {
 		if err := im.appendOne(ctx, r); err != nil {
@@ -415,18 +404,9 @@ func (im *importer) reconcile(ctx context.Context, r request) error {
 	return nil
 }
 
-// append appends events to one stream: through the Store, or, for a system
-// stream, which the Store refuses, through the engine after the Store's
-// checks.
+// append appends events to one stream.
 func (im *importer) append(ctx context.Context, stream string, exp cairn.ExpectedVersion, events []cairn.EventData) error {
-	if !isSystem(stream) {
-		_, err := im.s.Append(ctx, stream, exp, events...)
-		return err
-	}
-	if _, err := im.check.Append(ctx, "x"+stream[1:], exp, events...); err != nil {
-		return err
-	}
-	_, err := im.s.Backend().Append(ctx, stream, exp, events)
+	_, err := im.s.Append(ctx, stream, exp, events...)
 	return err
 }
 
@@ -450,56 +430,19 @@ func (im *importer) end(ctx context.Context, e End) error {
 // apply truncates, deletes or tombstones a stream as its state says. Each
 // is idempotent, so that an import run again ends in the same state.
 func (im *importer) apply(ctx context.Context, st StreamState) error {
-	b := im.s.Backend()
-	sys := isSystem(st.Stream)
-	var err error
 	switch st.State {
 	case StateLive:
-		if sys {
-			t, ok := b.(cairn.Truncater)
-			if !ok {
-				err = cairn.ErrNotSupported
-			} else {
-				err = t.TruncateStream(ctx, st.Stream, st.FirstVersion)
-			}
-		} else {
-			err = im.s.TruncateStream(ctx, st.Stream, st.FirstVersion)
-		}
-		if err != nil {
+		if err := im.s.TruncateStream(ctx, st.Stream, st.FirstVersion); err != nil {
 			return fmt.Errorf("import: stream %q was truncated before version %d: %w", st.Stream, st.FirstVersion, err)
 		}
 	case StateDeleted:
-		if sys {
-			err = b.DeleteStream(ctx, st.Stream, cairn.Any)
-		} else {
-			err = im.s.DeleteStream(ctx, st.Stream, cairn.Any)
-		}
-		if err != nil && !errors.Is(err, cairn.ErrStreamNotFound) {
+		if err := im.s.DeleteStream(ctx, st.Stream, cairn.Any); err != nil && !errors.Is(err, cairn.ErrStreamNotFound) {
 			return fmt.Errorf("import: stream %q was deleted: %w", st.Stream, err)
 		}
 	case StateTombstoned:
-		if sys {
-			t, ok := b.(cairn.Tombstoner)
-			if !ok {
-				err = cairn.ErrNotSupported
-			} else {
-				err = t.TombstoneStream(ctx, st.Stream, cairn.Any)
-			}
-		} else {
-			err = im.s.TombstoneStream(ctx, st.Stream, cairn.Any)
-		}
-		if err != nil && !errors.Is(err, cairn.ErrStreamDeleted) {
+		if err := im.s.TombstoneStream(ctx, st.Stream, cairn.Any); err != nil && !errors.Is(err, cairn.ErrStreamDeleted) {
 			return fmt.Errorf("import: stream %q was tombstoned: %w", st.Stream, err)
 		}
 	}
 	return nil
-}
-
-// validator is an engine that accepts every append and stores nothing: a
-// Store over it checks events as any Store does, for the system streams
-// that the import appends through the engine.
-type validator struct{ cairn.Backend }
-
-func (validator) Append(context.Context, string, cairn.ExpectedVersion, []cairn.EventData) (cairn.AppendResult, error) {
-	return cairn.AppendResult{}, nil
 }
