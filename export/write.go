@@ -35,6 +35,11 @@ type Options struct {
 	PageSize int
 }
 
+// pageBytes ends a page of the log early, after the event that brings its
+// data and metadata to this many bytes, so that an export of large events
+// holds few of them at once.
+const pageBytes = 8 << 20
+
 // Stats say what an export or an import held.
 type Stats struct {
 	// Events is the number of event lines.
@@ -114,7 +119,7 @@ type writer struct {
 func (w *writer) events(ctx context.Context, head uint64) error {
 	next := uint64(0)
 	for {
-		page, err := w.s.ReadAll(ctx, next, w.opts.PageSize, cairn.Forward)
+		page, err := w.s.ReadAllSized(ctx, next, w.opts.PageSize, pageBytes, cairn.Forward)
 		if err != nil {
 			return fmt.Errorf("export: read the log at position %d: %w", next, err)
 		}
@@ -146,7 +151,7 @@ func (w *writer) events(ctx context.Context, head uint64) error {
 				w.opts.Progress(1, int64(w.line.Len()))
 			}
 		}
-		if len(page) < w.opts.PageSize {
+		if !cairn.PageFull(page, w.opts.PageSize, pageBytes) {
 			return nil
 		}
 		next = page[len(page)-1].Position + 1
