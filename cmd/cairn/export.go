@@ -35,7 +35,8 @@ comes back. Events appended after the export starts are not exported.
 --stream and --prefix limit the export to streams (repeatable); a prefix
 such as "order-" exports a category. Without --output the export goes to
 standard output. With it, the file appears only once the export is
-complete. Progress and a summary go to standard error.
+complete, readable by its owner only (it holds every event). Progress and a
+summary go to standard error.
 
 Export opens a directory read-only: it works on read-only media, and
 against a store a server holds use --server.`,
