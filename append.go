@@ -47,7 +47,8 @@ func (s *Store) appended(stream string, events []EventData, res AppendResult) {
 
 func (s *Store) failed(op string, err error) error {
 	if h := s.opts.Hooks.Failed; h != nil && err != nil &&
-		!errors.Is(err, ErrWrongExpectedVersion) && !errors.Is(err, ErrStreamNotFound) && !errors.Is(err, ErrInvalidArgument) {
+		!errors.Is(err, ErrWrongExpectedVersion) && !errors.Is(err, ErrConditionFailed) &&
+		!errors.Is(err, ErrStreamNotFound) && !errors.Is(err, ErrInvalidArgument) {
 		h(op, err)
 	}
 	return err
@@ -141,15 +142,7 @@ func (s *Store) CommitAll(ctx context.Context, req AppendRequest, projections ..
 		if req.Condition == nil {
 			return s.Append(ctx, req.Stream, req.Expected, req.Events...)
 		}
-		res, err := s.AppendBatch(ctx, req)
-		if err != nil {
-			var be *BatchError
-			if errors.As(err, &be) && len(be.Errs) == 1 && be.Errs[0] != nil {
-				err = be.Errs[0]
-			}
-			return AppendResult{}, err
-		}
-		return res[0], nil
+		return s.appendIf(ctx, req)
 	}
 	events, err := s.checkAppend(req.Stream, req.Expected, req.Events)
 	if err == nil {

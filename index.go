@@ -159,6 +159,10 @@ type IndexReader interface {
 // Query selects events by type and tag, as the dynamic consistency boundary
 // specification defines it: an event matches when it matches any item; the
 // empty query (no items) matches every event.
+//
+// A query selects among the events the log holds: those [Backend.ReadAll]
+// returns. Events of deleted or truncated streams match until compaction
+// removes them, as they stay in ReadAll until then.
 type Query struct {
 	Items []QueryItem
 }
@@ -166,10 +170,25 @@ type Query struct {
 // QueryItem matches an event whose type is one of Types (any type, when
 // Types is empty) and that carries every tag of Tags. An item with neither
 // types nor tags matches every event.
+//
+// The index files the events of system streams (ids starting with '$')
+// under their tags only (see [IndexKeys]), so an item with Types never
+// matches them: a query reads the index, and its matches are the index's.
 type QueryItem struct {
 	Types []string
 	Tags  []string
 }
+
+// Limits on a [Query], which the Store checks.
+const (
+	// MaxQueryItems is the most items one query may have.
+	MaxQueryItems = 64
+	// MaxQueryItemTypes is the most types one item may list.
+	MaxQueryItemTypes = 64
+	// MaxQueryItemTags is the most tags one item may list: an event carries
+	// at most MaxTags, so an item with more could match nothing.
+	MaxQueryItemTags = MaxTags
+)
 
 // All reports whether q matches every event.
 func (q Query) All() bool {
@@ -177,15 +196,20 @@ func (q Query) All() bool {
 		return true
 	}
 	for _, it := range q.Items {
-		if len(it.Types) == 0 && len(it.Tags) == 0 {
+		if it.All() {
 			return true
 		}
 	}
 	return false
 }
 
-// Matches reports whether q matches e.
-func (q Query) Matches(e *EventData) bool {
+// All reports whether the item matches every event: it has neither types
+// nor tags.
+func (it QueryItem) All() bool { return len(it.Types) == 0 && len(it.Tags) == 0 }
+
+// Matches reports whether q matches e, an event as recorded (its stream
+// decides whether its type can match; see [QueryItem]).
+func (q Query) Matches(e *Event) bool {
 	if len(q.Items) == 0 {
 		return true
 	}
@@ -197,9 +221,9 @@ func (q Query) Matches(e *EventData) bool {
 	return false
 }
 
-// Matches reports whether the item matches e.
-func (it QueryItem) Matches(e *EventData) bool {
-	if len(it.Types) > 0 && !slices.Contains(it.Types, e.Type) {
+// Matches reports whether the item matches e, an event as recorded.
+func (it QueryItem) Matches(e *Event) bool {
+	if len(it.Types) > 0 && (strings.HasPrefix(e.StreamID, "$") || !slices.Contains(it.Types, e.Type)) {
 		return false
 	}
 	for _, t := range it.Tags {
@@ -227,20 +251,29 @@ type AppendCondition struct {
 //
 // The rules every such engine follows, and which storetest checks:
 //
-//   - ReadQuery returns the events that match the query, in position
-//     order, at most count of them, starting at position from (inclusive) in
-//     direction dir; a backward read with from = LogEnd starts at the last
-//     event. It reads the index, so that its cost grows with the events the
-//     query's items select, not with the log.
+//   - ReadQuery returns the events that match the query ([Query.Matches]),
+//     in position order, at most count of them, starting at position from
+//     (inclusive) in direction dir; a backward read with from = LogEnd
+//     starts at the last event. Its events are exactly those of ReadAll
+//     over the same positions that match. It reads the index, so that its
+//     cost grows with the events the query's items select, not with the
+//     log; an item with neither types nor tags selects every event, and
+//     reads the log.
 //   - The engine's AppendBatch, and its CommitAll when it implements
 //     [TxCommitter], check every request's [AppendRequest.Condition] in the
 //     same critical section or transaction that writes, after the point
 //     that orders positions, together with the expected versions: when a
 //     condition fails the engine writes nothing and returns a
 //     [*ConditionError] (inside a [*BatchError] from AppendBatch, at the
-//     request's index) naming the first conflicting position.
-//   - A condition is checked against the events recorded before the batch:
-//     the batch's own events never fail it.
+//     request's index) naming the first conflicting position: the lowest
+//     position after After whose event matches the query.
+//   - A condition is checked against the events the log holds when the
+//     batch is written (the events ReadQuery would return): the batch's
+//     own events never fail it.
+//   - The expected version is checked first: a request that fails both its
+//     expected version and its condition reports the
+//     [*WrongExpectedVersionError]. A tombstoned stream reports
+//     [ErrStreamDeleted] before either.
 //   - An append recognised as a retry by its first event ID returns the
 //     earlier result before any condition is checked (its own events would
 //     fail it).

@@ -33,7 +33,8 @@ type Hooks struct {
 	// their total data and metadata bytes.
 	Appended func(stream string, events int, bytes int)
 	// Failed is called when an operation fails with an error that is not
-	// ErrWrongExpectedVersion, ErrStreamNotFound or ErrInvalidArgument.
+	// ErrWrongExpectedVersion, ErrConditionFailed, ErrStreamNotFound or
+	// ErrInvalidArgument.
 	Failed func(op string, err error)
 }
 

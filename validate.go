@@ -2,6 +2,7 @@ package cairn
 
 import (
 	"fmt"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/google/uuid"
@@ -183,19 +184,70 @@ func ValidateTable(table string) error {
 	return validateName("table", table, MaxTableBytes)
 }
 
-// validateQuery checks the types and tags of a query.
-func validateQuery(field string, q Query) error {
+// ValidateQuery returns an error when q is not a query the Store accepts:
+// at most [MaxQueryItems] items, each with at most [MaxQueryItemTypes] types
+// and [MaxQueryItemTags] tags, every type and tag a valid name (non-empty
+// UTF-8 without control characters, within [MaxTypeBytes] and
+// [MaxTagBytes]). The error matches [ErrInvalidArgument] and names the
+// field under field, for example "query.items[2].tags[0]".
+func ValidateQuery(field string, q Query) error {
+	if len(q.Items) > MaxQueryItems {
+		return invalidf(field+".items", "has %d items, the limit is %d", len(q.Items), MaxQueryItems)
+	}
 	for i, it := range q.Items {
+		item := fmt.Sprintf("%s.items[%d]", field, i)
+		if len(it.Types) > MaxQueryItemTypes {
+			return invalidf(item+".types", "has %d types, the limit is %d", len(it.Types), MaxQueryItemTypes)
+		}
+		if len(it.Tags) > MaxQueryItemTags {
+			return invalidf(item+".tags", "has %d tags, the limit is %d (an event carries at most %d)", len(it.Tags), MaxQueryItemTags, MaxTags)
+		}
 		for j, t := range it.Types {
-			if err := validateName(fmt.Sprintf("%s.items[%d].types[%d]", field, i, j), t, MaxTypeBytes); err != nil {
+			if err := validateName(fmt.Sprintf("%s.types[%d]", item, j), t, MaxTypeBytes); err != nil {
 				return err
 			}
 		}
 		for j, t := range it.Tags {
-			if err := validateName(fmt.Sprintf("%s.items[%d].tags[%d]", field, i, j), t, MaxTagBytes); err != nil {
+			if err := validateName(fmt.Sprintf("%s.tags[%d]", item, j), t, MaxTagBytes); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// validateQuery is ValidateQuery.
+func validateQuery(field string, q Query) error { return ValidateQuery(field, q) }
+
+// ValidateIndexKey returns an error when key names no list of the index: an
+// unknown kind, a value for [IndexStreams] (whose list has none), or a value
+// that no event could be filed under (empty, too long, or, for categories,
+// types and tags, not a valid name). The error matches [ErrInvalidArgument].
+func ValidateIndexKey(key IndexKey) error {
+	switch key.Kind {
+	case IndexStreams:
+		if key.Value != "" {
+			return invalidf("key.value", "the streams list has no value, got %q", key.Value)
+		}
+		return nil
+	case IndexCategory, IndexCategoryStreams:
+		if err := validateName("key.value", key.Value, MaxStreamIDBytes); err != nil {
+			return err
+		}
+		if strings.Contains(key.Value, CategorySeparator) || strings.HasPrefix(key.Value, "$") {
+			return invalidf("key.value", "%q is not a category: a category has no %q and does not start with '$'", key.Value, CategorySeparator)
+		}
+		return nil
+	case IndexType:
+		return validateName("key.value", key.Value, MaxTypeBytes)
+	case IndexTag:
+		return validateName("key.value", key.Value, MaxTagBytes)
+	case IndexCorrelation:
+		// Any non-empty string of the metadata is filed.
+		if key.Value == "" {
+			return invalidf("key.value", "must not be empty")
+		}
+		return nil
+	}
+	return invalidf("key.kind", "unknown index kind %d", key.Kind)
 }

@@ -66,6 +66,7 @@ func (s *Store) write(id string, events []cairn.EventData) cairn.AppendResult {
 		})
 		st.positions = append(st.positions, pos)
 		s.ids[e.ID] = pos
+		s.fileLocked(&s.log[pos])
 	}
 	last := s.log[len(s.log)-1]
 	return cairn.AppendResult{Version: last.Version, Position: last.Position}
@@ -84,6 +85,9 @@ func (s *Store) AppendBatch(ctx context.Context, reqs []cairn.AppendRequest) ([]
 	failed := false
 	for i, r := range reqs {
 		results[i], retried[i], errs[i] = s.prepare(r.Stream, r.Expected, r.Events)
+		if errs[i] == nil && !retried[i] {
+			errs[i] = s.checkConditionLocked(r.Condition)
+		}
 		failed = failed || errs[i] != nil
 	}
 	if failed {

@@ -20,6 +20,9 @@ func (s *Store) CommitAll(ctx context.Context, req cairn.AppendRequest, projecti
 	if err != nil || retry {
 		return res, err
 	}
+	if err := s.checkConditionLocked(req.Condition); err != nil {
+		return cairn.AppendResult{}, err
+	}
 	// Run the projections on the events as they will be recorded, then
 	// apply their writes and the events together.
 	st := s.streams[req.Stream]

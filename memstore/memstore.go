@@ -3,8 +3,11 @@
 // tests and examples.
 //
 // Every operation runs under one read-write mutex, so appends, batches and
-// commits with projections are trivially atomic and the global log is
-// gapless for readers. Events are kept in one slice indexed by position.
+// commits with projections are trivially atomic, append conditions are
+// checked in the critical section that writes, and the global log is
+// gapless for readers. Events are kept in one slice indexed by position;
+// the index (cairn.IndexReader, cairn.Querier) is a list of positions per
+// key, written with them.
 //
 // # Caveats
 //
@@ -29,6 +32,8 @@ type Store struct {
 	ids       map[uuid.UUID]uint64 // event id → position
 	snapshots map[string]cairn.Snapshot
 	tables    map[string]map[string][]byte
+	index     map[cairn.IndexKey][]uint64 // see index.go
+	keys      []cairn.IndexKey            // scratch for fileLocked
 }
 
 type stream struct {
@@ -52,6 +57,7 @@ func New() *Store {
 		ids:       map[uuid.UUID]uint64{},
 		snapshots: map[string]cairn.Snapshot{},
 		tables:    map[string]map[string][]byte{},
+		index:     map[cairn.IndexKey][]uint64{},
 	}
 }
 
@@ -70,6 +76,8 @@ var (
 	_ cairn.TxCommitter     = (*Store)(nil)
 	_ cairn.ReadModelReader = (*Store)(nil)
 	_ cairn.SizedReader     = (*Store)(nil)
+	_ cairn.IndexReader     = (*Store)(nil)
+	_ cairn.Querier         = (*Store)(nil)
 )
 
 func (s *Store) check(ctx context.Context) error {
