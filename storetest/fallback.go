@@ -30,6 +30,8 @@ func testFallbacks(t *testing.T, nb NewBackend) {
 		{"Snapshots", testNoSnapshots},
 		{"CommitAll", testNoCommitAll},
 		{"ReadModel", testNoReadModel},
+		{"Query", testNoQuerier},
+		{"Index", testNoIndexReader},
 	} {
 		t.Run(f.name, func(t *testing.T) { f.fn(t, nb) })
 	}

@@ -31,6 +31,8 @@ func TestRequiredOnly(t *testing.T) {
 		"TxCommitter":     is[cairn.TxCommitter](b),
 		"ReadModelReader": is[cairn.ReadModelReader](b),
 		"Notifier":        is[cairn.Notifier](b),
+		"IndexReader":     is[cairn.IndexReader](b),
+		"Querier":         is[cairn.Querier](b),
 	} {
 		if ok {
 			t.Fatalf("the wrapped engine still implements %s", name)
