@@ -37,19 +37,21 @@ type ModelOptions struct {
 }
 
 // RunModel runs a random sequence of operations against s and against the
-// memory engine, which serves as the model: appends to several streams,
-// atomic batches, truncations, soft deletes, tombstones and compactions
+// memory engine, which serves as the model: appends of tagged events to
+// several streams, atomic batches, conditional appends (when s checks
+// conditions), truncations, soft deletes, tombstones and compactions
 // (those s supports), and restarts when opts.Restart is set. After every
-// step it checks that both give the same answers: the same errors, the
-// same events (ids, types, data, metadata, streams, versions, positions)
-// from every stream and from the log, forward and backward, and the same
-// list of streams. After every restart, and at the end, it submits again
-// every acknowledged append and batch whose events are all still readable,
-// with the same event IDs and expectations, as a client unsure of its
-// append would: each must return its first result and write nothing, and
-// the same events appended to another stream must be refused with
-// [cairn.ErrDuplicateEvent]. It returns the store, which a restart may have
-// replaced.
+// step it checks that both give the same answers: the same errors and
+// condition outcomes, the same events (ids, types, data, metadata, tags,
+// streams, versions, positions) from every stream, from the log and from a
+// set of queries, forward and backward, and the same list of streams.
+// After every restart, and at the end, it submits again every acknowledged
+// append, batch and conditional append whose events are all still
+// readable, with the same event IDs, expectations and conditions, as a
+// client unsure of its append would: each must return its first result and
+// write nothing, and the same events appended to another stream must be
+// refused with [cairn.ErrDuplicateEvent]. It returns the store, which a
+// restart may have replaced.
 func RunModel(t *testing.T, s *cairn.Store, opts ModelOptions) *cairn.Store {
 	t.Helper()
 	if opts.Steps == 0 {
@@ -65,6 +67,9 @@ func RunModel(t *testing.T, s *cairn.Store, opts ModelOptions) *cairn.Store {
 	_, canTruncate := s.Backend().(cairn.Truncater)
 	_, canTombstone := s.Backend().(cairn.Tombstoner)
 	_, canCompact := s.Backend().(cairn.Compacter)
+	_, canQuery := s.Backend().(cairn.Querier)
+	_, canBatch := s.Backend().(cairn.BatchAppender)
+	canCondition := canQuery && canBatch
 
 	m := &modelRun{t: t, streams: []string{"a", "b", "c", "d", "e", "f"}, dead: map[uint64]bool{}, removes: opts.CompactRemoves}
 	events := func() []cairn.EventData {
@@ -75,16 +80,27 @@ func RunModel(t *testing.T, s *cairn.Store, opts ModelOptions) *cairn.Store {
 				data[j] = byte(rng.Uint32())
 			}
 			out[i] = cairn.EventData{ID: opts.NewID(), Type: fmt.Sprint("T", rng.IntN(3)), ContentType: cairn.ContentBinary, Data: data}
+			for range rng.IntN(3) {
+				out[i].Tags = append(out[i].Tags, fmt.Sprint("t", rng.IntN(5)))
+			}
 			if rng.IntN(4) == 0 {
 				out[i].Metadata = []byte(`{"m":1}`)
 			}
 		}
 		return out
 	}
+	var retry *conditional // the last conditional append, to repeat
 	for step := range opts.Steps {
 		m.step = step
 		id := m.streams[rng.IntN(len(m.streams))]
-		switch op := rng.IntN(20); {
+		switch op := rng.IntN(24); {
+		case op >= 20 && canCondition:
+			c := &conditional{stream: id, events: events(), cond: m.randomCondition(rng, model)}
+			if op == 23 && retry != nil {
+				c = retry
+			}
+			m.conditional(s, model, c)
+			retry = c
 		case op < 10:
 			ev := events()
 			res, errS := s.Append(ctx, id, cairn.Any, ev...)
@@ -203,6 +219,110 @@ type modelRun struct {
 	acked   []write
 }
 
+// conditional is a conditional append of the model test.
+type conditional struct {
+	stream string
+	events []cairn.EventData
+	cond   cairn.AppendCondition
+}
+
+// modelQueries are the queries compared after every step.
+var modelQueries = []cairn.Query{
+	{},
+	{Items: []cairn.QueryItem{{Tags: []string{"t0"}}}},
+	{Items: []cairn.QueryItem{{Tags: []string{"t1", "t2"}}}},
+	{Items: []cairn.QueryItem{{Types: []string{"T0"}}}},
+	{Items: []cairn.QueryItem{{Types: []string{"T1", "T2"}, Tags: []string{"t3"}}}},
+	{Items: []cairn.QueryItem{{Tags: []string{"t4"}}, {Types: []string{"T2"}}, {Types: []string{"T0"}, Tags: []string{"t1"}}}},
+}
+
+// randomCondition returns a condition on a random query, after a random
+// position of the model's log (or none).
+func (m *modelRun) randomCondition(rng *rand.Rand, model *cairn.Store) cairn.AppendCondition {
+	var q cairn.Query
+	for range 1 + rng.IntN(2) {
+		var it cairn.QueryItem
+		for range rng.IntN(2) {
+			it.Types = append(it.Types, fmt.Sprint("T", rng.IntN(3)))
+		}
+		for range 1 + rng.IntN(2) {
+			it.Tags = append(it.Tags, fmt.Sprint("t", rng.IntN(5)))
+		}
+		q.Items = append(q.Items, it)
+	}
+	c := cairn.AppendCondition{FailIfEventsMatch: q}
+	if last, ok, err := model.LastPosition(context.Background()); err == nil && ok && rng.IntN(4) > 0 {
+		a := last - min(last, uint64(rng.IntN(40)))
+		c.After = &a
+	}
+	return c
+}
+
+// conditional appends c to the store and to the model and compares the
+// outcomes. The model keeps the events a compaction may have removed from
+// the store; when such an event is the only conflict, the store may accept
+// the append that the model refuses, and the model is then brought level
+// with an unconditional append.
+func (m *modelRun) conditional(s, model *cairn.Store, c *conditional) {
+	m.t.Helper()
+	ctx := context.Background()
+	from := uint64(0)
+	if c.cond.After != nil {
+		from = *c.cond.After + 1
+	}
+	matches, err := model.ReadQuery(ctx, c.cond.FailIfEventsMatch, from, math.MaxInt32, cairn.Forward)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	resM, errM := model.AppendIf(ctx, c.stream, cairn.Any, c.cond, c.events...)
+	resS, errS := s.AppendIf(ctx, c.stream, cairn.Any, c.cond, c.events...)
+	if errS == nil {
+		cond := c.cond
+		m.acked = append(m.acked, write{reqs: []cairn.AppendRequest{{Stream: c.stream, Expected: cairn.Any, Events: c.events, Condition: &cond}}, results: []cairn.AppendResult{resS}, batch: true})
+	}
+	what := fmt.Sprintf("conditional append to %s (%+v)", c.stream, c.cond.FailIfEventsMatch)
+	var cm, cs *cairn.ConditionError
+	if !errors.As(errM, &cm) || !m.dead[cm.Position] {
+		m.same(what, errS, errM)
+		if errS == nil && resS != resM {
+			m.t.Fatalf("step %d, %s: store %+v, model %+v", m.step, what, resS, resM)
+		}
+		if cm != nil && (!errors.As(errS, &cs) || cs.Position != cm.Position) {
+			m.t.Fatalf("step %d, %s: store %v, model %v", m.step, what, errS, errM)
+		}
+		return
+	}
+	// The model's first conflict is an event compaction may have removed:
+	// the store reports a conflict that is dead or the first live one, or
+	// accepts the append when every conflict is dead.
+	var firstLive *uint64
+	for _, e := range matches {
+		if !m.dead[e.Position] {
+			firstLive = &e.Position
+			break
+		}
+	}
+	switch {
+	case errors.As(errS, &cs):
+		ok := false
+		for _, e := range matches {
+			if e.Position == cs.Position {
+				ok = m.dead[e.Position] || (firstLive != nil && *firstLive == e.Position)
+			}
+		}
+		if !ok {
+			m.t.Fatalf("step %d, %s: store reports a conflict at %d, model at %d (dead), first live %v", m.step, what, cs.Position, cm.Position, firstLive)
+		}
+	case errS == nil && firstLive == nil:
+		res, err := model.Append(ctx, c.stream, cairn.Any, c.events...)
+		if err != nil || res != resS {
+			m.t.Fatalf("step %d, %s: store %+v, model brought level %+v, %v", m.step, what, resS, res, err)
+		}
+	default:
+		m.t.Fatalf("step %d, %s: store %v, model %v (first live conflict %v)", m.step, what, errS, errM, firstLive)
+	}
+}
+
 func (m *modelRun) same(what string, errS, errM error) {
 	m.t.Helper()
 	if (errS == nil) != (errM == nil) || (errS != nil && !sameError(errS, errM)) {
@@ -213,7 +333,7 @@ func (m *modelRun) same(what string, errS, errM error) {
 // sameError reports whether two errors say the same: the same sentinel of
 // the root package, the same actual version, or the same invalid field.
 func sameError(a, b error) bool {
-	for _, e := range []error{cairn.ErrStreamNotFound, cairn.ErrStreamDeleted, cairn.ErrDuplicateEvent} {
+	for _, e := range []error{cairn.ErrStreamNotFound, cairn.ErrStreamDeleted, cairn.ErrDuplicateEvent, cairn.ErrConditionFailed} {
 		if errors.Is(a, e) && errors.Is(b, e) {
 			return true
 		}
@@ -286,24 +406,19 @@ func (m *modelRun) compare(s, model *cairn.Store) {
 			if (errS == nil) != (errM == nil) || (errS != nil && !sameError(errS, errM)) {
 				m.t.Fatalf("step %d: read %q %v: store %v, model %v", m.step, stream, dir, errS, errM)
 			}
-			if m.removes {
-				want = slices.DeleteFunc(want, func(e cairn.Event) bool { return m.dead[e.Position] })
+			m.sameEvents(fmt.Sprintf("read %q %v", stream, dir), got, want)
+		}
+	}
+	for i, q := range modelQueries {
+		for _, dir := range []cairn.Direction{cairn.Forward, cairn.Backward} {
+			from := uint64(0)
+			if dir == cairn.Backward {
+				from = cairn.LogEnd
 			}
-			i := 0
-			for _, w := range want {
-				if i < len(got) && got[i].Position == w.Position {
-					m.sameEvent(stream, dir, got[i], w)
-					i++
-					continue
-				}
-				if !m.dead[w.Position] {
-					m.t.Fatalf("step %d: read %q %v: event %s@%d (position %d) missing", m.step, stream, dir, w.StreamID, w.Version, w.Position)
-				}
-			}
-			if i < len(got) {
-				e := got[i]
-				m.t.Fatalf("step %d: read %q %v: event %s@%d (position %d) is not in the model, or out of order", m.step, stream, dir, e.StreamID, e.Version, e.Position)
-			}
+			got, errS := s.ReadQuery(context.Background(), q, from, math.MaxInt32, dir)
+			want, errM := model.ReadQuery(context.Background(), q, from, math.MaxInt32, dir)
+			m.same(fmt.Sprintf("query %d %v", i, dir), errS, errM)
+			m.sameEvents(fmt.Sprintf("query %d (%+v) %v", i, q, dir), got, want)
 		}
 	}
 	var gotStreams, wantStreams []string
@@ -324,18 +439,43 @@ func (m *modelRun) compare(s, model *cairn.Store) {
 	}
 }
 
-func (m *modelRun) sameEvent(stream string, dir cairn.Direction, g, w cairn.Event) {
+// sameEvents checks that the store read got what the model read want,
+// except for events compaction may have removed.
+func (m *modelRun) sameEvents(what string, got, want []cairn.Event) {
+	m.t.Helper()
+	if m.removes {
+		want = slices.DeleteFunc(want, func(e cairn.Event) bool { return m.dead[e.Position] })
+	}
+	i := 0
+	for _, w := range want {
+		if i < len(got) && got[i].Position == w.Position {
+			m.sameEvent(what, got[i], w)
+			i++
+			continue
+		}
+		if !m.dead[w.Position] {
+			m.t.Fatalf("step %d: %s: event %s@%d (position %d) missing", m.step, what, w.StreamID, w.Version, w.Position)
+		}
+	}
+	if i < len(got) {
+		e := got[i]
+		m.t.Fatalf("step %d: %s: event %s@%d (position %d) is not in the model, or out of order", m.step, what, e.StreamID, e.Version, e.Position)
+	}
+}
+
+func (m *modelRun) sameEvent(what string, g, w cairn.Event) {
 	m.t.Helper()
 	if g.Position != w.Position || g.StreamID != w.StreamID || g.Version != w.Version || g.ID != w.ID ||
-		g.Type != w.Type || g.ContentType != w.ContentType || string(g.Data) != string(w.Data) || string(g.Metadata) != string(w.Metadata) {
-		m.t.Fatalf("step %d: read %q %v: store has %s@%d (position %d), model %s@%d (position %d), or their contents differ",
-			m.step, stream, dir, g.StreamID, g.Version, g.Position, w.StreamID, w.Version, w.Position)
+		g.Type != w.Type || g.ContentType != w.ContentType || string(g.Data) != string(w.Data) || string(g.Metadata) != string(w.Metadata) ||
+		!slices.Equal(g.Tags, w.Tags) {
+		m.t.Fatalf("step %d: %s: store has %s@%d (position %d), model %s@%d (position %d), or their contents differ",
+			m.step, what, g.StreamID, g.Version, g.Position, w.StreamID, w.Version, w.Position)
 	}
 }
 
 // testModel runs RunModel against a fresh backend.
 func testModel(t *testing.T, nb NewBackend) {
-	for seed := range uint64(2) {
+	for seed := range uint64(3) {
 		t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
 			s, _ := open(t, nb)
 			RunModel(t, s, ModelOptions{Seed: seed, Steps: 60})

@@ -5,6 +5,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"testing"
@@ -55,10 +56,27 @@ func courses(t *testing.T, s *cairn.Store) {
 	mustAppend(t, s, "sub-2", cairn.NoStream, tagged("StudentSubscribed", "course:2", "student:1"))
 	mustAppend(t, s, "sub-3", cairn.NoStream, tagged("StudentSubscribed", "student:2", "course:1"))
 	mustAppend(t, s, "course-1", cairn.Exact(0), tagged("CourseCapacityChanged", "course:1"))
-	if _, err := s.System().Append(context.Background(), "$courses", cairn.NoStream, tagged("StudentSubscribed", "course:1")); err != nil {
-		t.Fatal(err)
+	if !appendSystem(t, s, "$courses", tagged("StudentSubscribed", "course:1")) {
+		// The same matches, for an engine that writes no system stream.
+		mustAppend(t, s, "courses", cairn.NoStream, tagged("Other", "course:1"))
 	}
 	mustAppend(t, s, "x-1", cairn.NoStream, tagged("Untagged"))
+}
+
+// appendSystem appends events to a system stream, and returns false when
+// the engine refuses it as an invalid argument (a remote server keeps
+// system streams to itself).
+func appendSystem(t *testing.T, s *cairn.Store, stream string, events ...cairn.EventData) bool {
+	t.Helper()
+	_, err := s.System().Append(context.Background(), stream, cairn.Any, events...)
+	if errors.Is(err, cairn.ErrInvalidArgument) {
+		t.Logf("the engine refuses to write the system stream %s: %v", stream, err)
+		return false
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return true
 }
 
 // matchCases are queries over courses and the positions they match.
