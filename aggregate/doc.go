@@ -20,6 +20,21 @@
 // projections ([Definition.Projections]) update read models in the same
 // commit as the events, or abort it.
 //
+// # Decisions over dynamic consistency boundaries
+//
+// A [Decider] decides commands whose consistency boundary is not one
+// stream but the events that some queries select (dynamic consistency
+// boundaries, dcb.events): its [Decision] names, for each command, the
+// projections of its decision model, each a [cairn.Query] and a fold of
+// the events it selects into the state. [Decider.Handle] reads them, calls
+// Decide, and appends the events it returns with a [cairn.AppendCondition]
+// that fails if an event any of the queries selects was appended since the
+// read; then it reads and decides again, as Handle does on a version
+// conflict. The course subscriptions of dcb.events, where a subscription
+// must respect both the course's capacity and the student's limit, are one
+// Decision, and storetest runs the specification's worked examples through
+// it on every engine.
+//
 // # Streams, versions and sequences
 //
 // The events of the aggregate with id X of category C are the stream

@@ -95,6 +95,7 @@ func TestBackend(t *testing.T, newBackend NewBackend) {
 		{"ConditionBatch", testConditionBatch},
 		{"ConditionCommitAll", testConditionCommitAll},
 		{"ConditionRetry", testConditionRetry},
+		{"DCBExamples", testDCBExamples},
 		{"Fallbacks", testFallbacks},
 		{"Close", testClose},
 		{"Model", testModel},
