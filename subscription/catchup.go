@@ -93,7 +93,8 @@ var ErrClosed = errors.New("subscription closed")
 // stream ends the subscription with an error matching [cairn.ErrStreamDeleted].
 type Subscription struct {
 	store  *cairn.Store
-	stream string // AllStream for the global log
+	stream string       // AllStream for the global log
+	query  *cairn.Query // set for a subscription by query (see query.go), on AllStream
 	filter *matcher
 	opts   Options
 	ctx    context.Context
@@ -315,6 +316,10 @@ func (s *Subscription) fill(ctx context.Context) error {
 		}
 	}
 	changed := s.store.Changes()
+	head, headOK, err := s.queryHead(ctx)
+	if err != nil {
+		return err
+	}
 	page, err := s.read(ctx)
 	if err != nil {
 		return err
@@ -339,6 +344,10 @@ func (s *Subscription) fill(ctx context.Context) error {
 		}
 	}
 	if len(page) < s.opts.BufferSize {
+		if headOK && head >= s.next {
+			// Every event up to the head was scanned by the query.
+			s.next = head + 1
+		}
 		s.wait = changed
 		if !s.live {
 			s.live = true
@@ -358,6 +367,9 @@ func (s *Subscription) fill(ctx context.Context) error {
 }
 
 func (s *Subscription) read(ctx context.Context) ([]cairn.Event, error) {
+	if s.query != nil {
+		return s.store.ReadQuery(ctx, *s.query, s.next, s.opts.BufferSize, cairn.Forward)
+	}
 	if s.stream == AllStream {
 		return s.store.ReadAll(ctx, s.next, s.opts.BufferSize, cairn.Forward)
 	}

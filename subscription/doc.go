@@ -15,6 +15,9 @@
 // the number after the last one it delivered, and takes the Store's change
 // signal before the read that finds nothing new.
 //
+// [Query] follows the events that match a [cairn.Query] (dynamic
+// consistency boundaries): tags and types, read through the engine's index.
+//
 // A [Filter] (stream prefixes or regexp, event types exact, by prefix or
 // regexp, tags) selects events in the subscription, so the consumer does not
 // receive the rest; a filtered subscription on $all reports its progress
