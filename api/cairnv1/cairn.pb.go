@@ -2,7 +2,9 @@
 // KurrentDB protocol. It carries the whole storage contract (so a remote
 // cairn server can be used as a store by the library and the command line)
 // plus what the KurrentDB protocol lacks: tags, snapshots, truncation,
-// stream listing, read models and statistics.
+// stream listing, read models, statistics, the index (categories, types,
+// tags) and dynamic consistency boundaries (reads by query, conditional
+// appends).
 //
 // Versions are 0-based stream versions; positions are 0-based offsets in the
 // global log. Expected versions use the numeric form: -1 no stream, -2 any,
@@ -126,6 +128,67 @@ func (Direction) EnumDescriptor() ([]byte, []int) {
 	return file_cairn_proto_rawDescGZIP(), []int{1}
 }
 
+type IndexKind int32
+
+const (
+	IndexKind_INDEX_KIND_UNSPECIFIED      IndexKind = 0
+	IndexKind_INDEX_KIND_CATEGORY         IndexKind = 1 // the events of a category's streams ($ce-)
+	IndexKind_INDEX_KIND_TYPE             IndexKind = 2 // the events of one type ($et-)
+	IndexKind_INDEX_KIND_TAG              IndexKind = 3 // the events that carry a tag
+	IndexKind_INDEX_KIND_STREAMS          IndexKind = 4 // the first event of every stream ($streams)
+	IndexKind_INDEX_KIND_CATEGORY_STREAMS IndexKind = 5 // the first event of a category's streams
+	IndexKind_INDEX_KIND_CORRELATION      IndexKind = 6 // the events of a $correlationId ($bc-)
+)
+
+// Enum value maps for IndexKind.
+var (
+	IndexKind_name = map[int32]string{
+		0: "INDEX_KIND_UNSPECIFIED",
+		1: "INDEX_KIND_CATEGORY",
+		2: "INDEX_KIND_TYPE",
+		3: "INDEX_KIND_TAG",
+		4: "INDEX_KIND_STREAMS",
+		5: "INDEX_KIND_CATEGORY_STREAMS",
+		6: "INDEX_KIND_CORRELATION",
+	}
+	IndexKind_value = map[string]int32{
+		"INDEX_KIND_UNSPECIFIED":      0,
+		"INDEX_KIND_CATEGORY":         1,
+		"INDEX_KIND_TYPE":             2,
+		"INDEX_KIND_TAG":              3,
+		"INDEX_KIND_STREAMS":          4,
+		"INDEX_KIND_CATEGORY_STREAMS": 5,
+		"INDEX_KIND_CORRELATION":      6,
+	}
+)
+
+func (x IndexKind) Enum() *IndexKind {
+	p := new(IndexKind)
+	*p = x
+	return p
+}
+
+func (x IndexKind) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (IndexKind) Descriptor() protoreflect.EnumDescriptor {
+	return file_cairn_proto_enumTypes[2].Descriptor()
+}
+
+func (IndexKind) Type() protoreflect.EnumType {
+	return &file_cairn_proto_enumTypes[2]
+}
+
+func (x IndexKind) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use IndexKind.Descriptor instead.
+func (IndexKind) EnumDescriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{2}
+}
+
 type Code int32
 
 const (
@@ -138,6 +201,7 @@ const (
 	Code_CODE_NOT_SUPPORTED          Code = 6
 	Code_CODE_CLOSED                 Code = 7
 	Code_CODE_CORRUPT                Code = 8
+	Code_CODE_CONDITION_FAILED       Code = 9
 )
 
 // Enum value maps for Code.
@@ -152,6 +216,7 @@ var (
 		6: "CODE_NOT_SUPPORTED",
 		7: "CODE_CLOSED",
 		8: "CODE_CORRUPT",
+		9: "CODE_CONDITION_FAILED",
 	}
 	Code_value = map[string]int32{
 		"CODE_UNKNOWN":                0,
@@ -163,6 +228,7 @@ var (
 		"CODE_NOT_SUPPORTED":          6,
 		"CODE_CLOSED":                 7,
 		"CODE_CORRUPT":                8,
+		"CODE_CONDITION_FAILED":       9,
 	}
 )
 
@@ -177,11 +243,11 @@ func (x Code) String() string {
 }
 
 func (Code) Descriptor() protoreflect.EnumDescriptor {
-	return file_cairn_proto_enumTypes[2].Descriptor()
+	return file_cairn_proto_enumTypes[3].Descriptor()
 }
 
 func (Code) Type() protoreflect.EnumType {
-	return &file_cairn_proto_enumTypes[2]
+	return &file_cairn_proto_enumTypes[3]
 }
 
 func (x Code) Number() protoreflect.EnumNumber {
@@ -190,7 +256,7 @@ func (x Code) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use Code.Descriptor instead.
 func (Code) EnumDescriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{2}
+	return file_cairn_proto_rawDescGZIP(), []int{3}
 }
 
 type Empty struct {
@@ -434,8 +500,13 @@ type AppendRequest struct {
 	Stream          string                 `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
 	ExpectedVersion int64                  `protobuf:"zigzag64,2,opt,name=expected_version,json=expectedVersion,proto3" json:"expected_version,omitempty"`
 	Events          []*EventData           `protobuf:"bytes,3,rep,name=events,proto3" json:"events,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// condition, when set, makes the append conditional: it is checked
+	// atomically with the write and with expected_version (which is checked
+	// first); when it fails nothing is written and the error has
+	// CODE_CONDITION_FAILED and the conflicting position.
+	Condition     *AppendCondition `protobuf:"bytes,4,opt,name=condition,proto3" json:"condition,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *AppendRequest) Reset() {
@@ -489,6 +560,167 @@ func (x *AppendRequest) GetEvents() []*EventData {
 	return nil
 }
 
+func (x *AppendRequest) GetCondition() *AppendCondition {
+	if x != nil {
+		return x.Condition
+	}
+	return nil
+}
+
+// A query selects events as the dynamic consistency boundary specification
+// defines it: an event matches when it matches any item; within an item
+// the types are ORed and the tags ANDed; no items matches every event. An
+// item with types never matches an event of a system stream ('$…').
+type Query struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Items         []*QueryItem           `protobuf:"bytes,1,rep,name=items,proto3" json:"items,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Query) Reset() {
+	*x = Query{}
+	mi := &file_cairn_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Query) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Query) ProtoMessage() {}
+
+func (x *Query) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Query.ProtoReflect.Descriptor instead.
+func (*Query) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *Query) GetItems() []*QueryItem {
+	if x != nil {
+		return x.Items
+	}
+	return nil
+}
+
+type QueryItem struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Types         []string               `protobuf:"bytes,1,rep,name=types,proto3" json:"types,omitempty"`
+	Tags          []string               `protobuf:"bytes,2,rep,name=tags,proto3" json:"tags,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *QueryItem) Reset() {
+	*x = QueryItem{}
+	mi := &file_cairn_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueryItem) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueryItem) ProtoMessage() {}
+
+func (x *QueryItem) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueryItem.ProtoReflect.Descriptor instead.
+func (*QueryItem) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *QueryItem) GetTypes() []string {
+	if x != nil {
+		return x.Types
+	}
+	return nil
+}
+
+func (x *QueryItem) GetTags() []string {
+	if x != nil {
+		return x.Tags
+	}
+	return nil
+}
+
+// AppendCondition fails when an event that matches fail_if_events_match has
+// a position after `after` (any position, when `after` is unset).
+type AppendCondition struct {
+	state             protoimpl.MessageState `protogen:"open.v1"`
+	FailIfEventsMatch *Query                 `protobuf:"bytes,1,opt,name=fail_if_events_match,json=failIfEventsMatch,proto3" json:"fail_if_events_match,omitempty"`
+	After             *uint64                `protobuf:"varint,2,opt,name=after,proto3,oneof" json:"after,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
+}
+
+func (x *AppendCondition) Reset() {
+	*x = AppendCondition{}
+	mi := &file_cairn_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppendCondition) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppendCondition) ProtoMessage() {}
+
+func (x *AppendCondition) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppendCondition.ProtoReflect.Descriptor instead.
+func (*AppendCondition) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *AppendCondition) GetFailIfEventsMatch() *Query {
+	if x != nil {
+		return x.FailIfEventsMatch
+	}
+	return nil
+}
+
+func (x *AppendCondition) GetAfter() uint64 {
+	if x != nil && x.After != nil {
+		return *x.After
+	}
+	return 0
+}
+
 type AppendResponse struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Version       int64                  `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
@@ -499,7 +731,7 @@ type AppendResponse struct {
 
 func (x *AppendResponse) Reset() {
 	*x = AppendResponse{}
-	mi := &file_cairn_proto_msgTypes[4]
+	mi := &file_cairn_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -511,7 +743,7 @@ func (x *AppendResponse) String() string {
 func (*AppendResponse) ProtoMessage() {}
 
 func (x *AppendResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[4]
+	mi := &file_cairn_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -524,7 +756,7 @@ func (x *AppendResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendResponse.ProtoReflect.Descriptor instead.
 func (*AppendResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{4}
+	return file_cairn_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AppendResponse) GetVersion() int64 {
@@ -550,7 +782,7 @@ type AppendBatchRequest struct {
 
 func (x *AppendBatchRequest) Reset() {
 	*x = AppendBatchRequest{}
-	mi := &file_cairn_proto_msgTypes[5]
+	mi := &file_cairn_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -562,7 +794,7 @@ func (x *AppendBatchRequest) String() string {
 func (*AppendBatchRequest) ProtoMessage() {}
 
 func (x *AppendBatchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[5]
+	mi := &file_cairn_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -575,7 +807,7 @@ func (x *AppendBatchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendBatchRequest.ProtoReflect.Descriptor instead.
 func (*AppendBatchRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{5}
+	return file_cairn_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *AppendBatchRequest) GetRequests() []*AppendRequest {
@@ -594,7 +826,7 @@ type AppendBatchResponse struct {
 
 func (x *AppendBatchResponse) Reset() {
 	*x = AppendBatchResponse{}
-	mi := &file_cairn_proto_msgTypes[6]
+	mi := &file_cairn_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -606,7 +838,7 @@ func (x *AppendBatchResponse) String() string {
 func (*AppendBatchResponse) ProtoMessage() {}
 
 func (x *AppendBatchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[6]
+	mi := &file_cairn_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -619,7 +851,7 @@ func (x *AppendBatchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AppendBatchResponse.ProtoReflect.Descriptor instead.
 func (*AppendBatchResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{6}
+	return file_cairn_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AppendBatchResponse) GetResults() []*AppendResponse {
@@ -648,7 +880,7 @@ type ReadStreamRequest struct {
 
 func (x *ReadStreamRequest) Reset() {
 	*x = ReadStreamRequest{}
-	mi := &file_cairn_proto_msgTypes[7]
+	mi := &file_cairn_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -660,7 +892,7 @@ func (x *ReadStreamRequest) String() string {
 func (*ReadStreamRequest) ProtoMessage() {}
 
 func (x *ReadStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[7]
+	mi := &file_cairn_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -673,7 +905,7 @@ func (x *ReadStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadStreamRequest.ProtoReflect.Descriptor instead.
 func (*ReadStreamRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{7}
+	return file_cairn_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReadStreamRequest) GetStream() string {
@@ -723,7 +955,7 @@ type ReadAllRequest struct {
 
 func (x *ReadAllRequest) Reset() {
 	*x = ReadAllRequest{}
-	mi := &file_cairn_proto_msgTypes[8]
+	mi := &file_cairn_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -735,7 +967,7 @@ func (x *ReadAllRequest) String() string {
 func (*ReadAllRequest) ProtoMessage() {}
 
 func (x *ReadAllRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[8]
+	mi := &file_cairn_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -748,7 +980,7 @@ func (x *ReadAllRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadAllRequest.ProtoReflect.Descriptor instead.
 func (*ReadAllRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{8}
+	return file_cairn_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ReadAllRequest) GetFrom() uint64 {
@@ -797,7 +1029,7 @@ type ReadResponse struct {
 
 func (x *ReadResponse) Reset() {
 	*x = ReadResponse{}
-	mi := &file_cairn_proto_msgTypes[9]
+	mi := &file_cairn_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -809,7 +1041,7 @@ func (x *ReadResponse) String() string {
 func (*ReadResponse) ProtoMessage() {}
 
 func (x *ReadResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[9]
+	mi := &file_cairn_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -822,7 +1054,7 @@ func (x *ReadResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadResponse.ProtoReflect.Descriptor instead.
 func (*ReadResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{9}
+	return file_cairn_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *ReadResponse) GetEvents() []*Event {
@@ -839,6 +1071,390 @@ func (x *ReadResponse) GetSizeLimited() bool {
 	return false
 }
 
+// ReadQueryRequest reads at most count events (and at most 4096) that match
+// query, from position `from` (inclusive) in direction; it is answered with
+// a ReadResponse, size_limited as a ReadAll is.
+type ReadQueryRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Query         *Query                 `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	From          uint64                 `protobuf:"varint,2,opt,name=from,proto3" json:"from,omitempty"` // 2^64-1 with a backward read: from the end
+	Count         int32                  `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
+	Direction     Direction              `protobuf:"varint,4,opt,name=direction,proto3,enum=cairn.v1.Direction" json:"direction,omitempty"`
+	MaxBytes      int64                  `protobuf:"varint,5,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"` // as in ReadStreamRequest
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadQueryRequest) Reset() {
+	*x = ReadQueryRequest{}
+	mi := &file_cairn_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadQueryRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadQueryRequest) ProtoMessage() {}
+
+func (x *ReadQueryRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadQueryRequest.ProtoReflect.Descriptor instead.
+func (*ReadQueryRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ReadQueryRequest) GetQuery() *Query {
+	if x != nil {
+		return x.Query
+	}
+	return nil
+}
+
+func (x *ReadQueryRequest) GetFrom() uint64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *ReadQueryRequest) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *ReadQueryRequest) GetDirection() Direction {
+	if x != nil {
+		return x.Direction
+	}
+	return Direction_DIRECTION_FORWARD
+}
+
+func (x *ReadQueryRequest) GetMaxBytes() int64 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+type IndexKey struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Kind          IndexKind              `protobuf:"varint,1,opt,name=kind,proto3,enum=cairn.v1.IndexKind" json:"kind,omitempty"`
+	Value         string                 `protobuf:"bytes,2,opt,name=value,proto3" json:"value,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IndexKey) Reset() {
+	*x = IndexKey{}
+	mi := &file_cairn_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IndexKey) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IndexKey) ProtoMessage() {}
+
+func (x *IndexKey) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IndexKey.ProtoReflect.Descriptor instead.
+func (*IndexKey) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *IndexKey) GetKind() IndexKind {
+	if x != nil {
+		return x.Kind
+	}
+	return IndexKind_INDEX_KIND_UNSPECIFIED
+}
+
+func (x *IndexKey) GetValue() string {
+	if x != nil {
+		return x.Value
+	}
+	return ""
+}
+
+// ReadIndexRequest reads at most count entries (and at most 4096) of one
+// list of the index, from entry number `from`; -1 with a backward read
+// starts at the last entry.
+type ReadIndexRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           *IndexKey              `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	From          int64                  `protobuf:"zigzag64,2,opt,name=from,proto3" json:"from,omitempty"`
+	Count         int32                  `protobuf:"varint,3,opt,name=count,proto3" json:"count,omitempty"`
+	Direction     Direction              `protobuf:"varint,4,opt,name=direction,proto3,enum=cairn.v1.Direction" json:"direction,omitempty"`
+	MaxBytes      int64                  `protobuf:"varint,5,opt,name=max_bytes,json=maxBytes,proto3" json:"max_bytes,omitempty"` // as in ReadStreamRequest
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadIndexRequest) Reset() {
+	*x = ReadIndexRequest{}
+	mi := &file_cairn_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadIndexRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadIndexRequest) ProtoMessage() {}
+
+func (x *ReadIndexRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadIndexRequest.ProtoReflect.Descriptor instead.
+func (*ReadIndexRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *ReadIndexRequest) GetKey() *IndexKey {
+	if x != nil {
+		return x.Key
+	}
+	return nil
+}
+
+func (x *ReadIndexRequest) GetFrom() int64 {
+	if x != nil {
+		return x.From
+	}
+	return 0
+}
+
+func (x *ReadIndexRequest) GetCount() int32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *ReadIndexRequest) GetDirection() Direction {
+	if x != nil {
+		return x.Direction
+	}
+	return Direction_DIRECTION_FORWARD
+}
+
+func (x *ReadIndexRequest) GetMaxBytes() int64 {
+	if x != nil {
+		return x.MaxBytes
+	}
+	return 0
+}
+
+// IndexedEvent is one entry of a list: its number (0-based, no gaps), the
+// position it files, and the event when it is still stored (found).
+type IndexedEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Number        int64                  `protobuf:"varint,1,opt,name=number,proto3" json:"number,omitempty"`
+	Position      uint64                 `protobuf:"varint,2,opt,name=position,proto3" json:"position,omitempty"`
+	Found         bool                   `protobuf:"varint,3,opt,name=found,proto3" json:"found,omitempty"`
+	Event         *Event                 `protobuf:"bytes,4,opt,name=event,proto3" json:"event,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IndexedEvent) Reset() {
+	*x = IndexedEvent{}
+	mi := &file_cairn_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IndexedEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IndexedEvent) ProtoMessage() {}
+
+func (x *IndexedEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IndexedEvent.ProtoReflect.Descriptor instead.
+func (*IndexedEvent) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *IndexedEvent) GetNumber() int64 {
+	if x != nil {
+		return x.Number
+	}
+	return 0
+}
+
+func (x *IndexedEvent) GetPosition() uint64 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
+}
+
+func (x *IndexedEvent) GetFound() bool {
+	if x != nil {
+		return x.Found
+	}
+	return false
+}
+
+func (x *IndexedEvent) GetEvent() *Event {
+	if x != nil {
+		return x.Event
+	}
+	return nil
+}
+
+type ReadIndexResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Entries       []*IndexedEvent        `protobuf:"bytes,1,rep,name=entries,proto3" json:"entries,omitempty"`
+	SizeLimited   bool                   `protobuf:"varint,2,opt,name=size_limited,json=sizeLimited,proto3" json:"size_limited,omitempty"` // as in ReadResponse
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReadIndexResponse) Reset() {
+	*x = ReadIndexResponse{}
+	mi := &file_cairn_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReadIndexResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReadIndexResponse) ProtoMessage() {}
+
+func (x *ReadIndexResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReadIndexResponse.ProtoReflect.Descriptor instead.
+func (*ReadIndexResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ReadIndexResponse) GetEntries() []*IndexedEvent {
+	if x != nil {
+		return x.Entries
+	}
+	return nil
+}
+
+func (x *ReadIndexResponse) GetSizeLimited() bool {
+	if x != nil {
+		return x.SizeLimited
+	}
+	return false
+}
+
+type HeadResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	HasEvents     bool                   `protobuf:"varint,1,opt,name=has_events,json=hasEvents,proto3" json:"has_events,omitempty"`
+	Position      uint64                 `protobuf:"varint,2,opt,name=position,proto3" json:"position,omitempty"` // meaningful when has_events
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *HeadResponse) Reset() {
+	*x = HeadResponse{}
+	mi := &file_cairn_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *HeadResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*HeadResponse) ProtoMessage() {}
+
+func (x *HeadResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use HeadResponse.ProtoReflect.Descriptor instead.
+func (*HeadResponse) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *HeadResponse) GetHasEvents() bool {
+	if x != nil {
+		return x.HasEvents
+	}
+	return false
+}
+
+func (x *HeadResponse) GetPosition() uint64 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
+}
+
 type StreamRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Stream        string                 `protobuf:"bytes,1,opt,name=stream,proto3" json:"stream,omitempty"`
@@ -848,7 +1464,7 @@ type StreamRequest struct {
 
 func (x *StreamRequest) Reset() {
 	*x = StreamRequest{}
-	mi := &file_cairn_proto_msgTypes[10]
+	mi := &file_cairn_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -860,7 +1476,7 @@ func (x *StreamRequest) String() string {
 func (*StreamRequest) ProtoMessage() {}
 
 func (x *StreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[10]
+	mi := &file_cairn_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -873,7 +1489,7 @@ func (x *StreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamRequest.ProtoReflect.Descriptor instead.
 func (*StreamRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{10}
+	return file_cairn_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StreamRequest) GetStream() string {
@@ -892,7 +1508,7 @@ type StreamVersionResponse struct {
 
 func (x *StreamVersionResponse) Reset() {
 	*x = StreamVersionResponse{}
-	mi := &file_cairn_proto_msgTypes[11]
+	mi := &file_cairn_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -904,7 +1520,7 @@ func (x *StreamVersionResponse) String() string {
 func (*StreamVersionResponse) ProtoMessage() {}
 
 func (x *StreamVersionResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[11]
+	mi := &file_cairn_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -917,7 +1533,7 @@ func (x *StreamVersionResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamVersionResponse.ProtoReflect.Descriptor instead.
 func (*StreamVersionResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{11}
+	return file_cairn_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StreamVersionResponse) GetVersion() int64 {
@@ -936,7 +1552,7 @@ type StreamExistsResponse struct {
 
 func (x *StreamExistsResponse) Reset() {
 	*x = StreamExistsResponse{}
-	mi := &file_cairn_proto_msgTypes[12]
+	mi := &file_cairn_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -948,7 +1564,7 @@ func (x *StreamExistsResponse) String() string {
 func (*StreamExistsResponse) ProtoMessage() {}
 
 func (x *StreamExistsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[12]
+	mi := &file_cairn_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -961,7 +1577,7 @@ func (x *StreamExistsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StreamExistsResponse.ProtoReflect.Descriptor instead.
 func (*StreamExistsResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{12}
+	return file_cairn_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *StreamExistsResponse) GetExists() bool {
@@ -980,7 +1596,7 @@ type HasEventsResponse struct {
 
 func (x *HasEventsResponse) Reset() {
 	*x = HasEventsResponse{}
-	mi := &file_cairn_proto_msgTypes[13]
+	mi := &file_cairn_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -992,7 +1608,7 @@ func (x *HasEventsResponse) String() string {
 func (*HasEventsResponse) ProtoMessage() {}
 
 func (x *HasEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[13]
+	mi := &file_cairn_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1005,7 +1621,7 @@ func (x *HasEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HasEventsResponse.ProtoReflect.Descriptor instead.
 func (*HasEventsResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{13}
+	return file_cairn_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *HasEventsResponse) GetHasEvents() bool {
@@ -1025,7 +1641,7 @@ type ListStreamsRequest struct {
 
 func (x *ListStreamsRequest) Reset() {
 	*x = ListStreamsRequest{}
-	mi := &file_cairn_proto_msgTypes[14]
+	mi := &file_cairn_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1037,7 +1653,7 @@ func (x *ListStreamsRequest) String() string {
 func (*ListStreamsRequest) ProtoMessage() {}
 
 func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[14]
+	mi := &file_cairn_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1050,7 +1666,7 @@ func (x *ListStreamsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamsRequest.ProtoReflect.Descriptor instead.
 func (*ListStreamsRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{14}
+	return file_cairn_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListStreamsRequest) GetAfter() string {
@@ -1076,7 +1692,7 @@ type ListStreamsResponse struct {
 
 func (x *ListStreamsResponse) Reset() {
 	*x = ListStreamsResponse{}
-	mi := &file_cairn_proto_msgTypes[15]
+	mi := &file_cairn_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1088,7 +1704,7 @@ func (x *ListStreamsResponse) String() string {
 func (*ListStreamsResponse) ProtoMessage() {}
 
 func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[15]
+	mi := &file_cairn_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1101,7 +1717,7 @@ func (x *ListStreamsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListStreamsResponse.ProtoReflect.Descriptor instead.
 func (*ListStreamsResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{15}
+	return file_cairn_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListStreamsResponse) GetStreams() []string {
@@ -1123,7 +1739,7 @@ type DeleteStreamRequest struct {
 
 func (x *DeleteStreamRequest) Reset() {
 	*x = DeleteStreamRequest{}
-	mi := &file_cairn_proto_msgTypes[16]
+	mi := &file_cairn_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1135,7 +1751,7 @@ func (x *DeleteStreamRequest) String() string {
 func (*DeleteStreamRequest) ProtoMessage() {}
 
 func (x *DeleteStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[16]
+	mi := &file_cairn_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1148,7 +1764,7 @@ func (x *DeleteStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteStreamRequest.ProtoReflect.Descriptor instead.
 func (*DeleteStreamRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{16}
+	return file_cairn_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *DeleteStreamRequest) GetStream() string {
@@ -1175,7 +1791,7 @@ type TruncateStreamRequest struct {
 
 func (x *TruncateStreamRequest) Reset() {
 	*x = TruncateStreamRequest{}
-	mi := &file_cairn_proto_msgTypes[17]
+	mi := &file_cairn_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1187,7 +1803,7 @@ func (x *TruncateStreamRequest) String() string {
 func (*TruncateStreamRequest) ProtoMessage() {}
 
 func (x *TruncateStreamRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[17]
+	mi := &file_cairn_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1200,7 +1816,7 @@ func (x *TruncateStreamRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TruncateStreamRequest.ProtoReflect.Descriptor instead.
 func (*TruncateStreamRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{17}
+	return file_cairn_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *TruncateStreamRequest) GetStream() string {
@@ -1230,7 +1846,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_cairn_proto_msgTypes[18]
+	mi := &file_cairn_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1242,7 +1858,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[18]
+	mi := &file_cairn_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1255,7 +1871,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{18}
+	return file_cairn_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *Snapshot) GetStreamId() string {
@@ -1304,7 +1920,7 @@ type GetSnapshotRequest struct {
 
 func (x *GetSnapshotRequest) Reset() {
 	*x = GetSnapshotRequest{}
-	mi := &file_cairn_proto_msgTypes[19]
+	mi := &file_cairn_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1316,7 +1932,7 @@ func (x *GetSnapshotRequest) String() string {
 func (*GetSnapshotRequest) ProtoMessage() {}
 
 func (x *GetSnapshotRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[19]
+	mi := &file_cairn_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1329,7 +1945,7 @@ func (x *GetSnapshotRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSnapshotRequest.ProtoReflect.Descriptor instead.
 func (*GetSnapshotRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{19}
+	return file_cairn_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetSnapshotRequest) GetStream() string {
@@ -1363,7 +1979,7 @@ type GetSnapshotResponse struct {
 
 func (x *GetSnapshotResponse) Reset() {
 	*x = GetSnapshotResponse{}
-	mi := &file_cairn_proto_msgTypes[20]
+	mi := &file_cairn_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1375,7 +1991,7 @@ func (x *GetSnapshotResponse) String() string {
 func (*GetSnapshotResponse) ProtoMessage() {}
 
 func (x *GetSnapshotResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[20]
+	mi := &file_cairn_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1388,7 +2004,7 @@ func (x *GetSnapshotResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetSnapshotResponse.ProtoReflect.Descriptor instead.
 func (*GetSnapshotResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{20}
+	return file_cairn_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *GetSnapshotResponse) GetFound() bool {
@@ -1415,7 +2031,7 @@ type ReadModelGetRequest struct {
 
 func (x *ReadModelGetRequest) Reset() {
 	*x = ReadModelGetRequest{}
-	mi := &file_cairn_proto_msgTypes[21]
+	mi := &file_cairn_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1427,7 +2043,7 @@ func (x *ReadModelGetRequest) String() string {
 func (*ReadModelGetRequest) ProtoMessage() {}
 
 func (x *ReadModelGetRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[21]
+	mi := &file_cairn_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1440,7 +2056,7 @@ func (x *ReadModelGetRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadModelGetRequest.ProtoReflect.Descriptor instead.
 func (*ReadModelGetRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{21}
+	return file_cairn_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ReadModelGetRequest) GetTable() string {
@@ -1467,7 +2083,7 @@ type ReadModelGetResponse struct {
 
 func (x *ReadModelGetResponse) Reset() {
 	*x = ReadModelGetResponse{}
-	mi := &file_cairn_proto_msgTypes[22]
+	mi := &file_cairn_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1479,7 +2095,7 @@ func (x *ReadModelGetResponse) String() string {
 func (*ReadModelGetResponse) ProtoMessage() {}
 
 func (x *ReadModelGetResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[22]
+	mi := &file_cairn_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1492,7 +2108,7 @@ func (x *ReadModelGetResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadModelGetResponse.ProtoReflect.Descriptor instead.
 func (*ReadModelGetResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{22}
+	return file_cairn_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ReadModelGetResponse) GetFound() bool {
@@ -1521,7 +2137,7 @@ type ReadModelScanRequest struct {
 
 func (x *ReadModelScanRequest) Reset() {
 	*x = ReadModelScanRequest{}
-	mi := &file_cairn_proto_msgTypes[23]
+	mi := &file_cairn_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1533,7 +2149,7 @@ func (x *ReadModelScanRequest) String() string {
 func (*ReadModelScanRequest) ProtoMessage() {}
 
 func (x *ReadModelScanRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[23]
+	mi := &file_cairn_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1546,7 +2162,7 @@ func (x *ReadModelScanRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadModelScanRequest.ProtoReflect.Descriptor instead.
 func (*ReadModelScanRequest) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{23}
+	return file_cairn_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ReadModelScanRequest) GetTable() string {
@@ -1587,7 +2203,7 @@ type Entry struct {
 
 func (x *Entry) Reset() {
 	*x = Entry{}
-	mi := &file_cairn_proto_msgTypes[24]
+	mi := &file_cairn_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1599,7 +2215,7 @@ func (x *Entry) String() string {
 func (*Entry) ProtoMessage() {}
 
 func (x *Entry) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[24]
+	mi := &file_cairn_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1612,7 +2228,7 @@ func (x *Entry) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Entry.ProtoReflect.Descriptor instead.
 func (*Entry) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{24}
+	return file_cairn_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *Entry) GetKey() string {
@@ -1638,7 +2254,7 @@ type ReadModelScanResponse struct {
 
 func (x *ReadModelScanResponse) Reset() {
 	*x = ReadModelScanResponse{}
-	mi := &file_cairn_proto_msgTypes[25]
+	mi := &file_cairn_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1650,7 +2266,7 @@ func (x *ReadModelScanResponse) String() string {
 func (*ReadModelScanResponse) ProtoMessage() {}
 
 func (x *ReadModelScanResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[25]
+	mi := &file_cairn_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1663,7 +2279,7 @@ func (x *ReadModelScanResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadModelScanResponse.ProtoReflect.Descriptor instead.
 func (*ReadModelScanResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{25}
+	return file_cairn_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ReadModelScanResponse) GetEntries() []*Entry {
@@ -1686,7 +2302,7 @@ type StatsResponse struct {
 
 func (x *StatsResponse) Reset() {
 	*x = StatsResponse{}
-	mi := &file_cairn_proto_msgTypes[26]
+	mi := &file_cairn_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1698,7 +2314,7 @@ func (x *StatsResponse) String() string {
 func (*StatsResponse) ProtoMessage() {}
 
 func (x *StatsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[26]
+	mi := &file_cairn_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1711,7 +2327,7 @@ func (x *StatsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatsResponse.ProtoReflect.Descriptor instead.
 func (*StatsResponse) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{26}
+	return file_cairn_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *StatsResponse) GetHasEvents() bool {
@@ -1758,7 +2374,7 @@ type Head struct {
 
 func (x *Head) Reset() {
 	*x = Head{}
-	mi := &file_cairn_proto_msgTypes[27]
+	mi := &file_cairn_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1770,7 +2386,7 @@ func (x *Head) String() string {
 func (*Head) ProtoMessage() {}
 
 func (x *Head) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[27]
+	mi := &file_cairn_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1783,7 +2399,7 @@ func (x *Head) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Head.ProtoReflect.Descriptor instead.
 func (*Head) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{27}
+	return file_cairn_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *Head) GetPosition() uint64 {
@@ -1804,13 +2420,14 @@ type Error struct {
 	ActualVersion   int64                  `protobuf:"varint,5,opt,name=actual_version,json=actualVersion,proto3" json:"actual_version,omitempty"`         // CODE_WRONG_EXPECTED_VERSION; -1: no stream
 	Field           string                 `protobuf:"bytes,6,opt,name=field,proto3" json:"field,omitempty"`                                               // CODE_INVALID_ARGUMENT
 	Op              string                 `protobuf:"bytes,7,opt,name=op,proto3" json:"op,omitempty"`                                                     // CODE_STREAM_NOT_FOUND, CODE_STREAM_DELETED
+	Position        uint64                 `protobuf:"varint,8,opt,name=position,proto3" json:"position,omitempty"`                                        // CODE_CONDITION_FAILED: the first conflicting event
 	unknownFields   protoimpl.UnknownFields
 	sizeCache       protoimpl.SizeCache
 }
 
 func (x *Error) Reset() {
 	*x = Error{}
-	mi := &file_cairn_proto_msgTypes[28]
+	mi := &file_cairn_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1822,7 +2439,7 @@ func (x *Error) String() string {
 func (*Error) ProtoMessage() {}
 
 func (x *Error) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[28]
+	mi := &file_cairn_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1835,7 +2452,7 @@ func (x *Error) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Error.ProtoReflect.Descriptor instead.
 func (*Error) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{28}
+	return file_cairn_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *Error) GetCode() Code {
@@ -1887,6 +2504,13 @@ func (x *Error) GetOp() string {
 	return ""
 }
 
+func (x *Error) GetPosition() uint64 {
+	if x != nil {
+		return x.Position
+	}
+	return 0
+}
+
 // BatchFailure says which requests of an AppendBatch failed; an outcome with
 // CODE_UNKNOWN and an empty message would have succeeded.
 type BatchFailure struct {
@@ -1898,7 +2522,7 @@ type BatchFailure struct {
 
 func (x *BatchFailure) Reset() {
 	*x = BatchFailure{}
-	mi := &file_cairn_proto_msgTypes[29]
+	mi := &file_cairn_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1910,7 +2534,7 @@ func (x *BatchFailure) String() string {
 func (*BatchFailure) ProtoMessage() {}
 
 func (x *BatchFailure) ProtoReflect() protoreflect.Message {
-	mi := &file_cairn_proto_msgTypes[29]
+	mi := &file_cairn_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1923,7 +2547,7 @@ func (x *BatchFailure) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BatchFailure.ProtoReflect.Descriptor instead.
 func (*BatchFailure) Descriptor() ([]byte, []int) {
-	return file_cairn_proto_rawDescGZIP(), []int{29}
+	return file_cairn_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *BatchFailure) GetOutcomes() []*Error {
@@ -1957,11 +2581,21 @@ const file_cairn_proto_rawDesc = "" +
 	"\aversion\x18\b \x01(\x03R\aversion\x12\x1a\n" +
 	"\bposition\x18\t \x01(\x04R\bposition\x124\n" +
 	"\acreated\x18\n" +
-	" \x01(\v2\x1a.google.protobuf.TimestampR\acreated\"\x7f\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\acreated\"\xb8\x01\n" +
 	"\rAppendRequest\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\x12)\n" +
 	"\x10expected_version\x18\x02 \x01(\x12R\x0fexpectedVersion\x12+\n" +
-	"\x06events\x18\x03 \x03(\v2\x13.cairn.v1.EventDataR\x06events\"F\n" +
+	"\x06events\x18\x03 \x03(\v2\x13.cairn.v1.EventDataR\x06events\x127\n" +
+	"\tcondition\x18\x04 \x01(\v2\x19.cairn.v1.AppendConditionR\tcondition\"2\n" +
+	"\x05Query\x12)\n" +
+	"\x05items\x18\x01 \x03(\v2\x13.cairn.v1.QueryItemR\x05items\"5\n" +
+	"\tQueryItem\x12\x14\n" +
+	"\x05types\x18\x01 \x03(\tR\x05types\x12\x12\n" +
+	"\x04tags\x18\x02 \x03(\tR\x04tags\"x\n" +
+	"\x0fAppendCondition\x12@\n" +
+	"\x14fail_if_events_match\x18\x01 \x01(\v2\x0f.cairn.v1.QueryR\x11failIfEventsMatch\x12\x19\n" +
+	"\x05after\x18\x02 \x01(\x04H\x00R\x05after\x88\x01\x01B\b\n" +
+	"\x06_after\"F\n" +
 	"\x0eAppendResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x03R\aversion\x12\x1a\n" +
 	"\bposition\x18\x02 \x01(\x04R\bposition\"I\n" +
@@ -1982,7 +2616,34 @@ const file_cairn_proto_rawDesc = "" +
 	"\tmax_bytes\x18\x04 \x01(\x03R\bmaxBytes\"Z\n" +
 	"\fReadResponse\x12'\n" +
 	"\x06events\x18\x01 \x03(\v2\x0f.cairn.v1.EventR\x06events\x12!\n" +
-	"\fsize_limited\x18\x02 \x01(\bR\vsizeLimited\"'\n" +
+	"\fsize_limited\x18\x02 \x01(\bR\vsizeLimited\"\xb3\x01\n" +
+	"\x10ReadQueryRequest\x12%\n" +
+	"\x05query\x18\x01 \x01(\v2\x0f.cairn.v1.QueryR\x05query\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\x04R\x04from\x12\x14\n" +
+	"\x05count\x18\x03 \x01(\x05R\x05count\x121\n" +
+	"\tdirection\x18\x04 \x01(\x0e2\x13.cairn.v1.DirectionR\tdirection\x12\x1b\n" +
+	"\tmax_bytes\x18\x05 \x01(\x03R\bmaxBytes\"I\n" +
+	"\bIndexKey\x12'\n" +
+	"\x04kind\x18\x01 \x01(\x0e2\x13.cairn.v1.IndexKindR\x04kind\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value\"\xb2\x01\n" +
+	"\x10ReadIndexRequest\x12$\n" +
+	"\x03key\x18\x01 \x01(\v2\x12.cairn.v1.IndexKeyR\x03key\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\x12R\x04from\x12\x14\n" +
+	"\x05count\x18\x03 \x01(\x05R\x05count\x121\n" +
+	"\tdirection\x18\x04 \x01(\x0e2\x13.cairn.v1.DirectionR\tdirection\x12\x1b\n" +
+	"\tmax_bytes\x18\x05 \x01(\x03R\bmaxBytes\"\x7f\n" +
+	"\fIndexedEvent\x12\x16\n" +
+	"\x06number\x18\x01 \x01(\x03R\x06number\x12\x1a\n" +
+	"\bposition\x18\x02 \x01(\x04R\bposition\x12\x14\n" +
+	"\x05found\x18\x03 \x01(\bR\x05found\x12%\n" +
+	"\x05event\x18\x04 \x01(\v2\x0f.cairn.v1.EventR\x05event\"h\n" +
+	"\x11ReadIndexResponse\x120\n" +
+	"\aentries\x18\x01 \x03(\v2\x16.cairn.v1.IndexedEventR\aentries\x12!\n" +
+	"\fsize_limited\x18\x02 \x01(\bR\vsizeLimited\"I\n" +
+	"\fHeadResponse\x12\x1d\n" +
+	"\n" +
+	"has_events\x18\x01 \x01(\bR\thasEvents\x12\x1a\n" +
+	"\bposition\x18\x02 \x01(\x04R\bposition\"'\n" +
 	"\rStreamRequest\x12\x16\n" +
 	"\x06stream\x18\x01 \x01(\tR\x06stream\"1\n" +
 	"\x15StreamVersionResponse\x12\x18\n" +
@@ -2042,7 +2703,7 @@ const file_cairn_proto_rawDesc = "" +
 	"disk_bytes\x18\x04 \x01(\x03R\tdiskBytes\x12\x16\n" +
 	"\x06health\x18\x05 \x01(\tR\x06health\"\"\n" +
 	"\x04Head\x12\x1a\n" +
-	"\bposition\x18\x01 \x01(\x04R\bposition\"\xd5\x01\n" +
+	"\bposition\x18\x01 \x01(\x04R\bposition\"\xf1\x01\n" +
 	"\x05Error\x12\"\n" +
 	"\x04code\x18\x01 \x01(\x0e2\x0e.cairn.v1.CodeR\x04code\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x16\n" +
@@ -2050,7 +2711,8 @@ const file_cairn_proto_rawDesc = "" +
 	"\x10expected_version\x18\x04 \x01(\x12R\x0fexpectedVersion\x12%\n" +
 	"\x0eactual_version\x18\x05 \x01(\x03R\ractualVersion\x12\x14\n" +
 	"\x05field\x18\x06 \x01(\tR\x05field\x12\x0e\n" +
-	"\x02op\x18\a \x01(\tR\x02op\";\n" +
+	"\x02op\x18\a \x01(\tR\x02op\x12\x1a\n" +
+	"\bposition\x18\b \x01(\x04R\bposition\";\n" +
 	"\fBatchFailure\x12+\n" +
 	"\boutcomes\x18\x01 \x03(\v2\x0f.cairn.v1.ErrorR\boutcomes*=\n" +
 	"\vContentType\x12\x15\n" +
@@ -2058,7 +2720,15 @@ const file_cairn_proto_rawDesc = "" +
 	"\x13CONTENT_TYPE_BINARY\x10\x01*:\n" +
 	"\tDirection\x12\x15\n" +
 	"\x11DIRECTION_FORWARD\x10\x00\x12\x16\n" +
-	"\x12DIRECTION_BACKWARD\x10\x01*\xdd\x01\n" +
+	"\x12DIRECTION_BACKWARD\x10\x01*\xbe\x01\n" +
+	"\tIndexKind\x12\x1a\n" +
+	"\x16INDEX_KIND_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13INDEX_KIND_CATEGORY\x10\x01\x12\x13\n" +
+	"\x0fINDEX_KIND_TYPE\x10\x02\x12\x12\n" +
+	"\x0eINDEX_KIND_TAG\x10\x03\x12\x16\n" +
+	"\x12INDEX_KIND_STREAMS\x10\x04\x12\x1f\n" +
+	"\x1bINDEX_KIND_CATEGORY_STREAMS\x10\x05\x12\x1a\n" +
+	"\x16INDEX_KIND_CORRELATION\x10\x06*\xf8\x01\n" +
 	"\x04Code\x12\x10\n" +
 	"\fCODE_UNKNOWN\x10\x00\x12\x1f\n" +
 	"\x1bCODE_WRONG_EXPECTED_VERSION\x10\x01\x12\x19\n" +
@@ -2068,7 +2738,9 @@ const file_cairn_proto_rawDesc = "" +
 	"\x14CODE_DUPLICATE_EVENT\x10\x05\x12\x16\n" +
 	"\x12CODE_NOT_SUPPORTED\x10\x06\x12\x0f\n" +
 	"\vCODE_CLOSED\x10\a\x12\x10\n" +
-	"\fCODE_CORRUPT\x10\b2\xa2\t\n" +
+	"\fCODE_CORRUPT\x10\b\x12\x19\n" +
+	"\x15CODE_CONDITION_FAILED\x10\t2\xdd\n" +
+	"\n" +
 	"\x05Cairn\x12;\n" +
 	"\x06Append\x12\x17.cairn.v1.AppendRequest\x1a\x18.cairn.v1.AppendResponse\x12J\n" +
 	"\vAppendBatch\x12\x1c.cairn.v1.AppendBatchRequest\x1a\x1d.cairn.v1.AppendBatchResponse\x12A\n" +
@@ -2088,7 +2760,10 @@ const file_cairn_proto_rawDesc = "" +
 	"\rReadModelScan\x12\x1e.cairn.v1.ReadModelScanRequest\x1a\x1f.cairn.v1.ReadModelScanResponse\x12+\n" +
 	"\aCompact\x12\x0f.cairn.v1.Empty\x1a\x0f.cairn.v1.Empty\x121\n" +
 	"\x05Stats\x12\x0f.cairn.v1.Empty\x1a\x17.cairn.v1.StatsResponse\x12*\n" +
-	"\x05Watch\x12\x0f.cairn.v1.Empty\x1a\x0e.cairn.v1.Head0\x01B.Z,github.com/cairndb/cairn/api/cairnv1;cairnv1b\x06proto3"
+	"\x05Watch\x12\x0f.cairn.v1.Empty\x1a\x0e.cairn.v1.Head0\x01\x12?\n" +
+	"\tReadQuery\x12\x1a.cairn.v1.ReadQueryRequest\x1a\x16.cairn.v1.ReadResponse\x12D\n" +
+	"\tReadIndex\x12\x1a.cairn.v1.ReadIndexRequest\x1a\x1b.cairn.v1.ReadIndexResponse\x122\n" +
+	"\aGetHead\x12\x0f.cairn.v1.Empty\x1a\x16.cairn.v1.HeadResponseB.Z,github.com/cairndb/cairn/api/cairnv1;cairnv1b\x06proto3"
 
 var (
 	file_cairn_proto_rawDescOnce sync.Once
@@ -2102,100 +2777,126 @@ func file_cairn_proto_rawDescGZIP() []byte {
 	return file_cairn_proto_rawDescData
 }
 
-var file_cairn_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_cairn_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
 var file_cairn_proto_goTypes = []any{
 	(ContentType)(0),              // 0: cairn.v1.ContentType
 	(Direction)(0),                // 1: cairn.v1.Direction
-	(Code)(0),                     // 2: cairn.v1.Code
-	(*Empty)(nil),                 // 3: cairn.v1.Empty
-	(*EventData)(nil),             // 4: cairn.v1.EventData
-	(*Event)(nil),                 // 5: cairn.v1.Event
-	(*AppendRequest)(nil),         // 6: cairn.v1.AppendRequest
-	(*AppendResponse)(nil),        // 7: cairn.v1.AppendResponse
-	(*AppendBatchRequest)(nil),    // 8: cairn.v1.AppendBatchRequest
-	(*AppendBatchResponse)(nil),   // 9: cairn.v1.AppendBatchResponse
-	(*ReadStreamRequest)(nil),     // 10: cairn.v1.ReadStreamRequest
-	(*ReadAllRequest)(nil),        // 11: cairn.v1.ReadAllRequest
-	(*ReadResponse)(nil),          // 12: cairn.v1.ReadResponse
-	(*StreamRequest)(nil),         // 13: cairn.v1.StreamRequest
-	(*StreamVersionResponse)(nil), // 14: cairn.v1.StreamVersionResponse
-	(*StreamExistsResponse)(nil),  // 15: cairn.v1.StreamExistsResponse
-	(*HasEventsResponse)(nil),     // 16: cairn.v1.HasEventsResponse
-	(*ListStreamsRequest)(nil),    // 17: cairn.v1.ListStreamsRequest
-	(*ListStreamsResponse)(nil),   // 18: cairn.v1.ListStreamsResponse
-	(*DeleteStreamRequest)(nil),   // 19: cairn.v1.DeleteStreamRequest
-	(*TruncateStreamRequest)(nil), // 20: cairn.v1.TruncateStreamRequest
-	(*Snapshot)(nil),              // 21: cairn.v1.Snapshot
-	(*GetSnapshotRequest)(nil),    // 22: cairn.v1.GetSnapshotRequest
-	(*GetSnapshotResponse)(nil),   // 23: cairn.v1.GetSnapshotResponse
-	(*ReadModelGetRequest)(nil),   // 24: cairn.v1.ReadModelGetRequest
-	(*ReadModelGetResponse)(nil),  // 25: cairn.v1.ReadModelGetResponse
-	(*ReadModelScanRequest)(nil),  // 26: cairn.v1.ReadModelScanRequest
-	(*Entry)(nil),                 // 27: cairn.v1.Entry
-	(*ReadModelScanResponse)(nil), // 28: cairn.v1.ReadModelScanResponse
-	(*StatsResponse)(nil),         // 29: cairn.v1.StatsResponse
-	(*Head)(nil),                  // 30: cairn.v1.Head
-	(*Error)(nil),                 // 31: cairn.v1.Error
-	(*BatchFailure)(nil),          // 32: cairn.v1.BatchFailure
-	(*timestamppb.Timestamp)(nil), // 33: google.protobuf.Timestamp
+	(IndexKind)(0),                // 2: cairn.v1.IndexKind
+	(Code)(0),                     // 3: cairn.v1.Code
+	(*Empty)(nil),                 // 4: cairn.v1.Empty
+	(*EventData)(nil),             // 5: cairn.v1.EventData
+	(*Event)(nil),                 // 6: cairn.v1.Event
+	(*AppendRequest)(nil),         // 7: cairn.v1.AppendRequest
+	(*Query)(nil),                 // 8: cairn.v1.Query
+	(*QueryItem)(nil),             // 9: cairn.v1.QueryItem
+	(*AppendCondition)(nil),       // 10: cairn.v1.AppendCondition
+	(*AppendResponse)(nil),        // 11: cairn.v1.AppendResponse
+	(*AppendBatchRequest)(nil),    // 12: cairn.v1.AppendBatchRequest
+	(*AppendBatchResponse)(nil),   // 13: cairn.v1.AppendBatchResponse
+	(*ReadStreamRequest)(nil),     // 14: cairn.v1.ReadStreamRequest
+	(*ReadAllRequest)(nil),        // 15: cairn.v1.ReadAllRequest
+	(*ReadResponse)(nil),          // 16: cairn.v1.ReadResponse
+	(*ReadQueryRequest)(nil),      // 17: cairn.v1.ReadQueryRequest
+	(*IndexKey)(nil),              // 18: cairn.v1.IndexKey
+	(*ReadIndexRequest)(nil),      // 19: cairn.v1.ReadIndexRequest
+	(*IndexedEvent)(nil),          // 20: cairn.v1.IndexedEvent
+	(*ReadIndexResponse)(nil),     // 21: cairn.v1.ReadIndexResponse
+	(*HeadResponse)(nil),          // 22: cairn.v1.HeadResponse
+	(*StreamRequest)(nil),         // 23: cairn.v1.StreamRequest
+	(*StreamVersionResponse)(nil), // 24: cairn.v1.StreamVersionResponse
+	(*StreamExistsResponse)(nil),  // 25: cairn.v1.StreamExistsResponse
+	(*HasEventsResponse)(nil),     // 26: cairn.v1.HasEventsResponse
+	(*ListStreamsRequest)(nil),    // 27: cairn.v1.ListStreamsRequest
+	(*ListStreamsResponse)(nil),   // 28: cairn.v1.ListStreamsResponse
+	(*DeleteStreamRequest)(nil),   // 29: cairn.v1.DeleteStreamRequest
+	(*TruncateStreamRequest)(nil), // 30: cairn.v1.TruncateStreamRequest
+	(*Snapshot)(nil),              // 31: cairn.v1.Snapshot
+	(*GetSnapshotRequest)(nil),    // 32: cairn.v1.GetSnapshotRequest
+	(*GetSnapshotResponse)(nil),   // 33: cairn.v1.GetSnapshotResponse
+	(*ReadModelGetRequest)(nil),   // 34: cairn.v1.ReadModelGetRequest
+	(*ReadModelGetResponse)(nil),  // 35: cairn.v1.ReadModelGetResponse
+	(*ReadModelScanRequest)(nil),  // 36: cairn.v1.ReadModelScanRequest
+	(*Entry)(nil),                 // 37: cairn.v1.Entry
+	(*ReadModelScanResponse)(nil), // 38: cairn.v1.ReadModelScanResponse
+	(*StatsResponse)(nil),         // 39: cairn.v1.StatsResponse
+	(*Head)(nil),                  // 40: cairn.v1.Head
+	(*Error)(nil),                 // 41: cairn.v1.Error
+	(*BatchFailure)(nil),          // 42: cairn.v1.BatchFailure
+	(*timestamppb.Timestamp)(nil), // 43: google.protobuf.Timestamp
 }
 var file_cairn_proto_depIdxs = []int32{
 	0,  // 0: cairn.v1.EventData.content_type:type_name -> cairn.v1.ContentType
 	0,  // 1: cairn.v1.Event.content_type:type_name -> cairn.v1.ContentType
-	33, // 2: cairn.v1.Event.created:type_name -> google.protobuf.Timestamp
-	4,  // 3: cairn.v1.AppendRequest.events:type_name -> cairn.v1.EventData
-	6,  // 4: cairn.v1.AppendBatchRequest.requests:type_name -> cairn.v1.AppendRequest
-	7,  // 5: cairn.v1.AppendBatchResponse.results:type_name -> cairn.v1.AppendResponse
-	1,  // 6: cairn.v1.ReadStreamRequest.direction:type_name -> cairn.v1.Direction
-	1,  // 7: cairn.v1.ReadAllRequest.direction:type_name -> cairn.v1.Direction
-	5,  // 8: cairn.v1.ReadResponse.events:type_name -> cairn.v1.Event
-	33, // 9: cairn.v1.Snapshot.created:type_name -> google.protobuf.Timestamp
-	21, // 10: cairn.v1.GetSnapshotResponse.snapshot:type_name -> cairn.v1.Snapshot
-	27, // 11: cairn.v1.ReadModelScanResponse.entries:type_name -> cairn.v1.Entry
-	2,  // 12: cairn.v1.Error.code:type_name -> cairn.v1.Code
-	31, // 13: cairn.v1.BatchFailure.outcomes:type_name -> cairn.v1.Error
-	6,  // 14: cairn.v1.Cairn.Append:input_type -> cairn.v1.AppendRequest
-	8,  // 15: cairn.v1.Cairn.AppendBatch:input_type -> cairn.v1.AppendBatchRequest
-	10, // 16: cairn.v1.Cairn.ReadStream:input_type -> cairn.v1.ReadStreamRequest
-	11, // 17: cairn.v1.Cairn.ReadAll:input_type -> cairn.v1.ReadAllRequest
-	13, // 18: cairn.v1.Cairn.StreamVersion:input_type -> cairn.v1.StreamRequest
-	13, // 19: cairn.v1.Cairn.StreamExists:input_type -> cairn.v1.StreamRequest
-	3,  // 20: cairn.v1.Cairn.HasEvents:input_type -> cairn.v1.Empty
-	17, // 21: cairn.v1.Cairn.ListStreams:input_type -> cairn.v1.ListStreamsRequest
-	19, // 22: cairn.v1.Cairn.DeleteStream:input_type -> cairn.v1.DeleteStreamRequest
-	19, // 23: cairn.v1.Cairn.TombstoneStream:input_type -> cairn.v1.DeleteStreamRequest
-	20, // 24: cairn.v1.Cairn.TruncateStream:input_type -> cairn.v1.TruncateStreamRequest
-	21, // 25: cairn.v1.Cairn.CommitSnapshot:input_type -> cairn.v1.Snapshot
-	22, // 26: cairn.v1.Cairn.GetSnapshot:input_type -> cairn.v1.GetSnapshotRequest
-	24, // 27: cairn.v1.Cairn.ReadModelGet:input_type -> cairn.v1.ReadModelGetRequest
-	26, // 28: cairn.v1.Cairn.ReadModelScan:input_type -> cairn.v1.ReadModelScanRequest
-	3,  // 29: cairn.v1.Cairn.Compact:input_type -> cairn.v1.Empty
-	3,  // 30: cairn.v1.Cairn.Stats:input_type -> cairn.v1.Empty
-	3,  // 31: cairn.v1.Cairn.Watch:input_type -> cairn.v1.Empty
-	7,  // 32: cairn.v1.Cairn.Append:output_type -> cairn.v1.AppendResponse
-	9,  // 33: cairn.v1.Cairn.AppendBatch:output_type -> cairn.v1.AppendBatchResponse
-	12, // 34: cairn.v1.Cairn.ReadStream:output_type -> cairn.v1.ReadResponse
-	12, // 35: cairn.v1.Cairn.ReadAll:output_type -> cairn.v1.ReadResponse
-	14, // 36: cairn.v1.Cairn.StreamVersion:output_type -> cairn.v1.StreamVersionResponse
-	15, // 37: cairn.v1.Cairn.StreamExists:output_type -> cairn.v1.StreamExistsResponse
-	16, // 38: cairn.v1.Cairn.HasEvents:output_type -> cairn.v1.HasEventsResponse
-	18, // 39: cairn.v1.Cairn.ListStreams:output_type -> cairn.v1.ListStreamsResponse
-	3,  // 40: cairn.v1.Cairn.DeleteStream:output_type -> cairn.v1.Empty
-	3,  // 41: cairn.v1.Cairn.TombstoneStream:output_type -> cairn.v1.Empty
-	3,  // 42: cairn.v1.Cairn.TruncateStream:output_type -> cairn.v1.Empty
-	3,  // 43: cairn.v1.Cairn.CommitSnapshot:output_type -> cairn.v1.Empty
-	23, // 44: cairn.v1.Cairn.GetSnapshot:output_type -> cairn.v1.GetSnapshotResponse
-	25, // 45: cairn.v1.Cairn.ReadModelGet:output_type -> cairn.v1.ReadModelGetResponse
-	28, // 46: cairn.v1.Cairn.ReadModelScan:output_type -> cairn.v1.ReadModelScanResponse
-	3,  // 47: cairn.v1.Cairn.Compact:output_type -> cairn.v1.Empty
-	29, // 48: cairn.v1.Cairn.Stats:output_type -> cairn.v1.StatsResponse
-	30, // 49: cairn.v1.Cairn.Watch:output_type -> cairn.v1.Head
-	32, // [32:50] is the sub-list for method output_type
-	14, // [14:32] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	43, // 2: cairn.v1.Event.created:type_name -> google.protobuf.Timestamp
+	5,  // 3: cairn.v1.AppendRequest.events:type_name -> cairn.v1.EventData
+	10, // 4: cairn.v1.AppendRequest.condition:type_name -> cairn.v1.AppendCondition
+	9,  // 5: cairn.v1.Query.items:type_name -> cairn.v1.QueryItem
+	8,  // 6: cairn.v1.AppendCondition.fail_if_events_match:type_name -> cairn.v1.Query
+	7,  // 7: cairn.v1.AppendBatchRequest.requests:type_name -> cairn.v1.AppendRequest
+	11, // 8: cairn.v1.AppendBatchResponse.results:type_name -> cairn.v1.AppendResponse
+	1,  // 9: cairn.v1.ReadStreamRequest.direction:type_name -> cairn.v1.Direction
+	1,  // 10: cairn.v1.ReadAllRequest.direction:type_name -> cairn.v1.Direction
+	6,  // 11: cairn.v1.ReadResponse.events:type_name -> cairn.v1.Event
+	8,  // 12: cairn.v1.ReadQueryRequest.query:type_name -> cairn.v1.Query
+	1,  // 13: cairn.v1.ReadQueryRequest.direction:type_name -> cairn.v1.Direction
+	2,  // 14: cairn.v1.IndexKey.kind:type_name -> cairn.v1.IndexKind
+	18, // 15: cairn.v1.ReadIndexRequest.key:type_name -> cairn.v1.IndexKey
+	1,  // 16: cairn.v1.ReadIndexRequest.direction:type_name -> cairn.v1.Direction
+	6,  // 17: cairn.v1.IndexedEvent.event:type_name -> cairn.v1.Event
+	20, // 18: cairn.v1.ReadIndexResponse.entries:type_name -> cairn.v1.IndexedEvent
+	43, // 19: cairn.v1.Snapshot.created:type_name -> google.protobuf.Timestamp
+	31, // 20: cairn.v1.GetSnapshotResponse.snapshot:type_name -> cairn.v1.Snapshot
+	37, // 21: cairn.v1.ReadModelScanResponse.entries:type_name -> cairn.v1.Entry
+	3,  // 22: cairn.v1.Error.code:type_name -> cairn.v1.Code
+	41, // 23: cairn.v1.BatchFailure.outcomes:type_name -> cairn.v1.Error
+	7,  // 24: cairn.v1.Cairn.Append:input_type -> cairn.v1.AppendRequest
+	12, // 25: cairn.v1.Cairn.AppendBatch:input_type -> cairn.v1.AppendBatchRequest
+	14, // 26: cairn.v1.Cairn.ReadStream:input_type -> cairn.v1.ReadStreamRequest
+	15, // 27: cairn.v1.Cairn.ReadAll:input_type -> cairn.v1.ReadAllRequest
+	23, // 28: cairn.v1.Cairn.StreamVersion:input_type -> cairn.v1.StreamRequest
+	23, // 29: cairn.v1.Cairn.StreamExists:input_type -> cairn.v1.StreamRequest
+	4,  // 30: cairn.v1.Cairn.HasEvents:input_type -> cairn.v1.Empty
+	27, // 31: cairn.v1.Cairn.ListStreams:input_type -> cairn.v1.ListStreamsRequest
+	29, // 32: cairn.v1.Cairn.DeleteStream:input_type -> cairn.v1.DeleteStreamRequest
+	29, // 33: cairn.v1.Cairn.TombstoneStream:input_type -> cairn.v1.DeleteStreamRequest
+	30, // 34: cairn.v1.Cairn.TruncateStream:input_type -> cairn.v1.TruncateStreamRequest
+	31, // 35: cairn.v1.Cairn.CommitSnapshot:input_type -> cairn.v1.Snapshot
+	32, // 36: cairn.v1.Cairn.GetSnapshot:input_type -> cairn.v1.GetSnapshotRequest
+	34, // 37: cairn.v1.Cairn.ReadModelGet:input_type -> cairn.v1.ReadModelGetRequest
+	36, // 38: cairn.v1.Cairn.ReadModelScan:input_type -> cairn.v1.ReadModelScanRequest
+	4,  // 39: cairn.v1.Cairn.Compact:input_type -> cairn.v1.Empty
+	4,  // 40: cairn.v1.Cairn.Stats:input_type -> cairn.v1.Empty
+	4,  // 41: cairn.v1.Cairn.Watch:input_type -> cairn.v1.Empty
+	17, // 42: cairn.v1.Cairn.ReadQuery:input_type -> cairn.v1.ReadQueryRequest
+	19, // 43: cairn.v1.Cairn.ReadIndex:input_type -> cairn.v1.ReadIndexRequest
+	4,  // 44: cairn.v1.Cairn.GetHead:input_type -> cairn.v1.Empty
+	11, // 45: cairn.v1.Cairn.Append:output_type -> cairn.v1.AppendResponse
+	13, // 46: cairn.v1.Cairn.AppendBatch:output_type -> cairn.v1.AppendBatchResponse
+	16, // 47: cairn.v1.Cairn.ReadStream:output_type -> cairn.v1.ReadResponse
+	16, // 48: cairn.v1.Cairn.ReadAll:output_type -> cairn.v1.ReadResponse
+	24, // 49: cairn.v1.Cairn.StreamVersion:output_type -> cairn.v1.StreamVersionResponse
+	25, // 50: cairn.v1.Cairn.StreamExists:output_type -> cairn.v1.StreamExistsResponse
+	26, // 51: cairn.v1.Cairn.HasEvents:output_type -> cairn.v1.HasEventsResponse
+	28, // 52: cairn.v1.Cairn.ListStreams:output_type -> cairn.v1.ListStreamsResponse
+	4,  // 53: cairn.v1.Cairn.DeleteStream:output_type -> cairn.v1.Empty
+	4,  // 54: cairn.v1.Cairn.TombstoneStream:output_type -> cairn.v1.Empty
+	4,  // 55: cairn.v1.Cairn.TruncateStream:output_type -> cairn.v1.Empty
+	4,  // 56: cairn.v1.Cairn.CommitSnapshot:output_type -> cairn.v1.Empty
+	33, // 57: cairn.v1.Cairn.GetSnapshot:output_type -> cairn.v1.GetSnapshotResponse
+	35, // 58: cairn.v1.Cairn.ReadModelGet:output_type -> cairn.v1.ReadModelGetResponse
+	38, // 59: cairn.v1.Cairn.ReadModelScan:output_type -> cairn.v1.ReadModelScanResponse
+	4,  // 60: cairn.v1.Cairn.Compact:output_type -> cairn.v1.Empty
+	39, // 61: cairn.v1.Cairn.Stats:output_type -> cairn.v1.StatsResponse
+	40, // 62: cairn.v1.Cairn.Watch:output_type -> cairn.v1.Head
+	16, // 63: cairn.v1.Cairn.ReadQuery:output_type -> cairn.v1.ReadResponse
+	21, // 64: cairn.v1.Cairn.ReadIndex:output_type -> cairn.v1.ReadIndexResponse
+	22, // 65: cairn.v1.Cairn.GetHead:output_type -> cairn.v1.HeadResponse
+	45, // [45:66] is the sub-list for method output_type
+	24, // [24:45] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_cairn_proto_init() }
@@ -2203,14 +2904,15 @@ func file_cairn_proto_init() {
 	if File_cairn_proto != nil {
 		return
 	}
-	file_cairn_proto_msgTypes[16].OneofWrappers = []any{}
+	file_cairn_proto_msgTypes[6].OneofWrappers = []any{}
+	file_cairn_proto_msgTypes[25].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_proto_rawDesc), len(file_cairn_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   30,
+			NumEnums:      4,
+			NumMessages:   39,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -2,7 +2,9 @@
 // KurrentDB protocol. It carries the whole storage contract (so a remote
 // cairn server can be used as a store by the library and the command line)
 // plus what the KurrentDB protocol lacks: tags, snapshots, truncation,
-// stream listing, read models and statistics.
+// stream listing, read models, statistics, the index (categories, types,
+// tags) and dynamic consistency boundaries (reads by query, conditional
+// appends).
 //
 // Versions are 0-based stream versions; positions are 0-based offsets in the
 // global log. Expected versions use the numeric form: -1 no stream, -2 any,
@@ -49,12 +51,17 @@ const (
 	Cairn_Compact_FullMethodName         = "/cairn.v1.Cairn/Compact"
 	Cairn_Stats_FullMethodName           = "/cairn.v1.Cairn/Stats"
 	Cairn_Watch_FullMethodName           = "/cairn.v1.Cairn/Watch"
+	Cairn_ReadQuery_FullMethodName       = "/cairn.v1.Cairn/ReadQuery"
+	Cairn_ReadIndex_FullMethodName       = "/cairn.v1.Cairn/ReadIndex"
+	Cairn_GetHead_FullMethodName         = "/cairn.v1.Cairn/GetHead"
 )
 
 // CairnClient is the client API for Cairn service.
 //
 // For semantics around ctx use and closing/ending streaming RPCs, please refer to https://pkg.go.dev/google.golang.org/grpc/?tab=doc#ClientConn.NewStream.
 type CairnClient interface {
+	// Append appends to one stream; with a condition it is written only if
+	// the condition holds (CODE_CONDITION_FAILED otherwise).
 	Append(ctx context.Context, in *AppendRequest, opts ...grpc.CallOption) (*AppendResponse, error)
 	// AppendBatch is atomic when the server's engine is; on failure the status
 	// details hold a BatchFailure.
@@ -77,6 +84,13 @@ type CairnClient interface {
 	// Watch sends the head position (the last durable event) now and each
 	// time new events become durable. Heads may be coalesced, never reordered.
 	Watch(ctx context.Context, in *Empty, opts ...grpc.CallOption) (grpc.ServerStreamingClient[Head], error)
+	// ReadQuery reads the events that match a query, from a position: see
+	// ReadQueryRequest.
+	ReadQuery(ctx context.Context, in *ReadQueryRequest, opts ...grpc.CallOption) (*ReadResponse, error)
+	// ReadIndex reads one list of the index by entry number.
+	ReadIndex(ctx context.Context, in *ReadIndexRequest, opts ...grpc.CallOption) (*ReadIndexResponse, error)
+	// GetHead returns the position of the last event of the log.
+	GetHead(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*HeadResponse, error)
 }
 
 type cairnClient struct {
@@ -276,10 +290,42 @@ func (c *cairnClient) Watch(ctx context.Context, in *Empty, opts ...grpc.CallOpt
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Cairn_WatchClient = grpc.ServerStreamingClient[Head]
 
+func (c *cairnClient) ReadQuery(ctx context.Context, in *ReadQueryRequest, opts ...grpc.CallOption) (*ReadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReadResponse)
+	err := c.cc.Invoke(ctx, Cairn_ReadQuery_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *cairnClient) ReadIndex(ctx context.Context, in *ReadIndexRequest, opts ...grpc.CallOption) (*ReadIndexResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReadIndexResponse)
+	err := c.cc.Invoke(ctx, Cairn_ReadIndex_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *cairnClient) GetHead(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*HeadResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(HeadResponse)
+	err := c.cc.Invoke(ctx, Cairn_GetHead_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CairnServer is the server API for Cairn service.
 // All implementations must embed UnimplementedCairnServer
 // for forward compatibility.
 type CairnServer interface {
+	// Append appends to one stream; with a condition it is written only if
+	// the condition holds (CODE_CONDITION_FAILED otherwise).
 	Append(context.Context, *AppendRequest) (*AppendResponse, error)
 	// AppendBatch is atomic when the server's engine is; on failure the status
 	// details hold a BatchFailure.
@@ -302,6 +348,13 @@ type CairnServer interface {
 	// Watch sends the head position (the last durable event) now and each
 	// time new events become durable. Heads may be coalesced, never reordered.
 	Watch(*Empty, grpc.ServerStreamingServer[Head]) error
+	// ReadQuery reads the events that match a query, from a position: see
+	// ReadQueryRequest.
+	ReadQuery(context.Context, *ReadQueryRequest) (*ReadResponse, error)
+	// ReadIndex reads one list of the index by entry number.
+	ReadIndex(context.Context, *ReadIndexRequest) (*ReadIndexResponse, error)
+	// GetHead returns the position of the last event of the log.
+	GetHead(context.Context, *Empty) (*HeadResponse, error)
 	mustEmbedUnimplementedCairnServer()
 }
 
@@ -365,6 +418,15 @@ func (UnimplementedCairnServer) Stats(context.Context, *Empty) (*StatsResponse, 
 }
 func (UnimplementedCairnServer) Watch(*Empty, grpc.ServerStreamingServer[Head]) error {
 	return status.Error(codes.Unimplemented, "method Watch not implemented")
+}
+func (UnimplementedCairnServer) ReadQuery(context.Context, *ReadQueryRequest) (*ReadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReadQuery not implemented")
+}
+func (UnimplementedCairnServer) ReadIndex(context.Context, *ReadIndexRequest) (*ReadIndexResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ReadIndex not implemented")
+}
+func (UnimplementedCairnServer) GetHead(context.Context, *Empty) (*HeadResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetHead not implemented")
 }
 func (UnimplementedCairnServer) mustEmbedUnimplementedCairnServer() {}
 func (UnimplementedCairnServer) testEmbeddedByValue()               {}
@@ -704,6 +766,60 @@ func _Cairn_Watch_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Cairn_WatchServer = grpc.ServerStreamingServer[Head]
 
+func _Cairn_ReadQuery_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReadQueryRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CairnServer).ReadQuery(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cairn_ReadQuery_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CairnServer).ReadQuery(ctx, req.(*ReadQueryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Cairn_ReadIndex_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReadIndexRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CairnServer).ReadIndex(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cairn_ReadIndex_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CairnServer).ReadIndex(ctx, req.(*ReadIndexRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Cairn_GetHead_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Empty)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CairnServer).GetHead(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cairn_GetHead_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CairnServer).GetHead(ctx, req.(*Empty))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Cairn_ServiceDesc is the grpc.ServiceDesc for Cairn service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -778,6 +894,18 @@ var Cairn_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Stats",
 			Handler:    _Cairn_Stats_Handler,
+		},
+		{
+			MethodName: "ReadQuery",
+			Handler:    _Cairn_ReadQuery_Handler,
+		},
+		{
+			MethodName: "ReadIndex",
+			Handler:    _Cairn_ReadIndex_Handler,
+		},
+		{
+			MethodName: "GetHead",
+			Handler:    _Cairn_GetHead_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

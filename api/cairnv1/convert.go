@@ -82,7 +82,7 @@ func ToEvents(events []*Event) ([]cairn.Event, error) {
 
 // FromAppendRequest converts one stream's append to its wire form.
 func FromAppendRequest(r cairn.AppendRequest) *AppendRequest {
-	out := &AppendRequest{Stream: r.Stream, ExpectedVersion: r.Expected.Int64(), Events: make([]*EventData, len(r.Events))}
+	out := &AppendRequest{Stream: r.Stream, ExpectedVersion: r.Expected.Int64(), Events: make([]*EventData, len(r.Events)), Condition: FromCondition(r.Condition)}
 	for i, e := range r.Events {
 		out.Events[i] = FromEventData(e)
 	}
@@ -95,7 +95,7 @@ func ToAppendRequest(r *AppendRequest) (cairn.AppendRequest, error) {
 	if err != nil {
 		return cairn.AppendRequest{}, err
 	}
-	out := cairn.AppendRequest{Stream: r.GetStream(), Expected: exp, Events: make([]cairn.EventData, len(r.GetEvents()))}
+	out := cairn.AppendRequest{Stream: r.GetStream(), Expected: exp, Events: make([]cairn.EventData, len(r.GetEvents())), Condition: ToCondition(r.GetCondition())}
 	for i, e := range r.GetEvents() {
 		if out.Events[i], err = ToEventData(e, "events["+strconv.Itoa(i)+"]"); err != nil {
 			return out, err
@@ -130,12 +130,15 @@ func ErrorDetail(err error) *Error {
 	out := &Error{Code: Code_CODE_UNKNOWN, Message: err.Error()}
 	var (
 		wev *cairn.WrongExpectedVersionError
+		ce  *cairn.ConditionError
 		iae *cairn.InvalidArgumentError
 		se  *cairn.StreamError
 	)
 	switch {
 	case errors.As(err, &wev):
 		out.Code, out.Stream, out.ExpectedVersion, out.ActualVersion, out.Op = Code_CODE_WRONG_EXPECTED_VERSION, wev.Stream, wev.Expected.Int64(), wev.Actual, wev.Op
+	case errors.As(err, &ce):
+		out.Code, out.Position = Code_CODE_CONDITION_FAILED, ce.Position
 	case errors.As(err, &iae):
 		out.Code, out.Field, out.Message = Code_CODE_INVALID_ARGUMENT, iae.Field, iae.Reason
 	case errors.As(err, &se):
@@ -153,6 +156,7 @@ var sentinels = []struct {
 	grpc codes.Code
 }{
 	{cairn.ErrWrongExpectedVersion, Code_CODE_WRONG_EXPECTED_VERSION, codes.FailedPrecondition},
+	{cairn.ErrConditionFailed, Code_CODE_CONDITION_FAILED, codes.FailedPrecondition},
 	{cairn.ErrStreamNotFound, Code_CODE_STREAM_NOT_FOUND, codes.NotFound},
 	{cairn.ErrStreamDeleted, Code_CODE_STREAM_DELETED, codes.FailedPrecondition},
 	{cairn.ErrInvalidArgument, Code_CODE_INVALID_ARGUMENT, codes.InvalidArgument},
@@ -183,6 +187,8 @@ func ErrorFromDetail(d *Error) error {
 	case Code_CODE_WRONG_EXPECTED_VERSION:
 		exp, _ := cairn.ParseExpectedVersion(d.GetExpectedVersion())
 		return &cairn.WrongExpectedVersionError{Op: d.GetOp(), Stream: d.GetStream(), Expected: exp, Actual: d.GetActualVersion()}
+	case Code_CODE_CONDITION_FAILED:
+		return &cairn.ConditionError{Position: d.GetPosition()}
 	case Code_CODE_INVALID_ARGUMENT:
 		return &cairn.InvalidArgumentError{Field: d.GetField(), Reason: d.GetMessage()}
 	case Code_CODE_UNKNOWN:
