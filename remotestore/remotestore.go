@@ -1,6 +1,8 @@
 // Package remotestore is a cairn engine whose storage is a cairn server: it
 // implements [cairn.Backend] and every optional capability but transactional
-// projections over cairn's own gRPC API (cairn.v1). A program, or the cairn
+// projections over cairn's own gRPC API (cairn.v1), the index and queries
+// included ([cairn.IndexReader], [cairn.Querier]): the server's engine
+// checks append conditions in its own critical section. A program, or the cairn
 // command with --server, uses a remote server exactly as it uses a local
 // store, and the conformance suite runs against it.
 //

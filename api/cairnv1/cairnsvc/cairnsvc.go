@@ -63,7 +63,12 @@ func (s *Service) Append(ctx context.Context, req *cairnv1.AppendRequest) (*cair
 	if err != nil {
 		return nil, cairnv1.Status(err)
 	}
-	res, err := s.store.Append(ctx, r.Stream, r.Expected, r.Events...)
+	var res cairn.AppendResult
+	if r.Condition != nil {
+		res, err = s.store.AppendIf(ctx, r.Stream, r.Expected, *r.Condition, r.Events...)
+	} else {
+		res, err = s.store.Append(ctx, r.Stream, r.Expected, r.Events...)
+	}
 	if err != nil {
 		return nil, cairnv1.Status(err)
 	}
