@@ -7,7 +7,10 @@
 //   - the KurrentDB (EventStoreDB) protocol, so that the official KurrentDB
 //     clients work against cairn unchanged: package kurrentdbsvc;
 //   - cairn's own cairn.v1 service: package cairnsvc (beside its proto in
-//     package cairnv1).
+//     package cairnv1);
+//   - UmaDB's umadb.v1 DCB service, so that UmaDB's clients work against
+//     cairn unchanged: package umadbsvc (beside its proto in package
+//     umadbv1), appending to one stream ([Options.UmaDBStream]).
 //
 // The dependency goes one way: the server imports the protocols, never the
 // reverse. A protocol takes what it needs of the host in a small type of

@@ -15,6 +15,7 @@ import (
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/api/cairnv1"
 	"github.com/cairndb/cairn/api/cairnv1/cairnsvc"
+	"github.com/cairndb/cairn/api/umadbv1/umadbsvc"
 	"github.com/cairndb/cairn/server/kurrentdbsvc"
 	"github.com/cairndb/cairn/subscription"
 	"google.golang.org/grpc"
@@ -84,6 +85,9 @@ type Options struct {
 	// more is refused. It counts as HTTP/2 does: each field's name and
 	// value plus 32 bytes. Zero means DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
+	// UmaDBStream is the stream the umadb.v1 service appends UmaDB's
+	// events to. Empty means umadbsvc.DefaultStream ("umadb").
+	UmaDBStream string
 }
 
 // Server serves a [cairn.Store] over the KurrentDB gRPC protocol (package
@@ -197,6 +201,9 @@ func New(store *cairn.Store, opts Options) *Server {
 	}, kurrentdbsvc.Options{MaxAppendBytes: opts.MaxAppendBytes})
 	s.kurrent.Register(s.grpc)
 	cairnsvc.Register(s.grpc, store)
+	if err := umadbsvc.Register(s.grpc, store, umadbsvc.Options{Stream: opts.UmaDBStream, Done: s.quit}); err != nil {
+		s.log.Error("UmaDB's umadb.v1 service is off", "err", err)
+	}
 	return s
 }
 
