@@ -195,6 +195,9 @@ func ValidateQuery(field string, q Query) error {
 		return invalidf(field+".items", "has %d items, the limit is %d", len(q.Items), MaxQueryItems)
 	}
 	for i, it := range q.Items {
+		if len(it.Types) <= MaxQueryItemTypes && len(it.Tags) <= MaxQueryItemTags && namesOK(it.Types, MaxTypeBytes) && namesOK(it.Tags, MaxTagBytes) {
+			continue // the quick check; the long way below says what is wrong
+		}
 		item := fmt.Sprintf("%s.items[%d]", field, i)
 		if len(it.Types) > MaxQueryItemTypes {
 			return invalidf(item+".types", "has %d types, the limit is %d", len(it.Types), MaxQueryItemTypes)
@@ -214,6 +217,15 @@ func ValidateQuery(field string, q Query) error {
 		}
 	}
 	return nil
+}
+
+func namesOK(names []string, max int) bool {
+	for _, n := range names {
+		if !nameOK(n, max) {
+			return false
+		}
+	}
+	return true
 }
 
 // validateQuery is ValidateQuery.

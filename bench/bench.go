@@ -9,6 +9,13 @@
 //	W5  read the whole log from position 0: events/s; rehydrate a 1k-event
 //	    stream: latency
 //	W6  bytes on disk per event, resident memory, time to reopen
+//	D1  64 writers appending on a condition on their own tags, beside the
+//	    same writers unconditionally (W2's shape) in the same run
+//	D2  16 writers contending on one tag: commits/s, conflicts (never lost)
+//	D3  read the 1,000 events of one tag out of D3Events: latency
+//
+// D1's second column is the unconditional figure of the same run, not the
+// baseline, so that its ratio is the cost of the conditions.
 //
 // Events carry 256 bytes of data. The baseline is pluggable ([Baseline]);
 // [FileBaseline] appends 256-byte records to a file with fdatasync under the
@@ -48,8 +55,8 @@ type Config struct {
 	// Baseline is the raw reference. Nil reports the store's figures
 	// alone.
 	Baseline Baseline
-	// Workloads selects workloads by name ("W1" … "W6"); empty runs all.
-	// Run refuses a name it does not know.
+	// Workloads selects workloads by name ("W1" … "W6", "D1" … "D3");
+	// empty runs all. Run refuses a name it does not know.
 	Workloads []string
 	// StreamPrefix starts the id of every stream the run writes, so that a
 	// run in a shared store can be told apart and removed afterwards.
@@ -63,6 +70,12 @@ type Config struct {
 	W4Commits      int // W4 successful commits; 0 means 2,000
 	W5Events       int // events in the log before W5 reads it; 0 means 1,000,000
 	W5Rehydrations int // W5 reads of the 1k-event stream; 0 means 300
+	D1Writers      int // D1 writers; 0 means 64
+	D1Appends      int // D1 appends per writer, each way; 0 means 200
+	D2Writers      int // D2 writers; 0 means 16
+	D2Commits      int // D2 successful commits; 0 means 1,000
+	D3Events       int // events D3 appends, 1,000 of them tagged; 0 means 200,000
+	D3Reads        int // D3 reads of the 1,000; 0 means 200
 
 	// Out receives the report; nil means os.Stdout.
 	Out io.Writer
@@ -86,6 +99,12 @@ func (c *Config) defaults() {
 	def(&c.W4Commits, 2000)
 	def(&c.W5Events, 1_000_000)
 	def(&c.W5Rehydrations, 300)
+	def(&c.D1Writers, 64)
+	def(&c.D1Appends, 200)
+	def(&c.D2Writers, 16)
+	def(&c.D2Commits, 1000)
+	def(&c.D3Events, 200_000)
+	def(&c.D3Reads, 200)
 	if c.Out == nil {
 		c.Out = os.Stdout
 	}
@@ -145,6 +164,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		fn   func(context.Context) error
 	}{
 		{"W1", r.w1}, {"W2", r.w2}, {"W3", r.w3}, {"W4", r.w4}, {"W5", r.w5}, {"W6", r.w6},
+		{"D1", r.d1}, {"D2", r.d2}, {"D3", r.d3},
 	}
 	for _, st := range steps {
 		if len(cfg.Workloads) > 0 && !slices.ContainsFunc(cfg.Workloads, func(w string) bool { return strings.EqualFold(strings.TrimSpace(w), st.name) }) {
@@ -158,7 +178,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 }
 
 // Workloads are the names of the workloads, in the order Run runs them.
-var Workloads = []string{"W1", "W2", "W3", "W4", "W5", "W6"}
+var Workloads = []string{"W1", "W2", "W3", "W4", "W5", "W6", "D1", "D2", "D3"}
 
 // CheckWorkloads returns an error naming the first of names that is not a
 // workload (case does not matter).

@@ -16,6 +16,7 @@ import (
 func tiny(cfg bench.Config) bench.Config {
 	cfg.W1Appends, cfg.W2Writers, cfg.W2Appends, cfg.W3Events = 50, 8, 10, 3000
 	cfg.W4Writers, cfg.W4Commits, cfg.W5Events, cfg.W5Rehydrations = 4, 50, 5000, 5
+	cfg.D1Writers, cfg.D1Appends, cfg.D2Writers, cfg.D2Commits, cfg.D3Events, cfg.D3Reads = 8, 10, 4, 50, 5000, 5
 	return cfg
 }
 

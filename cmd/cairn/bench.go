@@ -52,6 +52,7 @@ plain lines otherwise.`,
 			ctx := cmd.Context()
 			if large {
 				cfg.W5Events = 10_000_000
+				cfg.D3Events = 10_000_000
 			}
 			if workloads != "" {
 				cfg.Workloads = strings.Split(workloads, ",")
@@ -161,8 +162,9 @@ plain lines otherwise.`,
 	f.IntVar(&cfg.W4Writers, "w4-writers", 0, "W4: writers contending on one stream (default 16)")
 	f.IntVar(&cfg.W4Commits, "w4-commits", 0, "W4: successful commits (default 2000)")
 	f.IntVar(&cfg.W5Events, "events", 0, "W5/W6: events in the log before it is read back (default 1000000)")
-	f.BoolVar(&large, "large", false, "W5/W6 over 10 million events")
-	f.StringVar(&workloads, "workloads", "", "comma-separated workloads to run, among W1,W2,W3,W4,W5,W6 (default all)")
+	f.BoolVar(&large, "large", false, "W5/W6 and D3 over 10 million events")
+	f.IntVar(&cfg.D3Events, "d3-events", 0, "D3: events appended, 1000 of them tagged and read back by query (default 200000)")
+	f.StringVar(&workloads, "workloads", "", "comma-separated workloads to run, among W1,W2,W3,W4,W5,W6,D1,D2,D3 (default all)")
 	f.BoolVar(&noSync, "no-sync", false, "open a directory store without fsync (figures without durability)")
 	f.BoolVar(&keep, "keep", false, "keep what bench wrote: the directory store it created, or its streams in a shared store")
 	f.BoolVar(&noRaw, "no-baseline", false, "skip the raw baseline")

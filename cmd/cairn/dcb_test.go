@@ -25,7 +25,7 @@ func (keepAll) Close() error { return nil }
 func newEngineCLI(t *testing.T) *engineCLI { return &engineCLI{newCLI(t)} }
 
 func (c *engineCLI) run(stdin string, args ...string) (string, error) {
-	g := &globals{openStore: func(ctx context.Context, url string) (*cairn.Store, error) {
+	g := &globals{openStore: func(ctx context.Context, url string, _ openMode) (*cairn.Store, error) {
 		return cairn.NewStore(keepAll{c.b}, cairn.Options{}), nil
 	}}
 	cmd := newRootCmdWith(g)
