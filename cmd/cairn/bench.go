@@ -30,7 +30,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure the store with workloads W1–W6 against a raw fdatasync baseline",
+		Short: "Measure the store with workloads W1–W6 and D1–D3 against a raw fdatasync baseline",
 		Long: `Bench runs the workloads W1–W6 on 256-byte events and prints each figure
 beside a raw baseline measured in the same run: a file appended with
 fdatasync under the same concurrency, with a simple group commit.
@@ -163,6 +163,9 @@ plain lines otherwise.`,
 	f.IntVar(&cfg.W4Commits, "w4-commits", 0, "W4: successful commits (default 2000)")
 	f.IntVar(&cfg.W5Events, "events", 0, "W5/W6: events in the log before it is read back (default 1000000)")
 	f.BoolVar(&large, "large", false, "W5/W6 and D3 over 10 million events")
+	f.IntVar(&cfg.D1Writers, "d1-writers", 0, "D1: writers, conditional and not (default 64)")
+	f.IntVar(&cfg.D1Appends, "d1-appends", 0, "D1: appends per writer, each way (default 200)")
+	f.IntVar(&cfg.D2Commits, "d2-commits", 0, "D2: successful commits on the contended tag (default 1000)")
 	f.IntVar(&cfg.D3Events, "d3-events", 0, "D3: events appended, 1000 of them tagged and read back by query (default 200000)")
 	f.StringVar(&workloads, "workloads", "", "comma-separated workloads to run, among W1,W2,W3,W4,W5,W6,D1,D2,D3 (default all)")
 	f.BoolVar(&noSync, "no-sync", false, "open a directory store without fsync (figures without durability)")
