@@ -1,5 +1,7 @@
 package storetest
 
+//lint:file-ignore ST1005 the domain errors quote the messages of the dcb.events examples verbatim
+
 // The worked examples of the dynamic consistency boundary specification
 // (dcb.events: course subscriptions, unique user name, invoice number,
 // opt-in token, prevention of duplicate records, dynamic product price),
@@ -26,12 +28,6 @@ type scenario[C any] struct {
 	when   C
 	then   []any  // the events recorded, when the command is accepted
 	reject string // the domain error's message, when it is refused
-}
-
-// examples is a codec and tag function shared by the examples' events.
-type examples struct {
-	codec *aggregate.Codec[any]
-	tags  func(any) []string
 }
 
 // runScenarios decides each scenario on a fresh store.
