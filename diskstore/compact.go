@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/cairndb/cairn/diskstore/internal/seglog"
 	"github.com/cockroachdb/pebble/v2"
 )
 
@@ -56,10 +57,10 @@ func (d *DB) reclaim(ctx context.Context, snap *pebble.Snapshot, m marker) error
 	if err != nil {
 		return wrapErr(err)
 	}
-	segs := d.log.segments()
+	segs := d.log.Segments()
 	used := map[uint64]bool{}
 	seg, free := uint64(0), int64(0) // bytes of seg before free are accounted for
-	var holes []span
+	var holes []seglog.Span
 	for valid := it.First(); valid; valid = it.Next() {
 		rn, err := decodeRun(it.Key(), it.Value())
 		if err != nil {
@@ -73,7 +74,7 @@ func (d *DB) reclaim(ctx context.Context, snap *pebble.Snapshot, m marker) error
 		}
 		used[rn.seg] = true
 		if rn.off > free {
-			holes = append(holes, span{seg: seg, off: free, bytes: rn.off - free})
+			holes = append(holes, seglog.Span{Seg: seg, Off: free, Bytes: rn.off - free})
 		}
 		free = rn.off + rn.bytes
 		if len(holes)%1024 == 0 {
@@ -93,33 +94,33 @@ func (d *DB) reclaim(ctx context.Context, snap *pebble.Snapshot, m marker) error
 			break
 		}
 		if !used[s] {
-			if err := d.log.remove(s); err != nil {
+			if err := d.log.Remove(s); err != nil {
 				return err
 			}
 		}
 	}
 	kept := holes[:0]
 	for _, h := range holes {
-		if h.seg >= m.seg || used[h.seg] {
+		if h.Seg >= m.seg || used[h.Seg] {
 			kept = append(kept, h)
 		}
 	}
-	return d.log.punch(kept)
+	return d.log.Punch(kept)
 }
 
 // tail adds the hole after the last live bytes of segment seg: to the end
 // of the file, or of the marker's frame in the marker's segment.
-func (d *DB) tail(holes []span, seg uint64, free int64, m marker) []span {
+func (d *DB) tail(holes []seglog.Span, seg uint64, free int64, m marker) []seglog.Span {
 	end := m.end
 	if seg < m.seg {
-		size, err := d.log.size(seg)
+		size, err := d.log.Size(seg)
 		if err != nil {
 			return holes
 		}
 		end = size
 	}
 	if end > free {
-		holes = append(holes, span{seg: seg, off: free, bytes: end - free})
+		holes = append(holes, seglog.Span{Seg: seg, Off: free, Bytes: end - free})
 	}
 	return holes
 }
@@ -227,7 +228,7 @@ func (g *group) purge(stream string) error {
 	if err != nil {
 		return wrapErr(err)
 	}
-	rd := &reader{ctx: context.Background(), runs: it, lr: logReader{log: g.d.log}}
+	rd := &reader{ctx: context.Background(), runs: it, lr: g.d.log.NewReader()}
 	valid := it.SeekLT(runKey(stream, from+1))
 	if !valid {
 		valid = it.First()

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/diskstore/internal/seglog"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/sstable"
@@ -128,7 +129,7 @@ var ErrIndexDamaged = errors.New("diskstore: the index is damaged")
 // before N.
 type DB struct {
 	pdb  *pebble.DB
-	log  *segmentLog
+	log  *seglog.Log
 	opts Options
 	lg   *slog.Logger
 
@@ -306,8 +307,8 @@ func Open(dir string, opts Options) (*DB, error) {
 	}
 	logDir := opts.FS.PathJoin(dir, "log")
 	if _, serr := opts.FS.Stat(logDir); opts.ReadOnly && errors.Is(serr, os.ErrNotExist) {
-		err = ErrNoStore // openLog would create it
-	} else if d.log, err = openLog(opts.FS, logDir, opts.SegmentBytes, opts.NoSync); err == nil {
+		err = ErrNoStore // seglog.Open would create it
+	} else if d.log, err = seglog.Open(opts.FS, logDir, opts.SegmentBytes, opts.NoSync); err == nil {
 		err = d.recover()
 	}
 	if err == nil {
@@ -332,7 +333,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	d.openMu.Unlock()
 	if err != nil {
 		if d.log != nil {
-			_ = d.log.close()
+			_ = d.log.Close()
 		}
 		_ = pdb.Close()
 		return nil, d.openError(dir, err)
@@ -401,7 +402,7 @@ func (d *DB) recover() error {
 	if err != nil {
 		return indexFault{err}
 	}
-	segs := d.log.segments()
+	segs := d.log.Segments()
 	if !ok {
 		// The index holds no frame of the log: a new store, a crash
 		// before the index was first flushed, or an index removed to be
@@ -410,30 +411,30 @@ func (d *DB) recover() error {
 		// and headers (a replay would take the first freed bytes for
 		// the end of the log, and overwrite what follows) and removes
 		// whole segments.
-		if len(segs) > 0 && (segs[0] != 1 || d.log.compacted()) {
+		if len(segs) > 0 && (segs[0] != 1 || d.log.Compacted()) {
 			return errNoRebuild
 		}
 		m = marker{seg: 1}
-	} else if _, err := d.log.file(m.seg); err != nil {
+	} else if err := d.log.Has(m.seg); err != nil {
 		return err
 	}
 	var buf []byte
 	seg, end, next := m.seg, m.end, m.next
 	for len(segs) > 0 {
-		size, err := d.log.size(seg)
+		size, err := d.log.Size(seg)
 		if err != nil {
 			return err
 		}
 		for {
 			var frame []byte
 			var whole bool
-			frame, whole, err = d.log.readFrame(seg, end, size, buf)
+			frame, whole, err = d.log.ReadFrame(seg, end, size, buf)
 			buf = frame
 			if err != nil {
 				return err
 			}
 			if !whole {
-				if err := d.log.checkTail(seg, end, size); err != nil {
+				if err := d.log.CheckTail(seg, end, size); err != nil {
 					return err
 				}
 				break
@@ -447,7 +448,7 @@ func (d *DB) recover() error {
 				return ErrNeedsRecovery
 			}
 			b := d.pdb.NewBatch()
-			if err := b.SetRepr(slices.Clone(frameIndex(frame))); err != nil {
+			if err := b.SetRepr(slices.Clone(seglog.FrameIndex(frame))); err != nil {
 				return fmt.Errorf("%w: log segment %d offset %d: %v", cairn.ErrCorrupt, seg, end, err)
 			}
 			if err := d.pdb.Apply(b, pebble.NoSync); err != nil {
@@ -457,13 +458,13 @@ func (d *DB) recover() error {
 			_ = b.Close()
 			end += int64(len(frame))
 		}
-		if _, err := d.log.file(seg + 1); err != nil {
+		if err := d.log.Has(seg + 1); err != nil {
 			break
 		}
 		seg, end = seg+1, 0
 	}
 	if !d.opts.ReadOnly {
-		if err := d.log.startAppending(seg, end); err != nil {
+		if err := d.log.StartAppending(seg, end); err != nil {
 			return err
 		}
 	}
@@ -555,7 +556,7 @@ func (d *DB) openError(dir string, err error) error {
 		d.openMu.Unlock()
 		how := fmt.Sprintf("the log (%s) holds every event, and the index can be rebuilt from it: "+
 			"move every entry of %s except the directory log elsewhere (keep them until the store has opened), then open the store again, which replays the whole log", logDir, dir)
-		if logCompacted(d.opts.FS, logDir) {
+		if seglog.Compacted(d.opts.FS, logDir) {
 			how = fmt.Sprintf("the log (%s) was compacted, so the index cannot be rebuilt from it: restore the store from a backup", logDir)
 		}
 		return &indexError{msg: fmt.Sprintf("diskstore: open %s: the index is damaged (%s); %s", dir, oneLine(cause), how), cause: cause}
@@ -730,7 +731,7 @@ func (d *DB) Close() error {
 		d.sealed.Add(1)
 		err = wrapErr(d.pdb.Flush())
 	}
-	return errors.Join(err, d.log.close(), d.pdb.Close())
+	return errors.Join(err, d.log.Close(), d.pdb.Close())
 }
 
 // Health returns nil when the store can serve reads and writes, and an error
@@ -758,7 +759,7 @@ func (d *DB) DiskBytes(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	defer d.releaseView(v)
-	return int64(d.pdb.Metrics().DiskSpaceUsage()) + d.log.diskBytes(), nil
+	return int64(d.pdb.Metrics().DiskSpaceUsage()) + d.log.DiskBytes(), nil
 }
 
 // Metrics returns pebble's metrics, for diagnostics.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/diskstore/internal/seglog"
 	"github.com/cockroachdb/pebble/v2"
 )
 
@@ -128,7 +129,7 @@ func streamState(r pebble.Reader, op, stream string) (meta, int64, error) {
 type reader struct {
 	ctx  context.Context
 	runs *pebble.Iterator // the stream's runs, or the locators
-	lr   logReader
+	lr   seglog.Reader
 	vals [][]byte
 	sc   strCache
 	key  [9]byte // the key an event's checksum covers
@@ -150,8 +151,8 @@ func (rd *reader) room(out []cairn.Event, count int) bool {
 
 // newReader returns a reader of stream's runs, or of the locators when
 // stream is empty.
-func newReader(ctx context.Context, r pebble.Reader, lg *segmentLog, stream string) (*reader, error) {
-	rd := &reader{ctx: ctx, lr: logReader{log: lg}, maxBytes: math.MaxInt}
+func newReader(ctx context.Context, r pebble.Reader, lg *seglog.Log, stream string) (*reader, error) {
+	rd := &reader{ctx: ctx, lr: lg.NewReader(), maxBytes: math.MaxInt}
 	opts := &locatorBounds
 	if stream != "" {
 		opts = runBounds(stream)
@@ -164,19 +165,19 @@ func newReader(ctx context.Context, r pebble.Reader, lg *segmentLog, stream stri
 }
 
 func (rd *reader) close(err error) error {
-	rd.lr.release()
+	rd.lr.Release()
 	err = errors.Join(err, rd.runs.Error(), rd.runs.Close())
 	return wrapErr(err)
 }
 
 // load reads the records of rn from the log into rd.vals.
 func (rd *reader) load(rn run) error {
-	p, err := rd.lr.read(rn.seg, rn.off, int(rn.bytes))
+	p, err := rd.lr.Read(rn.seg, rn.off, int(rn.bytes))
 	if err != nil {
 		return err
 	}
 	var ok bool
-	rd.vals, ok = records(p, rd.vals[:0])
+	rd.vals, ok = seglog.Records(p, rd.vals[:0])
 	if !ok || int64(len(rd.vals)) != rn.count {
 		return corruptf(eventKey(rn.pos), "log segment %d offset %d: malformed records of %d events", rn.seg, rn.off, rn.count)
 	}
@@ -313,7 +314,7 @@ func (rd *reader) locate(pos uint64, dir cairn.Direction) (run, bool, error) {
 // recordedFrom returns up to n events of the stream of the event at pos,
 // from that event's version on: what cairn.RetryResult compares a repeated
 // append with. Events removed by compaction are missing from the result.
-func recordedFrom(r pebble.Reader, lg *segmentLog, pos uint64, n int) ([]cairn.Event, error) {
+func recordedFrom(r pebble.Reader, lg *seglog.Log, pos uint64, n int) ([]cairn.Event, error) {
 	rd, err := newReader(context.Background(), r, lg, "")
 	if err != nil {
 		return nil, err

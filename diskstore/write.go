@@ -9,6 +9,7 @@ import (
 	"runtime"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/diskstore/internal/seglog"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/google/uuid"
 )
@@ -204,11 +205,11 @@ type group struct {
 }
 
 func (d *DB) newGroup(indexed bool, reqs []*request) (*group, error) {
-	if d.log.full() {
+	if d.log.Full() {
 		// The syncer syncs the active segment: let it finish with it.
 		d.drain()
 	}
-	seg, base, err := d.log.reserve()
+	seg, base, err := d.log.Reserve()
 	if err != nil {
 		return nil, d.fail(err)
 	}
@@ -222,7 +223,7 @@ func (d *DB) newGroup(indexed bool, reqs []*request) (*group, error) {
 	if cap(d.frameBuf) < events {
 		d.frameBuf = make([]byte, 0, events)
 	}
-	g.frame = beginFrame(d.frameBuf)
+	g.frame = seglog.BeginFrame(d.frameBuf)
 	return g, nil
 }
 
@@ -230,7 +231,7 @@ func (d *DB) newGroup(indexed bool, reqs []*request) (*group, error) {
 // that reqs write, so that both are allocated once rather than grown (and
 // copied) again and again.
 func groupSize(reqs []*request) (index, frame int) {
-	index, frame = 12+markerLen+16, frameHeader
+	index, frame = 12+markerLen+16, seglog.HeaderLen
 	for _, r := range reqs {
 		for _, a := range r.reqs {
 			// The run, locator, retry and stream records.
@@ -347,11 +348,11 @@ const maxKeptFrame = 8 << 20
 // marker), appends it to the log and applies the index writes to pebble's
 // memtable.
 func (d *DB) writeGroup(g *group) error {
-	events := len(g.frame) - frameHeader
+	events := len(g.frame) - seglog.HeaderLen
 	if g.next > g.first {
 		// One locator for the frame's events.
 		k := locatorKey(g.first)
-		sp := span{seg: g.seg, off: g.base + frameHeader, bytes: int64(events)}
+		sp := span{seg: g.seg, off: g.base + seglog.HeaderLen, bytes: int64(events)}
 		_ = g.b.Set(k, appendRun(nil, k, g.first, int64(g.next-g.first), sp), nil)
 	}
 	// The index's last write is the marker: the end of this frame.
@@ -372,12 +373,12 @@ func (d *DB) writeGroup(g *group) error {
 		}
 	}
 	g.frame = append(g.frame, g.b.Repr()...)
-	sealFrame(g.frame, events)
-	if err := d.log.write(g.frame); err != nil {
+	seglog.SealFrame(g.frame, events)
+	if err := d.log.Write(g.frame); err != nil {
 		return err
 	}
 	if large {
-		if err := d.log.sync(); err != nil {
+		if err := d.log.Sync(); err != nil {
 			return err
 		}
 		// Pebble may set aside the memtable and the batch itself.
@@ -488,7 +489,7 @@ func (d *DB) syncLoop() {
 		}
 		err := d.failed()
 		if err == nil {
-			if err = d.log.sync(); err != nil {
+			if err = d.log.Sync(); err != nil {
 				err = d.fail(err)
 			}
 		}
