@@ -152,12 +152,8 @@ type DB struct {
 	counting        atomic.Bool
 	counted         sync.Map // flush job IDs begun while counting
 
-	// Submission of writes to the committer.
-	subMu  sync.RWMutex
-	closed bool
-	reqs   chan *request
-	syncq  chan *pending // from the committer to the syncer
-	done   chan struct{} // closed when the syncer exits
+	// The commit pipeline: the committer and syncer goroutines.
+	pipe *pipeline
 
 	// The read view.
 	viewMu  sync.RWMutex
@@ -169,8 +165,8 @@ type DB struct {
 	heads     map[string]*head
 	next      uint64 // next global position
 	frameBuf  []byte
-	flight    []*pending // groups handed to the syncer, not known to be answered
-	unflushed uint64     // memSize of the index writes in pebble's memtable
+	unflushed uint64 // memSize of the index writes in pebble's memtable
+	written   marker // the marker of the last frame written
 	// maxID is at least the greatest event ID with a retry record. An
 	// append whose first ID is greater (the common case with time-ordered
 	// IDs) cannot be a retry, and skips the lookup.
@@ -237,10 +233,8 @@ func Open(dir string, opts Options) (*DB, error) {
 		lg:    opts.Logger,
 		heads: map[string]*head{},
 		live:  map[*view]struct{}{},
-		reqs:  make(chan *request, 1024),
-		syncq: make(chan *pending, 64),
-		done:  make(chan struct{}),
 	}
+	d.pipe = newPipeline(d, opts.MaxGroupEvents)
 	po := &pebble.Options{
 		FS:                 opts.FS,
 		CacheSize:          opts.CacheBytes,
@@ -269,9 +263,7 @@ func Open(dir string, opts Options) (*DB, error) {
 				if _, ok := d.counted.LoadAndDelete(info.JobID); !ok || info.Err != nil || info.Ingest {
 					return
 				}
-				if d.flushed.Add(int64(info.Input)) > d.sealed.Load() {
-					d.lg.Error("diskstore: pebble flushed a memtable the engine did not set aside", "flushed", d.flushed.Load(), "sealed", d.sealed.Load())
-				}
+				d.noteFlushed(int64(info.Input))
 			},
 		},
 		CompactionConcurrencyRange: func() (int, int) { return 1, 2 },
@@ -342,9 +334,20 @@ func Open(dir string, opts Options) (*DB, error) {
 	d.counting.Store(true)
 	d.anchor = d.pdb.NewSnapshot()
 	d.publish(d.pdb.NewSnapshot(), d.next)
-	go d.commitLoop()
-	go d.syncLoop()
+	d.pipe.start(d.next)
 	return d, nil
+}
+
+// noteFlushed counts n memtables that pebble flushed. Pebble must never
+// flush more than the engine set aside: a memtable it set aside by itself
+// could hold index writes of a group whose frame is not durable yet, and a
+// crash would leave the index holding writes the log lacks.
+func (d *DB) noteFlushed(n int64) {
+	flushed, sealed := d.flushed.Add(n), d.sealed.Load()
+	if flushed <= sealed {
+		return
+	}
+	d.lg.Error("diskstore: pebble flushed a memtable the engine did not set aside", "flushed", flushed, "sealed", sealed)
 }
 
 // init checks the format key, writing it in a new store.
@@ -707,15 +710,9 @@ func (l pebbleLogger) Fatalf(format string, args ...any) {
 // Close waits for pending writes, then closes the store. Calls after Close
 // fail with [cairn.ErrClosed].
 func (d *DB) Close() error {
-	d.subMu.Lock()
-	if d.closed {
-		d.subMu.Unlock()
-		return cairn.ErrClosed
+	if err := d.pipe.close(); err != nil {
+		return err
 	}
-	d.closed = true
-	close(d.reqs)
-	d.subMu.Unlock()
-	<-d.done
 
 	d.viewMu.Lock()
 	old := d.view
@@ -732,23 +729,6 @@ func (d *DB) Close() error {
 		err = wrapErr(d.pdb.Flush())
 	}
 	return errors.Join(err, d.log.Close(), d.pdb.Close())
-}
-
-// Health returns nil when the store can serve reads and writes, and an error
-// matching [ErrFailed] after a write or fsync failed. So that a failing disk
-// is noticed even when nothing is appended, it commits a frame that changes
-// no data, and syncs it.
-func (d *DB) Health(ctx context.Context) error {
-	if err := d.failed(); err != nil {
-		return err
-	}
-	if d.opts.ReadOnly {
-		return nil // reads are served; writes are refused by design
-	}
-	if err := d.submit(ctx, &request{kind: opHealth}); err != nil {
-		return err
-	}
-	return d.failed()
 }
 
 // DiskBytes returns the space the store's files take on disk: the log's

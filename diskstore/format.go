@@ -232,6 +232,12 @@ type marker struct {
 
 const markerLen = 4 + 24
 
+// after reports whether m marks a later frame than o: it ends further on
+// in the log, and its next position is not lower.
+func (m marker) after(o marker) bool {
+	return (m.seg > o.seg || m.seg == o.seg && m.end > o.end) && m.next >= o.next
+}
+
 func putMarker(dst []byte, m marker) {
 	binary.BigEndian.PutUint64(dst[4:], m.seg)
 	binary.BigEndian.PutUint64(dst[12:], uint64(m.end))

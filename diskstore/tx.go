@@ -8,10 +8,12 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
-// tx is the [cairn.Tx] a projection writes through: an indexed pebble batch
-// that also holds the commit's events.
+// tx is the [cairn.Tx] a projection writes through: the indexed pebble
+// batch of a group that also holds the commit's events. A write the batch
+// refuses breaks the group, so the commit fails even if the projection
+// ignores the error.
 type tx struct {
-	b      *pebble.Batch
+	g      *group
 	closed bool
 }
 
@@ -25,7 +27,7 @@ func (t *tx) Get(ctx context.Context, table, key string) ([]byte, bool, error) {
 		return nil, false, err
 	}
 	k := tableKey(table, key)
-	v, closer, err := t.b.Get(k)
+	v, closer, err := t.g.b.Get(k)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, false, nil
 	}
@@ -48,7 +50,7 @@ func (t *tx) Put(ctx context.Context, table, key string, value []byte) error {
 		return err
 	}
 	k := tableKey(table, key)
-	return t.b.Set(k, seal(k, value), nil)
+	return t.g.set(k, seal(k, value))
 }
 
 func (t *tx) Delete(ctx context.Context, table, key string) error {
@@ -58,7 +60,7 @@ func (t *tx) Delete(ctx context.Context, table, key string) error {
 	if err := checkTable(table); err != nil {
 		return err
 	}
-	return t.b.Delete(tableKey(table, key), nil)
+	return t.g.del(tableKey(table, key))
 }
 
 // checkTable rejects the table names that cairn.ValidateTable rejects (the
