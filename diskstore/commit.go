@@ -181,7 +181,7 @@ func (d *DB) writeGroup(g *group) error {
 		return err
 	}
 	size := memSize(g.b)
-	large := size >= d.opts.MemTableBytes/4
+	large := size >= d.memCap/4
 	if large {
 		// A batch this large could make pebble start a new memtable (and
 		// flush the one before) by itself: the groups before and this one
@@ -202,10 +202,10 @@ func (d *DB) writeGroup(g *group) error {
 		}
 		// Pebble may set aside the memtable and the batch itself.
 		d.sealed.Add(2)
-	} else if invariants.Enabled && d.unflushed+size >= d.opts.MemTableBytes {
+	} else if invariants.Enabled && d.unflushed+size >= d.memCap {
 		// Pebble would start a new memtable by itself, and flush the one
 		// before with groups in it that are not durable.
-		invariants.Failf("diskstore: a batch of %d bytes applied to a memtable of %d bytes holding %d", size, d.opts.MemTableBytes, d.unflushed)
+		invariants.Failf("diskstore: a batch of %d bytes applied to a memtable of %d bytes holding %d", size, d.memCap, d.unflushed)
 	}
 	if err := d.pdb.Apply(g.b, pebble.NoSync); err != nil {
 		return err
@@ -231,7 +231,7 @@ func memSize(b *pebble.Batch) uint64 {
 // until every group in flight is durable, so the memtable flushed holds
 // only durable writes.
 func (d *DB) rotate(force bool) error {
-	if !force && d.unflushed < d.opts.MemTableBytes/2 {
+	if !force && d.unflushed < d.memCap/2 {
 		return nil
 	}
 	d.pipe.drain()
