@@ -13,78 +13,11 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore/internal/seglog"
-	"github.com/cairndb/cairn/internal/invariants"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/sstable"
-	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/google/uuid"
 )
-
-// Options configure a [DB]. The zero value is ready to use and durable.
-type Options struct {
-	// NoSync acknowledges appends without waiting for the write-ahead log
-	// to reach stable storage. It is for tests and benchmarks only: after
-	// a crash of the machine (not only of the process) acknowledged
-	// appends can be lost. Never use it for data you want to keep.
-	NoSync bool
-	// Logger receives diagnostics from the engine and from pebble. Nil
-	// discards them.
-	Logger *slog.Logger
-	// FS is the filesystem the store lives on. Nil means the operating
-	// system's. Tests pass pebble's in-memory or fault-injecting
-	// filesystems.
-	FS vfs.FS
-	// CacheBytes is the size of the block cache. Zero means 64 MiB.
-	CacheBytes int64
-	// MemTableBytes is the size of a memtable. Zero means 32 MiB.
-	MemTableBytes uint64
-	// MaxCachedStreams bounds how many streams' heads (last version and
-	// state) the writer keeps in memory. Zero means 100,000. Streams not
-	// cached are read from disk on their next append.
-	MaxCachedStreams int
-	// MaxGroupEvents bounds the events committed in one group commit.
-	// Zero means 16,384.
-	MaxGroupEvents int
-	// SegmentBytes is the size past which the log goes on in a new
-	// segment file. Zero means 256 MiB.
-	SegmentBytes int64
-	// ReadOnly opens an existing store for reading only: nothing in the
-	// directory is created or changed, so that it can live on read-only
-	// media, and every write (Compact included) fails with [ErrReadOnly];
-	// Health reports only a failed read. The directory's lock is taken
-	// shared: a process that holds the store for writing (a running
-	// server) excludes a read-only open, and read-only opens do not
-	// exclude each other. A directory that holds no store is refused with
-	// [ErrNoStore]. A store that was not closed cleanly, whose index lags
-	// its log, is refused with [ErrNeedsRecovery]: recovery writes the
-	// index, so open it once for writing first.
-	ReadOnly bool
-}
-
-func (o *Options) ensureDefaults() {
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.FS == nil {
-		o.FS = vfs.Default
-	}
-	if o.CacheBytes <= 0 {
-		o.CacheBytes = 64 << 20
-	}
-	if o.MemTableBytes == 0 {
-		o.MemTableBytes = 32 << 20
-	}
-	if o.MaxCachedStreams <= 0 {
-		o.MaxCachedStreams = 100_000
-	}
-	if o.MaxGroupEvents <= 0 {
-		o.MaxGroupEvents = 16 << 10
-	}
-	if o.SegmentBytes <= 0 {
-		o.SegmentBytes = 256 << 20
-	}
-}
 
 // ErrFailed is matched (with errors.Is) by the errors of writes refused
 // because an earlier write or fsync failed, and by [DB.Health] afterwards. A
@@ -184,15 +117,6 @@ type DB struct {
 	groups int
 }
 
-const anchorGroups = 1024
-
-// renewAnchor replaces the anchor with a snapshot of the current state.
-func (d *DB) renewAnchor() {
-	old := d.anchor
-	d.anchor = d.pdb.NewSnapshot()
-	_ = old.Close()
-}
-
 var (
 	_ cairn.Backend         = (*DB)(nil)
 	_ cairn.SizedReader     = (*DB)(nil)
@@ -206,25 +130,6 @@ var (
 	_ cairn.TxCommitter     = (*DB)(nil)
 	_ cairn.ReadModelReader = (*DB)(nil)
 )
-
-// view is a durable, consistent state of the store that readers share.
-type view struct {
-	snap *pebble.Snapshot
-	next uint64 // positions below are committed
-	refs atomic.Int32
-	gone chan struct{} // closed when the last reference is released
-	d    *DB
-}
-
-func (v *view) release() {
-	if v.refs.Add(-1) == 0 {
-		_ = v.snap.Close()
-		v.d.viewMu.Lock()
-		delete(v.d.live, v)
-		v.d.viewMu.Unlock()
-		close(v.gone)
-	}
-}
 
 // Open opens the store in dir, creating it if it does not exist. The index
 // (pebble) lives in dir, the log in dir/log.
@@ -343,77 +248,6 @@ func Open(dir string, opts Options) (*DB, error) {
 	d.publish(d.pdb.NewSnapshot(), d.next)
 	d.pipe.start(d.next)
 	return d, nil
-}
-
-// growMemtable has pebble's memtable reach its full size while nothing is
-// in flight, and sets memCap to its capacity.
-//
-// Pebble starts with a memtable of 256 KiB and doubles the next one only
-// when one fills up: a flush the engine asks for while the memtable is less
-// than half full (by the bytes pebble counts, which memSize overestimates)
-// keeps the next one the same size. Left alone, the memtable would either
-// stay small, flushed every few hundred appends, or fill up before the
-// engine flushes it, and pebble would then set it aside by itself, holding
-// writes that are not durable yet. So Open, with every write durable,
-// applies one spacer entry of half the configured size, for which pebble
-// starts a memtable large enough, then deletes it and flushes: the next
-// memtable has the configured size. The capacity is read back from pebble,
-// so that the engine's accounting (rotate, writeGroup) holds whatever
-// pebble did; capacities never shrink while the store is open.
-func (d *DB) growMemtable() error {
-	minCap := min(d.opts.MemTableBytes, 256<<10)
-	if m := d.pdb.Metrics().MemTable; m.Count == 1 && m.Size >= d.opts.MemTableBytes {
-		d.memCap = m.Size
-		return nil
-	}
-	if d.opts.MemTableBytes > 2*minCap {
-		// Below pebble's threshold for a batch flushed on its own,
-		// (MemTableSize - a few KiB) / 2.
-		n := int(d.opts.MemTableBytes/2 - 64<<10)
-		b := d.pdb.NewBatchWithSize(n + 64)
-		op := b.SetDeferred(len(spacerKey), n)
-		copy(op.Key, spacerKey)
-		clear(op.Value)
-		err := op.Finish()
-		if err == nil {
-			err = d.pdb.Apply(b, pebble.NoSync)
-		}
-		_ = b.Close()
-		if err == nil {
-			err = d.pdb.Delete(spacerKey, pebble.NoSync)
-		}
-		if err == nil {
-			err = d.pdb.Flush()
-		}
-		if err != nil {
-			return err
-		}
-	}
-	d.memCap = minCap
-	if m := d.pdb.Metrics().MemTable; m.Count == 1 {
-		d.memCap = max(m.Size, minCap)
-	}
-	return nil
-}
-
-// spacerKey is the key of growMemtable's spacer, outside every kind of
-// record.
-var spacerKey = []byte{'~'}
-
-// noteFlushed counts n memtables that pebble flushed. Pebble must never
-// flush more than the engine set aside: a memtable it set aside by itself
-// could hold index writes of a group whose frame is not durable yet, and a
-// crash would leave the index holding writes the log lacks. In production
-// the breach is logged at ERROR; with invariants enabled it panics.
-func (d *DB) noteFlushed(n int64) {
-	flushed, sealed := d.flushed.Add(n), d.sealed.Load()
-	if flushed <= sealed {
-		return
-	}
-	d.lg.Error("diskstore: pebble flushed a memtable the engine did not set aside", "flushed", flushed, "sealed", sealed)
-	if invariants.Enabled {
-		invariants.Failf("diskstore: pebble flushed %d memtables, the engine set aside %d: the index may hold writes the log lacks", flushed, sealed)
-	}
 }
 
 // init checks the format key, writing it in a new store.
@@ -587,6 +421,7 @@ func (d *DB) damagedWhileOpening(err error) bool {
 type indexFault struct{ err error }
 
 func (e indexFault) Error() string { return e.err.Error() }
+
 func (e indexFault) Unwrap() error { return e.err }
 
 // errNoRebuild is the error of a replay from the start of a compacted log.
@@ -599,7 +434,9 @@ type indexError struct {
 }
 
 func (e *indexError) Error() string { return e.msg }
+
 func (e *indexError) Unwrap() error { return e.cause }
+
 func (e *indexError) Is(target error) bool {
 	return target == ErrIndexDamaged || target == cairn.ErrCorrupt
 }
@@ -659,73 +496,6 @@ func (d *DB) marker(r pebble.Reader) (marker, bool, error) {
 	return m, err == nil, err
 }
 
-// wrapErr marks pebble's corruption errors with cairn.ErrCorrupt.
-func wrapErr(err error) error {
-	if err != nil && pebble.IsCorruptionError(err) && !errors.Is(err, cairn.ErrCorrupt) {
-		return fmt.Errorf("diskstore: %w: %s", cairn.ErrCorrupt, err.Error())
-	}
-	return err
-}
-
-// publish makes snap, whose positions below next are committed, the read
-// view. Only the committer (or Open, before it starts) calls it, after the
-// writes in snap are durable.
-func (d *DB) publish(snap *pebble.Snapshot, next uint64) {
-	v := &view{snap: snap, next: next, gone: make(chan struct{}), d: d}
-	v.refs.Store(1)
-	d.viewMu.Lock()
-	old := d.view
-	d.view = v
-	d.live[v] = struct{}{}
-	d.viewMu.Unlock()
-	if old != nil {
-		old.release()
-	}
-}
-
-// waitOldViews waits until every view older than the current one is
-// released: no reader still reads through an index that points at log
-// bytes that compaction is about to free.
-func (d *DB) waitOldViews(ctx context.Context) error {
-	d.viewMu.RLock()
-	var old []*view
-	for v := range d.live {
-		if v != d.view {
-			old = append(old, v)
-		}
-	}
-	d.viewMu.RUnlock()
-	for _, v := range old {
-		select {
-		case <-v.gone:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
-}
-
-// acquire returns the current read view; the caller must call d.releaseView.
-func (d *DB) acquire(ctx context.Context) (*view, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	d.viewMu.RLock()
-	defer d.viewMu.RUnlock()
-	v := d.view
-	if v == nil {
-		return nil, cairn.ErrClosed
-	}
-	v.refs.Add(1)
-	d.readers.Add(1)
-	return v, nil
-}
-
-func (d *DB) releaseView(v *view) {
-	v.release()
-	d.readers.Done()
-}
-
 // fail records the first failure of a write; later writes are refused.
 func (d *DB) fail(err error) error {
 	werr := fmt.Errorf("%w: %w", ErrFailed, err)
@@ -741,36 +511,6 @@ func (d *DB) failed() error {
 		return *p
 	}
 	return nil
-}
-
-// pebbleLogger routes pebble's messages to the slog logger. Pebble calls
-// Fatalf when its commit pipeline cannot continue (a failed WAL write or
-// sync, a failed MANIFEST write): instead of exiting the process, the store
-// records the failure and refuses further writes.
-type pebbleLogger struct{ d *DB }
-
-func (l pebbleLogger) Infof(format string, args ...any) {
-	if l.d.lg.Enabled(context.Background(), slog.LevelDebug) {
-		l.d.lg.Debug("pebble: " + fmt.Sprintf(format, args...))
-	}
-}
-
-func (l pebbleLogger) Errorf(format string, args ...any) {
-	if l.d.lg.Enabled(context.Background(), slog.LevelWarn) {
-		l.d.lg.Warn("pebble: " + fmt.Sprintf(format, args...))
-	}
-}
-
-func (l pebbleLogger) Fatalf(format string, args ...any) {
-	err := fmt.Errorf("pebble: "+format, args...)
-	for _, a := range args {
-		if cause, ok := a.(error); ok {
-			// Keep the cause (an errno such as ENOSPC) for errors.Is.
-			err = fmt.Errorf("%s: %w", err, cause)
-			break
-		}
-	}
-	l.d.fail(err)
 }
 
 // Close waits for pending writes, then closes the store. Calls after Close
