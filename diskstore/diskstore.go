@@ -61,6 +61,14 @@ var ErrIndexDamaged = errors.New("diskstore: the index is damaged")
 // and published once the group is durable, so they never see a write before
 // it is durable, never see half of a group, and never see position N+1
 // before N.
+//
+// # Locks
+//
+// viewMu guards view and live; pipe.subMu guards the submission of writes;
+// log's own mutex guards its map of segment files. Each is a leaf: no
+// code holds two of them at once, so there is no order to keep. Every
+// other field is set by Open, atomic, or owned by one goroutine (the
+// committer or the syncer), as marked.
 type DB struct {
 	pdb  *pebble.DB
 	log  *seglog.Log

@@ -163,6 +163,40 @@
 // changes of frames that no replay needs any more), and removes segments
 // that hold no live event.
 //
+// # Invariants
+//
+// Built with the race detector (go test -race) or the build tag
+// invariants, the engine checks what it takes for granted and panics when
+// a check fails: the syncer completes groups whose positions follow one
+// another, and publishes positions that only rise; each frame's marker
+// lies after the one before; the memtable never receives a batch it might
+// have to set aside for (with writes that are not durable yet); pebble
+// flushes no memtable the engine did not set aside (a breach that a
+// production build logs at ERROR). Errors of writes to an index batch are
+// never dropped: the group fails.
+//
+// # Files
+//
+//   - doc.go: this documentation. options.go: [Options].
+//   - diskstore.go: [DB], [Open] with its recovery (the replay of the
+//     log's frames the index on disk lacks), Close and failure.
+//   - write.go: the write API; request.go: one type per operation handed
+//     to the committer; pipeline.go: the commit pipeline (committer and
+//     syncer goroutines, group commit) with its ownership rules;
+//     commit.go: how one group is committed (frame, index batch,
+//     memtable flushes) and published; group.go: the checks and writes of
+//     each operation within a group; tx.go: the transaction projections
+//     write through.
+//   - read.go: the read API; reader.go: reading runs and locators and
+//     their records in the log; heads.go: streams' heads and states;
+//     view.go: the durable read views readers share.
+//   - compact.go: compaction.
+//   - format.go: the key layout and value sealing; records.go: the index's
+//     values; event.go: the encoding of events.
+//   - index.go: what the engine asks of pebble and how it watches it.
+//   - internal/seglog: the segment files, the frame format and the scan
+//     that finds the end of the log.
+//
 // # Caveats
 //
 //   - The index of a compacted store cannot be rebuilt from its log (see

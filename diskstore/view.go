@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/internal/invariants"
 	"github.com/cockroachdb/pebble/v2"
 )
 
@@ -37,13 +38,17 @@ func (v *view) release() {
 }
 
 // publish makes snap, whose positions below next are committed, the read
-// view. Only the committer (or Open, before it starts) calls it, after the
-// writes in snap are durable.
+// view. Only the syncer (or Open, before it starts) calls it, after the
+// writes in snap are durable. Positions published only rise.
 func (d *DB) publish(snap *pebble.Snapshot, next uint64) {
 	v := &view{snap: snap, next: next, gone: make(chan struct{}), d: d}
 	v.refs.Store(1)
 	d.viewMu.Lock()
 	old := d.view
+	if invariants.Enabled && old != nil && next < old.next {
+		d.viewMu.Unlock()
+		invariants.Failf("diskstore: positions below %d published after positions below %d", next, old.next)
+	}
 	d.view = v
 	d.live[v] = struct{}{}
 	d.viewMu.Unlock()
