@@ -62,7 +62,8 @@ var ErrIndexDamaged = errors.New("diskstore: the index is damaged")
 //
 // # Locks
 //
-// viewMu guards view and live; pipe.subMu guards the submission of writes;
+// viewMu guards view and live; openMu guards damage and the setting of
+// opened while Open runs; pipe.subMu guards the submission of writes;
 // log's own mutex guards its map of segment files. Each is a leaf: no
 // code holds two of them at once, so there is no order to keep. Every
 // other field is set by Open, atomic, or owned by one goroutine (the
@@ -107,7 +108,7 @@ type DB struct {
 	frameBuf  []byte
 	unflushed uint64 // memSize of the index writes in pebble's memtable
 	memCap    uint64 // at most the capacity of pebble's memtable (see growMemtable)
-	written   marker // the marker of the last frame written
+	written   marker // the marker of the last frame written (or replayed)
 	// maxID is at least the greatest event ID with a retry record. An
 	// append whose first ID is greater (the common case with time-ordered
 	// IDs) cannot be a retry, and skips the lookup.

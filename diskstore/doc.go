@@ -165,21 +165,23 @@
 //
 // # Invariants
 //
-// Built with the race detector (go test -race) or the build tag
-// invariants, the engine checks what it takes for granted and panics when
-// a check fails: the syncer completes groups whose positions follow one
-// another, and publishes positions that only rise; each frame's marker
-// lies after the one before; the memtable never receives a batch it might
-// have to set aside for (with writes that are not durable yet); pebble
-// flushes no memtable the engine did not set aside (a breach that a
-// production build logs at ERROR). Errors of writes to an index batch are
-// never dropped: the group fails.
+// Built with the race detector (go test -race) or the build tag invariants,
+// the engine checks what it takes for granted and panics when a check fails:
+// the syncer completes groups whose positions follow one another, and
+// publishes positions that only rise; each frame's marker lies after the one
+// before (a frame replayed at Open is checked likewise, in every build: see
+// replay.go); the memtable never receives a batch it might have to set aside
+// for (with writes that are not durable yet); pebble flushes no memtable the
+// engine did not set aside (a breach that a production build logs at ERROR).
+// Errors of writes to an index batch are never dropped: the group fails.
 //
 // # Files
 //
 //   - doc.go: this documentation. options.go: [Options].
-//   - diskstore.go: [DB], [Open] with its recovery (the replay of the
-//     log's frames the index on disk lacks), Close and failure.
+//   - diskstore.go: [DB], [Open], Close and failure; recover.go: the
+//     replay at Open of the log's frames the index on disk lacks;
+//     replay.go: the checks of each frame replayed; openerr.go: how Open
+//     tells a damaged index from a damaged log, and says how to recover.
 //   - write.go: the write API; request.go: one type per operation handed
 //     to the committer; pipeline.go: the commit pipeline (committer and
 //     syncer goroutines, group commit) with its ownership rules;

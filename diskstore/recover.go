@@ -138,7 +138,7 @@ func (d *DB) recover() error {
 	if err != nil {
 		return indexFault{err}
 	}
-	d.next = m.next
+	d.next, d.written = m.next, m
 	if err := d.loadMaxID(); err != nil {
 		return indexFault{err}
 	}
