@@ -239,6 +239,9 @@ func (d *DB) rotate(force bool) error {
 		return err
 	}
 	d.unflushed = 0
+	if !force && !d.grown && d.memCap < d.opts.MemTableBytes {
+		return wrapErr(d.growMemtable())
+	}
 	d.sealed.Add(1)
 	if force {
 		return wrapErr(d.pdb.Flush())

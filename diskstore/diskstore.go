@@ -108,6 +108,7 @@ type DB struct {
 	frameBuf  []byte
 	unflushed uint64 // memSize of the index writes in pebble's memtable
 	memCap    uint64 // at most the capacity of pebble's memtable (see growMemtable)
+	grown     bool   // growMemtable was called
 	written   marker // the marker of the last frame written (or replayed)
 	// maxID is at least the greatest event ID with a retry record. An
 	// append whose first ID is greater (the common case with time-ordered
@@ -244,11 +245,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		_ = pdb.Close()
 		return nil, d.openError(dir, err)
 	}
-	if err := d.growMemtable(); err != nil {
-		_ = d.log.Close()
-		_ = pdb.Close()
-		return nil, fmt.Errorf("diskstore: open %s: %w", dir, wrapErr(err))
-	}
+	d.measureMemtable()
 	d.unflushed = 0
 	d.counting.Store(true)
 	d.anchor = d.pdb.NewSnapshot()

@@ -40,7 +40,9 @@
 // crash (its checksum fails and nothing intact follows it) was never
 // acknowledged; Open drops it and overwrites it with zeros. A write whose
 // index changes could take more than a quarter of the memtable is synced
-// before they are applied.
+// before they are applied. Pebble's first memtables are smaller than
+// [Options.MemTableBytes]: the engine reads their size from pebble, and at
+// its first flush has pebble start one of the configured size.
 //
 // Events are written once, to the log; pebble holds a few small records
 // per append. An LSM holding the events would write each of them twice (its

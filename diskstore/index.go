@@ -11,31 +11,38 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
-// growMemtable has pebble's memtable reach its full size while nothing is
-// in flight, and sets memCap to its capacity.
+// measureMemtable sets memCap to the capacity of pebble's memtable, or to
+// a lower bound of it when pebble's metrics do not tell it alone. Open calls
+// it once the index is flushed; capacities never shrink while the store is
+// open.
+func (d *DB) measureMemtable() {
+	d.memCap = min(d.opts.MemTableBytes, 256<<10)
+	if m := d.pdb.Metrics().MemTable; m.Count == 1 {
+		d.memCap = max(m.Size, d.memCap)
+	}
+}
+
+// growMemtable has pebble start a memtable of the configured size. rotate
+// calls it, once, in place of a flush, while nothing is in flight.
 //
 // Pebble starts with a memtable of 256 KiB and doubles the next one only
 // when one fills up: a flush the engine asks for while the memtable is less
 // than half full (by the bytes pebble counts, which memSize overestimates)
-// keeps the next one the same size. Left alone, the memtable would either
-// stay small, flushed every few hundred appends, or fill up before the
-// engine flushes it, and pebble would then set it aside by itself, holding
-// writes that are not durable yet. So Open, with every write durable,
-// applies one spacer entry of half the configured size, for which pebble
-// starts a memtable large enough, then deletes it and flushes: the next
-// memtable has the configured size. The capacity is read back from pebble,
-// so that the engine's accounting (rotate, writeGroup) holds whatever
-// pebble did; capacities never shrink while the store is open.
+// keeps the next one the same size. The engine cannot let a memtable fill
+// up, since pebble would then set it aside by itself with writes that are
+// not durable yet; so the memtable would stay small, flushed every few
+// hundred appends. Instead, growMemtable applies one spacer entry of half
+// the configured size, for which pebble sets the memtable aside (it holds
+// only durable writes) and starts one large enough, then deletes the
+// spacer and flushes: the next memtable has the configured size. Its
+// capacity is read back from pebble, so that the engine's accounting holds
+// whatever pebble did.
 func (d *DB) growMemtable() error {
-	minCap := min(d.opts.MemTableBytes, 256<<10)
-	if m := d.pdb.Metrics().MemTable; m.Count == 1 && m.Size >= d.opts.MemTableBytes {
-		d.memCap = m.Size
-		return nil
-	}
-	if d.opts.MemTableBytes > 2*minCap {
-		// Below pebble's threshold for a batch flushed on its own,
-		// (MemTableSize - a few KiB) / 2.
-		n := int(d.opts.MemTableBytes/2 - 64<<10)
+	d.grown = true
+	n := int(d.opts.MemTableBytes/2) - 64<<10 // below pebble's threshold for a batch flushed on its own
+	if n > 0 {
+		// The memtable set aside for the spacer, and the spacer's.
+		d.sealed.Add(2)
 		b := d.pdb.NewBatchWithSize(n + 64)
 		op := b.SetDeferred(len(spacerKey), n)
 		copy(op.Key, spacerKey)
@@ -55,15 +62,14 @@ func (d *DB) growMemtable() error {
 			return err
 		}
 	}
-	d.memCap = minCap
 	if m := d.pdb.Metrics().MemTable; m.Count == 1 {
-		d.memCap = max(m.Size, minCap)
+		d.memCap = max(m.Size, d.memCap)
 	}
 	return nil
 }
 
 // spacerKey is the key of growMemtable's spacer, outside every kind of
-// record.
+// record (readers scan the ranges of their kind only).
 var spacerKey = []byte{'~'}
 
 // noteFlushed counts n memtables that pebble flushed. Pebble must never

@@ -71,6 +71,9 @@ func memtablesSetAside(t *testing.T, memtable uint64, minFlushes int64) {
 	if flushed > sealed {
 		t.Fatalf("pebble flushed %d memtables, the engine set aside %d", flushed, sealed)
 	}
+	if memtable == 0 && db.memCap != 32<<20 {
+		t.Errorf("the memtable holds %d bytes, not the %d configured: it did not grow", db.memCap, 32<<20)
+	}
 	if flushed < minFlushes {
 		t.Fatalf("only %d memtables flushed: the test does not exercise flushing", flushed)
 	}
