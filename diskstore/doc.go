@@ -198,6 +198,8 @@
 //   - format.go: the key layout and value sealing; records.go: the index's
 //     values; event.go: the encoding of events.
 //   - index.go: what the engine asks of pebble and how it watches it.
+//   - readonly.go, lock_*.go: opening a store read-only, and the shared
+//     lock of its directory.
 //   - internal/seglog: the segment files, the frame format and the scan
 //     that finds the end of the log.
 //
