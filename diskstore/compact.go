@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 
+	"github.com/cairndb/cairn/diskstore/internal/seglog"
 	"github.com/cockroachdb/pebble/v2"
 )
 
@@ -20,19 +21,19 @@ const purgeChunk = 256
 func (d *DB) Compact(ctx context.Context) error {
 	after := ""
 	for {
-		r := &request{kind: opPurge, stream: after}
-		if err := d.submit(ctx, r); err != nil {
+		op := &purgeOp{after: after}
+		if err := d.submit(ctx, op); err != nil {
 			return err
 		}
-		if r.next == "" {
+		if op.next == "" {
 			break
 		}
-		after = r.next
+		after = op.next
 	}
 	// Make the index durable up to now: no replay after a crash may start
 	// before the bytes about to be freed.
-	r := &request{kind: opFlush}
-	if err := d.submit(ctx, r); err != nil || r.flushed.seg == 0 {
+	flush := &flushOp{}
+	if err := d.submit(ctx, flush); err != nil || flush.flushed.seg == 0 {
 		return err
 	}
 	// Readers of older views may still read what the steps removed.
@@ -44,7 +45,7 @@ func (d *DB) Compact(ctx context.Context) error {
 		return err
 	}
 	defer d.releaseView(v)
-	return d.reclaim(ctx, v.snap, r.flushed)
+	return d.reclaim(ctx, v.snap, flush.flushed)
 }
 
 // reclaim frees the log's bytes that no locator of snap points at, up to
@@ -56,10 +57,10 @@ func (d *DB) reclaim(ctx context.Context, snap *pebble.Snapshot, m marker) error
 	if err != nil {
 		return wrapErr(err)
 	}
-	segs := d.log.segments()
+	segs := d.log.Segments()
 	used := map[uint64]bool{}
 	seg, free := uint64(0), int64(0) // bytes of seg before free are accounted for
-	var holes []span
+	var holes []seglog.Span
 	for valid := it.First(); valid; valid = it.Next() {
 		rn, err := decodeRun(it.Key(), it.Value())
 		if err != nil {
@@ -73,7 +74,7 @@ func (d *DB) reclaim(ctx context.Context, snap *pebble.Snapshot, m marker) error
 		}
 		used[rn.seg] = true
 		if rn.off > free {
-			holes = append(holes, span{seg: seg, off: free, bytes: rn.off - free})
+			holes = append(holes, seglog.Span{Seg: seg, Off: free, Bytes: rn.off - free})
 		}
 		free = rn.off + rn.bytes
 		if len(holes)%1024 == 0 {
@@ -93,40 +94,41 @@ func (d *DB) reclaim(ctx context.Context, snap *pebble.Snapshot, m marker) error
 			break
 		}
 		if !used[s] {
-			if err := d.log.remove(s); err != nil {
+			if err := d.log.Remove(s); err != nil {
 				return err
 			}
 		}
 	}
 	kept := holes[:0]
 	for _, h := range holes {
-		if h.seg >= m.seg || used[h.seg] {
+		if h.Seg >= m.seg || used[h.Seg] {
 			kept = append(kept, h)
 		}
 	}
-	return d.log.punch(kept)
+	return d.log.Punch(kept)
 }
 
 // tail adds the hole after the last live bytes of segment seg: to the end
 // of the file, or of the marker's frame in the marker's segment.
-func (d *DB) tail(holes []span, seg uint64, free int64, m marker) []span {
+func (d *DB) tail(holes []seglog.Span, seg uint64, free int64, m marker) []seglog.Span {
 	end := m.end
 	if seg < m.seg {
-		size, err := d.log.size(seg)
+		size, err := d.log.Size(seg)
 		if err != nil {
 			return holes
 		}
 		end = size
 	}
 	if end > free {
-		holes = append(holes, span{seg: seg, off: free, bytes: end - free})
+		holes = append(holes, seglog.Span{Seg: seg, Off: free, Bytes: end - free})
 	}
 	return holes
 }
 
 // purgeStep removes from the index the dead events of up to purgeChunk
-// streams after r.stream, and sets r.next to where the next step resumes.
-func (d *DB) purgeStep(r *request) {
+// streams after op.after, and sets op.next to where the next step resumes.
+func (d *DB) purgeStep(op *purgeOp) {
+	r := op.base()
 	fail := func(g *group, err error) {
 		r.err = err
 		d.handoff(g, false, []*request{r})
@@ -141,8 +143,8 @@ func (d *DB) purgeStep(r *request) {
 		fail(nil, err)
 		return
 	}
-	lower := metaKey(r.stream)
-	if r.stream != "" {
+	lower := metaKey(op.after)
+	if op.after != "" {
 		lower = append(lower, 0)
 	}
 	it, err := d.pdb.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte{prefixMeta + 1}})
@@ -165,7 +167,7 @@ func (d *DB) purgeStep(r *request) {
 		}
 	}
 	if len(streams) == purgeChunk {
-		r.next = streams[len(streams)-1]
+		op.next = streams[len(streams)-1]
 	}
 	g.anchor = true
 	d.handoff(g, true, []*request{r})
@@ -191,14 +193,18 @@ func (g *group) cut(pos uint64, n int64, sp span) error {
 	if !found || pos+uint64(n) > loc.pos+uint64(loc.count) || loc.seg != sp.seg {
 		return nil // already removed
 	}
-	_ = g.b.Delete(locatorKey(loc.pos), nil)
+	if err := g.del(locatorKey(loc.pos)); err != nil {
+		return err
+	}
 	if pos > loc.pos {
 		k := locatorKey(loc.pos)
-		_ = g.b.Set(k, appendRun(nil, k, loc.pos, int64(pos-loc.pos), span{seg: loc.seg, off: loc.off, bytes: sp.off - loc.off}), nil)
+		if err := g.set(k, appendRun(nil, k, loc.pos, int64(pos-loc.pos), span{seg: loc.seg, off: loc.off, bytes: sp.off - loc.off})); err != nil {
+			return err
+		}
 	}
 	if locEnd := loc.pos + uint64(loc.count); end < locEnd {
 		k := locatorKey(end)
-		_ = g.b.Set(k, appendRun(nil, k, end, int64(locEnd-end), span{seg: loc.seg, off: sp.off + sp.bytes, bytes: loc.off + loc.bytes - sp.off - sp.bytes}), nil)
+		return g.set(k, appendRun(nil, k, end, int64(locEnd-end), span{seg: loc.seg, off: sp.off + sp.bytes, bytes: loc.off + loc.bytes - sp.off - sp.bytes}))
 	}
 	return nil
 }
@@ -217,7 +223,9 @@ func (g *group) purge(stream string) error {
 	target := min(h.meta.before, h.last+1)
 	if tomb {
 		target = h.last + 1
-		_ = g.b.Delete(snapshotKey(stream), nil)
+		if err := g.del(snapshotKey(stream)); err != nil {
+			return err
+		}
 	}
 	from := h.meta.purged
 	if target <= from {
@@ -227,7 +235,7 @@ func (g *group) purge(stream string) error {
 	if err != nil {
 		return wrapErr(err)
 	}
-	rd := &reader{ctx: context.Background(), runs: it, lr: logReader{log: g.d.log}}
+	rd := &reader{ctx: context.Background(), runs: it, lr: g.d.log.NewReader()}
 	valid := it.SeekLT(runKey(stream, from+1))
 	if !valid {
 		valid = it.First()
@@ -254,7 +262,9 @@ func (g *group) purge(stream string) error {
 		if err != nil {
 			return rd.close(err)
 		}
-		_ = g.b.Delete(idKey(first.ID), nil)
+		if err := g.del(idKey(first.ID)); err != nil {
+			return rd.close(err)
+		}
 		skip := rn.bytes
 		if dead < rn.count {
 			skip = 0
@@ -263,11 +273,17 @@ func (g *group) purge(stream string) error {
 			}
 			rest := run{first: rn.first + dead, pos: rn.pos + uint64(dead), count: rn.count - dead,
 				span: span{seg: rn.seg, off: rn.off + skip, bytes: rn.bytes - skip}}
-			_ = g.b.Delete(it.Key(), nil)
+			if err := g.del(it.Key()); err != nil {
+				return rd.close(err)
+			}
 			k := runKey(stream, rest.first)
-			_ = g.b.Set(k, appendRun(nil, k, rest.pos, rest.count, rest.span), nil)
+			if err := g.set(k, appendRun(nil, k, rest.pos, rest.count, rest.span)); err != nil {
+				return rd.close(err)
+			}
 		} else if tomb || rn.last() < h.last {
-			_ = g.b.Delete(it.Key(), nil)
+			if err := g.del(it.Key()); err != nil {
+				return rd.close(err)
+			}
 		}
 		if err := g.cut(rn.pos, dead, span{seg: rn.seg, off: rn.off, bytes: skip}); err != nil {
 			return rd.close(err)
@@ -277,6 +293,5 @@ func (g *group) purge(stream string) error {
 		return err
 	}
 	h.meta.purged = target
-	g.putMeta(stream, h)
-	return nil
+	return g.putMeta(stream, h)
 }

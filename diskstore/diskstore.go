@@ -6,83 +6,16 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/diskstore/internal/seglog"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/sstable"
-	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/google/uuid"
 )
-
-// Options configure a [DB]. The zero value is ready to use and durable.
-type Options struct {
-	// NoSync acknowledges appends without waiting for the write-ahead log
-	// to reach stable storage. It is for tests and benchmarks only: after
-	// a crash of the machine (not only of the process) acknowledged
-	// appends can be lost. Never use it for data you want to keep.
-	NoSync bool
-	// Logger receives diagnostics from the engine and from pebble. Nil
-	// discards them.
-	Logger *slog.Logger
-	// FS is the filesystem the store lives on. Nil means the operating
-	// system's. Tests pass pebble's in-memory or fault-injecting
-	// filesystems.
-	FS vfs.FS
-	// CacheBytes is the size of the block cache. Zero means 64 MiB.
-	CacheBytes int64
-	// MemTableBytes is the size of a memtable. Zero means 32 MiB.
-	MemTableBytes uint64
-	// MaxCachedStreams bounds how many streams' heads (last version and
-	// state) the writer keeps in memory. Zero means 100,000. Streams not
-	// cached are read from disk on their next append.
-	MaxCachedStreams int
-	// MaxGroupEvents bounds the events committed in one group commit.
-	// Zero means 16,384.
-	MaxGroupEvents int
-	// SegmentBytes is the size past which the log goes on in a new
-	// segment file. Zero means 256 MiB.
-	SegmentBytes int64
-	// ReadOnly opens an existing store for reading only: nothing in the
-	// directory is created or changed, so that it can live on read-only
-	// media, and every write (Compact included) fails with [ErrReadOnly];
-	// Health reports only a failed read. The directory's lock is taken
-	// shared: a process that holds the store for writing (a running
-	// server) excludes a read-only open, and read-only opens do not
-	// exclude each other. A directory that holds no store is refused with
-	// [ErrNoStore]. A store that was not closed cleanly, whose index lags
-	// its log, is refused with [ErrNeedsRecovery]: recovery writes the
-	// index, so open it once for writing first.
-	ReadOnly bool
-}
-
-func (o *Options) ensureDefaults() {
-	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
-	}
-	if o.FS == nil {
-		o.FS = vfs.Default
-	}
-	if o.CacheBytes <= 0 {
-		o.CacheBytes = 64 << 20
-	}
-	if o.MemTableBytes == 0 {
-		o.MemTableBytes = 32 << 20
-	}
-	if o.MaxCachedStreams <= 0 {
-		o.MaxCachedStreams = 100_000
-	}
-	if o.MaxGroupEvents <= 0 {
-		o.MaxGroupEvents = 16 << 10
-	}
-	if o.SegmentBytes <= 0 {
-		o.SegmentBytes = 256 << 20
-	}
-}
 
 // ErrFailed is matched (with errors.Is) by the errors of writes refused
 // because an earlier write or fsync failed, and by [DB.Health] afterwards. A
@@ -126,9 +59,18 @@ var ErrIndexDamaged = errors.New("diskstore: the index is damaged")
 // and published once the group is durable, so they never see a write before
 // it is durable, never see half of a group, and never see position N+1
 // before N.
+//
+// # Locks
+//
+// viewMu guards view and live; openMu guards damage and the setting of
+// opened while Open runs; pipe.subMu guards the submission of writes;
+// log's own mutex guards its map of segment files. Each is a leaf: no
+// code holds two of them at once, so there is no order to keep. Every
+// other field is set by Open, atomic, or owned by one goroutine (the
+// committer or the syncer), as marked.
 type DB struct {
 	pdb  *pebble.DB
-	log  *segmentLog
+	log  *seglog.Log
 	opts Options
 	lg   *slog.Logger
 
@@ -151,12 +93,8 @@ type DB struct {
 	counting        atomic.Bool
 	counted         sync.Map // flush job IDs begun while counting
 
-	// Submission of writes to the committer.
-	subMu  sync.RWMutex
-	closed bool
-	reqs   chan *request
-	syncq  chan *pending // from the committer to the syncer
-	done   chan struct{} // closed when the syncer exits
+	// The commit pipeline: the committer and syncer goroutines.
+	pipe *pipeline
 
 	// The read view.
 	viewMu  sync.RWMutex
@@ -168,8 +106,10 @@ type DB struct {
 	heads     map[string]*head
 	next      uint64 // next global position
 	frameBuf  []byte
-	flight    []*pending // groups handed to the syncer, not known to be answered
-	unflushed uint64     // memSize of the index writes in pebble's memtable
+	unflushed uint64 // memSize of the index writes in pebble's memtable
+	memCap    uint64 // at most the capacity of pebble's memtable (see growMemtable)
+	grown     bool   // growMemtable was called
+	written   marker // the marker of the last frame written (or replayed)
 	// maxID is at least the greatest event ID with a retry record. An
 	// append whose first ID is greater (the common case with time-ordered
 	// IDs) cannot be a retry, and skips the lookup.
@@ -183,15 +123,6 @@ type DB struct {
 	// that compaction can drop what the step deleted).
 	anchor *pebble.Snapshot
 	groups int
-}
-
-const anchorGroups = 1024
-
-// renewAnchor replaces the anchor with a snapshot of the current state.
-func (d *DB) renewAnchor() {
-	old := d.anchor
-	d.anchor = d.pdb.NewSnapshot()
-	_ = old.Close()
 }
 
 var (
@@ -208,25 +139,6 @@ var (
 	_ cairn.ReadModelReader = (*DB)(nil)
 )
 
-// view is a durable, consistent state of the store that readers share.
-type view struct {
-	snap *pebble.Snapshot
-	next uint64 // positions below are committed
-	refs atomic.Int32
-	gone chan struct{} // closed when the last reference is released
-	d    *DB
-}
-
-func (v *view) release() {
-	if v.refs.Add(-1) == 0 {
-		_ = v.snap.Close()
-		v.d.viewMu.Lock()
-		delete(v.d.live, v)
-		v.d.viewMu.Unlock()
-		close(v.gone)
-	}
-}
-
 // Open opens the store in dir, creating it if it does not exist. The index
 // (pebble) lives in dir, the log in dir/log.
 func Open(dir string, opts Options) (*DB, error) {
@@ -236,10 +148,8 @@ func Open(dir string, opts Options) (*DB, error) {
 		lg:    opts.Logger,
 		heads: map[string]*head{},
 		live:  map[*view]struct{}{},
-		reqs:  make(chan *request, 1024),
-		syncq: make(chan *pending, 64),
-		done:  make(chan struct{}),
 	}
+	d.pipe = newPipeline(d, opts.MaxGroupEvents)
 	po := &pebble.Options{
 		FS:                 opts.FS,
 		CacheSize:          opts.CacheBytes,
@@ -268,9 +178,7 @@ func Open(dir string, opts Options) (*DB, error) {
 				if _, ok := d.counted.LoadAndDelete(info.JobID); !ok || info.Err != nil || info.Ingest {
 					return
 				}
-				if d.flushed.Add(int64(info.Input)) > d.sealed.Load() {
-					d.lg.Error("diskstore: pebble flushed a memtable the engine did not set aside", "flushed", d.flushed.Load(), "sealed", d.sealed.Load())
-				}
+				d.noteFlushed(int64(info.Input))
 			},
 		},
 		CompactionConcurrencyRange: func() (int, int) { return 1, 2 },
@@ -306,8 +214,8 @@ func Open(dir string, opts Options) (*DB, error) {
 	}
 	logDir := opts.FS.PathJoin(dir, "log")
 	if _, serr := opts.FS.Stat(logDir); opts.ReadOnly && errors.Is(serr, os.ErrNotExist) {
-		err = ErrNoStore // openLog would create it
-	} else if d.log, err = openLog(opts.FS, logDir, opts.SegmentBytes, opts.NoSync); err == nil {
+		err = ErrNoStore // seglog.Open would create it
+	} else if d.log, err = seglog.Open(opts.FS, logDir, opts.SegmentBytes, opts.NoSync); err == nil {
 		err = d.recover()
 	}
 	if err == nil {
@@ -332,328 +240,18 @@ func Open(dir string, opts Options) (*DB, error) {
 	d.openMu.Unlock()
 	if err != nil {
 		if d.log != nil {
-			_ = d.log.close()
+			_ = d.log.Close()
 		}
 		_ = pdb.Close()
 		return nil, d.openError(dir, err)
 	}
+	d.measureMemtable()
 	d.unflushed = 0
 	d.counting.Store(true)
 	d.anchor = d.pdb.NewSnapshot()
 	d.publish(d.pdb.NewSnapshot(), d.next)
-	go d.commitLoop()
-	go d.syncLoop()
+	d.pipe.start(d.next)
 	return d, nil
-}
-
-// init checks the format key, writing it in a new store.
-func (d *DB) init() error {
-	v, closer, err := d.pdb.Get(formatKey)
-	switch {
-	case errors.Is(err, pebble.ErrNotFound):
-		it, err := d.pdb.NewIter(nil)
-		if err != nil {
-			return indexFault{err}
-		}
-		nonEmpty := it.First()
-		if err := errors.Join(it.Error(), it.Close()); err != nil {
-			return indexFault{err}
-		}
-		if nonEmpty {
-			return fmt.Errorf("the directory holds a pebble database that is not a cairn store")
-		}
-		if d.opts.ReadOnly {
-			return ErrNoStore
-		}
-		val := append([]byte(formatMagic), 0, 0, 0, FormatVersion)
-		if err := d.pdb.Set(formatKey, seal(formatKey, val), pebble.NoSync); err != nil {
-			return indexFault{err}
-		}
-		if err := d.pdb.Flush(); err != nil {
-			return indexFault{err}
-		}
-	case err != nil:
-		return indexFault{err}
-	default:
-		p, err := unseal(formatKey, v)
-		ok := err == nil && len(p) == len(formatMagic)+4 && string(p[:len(formatMagic)]) == formatMagic
-		var version uint32
-		if ok {
-			version = uint32(p[len(p)-4])<<24 | uint32(p[len(p)-3])<<16 | uint32(p[len(p)-2])<<8 | uint32(p[len(p)-1])
-		}
-		_ = closer.Close()
-		if !ok {
-			return indexFault{fmt.Errorf("%w: unreadable format record", cairn.ErrCorrupt)}
-		}
-		if version != FormatVersion {
-			return fmt.Errorf("on-disk format version %d; this build reads version %d", version, FormatVersion)
-		}
-	}
-	return nil
-}
-
-// recover brings the index up to date with the log: it replays the index
-// writes of the frames after the one the index on disk last recorded (those
-// still in pebble's memtable when the process or the machine stopped),
-// finds the end of the log, and makes the last segment the one appended to.
-func (d *DB) recover() error {
-	m, ok, err := d.marker(d.pdb)
-	if err != nil {
-		return indexFault{err}
-	}
-	segs := d.log.segments()
-	if !ok {
-		// The index holds no frame of the log: a new store, a crash
-		// before the index was first flushed, or an index removed to be
-		// rebuilt. The whole log is replayed, which only a log never
-		// compacted allows: compaction frees the frames' index writes
-		// and headers (a replay would take the first freed bytes for
-		// the end of the log, and overwrite what follows) and removes
-		// whole segments.
-		if len(segs) > 0 && (segs[0] != 1 || d.log.compacted()) {
-			return errNoRebuild
-		}
-		m = marker{seg: 1}
-	} else if _, err := d.log.file(m.seg); err != nil {
-		return err
-	}
-	var buf []byte
-	seg, end, next := m.seg, m.end, m.next
-	for len(segs) > 0 {
-		size, err := d.log.size(seg)
-		if err != nil {
-			return err
-		}
-		for {
-			var frame []byte
-			var whole bool
-			frame, whole, err = d.log.readFrame(seg, end, size, buf)
-			buf = frame
-			if err != nil {
-				return err
-			}
-			if !whole {
-				if err := d.log.checkTail(seg, end, size); err != nil {
-					return err
-				}
-				break
-			}
-			fm, err := checkFrame(frame, seg, end, next)
-			if err != nil {
-				return err
-			}
-			next = fm.next
-			if d.opts.ReadOnly {
-				return ErrNeedsRecovery
-			}
-			b := d.pdb.NewBatch()
-			if err := b.SetRepr(slices.Clone(frameIndex(frame))); err != nil {
-				return fmt.Errorf("%w: log segment %d offset %d: %v", cairn.ErrCorrupt, seg, end, err)
-			}
-			if err := d.pdb.Apply(b, pebble.NoSync); err != nil {
-				return indexFault{err}
-			}
-			d.unflushed += memSize(b)
-			_ = b.Close()
-			end += int64(len(frame))
-		}
-		if _, err := d.log.file(seg + 1); err != nil {
-			break
-		}
-		seg, end = seg+1, 0
-	}
-	if !d.opts.ReadOnly {
-		if err := d.log.startAppending(seg, end); err != nil {
-			return err
-		}
-	}
-	// The committer's state is read from the index only now that it holds
-	// every frame of the log: read before the replay, it would miss the
-	// writes acknowledged after the index was last flushed.
-	m, _, err = d.marker(d.pdb)
-	if err != nil {
-		return indexFault{err}
-	}
-	d.next = m.next
-	if err := d.loadMaxID(); err != nil {
-		return indexFault{err}
-	}
-	return nil
-}
-
-// loadMaxID finds the greatest event ID with a retry record. The committer
-// skips the retry lookup of an append whose first ID is greater, so it
-// must be called after the replay: an ID recorded in a replayed frame and
-// missed here would make a retry of its append, or an append of the same ID
-// to another stream, be written again.
-func (d *DB) loadMaxID() error {
-	it, err := d.pdb.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixID}, UpperBound: []byte{prefixID + 1}})
-	if err != nil {
-		return wrapErr(err)
-	}
-	if it.Last() && len(it.Key()) == 17 {
-		copy(d.maxID[:], it.Key()[1:])
-	}
-	return wrapErr(errors.Join(it.Error(), it.Close()))
-}
-
-// damagedWhileOpening keeps err, damage pebble reported, for Open to fail
-// with, and reports true, unless Open has succeeded.
-func (d *DB) damagedWhileOpening(err error) bool {
-	d.openMu.Lock()
-	defer d.openMu.Unlock()
-	if d.opened.Load() {
-		return false
-	}
-	if d.damage == nil {
-		d.damage = err
-	}
-	return true
-}
-
-// indexFault marks an error of the index (pebble, or a record in it) met
-// by Open, as opposed to one of the log, so that Open can say which is
-// damaged.
-type indexFault struct{ err error }
-
-func (e indexFault) Error() string { return e.err.Error() }
-func (e indexFault) Unwrap() error { return e.err }
-
-// errNoRebuild is the error of a replay from the start of a compacted log.
-var errNoRebuild = errors.New("the index is missing or empty and the log was compacted")
-
-// indexError is the error of an Open that found the index damaged.
-type indexError struct {
-	msg   string
-	cause error
-}
-
-func (e *indexError) Error() string { return e.msg }
-func (e *indexError) Unwrap() error { return e.cause }
-func (e *indexError) Is(target error) bool {
-	return target == ErrIndexDamaged || target == cairn.ErrCorrupt
-}
-
-// openError returns the error of an Open of dir that failed with err. When
-// the index is damaged (pebble reports corruption, or misses a file it
-// lists), it says so in one line, and how to recover: move the index
-// aside and have Open rebuild it from the log, unless the log was
-// compacted.
-func (d *DB) openError(dir string, err error) error {
-	logDir := d.opts.FS.PathJoin(dir, "log")
-	var fault indexFault
-	switch {
-	case errors.Is(err, errNoRebuild):
-		return &indexError{msg: fmt.Sprintf("diskstore: open %s: the index is missing or empty, and the log (%s) was compacted, so the index cannot be rebuilt from it: "+
-			"put back the index's files (every entry of %s except the directory log) or restore the store from a backup", dir, logDir, dir)}
-	case errors.As(err, &fault) && (pebble.IsCorruptionError(fault.err) || errors.Is(fault.err, os.ErrNotExist) || errors.Is(fault.err, cairn.ErrCorrupt)):
-		cause := fault.err
-		d.openMu.Lock()
-		if d.damage != nil {
-			cause = d.damage // it names the damaged file
-		}
-		d.openMu.Unlock()
-		how := fmt.Sprintf("the log (%s) holds every event, and the index can be rebuilt from it: "+
-			"move every entry of %s except the directory log elsewhere (keep them until the store has opened), then open the store again, which replays the whole log", logDir, dir)
-		if logCompacted(d.opts.FS, logDir) {
-			how = fmt.Sprintf("the log (%s) was compacted, so the index cannot be rebuilt from it: restore the store from a backup", logDir)
-		}
-		return &indexError{msg: fmt.Sprintf("diskstore: open %s: the index is damaged (%s); %s", dir, oneLine(cause), how), cause: cause}
-	}
-	return fmt.Errorf("diskstore: open %s: %w", dir, wrapErr(err))
-}
-
-// oneLine returns the text of err on one line, without the detail carrier
-// pebble joins to the errors of damaged files.
-func oneLine(err error) string {
-	var lines []string
-	for _, l := range strings.Split(err.Error(), "\n") {
-		if l = strings.TrimSpace(l); l != "" && l != "<corruption detail carrier>" {
-			lines = append(lines, l)
-		}
-	}
-	return strings.Join(lines, "; ")
-}
-
-// marker reads the marker: the end of the last frame the index holds.
-func (d *DB) marker(r pebble.Reader) (marker, bool, error) {
-	v, closer, err := r.Get(markerKey)
-	if errors.Is(err, pebble.ErrNotFound) {
-		return marker{}, false, nil
-	}
-	if err != nil {
-		return marker{}, false, wrapErr(err)
-	}
-	defer closer.Close()
-	m, err := decodeMarker(v)
-	return m, err == nil, err
-}
-
-// wrapErr marks pebble's corruption errors with cairn.ErrCorrupt.
-func wrapErr(err error) error {
-	if err != nil && pebble.IsCorruptionError(err) && !errors.Is(err, cairn.ErrCorrupt) {
-		return fmt.Errorf("diskstore: %w: %s", cairn.ErrCorrupt, err.Error())
-	}
-	return err
-}
-
-// publish makes snap, whose positions below next are committed, the read
-// view. Only the committer (or Open, before it starts) calls it, after the
-// writes in snap are durable.
-func (d *DB) publish(snap *pebble.Snapshot, next uint64) {
-	v := &view{snap: snap, next: next, gone: make(chan struct{}), d: d}
-	v.refs.Store(1)
-	d.viewMu.Lock()
-	old := d.view
-	d.view = v
-	d.live[v] = struct{}{}
-	d.viewMu.Unlock()
-	if old != nil {
-		old.release()
-	}
-}
-
-// waitOldViews waits until every view older than the current one is
-// released: no reader still reads through an index that points at log
-// bytes that compaction is about to free.
-func (d *DB) waitOldViews(ctx context.Context) error {
-	d.viewMu.RLock()
-	var old []*view
-	for v := range d.live {
-		if v != d.view {
-			old = append(old, v)
-		}
-	}
-	d.viewMu.RUnlock()
-	for _, v := range old {
-		select {
-		case <-v.gone:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return nil
-}
-
-// acquire returns the current read view; the caller must call d.releaseView.
-func (d *DB) acquire(ctx context.Context) (*view, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	d.viewMu.RLock()
-	defer d.viewMu.RUnlock()
-	v := d.view
-	if v == nil {
-		return nil, cairn.ErrClosed
-	}
-	v.refs.Add(1)
-	d.readers.Add(1)
-	return v, nil
-}
-
-func (d *DB) releaseView(v *view) {
-	v.release()
-	d.readers.Done()
 }
 
 // fail records the first failure of a write; later writes are refused.
@@ -673,48 +271,12 @@ func (d *DB) failed() error {
 	return nil
 }
 
-// pebbleLogger routes pebble's messages to the slog logger. Pebble calls
-// Fatalf when its commit pipeline cannot continue (a failed WAL write or
-// sync, a failed MANIFEST write): instead of exiting the process, the store
-// records the failure and refuses further writes.
-type pebbleLogger struct{ d *DB }
-
-func (l pebbleLogger) Infof(format string, args ...any) {
-	if l.d.lg.Enabled(context.Background(), slog.LevelDebug) {
-		l.d.lg.Debug("pebble: " + fmt.Sprintf(format, args...))
-	}
-}
-
-func (l pebbleLogger) Errorf(format string, args ...any) {
-	if l.d.lg.Enabled(context.Background(), slog.LevelWarn) {
-		l.d.lg.Warn("pebble: " + fmt.Sprintf(format, args...))
-	}
-}
-
-func (l pebbleLogger) Fatalf(format string, args ...any) {
-	err := fmt.Errorf("pebble: "+format, args...)
-	for _, a := range args {
-		if cause, ok := a.(error); ok {
-			// Keep the cause (an errno such as ENOSPC) for errors.Is.
-			err = fmt.Errorf("%s: %w", err, cause)
-			break
-		}
-	}
-	l.d.fail(err)
-}
-
 // Close waits for pending writes, then closes the store. Calls after Close
 // fail with [cairn.ErrClosed].
 func (d *DB) Close() error {
-	d.subMu.Lock()
-	if d.closed {
-		d.subMu.Unlock()
-		return cairn.ErrClosed
+	if err := d.pipe.close(); err != nil {
+		return err
 	}
-	d.closed = true
-	close(d.reqs)
-	d.subMu.Unlock()
-	<-d.done
 
 	d.viewMu.Lock()
 	old := d.view
@@ -730,24 +292,7 @@ func (d *DB) Close() error {
 		d.sealed.Add(1)
 		err = wrapErr(d.pdb.Flush())
 	}
-	return errors.Join(err, d.log.close(), d.pdb.Close())
-}
-
-// Health returns nil when the store can serve reads and writes, and an error
-// matching [ErrFailed] after a write or fsync failed. So that a failing disk
-// is noticed even when nothing is appended, it commits a frame that changes
-// no data, and syncs it.
-func (d *DB) Health(ctx context.Context) error {
-	if err := d.failed(); err != nil {
-		return err
-	}
-	if d.opts.ReadOnly {
-		return nil // reads are served; writes are refused by design
-	}
-	if err := d.submit(ctx, &request{kind: opHealth}); err != nil {
-		return err
-	}
-	return d.failed()
+	return errors.Join(err, d.log.Close(), d.pdb.Close())
 }
 
 // DiskBytes returns the space the store's files take on disk: the log's
@@ -758,7 +303,7 @@ func (d *DB) DiskBytes(ctx context.Context) (int64, error) {
 		return 0, err
 	}
 	defer d.releaseView(v)
-	return int64(d.pdb.Metrics().DiskSpaceUsage()) + d.log.diskBytes(), nil
+	return int64(d.pdb.Metrics().DiskSpaceUsage()) + d.log.DiskBytes(), nil
 }
 
 // Metrics returns pebble's metrics, for diagnostics.

@@ -40,7 +40,9 @@
 // crash (its checksum fails and nothing intact follows it) was never
 // acknowledged; Open drops it and overwrites it with zeros. A write whose
 // index changes could take more than a quarter of the memtable is synced
-// before they are applied.
+// before they are applied. Pebble's first memtables are smaller than
+// [Options.MemTableBytes]: the engine reads their size from pebble, and at
+// its first flush has pebble start one of the configured size.
 //
 // Events are written once, to the log; pebble holds a few small records
 // per append. An LSM holding the events would write each of them twice (its
@@ -162,6 +164,44 @@
 // the log that no locator points at (dead events, and the headers and index
 // changes of frames that no replay needs any more), and removes segments
 // that hold no live event.
+//
+// # Invariants
+//
+// Built with the race detector (go test -race) or the build tag invariants,
+// the engine checks what it takes for granted and panics when a check fails:
+// the syncer completes groups whose positions follow one another, and
+// publishes positions that only rise; each frame's marker lies after the one
+// before (a frame replayed at Open is checked likewise, in every build: see
+// replay.go); the memtable never receives a batch it might have to set aside
+// for (with writes that are not durable yet); pebble flushes no memtable the
+// engine did not set aside (a breach that a production build logs at ERROR).
+// Errors of writes to an index batch are never dropped: the group fails.
+//
+// # Files
+//
+//   - doc.go: this documentation. options.go: [Options].
+//   - diskstore.go: [DB], [Open], Close and failure; recover.go: the
+//     replay at Open of the log's frames the index on disk lacks;
+//     replay.go: the checks of each frame replayed; openerr.go: how Open
+//     tells a damaged index from a damaged log, and says how to recover.
+//   - write.go: the write API; request.go: one type per operation handed
+//     to the committer; pipeline.go: the commit pipeline (committer and
+//     syncer goroutines, group commit) with its ownership rules;
+//     commit.go: how one group is committed (frame, index batch,
+//     memtable flushes) and published; group.go: the checks and writes of
+//     each operation within a group; tx.go: the transaction projections
+//     write through.
+//   - read.go: the read API; reader.go: reading runs and locators and
+//     their records in the log; heads.go: streams' heads and states;
+//     view.go: the durable read views readers share.
+//   - compact.go: compaction.
+//   - format.go: the key layout and value sealing; records.go: the index's
+//     values; event.go: the encoding of events.
+//   - index.go: what the engine asks of pebble and how it watches it.
+//   - readonly.go, lock_*.go: opening a store read-only, and the shared
+//     lock of its directory.
+//   - internal/seglog: the segment files, the frame format and the scan
+//     that finds the end of the log.
 //
 // # Caveats
 //

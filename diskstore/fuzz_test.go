@@ -277,10 +277,10 @@ func FuzzReadFrame(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer l.close()
+		defer l.Close()
 		var off int64
 		for {
-			fr, ok, err := l.readFrame(1, off, int64(len(seg)), nil)
+			fr, ok, err := l.ReadFrame(1, off, int64(len(seg)), nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -298,7 +298,7 @@ func FuzzReadFrame(f *testing.F) {
 			}
 			off += int64(len(fr))
 		}
-		if err := l.checkTail(1, off, int64(len(seg))); err != nil && !errors.Is(err, cairn.ErrCorrupt) {
+		if err := l.CheckTail(1, off, int64(len(seg))); err != nil && !errors.Is(err, cairn.ErrCorrupt) {
 			t.Fatalf("error %v does not match ErrCorrupt", err)
 		}
 	})

@@ -15,14 +15,21 @@ import (
 
 // TestMemtablesSetAsideByTheEngine: pebble must never set a memtable aside
 // for flushing by itself, since that memtable could hold index writes of a
-// group whose frame is not durable yet. With a small memtable, concurrent
-// appends, and commits whose projections write many tiny entries (the
-// worst ratio of pebble's reservation to the bytes written), every memtable
-// pebble flushes must be one the engine set aside.
+// group whose frame is not durable yet. With concurrent appends, and commits
+// whose projections write many tiny entries (the worst ratio of pebble's
+// reservation to the bytes written), every memtable pebble flushes must be
+// one the engine set aside: with a small memtable, flushed again and again,
+// and with the default one in a new store, where pebble starts with
+// memtables smaller than the one configured.
 func TestMemtablesSetAsideByTheEngine(t *testing.T) {
+	t.Run("small memtable", func(t *testing.T) { memtablesSetAside(t, 256<<10, 10) })
+	t.Run("default memtable", func(t *testing.T) { memtablesSetAside(t, 0, 1) })
+}
+
+func memtablesSetAside(t *testing.T, memtable uint64, minFlushes int64) {
 	ctx := context.Background()
 	var logged syncBuffer
-	db, err := Open(t.TempDir(), Options{NoSync: true, MemTableBytes: 256 << 10, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	db, err := Open(t.TempDir(), Options{NoSync: true, MemTableBytes: memtable, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,11 +67,14 @@ func TestMemtablesSetAsideByTheEngine(t *testing.T) {
 		t.Fatal(err)
 	}
 	flushed, sealed := db.flushed.Load(), db.sealed.Load()
-	t.Logf("memtables flushed %d, set aside by the engine %d", flushed, sealed)
+	t.Logf("memtables flushed %d, set aside by the engine %d; memtable of %d bytes", flushed, sealed, db.memCap)
 	if flushed > sealed {
 		t.Fatalf("pebble flushed %d memtables, the engine set aside %d", flushed, sealed)
 	}
-	if flushed < 10 {
+	if memtable == 0 && db.memCap != 32<<20 {
+		t.Errorf("the memtable holds %d bytes, not the %d configured: it did not grow", db.memCap, 32<<20)
+	}
+	if flushed < minFlushes {
 		t.Fatalf("only %d memtables flushed: the test does not exercise flushing", flushed)
 	}
 	if strings.Contains(logged.String(), "did not set aside") {

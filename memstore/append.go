@@ -11,19 +11,19 @@ import (
 func (s *Store) Append(ctx context.Context, id string, expected cairn.ExpectedVersion, events []cairn.EventData) (cairn.AppendResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(ctx); err != nil {
+	if err := s.checkLocked(ctx); err != nil {
 		return cairn.AppendResult{}, err
 	}
-	res, retry, err := s.prepare(id, expected, events)
+	res, retry, err := s.prepareLocked(id, expected, events)
 	if err != nil || retry {
 		return res, err
 	}
-	return s.write(id, events), nil
+	return s.writeLocked(id, events), nil
 }
 
-// prepare checks an append without writing. retry reports a repeat of an
-// earlier append, whose result res is.
-func (s *Store) prepare(id string, expected cairn.ExpectedVersion, events []cairn.EventData) (res cairn.AppendResult, retry bool, err error) {
+// prepareLocked checks an append without writing. retry reports a repeat of
+// an earlier append, whose result res is. s.mu is held.
+func (s *Store) prepareLocked(id string, expected cairn.ExpectedVersion, events []cairn.EventData) (res cairn.AppendResult, retry bool, err error) {
 	st := s.streams[id]
 	if st != nil && st.tombstoned {
 		return res, false, cairn.Deleted("append to", id)
@@ -46,7 +46,8 @@ func (s *Store) prepare(id string, expected cairn.ExpectedVersion, events []cair
 	return res, false, expected.Check(id, current)
 }
 
-func (s *Store) write(id string, events []cairn.EventData) cairn.AppendResult {
+// writeLocked appends events to stream id. s.mu is held for writing.
+func (s *Store) writeLocked(id string, events []cairn.EventData) cairn.AppendResult {
 	st := s.streams[id]
 	if st == nil {
 		st = &stream{}
@@ -76,7 +77,7 @@ func (s *Store) write(id string, events []cairn.EventData) cairn.AppendResult {
 func (s *Store) AppendBatch(ctx context.Context, reqs []cairn.AppendRequest) ([]cairn.AppendResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(ctx); err != nil {
+	if err := s.checkLocked(ctx); err != nil {
 		return nil, err
 	}
 	results := make([]cairn.AppendResult, len(reqs))
@@ -84,7 +85,7 @@ func (s *Store) AppendBatch(ctx context.Context, reqs []cairn.AppendRequest) ([]
 	errs := make([]error, len(reqs))
 	failed := false
 	for i, r := range reqs {
-		results[i], retried[i], errs[i] = s.prepare(r.Stream, r.Expected, r.Events)
+		results[i], retried[i], errs[i] = s.prepareLocked(r.Stream, r.Expected, r.Events)
 		if errs[i] == nil && !retried[i] {
 			errs[i] = s.checkConditionLocked(r.Condition)
 		}
@@ -95,7 +96,7 @@ func (s *Store) AppendBatch(ctx context.Context, reqs []cairn.AppendRequest) ([]
 	}
 	for i, r := range reqs {
 		if !retried[i] {
-			results[i] = s.write(r.Stream, r.Events)
+			results[i] = s.writeLocked(r.Stream, r.Events)
 		}
 	}
 	return results, nil

@@ -13,10 +13,10 @@ import (
 func (s *Store) CommitAll(ctx context.Context, req cairn.AppendRequest, projections []cairn.Projection) (cairn.AppendResult, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(ctx); err != nil {
+	if err := s.checkLocked(ctx); err != nil {
 		return cairn.AppendResult{}, err
 	}
-	res, retry, err := s.prepare(req.Stream, req.Expected, req.Events)
+	res, retry, err := s.prepareLocked(req.Stream, req.Expected, req.Events)
 	if err != nil || retry {
 		return res, err
 	}
@@ -42,7 +42,7 @@ func (s *Store) CommitAll(ctx context.Context, req cairn.AppendRequest, projecti
 			return cairn.AppendResult{}, err
 		}
 	}
-	res = s.write(req.Stream, req.Events)
+	res = s.writeLocked(req.Stream, req.Events)
 	for table, kv := range tx.writes {
 		t := s.tables[table]
 		if t == nil {
@@ -60,7 +60,9 @@ func (s *Store) CommitAll(ctx context.Context, req cairn.AppendRequest, projecti
 	return res, nil
 }
 
-// tx buffers a projection's writes; a nil value is a delete. It is used
+// tx buffers a projection's writes; a nil value is a delete. It lives
+// inside CommitAll, which holds s.mu for writing. It lives
+// inside CommitAll, which holds s.mu for writing. It is used
 // under the Store's lock, by the projections of one CommitAll: done is set
 // before the lock is released, and refuses calls from then on.
 type tx struct {

@@ -10,10 +10,10 @@ import (
 func (s *Store) DeleteStream(ctx context.Context, id string, expected cairn.ExpectedVersion) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.checkRemove(ctx, "delete", id, expected); err != nil {
+	if err := s.checkRemoveLocked(ctx, "delete", id, expected); err != nil {
 		return err
 	}
-	st, err := s.live("delete", id)
+	st, err := s.liveLocked("delete", id)
 	if err != nil {
 		return err
 	}
@@ -27,7 +27,7 @@ func (s *Store) DeleteStream(ctx context.Context, id string, expected cairn.Expe
 func (s *Store) TombstoneStream(ctx context.Context, id string, expected cairn.ExpectedVersion) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.checkRemove(ctx, "tombstone", id, expected); err != nil {
+	if err := s.checkRemoveLocked(ctx, "tombstone", id, expected); err != nil {
 		return err
 	}
 	st := s.streams[id]
@@ -41,10 +41,11 @@ func (s *Store) TombstoneStream(ctx context.Context, id string, expected cairn.E
 	return nil
 }
 
-// checkRemove checks a delete or tombstone of id: the store is open, the
-// stream is not tombstoned, and its version satisfies expected.
-func (s *Store) checkRemove(ctx context.Context, op, id string, expected cairn.ExpectedVersion) error {
-	if err := s.check(ctx); err != nil {
+// checkRemoveLocked checks a delete or tombstone of id: the store is open,
+// the stream is not tombstoned, and its version satisfies expected. s.mu is
+// held.
+func (s *Store) checkRemoveLocked(ctx context.Context, op, id string, expected cairn.ExpectedVersion) error {
+	if err := s.checkLocked(ctx); err != nil {
 		return err
 	}
 	st := s.streams[id]
@@ -62,10 +63,10 @@ func (s *Store) checkRemove(ctx context.Context, op, id string, expected cairn.E
 func (s *Store) TruncateStream(ctx context.Context, id string, before int64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(ctx); err != nil {
+	if err := s.checkLocked(ctx); err != nil {
 		return err
 	}
-	st, err := s.live("truncate", id)
+	st, err := s.liveLocked("truncate", id)
 	if err != nil {
 		return err
 	}

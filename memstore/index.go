@@ -27,14 +27,14 @@ func (s *Store) fileLocked(e *cairn.Event) {
 func (s *Store) ReadIndex(ctx context.Context, key cairn.IndexKey, from int64, count int, dir cairn.Direction) ([]cairn.IndexedEvent, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.check(ctx); err != nil {
+	if err := s.checkLocked(ctx); err != nil {
 		return nil, err
 	}
 	list := s.index[key]
 	last := int64(len(list)) - 1
 	var out []cairn.IndexedEvent
 	entry := func(n int64) cairn.IndexedEvent {
-		return cairn.IndexedEvent{Number: n, Position: list[n], Event: s.event(list[n]), Found: true}
+		return cairn.IndexedEvent{Number: n, Position: list[n], Event: s.eventLocked(list[n]), Found: true}
 	}
 	if dir == cairn.Forward {
 		for n := from; n <= last && len(out) < count; n++ {
@@ -55,12 +55,12 @@ func (s *Store) ReadIndex(ctx context.Context, key cairn.IndexKey, from int64, c
 func (s *Store) ReadQuery(ctx context.Context, q cairn.Query, from uint64, count int, dir cairn.Direction) ([]cairn.Event, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.check(ctx); err != nil {
+	if err := s.checkLocked(ctx); err != nil {
 		return nil, err
 	}
 	var out []cairn.Event
 	s.queryLocked(q, from, dir, func(pos uint64) bool {
-		out = append(out, s.event(pos))
+		out = append(out, s.eventLocked(pos))
 		return len(out) < count
 	})
 	return out, nil

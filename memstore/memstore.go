@@ -24,6 +24,10 @@ import (
 )
 
 // Store is the in-memory engine. Its zero value is not usable; call [New].
+//
+// Locks: mu, the only one, guards every field below it; reads hold it for
+// reading, writes (and a projection's tx, which runs inside CommitAll) for
+// writing. Methods named …Locked expect it held.
 type Store struct {
 	mu        sync.RWMutex
 	closed    bool
@@ -80,16 +84,17 @@ var (
 	_ cairn.Querier         = (*Store)(nil)
 )
 
-func (s *Store) check(ctx context.Context) error {
+// checkLocked fails when the store is closed or ctx is done. s.mu is held.
+func (s *Store) checkLocked(ctx context.Context) error {
 	if s.closed {
 		return cairn.ErrClosed
 	}
 	return ctx.Err()
 }
 
-// live returns the stream id, or the error for op on a stream that does not
-// exist, was soft-deleted or was tombstoned.
-func (s *Store) live(op, id string) (*stream, error) {
+// liveLocked returns the stream id, or the error for op on a stream that
+// does not exist, was soft-deleted or was tombstoned. s.mu is held.
+func (s *Store) liveLocked(op, id string) (*stream, error) {
 	st := s.streams[id]
 	switch {
 	case st != nil && st.tombstoned:
@@ -104,21 +109,21 @@ func (s *Store) live(op, id string) (*stream, error) {
 func (s *Store) Compact(ctx context.Context) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.check(ctx)
+	return s.checkLocked(ctx)
 }
 
 // DiskBytes implements [cairn.DiskSizer]: an in-memory store uses no disk.
 func (s *Store) DiskBytes(ctx context.Context) (int64, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return 0, s.check(ctx)
+	return 0, s.checkLocked(ctx)
 }
 
 // Health implements [cairn.HealthChecker].
 func (s *Store) Health(ctx context.Context) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.check(ctx)
+	return s.checkLocked(ctx)
 }
 
 // Close implements [cairn.Backend].

@@ -18,10 +18,10 @@ func (s *Store) ReadStream(ctx context.Context, id string, from int64, count int
 func (s *Store) ReadStreamSized(ctx context.Context, id string, from int64, count, maxBytes int, dir cairn.Direction) ([]cairn.Event, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.check(ctx); err != nil {
+	if err := s.checkLocked(ctx); err != nil {
 		return nil, err
 	}
-	st, err := s.live("read", id)
+	st, err := s.liveLocked("read", id)
 	if err != nil {
 		return nil, err
 	}
@@ -30,7 +30,7 @@ func (s *Store) ReadStreamSized(ctx context.Context, id string, from int64, coun
 	n := 0
 	if dir == cairn.Forward {
 		for v := max(from, st.before); v <= last && len(out) < count && n < maxBytes; v++ {
-			out = append(out, s.event(st.positions[v]))
+			out = append(out, s.eventLocked(st.positions[v]))
 			n += cairn.EventBytes(out[len(out)-1])
 		}
 		return out, nil
@@ -39,14 +39,15 @@ func (s *Store) ReadStreamSized(ctx context.Context, id string, from int64, coun
 		from = last
 	}
 	for v := from; v >= st.before && len(out) < count && n < maxBytes; v-- {
-		out = append(out, s.event(st.positions[v]))
+		out = append(out, s.eventLocked(st.positions[v]))
 		n += cairn.EventBytes(out[len(out)-1])
 	}
 	return out, nil
 }
 
-// event returns a copy of the event at pos that the caller may modify.
-func (s *Store) event(pos uint64) cairn.Event {
+// eventLocked returns a copy of the event at pos that the caller may
+// modify. s.mu is held.
+func (s *Store) eventLocked(pos uint64) cairn.Event {
 	e := s.log[pos]
 	e.Data, e.Metadata, e.Tags = slices.Clone(e.Data), slices.Clone(e.Metadata), slices.Clone(e.Tags)
 	return e
@@ -61,7 +62,7 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, count int, dir cairn.D
 func (s *Store) ReadAllSized(ctx context.Context, from uint64, count, maxBytes int, dir cairn.Direction) ([]cairn.Event, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.check(ctx); err != nil {
+	if err := s.checkLocked(ctx); err != nil {
 		return nil, err
 	}
 	n := uint64(len(s.log))
@@ -69,7 +70,7 @@ func (s *Store) ReadAllSized(ctx context.Context, from uint64, count, maxBytes i
 	size := 0
 	if dir == cairn.Forward {
 		for p := from; p < n && len(out) < count && size < maxBytes; p++ {
-			out = append(out, s.event(p))
+			out = append(out, s.eventLocked(p))
 			size += cairn.EventBytes(out[len(out)-1])
 		}
 		return out, nil
@@ -81,7 +82,7 @@ func (s *Store) ReadAllSized(ctx context.Context, from uint64, count, maxBytes i
 		from = n - 1
 	}
 	for p := int64(from); p >= 0 && len(out) < count && size < maxBytes; p-- {
-		out = append(out, s.event(uint64(p)))
+		out = append(out, s.eventLocked(uint64(p)))
 		size += cairn.EventBytes(out[len(out)-1])
 	}
 	return out, nil
@@ -91,10 +92,10 @@ func (s *Store) ReadAllSized(ctx context.Context, from uint64, count, maxBytes i
 func (s *Store) StreamVersion(ctx context.Context, id string) (int64, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.check(ctx); err != nil {
+	if err := s.checkLocked(ctx); err != nil {
 		return 0, err
 	}
-	st, err := s.live("stream version of", id)
+	st, err := s.liveLocked("stream version of", id)
 	if err != nil {
 		return 0, err
 	}
@@ -105,7 +106,7 @@ func (s *Store) StreamVersion(ctx context.Context, id string) (int64, error) {
 func (s *Store) StreamExists(ctx context.Context, id string) (bool, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.check(ctx); err != nil {
+	if err := s.checkLocked(ctx); err != nil {
 		return false, err
 	}
 	st := s.streams[id]
@@ -116,7 +117,7 @@ func (s *Store) StreamExists(ctx context.Context, id string) (bool, error) {
 func (s *Store) HasEvents(ctx context.Context) (bool, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.check(ctx); err != nil {
+	if err := s.checkLocked(ctx); err != nil {
 		return false, err
 	}
 	return len(s.log) > 0, nil
@@ -126,7 +127,7 @@ func (s *Store) HasEvents(ctx context.Context) (bool, error) {
 func (s *Store) ListStreams(ctx context.Context, after string, limit int) ([]string, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.check(ctx); err != nil {
+	if err := s.checkLocked(ctx); err != nil {
 		return nil, err
 	}
 	var ids []string

@@ -13,7 +13,7 @@ import (
 func (s *Store) ReadModelGet(ctx context.Context, table, key string) ([]byte, bool, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.check(ctx); err != nil {
+	if err := s.checkLocked(ctx); err != nil {
 		return nil, false, err
 	}
 	v, ok := s.tables[table][key]
@@ -24,7 +24,7 @@ func (s *Store) ReadModelGet(ctx context.Context, table, key string) ([]byte, bo
 func (s *Store) ReadModelScan(ctx context.Context, table, prefix, after string, limit int) ([]cairn.Entry, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.check(ctx); err != nil {
+	if err := s.checkLocked(ctx); err != nil {
 		return nil, err
 	}
 	var keys []string

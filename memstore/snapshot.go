@@ -11,7 +11,7 @@ import (
 func (s *Store) CommitSnapshot(ctx context.Context, snap cairn.Snapshot) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if err := s.check(ctx); err != nil {
+	if err := s.checkLocked(ctx); err != nil {
 		return err
 	}
 	if old, ok := s.snapshots[snap.StreamID]; ok && old.Version >= snap.Version {
@@ -31,7 +31,7 @@ func (s *Store) CommitSnapshot(ctx context.Context, snap cairn.Snapshot) error {
 func (s *Store) GetSnapshot(ctx context.Context, id string, min, max int64) (cairn.Snapshot, bool, error) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	if err := s.check(ctx); err != nil {
+	if err := s.checkLocked(ctx); err != nil {
 		return cairn.Snapshot{}, false, err
 	}
 	snap, ok := s.snapshots[id]

@@ -41,6 +41,9 @@ type pending struct {
 	done chan struct{}
 }
 
+// committer queues the appends waiting for a group transaction. Locks: mu
+// guards the fields below it; it is a leaf (nothing else is locked while it
+// is held), and methods named …Locked expect it held.
 type committer struct {
 	mu      sync.Mutex
 	queue   []*pending
@@ -114,7 +117,7 @@ func (s *Store) commitLoop() {
 			runtime.Gosched()
 		}
 		c.mu.Lock()
-		group := c.take()
+		group := c.takeLocked()
 		c.last = len(group)
 		if len(group) == 0 {
 			c.running--
@@ -126,10 +129,11 @@ func (s *Store) commitLoop() {
 	}
 }
 
-// take removes the next group from the queue, in arrival order. An append
-// sharing an event id with one already in the group waits for the next
-// group, so that its retry detection sees the other one's events.
-func (c *committer) take() []*pending {
+// takeLocked removes the next group from the queue, in arrival order. An
+// append sharing an event id with one already in the group waits for the
+// next group, so that its retry detection sees the other one's events. c.mu
+// is held.
+func (c *committer) takeLocked() []*pending {
 	var group, rest []*pending
 	var ids map[uuid.UUID]bool
 	n := 0

@@ -78,6 +78,7 @@ type Store struct {
 	// Table names, schema-qualified and quoted.
 	chunks, streams, head, snapshots, readModel string
 
+	// Locks: mu and commit.mu are never held together; both are leaves.
 	commit    committer
 	mu        sync.Mutex // orders Notify against Close
 	closed    atomic.Bool

@@ -57,6 +57,8 @@ type authLog struct {
 	// afterFunc starts a window's timer; time.AfterFunc but in tests.
 	afterFunc func(time.Duration, func()) interface{ Stop() bool }
 
+	// mu guards the fields below; a leaf. Methods named …Locked expect
+	// it held.
 	mu      sync.Mutex
 	windows map[authSource]*authWindow
 	timers  map[authSource]interface{ Stop() bool }
@@ -125,13 +127,13 @@ func (a *authLog) closeWindow(src authSource) {
 		delete(a.windows, src)
 		return
 	}
-	a.report(src, w)
+	a.reportLocked(src, w)
 	a.windows[src] = &authWindow{}
 	a.timers[src] = a.afterFunc(a.interval, func() { a.closeWindow(src) })
 }
 
-// report logs the failures counted in a window. Called with mu held.
-func (a *authLog) report(src authSource, w *authWindow) {
+// reportLocked logs the failures counted in a window. a.mu is held.
+func (a *authLog) reportLocked(src authSource, w *authWindow) {
 	a.log.Warn("authentication failed again", "failures", w.failures, "within", a.interval.String(),
 		"reason", w.reason, "method", w.method, "user", src.user, "peer", src.peer)
 }
@@ -148,7 +150,7 @@ func (a *authLog) close() {
 	}
 	for src, w := range a.windows {
 		if w.failures > 0 {
-			a.report(src, w)
+			a.reportLocked(src, w)
 		}
 		delete(a.windows, src)
 	}

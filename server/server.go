@@ -114,6 +114,8 @@ type Server struct {
 	// anonymous are the RPCs served without credentials: discovery.
 	anonymous map[string]bool
 
+	// Locks: mu guards advertise and is a leaf: nothing else is locked
+	// while it is held.
 	mu        sync.Mutex
 	advertise string
 

@@ -80,12 +80,12 @@ type Consumer struct {
 // Name returns the consumer's name.
 func (c *Consumer) Name() string { return c.name }
 
-// ready reports whether c may be assigned another event. Called with mu
-// held.
-func (c *Consumer) ready() bool { return c.held < c.limit && !c.idle }
+// readyLocked reports whether c may be assigned another event. Called with
+// mu held.
+func (c *Consumer) readyLocked() bool { return c.held < c.limit && !c.idle }
 
-// release forgets an event assigned to c. Called with mu held.
-func (c *Consumer) release(it *item) {
+// releaseLocked forgets an event assigned to c. Called with mu held.
+func (c *Consumer) releaseLocked(it *item) {
 	c.held--
 	it.owner = nil
 	if i := slices.Index(c.queue, it); i >= 0 {
@@ -93,9 +93,9 @@ func (c *Consumer) release(it *item) {
 	}
 }
 
-// unqueue takes back the events assigned to c that its Next has not
+// unqueueLocked takes back the events assigned to c that its Next has not
 // returned. Called with mu held.
-func (c *Consumer) unqueue() []*item {
+func (c *Consumer) unqueueLocked() []*item {
 	items := c.queue
 	for _, it := range items {
 		delete(c.g.inflight, it.ev.ID)
@@ -135,12 +135,12 @@ func (c *Consumer) Next(ctx context.Context) (Delivery, error) {
 			return Delivery{}, g.err
 		}
 		now := time.Now()
-		back := g.expire(now)
+		back := g.expireLocked(now)
 		c.idle = false // calling Next
 		if back {
-			g.changed() // wakes the consumers it assigns them to
+			g.changedLocked() // wakes the consumers it assigns them to
 		} else {
-			g.dispatch()
+			g.dispatchLocked()
 		}
 		if len(g.toPark) > 0 {
 			g.mu.Unlock()
@@ -154,7 +154,7 @@ func (c *Consumer) Next(ctx context.Context) (Delivery, error) {
 			c.queue[0] = nil
 			c.queue = c.queue[1:]
 			it.delivered = true
-			g.due(it, now)
+			g.dueLocked(it, now)
 			g.stats.delivered++
 			d := Delivery{Event: it.ev, RetryCount: it.retries, Replayed: it.replay}
 			g.mu.Unlock()
@@ -223,14 +223,14 @@ func pending(ch <-chan struct{}) bool {
 	}
 }
 
-// answer removes this consumer's in-flight events with the given ids; ids
-// it does not hold are ignored. Called with mu held.
-func (c *Consumer) answer(ids []uuid.UUID) []*item {
+// answerLocked removes this consumer's in-flight events with the given ids;
+// ids it does not hold are ignored. Called with mu held.
+func (c *Consumer) answerLocked(ids []uuid.UUID) []*item {
 	var out []*item
 	for _, id := range ids {
 		if it := c.g.inflight[id]; it != nil && it.owner == c {
 			delete(c.g.inflight, id)
-			c.release(it)
+			c.releaseLocked(it)
 			out = append(out, it)
 		}
 	}
@@ -243,10 +243,10 @@ func (c *Consumer) answer(ids []uuid.UUID) []*item {
 func (c *Consumer) Ack(ctx context.Context, ids ...uuid.UUID) error {
 	g := c.g
 	g.mu.Lock()
-	items := c.answer(ids)
+	items := c.answerLocked(ids)
 	g.stats.acked += uint64(len(items))
-	replayed := c.finish(items)
-	g.changed()
+	replayed := c.finishLocked(items)
+	g.changedLocked()
 	g.mu.Unlock()
 	if err := g.unpark(ctx, replayed); err != nil {
 		return err
@@ -257,15 +257,15 @@ func (c *Consumer) Ack(ctx context.Context, ids ...uuid.UUID) error {
 	return g.checkpoint(ctx, false)
 }
 
-// finish marks log events processed and returns the ids of replayed parked
-// events, which leave the parked list. Called with mu held.
-func (c *Consumer) finish(items []*item) []uuid.UUID {
+// finishLocked marks log events processed and returns the ids of replayed
+// parked events, which leave the parked list. Called with mu held.
+func (c *Consumer) finishLocked(items []*item) []uuid.UUID {
 	var replayed []uuid.UUID
 	for _, it := range items {
 		if it.replay {
 			replayed = append(replayed, it.ev.ID)
 		} else {
-			c.g.done(it.n)
+			c.g.doneLocked(it.n)
 		}
 	}
 	return replayed
@@ -281,7 +281,7 @@ func (c *Consumer) Nack(ctx context.Context, action Action, reason string, ids .
 	}
 	g := c.g
 	g.mu.Lock()
-	items := c.answer(ids)
+	items := c.answerLocked(ids)
 	g.stats.nacked += uint64(len(items))
 	var replayed []uuid.UUID
 	switch action {
@@ -291,9 +291,9 @@ func (c *Consumer) Nack(ctx context.Context, action Action, reason string, ids .
 		}
 		g.retry = append(g.retry, items...)
 	case Skip:
-		replayed = c.finish(items)
+		replayed = c.finishLocked(items)
 	}
-	g.changed()
+	g.changedLocked()
 	g.mu.Unlock()
 	if action == Park {
 		if reason == "" {
@@ -345,10 +345,10 @@ func (c *Consumer) Close(ctx context.Context) error {
 			back = append(back, it)
 		}
 	}
-	g.requeue(back)
+	g.requeueLocked(back)
 	c.held, c.queue = 0, nil
 	last := len(g.cons) == 0 && g.err == nil
-	g.changed()
+	g.changedLocked()
 	g.mu.Unlock()
 	if last {
 		return g.checkpoint(ctx, true)

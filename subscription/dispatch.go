@@ -5,36 +5,36 @@ import (
 	"time"
 )
 
-// dispatch assigns the events that are ready to consumers with room in their
-// in-flight limit, chosen by the group's strategy, and queues them for the
-// consumers' Next. Events past the retry limit are set aside for parking.
-// Called with mu held.
-func (g *group) dispatch() {
+// dispatchLocked assigns the events that are ready to consumers with room in
+// their in-flight limit, chosen by the group's strategy, and queues them for
+// the consumers' Next. Events past the retry limit are set aside for
+// parking. Called with mu held.
+func (g *group) dispatchLocked() {
 	if g.err != nil {
 		return
 	}
 	now := time.Now()
 	for len(g.retry)+len(g.buffered) > 0 {
-		if it := g.peek(); it.retries > max(g.d.Retries, 0) {
-			g.toPark = append(g.toPark, g.take())
+		if it := g.peekLocked(); it.retries > max(g.d.Retries, 0) {
+			g.toPark = append(g.toPark, g.takeLocked())
 			continue
 		}
-		c := g.pick(g.peek())
+		c := g.pickLocked(g.peekLocked())
 		if c == nil {
 			return
 		}
-		it := g.take()
+		it := g.takeLocked()
 		it.owner, it.delivered = c, false
-		g.due(it, now)
+		g.dueLocked(it, now)
 		g.inflight[it.ev.ID] = it
 		c.held++
 		c.queue = append(c.queue, it)
 	}
 }
 
-// pick returns the consumer to assign it to, or nil when it must wait.
+// pickLocked returns the consumer to assign it to, or nil when it must wait.
 // Called with mu held.
-func (g *group) pick(it *item) *Consumer {
+func (g *group) pickLocked(it *item) *Consumer {
 	n := len(g.ring)
 	if n == 0 {
 		return nil
@@ -49,14 +49,14 @@ func (g *group) pick(it *item) *Consumer {
 		return nil // wait for that consumer: a stream's events stay in order
 	case DispatchToSingle:
 		for _, c := range g.ring {
-			if c.ready() {
+			if c.readyLocked() {
 				return c
 			}
 		}
 		return nil
 	}
 	for k := range n {
-		if c := g.ring[(g.rr+k)%n]; c.ready() {
+		if c := g.ring[(g.rr+k)%n]; c.readyLocked() {
 			g.rr = (g.rr + k + 1) % n
 			return c
 		}
@@ -64,18 +64,18 @@ func (g *group) pick(it *item) *Consumer {
 	return nil
 }
 
-// peek returns the next event to assign. Called with mu held, when there
-// is one.
-func (g *group) peek() *item {
+// peekLocked returns the next event to assign. Called with mu held, when
+// there is one.
+func (g *group) peekLocked() *item {
 	if len(g.retry) > 0 {
 		return g.retry[0]
 	}
 	return g.buffered[0]
 }
 
-// take removes the next event to assign: retries first, then the log.
+// takeLocked removes the next event to assign: retries first, then the log.
 // Called with mu held.
-func (g *group) take() *item {
+func (g *group) takeLocked() *item {
 	if len(g.retry) > 0 {
 		it := g.retry[0]
 		g.retry[0] = nil

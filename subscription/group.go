@@ -44,7 +44,10 @@ type group struct {
 	filter *matcher
 	name   string // for messages: the group and its stream
 
-	// parkMu serialises writes of the parked list; taken before mu.
+	// Locks, in the order they are taken: the Manager's mu, then parkMu,
+	// which serialises writes of the parked list, then mu, which guards
+	// the fields below it and the Consumers' assignment state. Methods
+	// named …Locked expect mu held (writeParkedLocked, parkMu).
 	parkMu    sync.Mutex
 	parkedRev int64
 
@@ -122,18 +125,18 @@ func (g *group) update(d definition) {
 	defer g.mu.Unlock()
 	g.d.set(d.settings())
 	g.d.ChangeID = d.ChangeID
-	g.changed()
+	g.changedLocked()
 }
 
-// changed assigns the events that are ready and wakes every waiting
+// changedLocked assigns the events that are ready and wakes every waiting
 // consumer. Called with mu held.
-func (g *group) changed() {
-	g.dispatch()
-	g.broadcast()
+func (g *group) changedLocked() {
+	g.dispatchLocked()
+	g.broadcastLocked()
 }
 
-// broadcast wakes every waiting consumer. Called with mu held.
-func (g *group) broadcast() {
+// broadcastLocked wakes every waiting consumer. Called with mu held.
+func (g *group) broadcastLocked() {
 	close(g.wake)
 	g.wake = make(chan struct{})
 }
@@ -143,7 +146,7 @@ func (g *group) stop(err error) {
 	defer g.mu.Unlock()
 	if g.err == nil {
 		g.err = err
-		g.broadcast()
+		g.broadcastLocked()
 	}
 }
 
@@ -166,7 +169,7 @@ func (g *group) connect(opts ConsumerOptions) (*Consumer, error) {
 	c := &Consumer{g: g, name: opts.Name, limit: opts.InFlight}
 	g.cons[c] = struct{}{}
 	g.ring = append(g.ring, c)
-	g.changed()
+	g.changedLocked()
 	return c, nil
 }
 
@@ -178,16 +181,17 @@ func (g *group) number(e *cairn.Event) uint64 {
 	return uint64(e.Version)
 }
 
-// processed returns the first number not processed. Called with mu held.
-func (g *group) processed() uint64 {
+// processedLocked returns the first number not processed. Called with mu
+// held.
+func (g *group) processedLocked() uint64 {
 	if len(g.marks) > 0 {
 		return g.marks[0].n
 	}
 	return g.cursor
 }
 
-// done marks the log event n processed. Called with mu held.
-func (g *group) done(n uint64) {
+// doneLocked marks the log event n processed. Called with mu held.
+func (g *group) doneLocked(n uint64) {
 	i := sort.Search(len(g.marks), func(i int) bool { return g.marks[i].n >= n })
 	if i == len(g.marks) || g.marks[i].n != n {
 		return
@@ -201,11 +205,11 @@ func (g *group) done(n uint64) {
 	g.since++
 }
 
-// expire moves events whose consumer has not answered in time to the retry
-// queue, counting a retry, and takes back the queues of consumers that have
-// not called Next in time, without counting one. It reports whether it
+// expireLocked moves events whose consumer has not answered in time to the
+// retry queue, counting a retry, and takes back the queues of consumers that
+// have not called Next in time, without counting one. It reports whether it
 // moved any event. Called with mu held.
-func (g *group) expire(now time.Time) bool {
+func (g *group) expireLocked(now time.Time) bool {
 	if g.d.Timeout < 0 || g.earliest.IsZero() || now.Before(g.earliest) {
 		return false
 	}
@@ -224,7 +228,7 @@ func (g *group) expire(now time.Time) bool {
 			}
 		case it.delivered:
 			delete(g.inflight, id)
-			it.owner.release(it)
+			it.owner.releaseLocked(it)
 			it.retries++
 			back = append(back, it)
 		case !slices.Contains(idle, it.owner):
@@ -235,16 +239,16 @@ func (g *group) expire(now time.Time) bool {
 	// events keep their order when they are assigned again, and the
 	// consumer gets no more until it calls Next.
 	for _, c := range idle {
-		back = append(back, c.unqueue()...)
+		back = append(back, c.unqueueLocked()...)
 		c.idle = true
 	}
-	g.requeue(back)
+	g.requeueLocked(back)
 	return len(back) > 0
 }
 
-// due sets the deadline of an event assigned or delivered now. Called with
-// mu held.
-func (g *group) due(it *item, now time.Time) {
+// dueLocked sets the deadline of an event assigned or delivered now. Called
+// with mu held.
+func (g *group) dueLocked(it *item, now time.Time) {
 	it.deadline = time.Time{}
 	if g.d.Timeout < 0 {
 		return
@@ -255,9 +259,9 @@ func (g *group) due(it *item, now time.Time) {
 	}
 }
 
-// requeue puts events to retry at the end of the retry queue, in log
+// requeueLocked puts events to retry at the end of the retry queue, in log
 // order. Called with mu held.
-func (g *group) requeue(items []*item) {
+func (g *group) requeueLocked(items []*item) {
 	slices.SortFunc(items, func(a, b *item) int {
 		switch {
 		case a.ev.Position < b.ev.Position:
@@ -294,7 +298,7 @@ func (g *group) fill(ctx context.Context) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.filling = false
-	defer g.changed()
+	defer g.changedLocked()
 	if err != nil {
 		return err
 	}
@@ -324,7 +328,7 @@ func (g *group) fill(ctx context.Context) error {
 // the last one, or when force is set and it moved.
 func (g *group) checkpoint(ctx context.Context, force bool) error {
 	g.mu.Lock()
-	cp := g.processed()
+	cp := g.processedLocked()
 	if cp <= g.saved || (!force && g.since < g.d.CheckpointAfter) {
 		g.mu.Unlock()
 		return nil

@@ -45,7 +45,7 @@ func (g *group) info() Info {
 		Group:       g.d.Group,
 		Settings:    g.d.settings(),
 		Checkpoint:  g.saved,
-		Processed:   g.processed(),
+		Processed:   g.processedLocked(),
 		ReadUpTo:    g.cursor,
 		Buffered:    len(g.buffered),
 		InFlight:    len(g.inflight),

@@ -45,10 +45,10 @@ func (g *group) park(ctx context.Context, items []*item, reason string) error {
 		}
 	}
 	g.mu.Unlock()
-	err := g.writeParked(ctx, list)
+	err := g.writeParkedLocked(ctx, list)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	defer g.changed()
+	defer g.changedLocked()
 	if err != nil {
 		g.retry = append(g.retry, items...)
 		return err
@@ -59,7 +59,7 @@ func (g *group) park(ctx context.Context, items []*item, reason string) error {
 		if it.replay {
 			delete(g.replays, it.ev.ID)
 		} else {
-			g.done(it.n)
+			g.doneLocked(it.n)
 		}
 	}
 	return nil
@@ -75,7 +75,7 @@ func (g *group) unpark(ctx context.Context, ids []uuid.UUID) error {
 	g.mu.Lock()
 	list := slices.DeleteFunc(slices.Clone(g.parked), func(p parkedEntry) bool { return slices.Contains(ids, p.ID) })
 	g.mu.Unlock()
-	err := g.writeParked(ctx, list)
+	err := g.writeParkedLocked(ctx, list)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, id := range ids {
@@ -88,9 +88,9 @@ func (g *group) unpark(ctx context.Context, ids []uuid.UUID) error {
 	return nil
 }
 
-// writeParked stores the parked list as the next revision. Called with
+// writeParkedLocked stores the parked list as the next revision. Called with
 // parkMu held.
-func (g *group) writeParked(ctx context.Context, list []parkedEntry) error {
+func (g *group) writeParkedLocked(ctx context.Context, list []parkedEntry) error {
 	data, err := json.Marshal(parkedList{Events: list})
 	if err != nil {
 		return err
@@ -140,7 +140,7 @@ func (g *group) replay(ctx context.Context, limit int) (int, error) {
 	}
 	g.mu.Lock()
 	g.retry = append(g.retry, items...)
-	g.changed()
+	g.changedLocked()
 	g.mu.Unlock()
 	if uerr := g.unpark(ctx, gone); err == nil {
 		err = uerr

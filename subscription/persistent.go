@@ -97,6 +97,9 @@ type Manager struct {
 	snap  cairn.Snapshotter
 	log   *slog.Logger
 
+	// Locks: mu guards groups and closed. It is taken before a group's
+	// locks (a group is stopped or asked its definition with mu held),
+	// never while one is held.
 	mu     sync.Mutex
 	groups map[groupKey]*group
 	closed bool

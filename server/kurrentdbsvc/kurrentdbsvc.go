@@ -161,7 +161,7 @@ func (s *Services) observeAppend(start time.Time, result string) {
 // broadcast wakes every waiter by closing a channel, as the Store's
 // Changes does.
 type broadcast struct {
-	mu sync.Mutex
+	mu sync.Mutex // guards ch; a leaf
 	ch chan struct{}
 }
 

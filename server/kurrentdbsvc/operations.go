@@ -19,6 +19,8 @@ type operationsService struct {
 	operationspb.UnimplementedOperationsServer
 	s *Services
 
+	// mu guards id, cancel and last; it is a leaf, and the scavenge's
+	// goroutine takes it only after the compaction returned.
 	mu     sync.Mutex
 	id     string             // the running scavenge, "" when none
 	cancel context.CancelFunc // stops it

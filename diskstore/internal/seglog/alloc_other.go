@@ -1,6 +1,6 @@
 //go:build !unix
 
-package diskstore
+package seglog
 
 import "os"
 

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package diskstore
+package seglog
 
 import "github.com/cockroachdb/pebble/v2/vfs"
 

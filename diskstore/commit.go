@@ -1,0 +1,282 @@
+package diskstore
+
+import (
+	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/diskstore/internal/seglog"
+	"github.com/cairndb/cairn/internal/invariants"
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/google/uuid"
+)
+
+// The DB's side of the commit pipeline (pipeline.go): how one group is
+// committed (a frame appended to the log, its index writes applied to
+// pebble's memtable), when the memtable is flushed, and how a durable
+// group is published. Everything here but syncLog and publishGroups runs
+// on the committer goroutine and owns the fields of DB marked so.
+
+// newGroup starts a group that will write ops: it reserves the frame's
+// place in the log and allocates its index batch (indexed, for operations
+// that read their own writes).
+func (d *DB) newGroup(indexed bool, ops []operation) (*group, error) {
+	if d.log.Full() {
+		// The syncer syncs the active segment: let it finish with it.
+		d.pipe.drain()
+	}
+	seg, base, err := d.log.Reserve()
+	if err != nil {
+		return nil, d.fail(err)
+	}
+	g := &group{d: d, first: d.next, next: d.next, now: cairn.Now().UnixMicro(), ids: map[uuid.UUID]bool{}, seg: seg, base: base}
+	idx, events := groupSize(ops)
+	if indexed {
+		g.b = d.pdb.NewIndexedBatch()
+	} else {
+		g.b = d.pdb.NewBatchWithSize(idx)
+	}
+	if cap(d.frameBuf) < events {
+		d.frameBuf = make([]byte, 0, events)
+	}
+	g.frame = seglog.BeginFrame(d.frameBuf)
+	return g, nil
+}
+
+// commitGroup implements pipelineEnv: it commits one group of operations
+// and hands it to the syncer. It returns the operations that must wait for
+// the next group.
+func (d *DB) commitGroup(ops []operation) (deferred []operation) {
+	finish := func(err error) {
+		for _, op := range ops {
+			op.base().finish(err)
+		}
+	}
+	if err := d.failed(); err != nil {
+		finish(err)
+		return nil
+	}
+	flush, _ := ops[0].(*flushOp)
+	if err := d.rotate(flush != nil); err != nil || flush != nil {
+		if err == nil {
+			// What the index on disk holds now (nothing in a store
+			// never written).
+			flush.flushed, _, err = d.marker(d.pdb)
+		}
+		finish(err)
+		return nil
+	}
+	d.evictHeads()
+	switch op := ops[0].(type) {
+	case *commitAllOp:
+		d.commitAll(op)
+		return nil
+	case *purgeOp:
+		d.purgeStep(op)
+		return nil
+	}
+	g, err := d.newGroup(false, ops)
+	if err != nil {
+		finish(err)
+		return nil
+	}
+	answered := make([]*request, 0, len(ops))
+	wrote := false
+	for _, op := range ops {
+		r := op.base()
+		if err := r.ctx.Err(); err != nil {
+			r.err = err
+			answered = append(answered, r)
+			continue
+		}
+		e, err := g.do(op)
+		if e == effectLater {
+			deferred = append(deferred, op)
+			continue
+		}
+		r.err = err
+		wrote = wrote || e == effectWrote
+		answered = append(answered, r)
+	}
+	d.handoff(g, wrote, answered)
+	return deferred
+}
+
+// handoff commits the group (when it wrote anything) and hands its
+// requests, whose results are set, to the syncer, which answers them once
+// the group is durable. The group's frame is appended to the log (without
+// a sync) and its index writes applied to pebble at once, so that the
+// committer reads them when it forms the next group; readers see them only
+// once the syncer has synced the log and published the snapshot taken
+// here. Pebble keeps no log of its own: its memtable reaches the disk only
+// when the committer has it flushed, at a moment when every group in it is
+// durable (see rotate). A request answered without writing anything (a
+// repeated append, say) still goes through the syncer, so that it is
+// answered only after the groups before it are durable.
+//
+// A group whose index batch refused a write (g.broken) fails its requests
+// and is not written.
+func (d *DB) handoff(g *group, wrote bool, reqs []*request) {
+	p := &pending{reqs: reqs, done: make(chan struct{}), anchor: g != nil && g.anchor, first: d.next, next: d.next}
+	if invariants.Enabled && g != nil && g.first != d.next {
+		invariants.Failf("diskstore: group from position %d committed after position %d", g.first, d.next)
+	}
+	var err error
+	switch {
+	case g != nil && g.broken != nil:
+		// Nothing of the group reached the log or the index; the heads
+		// in memory may be ahead of the index, and are read again.
+		err = g.broken
+		clear(d.heads)
+	case wrote:
+		if err = d.writeGroup(g); err != nil {
+			// The heads in memory may be ahead of the disk now, and
+			// the store refuses writes.
+			err = d.fail(err)
+		}
+	}
+	if err != nil {
+		for _, r := range reqs {
+			if r.err == nil {
+				r.err = err
+			}
+		}
+	} else if wrote {
+		p.snap, p.next = d.pdb.NewSnapshot(), g.next
+		d.next = g.next
+	}
+	if g != nil {
+		_ = g.b.Close()
+		if cap(g.frame) <= maxKeptFrame {
+			d.frameBuf = g.frame[:0]
+		}
+	}
+	d.pipe.handoff(p)
+}
+
+// maxKeptFrame bounds the frame buffer the committer keeps for the next
+// group.
+const maxKeptFrame = 8 << 20
+
+// writeGroup completes g's frame (its index writes, ending with the
+// marker), appends it to the log and applies the index writes to pebble's
+// memtable.
+func (d *DB) writeGroup(g *group) error {
+	events := len(g.frame) - seglog.HeaderLen
+	if g.next > g.first {
+		// One locator for the frame's events.
+		k := locatorKey(g.first)
+		sp := span{seg: g.seg, off: g.base + seglog.HeaderLen, bytes: int64(events)}
+		if err := g.b.Set(k, appendRun(nil, k, g.first, int64(g.next-g.first), sp), nil); err != nil {
+			return err
+		}
+	}
+	// The index's last write is the marker: the end of this frame.
+	op := g.b.SetDeferred(len(markerKey), markerLen)
+	copy(op.Key, markerKey)
+	end := g.base + int64(len(g.frame)) + int64(g.b.Len())
+	m := marker{seg: g.seg, end: end, next: g.next}
+	if invariants.Enabled && !m.after(d.written) {
+		invariants.Failf("diskstore: marker %+v written after marker %+v: a replay would start before frames it holds", m, d.written)
+	}
+	putMarker(op.Value, m)
+	if err := op.Finish(); err != nil {
+		return err
+	}
+	size := memSize(g.b)
+	large := size >= d.memCap/4
+	if large {
+		// A batch this large could make pebble start a new memtable (and
+		// flush the one before) by itself: the groups before and this one
+		// must be durable first.
+		d.pipe.drain()
+		if err := d.failed(); err != nil {
+			return err
+		}
+	}
+	g.frame = append(g.frame, g.b.Repr()...)
+	seglog.SealFrame(g.frame, events)
+	if err := d.log.Write(g.frame); err != nil {
+		return err
+	}
+	if large {
+		if err := d.log.Sync(); err != nil {
+			return err
+		}
+		// Pebble may set aside the memtable and the batch itself.
+		d.sealed.Add(2)
+	} else if invariants.Enabled && d.unflushed+size >= d.memCap {
+		// Pebble would start a new memtable by itself, and flush the one
+		// before with groups in it that are not durable.
+		invariants.Failf("diskstore: a batch of %d bytes applied to a memtable of %d bytes holding %d", size, d.memCap, d.unflushed)
+	}
+	if err := d.pdb.Apply(g.b, pebble.NoSync); err != nil {
+		return err
+	}
+	d.unflushed += size
+	d.written = m
+	return nil
+}
+
+// memSize bounds what a batch takes in pebble's memtable, and what pebble
+// reserves for it before applying it: its bytes and, for each entry, a
+// skiplist node of the greatest height.
+func memSize(b *pebble.Batch) uint64 {
+	return uint64(b.Len()) + 200*uint64(b.Count())
+}
+
+// rotate has pebble flush its memtable once it holds half of its size (by
+// memSize, which overestimates), or when force is set. Pebble must never
+// start a new memtable by itself, which it would do while a group in the
+// old one is not durable: it does so when a batch does not fit, and no
+// batch reaches it with more than a quarter of the memtable (larger ones
+// wait for durability first, see writeGroup) while at most half is used. It waits
+// until every group in flight is durable, so the memtable flushed holds
+// only durable writes.
+func (d *DB) rotate(force bool) error {
+	if !force && d.unflushed < d.memCap/2 {
+		return nil
+	}
+	d.pipe.drain()
+	if err := d.failed(); err != nil {
+		return err
+	}
+	d.unflushed = 0
+	if !force && !d.grown && d.memCap < d.opts.MemTableBytes {
+		return wrapErr(d.growMemtable())
+	}
+	d.sealed.Add(1)
+	if force {
+		return wrapErr(d.pdb.Flush())
+	}
+	_, err := d.pdb.AsyncFlush()
+	return wrapErr(err)
+}
+
+// syncLog implements pipelineEnv.
+func (d *DB) syncLog() error { return d.log.Sync() }
+
+// publishGroups implements pipelineEnv: it publishes to readers the state
+// after the last of the groups of one sync, once they are durable (err is
+// nil), and releases the snapshots of the others.
+func (d *DB) publishGroups(groups []*pending, err error) {
+	var last *pending
+	anchor := false
+	for _, p := range groups {
+		if p.snap == nil {
+			continue
+		}
+		if last != nil {
+			_ = last.snap.Close()
+		}
+		last, anchor = p, anchor || p.anchor
+	}
+	if last == nil {
+		return
+	}
+	if err != nil {
+		_ = last.snap.Close()
+		return
+	}
+	d.publish(last.snap, last.next)
+	if d.groups++; anchor || d.groups%anchorGroups == 0 {
+		d.renewAnchor()
+	}
+}

@@ -1,0 +1,407 @@
+package seglog
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/cairndb/cairn"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Log is the set of segment files. One goroutine (the engine's committer)
+// appends; readers read at offsets that the index hands them, which are
+// always in frames that are durable.
+type Log struct {
+	fs  vfs.FS
+	dir string
+
+	mu    sync.RWMutex
+	files map[uint64]vfs.File // every segment, open for reading
+
+	// Owned by the committer.
+	active uint64   // the segment appended to
+	w      vfs.File // the active segment, open for writing
+	end    int64    // the end of the last frame in the active segment
+	alloc  int64    // the length of the active segment's file
+	limit  int64    // roll over to a new segment past this size
+	noSync bool
+}
+
+// Span is where consecutive bytes lie in the log: in segment Seg, from
+// offset Off, Bytes long.
+type Span struct {
+	Seg   uint64
+	Off   int64
+	Bytes int64
+}
+
+// SegmentName returns the file name of segment n.
+func SegmentName(n uint64) string { return fmt.Sprintf("%016x.log", n) }
+
+// ParseSegmentName returns the number of the segment whose file is name,
+// and false when name is not a segment's.
+func ParseSegmentName(name string) (uint64, bool) {
+	s, ok := strings.CutSuffix(name, ".log")
+	if !ok || len(s) != 16 {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(s, 16, 64)
+	return n, err == nil && n > 0
+}
+
+// Open opens the log in dir, creating the directory if needed. It opens
+// every segment for reading; the caller then finds the log's end (with
+// ReadFrame and CheckTail) and calls StartAppending before anything is
+// appended.
+func Open(fs vfs.FS, dir string, limit int64, noSync bool) (*Log, error) {
+	if _, err := fs.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		// A new log directory: make its entry in the parent durable.
+		if err := fs.MkdirAll(dir, 0o755); err != nil {
+			return nil, err
+		}
+		parent, err := fs.OpenDir(fs.PathDir(dir))
+		if err != nil {
+			return nil, err
+		}
+		if err := errors.Join(parent.Sync(), parent.Close()); err != nil {
+			return nil, err
+		}
+	}
+	names, err := fs.List(dir)
+	if err != nil {
+		return nil, err
+	}
+	l := &Log{fs: fs, dir: dir, files: map[uint64]vfs.File{}, limit: limit, noSync: noSync}
+	for _, name := range names {
+		n, ok := ParseSegmentName(name)
+		if !ok {
+			continue
+		}
+		f, err := fs.Open(fs.PathJoin(dir, name))
+		if err != nil {
+			return nil, errors.Join(err, l.Close())
+		}
+		l.files[n] = f
+	}
+	return l, nil
+}
+
+// Segments returns the numbers of the segments, in order.
+func (l *Log) Segments() []uint64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	out := make([]uint64, 0, len(l.files))
+	for n := range l.files {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (l *Log) file(n uint64) (vfs.File, error) {
+	l.mu.RLock()
+	f := l.files[n]
+	l.mu.RUnlock()
+	if f == nil {
+		return nil, fmt.Errorf("diskstore: %w: log segment %d is missing", cairn.ErrCorrupt, n)
+	}
+	return f, nil
+}
+
+// Has returns nil when segment n exists, and an error matching
+// cairn.ErrCorrupt when it is missing.
+func (l *Log) Has(n uint64) error {
+	_, err := l.file(n)
+	return err
+}
+
+// readAt reads len(p) bytes of segment n at off.
+func (l *Log) readAt(n uint64, off int64, p []byte) error {
+	f, err := l.file(n)
+	if err != nil {
+		return err
+	}
+	k, err := f.ReadAt(p, off)
+	if k == len(p) {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		return fmt.Errorf("diskstore: %w: log segment %d ends before %d", cairn.ErrCorrupt, n, off+int64(len(p)))
+	}
+	return err
+}
+
+// Size returns the length of segment n's file.
+func (l *Log) Size(n uint64) (int64, error) {
+	f, err := l.file(n)
+	if err != nil {
+		return 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return st.Size(), nil
+}
+
+// StartAppending makes segment n, whose frames end at end, the active one;
+// it creates the segment when it does not exist. Bytes after end (the torn
+// end of a frame never acknowledged) are overwritten with zeros, so that
+// no later scan can take them for a frame.
+func (l *Log) StartAppending(n uint64, end int64) error {
+	path := l.fs.PathJoin(l.dir, SegmentName(n))
+	l.mu.RLock()
+	_, exists := l.files[n]
+	l.mu.RUnlock()
+	if !exists {
+		return l.create(n)
+	}
+	w, err := l.fs.OpenReadWrite(path, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return err
+	}
+	st, err := w.Stat()
+	if err != nil {
+		return errors.Join(err, w.Close())
+	}
+	if err := zeroTail(w, end, st.Size()); err != nil {
+		return errors.Join(err, w.Close())
+	}
+	l.active, l.w, l.end, l.alloc = n, w, end, st.Size()
+	return nil
+}
+
+// zeroTail overwrites with zeros the bytes of f from end to size that are
+// not zeros already (the space preallocated ahead of the log reads as
+// zeros), and syncs them.
+func zeroTail(f vfs.File, end, size int64) error {
+	buf := make([]byte, 1<<20)
+	zeros := make([]byte, len(buf))
+	wrote := false
+	for off := end; off < size; off += int64(len(buf)) {
+		p := buf[:min(int64(len(buf)), size-off)]
+		if _, err := f.ReadAt(p, off); err != nil && !errors.Is(err, io.EOF) {
+			return err
+		}
+		if !bytes.Equal(p, zeros[:len(p)]) {
+			if _, err := f.WriteAt(zeros[:len(p)], off); err != nil {
+				return err
+			}
+			wrote = true
+		}
+	}
+	if wrote {
+		return f.Sync()
+	}
+	return nil
+}
+
+// create creates segment n, syncs the directory so that the file survives
+// a crash, and makes it the active segment.
+func (l *Log) create(n uint64) error {
+	path := l.fs.PathJoin(l.dir, SegmentName(n))
+	w, err := l.fs.Create(path, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return err
+	}
+	if err := l.syncDir(); err != nil {
+		return errors.Join(err, w.Close())
+	}
+	r, err := l.fs.Open(path)
+	if err != nil {
+		return errors.Join(err, w.Close())
+	}
+	if l.w != nil {
+		_ = l.w.Close()
+	}
+	l.mu.Lock()
+	l.files[n] = r
+	l.mu.Unlock()
+	l.active, l.w, l.end, l.alloc = n, w, 0, 0
+	return nil
+}
+
+func (l *Log) syncDir() error {
+	if l.noSync {
+		return nil
+	}
+	d, err := l.fs.OpenDir(l.dir)
+	if err != nil {
+		return err
+	}
+	return errors.Join(d.Sync(), d.Close())
+}
+
+// Full reports whether the next frame goes to a new segment.
+func (l *Log) Full() bool { return l.end >= l.limit }
+
+// Reserve returns the segment and offset where a frame of size bytes goes,
+// rolling over to a new segment when the active one is full.
+func (l *Log) Reserve() (uint64, int64, error) {
+	if l.end >= l.limit {
+		if err := l.create(l.active + 1); err != nil {
+			return 0, 0, err
+		}
+	}
+	return l.active, l.end, nil
+}
+
+// Write appends frame (header included) at the end of the active segment.
+//
+// The file is extended ahead of the frames, by an eighth of its length (64
+// KiB to 4 MiB at a time): a sync of data written within the file's length
+// costs less than one that also records a new length.
+func (l *Log) Write(frame []byte) error {
+	if need := l.end + int64(len(frame)); need > l.alloc {
+		ahead := min(max(need/8, 64<<10), 4<<20)
+		if ok, err := preallocate(l.w, l.alloc, need+ahead-l.alloc); err != nil {
+			return err
+		} else if ok {
+			l.alloc = need + ahead
+		}
+	}
+	if _, err := l.w.WriteAt(frame, l.end); err != nil {
+		return err
+	}
+	l.end += int64(len(frame))
+	return nil
+}
+
+// Sync makes what was written to the active segment durable. The syncer
+// calls it while the committer appends: the committer moves to a new
+// segment only when no group is in flight.
+func (l *Log) Sync() error {
+	if l.noSync {
+		return nil
+	}
+	return l.w.SyncData()
+}
+
+func (l *Log) Close() error {
+	var err error
+	if l.w != nil {
+		err = l.w.Close()
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, f := range l.files {
+		err = errors.Join(err, f.Close())
+	}
+	l.files = nil
+	return err
+}
+
+// DiskBytes returns the space the segments take on disk: the blocks they
+// hold where the filesystem says, their length otherwise.
+func (l *Log) DiskBytes() int64 {
+	var n int64
+	for _, s := range l.Segments() {
+		f, err := l.file(s)
+		if err != nil {
+			continue
+		}
+		st, err := f.Stat()
+		if err != nil {
+			continue
+		}
+		n += allocated(st)
+	}
+	return n
+}
+
+// Punch frees the whole blocks within each hole, segment by segment (holes
+// are in log order).
+func (l *Log) Punch(holes []Span) error {
+	const block = 4096
+	var f vfs.File
+	var seg uint64
+	defer func() {
+		if f != nil {
+			_ = f.Close()
+		}
+	}()
+	for _, h := range holes {
+		lo := (h.Off + block - 1) / block * block
+		hi := (h.Off + h.Bytes) / block * block
+		if hi <= lo {
+			continue
+		}
+		if f == nil {
+			if err := l.noteCompacted(); err != nil {
+				return err
+			}
+		}
+		if f == nil || h.Seg != seg {
+			if f != nil {
+				_ = f.Close()
+			}
+			var err error
+			if f, err = l.fs.OpenReadWrite(l.fs.PathJoin(l.dir, SegmentName(h.Seg)), vfs.WriteCategoryUnspecified); err != nil {
+				f = nil
+				return err
+			}
+			seg = h.Seg
+		}
+		if err := punchHole(f, lo, hi-lo); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// compactedNote names the file in the log's directory that says that
+// compaction freed parts of the log: frames' headers and index writes, and
+// whole segments. From then on the log cannot rebuild the index.
+const compactedNote = "COMPACTED"
+
+// Compacted reports whether the log in dir was compacted; when it cannot
+// tell (the note cannot be looked up), it says it was.
+func Compacted(fs vfs.FS, dir string) bool {
+	_, err := fs.Stat(fs.PathJoin(dir, compactedNote))
+	return !errors.Is(err, os.ErrNotExist)
+}
+
+// Compacted reports whether the log was compacted (see the function
+// Compacted).
+func (l *Log) Compacted() bool { return Compacted(l.fs, l.dir) }
+
+// noteCompacted makes the note that the log was compacted durable, before
+// compaction frees anything.
+func (l *Log) noteCompacted() error {
+	if l.Compacted() {
+		return nil
+	}
+	f, err := l.fs.Create(l.fs.PathJoin(l.dir, compactedNote), vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return err
+	}
+	if err := errors.Join(f.Sync(), f.Close()); err != nil {
+		return err
+	}
+	return l.syncDir()
+}
+
+// Remove deletes segment n, which no index entry points at any more.
+func (l *Log) Remove(n uint64) error {
+	if err := l.noteCompacted(); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	f := l.files[n]
+	delete(l.files, n)
+	l.mu.Unlock()
+	if f != nil {
+		_ = f.Close()
+	}
+	if err := l.fs.Remove(l.fs.PathJoin(l.dir, SegmentName(n))); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	return l.syncDir()
+}

@@ -1,0 +1,81 @@
+package seglog
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/cairndb/cairn"
+)
+
+// Reader reads event records from the log through a window, so that
+// reading many small neighbouring ranges costs few reads.
+type Reader struct {
+	log  *Log
+	seg  uint64
+	base int64
+	buf  []byte
+}
+
+// NewReader returns a reader of l's records. Release it when done.
+func (l *Log) NewReader() Reader { return Reader{log: l} }
+
+const readWindow = 256 << 10
+
+// windows holds the buffers of finished readers, so that each read does not
+// allocate (and the collector reclaim) a window of its own.
+var windows = sync.Pool{New: func() any { return new([]byte) }}
+
+// Release returns the reader's window to the pool.
+func (r *Reader) Release() {
+	if r.buf != nil && cap(r.buf) <= 4*readWindow {
+		b := r.buf[:0]
+		windows.Put(&b)
+	}
+	r.buf, r.seg = nil, 0
+}
+
+// Read returns the n bytes at off in segment seg, valid until the next call.
+func (r *Reader) Read(seg uint64, off int64, n int) ([]byte, error) {
+	if seg == r.seg && off >= r.base && off+int64(n) <= r.base+int64(len(r.buf)) {
+		return r.buf[off-r.base : off-r.base+int64(n)], nil
+	}
+	want := max(n, readWindow)
+	if r.buf == nil {
+		r.buf = *windows.Get().(*[]byte)
+	}
+	if cap(r.buf) < want {
+		r.buf = make([]byte, want)
+	}
+	r.buf = r.buf[:want]
+	f, err := r.log.file(seg)
+	if err != nil {
+		return nil, err
+	}
+	k, err := f.ReadAt(r.buf, off)
+	if k < n {
+		if err == nil || errors.Is(err, io.EOF) {
+			err = fmt.Errorf("diskstore: %w: log segment %d ends before %d", cairn.ErrCorrupt, seg, off+int64(n))
+		}
+		r.seg = 0
+		return nil, err
+	}
+	r.seg, r.base, r.buf = seg, off, r.buf[:k]
+	return r.buf[:n], nil
+}
+
+// Records splits the bytes of consecutive event records into their values,
+// appending them to out.
+func Records(p []byte, out [][]byte) ([][]byte, bool) {
+	for len(p) > 0 {
+		n, k := binary.Uvarint(p)
+		if k <= 0 || uint64(len(p)-k) < n {
+			return out, false
+		}
+		out = append(out, p[k:k+int(n)])
+		p = p[k+int(n):]
+	}
+	return out, true
+}

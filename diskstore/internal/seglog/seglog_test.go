@@ -1,0 +1,229 @@
+package seglog
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/cairndb/cairn"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// frame builds a frame of the given events and index bytes.
+func frame(events, index string) []byte {
+	f := append(BeginFrame(nil), events...)
+	f = append(f, index...)
+	SealFrame(f, len(events))
+	return f
+}
+
+// appendFrames opens a new log on fs and appends frames of n bytes each,
+// returning their offsets in segment 1.
+func appendFrames(t *testing.T, fs vfs.FS, frames ...[]byte) []int64 {
+	t.Helper()
+	l, err := Open(fs, "log", 1<<20, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if err := l.StartAppending(1, 0); err != nil {
+		t.Fatal(err)
+	}
+	var offs []int64
+	for _, f := range frames {
+		seg, off, err := l.Reserve()
+		if err != nil || seg != 1 {
+			t.Fatalf("reserve: segment %d, %v", seg, err)
+		}
+		if err := l.Write(f); err != nil {
+			t.Fatal(err)
+		}
+		offs = append(offs, off)
+	}
+	if err := l.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	return offs
+}
+
+// scan reads the frames of segment 1 from the start, as recovery does, and
+// returns them with the error of CheckTail at their end.
+func scan(t *testing.T, fs vfs.FS) ([][]byte, error) {
+	t.Helper()
+	l, err := Open(fs, "log", 1<<20, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	size, err := l.Size(1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out [][]byte
+	var off int64
+	for {
+		f, ok, err := l.ReadFrame(1, off, size, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			return out, l.CheckTail(1, off, size)
+		}
+		out = append(out, f)
+		off += int64(len(f))
+	}
+}
+
+// TestFramesReadBack: the frames appended are read back whole, in order,
+// each with its events and its index bytes apart; the end of the log is
+// where they end (the preallocated space after them is not a frame).
+func TestFramesReadBack(t *testing.T) {
+	fs := vfs.NewMem()
+	appendFrames(t, fs, frame("ev1", "ix1"), frame("", "marker"), frame("events 3", "index 3"))
+	got, err := scan(t, fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][2]string{{"ev1", "ix1"}, {"", "marker"}, {"events 3", "index 3"}}
+	if len(got) != len(want) {
+		t.Fatalf("read %d frames, want %d", len(got), len(want))
+	}
+	for i, f := range got {
+		ix := FrameIndex(f)
+		ev := f[HeaderLen : len(f)-len(ix)]
+		if string(ev) != want[i][0] || string(ix) != want[i][1] {
+			t.Fatalf("frame %d holds %q / %q, want %q / %q", i, ev, ix, want[i][0], want[i][1])
+		}
+	}
+}
+
+// TestTornTailIsTheEnd: a frame cut short by a crash is the end of the
+// log, not damage; appending again overwrites it with zeros first.
+func TestTornTailIsTheEnd(t *testing.T) {
+	fs := vfs.NewMem()
+	last := frame("the last events", "its index")
+	offs := appendFrames(t, fs, frame("a", "b"), last)
+	unwrite(t, fs, offs[1]+int64(len(last))-3, 3)
+	got, err := scan(t, fs)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("read %d frames, tail %v; want 1 frame and a torn tail", len(got), err)
+	}
+	l, err := Open(fs, "log", 1<<20, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.StartAppending(1, offs[1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := fs.Open("log/" + SegmentName(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rest := make([]byte, len(last))
+	if _, err := f.ReadAt(rest, offs[1]); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(rest, make([]byte, len(rest))) {
+		t.Fatalf("the torn frame was not zeroed: %q", rest)
+	}
+}
+
+// TestDamageBeforeAnIntactFrame: a frame that fails its checksum with an
+// intact frame after it is damage to acknowledged data, reported as
+// cairn.ErrCorrupt; the same damage in the last frame is a torn tail.
+func TestDamageBeforeAnIntactFrame(t *testing.T) {
+	for _, damaged := range []int{0, 1, 2} {
+		t.Run(fmt.Sprint("frame ", damaged), func(t *testing.T) {
+			fs := vfs.NewMem()
+			frames := [][]byte{frame("one", "1"), frame("two", "2"), frame("three", "3")}
+			offs := appendFrames(t, fs, frames...)
+			flip(t, fs, offs[damaged]+HeaderLen)
+			got, err := scan(t, fs)
+			if len(got) != damaged {
+				t.Fatalf("read %d frames before the damage, want %d", len(got), damaged)
+			}
+			last := damaged == len(frames)-1
+			if last && err != nil {
+				t.Fatalf("damage to the last frame reported as %v, want a torn tail", err)
+			}
+			if !last && !errors.Is(err, cairn.ErrCorrupt) {
+				t.Fatalf("damage before an intact frame reported as %v, want ErrCorrupt", err)
+			}
+		})
+	}
+}
+
+// TestRollover: once a segment passes its limit, the next frame goes to a
+// new segment, which reads back on its own.
+func TestRollover(t *testing.T) {
+	fs := vfs.NewMem()
+	l, err := Open(fs, "log", 64, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.StartAppending(1, 0); err != nil {
+		t.Fatal(err)
+	}
+	big := frame(string(make([]byte, 80)), "ix")
+	for i := range 3 {
+		seg, off, err := l.Reserve()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seg != uint64(i+1) || off != 0 {
+			t.Fatalf("frame %d reserved at segment %d offset %d, want segment %d offset 0", i, seg, off, i+1)
+		}
+		if err := l.Write(big); err != nil {
+			t.Fatal(err)
+		}
+		if !l.Full() {
+			t.Fatalf("segment %d holds %d bytes past its limit of 64 and is not full", seg, len(big))
+		}
+	}
+	if segs := l.Segments(); len(segs) != 3 {
+		t.Fatalf("segments %v, want 3", segs)
+	}
+	if err := l.Has(4); !errors.Is(err, cairn.ErrCorrupt) {
+		t.Fatalf("a missing segment: %v, want ErrCorrupt", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// unwrite puts zeros over n bytes at off in segment 1, as a crash leaves
+// the pages of a write that never reached the disk.
+func unwrite(t *testing.T, fs vfs.FS, off int64, n int) {
+	t.Helper()
+	f, err := fs.OpenReadWrite("log/"+SegmentName(1), vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteAt(make([]byte, n), off); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// flip inverts the byte at off in segment 1.
+func flip(t *testing.T, fs vfs.FS, off int64) {
+	t.Helper()
+	f, err := fs.OpenReadWrite("log/"+SegmentName(1), vfs.WriteCategoryUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := []byte{0}
+	if _, err := f.ReadAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, off); err != nil {
+		t.Fatal(err)
+	}
+}

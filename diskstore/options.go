@@ -1,0 +1,72 @@
+package diskstore
+
+import (
+	"log/slog"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Options configure a [DB]. The zero value is ready to use and durable.
+type Options struct {
+	// NoSync acknowledges appends without waiting for the write-ahead log
+	// to reach stable storage. It is for tests and benchmarks only: after
+	// a crash of the machine (not only of the process) acknowledged
+	// appends can be lost. Never use it for data you want to keep.
+	NoSync bool
+	// Logger receives diagnostics from the engine and from pebble. Nil
+	// discards them.
+	Logger *slog.Logger
+	// FS is the filesystem the store lives on. Nil means the operating
+	// system's. Tests pass pebble's in-memory or fault-injecting
+	// filesystems.
+	FS vfs.FS
+	// CacheBytes is the size of the block cache. Zero means 64 MiB.
+	CacheBytes int64
+	// MemTableBytes is the size of a memtable. Zero means 32 MiB.
+	MemTableBytes uint64
+	// MaxCachedStreams bounds how many streams' heads (last version and
+	// state) the writer keeps in memory. Zero means 100,000. Streams not
+	// cached are read from disk on their next append.
+	MaxCachedStreams int
+	// MaxGroupEvents bounds the events committed in one group commit.
+	// Zero means 16,384.
+	MaxGroupEvents int
+	// SegmentBytes is the size past which the log goes on in a new
+	// segment file. Zero means 256 MiB.
+	SegmentBytes int64
+	// ReadOnly opens an existing store for reading only: nothing in the
+	// directory is created or changed, so that it can live on read-only
+	// media, and every write (Compact included) fails with [ErrReadOnly];
+	// Health reports only a failed read. The directory's lock is taken
+	// shared: a process that holds the store for writing (a running
+	// server) excludes a read-only open, and read-only opens do not
+	// exclude each other. A directory that holds no store is refused with
+	// [ErrNoStore]. A store that was not closed cleanly, whose index lags
+	// its log, is refused with [ErrNeedsRecovery]: recovery writes the
+	// index, so open it once for writing first.
+	ReadOnly bool
+}
+
+func (o *Options) ensureDefaults() {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.FS == nil {
+		o.FS = vfs.Default
+	}
+	if o.CacheBytes <= 0 {
+		o.CacheBytes = 64 << 20
+	}
+	if o.MemTableBytes == 0 {
+		o.MemTableBytes = 32 << 20
+	}
+	if o.MaxCachedStreams <= 0 {
+		o.MaxCachedStreams = 100_000
+	}
+	if o.MaxGroupEvents <= 0 {
+		o.MaxGroupEvents = 16 << 10
+	}
+	if o.SegmentBytes <= 0 {
+		o.SegmentBytes = 256 << 20
+	}
+}

@@ -1,0 +1,176 @@
+package diskstore
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/diskstore/internal/seglog"
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// init checks the format key, writing it in a new store.
+func (d *DB) init() error {
+	v, closer, err := d.pdb.Get(formatKey)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		it, err := d.pdb.NewIter(nil)
+		if err != nil {
+			return indexFault{err}
+		}
+		nonEmpty := it.First()
+		if err := errors.Join(it.Error(), it.Close()); err != nil {
+			return indexFault{err}
+		}
+		if nonEmpty {
+			return fmt.Errorf("the directory holds a pebble database that is not a cairn store")
+		}
+		if d.opts.ReadOnly {
+			return ErrNoStore
+		}
+		val := append([]byte(formatMagic), 0, 0, 0, FormatVersion)
+		if err := d.pdb.Set(formatKey, seal(formatKey, val), pebble.NoSync); err != nil {
+			return indexFault{err}
+		}
+		if err := d.pdb.Flush(); err != nil {
+			return indexFault{err}
+		}
+	case err != nil:
+		return indexFault{err}
+	default:
+		p, err := unseal(formatKey, v)
+		ok := err == nil && len(p) == len(formatMagic)+4 && string(p[:len(formatMagic)]) == formatMagic
+		var version uint32
+		if ok {
+			version = uint32(p[len(p)-4])<<24 | uint32(p[len(p)-3])<<16 | uint32(p[len(p)-2])<<8 | uint32(p[len(p)-1])
+		}
+		_ = closer.Close()
+		if !ok {
+			return indexFault{fmt.Errorf("%w: unreadable format record", cairn.ErrCorrupt)}
+		}
+		if version != FormatVersion {
+			return fmt.Errorf("on-disk format version %d; this build reads version %d", version, FormatVersion)
+		}
+	}
+	return nil
+}
+
+// recover brings the index up to date with the log: it replays the index
+// writes of the frames after the one the index on disk last recorded (those
+// still in pebble's memtable when the process or the machine stopped),
+// finds the end of the log, and makes the last segment the one appended to.
+func (d *DB) recover() error {
+	m, ok, err := d.marker(d.pdb)
+	if err != nil {
+		return indexFault{err}
+	}
+	segs := d.log.Segments()
+	if !ok {
+		// The index holds no frame of the log: a new store, a crash
+		// before the index was first flushed, or an index removed to be
+		// rebuilt. The whole log is replayed, which only a log never
+		// compacted allows: compaction frees the frames' index writes
+		// and headers (a replay would take the first freed bytes for
+		// the end of the log, and overwrite what follows) and removes
+		// whole segments.
+		if len(segs) > 0 && (segs[0] != 1 || d.log.Compacted()) {
+			return errNoRebuild
+		}
+		m = marker{seg: 1}
+	} else if err := d.log.Has(m.seg); err != nil {
+		return err
+	}
+	var buf []byte
+	seg, end, next := m.seg, m.end, m.next
+	for len(segs) > 0 {
+		size, err := d.log.Size(seg)
+		if err != nil {
+			return err
+		}
+		for {
+			var frame []byte
+			var whole bool
+			frame, whole, err = d.log.ReadFrame(seg, end, size, buf)
+			buf = frame
+			if err != nil {
+				return err
+			}
+			if !whole {
+				if err := d.log.CheckTail(seg, end, size); err != nil {
+					return err
+				}
+				break
+			}
+			fm, err := checkFrame(frame, seg, end, next)
+			if err != nil {
+				return err
+			}
+			next = fm.next
+			if d.opts.ReadOnly {
+				return ErrNeedsRecovery
+			}
+			b := d.pdb.NewBatch()
+			if err := b.SetRepr(slices.Clone(seglog.FrameIndex(frame))); err != nil {
+				return fmt.Errorf("%w: log segment %d offset %d: %v", cairn.ErrCorrupt, seg, end, err)
+			}
+			if err := d.pdb.Apply(b, pebble.NoSync); err != nil {
+				return indexFault{err}
+			}
+			d.unflushed += memSize(b)
+			_ = b.Close()
+			end += int64(len(frame))
+		}
+		if err := d.log.Has(seg + 1); err != nil {
+			break
+		}
+		seg, end = seg+1, 0
+	}
+	if !d.opts.ReadOnly {
+		if err := d.log.StartAppending(seg, end); err != nil {
+			return err
+		}
+	}
+	// The committer's state is read from the index only now that it holds
+	// every frame of the log: read before the replay, it would miss the
+	// writes acknowledged after the index was last flushed.
+	m, _, err = d.marker(d.pdb)
+	if err != nil {
+		return indexFault{err}
+	}
+	d.next, d.written = m.next, m
+	if err := d.loadMaxID(); err != nil {
+		return indexFault{err}
+	}
+	return nil
+}
+
+// loadMaxID finds the greatest event ID with a retry record. The committer
+// skips the retry lookup of an append whose first ID is greater, so it
+// must be called after the replay: an ID recorded in a replayed frame and
+// missed here would make a retry of its append, or an append of the same ID
+// to another stream, be written again.
+func (d *DB) loadMaxID() error {
+	it, err := d.pdb.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixID}, UpperBound: []byte{prefixID + 1}})
+	if err != nil {
+		return wrapErr(err)
+	}
+	if it.Last() && len(it.Key()) == 17 {
+		copy(d.maxID[:], it.Key()[1:])
+	}
+	return wrapErr(errors.Join(it.Error(), it.Close()))
+}
+
+// marker reads the marker: the end of the last frame the index holds.
+func (d *DB) marker(r pebble.Reader) (marker, bool, error) {
+	v, closer, err := r.Get(markerKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return marker{}, false, nil
+	}
+	if err != nil {
+		return marker{}, false, wrapErr(err)
+	}
+	defer closer.Close()
+	m, err := decodeMarker(v)
+	return m, err == nil, err
+}
