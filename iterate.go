@@ -16,15 +16,9 @@ func (s *Store) Stream(ctx context.Context, stream string, from int64, dir Direc
 		return failedSeq[Event](err)
 	}
 	return paginate(ctx, func(last *Event) ([]Event, bool, error) {
-		next := from
-		switch {
-		case last == nil:
-		case dir == Forward:
-			next = last.Version + 1
-		case last.Version == 0:
+		next, ok := following(from, last, func(e *Event) int64 { return e.Version }, dir)
+		if !ok {
 			return nil, false, nil
-		default:
-			next = last.Version - 1
 		}
 		return s.page(s.readStream(ctx, stream, next, dir))
 	})
@@ -37,15 +31,9 @@ func (s *Store) All(ctx context.Context, from uint64, dir Direction) iter.Seq2[E
 		return failedSeq[Event](err)
 	}
 	return paginate(ctx, func(last *Event) ([]Event, bool, error) {
-		next := from
-		switch {
-		case last == nil:
-		case dir == Forward:
-			next = last.Position + 1
-		case last.Position == 0:
+		next, ok := following(from, last, func(e *Event) uint64 { return e.Position }, dir)
+		if !ok {
 			return nil, false, nil
-		default:
-			next = last.Position - 1
 		}
 		return s.page(s.readAll(ctx, next, dir))
 	})
@@ -158,4 +146,19 @@ func (s *Store) Streams(ctx context.Context) iter.Seq2[string, error] {
 		}
 		return countPage[string](s.opts.ReadBatch)(s.b.ListStreams(ctx, after, s.opts.ReadBatch))
 	})
+}
+
+// following returns where the page after the one that ended at last starts
+// (from, for the first page, when last is nil), and false when a backward
+// read has passed number 0. at reads an item's number.
+func following[T any, N int64 | uint64](from N, last *T, at func(*T) N, dir Direction) (N, bool) {
+	switch {
+	case last == nil:
+		return from, true
+	case dir == Forward:
+		return at(last) + 1, true
+	case at(last) == 0:
+		return 0, false
+	}
+	return at(last) - 1, true
 }

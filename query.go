@@ -52,15 +52,9 @@ func (s *Store) Index(ctx context.Context, key IndexKey, from int64, dir Directi
 		return failedSeq[IndexedEvent](err)
 	}
 	return paginate(ctx, func(last *IndexedEvent) ([]IndexedEvent, bool, error) {
-		next := from
-		switch {
-		case last == nil:
-		case dir == Forward:
-			next = last.Number + 1
-		case last.Number == 0:
+		next, ok := following(from, last, func(e *IndexedEvent) int64 { return e.Number }, dir)
+		if !ok {
 			return nil, false, nil
-		default:
-			next = last.Number - 1
 		}
 		return countPage[IndexedEvent](s.opts.ReadBatch)(ir.ReadIndex(ctx, key, next, s.opts.ReadBatch, dir))
 	})
@@ -139,15 +133,9 @@ func (s *Store) Query(ctx context.Context, q Query, from uint64, dir Direction) 
 		after = &head
 	}
 	return paginate(ctx, func(last *Event) ([]Event, bool, error) {
-		next := from
-		switch {
-		case last == nil:
-		case dir == Forward:
-			next = last.Position + 1
-		case last.Position == 0:
+		next, ok := following(from, last, func(e *Event) uint64 { return e.Position }, dir)
+		if !ok {
 			return nil, false, nil
-		default:
-			next = last.Position - 1
 		}
 		return countPage[Event](s.opts.ReadBatch)(s.readQuery(ctx, q, next, s.opts.ReadBatch, dir))
 	}), after, nil
