@@ -3,28 +3,17 @@ package main
 import (
 	"encoding/json"
 	"io"
-	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/export"
 )
 
-// jsonEvent is how commands print a recorded event: one JSON object per line.
-// JSON data and metadata are embedded as JSON; anything else as base64
+// jsonEvent is how commands print a recorded event: one JSON object per
+// line, the event line of an export. Unlike an export, which embeds only
+// JSON it can give back byte for byte, commands embed any valid JSON data
+// and metadata, for people to read; anything else goes as base64
 // (data_base64, metadata_base64).
-type jsonEvent struct {
-	Stream         string          `json:"stream"`
-	Version        int64           `json:"version"`
-	Position       uint64          `json:"position"`
-	ID             string          `json:"id"`
-	Type           string          `json:"type"`
-	ContentType    string          `json:"content_type"`
-	Data           json.RawMessage `json:"data,omitempty"`
-	DataBase64     []byte          `json:"data_base64,omitempty"`
-	Metadata       json.RawMessage `json:"metadata,omitempty"`
-	MetadataBase64 []byte          `json:"metadata_base64,omitempty"`
-	Tags           []string        `json:"tags,omitempty"`
-	Created        time.Time       `json:"created"`
-}
+type jsonEvent = export.Event
 
 func toJSONEvent(e cairn.Event) jsonEvent {
 	j := jsonEvent{
