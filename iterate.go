@@ -16,7 +16,7 @@ func (s *Store) Stream(ctx context.Context, stream string, from int64, dir Direc
 		return failedSeq[Event](err)
 	}
 	return paginate(ctx, func(last *Event) ([]Event, bool, error) {
-		next, ok := following(from, last, func(e *Event) int64 { return e.Version }, dir)
+		next, ok := NextFrom(from, last, func(e *Event) int64 { return e.Version }, dir)
 		if !ok {
 			return nil, false, nil
 		}
@@ -31,7 +31,7 @@ func (s *Store) All(ctx context.Context, from uint64, dir Direction) iter.Seq2[E
 		return failedSeq[Event](err)
 	}
 	return paginate(ctx, func(last *Event) ([]Event, bool, error) {
-		next, ok := following(from, last, func(e *Event) uint64 { return e.Position }, dir)
+		next, ok := NextFrom(from, last, func(e *Event) uint64 { return e.Position }, dir)
 		if !ok {
 			return nil, false, nil
 		}
@@ -148,10 +148,12 @@ func (s *Store) Streams(ctx context.Context) iter.Seq2[string, error] {
 	})
 }
 
-// following returns where the page after the one that ended at last starts
+// NextFrom returns where the page after the one that ended at last starts
 // (from, for the first page, when last is nil), and false when a backward
-// read has passed number 0. at reads an item's number.
-func following[T any, N int64 | uint64](from N, last *T, at func(*T) N, dir Direction) (N, bool) {
+// read has passed number 0. at reads an item's number (a version, a
+// position, an index entry's number). The Store's iterators page with it;
+// so can an engine or client that reads in pages.
+func NextFrom[T any, N int64 | uint64](from N, last *T, at func(*T) N, dir Direction) (N, bool) {
 	switch {
 	case last == nil:
 		return from, true

@@ -52,7 +52,7 @@ func (s *Store) Index(ctx context.Context, key IndexKey, from int64, dir Directi
 		return failedSeq[IndexedEvent](err)
 	}
 	return paginate(ctx, func(last *IndexedEvent) ([]IndexedEvent, bool, error) {
-		next, ok := following(from, last, func(e *IndexedEvent) int64 { return e.Number }, dir)
+		next, ok := NextFrom(from, last, func(e *IndexedEvent) int64 { return e.Number }, dir)
 		if !ok {
 			return nil, false, nil
 		}
@@ -133,7 +133,7 @@ func (s *Store) Query(ctx context.Context, q Query, from uint64, dir Direction) 
 		after = &head
 	}
 	return paginate(ctx, func(last *Event) ([]Event, bool, error) {
-		next, ok := following(from, last, func(e *Event) uint64 { return e.Position }, dir)
+		next, ok := NextFrom(from, last, func(e *Event) uint64 { return e.Position }, dir)
 		if !ok {
 			return nil, false, nil
 		}

@@ -355,15 +355,9 @@ func (s *Store) ReadAllSized(ctx context.Context, from uint64, count, maxBytes i
 		return nil, err
 	}
 	events, err := sized(count, maxBytes, func(last *cairn.Event, n int, z *sizer) ([]cairn.Event, error) {
-		next := from
-		switch {
-		case last == nil:
-		case dir == cairn.Forward:
-			next = last.Position + 1
-		case last.Position == 0:
+		next, ok := cairn.NextFrom(from, last, func(e *cairn.Event) uint64 { return e.Position }, dir)
+		if !ok {
 			return nil, nil
-		default:
-			next = last.Position - 1
 		}
 		return s.readAllPage(ctx, next, n, dir, z)
 	})

@@ -21,15 +21,9 @@ var (
 func (s *Store) ReadQuery(ctx context.Context, q cairn.Query, from uint64, count int, dir cairn.Direction) ([]cairn.Event, error) {
 	wire := cairnv1.FromQuery(q)
 	return s.read(count, math.MaxInt, func(last *cairn.Event, n int32, maxBytes int64) (*cairnv1.ReadResponse, bool, error) {
-		next := from
-		switch {
-		case last == nil:
-		case dir == cairn.Forward:
-			next = last.Position + 1
-		case last.Position == 0:
+		next, ok := cairn.NextFrom(from, last, func(e *cairn.Event) uint64 { return e.Position }, dir)
+		if !ok {
 			return nil, false, nil
-		default:
-			next = last.Position - 1
 		}
 		res, err := s.c.ReadQuery(ctx, &cairnv1.ReadQueryRequest{Query: wire, From: next, Count: n, Direction: cairnv1.Direction(dir), MaxBytes: maxBytes})
 		return res, true, err

@@ -117,15 +117,9 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from int64, count
 // ReadStreamSized implements [cairn.SizedReader].
 func (s *Store) ReadStreamSized(ctx context.Context, stream string, from int64, count, maxBytes int, dir cairn.Direction) ([]cairn.Event, error) {
 	return s.read(count, maxBytes, func(last *cairn.Event, n int32, maxBytes int64) (*cairnv1.ReadResponse, bool, error) {
-		next := from
-		switch {
-		case last == nil:
-		case dir == cairn.Forward:
-			next = last.Version + 1
-		case last.Version == 0:
+		next, ok := cairn.NextFrom(from, last, func(e *cairn.Event) int64 { return e.Version }, dir)
+		if !ok {
 			return nil, false, nil
-		default:
-			next = last.Version - 1
 		}
 		res, err := s.c.ReadStream(ctx, &cairnv1.ReadStreamRequest{Stream: stream, From: next, Count: n, Direction: cairnv1.Direction(dir), MaxBytes: maxBytes})
 		return res, true, err
@@ -140,15 +134,9 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, count int, dir cairn.D
 // ReadAllSized implements [cairn.SizedReader].
 func (s *Store) ReadAllSized(ctx context.Context, from uint64, count, maxBytes int, dir cairn.Direction) ([]cairn.Event, error) {
 	return s.read(count, maxBytes, func(last *cairn.Event, n int32, maxBytes int64) (*cairnv1.ReadResponse, bool, error) {
-		next := from
-		switch {
-		case last == nil:
-		case dir == cairn.Forward:
-			next = last.Position + 1
-		case last.Position == 0:
+		next, ok := cairn.NextFrom(from, last, func(e *cairn.Event) uint64 { return e.Position }, dir)
+		if !ok {
 			return nil, false, nil
-		default:
-			next = last.Position - 1
 		}
 		res, err := s.c.ReadAll(ctx, &cairnv1.ReadAllRequest{From: next, Count: n, Direction: cairnv1.Direction(dir), MaxBytes: maxBytes})
 		return res, true, err
