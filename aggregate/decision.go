@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"time"
 
 	"github.com/cairndb/cairn"
@@ -313,17 +312,5 @@ func (d *Decider[S, C, E]) attempt(ctx context.Context, cmd C) (_ DecisionResult
 }
 
 func (d *Decider[S, C, E]) backoff(ctx context.Context, attempt int) error {
-	limit := d.opts.BackoffBase
-	for i := 2; i < attempt && limit < d.opts.BackoffMax; i++ {
-		limit *= 2
-	}
-	limit = min(limit, d.opts.BackoffMax)
-	t := time.NewTimer(rand.N(limit) + 1)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return backoff(ctx, attempt, d.opts.BackoffBase, d.opts.BackoffMax)
 }

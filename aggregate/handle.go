@@ -140,12 +140,17 @@ func (r *Repository[S, C, E]) attempt(ctx context.Context, id, stream string, cm
 }
 
 func (r *Repository[S, C, E]) backoff(ctx context.Context, attempt int) error {
-	// Full jitter: a random wait up to BackoffBase·2^(attempt-2), capped.
-	limit := r.opts.BackoffBase
-	for i := 2; i < attempt && limit < r.opts.BackoffMax; i++ {
+	return backoff(ctx, attempt, r.opts.BackoffBase, r.opts.BackoffMax)
+}
+
+// backoff waits before attempt (2, 3, …) of a command that conflicted:
+// full jitter, a random wait up to base·2^(attempt-2), capped at max.
+func backoff(ctx context.Context, attempt int, base, max time.Duration) error {
+	limit := base
+	for i := 2; i < attempt && limit < max; i++ {
 		limit *= 2
 	}
-	limit = min(limit, r.opts.BackoffMax)
+	limit = min(limit, max)
 	t := time.NewTimer(rand.N(limit) + 1)
 	defer t.Stop()
 	select {
