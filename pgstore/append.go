@@ -43,7 +43,10 @@ type plan struct {
 	errs    []error
 	retry   []bool // the request repeats a recorded append: write nothing
 	failed  bool   // some errs[i] != nil
-	created time.Time
+	// condFailed is set when a condition failed, and the transaction
+	// wrote nothing.
+	condFailed bool
+	created    time.Time
 
 	// What to write, for the requests that are neither failed nor retries,
 	// in request order.
@@ -53,6 +56,8 @@ type plan struct {
 	lasts   []int64 // new last version of each stream in streams
 	runs    runRows
 	rows    eventRows
+	ix      indexRuns  // the index runs of the written events
+	conds   conditions // the conditions of the written requests
 }
 
 // lockSQL creates missing stream rows and locks all of them, in the order
@@ -84,7 +89,7 @@ func (s *Store) insertSQL() string {
 	), c AS (
 		SELECT c.n, (sum(c.n) OVER (ORDER BY c.o) - c.n)::int AS lo FROM unnest($7::int[]) WITH ORDINALITY AS c(n, o)
 	), ins AS (
-		INSERT INTO ` + s.chunks + ` (position, stream, version, count, first_id, ids, type, types, ctype, ctypes, data, metadata, tags, created)
+		INSERT INTO ` + s.chunks + ` (position, stream, version, count, first_id, ids, type, types, ctype, ctypes, data, metadata, tags, created, indexed)
 		SELECT h.first + c.lo, r.stream, r.version + c.lo - r.off, c.n,
 			CASE WHEN c.lo = r.off THEN r.id END,
 			($8::uuid[])[c.lo + 1 : c.lo + c.n],
@@ -97,7 +102,7 @@ func (s *Store) insertSQL() string {
 			($12::bytea[])[c.lo + 1 : c.lo + c.n],
 			($13::bytea[])[c.lo + 1 : c.lo + c.n],
 			($14::text[])[c.lo + 1 : c.lo + c.n],
-			$15
+			$15, true
 		FROM h, c JOIN r ON c.lo >= r.off AND c.lo < r.off + r.count
 	)
 	SELECT first, pg_notify($16, (first + $1::bigint - 1)::text) FROM h`
@@ -110,9 +115,57 @@ func (s *Store) insertArgs(p *plan) []any {
 		p.created, s.channel}
 }
 
+// indexSQL files the written events in the index. It runs after insertSQL,
+// under the head row's lock, whose row then holds the position after the
+// write's events.
+func (s *Store) indexSQL() string {
+	return `SELECT ` + s.fn("index_append") + `((SELECT next FROM ` + s.head + `) - $1::bigint,
+		$2::smallint[], $3::text[], $4::bigint[], $5::int[])`
+}
+
+func (p *plan) indexArgs() []any {
+	offs := make([]int64, len(p.ix.off))
+	for i, o := range p.ix.off {
+		offs[i] = int64(o)
+	}
+	return []any{p.total, p.ix.kind, p.ix.value, offs, p.ix.count}
+}
+
+// checkSQL checks the conditions of the written requests, after insertSQL,
+// under the head row's lock: it raises conditionFailedCode when any fails.
+// Only the events before the write's own are looked at.
+func (s *Store) checkSQL() string {
+	return `SELECT ` + s.fn("check_conditions") + `((SELECT next FROM ` + s.head + `) - $1::bigint,
+		$2::int[], $3::bigint[], $4::int[], $5::text[], $6::text[])`
+}
+
+func (p *plan) checkArgs() []any {
+	c := &p.conds
+	return []any{p.total, c.reqs, c.after, c.items, c.types, c.tags}
+}
+
+// fn is the schema-qualified name of one of the schema's functions.
+func (s *Store) fn(name string) string {
+	return pgx.Identifier{s.opts.Schema, name}.Sanitize()
+}
+
 // AppendBatch implements [cairn.BatchAppender]: all requests are one SQL
-// transaction.
+// transaction. A batch of one request is an append, and joins the next
+// group of appends as [Store.Append] does.
 func (s *Store) AppendBatch(ctx context.Context, reqs []cairn.AppendRequest) ([]cairn.AppendResult, error) {
+	if len(reqs) == 1 {
+		p, err := s.submit(ctx, reqs[0])
+		if err != nil {
+			return nil, err
+		}
+		if p.err != nil {
+			if p.whole {
+				return nil, p.err
+			}
+			return nil, &cairn.BatchError{Errs: []error{p.err}}
+		}
+		return []cairn.AppendResult{p.res}, nil
+	}
 	results, errs, err := s.appendRetrying(ctx, reqs, true)
 	if err != nil {
 		return nil, err
@@ -138,6 +191,9 @@ func (s *Store) appendRetrying(ctx context.Context, reqs []cairn.AppendRequest, 
 		}
 		var p *plan
 		p, err = s.appendOnce(ctx, reqs, atomic)
+		if err == nil && p.condFailed && !atomic {
+			return s.appendOthers(ctx, reqs, p)
+		}
 		if err == nil {
 			return p.results, p.errs, nil
 		}
@@ -158,6 +214,30 @@ func (s *Store) appendRetrying(ctx context.Context, reqs []cairn.AppendRequest, 
 		s.log.Warn("pgstore: append failed, trying again", "attempt", attempt, "err", err)
 	}
 	return nil, nil, s.wrap("append", err)
+}
+
+// appendOthers writes, each on its own terms, the requests that p would
+// have written but for the conditions that failed, which wrote nothing.
+func (s *Store) appendOthers(ctx context.Context, reqs []cairn.AppendRequest, p *plan) ([]cairn.AppendResult, []error, error) {
+	var idx []int
+	var others []cairn.AppendRequest
+	for _, i := range p.write {
+		if p.errs[i] == nil {
+			idx = append(idx, i)
+			others = append(others, reqs[i])
+		}
+	}
+	if len(others) == 0 {
+		return p.results, p.errs, nil
+	}
+	results, errs, err := s.appendRetrying(ctx, others, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, i := range idx {
+		p.results[i], p.errs[i] = results[k], errs[k]
+	}
+	return p.results, p.errs, nil
 }
 
 // appendOnce is one attempt: one transaction in two pipelined round trips.
@@ -186,6 +266,11 @@ func (s *Store) appendOnce(ctx context.Context, reqs []cairn.AppendRequest, atom
 	b := &pgx.Batch{}
 	b.Queue(s.updateStreamsSQL(), p.streams, p.lasts)
 	b.Queue(s.insertSQL(), s.insertArgs(p)...)
+	checks := len(p.conds.reqs) > 0
+	if checks {
+		b.Queue(s.checkSQL(), p.checkArgs()...)
+	}
+	b.Queue(s.indexSQL(), p.indexArgs()...)
 	b.Queue("COMMIT")
 	br := conn.SendBatch(ctx, b)
 	var first int64
@@ -193,11 +278,25 @@ func (s *Store) appendOnce(ctx context.Context, reqs []cairn.AppendRequest, atom
 	if err == nil {
 		err = br.QueryRow().Scan(&first, nil)
 	}
-	if err == nil {
+	if err == nil && checks {
+		_, err = br.Exec()
+	}
+	for i := 0; i < 2 && err == nil; i++ { // the index, the commit
 		_, err = br.Exec()
 	}
 	if cerr := br.Close(); err == nil {
 		err = cerr
+	}
+	if failed, cerr := conditionErrors(err, p.errs); failed {
+		// A condition failed: the transaction is aborted and writes
+		// nothing; the deferred rollback ends it.
+		p.failed, p.condFailed = true, true
+		for _, i := range p.write {
+			if p.errs[i] != nil {
+				p.results[i] = cairn.AppendResult{}
+			}
+		}
+		return p, cerr
 	}
 	if err != nil {
 		return nil, err
@@ -240,7 +339,10 @@ func (s *Store) lockAndCheck(ctx context.Context, conn queryBatcher, reqs []cair
 
 	b := &pgx.Batch{}
 	if begin {
-		b.Queue("BEGIN")
+		// Conditions and index numbers are read in statements that
+		// start after the head row's lock is taken: each must see what
+		// committed before it (see conditions).
+		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
 	}
 	b.Queue(s.lockSQL(), ids)
 	b.Queue(s.lookupSQL(), firsts)
@@ -332,6 +434,10 @@ func (s *Store) lockAndCheck(ctx context.Context, conn queryBatcher, reqs []cair
 			continue
 		}
 		next := max(st.version, current) + 1
+		p.ix.addRequest(int32(i+1), int32(p.total), r.Stream, next, r.Events)
+		if r.Condition != nil {
+			p.conds.add(i, r.Condition)
+		}
 		p.runs.stream = append(p.runs.stream, r.Stream)
 		p.runs.version = append(p.runs.version, next)
 		p.runs.off = append(p.runs.off, int32(p.total))

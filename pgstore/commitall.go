@@ -27,7 +27,8 @@ func (s *Store) CommitAll(ctx context.Context, req cairn.AppendRequest, projecti
 		if errors.As(err, &pe) {
 			return cairn.AppendResult{}, pe.err
 		}
-		if err == nil || errors.Is(err, cairn.ErrWrongExpectedVersion) || errors.Is(err, cairn.ErrStreamDeleted) || errors.Is(err, cairn.ErrDuplicateEvent) {
+		if err == nil || errors.Is(err, cairn.ErrWrongExpectedVersion) || errors.Is(err, cairn.ErrStreamDeleted) ||
+			errors.Is(err, cairn.ErrDuplicateEvent) || errors.Is(err, cairn.ErrConditionFailed) {
 			return res, err
 		}
 		if attempt == maxAttempts || !retryable(err) || ctx.Err() != nil || s.closed.Load() {
@@ -45,7 +46,7 @@ type projectionError struct{ err error }
 func (e projectionError) Error() string { return e.err.Error() }
 
 func (s *Store) commitAllOnce(ctx context.Context, reqs []cairn.AppendRequest, projections []cairn.Projection) (cairn.AppendResult, error) {
-	tx, err := s.pool.Begin(ctx)
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
 	if err != nil {
 		return cairn.AppendResult{}, err
 	}
@@ -63,6 +64,21 @@ func (s *Store) commitAllOnce(ctx context.Context, reqs []cairn.AppendRequest, p
 	var first int64
 	err = tx.QueryRow(ctx, s.insertSQL(), s.insertArgs(p)...).Scan(&first, nil)
 	if err != nil {
+		return cairn.AppendResult{}, err
+	}
+	if len(p.conds.reqs) > 0 {
+		_, err := tx.Exec(ctx, s.checkSQL(), p.checkArgs()...)
+		if failed, cerr := conditionErrors(err, p.errs); failed {
+			if cerr != nil {
+				return cairn.AppendResult{}, cerr
+			}
+			return cairn.AppendResult{}, p.errs[0]
+		}
+		if err != nil {
+			return cairn.AppendResult{}, err
+		}
+	}
+	if _, err := tx.Exec(ctx, s.indexSQL(), p.indexArgs()...); err != nil {
 		return cairn.AppendResult{}, err
 	}
 	req := reqs[0]

@@ -9,7 +9,6 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
@@ -36,9 +35,14 @@ const maxGroupEvents = 4096
 
 type pending struct {
 	req  cairn.AppendRequest
+	runs indexRuns        // the index runs of its events, relative to them
+	keys []cairn.IndexKey // the keys of its events
 	res  cairn.AppendResult
 	err  error
-	done chan struct{}
+	// whole is set when err is the failure of the whole group's
+	// transaction rather than the append's own outcome.
+	whole bool
+	done  chan struct{}
 }
 
 // committer queues the appends waiting for a group transaction. Locks: mu
@@ -56,13 +60,24 @@ type committer struct {
 // before the append's group has started, it is dropped and the context's
 // error returned; once its group has started, Append waits for the outcome.
 func (s *Store) Append(ctx context.Context, stream string, expected cairn.ExpectedVersion, events []cairn.EventData) (cairn.AppendResult, error) {
-	if err := s.check(ctx); err != nil {
+	p, err := s.submit(ctx, cairn.AppendRequest{Stream: stream, Expected: expected, Events: events})
+	if err != nil {
 		return cairn.AppendResult{}, err
 	}
-	p := &pending{
-		req:  cairn.AppendRequest{Stream: stream, Expected: expected, Events: events},
-		done: make(chan struct{}),
+	return p.res, p.err
+}
+
+// submit queues req for the next group transaction and waits for its
+// outcome, in the returned pending. The error is ctx's when the append was
+// dropped before its group started.
+func (s *Store) submit(ctx context.Context, req cairn.AppendRequest) (*pending, error) {
+	if err := s.check(ctx); err != nil {
+		return nil, err
 	}
+	p := &pending{req: req, done: make(chan struct{})}
+	// The index keys are computed here, by the appending goroutine, not by
+	// the one that commits the group.
+	p.keys = p.runs.addRequest(0, 0, req.Stream, -1, req.Events)
 	c := &s.commit
 	c.mu.Lock()
 	c.queue = append(c.queue, p)
@@ -76,7 +91,7 @@ func (s *Store) Append(ctx context.Context, stream string, expected cairn.Expect
 	}
 	select {
 	case <-p.done:
-		return p.res, p.err
+		return p, nil
 	case <-ctx.Done():
 	}
 	c.mu.Lock()
@@ -84,12 +99,12 @@ func (s *Store) Append(ctx context.Context, stream string, expected cairn.Expect
 		if q == p {
 			c.queue = append(c.queue[:i], c.queue[i+1:]...)
 			c.mu.Unlock()
-			return cairn.AppendResult{}, ctx.Err()
+			return nil, ctx.Err()
 		}
 	}
 	c.mu.Unlock()
 	<-p.done
-	return p.res, p.err
+	return p, nil
 }
 
 // commitLoop commits groups until the queue is empty.
@@ -131,8 +146,10 @@ func (s *Store) commitLoop() {
 
 // takeLocked removes the next group from the queue, in arrival order. An
 // append sharing an event id with one already in the group waits for the
-// next group, so that its retry detection sees the other one's events. c.mu
-// is held.
+// next group, so that its retry detection sees the other one's events; so
+// does a conditional append whose query may match the events of one
+// already in the group, so that its condition is checked against them (see
+// conditions). c.mu is held.
 func (c *committer) takeLocked() []*pending {
 	var group, rest []*pending
 	var ids map[uuid.UUID]bool
@@ -147,6 +164,14 @@ func (c *committer) takeLocked() []*pending {
 			if ids[e.ID] {
 				clash = true
 				break
+			}
+		}
+		if cond := p.req.Condition; cond != nil && !clash {
+			for _, q := range group {
+				if mayMatch(cond.FailIfEventsMatch, q.keys) {
+					clash = true
+					break
+				}
 			}
 		}
 		if clash {
@@ -171,11 +196,7 @@ func (c *committer) takeLocked() []*pending {
 // commitGroup commits one group and hands every append its outcome.
 func (s *Store) commitGroup(group []*pending) {
 	ctx := context.Background()
-	reqs := make([]cairn.AppendRequest, len(group))
-	for i, p := range group {
-		reqs[i] = p.req
-	}
-	results, errs, err := s.appendGroup(ctx, reqs)
+	results, errs, err := s.appendGroup(ctx, group)
 	var pgErr *pgconn.PgError
 	if err != nil && len(group) > 1 && (errors.As(err, &pgErr) || errors.Is(err, cairn.ErrDuplicateEvent)) {
 		// The transaction failed for a reason that belongs to one of
@@ -183,7 +204,7 @@ func (s *Store) commitGroup(group []*pending) {
 		for _, p := range group {
 			results, errs, err := s.appendRetrying(ctx, []cairn.AppendRequest{p.req}, true)
 			if err != nil {
-				p.err = err
+				p.err, p.whole = err, true
 			} else {
 				p.res, p.err = results[0], errs[0]
 			}
@@ -193,7 +214,7 @@ func (s *Store) commitGroup(group []*pending) {
 	}
 	for i, p := range group {
 		if err != nil {
-			p.err = err
+			p.err, p.whole = err, true
 		} else {
 			p.res, p.err = results[i], errs[i]
 		}
@@ -201,22 +222,67 @@ func (s *Store) commitGroup(group []*pending) {
 	}
 }
 
-// appendGroup appends reqs, each on its own terms, with one call of the
-// schema's append_group function: one statement, one round trip, committed
-// on its own. It tries again when the connection fails.
-func (s *Store) appendGroup(ctx context.Context, reqs []cairn.AppendRequest) ([]cairn.AppendResult, []error, error) {
-	var (
-		streams  = make([]string, len(reqs))
-		expected = make([]int64, len(reqs))
-		counts   = make([]int32, len(reqs))
-		rows     eventRows
-	)
-	for i, r := range reqs {
-		streams[i], expected[i], counts[i] = r.Stream, r.Expected.Int64(), int32(len(r.Events))
-		rows.addRequest(r.Stream, r.Events)
+// groupArgs are append_group's arguments.
+type groupArgs struct {
+	streams  []string
+	expected []int64
+	counts   []int32
+	rows     eventRows
+	ix       indexRuns
+	// The conditions, all nil when no request has one.
+	after  []*int64
+	items  []int32
+	qTypes []*string
+	qTags  []*string
+}
+
+func (a *groupArgs) list(channel string) []any {
+	r, ix := &a.rows, &a.ix
+	return []any{a.streams, a.expected, a.counts, r.id, r.types, r.ctypes, r.kindArg(), r.data, r.metaArg(), r.tagsArg(), r.chunks, channel,
+		ix.req, ix.kind, ix.value, ix.off, ix.count, ix.first,
+		a.after, a.items, a.qTypes, a.qTags}
+}
+
+// appendGroup appends the group's requests, each on its own terms, with
+// one call of the schema's append_group function: one statement, one round
+// trip, committed on its own. It tries again when the connection fails.
+func (s *Store) appendGroup(ctx context.Context, group []*pending) ([]cairn.AppendResult, []error, error) {
+	reqs := make([]cairn.AppendRequest, len(group))
+	a := groupArgs{
+		streams:  make([]string, len(group)),
+		expected: make([]int64, len(group)),
+		counts:   make([]int32, len(group)),
 	}
-	sql := `SELECT status, out_version, out_position, rec_stream, rec_version FROM ` +
-		pgx.Identifier{s.opts.Schema, "append_group"}.Sanitize() + `($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`
+	conds := false
+	for i, p := range group {
+		r := p.req
+		reqs[i] = r
+		a.streams[i], a.expected[i], a.counts[i] = r.Stream, r.Expected.Int64(), int32(len(r.Events))
+		a.rows.addRequest(r.Stream, r.Events)
+		for range p.runs.kind {
+			a.ix.req = append(a.ix.req, int32(i+1))
+		}
+		a.ix.kind = append(a.ix.kind, p.runs.kind...)
+		a.ix.value = append(a.ix.value, p.runs.value...)
+		a.ix.off = append(a.ix.off, p.runs.off...)
+		a.ix.count = append(a.ix.count, p.runs.count...)
+		a.ix.first = append(a.ix.first, p.runs.first...)
+		conds = conds || r.Condition != nil
+	}
+	if conds {
+		a.after = make([]*int64, len(group))
+		a.items = make([]int32, len(group))
+		for i, r := range reqs {
+			if r.Condition == nil {
+				continue
+			}
+			after := afterArg(r.Condition)
+			a.after[i] = &after
+			a.qTypes, a.qTags, a.items[i] = queryArgs(r.Condition.FailIfEventsMatch, a.qTypes, a.qTags)
+		}
+	}
+	sql := `SELECT status, out_version, out_position, rec_stream, rec_version FROM ` + s.fn("append_group") +
+		`($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`
 	var err error
 	for attempt := 1; ; attempt++ {
 		if err := s.check(ctx); err != nil {
@@ -224,7 +290,7 @@ func (s *Store) appendGroup(ctx context.Context, reqs []cairn.AppendRequest) ([]
 		}
 		var out []groupRow
 		actx, cancel := context.WithTimeout(ctx, s.opts.GroupTimeout)
-		out, err = s.callGroup(actx, sql, streams, expected, counts, rows)
+		out, err = s.callGroup(actx, sql, a.list(s.channel))
 		timedOut := errors.Is(actx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
 		cancel()
 		if err == nil {
@@ -252,8 +318,8 @@ type groupRow struct {
 	recVersion *int64
 }
 
-func (s *Store) callGroup(ctx context.Context, sql string, streams []string, expected []int64, counts []int32, r eventRows) ([]groupRow, error) {
-	rows, err := s.pool.Query(ctx, sql, streams, expected, counts, r.id, r.types, r.ctypes, r.kindArg(), r.data, r.metaArg(), r.tagsArg(), r.chunks, s.channel)
+func (s *Store) callGroup(ctx context.Context, sql string, args []any) ([]groupRow, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -298,6 +364,8 @@ func (s *Store) groupOutcome(ctx context.Context, reqs []cairn.AppendRequest, ou
 				return nil, nil, s.wrap("append", err)
 			}
 			results[i], errs[i] = cairn.RetryResult(r.Stream, r.Expected, r.Events, recorded)
+		case 4:
+			errs[i] = &cairn.ConditionError{Position: uint64(*g.position)}
 		default:
 			return nil, nil, fmt.Errorf("pgstore: append: unknown outcome %d", g.status)
 		}

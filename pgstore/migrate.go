@@ -20,6 +20,13 @@ var migrations = []string{
 	migration3,
 	migration4,
 	migration5,
+	migration6,
+}
+
+// migrationSteps are the steps of migrations that SQL cannot do alone, run
+// in Go right after the migration's SQL, in its transaction.
+var migrationSteps = map[int]func(ctx context.Context, tx pgx.Tx, schema string) error{
+	6: backfillIndex,
 }
 
 // migrate creates the schema and applies the migrations it lacks, in one
@@ -57,6 +64,11 @@ func (s *Store) migrateTo(ctx context.Context, to int) error {
 			sql := strings.ReplaceAll(migrations[v-1], "{{s}}", schema)
 			if _, err := tx.Exec(ctx, sql); err != nil {
 				return fmt.Errorf("migration %d: %w", v, err)
+			}
+			if step := migrationSteps[v]; step != nil {
+				if err := step(ctx, tx, schema); err != nil {
+					return fmt.Errorf("migration %d: %w", v, err)
+				}
 			}
 			if _, err := tx.Exec(ctx, "INSERT INTO "+schema+".migrations (version) VALUES ($1)", v); err != nil {
 				return err

@@ -220,12 +220,8 @@ func TestMigrateExpectedOnce(t *testing.T) {
 	}
 	expectations := []cairn.ExpectedVersion{cairn.NoStream, cairn.Any, cairn.StreamExists, cairn.Exact(0), cairn.Exact(2)}
 	for i := range expectations {
-		if _, err := s.Append(ctx, fmt.Sprint("a-", i), cairn.NoStream, events(3)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.Append(ctx, fmt.Sprint("d-", i), cairn.NoStream, events(3)); err != nil {
-			t.Fatal(err)
-		}
+		appendV4(t, s, cairn.AppendRequest{Stream: fmt.Sprint("a-", i), Expected: cairn.NoStream, Events: events(3)})
+		appendV4(t, s, cairn.AppendRequest{Stream: fmt.Sprint("d-", i), Expected: cairn.NoStream, Events: events(3)})
 		if err := s.DeleteStream(ctx, fmt.Sprint("d-", i), cairn.Any); err != nil {
 			t.Fatal(err)
 		}
@@ -327,4 +323,35 @@ func migratedTo(t *testing.T, to int) (*Store, *pgxpool.Pool) {
 		t.Fatal(err)
 	}
 	return s, pool
+}
+
+// appendV4 appends reqs as one group with append_group as migrations 4 and
+// 5 define it, and fails t unless every request is written.
+func appendV4(t *testing.T, s *Store, reqs ...cairn.AppendRequest) {
+	t.Helper()
+	var (
+		streams  = make([]string, len(reqs))
+		expected = make([]int64, len(reqs))
+		counts   = make([]int32, len(reqs))
+		r        eventRows
+	)
+	for i, req := range reqs {
+		streams[i], expected[i], counts[i] = req.Stream, req.Expected.Int64(), int32(len(req.Events))
+		r.addRequest(req.Stream, req.Events)
+	}
+	rows, err := s.pool.Query(context.Background(), `SELECT status FROM `+s.fn("append_group")+
+		`($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		streams, expected, counts, r.id, r.types, r.ctypes, r.kindArg(), r.data, r.metaArg(), r.tagsArg(), r.chunks, s.channel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	statuses, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range statuses {
+		if st != 0 {
+			t.Fatalf("append_group of migration 5: request %d has status %d", i, st)
+		}
+	}
 }

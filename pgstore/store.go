@@ -76,7 +76,7 @@ type Store struct {
 	channel string // NOTIFY channel of the schema
 
 	// Table names, schema-qualified and quoted.
-	chunks, streams, head, snapshots, readModel string
+	chunks, streams, head, snapshots, readModel, indexRuns string
 
 	// Locks: mu and commit.mu are never held together; both are leaves.
 	commit    committer
@@ -99,6 +99,8 @@ var (
 	_ cairn.TxCommitter     = (*Store)(nil)
 	_ cairn.ReadModelReader = (*Store)(nil)
 	_ cairn.Notifier        = (*Store)(nil)
+	_ cairn.IndexReader     = (*Store)(nil)
+	_ cairn.Querier         = (*Store)(nil)
 )
 
 // Open connects to the database at url (postgres://user:pass@host:port/db?…,
@@ -151,6 +153,7 @@ func newStore(pool *pgxpool.Pool, opts Options) *Store {
 		head:      q("head"),
 		snapshots: q("snapshots"),
 		readModel: q("read_model"),
+		indexRuns: q("index_runs"),
 		done:      make(chan struct{}),
 	}
 }

@@ -1,0 +1,129 @@
+package pgstore
+
+import (
+	"cmp"
+	"context"
+	"math"
+	"slices"
+
+	"github.com/cairndb/cairn"
+)
+
+// ReadQuery implements [cairn.Querier]. A query that matches every event
+// reads the log. Otherwise one statement reads, for each item, the lists
+// that the schema's query_scans chooses (the list of one of its tags or
+// those of its types, whichever hold the fewest entries), the events at
+// their positions that pass the item (item_matches), at most count of them
+// per list; the lists are merged here in position order, an event that
+// several items match once.
+//
+// An event of a system stream has no type in the index (cairn.IndexKeys),
+// so it matches no item with types: only items of tags alone select it.
+func (s *Store) ReadQuery(ctx context.Context, q cairn.Query, from uint64, count int, dir cairn.Direction) ([]cairn.Event, error) {
+	if q.All() {
+		return s.ReadAll(ctx, from, count, dir)
+	}
+	if err := s.check(ctx); err != nil {
+		return nil, err
+	}
+	if count <= 0 || (dir == cairn.Forward && from > math.MaxInt64) {
+		return nil, nil
+	}
+	start := int64(min(from, math.MaxInt64))
+	types, tags, _ := queryArgs(q, nil, nil)
+	var events []cairn.Event
+	for _, sorted := range []bool{false, true} {
+		var ok bool
+		var err error
+		events, ok, err = s.readQuery(ctx, s.readQuerySQL(dir, sorted), dir, types, tags, start, count)
+		if err != nil {
+			return nil, s.wrap("read query", err)
+		}
+		if ok {
+			break
+		}
+		events = nil
+	}
+	if dir == cairn.Forward {
+		slices.SortFunc(events, func(a, b cairn.Event) int { return cmp.Compare(a.Position, b.Position) })
+	} else {
+		slices.SortFunc(events, func(a, b cairn.Event) int { return cmp.Compare(b.Position, a.Position) })
+	}
+	events = slices.CompactFunc(events, func(a, b cairn.Event) bool { return a.Position == b.Position })
+	return events[:min(len(events), count)], nil
+}
+
+// readQuery runs the query of readQuerySQL. ok reports whether the events
+// of every list came in order (always so when the query sorts them).
+func (s *Store) readQuery(ctx context.Context, sql string, dir cairn.Direction, types, tags []*string, from int64, count int) (events []cairn.Event, ok bool, err error) {
+	rows, err := s.pool.Query(ctx, sql, types, tags, from, count)
+	if err != nil {
+		return nil, false, err
+	}
+	defer rows.Close()
+	type list struct {
+		item  int32
+		kind  int16
+		value string
+	}
+	var last list
+	var lastPos uint64
+	for rows.Next() {
+		var l list
+		e, err := scanEvent(rows, &l.item, &l.kind, &l.value)
+		if err != nil {
+			return nil, false, err
+		}
+		if len(events) > 0 && l == last {
+			if (dir == cairn.Forward && e.Position <= lastPos) || (dir == cairn.Backward && e.Position >= lastPos) {
+				return nil, false, nil
+			}
+		}
+		last, lastPos = l, e.Position
+		events = append(events, e)
+	}
+	return events, true, rows.Err()
+}
+
+// readQuerySQL reads at most $4 events from position $3 on in direction
+// dir from each list query_scans chooses for the query ($1 its items'
+// types, $2 their tags), that pass the item. The lists are read run by run
+// in position order; a run's events come from the chunks that hold them.
+// Forward reads order the query by run only, as forward log reads order it
+// by chunk (see forward), unless sorted is set: readQuery checks the order.
+func (s *Store) readQuerySQL(dir cairn.Direction, sorted bool) string {
+	var runs, chunks, within, order string
+	if dir == cairn.Forward {
+		runs = `e.position >= coalesce((SELECT max(e2.position) FROM ` + s.indexRuns + ` e2
+				WHERE e2.kind = l.kind AND e2.value = l.value AND e2.position <= $3::bigint), $3::bigint)`
+		chunks = `c.position >= coalesce((SELECT max(c2.position) FROM ` + s.chunks + ` c2
+				WHERE c2.position <= greatest(e.position, $3::bigint)), greatest(e.position, $3::bigint))
+			AND c.position < e.position + e.count ORDER BY c.position`
+		within = `c.position + x.n - 1 >= greatest(e.position, $3::bigint) AND c.position + x.n - 1 < e.position + e.count`
+		order = `e.position`
+		if sorted {
+			order += `, c.position + x.n`
+		}
+	} else {
+		runs = `e.position <= $3::bigint`
+		chunks = `c.position >= coalesce((SELECT max(c2.position) FROM ` + s.chunks + ` c2
+				WHERE c2.position <= e.position), e.position)
+			AND c.position <= least($3::bigint, e.position + e.count - 1)`
+		within = `c.position + x.n - 1 >= e.position AND c.position + x.n - 1 <= least($3::bigint, e.position + e.count - 1)`
+		order = `e.position DESC, c.position + x.n DESC`
+	}
+	return `SELECT l.item, l.kind, l.value, ev.*
+		FROM ` + s.fn("query_scans") + `($1::text[], $2::text[]) l
+		CROSS JOIN LATERAL (
+			SELECT ` + expandColumns + `
+			FROM ` + s.indexRuns + ` e
+			CROSS JOIN LATERAL (SELECT * FROM ` + s.chunks + ` c WHERE ` + chunks + `) c
+			CROSS JOIN LATERAL unnest(c.ids, c.types, c.ctypes, c.data, c.metadata, c.tags)
+				WITH ORDINALITY AS x(id, type, ctype, data, meta, tags, n)
+			WHERE e.kind = l.kind AND e.value = l.value AND ` + runs + `
+				AND ` + within + `
+				AND ` + s.fn("item_matches") + `(c.stream, coalesce(x.type, c.type), x.tags, ($1::text[])[l.item], ($2::text[])[l.item])
+			ORDER BY ` + order + `
+			LIMIT $4
+		) ev`
+}
