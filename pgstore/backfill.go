@@ -11,7 +11,7 @@ import (
 
 // backfillBatch is how many events backfillIndex reads at a time, and how
 // many runs it writes at a time.
-const backfillBatch = 10000
+var backfillBatch = 10000
 
 // backfillIndex files the events stored before migration 6 in the index,
 // in the migration's transaction: it reads every event in position order

@@ -133,23 +133,25 @@ const migration6 = `
 			RETURN v_pos;
 		END IF;
 		FOR r IN SELECT * FROM {{s}}.query_scans(p_types, p_tags) LOOP
-			SELECT c.position + x.n - 1 INTO v_pos
+			SELECT g.p INTO v_pos
 			FROM {{s}}.index_runs e
 			CROSS JOIN LATERAL (
-				SELECT c.position, c.stream, c.type, c.ids, c.types, c.tags FROM {{s}}.chunks c
-				WHERE c.position >= coalesce((SELECT max(c2.position) FROM {{s}}.chunks c2
-						WHERE c2.position <= greatest(e.position, v_lo)), greatest(e.position, v_lo))
-					AND c.position < least(e.position + e.count, v_hi)
+				(SELECT c.position, c.count, c.stream, c.type, c.types, c.tags FROM {{s}}.chunks c
+					WHERE c.position <= greatest(e.position, v_lo) ORDER BY c.position DESC LIMIT 1)
+				UNION ALL
+				(SELECT c.position, c.count, c.stream, c.type, c.types, c.tags FROM {{s}}.chunks c
+					WHERE least(e.position + e.count, v_hi) > greatest(e.position, v_lo) + 1
+						AND c.position > greatest(e.position, v_lo) AND c.position < least(e.position + e.count, v_hi))
 			) c
-			CROSS JOIN LATERAL unnest(c.ids, c.types, c.tags) WITH ORDINALITY AS x(id, type, tags, n)
+			CROSS JOIN LATERAL generate_series(greatest(e.position, c.position, v_lo),
+				least(e.position + e.count, c.position + c.count, v_hi) - 1) AS g(p)
+			CROSS JOIN LATERAL (SELECT (g.p - c.position + 1)::int AS k) k
 			WHERE e.kind = r.kind AND e.value = r.value
 				AND e.position >= coalesce((SELECT max(e2.position) FROM {{s}}.index_runs e2
 					WHERE e2.kind = r.kind AND e2.value = r.value AND e2.position <= v_lo), v_lo)
 				AND e.position < v_hi
-				AND c.position + x.n - 1 >= greatest(e.position, v_lo)
-				AND c.position + x.n - 1 < least(e.position + e.count, v_hi)
-				AND {{s}}.item_matches(c.stream, coalesce(x.type, c.type), x.tags, p_types[r.item], p_tags[r.item])
-			ORDER BY e.position, c.position + x.n
+				AND {{s}}.item_matches(c.stream, coalesce(c.types[k.k], c.type), c.tags[k.k], p_types[r.item], p_tags[r.item])
+			ORDER BY e.position, g.p
 			LIMIT 1;
 			IF v_pos IS NOT NULL THEN
 				v_hi := v_pos; -- the first so far: later items need only look before it

@@ -88,42 +88,62 @@ func (s *Store) readQuery(ctx context.Context, sql string, dir cairn.Direction, 
 // readQuerySQL reads at most $4 events from position $3 on in direction
 // dir from each list query_scans chooses for the query ($1 its items'
 // types, $2 their tags), that pass the item. The lists are read run by run
-// in position order; a run's events come from the chunks that hold them.
-// Forward reads order the query by run only, as forward log reads order it
-// by chunk (see forward), unless sorted is set: readQuery checks the order.
+// in position order; a run's events are taken out of the chunks that hold
+// them by subscript (positionColumns), which for the scattered events of a
+// tag costs less than expanding their chunks. The query orders the rows by
+// run only, the order in which runs, chunks and positions are generated
+// within it giving the rest, as forward log reads do (see forward), unless
+// sorted is set; readQuery checks the order.
 func (s *Store) readQuerySQL(dir cairn.Direction, sorted bool) string {
-	var runs, chunks, within, order string
+	var runs, chunks, series, order string
 	if dir == cairn.Forward {
 		runs = `e.position >= coalesce((SELECT max(e2.position) FROM ` + s.indexRuns + ` e2
 				WHERE e2.kind = l.kind AND e2.value = l.value AND e2.position <= $3::bigint), $3::bigint)`
-		chunks = `c.position >= coalesce((SELECT max(c2.position) FROM ` + s.chunks + ` c2
-				WHERE c2.position <= greatest(e.position, $3::bigint)), greatest(e.position, $3::bigint))
-			AND c.position < e.position + e.count ORDER BY c.position`
-		within = `c.position + x.n - 1 >= greatest(e.position, $3::bigint) AND c.position + x.n - 1 < e.position + e.count`
+		chunks = s.chunksSQL(`greatest(e.position, $3::bigint)`, `e.position + e.count - 1`, cairn.Forward)
+		series = `greatest(e.position, c.position, $3::bigint), least(e.position + e.count, c.position + c.count) - 1`
 		order = `e.position`
 		if sorted {
-			order += `, c.position + x.n`
+			order += `, g.p`
 		}
 	} else {
 		runs = `e.position <= $3::bigint`
-		chunks = `c.position >= coalesce((SELECT max(c2.position) FROM ` + s.chunks + ` c2
-				WHERE c2.position <= e.position), e.position)
-			AND c.position <= least($3::bigint, e.position + e.count - 1)`
-		within = `c.position + x.n - 1 >= e.position AND c.position + x.n - 1 <= least($3::bigint, e.position + e.count - 1)`
-		order = `e.position DESC, c.position + x.n DESC`
+		chunks = s.chunksSQL(`e.position`, `least($3::bigint, e.position + e.count - 1)`, cairn.Backward)
+		series = `least(e.position + e.count - 1, c.position + c.count - 1, $3::bigint), greatest(e.position, c.position), -1`
+		order = `e.position DESC`
+		if sorted {
+			order += `, g.p DESC`
+		}
 	}
 	return `SELECT l.item, l.kind, l.value, ev.*
 		FROM ` + s.fn("query_scans") + `($1::text[], $2::text[]) l
 		CROSS JOIN LATERAL (
-			SELECT ` + expandColumns + `
+			SELECT ` + positionColumns + `
 			FROM ` + s.indexRuns + ` e
-			CROSS JOIN LATERAL (SELECT * FROM ` + s.chunks + ` c WHERE ` + chunks + `) c
-			CROSS JOIN LATERAL unnest(c.ids, c.types, c.ctypes, c.data, c.metadata, c.tags)
-				WITH ORDINALITY AS x(id, type, ctype, data, meta, tags, n)
+			CROSS JOIN LATERAL (` + chunks + `) c
+			CROSS JOIN LATERAL generate_series(` + series + `) AS g(p)
+			CROSS JOIN LATERAL (SELECT (g.p - c.position + 1)::int AS k) k
 			WHERE e.kind = l.kind AND e.value = l.value AND ` + runs + `
-				AND ` + within + `
-				AND ` + s.fn("item_matches") + `(c.stream, coalesce(x.type, c.type), x.tags, ($1::text[])[l.item], ($2::text[])[l.item])
+				AND ` + s.fn("item_matches") + `(c.stream, coalesce(c.types[k.k], c.type), c.tags[k.k], ($1::text[])[l.item], ($2::text[])[l.item])
 			ORDER BY ` + order + `
 			LIMIT $4
 		) ev`
 }
+
+// chunksSQL selects the chunks that may hold the positions lo … hi in
+// direction dir: the last one that starts at or before lo, and those that
+// start after lo up to hi. The one that holds a single event of a run is
+// found with one probe of the chunks' key.
+func (s *Store) chunksSQL(lo, hi string, dir cairn.Direction) string {
+	first := `(SELECT * FROM ` + s.chunks + ` c WHERE c.position <= ` + lo + ` ORDER BY c.position DESC LIMIT 1)`
+	rest := `(SELECT * FROM ` + s.chunks + ` c WHERE ` + hi + ` > ` + lo + ` AND c.position > ` + lo + ` AND c.position <= ` + hi + ` ORDER BY c.position`
+	if dir == cairn.Forward {
+		return first + ` UNION ALL ` + rest + `)`
+	}
+	return rest + ` DESC) UNION ALL ` + first
+}
+
+// positionColumns are the columns of expandColumns for the event at
+// position g.p of chunk c, the k.k-th of the chunk's arrays.
+const positionColumns = `g.p, c.stream, c.version + k.k - 1, c.ids[k.k], coalesce(c.types[k.k], c.type),
+	coalesce(c.ctypes[k.k], c.ctype), c.data[k.k], c.metadata[k.k],
+	CASE WHEN c.tags[k.k] IS NULL THEN NULL ELSE string_to_array(c.tags[k.k], E'\x1f') END, c.created`

@@ -5,6 +5,7 @@ import (
 	"context"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/google/uuid"
@@ -48,8 +49,9 @@ func (s *Store) ReadIndex(ctx context.Context, key cairn.IndexKey, from int64, c
 			typ   *string
 			ctype *int16
 			strm  *string
+			at    *time.Time
 		)
-		if err := rows.Scan(&r.number, &r.position, &r.count, &pos, &strm, &ver, &id, &typ, &ctype, &e.Data, &e.Metadata, &e.Tags, &e.Created); err != nil {
+		if err := rows.Scan(&r.number, &r.position, &r.count, &pos, &strm, &ver, &id, &typ, &ctype, &e.Data, &e.Metadata, &e.Tags, &at); err != nil {
 			rows.Close()
 			return nil, s.wrap("read index", err)
 		}
@@ -58,7 +60,7 @@ func (s *Store) ReadIndex(ctx context.Context, key cairn.IndexKey, from int64, c
 		}
 		if pos != nil {
 			e.Position, e.StreamID, e.Version, e.ID, e.Type, e.ContentType = uint64(*pos), *strm, *ver, *id, *typ, cairn.ContentType(*ctype)
-			e.Created = e.Created.UTC()
+			e.Created = at.UTC()
 			found[*pos] = e
 		}
 	}
@@ -93,8 +95,8 @@ func (s *Store) ReadIndex(ctx context.Context, key cairn.IndexKey, from int64, c
 
 // readIndexSQL reads the runs of list ($1 kind, $2 value) that hold the
 // numbers from $3 on in direction dir, at most $4 of them, each with the
-// events stored at the positions of the numbers wanted (lo … hi), or one
-// row of NULLs when there is none.
+// events stored at the positions of the numbers wanted (lo … hi), taken
+// out of their chunks by subscript, or one row of NULLs when there is none.
 func (s *Store) readIndexSQL(dir cairn.Direction) string {
 	var runs, bounds string
 	if dir == cairn.Forward {
@@ -106,23 +108,23 @@ func (s *Store) readIndexSQL(dir cairn.Direction) string {
 		bounds = `e.position + greatest($3::bigint - e.number, 0) AS lo,
 			e.position + least(e.count::bigint, $3::bigint + $4::int - e.number) - 1 AS hi`
 	} else {
-		runs = `SELECT r.number, r.position, r.count FROM ` + s.indexRuns + ` r
-			WHERE r.kind = $1 AND r.value = $2 AND r.number <= $3::bigint
+		// top is the number to start from: $3, or the last one when
+		// $3 is past it (StreamEnd).
+		top := `(SELECT least($3::bigint, ` + s.fn("index_len") + `($1::smallint, $2::text) - 1))`
+		runs = `SELECT r.number, r.position, r.count, t.top FROM ` + s.indexRuns + ` r, (SELECT ` + top + ` AS top) t
+			WHERE r.kind = $1 AND r.value = $2 AND r.number <= t.top
 			ORDER BY r.number DESC LIMIT $4`
-		bounds = `e.position + greatest($3::bigint - $4::int + 1 - e.number, 0) AS lo,
-			e.position + least(e.count::bigint - 1, $3::bigint - e.number) AS hi`
+		bounds = `e.position + greatest(e.top - $4::int + 1 - e.number, 0) AS lo,
+			e.position + least(e.count::bigint - 1, e.top - e.number) AS hi`
 	}
 	return `SELECT e.number, e.position, e.count, ev.*
 		FROM (` + runs + `) e
 		CROSS JOIN LATERAL (SELECT ` + bounds + `) b
 		LEFT JOIN LATERAL (
-			SELECT ` + expandColumns + `
-			FROM ` + s.chunks + ` c
-			CROSS JOIN LATERAL unnest(c.ids, c.types, c.ctypes, c.data, c.metadata, c.tags)
-				WITH ORDINALITY AS x(id, type, ctype, data, meta, tags, n)
-			WHERE c.position >= coalesce((SELECT max(c2.position) FROM ` + s.chunks + ` c2 WHERE c2.position <= b.lo), b.lo)
-				AND c.position <= b.hi
-				AND c.position + x.n - 1 BETWEEN b.lo AND b.hi
+			SELECT ` + positionColumns + `
+			FROM (` + s.chunksSQL(`b.lo`, `b.hi`, cairn.Forward) + `) c
+			CROSS JOIN LATERAL generate_series(greatest(b.lo, c.position), least(b.hi, c.position + c.count - 1)) AS g(p)
+			CROSS JOIN LATERAL (SELECT (g.p - c.position + 1)::int AS k) k
 		) ev ON true`
 }
 

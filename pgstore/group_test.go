@@ -1,0 +1,109 @@
+package pgstore
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/cairndb/cairn"
+	"github.com/google/uuid"
+)
+
+func newPending(req cairn.AppendRequest) *pending {
+	p := &pending{req: req, done: make(chan struct{})}
+	p.keys = p.runs.addRequest(0, 0, req.Stream, -1, req.Events)
+	return p
+}
+
+func taggedEvent(tags ...string) cairn.EventData {
+	return cairn.EventData{ID: uuid.New(), Type: "E", Data: []byte(`{}`), Tags: tags}
+}
+
+func onTag(tag string) *cairn.AppendCondition {
+	return &cairn.AppendCondition{FailIfEventsMatch: cairn.Query{Items: []cairn.QueryItem{{Tags: []string{tag}}}}}
+}
+
+// TestGroupOutcomesApart commits one group whose appends fail their
+// condition, their expected version, or pass: each gets its own outcome,
+// and the others are written.
+func TestGroupOutcomesApart(t *testing.T) {
+	ctx := context.Background()
+	s, _ := migratedTo(t, len(migrations))
+	if _, err := s.Append(ctx, "taken", cairn.NoStream, []cairn.EventData{taggedEvent("x")}); err != nil {
+		t.Fatal(err)
+	}
+	group := []*pending{
+		newPending(cairn.AppendRequest{Stream: "a", Expected: cairn.NoStream, Events: []cairn.EventData{taggedEvent("y")}}),
+		newPending(cairn.AppendRequest{Stream: "b", Expected: cairn.NoStream, Events: []cairn.EventData{taggedEvent()}, Condition: onTag("x")}),
+		newPending(cairn.AppendRequest{Stream: "b", Expected: cairn.Exact(0), Events: []cairn.EventData{taggedEvent()}}),
+		newPending(cairn.AppendRequest{Stream: "c", Expected: cairn.NoStream, Events: []cairn.EventData{taggedEvent("z")}, Condition: onTag("z")}),
+		newPending(cairn.AppendRequest{Stream: "b", Expected: cairn.NoStream, Events: []cairn.EventData{taggedEvent()}}),
+	}
+	s.commitGroup(group)
+	var ce *cairn.ConditionError
+	if p := group[1]; !errors.As(p.err, &ce) || ce.Position != 0 || p.whole {
+		t.Fatalf("the append whose condition fails: %+v, %v (whole %v); want a conflict at 0", p.res, p.err, p.whole)
+	}
+	if p := group[2]; !errors.Is(p.err, cairn.ErrWrongExpectedVersion) {
+		t.Fatalf("an append expecting the refused one: %v, want a wrong expected version", p.err)
+	}
+	for _, i := range []int{0, 3, 4} {
+		if p := group[i]; p.err != nil {
+			t.Fatalf("append %d of the group: %v", i, p.err)
+		}
+	}
+	if group[4].res.Version != 0 || group[3].res.Position != 2 || group[4].res.Position != 3 {
+		t.Fatalf("results %+v, %+v", group[3].res, group[4].res)
+	}
+	got, err := s.ReadIndex(ctx, cairn.IndexKey{Kind: cairn.IndexStreams}, 0, 10, cairn.Forward)
+	if err != nil || len(got) != 4 {
+		t.Fatalf("stream list: %+v, %v; want taken, a, c, b", got, err)
+	}
+}
+
+// TestTakeDefersConditionalAppends: a conditional append whose query may
+// match the events of an append already taken into the group waits for the
+// next group; one whose query cannot joins it.
+func TestTakeDefersConditionalAppends(t *testing.T) {
+	a := newPending(cairn.AppendRequest{Stream: "a", Events: []cairn.EventData{taggedEvent("x", "y")}})
+	b := newPending(cairn.AppendRequest{Stream: "b", Events: []cairn.EventData{taggedEvent("y")}, Condition: onTag("x")})
+	c := newPending(cairn.AppendRequest{Stream: "c", Events: []cairn.EventData{taggedEvent("x")}, Condition: onTag("z")})
+	d := newPending(cairn.AppendRequest{Stream: "d", Events: []cairn.EventData{taggedEvent("x")}, Condition: &cairn.AppendCondition{}})
+	e := newPending(cairn.AppendRequest{Stream: "$e", Events: []cairn.EventData{taggedEvent()}, Condition: &cairn.AppendCondition{
+		FailIfEventsMatch: cairn.Query{Items: []cairn.QueryItem{{Types: []string{"Other"}}, {Types: []string{"E"}, Tags: []string{"q"}}}}}})
+	var cm committer
+	cm.queue = []*pending{a, b, c, d, e}
+	group := cm.takeLocked()
+	if len(group) != 3 || group[0] != a || group[1] != c || group[2] != e {
+		t.Fatalf("group %v, want a, c, e", group)
+	}
+	if len(cm.queue) != 2 || cm.queue[0] != b || cm.queue[1] != d {
+		t.Fatalf("queue %v, want b, d", cm.queue)
+	}
+}
+
+// TestAppendOthersAfterCondition: when a group falls back to a transaction
+// of its own and a condition fails there, the other appends are written.
+func TestAppendOthersAfterCondition(t *testing.T) {
+	ctx := context.Background()
+	s, _ := migratedTo(t, len(migrations))
+	if _, err := s.Append(ctx, "taken", cairn.NoStream, []cairn.EventData{taggedEvent("x")}); err != nil {
+		t.Fatal(err)
+	}
+	results, errs, err := s.appendRetrying(ctx, []cairn.AppendRequest{
+		{Stream: "a", Expected: cairn.NoStream, Events: []cairn.EventData{taggedEvent()}},
+		{Stream: "b", Expected: cairn.NoStream, Events: []cairn.EventData{taggedEvent()}, Condition: onTag("x")},
+		{Stream: "c", Expected: cairn.Exact(3), Events: []cairn.EventData{taggedEvent()}},
+		{Stream: "d", Expected: cairn.NoStream, Events: []cairn.EventData{taggedEvent()}},
+	}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ce *cairn.ConditionError
+	if errs[0] != nil || !errors.As(errs[1], &ce) || !errors.Is(errs[2], cairn.ErrWrongExpectedVersion) || errs[3] != nil {
+		t.Fatalf("outcomes %v", errs)
+	}
+	if results[0].Position != 1 || results[3].Position != 2 || results[1] != (cairn.AppendResult{}) {
+		t.Fatalf("results %+v", results)
+	}
+}
