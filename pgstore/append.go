@@ -120,7 +120,7 @@ func (s *Store) insertArgs(p *plan) []any {
 // write's events.
 func (s *Store) indexSQL() string {
 	return `SELECT ` + s.fn("index_append") + `((SELECT next FROM ` + s.head + `) - $1::bigint,
-		$2::smallint[], $3::text[], $4::bigint[], $5::int[])`
+		$2::smallint[], $3::text[], $4::bigint[], $5::int[], $6)`
 }
 
 func (p *plan) indexArgs() []any {
@@ -128,7 +128,7 @@ func (p *plan) indexArgs() []any {
 	for i, o := range p.ix.off {
 		offs[i] = int64(o)
 	}
-	return []any{p.total, p.ix.kind, p.ix.value, offs, p.ix.count}
+	return []any{p.total, p.ix.kind, p.ix.value, offs, p.ix.count, p.ix.repeats()}
 }
 
 // checkSQL checks the conditions of the written requests, after insertSQL,

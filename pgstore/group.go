@@ -239,7 +239,7 @@ type groupArgs struct {
 func (a *groupArgs) list(channel string) []any {
 	r, ix := &a.rows, &a.ix
 	return []any{a.streams, a.expected, a.counts, r.id, r.types, r.ctypes, r.kindArg(), r.data, r.metaArg(), r.tagsArg(), r.chunks, channel,
-		ix.req, ix.kind, ix.value, ix.off, ix.count, ix.first,
+		ix.req, ix.kind, ix.value, ix.off, ix.count, ix.first, ix.repeats(),
 		a.after, a.items, a.qTypes, a.qTags}
 }
 
@@ -282,7 +282,7 @@ func (s *Store) appendGroup(ctx context.Context, group []*pending) ([]cairn.Appe
 		}
 	}
 	sql := `SELECT status, out_version, out_position, rec_stream, rec_version FROM ` + s.fn("append_group") +
-		`($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)`
+		`($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`
 	var err error
 	for attempt := 1; ; attempt++ {
 		if err := s.check(ctx); err != nil {

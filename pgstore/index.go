@@ -81,6 +81,22 @@ func (r *indexRuns) add(req int32, k cairn.IndexKey, off int32, first bool) int 
 	return len(r.kind) - 1
 }
 
+// repeats reports whether a key has several runs in r.
+func (r *indexRuns) repeats() bool {
+	if len(r.kind) < 2 {
+		return false
+	}
+	seen := make(map[cairn.IndexKey]bool, len(r.kind))
+	for i, k := range r.kind {
+		key := cairn.IndexKey{Kind: cairn.IndexKind(k), Value: r.value[i]}
+		if seen[key] {
+			return true
+		}
+		seen[key] = true
+	}
+	return false
+}
+
 // runBuilder files the events of one append into runs.
 type runBuilder struct {
 	runs  *indexRuns

@@ -48,23 +48,30 @@ const migration6 = `
 		CONSTRAINT index_runs_position_key UNIQUE (kind, value, position)
 	);
 
-	-- index_len is the number of entries of a list.
-	CREATE FUNCTION {{s}}.index_len(p_kind smallint, p_value text) RETURNS bigint
-	LANGUAGE sql STABLE AS $fn$
-		SELECT coalesce((SELECT r.number + r.count FROM {{s}}.index_runs r
-			WHERE r.kind = p_kind AND r.value = p_value ORDER BY r.number DESC LIMIT 1), 0)
-	$fn$;
-
 	-- index_append files the runs (p_kinds, p_values, p_offs, p_counts) of
 	-- a write whose first event is at position p_first: a run files the
-	-- events p_first + off … under its key. Runs of a key that meet are
-	-- merged. It must run under the head row's lock, in a statement that
-	-- started after the lock was taken.
-	CREATE FUNCTION {{s}}.index_append(p_first bigint, p_kinds smallint[], p_values text[], p_offs bigint[], p_counts int[])
-	RETURNS void LANGUAGE sql AS $fn$
+	-- events p_first + off … under its key, numbered after the key's last
+	-- entry. With p_merge, runs of a key may repeat: those that meet are
+	-- merged, and numbered in position order; without it, every run has a
+	-- key of its own. It must run under the head row's lock, in a
+	-- statement that started after the lock was taken.
+	CREATE FUNCTION {{s}}.index_append(p_first bigint, p_kinds smallint[], p_values text[], p_offs bigint[], p_counts int[], p_merge boolean)
+	RETURNS void LANGUAGE plpgsql AS $fn$
+	BEGIN
+		IF NOT p_merge THEN
+			INSERT INTO {{s}}.index_runs (kind, value, number, position, count)
+			SELECT x.k, x.v,
+				coalesce((SELECT r.number + r.count FROM {{s}}.index_runs r
+					WHERE r.kind = x.k AND r.value = x.v ORDER BY r.number DESC LIMIT 1), 0),
+				p_first + x.o, x.c
+			FROM unnest(p_kinds, p_values, p_offs, p_counts) AS x(k, v, o, c);
+			RETURN;
+		END IF;
 		INSERT INTO {{s}}.index_runs (kind, value, number, position, count)
 		SELECT m.kind, m.value,
-			{{s}}.index_len(m.kind, m.value) + sum(m.count) OVER (PARTITION BY m.kind, m.value ORDER BY m.position) - m.count,
+			coalesce((SELECT r.number + r.count FROM {{s}}.index_runs r
+				WHERE r.kind = m.kind AND r.value = m.value ORDER BY r.number DESC LIMIT 1), 0)
+				+ sum(m.count) OVER (PARTITION BY m.kind, m.value ORDER BY m.position) - m.count,
 			m.position, m.count
 		FROM (
 			SELECT u.kind, u.value, min(u.position) AS position, sum(u.count)::int AS count
@@ -74,7 +81,8 @@ const migration6 = `
 					AS u(kind, value, position, count)
 			) u
 			GROUP BY u.kind, u.value, u.island
-		) m
+		) m;
+	END
 	$fn$;
 
 	-- item_matches is the rule of a query item (i_types and i_tags joined
@@ -97,10 +105,12 @@ const migration6 = `
 		WITH i AS (
 			SELECT i.types, i.tags, i.item::int FROM unnest(p_types, p_tags) WITH ORDINALITY AS i(types, tags, item)
 		), c AS (
-			SELECT i.item, 3::smallint AS kind, ARRAY[t.t] AS vals, {{s}}.index_len(3::smallint, t.t) AS len
+			SELECT i.item, 3::smallint AS kind, ARRAY[t.t] AS vals, coalesce((SELECT r.number + r.count FROM {{s}}.index_runs r
+				WHERE r.kind = 3 AND r.value = t.t ORDER BY r.number DESC LIMIT 1), 0) AS len
 			FROM i CROSS JOIN LATERAL unnest(string_to_array(i.tags, E'\x1f')) AS t(t)
 			UNION ALL
-			SELECT i.item, 2::smallint, array_agg(DISTINCT t.t), sum({{s}}.index_len(2::smallint, t.t))
+			SELECT i.item, 2::smallint, array_agg(DISTINCT t.t), sum(coalesce((SELECT r.number + r.count FROM {{s}}.index_runs r
+				WHERE r.kind = 2 AND r.value = t.t ORDER BY r.number DESC LIMIT 1), 0))
 			FROM i CROSS JOIN LATERAL unnest(string_to_array(i.types, E'\x1f')) AS t(t)
 			GROUP BY i.item
 		), best AS (
@@ -198,7 +208,8 @@ const migration6 = `
 
 	-- append_group as in migration 5, and: p_ix_* are the index runs of the
 	-- requests (request, 1-based; kind; value; offset among the request's
-	-- events; count; whether it files the first event only at version 0).
+	-- events; count; whether it files the first event only at version 0;
+	-- and whether a key has several runs, see index_append).
 	-- p_after, when not NULL, holds per request the position after which
 	-- its condition looks (-1: any; NULL: no condition), and p_items how
 	-- many items of p_q_types and p_q_tags are its query's.
@@ -206,7 +217,7 @@ const migration6 = `
 		p_streams text[], p_expected bigint[], p_counts int[],
 		p_ids uuid[], p_types text[], p_ctypes smallint[], p_kinds int[],
 		p_data bytea[], p_meta bytea[], p_tags text[], p_chunks int[], p_channel text,
-		p_ix_req int[], p_ix_kind smallint[], p_ix_value text[], p_ix_off int[], p_ix_count int[], p_ix_first boolean[],
+		p_ix_req int[], p_ix_kind smallint[], p_ix_value text[], p_ix_off int[], p_ix_count int[], p_ix_first boolean[], p_ix_merge boolean,
 		p_after bigint[], p_items int[], p_q_types text[], p_q_tags text[])
 	RETURNS TABLE (status int, out_version bigint, out_position bigint, rec_stream text, rec_version bigint)
 	LANGUAGE plpgsql AS $fn$
@@ -348,7 +359,7 @@ const migration6 = `
 			JOIN unnest(a_req, a_base, a_rel) AS a(req, base, rel) ON a.req = x.req
 			WHERE NOT x.first OR a.base = -1;
 			IF m_kind IS NOT NULL THEN
-				PERFORM {{s}}.index_append(v_first, m_kind, m_value, m_off, m_count);
+				PERFORM {{s}}.index_append(v_first, m_kind, m_value, m_off, m_count, p_ix_merge);
 			END IF;
 			PERFORM pg_notify(p_channel, (v_first + v_total - 1)::text);
 		END IF;

@@ -110,7 +110,8 @@ func (s *Store) readIndexSQL(dir cairn.Direction) string {
 	} else {
 		// top is the number to start from: $3, or the last one when
 		// $3 is past it (StreamEnd).
-		top := `(SELECT least($3::bigint, ` + s.fn("index_len") + `($1::smallint, $2::text) - 1))`
+		top := `(SELECT least($3::bigint, coalesce((SELECT r.number + r.count FROM ` + s.indexRuns + ` r
+			WHERE r.kind = $1 AND r.value = $2 ORDER BY r.number DESC LIMIT 1), 0) - 1))`
 		runs = `SELECT r.number, r.position, r.count, t.top FROM ` + s.indexRuns + ` r, (SELECT ` + top + ` AS top) t
 			WHERE r.kind = $1 AND r.value = $2 AND r.number <= t.top
 			ORDER BY r.number DESC LIMIT $4`
