@@ -259,6 +259,17 @@ func (s *Store) appendOnce(ctx context.Context, reqs []cairn.AppendRequest, atom
 	if err != nil {
 		return nil, err
 	}
+	if atomic && p.failed && len(p.conds.reqs) > 0 {
+		// The batch is refused: say which of its other requests' conditions
+		// fail too, as of now. Nothing is written, so the head row's lock
+		// is not needed.
+		_, err := conn.Exec(ctx, s.checkSQL(), append([]any{0}, p.checkArgs()[1:]...)...)
+		if failed, cerr := conditionErrors(err, p.errs); cerr != nil {
+			return nil, cerr
+		} else if !failed && err != nil {
+			return nil, err
+		}
+	}
 	if (atomic && p.failed) || p.total == 0 {
 		return p, nil // the deferred rollback releases the stream locks
 	}
