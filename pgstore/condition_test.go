@@ -306,4 +306,19 @@ func TestConditionAndExpected(t *testing.T) {
 			t.Fatalf("%s: %v, want a wrong expected version", name, err)
 		}
 	}
+	// A batch refused for one request's expected version reports the
+	// other's failing condition too, and writes nothing.
+	_, err := s.AppendBatch(ctx, []cairn.AppendRequest{
+		{Stream: "s", Expected: cairn.NoStream, Events: []cairn.EventData{tagged("E")}},
+		{Stream: "t", Expected: cairn.NoStream, Events: []cairn.EventData{tagged("E")},
+			Condition: &cairn.AppendCondition{FailIfEventsMatch: cairn.Query{Items: []cairn.QueryItem{{Tags: []string{"x"}}}}}},
+	})
+	var be *cairn.BatchError
+	var ce *cairn.ConditionError
+	if !errors.As(err, &be) || !errors.Is(be.Errs[0], cairn.ErrWrongExpectedVersion) || !errors.As(be.Errs[1], &ce) || ce.Position != 0 {
+		t.Fatalf("a batch failing an expectation and a condition: %v", err)
+	}
+	if n := len(allEvents(t, s)); n != 1 {
+		t.Fatalf("%d events after the refused batch, want 1", n)
+	}
 }
