@@ -120,15 +120,14 @@ func (s *Store) insertArgs(p *plan) []any {
 // write's events.
 func (s *Store) indexSQL() string {
 	return `SELECT ` + s.fn("index_append") + `((SELECT next FROM ` + s.head + `) - $1::bigint,
-		$2::smallint[], $3::text[], $4::bigint[], $5::int[], $6)`
+		$2::smallint[], $3::text[], $4::bigint[], $5::bigint[], $6::int[])`
 }
 
 func (p *plan) indexArgs() []any {
-	offs := make([]int64, len(p.ix.off))
-	for i, o := range p.ix.off {
-		offs[i] = int64(o)
-	}
-	return []any{p.total, p.ix.kind, p.ix.value, offs, p.ix.count, p.ix.repeats()}
+	var m runMerger
+	m.add(&p.ix, 0)
+	f := &m.out
+	return []any{p.total, f.kind, f.value, f.nrel, f.off, f.count}
 }
 
 // checkSQL checks the conditions of the written requests, after insertSQL,

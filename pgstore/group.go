@@ -228,7 +228,10 @@ type groupArgs struct {
 	expected []int64
 	counts   []int32
 	rows     eventRows
-	ix       indexRuns
+	ix       indexRuns // the runs of each request, relative to it
+	// fx are the runs merged and numbered for the group, for the case
+	// where every request is written to a stream that exists.
+	fx runMerger
 	// The conditions, all nil when no request has one.
 	after  []*int64
 	items  []int32
@@ -237,9 +240,10 @@ type groupArgs struct {
 }
 
 func (a *groupArgs) list(channel string) []any {
-	r, ix := &a.rows, &a.ix
+	r, ix, fx := &a.rows, &a.ix, &a.fx.out
 	return []any{a.streams, a.expected, a.counts, r.id, r.types, r.ctypes, r.kindArg(), r.data, r.metaArg(), r.tagsArg(), r.chunks, channel,
-		ix.req, ix.kind, ix.value, ix.off, ix.count, ix.first, ix.repeats(),
+		ix.req, ix.kind, ix.value, ix.off, ix.count, ix.first,
+		fx.kind, fx.value, fx.nrel, fx.off, fx.count,
 		a.after, a.items, a.qTypes, a.qTags}
 }
 
@@ -254,6 +258,7 @@ func (s *Store) appendGroup(ctx context.Context, group []*pending) ([]cairn.Appe
 		counts:   make([]int32, len(group)),
 	}
 	conds := false
+	var base int64
 	for i, p := range group {
 		r := p.req
 		reqs[i] = r
@@ -267,6 +272,8 @@ func (s *Store) appendGroup(ctx context.Context, group []*pending) ([]cairn.Appe
 		a.ix.off = append(a.ix.off, p.runs.off...)
 		a.ix.count = append(a.ix.count, p.runs.count...)
 		a.ix.first = append(a.ix.first, p.runs.first...)
+		a.fx.add(&p.runs, base)
+		base += int64(len(r.Events))
 		conds = conds || r.Condition != nil
 	}
 	if conds {
@@ -282,7 +289,7 @@ func (s *Store) appendGroup(ctx context.Context, group []*pending) ([]cairn.Appe
 		}
 	}
 	sql := `SELECT status, out_version, out_position, rec_stream, rec_version FROM ` + s.fn("append_group") +
-		`($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)`
+		`($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)`
 	var err error
 	for attempt := 1; ; attempt++ {
 		if err := s.check(ctx); err != nil {

@@ -81,20 +81,55 @@ func (r *indexRuns) add(req int32, k cairn.IndexKey, off int32, first bool) int 
 	return len(r.kind) - 1
 }
 
-// repeats reports whether a key has several runs in r.
-func (r *indexRuns) repeats() bool {
-	if len(r.kind) < 2 {
-		return false
+// filedRuns are runs as index_append files them: in position order,
+// merged where runs of a key meet, each numbered after the entries of its
+// key earlier in the write (nrel).
+type filedRuns struct {
+	kind  []int16
+	value []string
+	nrel  []int64
+	off   []int64
+	count []int32
+}
+
+type runKey struct {
+	kind  int16
+	value string
+}
+
+// runMerger merges runs into filedRuns.
+type runMerger struct {
+	out   filedRuns
+	last  map[runKey]int   // key → its last run in out
+	total map[runKey]int64 // key → its entries in out
+}
+
+// add adds the runs of r that are not marked first, their offsets moved by
+// base. Runs must come in the order of their offsets.
+func (m *runMerger) add(r *indexRuns, base int64) {
+	if m.last == nil {
+		m.last = make(map[runKey]int, len(r.kind))
+		m.total = make(map[runKey]int64, len(r.kind))
 	}
-	seen := make(map[cairn.IndexKey]bool, len(r.kind))
-	for i, k := range r.kind {
-		key := cairn.IndexKey{Kind: cairn.IndexKind(k), Value: r.value[i]}
-		if seen[key] {
-			return true
+	o := &m.out
+	for i := range r.kind {
+		if r.first[i] {
+			continue
 		}
-		seen[key] = true
+		k := runKey{r.kind[i], r.value[i]}
+		off, n := base+int64(r.off[i]), r.count[i]
+		if j, ok := m.last[k]; ok && o.off[j]+int64(o.count[j]) == off {
+			o.count[j] += n
+		} else {
+			m.last[k] = len(o.kind)
+			o.kind = append(o.kind, k.kind)
+			o.value = append(o.value, k.value)
+			o.nrel = append(o.nrel, m.total[k])
+			o.off = append(o.off, off)
+			o.count = append(o.count, n)
+		}
+		m.total[k] += int64(n)
 	}
-	return false
 }
 
 // runBuilder files the events of one append into runs.

@@ -141,3 +141,30 @@ func TestItemMatchesIsQueryMatches(t *testing.T) {
 		}
 	}
 }
+
+// TestRunMerger: runs of a key that meet, from one append or the next,
+// become one; each is numbered after the entries of its key before it in
+// the write; runs marked first are left out.
+func TestRunMerger(t *testing.T) {
+	var a, b indexRuns
+	a.add(0, cairn.IndexKey{Kind: cairn.IndexType, Value: "A"}, 0, false)
+	a.count[0] = 2
+	a.add(0, cairn.IndexKey{Kind: cairn.IndexStreams}, 0, true)
+	a.add(0, cairn.IndexKey{Kind: cairn.IndexTag, Value: "x"}, 1, false)
+	b.add(0, cairn.IndexKey{Kind: cairn.IndexType, Value: "A"}, 0, false) // meets a's at 2
+	b.add(0, cairn.IndexKey{Kind: cairn.IndexTag, Value: "x"}, 1, false)  // at 3: not after a's, which ends at 2
+	var m runMerger
+	m.add(&a, 0)
+	m.add(&b, 2)
+	got := m.out
+	want := filedRuns{
+		kind:  []int16{kindType, kindTag, kindTag},
+		value: []string{"A", "x", "x"},
+		nrel:  []int64{0, 0, 1},
+		off:   []int64{0, 1, 3},
+		count: []int32{3, 1, 1},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("merged %+v, want %+v", got, want)
+	}
+}

@@ -6,11 +6,13 @@ package pgstore
 // index_runs holds the index's lists run-length encoded: a row is a run of
 // entries of one key (kind, value) at consecutive numbers and consecutive
 // positions. The engine computes every event's keys in Go (cairn.IndexKeys)
-// and sends them as runs; index_append places them at the write's
-// positions, merges the runs of a key that meet, and numbers them after the
-// key's last entry. It runs under the head row's lock, in a statement that
-// starts after the lock was taken, so that it sees every entry committed
-// before: the numbers of a key are given in position order, without gaps.
+// and sends them as runs, merged where they meet and numbered within the
+// write; index_append places them at the write's positions and numbers
+// them after the key's last entry (index_merge does the merging in the
+// schema, for a group whose appends are not all written). It runs under
+// the head row's lock, in a statement that starts after the lock was
+// taken, so that it sees every entry committed before: the numbers of a
+// key are given in position order, without gaps.
 // The primary key (kind, value, number) and the unique (kind, value,
 // position) assert it.
 //
@@ -48,25 +50,32 @@ const migration6 = `
 		CONSTRAINT index_runs_position_key UNIQUE (kind, value, position)
 	);
 
-	-- index_append files the runs (p_kinds, p_values, p_offs, p_counts) of
-	-- a write whose first event is at position p_first: a run files the
-	-- events p_first + off … under its key, numbered after the key's last
-	-- entry. With p_merge, runs of a key may repeat: those that meet are
-	-- merged, and numbered in position order; without it, every run has a
-	-- key of its own. It must run under the head row's lock, in a
-	-- statement that started after the lock was taken.
-	CREATE FUNCTION {{s}}.index_append(p_first bigint, p_kinds smallint[], p_values text[], p_offs bigint[], p_counts int[], p_merge boolean)
+	-- index_append files the runs (p_kinds, p_values, p_nrel, p_offs,
+	-- p_counts) of a write whose first event is at position p_first: a run
+	-- files the events p_first + off … under its key, numbered after the
+	-- key's last entry and the nrel entries of the key earlier in the write.
+	-- The engine merges the runs that meet and counts nrel. It must run
+	-- under the head row's lock, in a statement that started after the lock
+	-- was taken.
+	CREATE FUNCTION {{s}}.index_append(p_first bigint, p_kinds smallint[], p_values text[], p_nrel bigint[], p_offs bigint[], p_counts int[])
 	RETURNS void LANGUAGE plpgsql AS $fn$
 	BEGIN
-		IF NOT p_merge THEN
-			INSERT INTO {{s}}.index_runs (kind, value, number, position, count)
-			SELECT x.k, x.v,
-				coalesce((SELECT r.number + r.count FROM {{s}}.index_runs r
-					WHERE r.kind = x.k AND r.value = x.v ORDER BY r.number DESC LIMIT 1), 0),
-				p_first + x.o, x.c
-			FROM unnest(p_kinds, p_values, p_offs, p_counts) AS x(k, v, o, c);
-			RETURN;
-		END IF;
+		INSERT INTO {{s}}.index_runs (kind, value, number, position, count)
+		SELECT x.k, x.v,
+			coalesce((SELECT r.number + r.count FROM {{s}}.index_runs r
+				WHERE r.kind = x.k AND r.value = x.v ORDER BY r.number DESC LIMIT 1), 0) + x.n,
+			p_first + x.o, x.c
+		FROM unnest(p_kinds, p_values, p_nrel, p_offs, p_counts) AS x(k, v, n, o, c);
+	END
+	$fn$;
+
+	-- index_merge is index_append for runs that the engine could not merge
+	-- and number (p_kinds, p_values, p_offs, p_counts): those of the appends
+	-- of a group that were written, which append_group alone knows. Runs of
+	-- a key that meet are merged, and numbered in position order.
+	CREATE FUNCTION {{s}}.index_merge(p_first bigint, p_kinds smallint[], p_values text[], p_offs bigint[], p_counts int[])
+	RETURNS void LANGUAGE plpgsql AS $fn$
+	BEGIN
 		INSERT INTO {{s}}.index_runs (kind, value, number, position, count)
 		SELECT m.kind, m.value,
 			coalesce((SELECT r.number + r.count FROM {{s}}.index_runs r
@@ -208,8 +217,10 @@ const migration6 = `
 
 	-- append_group as in migration 5, and: p_ix_* are the index runs of the
 	-- requests (request, 1-based; kind; value; offset among the request's
-	-- events; count; whether it files the first event only at version 0;
-	-- and whether a key has several runs, see index_append).
+	-- events; count; whether it files the first event only at version 0),
+	-- p_fx_* the same runs merged and numbered by the engine for the case
+	-- where every request is written and none creates its stream (see
+	-- index_append), which is then filed as it is.
 	-- p_after, when not NULL, holds per request the position after which
 	-- its condition looks (-1: any; NULL: no condition), and p_items how
 	-- many items of p_q_types and p_q_tags are its query's.
@@ -217,7 +228,8 @@ const migration6 = `
 		p_streams text[], p_expected bigint[], p_counts int[],
 		p_ids uuid[], p_types text[], p_ctypes smallint[], p_kinds int[],
 		p_data bytea[], p_meta bytea[], p_tags text[], p_chunks int[], p_channel text,
-		p_ix_req int[], p_ix_kind smallint[], p_ix_value text[], p_ix_off int[], p_ix_count int[], p_ix_first boolean[], p_ix_merge boolean,
+		p_ix_req int[], p_ix_kind smallint[], p_ix_value text[], p_ix_off int[], p_ix_count int[], p_ix_first boolean[],
+		p_fx_kind smallint[], p_fx_value text[], p_fx_nrel bigint[], p_fx_off bigint[], p_fx_count int[],
 		p_after bigint[], p_items int[], p_q_types text[], p_q_tags text[])
 	RETURNS TABLE (status int, out_version bigint, out_position bigint, rec_stream text, rec_version bigint)
 	LANGUAGE plpgsql AS $fn$
@@ -247,6 +259,7 @@ const migration6 = `
 		v_head bigint;
 		v_pos bigint;
 		v_ok boolean;
+		v_new boolean := false;
 		v_now timestamptz := clock_timestamp();
 		i int;
 		j int;
@@ -311,6 +324,7 @@ const migration6 = `
 						a_off := a_off || v_off;
 						a_base := a_base || l_versions[j];
 						a_rel := a_rel || v_total;
+						v_new := v_new OR l_versions[j] = -1;
 						l_versions[j] := l_versions[j] + cnt;
 						l_gone[j] := false;
 						l_touched[j] := true;
@@ -351,15 +365,21 @@ const migration6 = `
 			JOIN (SELECT a.*, p_streams[a.req] AS stream, a.off + p_counts[a.req] AS hi
 				FROM unnest(a_req, a_off, a_base, a_rel) AS a(req, off, base, rel)) a
 				ON c.lo >= a.off AND c.lo < a.hi;
-			-- The index runs of the written requests, at their positions;
-			-- the stream lists' only for a stream's first event.
-			SELECT array_agg(x.kind), array_agg(x.value), array_agg(a.rel + x.off), array_agg(x.count)
-			INTO m_kind, m_value, m_off, m_count
-			FROM unnest(p_ix_req, p_ix_kind, p_ix_value, p_ix_off, p_ix_count, p_ix_first) AS x(req, kind, value, off, count, first)
-			JOIN unnest(a_req, a_base, a_rel) AS a(req, base, rel) ON a.req = x.req
-			WHERE NOT x.first OR a.base = -1;
-			IF m_kind IS NOT NULL THEN
-				PERFORM {{s}}.index_append(v_first, m_kind, m_value, m_off, m_count, p_ix_merge);
+			IF cardinality(a_req) = n AND NOT v_new THEN
+				-- Every request is written, to streams that exist: the
+				-- runs as the engine merged and numbered them.
+				PERFORM {{s}}.index_append(v_first, p_fx_kind, p_fx_value, p_fx_nrel, p_fx_off, p_fx_count);
+			ELSE
+				-- The runs of the written requests, at their positions;
+				-- the stream lists' only for a stream's first event.
+				SELECT array_agg(x.kind), array_agg(x.value), array_agg(a.rel + x.off), array_agg(x.count)
+				INTO m_kind, m_value, m_off, m_count
+				FROM unnest(p_ix_req, p_ix_kind, p_ix_value, p_ix_off, p_ix_count, p_ix_first) AS x(req, kind, value, off, count, first)
+				JOIN unnest(a_req, a_base, a_rel) AS a(req, base, rel) ON a.req = x.req
+				WHERE NOT x.first OR a.base = -1;
+				IF m_kind IS NOT NULL THEN
+					PERFORM {{s}}.index_merge(v_first, m_kind, m_value, m_off, m_count);
+				END IF;
 			END IF;
 			PERFORM pg_notify(p_channel, (v_first + v_total - 1)::text);
 		END IF;
