@@ -116,9 +116,11 @@
 // share theirs. A key value longer than 512 bytes or holding a control
 // character (a correlation id can be any string) is stored as a digest.
 //
-// The schema's index_append places a write's runs at its positions,
-// merges the runs of a key that meet, and numbers them after the key's last
-// entry. It runs after the write has taken the head row's lock, in a
+// The engine merges the runs of a write that meet and numbers them within
+// the write; the schema's index_append places them at the write's
+// positions and numbers them after their key's last entry (for a group
+// whose appends are not all written, the schema merges them itself). It
+// runs after the write has taken the head row's lock, in a
 // statement that started after the lock was taken, so it sees every entry
 // committed before it and no other write can add entries until this one
 // commits: each list is numbered from 0 in position order with no gaps, and

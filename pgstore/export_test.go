@@ -29,6 +29,3 @@ func SetBackfillBatch(t *testing.T, n int) {
 	backfillBatch = n
 	t.Cleanup(func() { backfillBatch = old })
 }
-
-// Migrations is the number of migrations.
-var Migrations = len(migrations)

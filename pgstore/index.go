@@ -16,12 +16,14 @@ import (
 // count). An append of 1000 events of one type to one stream adds two rows
 // (its type and its category), not 2000. The engine computes the keys of
 // every event in Go with cairn.IndexKeys, so that the schema knows nothing
-// of categories, types or correlation ids, and sends them with the events
-// as runs relative to the append; the schema places the runs at the
-// append's positions, merges those that meet, and numbers them after the
-// last entry of their key. That happens under the head row's lock, in the
-// transaction that writes the events: see index_append in migration 6 and
-// the package documentation.
+// of categories, types or correlation ids, and sends them with the events,
+// merged where they meet and numbered within the write (runMerger); the
+// schema places them at the write's positions and numbers them after the
+// last entry of their key (index_append). For a group of appends that are
+// not all written, only the schema knows which runs to file, and merges
+// them itself (index_merge). That happens under the head row's lock, in
+// the transaction that writes the events: see migration 6 and the package
+// documentation.
 
 // Kinds as the schema stores them: cairn.IndexKind's numbers are part of
 // the stored format. TestIndexKindsStored holds them.

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"cmp"
 	"context"
+	"errors"
 	"math"
 	"slices"
 
@@ -32,8 +33,8 @@ func (s *Store) ReadQuery(ctx context.Context, q cairn.Query, from uint64, count
 	start := int64(min(from, math.MaxInt64))
 	types, tags, _ := queryArgs(q, nil, nil)
 	var events []cairn.Event
+	ok := false
 	for _, sorted := range []bool{false, true} {
-		var ok bool
 		var err error
 		events, ok, err = s.readQuery(ctx, s.readQuerySQL(dir, sorted), dir, types, tags, start, count)
 		if err != nil {
@@ -42,7 +43,9 @@ func (s *Store) ReadQuery(ctx context.Context, q cairn.Query, from uint64, count
 		if ok {
 			break
 		}
-		events = nil
+	}
+	if !ok {
+		return nil, errors.New("pgstore: read query: events of a list out of order")
 	}
 	if dir == cairn.Forward {
 		slices.SortFunc(events, func(a, b cairn.Event) int { return cmp.Compare(a.Position, b.Position) })
