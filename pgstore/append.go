@@ -135,12 +135,12 @@ func (p *plan) indexArgs() []any {
 // Only the events before the write's own are looked at.
 func (s *Store) checkSQL() string {
 	return `SELECT ` + s.fn("check_conditions") + `((SELECT next FROM ` + s.head + `) - $1::bigint,
-		$2::int[], $3::bigint[], $4::int[], $5::text[], $6::text[])`
+		$2::int[], $3::bigint[], $4::text[], $5::text[])`
 }
 
 func (p *plan) checkArgs() []any {
 	c := &p.conds
-	return []any{p.total, c.reqs, c.after, c.items, c.types, c.tags}
+	return []any{p.total, c.reqs, c.after, c.types, c.tags}
 }
 
 // fn is the schema-qualified name of one of the schema's functions.
@@ -446,7 +446,7 @@ func (s *Store) lockAndCheck(ctx context.Context, conn queryBatcher, reqs []cair
 		next := max(st.version, current) + 1
 		p.ix.addRequest(int32(i+1), int32(p.total), r.Stream, next, r.Events)
 		if r.Condition != nil {
-			p.conds.add(i, r.Condition)
+			p.conds.add(int32(i), r.Condition)
 		}
 		p.runs.stream = append(p.runs.stream, r.Stream)
 		p.runs.version = append(p.runs.version, next)

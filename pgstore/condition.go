@@ -21,15 +21,15 @@ import (
 // them. A check made before the lock (a plain SELECT, then the write)
 // would let two writers with the same condition both pass and both write.
 //
-// The schema's query_first does the check; append_group calls it for the
-// appends of a group (whose head lock it then takes before checking any
-// request), check_conditions for batches and commits with projections.
-// Both look only at the events before the write's own, so that a batch's
-// own events never fail its conditions. The appends of one group are
-// apart: a conditional append whose query may match the events of an
-// append taken into the group before it waits for the next group (see
-// committer.take), so that it is checked against them once they are
-// committed.
+// The schema's conditions_first does the check, for all the conditions of
+// a write in one statement; append_group calls it for the appends of a
+// group (whose head lock it then takes before checking any request),
+// check_conditions for batches and commits with projections. Both look
+// only at the events before the write's own, so that a batch's own events
+// never fail its conditions. The appends of one group are apart: a
+// conditional append whose query may match the events of an append taken
+// into the group before it (committer.takeLocked says which) is checked against
+// those events too, at the positions they get.
 
 // conditionFailedCode is the SQLSTATE check_conditions raises.
 const conditionFailedCode = "CA001"
@@ -66,21 +66,24 @@ func afterArg(c *cairn.AppendCondition) int64 {
 	return int64(min(*c.After, math.MaxInt64-1))
 }
 
-// conditions are the conditions of a write, for check_conditions.
+// conditions are the conditions of a write as the schema's
+// conditions_first takes them: an element per item of their queries.
 type conditions struct {
-	reqs  []int32 // the request's index in the write
-	after []int64
-	items []int32
+	reqs  []int32 // the item's request
+	after []int64 // the request's After
 	types []*string
 	tags  []*string
 }
 
-func (c *conditions) add(req int, cond *cairn.AppendCondition) {
+// add adds the condition of request req.
+func (c *conditions) add(req int32, cond *cairn.AppendCondition) {
 	var n int32
 	c.types, c.tags, n = queryArgs(cond.FailIfEventsMatch, c.types, c.tags)
-	c.reqs = append(c.reqs, int32(req))
-	c.after = append(c.after, afterArg(cond))
-	c.items = append(c.items, n)
+	after := afterArg(cond)
+	for range n {
+		c.reqs = append(c.reqs, req)
+		c.after = append(c.after, after)
+	}
 }
 
 // conditionErrors turns check_conditions' error into the errors of the

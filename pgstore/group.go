@@ -42,6 +42,9 @@ type pending struct {
 	// whole is set when err is the failure of the whole group's
 	// transaction rather than the append's own outcome.
 	whole bool
+	// clash is set by take when the append's condition may match the
+	// events of an append before it in its group.
+	clash bool
 	done  chan struct{}
 }
 
@@ -146,10 +149,10 @@ func (s *Store) commitLoop() {
 
 // takeLocked removes the next group from the queue, in arrival order. An
 // append sharing an event id with one already in the group waits for the
-// next group, so that its retry detection sees the other one's events; so
-// does a conditional append whose query may match the events of one
-// already in the group, so that its condition is checked against them (see
-// conditions). c.mu is held.
+// next group, so that its retry detection sees the other one's events. A
+// conditional append whose query may match the events of one already in
+// the group is marked clash, so that append_group checks its condition
+// against them too (see conditions). c.mu is held.
 func (c *committer) takeLocked() []*pending {
 	var group, rest []*pending
 	var ids map[uuid.UUID]bool
@@ -166,14 +169,6 @@ func (c *committer) takeLocked() []*pending {
 				break
 			}
 		}
-		if cond := p.req.Condition; cond != nil && !clash {
-			for _, q := range group {
-				if mayMatch(cond.FailIfEventsMatch, q.keys) {
-					clash = true
-					break
-				}
-			}
-		}
 		if clash {
 			rest = append(rest, p)
 			continue
@@ -184,6 +179,15 @@ func (c *committer) takeLocked() []*pending {
 			}
 			for _, e := range p.req.Events {
 				ids[e.ID] = true
+			}
+		}
+		p.clash = false
+		if cond := p.req.Condition; cond != nil {
+			for _, q := range group {
+				if mayMatch(cond.FailIfEventsMatch, q.keys) {
+					p.clash = true
+					break
+				}
 			}
 		}
 		group = append(group, p)
@@ -232,11 +236,9 @@ type groupArgs struct {
 	// fx are the runs merged and numbered for the group, for the case
 	// where every request is written to a stream that exists.
 	fx runMerger
-	// The conditions, all nil when no request has one.
-	after  []*int64
-	items  []int32
-	qTypes []*string
-	qTags  []*string
+	// The conditions, nil when no request has one.
+	q     conditions
+	clash []bool
 }
 
 func (a *groupArgs) list(channel string) []any {
@@ -244,7 +246,7 @@ func (a *groupArgs) list(channel string) []any {
 	return []any{a.streams, a.expected, a.counts, r.id, r.types, r.ctypes, r.kindArg(), r.data, r.metaArg(), r.tagsArg(), r.chunks, channel,
 		ix.req, ix.kind, ix.value, ix.off, ix.count, ix.first,
 		fx.kind, fx.value, fx.nrel, fx.off, fx.count,
-		a.after, a.items, a.qTypes, a.qTags}
+		a.q.reqs, a.q.after, a.q.types, a.q.tags, a.clash}
 }
 
 // appendGroup appends the group's requests, each on its own terms, with
@@ -277,19 +279,16 @@ func (s *Store) appendGroup(ctx context.Context, group []*pending) ([]cairn.Appe
 		conds = conds || r.Condition != nil
 	}
 	if conds {
-		a.after = make([]*int64, len(group))
-		a.items = make([]int32, len(group))
-		for i, r := range reqs {
-			if r.Condition == nil {
-				continue
+		a.clash = make([]bool, len(group))
+		for i, p := range group {
+			if p.req.Condition != nil {
+				a.q.add(int32(i+1), p.req.Condition)
+				a.clash[i] = p.clash
 			}
-			after := afterArg(r.Condition)
-			a.after[i] = &after
-			a.qTypes, a.qTags, a.items[i] = queryArgs(r.Condition.FailIfEventsMatch, a.qTypes, a.qTags)
 		}
 	}
 	sql := `SELECT status, out_version, out_position, rec_stream, rec_version FROM ` + s.fn("append_group") +
-		`($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27)`
+		`($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)`
 	var err error
 	for attempt := 1; ; attempt++ {
 		if err := s.check(ctx); err != nil {
@@ -307,6 +306,12 @@ func (s *Store) appendGroup(ctx context.Context, group []*pending) ([]cairn.Appe
 			// A concurrent append to another stream recorded one of
 			// the first ids; the step-by-step transaction sorts out
 			// which append is a retry and which a duplicate.
+			if conds && len(reqs) > 1 {
+				// One transaction checks conditions against the
+				// events committed before it only: commitGroup
+				// appends each alone, in order.
+				return nil, nil, err
+			}
 			return s.appendRetrying(ctx, reqs, false)
 		}
 		if attempt == maxAttempts || !(retryable(err) || timedOut) || ctx.Err() != nil || s.closed.Load() {

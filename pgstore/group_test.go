@@ -61,10 +61,10 @@ func TestGroupOutcomesApart(t *testing.T) {
 	}
 }
 
-// TestTakeDefersConditionalAppends: a conditional append whose query may
-// match the events of an append already taken into the group waits for the
-// next group; one whose query cannot joins it.
-func TestTakeDefersConditionalAppends(t *testing.T) {
+// TestTakeMarksClashes: a conditional append whose query may match the
+// events of an append already taken into the group is marked, so that its
+// condition is checked against them; one whose query cannot is not.
+func TestTakeMarksClashes(t *testing.T) {
 	a := newPending(cairn.AppendRequest{Stream: "a", Events: []cairn.EventData{taggedEvent("x", "y")}})
 	b := newPending(cairn.AppendRequest{Stream: "b", Events: []cairn.EventData{taggedEvent("y")}, Condition: onTag("x")})
 	c := newPending(cairn.AppendRequest{Stream: "c", Events: []cairn.EventData{taggedEvent("x")}, Condition: onTag("z")})
@@ -74,11 +74,56 @@ func TestTakeDefersConditionalAppends(t *testing.T) {
 	var cm committer
 	cm.queue = []*pending{a, b, c, d, e}
 	group := cm.takeLocked()
-	if len(group) != 3 || group[0] != a || group[1] != c || group[2] != e {
-		t.Fatalf("group %v, want a, c, e", group)
+	if len(group) != 5 || len(cm.queue) != 0 {
+		t.Fatalf("group of %d, %d left; want all 5 in one group", len(group), len(cm.queue))
 	}
-	if len(cm.queue) != 2 || cm.queue[0] != b || cm.queue[1] != d {
-		t.Fatalf("queue %v, want b, d", cm.queue)
+	for _, x := range []struct {
+		p    *pending
+		want bool
+	}{{a, false}, {b, true}, {c, false}, {d, true}, {e, false}} {
+		if x.p.clash != x.want {
+			t.Errorf("append to %s marked clash %v, want %v", x.p.req.Stream, x.p.clash, x.want)
+		}
+	}
+}
+
+// TestGroupChecksEarlierAppends: in one group, a condition fails on the
+// events of an append written before it in the group, at the positions
+// they get, and only on those after its After.
+func TestGroupChecksEarlierAppends(t *testing.T) {
+	ctx := context.Background()
+	s, _ := migratedTo(t, len(migrations))
+	zero := uint64(0)
+	var cm committer
+	cm.queue = []*pending{
+		newPending(cairn.AppendRequest{Stream: "a", Expected: cairn.NoStream, Events: []cairn.EventData{taggedEvent("t")}}),
+		newPending(cairn.AppendRequest{Stream: "b", Expected: cairn.NoStream, Events: []cairn.EventData{taggedEvent("t")}, Condition: onTag("t")}),
+		newPending(cairn.AppendRequest{Stream: "c", Expected: cairn.NoStream, Events: []cairn.EventData{taggedEvent("t")},
+			Condition: &cairn.AppendCondition{FailIfEventsMatch: onTag("t").FailIfEventsMatch, After: &zero}}),
+		newPending(cairn.AppendRequest{Stream: "d", Expected: cairn.NoStream, Events: []cairn.EventData{taggedEvent()}, Condition: onTag("t")}),
+		newPending(cairn.AppendRequest{Stream: "e", Expected: cairn.NoStream, Events: []cairn.EventData{taggedEvent()}, Condition: onTag("u")}),
+	}
+	group := cm.takeLocked()
+	if len(group) != 5 {
+		t.Fatalf("group of %d", len(group))
+	}
+	s.commitGroup(group)
+	var ce *cairn.ConditionError
+	if p := group[1]; !errors.As(p.err, &ce) || ce.Position != 0 {
+		t.Fatalf("a condition failed by the append before it in the group: %+v, %v; want a conflict at 0", p.res, p.err)
+	}
+	if p := group[2]; p.err != nil || p.res.Position != 1 {
+		t.Fatalf("a condition after the event of the group's first append: %+v, %v; want written at 1", p.res, p.err)
+	}
+	if p := group[3]; !errors.As(p.err, &ce) || ce.Position != 0 {
+		t.Fatalf("a condition failed by two appends of the group: %+v, %v; want a conflict at 0", p.res, p.err)
+	}
+	if p := group[4]; p.err != nil || p.res.Position != 2 {
+		t.Fatalf("a condition nothing fails: %+v, %v; want written at 2", p.res, p.err)
+	}
+	got, err := s.ReadQuery(ctx, onTag("t").FailIfEventsMatch, 0, 10, cairn.Forward)
+	if err != nil || len(got) != 2 {
+		t.Fatalf("events tagged t: %d, %v; want 2", len(got), err)
 	}
 }
 

