@@ -42,7 +42,7 @@ type pending struct {
 	// whole is set when err is the failure of the whole group's
 	// transaction rather than the append's own outcome.
 	whole bool
-	// clash is set by take when the append's condition may match the
+	// clash is set by takeLocked when the append's condition may match the
 	// events of an append before it in its group.
 	clash bool
 	done  chan struct{}
