@@ -7,8 +7,15 @@ import (
 	"github.com/cairndb/cairn"
 )
 
-// readIndex reads a list of the store's index. It is the one place that
-// reaches the engine's [cairn.IndexReader].
+// ReadIndex reads at most count entries of the list key of the store's
+// index, from number from in direction dir (a backward read from
+// [cairn.StreamEnd] starts at the last entry). It is the one place that
+// reaches the engine's [cairn.IndexReader]; an engine without one gives an
+// error matching [cairn.ErrNotSupported].
+func ReadIndex(ctx context.Context, store *cairn.Store, key cairn.IndexKey, from int64, count int, dir cairn.Direction) ([]cairn.IndexedEvent, error) {
+	return readIndex(ctx, store, key, from, count, dir)
+}
+
 func readIndex(ctx context.Context, store *cairn.Store, key cairn.IndexKey, from int64, count int, dir cairn.Direction) ([]cairn.IndexedEvent, error) {
 	ir, ok := store.Backend().(cairn.IndexReader)
 	if !ok {

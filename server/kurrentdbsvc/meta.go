@@ -141,3 +141,19 @@ func (s *Services) appendMeta(ctx context.Context, name string, exp cairn.Expect
 	}
 	return res, err
 }
+
+// visibleOf returns the lowest version and the oldest creation time of
+// stream that its metadata lets readers see: a link to an event outside
+// them resolves to nothing.
+func (s *Services) visibleOf(ctx context.Context, stream string) (int64, time.Time, error) {
+	meta, err := s.metadataOf(ctx, stream)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	last, err := s.currentVersion(ctx, stream)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	lowest, oldest := meta.visibility(last, time.Now())
+	return lowest, oldest, nil
+}
