@@ -446,3 +446,48 @@ func TestSecondaryIndexRead(t *testing.T) {
 		sameShape(t, "backwards from 2", read(at(2), api.ReadReq_Options_Backwards, 10), []string{"shop-1@2", "order-1@0"})
 	})
 }
+
+// TestLinkResolutionHonoursStreamMetadata resolves links to events that
+// the stream's metadata ($tb) hides: reads and persistent subscriptions
+// return those links alone.
+func TestLinkResolutionHonoursStreamMetadata(t *testing.T) {
+	onIndexEngines(t, func(t *testing.T, ts *testServer) {
+		c := ts.client(t)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		appendEvents(t, c, "order-5", jsonEvent("OrderPlaced", `{}`), jsonEvent("OrderShipped", `{}`))
+		link := func(target string) kurrentdb.EventData {
+			return kurrentdb.EventData{EventID: uuid.New(), EventType: "$>", ContentType: kurrentdb.ContentTypeBinary, Data: []byte(target)}
+		}
+		appendEvents(t, c, "picked", link("0@order-5"), link("1@order-5"))
+		var meta kurrentdb.StreamMetadata
+		meta.SetTruncateBefore(1)
+		if _, err := c.SetStreamMetadata(ctx, "order-5", kurrentdb.AppendToStreamOptions{}, meta); err != nil {
+			t.Fatal(err)
+		}
+		want := []string{"0 0@order-5->none", "1 1@order-5->order-5/1 OrderShipped"}
+		sameShape(t, "read", shape(readStream(t, c, "picked", kurrentdb.ReadStreamOptions{From: kurrentdb.Start{}, ResolveLinkTos: true})), want)
+		sameShape(t, "$ce-order", shape(readStream(t, c, "$ce-order", kurrentdb.ReadStreamOptions{From: kurrentdb.Start{}, ResolveLinkTos: true})), []string{
+			"0 0@order-5->none", "1 1@order-5->order-5/1 OrderShipped",
+		})
+		settings := kurrentdb.SubscriptionSettingsDefault()
+		settings.ResolveLinkTos = true
+		if err := c.CreatePersistentSubscription(ctx, "picked", "g", kurrentdb.PersistentStreamSubscriptionOptions{Settings: &settings, StartFrom: kurrentdb.Start{}}); err != nil {
+			t.Fatal(err)
+		}
+		sub, err := c.SubscribeToPersistentSubscription(ctx, "picked", "g", kurrentdb.SubscribeToPersistentSubscriptionOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer sub.Close()
+		var got []string
+		for range 2 {
+			ev := recvPersistent(t, sub).Event
+			got = append(got, shape([]*kurrentdb.ResolvedEvent{ev})...)
+			if err := sub.Ack(ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sameShape(t, "persistent", got, want)
+	})
+}

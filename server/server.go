@@ -194,7 +194,7 @@ func New(store *cairn.Store, opts Options) *Server {
 	}
 	s.grpc = grpc.NewServer(gopts...)
 	s.standard = s.openStandardProjections()
-	groupLinks := links.NewReader(store, links.Options{Projections: s.standard})
+	groupLinks := links.NewReader(store, links.Options{Projections: s.standard, Visible: kurrentdbsvc.Visibility(store)})
 	if m, err := subscription.NewManager(store, subscription.ManagerOptions{Logger: opts.Logger, Links: groupLinks}); err == nil {
 		s.groups = m
 	} else {
