@@ -93,8 +93,19 @@ func TestCategoryCatchUpThenLive(t *testing.T) {
 			want++
 		}
 		wg.Wait()
-		if !caughtUp {
-			t.Error("no caught-up message")
+		// The writer is done: the subscription catches up, with no event
+		// after the last number (none delivered twice).
+		for !caughtUp {
+			m, err := sub.Next(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			switch m.Kind {
+			case subscription.KindCaughtUp:
+				caughtUp = true
+			case subscription.KindEvent:
+				t.Fatalf("an event after the last: number %d", m.Event.Version)
+			}
 		}
 	})
 }
