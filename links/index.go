@@ -2,26 +2,20 @@ package links
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/cairndb/cairn"
 )
 
-// ReadIndex reads at most count entries of the list key of the store's
-// index, from number from in direction dir (a backward read from
-// [cairn.StreamEnd] starts at the last entry). It is the one place that
-// reaches the engine's [cairn.IndexReader]; an engine without one gives an
-// error matching [cairn.ErrNotSupported].
-func ReadIndex(ctx context.Context, store *cairn.Store, key cairn.IndexKey, from int64, count int, dir cairn.Direction) ([]cairn.IndexedEvent, error) {
-	return readIndex(ctx, store, key, from, count, dir)
-}
-
+// readIndex reads a list of the store's index ([cairn.Store.ReadIndex]),
+// saying which stream the read was for when the engine keeps no index.
 func readIndex(ctx context.Context, store *cairn.Store, key cairn.IndexKey, from int64, count int, dir cairn.Direction) ([]cairn.IndexedEvent, error) {
-	ir, ok := store.Backend().(cairn.IndexReader)
-	if !ok {
-		return nil, fmt.Errorf("read %s: the engine keeps no index: %w", StreamOf(key), cairn.ErrNotSupported)
+	es, err := store.ReadIndex(ctx, key, from, count, dir)
+	if errors.Is(err, cairn.ErrNotSupported) {
+		return nil, fmt.Errorf("read %s: the engine keeps no index: %w", StreamOf(key), err)
 	}
-	return ir.ReadIndex(ctx, key, from, count, dir)
+	return es, err
 }
 
 // HasIndex reports whether the store's engine keeps the index that the

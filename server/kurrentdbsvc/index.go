@@ -50,7 +50,7 @@ func (r *reader) readIndex(ctx context.Context, from uint64, dir cairn.Direction
 	}
 	var sent uint64
 	for sent < count {
-		page, err := links.ReadIndex(ctx, r.s.store, key, next, readPage, dir)
+		page, err := r.s.store.ReadIndex(ctx, key, next, readPage, dir)
 		if err != nil {
 			return rpcError(ctx, "$all", err)
 		}
@@ -117,7 +117,7 @@ func (r *reader) followIndex(ctx context.Context, ao *api.ReadReq_Options_AllOpt
 		// Every event up to head is visible before the read below, with
 		// its entries: a checkpoint at head skips no event.
 		head, headKnown := r.s.store.Head()
-		page, err := links.ReadIndex(ctx, r.s.store, key, next, readPage, cairn.Forward)
+		page, err := r.s.store.ReadIndex(ctx, key, next, readPage, cairn.Forward)
 		if err != nil {
 			return rpcError(ctx, "$all", err)
 		}
