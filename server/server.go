@@ -16,6 +16,7 @@ import (
 	"github.com/cairndb/cairn/api/cairnv1"
 	"github.com/cairndb/cairn/api/cairnv1/cairnsvc"
 	"github.com/cairndb/cairn/api/umadbv1/umadbsvc"
+	"github.com/cairndb/cairn/links"
 	"github.com/cairndb/cairn/server/kurrentdbsvc"
 	"github.com/cairndb/cairn/subscription"
 	"google.golang.org/grpc"
@@ -127,6 +128,10 @@ type Server struct {
 	// scavenges.
 	kurrent *kurrentdbsvc.Services
 
+	// standard keeps which of KurrentDB's standard projections are
+	// enabled; nil when their state could not be read (all enabled).
+	standard *links.Projections
+
 	quit     chan struct{}
 	quitOnce sync.Once
 }
@@ -188,7 +193,9 @@ func New(store *cairn.Store, opts Options) *Server {
 		gopts = append(gopts, grpc.Creds(credentials.NewTLS(opts.TLS)))
 	}
 	s.grpc = grpc.NewServer(gopts...)
-	if m, err := subscription.NewManager(store, subscription.ManagerOptions{Logger: opts.Logger}); err == nil {
+	s.standard = s.openStandardProjections()
+	groupLinks := links.NewReader(store, links.Options{Projections: s.standard, Visible: kurrentdbsvc.Visibility(store)})
+	if m, err := subscription.NewManager(store, subscription.ManagerOptions{Logger: opts.Logger, Links: groupLinks}); err == nil {
 		s.groups = m
 	} else {
 		s.log.Info("persistent subscriptions are off", "reason", err)
@@ -200,6 +207,7 @@ func New(store *cairn.Store, opts Options) *Server {
 		Subscriptions: s.groups,
 		Done:          s.quit,
 		Advertised:    s.advertised,
+		Projections:   s.standard,
 	}, kurrentdbsvc.Options{MaxAppendBytes: opts.MaxAppendBytes})
 	s.kurrent.Register(s.grpc)
 	cairnsvc.Register(s.grpc, store)
@@ -208,6 +216,25 @@ func New(store *cairn.Store, opts Options) *Server {
 	}
 	return s
 }
+
+// openStandardProjections reads which standard projections are disabled.
+// A store that cannot say leaves them all enabled, and the log says why.
+func (s *Server) openStandardProjections() *links.Projections {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	p, err := links.OpenProjections(ctx, s.store)
+	if err != nil {
+		s.log.Warn("the standard projections' state is unreadable: all are enabled, and cannot be disabled", "reason", err)
+		return nil
+	}
+	return p
+}
+
+// StandardProjections returns the standard projections ($by_category,
+// $by_event_type, $streams, $stream_by_category, $by_correlation_id) that
+// the server's streams show, to enable, disable and reset them; nil when
+// their state could not be read.
+func (s *Server) StandardProjections() *links.Projections { return s.standard }
 
 // Metrics returns the server's metrics.
 func (s *Server) Metrics() *Metrics { return s.metrics }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore"
+	"github.com/cairndb/cairn/links"
 	"github.com/cairndb/cairn/memstore"
 	"github.com/cairndb/cairn/subscription"
 )
@@ -52,75 +53,114 @@ func benchEngines() []struct {
 func BenchmarkAppendToDelivery(b *testing.B) {
 	for _, eng := range benchEngines() {
 		b.Run(eng.name, func(b *testing.B) {
-			const writers = 64
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
 			store := eng.open(b)
-			sub, err := subscription.All(ctx, store, subscription.End, subscription.Options{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer sub.Close()
-			total := b.N
-			var (
-				issued    atomic.Int64
-				wg        sync.WaitGroup
-				werr      atomic.Value
-				committed sync.Map // position → time the append returned
-			)
-			b.ResetTimer()
-			for w := range writers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					stream := fmt.Sprint("writer-", w)
-					expected := cairn.NoStream
-					data := make([]byte, 8)
-					for issued.Add(1) <= int64(total) {
-						binary.LittleEndian.PutUint64(data, uint64(time.Now().UnixNano()))
-						res, err := store.Append(ctx, stream, expected, cairn.EventData{Type: "Tick", ContentType: cairn.ContentBinary, Data: slices.Clone(data)})
-						if err != nil {
-							werr.Store(err)
-							return
-						}
-						committed.Store(res.Position, time.Now())
-						expected = cairn.Exact(res.Version)
-					}
-				}()
-			}
-			lat := make([]time.Duration, 0, total)
-			after := make([]time.Duration, 0, total)
-			for len(lat) < total {
-				m, err := sub.Next(ctx)
-				if err != nil {
-					b.Fatal(err)
-				}
-				if m.Kind != subscription.KindEvent {
-					if e := werr.Load(); e != nil {
-						b.Fatal(e)
-					}
-					continue
-				}
-				now := time.Now()
-				sent := int64(binary.LittleEndian.Uint64(m.Event.Data))
-				lat = append(lat, time.Duration(now.UnixNano()-sent))
-				var d time.Duration
-				if t, ok := committed.LoadAndDelete(m.Position); ok {
-					d = now.Sub(t.(time.Time))
-				}
-				after = append(after, d)
-			}
-			b.StopTimer()
-			wg.Wait()
-			slices.Sort(lat)
-			slices.Sort(after)
-			b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
-			b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
-			b.ReportMetric(float64(after[len(after)/2].Microseconds()), "commit-p50-µs")
-			b.ReportMetric(float64(after[len(after)*99/100].Microseconds()), "commit-p99-µs")
-			b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "events/s")
+			appendToDelivery(b, store, func(ctx context.Context) (*subscription.Subscription, error) {
+				return subscription.All(ctx, store, subscription.End, subscription.Options{})
+			})
 		})
 	}
+}
+
+// BenchmarkCategoryAppendToDelivery is BenchmarkAppendToDelivery for a
+// subscriber of the category stream $ce-writer, with its links resolved,
+// on the engines that keep the index: how far behind the head a category
+// subscription delivers under W2 load. It also reports, as lag-p50/p99,
+// how many positions the head of the log was ahead of each event when it
+// was delivered.
+func BenchmarkCategoryAppendToDelivery(b *testing.B) {
+	for _, eng := range benchEngines() {
+		b.Run(eng.name, func(b *testing.B) {
+			store := eng.open(b)
+			if !links.HasIndex(store) {
+				b.Skipf("the %s engine keeps no index yet", eng.name)
+			}
+			appendToDelivery(b, store, func(ctx context.Context) (*subscription.Subscription, error) {
+				return subscription.Stream(ctx, store, "$ce-writer", subscription.End, subscription.Options{ResolveLinks: true})
+			})
+		})
+	}
+}
+
+// appendToDelivery runs workload W2 on store, 64 writers appending one
+// event at a time to their own streams (writer-N) with an exact expected
+// version, and receives every event from the subscription subscribe
+// opens; see BenchmarkAppendToDelivery for what it reports.
+func appendToDelivery(b *testing.B, store *cairn.Store, subscribe func(ctx context.Context) (*subscription.Subscription, error)) {
+	const writers = 64
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sub, err := subscribe(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer sub.Close()
+	total := b.N
+	var (
+		issued    atomic.Int64
+		wg        sync.WaitGroup
+		werr      atomic.Value
+		committed sync.Map // position → time the append returned
+	)
+	b.ResetTimer()
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			stream := fmt.Sprint("writer-", w)
+			expected := cairn.NoStream
+			data := make([]byte, 8)
+			for issued.Add(1) <= int64(total) {
+				binary.LittleEndian.PutUint64(data, uint64(time.Now().UnixNano()))
+				res, err := store.Append(ctx, stream, expected, cairn.EventData{Type: "Tick", ContentType: cairn.ContentBinary, Data: slices.Clone(data)})
+				if err != nil {
+					werr.Store(err)
+					return
+				}
+				committed.Store(res.Position, time.Now())
+				expected = cairn.Exact(res.Version)
+			}
+		}()
+	}
+	lat := make([]time.Duration, 0, total)
+	after := make([]time.Duration, 0, total)
+	lags := make([]uint64, 0, total)
+	for len(lat) < total {
+		m, err := sub.Next(ctx)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if m.Kind != subscription.KindEvent {
+			if e := werr.Load(); e != nil {
+				b.Fatal(e)
+			}
+			continue
+		}
+		now := time.Now()
+		e, _ := m.Parts()
+		if e == nil {
+			b.Fatalf("a link to a missing event: %+v", m.Event)
+		}
+		sent := int64(binary.LittleEndian.Uint64(e.Data))
+		lat = append(lat, time.Duration(now.UnixNano()-sent))
+		var d time.Duration
+		if t, ok := committed.LoadAndDelete(e.Position); ok {
+			d = now.Sub(t.(time.Time))
+		}
+		after = append(after, d)
+		lags = append(lags, m.Lag)
+	}
+	b.StopTimer()
+	wg.Wait()
+	slices.Sort(lat)
+	slices.Sort(after)
+	slices.Sort(lags)
+	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+	b.ReportMetric(float64(after[len(after)/2].Microseconds()), "commit-p50-µs")
+	b.ReportMetric(float64(after[len(after)*99/100].Microseconds()), "commit-p99-µs")
+	b.ReportMetric(float64(lags[len(lags)/2]), "lag-p50")
+	b.ReportMetric(float64(lags[len(lags)*99/100]), "lag-p99")
+	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "events/s")
 }
 
 // BenchmarkCatchUp measures how fast a subscription on $all reads history:

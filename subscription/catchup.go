@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/links"
 )
 
 // AllStream is the name under which the global log is subscribed to, as in
@@ -40,6 +41,14 @@ type Options struct {
 	MaxLag int64
 	// Logger receives diagnostics. Nil discards them.
 	Logger *slog.Logger
+	// ResolveLinks delivers each link with the event it names
+	// ([Message.Target]), as KurrentDB's resolveLinkTos does.
+	ResolveLinks bool
+	// Links reads the streams; a subscription to one of the standard
+	// projections' streams ($ce-, $et-, $streams, $category-, $bc-)
+	// reads it from the index. Nil reads with every standard projection
+	// enabled.
+	Links *links.Reader
 }
 
 // EnsureDefaults fills in zero fields with their defaults.
@@ -128,7 +137,7 @@ func Stream(ctx context.Context, store *cairn.Store, stream string, from From, o
 	if stream == AllStream {
 		return nil, invalid("stream", `"$all" is the global log: use All`)
 	}
-	if err := cairn.ValidateStreamID(stream); err != nil {
+	if err := cairn.ValidateSystemStreamID(stream); err != nil {
 		return nil, err
 	}
 	if n, ok := from.first(); ok && n > math.MaxInt64 {
@@ -145,6 +154,9 @@ func subscribe(ctx context.Context, store *cairn.Store, stream string, from From
 		return nil, invalidf("buffer size", "must not be negative, got %d", opts.BufferSize)
 	}
 	opts.EnsureDefaults()
+	if opts.Links == nil {
+		opts.Links = links.NewReader(store, links.Options{})
+	}
 	m, err := opts.Filter.compile()
 	if err != nil {
 		return nil, err
@@ -178,7 +190,7 @@ func (s *Subscription) start(ctx context.Context) error {
 	}
 	n, ok := s.from.first()
 	if !ok {
-		n, err = endOf(ctx, s.store, s.stream, last)
+		n, err = endOf(ctx, s.opts.Links, s.stream, last)
 		if err != nil {
 			return err
 		}
@@ -189,14 +201,14 @@ func (s *Subscription) start(ctx context.Context) error {
 
 // endOf returns the number after the last event of stream (or of the log,
 // whose last event is last).
-func endOf(ctx context.Context, store *cairn.Store, stream string, last []cairn.Event) (uint64, error) {
+func endOf(ctx context.Context, r *links.Reader, stream string, last []cairn.Event) (uint64, error) {
 	if stream == AllStream {
 		if len(last) == 0 {
 			return 0, nil
 		}
 		return last[0].Position + 1, nil
 	}
-	v, err := store.StreamVersion(ctx, stream)
+	v, err := r.StreamVersion(ctx, stream)
 	switch {
 	case errors.Is(err, cairn.ErrStreamNotFound):
 		// Reading from 0 skips the versions of a soft-deleted stream.
@@ -325,8 +337,9 @@ func (s *Subscription) fill(ctx context.Context) error {
 		return err
 	}
 	all := s.stream == AllStream
-	for i := range page {
-		e := &page[i]
+	for i := range page.Events {
+		r := &page.Events[i]
+		e := &r.Event
 		if all {
 			s.next = e.Position + 1
 		} else {
@@ -334,7 +347,7 @@ func (s *Subscription) fill(ctx context.Context) error {
 		}
 		s.head = max(s.head, e.Position)
 		if s.filter.match(e) {
-			s.pending = append(s.pending, Message{Kind: KindEvent, Event: *e, Position: e.Position})
+			s.pending = append(s.pending, Message{Kind: KindEvent, Event: *e, Link: r.Link, Target: r.Target, Position: e.Position})
 		}
 		if all && s.filter != nil && s.opts.CheckpointEvery > 0 {
 			if s.scanned++; s.scanned >= s.opts.CheckpointEvery {
@@ -343,7 +356,7 @@ func (s *Subscription) fill(ctx context.Context) error {
 			}
 		}
 	}
-	if len(page) < s.opts.BufferSize {
+	if !page.More {
 		if headOK && head >= s.next {
 			// Every event up to the head was scanned by the query.
 			s.next = head + 1
@@ -356,7 +369,7 @@ func (s *Subscription) fill(ctx context.Context) error {
 		return nil
 	}
 	if s.live && s.opts.MaxLag > 0 {
-		if lag := s.lag(page[len(page)-1].Position); lag > uint64(s.opts.MaxLag) {
+		if lag := s.lag(page.Events[len(page.Events)-1].Event.Position); lag > uint64(s.opts.MaxLag) {
 			s.live = false
 			s.log.Debug("subscriber fell behind", "lag", lag)
 			// Tell the consumer before the page's events.
@@ -366,16 +379,47 @@ func (s *Subscription) fill(ctx context.Context) error {
 	return nil
 }
 
-func (s *Subscription) read(ctx context.Context) ([]cairn.Event, error) {
+func (s *Subscription) read(ctx context.Context) (links.Page, error) {
 	if s.query != nil {
-		return s.store.ReadQuery(ctx, *s.query, s.next, s.opts.BufferSize, cairn.Forward)
+		events, err := s.store.ReadQuery(ctx, *s.query, s.next, s.opts.BufferSize, cairn.Forward)
+		if err != nil {
+			return links.Page{}, err
+		}
+		return logPage(ctx, s.opts.Links, events, s.opts.BufferSize, s.opts.ResolveLinks)
 	}
-	if s.stream == AllStream {
-		return s.store.ReadAll(ctx, s.next, s.opts.BufferSize, cairn.Forward)
+	return readPage(ctx, s.opts.Links, s.stream, s.next, s.opts.BufferSize, s.opts.ResolveLinks)
+}
+
+// logPage is a page of events read from the log, of a read of at most
+// count: their links resolved when resolve is set.
+func logPage(ctx context.Context, r *links.Reader, events []cairn.Event, count int, resolve bool) (links.Page, error) {
+	page := links.Page{More: len(events) >= count}
+	if resolve {
+		var err error
+		page.Events, err = r.Resolve(ctx, events)
+		return page, err
 	}
-	page, err := s.store.ReadStream(ctx, s.stream, int64(s.next), s.opts.BufferSize, cairn.Forward)
+	page.Events = make([]links.Resolved, len(events))
+	for i := range events {
+		page.Events[i].Event = events[i]
+	}
+	return page, nil
+}
+
+// readPage reads at most count events of stream (or of the log) from
+// number from, resolving links when resolve is set. A stream that does not
+// exist is an empty page.
+func readPage(ctx context.Context, r *links.Reader, stream string, from uint64, count int, resolve bool) (links.Page, error) {
+	if stream == AllStream {
+		events, err := r.Store().ReadAll(ctx, from, count, cairn.Forward)
+		if err != nil {
+			return links.Page{}, err
+		}
+		return logPage(ctx, r, events, count, resolve)
+	}
+	page, err := r.ReadStream(ctx, stream, int64(from), count, 0, cairn.Forward, resolve)
 	if errors.Is(err, cairn.ErrStreamNotFound) {
-		return nil, nil
+		return links.Page{}, nil
 	}
 	return page, err
 }

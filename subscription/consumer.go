@@ -39,7 +39,14 @@ func (a Action) String() string {
 
 // Delivery is an event delivered to a consumer of a persistent subscription.
 type Delivery struct {
+	// Event is the event read: for a link, the link itself, whose id
+	// acks and nacks name.
 	Event cairn.Event
+	// Link is set when the group resolves links ([Settings.ResolveLinks])
+	// and Event is a link; Target is then the event it names, or nil when
+	// that event is gone.
+	Link   bool
+	Target *cairn.Event
 	// RetryCount is how many times the event was delivered before: returned
 	// by a consumer's Next and then nacked with retry, not answered within
 	// the group's MessageTimeout, or left unanswered by a consumer that
@@ -47,6 +54,15 @@ type Delivery struct {
 	RetryCount int
 	// Replayed says the event comes from the parked list.
 	Replayed bool
+}
+
+// Parts returns the event and the link, in the form of KurrentDB's
+// ResolvedEvent, as [links.Resolved.Parts] does.
+func (d *Delivery) Parts() (event, link *cairn.Event) {
+	if !d.Link {
+		return &d.Event, nil
+	}
+	return d.Target, &d.Event
 }
 
 // ConsumerOptions configure a [Consumer]. The zero value is ready to use.
@@ -156,7 +172,7 @@ func (c *Consumer) Next(ctx context.Context) (Delivery, error) {
 			it.delivered = true
 			g.dueLocked(it, now)
 			g.stats.delivered++
-			d := Delivery{Event: it.ev, RetryCount: it.retries, Replayed: it.replay}
+			d := Delivery{Event: it.ev, Link: it.link, Target: it.target, RetryCount: it.retries, Replayed: it.replay}
 			g.mu.Unlock()
 			return d, nil
 		}

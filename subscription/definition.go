@@ -26,6 +26,7 @@ type definition struct {
 	CheckpointAfter int       `json:"checkpoint_after"`
 	MaxSubscribers  int       `json:"max_subscriber_count"`
 	Strategy        string    `json:"consumer_strategy,omitempty"`
+	ResolveLinks    bool      `json:"resolve_links,omitempty"`
 	Created         time.Time `json:"created"`
 }
 
@@ -43,6 +44,7 @@ func (d *definition) settings() Settings {
 		CheckpointAfter:    d.CheckpointAfter,
 		MaxSubscriberCount: d.MaxSubscribers,
 		Strategy:           d.strategy(),
+		ResolveLinks:       d.ResolveLinks,
 	}
 }
 
@@ -58,6 +60,7 @@ func (d *definition) set(s Settings) {
 	d.CheckpointAfter = s.CheckpointAfter
 	d.MaxSubscribers = s.MaxSubscriberCount
 	d.Strategy = s.Strategy.String()
+	d.ResolveLinks = s.ResolveLinks
 }
 
 // strategy returns the stored strategy; RoundRobin when none is stored

@@ -3,6 +3,9 @@ package subscription
 import (
 	"hash/fnv"
 	"time"
+
+	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/links"
 )
 
 // dispatchLocked assigns the events that are ready to consumers with room in
@@ -42,7 +45,7 @@ func (g *group) pickLocked(it *item) *Consumer {
 	switch g.d.strategy() {
 	case Pinned:
 		h := fnv.New32a()
-		h.Write([]byte(it.ev.StreamID))
+		h.Write([]byte(pinKey(&it.ev)))
 		if c := g.ring[int(h.Sum32()%uint32(n))]; c.held < c.limit {
 			return c
 		}
@@ -86,4 +89,15 @@ func (g *group) takeLocked() *item {
 	g.buffered[0] = nil
 	g.buffered = g.buffered[1:]
 	return it
+}
+
+// pinKey is the stream a Pinned group pins an event by: for a link, the
+// stream of the event it names, resolved or not, as KurrentDB does.
+func pinKey(e *cairn.Event) string {
+	if e.Type == links.LinkType {
+		if stream, _, ok := links.Parse(e.Data); ok {
+			return stream
+		}
+	}
+	return e.StreamID
 }

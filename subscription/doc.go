@@ -28,6 +28,22 @@
 // the engine's append has returned, which is after the events are durable;
 // engines that see commits of other processes signal them the same way.
 //
+// # Links and the standard projections' streams
+//
+// A subscription or a group may follow any stream, system streams too,
+// among them the streams of KurrentDB's standard projections ($ce-order,
+// $et-OrderPlaced, $streams, $category-order, $bc-<id>), which package
+// [links] reads from the index as streams of links: their numbers are the
+// index's, gapless, and the catch-up reads them page by page from the
+// number after the last one delivered, then waits for the Store's change
+// signal taken before the read that found nothing new, so the switch to
+// live skips and repeats nothing there either. With
+// [Options.ResolveLinks] (or [Settings.ResolveLinks] for a group) each
+// link is delivered with the event it names ([Message.Target],
+// [Delivery.Target]), or alone when that event is gone. A filter's stream
+// prefix $idx-ce-<category> or $idx-et-<type> (KurrentDB's secondary
+// indexes) passes the events of a category or of a type.
+//
 // # Backpressure
 //
 // Subscriptions are pulled, so a slow consumer is held back by itself: a

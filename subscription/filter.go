@@ -24,6 +24,10 @@ import (
 // KurrentDB protocol: use ^ and $ to anchor them.
 type Filter struct {
 	// StreamPrefixes passes events whose stream id starts with one of them.
+	// A prefix that names one of KurrentDB's secondary indexes passes the
+	// events that index lists: $idx-ce-<category> the events of the
+	// streams of the category, $idx-et-<type> the events of the type
+	// (neither lists the events of system streams).
 	StreamPrefixes []string `json:"stream_prefixes,omitempty"`
 	// StreamRegexp passes events whose stream id matches it.
 	StreamRegexp string `json:"stream_regexp,omitempty"`
@@ -65,6 +69,8 @@ func (f Filter) Match(e *cairn.Event) bool {
 // *matcher passes every event.
 type matcher struct {
 	streamPrefixes []string
+	idxCategories  []string // from $idx-ce- prefixes
+	idxTypes       []string // from $idx-et- prefixes
 	streamRe       *regexp.Regexp
 	types          []string
 	typePrefixes   []string
@@ -93,10 +99,18 @@ func (f Filter) compile() (*matcher, error) {
 		}
 	}
 	m := &matcher{
-		streamPrefixes: slices.Clone(f.StreamPrefixes),
-		types:          slices.Clone(f.EventTypes),
-		typePrefixes:   slices.Clone(f.EventTypePrefixes),
-		tags:           slices.Clone(f.Tags),
+		types:        slices.Clone(f.EventTypes),
+		typePrefixes: slices.Clone(f.EventTypePrefixes),
+		tags:         slices.Clone(f.Tags),
+	}
+	for _, p := range f.StreamPrefixes {
+		if c, ok := strings.CutPrefix(p, IndexCategoryPrefix); ok && c != "" {
+			m.idxCategories = append(m.idxCategories, c)
+		} else if t, ok := strings.CutPrefix(p, IndexTypePrefix); ok && t != "" {
+			m.idxTypes = append(m.idxTypes, t)
+		} else {
+			m.streamPrefixes = append(m.streamPrefixes, p)
+		}
 	}
 	var err error
 	if f.StreamRegexp != "" {
@@ -116,7 +130,7 @@ func (m *matcher) match(e *cairn.Event) bool {
 	if m == nil {
 		return true
 	}
-	if len(m.streamPrefixes) > 0 && !hasAnyPrefix(e.StreamID, m.streamPrefixes) {
+	if (len(m.streamPrefixes) > 0 || len(m.idxCategories) > 0 || len(m.idxTypes) > 0) && !m.inStreams(e) {
 		return false
 	}
 	if m.streamRe != nil && !m.streamRe.MatchString(e.StreamID) {
@@ -134,6 +148,26 @@ func (m *matcher) match(e *cairn.Event) bool {
 		return false
 	}
 	return true
+}
+
+// The prefixes of KurrentDB's secondary indexes in a stream filter.
+const (
+	IndexCategoryPrefix = "$idx-ce-"
+	IndexTypePrefix     = "$idx-et-"
+)
+
+// inStreams reports whether e passes the stream prefixes, secondary
+// indexes included.
+func (m *matcher) inStreams(e *cairn.Event) bool {
+	if hasAnyPrefix(e.StreamID, m.streamPrefixes) {
+		return true
+	}
+	if len(m.idxCategories) > 0 {
+		if c, ok := cairn.Category(e.StreamID); ok && slices.Contains(m.idxCategories, c) {
+			return true
+		}
+	}
+	return len(m.idxTypes) > 0 && !strings.HasPrefix(e.StreamID, "$") && slices.Contains(m.idxTypes, e.Type)
 }
 
 func hasAnyPrefix(s string, prefixes []string) bool {

@@ -3,7 +3,6 @@ package subscription
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -18,7 +17,9 @@ import (
 // item is an event the group holds.
 type item struct {
 	ev      cairn.Event
-	n       uint64 // position ($all) or version (stream)
+	link    bool         // ev is a link, resolved (see links.Resolved)
+	target  *cairn.Event // the event ev links to, when found
+	n       uint64       // position ($all) or version (stream)
 	retries int
 	replay  bool // from the parked list; not part of the checkpoint
 	owner   *Consumer
@@ -278,23 +279,14 @@ func (g *group) requeueLocked(items []*item) {
 func (g *group) fill(ctx context.Context) error {
 	changed := g.m.store.Changes()
 	g.mu.Lock()
-	from, room := g.cursor, g.d.BufferSize-len(g.marks)
+	from, room, resolve := g.cursor, g.d.BufferSize-len(g.marks), g.d.ResolveLinks
 	if room <= 0 { // the buffer was made smaller meanwhile
 		g.filling = false
 		g.mu.Unlock()
 		return nil
 	}
 	g.mu.Unlock()
-	var page []cairn.Event
-	var err error
-	if g.all {
-		page, err = g.m.store.ReadAll(ctx, from, room, cairn.Forward)
-	} else {
-		page, err = g.m.store.ReadStream(ctx, g.d.Stream, int64(from), room, cairn.Forward)
-		if errors.Is(err, cairn.ErrStreamNotFound) {
-			page, err = nil, nil
-		}
-	}
+	page, err := readPage(ctx, g.m.links, g.d.Stream, from, room, resolve)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.filling = false
@@ -305,8 +297,9 @@ func (g *group) fill(ctx context.Context) error {
 	if g.err != nil {
 		return nil
 	}
-	for i := range page {
-		e := &page[i]
+	for i := range page.Events {
+		r := &page.Events[i]
+		e := &r.Event
 		n := g.number(e)
 		g.cursor = n + 1
 		if !g.filter.match(e) {
@@ -314,9 +307,9 @@ func (g *group) fill(ctx context.Context) error {
 			continue
 		}
 		g.marks = append(g.marks, mark{n: n})
-		g.buffered = append(g.buffered, &item{ev: *e, n: n})
+		g.buffered = append(g.buffered, &item{ev: *e, link: r.Link, target: r.Target, n: n})
 	}
-	if len(page) < room {
+	if !page.More {
 		g.atEnd = changed
 	} else {
 		g.atEnd = nil

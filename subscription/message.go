@@ -42,8 +42,14 @@ func (k Kind) String() string {
 // Message is what a [Subscription] delivers.
 type Message struct {
 	Kind Kind
-	// Event is the event of a KindEvent message.
+	// Event is the event of a KindEvent message: the event read, which
+	// for a link is the link itself (see [links.Resolved]).
 	Event cairn.Event
+	// Link is set when the subscription resolves links
+	// ([Options.ResolveLinks]) and Event is a link; Target is then the
+	// event it names, or nil when that event is gone.
+	Link   bool
+	Target *cairn.Event
 	// Position is the event's global position (KindEvent), the position
 	// of the last event scanned (KindCheckpoint), or where the
 	// subscription reads next (KindCaughtUp: a position on $all, a version
@@ -55,4 +61,13 @@ type Message struct {
 	// consumer is up to date. It is set on KindEvent and KindFellBehind
 	// messages.
 	Lag uint64
+}
+
+// Parts returns the event and the link of a KindEvent message, in the form
+// of KurrentDB's ResolvedEvent, as [links.Resolved.Parts] does.
+func (m *Message) Parts() (event, link *cairn.Event) {
+	if !m.Link {
+		return &m.Event, nil
+	}
+	return m.Target, &m.Event
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/links"
 	"github.com/google/uuid"
 )
 
@@ -120,9 +121,14 @@ func (g *group) replay(ctx context.Context, limit int) (int, error) {
 		gone  []uuid.UUID
 		err   error
 	)
+	d := g.def()
 	for i, p := range todo {
-		var page []cairn.Event
-		page, err = g.m.store.ReadAll(ctx, p.Position, 1, cairn.Forward)
+		n := p.Position
+		if !g.all {
+			n = uint64(p.Version)
+		}
+		var page links.Page
+		page, err = readPage(ctx, g.m.links, d.Stream, n, 1, d.ResolveLinks)
 		if err != nil {
 			g.mu.Lock()
 			for _, p := range todo[i:] {
@@ -131,12 +137,13 @@ func (g *group) replay(ctx context.Context, limit int) (int, error) {
 			g.mu.Unlock()
 			break
 		}
-		if len(page) == 0 || page[0].ID != p.ID {
+		if len(page.Events) == 0 || page.Events[0].Event.ID != p.ID {
 			g.m.log.Warn("parked event no longer in the store; dropping it", "group", g.name, "id", p.ID, "position", p.Position)
 			gone = append(gone, p.ID)
 			continue
 		}
-		items = append(items, &item{ev: page[0], n: g.number(&page[0]), replay: true})
+		r := &page.Events[0]
+		items = append(items, &item{ev: r.Event, link: r.Link, target: r.Target, n: g.number(&r.Event), replay: true})
 	}
 	g.mu.Lock()
 	g.retry = append(g.retry, items...)

@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/links"
 	"github.com/google/uuid"
 )
 
@@ -45,6 +46,11 @@ const (
 type ManagerOptions struct {
 	// Logger receives diagnostics. Nil discards them.
 	Logger *slog.Logger
+	// Links reads the groups' streams; a group on one of the standard
+	// projections' streams ($ce-, $et-, $streams, $category-, $bc-) reads
+	// it from the index. Nil reads with every standard projection
+	// enabled.
+	Links *links.Reader
 }
 
 // Manager runs the persistent subscriptions of one Store: named groups on
@@ -96,6 +102,7 @@ type Manager struct {
 	store *cairn.Store
 	snap  cairn.Snapshotter
 	log   *slog.Logger
+	links *links.Reader
 
 	// Locks: mu guards groups and closed. It is taken before a group's
 	// locks (a group is stopped or asked its definition with mu held),
@@ -121,12 +128,17 @@ func NewManager(store *cairn.Store, opts ManagerOptions) (*Manager, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Manager{store: store, snap: sn, log: opts.Logger, groups: map[groupKey]*group{}}, nil
+	if opts.Links == nil {
+		opts.Links = links.NewReader(store, links.Options{})
+	}
+	return &Manager{store: store, snap: sn, log: opts.Logger, links: opts.Links, groups: map[groupKey]*group{}}, nil
 }
 
 func checkGroup(stream, group string) error {
 	if stream != AllStream {
-		if err := cairn.ValidateStreamID(stream); err != nil {
+		// Any stream, system streams too, as in KurrentDB: the standard
+		// projections' streams ($ce-order) are what groups often follow.
+		if err := cairn.ValidateSystemStreamID(stream); err != nil {
 			return err
 		}
 	}
@@ -213,7 +225,7 @@ func (m *Manager) Create(ctx context.Context, stream, group string, s Settings) 
 		if err != nil {
 			return err
 		}
-		if start, err = endOf(ctx, m.store, stream, last); err != nil {
+		if start, err = endOf(ctx, m.links, stream, last); err != nil {
 			return err
 		}
 	}

@@ -539,7 +539,7 @@ func TestPersistentAdministration(t *testing.T) {
 		err   error
 	}{
 		{"group", m.Create(ctx, "orders", "", subscription.Settings{})},
-		{"stream", m.Create(ctx, "$bad", "g", subscription.Settings{})},
+		{"stream", m.Create(ctx, "bad\x01stream", "g", subscription.Settings{})},
 		{"settings.buffer_size", m.Create(ctx, "orders", "h", subscription.Settings{BufferSize: -1})},
 		{"filter.event_type_regexp", m.Create(ctx, "orders", "h", subscription.Settings{Filter: subscription.Filter{EventTypeRegexp: "["}})},
 		{"settings.start", m.Create(ctx, "orders", "h", subscription.Settings{Start: subscription.At(math.MaxUint64)})},

@@ -60,6 +60,10 @@ type Settings struct {
 	// Strategy chooses the consumer of each event. The zero value is
 	// RoundRobin.
 	Strategy Strategy
+	// ResolveLinks delivers each link with the event it names
+	// ([Delivery.Target]), as KurrentDB's resolveLinkTos does. Update may
+	// change it; it applies to the events read after the change.
+	ResolveLinks bool
 }
 
 // Strategy is how a group chooses the consumer of an event. Each skips
@@ -79,7 +83,8 @@ const (
 	// connected, and to the next ones only while it is at its limit.
 	DispatchToSingle
 	// Pinned gives all the events of a stream to one consumer (chosen by a
-	// hash of the stream id among the connected consumers), which keeps
+	// hash of the stream id among the connected consumers; for a link, the
+	// stream of the event it names, as in KurrentDB), which keeps
 	// each stream's events in order while that set does not change. An
 	// event whose consumer is at its limit waits, and so do those behind
 	// it.

@@ -14,6 +14,7 @@ func newReadCmd(g *globals) *cobra.Command {
 		count    int
 		backward bool
 		q        queryFlags
+		category string
 	)
 	cmd := &cobra.Command{
 		Use:   "read [STREAM]",
@@ -25,12 +26,17 @@ the global log; a backward read starts at the end unless --from is given.
 --tag and --type read the events of the global log that carry every --tag
 and have one of the --type (a query of dynamic consistency boundaries);
 --query takes a whole query as JSON, whose items are ORed. A query reads the
-store's index, so its cost grows with the events it matches.`,
+store's index, so its cost grows with the events it matches.
+
+--category reads the events of a category (the part of a stream id before
+its first '-') through the index, as KurrentDB's $ce- stream lists them;
+--from is then a number in the category.`,
 		Example: `  cairn read order-1
   cairn read --backward --count 10
   cairn read --from 1000 --count 50
   cairn read --tag course:1 --type StudentSubscribed
-  cairn read --query '{"items":[{"tags":["student:7"]},{"types":["CourseDefined"]}]}'`,
+  cairn read --query '{"items":[{"tags":["student:7"]},{"types":["CourseDefined"]}]}'
+  cairn read --category order --count 10`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if count < 0 {
@@ -44,8 +50,15 @@ store's index, so its cost grows with the events it matches.`,
 			if fromSet && from < 0 {
 				return fmt.Errorf("--from %d: must not be negative", from)
 			}
+			if q.set() && category != "" {
+				return fmt.Errorf("--category and a query (--tag, --type, --query): give one of them")
+			}
 			if q.set() && len(args) == 1 {
 				return fmt.Errorf("a query reads the global log: give no STREAM with --tag, --type or --query")
+			}
+			index, err := indexStream(category, args)
+			if err != nil {
+				return err
 			}
 			query, err := q.query()
 			if err != nil {
@@ -53,7 +66,13 @@ store's index, so its cost grows with the events it matches.`,
 			}
 			return g.withExistingStore(cmd.Context(), func(s *cairn.Store) error {
 				var events iter.Seq2[cairn.Event, error]
-				if q.set() {
+				if index != "" {
+					start := from
+					if backward && !fromSet {
+						start = cairn.StreamEnd
+					}
+					events = indexEvents(cmd.Context(), s, index, start, dir)
+				} else if q.set() {
 					start := uint64(from)
 					if backward && !fromSet {
 						start = cairn.LogEnd
@@ -100,5 +119,6 @@ store's index, so its cost grows with the events it matches.`,
 	f.StringArrayVar(&q.tags, "tag", nil, "read the events that carry this tag (repeatable: all of them)")
 	f.StringArrayVar(&q.types, "type", nil, "read the events of this type (repeatable: any of them)")
 	f.StringVar(&q.json, "query", "", `read the events that match this query, as JSON: {"items":[{"types":[…],"tags":[…]}]}`)
+	f.StringVar(&category, "category", "", "read the events of the streams of this category")
 	return cmd
 }

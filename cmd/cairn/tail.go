@@ -15,6 +15,7 @@ func newTailCmd(g *globals) *cobra.Command {
 		from     int64
 		filter   subscription.Filter
 		maxCount int
+		category string
 	)
 	cmd := &cobra.Command{
 		Use:   "tail [STREAM]",
@@ -22,10 +23,12 @@ func newTailCmd(g *globals) *cobra.Command {
 		Long: `Print events as they are appended, one JSON object per line, until
 interrupted. By default only events appended from now on are printed; --from
 starts at a version (stream) or position (global log) and prints the history
-first. Filters apply to the global log.`,
+first. Filters apply to the global log. --category follows the events of a
+category through the index; --from is then a number in the category.`,
 		Example: `  cairn tail
   cairn tail order-1 --from 0
-  cairn tail --stream-prefix order- --type OrderPlaced`,
+  cairn tail --stream-prefix order- --type OrderPlaced
+  cairn tail --category order --from 0`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			start := subscription.End
@@ -44,9 +47,19 @@ first. Filters apply to the global log.`,
 			if err := filter.Validate(); err != nil {
 				return err
 			}
+			if category != "" {
+				if !filter.IsZero() {
+					return fmt.Errorf("--category follows a category: drop the filter flags")
+				}
+				stream, err := indexStream(category, args)
+				if err != nil {
+					return err
+				}
+				args = []string{stream}
+			}
 			ctx := cmd.Context()
 			return g.withExistingStore(ctx, func(s *cairn.Store) error {
-				opts := subscription.Options{Filter: filter, CheckpointEvery: -1}
+				opts := subscription.Options{Filter: filter, CheckpointEvery: -1, ResolveLinks: category != ""}
 				var sub *subscription.Subscription
 				var err error
 				if len(args) == 1 {
@@ -70,7 +83,13 @@ first. Filters apply to the global log.`,
 					if msg.Kind != subscription.KindEvent {
 						continue
 					}
-					if err := w.write(msg.Event); err != nil {
+					e := &msg.Event
+					if category != "" {
+						if e = msg.Target; e == nil {
+							continue // its event is gone
+						}
+					}
+					if err := w.write(*e); err != nil {
 						return err
 					}
 					if n++; maxCount > 0 && n == maxCount {
@@ -87,5 +106,6 @@ first. Filters apply to the global log.`,
 	f.StringArrayVar(&filter.StreamPrefixes, "stream-prefix", nil, "only events of streams with this prefix (repeatable)")
 	f.StringArrayVar(&filter.EventTypes, "type", nil, "only events of this type (repeatable)")
 	f.StringArrayVar(&filter.Tags, "tag", nil, "only events with this tag (repeatable)")
+	f.StringVar(&category, "category", "", "follow the events of the streams of this category")
 	return cmd
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/links"
 	"github.com/google/uuid"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
@@ -110,10 +111,21 @@ func nonNil(b []byte) []byte {
 	return b
 }
 
-// readEvent wraps a recorded event in a Read response.
-func readEvent(e cairn.Event, stream string, uuidString bool) *api.ReadResp {
-	return &api.ReadResp{Content: &api.ReadResp_Event{Event: &api.ReadResp_ReadEvent{
-		Event:    recordedEvent(e, stream, uuidString),
-		Position: &api.ReadResp_ReadEvent_CommitPosition{CommitPosition: e.Position},
-	}}}
+// readEvent wraps an event as read in a Read response, in the form of
+// KurrentDB's ResolvedEvent: an event alone, or a resolved link (event and
+// link), or a link whose target is gone (link alone). The position is the
+// original event's: the link's, for a link, which for the standard
+// projections' links is the position of the event they name.
+func readEvent(r *links.Resolved, uuidString bool) *api.ReadResp {
+	event, link := r.Parts()
+	re := &api.ReadResp_ReadEvent{
+		Position: &api.ReadResp_ReadEvent_CommitPosition{CommitPosition: r.Event.Position},
+	}
+	if event != nil {
+		re.Event = recordedEvent(*event, event.StreamID, uuidString)
+	}
+	if link != nil {
+		re.Link = recordedEvent(*link, link.StreamID, uuidString)
+	}
+	return &api.ReadResp{Content: &api.ReadResp_Event{Event: re}}
 }

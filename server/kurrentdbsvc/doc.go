@@ -58,8 +58,23 @@
 // timeout of 0 no timeout, as in KurrentDB; a request without a message
 // timeout takes 30 s, and a history_buffer_size or min_checkpoint_count of
 // 0 takes cairn's default (500, 10). live_buffer_size, read_batch_size,
-// max_checkpoint_count, checkpoint_after, resolve_links and
-// extra_statistics are checked and have no effect.
+// max_checkpoint_count, checkpoint_after and extra_statistics are checked
+// and have no effect; resolve_links delivers each link with its event.
+//
+// # Links and the standard projections
+//
+// Reads, subscriptions and persistent subscriptions honour resolveLinkTos
+// (package links): a link ($> event whose data is N@stream) arrives with
+// the event it names in the protocol's ReadEvent{event, link}, or alone
+// (link set, event empty) when that event is gone: deleted, tombstoned,
+// truncated by cairn or by the stream's $tb, $maxCount or $maxAge, or
+// compacted away. The streams of KurrentDB's standard projections ($ce-,
+// $et-, $streams, $category-, $bc-) are read from the Store's index
+// ([links.Reader]); their links report the position of the event they
+// name and are never in $all. A stream filter whose one prefix is
+// $idx-ce-<category> or $idx-et-<type> (KurrentDB 25.1's secondary
+// indexes) reads and follows the index on reads and subscriptions of $all.
+// [Host.Projections] says which standard projections are enabled.
 //
 // # Memory
 //

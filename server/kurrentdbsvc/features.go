@@ -20,8 +20,11 @@ func DiscoveryMethods() []string {
 	}
 }
 
-// featuresService tells clients which RPCs this server implements; the
-// clients enable features (batch append, multi-stream append) from it.
+// featuresService tells clients which RPCs this server implements, exactly
+// those registered (a test holds the two lists together); the clients
+// enable features (batch append, multi-stream append, persistent
+// subscriptions to $all) from it and use gRPC rather than their HTTP
+// fallbacks.
 type featuresService struct {
 	serverfeatures.UnimplementedServerFeaturesServer
 	s *Services
@@ -38,6 +41,8 @@ func (f *featuresService) GetSupportedMethods(context.Context, *shared.Empty) (*
 		{ServiceName: "event_store.client.gossip.gossip", MethodName: "read"},
 		{ServiceName: "event_store.client.server_features.serverfeatures", MethodName: "getsupportedmethods"},
 		{ServiceName: "kurrentdb.protocol.v2.streams.streamsservice", MethodName: "appendsession"},
+		{ServiceName: "event_store.client.operations.operations", MethodName: "startscavenge"},
+		{ServiceName: "event_store.client.operations.operations", MethodName: "stopscavenge"},
 	}
 	if f.s.groups != nil {
 		const persistent = "event_store.client.persistent_subscriptions.persistentsubscriptions"

@@ -4,6 +4,9 @@ import (
 	"math"
 	"regexp"
 	"slices"
+	"strings"
+
+	"github.com/cairndb/cairn"
 
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
 )
@@ -41,6 +44,38 @@ type filter struct {
 	// every is how many events are examined between two checkpoints:
 	// the search window times the checkpoint interval multiplier.
 	every int
+	// index, when set, is the secondary index the filter names
+	// ($idx-ce-<category> or $idx-et-<type>): the read follows it rather
+	// than scanning the log.
+	index *cairn.IndexKey
+}
+
+// The prefixes of KurrentDB 25.1's secondary indexes in a stream filter.
+const (
+	indexPrefix         = "$idx-"
+	indexCategoryPrefix = "$idx-ce-"
+	indexTypePrefix     = "$idx-et-"
+)
+
+// secondaryIndex returns the index a stream filter's prefixes name, and
+// false when they name none. KurrentDB takes one index name in place of
+// the prefixes; a filter that mixes one with other prefixes, or names an
+// index cairn does not keep, is refused.
+func secondaryIndex(prefixes []string) (*cairn.IndexKey, bool, error) {
+	if !slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(p, indexPrefix) }) {
+		return nil, false, nil
+	}
+	if len(prefixes) != 1 {
+		return nil, false, invalid("filter: a secondary index filter names one index (%sCATEGORY or %sTYPE) and no other prefix; got %d prefixes", indexCategoryPrefix, indexTypePrefix, len(prefixes))
+	}
+	p := prefixes[0]
+	if c, ok := strings.CutPrefix(p, indexCategoryPrefix); ok && c != "" {
+		return &cairn.IndexKey{Kind: cairn.IndexCategory, Value: c}, true, nil
+	}
+	if t, ok := strings.CutPrefix(p, indexTypePrefix); ok && t != "" {
+		return &cairn.IndexKey{Kind: cairn.IndexType, Value: t}, true, nil
+	}
+	return nil, false, invalid("filter: %q names no secondary index cairn keeps: use %sCATEGORY or %sTYPE", p, indexCategoryPrefix, indexTypePrefix)
 }
 
 func newFilter(fo *api.ReadReq_Options_FilterOptions) (*filter, error) {
@@ -90,6 +125,15 @@ func newFilter(fo *api.ReadReq_Options_FilterOptions) (*filter, error) {
 		slices.Sort(f.lengths)
 		f.lengths = slices.Compact(f.lengths)
 	}
+	if !f.onType {
+		key, ok, err := secondaryIndex(expr.GetPrefix())
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			f.index = key
+		}
+	}
 	window := uint64(defaultSearchWindow)
 	if m, ok := fo.Window.(*api.ReadReq_Options_FilterOptions_Max); ok && m.Max > 0 {
 		window = uint64(m.Max)
@@ -104,6 +148,13 @@ func newFilter(fo *api.ReadReq_Options_FilterOptions) (*filter, error) {
 func (f *filter) match(stream, typ string) bool {
 	if f == nil {
 		return true
+	}
+	if f.index != nil {
+		if f.index.Kind == cairn.IndexCategory {
+			c, ok := cairn.Category(stream)
+			return ok && c == f.index.Value
+		}
+		return typ == f.index.Value && !strings.HasPrefix(stream, "$")
 	}
 	s := stream
 	if f.onType {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cairndb/cairn"
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -25,6 +26,8 @@ func FuzzFilter(f *testing.F) {
 	f.Add(false, "a", "a", false, uint32(1), uint32(1), "a", "a")
 	f.Add(false, "", "", false, uint32(0), uint32(0), "", "")
 	f.Add(false, "", "$", false, uint32(math.MaxUint32), uint32(math.MaxUint32), "$all", "E")
+	f.Add(false, "", "$idx-ce-order", false, uint32(1), uint32(1), "order-1", "E")
+	f.Add(false, "", "$idx-et-E\x00order-", false, uint32(1), uint32(1), "order-1", "E")
 	f.Fuzz(func(t *testing.T, onType bool, regex, prefixes string, count bool, window, mult uint32, stream, typ string) {
 		expr := &api.ReadReq_Options_FilterOptions_Expression{Regex: regex}
 		if prefixes != "" {
@@ -68,6 +71,13 @@ func FuzzFilter(f *testing.F) {
 		}
 		for _, p := range expr.Prefix {
 			want = want || strings.HasPrefix(s, p)
+		}
+		if flt.index != nil {
+			// One $idx- prefix names a secondary index: a category or a
+			// type of the events of non-system streams.
+			c, ok := cairn.Category(stream)
+			want = (flt.index.Kind == cairn.IndexCategory && ok && c == flt.index.Value) ||
+				(flt.index.Kind == cairn.IndexType && typ == flt.index.Value && !strings.HasPrefix(stream, "$"))
 		}
 		if got := flt.match(stream, typ); got != want {
 			t.Fatalf("match(%q, %q) = %v, want %v", stream, typ, got, want)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/internal/buildinfo"
+	"github.com/cairndb/cairn/links"
 	"github.com/cairndb/cairn/server/kurrentdbsvc/operationspb"
 	"github.com/cairndb/cairn/subscription"
 	"github.com/google/uuid"
@@ -43,6 +44,10 @@ type Host struct {
 	// Advertised returns the host:port the gossip service tells clients
 	// to connect to. Nil advertises nothing.
 	Advertised func() string
+	// Projections says which of KurrentDB's standard projections are
+	// enabled; their streams ($ce-, $et-, …) are read from the Store's
+	// index. Nil enables all of them.
+	Projections *links.Projections
 }
 
 // Options configure the services.
@@ -94,6 +99,11 @@ type Services struct {
 	id         uuid.UUID
 	started    time.Time
 
+	// links reads streams as KurrentDB shows them: the standard
+	// projections' streams from the index, links resolved on request,
+	// stream metadata enforced on link targets.
+	links *links.Reader
+
 	// local wakes subscriptions after changes the Store does not signal:
 	// deletes, tombstones and metadata appends.
 	local broadcast
@@ -128,6 +138,7 @@ func New(host Host, opts Options) *Services {
 		started:    time.Now(),
 	}
 	s.ops = &operationsService{s: s}
+	s.links = links.NewReader(host.Store, links.Options{Projections: host.Projections, Visible: s.visibleOf})
 	return s
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/links"
 	"github.com/google/uuid"
 )
 
@@ -140,4 +141,30 @@ func (s *Services) appendMeta(ctx context.Context, name string, exp cairn.Expect
 		s.local.fire()
 	}
 	return res, err
+}
+
+// Visibility returns what the stream metadata of store ($tb, $maxCount,
+// $maxAge) lets readers of a stream see, as [links.Options.Visible] takes
+// it: the lowest version and the oldest creation time. The services
+// resolve links with it; a host gives it to the reader of its persistent
+// subscriptions, so that they resolve links as reads do.
+func Visibility(store *cairn.Store) func(ctx context.Context, stream string) (int64, time.Time, error) {
+	s := &Services{store: store, links: links.NewReader(store, links.Options{})}
+	return s.visibleOf
+}
+
+// visibleOf returns the lowest version and the oldest creation time of
+// stream that its metadata lets readers see: a link to an event outside
+// them resolves to nothing.
+func (s *Services) visibleOf(ctx context.Context, stream string) (int64, time.Time, error) {
+	meta, err := s.metadataOf(ctx, stream)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	last, err := s.currentVersion(ctx, stream)
+	if err != nil {
+		return 0, time.Time{}, err
+	}
+	lowest, oldest := meta.visibility(last, time.Now())
+	return lowest, oldest, nil
 }

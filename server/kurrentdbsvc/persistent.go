@@ -7,6 +7,7 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/subscription"
 	"github.com/google/uuid"
 	ps "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/persistent"
@@ -52,6 +53,9 @@ func groupFilter(fo *ps.CreateReq_AllOptions_FilterOptions) (subscription.Filter
 	case *ps.CreateReq_AllOptions_FilterOptions_StreamIdentifier:
 		x = v.StreamIdentifier
 		f.StreamPrefixes, f.StreamRegexp = x.GetPrefix(), x.GetRegex()
+		if _, _, err := secondaryIndex(x.GetPrefix()); err != nil {
+			return f, err
+		}
 	case *ps.CreateReq_AllOptions_FilterOptions_EventType:
 		x = v.EventType
 		f.EventTypePrefixes, f.EventTypeRegexp = x.GetPrefix(), x.GetRegex()
@@ -295,26 +299,39 @@ func uuids(ids []*shared.UUID) ([]uuid.UUID, error) {
 	return out, nil
 }
 
+// persistentEvent renders a delivery as KurrentDB does: the event alone,
+// or a resolved link (event and link), or a link whose target is gone
+// (link alone). Acks name the original event: the link, for a link.
 func persistentEvent(d subscription.Delivery, uuidString bool) *ps.ReadResp {
-	e := d.Event
-	return &ps.ReadResp{Content: &ps.ReadResp_Event{Event: &ps.ReadResp_ReadEvent{
-		Event: &ps.ReadResp_ReadEvent_RecordedEvent{
-			Id:               uuidToProto(e.ID, uuidString),
-			StreamIdentifier: &shared.StreamIdentifier{StreamName: []byte(e.StreamID)},
-			StreamRevision:   uint64(e.Version),
-			PreparePosition:  e.Position,
-			CommitPosition:   e.Position,
-			Metadata: map[string]string{
-				metaType:        e.Type,
-				metaContentType: e.ContentType.String(),
-				metaCreated:     ticks(e),
-			},
-			CustomMetadata: nonNil(e.Metadata),
-			Data:           nonNil(e.Data),
-		},
-		Position: &ps.ReadResp_ReadEvent_CommitPosition{CommitPosition: e.Position},
+	event, link := d.Parts()
+	re := &ps.ReadResp_ReadEvent{
+		Position: &ps.ReadResp_ReadEvent_CommitPosition{CommitPosition: d.Event.Position},
 		Count:    &ps.ReadResp_ReadEvent_RetryCount{RetryCount: int32(min(d.RetryCount, math.MaxInt32))},
-	}}}
+	}
+	if event != nil {
+		re.Event = persistentRecorded(*event, uuidString)
+	}
+	if link != nil {
+		re.Link = persistentRecorded(*link, uuidString)
+	}
+	return &ps.ReadResp{Content: &ps.ReadResp_Event{Event: re}}
+}
+
+func persistentRecorded(e cairn.Event, uuidString bool) *ps.ReadResp_ReadEvent_RecordedEvent {
+	return &ps.ReadResp_ReadEvent_RecordedEvent{
+		Id:               uuidToProto(e.ID, uuidString),
+		StreamIdentifier: &shared.StreamIdentifier{StreamName: []byte(e.StreamID)},
+		StreamRevision:   uint64(e.Version),
+		PreparePosition:  e.Position,
+		CommitPosition:   e.Position,
+		Metadata: map[string]string{
+			metaType:        e.Type,
+			metaContentType: e.ContentType.String(),
+			metaCreated:     ticks(e),
+		},
+		CustomMetadata: nonNil(e.Metadata),
+		Data:           nonNil(e.Data),
+	}
 }
 
 func (p *persistentService) GetInfo(ctx context.Context, req *ps.GetInfoReq) (*ps.GetInfoResp, error) {
@@ -398,6 +415,7 @@ func subscriptionInfo(info subscription.Info) *ps.SubscriptionInfo {
 		MaxCheckPointCount:         int32(s.CheckpointAfter),
 		MaxSubscriberCount:         int32(s.MaxSubscriberCount),
 		NamedConsumerStrategy:      s.Strategy.String(),
+		ResolveLinkTos:             s.ResolveLinks,
 		TotalItems:                 int64(min(info.Delivered, math.MaxInt64)),
 		ReadBufferCount:            int32(info.Buffered),
 		TotalInFlightMessages:      int32(info.InFlight),

@@ -31,8 +31,8 @@ import (
 //
 // live_buffer_size, read_batch_size, max_checkpoint_count and checkpoint_after
 // are checked but have no effect: a group reads up to its buffer size at a
-// time and checkpoints by count. resolve_links has no effect either (cairn
-// has no link events), nor has extra_statistics.
+// time and checkpoints by count, and extra_statistics has none either.
+// resolve_links delivers each link with the event it names.
 
 // protoSettings are the fields the Create and Update settings share.
 type protoSettings interface {
@@ -43,6 +43,7 @@ type protoSettings interface {
 	GetLiveBufferSize() int32
 	GetReadBatchSize() int32
 	GetHistoryBufferSize() int32
+	GetResolveLinks() bool
 }
 
 // protoDuration is one of the protocol's durations: a oneof of milliseconds
@@ -185,6 +186,7 @@ func groupSettings(st protoSettings, timeout, checkpointAfter protoDuration, str
 		MaxSubscriberCount: int(st.GetMaxSubscriberCount()),
 		BufferSize:         int(st.GetHistoryBufferSize()),
 		Strategy:           strategy,
+		ResolveLinks:       st.GetResolveLinks(),
 	}
 	if s.MaxRetryCount == 0 {
 		s.MaxRetryCount = -1 // the Manager's "none"; its zero is its default

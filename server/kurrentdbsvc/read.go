@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/links"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
 	"google.golang.org/grpc"
@@ -24,6 +25,7 @@ func (ss *streamsService) Read(req *api.ReadReq, out grpc.ServerStreamingServer[
 		s:          ss.s,
 		out:        out,
 		uuidString: opts.GetUuidOption().GetString_() != nil,
+		resolve:    opts.GetResolveLinks(),
 	}
 	f, err := newFilter(opts.GetFilter())
 	if err != nil {
@@ -54,11 +56,25 @@ type reader struct {
 	s          *Services
 	out        grpc.ServerStreamingServer[api.ReadResp]
 	uuidString bool
+	resolve    bool // resolveLinkTos
 	filter     *filter
 }
 
-func (r *reader) send(e cairn.Event) error {
-	return r.out.Send(readEvent(e, e.StreamID, r.uuidString))
+func (r *reader) send(e *links.Resolved) error {
+	return r.out.Send(readEvent(e, r.uuidString))
+}
+
+// sendEvent sends an event of the log, its link resolved when the read
+// resolves links.
+func (r *reader) sendEvent(ctx context.Context, e cairn.Event) error {
+	res := []links.Resolved{{Event: e}}
+	if r.resolve && links.IsLink(&e) {
+		var err error
+		if res, err = r.s.links.Resolve(ctx, []cairn.Event{e}); err != nil {
+			return rpcError(ctx, e.StreamID, err)
+		}
+	}
+	return r.send(&res[0])
 }
 
 func (r *reader) notFound(stream string) error {
@@ -89,7 +105,7 @@ func (r *reader) readStream(ctx context.Context, so *api.ReadReq_Options_StreamO
 	if err != nil {
 		return rpcError(ctx, name, err)
 	}
-	last, err := r.s.store.StreamVersion(ctx, name)
+	last, err := r.s.links.StreamVersion(ctx, name)
 	if errors.Is(err, cairn.ErrStreamNotFound) {
 		if _, ok := metaStream(name); ok {
 			return nil // no metadata: an empty read, which clients take as none
@@ -104,25 +120,37 @@ func (r *reader) readStream(ctx context.Context, so *api.ReadReq_Options_StreamO
 		from = max(from, lowest)
 	}
 	var sent uint64
-	for e, err := range r.s.store.Stream(ctx, name, from, dir) {
+	for {
+		page, err := r.s.links.ReadStream(ctx, name, from, readPage, readPageBytes, dir, r.resolve)
 		if errors.Is(err, cairn.ErrStreamNotFound) {
 			return r.notFound(name)
 		}
 		if err != nil {
 			return rpcError(ctx, name, err)
 		}
-		if sent >= count || e.Version < lowest {
+		for i := range page.Events {
+			e := &page.Events[i]
+			if sent >= count || e.Event.Version < lowest {
+				return nil
+			}
+			if e.Event.Created.Before(oldest) {
+				continue
+			}
+			if err := r.send(e); err != nil {
+				return err
+			}
+			sent++
+		}
+		if !page.More || len(page.Events) == 0 {
 			return nil
 		}
-		if e.Created.Before(oldest) {
-			continue
+		v := page.Events[len(page.Events)-1].Event.Version
+		if dir == cairn.Forward {
+			from = v + 1
+		} else if from = v - 1; from < 0 {
+			return nil
 		}
-		if err := r.send(e); err != nil {
-			return err
-		}
-		sent++
 	}
-	return nil
 }
 
 // readAll reads at most count events of the global log that pass the
@@ -153,6 +181,9 @@ func (r *reader) readAll(ctx context.Context, ao *api.ReadReq_Options_AllOptions
 	default:
 		return invalid("read $all: no position to read from")
 	}
+	if r.filter != nil && r.filter.index != nil {
+		return r.readIndex(ctx, from, dir, count)
+	}
 	var sent, searched uint64
 	var window uint64
 	if r.filter != nil {
@@ -167,7 +198,7 @@ func (r *reader) readAll(ctx context.Context, ao *api.ReadReq_Options_AllOptions
 		}
 		searched++
 		if r.filter.match(e.StreamID, e.Type) {
-			if err := r.send(e); err != nil {
+			if err := r.sendEvent(ctx, e); err != nil {
 				return err
 			}
 			sent++

@@ -104,7 +104,7 @@ func (s *Services) checkOnly(ctx context.Context, stream string, exp cairn.Expec
 
 // currentVersion is the stream's version, -1 when it does not exist.
 func (s *Services) currentVersion(ctx context.Context, stream string) (int64, error) {
-	v, err := s.store.StreamVersion(ctx, stream)
+	v, err := s.links.StreamVersion(ctx, stream)
 	if errors.Is(err, cairn.ErrStreamNotFound) {
 		return -1, nil
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/links"
 	"github.com/google/uuid"
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
 	"google.golang.org/grpc/codes"
@@ -47,7 +48,11 @@ func (r *reader) subscribe(ctx context.Context, opts *api.ReadReq_Options) error
 	case *api.ReadReq_Options_Stream:
 		err = r.followStream(ctx, so.Stream)
 	case *api.ReadReq_Options_All:
-		err = r.followAll(ctx, so.All)
+		if r.filter != nil && r.filter.index != nil {
+			err = r.followIndex(ctx, so.All)
+		} else {
+			err = r.followAll(ctx, so.All)
+		}
 	default:
 		return invalid("a subscription names a stream or $all")
 	}
@@ -107,16 +112,17 @@ func (r *reader) followStream(ctx context.Context, so *api.ReadReq_Options_Strea
 			return rpcError(ctx, name, err)
 		}
 		next = max(next, lowest)
-		page, err := r.s.store.ReadStreamSized(ctx, name, next, readPage, readPageBytes, cairn.Forward)
+		page, err := r.s.links.ReadStream(ctx, name, next, readPage, readPageBytes, cairn.Forward, r.resolve)
 		if errors.Is(err, cairn.ErrStreamNotFound) {
-			page, err = nil, nil
+			page, err = links.Page{}, nil
 		}
 		if err != nil {
 			return rpcError(ctx, name, err)
 		}
-		for _, e := range page {
-			next = e.Version + 1
-			if e.Created.Before(oldest) {
+		for i := range page.Events {
+			e := &page.Events[i]
+			next = e.Event.Version + 1
+			if e.Event.Created.Before(oldest) {
 				continue
 			}
 			if err := r.send(e); err != nil {
@@ -124,7 +130,7 @@ func (r *reader) followStream(ctx context.Context, so *api.ReadReq_Options_Strea
 			}
 			r.s.metrics.SubscriptionEvents(1)
 		}
-		if cairn.PageFull(page, readPage, readPageBytes) {
+		if page.More {
 			continue
 		}
 		if !live {
@@ -193,7 +199,7 @@ func (r *reader) followAll(ctx context.Context, ao *api.ReadReq_Options_AllOptio
 		for _, e := range page {
 			next = e.Position + 1
 			if r.filter.match(e.StreamID, e.Type) {
-				if err := r.send(e); err != nil {
+				if err := r.sendEvent(ctx, e); err != nil {
 					return err
 				}
 				r.s.metrics.SubscriptionEvents(1)
