@@ -1,6 +1,7 @@
 package acl
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,9 +61,23 @@ const (
 // or [auth.RoleAll] for every user). A nil list is not set, and the
 // default of [Settings] applies; an empty list grants nobody (but
 // administrators, whom no ACL binds).
+//
+// In stream metadata, $acl may also be the string "$userStreamAcl" or
+// "$systemStreamAcl" (the official clients' UserStreamAcl and
+// SystemStreamAcl): the stream then takes the defaults of that kind of
+// stream, whatever its name. Default records which.
 type ACL struct {
 	Read, Write, Delete, MetadataRead, MetadataWrite []string
+	// Default is DefaultUserStreams or DefaultSystemStreams when the ACL
+	// stands for those defaults, and empty otherwise.
+	Default string
 }
+
+// The strings that stand for the default ACLs in stream metadata.
+const (
+	DefaultUserStreams   = "$userStreamAcl"
+	DefaultSystemStreams = "$systemStreamAcl"
+)
 
 // Roles returns the roles granted op, nil when the ACL does not say.
 func (a ACL) Roles(op Operation) []string {
@@ -82,8 +97,12 @@ func (a ACL) Roles(op Operation) []string {
 }
 
 // MarshalJSON writes the ACL as KurrentDB does: each list that is set under
-// its key, a single role as a string.
+// its key, a single role as a string; an ACL that stands for the defaults
+// as the string that names them.
 func (a ACL) MarshalJSON() ([]byte, error) {
+	if a.Default != "" {
+		return json.Marshal(a.Default)
+	}
 	out := map[string]any{}
 	for _, f := range a.fields() {
 		switch roles := *f.roles; {
@@ -98,9 +117,18 @@ func (a ACL) MarshalJSON() ([]byte, error) {
 }
 
 // UnmarshalJSON reads an ACL as KurrentDB writes it: a JSON object whose
-// keys $r, $w, $d, $mr and $mw each hold a role, a list of roles, or null.
-// Other keys are ignored; a value of another type is an error.
+// keys $r, $w, $d, $mr and $mw each hold a role, a list of roles, or null;
+// or one of the strings that stand for the defaults. Other keys are
+// ignored; a value of another type is an error.
 func (a *ACL) UnmarshalJSON(data []byte) error {
+	var name string
+	if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '"' && json.Unmarshal(t, &name) == nil {
+		if name != DefaultUserStreams && name != DefaultSystemStreams {
+			return fmt.Errorf("%q is not an ACL: give an object of roles, %q or %q", name, DefaultUserStreams, DefaultSystemStreams)
+		}
+		*a = ACL{Default: name}
+		return nil
+	}
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(data, &obj); err != nil {
 		return fmt.Errorf("an ACL is a JSON object: %w", err)
@@ -299,12 +327,19 @@ func Allowed(p auth.Principal, op Operation, stream string, streamACL ACL, setti
 	if p.IsAdmin() {
 		return true
 	}
+	kind := stream // whose defaults apply
+	switch streamACL.Default {
+	case DefaultUserStreams:
+		kind = "user"
+	case DefaultSystemStreams:
+		kind = "$system"
+	}
 	roles := streamACL.Roles(op)
 	if roles == nil {
-		roles = settings.For(stream).Roles(op)
+		roles = settings.For(kind).Roles(op)
 	}
 	if roles == nil {
-		roles = Defaults().For(stream).Roles(op)
+		roles = Defaults().For(kind).Roles(op)
 	}
 	for _, r := range roles {
 		if p.InRole(r) {

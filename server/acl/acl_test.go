@@ -36,9 +36,17 @@ func TestParseACL(t *testing.T) {
 			t.Errorf("FromMetadata(%q) = %+v, %v; want no ACL", meta, a, err)
 		}
 	}
+	// The clients' UserStreamAcl and SystemStreamAcl: the defaults.
+	for _, name := range []string{acl.DefaultUserStreams, acl.DefaultSystemStreams} {
+		a, err := acl.FromMetadata([]byte(`{"$acl": "` + name + `"}`))
+		if err != nil || a.Default != name || a.Read != nil {
+			t.Errorf("$acl %q: %+v, %v", name, a, err)
+		}
+	}
 	for meta, want := range map[string]string{
 		`[1]`:                         "JSON object",
 		`{"$acl": "x"}`:               "$acl",
+		`{"$acl": 3}`:                 "$acl",
 		`{"$acl": {"$r": 5}}`:         "$r",
 		`{"$acl": {"$w": ["a", 1]}}`:  "$w",
 		`{"$acl": {"$mw": {"a": 1}}}`: "$mw",
@@ -121,6 +129,9 @@ func TestAllowed(t *testing.T) {
 		{"settings for system streams", ada, acl.Read, "$users", none, settings, true},
 		{"settings grant a user by name", auth.Principal{Name: "writers"}, acl.Write, "orders", none, settings, true},
 		{"$all in an ACL grants all", ada, acl.MetadataRead, "$users", acl.ACL{MetadataRead: []string{auth.RoleAll}}, acl.Settings{}, true},
+		{"a system stream with the user default", ada, acl.Read, "$mine", acl.ACL{Default: acl.DefaultUserStreams}, acl.Settings{}, true},
+		{"a user stream with the system default", ada, acl.Read, "orders", acl.ACL{Default: acl.DefaultSystemStreams}, acl.Settings{}, false},
+		{"the system default from settings", ada, acl.Read, "orders", acl.ACL{Default: acl.DefaultSystemStreams}, settings, true},
 	} {
 		if got := acl.Allowed(c.who, c.op, c.stream, c.own, c.set); got != c.want {
 			t.Errorf("%s: Allowed = %v, want %v", c.name, got, c.want)
