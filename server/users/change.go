@@ -83,7 +83,13 @@ func (db *DB) Bootstrap(ctx context.Context, b Builtin) error {
 	} else if err != nil {
 		return fmt.Errorf("users: %w", err)
 	}
-	if _, err := db.store.AppendBatch(ctx, reqs...); err != nil {
+	if _, err := db.store.AppendBatch(ctx, reqs...); errors.Is(err, cairn.ErrWrongExpectedVersion) {
+		// Another server on the same store created them first.
+		if now, rerr := db.everCreated(ctx); rerr == nil && slices.Contains(now, auth.AdminUser) && slices.Contains(now, auth.OpsUser) {
+			return nil
+		}
+		return fmt.Errorf("users: creating the built-in users %v: %w", created, err)
+	} else if err != nil {
 		return fmt.Errorf("users: creating the built-in users %v: %w", created, err)
 	}
 	db.log.Info("built-in users created", "users", created)

@@ -357,3 +357,30 @@ func TestForeignHashNeverVerifies(t *testing.T) {
 		}
 	}
 }
+
+// Servers starting together on one store create the built-in users once,
+// and each starts.
+func TestConcurrentBootstrap(t *testing.T) {
+	ctx := context.Background()
+	store := memstore.Open()
+	defer store.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- users.New(store, cheap).Bootstrap(ctx, users.Builtin{AdminPassword: "a", OpsPassword: "o"})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("a concurrent bootstrap: %v", err)
+		}
+	}
+	if v, err := store.StreamVersion(ctx, "$user-admin"); err != nil || v != 0 {
+		t.Errorf("$user-admin at version %d, %v; want one creation", v, err)
+	}
+}
