@@ -16,7 +16,7 @@ func Example() {
 	// A server over an in-memory store, on a free loopback port.
 	lis, _ := net.Listen("tcp", "127.0.0.1:0")
 	srv := grpc.NewServer()
-	cairnsvc.Register(srv, memstore.Open())
+	cairnsvc.Register(srv, memstore.Open(), cairnsvc.Options{})
 	go srv.Serve(lis)
 	defer srv.Stop()
 

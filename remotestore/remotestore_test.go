@@ -26,7 +26,7 @@ func serve(t *testing.T) (string, *cairn.Store) {
 	}
 	store := memstore.Open()
 	srv := grpc.NewServer()
-	cairnsvc.Register(srv, store)
+	cairnsvc.Register(srv, store, cairnsvc.Options{})
 	go srv.Serve(lis)
 	t.Cleanup(func() {
 		srv.Stop()

@@ -2,14 +2,18 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
+	"crypto/x509"
 	"encoding/base64"
+	"errors"
 	"net"
+	"slices"
 	"strings"
 
 	"github.com/cairndb/cairn/server/auth"
+	"github.com/cairndb/cairn/server/users"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
@@ -23,31 +27,92 @@ func User(ctx context.Context) (string, bool) {
 	return p.Name, ok
 }
 
-// authenticate checks the basic-auth credentials of an RPC. Presented
-// credentials must be valid; missing ones are refused when the server runs
-// with TLS. The password never reaches a log.
+// authenticate establishes who makes an RPC and puts the principal in its
+// context. Every RPC but discovery must authenticate, over TLS or not: by
+// basic authentication (a user name and password of the user database),
+// or, with TLS and Options.ClientCAs, by a client certificate; basic
+// credentials, when present, win, as the official clients send them. A
+// request without valid credentials is refused with Unauthenticated. The
+// password never reaches a log.
 func (s *Server) authenticate(ctx context.Context, method string) (context.Context, error) {
 	if s.anonymous[method] {
 		return ctx, nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
-	values := md.Get("authorization")
-	if len(values) == 0 {
-		if s.opts.TLS == nil {
-			return ctx, nil
+	if values := md.Get("authorization"); len(values) > 0 {
+		user, password, ok := parseBasic(values[0])
+		if !ok {
+			return ctx, s.refuse(ctx, "", method, "malformed credentials")
 		}
-		s.metrics.authFailures.Inc()
-		s.authLog.failed(peerHost(ctx), "", method, "no credentials")
-		return ctx, status.Error(codes.Unauthenticated, "credentials are required")
+		p, err := s.users.Authenticate(ctx, user, password)
+		switch {
+		case errors.Is(err, users.ErrDisabled):
+			return ctx, s.refuse(ctx, user, method, "user disabled")
+		case errors.Is(err, users.ErrBadCredentials):
+			// Only the user name is logged: the header holds the password.
+			return ctx, s.refuse(ctx, user, method, "invalid credentials")
+		case err != nil:
+			return ctx, authError(err)
+		}
+		return auth.NewContext(ctx, p), nil
 	}
-	user, ok := s.checkBasic(values[0])
+	name, reason := certificateUser(ctx)
+	if name == "" {
+		return ctx, s.refuse(ctx, "", method, reason)
+	}
+	p, err := s.users.Principal(ctx, name)
+	switch {
+	case errors.Is(err, users.ErrNotFound):
+		return ctx, s.refuse(ctx, name, method, "client certificate of an unknown user")
+	case errors.Is(err, users.ErrDisabled):
+		return ctx, s.refuse(ctx, name, method, "user disabled")
+	case err != nil:
+		return ctx, authError(err)
+	}
+	return auth.NewContext(ctx, p), nil
+}
+
+// refuse counts and logs a failed authentication and returns its status.
+func (s *Server) refuse(ctx context.Context, user, method, reason string) error {
+	s.metrics.authFailures.Inc()
+	s.authLog.failed(peerHost(ctx), user, method, reason)
+	return status.Error(codes.Unauthenticated, reason)
+}
+
+// authError is the status of an authentication that could not be decided:
+// the store could not be read, or the client went.
+func authError(err error) error {
+	switch {
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, err.Error())
+	}
+	return status.Error(codes.Unavailable, "authentication: "+err.Error())
+}
+
+// certificateUser returns the user named by the client certificate of an
+// RPC's connection, verified against Options.ClientCAs: its common name.
+// A certificate that may serve as a server's (it has the server
+// authentication extended key usage) is a node's, not a user's. When there
+// is no user it returns "" and why.
+func certificateUser(ctx context.Context) (string, string) {
+	p, ok := peer.FromContext(ctx)
 	if !ok {
-		s.metrics.authFailures.Inc()
-		// Only the user name is logged: the header holds the password.
-		s.authLog.failed(peerHost(ctx), user, method, "invalid credentials")
-		return ctx, status.Error(codes.Unauthenticated, "invalid credentials")
+		return "", "no credentials"
 	}
-	return auth.NewContext(ctx, auth.Principal{Name: user}), nil
+	info, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(info.State.VerifiedChains) == 0 || len(info.State.VerifiedChains[0]) == 0 {
+		return "", "no credentials"
+	}
+	leaf := info.State.VerifiedChains[0][0]
+	if slices.Contains(leaf.ExtKeyUsage, x509.ExtKeyUsageServerAuth) {
+		return "", "the client certificate is a node certificate (server authentication), not a user's"
+	}
+	if leaf.Subject.CommonName == "" {
+		return "", "the client certificate names no user (no common name)"
+	}
+	return leaf.Subject.CommonName, ""
 }
 
 // peerHost returns the address of an RPC's client without its port, which
@@ -64,28 +129,18 @@ func peerHost(ctx context.Context) string {
 	return host
 }
 
-// checkBasic returns the user named by an Authorization header and whether
-// its password is right. It compares in constant time.
-func (s *Server) checkBasic(header string) (string, bool) {
+// parseBasic returns the user name and password of a basic Authorization
+// header, and false when it is not one.
+func parseBasic(header string) (string, string, bool) {
 	scheme, payload, ok := strings.Cut(header, " ")
 	if !ok || !strings.EqualFold(scheme, "basic") {
-		return "", false
+		return "", "", false
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(payload))
 	if err != nil {
-		return "", false
+		return "", "", false
 	}
-	user, password, ok := strings.Cut(string(raw), ":")
-	if !ok {
-		return "", false
-	}
-	want, known := s.users[user]
-	if !known {
-		// Compare anyway, so that timing does not reveal which users exist.
-		subtle.ConstantTimeCompare([]byte(password), []byte(password+"x"))
-		return user, false
-	}
-	return user, subtle.ConstantTimeCompare([]byte(password), []byte(want)) == 1
+	return strings.Cut(string(raw), ":")
 }
 
 func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

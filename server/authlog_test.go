@@ -15,9 +15,7 @@ import (
 	"github.com/cairndb/cairn/server"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -58,11 +56,7 @@ func (h *recordingHandler) matching(prefix string) []slog.Record {
 func TestFailedLoginsLogged(t *testing.T) {
 	h := &recordingHandler{}
 	ts := start(t, server.Options{Logger: slog.New(h), AuthFailureLogInterval: time.Hour})
-	conn, err := grpc.NewClient(ts.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := ts.connAs(t, "", "")
 	ctx := context.Background()
 	const attempts = 200
 	for i := range attempts {

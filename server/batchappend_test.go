@@ -8,9 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
 
@@ -19,11 +17,7 @@ import (
 func TestBatchAppend(t *testing.T) {
 	ts := start(t, server.Options{})
 	ctx := context.Background()
-	conn, err := grpc.NewClient(ts.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := ts.conn(t)
 	bs, err := api.NewStreamsClient(conn).BatchAppend(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -112,11 +106,7 @@ func TestBatchAppend(t *testing.T) {
 func TestBatchAppendSizeLimit(t *testing.T) {
 	ts := start(t, server.Options{MaxAppendBytes: 4096})
 	ctx := context.Background()
-	conn, err := grpc.NewClient(ts.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := ts.conn(t)
 	bs, err := api.NewStreamsClient(conn).BatchAppend(ctx)
 	if err != nil {
 		t.Fatal(err)

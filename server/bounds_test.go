@@ -14,7 +14,6 @@ import (
 	"github.com/cairndb/cairn/api/cairnv1"
 	"github.com/cairndb/cairn/api/cairnv1/cairnsvc"
 	"github.com/cairndb/cairn/memstore"
-	"github.com/cairndb/cairn/remotestore"
 	"github.com/cairndb/cairn/server"
 	"github.com/cairndb/cairn/server/kurrentdbsvc"
 	"github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
@@ -55,13 +54,7 @@ func allocated(fn func()) uint64 {
 
 func rawConn(t *testing.T, ts *testServer) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(ts.addr, grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64*mib)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
+	return ts.conn(t, grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64*mib)))
 }
 
 // A cairn.v1 read of 4096 large events answers with what fits in one
@@ -70,6 +63,7 @@ func rawConn(t *testing.T, ts *testServer) *grpc.ClientConn {
 func TestCairnV1ReadIsBoundedByBytes(t *testing.T) {
 	ts := start(t, server.Options{})
 	const n, size = 24, 4 * mib // 96 MiB in all; one message holds 4 of them
+	first := ts.next(t)
 	largeEvents(t, ts, n, size)
 	c := cairnv1.NewCairnClient(rawConn(t, ts))
 	ctx := context.Background()
@@ -77,7 +71,7 @@ func TestCairnV1ReadIsBoundedByBytes(t *testing.T) {
 	var res *cairnv1.ReadResponse
 	var err error
 	alloc := allocated(func() {
-		res, err = c.ReadAll(ctx, &cairnv1.ReadAllRequest{From: 0, Count: 4096})
+		res, err = c.ReadAll(ctx, &cairnv1.ReadAllRequest{From: first, Count: 4096})
 	})
 	if err != nil {
 		t.Fatalf("read of 4096 events of 4 MiB: %v", err)
@@ -101,13 +95,8 @@ func TestCairnV1ReadIsBoundedByBytes(t *testing.T) {
 
 	// The remote engine reads on after each response, and its iterators
 	// page by size.
-	b, err := remotestore.Dial(ts.addr, remotestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	remote := cairn.NewStore(b, cairn.Options{})
-	defer remote.Close()
-	all, err := remote.ReadAll(ctx, 0, 4096, cairn.Forward)
+	remote := cairn.NewStore(ts.remote(t, "admin", "changeit"), cairn.Options{})
+	all, err := remote.ReadAll(ctx, first, 4096, cairn.Forward)
 	if err != nil || len(all) != n {
 		t.Fatalf("remote ReadAll of 4096: %d events, %v; want %d", len(all), err, n)
 	}
@@ -138,7 +127,7 @@ func TestCairnV1EventLargerThanTheMessageLimit(t *testing.T) {
 	}
 	store := cairn.NewStore(engine, cairn.Options{MaxEventBytes: 1 * mib})
 	srv := grpc.NewServer()
-	cairnv1.RegisterCairnServer(srv, cairnsvc.New(store))
+	cairnv1.RegisterCairnServer(srv, cairnsvc.New(store, cairnsvc.Options{}))
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -162,13 +151,14 @@ func TestCairnV1EventLargerThanTheMessageLimit(t *testing.T) {
 func TestKurrentReadIsBoundedByBytes(t *testing.T) {
 	ts := start(t, server.Options{})
 	const n, size = 48, 4 * mib
+	first := ts.next(t)
 	largeEvents(t, ts, n, size)
 	c := ts.client(t)
 	ctx := context.Background()
 	var got []*kurrentdb.ResolvedEvent
 	var err error
 	alloc := allocated(func() {
-		got, err = drain(c.ReadAll(ctx, kurrentdb.ReadAllOptions{}, 3))
+		got, err = drain(c.ReadAll(ctx, kurrentdb.ReadAllOptions{From: kurrentdb.Position{Commit: first, Prepare: first}}, 3))
 	})
 	if err != nil || len(got) != 3 {
 		t.Fatalf("read of 3 events: %d, %v", len(got), err)
@@ -182,14 +172,14 @@ func TestKurrentReadIsBoundedByBytes(t *testing.T) {
 	t.Logf("read of 3 events of 4 MiB: %d MiB allocated", alloc/mib)
 }
 
-// filteredRead reads $all with a stream-name prefix filter through the raw
-// protocol (the Go client reads $all without filters) and returns the
-// events and checkpoints it answered with.
-func filteredRead(t *testing.T, conn *grpc.ClientConn, count uint64, fo *api.ReadReq_Options_FilterOptions) (events []uint64, checkpoints []uint64, err error) {
+// filteredRead reads $all from a position with a stream-name prefix filter
+// through the raw protocol (the Go client reads $all without filters) and
+// returns the events and checkpoints it answered with.
+func filteredRead(t *testing.T, conn *grpc.ClientConn, from, count uint64, fo *api.ReadReq_Options_FilterOptions) (events []uint64, checkpoints []uint64, err error) {
 	t.Helper()
 	rs, err := api.NewStreamsClient(conn).Read(context.Background(), &api.ReadReq{Options: &api.ReadReq_Options{
 		StreamOption: &api.ReadReq_Options_All{All: &api.ReadReq_Options_AllOptions{
-			AllOption: &api.ReadReq_Options_AllOptions_Start{Start: &shared.Empty{}},
+			AllOption: &api.ReadReq_Options_AllOptions_Position{Position: &api.ReadReq_Options_Position{CommitPosition: from, PreparePosition: from}},
 		}},
 		ReadDirection: api.ReadReq_Options_Forwards,
 		CountOption:   &api.ReadReq_Options_Count{Count: count},
@@ -233,6 +223,7 @@ func prefixFilter(max uint32, prefixes ...string) *api.ReadReq_Options_FilterOpt
 func TestFilteredReadHonoursItsSearchWindow(t *testing.T) {
 	ts := start(t, server.Options{})
 	ctx := context.Background()
+	first := ts.next(t) // after the built-in users
 	for i := range 20 {
 		evs := make([]cairn.EventData, 50)
 		for j := range evs {
@@ -242,28 +233,29 @@ func TestFilteredReadHonoursItsSearchWindow(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// 1000 events, positions 0..999, streams order-0 … order-19.
+	// 1000 events, positions first+0..first+999, streams order-0 … order-19.
 	conn := rawConn(t, ts)
+	at := func(i uint64) uint64 { return first + i }
 
-	events, checkpoints, err := filteredRead(t, conn, 10, prefixFilter(100, "nothing-"))
-	if err != nil || len(events) != 0 || len(checkpoints) != 1 || checkpoints[0] != 99 {
-		t.Fatalf("no-match read with a window of 100: events %v, checkpoints %v, %v; want none and a checkpoint at 99", events, checkpoints, err)
+	events, checkpoints, err := filteredRead(t, conn, first, 10, prefixFilter(100, "nothing-"))
+	if err != nil || len(events) != 0 || len(checkpoints) != 1 || checkpoints[0] != at(99) {
+		t.Fatalf("no-match read with a window of 100: events %v, checkpoints %v, %v; want none and a checkpoint at %d", events, checkpoints, err, at(99))
 	}
 	// Reading on from the checkpoint finds the next match.
-	events, _, err = filteredRead(t, conn, 2, prefixFilter(1000, "order-3"))
-	if err != nil || len(events) != 2 || events[0] != 150 || events[1] != 151 {
-		t.Fatalf("read of order-3…: %v, %v; want positions 150, 151", events, err)
+	events, _, err = filteredRead(t, conn, first, 2, prefixFilter(1000, "order-3"))
+	if err != nil || len(events) != 2 || events[0] != at(150) || events[1] != at(151) {
+		t.Fatalf("read of order-3…: %v, %v; want positions %d, %d", events, err, at(150), at(151))
 	}
 	// A window that ends before count matches ends the read with the
 	// matches found and a checkpoint.
-	events, checkpoints, err = filteredRead(t, conn, 100, prefixFilter(160, "order-3", "order-0"))
-	if err != nil || len(events) != 60 || len(checkpoints) != 1 || checkpoints[0] != 159 {
-		t.Fatalf("read with a window of 160: %d events, checkpoints %v, %v; want 60 events and a checkpoint at 159", len(events), checkpoints, err)
+	events, checkpoints, err = filteredRead(t, conn, first, 100, prefixFilter(160, "order-3", "order-0"))
+	if err != nil || len(events) != 60 || len(checkpoints) != 1 || checkpoints[0] != at(159) {
+		t.Fatalf("read with a window of 160: %d events, checkpoints %v, %v; want 60 events and a checkpoint at %d", len(events), checkpoints, err, at(159))
 	}
 	// Without a max the read searches to the end of the log.
-	events, checkpoints, err = filteredRead(t, conn, 10, prefixFilter(0, "order-19"))
-	if err != nil || len(events) != 10 || events[0] != 950 || len(checkpoints) != 0 {
-		t.Fatalf("read without a max: events %v, checkpoints %v, %v; want 950…959", events, checkpoints, err)
+	events, checkpoints, err = filteredRead(t, conn, 0, 10, prefixFilter(0, "order-19"))
+	if err != nil || len(events) != 10 || events[0] != at(950) || len(checkpoints) != 0 {
+		t.Fatalf("read without a max: events %v, checkpoints %v, %v; want %d…", events, checkpoints, err, at(950))
 	}
 	// Prefixes of many lengths, one of which matches.
 	many := make([]string, 0, kurrentdbsvc.MaxFilterPrefixes)
@@ -271,9 +263,9 @@ func TestFilteredReadHonoursItsSearchWindow(t *testing.T) {
 		many = append(many, fmt.Sprintf("x%0*d", i%40+1, i))
 	}
 	many = append(many, "order-7")
-	events, _, err = filteredRead(t, conn, 3, prefixFilter(0, many...))
-	if err != nil || len(events) != 3 || events[0] != 350 {
-		t.Fatalf("read with %d prefixes: %v, %v; want 350…352", len(many), events, err)
+	events, _, err = filteredRead(t, conn, 0, 3, prefixFilter(0, many...))
+	if err != nil || len(events) != 3 || events[0] != at(350) {
+		t.Fatalf("read with %d prefixes: %v, %v; want %d…", len(many), events, err, at(350))
 	}
 }
 
@@ -300,7 +292,7 @@ func TestFilterSizeIsBounded(t *testing.T) {
 		{"a long prefix", prefixFilter(0, strings.Repeat("p", kurrentdbsvc.MaxFilterPrefixBytes+1)), kurrentdbsvc.MaxFilterPrefixBytes},
 		{"a long regular expression", regex, kurrentdbsvc.MaxFilterRegexBytes},
 	} {
-		_, _, err := filteredRead(t, conn, 10, c.fo)
+		_, _, err := filteredRead(t, conn, 0, 10, c.fo)
 		if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), fmt.Sprint("limit is ", c.limit)) {
 			t.Errorf("%s: %v, want InvalidArgument naming the limit %d", c.name, err, c.limit)
 		}

@@ -6,7 +6,6 @@ import (
 	"testing"
 
 	"github.com/cairndb/cairn"
-	"github.com/cairndb/cairn/remotestore"
 	"github.com/cairndb/cairn/server"
 )
 
@@ -16,11 +15,7 @@ func TestCairnV1(t *testing.T) {
 	ts := start(t, server.Options{})
 	ctx := context.Background()
 
-	b, err := remotestore.Open("cairn://admin:changeit@"+ts.addr, remotestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	remote := cairn.NewStore(b, cairn.Options{})
+	remote := cairn.NewStore(ts.remote(t, "admin", "changeit"), cairn.Options{})
 	defer remote.Close()
 	if _, err := remote.Append(ctx, "s", cairn.NoStream, cairn.EventData{Type: "E", Tags: []string{"t"}}); err != nil {
 		t.Fatal(err)
@@ -33,11 +28,7 @@ func TestCairnV1(t *testing.T) {
 		t.Fatalf("server store holds %+v, %v", events, err)
 	}
 
-	bad, err := remotestore.Open("cairn://admin:wrong@"+ts.addr, remotestore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bad.Close()
+	bad := ts.remote(t, "admin", "wrong")
 	if _, err := bad.HasEvents(ctx); err == nil || errors.Is(err, cairn.ErrStreamNotFound) {
 		t.Fatalf("cairn.v1 with a wrong password: %v, want refused", err)
 	}

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -15,6 +16,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 )
 
@@ -151,6 +153,102 @@ func writePEM(path, kind string, der []byte, perm os.FileMode) error {
 		return fmt.Errorf("certs: %w", err)
 	}
 	return nil
+}
+
+// UserCertFiles are the paths GenerateUserCert wrote.
+type UserCertFiles struct {
+	Cert, Key string
+}
+
+// GenerateUserCert makes a certificate with which the user named user
+// authenticates (see [Options.ClientCAs]), signed by the development CA
+// that [GenerateCerts] wrote in dir (ca.crt and ca.key), with an ECDSA
+// P-256 key: user-NAME.crt and user-NAME.key in dir. Its common name is the
+// user name; it serves client authentication only, so that it cannot pass
+// for a node's certificate. The name must be a login name made of letters,
+// digits and ._@- (it names the files).
+//
+// A Go client uses it with userCertFile and userKeyFile in its connection
+// string: kurrentdb://localhost:2113?tls=true&tlscafile=ca.crt&userCertFile=user-ada.crt&userKeyFile=user-ada.key.
+func GenerateUserCert(dir, user string, opts CertOptions) (UserCertFiles, error) {
+	if user == "" || strings.Trim(user, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._@-") != "" || strings.HasPrefix(user, ".") {
+		return UserCertFiles{}, fmt.Errorf("certs: user %q: use letters, digits and ._@- (not leading '.')", user)
+	}
+	files := UserCertFiles{
+		Cert: filepath.Join(dir, "user-"+user+".crt"),
+		Key:  filepath.Join(dir, "user-"+user+".key"),
+	}
+	if opts.Validity <= 0 {
+		opts.Validity = 365 * 24 * time.Hour
+	}
+	if !opts.Overwrite {
+		for _, p := range []string{files.Cert, files.Key} {
+			if _, err := os.Stat(p); err == nil {
+				return files, fmt.Errorf("certs: %s exists; remove it or overwrite", p)
+			} else if !errors.Is(err, fs.ErrNotExist) {
+				return files, fmt.Errorf("certs: %w", err)
+			}
+		}
+	}
+	ca, caKey, err := loadCA(filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.key"))
+	if err != nil {
+		return files, err
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return files, fmt.Errorf("certs: user key: %w", err)
+	}
+	now := time.Now().Add(-5 * time.Minute)
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: user},
+		NotBefore:    now,
+		NotAfter:     now.Add(opts.Validity),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		return files, fmt.Errorf("certs: user certificate: %w", err)
+	}
+	if err := writePEM(files.Cert, "CERTIFICATE", der, 0o644); err != nil {
+		return files, err
+	}
+	if err := writeKey(files.Key, key); err != nil {
+		return files, err
+	}
+	return files, nil
+}
+
+// loadCA reads a CA certificate and its private key from PEM files.
+func loadCA(certFile, keyFile string) (*x509.Certificate, crypto.Signer, error) {
+	pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("certs: the CA (%s, %s): %w", certFile, keyFile, err)
+	}
+	ca, err := x509.ParseCertificate(pair.Certificate[0])
+	if err != nil {
+		return nil, nil, fmt.Errorf("certs: %s: %w", certFile, err)
+	}
+	signer, ok := pair.PrivateKey.(crypto.Signer)
+	if !ok || !ca.IsCA {
+		return nil, nil, fmt.Errorf("certs: %s is not a certificate authority with a signing key", certFile)
+	}
+	return ca, signer, nil
+}
+
+// LoadCertPool reads the PEM certificates in file, the authorities of
+// [Options.ClientCAs].
+func LoadCertPool(file string) (*x509.CertPool, error) {
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, fmt.Errorf("tls: %w", err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(data) {
+		return nil, fmt.Errorf("tls: %s holds no PEM certificate", file)
+	}
+	return pool, nil
 }
 
 // LoadTLS returns a TLS configuration serving the certificate and key in

@@ -29,15 +29,35 @@
 //
 // # Security
 //
-// With [Options.TLS] set, every request except discovery must carry valid
-// basic-auth credentials; a missing or wrong credential is refused with
-// gRPC's Unauthenticated, which the clients report as
-// ErrorCodeUnauthenticated. The password never reaches a log.
+// Every request except discovery (server features and gossip) must
+// authenticate, with TLS ([Options.TLS]) or without; a missing or wrong
+// credential is refused with gRPC's Unauthenticated, which the clients
+// report as ErrorCodeUnauthenticated. A request authenticates with basic
+// credentials — a user of the user database that the server keeps in the
+// Store (package users) — or, with TLS and [Options.ClientCAs], with a
+// client certificate signed by one of those authorities, whose common name
+// names an existing, enabled user, as KurrentDB's user certificates do;
+// basic credentials win when a client sends both, and a certificate valid
+// for server authentication is a node's, not a user's. The password never
+// reaches a log. A verified password is trusted for the user database's
+// cache TTL (30 s) without hashing it again; a change of the user through
+// the server is in force for the next request, and one through another
+// server sharing the Store as soon as the Store signals its notification.
 //
-// Without TLS the server behaves as KurrentDB's insecure mode: the official
-// clients never send credentials over plaintext, so requests without them
-// are served; credentials that are presented are still checked. The cairn
-// command therefore serves plaintext only on loopback.
+// There is no anonymous access: unlike KurrentDB, the server refuses a
+// request without credentials even where an ACL grants $all, and even
+// without TLS. The official Go client sends credentials only over TLS, so
+// it needs TLS; cairn's own clients and the Node.js client send theirs over
+// plaintext too. The cairn command serves plaintext only on loopback.
+//
+// [New] creates the built-in users admin ($admins) and ops ($ops) in a
+// store that never held them, with [Options.AdminPassword] and
+// [Options.OpsPassword]; later starts keep them as stored.
+// [Server.CheckDefaultPasswords] refuses to expose a server whose admin or
+// ops has the default password.
+//
+// Each protocol then decides the request against the stream ACLs (package
+// acl), for the principal the server put in its context (package auth).
 //
 // A failed authentication is logged, but not once per attempt: per client
 // address and user name, the first failure is logged at once and the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"os"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/memstore"
@@ -12,14 +13,33 @@ import (
 	"github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 )
 
-// Serve an in-memory store on a loopback port and use it with the official
-// KurrentDB Go client.
+// Serve an in-memory store on a loopback port over TLS and use it with the
+// official KurrentDB Go client, as the built-in admin (whose password, on a
+// new store, is "changeit"). The Go client sends credentials only over
+// TLS, and the server refuses a request without them.
 func Example() {
 	ctx := context.Background()
+	dir, err := os.MkdirTemp("", "cairn-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	certs, err := server.GenerateCerts(dir, server.CertOptions{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	tlsConfig, err := server.LoadTLS(certs.NodeCert, certs.NodeKey)
+	if err != nil {
+		log.Fatal(err)
+	}
+
 	metrics := server.NewMetrics()
 	store := cairn.NewStore(memstore.New(), cairn.Options{Hooks: metrics.Hooks()})
 	defer store.Close()
-	srv := server.New(store, server.Options{Metrics: metrics})
+	srv, err := server.New(ctx, store, server.Options{Metrics: metrics, TLS: tlsConfig})
+	if err != nil {
+		log.Fatal(err)
+	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		log.Fatal(err)
@@ -27,7 +47,7 @@ func Example() {
 	go srv.Serve(lis)
 	defer srv.Shutdown(ctx)
 
-	cfg, err := kurrentdb.ParseConnectionString("kurrentdb://admin:changeit@" + lis.Addr().String() + "?tls=false")
+	cfg, err := kurrentdb.ParseConnectionString("kurrentdb://admin:changeit@" + lis.Addr().String() + "?tls=true&tlscafile=" + certs.CACert)
 	if err != nil {
 		log.Fatal(err)
 	}

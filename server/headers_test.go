@@ -16,8 +16,6 @@ import (
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 )
 
@@ -110,7 +108,7 @@ func sendRawHeaders(t *testing.T, addr string, pad int) bool {
 // headers pass its bound before it authenticates it, where gRPC-Go's
 // default would read 16 MiB of them, and serves one within the bound.
 func TestLargeHeadersRefused(t *testing.T) {
-	ts := start(t, server.Options{})
+	ts := startPlaintext(t, server.Options{}) // raw HTTP/2 frames
 	if sendRawHeaders(t, ts.addr, 1<<20) {
 		t.Fatal("the server answered a request with 1 MiB of headers")
 	}
@@ -119,11 +117,7 @@ func TestLargeHeadersRefused(t *testing.T) {
 	}
 
 	// The official clients' headers are well within the bound.
-	conn, err := grpc.NewClient(ts.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := ts.conn(t)
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "x-pad", strings.Repeat("a", server.DefaultMaxHeaderBytes/2))
 	if _, err := serverfeatures.NewServerFeaturesClient(conn).GetSupportedMethods(ctx, &shared.Empty{}); err != nil {
 		t.Fatalf("a request with %d bytes of headers: %v", server.DefaultMaxHeaderBytes/2, err)

@@ -9,17 +9,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/cairndb/cairn/server"
 )
 
 // nodeDir holds the Node.js scenarios and their package.json; `npm ci` in
 // it installs the published KurrentDB client they use.
 const nodeDir = "testdata/node"
 
-// runNode runs a Node.js scenario of nodeDir against the server at addr and
-// returns what it printed. It skips, saying why, when node or the client
+// runNode runs a Node.js scenario of nodeDir with a connection string to
+// the server and returns what it printed. It skips, saying why, when node or the client
 // module is missing, and fails instead under CI=true, where .ci/run
 // installs both.
-func runNode(t *testing.T, script, addr string) string {
+func runNode(t *testing.T, script, conn string) string {
 	t.Helper()
 	missing := func(what string) {
 		t.Helper()
@@ -38,7 +40,7 @@ func runNode(t *testing.T, script, addr string) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, script, addr)
+	cmd := exec.CommandContext(ctx, node, script, conn)
 	cmd.Dir = nodeDir
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -55,7 +57,7 @@ func runNode(t *testing.T, script, addr string) string {
 // subscription to the category. What it prints is what KurrentDB shows.
 func TestNodeApplication(t *testing.T) {
 	onIndexEngines(t, func(t *testing.T, ts *testServer) {
-		got := runNode(t, "script.mjs", ts.addr)
+		got := runNode(t, "script.mjs", ts.url("admin", server.DefaultAdminPassword, ""))
 		want := `appended
 read $ce-order 0 0@order-1 -> order-1 0 OrderPlaced {"id":1,"total":42}
 read $ce-order 1 1@order-1 -> order-1 1 OrderShipped {"id":1}

@@ -11,9 +11,7 @@ import (
 	"github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 	ps "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/persistent"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
@@ -40,12 +38,7 @@ func wantInvalid(t *testing.T, err error, setting string) {
 // requests the official client cannot make.
 func rawPersistent(t *testing.T, ts *testServer) ps.PersistentSubscriptionsClient {
 	t.Helper()
-	conn, err := grpc.NewClient(ts.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return ps.NewPersistentSubscriptionsClient(conn)
+	return ps.NewPersistentSubscriptionsClient(ts.conn(t))
 }
 
 func streamID(name string) *shared.StreamIdentifier {

@@ -3,9 +3,10 @@ package server
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
-	"maps"
 	"math"
 	"net"
 	"os"
@@ -17,16 +18,23 @@ import (
 	"github.com/cairndb/cairn/api/cairnv1/cairnsvc"
 	"github.com/cairndb/cairn/api/umadbv1/umadbsvc"
 	"github.com/cairndb/cairn/links"
+	"github.com/cairndb/cairn/server/acl"
 	"github.com/cairndb/cairn/server/kurrentdbsvc"
+	"github.com/cairndb/cairn/server/users"
 	"github.com/cairndb/cairn/subscription"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 )
 
-// DefaultAdminPassword is the admin password when none is configured, as in
-// KurrentDB. The cairn command refuses to listen beyond loopback with it.
+// DefaultAdminPassword is the password of the built-in admin user when none
+// is configured, as in KurrentDB. The cairn command refuses to listen
+// beyond loopback while admin has it ([Server.CheckDefaultPasswords]).
 const DefaultAdminPassword = "changeit"
+
+// DefaultOpsPassword is the password of the built-in ops user when none is
+// configured, as in KurrentDB.
+const DefaultOpsPassword = "changeit"
 
 // DefaultMaxHeaderBytes is the default of [Options.MaxHeaderBytes]: 16 KiB,
 // twice the 8 KiB that gRPC's C++ and Java servers accept by default and
@@ -38,18 +46,35 @@ const DefaultMaxHeaderBytes = 16 << 10
 // the HTTP/2 default of KurrentDB's server.
 const DefaultMaxStreams = 100
 
-// Options configure a [Server]. The zero value serves plaintext gRPC with
-// one user, admin, whose password is DefaultAdminPassword.
+// Options configure a [Server]. The zero value serves plaintext gRPC, to
+// the users kept in the store: on a new store, admin and ops with the
+// password "changeit".
 type Options struct {
 	// Logger receives the server's diagnostics. Nil discards them.
 	Logger *slog.Logger
-	// TLS, when set, serves gRPC over TLS and requires every request
-	// (except discovery: server features and gossip) to carry valid
-	// credentials. Nil serves plaintext; see the package documentation.
+	// TLS, when set, serves gRPC over TLS. Nil serves plaintext. Either
+	// way every request (except discovery: server features and gossip)
+	// must authenticate; see the package documentation.
 	TLS *tls.Config
-	// Users maps user names to passwords for basic authentication. Nil
-	// means the single user admin with DefaultAdminPassword.
-	Users map[string]string
+	// ClientCAs, with TLS, asks each client for a certificate, and
+	// authenticates a request that brings none of basic authentication's
+	// credentials as the user its certificate's common name names, when
+	// the certificate is signed by one of these authorities. A client may
+	// present none; one that presents a certificate they did not sign is
+	// refused at the handshake. Nil asks for no certificate.
+	ClientCAs *x509.CertPool
+	// AdminPassword is the password of the built-in admin user (in
+	// $admins), which the server creates when the store has never held
+	// it: on its first start. Later starts keep admin as the store has it.
+	// Empty means DefaultAdminPassword.
+	AdminPassword string
+	// OpsPassword is the password of the built-in ops user (in $ops),
+	// created as admin is. Empty means DefaultOpsPassword.
+	OpsPassword string
+	// Users configure the user database: the cost of password hashes and
+	// how long a verified password is trusted (package users). Its
+	// Logger defaults to the server's.
+	Users users.Options
 	// Metrics records the server's Prometheus metrics. Nil creates a fresh
 	// set, available from [Server.Metrics]. Pass the same Metrics' Hooks in
 	// the Store's options to count appended events and bytes.
@@ -109,7 +134,8 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	metrics *Metrics
-	users   map[string]string
+	users   *users.DB
+	access  *acl.Checker
 	authLog *authLog
 	grpc    *grpc.Server
 	// anonymous are the RPCs served without credentials: discovery.
@@ -134,10 +160,18 @@ type Server struct {
 
 	quit     chan struct{}
 	quitOnce sync.Once
+
+	// stopWatch ends the user database's watcher, and watched is closed
+	// when it has ended.
+	stopWatch context.CancelFunc
+	watched   chan struct{}
 }
 
-// New returns a Server for store.
-func New(store *cairn.Store, opts Options) *Server {
+// New returns a Server for store. It creates the built-in users in the
+// store if it has never held them (see [Options.AdminPassword]), and starts
+// following the store's password notifications; [Server.Shutdown] stops
+// that.
+func New(ctx context.Context, store *cairn.Store, opts Options) (*Server, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -159,16 +193,26 @@ func New(store *cairn.Store, opts Options) *Server {
 	if opts.MaxHeaderBytes <= 0 {
 		opts.MaxHeaderBytes = DefaultMaxHeaderBytes
 	}
-	users := maps.Clone(opts.Users)
-	if users == nil {
-		users = map[string]string{"admin": DefaultAdminPassword}
+	if opts.AdminPassword == "" {
+		opts.AdminPassword = DefaultAdminPassword
+	}
+	if opts.OpsPassword == "" {
+		opts.OpsPassword = DefaultOpsPassword
+	}
+	if opts.Users.Logger == nil {
+		opts.Users.Logger = opts.Logger
+	}
+	db := users.New(store, opts.Users)
+	if err := db.Bootstrap(ctx, users.Builtin{AdminPassword: opts.AdminPassword, OpsPassword: opts.OpsPassword}); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
 	}
 	s := &Server{
 		store:     store,
 		opts:      opts,
 		log:       opts.Logger,
 		metrics:   opts.Metrics,
-		users:     users,
+		users:     db,
+		access:    acl.NewChecker(store),
 		advertise: opts.Advertise,
 		authLog:   newAuthLog(opts.Logger, opts.AuthFailureLogInterval),
 		quit:      make(chan struct{}),
@@ -190,7 +234,13 @@ func New(store *cairn.Store, opts Options) *Server {
 		grpc.ChainStreamInterceptor(s.observeStream, s.authStream, s.endOnShutdown),
 	}
 	if opts.TLS != nil {
-		gopts = append(gopts, grpc.Creds(credentials.NewTLS(opts.TLS)))
+		cfg := opts.TLS
+		if opts.ClientCAs != nil {
+			cfg = cfg.Clone()
+			cfg.ClientCAs = opts.ClientCAs
+			cfg.ClientAuth = tls.VerifyClientCertIfGiven
+		}
+		gopts = append(gopts, grpc.Creds(credentials.NewTLS(cfg)))
 	}
 	s.grpc = grpc.NewServer(gopts...)
 	s.standard = s.openStandardProjections()
@@ -208,13 +258,52 @@ func New(store *cairn.Store, opts Options) *Server {
 		Done:          s.quit,
 		Advertised:    s.advertised,
 		Projections:   s.standard,
+		Access:        s.access,
+		Users:         s.users,
 	}, kurrentdbsvc.Options{MaxAppendBytes: opts.MaxAppendBytes})
 	s.kurrent.Register(s.grpc)
-	cairnsvc.Register(s.grpc, store)
-	if err := umadbsvc.Register(s.grpc, store, umadbsvc.Options{Stream: opts.UmaDBStream, Done: s.quit}); err != nil {
+	cairnsvc.Register(s.grpc, store, cairnsvc.Options{Access: s.access})
+	if err := umadbsvc.Register(s.grpc, store, umadbsvc.Options{Stream: opts.UmaDBStream, Done: s.quit, Access: s.access}); err != nil {
 		s.log.Error("UmaDB's umadb.v1 service is off", "err", err)
 	}
-	return s
+
+	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopWatch, s.watched = stop, make(chan struct{})
+	go func() {
+		defer close(s.watched)
+		if err := s.users.Watch(wctx); err != nil {
+			s.log.Error("following the password notifications stopped; credentials changed by other servers are dropped from the cache after its TTL", "err", err)
+		}
+	}()
+	return s, nil
+}
+
+// Users returns the server's user database.
+func (s *Server) Users() *users.DB { return s.users }
+
+// CheckDefaultPasswords returns an error when listening on addr would
+// expose the store to anyone who knows KurrentDB's defaults: beyond
+// loopback, the built-in admin and ops users must not have the default
+// password (a user that is disabled or deleted cannot log in, and passes).
+// On loopback it checks nothing. It costs a password hash per built-in
+// user.
+func (s *Server) CheckDefaultPasswords(ctx context.Context, addr string) error {
+	if IsLoopback(addr) {
+		return nil
+	}
+	for _, u := range []struct{ name, password, flag string }{
+		{"admin", DefaultAdminPassword, "--admin-password or CAIRN_ADMIN_PASSWORD"},
+		{"ops", DefaultOpsPassword, "--ops-password or CAIRN_OPS_PASSWORD"},
+	} {
+		_, err := s.users.Authenticate(ctx, u.name, u.password)
+		if err == nil {
+			return fmt.Errorf("refusing to listen on %s, beyond loopback: the user %s has the default password %q; change it with the Users service (on loopback), or on a new store set %s", addr, u.name, u.password, u.flag)
+		}
+		if !errors.Is(err, users.ErrBadCredentials) && !errors.Is(err, users.ErrDisabled) {
+			return fmt.Errorf("checking the password of %s: %w", u.name, err)
+		}
+	}
+	return nil
 }
 
 // openStandardProjections reads which standard projections are disabled.
@@ -283,6 +372,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	// No request runs any more: report the failed authentications still
 	// being counted.
 	s.authLog.close()
+	s.stopWatch()
+	<-s.watched
 	// A scavenge was cancelled by quit; the store must outlive it.
 	s.kurrent.Wait()
 	if s.groups != nil {

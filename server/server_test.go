@@ -2,22 +2,32 @@ package server_test
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/url"
+	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore"
 	"github.com/cairndb/cairn/memstore"
+	"github.com/cairndb/cairn/remotestore"
 	"github.com/cairndb/cairn/server"
+	"github.com/cairndb/cairn/server/users"
 	"github.com/google/uuid"
 	"github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 )
 
@@ -26,11 +36,53 @@ type testServer struct {
 	*server.Server
 	store *cairn.Store
 	addr  string
+	// ca is the file of the CA that signed the server's certificate;
+	// empty when the server speaks plaintext.
+	ca string
 }
 
+// The test binary's development CA and node certificate, made once.
+var (
+	certsOnce sync.Once
+	certDir   string
+	certFiles server.CertFiles
+	certsErr  error
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if certDir != "" {
+		os.RemoveAll(certDir)
+	}
+	os.Exit(code)
+}
+
+// testCerts returns the test binary's CA and node certificate.
+func testCerts(t testing.TB) server.CertFiles {
+	t.Helper()
+	certsOnce.Do(func() {
+		if certDir, certsErr = os.MkdirTemp("", "cairn-server-test-"); certsErr == nil {
+			certFiles, certsErr = server.GenerateCerts(certDir, server.CertOptions{})
+		}
+	})
+	if certsErr != nil {
+		t.Fatal(certsErr)
+	}
+	return certFiles
+}
+
+// start runs a server over TLS (the official Go client sends credentials
+// only over TLS) on an in-memory store; opts.TLS, when set, replaces the
+// test certificate.
 func start(t testing.TB, opts server.Options) *testServer {
 	t.Helper()
 	return startOn(t, memstore.New(), opts)
+}
+
+// startPlaintext runs a server without TLS.
+func startPlaintext(t testing.TB, opts server.Options) *testServer {
+	t.Helper()
+	return launch(t, memstore.New(), opts, false)
 }
 
 // onEngines runs body against a server on the in-memory engine and on the
@@ -48,10 +100,31 @@ func onEngines(t *testing.T, opts server.Options, body func(t *testing.T, ts *te
 
 func startOn(t testing.TB, engine cairn.Backend, opts server.Options) *testServer {
 	t.Helper()
+	return launch(t, engine, opts, true)
+}
+
+func launch(t testing.TB, engine cairn.Backend, opts server.Options, withTLS bool) *testServer {
+	t.Helper()
 	m := server.NewMetrics()
 	opts.Metrics = m
+	ca := ""
+	if withTLS && opts.TLS == nil {
+		files := testCerts(t)
+		cfg, err := server.LoadTLS(files.NodeCert, files.NodeKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.TLS, ca = cfg, files.CACert
+	}
+	if opts.Users.Hash == (users.HashParams{}) {
+		// A cheaper hash than a server's: tests create many users.
+		opts.Users.Hash = testHash
+	}
 	store := cairn.NewStore(engine, cairn.Options{Hooks: m.Hooks()})
-	srv := server.New(store, opts)
+	srv, err := server.New(context.Background(), store, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -69,8 +142,12 @@ func startOn(t testing.TB, engine cairn.Backend, opts server.Options) *testServe
 		}
 		store.Close()
 	})
-	return &testServer{Server: srv, store: store, addr: lis.Addr().String()}
+	return &testServer{Server: srv, store: store, addr: lis.Addr().String(), ca: ca}
 }
+
+// testHash is the Argon2id cost of the test servers' new passwords: still
+// memory-hard, a tenth of a server's default.
+var testHash = users.HashParams{Time: 1, MemoryKiB: 2048, Threads: 1}
 
 // connect returns an official client for the connection string.
 func connect(t testing.TB, conn string) *kurrentdb.Client {
@@ -88,8 +165,118 @@ func connect(t testing.TB, conn string) *kurrentdb.Client {
 	return c
 }
 
+// client returns an official client of the server, authenticated as the
+// built-in admin.
 func (ts *testServer) client(t testing.TB) *kurrentdb.Client {
-	return connect(t, "kurrentdb://admin:changeit@"+ts.addr+"?tls=false")
+	return ts.clientAs(t, "admin", server.DefaultAdminPassword)
+}
+
+// clientAs returns an official client that authenticates as user.
+func (ts *testServer) clientAs(t testing.TB, user, password string) *kurrentdb.Client {
+	t.Helper()
+	return connect(t, ts.url(user, password, ""))
+}
+
+// url is the connection string of the server for user (none when empty),
+// with extra parameters.
+func (ts *testServer) url(user, password, extra string) string {
+	cred := ""
+	if user != "" {
+		cred = url.UserPassword(user, password).String() + "@"
+	}
+	if ts.ca == "" {
+		return "kurrentdb://" + cred + ts.addr + "?tls=false" + extra
+	}
+	return "kurrentdb://" + cred + ts.addr + "?tls=true&tlscafile=" + url.QueryEscape(ts.ca) + extra
+}
+
+// conn returns a gRPC connection to the server whose calls authenticate as
+// the built-in admin, for the generated clients.
+func (ts *testServer) conn(t testing.TB, opts ...grpc.DialOption) *grpc.ClientConn {
+	t.Helper()
+	return ts.connAs(t, "admin", server.DefaultAdminPassword, opts...)
+}
+
+// connAs returns a gRPC connection whose calls authenticate as user; with
+// an empty user, calls carry no credentials.
+func (ts *testServer) connAs(t testing.TB, user, password string, opts ...grpc.DialOption) *grpc.ClientConn {
+	t.Helper()
+	if ts.ca == "" {
+		opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	} else {
+		pool, err := server.LoadCertPool(ts.ca)
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts = append(opts, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool})))
+	}
+	if user != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(basicAuth{
+			header: "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+password)),
+			secure: ts.ca != "",
+		}))
+	}
+	conn, err := grpc.NewClient(ts.addr, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// remote returns the remote engine of the server (cairn.v1), which
+// authenticates as user.
+func (ts *testServer) remote(t testing.TB, user, password string) *remotestore.Store {
+	t.Helper()
+	raw := "cairn://" + url.UserPassword(user, password).String() + "@" + ts.addr
+	if ts.ca != "" {
+		raw += "?tls=true&tlscafile=" + url.QueryEscape(ts.ca)
+	}
+	b, err := remotestore.Open(raw, remotestore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// next returns the position the next event appended will get: the events
+// before it are the system's (the built-in users) and those a test wrote.
+func (ts *testServer) next(t testing.TB) uint64 {
+	t.Helper()
+	last, err := ts.store.ReadAll(context.Background(), cairn.LogEnd, 1, cairn.Backward)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(last) == 0 {
+		return 0
+	}
+	return last[0].Position + 1
+}
+
+// basicAuth sends basic credentials with every call.
+type basicAuth struct {
+	header string
+	secure bool
+}
+
+func (a basicAuth) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	return map[string]string{"authorization": a.header}, nil
+}
+
+func (a basicAuth) RequireTransportSecurity() bool { return a.secure }
+
+// withoutUsers returns the events that are not those of the user database
+// ($users, $user-…, their metadata, the password notifications): a new
+// store holds the built-in users.
+func withoutUsers(events []cairn.Event) []cairn.Event {
+	var out []cairn.Event
+	for _, e := range events {
+		if !strings.HasPrefix(strings.TrimPrefix(e.StreamID, "$$"), "$user") {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func jsonEvent(typ, data string) kurrentdb.EventData {
@@ -155,6 +342,7 @@ func TestAppendExpectedStates(t *testing.T) {
 	onEngines(t, server.Options{}, func(t *testing.T, ts *testServer) {
 		c := ts.client(t)
 		ctx := context.Background()
+		first := ts.next(t)
 
 		res, err := c.AppendToStream(ctx, "order-1", kurrentdb.AppendToStreamOptions{StreamState: kurrentdb.NoStream{}}, events(2, "Placed")...)
 		if err != nil {
@@ -163,8 +351,8 @@ func TestAppendExpectedStates(t *testing.T) {
 		if res.NextExpectedVersion != 1 {
 			t.Errorf("revision after two events = %d, want 1", res.NextExpectedVersion)
 		}
-		if res.CommitPosition != 1 || res.PreparePosition != 1 {
-			t.Errorf("position = %d/%d, want 1/1", res.CommitPosition, res.PreparePosition)
+		if res.CommitPosition != first+1 || res.PreparePosition != first+1 {
+			t.Errorf("position = %d/%d, want %d/%d", res.CommitPosition, res.PreparePosition, first+1, first+1)
 		}
 
 		cases := []struct {
@@ -239,13 +427,15 @@ func TestAppendBadInputWritesNothing(t *testing.T) {
 	ts := start(t, server.Options{})
 	c := ts.client(t)
 	ctx := context.Background()
+	first := ts.next(t)
 	cases := map[string]struct {
 		stream string
 		event  kurrentdb.EventData
 		want   string
 	}{
 		"empty event type":  {"s", kurrentdb.EventData{EventID: uuid.New(), ContentType: kurrentdb.ContentTypeJson, Data: []byte(`{}`)}, "event type"},
-		"reserved stream":   {"$settings", jsonEvent("T", `{}`), "reserved"},
+		"settings not ACLs": {"$settings", jsonEvent("$settings", `{"$userStreamAcl":5}`), "$userStreamAcl"},
+		"acl not roles":     {"$$s", jsonEvent("$metadata", `{"$acl":{"$r":7}}`), "$r"},
 		"control character": {"a\x01b", jsonEvent("T", `{}`), "control character"},
 	}
 	for name, tc := range cases {
@@ -260,15 +450,31 @@ func TestAppendBadInputWritesNothing(t *testing.T) {
 			}
 		})
 	}
-	if has, _ := ts.store.HasEvents(ctx); has {
+	if ts.next(t) != first {
 		t.Error("bad appends wrote events")
 	}
+}
+
+// span returns the positions from to to, both included.
+func span(from, to uint64) []uint64 {
+	var out []uint64
+	for p := from; p <= to; p++ {
+		out = append(out, p)
+	}
+	return out
+}
+
+func reversed(s []uint64) []uint64 {
+	s = slices.Clone(s)
+	slices.Reverse(s)
+	return s
 }
 
 func TestReadStreamAndAll(t *testing.T) {
 	onEngines(t, server.Options{}, func(t *testing.T, ts *testServer) {
 		c := ts.client(t)
 		ctx := context.Background()
+		b := ts.next(t)
 
 		id := uuid.New()
 		bin := kurrentdb.EventData{EventID: id, EventType: "Blob", ContentType: kurrentdb.ContentTypeBinary, Data: []byte{0, 1, 2}, Metadata: []byte(`{"by":"x"}`)}
@@ -314,8 +520,8 @@ func TestReadStreamAndAll(t *testing.T) {
 			string(e.Data) != "\x00\x01\x02" || string(e.UserMetadata) != `{"by":"x"}` || e.StreamID != "a" {
 			t.Errorf("event read back as %+v", e)
 		}
-		if e.Position.Commit != 4 || e.Position.Prepare != 4 {
-			t.Errorf("position %+v, want 4/4", e.Position)
+		if e.Position.Commit != b+4 || e.Position.Prepare != b+4 {
+			t.Errorf("position %+v, want %d/%d", e.Position, b+4, b+4)
 		}
 		if d := time.Since(e.CreatedDate); d < 0 || d > time.Minute {
 			t.Errorf("created %v is not about now", e.CreatedDate)
@@ -339,11 +545,12 @@ func TestReadStreamAndAll(t *testing.T) {
 			n    uint64
 			want []uint64
 		}{
-			{"forward from start", kurrentdb.ReadAllOptions{From: kurrentdb.Start{}}, 100, []uint64{0, 1, 2, 3, 4, 5, 6, 7}},
+			// The built-in users come first, at 0…b-1.
+			{"forward from start", kurrentdb.ReadAllOptions{From: kurrentdb.Start{}}, 100, span(0, b+7)},
 			{"forward count", kurrentdb.ReadAllOptions{From: kurrentdb.Start{}}, 3, []uint64{0, 1, 2}},
-			{"forward from position", kurrentdb.ReadAllOptions{From: kurrentdb.Position{Commit: 5, Prepare: 5}}, 100, []uint64{5, 6, 7}},
-			{"backward from end", kurrentdb.ReadAllOptions{Direction: kurrentdb.Backwards, From: kurrentdb.End{}}, 3, []uint64{7, 6, 5}},
-			{"backward from position", kurrentdb.ReadAllOptions{Direction: kurrentdb.Backwards, From: kurrentdb.Position{Commit: 2, Prepare: 2}}, 100, []uint64{2, 1, 0}},
+			{"forward from position", kurrentdb.ReadAllOptions{From: kurrentdb.Position{Commit: b + 5, Prepare: b + 5}}, 100, []uint64{b + 5, b + 6, b + 7}},
+			{"backward from end", kurrentdb.ReadAllOptions{Direction: kurrentdb.Backwards, From: kurrentdb.End{}}, 3, []uint64{b + 7, b + 6, b + 5}},
+			{"backward from position", kurrentdb.ReadAllOptions{Direction: kurrentdb.Backwards, From: kurrentdb.Position{Commit: b + 2, Prepare: b + 2}}, 100, reversed(span(0, b+2))},
 			{"forward from end", kurrentdb.ReadAllOptions{From: kurrentdb.End{}}, 100, nil},
 		} {
 			if got := all(tc.opts, tc.n); !equal(got, tc.want) {
@@ -440,6 +647,7 @@ func TestAppendOfManyEmptyEventsIsRefused(t *testing.T) {
 	ts := start(t, server.Options{MaxAppendBytes: 64 << 10})
 	c := ts.client(t)
 	ctx := context.Background()
+	first := ts.next(t)
 	empty := make([]kurrentdb.EventData, 20000)
 	for i := range empty {
 		empty[i] = kurrentdb.EventData{EventID: uuid.New(), EventType: "E", ContentType: kurrentdb.ContentTypeBinary}
@@ -448,7 +656,7 @@ func TestAppendOfManyEmptyEventsIsRefused(t *testing.T) {
 	if errorCode(err) != kurrentdb.ErrorCodeAppendTransactionSizeExceeded {
 		t.Fatalf("append of %d empty events: %v, want ErrorCodeAppendTransactionSizeExceeded", len(empty), err)
 	}
-	if ok, _ := ts.store.HasEvents(ctx); ok {
+	if ts.next(t) != first {
 		t.Error("a refused append wrote events")
 	}
 	// The v2 multi-stream append is bounded the same way.
@@ -458,7 +666,7 @@ func TestAppendOfManyEmptyEventsIsRefused(t *testing.T) {
 	if errorCode(err) != kurrentdb.ErrorCodeAppendTransactionSizeExceeded {
 		t.Fatalf("multi-stream append of %d empty events: %v, want ErrorCodeAppendTransactionSizeExceeded", len(empty), err)
 	}
-	if ok, _ := ts.store.HasEvents(ctx); ok {
+	if ts.next(t) != first {
 		t.Error("a refused multi-stream append wrote events")
 	}
 }

@@ -10,9 +10,8 @@ import (
 	"github.com/cairndb/cairn/api/cairnv1"
 	"github.com/cairndb/cairn/memstore"
 	"github.com/cairndb/cairn/server"
+	"github.com/cairndb/cairn/server/users"
 	"github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // gated is the in-memory engine with appends that wait for a signal, so that
@@ -33,14 +32,22 @@ func TestShutdownFinishesInFlightAppends(t *testing.T) {
 	g := &gated{Store: memstore.New(), entered: make(chan struct{}), release: make(chan struct{})}
 	store := cairn.NewStore(g, cairn.Options{})
 	defer store.Close()
-	srv := server.New(store, server.Options{})
+	files := testCerts(t)
+	cfg, err := server.LoadTLS(files.NodeCert, files.NodeKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := server.New(context.Background(), store, server.Options{TLS: cfg, Users: users.Options{Hash: testHash}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(lis) }()
-	c := connect(t, "kurrentdb://"+lis.Addr().String()+"?tls=false")
+	c := connect(t, "kurrentdb://admin:changeit@"+lis.Addr().String()+"?tls=true&tlscafile="+files.CACert)
 	ctx := context.Background()
 
 	appended := make(chan error, 1)
@@ -92,11 +99,7 @@ func TestShutdownEndsCairnWatch(t *testing.T) {
 	if _, err := ts.store.Append(ctx, "s", cairn.Any, cairn.EventData{Type: "E"}); err != nil {
 		t.Fatal(err)
 	}
-	conn, err := grpc.NewClient(ts.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := ts.conn(t)
 	w, err := cairnv1.NewCairnClient(conn).Watch(ctx, &cairnv1.Empty{})
 	if err != nil {
 		t.Fatal(err)

@@ -123,6 +123,10 @@ func TestSubscribeToAllWithFilters(t *testing.T) {
 	onEngines(t, server.Options{}, func(t *testing.T, ts *testServer) {
 		c := ts.client(t)
 		ctx := context.Background()
+		// The built-in users are at 0…b-1; a subscription from b-1 starts
+		// after them.
+		b := ts.next(t)
+		afterUsers := kurrentdb.Position{Commit: b - 1, Prepare: b - 1}
 		for i := range 3 {
 			if _, err := c.AppendToStream(ctx, fmt.Sprintf("order-%d", i), kurrentdb.AppendToStreamOptions{}, jsonEvent("OrderPlaced", `{}`)); err != nil {
 				t.Fatal(err)
@@ -132,7 +136,7 @@ func TestSubscribeToAllWithFilters(t *testing.T) {
 			}
 		}
 
-		all, err := c.SubscribeToAll(ctx, kurrentdb.SubscribeToAllOptions{From: kurrentdb.Start{}})
+		all, err := c.SubscribeToAll(ctx, kurrentdb.SubscribeToAllOptions{From: afterUsers})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -141,7 +145,7 @@ func TestSubscribeToAllWithFilters(t *testing.T) {
 			t.Errorf("$all catch-up: %d events, want 6", len(got))
 		}
 
-		after, err := c.SubscribeToAll(ctx, kurrentdb.SubscribeToAllOptions{From: kurrentdb.Position{Commit: 3, Prepare: 3}})
+		after, err := c.SubscribeToAll(ctx, kurrentdb.SubscribeToAllOptions{From: kurrentdb.Position{Commit: b + 3, Prepare: b + 3}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -150,8 +154,8 @@ func TestSubscribeToAllWithFilters(t *testing.T) {
 		for _, e := range untilCaughtUp(t, after) {
 			positions = append(positions, e.OriginalEvent().Position.Commit)
 		}
-		if !equal(positions, []uint64{4, 5}) {
-			t.Errorf("$all after position 3: %v, want [4 5]", positions)
+		if !equal(positions, []uint64{b + 4, b + 5}) {
+			t.Errorf("$all after position %d: %v, want [%d %d]", b+3, positions, b+4, b+5)
 		}
 
 		streamPrefix, err := c.SubscribeToAll(ctx, kurrentdb.SubscribeToAllOptions{
@@ -206,12 +210,13 @@ func TestFilteredSubscriptionCheckpoints(t *testing.T) {
 	onEngines(t, server.Options{}, func(t *testing.T, ts *testServer) {
 		c := ts.client(t)
 		ctx := context.Background()
+		b := ts.next(t) // after the built-in users
 		// Ten events, none of which pass the filter.
 		if _, err := c.AppendToStream(ctx, "noise", kurrentdb.AppendToStreamOptions{}, events(10, "Noise")...); err != nil {
 			t.Fatal(err)
 		}
 		sub, err := c.SubscribeToAll(ctx, kurrentdb.SubscribeToAllOptions{
-			From:               kurrentdb.Start{},
+			From:               kurrentdb.Position{Commit: b - 1, Prepare: b - 1},
 			Filter:             &kurrentdb.SubscriptionFilter{Type: kurrentdb.EventFilterType, Prefixes: []string{"Signal"}},
 			MaxSearchWindow:    2,
 			CheckpointInterval: 2,
@@ -220,7 +225,8 @@ func TestFilteredSubscriptionCheckpoints(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer sub.Close()
-		// A checkpoint every 2×2 events examined: after positions 3 and 7.
+		// A checkpoint every 2×2 events examined: after positions b+3 and
+		// b+7.
 		var checkpoints []uint64
 		for {
 			m := sub.Recv()
@@ -237,14 +243,14 @@ func TestFilteredSubscriptionCheckpoints(t *testing.T) {
 				break
 			}
 		}
-		if !equal(checkpoints, []uint64{3, 7}) {
-			t.Errorf("checkpoints at %v, want [3 7]", checkpoints)
+		if !equal(checkpoints, []uint64{b + 3, b + 7}) {
+			t.Errorf("checkpoints at %v, want [%d %d]", checkpoints, b+3, b+7)
 		}
 		if _, err := c.AppendToStream(ctx, "signal", kurrentdb.AppendToStreamOptions{}, jsonEvent("Signal", `{}`)); err != nil {
 			t.Fatal(err)
 		}
-		if e, _ := next(t, sub); e.OriginalEvent().Position.Commit != 10 {
-			t.Errorf("live filtered event at %d, want 10", e.OriginalEvent().Position.Commit)
+		if e, _ := next(t, sub); e.OriginalEvent().Position.Commit != b+10 {
+			t.Errorf("live filtered event at %d, want %d", e.OriginalEvent().Position.Commit, b+10)
 		}
 	})
 }

@@ -8,8 +8,6 @@ import (
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/api/umadbv1"
 	"github.com/cairndb/cairn/server"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 )
 
 // The server serves UmaDB's umadb.v1 on the same port as the KurrentDB
@@ -18,24 +16,20 @@ import (
 func TestUmaDB(t *testing.T) {
 	ts := start(t, server.Options{UmaDBStream: "dcb-events"})
 	ctx := context.Background()
-	conn, err := grpc.NewClient(ts.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	c := umadbv1.NewDCBClient(conn)
+	first := ts.next(t) // after the built-in users
+	c := umadbv1.NewDCBClient(ts.conn(t))
 	res, err := c.Append(ctx, &umadbv1.AppendRequest{
 		Events:    []*umadbv1.Event{{EventType: "AccountRegistered", Tags: []string{"username:ann"}, Data: []byte(`{}`)}},
 		Condition: &umadbv1.AppendCondition{FailIfEventsMatch: &umadbv1.Query{Items: []*umadbv1.QueryItem{{Tags: []string{"username:ann"}}}}},
 	})
-	if err != nil || res.GetPosition() != 1 {
-		t.Fatalf("append = %v, %v; want position 1", res, err)
+	if err != nil || res.GetPosition() != first+1 {
+		t.Fatalf("append = %v, %v; want position %d", res, err, first+1)
 	}
 	events, err := ts.store.ReadStream(ctx, "dcb-events", 0, 10, cairn.Forward)
 	if err != nil || len(events) != 1 || events[0].Type != "AccountRegistered" {
 		t.Fatalf("stream dcb-events = %+v, %v", events, err)
 	}
-	sub, err := c.Read(ctx, &umadbv1.ReadRequest{Subscribe: new(true)})
+	sub, err := c.Read(ctx, &umadbv1.ReadRequest{Subscribe: new(true), Start: new(first + 1)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,8 +15,9 @@ import (
 
 func newCertsCmd() *cobra.Command {
 	var (
-		dir  string
-		opts server.CertOptions
+		dir      string
+		userList []string
+		opts     server.CertOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "certs",
@@ -26,11 +27,30 @@ P-256), for development: ca.crt, ca.key, node.crt and node.key in --dir.
 The node certificate is valid for localhost, 127.0.0.1 and ::1, plus every
 --host (a DNS name or an IP address). --validity takes days (30d) or a Go
 duration (720h). Clients trust the server through ca.crt. Keep ca.key
-private: whoever holds it can make certificates the clients trust.`,
+private: whoever holds it can make certificates the clients trust.
+
+With --user, make instead a client certificate for each user named, signed
+by the CA already in --dir: user-NAME.crt and user-NAME.key. Its common
+name is the user's name; a server started with --tls-client-ca ca.crt
+authenticates a client that presents it as that user (who must exist).`,
 		Example: `  cairn certs --dir ./certs --host db.internal --validity 90d
-  cairn serve --tls-cert certs/node.crt --tls-key certs/node.key`,
+  cairn serve --tls-cert certs/node.crt --tls-key certs/node.key
+  cairn certs --dir ./certs --user ada`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			out := cmd.OutOrStdout()
+			if len(userList) > 0 {
+				for _, u := range userList {
+					files, err := server.GenerateUserCert(dir, u, opts)
+					if err != nil {
+						return err
+					}
+					fmt.Fprintf(out, "user %s: certificate %s, key %s\n", u, files.Cert, files.Key)
+				}
+				fmt.Fprintf(out, "\ncairn serve … --tls-client-ca %s\nkurrentdb://localhost:2113?tls=true&tlsCAFile=%s&userCertFile=…&userKeyFile=…\n",
+					filepath.Join(dir, "ca.crt"), filepath.Join(dir, "ca.crt"))
+				return nil
+			}
 			for _, h := range opts.Hosts {
 				if err := checkHost(h); err != nil {
 					return err
@@ -48,7 +68,6 @@ private: whoever holds it can make certificates the clients trust.`,
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "CA certificate:   %s\nCA key:           %s\nnode certificate: %s\nnode key:         %s\n",
 				files.CACert, files.CAKey, files.NodeCert, files.NodeKey)
 			fmt.Fprintf(out, "\ncairn serve --tls-cert %s --tls-key %s\nkurrentdb://admin:PASSWORD@localhost:2113?tls=true&tlsCAFile=%s\n",
@@ -60,6 +79,7 @@ private: whoever holds it can make certificates the clients trust.`,
 	cmd.Flags().StringSliceVar(&opts.Hosts, "host", nil, "an extra DNS name or IP address for the node certificate (repeatable)")
 	cmd.Flags().Var(&validity{&opts.Validity}, "validity", "how long the certificates are valid: days (90d) or a duration (2160h) (default 365d)")
 	cmd.Flags().BoolVar(&opts.Overwrite, "force", false, "overwrite existing files")
+	cmd.Flags().StringSliceVar(&userList, "user", nil, "make a client certificate for this user, signed by the CA in --dir (repeatable)")
 	return cmd
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -25,11 +26,12 @@ import (
 	"github.com/cairndb/cairn/internal/buildinfo"
 	"github.com/cairndb/cairn/memstore"
 	"github.com/cairndb/cairn/pgstore/pgtest"
+	"github.com/cairndb/cairn/server"
 	"github.com/cairndb/cairn/storeurl"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/serverfeatures"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/credentials"
 )
 
 // cairnCmd runs cairn in this process with the real way of opening stores,
@@ -197,7 +199,7 @@ func TestDirectoryHeldByAServer(t *testing.T) {
 	}
 	bin := cairnBinary(t)
 	dir := filepath.Join(t.TempDir(), "cairn-data")
-	startServe(t, bin, dir)
+	startServe(t, bin, dir, devCerts(t))
 	for _, args := range [][]string{{"read"}, {"stats"}, {"export"}, {"append", "s", "E", "{}"}, {"import", "-"}} {
 		_, _, err := cairnCmd(t, append(args, "--store", dir)...)
 		if err == nil || !strings.Contains(err.Error(), "in use by another process, most likely a running cairn server") ||
@@ -290,7 +292,7 @@ func TestBenchAgainstAServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	srv := grpc.NewServer()
-	cairnsvc.Register(srv, store)
+	cairnsvc.Register(srv, store, cairnsvc.Options{})
 	go srv.Serve(lis)
 	defer srv.Stop()
 	wd, _ := os.Getwd()
@@ -357,6 +359,19 @@ func TestCertsFlags(t *testing.T) {
 		t.Fatalf("certs over existing files: %v", err)
 	}
 	mustCairn(t, "certs", "--dir", dir, "--force", "--validity", "720h")
+
+	// --user makes client certificates with the CA in --dir.
+	out, _ = mustCairn(t, "certs", "--dir", dir, "--user", "ada", "--user", "bob")
+	if !strings.Contains(out, filepath.Join(dir, "user-ada.crt")) || !strings.Contains(out, "userCertFile") {
+		t.Fatalf("certs --user printed:\n%s", out)
+	}
+	user := readCert(t, filepath.Join(dir, "user-bob.crt"))
+	if user.Subject.CommonName != "bob" || !slices.Equal(user.ExtKeyUsage, []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}) {
+		t.Fatalf("bob's certificate: CN %q, extended key usage %v", user.Subject.CommonName, user.ExtKeyUsage)
+	}
+	if _, _, err := cairnCmd(t, "certs", "--dir", t.TempDir(), "--user", "ada"); err == nil || !strings.Contains(err.Error(), "ca.crt") {
+		t.Fatalf("certs --user without a CA: %v", err)
+	}
 }
 
 func readCert(t *testing.T, path string) *x509.Certificate {
@@ -446,8 +461,14 @@ func TestVersionIsWhatTheServerAdvertises(t *testing.T) {
 	if err != nil || !strings.HasPrefix(string(v), "cairn v9.8.7 (server version 25.0.0-cairn-v9.8.7)") {
 		t.Fatalf("cairn version = %q, %v", v, err)
 	}
-	_, addr := startServe(t, bin, filepath.Join(t.TempDir(), "data"))
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	certs := devCerts(t)
+	_, addr := startServe(t, bin, filepath.Join(t.TempDir(), "data"), certs)
+	pool, err := server.LoadCertPool(certs.CACert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Server features need no credentials.
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool})))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,20 +15,26 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/server"
+	"github.com/cairndb/cairn/server/users"
 	"github.com/cairndb/cairn/storeurl"
 	"github.com/spf13/cobra"
 )
 
-// envAdminPassword names the environment variable read when --admin-password
-// is not given.
-const envAdminPassword = "CAIRN_ADMIN_PASSWORD"
+// The environment variables read when --admin-password and --ops-password
+// are not given.
+const (
+	envAdminPassword = "CAIRN_ADMIN_PASSWORD"
+	envOpsPassword   = "CAIRN_OPS_PASSWORD"
+)
 
 func newServeCmd(g *globals) *cobra.Command {
 	var (
 		listen, httpListen string
 		advertise          string
 		tlsCert, tlsKey    string
+		tlsClientCA        string
 		adminPassword      string
+		opsPassword        string
 		insecure, jsonLogs bool
 		httpPublic         bool
 		shutdownTimeout    time.Duration
@@ -43,26 +49,37 @@ func newServeCmd(g *globals) *cobra.Command {
 on one gRPC port. /metrics (Prometheus) and /health are served on an HTTP
 port.
 
-Security: with --tls-cert and --tls-key the server speaks TLS and every
-request must carry the admin user's credentials (basic auth). Without them,
-on a loopback address only, it speaks plaintext for development; the
-official clients send no credentials over plaintext, so nothing is
-authenticated then. Beyond loopback the server requires TLS and an admin
-password other than the default "changeit". --insecure turns TLS off
+Security: every request but discovery must authenticate, as a user kept in
+the store (basic auth: user name and password), or with --tls-client-ca by
+a client certificate whose common name is the user's name. Stream ACLs
+($acl in stream metadata, defaults in $settings) decide what each user may
+do, as in KurrentDB. With --tls-cert and --tls-key the server speaks TLS.
+Without them, on a loopback address only, it speaks plaintext for
+development: the official Go client sends no credentials over plaintext,
+so it needs TLS; cairn's own clients and the Node.js client send theirs.
+Beyond loopback the server requires TLS, and refuses to start while admin
+or ops has the default password "changeit". --insecure turns TLS off
 explicitly, and is also refused beyond loopback. The HTTP port has neither
 TLS nor authentication: beyond loopback it is refused unless --http-public
 says to serve /metrics and /health to anyone who reaches it.
 
-The admin password comes from --admin-password, else from $CAIRN_ADMIN_PASSWORD,
-else is "changeit".
+On its first start with a store, cairn serve creates the users admin (in
+$admins) and ops (in $ops), as KurrentDB does, with the passwords of
+--admin-password (else $CAIRN_ADMIN_PASSWORD, else "changeit") and
+--ops-password (else $CAIRN_OPS_PASSWORD, else "changeit"). Later starts
+keep the users as the store has them: change passwords with the Users
+service.
 
 SIGTERM or Ctrl-C stops taking new requests, ends subscriptions, lets
 in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 		Example: `  cairn serve
   cairn serve --store memory: --listen 127.0.0.1:2113
-  cairn certs --dir ./certs && CAIRN_ADMIN_PASSWORD=… cairn serve --listen 0.0.0.0:2113 \
-      --tls-cert certs/node.crt --tls-key certs/node.key
-  # then: kurrentdb://admin:…@localhost:2113?tls=true&tlscafile=certs/ca.crt`,
+  cairn certs --dir ./certs && CAIRN_ADMIN_PASSWORD=… CAIRN_OPS_PASSWORD=… cairn serve \
+      --listen 0.0.0.0:2113 --tls-cert certs/node.crt --tls-key certs/node.key
+  # then: kurrentdb://admin:…@localhost:2113?tls=true&tlsCAFile=certs/ca.crt
+  cairn certs --dir ./certs --user ada && cairn serve --tls-cert certs/node.crt \
+      --tls-key certs/node.key --tls-client-ca certs/ca.crt
+  # then: kurrentdb://localhost:2113?tls=true&tlsCAFile=certs/ca.crt&userCertFile=certs/user-ada.crt&userKeyFile=certs/user-ada.key`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			begun := time.Now()
@@ -89,13 +106,16 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			if insecure && tlsCert != "" {
 				return errors.New("--insecure turns TLS off: drop it, or drop --tls-cert and --tls-key")
 			}
+			if tlsClientCA != "" && tlsCert == "" {
+				return errors.New("--tls-client-ca needs TLS: give --tls-cert and --tls-key")
+			}
 			if !cmd.Flags().Changed("admin-password") {
 				adminPassword = os.Getenv(envAdminPassword)
 			}
-			if adminPassword == "" {
-				adminPassword = server.DefaultAdminPassword
+			if !cmd.Flags().Changed("ops-password") {
+				opsPassword = os.Getenv(envOpsPassword)
 			}
-			if err := server.CheckExposure(listen, tlsCert != "", adminPassword); err != nil {
+			if err := server.CheckExposure(listen, tlsCert != ""); err != nil {
 				return err
 			}
 			if err := server.CheckHTTPExposure(httpListen, httpPublic); err != nil {
@@ -103,7 +123,8 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			}
 			opts := server.Options{
 				Logger:          log,
-				Users:           map[string]string{"admin": adminPassword},
+				AdminPassword:   adminPassword,
+				OpsPassword:     opsPassword,
 				Metrics:         server.NewMetrics(),
 				Advertise:       advertise,
 				ShutdownTimeout: shutdownTimeout,
@@ -115,8 +136,13 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 					return err
 				}
 				opts.TLS = cfg
+				if tlsClientCA != "" {
+					if opts.ClientCAs, err = server.LoadCertPool(tlsClientCA); err != nil {
+						return fmt.Errorf("--tls-client-ca: %w", err)
+					}
+				}
 			} else {
-				log.Warn("serving plaintext on loopback: no TLS and no authentication (development mode)", "addr", listen)
+				log.Warn("serving plaintext on loopback (development mode): requests must still authenticate, and the official Go client sends credentials only over TLS", "addr", listen)
 			}
 			if httpListen != "" && !server.IsLoopback(httpListen) {
 				log.Warn("--http-public: /metrics and /health are served beyond loopback without TLS or authentication", "addr", httpListen)
@@ -145,7 +171,19 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			if err != nil {
 				return fmt.Errorf("--listen: %w", err)
 			}
-			srv := server.New(store, opts)
+			srv, err := server.New(ctx, store, opts)
+			if err != nil {
+				lis.Close()
+				return err
+			}
+			if err := srv.CheckDefaultPasswords(ctx, listen); err != nil {
+				lis.Close()
+				if serr := srv.Shutdown(context.Background()); serr != nil {
+					log.Warn("stopping the server", "err", serr)
+				}
+				return err
+			}
+			warnIgnoredPasswords(ctx, log, srv, map[string]string{"admin": adminPassword, "ops": opsPassword})
 			errc := make(chan error, 2)
 			go func() { errc <- srv.Serve(lis) }()
 
@@ -163,7 +201,7 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 					}
 				}()
 			}
-			conn := "kurrentdb://" + lis.Addr().String() + "?tls=false"
+			conn := "kurrentdb://admin:PASSWORD@" + lis.Addr().String() + "?tls=false"
 			if opts.TLS != nil {
 				conn = "kurrentdb://admin:PASSWORD@" + lis.Addr().String() + "?tls=true&tlsCAFile=" + caFileFor(tlsCert)
 			}
@@ -195,8 +233,10 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 	f.BoolVar(&httpPublic, "http-public", false, "allow --http-listen beyond loopback: /metrics and /health to anyone, without TLS or authentication")
 	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate of the node (turns TLS on)")
 	f.StringVar(&tlsKey, "tls-key", "", "PEM private key of the node")
-	f.BoolVar(&insecure, "insecure", false, "serve plaintext without authentication (loopback only)")
-	f.StringVar(&adminPassword, "admin-password", "", "the admin user's password (default $"+envAdminPassword+", else \"changeit\")")
+	f.StringVar(&tlsClientCA, "tls-client-ca", "", "PEM certificates of the authorities whose client certificates authenticate users (by common name)")
+	f.BoolVar(&insecure, "insecure", false, "serve plaintext (loopback only); requests still authenticate")
+	f.StringVar(&adminPassword, "admin-password", "", "the admin user's password when a new store creates it (default $"+envAdminPassword+", else \"changeit\")")
+	f.StringVar(&opsPassword, "ops-password", "", "the ops user's password when a new store creates it (default $"+envOpsPassword+", else \"changeit\")")
 	f.IntVar(&maxAppendBytes, "max-append-bytes", 0, "the largest append, its events encoded plus 128 bytes each; larger ones are refused (default: the largest event plus 1 MiB, 17 MiB)")
 	f.DurationVar(&shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a shutdown waits for in-flight requests")
 	f.TextVar(&logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
@@ -232,4 +272,19 @@ func caFileFor(cert string) string {
 		return "CA-THAT-SIGNED-" + filepath.Base(cert)
 	}
 	return ca
+}
+
+// warnIgnoredPasswords logs a warning for each built-in user whose
+// configured password is not the one the store has: the configuration
+// applies only when the user is created, on a store's first start.
+func warnIgnoredPasswords(ctx context.Context, log *slog.Logger, srv *server.Server, configured map[string]string) {
+	for _, name := range []string{"admin", "ops"} {
+		password := configured[name]
+		if password == "" {
+			continue
+		}
+		if _, err := srv.Users().Authenticate(ctx, name, password); errors.Is(err, users.ErrBadCredentials) {
+			log.Warn("the configured password of a built-in user is not the store's: it applies only when a new store creates the user; change the password with the Users service", "user", name)
+		}
+	}
 }

@@ -30,3 +30,46 @@ func TestServeRefusesPublicHTTP(t *testing.T) {
 		}
 	}
 }
+
+// TestServeRefusesDefaultPasswordsBeyondLoopback checks that cairn serve,
+// beyond loopback, refuses a store whose admin or ops has the default
+// password, and serves once both are set on a new store.
+func TestServeRefusesDefaultPasswordsBeyondLoopback(t *testing.T) {
+	certs := devCerts(t)
+	tlsArgs := []string{"--tls-cert", certs.NodeCert, "--tls-key", certs.NodeKey, "--http-listen", ""}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "the user admin has the default password"},
+		{[]string{"--admin-password", "long-secret"}, "the user ops has the default password"},
+	} {
+		cmd := newRootCmd()
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&out)
+		cmd.SetArgs(append(append([]string{"serve", "--store", "memory:", "--listen", "0.0.0.0:0"}, tlsArgs...), tc.args...))
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := cmd.ExecuteContext(ctx)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("serve %v: %v, want a refusal saying %q", tc.args, err, tc.want)
+		}
+		if strings.Contains(out.String(), "cairn serving") {
+			t.Errorf("serve %v served:\n%s", tc.args, out.String())
+		}
+	}
+	cmd := newRootCmd()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(append([]string{"serve", "--store", "memory:", "--listen", "0.0.0.0:0", "--admin-password", "long-secret", "--ops-password", "other-secret"}, tlsArgs...))
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := cmd.ExecuteContext(ctx); err != nil {
+		t.Errorf("serve with both passwords set: %v", err)
+	}
+	if !strings.Contains(out.String(), "cairn serving") {
+		t.Errorf("serve with both passwords set did not serve:\n%s", out.String())
+	}
+}

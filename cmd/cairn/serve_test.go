@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/server"
 	"github.com/cairndb/cairn/storeurl"
 	"github.com/google/uuid"
 	"github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
@@ -38,12 +39,14 @@ func freeAddr(t *testing.T) string {
 	return lis.Addr().String()
 }
 
-// startServe runs `cairn serve` on the embedded engine in dir and waits until
-// /health answers.
-func startServe(t *testing.T, bin, dir string) (*exec.Cmd, string) {
+// startServe runs `cairn serve` on the embedded engine in dir, over TLS
+// with certs (the official Go client sends credentials only over TLS), and
+// waits until /health answers.
+func startServe(t *testing.T, bin, dir string, certs server.CertFiles) (*exec.Cmd, string) {
 	t.Helper()
 	grpcAddr, httpAddr := freeAddr(t), freeAddr(t)
-	cmd := exec.Command(bin, "serve", "--store", dir, "--listen", grpcAddr, "--http-listen", httpAddr)
+	cmd := exec.Command(bin, "serve", "--store", dir, "--listen", grpcAddr, "--http-listen", httpAddr,
+		"--tls-cert", certs.NodeCert, "--tls-key", certs.NodeKey)
 	logs := &syncBuffer{}
 	cmd.Stderr = logs
 	if err := cmd.Start(); err != nil {
@@ -72,9 +75,19 @@ func startServe(t *testing.T, bin, dir string) (*exec.Cmd, string) {
 	}
 }
 
-func appendThroughClient(t *testing.T, addr string, n int) []uuid.UUID {
+// devCerts makes a development CA and node certificate for a test.
+func devCerts(t *testing.T) server.CertFiles {
 	t.Helper()
-	cfg, err := kurrentdb.ParseConnectionString("kurrentdb://admin:changeit@" + addr + "?tls=false")
+	certs, err := server.GenerateCerts(t.TempDir(), server.CertOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return certs
+}
+
+func appendThroughClient(t *testing.T, addr string, certs server.CertFiles, n int) []uuid.UUID {
+	t.Helper()
+	cfg, err := kurrentdb.ParseConnectionString("kurrentdb://admin:changeit@" + addr + "?tls=true&tlscafile=" + certs.CACert)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,9 +142,10 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	bin := buildCairn(t)
 	dir := filepath.Join(t.TempDir(), "cairn-data")
+	certs := devCerts(t)
 
-	cmd, addr := startServe(t, bin, dir)
-	ids := appendThroughClient(t, addr, 20)
+	cmd, addr := startServe(t, bin, dir, certs)
+	ids := appendThroughClient(t, addr, certs, 20)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
@@ -140,8 +154,8 @@ func TestServeEndToEnd(t *testing.T) {
 	}
 	wantEvents(t, dir, ids)
 
-	cmd, addr = startServe(t, bin, dir)
-	ids = append(ids, appendThroughClient(t, addr, 20)...)
+	cmd, addr = startServe(t, bin, dir, certs)
+	ids = append(ids, appendThroughClient(t, addr, certs, 20)...)
 	if err := cmd.Process.Kill(); err != nil { // SIGKILL: no chance to flush
 		t.Fatal(err)
 	}

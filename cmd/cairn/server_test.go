@@ -20,7 +20,7 @@ func TestCommandsAgainstServer(t *testing.T) {
 	}
 	store := memstore.Open()
 	srv := grpc.NewServer()
-	cairnsvc.Register(srv, store)
+	cairnsvc.Register(srv, store, cairnsvc.Options{})
 	go srv.Serve(lis)
 	defer srv.Stop()
 	url := "cairn://" + lis.Addr().String()

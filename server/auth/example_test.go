@@ -24,3 +24,15 @@ func Example() {
 	// hello, anonymous
 	// hello, admin
 }
+
+// A user holds its own name, its groups and $all as roles; administrators
+// are the admin user and the members of $admins.
+func ExamplePrincipal() {
+	ada := auth.Principal{Name: "ada", Groups: []string{"accounting", auth.RoleAdmins}}
+	bob := auth.Principal{Name: "bob"}
+	fmt.Println(ada.InRole("ada"), ada.InRole("accounting"), ada.InRole(auth.RoleAll), ada.IsAdmin())
+	fmt.Println(bob.InRole("accounting"), bob.IsAdmin(), auth.Principal{Name: "admin"}.IsAdmin())
+	// Output:
+	// true true true true
+	// false false true
+}

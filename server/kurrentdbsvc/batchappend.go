@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/server/acl"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
@@ -101,6 +102,15 @@ func (ss *streamsService) batch(ctx context.Context, corr *shared.UUID, opts *ap
 	exp, err := expected(opts.ExpectedStreamPosition)
 	if err != nil {
 		return batchError(corr, opts, codes.InvalidArgument, err.Error(), nil)
+	}
+	if ss.s.access != nil {
+		// The refusal answers this correlation id only: no trailer, the
+		// call goes on.
+		if err := ss.s.access.Check(ctx, acl.Write, name); errors.Is(err, acl.ErrAccessDenied) {
+			return batchError(corr, opts, codes.PermissionDenied, err.Error(), nil)
+		} else if err != nil {
+			return batchError(corr, opts, status.Code(rpcError(ctx, name, err)), err.Error(), nil)
+		}
 	}
 	if d := opts.GetDeadline(); d != nil {
 		var cancel context.CancelFunc

@@ -9,13 +9,42 @@
 // persistent subscriptions (create, update, delete, read with ack and nack,
 // info, list, replay parked) on the groups of package subscription, and the
 // discovery services: server features and gossip, which describes a cluster
-// of one node, alive and leader, and the scavenge calls of the Operations
-// service (its code generated in package operationspb).
+// of one node, alive and leader, the scavenge calls of the Operations
+// service (its code generated in package operationspb), and the Users
+// service (package userspb) over the host's user database (package users).
 //
 // The services are the protocol alone: [Services.Register] puts them on a
 // gRPC server, and the server that hosts them (package server: the
 // listener, TLS, authentication, metrics, shutdown) gives them what they
 // need of it in a [Host]. They never import the host.
+//
+// # Access control
+//
+// With an ACL checker ([Host.Access]), every call is decided for the
+// principal the host put in its context (package auth), by the rules of
+// KurrentDB's legacy authorization policy and stream ACLs (package acl):
+//
+//   - Read of a stream, and a subscription to it, need $r of its ACL; a
+//     read or subscription of $all, filtered or not, $r of $all's ACL
+//     ($$$all's metadata; administrators by default). Append, BatchAppend
+//     and the v2 append need $w of each stream; Delete and Tombstone $d.
+//     Reading and writing "$$x" need $mr and $mw of x.
+//   - Create, Update and Delete of a persistent subscription, ReplayParked,
+//     RestartSubsystem and the scavenge calls take an administrator or an
+//     operator ($ops); consuming a group needs $r of its stream ($all for a
+//     group on $all); GetInfo and List an authenticated user.
+//   - The Users service: administrators create, update, delete, enable,
+//     disable, reset passwords and read anyone; a user reads its own
+//     details and changes its own password (giving the current one).
+//
+// A refusal is PermissionDenied with the trailer exception=access-denied,
+// which the clients turn into their access-denied error; a BatchAppend
+// refusal answers its correlation id only, and the v2 append carries
+// AccessDeniedErrorDetails. Administrators may write system streams (their
+// names start with '$', $settings among them) through the Store's system
+// view, as KurrentDB lets them; a $settings event or a metadata $acl that
+// is not an ACL is refused, since it would grant nothing. Without a
+// checker every call is allowed, and system streams are not written.
 //
 // # Mapping
 //

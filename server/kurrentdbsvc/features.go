@@ -57,6 +57,12 @@ func (f *featuresService) GetSupportedMethods(context.Context, *shared.Empty) (*
 			&serverfeatures.SupportedMethod{ServiceName: persistent, MethodName: "restartsubsystem"},
 		)
 	}
+	if f.s.users != nil {
+		const users = "event_store.client.users.users"
+		for _, m := range []string{"create", "update", "delete", "disable", "enable", "details", "changepassword", "resetpassword"} {
+			methods = append(methods, &serverfeatures.SupportedMethod{ServiceName: users, MethodName: m})
+		}
+	}
 	return &serverfeatures.SupportedMethods{Methods: methods, EventStoreServerVersion: Version}, nil
 }
 

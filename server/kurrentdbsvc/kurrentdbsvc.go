@@ -8,7 +8,10 @@ import (
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/internal/buildinfo"
 	"github.com/cairndb/cairn/links"
+	"github.com/cairndb/cairn/server/acl"
 	"github.com/cairndb/cairn/server/kurrentdbsvc/operationspb"
+	"github.com/cairndb/cairn/server/kurrentdbsvc/userspb"
+	"github.com/cairndb/cairn/server/users"
 	"github.com/cairndb/cairn/subscription"
 	"github.com/google/uuid"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/gossip"
@@ -48,6 +51,14 @@ type Host struct {
 	// enabled; their streams ($ce-, $et-, …) are read from the Store's
 	// index. Nil enables all of them.
 	Projections *links.Projections
+	// Access decides each request against the stream ACLs, for the
+	// principal the host put in the request's context (package auth).
+	// Nil lets every request do anything: the host has nothing to
+	// protect, or protects it itself.
+	Access *acl.Checker
+	// Users is the user database that the Users service manages. Nil
+	// serves no Users service.
+	Users *users.DB
 }
 
 // Options configure the services.
@@ -94,6 +105,8 @@ type Services struct {
 	log        *slog.Logger
 	metrics    Metrics
 	groups     *subscription.Manager
+	access     *acl.Checker
+	users      *users.DB
 	quit       <-chan struct{}
 	advertised func() string
 	id         uuid.UUID
@@ -132,6 +145,8 @@ func New(host Host, opts Options) *Services {
 		log:        host.Logger,
 		metrics:    host.Metrics,
 		groups:     host.Subscriptions,
+		access:     host.Access,
+		users:      host.Users,
 		quit:       host.Done,
 		advertised: host.Advertised,
 		id:         uuid.New(),
@@ -144,7 +159,8 @@ func New(host Host, opts Options) *Services {
 
 // Register registers the services on srv: Streams (v1), the v2
 // multi-stream append, gossip, server features, the scavenge calls of
-// Operations and, when the host runs them, persistent subscriptions.
+// Operations and, when the host runs them, persistent subscriptions and
+// Users.
 func (s *Services) Register(srv grpc.ServiceRegistrar) {
 	api.RegisterStreamsServer(srv, &streamsService{s: s})
 	apiv2.RegisterStreamsServiceServer(srv, &multiAppendService{s: s})
@@ -153,6 +169,9 @@ func (s *Services) Register(srv grpc.ServiceRegistrar) {
 	operationspb.RegisterOperationsServer(srv, s.ops)
 	if s.groups != nil {
 		ps.RegisterPersistentSubscriptionsServer(srv, &persistentService{s: s, m: s.groups})
+	}
+	if s.users != nil {
+		userspb.RegisterUsersServer(srv, &usersService{s: s, db: s.users})
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/links"
+	"github.com/cairndb/cairn/server/acl"
 	"github.com/google/uuid"
 )
 
@@ -99,7 +100,18 @@ func parseMeta(data []byte) streamMeta {
 // server wakes its own subscribers.
 func (s *Services) appendMeta(ctx context.Context, name string, exp cairn.ExpectedVersion, events []cairn.EventData) (cairn.AppendResult, error) {
 	target, _ := metaStream(name)
-	if err := cairn.ValidateStreamID(target); err != nil {
+	validate := cairn.ValidateStreamID
+	if s.access != nil {
+		// ACLs decide who writes the metadata of a system stream ($all's
+		// included), as in KurrentDB: administrators, by default.
+		validate = func(id string) error {
+			if id == cairn.AllStream {
+				return nil
+			}
+			return cairn.ValidateSystemStreamID(id)
+		}
+	}
+	if err := validate(target); err != nil {
 		return cairn.AppendResult{}, fmt.Errorf("metadata stream %q: %w", name, err)
 	}
 	if len(events) == 0 {
@@ -119,6 +131,9 @@ func (s *Services) appendMeta(ctx context.Context, name string, exp cairn.Expect
 		if err := json.Unmarshal(e.Data, &obj); err != nil {
 			return cairn.AppendResult{}, &cairn.InvalidArgumentError{
 				Field: fmt.Sprintf("events[%d].data", i), Reason: "stream metadata must be a JSON object: " + err.Error()}
+		}
+		if _, err := acl.FromMetadata(e.Data); err != nil {
+			return cairn.AppendResult{}, &cairn.InvalidArgumentError{Field: fmt.Sprintf("events[%d].data", i), Reason: err.Error()}
 		}
 		if e.Type == "" || len(e.Type) > cairn.MaxTypeBytes {
 			return cairn.AppendResult{}, &cairn.InvalidArgumentError{Field: fmt.Sprintf("events[%d].type", i), Reason: "must be 1 to 256 bytes"}

@@ -7,6 +7,7 @@ import (
 	"io"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/server/acl"
 	"github.com/google/uuid"
 	streamerrors "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v2/streams/errors"
 	apiv2 "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v2/streams/streams"
@@ -50,6 +51,15 @@ func (m *multiAppendService) AppendSession(stream grpc.ClientStreamingServer[api
 	}
 	if len(reqs) == 0 {
 		return invalid("an append session needs at least one request")
+	}
+	if m.s.access != nil {
+		for _, r := range reqs {
+			if err := m.s.access.Check(ctx, acl.Write, r.Stream); errors.Is(err, acl.ErrAccessDenied) {
+				return v2AccessDenied(ctx, err)
+			} else if err != nil {
+				return v2Error(reqs, err)
+			}
+		}
 	}
 	results, err := m.s.store.AppendBatch(ctx, reqs...)
 	if err != nil {

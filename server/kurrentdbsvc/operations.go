@@ -33,6 +33,9 @@ type operationsService struct {
 func (o *operationsService) wait() { o.wg.Wait() }
 
 func (o *operationsService) StartScavenge(ctx context.Context, _ *operationspb.StartScavengeReq) (*operationspb.ScavengeResp, error) {
+	if err := o.s.allowOperator(ctx, "start a scavenge"); err != nil {
+		return nil, err
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.id != "" {
@@ -72,6 +75,9 @@ func (o *operationsService) StartScavenge(ctx context.Context, _ *operationspb.S
 }
 
 func (o *operationsService) StopScavenge(ctx context.Context, req *operationspb.StopScavengeReq) (*operationspb.ScavengeResp, error) {
+	if err := o.s.allowOperator(ctx, "stop a scavenge"); err != nil {
+		return nil, err
+	}
 	id := req.GetOptions().GetScavengeId()
 	o.mu.Lock()
 	defer o.mu.Unlock()

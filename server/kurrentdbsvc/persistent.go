@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/server/acl"
 	"github.com/cairndb/cairn/subscription"
 	"github.com/google/uuid"
 	ps "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/persistent"
@@ -73,6 +74,9 @@ func groupFilter(fo *ps.CreateReq_AllOptions_FilterOptions) (subscription.Filter
 }
 
 func (p *persistentService) Create(ctx context.Context, req *ps.CreateReq) (*ps.CreateResp, error) {
+	if err := p.s.allowOperator(ctx, "create persistent subscriptions"); err != nil {
+		return nil, err
+	}
 	o := req.GetOptions()
 	st := o.GetSettings()
 	strategy, err := createStrategy(st)
@@ -128,6 +132,9 @@ func (p *persistentService) Create(ctx context.Context, req *ps.CreateReq) (*ps.
 }
 
 func (p *persistentService) Update(ctx context.Context, req *ps.UpdateReq) (*ps.UpdateResp, error) {
+	if err := p.s.allowOperator(ctx, "update persistent subscriptions"); err != nil {
+		return nil, err
+	}
 	o := req.GetOptions()
 	st := o.GetSettings()
 	stream := subscription.AllStream
@@ -158,6 +165,9 @@ func (p *persistentService) Update(ctx context.Context, req *ps.UpdateReq) (*ps.
 }
 
 func (p *persistentService) Delete(ctx context.Context, req *ps.DeleteReq) (*ps.DeleteResp, error) {
+	if err := p.s.allowOperator(ctx, "delete persistent subscriptions"); err != nil {
+		return nil, err
+	}
 	o := req.GetOptions()
 	stream := subscription.AllStream
 	if v, ok := o.GetStreamOption().(*ps.DeleteReq_Options_StreamIdentifier); ok {
@@ -198,6 +208,11 @@ func (p *persistentService) Read(stream grpc.BidiStreamingServer[ps.ReadReq, ps.
 		name = subscription.AllStream
 	default:
 		return invalid("invalid options.stream_option: give a stream or all")
+	}
+	// A consumer needs the right to read the group's stream ($all for a
+	// group on $all), as in KurrentDB.
+	if err := p.s.allow(ctx, acl.Read, name); err != nil {
+		return err
 	}
 	// The consumer's in-flight limit; KurrentDB refuses less than one too.
 	if n := o.GetBufferSize(); n < 1 {
@@ -335,6 +350,9 @@ func persistentRecorded(e cairn.Event, uuidString bool) *ps.ReadResp_ReadEvent_R
 }
 
 func (p *persistentService) GetInfo(ctx context.Context, req *ps.GetInfoReq) (*ps.GetInfoResp, error) {
+	if err := p.s.allowUser(ctx, "reading a persistent subscription's info"); err != nil {
+		return nil, err
+	}
 	o := req.GetOptions()
 	stream := subscription.AllStream
 	if v, ok := o.GetStreamOption().(*ps.GetInfoReq_Options_StreamIdentifier); ok {
@@ -348,6 +366,9 @@ func (p *persistentService) GetInfo(ctx context.Context, req *ps.GetInfoReq) (*p
 }
 
 func (p *persistentService) List(ctx context.Context, req *ps.ListReq) (*ps.ListResp, error) {
+	if err := p.s.allowUser(ctx, "listing persistent subscriptions"); err != nil {
+		return nil, err
+	}
 	stream := ""
 	if v, ok := req.GetOptions().GetListOption().(*ps.ListReq_Options_ListForStream); ok {
 		stream = subscription.AllStream
@@ -367,6 +388,9 @@ func (p *persistentService) List(ctx context.Context, req *ps.ListReq) (*ps.List
 }
 
 func (p *persistentService) ReplayParked(ctx context.Context, req *ps.ReplayParkedReq) (*ps.ReplayParkedResp, error) {
+	if err := p.s.allowOperator(ctx, "replay parked events"); err != nil {
+		return nil, err
+	}
 	o := req.GetOptions()
 	stream := subscription.AllStream
 	if v, ok := o.GetStreamOption().(*ps.ReplayParkedReq_Options_StreamIdentifier); ok {
@@ -386,7 +410,10 @@ func (p *persistentService) ReplayParked(ctx context.Context, req *ps.ReplayPark
 }
 
 // RestartSubsystem has nothing to restart: groups load on demand.
-func (p *persistentService) RestartSubsystem(context.Context, *shared.Empty) (*shared.Empty, error) {
+func (p *persistentService) RestartSubsystem(ctx context.Context, _ *shared.Empty) (*shared.Empty, error) {
+	if err := p.s.allowOperator(ctx, "restart the persistent subscriptions"); err != nil {
+		return nil, err
+	}
 	return &shared.Empty{}, nil
 }
 

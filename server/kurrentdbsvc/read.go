@@ -8,6 +8,7 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/links"
+	"github.com/cairndb/cairn/server/acl"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
 	"google.golang.org/grpc"
@@ -32,6 +33,15 @@ func (ss *streamsService) Read(req *api.ReadReq, out grpc.ServerStreamingServer[
 		return err
 	}
 	r.filter = f
+	// A read or subscription of $all needs the right to read $all, as in
+	// KurrentDB, filtered or not.
+	target := acl.AllStream
+	if so, ok := opts.StreamOption.(*api.ReadReq_Options_Stream); ok {
+		target = string(so.Stream.GetStreamIdentifier().GetStreamName())
+	}
+	if err := ss.s.allow(out.Context(), acl.Read, target); err != nil {
+		return err
+	}
 	if opts.GetSubscription() != nil {
 		return r.subscribe(out.Context(), opts)
 	}

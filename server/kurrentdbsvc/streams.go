@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"strings"
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/server/acl"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
 	"google.golang.org/grpc"
@@ -60,12 +62,16 @@ func (s *Services) appendEvents(ctx context.Context, stream string, exp cairn.Ex
 	start := time.Now()
 	var res cairn.AppendResult
 	var err error
+	if err := checkSettings(stream, events); err != nil {
+		s.observeAppend(start, "error")
+		return cairn.AppendResult{}, err
+	}
 	if _, ok := metaStream(stream); ok {
 		res, err = s.appendMeta(ctx, stream, exp, events)
 	} else if len(events) == 0 {
 		res, err = s.checkOnly(ctx, stream, exp)
 	} else {
-		res, err = s.store.Append(ctx, stream, exp, events...)
+		res, err = s.writer(stream).Append(ctx, stream, exp, events...)
 		if errors.Is(err, cairn.ErrDuplicateEvent) {
 			// An event id reused outside a retry: the stream is not
 			// where the writer thought it was.
@@ -86,9 +92,45 @@ func (s *Services) appendEvents(ctx context.Context, stream string, exp cairn.Ex
 	return res, err
 }
 
+// writer returns the Store view that writes stream: the system view for
+// a system stream (its name starts with '$') when the host checks ACLs,
+// which let only administrators write one unless its ACL says otherwise,
+// as in KurrentDB. Without ACL checks, system streams are not written.
+func (s *Services) writer(stream string) *cairn.Store {
+	if s.writesSystem(stream) {
+		return s.store.System()
+	}
+	return s.store
+}
+
+// writesSystem reports whether writes to stream go through the system
+// view.
+func (s *Services) writesSystem(stream string) bool {
+	return s.access != nil && strings.HasPrefix(stream, "$")
+}
+
+// checkSettings refuses an append to $settings whose events are not
+// default ACLs: a setting that cannot be read would grant nothing to
+// anyone but administrators.
+func checkSettings(stream string, events []cairn.EventData) error {
+	if stream != acl.SettingsStream {
+		return nil
+	}
+	for i, e := range events {
+		if _, err := acl.ParseSettings(e.Data); err != nil {
+			return &cairn.InvalidArgumentError{Field: fmt.Sprintf("events[%d].data", i), Reason: err.Error()}
+		}
+	}
+	return nil
+}
+
 // checkOnly checks exp against the stream's current version.
 func (s *Services) checkOnly(ctx context.Context, stream string, exp cairn.ExpectedVersion) (cairn.AppendResult, error) {
-	if err := cairn.ValidateStreamID(stream); err != nil {
+	validate := cairn.ValidateStreamID
+	if s.writesSystem(stream) {
+		validate = cairn.ValidateSystemStreamID
+	}
+	if err := validate(stream); err != nil {
 		return cairn.AppendResult{}, err
 	}
 	cur, err := s.currentVersion(ctx, stream)
@@ -137,8 +179,12 @@ func (ss *streamsService) Append(stream grpc.ClientStreamingServer[api.AppendReq
 	if err != nil {
 		return err
 	}
-	var events []cairn.EventData
 	size := appendSize{limit: ss.s.opts.MaxAppendBytes}
+	if err := ss.s.allow(ctx, acl.Write, name); err != nil {
+		drainAppend(stream, drainFactor*size.limit) // so that the client reads the status, not EOF
+		return err
+	}
+	var events []cairn.EventData
 	for {
 		msg, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
@@ -225,9 +271,9 @@ func wrongExpectedVersion(w *cairn.WrongExpectedVersionError) *api.AppendResp_Wr
 func (s *Services) remove(ctx context.Context, stream string, exp cairn.ExpectedVersion, hard bool) (uint64, error) {
 	var err error
 	if hard {
-		err = s.store.TombstoneStream(ctx, stream, exp)
+		err = s.writer(stream).TombstoneStream(ctx, stream, exp)
 	} else {
-		err = s.store.DeleteStream(ctx, stream, exp)
+		err = s.writer(stream).DeleteStream(ctx, stream, exp)
 		if errors.Is(err, cairn.ErrStreamNotFound) {
 			err = nil // exp allowed a missing stream
 		}
@@ -248,6 +294,9 @@ func (ss *streamsService) Delete(ctx context.Context, req *api.DeleteReq) (*api.
 	if err != nil {
 		return nil, err
 	}
+	if err := ss.s.allow(ctx, acl.Delete, name); err != nil {
+		return nil, err
+	}
 	pos, err := ss.s.remove(ctx, name, exp, false)
 	if err != nil {
 		return nil, rpcError(ctx, name, err)
@@ -264,6 +313,9 @@ func (ss *streamsService) Tombstone(ctx context.Context, req *api.TombstoneReq) 
 	name := string(opts.GetStreamIdentifier().GetStreamName())
 	exp, err := expected(opts.GetExpectedStreamRevision())
 	if err != nil {
+		return nil, err
+	}
+	if err := ss.s.allow(ctx, acl.Delete, name); err != nil {
 		return nil, err
 	}
 	pos, err := ss.s.remove(ctx, name, exp, true)

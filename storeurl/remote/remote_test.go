@@ -24,7 +24,7 @@ func TestOpen(t *testing.T) {
 	}
 	served := memstore.Open()
 	srv := grpc.NewServer()
-	cairnsvc.Register(srv, served)
+	cairnsvc.Register(srv, served, cairnsvc.Options{})
 	go srv.Serve(lis)
 	defer func() {
 		srv.Stop()

@@ -16,6 +16,28 @@
 // accepts fits in one response; one written under a larger
 // [cairn.Options.MaxEventBytes] than the Store now has may not, and a read
 // that reaches it fails with RESOURCE_EXHAUSTED naming its position.
+//
+// # Access
+//
+// With an ACL checker ([Options.Access]) every call is decided, for the
+// principal in its context (package auth), by the stream ACLs that the
+// KurrentDB protocol enforces (package acl), and a refused call fails with
+// PERMISSION_DENIED:
+//
+//   - Append, AppendBatch and CommitSnapshot need the right to write each
+//     stream; ReadStream, StreamVersion, StreamExists and GetSnapshot to
+//     read it; DeleteStream, TombstoneStream and TruncateStream to delete
+//     it (truncating removes events).
+//   - ReadAll, ReadQuery, ReadIndex, ListStreams, ReadModelGet and
+//     ReadModelScan need the right to read $all: they show what every
+//     stream holds; so does an append with a condition, which tells
+//     whether matching events exist in any stream.
+//   - Compact needs an administrator or an operator, as a scavenge does.
+//   - HasEvents, GetHead, Stats and Watch, which tell no event's content,
+//     need an authenticated user.
+//
+// Without one every call is served: the host has nothing to protect, or
+// protects it itself.
 package cairnsvc
 
 import (
@@ -24,6 +46,8 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/api/cairnv1"
+	"github.com/cairndb/cairn/server/acl"
+	"github.com/cairndb/cairn/server/auth"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -34,8 +58,17 @@ import (
 // Service implements cairnv1.CairnServer.
 type Service struct {
 	cairnv1.UnimplementedCairnServer
-	store *cairn.Store
-	limit int // the largest response, in bytes
+	store  *cairn.Store
+	limit  int // the largest response, in bytes
+	access *acl.Checker
+}
+
+// Options configure a [Service]. The zero value serves every call.
+type Options struct {
+	// Access decides each call against the stream ACLs, for the principal
+	// the host put in the call's context (see the package documentation).
+	// Nil serves every call.
+	Access *acl.Checker
 }
 
 // MessageOverhead is what [MessageLimit] allows beyond an event's data and
@@ -49,11 +82,50 @@ const MessageOverhead = 1 << 20
 func MessageLimit(store *cairn.Store) int { return store.MaxEventBytes() + MessageOverhead }
 
 // New returns the service over store.
-func New(store *cairn.Store) *Service { return &Service{store: store, limit: MessageLimit(store)} }
+func New(store *cairn.Store, opts Options) *Service {
+	return &Service{store: store, limit: MessageLimit(store), access: opts.Access}
+}
 
-// Register registers the service on srv.
-func Register(srv grpc.ServiceRegistrar, store *cairn.Store) {
-	cairnv1.RegisterCairnServer(srv, New(store))
+// Register registers the service over store on srv.
+func Register(srv grpc.ServiceRegistrar, store *cairn.Store, opts Options) {
+	cairnv1.RegisterCairnServer(srv, New(store, opts))
+}
+
+// allow returns nil when the call's principal may perform op on stream,
+// PERMISSION_DENIED when the ACLs refuse it.
+func (s *Service) allow(ctx context.Context, op acl.Operation, stream string) error {
+	if s.access == nil {
+		return nil
+	}
+	err := s.access.Check(ctx, op, stream)
+	if errors.Is(err, acl.ErrAccessDenied) {
+		return status.Error(codes.PermissionDenied, err.Error())
+	}
+	return cairnv1.Status(err)
+}
+
+// allowUser returns nil when the call has a principal.
+func (s *Service) allowUser(ctx context.Context) error {
+	if s.access == nil {
+		return nil
+	}
+	if _, ok := auth.FromContext(ctx); !ok {
+		return status.Error(codes.PermissionDenied, "access denied: this call takes an authenticated user")
+	}
+	return nil
+}
+
+// allowOperator returns nil when the call is an administrator's or an
+// operator's.
+func (s *Service) allowOperator(ctx context.Context, what string) error {
+	if s.access == nil {
+		return nil
+	}
+	p, _ := auth.FromContext(ctx)
+	if p.IsAdmin() || p.IsOps() {
+		return nil
+	}
+	return status.Errorf(codes.PermissionDenied, "access denied: user %q may not %s: it takes an administrator or an operator", p.Name, what)
 }
 
 var empty = &cairnv1.Empty{}
@@ -63,8 +135,15 @@ func (s *Service) Append(ctx context.Context, req *cairnv1.AppendRequest) (*cair
 	if err != nil {
 		return nil, cairnv1.Status(err)
 	}
+	if err := s.allow(ctx, acl.Write, r.Stream); err != nil {
+		return nil, err
+	}
 	var res cairn.AppendResult
 	if r.Condition != nil {
+		// A condition tells whether matching events exist in any stream.
+		if err := s.allow(ctx, acl.Read, acl.AllStream); err != nil {
+			return nil, err
+		}
 		res, err = s.store.AppendIf(ctx, r.Stream, r.Expected, *r.Condition, r.Events...)
 	} else {
 		res, err = s.store.Append(ctx, r.Stream, r.Expected, r.Events...)
@@ -81,6 +160,14 @@ func (s *Service) AppendBatch(ctx context.Context, req *cairnv1.AppendBatchReque
 		var err error
 		if reqs[i], err = cairnv1.ToAppendRequest(r); err != nil {
 			return nil, cairnv1.Status(err)
+		}
+		if err := s.allow(ctx, acl.Write, reqs[i].Stream); err != nil {
+			return nil, err
+		}
+		if reqs[i].Condition != nil {
+			if err := s.allow(ctx, acl.Read, acl.AllStream); err != nil {
+				return nil, err
+			}
 		}
 	}
 	results, err := s.store.AppendBatch(ctx, reqs...)
@@ -110,6 +197,9 @@ func readCount(n int32) int {
 }
 
 func (s *Service) ReadStream(ctx context.Context, req *cairnv1.ReadStreamRequest) (*cairnv1.ReadResponse, error) {
+	if err := s.allow(ctx, acl.Read, req.GetStream()); err != nil {
+		return nil, err
+	}
 	count, maxBytes := readCount(req.GetCount()), s.readBytes(req.GetMaxBytes())
 	events, err := s.store.ReadStreamSized(ctx, req.GetStream(), req.GetFrom(), count, maxBytes, cairn.Direction(req.GetDirection()))
 	if err != nil {
@@ -119,6 +209,9 @@ func (s *Service) ReadStream(ctx context.Context, req *cairnv1.ReadStreamRequest
 }
 
 func (s *Service) ReadAll(ctx context.Context, req *cairnv1.ReadAllRequest) (*cairnv1.ReadResponse, error) {
+	if err := s.allow(ctx, acl.Read, acl.AllStream); err != nil {
+		return nil, err
+	}
 	count, maxBytes := readCount(req.GetCount()), s.readBytes(req.GetMaxBytes())
 	events, err := s.store.ReadAllSized(ctx, req.GetFrom(), count, maxBytes, cairn.Direction(req.GetDirection()))
 	if err != nil {
@@ -160,6 +253,9 @@ func (s *Service) response(events []cairn.Event, count, maxBytes int) (*cairnv1.
 }
 
 func (s *Service) StreamVersion(ctx context.Context, req *cairnv1.StreamRequest) (*cairnv1.StreamVersionResponse, error) {
+	if err := s.allow(ctx, acl.Read, req.GetStream()); err != nil {
+		return nil, err
+	}
 	v, err := s.store.StreamVersion(ctx, req.GetStream())
 	if err != nil {
 		return nil, cairnv1.Status(err)
@@ -168,6 +264,9 @@ func (s *Service) StreamVersion(ctx context.Context, req *cairnv1.StreamRequest)
 }
 
 func (s *Service) StreamExists(ctx context.Context, req *cairnv1.StreamRequest) (*cairnv1.StreamExistsResponse, error) {
+	if err := s.allow(ctx, acl.Read, req.GetStream()); err != nil {
+		return nil, err
+	}
 	ok, err := s.store.StreamExists(ctx, req.GetStream())
 	if err != nil {
 		return nil, cairnv1.Status(err)
@@ -176,6 +275,9 @@ func (s *Service) StreamExists(ctx context.Context, req *cairnv1.StreamRequest) 
 }
 
 func (s *Service) HasEvents(ctx context.Context, _ *cairnv1.Empty) (*cairnv1.HasEventsResponse, error) {
+	if err := s.allowUser(ctx); err != nil {
+		return nil, err
+	}
 	ok, err := s.store.HasEvents(ctx)
 	if err != nil {
 		return nil, cairnv1.Status(err)
@@ -184,6 +286,9 @@ func (s *Service) HasEvents(ctx context.Context, _ *cairnv1.Empty) (*cairnv1.Has
 }
 
 func (s *Service) ListStreams(ctx context.Context, req *cairnv1.ListStreamsRequest) (*cairnv1.ListStreamsResponse, error) {
+	if err := s.allow(ctx, acl.Read, acl.AllStream); err != nil {
+		return nil, err
+	}
 	limit := readCount(req.GetLimit())
 	if limit <= 0 {
 		return nil, cairnv1.Status(&cairn.InvalidArgumentError{Field: "limit", Reason: "must be positive"})
@@ -200,6 +305,9 @@ func (s *Service) DeleteStream(ctx context.Context, req *cairnv1.DeleteStreamReq
 	if err != nil {
 		return nil, cairnv1.Status(err)
 	}
+	if err := s.allow(ctx, acl.Delete, req.GetStream()); err != nil {
+		return nil, err
+	}
 	return empty, cairnv1.Status(s.store.DeleteStream(ctx, req.GetStream(), exp))
 }
 
@@ -208,18 +316,30 @@ func (s *Service) TombstoneStream(ctx context.Context, req *cairnv1.DeleteStream
 	if err != nil {
 		return nil, cairnv1.Status(err)
 	}
+	if err := s.allow(ctx, acl.Delete, req.GetStream()); err != nil {
+		return nil, err
+	}
 	return empty, cairnv1.Status(s.store.TombstoneStream(ctx, req.GetStream(), exp))
 }
 
 func (s *Service) TruncateStream(ctx context.Context, req *cairnv1.TruncateStreamRequest) (*cairnv1.Empty, error) {
+	if err := s.allow(ctx, acl.Delete, req.GetStream()); err != nil {
+		return nil, err
+	}
 	return empty, cairnv1.Status(s.store.TruncateStream(ctx, req.GetStream(), req.GetBefore()))
 }
 
 func (s *Service) CommitSnapshot(ctx context.Context, req *cairnv1.Snapshot) (*cairnv1.Empty, error) {
+	if err := s.allow(ctx, acl.Write, req.GetStreamId()); err != nil {
+		return nil, err
+	}
 	return empty, cairnv1.Status(s.store.CommitSnapshot(ctx, cairnv1.ToSnapshot(req)))
 }
 
 func (s *Service) GetSnapshot(ctx context.Context, req *cairnv1.GetSnapshotRequest) (*cairnv1.GetSnapshotResponse, error) {
+	if err := s.allow(ctx, acl.Read, req.GetStream()); err != nil {
+		return nil, err
+	}
 	snap, ok, err := s.store.GetSnapshot(ctx, req.GetStream(), req.GetMin(), req.GetMax())
 	if err != nil || !ok {
 		return &cairnv1.GetSnapshotResponse{}, cairnv1.Status(err)
@@ -228,6 +348,9 @@ func (s *Service) GetSnapshot(ctx context.Context, req *cairnv1.GetSnapshotReque
 }
 
 func (s *Service) ReadModelGet(ctx context.Context, req *cairnv1.ReadModelGetRequest) (*cairnv1.ReadModelGetResponse, error) {
+	if err := s.allow(ctx, acl.Read, acl.AllStream); err != nil {
+		return nil, err
+	}
 	v, ok, err := s.store.ReadModelGet(ctx, req.GetTable(), req.GetKey())
 	if err != nil {
 		return nil, cairnv1.Status(err)
@@ -236,6 +359,9 @@ func (s *Service) ReadModelGet(ctx context.Context, req *cairnv1.ReadModelGetReq
 }
 
 func (s *Service) ReadModelScan(ctx context.Context, req *cairnv1.ReadModelScanRequest) (*cairnv1.ReadModelScanResponse, error) {
+	if err := s.allow(ctx, acl.Read, acl.AllStream); err != nil {
+		return nil, err
+	}
 	r, ok := s.store.Backend().(cairn.ReadModelReader)
 	if !ok {
 		return nil, cairnv1.Status(cairn.ErrNotSupported)
@@ -256,10 +382,16 @@ func (s *Service) ReadModelScan(ctx context.Context, req *cairnv1.ReadModelScanR
 }
 
 func (s *Service) Compact(ctx context.Context, _ *cairnv1.Empty) (*cairnv1.Empty, error) {
+	if err := s.allowOperator(ctx, "compact the store"); err != nil {
+		return nil, err
+	}
 	return empty, cairnv1.Status(s.store.Compact(ctx))
 }
 
 func (s *Service) Stats(ctx context.Context, _ *cairnv1.Empty) (*cairnv1.StatsResponse, error) {
+	if err := s.allowUser(ctx); err != nil {
+		return nil, err
+	}
 	out := &cairnv1.StatsResponse{}
 	head, ok, err := s.head(ctx)
 	if err != nil {
@@ -289,6 +421,9 @@ func (s *Service) head(ctx context.Context) (uint64, bool, error) {
 // Watch sends the head now, then each time it moves.
 func (s *Service) Watch(_ *cairnv1.Empty, stream grpc.ServerStreamingServer[cairnv1.Head]) error {
 	ctx := stream.Context()
+	if err := s.allowUser(ctx); err != nil {
+		return err
+	}
 	sent, sentAny := uint64(0), false
 	for {
 		changed := s.store.Changes()

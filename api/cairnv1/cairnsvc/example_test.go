@@ -15,7 +15,7 @@ import (
 func Example() {
 	lis, _ := net.Listen("tcp", "127.0.0.1:0")
 	srv := grpc.NewServer()
-	cairnsvc.Register(srv, memstore.Open())
+	cairnsvc.Register(srv, memstore.Open(), cairnsvc.Options{})
 	go srv.Serve(lis)
 	defer srv.Stop()
 
@@ -43,7 +43,7 @@ func Example() {
 func ExampleService_DeleteStream() {
 	lis, _ := net.Listen("tcp", "127.0.0.1:0")
 	srv := grpc.NewServer()
-	cairnsvc.Register(srv, memstore.Open())
+	cairnsvc.Register(srv, memstore.Open(), cairnsvc.Options{})
 	go srv.Serve(lis)
 	defer srv.Stop()
 	conn, _ := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -5,6 +5,7 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/api/cairnv1"
+	"github.com/cairndb/cairn/server/acl"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -53,6 +54,9 @@ func readChunks[T any](count, maxBytes int, size func(T) int, read func(last *T,
 }
 
 func (s *Service) ReadQuery(ctx context.Context, req *cairnv1.ReadQueryRequest) (*cairnv1.ReadResponse, error) {
+	if err := s.allow(ctx, acl.Read, acl.AllStream); err != nil {
+		return nil, err
+	}
 	count, maxBytes := readCount(req.GetCount()), s.readBytes(req.GetMaxBytes())
 	q, dir := cairnv1.ToQuery(req.GetQuery()), cairn.Direction(req.GetDirection())
 	if count <= 0 {
@@ -83,6 +87,9 @@ func (s *Service) ReadQuery(ctx context.Context, req *cairnv1.ReadQueryRequest) 
 func entryBytes(e cairn.IndexedEvent) int { return cairn.EventBytes(e.Event) }
 
 func (s *Service) ReadIndex(ctx context.Context, req *cairnv1.ReadIndexRequest) (*cairnv1.ReadIndexResponse, error) {
+	if err := s.allow(ctx, acl.Read, acl.AllStream); err != nil {
+		return nil, err
+	}
 	count, maxBytes := readCount(req.GetCount()), s.readBytes(req.GetMaxBytes())
 	key, dir := cairnv1.ToIndexKey(req.GetKey()), cairn.Direction(req.GetDirection())
 	if count <= 0 {
@@ -131,6 +138,9 @@ func (s *Service) ReadIndex(ctx context.Context, req *cairnv1.ReadIndexRequest) 
 }
 
 func (s *Service) GetHead(ctx context.Context, _ *cairnv1.Empty) (*cairnv1.HeadResponse, error) {
+	if err := s.allowUser(ctx); err != nil {
+		return nil, err
+	}
 	head, ok, err := s.store.LastPosition(ctx)
 	if err != nil {
 		return nil, cairnv1.Status(err)

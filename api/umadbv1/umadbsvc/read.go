@@ -3,6 +3,7 @@ package umadbsvc
 import (
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/api/umadbv1"
+	"github.com/cairndb/cairn/server/acl"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 )
@@ -20,6 +21,9 @@ import (
 // limit is reached; each message's head is its last event's position.
 func (s *Service) Read(req *umadbv1.ReadRequest, stream grpc.ServerStreamingServer[umadbv1.ReadResponse]) error {
 	ctx := stream.Context()
+	if err := s.allow(ctx, acl.Read, acl.AllStream); err != nil {
+		return err
+	}
 	q := toQuery(req.GetQuery())
 	if err := cairn.ValidateQuery("query", q); err != nil {
 		return statusOf(err)

@@ -30,6 +30,17 @@
 //     INVALID_ARGUMENT; each status carries an ErrorResponse detail.
 //     Tracking information (GetTrackingInfo, AppendRequest.tracking_info)
 //     is not supported: UNIMPLEMENTED, and nothing is written.
+//
+// # Access
+//
+// With an ACL checker ([Options.Access]), the calls are decided by the
+// stream ACLs of the KurrentDB protocol (package acl), for the principal
+// in the call's context (package auth): an append needs the right to write
+// the service's stream, and, with a condition, the right to read $all (a
+// condition tells whether matching events exist in any stream); a read,
+// which covers the whole log, the right to read $all; Head an
+// authenticated user. A refusal is PERMISSION_DENIED with an
+// AUTHENTICATION ErrorResponse.
 package umadbsvc
 
 import (
@@ -40,6 +51,8 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/api/umadbv1"
+	"github.com/cairndb/cairn/server/acl"
+	"github.com/cairndb/cairn/server/auth"
 	"github.com/google/uuid"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -65,6 +78,10 @@ type Options struct {
 	// Done, when closed, ends the subscriptions (reads with subscribe)
 	// that are waiting for new events, as a server's shutdown does.
 	Done <-chan struct{}
+	// Access decides each call against the stream ACLs, for the
+	// principal the host put in the call's context (see the package
+	// documentation). Nil serves every call.
+	Access *acl.Checker
 }
 
 // Service implements umadbv1.DCBServer.
@@ -73,6 +90,7 @@ type Service struct {
 	store  *cairn.Store
 	stream string
 	done   <-chan struct{}
+	access *acl.Checker
 }
 
 // New returns the service over store, or an error when opts.Stream is not
@@ -84,7 +102,23 @@ func New(store *cairn.Store, opts Options) (*Service, error) {
 	if err := cairn.ValidateStreamID(opts.Stream); err != nil {
 		return nil, fmt.Errorf("umadb stream: %w", err)
 	}
-	return &Service{store: store, stream: opts.Stream, done: opts.Done}, nil
+	return &Service{store: store, stream: opts.Stream, done: opts.Done, access: opts.Access}, nil
+}
+
+// allow returns nil when the call's principal may perform op on stream,
+// PERMISSION_DENIED when the ACLs refuse it.
+func (s *Service) allow(ctx context.Context, op acl.Operation, stream string) error {
+	if s.access == nil {
+		return nil
+	}
+	err := s.access.Check(ctx, op, stream)
+	if errors.Is(err, acl.ErrAccessDenied) {
+		return errorStatus(codes.PermissionDenied, umadbv1.ErrorResponse_AUTHENTICATION, err.Error())
+	}
+	if err != nil {
+		return statusOf(err)
+	}
+	return nil
 }
 
 // Register registers the service on srv.
@@ -100,6 +134,11 @@ func Register(srv grpc.ServiceRegistrar, store *cairn.Store, opts Options) error
 // Head returns the UmaDB position of the last event, none when the store
 // is empty.
 func (s *Service) Head(ctx context.Context, _ *umadbv1.HeadRequest) (*umadbv1.HeadResponse, error) {
+	if s.access != nil {
+		if _, ok := auth.FromContext(ctx); !ok {
+			return nil, errorStatus(codes.PermissionDenied, umadbv1.ErrorResponse_AUTHENTICATION, "access denied: Head takes an authenticated user")
+		}
+	}
 	head, ok, err := s.store.LastPosition(ctx)
 	if err != nil {
 		return nil, statusOf(err)
@@ -120,6 +159,14 @@ func (s *Service) GetTrackingInfo(context.Context, *umadbv1.TrackingRequest) (*u
 func (s *Service) Append(ctx context.Context, req *umadbv1.AppendRequest) (*umadbv1.AppendResponse, error) {
 	if req.TrackingInfo != nil {
 		return nil, errorStatus(codes.Unimplemented, umadbv1.ErrorResponse_INTERNAL, "tracking information is not supported by cairn; nothing was written")
+	}
+	if err := s.allow(ctx, acl.Write, s.stream); err != nil {
+		return nil, err
+	}
+	if req.Condition != nil {
+		if err := s.allow(ctx, acl.Read, acl.AllStream); err != nil {
+			return nil, err
+		}
 	}
 	events := make([]cairn.EventData, len(req.GetEvents()))
 	for i, e := range req.GetEvents() {

@@ -11,9 +11,9 @@ import {
   persistentSubscriptionToStreamSettingsFromDefaults,
 } from "@kurrent/kurrentdb-client";
 
-const addr = process.argv[2];
-if (!addr) {
-  console.error("usage: node script.mjs HOST:PORT");
+const conn = process.argv[2];
+if (!conn) {
+  console.error("usage: node script.mjs kurrentdb://USER:PASSWORD@HOST:PORT?...");
   process.exit(2);
 }
 setTimeout(() => {
@@ -21,7 +21,7 @@ setTimeout(() => {
   process.exit(3);
 }, 60_000).unref();
 
-const client = KurrentDBClient.connectionString`kurrentdb://admin:changeit@${addr}?tls=false`;
+const client = KurrentDBClient.connectionString(conn);
 const text = (data) => Buffer.from(data).toString("utf8");
 const body = (e) => (e.isJson ? JSON.stringify(e.data) : text(e.data));
 const show = (r) =>

@@ -1,0 +1,195 @@
+package users
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/cairndb/cairn/server/auth"
+)
+
+// cached is a verified credential: who it is, until when it is trusted,
+// and when it was verified.
+type cached struct {
+	p       auth.Principal
+	at      stamp
+	expires time.Time
+}
+
+// stamp is when a credential was verified: the count of the user's changes
+// and of the drops of the whole cache seen then. An entry whose stamp is
+// not the current one is stale.
+type stamp struct {
+	gen, epoch uint64
+}
+
+// maxCached bounds the credential cache before expired entries are swept.
+const maxCached = 4096
+
+// Authenticate returns the principal of a user name and password: the user
+// and its groups. An unknown user or a wrong password is
+// ErrBadCredentials, a disabled user ErrDisabled; an unknown user costs the
+// same hash as a known one, so that timing does not tell which exist.
+//
+// What it verified it trusts for [Options.CacheTTL] without hashing again:
+// the cache holds a keyed hash (HMAC-SHA-256, with a key of this process)
+// of the name and password, never the password. A change of the user
+// through this DB — password, groups, disabled, deleted — drops its
+// entries before the change returns; one through another server when
+// [DB.Watch] reads its notification.
+func (db *DB) Authenticate(ctx context.Context, login, password string) (auth.Principal, error) {
+	key := db.key("password", login, password)
+	at, p, ok := db.lookup(key, login)
+	if ok {
+		return p, nil
+	}
+	if ValidateLogin(login) != nil {
+		return auth.Principal{}, db.refuse(ctx, password)
+	}
+	cur, err := db.read(ctx, login)
+	if errors.Is(err, ErrNotFound) {
+		return auth.Principal{}, db.refuse(ctx, password)
+	}
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	match, err := db.verifyPassword(ctx, password, cur.Hash)
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	if !match {
+		return auth.Principal{}, fmt.Errorf("%w: wrong password for %q", ErrBadCredentials, login)
+	}
+	if cur.Disabled {
+		return auth.Principal{}, fmt.Errorf("%w: %q", ErrDisabled, login)
+	}
+	p = principal(cur)
+	db.remember(key, login, at, p)
+	return p, nil
+}
+
+// refuse spends a hash on a user that does not exist, as verifying one
+// that does would, and returns ErrBadCredentials.
+func (db *DB) refuse(ctx context.Context, password string) error {
+	db.dummyOnce.Do(func() {
+		// The dummy's cost is that of new hashes; if it cannot be made,
+		// refusals are merely faster.
+		if h, _, err := db.hashPassword(context.WithoutCancel(ctx), "cairn: no such user"); err == nil {
+			db.dummy = h
+		}
+	})
+	if db.dummy != "" {
+		if _, err := db.verifyPassword(ctx, password, db.dummy); err != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("%w: no such user", ErrBadCredentials)
+}
+
+// Principal returns the principal of the user named login, who
+// authenticated by other means than a password (a client certificate):
+// ErrNotFound when there is no such user, ErrDisabled when it is disabled.
+// It is cached as Authenticate's results are.
+func (db *DB) Principal(ctx context.Context, login string) (auth.Principal, error) {
+	key := db.key("principal", login, "")
+	at, p, ok := db.lookup(key, login)
+	if ok {
+		return p, nil
+	}
+	if ValidateLogin(login) != nil {
+		return auth.Principal{}, fmt.Errorf("%w: %q", ErrNotFound, login)
+	}
+	cur, err := db.read(ctx, login)
+	if err != nil {
+		return auth.Principal{}, err
+	}
+	if cur.Disabled {
+		return auth.Principal{}, fmt.Errorf("%w: %q", ErrDisabled, login)
+	}
+	p = principal(cur)
+	db.remember(key, login, at, p)
+	return p, nil
+}
+
+func principal(s stored) auth.Principal {
+	return auth.Principal{Name: s.LoginName, Groups: slices.Clone(s.Groups)}
+}
+
+// key returns the cache key of a credential, a keyed hash: the cache never
+// holds a password.
+func (db *DB) key(kind, login, secret string) [32]byte {
+	m := hmac.New(sha256.New, db.cacheKey[:])
+	for _, s := range []string{kind, login, secret} {
+		// Length-prefixed, so that no two triples share an encoding.
+		fmt.Fprintf(m, "%d:%s", len(s), s)
+	}
+	var k [32]byte
+	copy(k[:], m.Sum(nil))
+	return k
+}
+
+// lookup returns the cached principal of key if it is still trusted, and
+// in any case the stamp of login to verify under.
+func (db *DB) lookup(key [32]byte, login string) (stamp, auth.Principal, bool) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	now := db.stampLocked(login)
+	e, ok := db.cache[key]
+	if !ok || e.at != now || !time.Now().Before(e.expires) {
+		return now, auth.Principal{}, false
+	}
+	return now, e.p, true
+}
+
+func (db *DB) stampLocked(login string) stamp {
+	return stamp{gen: db.gens[login], epoch: db.epoch}
+}
+
+// remember caches p under key, unless login changed, or the cache was
+// dropped, since at: a credential verified against an old record must not
+// outlive it.
+func (db *DB) remember(key [32]byte, login string, at stamp, p auth.Principal) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if db.stampLocked(login) != at {
+		return
+	}
+	now := time.Now()
+	if len(db.cache) >= maxCached {
+		db.sweepLocked(now)
+	}
+	db.cache[key] = cached{p: p, at: at, expires: now.Add(db.opts.CacheTTL)}
+}
+
+// sweepLocked drops the entries that expired or went stale; if none did,
+// it drops them all, as a cache this full holds many live credentials.
+func (db *DB) sweepLocked(now time.Time) {
+	for k, e := range db.cache {
+		if !now.Before(e.expires) || e.at != db.stampLocked(e.p.Name) {
+			delete(db.cache, k)
+		}
+	}
+	if len(db.cache) >= maxCached {
+		clear(db.cache)
+	}
+}
+
+// invalidate drops what is cached of login: its change count moves on, so
+// that its entries no longer match, and so does any verification running.
+func (db *DB) invalidate(login string) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	db.gens[login]++
+}
+
+// invalidateAll drops the whole cache.
+func (db *DB) invalidateAll() {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	db.epoch++
+	clear(db.cache)
+}
