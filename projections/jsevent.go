@@ -38,6 +38,9 @@ func (s *script) eventPrototype() *goja.Object {
 			}
 			var v goja.Value = goja.Undefined()
 			r := this.Get(raw)
+			if r == nil {
+				r = goja.Undefined()
+			}
 			if str, ok := r.Export().(string); ok && str != "" && (raw != "bodyRaw" || this.Get("isJson").ToBoolean()) {
 				parsed, err := s.parse(goja.Undefined(), r)
 				if err != nil {
@@ -308,7 +311,11 @@ func (s *script) jsLinkTo(call goja.FunctionCall) goja.Value {
 		s.throw("linkTo: the event must be an object")
 	}
 	num, src := ev.Get("sequenceNumber"), ev.Get("streamId")
-	target, isStr := src.Export().(string)
+	var target string
+	isStr := false
+	if src != nil {
+		target, isStr = src.Export().(string)
+	}
 	if num == nil || !goja.IsNumber(num) || !isStr {
 		s.throw("Invalid link to event %v@%v", num, src)
 	}
