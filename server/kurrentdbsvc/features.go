@@ -52,6 +52,11 @@ func (f *featuresService) GetSupportedMethods(context.Context, *shared.Empty) (*
 			&serverfeatures.SupportedMethod{ServiceName: persistent, MethodName: "restartsubsystem"},
 		)
 	}
+	if f.s.projs != nil {
+		for _, m := range projectionMethods {
+			methods = append(methods, &serverfeatures.SupportedMethod{ServiceName: projectionsServiceName, MethodName: m})
+		}
+	}
 	return &serverfeatures.SupportedMethods{Methods: methods, EventStoreServerVersion: Version}, nil
 }
 

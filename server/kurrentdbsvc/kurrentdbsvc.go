@@ -7,11 +7,13 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/internal/buildinfo"
+	"github.com/cairndb/cairn/projections"
 	"github.com/cairndb/cairn/server/kurrentdbsvc/operationspb"
 	"github.com/cairndb/cairn/subscription"
 	"github.com/google/uuid"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/gossip"
 	ps "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/persistent"
+	projpb "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/projections"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/serverfeatures"
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
 	apiv2 "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v2/streams/streams"
@@ -37,6 +39,9 @@ type Host struct {
 	// the persistent subscriptions service is not registered and the
 	// server features do not list it.
 	Subscriptions *subscription.Manager
+	// Projections runs the projections. Nil serves none: the projections
+	// service is not registered and the server features do not list it.
+	Projections *projections.Manager
 	// Done is closed when the server shuts down: live subscriptions end
 	// and a running scavenge is cancelled. Nil never closes.
 	Done <-chan struct{}
@@ -89,6 +94,7 @@ type Services struct {
 	log        *slog.Logger
 	metrics    Metrics
 	groups     *subscription.Manager
+	projs      *projections.Manager
 	quit       <-chan struct{}
 	advertised func() string
 	id         uuid.UUID
@@ -122,6 +128,7 @@ func New(host Host, opts Options) *Services {
 		log:        host.Logger,
 		metrics:    host.Metrics,
 		groups:     host.Subscriptions,
+		projs:      host.Projections,
 		quit:       host.Done,
 		advertised: host.Advertised,
 		id:         uuid.New(),
@@ -133,7 +140,8 @@ func New(host Host, opts Options) *Services {
 
 // Register registers the services on srv: Streams (v1), the v2
 // multi-stream append, gossip, server features, the scavenge calls of
-// Operations and, when the host runs them, persistent subscriptions.
+// Operations and, when the host runs them, persistent subscriptions and
+// projections.
 func (s *Services) Register(srv grpc.ServiceRegistrar) {
 	api.RegisterStreamsServer(srv, &streamsService{s: s})
 	apiv2.RegisterStreamsServiceServer(srv, &multiAppendService{s: s})
@@ -142,6 +150,9 @@ func (s *Services) Register(srv grpc.ServiceRegistrar) {
 	operationspb.RegisterOperationsServer(srv, s.ops)
 	if s.groups != nil {
 		ps.RegisterPersistentSubscriptionsServer(srv, &persistentService{s: s, m: s.groups})
+	}
+	if s.projs != nil {
+		projpb.RegisterProjectionsServer(srv, &projectionsService{m: s.projs})
 	}
 }
 
