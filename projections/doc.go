@@ -110,7 +110,7 @@
 //
 // The checkpoint stream is written with the version the projection last
 // wrote as expected version: a second Manager running the same projection
-// faults at its next checkpoint ("Checkpoint stream ... has been written to
+// faults at its next checkpoint ("checkpoint stream ... has been written to
 // from the outside") instead of emitting twice.
 //
 // # Budgets

@@ -3,6 +3,7 @@ package projections_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -251,5 +252,39 @@ func TestRestartSubsystem(t *testing.T) {
 	waitState(t, m, "count", "", `{"count":2}`)
 	if _, err := m.Statistics(ctx, "temp"); !errors.Is(err, projections.ErrNotFound) {
 		t.Fatalf("transient projection after a restart: %v", err)
+	}
+}
+
+// TestASecondManagerOfTheSameProjectionFaults: two Managers running the
+// same projection on one store (two nodes sharing PostgreSQL, say) cannot
+// both checkpoint: the checkpoint stream is written with the version each
+// last wrote, so the second to write faults, its batch rejected whole, and
+// no event is emitted twice.
+func TestASecondManagerOfTheSameProjectionFaults(t *testing.T) {
+	engine := memstore.New()
+	t.Cleanup(func() { engine.Close() })
+	a, b := cairn.NewStore(engine, cairn.Options{}), cairn.NewStore(engine, cairn.Options{})
+	ma := newManager(t, a, testOptions())
+	create(t, ma, "router", `fromCategory('src').when({ Tick: function (s, e) { emit('out', 'Copied', { n: e.body.n }); } })`, projections.CreateOptions{Emit: true})
+	for n := range 3 {
+		appendJSON(t, a, "src-1", "Tick", fmt.Sprintf(`{"n":%d}`, n))
+	}
+	eventually(t, "three copies", func() (bool, string) { return len(readStream(t, a, "out")) == 3, "" })
+	mb := newManager(t, b, testOptions())
+	waitStatus(t, mb, "router", "Running")
+
+	appendJSON(t, a, "src-1", "Tick", `{"n":3}`) // seen by a's Manager only
+	eventually(t, "the copy of 3", func() (bool, string) { return len(readStream(t, a, "out")) == 4, "" })
+	appendJSON(t, b, "src-1", "Tick", `{"n":4}`) // wakes b's Manager
+	st := waitStatus(t, mb, "router", "Faulted (Enabled)")
+	if !strings.Contains(st.StateReason, "checkpoint stream `$projections-router-checkpoint` has been written to from the outside") {
+		t.Fatalf("state reason: %q", st.StateReason)
+	}
+	appendJSON(t, a, "src-1", "Tick", `{"n":5}`)
+	eventually(t, "six copies", func() (bool, string) { return len(readStream(t, a, "out")) == 6, "" })
+	for i, e := range readStream(t, a, "out") {
+		if want := fmt.Sprintf(`{"n":%d}`, i); string(e.Data) != want {
+			t.Fatalf("copy %d is %s, want %s", i, e.Data, want)
+		}
 	}
 }

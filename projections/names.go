@@ -81,11 +81,6 @@ func (n names) resultOf(partition string) string {
 	return streamPrefix + n.name + "-" + partition + resultSuffix
 }
 
-// owns reports whether stream is one of the streams this projection keeps.
-func (n names) owns(stream string) bool {
-	return strings.HasPrefix(stream, streamPrefix+n.name+"-") || stream == n.definition()
-}
-
 // validateName checks a projection name: it becomes part of stream ids.
 func validateName(name string) error {
 	if name == "" {

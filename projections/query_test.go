@@ -339,3 +339,27 @@ func TestFromAllSkipsSystemStreams(t *testing.T) {
 	appendJSON(t, store, "user-1", "X", `{}`)
 	waitState(t, m, "all", "", `{"streams":{"$$user-1":true,"user-1":true}}`)
 }
+
+func TestFromStreamResolvesLinksAndIncludeLinksPassesThem(t *testing.T) {
+	store := newMemStore(t)
+	m := newManager(t, store, testOptions())
+	ctx := context.Background()
+	appendJSON(t, store, "order-1", "Placed", `{"n":1}`, `{"n":2}`)
+	if _, err := store.Append(ctx, "refs", cairn.Any,
+		cairn.EventData{Type: "$>", ContentType: cairn.ContentBinary, Data: []byte("1@order-1"), Metadata: []byte(`{"why":"second"}`)},
+		cairn.EventData{Type: "$>", ContentType: cairn.ContentBinary, Data: []byte("7@order-1")}, // no such event
+		cairn.EventData{Type: "$>", ContentType: cairn.ContentBinary, Data: []byte("0@order-1")},
+	); err != nil {
+		t.Fatal(err)
+	}
+	create(t, m, "resolved", `fromStream('refs').when({
+		$init: function () { return { seen: [] }; },
+		$any: function (s, e) { s.seen.push([e.streamId, e.sequenceNumber, e.body.n, e.linkMetadata]); }
+	})`, projections.CreateOptions{})
+	waitState(t, m, "resolved", "", `{"seen":[["order-1",1,2,{"why":"second"}],["order-1",0,1,null]]}`)
+	create(t, m, "links", `options({ $includeLinks: true }); fromAll().when({
+		$init: function () { return { links: 0, others: 0 }; },
+		$any: function (s, e) { if (e.eventType === '$>') s.links++; else s.others++; }
+	})`, projections.CreateOptions{})
+	waitState(t, m, "links", "", `{"links":3,"others":2}`)
+}

@@ -477,11 +477,15 @@ func (s *script) call(what string, f func() error) (err error) {
 		return s.broken
 	}
 	s.guard.enter(what)
-	defer s.guard.leave()
 	defer func() {
 		if x := recover(); x != nil {
 			s.broken = fmt.Errorf("%s: the JavaScript runtime failed: %v", what, x)
 			err = s.broken
+		}
+		// A budget exceeded while Go code of the call ran (no JavaScript
+		// instruction left to stop) still fails the call.
+		if b := s.guard.leave(); b != nil && err == nil {
+			err = b
 		}
 	}()
 	err = f()

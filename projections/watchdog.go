@@ -97,7 +97,7 @@ type guard struct {
 	seq         uint64 // odd while a call is in progress
 	start       time.Time
 	call        string
-	interrupted bool
+	interrupted *BudgetError // the interrupt of the call in progress
 
 	// Owned by the watchdog goroutine.
 	seen        uint64 // the call the baselines below belong to
@@ -134,26 +134,30 @@ func (g *guard) enter(call string) {
 	}
 }
 
-func (g *guard) leave() {
+// leave ends a call and returns the budget it exceeded, if the watchdog
+// interrupted it.
+func (g *guard) leave() *BudgetError {
 	g.mu.Lock()
 	g.seq++
-	if g.interrupted {
+	b := g.interrupted
+	if b != nil {
 		// The interrupt either stopped this call or landed after its last
 		// instruction; either way it must not stop the next one.
 		g.rt.ClearInterrupt()
-		g.interrupted = false
+		g.interrupted = nil
 	}
 	g.mu.Unlock()
 	g.w.active.Add(-1)
+	return b
 }
 
 // interrupt stops call seq of g's runtime, if it is still running.
 func (g *guard) interrupt(seq uint64, err *BudgetError) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	if g.seq == seq {
+	if g.seq == seq && g.interrupted == nil {
 		g.rt.Interrupt(err)
-		g.interrupted = true
+		g.interrupted = err
 	}
 }
 

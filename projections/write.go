@@ -183,7 +183,7 @@ func jsonOrNull(b []byte) []byte {
 // errCheckpointConflict is KurrentDB's reason for a checkpoint stream that
 // another writer (another Manager running the same projection) appended to.
 func errCheckpointConflict(stream string) error {
-	return fmt.Errorf("Checkpoint stream `%s` has been written to from the outside", stream)
+	return fmt.Errorf("checkpoint stream `%s` has been written to from the outside", stream)
 }
 
 // write appends a checkpoint's requests and returns the checkpoint
