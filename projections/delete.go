@@ -70,7 +70,7 @@ func (m *Manager) Delete(ctx context.Context, name string, opts DeleteOptions) e
 // its definition stream. Streams that do not exist are skipped.
 func (m *Manager) deleteStreams(ctx context.Context, name string, def definition, opts DeleteOptions) error {
 	n := newNames(name, nil)
-	if sc, err := compileScript(name, def.Query, m.opts.limits(), m.dog, m.log); err == nil {
+	if sc, err := compileScript(name, def.Query, m.limits(), m.dog, m.log); err == nil {
 		n = newNames(name, &sc.spec)
 		sc.close()
 	}

@@ -125,6 +125,9 @@ func (m *Manager) load(ctx context.Context) error {
 	return nil
 }
 
+// limits returns the limits of the Manager's scripts.
+func (m *Manager) limits() scriptLimits { return m.opts.limits(m.store.MaxEventBytes()) }
+
 func (m *Manager) add(p *projection) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -252,7 +255,7 @@ func (m *Manager) checkCreate(name, query string, opts CreateOptions) error {
 // checkQuery compiles query and runs its definition, to refuse what would
 // only fault.
 func (m *Manager) checkQuery(name, query string) error {
-	sc, err := compileScript(name, query, m.opts.limits(), m.dog, m.log)
+	sc, err := compileScript(name, query, m.limits(), m.dog, m.log)
 	if err != nil {
 		return err
 	}

@@ -3,8 +3,6 @@ package projections
 import (
 	"log/slog"
 	"time"
-
-	"github.com/cairndb/cairn"
 )
 
 // Defaults applied by [Options.EnsureDefaults].
@@ -145,10 +143,12 @@ func (o *Options) EnsureDefaults() {
 	}
 }
 
-func (o *Options) limits() scriptLimits {
+// limits returns the limits of the scripts of a store whose events may have
+// maxEventBytes of data and metadata.
+func (o *Options) limits(maxEventBytes int) scriptLimits {
 	return scriptLimits{
 		maxStateBytes: o.MaxStateBytes,
-		maxEventBytes: cairn.DefaultMaxEventBytes,
+		maxEventBytes: maxEventBytes,
 		maxEmits:      o.MaxEmitsPerEvent,
 		callDepth:     o.MaxCallDepth,
 		builtinLimit:  max(o.MaxStateBytes, 1<<20),

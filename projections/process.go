@@ -21,8 +21,7 @@ func (r *runner) load() error {
 }
 
 func (r *runner) loadOnce() error {
-	o := &r.m.opts
-	sc, err := compileScript(r.name, r.def.Query, o.limits(), r.m.dog, r.log)
+	sc, err := compileScript(r.name, r.def.Query, r.m.limits(), r.m.dog, r.log)
 	if err != nil {
 		return err
 	}
