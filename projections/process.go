@@ -112,6 +112,12 @@ func (r *runner) step() error {
 	if err := r.load(); err != nil {
 		return err
 	}
+	// Answer between pages too: a page may hold no event the query
+	// selects.
+	r.poll()
+	if !r.processing {
+		return nil
+	}
 	changed := r.store.Changes()
 	r.mu.Lock()
 	r.stats.reading = true
@@ -207,7 +213,10 @@ func (r *runner) process(ev *sourceEvent) error {
 		r.mu.Unlock()
 	}()
 	key := ""
-	if r.spec.partitioned() {
+	switch {
+	case r.spec.ByStream:
+		key = ev.StreamID
+	case r.spec.ByCustom:
 		var ok bool
 		err := s.call("partitionBy", func() error {
 			var err error
@@ -229,8 +238,7 @@ func (r *runner) process(ev *sourceEvent) error {
 			return err
 		}
 	}
-	call := "handler " + strconv.Quote(handlerName(s, ev.Type))
-	err := s.call(call, func() error { return r.apply(ps, ev, key) })
+	err := s.call(s.handlerCall(ev.Type), func() error { return r.apply(ps, ev, key) })
 	if err != nil {
 		return err
 	}
@@ -238,14 +246,21 @@ func (r *runner) process(ev *sourceEvent) error {
 	return nil
 }
 
-func handlerName(s *script, eventType string) string {
-	if _, ok := s.handlers[eventType]; ok {
-		return eventType
+// handlerCall names the call of the handler of eventType, for budgets and
+// faults: `handler "OrderPlaced"`, or `handler "$any"`.
+func (s *script) handlerCall(eventType string) string {
+	name := eventType
+	if _, ok := s.handlers[eventType]; !ok && s.anyHandler != nil {
+		name = "$any"
 	}
-	if s.anyHandler != nil {
-		return "$any"
+	if c, ok := s.callNames[name]; ok {
+		return c
 	}
-	return eventType
+	c := "handler " + strconv.Quote(name)
+	if len(s.callNames) < 1024 {
+		s.callNames[name] = c
+	}
+	return c
 }
 
 // apply runs the handler of ev on partition ps, inside a guarded call.

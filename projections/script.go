@@ -65,6 +65,7 @@ type script struct {
 	handlers                                           map[string]goja.Callable
 	created                                            []goja.Callable
 	transforms                                         []transform
+	callNames                                          map[string]string // handlerCall's names
 
 	// Set during a handler call.
 	inHandler bool
@@ -94,7 +95,7 @@ type emitted struct {
 func compileScript(name, query string, lim scriptLimits, w *watchdog, log *slog.Logger) (*script, error) {
 	rt := goja.New()
 	rt.SetMaxCallStackSize(lim.callDepth)
-	s := &script{name: name, rt: rt, lim: lim, log: log, handlers: map[string]goja.Callable{}}
+	s := &script{name: name, rt: rt, lim: lim, log: log, handlers: map[string]goja.Callable{}, callNames: map[string]string{}}
 	s.spec.AllEvents = true
 	if err := s.setup(); err != nil {
 		return nil, err
