@@ -53,10 +53,15 @@ func appendJSON(t testing.TB, s *cairn.Store, stream, typ string, bodies ...stri
 	}
 }
 
-// eventually polls cond until it holds or 20 seconds pass.
+// patience bounds how long eventually waits: a bound on a liveness
+// failure, not a timing target (the tests run under -race on a shared,
+// often overloaded machine).
+var patience = 20 * time.Second
+
+// eventually polls cond until it holds or patience runs out.
 func eventually(t testing.TB, what string, cond func() (bool, string)) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(patience)
 	var last string
 	for time.Now().Before(deadline) {
 		ok, msg := cond()
@@ -66,7 +71,7 @@ func eventually(t testing.TB, what string, cond func() (bool, string)) {
 		last = msg
 		time.Sleep(5 * time.Millisecond)
 	}
-	t.Fatalf("%s: still not so after 20s: %s", what, last)
+	t.Fatalf("%s: still not so after %v: %s", what, patience, last)
 }
 
 // waitState waits until the state of a projection's partition equals want

@@ -61,6 +61,9 @@ func (w *jsonWriter) value(key string, v goja.Value) (ok bool, err error) {
 		w.buf = append(w.buf, "null"...)
 		return true, w.grow()
 	}
+	if _, sym := v.(*goja.Symbol); sym {
+		return false, nil
+	}
 	obj, isObj := v.(*goja.Object)
 	if !isObj {
 		return w.primitive(v)
@@ -78,8 +81,17 @@ func (w *jsonWriter) value(key string, v goja.Value) (ok bool, err error) {
 		}
 	}
 	switch obj.ClassName() {
-	case "String", "Number", "Boolean", "BigInt":
-		return w.primitive(obj.Export())
+	case "String", "Number", "Boolean":
+		// A boxed primitive is written as its value.
+		if valueOf, fn := goja.AssertFunction(obj.Get("valueOf")); fn {
+			pv, err := valueOf(obj)
+			if err != nil {
+				return false, err
+			}
+			if _, isObj := pv.(*goja.Object); !isObj {
+				return w.primitive(pv)
+			}
+		}
 	}
 	for _, o := range w.stack {
 		if o == obj {
