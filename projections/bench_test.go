@@ -3,6 +3,7 @@ package projections_test
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -14,6 +15,10 @@ import (
 )
 
 const benchEvents = 50_000
+
+// benchRuns numbers the projections the benchmarks create, which must
+// have names of their own in a store that outlives a run (-count).
+var benchRuns atomic.Int64
 
 // benchStore holds benchEvents events of 100 streams of the category
 // "order", appended 100 at a time.
@@ -104,10 +109,8 @@ func BenchmarkProjection(b *testing.B) {
 				}
 				defer m.Close(ctx)
 				cpu0 := cpuTime()
-				i := 0
 				for b.Loop() {
-					i++
-					name := fmt.Sprintf("%s-%d", q.name, i)
+					name := fmt.Sprintf("%s-%d", q.name, benchRuns.Add(1))
 					if _, err := m.Create(ctx, name, q.query, q.opts); err != nil {
 						b.Fatal(err)
 					}
