@@ -21,6 +21,8 @@ import (
 	"github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // onIndexEngines runs body against a server on each engine that keeps the
@@ -484,5 +486,55 @@ func TestLinkResolutionHonoursStreamMetadata(t *testing.T) {
 			}
 		}
 		sameShape(t, "persistent", got, want)
+	})
+}
+
+// TestStandardProjectionsThroughTheProjectionsAPI manages $by_category as a
+// KurrentDB operator does, with the official client's projection calls:
+// statistics, disable, enable, and an update whose query cairn's index
+// cannot honour, which is refused. Managing takes an operator.
+func TestStandardProjectionsThroughTheProjectionsAPI(t *testing.T) {
+	onIndexEngines(t, func(t *testing.T, ts *testServer) {
+		c := ts.client(t)
+		pc := ts.projections(t)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		appendEvents(t, c, "order-1", jsonEvent("OrderPlaced", `{}`))
+		st, err := pc.GetStatus(ctx, links.ByCategory, kurrentdb.GenericProjectionOptions{})
+		if err != nil || st.Status != "Running" || st.Mode != "Continuous" {
+			t.Fatalf("status: %+v, %v", st, err)
+		}
+		if err := pc.Disable(ctx, links.ByCategory, kurrentdb.GenericProjectionOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if st, err := pc.GetStatus(ctx, links.ByCategory, kurrentdb.GenericProjectionOptions{}); err != nil || st.Status != "Stopped" {
+			t.Fatalf("status once disabled: %+v, %v", st, err)
+		}
+		appendEvents(t, c, "order-2", jsonEvent("OrderPlaced", `{}`))
+		fwd := kurrentdb.ReadStreamOptions{Direction: kurrentdb.Forwards, From: kurrentdb.Start{}}
+		sameShape(t, "disabled", shape(readStream(t, c, "$ce-order", fwd)), []string{"0 0@order-1"})
+		if err := pc.Enable(ctx, links.ByCategory, kurrentdb.GenericProjectionOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		sameShape(t, "enabled", shape(readStream(t, c, "$ce-order", fwd)), []string{"0 0@order-1", "1 0@order-2"})
+
+		if err := pc.Update(ctx, links.ByCategory, "first\n-", kurrentdb.UpdateProjectionOptions{}); err != nil {
+			t.Errorf("the default query: %v", err)
+		}
+		if err := pc.Update(ctx, links.ByCategory, "last\n_", kurrentdb.UpdateProjectionOptions{}); status.Code(err) != codes.InvalidArgument {
+			t.Errorf("another separator: %v, want InvalidArgument", err)
+		}
+		if err := pc.Delete(ctx, links.ByCategory, kurrentdb.DeleteProjectionOptions{}); err == nil {
+			t.Error("a standard projection was deleted")
+		}
+
+		ts.createUser(t, "reader", "secret")
+		userPC := kurrentdb.NewProjectionClientFromExistingClient(ts.clientAs(t, "reader", "secret"))
+		if err := userPC.Disable(ctx, links.ByCategory, kurrentdb.GenericProjectionOptions{}); status.Code(err) != codes.PermissionDenied {
+			t.Errorf("a user without ops disabled a projection: %v, want PermissionDenied", err)
+		}
+		if _, err := userPC.GetStatus(ctx, links.ByCategory, kurrentdb.GenericProjectionOptions{}); err != nil {
+			t.Errorf("a user reads the statistics: %v", err)
+		}
 	})
 }

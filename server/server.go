@@ -18,6 +18,7 @@ import (
 	"github.com/cairndb/cairn/api/cairnv1/cairnsvc"
 	"github.com/cairndb/cairn/api/umadbv1/umadbsvc"
 	"github.com/cairndb/cairn/links"
+	"github.com/cairndb/cairn/projections"
 	"github.com/cairndb/cairn/server/acl"
 	"github.com/cairndb/cairn/server/kurrentdbsvc"
 	"github.com/cairndb/cairn/server/users"
@@ -106,6 +107,9 @@ type Options struct {
 	// DefaultAuthFailureLogInterval. Every failure is counted in the
 	// cairn_auth_failures_total metric.
 	AuthFailureLogInterval time.Duration
+	// Projections configure the projections the server runs (budgets,
+	// checkpoints); the zero value is ready to use.
+	Projections projections.Options
 	// MaxHeaderBytes bounds the headers (metadata) of a request, which the
 	// server reads before it authenticates the request; a request with
 	// more is refused. It counts as HTTP/2 does: each field's name and
@@ -149,6 +153,10 @@ type Server struct {
 	// groups runs the persistent subscriptions; nil when the engine
 	// cannot store them.
 	groups *subscription.Manager
+
+	// projections runs the projections; nil when the store cannot hold
+	// them.
+	projections *projections.Manager
 
 	// kurrent serves the KurrentDB protocol; Shutdown waits for its
 	// scavenges.
@@ -250,14 +258,16 @@ func New(ctx context.Context, store *cairn.Store, opts Options) (*Server, error)
 	} else {
 		s.log.Info("persistent subscriptions are off", "reason", err)
 	}
+	s.startProjections()
 	s.kurrent = kurrentdbsvc.New(kurrentdbsvc.Host{
 		Store:         store,
 		Logger:        opts.Logger,
 		Metrics:       protocolMetrics{s.metrics},
 		Subscriptions: s.groups,
+		Projections:   s.projections,
 		Done:          s.quit,
 		Advertised:    s.advertised,
-		Projections:   s.standard,
+		Standard:      s.standard,
 		Access:        s.access,
 		Users:         s.users,
 	}, kurrentdbsvc.Options{MaxAppendBytes: opts.MaxAppendBytes})
@@ -376,6 +386,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	<-s.watched
 	// A scavenge was cancelled by quit; the store must outlive it.
 	s.kurrent.Wait()
+	if perr := s.stopProjections(ctx); perr != nil && err == nil {
+		err = perr
+	}
 	if s.groups != nil {
 		// Write the groups' checkpoints, now that no consumer runs.
 		if cerr := s.groups.Close(context.WithoutCancel(ctx)); cerr != nil && err == nil {

@@ -7,7 +7,8 @@
 // or on $all, with server-side stream-name and event-type filters and
 // checkpoints), the v2 multi-stream append (on [cairn.Store.AppendBatch]),
 // persistent subscriptions (create, update, delete, read with ack and nack,
-// info, list, replay parked) on the groups of package subscription, and the
+// info, list, replay parked) on the groups of package subscription, the
+// Projections service (every call) on a [projections.Manager], and the
 // discovery services: server features and gossip, which describes a cluster
 // of one node, alive and leader, the scavenge calls of the Operations
 // service (its code generated in package operationspb), and the Users

@@ -63,6 +63,11 @@ func (f *featuresService) GetSupportedMethods(context.Context, *shared.Empty) (*
 			methods = append(methods, &serverfeatures.SupportedMethod{ServiceName: users, MethodName: m})
 		}
 	}
+	if f.s.projs != nil {
+		for _, m := range projectionMethods {
+			methods = append(methods, &serverfeatures.SupportedMethod{ServiceName: projectionsServiceName, MethodName: m})
+		}
+	}
 	return &serverfeatures.SupportedMethods{Methods: methods, EventStoreServerVersion: Version}, nil
 }
 

@@ -8,6 +8,7 @@ import (
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/internal/buildinfo"
 	"github.com/cairndb/cairn/links"
+	"github.com/cairndb/cairn/projections"
 	"github.com/cairndb/cairn/server/acl"
 	"github.com/cairndb/cairn/server/kurrentdbsvc/operationspb"
 	"github.com/cairndb/cairn/server/kurrentdbsvc/userspb"
@@ -16,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/gossip"
 	ps "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/persistent"
+	projpb "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/projections"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/serverfeatures"
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
 	apiv2 "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v2/streams/streams"
@@ -41,16 +43,19 @@ type Host struct {
 	// the persistent subscriptions service is not registered and the
 	// server features do not list it.
 	Subscriptions *subscription.Manager
+	// Projections runs the projections. Nil serves none: the projections
+	// service is not registered and the server features do not list it.
+	Projections *projections.Manager
 	// Done is closed when the server shuts down: live subscriptions end
 	// and a running scavenge is cancelled. Nil never closes.
 	Done <-chan struct{}
 	// Advertised returns the host:port the gossip service tells clients
 	// to connect to. Nil advertises nothing.
 	Advertised func() string
-	// Projections says which of KurrentDB's standard projections are
+	// Standard says which of KurrentDB's standard projections are
 	// enabled; their streams ($ce-, $et-, …) are read from the Store's
 	// index. Nil enables all of them.
-	Projections *links.Projections
+	Standard *links.Projections
 	// Access decides each request against the stream ACLs, for the
 	// principal the host put in the request's context (package auth).
 	// Nil lets every request do anything: the host has nothing to
@@ -107,6 +112,7 @@ type Services struct {
 	groups     *subscription.Manager
 	access     *acl.Checker
 	users      *users.DB
+	projs      *projections.Manager
 	quit       <-chan struct{}
 	advertised func() string
 	id         uuid.UUID
@@ -147,20 +153,22 @@ func New(host Host, opts Options) *Services {
 		groups:     host.Subscriptions,
 		access:     host.Access,
 		users:      host.Users,
+		projs:      host.Projections,
 		quit:       host.Done,
 		advertised: host.Advertised,
 		id:         uuid.New(),
 		started:    time.Now(),
 	}
 	s.ops = &operationsService{s: s}
-	s.links = links.NewReader(host.Store, links.Options{Projections: host.Projections, Visible: s.visibleOf})
+	s.links = links.NewReader(host.Store, links.Options{Projections: host.Standard, Visible: s.visibleOf})
 	return s
 }
 
 // Register registers the services on srv: Streams (v1), the v2
 // multi-stream append, gossip, server features, the scavenge calls of
-// Operations and, when the host runs them, persistent subscriptions and
-// Users.
+// Operations and, when the host runs them, persistent subscriptions,
+// Users and projections.
+// projections.
 func (s *Services) Register(srv grpc.ServiceRegistrar) {
 	api.RegisterStreamsServer(srv, &streamsService{s: s})
 	apiv2.RegisterStreamsServiceServer(srv, &multiAppendService{s: s})
@@ -172,6 +180,9 @@ func (s *Services) Register(srv grpc.ServiceRegistrar) {
 	}
 	if s.users != nil {
 		userspb.RegisterUsersServer(srv, &usersService{s: s, db: s.users})
+	}
+	if s.projs != nil {
+		projpb.RegisterProjectionsServer(srv, &projectionsService{s: s, m: s.projs})
 	}
 }
 
