@@ -20,10 +20,15 @@ const (
 	trailerExpectedVersion = "expected-version"
 	trailerActualVersion   = "actual-version"
 	trailerMaxAppendSize   = "maximum-append-size"
+	trailerGroupName       = "group-name"
 
 	exceptionStreamDeleted        = "stream-deleted"
 	exceptionWrongExpectedVersion = "wrong-expected-version"
 	exceptionMaxAppendSize        = "maximum-append-size-exceeded"
+	exceptionGroupExists          = "persistent-subscription-exists"
+	exceptionGroupNotFound        = "persistent-subscription-does-not-exist"
+	exceptionGroupDropped         = "persistent-subscription-dropped"
+	exceptionMaxSubscribers       = "maximum-subscribers-reached"
 )
 
 // rpcError converts an error from the Store into the status and trailers

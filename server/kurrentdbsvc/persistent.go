@@ -25,17 +25,30 @@ type persistentService struct {
 	m *subscription.Manager
 }
 
-// groupError converts an error of the Manager to the status KurrentDB uses.
-func groupError(ctx context.Context, stream string, err error) error {
+// groupError converts an error of the Manager to the status and trailers
+// KurrentDB uses for it, from which the clients make their typed errors
+// (the Node.js client's PersistentSubscriptionExistsError and
+// PersistentSubscriptionDoesNotExistError read the trailers; the Go client
+// reads the status code). stream is "$all" for a group on $all.
+func groupError(ctx context.Context, stream, group string, err error) error {
+	trailer := func(exception string) {
+		setTrailer(ctx, trailerException, exception, trailerStreamName, stream, trailerGroupName, group)
+	}
 	switch {
 	case errors.Is(err, subscription.ErrGroupExists):
-		return status.Error(codes.AlreadyExists, err.Error())
+		trailer(exceptionGroupExists)
+		return status.Errorf(codes.AlreadyExists, "Subscription group %s on stream %s exists.", group, stream)
 	case errors.Is(err, subscription.ErrGroupNotFound):
-		return status.Error(codes.NotFound, err.Error())
+		trailer(exceptionGroupNotFound)
+		return status.Errorf(codes.NotFound, "Subscription group %s on stream %s does not exist.", group, stream)
 	case errors.Is(err, subscription.ErrTooManyConsumers):
-		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, subscription.ErrGroupDeleted), errors.Is(err, subscription.ErrClosed):
-		return status.Error(codes.Aborted, err.Error())
+		trailer(exceptionMaxSubscribers)
+		return status.Errorf(codes.FailedPrecondition, "Maximum subscriptions reached for subscription group %s on stream %s.", group, stream)
+	case errors.Is(err, subscription.ErrGroupDeleted):
+		trailer(exceptionGroupDropped)
+		return status.Errorf(codes.Canceled, "Subscription group %s on stream %s was dropped.", group, stream)
+	case errors.Is(err, subscription.ErrClosed):
+		return status.Error(codes.Unavailable, err.Error())
 	}
 	return rpcError(ctx, stream, err)
 }
@@ -73,7 +86,7 @@ func (p *persistentService) Create(ctx context.Context, req *ps.CreateReq) (*ps.
 	st := o.GetSettings()
 	strategy, err := createStrategy(st)
 	if err != nil {
-		return nil, groupError(ctx, "", err)
+		return nil, rpcError(ctx, "", err)
 	}
 	settings, err := groupSettings(st, createTimeout(st), createCheckpointAfter(st), strategy)
 	if err != nil {
@@ -118,7 +131,7 @@ func (p *persistentService) Create(ctx context.Context, req *ps.CreateReq) (*ps.
 		}
 	}
 	if err := p.m.Create(ctx, stream, o.GetGroupName(), settings); err != nil {
-		return nil, groupError(ctx, stream, err)
+		return nil, groupError(ctx, stream, o.GetGroupName(), err)
 	}
 	return &ps.CreateResp{}, nil
 }
@@ -136,7 +149,7 @@ func (p *persistentService) Update(ctx context.Context, req *ps.UpdateReq) (*ps.
 	}
 	strategy, err := updateStrategy(st)
 	if err != nil {
-		return nil, groupError(ctx, stream, err)
+		return nil, groupError(ctx, stream, o.GetGroupName(), err)
 	}
 	settings, err := groupSettings(st, updateTimeout(st), updateCheckpointAfter(st), strategy)
 	if err != nil {
@@ -144,11 +157,11 @@ func (p *persistentService) Update(ctx context.Context, req *ps.UpdateReq) (*ps.
 	}
 	info, err := p.m.Info(ctx, stream, o.GetGroupName())
 	if err != nil {
-		return nil, groupError(ctx, stream, err)
+		return nil, groupError(ctx, stream, o.GetGroupName(), err)
 	}
 	settings.Filter = info.Settings.Filter // the protocol cannot change it
 	if err := p.m.Update(ctx, stream, o.GetGroupName(), settings); err != nil {
-		return nil, groupError(ctx, stream, err)
+		return nil, groupError(ctx, stream, o.GetGroupName(), err)
 	}
 	return &ps.UpdateResp{}, nil
 }
@@ -160,7 +173,7 @@ func (p *persistentService) Delete(ctx context.Context, req *ps.DeleteReq) (*ps.
 		stream = streamName(v.StreamIdentifier)
 	}
 	if err := p.m.Delete(ctx, stream, o.GetGroupName()); err != nil {
-		return nil, groupError(ctx, stream, err)
+		return nil, groupError(ctx, stream, o.GetGroupName(), err)
 	}
 	return &ps.DeleteResp{}, nil
 }
@@ -202,7 +215,7 @@ func (p *persistentService) Read(stream grpc.BidiStreamingServer[ps.ReadReq, ps.
 	uuidString := o.GetUuidOption().GetString_() != nil
 	consumer, err := p.m.Connect(ctx, name, o.GetGroupName(), subscription.ConsumerOptions{InFlight: int(o.GetBufferSize())})
 	if err != nil {
-		return groupError(ctx, name, err)
+		return groupError(ctx, name, o.GetGroupName(), err)
 	}
 	defer consumer.Close(context.WithoutCancel(ctx))
 	p.s.metrics.Subscriptions(1)
@@ -237,7 +250,7 @@ func (p *persistentService) Read(stream grpc.BidiStreamingServer[ps.ReadReq, ps.
 				}
 				return status.FromContextError(ctx.Err()).Err()
 			}
-			return groupError(ctx, name, err)
+			return groupError(ctx, name, o.GetGroupName(), err)
 		}
 		if err := stream.Send(persistentEvent(d, uuidString)); err != nil {
 			return err
@@ -325,7 +338,7 @@ func (p *persistentService) GetInfo(ctx context.Context, req *ps.GetInfoReq) (*p
 	}
 	info, err := p.m.Info(ctx, stream, o.GetGroupName())
 	if err != nil {
-		return nil, groupError(ctx, stream, err)
+		return nil, groupError(ctx, stream, o.GetGroupName(), err)
 	}
 	return &ps.GetInfoResp{SubscriptionInfo: subscriptionInfo(info)}, nil
 }
@@ -340,7 +353,7 @@ func (p *persistentService) List(ctx context.Context, req *ps.ListReq) (*ps.List
 	}
 	infos, err := p.m.List(ctx, stream)
 	if err != nil {
-		return nil, groupError(ctx, stream, err)
+		return nil, groupError(ctx, stream, "", err)
 	}
 	resp := &ps.ListResp{}
 	for _, info := range infos {
@@ -363,7 +376,7 @@ func (p *persistentService) ReplayParked(ctx context.Context, req *ps.ReplayPark
 		limit = int(min(v.StopAt, math.MaxInt32))
 	}
 	if _, err := p.m.ReplayParked(ctx, stream, o.GetGroupName(), limit); err != nil {
-		return nil, groupError(ctx, stream, err)
+		return nil, groupError(ctx, stream, o.GetGroupName(), err)
 	}
 	return &ps.ReplayParkedResp{}, nil
 }
