@@ -33,8 +33,8 @@ func (ss *streamsService) BatchAppend(stream grpc.BidiStreamingServer[api.BatchA
 		opts     *api.BatchAppendReq_Options
 		deadline time.Time // zero: none
 		events   []cairn.EventData
-		size   int  // what it adds to held
-		failed bool // answered with an error: the rest of it is dropped
+		size     int  // what it adds to held
+		failed   bool // answered with an error: the rest of it is dropped
 	}
 	open := map[string]*pending{}
 	held := appendSize{limit: ss.s.opts.MaxAppendBytes}
