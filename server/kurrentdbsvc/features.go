@@ -38,6 +38,7 @@ func (f *featuresService) GetSupportedMethods(context.Context, *shared.Empty) (*
 		{ServiceName: "event_store.client.gossip.gossip", MethodName: "read"},
 		{ServiceName: "event_store.client.server_features.serverfeatures", MethodName: "getsupportedmethods"},
 		{ServiceName: "kurrentdb.protocol.v2.streams.streamsservice", MethodName: "appendsession"},
+		{ServiceName: "kurrentdb.protocol.v2.streams.streamsservice", MethodName: "appendrecords"},
 	}
 	if f.s.groups != nil {
 		const persistent = "event_store.client.persistent_subscriptions.persistentsubscriptions"
