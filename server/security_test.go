@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 
+	"github.com/cairndb/cairn/internal/buildinfo"
 	"github.com/cairndb/cairn/server"
 	"github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
@@ -166,6 +168,11 @@ func TestGossipAndDiscovery(t *testing.T) {
 	}
 	if len(members) != 1 || !members[0].IsAlive || members[0].State.String() != "Leader" {
 		t.Fatalf("gossip: %v, want one alive leader", members)
+	}
+	// The version the clients see is the one whose calls are served.
+	v, err := c.GetServerVersion()
+	if err != nil || fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch) != buildinfo.Protocol {
+		t.Errorf("server version %+v, %v, want %s", v, err, buildinfo.Protocol)
 	}
 	// Cluster discovery reads gossip and connects to the advertised node.
 	d := connect(t, "kurrentdb+discover://"+ts.addr+"?tls=false")

@@ -8,8 +8,9 @@ import (
 )
 
 // Protocol is the KurrentDB server version the server reports, from which
-// the official clients decide which features to use.
-const Protocol = "25.0.0"
+// the official clients decide which features to use: 26.1, whose
+// AppendRecords is the latest call the server implements.
+const Protocol = "26.1.0"
 
 // version is set at build time:
 //
