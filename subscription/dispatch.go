@@ -1,6 +1,7 @@
 package subscription
 
 import (
+	"encoding/json"
 	"hash/fnv"
 	"time"
 )
@@ -40,9 +41,9 @@ func (g *group) pickLocked(it *item) *Consumer {
 		return nil
 	}
 	switch g.d.strategy() {
-	case Pinned:
+	case Pinned, PinnedByCorrelation:
 		h := fnv.New32a()
-		h.Write([]byte(it.ev.StreamID))
+		h.Write([]byte(g.pinKey(it)))
 		if c := g.ring[int(h.Sum32()%uint32(n))]; c.held < c.limit {
 			return c
 		}
@@ -86,4 +87,26 @@ func (g *group) takeLocked() *item {
 	g.buffered[0] = nil
 	g.buffered = g.buffered[1:]
 	return it
+}
+
+// pinKey is what a pinned group pins an event by: its stream, or with
+// PinnedByCorrelation its correlation id when its metadata has one.
+func (g *group) pinKey(it *item) string {
+	if g.d.strategy() == PinnedByCorrelation {
+		if id, ok := correlationID(it.ev.Metadata); ok {
+			return id
+		}
+	}
+	return it.ev.StreamID
+}
+
+// correlationID returns the string "$correlationId" of metadata, a JSON
+// object, as KurrentDB reads it, and false when there is none.
+func correlationID(metadata []byte) (string, bool) {
+	var m map[string]json.RawMessage // the key matches exactly, as in KurrentDB
+	var id string
+	if len(metadata) == 0 || json.Unmarshal(metadata, &m) != nil || json.Unmarshal(m["$correlationId"], &id) != nil {
+		return "", false
+	}
+	return id, true
 }
