@@ -41,11 +41,10 @@
 // # Persistent subscriptions
 //
 // A group runs with the consumer strategy it was created or updated with:
-// RoundRobin, DispatchToSingle or Pinned (see [subscription.Strategy]).
-// PinnedByCorrelation, which cairn does not implement, and unknown names
-// are refused; a Create that names no strategy takes the deprecated enum,
-// whose zero is DispatchToSingle, as KurrentDB does, and an Update always
-// takes the enum.
+// RoundRobin, DispatchToSingle, Pinned or PinnedByCorrelation (see
+// [subscription.Strategy]); unknown names are refused; a Create that names
+// no strategy takes the deprecated enum, whose zero is DispatchToSingle, as
+// KurrentDB does, and an Update always takes the enum.
 //
 // Every setting of Create and Update, and the options of a consumer (Read)
 // and its nacks, is checked, and a value out of its range is refused with
@@ -57,9 +56,20 @@
 // stop_at below one. A max_retry_count of 0 means no retries and a message
 // timeout of 0 no timeout, as in KurrentDB; a request without a message
 // timeout takes 30 s, and a history_buffer_size or min_checkpoint_count of
-// 0 takes cairn's default (500, 10). live_buffer_size, read_batch_size,
-// max_checkpoint_count, checkpoint_after, resolve_links and
-// extra_statistics are checked and have no effect.
+// 0 takes cairn's default (500, 10).
+//
+// GetInfo and List report every setting as it was created or updated, the
+// start in KurrentDB's formats ("C:n/P:n" on $all, a revision on a stream,
+// -1 for the end), the group's statistics and its connections: each
+// consumer's address, user, connection name (the client's connection-name
+// header, "<unknown>" without one), slots, in-flight events and counts;
+// rates are measured between two calls, as KurrentDB measures them. A
+// group holds history_buffer_size events and checkpoints every
+// min_checkpoint_count events processed; live_buffer_size,
+// read_batch_size, max_checkpoint_count, checkpoint_after and
+// extra_statistics are kept and reported and do not change how it runs.
+// Errors carry KurrentDB's messages and trailers (exception, stream-name,
+// group-name), from which the clients make their typed errors.
 //
 // # Memory
 //
@@ -103,7 +113,5 @@
 //   - Of the Operations service only the scavenge calls are served. The
 //     official Go client ships no definition of it: a Go program calls it
 //     through package operationspb.
-//   - A persistent subscription's info reports its start as the start of
-//     the stream; the group keeps only its checkpoint.
 //   - Content types other than JSON are recorded as binary.
 package kurrentdbsvc

@@ -7,12 +7,15 @@ import (
 	"math"
 	"strconv"
 
+	"github.com/cairndb/cairn/server/auth"
 	"github.com/cairndb/cairn/subscription"
 	"github.com/google/uuid"
 	ps "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/persistent"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
 
@@ -213,7 +216,7 @@ func (p *persistentService) Read(stream grpc.BidiStreamingServer[ps.ReadReq, ps.
 		return invalid("invalid options.buffer_size: must be at least 1, got %d", n)
 	}
 	uuidString := o.GetUuidOption().GetString_() != nil
-	consumer, err := p.m.Connect(ctx, name, o.GetGroupName(), subscription.ConsumerOptions{InFlight: int(o.GetBufferSize())})
+	consumer, err := p.m.Connect(ctx, name, o.GetGroupName(), consumerOptions(ctx, int(o.GetBufferSize())))
 	if err != nil {
 		return groupError(ctx, name, o.GetGroupName(), err)
 	}
@@ -257,6 +260,26 @@ func (p *persistentService) Read(stream grpc.BidiStreamingServer[ps.ReadReq, ps.
 		}
 		p.s.metrics.SubscriptionEvents(1)
 	}
+}
+
+// consumerOptions describes the consumer of a Read as KurrentDB's
+// connection info does: its connection name from the client's
+// connection-name header ("<unknown>" without one), its address and its
+// user (empty for an anonymous request).
+func consumerOptions(ctx context.Context, inFlight int) subscription.ConsumerOptions {
+	o := subscription.ConsumerOptions{InFlight: inFlight, Name: "<unknown>"}
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get("connection-name"); len(v) > 0 && v[0] != "" {
+			o.Name = v[0]
+		}
+	}
+	if pr, ok := peer.FromContext(ctx); ok && pr.Addr != nil {
+		o.From = pr.Addr.String()
+	}
+	if pr, ok := auth.FromContext(ctx); ok {
+		o.User = pr.Name
+	}
+	return o
 }
 
 // errStopped ends a read whose client nacked with the action "stop".
@@ -386,10 +409,11 @@ func (p *persistentService) RestartSubsystem(context.Context, *shared.Empty) (*s
 	return &shared.Empty{}, nil
 }
 
-// subscriptionInfo describes a group as KurrentDB does. Positions on $all
-// are written "C:n/P:n", versions as numbers. The start the group was
-// created with is not kept apart from its checkpoint and is reported as the
-// start of the stream.
+// subscriptionInfo describes a group as KurrentDB does: its settings as
+// they were created or updated, its start as given (for $all positions
+// "C:n/P:n", "C:-1/P:-1" for the end; for streams a revision, "-1" for the
+// end), its statistics and its connections. Rates are measured between two
+// calls of GetInfo or List, as KurrentDB measures them.
 func subscriptionInfo(info subscription.Info) *ps.SubscriptionInfo {
 	all := info.Stream == subscription.AllStream
 	pos := func(n uint64) string {
@@ -399,23 +423,38 @@ func subscriptionInfo(info subscription.Info) *ps.SubscriptionInfo {
 		return strconv.FormatUint(n, 10)
 	}
 	s := info.Settings
+	start := "-1"
+	if all {
+		start = "C:-1/P:-1"
+	}
+	if n, ok := s.Start.First(); ok {
+		start = pos(n)
+	}
 	out := &ps.SubscriptionInfo{
-		EventSource:                info.Stream,
-		GroupName:                  info.Group,
-		Status:                     "Live",
-		StartFrom:                  pos(0),
-		MessageTimeoutMilliseconds: int32(min(s.MessageTimeout.Milliseconds(), math.MaxInt32)),
-		MaxRetryCount:              int32(max(s.MaxRetryCount, 0)),
-		BufferSize:                 int32(s.BufferSize),
-		MinCheckPointCount:         int32(s.CheckpointAfter),
-		MaxCheckPointCount:         int32(s.CheckpointAfter),
-		MaxSubscriberCount:         int32(s.MaxSubscriberCount),
-		NamedConsumerStrategy:      s.Strategy.String(),
-		TotalItems:                 int64(min(info.Delivered, math.MaxInt64)),
-		ReadBufferCount:            int32(info.Buffered),
-		TotalInFlightMessages:      int32(info.InFlight),
-		OutstandingMessagesCount:   int32(info.InFlight),
-		ParkedMessageCount:         int64(info.Parked),
+		EventSource:                 info.Stream,
+		GroupName:                   info.Group,
+		Status:                      "Live",
+		StartFrom:                   start,
+		ResolveLinkTos:              s.ResolveLinks,
+		MessageTimeoutMilliseconds:  int32(min(s.MessageTimeout.Milliseconds(), math.MaxInt32)),
+		ExtraStatistics:             s.ExtraStatistics,
+		MaxRetryCount:               int32(max(s.MaxRetryCount, 0)),
+		LiveBufferSize:              int32(min(s.LiveBufferSize, math.MaxInt32)),
+		BufferSize:                  int32(min(s.BufferSize, math.MaxInt32)),
+		ReadBatchSize:               int32(min(s.ReadBatchSize, math.MaxInt32)),
+		CheckPointAfterMilliseconds: int32(min(s.CheckpointInterval.Milliseconds(), math.MaxInt32)),
+		MinCheckPointCount:          int32(min(s.CheckpointAfter, math.MaxInt32)),
+		MaxCheckPointCount:          int32(min(s.MaxCheckpointCount, math.MaxInt32)),
+		MaxSubscriberCount:          int32(min(s.MaxSubscriberCount, math.MaxInt32)),
+		NamedConsumerStrategy:       s.Strategy.String(),
+		AveragePerSecond:            int32(min(info.Rate.PerSecond, math.MaxInt32)),
+		TotalItems:                  int64(min(info.Delivered, math.MaxInt64)),
+		CountSinceLastMeasurement:   int64(min(info.Rate.Count, math.MaxInt64)),
+		ReadBufferCount:             int32(info.Buffered),
+		RetryBufferCount:            int32(info.Retrying),
+		TotalInFlightMessages:       int32(info.InFlight),
+		OutstandingMessagesCount:    int32(info.InFlight),
+		ParkedMessageCount:          int64(info.Parked),
 	}
 	if s.MessageTimeout < 0 {
 		out.MessageTimeoutMilliseconds = 0
@@ -428,8 +467,14 @@ func subscriptionInfo(info subscription.Info) *ps.SubscriptionInfo {
 	}
 	for _, c := range info.Consumers {
 		out.Connections = append(out.Connections, &ps.SubscriptionInfo_ConnectionInfo{
-			ConnectionName:   c.Name,
-			InFlightMessages: int32(c.InFlight),
+			From:                      c.From,
+			Username:                  c.User,
+			AverageItemsPerSecond:     int32(min(c.Rate.PerSecond, math.MaxInt32)),
+			TotalItems:                int64(min(c.Delivered, math.MaxInt64)),
+			CountSinceLastMeasurement: int64(min(c.Rate.Count, math.MaxInt64)),
+			AvailableSlots:            int32(min(c.Available, math.MaxInt32)),
+			InFlightMessages:          int32(min(c.InFlight, math.MaxInt32)),
+			ConnectionName:            c.Name,
 		})
 	}
 	return out
