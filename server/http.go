@@ -1,8 +1,12 @@
 package server
 
 import (
+	"net"
 	"net/http"
 	"time"
+
+	"github.com/cairndb/cairn/server/auth"
+	"github.com/cairndb/cairn/server/kurrentdbsvc"
 )
 
 // HTTPHandler serves /metrics (Prometheus) and /health: 200 when the Store
@@ -32,4 +36,51 @@ func (s *Server) HTTPServer() *http.Server {
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    s.opts.MaxHeaderBytes,
 	}
+}
+
+// NodeHTTPHandler serves KurrentDB's HTTP API on the gRPC port (see
+// [Server.Serve]): /ping, /info, /health/live and /gossip to anyone, as
+// KurrentDB does; /stats and the AtomPub append ([Options.AtomPub]) behind
+// the same authentication as the gRPC calls: basic-auth credentials, which
+// must be valid when presented, and are required with TLS. A refused
+// request gets 401 with a basic-auth challenge.
+func (s *Server) NodeHTTPHandler() http.Handler {
+	public := map[string]bool{}
+	for _, p := range kurrentdbsvc.PublicHTTPPaths() {
+		public[p] = true
+	}
+	h := s.kurrent.HTTPHandler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if public[r.URL.Path] {
+			h.ServeHTTP(w, r)
+			return
+		}
+		header := r.Header.Get("Authorization")
+		if header == "" && s.opts.TLS == nil {
+			h.ServeHTTP(w, r) // plaintext serves anonymous calls, as gRPC
+			return
+		}
+		user, ok := s.checkBasic(header)
+		if !ok {
+			s.metrics.authFailures.Inc()
+			why := "invalid credentials"
+			if header == "" {
+				why = "no credentials"
+			}
+			s.authLog.failed(httpHost(r), user, r.Method+" "+r.URL.Path, why)
+			w.Header().Set("WWW-Authenticate", `Basic realm="ES"`)
+			http.Error(w, "Unauthorized", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), auth.Principal{Name: user})))
+	})
+}
+
+// httpHost returns the address of an HTTP client without its port.
+func httpHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

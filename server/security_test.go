@@ -25,6 +25,13 @@ import (
 
 func startTLS(t *testing.T) (*testServer, server.CertFiles) {
 	t.Helper()
+	return startTLSWith(t, server.Options{})
+}
+
+// startTLSWith starts a server with opts, TLS and the admin password
+// s3cret.
+func startTLSWith(t *testing.T, opts server.Options) (*testServer, server.CertFiles) {
+	t.Helper()
 	files, err := server.GenerateCerts(t.TempDir(), server.CertOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -33,7 +40,8 @@ func startTLS(t *testing.T) (*testServer, server.CertFiles) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return start(t, server.Options{TLS: cfg, Users: map[string]string{"admin": "s3cret"}}), files
+	opts.TLS, opts.Users = cfg, map[string]string{"admin": "s3cret"}
+	return start(t, opts), files
 }
 
 func TestTLSAndAuthentication(t *testing.T) {

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math"
 	"net"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -19,7 +20,6 @@ import (
 	"github.com/cairndb/cairn/server/kurrentdbsvc"
 	"github.com/cairndb/cairn/subscription"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 )
 
@@ -80,6 +80,10 @@ type Options struct {
 	// DefaultAuthFailureLogInterval. Every failure is counted in the
 	// cairn_auth_failures_total metric.
 	AuthFailureLogInterval time.Duration
+	// AtomPub serves KurrentDB's AtomPub append of events over HTTP (POST
+	// /streams/{stream}, authenticated) on the gRPC port. Off by default,
+	// as in KurrentDB 25.
+	AtomPub bool
 	// MaxHeaderBytes bounds the headers (metadata) of a request, which the
 	// server reads before it authenticates the request; a request with
 	// more is refused. It counts as HTTP/2 does: each field's name and
@@ -129,6 +133,11 @@ type Server struct {
 
 	quit     chan struct{}
 	quitOnce sync.Once
+
+	// nodeHTTPServer serves HTTP/1.1 on the gRPC port, from the queues
+	// in nodeHTTP (guarded by mu).
+	nodeHTTPServer *http.Server
+	nodeHTTP       []*connQueue
 }
 
 // New returns a Server for store.
@@ -185,7 +194,8 @@ func New(store *cairn.Store, opts Options) *Server {
 		grpc.ChainStreamInterceptor(s.observeStream, s.authStream, s.endOnShutdown),
 	}
 	if opts.TLS != nil {
-		gopts = append(gopts, grpc.Creds(credentials.NewTLS(opts.TLS)))
+		// Serve terminates TLS itself, to tell gRPC from HTTP by ALPN.
+		gopts = append(gopts, grpc.Creds(routedTLS{}))
 	}
 	s.grpc = grpc.NewServer(gopts...)
 	if m, err := subscription.NewManager(store, subscription.ManagerOptions{Logger: opts.Logger}); err == nil {
@@ -200,11 +210,17 @@ func New(store *cairn.Store, opts Options) *Server {
 		Subscriptions: s.groups,
 		Done:          s.quit,
 		Advertised:    s.advertised,
-	}, kurrentdbsvc.Options{MaxAppendBytes: opts.MaxAppendBytes})
+	}, kurrentdbsvc.Options{MaxAppendBytes: opts.MaxAppendBytes, AtomPub: opts.AtomPub, Secure: opts.TLS != nil})
 	s.kurrent.Register(s.grpc)
 	cairnsvc.Register(s.grpc, store)
 	if err := umadbsvc.Register(s.grpc, store, umadbsvc.Options{Stream: opts.UmaDBStream, Done: s.quit}); err != nil {
 		s.log.Error("UmaDB's umadb.v1 service is off", "err", err)
+	}
+	s.nodeHTTPServer = &http.Server{
+		Handler:           s.NodeHTTPHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    opts.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
 	}
 	return s
 }
@@ -212,16 +228,34 @@ func New(store *cairn.Store, opts Options) *Server {
 // Metrics returns the server's metrics.
 func (s *Server) Metrics() *Metrics { return s.metrics }
 
-// Serve accepts gRPC connections on lis until [Server.Shutdown] is called,
-// after which it returns nil.
+// Serve accepts connections on lis until [Server.Shutdown] is called,
+// after which it returns nil: gRPC, and on the same port HTTP/1.1 for
+// KurrentDB's /ping, /info, /health/live, /gossip, /stats (and, with
+// [Options.AtomPub], its AtomPub appends). Each connection is one or the
+// other, told apart as it opens (see mux.go): under TLS by ALPN, else by
+// HTTP/2's preface.
 func (s *Server) Serve(lis net.Listener) error {
 	s.mu.Lock()
 	if s.advertise == "" {
 		s.advertise = advertiseFor(lis.Addr())
 	}
+	r := &router{lis: lis}
+	if s.opts.TLS != nil {
+		r.tls = withALPN(s.opts.TLS)
+	}
+	closeLis := func() { lis.Close() }
+	r.grpc = newConnQueue(lis.Addr(), closeLis)
+	r.http = newConnQueue(lis.Addr(), closeLis)
+	s.nodeHTTP = append(s.nodeHTTP, r.http)
 	s.mu.Unlock()
 	s.log.Info("serving the KurrentDB protocol", "addr", lis.Addr().String(), "tls", s.opts.TLS != nil)
-	err := s.grpc.Serve(lis)
+	go r.run()
+	go func() {
+		if err := s.nodeHTTPServer.Serve(r.http); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			s.log.Warn("the HTTP side of the node's port stopped", "err", err)
+		}
+	}()
+	err := s.grpc.Serve(r.grpc)
 	if errors.Is(err, grpc.ErrServerStopped) {
 		return nil
 	}
@@ -253,6 +287,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 		err = ctx.Err()
 	}
+	// The HTTP side of the port: its requests are short; cut what remains.
+	if herr := s.nodeHTTPServer.Shutdown(ctx); herr != nil {
+		s.nodeHTTPServer.Close()
+	}
+	s.mu.Lock()
+	for _, q := range s.nodeHTTP {
+		q.Close()
+	}
+	s.mu.Unlock()
 	// No request runs any more: report the failed authentications still
 	// being counted.
 	s.authLog.close()
