@@ -188,3 +188,30 @@ func TestAtomPubAppend(t *testing.T) {
 		t.Errorf("third event %s %s", e.EventType, e.UserMetadata)
 	}
 }
+
+// TestSystemEventsOfANewStore: with SystemEvents (cairn serve sets it), a
+// new store starts with the default ACLs in $settings, as a new KurrentDB
+// node's $all shows them; a store that holds events is left as it is.
+func TestSystemEventsOfANewStore(t *testing.T) {
+	ts := start(t, server.Options{SystemEvents: true})
+	c := ts.client(t)
+	evs, err := drain(c.ReadAll(context.Background(), kurrentdb.ReadAllOptions{}, 10))
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("$all of a new store: %d events, %v", len(evs), err)
+	}
+	e := evs[0].Event
+	var acl struct {
+		User   map[string]string `json:"$userStreamAcl"`
+		System map[string]string `json:"$systemStreamAcl"`
+	}
+	if e.StreamID != "$settings" || e.EventType != "$settings" || json.Unmarshal(e.Data, &acl) != nil ||
+		acl.User["$r"] != "$all" || acl.System["$w"] != "$admins" {
+		t.Errorf("first event %s/%s %s, want the default ACLs in $settings", e.StreamID, e.EventType, e.Data)
+	}
+
+	again := startOn(t, ts.store.Backend(), server.Options{SystemEvents: true})
+	evs, err = drain(again.client(t).ReadAll(context.Background(), kurrentdb.ReadAllOptions{}, 10))
+	if err != nil || len(evs) != 1 {
+		t.Errorf("a second start wrote again: %d events, %v", len(evs), err)
+	}
+}

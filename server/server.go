@@ -80,6 +80,11 @@ type Options struct {
 	// DefaultAuthFailureLogInterval. Every failure is counted in the
 	// cairn_auth_failures_total metric.
 	AuthFailureLogInterval time.Duration
+	// SystemEvents makes Serve write into a store that holds no event the
+	// system events a new KurrentDB node starts with ($settings, its
+	// default ACLs), which some tools read; a store that holds events is
+	// left as it is. cairn serve sets it.
+	SystemEvents bool
 	// AtomPub serves KurrentDB's AtomPub append of events over HTTP (POST
 	// /streams/{stream}, authenticated) on the gRPC port. Off by default,
 	// as in KurrentDB 25.
@@ -249,13 +254,23 @@ func (s *Server) Serve(lis net.Listener) error {
 	s.nodeHTTP = append(s.nodeHTTP, r.http)
 	s.mu.Unlock()
 	s.log.Info("serving the KurrentDB protocol", "addr", lis.Addr().String(), "tls", s.opts.TLS != nil)
+	var err error
+	if s.opts.SystemEvents {
+		bctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+		err = s.kurrent.Bootstrap(bctx)
+		cancel()
+		if err != nil {
+			lis.Close()
+			return err
+		}
+	}
 	go r.run()
 	go func() {
 		if err := s.nodeHTTPServer.Serve(r.http); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			s.log.Warn("the HTTP side of the node's port stopped", "err", err)
 		}
 	}()
-	err := s.grpc.Serve(r.grpc)
+	err = s.grpc.Serve(r.grpc)
 	if errors.Is(err, grpc.ErrServerStopped) {
 		return nil
 	}

@@ -111,6 +111,7 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 				ShutdownTimeout: shutdownTimeout,
 				MaxAppendBytes:  maxAppendBytes,
 				AtomPub:         atomPub,
+				SystemEvents:    true,
 			}
 			if tlsCert != "" {
 				cfg, err := server.LoadTLS(tlsCert, tlsKey)
