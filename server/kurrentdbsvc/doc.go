@@ -5,12 +5,25 @@
 // It implements the v1 Streams service (Append, Read, Delete, Tombstone,
 // BatchAppend), subscriptions through Read (catch-up then live, on a stream
 // or on $all, with server-side stream-name and event-type filters and
-// checkpoints), the v2 multi-stream append (on [cairn.Store.AppendBatch]),
-// persistent subscriptions (create, update, delete, read with ack and nack,
-// info, list, replay parked) on the groups of package subscription, and the
-// discovery services: server features and gossip, which describes a cluster
-// of one node, alive and leader, and the scavenge calls of the Operations
-// service (its code generated in package operationspb).
+// checkpoints), the v2 multi-stream append and KurrentDB 26.1's
+// AppendRecords (both on [cairn.Store.AppendBatch]; AppendRecords checks
+// the streams it does not write with check-only requests of the same
+// atomic batch), persistent subscriptions (create, update, delete, read
+// with ack and nack, info, list, replay parked) on the groups of package
+// subscription, and the discovery services: server features and gossip,
+// which describes a cluster of one node, alive and leader, and the
+// scavenge calls of the Operations service (its code generated in package
+// operationspb). [Services.HTTPHandler] serves KurrentDB's HTTP API
+// (/ping, /info, /health/live, /gossip, /stats and, with
+// [Options.AtomPub], the AtomPub append), which the host serves on the
+// same port. [Version] is the KurrentDB version the services match.
+//
+// As KurrentDB: a batch append past the client's deadline is answered
+// with DEADLINE_EXCEEDED and the Timeout detail and not written; a soft
+// delete of a stream that does not exist fails with wrong-expected-version
+// (a tombstone of one never written succeeds when it allows a missing
+// stream); the v2 appends keep a record's schema in the metadata v1 reads
+// return ($schema.name, $schema.format).
 //
 // The services are the protocol alone: [Services.Register] puts them on a
 // gRPC server, and the server that hosts them (package server: the
