@@ -78,6 +78,9 @@ func (s *Store) AppendBatch(ctx context.Context, requests ...AppendRequest) ([]A
 		var err error
 		if len(r.Events) == 0 {
 			err = s.checkOnly(r.Stream, r.Expected)
+			if err == nil && r.Condition != nil {
+				err = invalidf("condition", "a request without events checks only its expectation; put the condition on a request that writes")
+			}
 		} else {
 			events, err = s.checkAppend(r.Stream, r.Expected, r.Events)
 		}
