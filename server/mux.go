@@ -208,7 +208,7 @@ func (routedTLS) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo, er
 }
 
 func (routedTLS) Info() credentials.ProtocolInfo {
-	return credentials.ProtocolInfo{SecurityProtocol: "tls", SecurityVersion: "1.2"}
+	return credentials.ProtocolInfo{SecurityProtocol: "tls"}
 }
 
 func (c routedTLS) Clone() credentials.TransportCredentials { return c }
