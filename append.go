@@ -60,6 +60,12 @@ func (s *Store) failed(op string, err error) error {
 // requests are appended one after the other, which is not atomic: on failure
 // the results of the requests already written are returned with the error,
 // and the later requests are not attempted.
+//
+// A request without events is check-only: it writes nothing and fails the
+// batch unless its stream satisfies its expectation, checked with the rest
+// (atomically when the engine implements [BatchAppender]). It lets a
+// decision that read one stream write to another, as KurrentDB's
+// consistency checks do.
 func (s *Store) AppendBatch(ctx context.Context, requests ...AppendRequest) ([]AppendResult, error) {
 	if len(requests) == 0 {
 		return nil, invalidf("requests", "a batch needs at least one request")
@@ -68,7 +74,16 @@ func (s *Store) AppendBatch(ctx context.Context, requests ...AppendRequest) ([]A
 	seen := make(map[string]int, len(requests))
 	ids := make(map[uuid.UUID]int)
 	for i, r := range requests {
-		events, err := s.checkAppend(r.Stream, r.Expected, r.Events)
+		var events []EventData
+		var err error
+		if len(r.Events) == 0 {
+			err = s.checkOnly(r.Stream, r.Expected)
+			if err == nil && r.Condition != nil {
+				err = invalidf("condition", "a request without events checks only its expectation; put the condition on a request that writes")
+			}
+		} else {
+			events, err = s.checkAppend(r.Stream, r.Expected, r.Events)
+		}
 		if err == nil {
 			err = s.checkCondition(r.Condition)
 		}
@@ -97,12 +112,24 @@ func (s *Store) AppendBatch(ctx context.Context, requests ...AppendRequest) ([]A
 			return nil, s.failed("append batch", err)
 		}
 		for i, r := range prepared {
-			s.appended(r.Stream, r.Events, results[i])
+			if len(r.Events) > 0 {
+				s.appended(r.Stream, r.Events, results[i])
+			}
 		}
 		return results, nil
 	}
 	results := make([]AppendResult, 0, len(prepared))
 	for i, r := range prepared {
+		if len(r.Events) == 0 {
+			res, err := s.checkExpected(ctx, r.Stream, r.Expected)
+			if err != nil {
+				errs := make([]error, len(prepared))
+				errs[i] = err
+				return results, s.failed("append batch", &BatchError{Errs: errs})
+			}
+			results = append(results, res)
+			continue
+		}
 		res, err := s.b.Append(ctx, r.Stream, r.Expected, r.Events)
 		if err != nil {
 			errs := make([]error, len(prepared))
@@ -113,6 +140,27 @@ func (s *Store) AppendBatch(ctx context.Context, requests ...AppendRequest) ([]A
 		results = append(results, res)
 	}
 	return results, nil
+}
+
+// checkOnly validates a check-only request of a batch.
+func (s *Store) checkOnly(stream string, expected ExpectedVersion) error {
+	if err := s.validStream(stream); err != nil {
+		return err
+	}
+	return validateExpected(expected)
+}
+
+// checkExpected checks a check-only request of a serial batch: not
+// atomically with the rest, as nothing of a serial batch is.
+func (s *Store) checkExpected(ctx context.Context, stream string, expected ExpectedVersion) (AppendResult, error) {
+	cur, err := s.b.StreamVersion(ctx, stream)
+	if errors.Is(err, ErrStreamNotFound) {
+		cur, err = -1, nil
+	}
+	if err != nil {
+		return AppendResult{}, err
+	}
+	return AppendResult{Version: cur}, expected.Check(stream, cur)
 }
 
 // checkCondition validates an append condition and refuses it when the

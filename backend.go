@@ -91,7 +91,11 @@ type SizedReader interface {
 
 // BatchAppender is implemented by engines that append to several streams in
 // one atomic transaction. On failure no request is written and the error is a
-// [*BatchError] whose entries say which expectations failed.
+// [*BatchError] whose entries say which expectations failed. A request
+// without events is check-only: the engine checks its expectation (and
+// that its stream is not tombstoned) with the others, in the same critical
+// section or transaction, and writes nothing for it; its result is the
+// stream's current version (-1 when it does not exist) and position 0.
 type BatchAppender interface {
 	AppendBatch(ctx context.Context, requests []AppendRequest) ([]AppendResult, error)
 }

@@ -75,7 +75,13 @@ type AppendResult struct {
 type AppendRequest struct {
 	Stream   string
 	Expected ExpectedVersion
-	Events   []EventData
+	// Events are the events to append. In [Store.AppendBatch] a request
+	// may have none: a check-only request, which writes nothing and makes
+	// the batch fail unless its stream satisfies Expected, checked
+	// atomically with the rest of the batch. Its result holds the
+	// stream's current version (-1 when the stream does not exist) and
+	// position 0.
+	Events []EventData
 	// Condition, when set, makes the request conditional (dynamic
 	// consistency boundaries): it is written only if the condition holds.
 	// Only engines that implement [Querier] check conditions; the Store

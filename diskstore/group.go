@@ -146,7 +146,8 @@ const (
 	// it after the stream's head.
 	verdictWrite verdict = iota
 	// verdictRepeat: a repeat of an earlier append (same first event ID,
-	// same events); answer the earlier result and write nothing.
+	// same events), or a check-only request of a batch (no events) whose
+	// expectation holds; answer the result and write nothing.
 	verdictRepeat
 	// verdictLater: an append of this group has the same first event ID;
 	// check this one again in the next group, once that one is written.
@@ -173,6 +174,13 @@ func (g *group) check(stream string, expected cairn.ExpectedVersion, events []ca
 	}
 	if h.meta.flags&flagTombstoned != 0 {
 		return refused(cairn.Deleted("append to", stream))
+	}
+	if len(events) == 0 {
+		// A check-only request of a batch: nothing to write.
+		if err := expected.Check(stream, h.current()); err != nil {
+			return refused(err)
+		}
+		return appendCheck{verdict: verdictRepeat, result: cairn.AppendResult{Version: h.current()}}
 	}
 	id := events[0].ID
 	if g.ids[id] {

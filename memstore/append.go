@@ -21,12 +21,20 @@ func (s *Store) Append(ctx context.Context, id string, expected cairn.ExpectedVe
 	return s.writeLocked(id, events), nil
 }
 
-// prepareLocked checks an append without writing. retry reports a repeat of
-// an earlier append, whose result res is. s.mu is held.
+// prepareLocked checks an append without writing. retry reports that
+// there is nothing to write, res being the result: a repeat of an earlier
+// append, or a check-only request of a batch (no events). s.mu is held.
 func (s *Store) prepareLocked(id string, expected cairn.ExpectedVersion, events []cairn.EventData) (res cairn.AppendResult, retry bool, err error) {
 	st := s.streams[id]
 	if st != nil && st.tombstoned {
 		return res, false, cairn.Deleted("append to", id)
+	}
+	if len(events) == 0 { // check-only, in a batch
+		res.Version = -1
+		if st != nil {
+			res.Version = st.current()
+		}
+		return res, true, expected.Check(id, res.Version)
 	}
 	if pos, ok := s.ids[events[0].ID]; ok {
 		first := s.log[pos]

@@ -342,7 +342,9 @@ func (s *Store) lockAndCheck(ctx context.Context, conn queryBatcher, reqs []cair
 	firsts := make([][16]byte, len(reqs))
 	for i, r := range reqs {
 		ids = append(ids, r.Stream)
-		firsts[i] = r.Events[0].ID
+		if len(r.Events) > 0 { // a check-only request looks up nothing
+			firsts[i] = r.Events[0].ID
+		}
 	}
 	slices.Sort(ids)
 	ids = slices.Compact(ids)
@@ -423,6 +425,20 @@ func (s *Store) lockAndCheck(ctx context.Context, conn queryBatcher, reqs []cair
 		st := states[r.Stream]
 		if st.tombstoned {
 			p.errs[i], p.failed = cairn.Deleted("append to", r.Stream), true
+			continue
+		}
+		if len(r.Events) == 0 {
+			// A check-only request of a batch: its stream's row is
+			// locked like the others', and nothing is written for it.
+			current := st.current()
+			if j, ok := last[r.Stream]; ok {
+				current = p.lasts[j]
+			}
+			p.results[i].Version = current
+			p.retry[i] = true
+			if err := r.Expected.Check(r.Stream, current); err != nil {
+				p.errs[i], p.failed = err, true
+			}
 			continue
 		}
 		if rec, ok := found[r.Events[0].ID]; ok {

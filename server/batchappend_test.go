@@ -3,13 +3,16 @@ package server_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/cairndb/cairn/server"
 	"github.com/google/uuid"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // The Go client does not use BatchAppend; the other official clients do.
@@ -138,8 +141,11 @@ func TestBatchAppendSizeLimit(t *testing.T) {
 	}
 	var max shared.MaximumAppendSizeExceeded
 	d := resp.GetError().GetDetails()
-	if codes.Code(resp.GetError().GetCode()) != codes.InvalidArgument || len(d) != 2 || d[1].UnmarshalTo(&max) != nil || max.GetMaxAppendSize() != 4096 {
-		t.Fatalf("batch of 50 empty events over 4096 bytes: %v, want InvalidArgument with MaximumAppendSizeExceeded 4096", resp)
+	// One detail: the clients read the details of a batch append's status
+	// as a single message (the Node.js client makes its
+	// MaxAppendSizeExceededError from it).
+	if codes.Code(resp.GetError().GetCode()) != codes.InvalidArgument || len(d) != 1 || d[0].UnmarshalTo(&max) != nil || max.GetMaxAppendSize() != 4096 {
+		t.Fatalf("batch of 50 empty events over 4096 bytes: %v, want InvalidArgument with the one detail MaximumAppendSizeExceeded 4096", resp)
 	}
 	// The call goes on: a small batch is written.
 	small := &shared.UUID{Value: &shared.UUID_String_{String_: uuid.NewString()}}
@@ -154,5 +160,82 @@ func TestBatchAppendSizeLimit(t *testing.T) {
 	}
 	if v, _ := ts.store.StreamVersion(ctx, "s"); v != 1 {
 		t.Errorf("s at version %d, want 1: nothing of the refused batch", v)
+	}
+}
+
+// A batch append past the client's deadline is answered as KurrentDB
+// answers it, with DEADLINE_EXCEEDED and the protocol's Timeout detail
+// (which the clients turn into their deadline error), and not written;
+// within its deadline it is written. The clients of 21.10 send the
+// deadline as an absolute time (deadline_21_10_0), later ones as a
+// duration from the options.
+func TestBatchAppendDeadline(t *testing.T) {
+	ts := start(t, server.Options{})
+	ctx := context.Background()
+	conn := ts.conn(t)
+	bs, err := api.NewStreamsClient(conn).BatchAppend(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := &api.BatchAppendReq_ProposedMessage{
+		Id:       &shared.UUID{Value: &shared.UUID_String_{String_: uuid.NewString()}},
+		Metadata: map[string]string{"type": "E", "content-type": "application/json"},
+		Data:     []byte(`{}`),
+	}
+	opts := func(stream string) *api.BatchAppendReq_Options {
+		return &api.BatchAppendReq_Options{StreamIdentifier: &shared.StreamIdentifier{StreamName: []byte(stream)},
+			ExpectedStreamPosition: &api.BatchAppendReq_Options_Any{Any: &emptypb.Empty{}}}
+	}
+	send := func(o *api.BatchAppendReq_Options, final bool) {
+		t.Helper()
+		corr := &shared.UUID{Value: &shared.UUID_String_{String_: o.String()}}
+		if err := bs.Send(&api.BatchAppendReq{CorrelationId: corr, Options: o, ProposedMessages: []*api.BatchAppendReq_ProposedMessage{msg}, IsFinal: final}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wantTimeout := func(what string) {
+		t.Helper()
+		resp, err := bs.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := resp.GetError().GetDetails()
+		var timeout shared.Timeout
+		if codes.Code(resp.GetError().GetCode()) != codes.DeadlineExceeded || resp.GetError().GetMessage() != "Timeout" ||
+			len(d) != 1 || d[0].UnmarshalTo(&timeout) != nil {
+			t.Fatalf("%s: %v, want DEADLINE_EXCEEDED \"Timeout\" with the Timeout detail", what, resp)
+		}
+	}
+
+	past := opts("late")
+	past.DeadlineOption = &api.BatchAppendReq_Options_Deadline_21_10_0{Deadline_21_10_0: timestamppb.New(time.Now().Add(-time.Second))}
+	send(past, true)
+	wantTimeout("absolute deadline passed")
+
+	short := opts("slow")
+	short.DeadlineOption = &api.BatchAppendReq_Options_Deadline{Deadline: durationpb.New(time.Millisecond)}
+	corr := &shared.UUID{Value: &shared.UUID_String_{String_: uuid.NewString()}}
+	if err := bs.Send(&api.BatchAppendReq{CorrelationId: corr, Options: short, ProposedMessages: []*api.BatchAppendReq_ProposedMessage{msg}}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // the rest arrives after the deadline
+	if err := bs.Send(&api.BatchAppendReq{CorrelationId: corr, IsFinal: true}); err != nil {
+		t.Fatal(err)
+	}
+	wantTimeout("duration deadline passed")
+
+	future := opts("in-time")
+	future.DeadlineOption = &api.BatchAppendReq_Options_Deadline_21_10_0{Deadline_21_10_0: timestamppb.New(time.Now().Add(time.Minute))}
+	send(future, true)
+	if resp, err := bs.Recv(); err != nil || resp.GetSuccess() == nil {
+		t.Fatalf("within its deadline: %v, %v", resp, err)
+	}
+	if err := bs.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"late", "slow"} {
+		if ok, _ := ts.store.StreamExists(ctx, s); ok {
+			t.Errorf("%s was written after its deadline", s)
+		}
 	}
 }

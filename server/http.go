@@ -1,8 +1,14 @@
 package server
 
 import (
+	"errors"
+	"net"
 	"net/http"
 	"time"
+
+	"github.com/cairndb/cairn/server/auth"
+	"github.com/cairndb/cairn/server/kurrentdbsvc"
+	"github.com/cairndb/cairn/server/users"
 )
 
 // HTTPHandler serves /metrics (Prometheus) and /health: 200 when the Store
@@ -32,4 +38,62 @@ func (s *Server) HTTPServer() *http.Server {
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    s.opts.MaxHeaderBytes,
 	}
+}
+
+// NodeHTTPHandler serves KurrentDB's HTTP API on the gRPC port (see
+// [Server.Serve]): /ping, /info, /health/live and /gossip to anyone, as
+// KurrentDB does; /stats and the AtomPub append ([Options.AtomPub]) behind
+// the same authentication as the gRPC calls: basic-auth credentials of the
+// user database, required over TLS or not. A refused request gets 401 with
+// a basic-auth challenge.
+func (s *Server) NodeHTTPHandler() http.Handler {
+	public := map[string]bool{}
+	for _, p := range kurrentdbsvc.PublicHTTPPaths() {
+		public[p] = true
+	}
+	h := s.kurrent.HTTPHandler()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if public[r.URL.Path] {
+			h.ServeHTTP(w, r)
+			return
+		}
+		header := r.Header.Get("Authorization")
+		refuse := func(user, why string) {
+			s.metrics.authFailures.Inc()
+			s.authLog.failed(httpHost(r), user, r.Method+" "+r.URL.Path, why)
+			w.Header().Set("WWW-Authenticate", `Basic realm="ES"`)
+			http.Error(w, "Unauthorized", http.StatusUnauthorized)
+		}
+		if header == "" {
+			refuse("", "no credentials")
+			return
+		}
+		user, password, ok := parseBasic(header)
+		if !ok {
+			refuse("", "malformed credentials")
+			return
+		}
+		p, err := s.users.Authenticate(r.Context(), user, password)
+		switch {
+		case errors.Is(err, users.ErrDisabled):
+			refuse(user, "user disabled")
+			return
+		case errors.Is(err, users.ErrBadCredentials):
+			refuse(user, "invalid credentials")
+			return
+		case err != nil:
+			http.Error(w, "authentication: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		h.ServeHTTP(w, r.WithContext(auth.NewContext(r.Context(), p)))
+	})
+}
+
+// httpHost returns the address of an HTTP client without its port.
+func httpHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

@@ -17,11 +17,13 @@ import (
 // it installs the published KurrentDB client they use.
 const nodeDir = "testdata/node"
 
-// runNode runs a Node.js scenario of nodeDir with a connection string to
-// the server and returns what it printed. It skips, saying why, when node or the client
-// module is missing, and fails instead under CI=true, where .ci/run
-// installs both.
-func runNode(t *testing.T, script, conn string) string {
+// runNode runs a Node.js scenario of nodeDir against ts and returns what
+// it printed. The scenario gets the server's connection string (with
+// scheme, kurrentdb or esdb, as the client it uses spells it) and the base
+// URL of its HTTP side; node trusts the server's test CA. It skips, saying
+// why, when node or the client modules are missing, and fails instead
+// under CI=true, where .ci/run installs both.
+func runNode(t *testing.T, script, scheme string, ts *testServer) string {
 	t.Helper()
 	missing := func(what string) {
 		t.Helper()
@@ -35,13 +37,21 @@ func runNode(t *testing.T, script, conn string) string {
 	if err != nil {
 		missing("node is not on the PATH")
 	}
-	if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", "@kurrent", "kurrentdb-client", "package.json")); err != nil {
-		missing("the @kurrent/kurrentdb-client module is not installed")
+	for _, module := range []string{"@kurrent/kurrentdb-client", "@eventstore/db-client"} {
+		if _, err := os.Stat(filepath.Join(nodeDir, "node_modules", module, "package.json")); err != nil {
+			missing("the " + module + " module is not installed")
+		}
+	}
+	conn := scheme + strings.TrimPrefix(ts.url("admin", server.DefaultAdminPassword, ""), "kurrentdb")
+	base := "http://" + ts.addr
+	if ts.ca != "" {
+		base = "https://" + ts.addr
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, script, conn)
+	cmd := exec.CommandContext(ctx, node, script, conn, base)
 	cmd.Dir = nodeDir
+	cmd.Env = append(os.Environ(), "NODE_EXTRA_CA_CERTS="+ts.ca)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
@@ -57,7 +67,7 @@ func runNode(t *testing.T, script, conn string) string {
 // subscription to the category. What it prints is what KurrentDB shows.
 func TestNodeApplication(t *testing.T) {
 	onIndexEngines(t, func(t *testing.T, ts *testServer) {
-		got := runNode(t, "script.mjs", ts.url("admin", server.DefaultAdminPassword, ""))
+		got := runNode(t, "script.mjs", "kurrentdb", ts)
 		want := `appended
 read $ce-order 0 0@order-1 -> order-1 0 OrderPlaced {"id":1,"total":42}
 read $ce-order 1 1@order-1 -> order-1 1 OrderShipped {"id":1}

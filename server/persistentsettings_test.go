@@ -69,10 +69,7 @@ func TestPersistentSettingsOutOfRangeRefused(t *testing.T) {
 		says    string // part of the message
 		noUpd   bool   // the client cannot send it in an update
 	}{
-		{"unknown strategy name", func(s *kurrentdb.PersistentSubscriptionSettings) { s.ConsumerStrategyName = "Fastest" }, "settings.consumer_strategy", "RoundRobin, DispatchToSingle or Pinned", true},
-		{"strategy cairn does not implement", func(s *kurrentdb.PersistentSubscriptionSettings) {
-			s.ConsumerStrategyName = kurrentdb.ConsumerStrategyPinnedByCorrelation
-		}, "settings.consumer_strategy", "does not implement the strategy PinnedByCorrelation", true},
+		{"unknown strategy name", func(s *kurrentdb.PersistentSubscriptionSettings) { s.ConsumerStrategyName = "Fastest" }, "settings.consumer_strategy", "RoundRobin, DispatchToSingle, Pinned or PinnedByCorrelation", true},
 		{"strategy name in lower case", func(s *kurrentdb.PersistentSubscriptionSettings) { s.ConsumerStrategyName = "pinned" }, "settings.consumer_strategy", "unknown strategy", true},
 		{"negative max retry count", func(s *kurrentdb.PersistentSubscriptionSettings) { s.MaxRetryCount = -1 }, "settings.max_retry_count", "negative", false},
 		{"negative min checkpoint count", func(s *kurrentdb.PersistentSubscriptionSettings) { s.CheckpointLowerBound = -1 }, "settings.min_checkpoint_count", "negative", false},
@@ -334,7 +331,7 @@ func TestPersistentSettingsKept(t *testing.T) {
 		}
 		return info.Settings
 	}
-	for _, strategy := range []kurrentdb.ConsumerStrategy{kurrentdb.ConsumerStrategyRoundRobin, kurrentdb.ConsumerStrategyDispatchToSingle, kurrentdb.ConsumerStrategyPinned} {
+	for _, strategy := range []kurrentdb.ConsumerStrategy{kurrentdb.ConsumerStrategyRoundRobin, kurrentdb.ConsumerStrategyDispatchToSingle, kurrentdb.ConsumerStrategyPinned, kurrentdb.ConsumerStrategyPinnedByCorrelation} {
 		s := kurrentdb.SubscriptionSettingsDefault()
 		s.ConsumerStrategyName = strategy
 		if err := c.CreatePersistentSubscription(ctx, "orders", string(strategy), kurrentdb.PersistentStreamSubscriptionOptions{Settings: &s}); err != nil {

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/cairndb/cairn/internal/buildinfo"
 	"github.com/cairndb/cairn/server"
 	"github.com/google/uuid"
 	"github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
@@ -22,6 +24,13 @@ import (
 
 func startTLS(t *testing.T) (*testServer, server.CertFiles) {
 	t.Helper()
+	return startTLSWith(t, server.Options{})
+}
+
+// startTLSWith starts a server with opts, TLS and the admin password
+// s3cret.
+func startTLSWith(t *testing.T, opts server.Options) (*testServer, server.CertFiles) {
+	t.Helper()
 	files, err := server.GenerateCerts(t.TempDir(), server.CertOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -30,7 +39,8 @@ func startTLS(t *testing.T) (*testServer, server.CertFiles) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return start(t, server.Options{TLS: cfg, AdminPassword: "s3cret"}), files
+	opts.TLS, opts.AdminPassword = cfg, "s3cret"
+	return start(t, opts), files
 }
 
 func TestTLSAndAuthentication(t *testing.T) {
@@ -213,6 +223,11 @@ func TestGossipAndDiscovery(t *testing.T) {
 	}
 	if len(members) != 1 || !members[0].IsAlive || members[0].State.String() != "Leader" {
 		t.Fatalf("gossip: %v, want one alive leader", members)
+	}
+	// The version the clients see is the one whose calls are served.
+	v, err := c.GetServerVersion()
+	if err != nil || fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch) != buildinfo.Protocol {
+		t.Errorf("server version %+v, %v, want %s", v, err, buildinfo.Protocol)
 	}
 	// Cluster discovery reads gossip and connects to the advertised node.
 	d := connect(t, "kurrentdb+discover://admin:changeit@"+ts.addr+"?tls=true&tlscafile="+ts.ca)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"net"
+	"net/http"
 	"os"
 	"sync"
 	"time"
@@ -24,7 +25,6 @@ import (
 	"github.com/cairndb/cairn/server/users"
 	"github.com/cairndb/cairn/subscription"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 )
 
@@ -110,6 +110,15 @@ type Options struct {
 	// Projections configure the projections the server runs (budgets,
 	// checkpoints); the zero value is ready to use.
 	Projections projections.Options
+	// SystemEvents makes New write into a store that holds no event the
+	// system events a new KurrentDB node starts with ($settings, its
+	// default ACLs), which some tools read; a store that holds events is
+	// left as it is. cairn serve sets it.
+	SystemEvents bool
+	// AtomPub serves KurrentDB's AtomPub append of events over HTTP (POST
+	// /streams/{stream}, authenticated) on the gRPC port. Off by default,
+	// as in KurrentDB 25.
+	AtomPub bool
 	// MaxHeaderBytes bounds the headers (metadata) of a request, which the
 	// server reads before it authenticates the request; a request with
 	// more is refused. It counts as HTTP/2 does: each field's name and
@@ -173,6 +182,10 @@ type Server struct {
 	// when it has ended.
 	stopWatch context.CancelFunc
 	watched   chan struct{}
+	// nodeHTTPServer serves HTTP/1.1 on the gRPC port, from the queues
+	// in nodeHTTP (guarded by mu).
+	nodeHTTPServer *http.Server
+	nodeHTTP       []*connQueue
 }
 
 // New returns a Server for store. It creates the built-in users in the
@@ -210,6 +223,18 @@ func New(ctx context.Context, store *cairn.Store, opts Options) (*Server, error)
 	if opts.Users.Logger == nil {
 		opts.Users.Logger = opts.Logger
 	}
+	if opts.TLS != nil && opts.ClientCAs != nil {
+		cfg := opts.TLS.Clone()
+		cfg.ClientCAs = opts.ClientCAs
+		cfg.ClientAuth = tls.VerifyClientCertIfGiven
+		opts.TLS = cfg
+	}
+	if opts.SystemEvents {
+		// Before the users: the settings go to a store that holds nothing.
+		if err := kurrentdbsvc.Bootstrap(ctx, store); err != nil {
+			return nil, fmt.Errorf("server: %w", err)
+		}
+	}
 	db := users.New(store, opts.Users)
 	if err := db.Bootstrap(ctx, users.Builtin{AdminPassword: opts.AdminPassword, OpsPassword: opts.OpsPassword}); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -242,13 +267,8 @@ func New(ctx context.Context, store *cairn.Store, opts Options) (*Server, error)
 		grpc.ChainStreamInterceptor(s.observeStream, s.authStream, s.endOnShutdown),
 	}
 	if opts.TLS != nil {
-		cfg := opts.TLS
-		if opts.ClientCAs != nil {
-			cfg = cfg.Clone()
-			cfg.ClientCAs = opts.ClientCAs
-			cfg.ClientAuth = tls.VerifyClientCertIfGiven
-		}
-		gopts = append(gopts, grpc.Creds(credentials.NewTLS(cfg)))
+		// Serve terminates TLS itself, to tell gRPC from HTTP by ALPN.
+		gopts = append(gopts, grpc.Creds(routedTLS{}))
 	}
 	s.grpc = grpc.NewServer(gopts...)
 	s.standard = s.openStandardProjections()
@@ -270,11 +290,17 @@ func New(ctx context.Context, store *cairn.Store, opts Options) (*Server, error)
 		Standard:      s.standard,
 		Access:        s.access,
 		Users:         s.users,
-	}, kurrentdbsvc.Options{MaxAppendBytes: opts.MaxAppendBytes})
+	}, kurrentdbsvc.Options{MaxAppendBytes: opts.MaxAppendBytes, AtomPub: opts.AtomPub, Secure: true})
 	s.kurrent.Register(s.grpc)
 	cairnsvc.Register(s.grpc, store, cairnsvc.Options{Access: s.access})
 	if err := umadbsvc.Register(s.grpc, store, umadbsvc.Options{Stream: opts.UmaDBStream, Done: s.quit, Access: s.access}); err != nil {
 		s.log.Error("UmaDB's umadb.v1 service is off", "err", err)
+	}
+	s.nodeHTTPServer = &http.Server{
+		Handler:           s.NodeHTTPHandler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    opts.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
 	}
 
 	wctx, stop := context.WithCancel(context.WithoutCancel(ctx))
@@ -338,16 +364,34 @@ func (s *Server) StandardProjections() *links.Projections { return s.standard }
 // Metrics returns the server's metrics.
 func (s *Server) Metrics() *Metrics { return s.metrics }
 
-// Serve accepts gRPC connections on lis until [Server.Shutdown] is called,
-// after which it returns nil.
+// Serve accepts connections on lis until [Server.Shutdown] is called,
+// after which it returns nil: gRPC, and on the same port HTTP/1.1 for
+// KurrentDB's /ping, /info, /health/live, /gossip, /stats (and, with
+// [Options.AtomPub], its AtomPub appends). Each connection is one or the
+// other, told apart as it opens (see mux.go): under TLS by ALPN, else by
+// HTTP/2's preface.
 func (s *Server) Serve(lis net.Listener) error {
 	s.mu.Lock()
 	if s.advertise == "" {
 		s.advertise = advertiseFor(lis.Addr())
 	}
+	r := &router{lis: lis}
+	if s.opts.TLS != nil {
+		r.tls = withALPN(s.opts.TLS)
+	}
+	closeLis := func() { lis.Close() }
+	r.grpc = newConnQueue(lis.Addr(), closeLis)
+	r.http = newConnQueue(lis.Addr(), closeLis)
+	s.nodeHTTP = append(s.nodeHTTP, r.http)
 	s.mu.Unlock()
 	s.log.Info("serving the KurrentDB protocol", "addr", lis.Addr().String(), "tls", s.opts.TLS != nil)
-	err := s.grpc.Serve(lis)
+	go r.run()
+	go func() {
+		if err := s.nodeHTTPServer.Serve(r.http); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			s.log.Warn("the HTTP side of the node's port stopped", "err", err)
+		}
+	}()
+	err := s.grpc.Serve(r.grpc)
 	if errors.Is(err, grpc.ErrServerStopped) {
 		return nil
 	}
@@ -379,6 +423,15 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		<-done
 		err = ctx.Err()
 	}
+	// The HTTP side of the port: its requests are short; cut what remains.
+	if herr := s.nodeHTTPServer.Shutdown(ctx); herr != nil {
+		s.nodeHTTPServer.Close()
+	}
+	s.mu.Lock()
+	for _, q := range s.nodeHTTP {
+		q.Close()
+	}
+	s.mu.Unlock()
 	// No request runs any more: report the failed authentications still
 	// being counted.
 	s.authLog.close()

@@ -573,10 +573,7 @@ func TestDeleteAndTombstone(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := c.DeleteStream(ctx, "soft", kurrentdb.DeleteStreamOptions{StreamState: kurrentdb.Revision(0)})
-		var kerr *kurrentdb.Error
-		if !errors.As(err, &kerr) || status.Code(kerr.Err()) != codes.FailedPrecondition || !strings.Contains(err.Error(), "wrong expected version") {
-			t.Errorf("delete with a wrong revision: %v, want a wrong-expected-version failure", err)
-		}
+		wantConflict(t, "delete with a wrong revision", err, "soft", kurrentdb.Revision(0), kurrentdb.Revision(2))
 		if v, _ := ts.store.StreamVersion(ctx, "soft"); v != 2 {
 			t.Errorf("a refused delete changed the stream: version %d", v)
 		}
@@ -592,9 +589,6 @@ func TestDeleteAndTombstone(t *testing.T) {
 		}
 		if res.NextExpectedVersion != 3 {
 			t.Errorf("recreated stream at revision %d, want 3 (continuing)", res.NextExpectedVersion)
-		}
-		if _, err := c.DeleteStream(ctx, "never-written", kurrentdb.DeleteStreamOptions{StreamState: kurrentdb.NoStream{}}); err != nil {
-			t.Errorf("deleting a missing stream with no-stream: %v", err)
 		}
 
 		if _, err := c.AppendToStream(ctx, "hard", kurrentdb.AppendToStreamOptions{}, events(2, "E")...); err != nil {
@@ -612,6 +606,53 @@ func TestDeleteAndTombstone(t *testing.T) {
 		}
 		if !strings.Contains(fmt.Sprint(err), "hard") {
 			t.Errorf("stream-deleted error %v does not name the stream", err)
+		}
+	})
+}
+
+// wantConflict fails unless err is the Go client's typed
+// wrong-expected-version error of a delete or tombstone, with the stream,
+// the expectation and the actual state.
+func wantConflict(t *testing.T, what string, err error, stream string, expected, actual kurrentdb.StreamState) {
+	t.Helper()
+	var c *kurrentdb.StreamRevisionConflictError
+	if errorCode(err) != kurrentdb.ErrorCodeStreamRevisionConflict || !errors.As(err, &c) ||
+		c.Stream != stream || c.ExpectedRevision != expected || c.ActualRevision != actual {
+		t.Errorf("%s: %v, want a revision conflict on %s, expected %v, actual %v", what, err, stream, expected, actual)
+	}
+}
+
+// TestDeleteOfAStreamThatNeverExisted checks each expectation of a delete
+// and a tombstone of a stream that was never written against KurrentDB's
+// answers: a soft delete fails with wrong-expected-version whatever it
+// expects (there is nothing to delete), a tombstone succeeds when it allows
+// a missing stream.
+func TestDeleteOfAStreamThatNeverExisted(t *testing.T) {
+	onEngines(t, server.Options{}, func(t *testing.T, ts *testServer) {
+		c := ts.client(t)
+		ctx := context.Background()
+		cases := []struct {
+			name     string
+			expected kurrentdb.StreamState
+			tombOK   bool
+		}{
+			{"any", kurrentdb.Any{}, true},
+			{"no-stream", kurrentdb.NoStream{}, true},
+			{"exists", kurrentdb.StreamExists{}, false},
+			{"revision", kurrentdb.Revision(0), false},
+		}
+		for _, tc := range cases {
+			_, err := c.DeleteStream(ctx, "never-"+tc.name, kurrentdb.DeleteStreamOptions{StreamState: tc.expected})
+			wantConflict(t, "delete expecting "+tc.name, err, "never-"+tc.name, tc.expected, kurrentdb.NoStream{})
+
+			_, err = c.TombstoneStream(ctx, "never-"+tc.name, kurrentdb.TombstoneStreamOptions{StreamState: tc.expected})
+			if tc.tombOK {
+				if err != nil {
+					t.Errorf("tombstone expecting %s: %v, want success", tc.name, err)
+				}
+			} else {
+				wantConflict(t, "tombstone expecting "+tc.name, err, "never-"+tc.name, tc.expected, kurrentdb.NoStream{})
+			}
 		}
 	})
 }

@@ -69,6 +69,12 @@ func testBadInput(t *testing.T, nb NewBackend) {
 				cairn.AppendRequest{Stream: "t", Events: []cairn.EventData{{ID: dupID, Type: "T"}}})
 			return err
 		}},
+		{"check-only request with a condition", "condition", func() error {
+			_, err := s.AppendBatch(ctx,
+				cairn.AppendRequest{Stream: "s", Events: evs(1, "E")},
+				cairn.AppendRequest{Stream: "t", Expected: cairn.NoStream, Condition: &cairn.AppendCondition{}})
+			return err
+		}},
 		{"batch with a bad event", "events[0].type", func() error {
 			_, err := s.AppendBatch(ctx,
 				cairn.AppendRequest{Stream: "s", Events: evs(1, "E")},

@@ -74,6 +74,25 @@ func testSerialBatch(t *testing.T, nb NewBackend) {
 	wantVersion(t, s, "d", 0)
 	wantVersion(t, s, "b", 3)
 	wantVersion(t, s, "e", -1)
+
+	// A check-only request is checked in its turn, not atomically.
+	results, err = s.AppendBatch(context.Background(),
+		cairn.AppendRequest{Stream: "b", Expected: cairn.Exact(3)},
+		cairn.AppendRequest{Stream: "f", Expected: cairn.NoStream, Events: evs(1, "E")},
+	)
+	if err != nil || len(results) != 2 || results[0].Version != 3 || results[1].Version != 0 {
+		t.Fatalf("serial batch with a check that holds: %+v, %v", results, err)
+	}
+	_, err = s.AppendBatch(context.Background(),
+		cairn.AppendRequest{Stream: "never", Expected: cairn.StreamExists},
+		cairn.AppendRequest{Stream: "g", Expected: cairn.NoStream, Events: evs(1, "E")},
+	)
+	var be *cairn.BatchError
+	if !errors.As(err, &be) || len(be.Errs) != 2 {
+		t.Fatalf("serial batch with a check that fails: %v, want a *BatchError", err)
+	}
+	wantWrongVersion(t, be.Errs[0], "never", cairn.StreamExists, -1)
+	wantVersion(t, s, "g", -1)
 }
 
 // Without SizedReader the Store reads count events and cuts the result at

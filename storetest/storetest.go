@@ -63,6 +63,7 @@ func TestBackend(t *testing.T, newBackend NewBackend) {
 		{"DeleteExpectedVersion", testDeleteExpectedVersion},
 		{"Truncate", testTruncate},
 		{"AppendBatch", testAppendBatch},
+		{"AppendBatchCheckOnly", testAppendBatchCheckOnly},
 		{"Snapshots", testSnapshots},
 		{"MaestroSequences", testMaestroSequences},
 		{"CommitAll", testCommitAll},

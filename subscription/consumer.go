@@ -74,6 +74,9 @@ type ConsumerOptions struct {
 	// next call; the group assigns it no more until it answers some. Zero
 	// means DefaultConsumerInFlight.
 	InFlight int
+	// From and User say where the consumer connects from and who it is,
+	// for [Info]; the group does not use them.
+	From, User string
 }
 
 // Consumer reads a persistent subscription group's events, sharing them
@@ -85,12 +88,15 @@ type ConsumerOptions struct {
 type Consumer struct {
 	g     *group
 	name  string
+	from  string
+	user  string
 	limit int
 	// Guarded by g.mu:
 	held  int     // events assigned to this consumer and not answered
 	queue []*item // assigned and not yet returned by Next, in order
 	idle  bool    // its queue timed out; it gets no events until it calls Next
 	gone  bool    // closed
+	rate  meter   // events its Next returned
 }
 
 // Name returns the consumer's name.
@@ -172,6 +178,7 @@ func (c *Consumer) Next(ctx context.Context) (Delivery, error) {
 			it.delivered = true
 			g.dueLocked(it, now)
 			g.stats.delivered++
+			c.rate.count++
 			d := Delivery{Event: it.ev, Link: it.link, Target: it.target, RetryCount: it.retries, Replayed: it.replay}
 			g.mu.Unlock()
 			return d, nil

@@ -21,13 +21,21 @@ type definition struct {
 	Filter   Filter    `json:"filter"`
 	Retries  int       `json:"max_retry_count"`
 	// Timeout is in milliseconds; negative never times out.
-	Timeout         int64     `json:"message_timeout_ms"`
-	BufferSize      int       `json:"buffer_size"`
-	CheckpointAfter int       `json:"checkpoint_after"`
-	MaxSubscribers  int       `json:"max_subscriber_count"`
-	Strategy        string    `json:"consumer_strategy,omitempty"`
-	ResolveLinks    bool      `json:"resolve_links,omitempty"`
-	Created         time.Time `json:"created"`
+	Timeout         int64  `json:"message_timeout_ms"`
+	BufferSize      int    `json:"buffer_size"`
+	CheckpointAfter int    `json:"checkpoint_after"`
+	MaxSubscribers  int    `json:"max_subscriber_count"`
+	Strategy        string `json:"consumer_strategy,omitempty"`
+	ResolveLinks    bool   `json:"resolve_links,omitempty"`
+	// StartAtEnd says the group was created to start at the end; Start
+	// is where that end was.
+	StartAtEnd         bool      `json:"start_at_end,omitempty"`
+	LiveBufferSize     int       `json:"live_buffer_size,omitempty"`
+	ReadBatchSize      int       `json:"read_batch_size,omitempty"`
+	MaxCheckpointCount int       `json:"max_checkpoint_count,omitempty"`
+	CheckpointInterval int64     `json:"checkpoint_interval_ms,omitempty"`
+	ExtraStatistics    bool      `json:"extra_statistics,omitempty"`
+	Created            time.Time `json:"created"`
 }
 
 func (d *definition) settings() Settings {
@@ -35,9 +43,13 @@ func (d *definition) settings() Settings {
 	if d.Timeout < 0 {
 		timeout = -1
 	}
+	start := At(d.Start)
+	if d.StartAtEnd {
+		start = End
+	}
 	return Settings{
 		Filter:             d.Filter,
-		Start:              At(d.Start),
+		Start:              start,
 		MaxRetryCount:      d.Retries,
 		MessageTimeout:     timeout,
 		BufferSize:         d.BufferSize,
@@ -45,6 +57,11 @@ func (d *definition) settings() Settings {
 		MaxSubscriberCount: d.MaxSubscribers,
 		Strategy:           d.strategy(),
 		ResolveLinks:       d.ResolveLinks,
+		LiveBufferSize:     d.LiveBufferSize,
+		ReadBatchSize:      d.ReadBatchSize,
+		MaxCheckpointCount: d.MaxCheckpointCount,
+		CheckpointInterval: time.Duration(d.CheckpointInterval) * time.Millisecond,
+		ExtraStatistics:    d.ExtraStatistics,
 	}
 }
 
@@ -61,6 +78,11 @@ func (d *definition) set(s Settings) {
 	d.MaxSubscribers = s.MaxSubscriberCount
 	d.Strategy = s.Strategy.String()
 	d.ResolveLinks = s.ResolveLinks
+	d.LiveBufferSize = s.LiveBufferSize
+	d.ReadBatchSize = s.ReadBatchSize
+	d.MaxCheckpointCount = s.MaxCheckpointCount
+	d.CheckpointInterval = s.CheckpointInterval.Milliseconds()
+	d.ExtraStatistics = s.ExtraStatistics
 }
 
 // strategy returns the stored strategy; RoundRobin when none is stored

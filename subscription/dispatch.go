@@ -1,10 +1,10 @@
 package subscription
 
 import (
+	"encoding/json"
 	"hash/fnv"
 	"time"
 
-	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/links"
 )
 
@@ -43,9 +43,9 @@ func (g *group) pickLocked(it *item) *Consumer {
 		return nil
 	}
 	switch g.d.strategy() {
-	case Pinned:
+	case Pinned, PinnedByCorrelation:
 		h := fnv.New32a()
-		h.Write([]byte(pinKey(&it.ev)))
+		h.Write([]byte(g.pinKey(it)))
 		if c := g.ring[int(h.Sum32()%uint32(n))]; c.held < c.limit {
 			return c
 		}
@@ -91,13 +91,31 @@ func (g *group) takeLocked() *item {
 	return it
 }
 
-// pinKey is the stream a Pinned group pins an event by: for a link, the
-// stream of the event it names, resolved or not, as KurrentDB does.
-func pinKey(e *cairn.Event) string {
-	if e.Type == links.LinkType {
-		if stream, _, ok := links.Parse(e.Data); ok {
+// pinKey is what a pinned group pins an event by: its stream, or with
+// PinnedByCorrelation its correlation id when its metadata has one. For a
+// link, the stream is that of the event it names, resolved or not, as
+// KurrentDB does.
+func (g *group) pinKey(it *item) string {
+	if g.d.strategy() == PinnedByCorrelation {
+		if id, ok := correlationID(it.ev.Metadata); ok {
+			return id
+		}
+	}
+	if it.ev.Type == links.LinkType {
+		if stream, _, ok := links.Parse(it.ev.Data); ok {
 			return stream
 		}
 	}
-	return e.StreamID
+	return it.ev.StreamID
+}
+
+// correlationID returns the string "$correlationId" of metadata, a JSON
+// object, as KurrentDB reads it, and false when there is none.
+func correlationID(metadata []byte) (string, bool) {
+	var m map[string]json.RawMessage // the key matches exactly, as in KurrentDB
+	var id string
+	if len(metadata) == 0 || json.Unmarshal(metadata, &m) != nil || json.Unmarshal(m["$correlationId"], &id) != nil {
+		return "", false
+	}
+	return id, true
 }

@@ -69,8 +69,8 @@
 // [Consumer] pulls events with [Consumer.Next] and answers them with
 // [Consumer.Ack] or [Consumer.Nack] (retry, skip or park); the group assigns
 // events to its consumers in turn (round-robin), or as the KurrentDB
-// protocol's DispatchToSingle or Pinned strategies do (see [Strategy]; its
-// PinnedByCorrelation is not implemented). Settings out of range are
+// protocol's DispatchToSingle, Pinned or PinnedByCorrelation strategies do
+// (see [Strategy]). Settings out of range are
 // refused by Create and Update, never replaced ([Settings.Validate]). Delivery is at
 // least once: an event is retried when it is nacked with retry, when it is
 // not answered within [Settings.MessageTimeout] of Next returning it, or

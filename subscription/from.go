@@ -53,3 +53,7 @@ func (f From) first() (uint64, bool) {
 	}
 	return 0, true
 }
+
+// First returns the first position (or version) f delivers, and false for
+// End, which depends on when the subscription starts.
+func (f From) First() (uint64, bool) { return f.first() }

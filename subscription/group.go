@@ -73,6 +73,7 @@ type group struct {
 	since    int             // events processed since the checkpoint was written
 	err      error           // set when the group stops
 	stats    struct{ delivered, acked, nacked, parked uint64 }
+	rate     meter // events delivered, measured by Info
 	nextName int
 }
 
@@ -92,6 +93,7 @@ func loadGroup(ctx context.Context, m *Manager, d definition) (*group, error) {
 		replays:  map[uuid.UUID]bool{},
 		cons:     map[*Consumer]struct{}{},
 		wake:     make(chan struct{}),
+		rate:     newMeter(),
 	}
 	cp, ok, err := m.snap.GetSnapshot(ctx, d.stateID(), noVersion, math.MaxInt64)
 	if err != nil {
@@ -167,7 +169,7 @@ func (g *group) connect(opts ConsumerOptions) (*Consumer, error) {
 	if opts.Name == "" {
 		opts.Name = fmt.Sprintf("consumer-%d", g.nextName)
 	}
-	c := &Consumer{g: g, name: opts.Name, limit: opts.InFlight}
+	c := &Consumer{g: g, name: opts.Name, from: opts.From, user: opts.User, limit: opts.InFlight, rate: newMeter()}
 	g.cons[c] = struct{}{}
 	g.ring = append(g.ring, c)
 	g.changedLocked()

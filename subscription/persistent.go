@@ -229,7 +229,7 @@ func (m *Manager) Create(ctx context.Context, stream, group string, s Settings) 
 			return err
 		}
 	}
-	d := definition{Stream: stream, Group: group, ID: uuid.New(), ChangeID: uuid.New(), Start: start, Created: time.Now().UTC()}
+	d := definition{Stream: stream, Group: group, ID: uuid.New(), ChangeID: uuid.New(), Start: start, StartAtEnd: !ok, Created: time.Now().UTC()}
 	d.set(s)
 	err := m.change(ctx, func(r *registry) error {
 		if i := r.find(stream, group); i >= 0 {

@@ -2,6 +2,7 @@ package subscription_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -973,4 +974,67 @@ func consumerHeld(info subscription.Info, name string) int {
 		}
 	}
 	return 0
+}
+
+// TestPinnedByCorrelation checks that the group hands every event of a
+// correlation id ("$correlationId" in the metadata) to one consumer,
+// whatever its stream, and an event without one by its stream, as Pinned.
+func TestPinnedByCorrelation(t *testing.T) {
+	ctx := deadline(t)
+	store := memstore.Open()
+	for i := range 24 {
+		e := ev("E")
+		if i%3 != 0 { // one in three has no correlation id
+			e.Metadata = fmt.Appendf(nil, `{"$correlationId":"saga-%d","other":1}`, i%5)
+		}
+		mustAppend(t, store, fmt.Sprint("s-", i%7), e)
+	}
+	m := newManager(t, store)
+	if err := m.Create(ctx, subscription.AllStream, "g", subscription.Settings{Strategy: subscription.PinnedByCorrelation}); err != nil {
+		t.Fatal(err)
+	}
+	var cs []*subscription.Consumer
+	for i := range 3 {
+		cs = append(cs, connect(t, ctx, m, subscription.AllStream, "g", subscription.ConsumerOptions{Name: fmt.Sprint("c", i), InFlight: 24}))
+	}
+	owner := map[string]string{}
+	used := map[string]bool{}
+	take := func(c *subscription.Consumer) {
+		t.Helper()
+		d := next(t, ctx, c)
+		key := "stream " + d.Event.StreamID
+		var meta map[string]any
+		if json.Unmarshal(d.Event.Metadata, &meta) == nil && meta["$correlationId"] != nil {
+			key = fmt.Sprint("correlation ", meta["$correlationId"])
+		}
+		if o, ok := owner[key]; ok && o != c.Name() {
+			t.Fatalf("%s handed to %s and %s", key, o, c.Name())
+		}
+		owner[key] = c.Name()
+		used[c.Name()] = true
+	}
+	// The first Next reads the log and hands every event out; then each
+	// consumer takes what it holds.
+	take(cs[0])
+	seen := 1
+	for _, c := range cs {
+		info, err := m.Info(ctx, subscription.AllStream, "g")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held := consumerHeld(info, c.Name())
+		if c == cs[0] {
+			held-- // the one taken
+		}
+		for range held {
+			take(c)
+			seen++
+		}
+	}
+	if seen != 24 {
+		t.Fatalf("handed %d events, want 24", seen)
+	}
+	if len(used) < 2 {
+		t.Errorf("every event went to %v: the correlation ids spread over the consumers", used)
+	}
 }

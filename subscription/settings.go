@@ -64,6 +64,26 @@ type Settings struct {
 	// ([Delivery.Target]), as KurrentDB's resolveLinkTos does. Update may
 	// change it; it applies to the events read after the change.
 	ResolveLinks bool
+
+	// The settings below are kept as given and reported by Info, so that
+	// a protocol that has them (KurrentDB's) reports what its client set;
+	// the group runs without them. Zero means zero; none may be negative.
+
+	// LiveBufferSize and ReadBatchSize are KurrentDB's live buffer size
+	// and read batch size: a group reads up to BufferSize events at a
+	// time, live or not.
+	LiveBufferSize, ReadBatchSize int
+	// MaxCheckpointCount is KurrentDB's upper bound of events processed
+	// between two checkpoints (max_checkpoint_count); a group writes its
+	// checkpoint every CheckpointAfter events.
+	MaxCheckpointCount int
+	// CheckpointInterval is KurrentDB's checkpoint_after, the time between
+	// checkpoints; a group checkpoints by count. It is kept in whole
+	// milliseconds.
+	CheckpointInterval time.Duration
+	// ExtraStatistics is KurrentDB's extra_statistics: latency figures
+	// that Info does not gather.
+	ExtraStatistics bool
 }
 
 // Strategy is how a group chooses the consumer of an event. Each skips
@@ -71,9 +91,9 @@ type Settings struct {
 // also skip a consumer whose assigned events waited a MessageTimeout for its
 // Next, until it calls Next again.
 //
-// cairn implements three of the KurrentDB protocol's strategies:
-// RoundRobin, DispatchToSingle and Pinned. [ParseStrategy] refuses the
-// others (PinnedByCorrelation) rather than choosing another in their place.
+// They are the KurrentDB protocol's five strategies, under its names, but
+// for DispatchToSingle's and RoundRobin's differences in the details of
+// when a busy consumer is skipped.
 type Strategy uint8
 
 const (
@@ -89,15 +109,16 @@ const (
 	// event whose consumer is at its limit waits, and so do those behind
 	// it.
 	Pinned
+	// PinnedByCorrelation pins as Pinned does, by the event's correlation
+	// id rather than its stream: the string "$correlationId" of its
+	// metadata, a JSON object, as KurrentDB reads it. An event without one
+	// is pinned by its stream, as with Pinned.
+	PinnedByCorrelation
 )
 
-var strategyNames = []string{"RoundRobin", "DispatchToSingle", "Pinned"}
+var strategyNames = []string{"RoundRobin", "DispatchToSingle", "Pinned", "PinnedByCorrelation"}
 
-// unimplementedStrategies are strategies of the KurrentDB protocol that
-// cairn does not implement.
-var unimplementedStrategies = []string{"PinnedByCorrelation"}
-
-const strategyList = "RoundRobin, DispatchToSingle or Pinned"
+const strategyList = "RoundRobin, DispatchToSingle, Pinned or PinnedByCorrelation"
 
 // String returns the strategy's name as in the KurrentDB protocol.
 func (s Strategy) String() string {
@@ -108,16 +129,12 @@ func (s Strategy) String() string {
 }
 
 // ParseStrategy returns the strategy named name: "RoundRobin",
-// "DispatchToSingle" or "Pinned", as in the KurrentDB protocol (the case
-// matters). Any other name is refused with an [cairn.InvalidArgumentError],
-// including the protocol's PinnedByCorrelation, which cairn does not
-// implement.
+// "DispatchToSingle", "Pinned" or "PinnedByCorrelation", as in the
+// KurrentDB protocol (the case matters). Any other name is refused with an
+// [cairn.InvalidArgumentError].
 func ParseStrategy(name string) (Strategy, error) {
 	if i := slices.Index(strategyNames, name); i >= 0 {
 		return Strategy(i), nil
-	}
-	if slices.Contains(unimplementedStrategies, name) {
-		return 0, invalidf("settings.consumer_strategy", "cairn does not implement the strategy %s; use %s", name, strategyList)
 	}
 	return 0, invalidf("settings.consumer_strategy", "unknown strategy %q; use %s", name, strategyList)
 }
@@ -150,6 +167,14 @@ func (s Settings) Validate() error {
 		return invalidf("settings.checkpoint_after", "must not be negative, got %d", s.CheckpointAfter)
 	case s.MaxSubscriberCount < 0:
 		return invalidf("settings.max_subscriber_count", "must not be negative, got %d", s.MaxSubscriberCount)
+	case s.LiveBufferSize < 0:
+		return invalidf("settings.live_buffer_size", "must not be negative, got %d", s.LiveBufferSize)
+	case s.ReadBatchSize < 0:
+		return invalidf("settings.read_batch_size", "must not be negative, got %d", s.ReadBatchSize)
+	case s.MaxCheckpointCount < 0:
+		return invalidf("settings.max_checkpoint_count", "must not be negative, got %d", s.MaxCheckpointCount)
+	case s.CheckpointInterval < 0 || (s.CheckpointInterval > 0 && s.CheckpointInterval < time.Millisecond):
+		return invalidf("settings.checkpoint_interval", "must be zero or at least 1ms, got %v", s.CheckpointInterval)
 	case s.MessageTimeout > 0 && s.MessageTimeout < time.Millisecond:
 		// Kept in milliseconds, it would become zero: every event would
 		// time out as soon as it is delivered.

@@ -82,9 +82,10 @@ func TestSettingsOutOfRangeRefused(t *testing.T) {
 // message that lists the strategies there are.
 func TestParseStrategy(t *testing.T) {
 	for name, want := range map[string]subscription.Strategy{
-		"RoundRobin":       subscription.RoundRobin,
-		"DispatchToSingle": subscription.DispatchToSingle,
-		"Pinned":           subscription.Pinned,
+		"RoundRobin":          subscription.RoundRobin,
+		"DispatchToSingle":    subscription.DispatchToSingle,
+		"Pinned":              subscription.Pinned,
+		"PinnedByCorrelation": subscription.PinnedByCorrelation,
 	} {
 		if got, err := subscription.ParseStrategy(name); err != nil || got != want {
 			t.Errorf("ParseStrategy(%q) = %v, %v", name, got, err)
@@ -94,10 +95,9 @@ func TestParseStrategy(t *testing.T) {
 		}
 	}
 	for name, says := range map[string]string{
-		"PinnedByCorrelation": "does not implement the strategy PinnedByCorrelation",
-		"Fastest":             `unknown strategy "Fastest"`,
-		"roundrobin":          `unknown strategy "roundrobin"`,
-		"":                    `unknown strategy ""`,
+		"Fastest":    `unknown strategy "Fastest"`,
+		"roundrobin": `unknown strategy "roundrobin"`,
+		"":           `unknown strategy ""`,
 	} {
 		_, err := subscription.ParseStrategy(name)
 		var ia *cairn.InvalidArgumentError
@@ -105,7 +105,7 @@ func TestParseStrategy(t *testing.T) {
 			t.Errorf("ParseStrategy(%q) = %v, want an invalid settings.consumer_strategy", name, err)
 			continue
 		}
-		if !strings.Contains(err.Error(), says) || !strings.Contains(err.Error(), "RoundRobin, DispatchToSingle or Pinned") {
+		if !strings.Contains(err.Error(), says) || !strings.Contains(err.Error(), "RoundRobin, DispatchToSingle, Pinned or PinnedByCorrelation") {
 			t.Errorf("ParseStrategy(%q) says %q, want it to say %q and list the strategies", name, err, says)
 		}
 	}
@@ -125,7 +125,7 @@ func TestStoredUnknownStrategyRefused(t *testing.T) {
 	if err != nil || !ok {
 		t.Fatalf("registry: %v, %v", ok, err)
 	}
-	data := bytes.Replace(reg.Data, []byte(`"consumer_strategy":"Pinned"`), []byte(`"consumer_strategy":"PinnedByCorrelation"`), 1)
+	data := bytes.Replace(reg.Data, []byte(`"consumer_strategy":"Pinned"`), []byte(`"consumer_strategy":"PinnedByPartition"`), 1)
 	if bytes.Equal(data, reg.Data) {
 		t.Fatalf("the registry holds no strategy: %s", reg.Data)
 	}
@@ -133,7 +133,7 @@ func TestStoredUnknownStrategyRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := newManager(t, store)
-	if _, err := m.Connect(ctx, "orders", "g", subscription.ConsumerOptions{}); !errors.Is(err, cairn.ErrNotSupported) || !strings.Contains(err.Error(), "PinnedByCorrelation") {
+	if _, err := m.Connect(ctx, "orders", "g", subscription.ConsumerOptions{}); !errors.Is(err, cairn.ErrNotSupported) || !strings.Contains(err.Error(), "PinnedByPartition") {
 		t.Fatalf("connect to a group with a strategy cairn lacks: %v, want ErrNotSupported naming it", err)
 	}
 	if _, err := m.Info(ctx, "orders", "g"); !errors.Is(err, cairn.ErrNotSupported) {

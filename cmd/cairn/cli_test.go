@@ -458,7 +458,7 @@ func TestVersionIsWhatTheServerAdvertises(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, b)
 	}
 	v, err := exec.Command(bin, "version").Output()
-	if err != nil || !strings.HasPrefix(string(v), "cairn v9.8.7 (server version 25.0.0-cairn-v9.8.7)") {
+	if err != nil || !strings.HasPrefix(string(v), "cairn v9.8.7 (server version 26.1.0-cairn-v9.8.7)") {
 		t.Fatalf("cairn version = %q, %v", v, err)
 	}
 	certs := devCerts(t)
@@ -474,7 +474,7 @@ func TestVersionIsWhatTheServerAdvertises(t *testing.T) {
 	}
 	defer conn.Close()
 	m, err := serverfeatures.NewServerFeaturesClient(conn).GetSupportedMethods(context.Background(), &shared.Empty{})
-	if err != nil || m.EventStoreServerVersion != "25.0.0-cairn-v9.8.7" {
+	if err != nil || m.EventStoreServerVersion != "26.1.0-cairn-v9.8.7" {
 		t.Fatalf("the server advertises %q, %v", m.GetEventStoreServerVersion(), err)
 	}
 }

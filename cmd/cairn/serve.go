@@ -37,6 +37,7 @@ func newServeCmd(g *globals) *cobra.Command {
 		opsPassword        string
 		insecure, jsonLogs bool
 		httpPublic         bool
+		atomPub            bool
 		shutdownTimeout    time.Duration
 		maxAppendBytes     int
 		logLevel           slog.Level
@@ -46,8 +47,9 @@ func newServeCmd(g *globals) *cobra.Command {
 		Short: "Serve a store over the KurrentDB gRPC protocol and cairn.v1",
 		Long: `Serve the store named by --store (by default the embedded engine in
 ./cairn-data) to the official KurrentDB clients and to cairn's own clients,
-on one gRPC port. /metrics (Prometheus) and /health are served on an HTTP
-port.
+on one gRPC port, which also answers KurrentDB's HTTP/1.1 calls (/ping,
+/info, /health/live, /gossip, /stats). /metrics (Prometheus) and /health
+are served on an HTTP port of their own.
 
 Security: every request but discovery must authenticate, as a user kept in
 the store (basic auth: user name and password), or with --tls-client-ca by
@@ -129,6 +131,8 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 				Advertise:       advertise,
 				ShutdownTimeout: shutdownTimeout,
 				MaxAppendBytes:  maxAppendBytes,
+				AtomPub:         atomPub,
+				SystemEvents:    true,
 			}
 			if tlsCert != "" {
 				cfg, err := server.LoadTLS(tlsCert, tlsKey)
@@ -231,6 +235,7 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 	f.StringVar(&advertise, "advertise", "", "the host:port gossip tells clients to use (default: the listen address, or the host name on 0.0.0.0)")
 	f.StringVar(&httpListen, "http-listen", "127.0.0.1:2114", "the HTTP address of /metrics and /health; empty turns it off")
 	f.BoolVar(&httpPublic, "http-public", false, "allow --http-listen beyond loopback: /metrics and /health to anyone, without TLS or authentication")
+	f.BoolVar(&atomPub, "enable-atom-pub-over-http", false, "serve KurrentDB's AtomPub append (POST /streams/{stream}) on the gRPC port, authenticated; off by default, as in KurrentDB 25")
 	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate of the node (turns TLS on)")
 	f.StringVar(&tlsKey, "tls-key", "", "PEM private key of the node")
 	f.StringVar(&tlsClientCA, "tls-client-ca", "", "PEM certificates of the authorities whose client certificates authenticate users (by common name)")

@@ -8,8 +8,9 @@ import (
 )
 
 // Protocol is the KurrentDB server version the server reports, from which
-// the official clients decide which features to use.
-const Protocol = "25.0.0"
+// the official clients decide which features to use: 26.1, whose
+// AppendRecords is the latest call the server implements.
+const Protocol = "26.1.0"
 
 // version is set at build time:
 //
@@ -43,6 +44,6 @@ func Version() string {
 }
 
 // Advertised returns the version the server reports to clients: the
-// protocol version, then cairn's, as "25.0.0-cairn-v1.2.3". The clients
+// protocol version, then cairn's, as "26.1.0-cairn-v1.2.3". The clients
 // read the first three numbers and ignore what follows a hyphen.
 func Advertised() string { return Protocol + "-cairn-" + Version() }

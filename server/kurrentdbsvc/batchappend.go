@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
+	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/server/acl"
@@ -29,10 +31,11 @@ import (
 func (ss *streamsService) BatchAppend(stream grpc.BidiStreamingServer[api.BatchAppendReq, api.BatchAppendResp]) error {
 	ctx := stream.Context()
 	type pending struct {
-		opts   *api.BatchAppendReq_Options
-		events []cairn.EventData
-		size   int  // what it adds to held
-		failed bool // answered with an error: the rest of it is dropped
+		opts     *api.BatchAppendReq_Options
+		deadline time.Time // zero: none
+		events   []cairn.EventData
+		size     int  // what it adds to held
+		failed   bool // answered with an error: the rest of it is dropped
 	}
 	open := map[string]*pending{}
 	held := appendSize{limit: ss.s.opts.MaxAppendBytes}
@@ -52,6 +55,7 @@ func (ss *streamsService) BatchAppend(stream grpc.BidiStreamingServer[api.BatchA
 		}
 		if req.Options != nil {
 			p.opts = req.Options
+			p.deadline = batchDeadline(req.Options, time.Now())
 		}
 		for _, pm := range req.ProposedMessages {
 			if p.failed {
@@ -62,9 +66,10 @@ func (ss *streamsService) BatchAppend(stream grpc.BidiStreamingServer[api.BatchA
 			p.size += held.n - n
 			var resp *api.BatchAppendResp
 			if !fits {
-				st := held.status()
-				resp = batchResp(req.CorrelationId, p.opts)
-				resp.Result = &api.BatchAppendResp_Error{Error: &rpcstatus.Status{Code: int32(st.Code()), Message: st.Message(), Details: st.Proto().GetDetails()}}
+				// One detail, as KurrentDB sends: the clients read the
+				// status's details as a single message.
+				resp = batchError(req.CorrelationId, p.opts, codes.InvalidArgument, held.status().Message(),
+					&shared.MaximumAppendSizeExceeded{MaxAppendSize: uint32(min(held.limit, math.MaxUint32))})
 			} else if e, err := eventFromProposed(len(p.events), pm.Id, pm.Metadata, pm.CustomMetadata, pm.Data); err != nil {
 				resp = batchError(req.CorrelationId, p.opts, codes.InvalidArgument, err.Error(), nil)
 			} else {
@@ -88,13 +93,30 @@ func (ss *streamsService) BatchAppend(stream grpc.BidiStreamingServer[api.BatchA
 		if p.failed {
 			continue
 		}
-		if err := stream.Send(ss.batch(ctx, req.CorrelationId, p.opts, p.events)); err != nil {
+		if err := stream.Send(ss.batch(ctx, req.CorrelationId, p.opts, p.deadline, p.events)); err != nil {
 			return err
 		}
 	}
 }
 
-func (ss *streamsService) batch(ctx context.Context, corr *shared.UUID, opts *api.BatchAppendReq_Options, events []cairn.EventData) *api.BatchAppendResp {
+// batchDeadline returns when the append of opts, whose options arrived at
+// now, must be done: the client's deadline, an absolute time
+// (deadline_21_10_0, which the clients of 21.10 send) or a duration from
+// the arrival of the options (deadline); zero when it gives none.
+func batchDeadline(opts *api.BatchAppendReq_Options, now time.Time) time.Time {
+	switch {
+	case opts.GetDeadline_21_10_0() != nil:
+		return opts.GetDeadline_21_10_0().AsTime()
+	case opts.GetDeadline() != nil:
+		return now.Add(opts.GetDeadline().AsDuration())
+	}
+	return time.Time{}
+}
+
+// timeoutMessage is the message of KurrentDB's Timeout status.
+const timeoutMessage = "Timeout"
+
+func (ss *streamsService) batch(ctx context.Context, corr *shared.UUID, opts *api.BatchAppendReq_Options, deadline time.Time, events []cairn.EventData) *api.BatchAppendResp {
 	if opts == nil {
 		return batchError(corr, nil, codes.InvalidArgument, "a batch append needs options in its first request", nil)
 	}
@@ -112,14 +134,21 @@ func (ss *streamsService) batch(ctx context.Context, corr *shared.UUID, opts *ap
 			return batchError(corr, opts, status.Code(rpcError(ctx, name, err)), err.Error(), nil)
 		}
 	}
-	if d := opts.GetDeadline(); d != nil {
+	if !deadline.IsZero() {
+		// As KurrentDB does: past its deadline, an append is answered
+		// with the Timeout status and not written.
+		if !time.Now().Before(deadline) {
+			return batchError(corr, opts, codes.DeadlineExceeded, timeoutMessage, &shared.Timeout{})
+		}
 		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, d.AsDuration())
+		ctx, cancel = context.WithDeadline(ctx, deadline)
 		defer cancel()
 	}
 	res, err := ss.s.appendEvents(ctx, name, exp, events)
 	var wev *cairn.WrongExpectedVersionError
 	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return batchError(corr, opts, codes.DeadlineExceeded, timeoutMessage, &shared.Timeout{})
 	case errors.As(err, &wev):
 		detail := &shared.WrongExpectedVersion{}
 		if wev.Actual < 0 {

@@ -5,14 +5,27 @@
 // It implements the v1 Streams service (Append, Read, Delete, Tombstone,
 // BatchAppend), subscriptions through Read (catch-up then live, on a stream
 // or on $all, with server-side stream-name and event-type filters and
-// checkpoints), the v2 multi-stream append (on [cairn.Store.AppendBatch]),
-// persistent subscriptions (create, update, delete, read with ack and nack,
-// info, list, replay parked) on the groups of package subscription, the
-// Projections service (every call) on a [projections.Manager], and the
-// discovery services: server features and gossip, which describes a cluster
-// of one node, alive and leader, the scavenge calls of the Operations
-// service (its code generated in package operationspb), and the Users
-// service (package userspb) over the host's user database (package users).
+// checkpoints), the v2 multi-stream append and KurrentDB 26.1's
+// AppendRecords (both on [cairn.Store.AppendBatch]; AppendRecords checks
+// the streams it does not write with check-only requests of the same
+// atomic batch), persistent subscriptions (create, update, delete, read
+// with ack and nack, info, list, replay parked) on the groups of package
+// subscription, the Projections service (every call) on a
+// [projections.Manager], the discovery services: server features and
+// gossip, which describes a cluster of one node, alive and leader, the
+// scavenge calls of the Operations service (its code generated in package
+// operationspb), and the Users service (package userspb) over the host's
+// user database (package users). [Services.HTTPHandler] serves KurrentDB's HTTP API
+// (/ping, /info, /health/live, /gossip, /stats and, with
+// [Options.AtomPub], the AtomPub append), which the host serves on the
+// same port. [Version] is the KurrentDB version the services match.
+//
+// As KurrentDB: a batch append past the client's deadline is answered
+// with DEADLINE_EXCEEDED and the Timeout detail and not written; a soft
+// delete of a stream that does not exist fails with wrong-expected-version
+// (a tombstone of one never written succeeds when it allows a missing
+// stream); the v2 appends keep a record's schema in the metadata v1 reads
+// return ($schema.name, $schema.format).
 //
 // The services are the protocol alone: [Services.Register] puts them on a
 // gRPC server, and the server that hosts them (package server: the
@@ -71,11 +84,10 @@
 // # Persistent subscriptions
 //
 // A group runs with the consumer strategy it was created or updated with:
-// RoundRobin, DispatchToSingle or Pinned (see [subscription.Strategy]).
-// PinnedByCorrelation, which cairn does not implement, and unknown names
-// are refused; a Create that names no strategy takes the deprecated enum,
-// whose zero is DispatchToSingle, as KurrentDB does, and an Update always
-// takes the enum.
+// RoundRobin, DispatchToSingle, Pinned or PinnedByCorrelation (see
+// [subscription.Strategy]); unknown names are refused; a Create that names
+// no strategy takes the deprecated enum, whose zero is DispatchToSingle, as
+// KurrentDB does, and an Update always takes the enum.
 //
 // Every setting of Create and Update, and the options of a consumer (Read)
 // and its nacks, is checked, and a value out of its range is refused with
@@ -87,9 +99,20 @@
 // stop_at below one. A max_retry_count of 0 means no retries and a message
 // timeout of 0 no timeout, as in KurrentDB; a request without a message
 // timeout takes 30 s, and a history_buffer_size or min_checkpoint_count of
-// 0 takes cairn's default (500, 10). live_buffer_size, read_batch_size,
-// max_checkpoint_count, checkpoint_after and extra_statistics are checked
-// and have no effect; resolve_links delivers each link with its event.
+// 0 takes cairn's default (500, 10).
+//
+// GetInfo and List report every setting as it was created or updated, the
+// start in KurrentDB's formats ("C:n/P:n" on $all, a revision on a stream,
+// -1 for the end), the group's statistics and its connections: each
+// consumer's address, user, connection name (the client's connection-name
+// header, "<unknown>" without one), slots, in-flight events and counts;
+// rates are measured between two calls, as KurrentDB measures them. A
+// group holds history_buffer_size events and checkpoints every
+// min_checkpoint_count events processed; live_buffer_size,
+// read_batch_size, max_checkpoint_count, checkpoint_after and
+// extra_statistics are kept and reported and do not change how it runs.
+// Errors carry KurrentDB's messages and trailers (exception, stream-name,
+// group-name), from which the clients make their typed errors.
 //
 // # Links and the standard projections
 //
@@ -104,7 +127,7 @@
 // name and are never in $all. A stream filter whose one prefix is
 // $idx-ce-<category> or $idx-et-<type> (KurrentDB 25.1's secondary
 // indexes) reads and follows the index on reads and subscriptions of $all.
-// [Host.Projections] says which standard projections are enabled.
+// [Host.Standard] says which standard projections are enabled.
 //
 // # Memory
 //
@@ -148,7 +171,5 @@
 //   - Of the Operations service only the scavenge calls are served. The
 //     official Go client ships no definition of it: a Go program calls it
 //     through package operationspb.
-//   - A persistent subscription's info reports its start as the start of
-//     the stream; the group keeps only its checkpoint.
 //   - Content types other than JSON are recorded as binary.
 package kurrentdbsvc

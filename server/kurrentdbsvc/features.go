@@ -33,29 +33,27 @@ type featuresService struct {
 func (f *featuresService) GetSupportedMethods(context.Context, *shared.Empty) (*serverfeatures.SupportedMethods, error) {
 	const streams = "event_store.client.streams.streams"
 	methods := []*serverfeatures.SupportedMethod{
-		{ServiceName: streams, MethodName: "read"},
+		{ServiceName: streams, MethodName: "read", Features: []string{"position", "events"}},
 		{ServiceName: streams, MethodName: "append"},
 		{ServiceName: streams, MethodName: "delete"},
 		{ServiceName: streams, MethodName: "tombstone"},
-		{ServiceName: streams, MethodName: "batchappend"},
+		{ServiceName: streams, MethodName: "batchappend", Features: []string{"deadline_duration"}},
 		{ServiceName: "event_store.client.gossip.gossip", MethodName: "read"},
 		{ServiceName: "event_store.client.server_features.serverfeatures", MethodName: "getsupportedmethods"},
 		{ServiceName: "kurrentdb.protocol.v2.streams.streamsservice", MethodName: "appendsession"},
 		{ServiceName: "event_store.client.operations.operations", MethodName: "startscavenge"},
 		{ServiceName: "event_store.client.operations.operations", MethodName: "stopscavenge"},
+		{ServiceName: "kurrentdb.protocol.v2.streams.streamsservice", MethodName: "appendrecords"},
 	}
 	if f.s.groups != nil {
 		const persistent = "event_store.client.persistent_subscriptions.persistentsubscriptions"
-		methods = append(methods,
-			&serverfeatures.SupportedMethod{ServiceName: persistent, MethodName: "create", Features: []string{"stream", "all"}},
-			&serverfeatures.SupportedMethod{ServiceName: persistent, MethodName: "update", Features: []string{"stream", "all"}},
-			&serverfeatures.SupportedMethod{ServiceName: persistent, MethodName: "delete", Features: []string{"stream", "all"}},
-			&serverfeatures.SupportedMethod{ServiceName: persistent, MethodName: "read", Features: []string{"stream", "all"}},
-			&serverfeatures.SupportedMethod{ServiceName: persistent, MethodName: "getinfo", Features: []string{"stream", "all"}},
-			&serverfeatures.SupportedMethod{ServiceName: persistent, MethodName: "list"},
-			&serverfeatures.SupportedMethod{ServiceName: persistent, MethodName: "replayparked"},
-			&serverfeatures.SupportedMethod{ServiceName: persistent, MethodName: "restartsubsystem"},
-		)
+		// As KurrentDB does, every call of the service says it serves
+		// groups on streams and on $all; the Node.js client uses gRPC for
+		// list, getinfo and replayparked only when it sees them.
+		both := []string{"stream", "all"}
+		for _, m := range []string{"create", "update", "delete", "read", "getinfo", "list", "replayparked", "restartsubsystem"} {
+			methods = append(methods, &serverfeatures.SupportedMethod{ServiceName: persistent, MethodName: m, Features: both})
+		}
 	}
 	if f.s.users != nil {
 		const users = "event_store.client.users.users"

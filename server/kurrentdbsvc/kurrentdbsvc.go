@@ -76,6 +76,14 @@ type Options struct {
 	// the Store's largest event plus 1 MiB, the largest message the host
 	// accepts, so that every event the Store accepts can be appended.
 	MaxAppendBytes int
+	// AtomPub serves KurrentDB's AtomPub append of events over HTTP (POST
+	// /streams/{stream}) in [Services.HTTPHandler]. It is off by default,
+	// as in KurrentDB 25.
+	AtomPub bool
+	// Secure says the host authenticates every call, as cairn serve
+	// does over TLS or not; /info reports the authentication as
+	// "internal" (its users) rather than "insecure".
+	Secure bool
 }
 
 // Metrics receives what the services count; the host feeds its metrics

@@ -86,31 +86,68 @@ func appendRequestFromV2(msg *apiv2.AppendRequest) (cairn.AppendRequest, error) 
 	}
 	req := cairn.AppendRequest{Stream: msg.Stream, Expected: exp}
 	for i, rec := range msg.Records {
-		e := cairn.EventData{Type: rec.GetSchema().GetName(), Data: rec.Data, ContentType: cairn.ContentBinary}
-		if rec.GetSchema().GetFormat() == apiv2.SchemaFormat_SCHEMA_FORMAT_JSON {
-			e.ContentType = cairn.ContentJSON
-		}
-		if rec.RecordId != nil {
-			id, err := uuid.Parse(rec.GetRecordId())
-			if err != nil {
-				return cairn.AppendRequest{}, fmt.Errorf("records[%d]: record id %q is not a UUID", i, rec.GetRecordId())
-			}
-			e.ID = id
-		}
-		if len(rec.Properties) > 0 {
-			props := make(map[string]any, len(rec.Properties))
-			for k, v := range rec.Properties {
-				props[k] = v.AsInterface()
-			}
-			b, err := json.Marshal(props)
-			if err != nil {
-				return cairn.AppendRequest{}, fmt.Errorf("records[%d]: properties: %w", i, err)
-			}
-			e.Metadata = b
+		e, err := eventFromRecord(rec)
+		if err != nil {
+			return cairn.AppendRequest{}, fmt.Errorf("records[%d]: %w", i, err)
 		}
 		req.Events = append(req.Events, e)
 	}
 	return req, nil
+}
+
+// The properties under which KurrentDB keeps a v2 record's schema in the
+// event's metadata, which a v1 read returns.
+const (
+	propSchemaName   = "$schema.name"
+	propSchemaFormat = "$schema.format"
+)
+
+// schemaFormatNames are the names KurrentDB writes in $schema.format.
+var schemaFormatNames = map[apiv2.SchemaFormat]string{
+	apiv2.SchemaFormat_SCHEMA_FORMAT_UNSPECIFIED: "Unspecified",
+	apiv2.SchemaFormat_SCHEMA_FORMAT_JSON:        "Json",
+	apiv2.SchemaFormat_SCHEMA_FORMAT_PROTOBUF:    "Protobuf",
+	apiv2.SchemaFormat_SCHEMA_FORMAT_AVRO:        "Avro",
+	apiv2.SchemaFormat_SCHEMA_FORMAT_BYTES:       "Bytes",
+}
+
+// eventFromRecord converts a v2 record as KurrentDB does: the schema name
+// is the event type, a JSON format makes a JSON event, and the metadata is
+// a JSON object of the record's properties with the schema's name and
+// format added ($schema.name, $schema.format), which v1 reads return. A
+// property of either of those names is refused: it would be lost.
+func eventFromRecord(rec *apiv2.AppendRecord) (cairn.EventData, error) {
+	format := rec.GetSchema().GetFormat()
+	e := cairn.EventData{Type: rec.GetSchema().GetName(), Data: rec.Data, ContentType: cairn.ContentBinary}
+	if format == apiv2.SchemaFormat_SCHEMA_FORMAT_JSON {
+		e.ContentType = cairn.ContentJSON
+	}
+	if rec.RecordId != nil {
+		id, err := uuid.Parse(rec.GetRecordId())
+		if err != nil {
+			return cairn.EventData{}, fmt.Errorf("record id %q is not a UUID", rec.GetRecordId())
+		}
+		e.ID = id
+	}
+	props := make(map[string]any, len(rec.Properties)+2)
+	for k, v := range rec.Properties {
+		if k == propSchemaName || k == propSchemaFormat {
+			return cairn.EventData{}, fmt.Errorf("property %q is reserved: the server writes the record's schema under it", k)
+		}
+		props[k] = v.AsInterface()
+	}
+	props[propSchemaName] = e.Type
+	name, ok := schemaFormatNames[format]
+	if !ok {
+		return cairn.EventData{}, fmt.Errorf("unknown schema format %d", format)
+	}
+	props[propSchemaFormat] = name
+	b, err := json.Marshal(props)
+	if err != nil {
+		return cairn.EventData{}, fmt.Errorf("properties: %w", err)
+	}
+	e.Metadata = b
+	return e, nil
 }
 
 // v2Error returns the rich status the v2 protocol defines for err, whose

@@ -9,12 +9,15 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/server/acl"
+	"github.com/cairndb/cairn/server/auth"
 	"github.com/cairndb/cairn/subscription"
 	"github.com/google/uuid"
 	ps "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/persistent"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
 
@@ -27,17 +30,30 @@ type persistentService struct {
 	m *subscription.Manager
 }
 
-// groupError converts an error of the Manager to the status KurrentDB uses.
-func groupError(ctx context.Context, stream string, err error) error {
+// groupError converts an error of the Manager to the status and trailers
+// KurrentDB uses for it, from which the clients make their typed errors
+// (the Node.js client's PersistentSubscriptionExistsError and
+// PersistentSubscriptionDoesNotExistError read the trailers; the Go client
+// reads the status code). stream is "$all" for a group on $all.
+func groupError(ctx context.Context, stream, group string, err error) error {
+	trailer := func(exception string) {
+		setTrailer(ctx, trailerException, exception, trailerStreamName, stream, trailerGroupName, group)
+	}
 	switch {
 	case errors.Is(err, subscription.ErrGroupExists):
-		return status.Error(codes.AlreadyExists, err.Error())
+		trailer(exceptionGroupExists)
+		return status.Errorf(codes.AlreadyExists, "Subscription group %s on stream %s exists.", group, stream)
 	case errors.Is(err, subscription.ErrGroupNotFound):
-		return status.Error(codes.NotFound, err.Error())
+		trailer(exceptionGroupNotFound)
+		return status.Errorf(codes.NotFound, "Subscription group %s on stream %s does not exist.", group, stream)
 	case errors.Is(err, subscription.ErrTooManyConsumers):
-		return status.Error(codes.FailedPrecondition, err.Error())
-	case errors.Is(err, subscription.ErrGroupDeleted), errors.Is(err, subscription.ErrClosed):
-		return status.Error(codes.Aborted, err.Error())
+		trailer(exceptionMaxSubscribers)
+		return status.Errorf(codes.FailedPrecondition, "Maximum subscriptions reached for subscription group %s on stream %s.", group, stream)
+	case errors.Is(err, subscription.ErrGroupDeleted):
+		trailer(exceptionGroupDropped)
+		return status.Errorf(codes.Canceled, "Subscription group %s on stream %s was dropped.", group, stream)
+	case errors.Is(err, subscription.ErrClosed):
+		return status.Error(codes.Unavailable, err.Error())
 	}
 	return rpcError(ctx, stream, err)
 }
@@ -81,7 +97,7 @@ func (p *persistentService) Create(ctx context.Context, req *ps.CreateReq) (*ps.
 	st := o.GetSettings()
 	strategy, err := createStrategy(st)
 	if err != nil {
-		return nil, groupError(ctx, "", err)
+		return nil, rpcError(ctx, "", err)
 	}
 	settings, err := groupSettings(st, createTimeout(st), createCheckpointAfter(st), strategy)
 	if err != nil {
@@ -126,7 +142,7 @@ func (p *persistentService) Create(ctx context.Context, req *ps.CreateReq) (*ps.
 		}
 	}
 	if err := p.m.Create(ctx, stream, o.GetGroupName(), settings); err != nil {
-		return nil, groupError(ctx, stream, err)
+		return nil, groupError(ctx, stream, o.GetGroupName(), err)
 	}
 	return &ps.CreateResp{}, nil
 }
@@ -147,7 +163,7 @@ func (p *persistentService) Update(ctx context.Context, req *ps.UpdateReq) (*ps.
 	}
 	strategy, err := updateStrategy(st)
 	if err != nil {
-		return nil, groupError(ctx, stream, err)
+		return nil, groupError(ctx, stream, o.GetGroupName(), err)
 	}
 	settings, err := groupSettings(st, updateTimeout(st), updateCheckpointAfter(st), strategy)
 	if err != nil {
@@ -155,11 +171,11 @@ func (p *persistentService) Update(ctx context.Context, req *ps.UpdateReq) (*ps.
 	}
 	info, err := p.m.Info(ctx, stream, o.GetGroupName())
 	if err != nil {
-		return nil, groupError(ctx, stream, err)
+		return nil, groupError(ctx, stream, o.GetGroupName(), err)
 	}
 	settings.Filter = info.Settings.Filter // the protocol cannot change it
 	if err := p.m.Update(ctx, stream, o.GetGroupName(), settings); err != nil {
-		return nil, groupError(ctx, stream, err)
+		return nil, groupError(ctx, stream, o.GetGroupName(), err)
 	}
 	return &ps.UpdateResp{}, nil
 }
@@ -174,7 +190,7 @@ func (p *persistentService) Delete(ctx context.Context, req *ps.DeleteReq) (*ps.
 		stream = streamName(v.StreamIdentifier)
 	}
 	if err := p.m.Delete(ctx, stream, o.GetGroupName()); err != nil {
-		return nil, groupError(ctx, stream, err)
+		return nil, groupError(ctx, stream, o.GetGroupName(), err)
 	}
 	return &ps.DeleteResp{}, nil
 }
@@ -219,9 +235,9 @@ func (p *persistentService) Read(stream grpc.BidiStreamingServer[ps.ReadReq, ps.
 		return invalid("invalid options.buffer_size: must be at least 1, got %d", n)
 	}
 	uuidString := o.GetUuidOption().GetString_() != nil
-	consumer, err := p.m.Connect(ctx, name, o.GetGroupName(), subscription.ConsumerOptions{InFlight: int(o.GetBufferSize())})
+	consumer, err := p.m.Connect(ctx, name, o.GetGroupName(), consumerOptions(ctx, int(o.GetBufferSize())))
 	if err != nil {
-		return groupError(ctx, name, err)
+		return groupError(ctx, name, o.GetGroupName(), err)
 	}
 	defer consumer.Close(context.WithoutCancel(ctx))
 	p.s.metrics.Subscriptions(1)
@@ -256,13 +272,33 @@ func (p *persistentService) Read(stream grpc.BidiStreamingServer[ps.ReadReq, ps.
 				}
 				return status.FromContextError(ctx.Err()).Err()
 			}
-			return groupError(ctx, name, err)
+			return groupError(ctx, name, o.GetGroupName(), err)
 		}
 		if err := stream.Send(persistentEvent(d, uuidString)); err != nil {
 			return err
 		}
 		p.s.metrics.SubscriptionEvents(1)
 	}
+}
+
+// consumerOptions describes the consumer of a Read as KurrentDB's
+// connection info does: its connection name from the client's
+// connection-name header ("<unknown>" without one), its address and its
+// user (empty for an anonymous request).
+func consumerOptions(ctx context.Context, inFlight int) subscription.ConsumerOptions {
+	o := subscription.ConsumerOptions{InFlight: inFlight, Name: "<unknown>"}
+	if md, ok := metadata.FromIncomingContext(ctx); ok {
+		if v := md.Get("connection-name"); len(v) > 0 && v[0] != "" {
+			o.Name = v[0]
+		}
+	}
+	if pr, ok := peer.FromContext(ctx); ok && pr.Addr != nil {
+		o.From = pr.Addr.String()
+	}
+	if pr, ok := auth.FromContext(ctx); ok {
+		o.User = pr.Name
+	}
+	return o
 }
 
 // errStopped ends a read whose client nacked with the action "stop".
@@ -360,7 +396,7 @@ func (p *persistentService) GetInfo(ctx context.Context, req *ps.GetInfoReq) (*p
 	}
 	info, err := p.m.Info(ctx, stream, o.GetGroupName())
 	if err != nil {
-		return nil, groupError(ctx, stream, err)
+		return nil, groupError(ctx, stream, o.GetGroupName(), err)
 	}
 	return &ps.GetInfoResp{SubscriptionInfo: subscriptionInfo(info)}, nil
 }
@@ -378,7 +414,7 @@ func (p *persistentService) List(ctx context.Context, req *ps.ListReq) (*ps.List
 	}
 	infos, err := p.m.List(ctx, stream)
 	if err != nil {
-		return nil, groupError(ctx, stream, err)
+		return nil, groupError(ctx, stream, "", err)
 	}
 	resp := &ps.ListResp{}
 	for _, info := range infos {
@@ -404,7 +440,7 @@ func (p *persistentService) ReplayParked(ctx context.Context, req *ps.ReplayPark
 		limit = int(min(v.StopAt, math.MaxInt32))
 	}
 	if _, err := p.m.ReplayParked(ctx, stream, o.GetGroupName(), limit); err != nil {
-		return nil, groupError(ctx, stream, err)
+		return nil, groupError(ctx, stream, o.GetGroupName(), err)
 	}
 	return &ps.ReplayParkedResp{}, nil
 }
@@ -417,10 +453,11 @@ func (p *persistentService) RestartSubsystem(ctx context.Context, _ *shared.Empt
 	return &shared.Empty{}, nil
 }
 
-// subscriptionInfo describes a group as KurrentDB does. Positions on $all
-// are written "C:n/P:n", versions as numbers. The start the group was
-// created with is not kept apart from its checkpoint and is reported as the
-// start of the stream.
+// subscriptionInfo describes a group as KurrentDB does: its settings as
+// they were created or updated, its start as given (for $all positions
+// "C:n/P:n", "C:-1/P:-1" for the end; for streams a revision, "-1" for the
+// end), its statistics and its connections. Rates are measured between two
+// calls of GetInfo or List, as KurrentDB measures them.
 func subscriptionInfo(info subscription.Info) *ps.SubscriptionInfo {
 	all := info.Stream == subscription.AllStream
 	pos := func(n uint64) string {
@@ -430,24 +467,38 @@ func subscriptionInfo(info subscription.Info) *ps.SubscriptionInfo {
 		return strconv.FormatUint(n, 10)
 	}
 	s := info.Settings
+	start := "-1"
+	if all {
+		start = "C:-1/P:-1"
+	}
+	if n, ok := s.Start.First(); ok {
+		start = pos(n)
+	}
 	out := &ps.SubscriptionInfo{
-		EventSource:                info.Stream,
-		GroupName:                  info.Group,
-		Status:                     "Live",
-		StartFrom:                  pos(0),
-		MessageTimeoutMilliseconds: int32(min(s.MessageTimeout.Milliseconds(), math.MaxInt32)),
-		MaxRetryCount:              int32(max(s.MaxRetryCount, 0)),
-		BufferSize:                 int32(s.BufferSize),
-		MinCheckPointCount:         int32(s.CheckpointAfter),
-		MaxCheckPointCount:         int32(s.CheckpointAfter),
-		MaxSubscriberCount:         int32(s.MaxSubscriberCount),
-		NamedConsumerStrategy:      s.Strategy.String(),
-		ResolveLinkTos:             s.ResolveLinks,
-		TotalItems:                 int64(min(info.Delivered, math.MaxInt64)),
-		ReadBufferCount:            int32(info.Buffered),
-		TotalInFlightMessages:      int32(info.InFlight),
-		OutstandingMessagesCount:   int32(info.InFlight),
-		ParkedMessageCount:         int64(info.Parked),
+		EventSource:                 info.Stream,
+		GroupName:                   info.Group,
+		Status:                      "Live",
+		StartFrom:                   start,
+		ResolveLinkTos:              s.ResolveLinks,
+		MessageTimeoutMilliseconds:  int32(min(s.MessageTimeout.Milliseconds(), math.MaxInt32)),
+		ExtraStatistics:             s.ExtraStatistics,
+		MaxRetryCount:               int32(max(s.MaxRetryCount, 0)),
+		LiveBufferSize:              int32(min(s.LiveBufferSize, math.MaxInt32)),
+		BufferSize:                  int32(min(s.BufferSize, math.MaxInt32)),
+		ReadBatchSize:               int32(min(s.ReadBatchSize, math.MaxInt32)),
+		CheckPointAfterMilliseconds: int32(min(s.CheckpointInterval.Milliseconds(), math.MaxInt32)),
+		MinCheckPointCount:          int32(min(s.CheckpointAfter, math.MaxInt32)),
+		MaxCheckPointCount:          int32(min(s.MaxCheckpointCount, math.MaxInt32)),
+		MaxSubscriberCount:          int32(min(s.MaxSubscriberCount, math.MaxInt32)),
+		NamedConsumerStrategy:       s.Strategy.String(),
+		AveragePerSecond:            int32(min(info.Rate.PerSecond, math.MaxInt32)),
+		TotalItems:                  int64(min(info.Delivered, math.MaxInt64)),
+		CountSinceLastMeasurement:   int64(min(info.Rate.Count, math.MaxInt64)),
+		ReadBufferCount:             int32(info.Buffered),
+		RetryBufferCount:            int32(info.Retrying),
+		TotalInFlightMessages:       int32(info.InFlight),
+		OutstandingMessagesCount:    int32(info.InFlight),
+		ParkedMessageCount:          int64(info.Parked),
 	}
 	if s.MessageTimeout < 0 {
 		out.MessageTimeoutMilliseconds = 0
@@ -460,8 +511,14 @@ func subscriptionInfo(info subscription.Info) *ps.SubscriptionInfo {
 	}
 	for _, c := range info.Consumers {
 		out.Connections = append(out.Connections, &ps.SubscriptionInfo_ConnectionInfo{
-			ConnectionName:   c.Name,
-			InFlightMessages: int32(c.InFlight),
+			From:                      c.From,
+			Username:                  c.User,
+			AverageItemsPerSecond:     int32(min(c.Rate.PerSecond, math.MaxInt32)),
+			TotalItems:                int64(min(c.Delivered, math.MaxInt64)),
+			CountSinceLastMeasurement: int64(min(c.Rate.Count, math.MaxInt64)),
+			AvailableSlots:            int32(min(c.Available, math.MaxInt32)),
+			InFlightMessages:          int32(min(c.InFlight, math.MaxInt32)),
+			ConnectionName:            c.Name,
 		})
 	}
 	return out

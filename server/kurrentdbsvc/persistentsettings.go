@@ -13,8 +13,9 @@ import (
 )
 
 // The settings of KurrentDB's Create and Update requests, checked and mapped
-// onto [subscription.Settings]. A value out of its range is refused with
-// InvalidArgument naming the field as the protocol spells it; none is
+// onto [subscription.Settings], which keeps each as given, so that GetInfo
+// and List report what the client set. A value out of its range is refused
+// with InvalidArgument naming the field as the protocol spells it; none is
 // clamped or replaced. What the protocol's zero means:
 //
 //   - max_retry_count 0: no retries, the first retry parks the event (as in
@@ -25,13 +26,14 @@ import (
 //   - max_subscriber_count 0: no limit (as in KurrentDB);
 //   - history_buffer_size, min_checkpoint_count 0: cairn's defaults (500
 //     events, 10 events), since zero is what a client that leaves them out
-//     sends;
+//     sends; GetInfo reports the default;
 //   - max_checkpoint_count 0: not given; otherwise it must be at least
 //     min_checkpoint_count.
 //
-// live_buffer_size, read_batch_size, max_checkpoint_count and checkpoint_after
-// are checked but have no effect: a group reads up to its buffer size at a
-// time and checkpoints by count, and extra_statistics has none either.
+// A group holds history_buffer_size events and checkpoints every
+// min_checkpoint_count processed events; live_buffer_size,
+// read_batch_size, max_checkpoint_count, checkpoint_after and
+// extra_statistics are kept and reported but do not change how it runs.
 // resolve_links delivers each link with the event it names.
 
 // protoSettings are the fields the Create and Update settings share.
@@ -44,6 +46,7 @@ type protoSettings interface {
 	GetReadBatchSize() int32
 	GetHistoryBufferSize() int32
 	GetResolveLinks() bool
+	GetExtraStatistics() bool
 }
 
 // protoDuration is one of the protocol's durations: a oneof of milliseconds
@@ -187,6 +190,11 @@ func groupSettings(st protoSettings, timeout, checkpointAfter protoDuration, str
 		BufferSize:         int(st.GetHistoryBufferSize()),
 		Strategy:           strategy,
 		ResolveLinks:       st.GetResolveLinks(),
+		LiveBufferSize:     int(st.GetLiveBufferSize()),
+		ReadBatchSize:      int(st.GetReadBatchSize()),
+		MaxCheckpointCount: int(st.GetMaxCheckpointCount()),
+		CheckpointInterval: time.Duration(checkpointAfter.milliseconds()) * time.Millisecond,
+		ExtraStatistics:    st.GetExtraStatistics(),
 	}
 	if s.MaxRetryCount == 0 {
 		s.MaxRetryCount = -1 // the Manager's "none"; its zero is its default

@@ -266,8 +266,11 @@ func wrongExpectedVersion(w *cairn.WrongExpectedVersionError) *api.AppendResp_Wr
 }
 
 // remove soft-deletes or tombstones stream if exp holds; the engine checks
-// exp atomically with the delete. As in KurrentDB, deleting a stream that
-// does not exist succeeds when exp allows a missing stream.
+// exp atomically with the delete. As in KurrentDB, soft-deleting a stream
+// that does not exist (never written, or deleted and not written since)
+// fails with wrong-expected-version whatever exp says, its actual version
+// -1, while a tombstone of a stream never written succeeds when exp allows
+// a missing stream (Any, NoStream).
 func (s *Services) remove(ctx context.Context, stream string, exp cairn.ExpectedVersion, hard bool) (uint64, error) {
 	var err error
 	if hard {
@@ -275,7 +278,7 @@ func (s *Services) remove(ctx context.Context, stream string, exp cairn.Expected
 	} else {
 		err = s.writer(stream).DeleteStream(ctx, stream, exp)
 		if errors.Is(err, cairn.ErrStreamNotFound) {
-			err = nil // exp allowed a missing stream
+			err = &cairn.WrongExpectedVersionError{Op: "delete", Stream: stream, Expected: exp, Actual: -1}
 		}
 	}
 	if err != nil {

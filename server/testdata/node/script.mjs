@@ -11,7 +11,7 @@ import {
   persistentSubscriptionToStreamSettingsFromDefaults,
 } from "@kurrent/kurrentdb-client";
 
-const conn = process.argv[2];
+const [conn] = process.argv.slice(2);
 if (!conn) {
   console.error("usage: node script.mjs kurrentdb://USER:PASSWORD@HOST:PORT?...");
   process.exit(2);

@@ -1,0 +1,223 @@
+package server
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc/credentials"
+)
+
+// Serving gRPC and HTTP/1.1 on one port
+//
+// KurrentDB answers HTTP/1.1 (/ping, /info, /gossip, …) on the port of its
+// gRPC API. The server tells the two apart per connection, as a client
+// opens it: under TLS by the protocol the handshake agreed (ALPN "h2" is
+// gRPC, "http/1.1" is HTTP), otherwise, and when the client offered no
+// protocol, by its first bytes: HTTP/2's connection preface is gRPC,
+// anything else is HTTP/1.x. The connection then goes to the gRPC server
+// or to the HTTP server, whole; neither ever sees the other's.
+
+// http2Preface opens every HTTP/2 connection (RFC 9113, 3.4).
+const http2Preface = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+// detectTimeout bounds how long a new connection may take to say which
+// protocol it speaks (its TLS handshake and first bytes).
+const detectTimeout = 10 * time.Second
+
+// connQueue is a net.Listener whose connections a router hands over.
+type connQueue struct {
+	addr  net.Addr
+	conns chan net.Conn
+	done  chan struct{}
+	once  sync.Once
+	// onClose runs when the queue closes: it closes the listener the
+	// router accepts from.
+	onClose func()
+}
+
+func newConnQueue(addr net.Addr, onClose func()) *connQueue {
+	return &connQueue{addr: addr, conns: make(chan net.Conn), done: make(chan struct{}), onClose: onClose}
+}
+
+func (q *connQueue) Accept() (net.Conn, error) {
+	select {
+	case c := <-q.conns:
+		return c, nil
+	case <-q.done:
+		return nil, net.ErrClosed
+	}
+}
+
+func (q *connQueue) Close() error {
+	q.once.Do(func() {
+		close(q.done)
+		if q.onClose != nil {
+			q.onClose()
+		}
+	})
+	return nil
+}
+
+func (q *connQueue) Addr() net.Addr { return q.addr }
+
+// hand gives c to the queue's server, or closes it when the queue is
+// closed.
+func (q *connQueue) hand(c net.Conn) {
+	select {
+	case q.conns <- c:
+	case <-q.done:
+		c.Close()
+	}
+}
+
+// router accepts the connections of one listener and hands each to the
+// gRPC or the HTTP queue.
+type router struct {
+	lis        net.Listener
+	tls        *tls.Config // nil: plaintext
+	grpc, http *connQueue
+}
+
+// run accepts connections until the listener closes; each is told apart on
+// its own goroutine, so a slow client holds back no other.
+func (r *router) run() {
+	defer r.grpc.Close()
+	defer r.http.Close()
+	for {
+		c, err := r.lis.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(5 * time.Millisecond)
+				continue
+			}
+			return
+		}
+		go r.route(c)
+	}
+}
+
+func (r *router) route(c net.Conn) {
+	if err := c.SetDeadline(time.Now().Add(detectTimeout)); err != nil {
+		c.Close()
+		return
+	}
+	var conn net.Conn = c
+	if r.tls != nil {
+		tc := tls.Server(c, r.tls)
+		ctx, cancel := context.WithTimeout(context.Background(), detectTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			c.Close()
+			return
+		}
+		conn = tc
+		switch tc.ConnectionState().NegotiatedProtocol {
+		case "h2":
+			r.deliver(r.grpc, tc)
+			return
+		case "http/1.1":
+			r.deliver(r.http, tc)
+			return
+		}
+	}
+	br := bufio.NewReaderSize(conn, len(http2Preface))
+	isH2 := true
+	for i := range len(http2Preface) {
+		b, err := br.Peek(i + 1)
+		if err != nil {
+			if i == 0 || !errors.Is(err, io.EOF) {
+				conn.Close()
+				return
+			}
+			isH2 = false // a short request that is no preface
+			break
+		}
+		if b[i] != http2Preface[i] {
+			isH2 = false
+			break
+		}
+	}
+	pc := &peekedConn{Conn: conn, r: br}
+	if isH2 {
+		r.deliver(r.grpc, pc)
+	} else {
+		r.deliver(r.http, pc)
+	}
+}
+
+// deliver clears the detection deadline and hands c over.
+func (r *router) deliver(q *connQueue, c net.Conn) {
+	if err := c.SetDeadline(time.Time{}); err != nil {
+		c.Close()
+		return
+	}
+	q.hand(c)
+}
+
+// peekedConn is a connection whose first bytes were read to tell its
+// protocol apart; reads return them first.
+type peekedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c *peekedConn) Read(p []byte) (int, error) {
+	if c.r.Buffered() > 0 {
+		return c.r.Read(p)
+	}
+	return c.Conn.Read(p)
+}
+
+// tlsState returns the TLS state of a routed connection, and false for a
+// plaintext one.
+func tlsState(c net.Conn) (tls.ConnectionState, bool) {
+	if pc, ok := c.(*peekedConn); ok {
+		c = pc.Conn
+	}
+	if tc, ok := c.(*tls.Conn); ok {
+		return tc.ConnectionState(), true
+	}
+	return tls.ConnectionState{}, false
+}
+
+// routedTLS are the gRPC server's transport credentials when the router
+// terminates TLS: the handshake is done, and each connection reports its
+// TLS state as gRPC's own TLS credentials would (peer.AuthInfo is a
+// credentials.TLSInfo), so that a service can read the client's
+// certificate.
+type routedTLS struct{}
+
+func (routedTLS) ClientHandshake(context.Context, string, net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	return nil, nil, errors.New("server: routed TLS credentials serve only")
+}
+
+func (routedTLS) ServerHandshake(c net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	st, ok := tlsState(c)
+	if !ok {
+		return nil, nil, errors.New("server: a plaintext connection reached the TLS server")
+	}
+	return c, credentials.TLSInfo{State: st, CommonAuthInfo: credentials.CommonAuthInfo{SecurityLevel: credentials.PrivacyAndIntegrity}}, nil
+}
+
+func (routedTLS) Info() credentials.ProtocolInfo {
+	return credentials.ProtocolInfo{SecurityProtocol: "tls"}
+}
+
+func (c routedTLS) Clone() credentials.TransportCredentials { return c }
+
+func (routedTLS) OverrideServerName(string) error { return nil }
+
+// withALPN returns a copy of cfg that offers both protocols, gRPC's first.
+func withALPN(cfg *tls.Config) *tls.Config {
+	c := cfg.Clone()
+	c.NextProtos = []string{"h2", "http/1.1"}
+	return c
+}
