@@ -32,7 +32,11 @@ import (
 // with time-ordered ones: the retry records of the appends after the
 // index's last flush are in the log only until Open replays them.
 func TestModel(t *testing.T) {
-	for seed := range uint64(3) {
+	// Two seeds, each without crashes and with crashes for both kinds of
+	// id: nine runs took half of the package's 20 minutes under -race on a
+	// loaded 2-core machine. More seeds: -run TestModel -count N does not
+	// vary them; raise the bound here.
+	for seed := range uint64(2) {
 		t.Run(fmt.Sprintf("seed%d-crash=false", seed), func(t *testing.T) { testModel(t, seed, false, nil) })
 		for _, ids := range idKinds {
 			t.Run(fmt.Sprintf("seed%d-crash=true-%s", seed, ids.name), func(t *testing.T) { testModel(t, seed, true, ids.gen(seed)) })
