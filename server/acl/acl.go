@@ -372,3 +372,35 @@ func (e *DeniedError) Error() string {
 }
 
 func (e *DeniedError) Unwrap() error { return ErrAccessDenied }
+
+// CheckData returns an error when data cannot be the data of an event of
+// stream because the ACLs would read it: an event of a metadata stream
+// ("$$x") is a JSON object whose $acl, when it has one, is an ACL
+// ([FromMetadata]); an event of [SettingsStream] holds default ACLs
+// ([ParseSettings]). Any data suits any other stream. The servers check
+// every write with it, whatever the protocol, so that the store holds no
+// ACL that grants nothing because it cannot be read.
+func CheckData(stream string, data []byte) error {
+	switch {
+	case stream == SettingsStream:
+		_, err := ParseSettings(data)
+		return err
+	case strings.HasPrefix(stream, metaPrefix):
+		var props map[string]json.RawMessage
+		if err := json.Unmarshal(data, &props); err != nil || props == nil {
+			return fmt.Errorf("stream metadata must be a JSON object, not %s", jsonKind(data))
+		}
+		_, err := FromMetadata(data)
+		return err
+	}
+	return nil
+}
+
+// jsonKind says what data is, for an error message.
+func jsonKind(data []byte) string {
+	var v any
+	if err := json.Unmarshal(data, &v); err != nil {
+		return "text that is not JSON"
+	}
+	return jsonType(v)
+}

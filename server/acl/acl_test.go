@@ -206,3 +206,31 @@ func TestChecker(t *testing.T) {
 		t.Errorf("an admin writing $all: %v, want denied", err)
 	}
 }
+
+// What the ACLs read is checked as it is written: metadata streams take
+// JSON objects whose $acl reads, $settings default ACLs that read; other
+// streams take anything.
+func TestCheckData(t *testing.T) {
+	for _, tc := range []struct {
+		stream, data string
+		ok           bool
+	}{
+		{"$$order-1", `{"$maxCount":5}`, true},
+		{"$$order-1", `{"$acl":{"$r":["ada"],"$w":"ada"}}`, true},
+		{"$$order-1", `{"$acl":{"$r":7}}`, false},
+		{"$$order-1", `[1,2]`, false},
+		{"$$order-1", `null`, false},
+		{"$$order-1", `not json`, false},
+		{"$$order-1", ``, false},
+		{"$settings", `{"$userStreamAcl":{"$r":"$all"}}`, true},
+		{"$settings", `{"$systemStreamAcl":{"$w":true}}`, false},
+		{"$settings", `[]`, false},
+		{"order-1", `not json`, true},
+		{"$ce-order", `not json`, true},
+	} {
+		err := acl.CheckData(tc.stream, []byte(tc.data))
+		if (err == nil) != tc.ok {
+			t.Errorf("CheckData(%q, %q) = %v, want ok=%v", tc.stream, tc.data, err, tc.ok)
+		}
+	}
+}

@@ -33,11 +33,18 @@
 //     stream holds; so does an append with a condition, which tells
 //     whether matching events exist in any stream.
 //   - Compact needs an administrator or an operator, as a scavenge does.
+//   - System streams (whose names start with '$') are written, deleted
+//     and truncated as the ACLs allow, administrators only by default, as
+//     in KurrentDB; so a server can keep its users, stream metadata and
+//     subscriptions in another server's store ([cairn.Store.System]). An
+//     event of a metadata stream must be a JSON object whose $acl reads,
+//     one of $settings default ACLs that read ([acl.CheckData]).
 //   - HasEvents, GetHead, Stats and Watch, which tell no event's content,
 //     need an authenticated user.
 //
 // Without one every call is served: the host has nothing to protect, or
-// protects it itself.
+// protects it itself; system streams are read but not written, as the
+// Store does.
 package cairnsvc
 
 import (
@@ -138,15 +145,18 @@ func (s *Service) Append(ctx context.Context, req *cairnv1.AppendRequest) (*cair
 	if err := s.allow(ctx, acl.Write, r.Stream); err != nil {
 		return nil, err
 	}
+	if err := checkData(r.Stream, r.Events); err != nil {
+		return nil, err
+	}
 	var res cairn.AppendResult
 	if r.Condition != nil {
 		// A condition tells whether matching events exist in any stream.
 		if err := s.allow(ctx, acl.Read, acl.AllStream); err != nil {
 			return nil, err
 		}
-		res, err = s.store.AppendIf(ctx, r.Stream, r.Expected, *r.Condition, r.Events...)
+		res, err = s.writer(r.Stream).AppendIf(ctx, r.Stream, r.Expected, *r.Condition, r.Events...)
 	} else {
-		res, err = s.store.Append(ctx, r.Stream, r.Expected, r.Events...)
+		res, err = s.writer(r.Stream).Append(ctx, r.Stream, r.Expected, r.Events...)
 	}
 	if err != nil {
 		return nil, cairnv1.Status(err)
@@ -164,13 +174,16 @@ func (s *Service) AppendBatch(ctx context.Context, req *cairnv1.AppendBatchReque
 		if err := s.allow(ctx, acl.Write, reqs[i].Stream); err != nil {
 			return nil, err
 		}
+		if err := checkData(reqs[i].Stream, reqs[i].Events); err != nil {
+			return nil, err
+		}
 		if reqs[i].Condition != nil {
 			if err := s.allow(ctx, acl.Read, acl.AllStream); err != nil {
 				return nil, err
 			}
 		}
 	}
-	results, err := s.store.AppendBatch(ctx, reqs...)
+	results, err := s.batchWriter(reqs).AppendBatch(ctx, reqs...)
 	if err != nil {
 		return nil, cairnv1.Status(err)
 	}
@@ -308,7 +321,7 @@ func (s *Service) DeleteStream(ctx context.Context, req *cairnv1.DeleteStreamReq
 	if err := s.allow(ctx, acl.Delete, req.GetStream()); err != nil {
 		return nil, err
 	}
-	return empty, cairnv1.Status(s.store.DeleteStream(ctx, req.GetStream(), exp))
+	return empty, cairnv1.Status(s.writer(req.GetStream()).DeleteStream(ctx, req.GetStream(), exp))
 }
 
 func (s *Service) TombstoneStream(ctx context.Context, req *cairnv1.DeleteStreamRequest) (*cairnv1.Empty, error) {
@@ -319,21 +332,21 @@ func (s *Service) TombstoneStream(ctx context.Context, req *cairnv1.DeleteStream
 	if err := s.allow(ctx, acl.Delete, req.GetStream()); err != nil {
 		return nil, err
 	}
-	return empty, cairnv1.Status(s.store.TombstoneStream(ctx, req.GetStream(), exp))
+	return empty, cairnv1.Status(s.writer(req.GetStream()).TombstoneStream(ctx, req.GetStream(), exp))
 }
 
 func (s *Service) TruncateStream(ctx context.Context, req *cairnv1.TruncateStreamRequest) (*cairnv1.Empty, error) {
 	if err := s.allow(ctx, acl.Delete, req.GetStream()); err != nil {
 		return nil, err
 	}
-	return empty, cairnv1.Status(s.store.TruncateStream(ctx, req.GetStream(), req.GetBefore()))
+	return empty, cairnv1.Status(s.writer(req.GetStream()).TruncateStream(ctx, req.GetStream(), req.GetBefore()))
 }
 
 func (s *Service) CommitSnapshot(ctx context.Context, req *cairnv1.Snapshot) (*cairnv1.Empty, error) {
 	if err := s.allow(ctx, acl.Write, req.GetStreamId()); err != nil {
 		return nil, err
 	}
-	return empty, cairnv1.Status(s.store.CommitSnapshot(ctx, cairnv1.ToSnapshot(req)))
+	return empty, cairnv1.Status(s.writer(req.GetStreamId()).CommitSnapshot(ctx, cairnv1.ToSnapshot(req)))
 }
 
 func (s *Service) GetSnapshot(ctx context.Context, req *cairnv1.GetSnapshotRequest) (*cairnv1.GetSnapshotResponse, error) {
@@ -443,4 +456,36 @@ func (s *Service) Watch(_ *cairnv1.Empty, stream grpc.ServerStreamingServer[cair
 			return nil
 		}
 	}
+}
+
+// writer returns the view of the Store that writes stream: with ACLs, the
+// system view for a system stream (its name starts with '$'), which the
+// ACLs let administrators write, by default, as in KurrentDB; otherwise
+// the Store itself, which refuses system streams.
+func (s *Service) writer(stream string) *cairn.Store {
+	if s.access != nil && acl.IsSystemStream(stream) {
+		return s.store.System()
+	}
+	return s.store
+}
+
+// batchWriter returns the view that writes every stream of reqs.
+func (s *Service) batchWriter(reqs []cairn.AppendRequest) *cairn.Store {
+	for _, r := range reqs {
+		if s.access != nil && acl.IsSystemStream(r.Stream) {
+			return s.store.System()
+		}
+	}
+	return s.store
+}
+
+// checkData refuses events that the ACLs could not read: a metadata
+// stream's and $settings' ([acl.CheckData]).
+func checkData(stream string, events []cairn.EventData) error {
+	for i, e := range events {
+		if err := acl.CheckData(stream, e.Data); err != nil {
+			return status.Errorf(codes.InvalidArgument, "invalid events[%d].data of %q: %v", i, stream, err)
+		}
+	}
+	return nil
 }
