@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/server/acl"
 	streamerrors "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v2/streams/errors"
 	apiv2 "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v2/streams/streams"
 	"google.golang.org/grpc/codes"
@@ -32,6 +33,10 @@ const actualTombstoned = -100
 // place of the stream's first record: the global log keeps the order of the
 // streams' first records, not the interleaving of the request. Two checks
 // of one stream are refused (one check per stream says everything).
+//
+// Under ACLs it needs the right to write each stream it writes and to read
+// each stream it only checks; system streams are written as by the
+// multi-stream append.
 func (m *multiAppendService) AppendRecords(ctx context.Context, req *apiv2.AppendRecordsRequest) (*apiv2.AppendRecordsResponse, error) {
 	if len(req.Records) == 0 {
 		return nil, invalid("an AppendRecords request needs at least one record")
@@ -88,8 +93,15 @@ func (m *multiAppendService) AppendRecords(ctx context.Context, req *apiv2.Appen
 		checks[r] = i
 		reqs[r].Expected = exp
 	}
-
-	results, err := m.s.store.AppendBatch(ctx, reqs...)
+	if err := m.allowRecords(ctx, reqs); err != nil {
+		return nil, err
+	}
+	for i, r := range reqs {
+		if err := checkWrite(r.Stream, r.Events); err != nil {
+			return nil, v2Error(reqs, fmt.Errorf("requests[%d]: %w", i, err))
+		}
+	}
+	results, err := m.s.batchWriter(reqs).AppendBatch(ctx, reqs...)
 	if err != nil {
 		m.s.metrics.Appends(appendOutcome(err), 1)
 		var be *cairn.BatchError
@@ -112,6 +124,27 @@ func (m *multiAppendService) AppendRecords(ctx context.Context, req *apiv2.Appen
 	}
 	m.s.metrics.Appends("ok", written)
 	return resp, nil
+}
+
+// allowRecords checks AppendRecords against the ACLs: the right to write
+// each stream it writes, and to read each stream it only checks (the
+// check tells the stream's state, as a read does).
+func (m *multiAppendService) allowRecords(ctx context.Context, reqs []cairn.AppendRequest) error {
+	if m.s.access == nil {
+		return nil
+	}
+	for _, r := range reqs {
+		op := acl.Write
+		if len(r.Events) == 0 {
+			op = acl.Read
+		}
+		if err := m.s.access.Check(ctx, op, r.Stream); errors.Is(err, acl.ErrAccessDenied) {
+			return v2AccessDenied(ctx, err)
+		} else if err != nil {
+			return v2Error(reqs, err)
+		}
+	}
+	return nil
 }
 
 func appendOutcome(err error) string {

@@ -20,7 +20,10 @@ import (
 
 // multiAppendService implements KurrentDB's v2 multi-stream append on
 // [cairn.Store.AppendBatch]: atomic when the engine implements
-// [cairn.BatchAppender], as every engine shipped with cairn does.
+// [cairn.BatchAppender], as every engine shipped with cairn does. It
+// writes what the v1 Append writes: system streams as the ACLs allow
+// (administrators, by default), through the Store's system view, and
+// refuses what v1 refuses (checkWrite).
 type multiAppendService struct {
 	apiv2.UnimplementedStreamsServiceServer
 	s *Services
@@ -61,7 +64,12 @@ func (m *multiAppendService) AppendSession(stream grpc.ClientStreamingServer[api
 			}
 		}
 	}
-	results, err := m.s.store.AppendBatch(ctx, reqs...)
+	for i, r := range reqs {
+		if err := checkWrite(r.Stream, r.Events); err != nil {
+			return v2Error(reqs, fmt.Errorf("requests[%d]: %w", i, err))
+		}
+	}
+	results, err := m.s.batchWriter(reqs).AppendBatch(ctx, reqs...)
 	if err != nil {
 		m.s.metrics.Appends("error", 1)
 		return v2Error(reqs, err)

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/links"
 	"github.com/cairndb/cairn/server/acl"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
@@ -62,7 +63,7 @@ func (s *Services) appendEvents(ctx context.Context, stream string, exp cairn.Ex
 	start := time.Now()
 	var res cairn.AppendResult
 	var err error
-	if err := checkSettings(stream, events); err != nil {
+	if err := checkWrite(stream, events); err != nil {
 		s.observeAppend(start, "error")
 		return cairn.AppendResult{}, err
 	}
@@ -109,15 +110,29 @@ func (s *Services) writesSystem(stream string) bool {
 	return s.access != nil && strings.HasPrefix(stream, "$")
 }
 
-// checkSettings refuses an append to $settings whose events are not
-// default ACLs: a setting that cannot be read would grant nothing to
-// anyone but administrators.
-func checkSettings(stream string, events []cairn.EventData) error {
-	if stream != acl.SettingsStream {
-		return nil
+// batchWriter returns the Store view that writes every stream of reqs
+// (see writer).
+func (s *Services) batchWriter(reqs []cairn.AppendRequest) *cairn.Store {
+	for _, r := range reqs {
+		if s.writesSystem(r.Stream) {
+			return s.store.System()
+		}
+	}
+	return s.store
+}
+
+// checkWrite refuses, whatever the protocol, an append that stream cannot
+// take: to one of the standard projections' streams, which are read from
+// the index and never written, or of events that the ACLs could not read
+// (a metadata stream's must be JSON objects whose $acl reads, $settings'
+// default ACLs: see acl.CheckData), which would grant nothing to anyone
+// but administrators.
+func checkWrite(stream string, events []cairn.EventData) error {
+	if _, virtual := links.Virtual(stream); virtual {
+		return &cairn.InvalidArgumentError{Field: "stream", Reason: fmt.Sprintf("%q is a standard projection's stream, read from the index: it is not written", stream)}
 	}
 	for i, e := range events {
-		if _, err := acl.ParseSettings(e.Data); err != nil {
+		if err := acl.CheckData(stream, e.Data); err != nil {
 			return &cairn.InvalidArgumentError{Field: fmt.Sprintf("events[%d].data", i), Reason: err.Error()}
 		}
 	}
