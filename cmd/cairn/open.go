@@ -4,13 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore"
 	"github.com/cairndb/cairn/storeurl"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // hostPort matches what looks like a server's address without a scheme:
@@ -90,9 +95,57 @@ func explainDirError(dir string, err error) error {
 		return fmt.Errorf("no store at %s: the directory holds no cairn store (other files are there, or none)", dir)
 	case errors.Is(err, syscall.EAGAIN), errors.Is(err, syscall.EWOULDBLOCK):
 		return fmt.Errorf("the store in %s is in use by another process, most likely a running cairn server: "+
-			"go through the server with --server cairn://127.0.0.1:2113 (the address it listens on), or stop it first", dir)
+			"go through the server with --server %s (the URL it printed as it started), or stop it first", dir, serverHint(dir))
 	case errors.Is(err, syscall.EROFS):
 		return fmt.Errorf("the store in %s is on read-only media: read, streams, stats, tail and export work there, nothing that writes: %w", dir, err)
+	}
+	return err
+}
+
+// serverHint is the --server URL of a server of dir on its default
+// address, as cairn serve prints it: over TLS with the development CA it
+// keeps in dir, when it is there.
+func serverHint(dir string) string {
+	ca := devCertFiles(defaultCertsDir(dir)).CACert
+	if _, err := os.Stat(ca); err != nil {
+		return "cairn://admin:PASSWORD@localhost:2113"
+	}
+	if abs, err := filepath.Abs(ca); err == nil {
+		ca = abs
+	}
+	return "'cairn://admin:PASSWORD@localhost:2113?tls=true&tlsCAFile=" + queryValue.Replace(ca) + "'"
+}
+
+// explainServerError adds to the errors of a server (raw, a cairn:// URL)
+// what to change in the URL: TLS, which cairn serve speaks unless told
+// --insecure, and credentials, which it always requires.
+func explainServerError(raw string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if kind, _, perr := storeurl.Parse(raw); perr != nil || kind != storeurl.Remote {
+		return err
+	}
+	st, ok := status.FromError(err)
+	if !ok {
+		return err
+	}
+	u, uerr := url.Parse(raw)
+	if uerr != nil {
+		return err
+	}
+	tlsOn := false
+	for k, v := range u.Query() {
+		if strings.EqualFold(k, "tls") && len(v) > 0 && strings.EqualFold(v[0], "true") {
+			tlsOn = true
+		}
+	}
+	switch {
+	case st.Code() == codes.Unavailable && !tlsOn && strings.Contains(st.Message(), "server preface"):
+		return fmt.Errorf("%w\nthe server may speak TLS, as cairn serve does unless --insecure: add ?tls=true&tlsCAFile=… to the URL "+
+			"(cairn serve prints it; the CA of its development certificate is certs/ca.crt in its store's directory)", err)
+	case st.Code() == codes.Unauthenticated && u.User == nil:
+		return fmt.Errorf("%w\nthe server requires a user: cairn://admin:PASSWORD@%s", err, u.Host)
 	}
 	return err
 }

@@ -97,6 +97,7 @@ func (g *globals) with(ctx context.Context, mode openMode, fn func(*cairn.Store)
 		if cerr := s.Close(); err == nil && cerr != nil && !errors.Is(cerr, cairn.ErrClosed) {
 			err = cerr
 		}
+		err = explainServerError(url, err)
 	}()
 	return fn(s)
 }

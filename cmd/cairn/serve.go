@@ -33,6 +33,7 @@ func newServeCmd(g *globals) *cobra.Command {
 		advertise          string
 		tlsCert, tlsKey    string
 		tlsClientCA        string
+		certsDir           string
 		adminPassword      string
 		opsPassword        string
 		insecure, jsonLogs bool
@@ -55,15 +56,22 @@ Security: every request but discovery must authenticate, as a user kept in
 the store (basic auth: user name and password), or with --tls-client-ca by
 a client certificate whose common name is the user's name. Stream ACLs
 ($acl in stream metadata, defaults in $settings) decide what each user may
-do, as in KurrentDB. With --tls-cert and --tls-key the server speaks TLS.
-Without them, on a loopback address only, it speaks plaintext for
-development: the official Go client sends no credentials over plaintext,
-so it needs TLS; cairn's own clients and the Node.js client send theirs.
-Beyond loopback the server requires TLS, and refuses to start while admin
-or ops has the default password "changeit". --insecure turns TLS off
-explicitly, and is also refused beyond loopback. The HTTP port has neither
-TLS nor authentication: beyond loopback it is refused unless --http-public
-says to serve /metrics and /health to anyone who reaches it.
+do, as in KurrentDB.
+
+TLS: with --tls-cert and --tls-key the server speaks TLS with that
+certificate. Without them, on loopback, it speaks TLS with a development
+CA and a certificate for localhost, 127.0.0.1 and ::1 that it makes on its
+first start in --certs-dir (by default certs in the store's directory,
+./cairn-data/certs, or ./cairn-certs for a store that is not a
+directory), and prints the connection string that trusts them:
+kurrentdb://admin:changeit@localhost:2113?tls=true&tlsCAFile=…/ca.crt.
+--insecure serves plaintext instead, on loopback only: cairn's commands
+and the Node.js client send their credentials over it, but the official
+Go client sends none without TLS, so it cannot use such a server. Beyond
+loopback the server needs --tls-cert and --tls-key, and refuses to start
+while admin or ops has the default password "changeit". The HTTP port
+has neither TLS nor authentication: beyond loopback it is refused unless
+--http-public says to serve /metrics and /health to anyone who reaches it.
 
 On its first start with a store, cairn serve creates the users admin (in
 $admins) and ops (in $ops), as KurrentDB does, with the passwords of
@@ -75,7 +83,8 @@ service.
 SIGTERM or Ctrl-C stops taking new requests, ends subscriptions, lets
 in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 		Example: `  cairn serve
-  cairn serve --store memory: --listen 127.0.0.1:2113
+  # then: kurrentdb://admin:changeit@localhost:2113?tls=true&tlsCAFile=$PWD/cairn-data/certs/ca.crt
+  cairn serve --store memory: --insecure   # plaintext; not for the Go client
   cairn certs --dir ./certs && CAIRN_ADMIN_PASSWORD=… CAIRN_OPS_PASSWORD=… cairn serve \
       --listen 0.0.0.0:2113 --tls-cert certs/node.crt --tls-key certs/node.key
   # then: kurrentdb://admin:…@localhost:2113?tls=true&tlsCAFile=certs/ca.crt
@@ -108,8 +117,8 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			if insecure && tlsCert != "" {
 				return errors.New("--insecure turns TLS off: drop it, or drop --tls-cert and --tls-key")
 			}
-			if tlsClientCA != "" && tlsCert == "" {
-				return errors.New("--tls-client-ca needs TLS: give --tls-cert and --tls-key")
+			if tlsClientCA != "" && insecure {
+				return errors.New("--tls-client-ca needs TLS: drop --insecure")
 			}
 			if !cmd.Flags().Changed("admin-password") {
 				adminPassword = os.Getenv(envAdminPassword)
@@ -117,7 +126,7 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			if !cmd.Flags().Changed("ops-password") {
 				opsPassword = os.Getenv(envOpsPassword)
 			}
-			if err := server.CheckExposure(listen, tlsCert != ""); err != nil {
+			if err := checkServeTLS(listen, tlsCert, insecure); err != nil {
 				return err
 			}
 			if err := server.CheckHTTPExposure(httpListen, httpPublic); err != nil {
@@ -134,19 +143,21 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 				AtomPub:         atomPub,
 				SystemEvents:    true,
 			}
+			caFile := ""
 			if tlsCert != "" {
 				cfg, err := server.LoadTLS(tlsCert, tlsKey)
 				if err != nil {
 					return err
 				}
-				opts.TLS = cfg
-				if tlsClientCA != "" {
-					if opts.ClientCAs, err = server.LoadCertPool(tlsClientCA); err != nil {
-						return fmt.Errorf("--tls-client-ca: %w", err)
-					}
+				opts.TLS, caFile = cfg, caFileFor(tlsCert)
+			} else if insecure {
+				log.Warn("--insecure: serving plaintext on loopback; requests must still authenticate, and the official Go client sends credentials only over TLS", "addr", listen)
+			}
+			if tlsClientCA != "" {
+				var err error
+				if opts.ClientCAs, err = server.LoadCertPool(tlsClientCA); err != nil {
+					return fmt.Errorf("--tls-client-ca: %w", err)
 				}
-			} else {
-				log.Warn("serving plaintext on loopback (development mode): requests must still authenticate, and the official Go client sends credentials only over TLS", "addr", listen)
 			}
 			if httpListen != "" && !server.IsLoopback(httpListen) {
 				log.Warn("--http-public: /metrics and /health are served beyond loopback without TLS or authentication", "addr", httpListen)
@@ -154,6 +165,9 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 
 			ctx := cmd.Context()
 			if err := checkStoreURL(g.store); err != nil {
+				return err
+			}
+			if err := checkServeStore(g.store); err != nil {
 				return err
 			}
 			store, err := storeurl.Open(ctx, g.store, storeurl.Options{Store: cairn.Options{Logger: log, Hooks: opts.Metrics.Hooks()}})
@@ -170,6 +184,15 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 					log.Info("store closed")
 				}
 			}()
+			if tlsCert == "" && !insecure {
+				// After the store: the default directory is in the store's.
+				if certsDir == "" {
+					certsDir = defaultCertsDir(g.store)
+				}
+				if opts.TLS, caFile, err = devTLS(certsDir, log); err != nil {
+					return err
+				}
+			}
 
 			lis, err := net.Listen("tcp", listen)
 			if err != nil {
@@ -205,12 +228,11 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 					}
 				}()
 			}
-			conn := "kurrentdb://admin:PASSWORD@" + lis.Addr().String() + "?tls=false"
-			if opts.TLS != nil {
-				conn = "kurrentdb://admin:PASSWORD@" + lis.Addr().String() + "?tls=true&tlsCAFile=" + caFileFor(tlsCert)
-			}
+			_, adminErr := srv.Users().Authenticate(ctx, "admin", server.DefaultAdminPassword)
+			ends := endpointsFor(lis.Addr(), adminErr == nil, caFile)
 			log.Info("cairn serving", "store", storeurl.Redact(g.store), "grpc", lis.Addr().String(), "http", httpListen,
-				"tls", opts.TLS != nil, "connect", conn, "startup", time.Since(begun).Round(time.Microsecond).String())
+				"tls", opts.TLS != nil, "connect", ends.kurrent, "startup", time.Since(begun).Round(time.Microsecond).String())
+			ends.print(cmd.OutOrStdout(), opts.TLS != nil)
 
 			var serveErr error
 			select {
@@ -239,7 +261,8 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate of the node (turns TLS on)")
 	f.StringVar(&tlsKey, "tls-key", "", "PEM private key of the node")
 	f.StringVar(&tlsClientCA, "tls-client-ca", "", "PEM certificates of the authorities whose client certificates authenticate users (by common name)")
-	f.BoolVar(&insecure, "insecure", false, "serve plaintext (loopback only); requests still authenticate")
+	f.BoolVar(&insecure, "insecure", false, "serve plaintext (loopback only); requests still authenticate, and the official Go client, which sends credentials only over TLS, cannot connect")
+	f.StringVar(&certsDir, "certs-dir", "", "where serve keeps the development CA and certificate it makes when TLS has no --tls-cert (default: certs in the store's directory, else ./cairn-certs)")
 	f.StringVar(&adminPassword, "admin-password", "", "the admin user's password when a new store creates it (default $"+envAdminPassword+", else \"changeit\")")
 	f.StringVar(&opsPassword, "ops-password", "", "the ops user's password when a new store creates it (default $"+envOpsPassword+", else \"changeit\")")
 	f.IntVar(&maxAppendBytes, "max-append-bytes", 0, "the largest append, its events encoded plus 128 bytes each; larger ones are refused (default: the largest event plus 1 MiB, 17 MiB)")
