@@ -55,7 +55,9 @@
 // request without credentials even where an ACL grants $all, and even
 // without TLS. The official Go client sends credentials only over TLS, so
 // it needs TLS; cairn's own clients and the Node.js client send theirs over
-// plaintext too. The cairn command serves plaintext only on loopback.
+// plaintext too. The cairn command serves TLS by default, with a
+// development certificate ([GenerateCerts]) on loopback, and plaintext
+// only on loopback, when told --insecure.
 //
 // [New] creates the built-in users admin ($admins) and ops ($ops) in a
 // store that never held them, with [Options.AdminPassword] and
