@@ -9,7 +9,8 @@
 // KurrentDB's resolveLinkTos) returns each link with the event it names
 // ([Resolved]); when that event is gone (its stream deleted or tombstoned,
 // truncated past it, hidden by the [Options.Visible] rules, or removed by
-// compaction) it returns the link alone, as KurrentDB does. Data that does
+// compaction) it returns the link alone, as KurrentDB does; so it does when
+// the reader may not read the event's stream ([Options.Readable]). Data that does
 // not parse makes an ordinary event, returned as it is.
 //
 // # The standard projections

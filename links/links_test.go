@@ -321,3 +321,47 @@ func TestSizedRead(t *testing.T) {
 		}
 	})
 }
+
+// A link to an event of a stream the reader may not read resolves to the
+// link alone, as a link to a gone event does; the stream is asked once per
+// read, whatever the number of links to it.
+func TestLinkToUnreadableStreamResolvesToTheLinkAlone(t *testing.T) {
+	engines(t, func(t *testing.T, s *cairn.Store) {
+		appendOK(t, s, "order-1", ev("OrderPlaced"), ev("OrderShipped"))
+		appendOK(t, s, "secret-1", ev("OrderPlaced"))
+		link := func(data string) cairn.EventData {
+			return cairn.EventData{Type: links.LinkType, ContentType: cairn.ContentBinary, Data: []byte(data)}
+		}
+		appendOK(t, s, "vip-orders", link("0@order-1"), link("0@secret-1"), link("1@order-1"), link("0@$ce-secret"), link("0@$ce-order"))
+		asked := map[string]int{}
+		r := links.NewReader(s, links.Options{Readable: func(_ context.Context, stream string) (bool, error) {
+			asked[stream]++
+			return stream != "secret-1" && stream != "$ce-secret", nil
+		}})
+		same(t, describe(read(t, r, "vip-orders", 0, 10, cairn.Forward, true)), []string{
+			"0:0@order-1->order-1@0", "1:0@secret-1->none", "2:1@order-1->order-1@1", "3:0@$ce-secret->none", "4:0@$ce-order->$ce-order@0",
+		})
+		for stream, n := range asked {
+			if n != 1 {
+				t.Errorf("Readable asked about %s %d times in one read, want once", stream, n)
+			}
+		}
+		// The category streams' links, resolved.
+		same(t, describe(read(t, r, "$ce-secret", 0, 10, cairn.Forward, true)), []string{"0:0@secret-1->none"})
+		same(t, describe(read(t, r, "$ce-order", 0, 10, cairn.Forward, true)), []string{"0:0@order-1->order-1@0", "1:1@order-1->order-1@1"})
+		// Unresolved, every link is there.
+		same(t, describe(read(t, r, "$ce-secret", 0, 10, cairn.Forward, false)), []string{"0:0@secret-1"})
+		// Resolve, for events read from the log.
+		events, err := s.ReadStream(context.Background(), "vip-orders", 0, 10, cairn.Forward)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.Resolve(context.Background(), events)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res[1].Target != nil || res[0].Target == nil {
+			t.Errorf("Resolve: link to secret-1 resolved to %v, link to order-1 to %v", res[1].Target, res[0].Target)
+		}
+	})
+}

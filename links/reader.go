@@ -19,6 +19,13 @@ type Options struct {
 	// readers of the stream see. A link to an event outside it resolves
 	// to nothing, as a link to a deleted event does.
 	Visible func(ctx context.Context, stream string) (lowest int64, oldest time.Time, err error)
+	// Readable, when set, says whether the reader of a request (its
+	// context: a server asks its ACLs for the request's user) may read
+	// stream. A link to an event of a stream it may not read, or to an
+	// entry of a virtual stream it may not read, resolves to nothing,
+	// the link alone, as a link to a deleted event does. Nil lets every
+	// reader read every stream.
+	Readable func(ctx context.Context, stream string) (bool, error)
 }
 
 // Reader reads streams as KurrentDB shows them: the streams of the
@@ -267,6 +274,9 @@ func (r *Reader) target(ctx context.Context, vis *visibility, link *cairn.Event)
 		return nil, nil
 	}
 	if _, virtual := Virtual(stream); virtual {
+		if ok, err := vis.readable(ctx, stream); err != nil || !ok {
+			return nil, err
+		}
 		p, err := r.ReadStream(ctx, stream, version, 1, 0, cairn.Forward, false)
 		if err != nil {
 			if errors.Is(err, cairn.ErrStreamNotFound) {
@@ -296,10 +306,11 @@ func (r *Reader) target(ctx context.Context, vis *visibility, link *cairn.Event)
 }
 
 // visibility remembers, for the streams of one page, which of their events
-// readers see.
+// readers see, and which streams the reader may read.
 type visibility struct {
 	r       *Reader
 	streams map[string]streamView
+	readers map[string]bool
 }
 
 type streamView struct {
@@ -309,12 +320,32 @@ type streamView struct {
 }
 
 func (r *Reader) newVisibility() *visibility {
-	return &visibility{r: r, streams: map[string]streamView{}}
+	return &visibility{r: r, streams: map[string]streamView{}, readers: map[string]bool{}}
 }
 
-// sees reports whether readers of e's stream see e now: the stream is not
-// deleted, e is not truncated away, and the Visible option allows it.
+// readable reports whether the reader may read stream (Options.Readable).
+func (v *visibility) readable(ctx context.Context, stream string) (bool, error) {
+	if v.r.opts.Readable == nil {
+		return true, nil
+	}
+	ok, seen := v.readers[stream]
+	if !seen {
+		var err error
+		if ok, err = v.r.opts.Readable(ctx, stream); err != nil {
+			return false, err
+		}
+		v.readers[stream] = ok
+	}
+	return ok, nil
+}
+
+// sees reports whether the reader sees e now: it may read e's stream, the
+// stream is not deleted, e is not truncated away, and the Visible option
+// allows it.
 func (v *visibility) sees(ctx context.Context, e *cairn.Event) (bool, error) {
+	if ok, err := v.readable(ctx, e.StreamID); err != nil || !ok {
+		return false, err
+	}
 	sv, ok := v.streams[e.StreamID]
 	if !ok {
 		first, err := v.r.store.ReadStream(ctx, e.StreamID, 0, 1, cairn.Forward)

@@ -34,6 +34,21 @@ func (s *Services) allow(ctx context.Context, op acl.Operation, stream string) e
 	return nil
 }
 
+// readable reports whether the request's principal may read stream. A
+// link to an event of a stream it may not read resolves to the link alone
+// (links.Options.Readable), in reads, catch-up subscriptions and
+// persistent subscriptions alike.
+func (s *Services) readable(ctx context.Context, stream string) (bool, error) {
+	if s.access == nil {
+		return true, nil
+	}
+	err := s.access.Check(ctx, acl.Read, stream)
+	if errors.Is(err, acl.ErrAccessDenied) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // allowOperator returns nil when the request's principal is an
 // administrator or an operator: KurrentDB's rule for scavenges and for
 // managing persistent subscriptions.

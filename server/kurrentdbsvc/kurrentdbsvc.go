@@ -128,7 +128,8 @@ type Services struct {
 
 	// links reads streams as KurrentDB shows them: the standard
 	// projections' streams from the index, links resolved on request,
-	// stream metadata enforced on link targets.
+	// stream metadata and the request's right to read enforced on link
+	// targets.
 	links *links.Reader
 
 	// local wakes subscriptions after changes the Store does not signal:
@@ -168,7 +169,7 @@ func New(host Host, opts Options) *Services {
 		started:    time.Now(),
 	}
 	s.ops = &operationsService{s: s}
-	s.links = links.NewReader(host.Store, links.Options{Projections: host.Standard, Visible: s.visibleOf})
+	s.links = links.NewReader(host.Store, links.Options{Projections: host.Standard, Visible: s.visibleOf, Readable: s.readable})
 	return s
 }
 

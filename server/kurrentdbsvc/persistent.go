@@ -274,6 +274,17 @@ func (p *persistentService) Read(stream grpc.BidiStreamingServer[ps.ReadReq, ps.
 			}
 			return groupError(ctx, name, o.GetGroupName(), err)
 		}
+		// The group resolves links for all its consumers; each sees
+		// only the targets its user may read.
+		if d.Link && d.Target != nil {
+			ok, err := p.s.readable(ctx, d.Target.StreamID)
+			if err != nil {
+				return rpcError(ctx, name, err)
+			}
+			if !ok {
+				d.Target = nil
+			}
+		}
 		if err := stream.Send(persistentEvent(d, uuidString)); err != nil {
 			return err
 		}
