@@ -429,6 +429,9 @@ func TestACLOnBatchAppendAndScavenge(t *testing.T) {
 		switch {
 		case stream == "ledger" && codes.Code(resp.GetError().GetCode()) != codes.PermissionDenied:
 			t.Errorf("response %d: bob's batch to ledger: %v, want PermissionDenied", i, resp)
+		case stream == "ledger" && (len(resp.GetError().GetDetails()) != 1 || !resp.GetError().GetDetails()[0].MessageIs(&shared.AccessDenied{})):
+			// The Node.js client reads the detail to raise AccessDeniedError.
+			t.Errorf("response %d: bob's refused batch to ledger has the details %v, want event_store.client.AccessDenied", i, resp.GetError().GetDetails())
 		case stream == "bobs-own" && resp.GetSuccess() == nil:
 			t.Errorf("response %d: bob's batch to his own stream: %v, want success", i, resp)
 		}

@@ -20,10 +20,10 @@ const nodeDir = "testdata/node"
 // runNode runs a Node.js scenario of nodeDir against ts and returns what
 // it printed. The scenario gets the server's connection string (with
 // scheme, kurrentdb or esdb, as the client it uses spells it) and the base
-// URL of its HTTP side; node trusts the server's test CA. It skips, saying
-// why, when node or the client modules are missing, and fails instead
-// under CI=true, where .ci/run installs both.
-func runNode(t *testing.T, script, scheme string, ts *testServer) string {
+// URL of its HTTP side, then args; node trusts the server's test CA. It
+// skips, saying why, when node or the client modules are missing, and
+// fails instead under CI=true, where .ci/run installs both.
+func runNode(t *testing.T, script, scheme string, ts *testServer, args ...string) string {
 	t.Helper()
 	missing := func(what string) {
 		t.Helper()
@@ -49,7 +49,7 @@ func runNode(t *testing.T, script, scheme string, ts *testServer) string {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, script, conn, base)
+	cmd := exec.CommandContext(ctx, node, append([]string{script, conn, base}, args...)...)
 	cmd.Dir = nodeDir
 	cmd.Env = append(os.Environ(), "NODE_EXTRA_CA_CERTS="+ts.ca)
 	var stdout, stderr bytes.Buffer

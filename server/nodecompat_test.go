@@ -79,3 +79,55 @@ append past its deadline deadline-exceeded
 done
 `)
 }
+
+// TestNodeACL sets a stream's ACL through the published Node.js client
+// (setStreamMetadata with acl) and meets it as two other users, whom the
+// Users service created (the Node.js client has no users API): bob is
+// refused with the client's AccessDenied error, ada, in the group the ACL
+// names, reads and writes; a category stream, a system stream, takes its
+// own grant, and its resolved links show each reader only what it may
+// read.
+func TestNodeACL(t *testing.T) {
+	ts := start(t, server.Options{})
+	ts.createUser(t, "ada", "ada-pw", "accounting")
+	ts.createUser(t, "bob", "bob-pw")
+	got := runNode(t, "acl.mjs", "kurrentdb", ts, ts.url("ada", "ada-pw", ""), ts.url("bob", "bob-pw", ""))
+	wantLines(t, got, `metadata readRoles=accounting writeRoles=ada metaReadRoles=$admins
+bob reads ledger-1 access-denied (AccessDeniedError)
+bob appends to ledger-1 access-denied (AccessDeniedError)
+bob reads ledger-1's metadata access-denied (AccessDeniedError)
+ada reads ledger-1 0 Credited
+ada reads ledger-1 1 Debited
+ada appends to ledger-1 succeeded
+ada reads $ce-ledger access-denied (AccessDeniedError)
+ada reads $ce-ledger 0 0@ledger-1 -> ledger-1 0 Credited
+ada reads $ce-ledger 1 1@ledger-1 -> ledger-1 1 Debited
+ada reads $ce-ledger 2 2@ledger-1 -> ledger-1 2 Credited
+bob reads $ce-ledger 0 0@ledger-1 -> none
+bob reads $ce-ledger 1 1@ledger-1 -> none
+bob reads $ce-ledger 2 2@ledger-1 -> none
+bob reads bob-notes 0 Noted
+done
+`)
+}
+
+// TestNodeProjections creates, queries and manages projections through the
+// published Node.js client: a continuous projection's state as it catches
+// up and then live, a partition's state, the status, the list with the
+// standard projections, disable, enable, delete.
+func TestNodeProjections(t *testing.T) {
+	ts := start(t, server.Options{})
+	got := runNode(t, "projections.mjs", "kurrentdb", ts)
+	wantLines(t, got, `state order-totals {"placed":2,"total":49}
+state per-order order-1 {"events":2}
+state order-totals {"placed":3,"total":50}
+status order-totals Running
+list $by_category,$by_correlation_id,$by_event_type,$stream_by_category,$streams,order-totals,per-order
+standard $by_category=Running,$by_correlation_id=Running,$by_event_type=Running,$stream_by_category=Running,$streams=Running
+disabled Stopped
+enabled Running
+after delete order-totals
+state of a deleted projection not-found
+done
+`)
+}

@@ -212,6 +212,19 @@ func batchResp(corr *shared.UUID, opts *api.BatchAppendReq_Options) *api.BatchAp
 
 func batchError(corr *shared.UUID, opts *api.BatchAppendReq_Options, c codes.Code, msg string, detail proto.Message) *api.BatchAppendResp {
 	st := &rpcstatus.Status{Code: int32(c), Message: msg}
+	if detail == nil {
+		// Every error carries a detail, as KurrentDB's do: the Node.js
+		// client reads the detail's type without checking that there is
+		// one, and fails with a TypeError when there is none.
+		switch c {
+		case codes.PermissionDenied:
+			detail = &shared.AccessDenied{}
+		case codes.InvalidArgument:
+			detail = &shared.BadRequest{Message: msg}
+		default:
+			detail = &shared.Unknown{}
+		}
+	}
 	if detail != nil {
 		if a, err := anypb.New(detail); err == nil {
 			st.Details = []*anypb.Any{a}
