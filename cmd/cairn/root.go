@@ -47,7 +47,7 @@ func newRootCmdWith(g *globals) *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().StringVar(&g.store, "store", DefaultStore, "the store: memory:, a directory, postgres://user:pass@host/db, or cairn://host:port")
-	root.PersistentFlags().StringVar(&g.server, "server", "", "use a running cairn server instead of --store: cairn://[user:password@]host:port[?tls=true&tlsCAFile=ca.crt]")
+	root.PersistentFlags().StringVar(&g.server, "server", "", "use a running cairn server instead of --store, by the URL cairn serve prints: cairn://user:password@host:port[?tls=true&tlsCAFile=ca.crt]")
 	root.AddCommand(
 		newAppendCmd(g),
 		newReadCmd(g),
