@@ -126,7 +126,7 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			if !cmd.Flags().Changed("ops-password") {
 				opsPassword = os.Getenv(envOpsPassword)
 			}
-			if err := checkServeTLS(listen, tlsCert, insecure); err != nil {
+			if err := checkServeTLS(listen, tlsCert, certsDir, insecure); err != nil {
 				return err
 			}
 			if err := server.CheckHTTPExposure(httpListen, httpPublic); err != nil {

@@ -36,8 +36,11 @@ func defaultCertsDir(store string) string {
 
 // checkServeTLS refuses what serve cannot do securely on listen: beyond
 // loopback it needs a certificate of its own (the development one names
-// loopback only) and TLS.
-func checkServeTLS(listen, tlsCert string, insecure bool) error {
+// loopback only) and TLS; and a --certs-dir it would not use.
+func checkServeTLS(listen, tlsCert, certsDir string, insecure bool) error {
+	if certsDir != "" && (insecure || tlsCert != "") {
+		return errors.New("--certs-dir holds the development certificate, which serve uses only without --tls-cert and --insecure: drop one or the other")
+	}
 	if insecure || tlsCert != "" {
 		return server.CheckExposure(listen, tlsCert != "")
 	}

@@ -215,6 +215,7 @@ func TestServeTLSRefusals(t *testing.T) {
 		{[]string{"--certs-dir", mismatched}, "is not a certificate for localhost signed by"},
 		{[]string{"--insecure", "--tls-client-ca", filepath.Join(other, "ca.crt")}, "--tls-client-ca needs TLS: drop --insecure"},
 		{[]string{"--store", "cairn://127.0.0.1:1"}, "name one in the URL, cairn://admin:PASSWORD@127.0.0.1:1"},
+		{[]string{"--insecure", "--certs-dir", other}, "--certs-dir holds the development certificate"},
 	} {
 		args := append([]string{"serve", "--store", "memory:", "--http-listen", ""}, tc.args...)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
