@@ -16,7 +16,11 @@ func (s *Store) Append(ctx context.Context, stream string, expected ExpectedVers
 	if err != nil {
 		return AppendResult{}, err
 	}
+	ctx, end := s.begin(ctx, Operation{Name: OpAppend, Stream: stream, Events: events})
 	res, err := s.b.Append(ctx, stream, expected, events)
+	if end != nil {
+		end(appendOutcome(len(events), res, err))
+	}
 	if err != nil {
 		return res, s.failed("append", err)
 	}
@@ -106,6 +110,31 @@ func (s *Store) AppendBatch(ctx context.Context, requests ...AppendRequest) ([]A
 		r.Events = events
 		prepared[i] = r
 	}
+	ctx, end := s.begin(ctx, Operation{Name: OpAppendBatch, Batch: prepared})
+	results, err := s.appendBatch(ctx, prepared)
+	if end != nil {
+		end(batchOutcome(prepared, results, err))
+	}
+	return results, err
+}
+
+// batchOutcome is the outcome of a batch append of requests.
+func batchOutcome(requests []AppendRequest, results []AppendResult, err error) Outcome {
+	if err != nil {
+		return Outcome{Err: err}
+	}
+	o := Outcome{}
+	for i, r := range requests {
+		if len(r.Events) > 0 {
+			o.Events += len(r.Events)
+			o.Position = max(o.Position, results[i].Position)
+		}
+	}
+	return o
+}
+
+// appendBatch appends the validated requests of a batch.
+func (s *Store) appendBatch(ctx context.Context, prepared []AppendRequest) ([]AppendResult, error) {
 	if ba, ok := s.b.(BatchAppender); ok {
 		results, err := ba.AppendBatch(ctx, prepared)
 		if err != nil {
@@ -209,7 +238,11 @@ func (s *Store) CommitAll(ctx context.Context, req AppendRequest, projections ..
 		return AppendResult{}, fmt.Errorf("commit with projections: %w", ErrNotSupported)
 	}
 	req.Events = events
+	ctx, end := s.begin(ctx, Operation{Name: OpCommit, Stream: req.Stream, Events: events})
 	res, err := tc.CommitAll(ctx, req, projections)
+	if end != nil {
+		end(appendOutcome(len(events), res, err))
+	}
 	if err != nil {
 		return res, s.failed("commit", err)
 	}

@@ -42,17 +42,33 @@ func (s *Store) All(ctx context.Context, from uint64, dir Direction) iter.Seq2[E
 // readStream and readAll read an iterator's page: ReadBatch events, and no
 // more after ReadBatchBytes with an engine that implements SizedReader.
 func (s *Store) readStream(ctx context.Context, stream string, from int64, dir Direction) ([]Event, error) {
+	ctx, end := s.begin(ctx, Operation{Name: OpReadStream, Stream: stream})
+	var events []Event
+	var err error
 	if sr, ok := s.b.(SizedReader); ok {
-		return sr.ReadStreamSized(ctx, stream, from, s.opts.ReadBatch, s.opts.ReadBatchBytes, dir)
+		events, err = sr.ReadStreamSized(ctx, stream, from, s.opts.ReadBatch, s.opts.ReadBatchBytes, dir)
+	} else {
+		events, err = s.b.ReadStream(ctx, stream, from, s.opts.ReadBatch, dir)
 	}
-	return s.b.ReadStream(ctx, stream, from, s.opts.ReadBatch, dir)
+	if end != nil {
+		end(readOutcome(events, err))
+	}
+	return events, err
 }
 
 func (s *Store) readAll(ctx context.Context, from uint64, dir Direction) ([]Event, error) {
+	ctx, end := s.begin(ctx, Operation{Name: OpReadAll})
+	var events []Event
+	var err error
 	if sr, ok := s.b.(SizedReader); ok {
-		return sr.ReadAllSized(ctx, from, s.opts.ReadBatch, s.opts.ReadBatchBytes, dir)
+		events, err = sr.ReadAllSized(ctx, from, s.opts.ReadBatch, s.opts.ReadBatchBytes, dir)
+	} else {
+		events, err = s.b.ReadAll(ctx, from, s.opts.ReadBatch, dir)
 	}
-	return s.b.ReadAll(ctx, from, s.opts.ReadBatch, dir)
+	if end != nil {
+		end(readOutcome(events, err))
+	}
+	return events, err
 }
 
 // page adds to a page of events whether another may follow it.

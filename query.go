@@ -177,13 +177,20 @@ func (s *Store) appendIf(ctx context.Context, req AppendRequest) (AppendResult, 
 		return AppendResult{}, err
 	}
 	req.Events = events
+	ctx, end := s.begin(ctx, Operation{Name: OpAppend, Stream: req.Stream, Events: events})
 	results, err := s.b.(BatchAppender).AppendBatch(ctx, []AppendRequest{req})
 	if err != nil {
 		var be *BatchError
 		if errors.As(err, &be) && len(be.Errs) == 1 && be.Errs[0] != nil {
 			err = be.Errs[0]
 		}
+		if end != nil {
+			end(Outcome{Err: err})
+		}
 		return AppendResult{}, s.failed("append", err)
+	}
+	if end != nil {
+		end(appendOutcome(len(events), results[0], nil))
 	}
 	s.appended(req.Stream, events, results[0])
 	return results[0], nil

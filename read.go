@@ -13,7 +13,12 @@ func (s *Store) ReadStream(ctx context.Context, stream string, from int64, count
 	if err := validateCount(count); err != nil {
 		return nil, err
 	}
-	return s.b.ReadStream(ctx, stream, from, count, dir)
+	ctx, end := s.begin(ctx, Operation{Name: OpReadStream, Stream: stream})
+	events, err := s.b.ReadStream(ctx, stream, from, count, dir)
+	if end != nil {
+		end(readOutcome(events, err))
+	}
+	return events, err
 }
 
 func checkStreamRead(stream string, from int64, dir Direction) error {
@@ -38,7 +43,12 @@ func (s *Store) ReadAll(ctx context.Context, from uint64, count int, dir Directi
 	if err := validateCount(count); err != nil {
 		return nil, err
 	}
-	return s.b.ReadAll(ctx, from, count, dir)
+	ctx, end := s.begin(ctx, Operation{Name: OpReadAll})
+	events, err := s.b.ReadAll(ctx, from, count, dir)
+	if end != nil {
+		end(readOutcome(events, err))
+	}
+	return events, err
 }
 
 // EventBytes is an event's size as [Options.MaxEventBytes] limits it and
@@ -72,6 +82,15 @@ func (s *Store) ReadStreamSized(ctx context.Context, stream string, from int64, 
 	if err := validateSized(count, maxBytes); err != nil {
 		return nil, err
 	}
+	ctx, end := s.begin(ctx, Operation{Name: OpReadStream, Stream: stream})
+	events, err := s.readStreamSized(ctx, stream, from, count, maxBytes, dir)
+	if end != nil {
+		end(readOutcome(events, err))
+	}
+	return events, err
+}
+
+func (s *Store) readStreamSized(ctx context.Context, stream string, from int64, count, maxBytes int, dir Direction) ([]Event, error) {
 	if sr, ok := s.b.(SizedReader); ok {
 		return sr.ReadStreamSized(ctx, stream, from, count, maxBytes, dir)
 	}
@@ -89,6 +108,15 @@ func (s *Store) ReadAllSized(ctx context.Context, from uint64, count, maxBytes i
 	if err := validateSized(count, maxBytes); err != nil {
 		return nil, err
 	}
+	ctx, end := s.begin(ctx, Operation{Name: OpReadAll})
+	events, err := s.readAllSized(ctx, from, count, maxBytes, dir)
+	if end != nil {
+		end(readOutcome(events, err))
+	}
+	return events, err
+}
+
+func (s *Store) readAllSized(ctx context.Context, from uint64, count, maxBytes int, dir Direction) ([]Event, error) {
 	if sr, ok := s.b.(SizedReader); ok {
 		return sr.ReadAllSized(ctx, from, count, maxBytes, dir)
 	}

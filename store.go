@@ -25,8 +25,10 @@ type Options struct {
 	Hooks Hooks
 }
 
-// Hooks are called after operations complete. They must be fast and must not
-// call back into the Store. Nil hooks are skipped.
+// Hooks observe the Store's operations: Appended and Failed after they
+// complete, for metrics; Begin around them, for tracing. They must be fast
+// and must not call back into the Store. Nil hooks are skipped, at the cost
+// of a nil check.
 type Hooks struct {
 	// Appended is called after each successful append (including each
 	// stream of a batch and each CommitAll) with the number of events and
@@ -36,6 +38,48 @@ type Hooks struct {
 	// ErrWrongExpectedVersion, ErrConditionFailed, ErrStreamNotFound or
 	// ErrInvalidArgument.
 	Failed func(op string, err error)
+	// Begin is called as each append (Append, AppendIf, AppendBatch,
+	// CommitAll) and each read of events (ReadStream, ReadAll, their sized
+	// forms, and each page that Stream, All and GetEvents read) reaches
+	// the engine, with the caller's context. The operation goes on with
+	// the context Begin returns, which the engine receives, and the Store
+	// calls end once, when the operation ends. Input the Store refuses
+	// before it reaches the engine begins nothing.
+	Begin func(ctx context.Context, op Operation) (_ context.Context, end func(Outcome))
+}
+
+// The names of the operations that [Hooks.Begin] sees.
+const (
+	OpAppend      = "append"       // Append, AppendIf, CommitAll without projections
+	OpAppendBatch = "append batch" // AppendBatch
+	OpCommit      = "commit"       // CommitAll with projections
+	OpReadStream  = "read stream"  // ReadStream, ReadStreamSized, a page of Stream or GetEvents
+	OpReadAll     = "read all"     // ReadAll, ReadAllSized, a page of All
+)
+
+// Operation describes an append or a read to [Hooks.Begin]. Its slices are
+// the Store's: a hook reads them during Begin and keeps no reference.
+type Operation struct {
+	// Name is one of the Op constants.
+	Name string
+	// Stream is the stream appended to or read; empty for a read of the
+	// global log and for a batch, whose streams are in Batch.
+	Stream string
+	// Events are the events of an append or a commit, their IDs filled in.
+	Events []EventData
+	// Batch are the requests of a batch append.
+	Batch []AppendRequest
+}
+
+// Outcome is how an operation that [Hooks.Begin] saw ended.
+type Outcome struct {
+	// Events counts the events appended or read.
+	Events int
+	// Position is the position of the last event appended or read, when
+	// Events is not zero.
+	Position uint64
+	// Err is the operation's error, nil when it succeeded.
+	Err error
 }
 
 // DefaultReadBatchBytes is the default of [Options.ReadBatchBytes].

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/memstore"
+	"github.com/google/uuid"
 )
 
 func TestExpectedVersionCheck(t *testing.T) {
@@ -289,5 +290,79 @@ func TestQueryMatches(t *testing.T) {
 		if got := c.q.Matches(sys); got != c.want {
 			t.Errorf("%+v.Matches(an event of a system stream) = %v, want %v", c.q, got, c.want)
 		}
+	}
+}
+
+// Begin sees each append and read that reaches the engine, with its
+// outcome; input the Store refuses begins nothing.
+func TestHooksBegin(t *testing.T) {
+	type seen struct {
+		op      cairn.Operation
+		outcome cairn.Outcome
+	}
+	var log []seen
+	s := cairn.NewStore(memstore.New(), cairn.Options{ReadBatch: 2, Hooks: cairn.Hooks{
+		Begin: func(ctx context.Context, op cairn.Operation) (context.Context, func(cairn.Outcome)) {
+			i := len(log)
+			log = append(log, seen{op: op})
+			return ctx, func(o cairn.Outcome) { log[i].outcome = o }
+		},
+	}})
+	defer s.Close()
+	ctx := context.Background()
+	ev := cairn.EventData{Type: "E", Metadata: []byte(`{"$traceId":"x"}`)}
+	if _, err := s.Append(ctx, "a", cairn.NoStream, ev, ev); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, "a", cairn.NoStream, ev); !errors.Is(err, cairn.ErrWrongExpectedVersion) {
+		t.Fatalf("conflicting append: %v", err)
+	}
+	if _, err := s.Append(ctx, "", cairn.Any, ev); err == nil {
+		t.Fatal("an append to an empty stream id succeeded")
+	}
+	if _, err := s.AppendBatch(ctx, cairn.AppendRequest{Stream: "b", Expected: cairn.Any, Events: []cairn.EventData{ev}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReadStream(ctx, "a", 0, 10, cairn.Forward); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReadAll(ctx, 0, 10, cairn.Forward); err != nil {
+		t.Fatal(err)
+	}
+	for _, err := range s.Stream(ctx, "a", 0, cairn.Forward) {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := []seen{
+		{cairn.Operation{Name: cairn.OpAppend, Stream: "a"}, cairn.Outcome{Events: 2, Position: 1}},
+		{cairn.Operation{Name: cairn.OpAppend, Stream: "a"}, cairn.Outcome{}},
+		{cairn.Operation{Name: cairn.OpAppendBatch}, cairn.Outcome{Events: 1, Position: 2}},
+		{cairn.Operation{Name: cairn.OpReadStream, Stream: "a"}, cairn.Outcome{Events: 2, Position: 1}},
+		{cairn.Operation{Name: cairn.OpReadAll}, cairn.Outcome{Events: 3, Position: 2}},
+		// Stream reads pages of ReadBatch events: a full one, then an empty one.
+		{cairn.Operation{Name: cairn.OpReadStream, Stream: "a"}, cairn.Outcome{Events: 2, Position: 1}},
+		{cairn.Operation{Name: cairn.OpReadStream, Stream: "a"}, cairn.Outcome{}},
+	}
+	if len(log) != len(want) {
+		t.Fatalf("Begin saw %d operations, want %d: %+v", len(log), len(want), log)
+	}
+	for i, w := range want {
+		g := log[i]
+		if g.op.Name != w.op.Name || g.op.Stream != w.op.Stream {
+			t.Errorf("operation %d: %q on %q, want %q on %q", i, g.op.Name, g.op.Stream, w.op.Name, w.op.Stream)
+		}
+		if g.outcome.Events != w.outcome.Events || g.outcome.Position != w.outcome.Position {
+			t.Errorf("operation %d (%s): outcome %+v, want %+v", i, g.op.Name, g.outcome, w.outcome)
+		}
+	}
+	if n := len(log[0].op.Events); n != 2 || log[0].op.Events[0].ID == uuid.Nil || string(log[0].op.Events[0].Metadata) != `{"$traceId":"x"}` {
+		t.Errorf("the append's operation carries %d events (%+v), want both, with their IDs and metadata", n, log[0].op.Events)
+	}
+	if !errors.Is(log[1].outcome.Err, cairn.ErrWrongExpectedVersion) {
+		t.Errorf("the conflicting append ended with %v, want its error", log[1].outcome.Err)
+	}
+	if len(log[2].op.Batch) != 1 || log[2].op.Batch[0].Stream != "b" {
+		t.Errorf("the batch's operation carries %+v, want its request", log[2].op.Batch)
 	}
 }
