@@ -22,6 +22,7 @@ import (
 	"github.com/cairndb/cairn/projections"
 	"github.com/cairndb/cairn/server/acl"
 	"github.com/cairndb/cairn/server/kurrentdbsvc"
+	"github.com/cairndb/cairn/server/tracing"
 	"github.com/cairndb/cairn/server/users"
 	"github.com/cairndb/cairn/subscription"
 	"google.golang.org/grpc"
@@ -124,6 +125,12 @@ type Options struct {
 	// more is refused. It counts as HTTP/2 does: each field's name and
 	// value plus 32 bytes. Zero means DefaultMaxHeaderBytes.
 	MaxHeaderBytes int
+	// Tracing, when set, traces the server with OpenTelemetry: a span for
+	// each gRPC call and for each delivery to a subscriber of an event that
+	// carries its writer's trace context (see package tracing). Put the
+	// same Tracer's Hooks in the Store's options for the spans of its
+	// appends and reads. Nil traces nothing, at no cost.
+	Tracing *tracing.Tracer
 	// UmaDBStream is the stream the umadb.v1 service appends UmaDB's
 	// events to. Empty means umadbsvc.DefaultStream ("umadb").
 	UmaDBStream string
@@ -266,6 +273,9 @@ func New(ctx context.Context, store *cairn.Store, opts Options) (*Server, error)
 		grpc.ChainUnaryInterceptor(s.observeUnary, s.authUnary),
 		grpc.ChainStreamInterceptor(s.observeStream, s.authStream, s.endOnShutdown),
 	}
+	if opts.Tracing != nil {
+		gopts = append(gopts, grpc.StatsHandler(opts.Tracing.ServerHandler()))
+	}
 	if opts.TLS != nil {
 		// Serve terminates TLS itself, to tell gRPC from HTTP by ALPN.
 		gopts = append(gopts, grpc.Creds(routedTLS{}))
@@ -279,6 +289,10 @@ func New(ctx context.Context, store *cairn.Store, opts Options) (*Server, error)
 		s.log.Info("persistent subscriptions are off", "reason", err)
 	}
 	s.startProjections()
+	var deliveries kurrentdbsvc.Deliveries
+	if opts.Tracing != nil {
+		deliveries = opts.Tracing
+	}
 	s.kurrent = kurrentdbsvc.New(kurrentdbsvc.Host{
 		Store:         store,
 		Logger:        opts.Logger,
@@ -290,6 +304,7 @@ func New(ctx context.Context, store *cairn.Store, opts Options) (*Server, error)
 		Standard:      s.standard,
 		Access:        s.access,
 		Users:         s.users,
+		Deliveries:    deliveries,
 	}, kurrentdbsvc.Options{MaxAppendBytes: opts.MaxAppendBytes, AtomPub: opts.AtomPub, Secure: true})
 	s.kurrent.Register(s.grpc)
 	cairnsvc.Register(s.grpc, store, cairnsvc.Options{Access: s.access})

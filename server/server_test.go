@@ -120,7 +120,11 @@ func launch(t testing.TB, engine cairn.Backend, opts server.Options, withTLS boo
 		// A cheaper hash than a server's: tests create many users.
 		opts.Users.Hash = testHash
 	}
-	store := cairn.NewStore(engine, cairn.Options{Hooks: m.Hooks()})
+	hooks := m.Hooks()
+	if opts.Tracing != nil {
+		hooks = opts.Tracing.Hooks(hooks)
+	}
+	store := cairn.NewStore(engine, cairn.Options{Hooks: hooks})
 	srv, err := server.New(context.Background(), store, opts)
 	if err != nil {
 		t.Fatal(err)

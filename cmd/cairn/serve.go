@@ -15,6 +15,7 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/server"
+	"github.com/cairndb/cairn/server/tracing"
 	"github.com/cairndb/cairn/server/users"
 	"github.com/cairndb/cairn/storeurl"
 	"github.com/spf13/cobra"
@@ -42,6 +43,7 @@ func newServeCmd(g *globals) *cobra.Command {
 		shutdownTimeout    time.Duration
 		maxAppendBytes     int
 		logLevel           slog.Level
+		otlpEndpoint       string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -111,6 +113,11 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 					return err
 				}
 			}
+			if otlpEndpoint != "" {
+				if err := tracing.CheckEndpoint(otlpEndpoint); err != nil {
+					return fmt.Errorf("--otlp-endpoint: %w", err)
+				}
+			}
 			if (tlsCert == "") != (tlsKey == "") {
 				return errors.New("--tls-cert and --tls-key go together")
 			}
@@ -170,7 +177,16 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			if err := checkServeStore(g.store); err != nil {
 				return err
 			}
-			store, err := storeurl.Open(ctx, g.store, storeurl.Options{Store: cairn.Options{Logger: log, Hooks: opts.Metrics.Hooks()}})
+			tr, stopTracing, err := startTracing(ctx, log, otlpEndpoint)
+			if err != nil {
+				return err
+			}
+			defer stopTracing()
+			hooks := opts.Metrics.Hooks()
+			if tr != nil {
+				opts.Tracing, hooks = tr, tr.Hooks(hooks)
+			}
+			store, err := storeurl.Open(ctx, g.store, storeurl.Options{Store: cairn.Options{Logger: log, Hooks: hooks}})
 			if err != nil {
 				if kind, dir, _ := storeurl.Parse(g.store); kind == storeurl.Dir && (errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK)) {
 					return fmt.Errorf("the store in %s is in use by another process, most likely a running cairn server: stop it first, or serve another --store", dir)
@@ -269,6 +285,7 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 	f.DurationVar(&shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a shutdown waits for in-flight requests")
 	f.TextVar(&logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
 	f.BoolVar(&jsonLogs, "log-json", false, "log JSON lines instead of text")
+	f.StringVar(&otlpEndpoint, "otlp-endpoint", "", "trace with OpenTelemetry, exporting spans over OTLP/gRPC to this collector URL (http://host:4317 plaintext, https:// TLS); default $"+tracing.EnvTracesEndpoint+" or $"+tracing.EnvEndpoint+", else no tracing")
 	return cmd
 }
 

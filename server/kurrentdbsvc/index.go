@@ -61,7 +61,7 @@ func (r *reader) readIndex(ctx context.Context, from uint64, dir cairn.Direction
 			if !page[i].Found {
 				continue
 			}
-			if err := r.send(&links.Resolved{Event: page[i].Event}); err != nil {
+			if err := r.send(ctx, &links.Resolved{Event: page[i].Event}); err != nil {
 				return err
 			}
 			sent++
@@ -126,7 +126,7 @@ func (r *reader) followIndex(ctx context.Context, ao *api.ReadReq_Options_AllOpt
 			if !page[i].Found {
 				continue
 			}
-			if err := r.send(&links.Resolved{Event: page[i].Event}); err != nil {
+			if err := r.send(ctx, &links.Resolved{Event: page[i].Event}); err != nil {
 				return err
 			}
 			last = page[i].Position

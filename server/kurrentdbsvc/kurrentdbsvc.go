@@ -1,6 +1,7 @@
 package kurrentdbsvc
 
 import (
+	"context"
 	"log/slog"
 	"sync"
 	"time"
@@ -64,6 +65,19 @@ type Host struct {
 	// Users is the user database that the Users service manages. Nil
 	// serves no Users service.
 	Users *users.DB
+	// Deliveries, when set, is told of each event that goes out to a
+	// subscriber, catch-up or persistent, for tracing. Nil tells nothing.
+	Deliveries Deliveries
+}
+
+// Deliveries observes the events sent to subscribers.
+type Deliveries interface {
+	// Deliver is called as e goes out to a subscriber of subscription (a
+	// catch-up subscription's id, or "<stream>::<group>" for a persistent
+	// one), with the subscription call's context; e is the event as
+	// appended (a resolved link's target). The function it returns, unless
+	// nil, is called with the error of the send.
+	Deliver(ctx context.Context, subscription string, e *cairn.Event) func(error)
 }
 
 // Options configure the services.
@@ -120,6 +134,7 @@ type Services struct {
 	groups     *subscription.Manager
 	access     *acl.Checker
 	users      *users.DB
+	deliveries Deliveries
 	projs      *projections.Manager
 	quit       <-chan struct{}
 	advertised func() string
@@ -162,6 +177,7 @@ func New(host Host, opts Options) *Services {
 		groups:     host.Subscriptions,
 		access:     host.Access,
 		users:      host.Users,
+		deliveries: host.Deliveries,
 		projs:      host.Projections,
 		quit:       host.Done,
 		advertised: host.Advertised,

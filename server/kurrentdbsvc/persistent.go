@@ -242,8 +242,9 @@ func (p *persistentService) Read(stream grpc.BidiStreamingServer[ps.ReadReq, ps.
 	defer consumer.Close(context.WithoutCancel(ctx))
 	p.s.metrics.Subscriptions(1)
 	defer p.s.metrics.Subscriptions(-1)
+	subID := name + "::" + o.GetGroupName()
 	if err := stream.Send(&ps.ReadResp{Content: &ps.ReadResp_SubscriptionConfirmation_{
-		SubscriptionConfirmation: &ps.ReadResp_SubscriptionConfirmation{SubscriptionId: name + "::" + o.GetGroupName()},
+		SubscriptionConfirmation: &ps.ReadResp_SubscriptionConfirmation{SubscriptionId: subID},
 	}}); err != nil {
 		return err
 	}
@@ -285,11 +286,29 @@ func (p *persistentService) Read(stream grpc.BidiStreamingServer[ps.ReadReq, ps.
 				d.Target = nil
 			}
 		}
-		if err := stream.Send(persistentEvent(d, uuidString)); err != nil {
+		if err := p.deliver(ctx, stream, subID, d, uuidString); err != nil {
 			return err
 		}
 		p.s.metrics.SubscriptionEvents(1)
 	}
+}
+
+// deliver sends d to the consumer, within a delivery span when the host
+// traces deliveries.
+func (p *persistentService) deliver(ctx context.Context, stream grpc.BidiStreamingServer[ps.ReadReq, ps.ReadResp], sub string, d subscription.Delivery, uuidString bool) error {
+	if p.s.deliveries == nil {
+		return stream.Send(persistentEvent(d, uuidString))
+	}
+	ev := &d.Event
+	if d.Link && d.Target != nil {
+		ev = d.Target
+	}
+	done := p.s.deliveries.Deliver(ctx, sub, ev)
+	err := stream.Send(persistentEvent(d, uuidString))
+	if done != nil {
+		done(err)
+	}
+	return err
 }
 
 // consumerOptions describes the consumer of a Read as KurrentDB's

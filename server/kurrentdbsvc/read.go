@@ -68,10 +68,25 @@ type reader struct {
 	uuidString bool
 	resolve    bool // resolveLinkTos
 	filter     *filter
+	// sub is the id of the subscription the reader serves; empty for a
+	// read.
+	sub string
 }
 
-func (r *reader) send(e *links.Resolved) error {
-	return r.out.Send(readEvent(e, r.uuidString))
+func (r *reader) send(ctx context.Context, e *links.Resolved) error {
+	if r.sub == "" || r.s.deliveries == nil {
+		return r.out.Send(readEvent(e, r.uuidString))
+	}
+	ev := &e.Event
+	if e.Link && e.Target != nil {
+		ev = e.Target
+	}
+	done := r.s.deliveries.Deliver(ctx, r.sub, ev)
+	err := r.out.Send(readEvent(e, r.uuidString))
+	if done != nil {
+		done(err)
+	}
+	return err
 }
 
 // sendEvent sends an event of the log, its link resolved when the read
@@ -84,7 +99,7 @@ func (r *reader) sendEvent(ctx context.Context, e cairn.Event) error {
 			return rpcError(ctx, e.StreamID, err)
 		}
 	}
-	return r.send(&res[0])
+	return r.send(ctx, &res[0])
 }
 
 func (r *reader) notFound(stream string) error {
@@ -146,7 +161,7 @@ func (r *reader) readStream(ctx context.Context, so *api.ReadReq_Options_StreamO
 			if e.Event.Created.Before(oldest) {
 				continue
 			}
-			if err := r.send(e); err != nil {
+			if err := r.send(ctx, e); err != nil {
 				return err
 			}
 			sent++

@@ -40,6 +40,7 @@ func (r *reader) subscribe(ctx context.Context, opts *api.ReadReq_Options) error
 	defer r.s.metrics.Subscriptions(-1)
 
 	id := uuid.NewString()
+	r.sub = id
 	if err := r.out.Send(&api.ReadResp{Content: &api.ReadResp_Confirmation{Confirmation: &api.ReadResp_SubscriptionConfirmation{SubscriptionId: id}}}); err != nil {
 		return err
 	}
@@ -125,7 +126,7 @@ func (r *reader) followStream(ctx context.Context, so *api.ReadReq_Options_Strea
 			if e.Event.Created.Before(oldest) {
 				continue
 			}
-			if err := r.send(e); err != nil {
+			if err := r.send(ctx, e); err != nil {
 				return err
 			}
 			r.s.metrics.SubscriptionEvents(1)
