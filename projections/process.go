@@ -183,6 +183,7 @@ func (r *runner) publish(atEnd bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.stats.position = mark{stream: r.src.stream(), next: r.pos}.String()
+	r.stats.src, r.stats.next = r.src, r.pos
 	r.stats.lastCheckpoint = r.lastCP.String()
 	switch {
 	case atEnd || head <= r.pos:

@@ -85,6 +85,10 @@ type runStats struct {
 	writing        bool
 	reading        bool
 	coreTime       time.Duration
+	// src and next say where the projection is in its source, for Lags;
+	// src is nil until the first page is processed.
+	src  source
+	next uint64
 }
 
 type pendingEvent struct {

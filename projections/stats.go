@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"fmt"
 	"slices"
 )
 
@@ -142,4 +143,43 @@ func (p *projection) statistics() Statistics {
 		st.Status = "Stopped" + enabled
 	}
 	return st
+}
+
+// Lag is how far a projection is behind its source.
+type Lag struct {
+	// Name is the projection's.
+	Name string
+	// Events counts what lies in its source after the last event it
+	// processed: global positions for a projection of the log (all
+	// streams, categories, event types), versions for a projection of one
+	// stream.
+	Events uint64
+}
+
+// Lags returns the lag of each projection that has processed events since
+// it was loaded, in the order they were created, whatever their status: a
+// stopped or faulted projection falls behind as events arrive. KurrentDB's
+// standard projections, which cairn's index keeps in the commit that
+// writes the events, are never behind and are not listed. It reads the
+// head of each source; the first error ends it.
+func (m *Manager) Lags(ctx context.Context) ([]Lag, error) {
+	m.mu.Lock()
+	ps := make([]*projection, 0, len(m.order))
+	for _, n := range m.order {
+		ps = append(ps, m.projections[n])
+	}
+	m.mu.Unlock()
+	var out []Lag
+	for _, p := range ps {
+		rs := p.r.Load().snapshot()
+		if rs.src == nil {
+			continue
+		}
+		head, err := rs.src.head(ctx)
+		if err != nil {
+			return out, fmt.Errorf("projection %s: %w", p.name, err)
+		}
+		out = append(out, Lag{Name: p.name, Events: head - min(head, rs.next)})
+	}
+	return out, nil
 }

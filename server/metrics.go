@@ -16,6 +16,14 @@ import (
 
 // Metrics are the server's Prometheus metrics, in a registry of their own
 // (no global state). All methods are safe for concurrent use.
+//
+// Besides what the server counts as it serves (requests, appends, bytes,
+// subscriptions, failed authentications) and cairn_build_info, the
+// Server that uses them reports, read at each scrape, the store's state:
+// cairn_head_position, cairn_disk_bytes, and per persistent subscription
+// group and per projection how far behind they are
+// (cairn_persistent_subscription_lag_events, _in_flight_events,
+// _parked_events, cairn_projection_lag_events).
 type Metrics struct {
 	reg *prometheus.Registry
 
@@ -80,7 +88,7 @@ func NewMetrics() *Metrics {
 		}),
 	}
 	m.reg.MustRegister(m.appends, m.appendSeconds, m.appendedEvents, m.appendedBytes, m.storeErrors,
-		m.requests, m.requestSeconds, m.subscriptions, m.subEvents, m.authFailures,
+		m.requests, m.requestSeconds, m.subscriptions, m.subEvents, m.authFailures, buildInfo(),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

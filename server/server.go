@@ -193,6 +193,9 @@ type Server struct {
 	// in nodeHTTP (guarded by mu).
 	nodeHTTPServer *http.Server
 	nodeHTTP       []*connQueue
+
+	// state reports the store's state in the metrics until Shutdown.
+	state *stateCollector
 }
 
 // New returns a Server for store. It creates the built-in users in the
@@ -289,6 +292,11 @@ func New(ctx context.Context, store *cairn.Store, opts Options) (*Server, error)
 		s.log.Info("persistent subscriptions are off", "reason", err)
 	}
 	s.startProjections()
+	s.state = newStateCollector(s)
+	if err := s.metrics.reg.Register(s.state); err != nil {
+		// The Metrics serve another Server already: they report its state.
+		s.log.Warn("the store's state is not in the metrics", "reason", err)
+	}
 	var deliveries kurrentdbsvc.Deliveries
 	if opts.Tracing != nil {
 		deliveries = opts.Tracing
@@ -447,6 +455,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		q.Close()
 	}
 	s.mu.Unlock()
+	s.metrics.reg.Unregister(s.state)
 	// No request runs any more: report the failed authentications still
 	// being counted.
 	s.authLog.close()

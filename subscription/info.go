@@ -1,8 +1,12 @@
 package subscription
 
 import (
+	"context"
+	"errors"
 	"slices"
 	"time"
+
+	"github.com/cairndb/cairn"
 )
 
 // Info describes a persistent subscription group.
@@ -121,4 +125,71 @@ func (g *group) info() Info {
 		return 0
 	})
 	return in
+}
+
+// Stats are a group's figures for monitoring. Unlike [Info] they start
+// no new rate measurement, so that a scraper does not disturb the rates
+// that clients read.
+type Stats struct {
+	Stream, Group string
+	// Lag counts what lies in the group's stream after the last event it
+	// processed (acked, skipped or parked): versions of its stream, or
+	// positions of the log for a group on $all.
+	Lag uint64
+	// InFlight, Parked and Buffered are as in [Info].
+	InFlight, Parked, Buffered int
+	// Consumers counts the connected consumers.
+	Consumers int
+}
+
+// Stats returns the figures of every group, loading the groups that no
+// consumer has used since the Manager started. It reads the head of each
+// group's stream.
+func (m *Manager) Stats(ctx context.Context) ([]Stats, error) {
+	r, _, err := m.readRegistry(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Stats
+	for _, d := range r.Groups {
+		g, err := m.running(ctx, d)
+		if err != nil {
+			return out, err
+		}
+		head, err := m.head(ctx, d.Stream)
+		if err != nil {
+			return out, err
+		}
+		g.mu.Lock()
+		st := Stats{
+			Stream: g.d.Stream, Group: g.d.Group,
+			InFlight: len(g.inflight), Parked: len(g.parked), Buffered: len(g.buffered),
+			Consumers: len(g.cons),
+		}
+		processed := g.processedLocked()
+		g.mu.Unlock()
+		st.Lag = head - min(head, processed)
+		out = append(out, st)
+	}
+	return out, nil
+}
+
+// head returns the number after the last event of stream: a position for
+// $all, a version otherwise; 0 when it holds none.
+func (m *Manager) head(ctx context.Context, stream string) (uint64, error) {
+	if stream == AllStream {
+		last, ok, err := m.store.LastPosition(ctx)
+		if err != nil || !ok {
+			return 0, err
+		}
+		return last + 1, nil
+	}
+	v, err := m.links.StreamVersion(ctx, stream)
+	if errors.Is(err, cairn.ErrStreamNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return uint64(v) + 1, nil
 }
