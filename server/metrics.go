@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"log/slog"
 	"net/http"
 	"path"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
 
@@ -37,6 +39,7 @@ type Metrics struct {
 	subscriptions  prometheus.Gauge
 	subEvents      prometheus.Counter
 	authFailures   prometheus.Counter
+	mismatches     *prometheus.CounterVec
 }
 
 // NewMetrics returns a fresh set of metrics, with the Go runtime and process
@@ -86,8 +89,12 @@ func NewMetrics() *Metrics {
 			Name: "cairn_auth_failures_total",
 			Help: "Requests refused for missing or invalid credentials.",
 		}),
+		mismatches: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "cairn_protocol_mismatches_total",
+			Help: "Connections and requests refused for speaking the wrong protocol to the port, by kind (tls_on_plaintext, plaintext_on_tls, no_common_alpn, grpc_over_http1).",
+		}, []string{"kind"}),
 	}
-	m.reg.MustRegister(m.appends, m.appendSeconds, m.appendedEvents, m.appendedBytes, m.storeErrors,
+	m.reg.MustRegister(m.mismatches, m.appends, m.appendSeconds, m.appendedEvents, m.appendedBytes, m.storeErrors,
 		m.requests, m.requestSeconds, m.subscriptions, m.subEvents, m.authFailures, buildInfo(),
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
@@ -117,7 +124,7 @@ func (m *Metrics) Handler() http.Handler {
 func (s *Server) observeUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	start := time.Now()
 	resp, err := handler(ctx, req)
-	s.observe(info.FullMethod, start, err, true)
+	s.observe(ctx, info.FullMethod, start, err, true)
 	return resp, err
 }
 
@@ -127,15 +134,23 @@ func (s *Server) observeStream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 	// A call that streams responses (a read, a subscription, a batch
 	// append session) may last for hours: its duration says nothing about
 	// latency. Client-streaming calls (appends) answer once, and are timed.
-	s.observe(info.FullMethod, start, err, !info.IsServerStream)
+	s.observe(ss.Context(), info.FullMethod, start, err, !info.IsServerStream)
 	return err
 }
 
-func (s *Server) observe(method string, start time.Time, err error, timed bool) {
+func (s *Server) observe(ctx context.Context, method string, start time.Time, err error, timed bool) {
 	name := path.Base(path.Dir(method)) + "/" + path.Base(method)
-	s.metrics.requests.WithLabelValues(name, status.Code(err).String()).Inc()
+	code := status.Code(err)
+	s.metrics.requests.WithLabelValues(name, code.String()).Inc()
 	if timed {
 		s.metrics.requestSeconds.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	}
+	if s.log.Enabled(ctx, slog.LevelDebug) {
+		peerAddr := ""
+		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+			peerAddr = p.Addr.String()
+		}
+		s.log.Debug("grpc request", "peer", peerAddr, "method", name, "code", code.String(), "duration", time.Since(start).String())
 	}
 }
 

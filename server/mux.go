@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -82,6 +83,8 @@ type router struct {
 	lis        net.Listener
 	tls        *tls.Config // nil: plaintext
 	grpc, http *connQueue
+	log        *slog.Logger
+	peers      *peerLog
 }
 
 // run accepts connections until the listener closes; each is told apart on
@@ -115,6 +118,14 @@ func (r *router) route(c net.Conn) {
 		err := tc.HandshakeContext(ctx)
 		cancel()
 		if err != nil {
+			if kind, rh, ok := handshakeMismatch(err); ok {
+				r.peers.mismatch(kind, c.RemoteAddr())
+				if rh != nil {
+					answerPlaintext(rh)
+				}
+			} else {
+				r.log.Debug("TLS handshake failed", "peer", c.RemoteAddr().String(), "err", err)
+			}
 			c.Close()
 			return
 		}
@@ -129,6 +140,13 @@ func (r *router) route(c net.Conn) {
 		}
 	}
 	br := bufio.NewReaderSize(conn, len(http2Preface))
+	if r.tls == nil {
+		if b, err := br.Peek(2); err == nil && tlsRecordStart(b) {
+			r.peers.mismatch(mismatchTLSOnPlaintext, c.RemoteAddr())
+			c.Close()
+			return
+		}
+	}
 	isH2 := true
 	for i := range len(http2Preface) {
 		b, err := br.Peek(i + 1)
@@ -159,6 +177,17 @@ func (r *router) deliver(q *connQueue, c net.Conn) {
 		c.Close()
 		return
 	}
+	if r.log.Enabled(context.Background(), slog.LevelDebug) {
+		_, secure := tlsState(c)
+		proto := "http/1"
+		if q == r.grpc {
+			// The HTTP server logs its connections' end itself, and
+			// must see a *tls.Conn to know a request came over TLS.
+			proto = "grpc"
+			c = &loggedConn{Conn: c, log: r.log, proto: proto, opened: time.Now()}
+		}
+		r.log.Debug("connection", "peer", c.RemoteAddr().String(), "protocol", proto, "tls", secure)
+	}
 	q.hand(c)
 }
 
@@ -179,6 +208,9 @@ func (c *peekedConn) Read(p []byte) (int, error) {
 // tlsState returns the TLS state of a routed connection, and false for a
 // plaintext one.
 func tlsState(c net.Conn) (tls.ConnectionState, bool) {
+	if lc, ok := c.(*loggedConn); ok {
+		c = lc.Conn
+	}
 	if pc, ok := c.(*peekedConn); ok {
 		c = pc.Conn
 	}

@@ -157,7 +157,9 @@ type Server struct {
 	users   *users.DB
 	access  *acl.Checker
 	authLog *authLog
-	grpc    *grpc.Server
+	// peers logs protocol mismatches once per client address.
+	peers *peerLog
+	grpc  *grpc.Server
 	// anonymous are the RPCs served without credentials: discovery.
 	anonymous map[string]bool
 
@@ -258,6 +260,7 @@ func New(ctx context.Context, store *cairn.Store, opts Options) (*Server, error)
 		access:    acl.NewChecker(store),
 		advertise: opts.Advertise,
 		authLog:   newAuthLog(opts.Logger, opts.AuthFailureLogInterval),
+		peers:     newPeerLog(opts.Logger, opts.Metrics.mismatches),
 		quit:      make(chan struct{}),
 	}
 	s.anonymous = map[string]bool{}
@@ -320,7 +323,8 @@ func New(ctx context.Context, store *cairn.Store, opts Options) (*Server, error)
 		s.log.Error("UmaDB's umadb.v1 service is off", "err", err)
 	}
 	s.nodeHTTPServer = &http.Server{
-		Handler:           s.NodeHTTPHandler(),
+		Handler:           s.guardNodeHTTP(s.NodeHTTPHandler()),
+		ConnState:         logHTTPConn(opts.Logger),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    opts.MaxHeaderBytes,
 		ErrorLog:          slog.NewLogLogger(opts.Logger.Handler(), slog.LevelDebug),
@@ -398,7 +402,7 @@ func (s *Server) Serve(lis net.Listener) error {
 	if s.advertise == "" {
 		s.advertise = advertiseFor(lis.Addr())
 	}
-	r := &router{lis: lis}
+	r := &router{lis: lis, log: s.log, peers: s.peers}
 	if s.opts.TLS != nil {
 		r.tls = withALPN(s.opts.TLS)
 	}
