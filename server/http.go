@@ -12,7 +12,8 @@ import (
 )
 
 // HTTPHandler serves /metrics (Prometheus) and /health: 200 when the Store
-// can serve reads and writes, 503 with the reason otherwise.
+// can serve reads and writes, 503 with the reason otherwise; with
+// [Options.Pprof], Go's profiles under /debug/pprof/ to loopback clients.
 func (s *Server) HTTPHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", s.metrics.Handler())
@@ -25,6 +26,9 @@ func (s *Server) HTTPHandler() http.Handler {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	if s.opts.Pprof {
+		mux.Handle("/debug/pprof/", pprofHandler())
+	}
 	return mux
 }
 

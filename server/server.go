@@ -131,6 +131,10 @@ type Options struct {
 	// same Tracer's Hooks in the Store's options for the spans of its
 	// appends and reads. Nil traces nothing, at no cost.
 	Tracing *tracing.Tracer
+	// Pprof serves Go's profiles (net/http/pprof) under /debug/pprof/ on
+	// [Server.HTTPHandler], to clients on loopback only (see pprof.go for
+	// why not behind authentication); others get 403. Off by default.
+	Pprof bool
 	// UmaDBStream is the stream the umadb.v1 service appends UmaDB's
 	// events to. Empty means umadbsvc.DefaultStream ("umadb").
 	UmaDBStream string

@@ -44,6 +44,7 @@ func newServeCmd(g *globals) *cobra.Command {
 		maxAppendBytes     int
 		logLevel           slog.Level
 		otlpEndpoint       string
+		pprof              bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -113,6 +114,11 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 					return err
 				}
 			}
+			if pprof {
+				if err := server.CheckPprof(httpListen); err != nil {
+					return err
+				}
+			}
 			if otlpEndpoint != "" {
 				if err := tracing.CheckEndpoint(otlpEndpoint); err != nil {
 					return fmt.Errorf("--otlp-endpoint: %w", err)
@@ -149,6 +155,7 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 				MaxAppendBytes:  maxAppendBytes,
 				AtomPub:         atomPub,
 				SystemEvents:    true,
+				Pprof:           pprof,
 			}
 			caFile := ""
 			if tlsCert != "" {
@@ -285,6 +292,7 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 	f.DurationVar(&shutdownTimeout, "shutdown-timeout", 10*time.Second, "how long a shutdown waits for in-flight requests")
 	f.TextVar(&logLevel, "log-level", slog.LevelInfo, "debug, info, warn or error")
 	f.BoolVar(&jsonLogs, "log-json", false, "log JSON lines instead of text")
+	f.BoolVar(&pprof, "pprof", false, "serve Go's profiles (/debug/pprof/) on the HTTP port, to loopback clients only")
 	f.StringVar(&otlpEndpoint, "otlp-endpoint", "", "trace with OpenTelemetry, exporting spans over OTLP/gRPC to this collector URL (http://host:4317 plaintext, https:// TLS); default $"+tracing.EnvTracesEndpoint+" or $"+tracing.EnvEndpoint+", else no tracing")
 	return cmd
 }

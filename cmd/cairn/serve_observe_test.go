@@ -112,3 +112,15 @@ func TestServeRefusesABadOTLPEndpoint(t *testing.T) {
 		t.Fatalf("serve --otlp-endpoint collector:4317: %v, want an error naming the flag and the form it takes", err)
 	}
 }
+
+func TestServeRefusesPprofBeyondLoopback(t *testing.T) {
+	for _, args := range [][]string{
+		{"--pprof", "--http-listen", ""},
+		{"--pprof", "--http-listen", "0.0.0.0:0", "--http-public"},
+	} {
+		_, _, err := cairnCmd(t, append([]string{"serve", "--store", "memory:"}, args...)...)
+		if err == nil || !strings.Contains(err.Error(), "--pprof") || !strings.Contains(err.Error(), "loopback") {
+			t.Errorf("serve %s: %v, want a refusal naming --pprof and loopback", strings.Join(args, " "), err)
+		}
+	}
+}
