@@ -77,5 +77,22 @@
 //
 // The HTTP port ([Server.HTTPHandler]: /metrics and /health) has neither TLS
 // nor authentication. The cairn command serves it on loopback, and beyond
-// loopback only with --http-public ([CheckHTTPExposure]).
+// loopback only with --http-public ([CheckHTTPExposure]). With
+// [Options.Pprof] it also serves Go's profiles, to loopback clients only.
+//
+// # Observability
+//
+// [Metrics] count what the server serves and, read at each scrape, report
+// the store's state: the head of the log, the engine's size on disk, each
+// persistent subscription group's lag, in-flight and parked events, each
+// projection's lag, and the build. With [Options.Tracing] (package
+// tracing) each gRPC call is an OpenTelemetry span, and so are the Store's
+// appends and reads it makes and each delivery to a subscriber of an event
+// that carries its writer's trace context; without it nothing is
+// instrumented. At debug level the logger gets a line per connection and
+// per request. A client that speaks the wrong protocol to the port (TLS to
+// a plaintext port, plaintext to a TLS one, a TLS handshake with no
+// protocol in common, gRPC over HTTP/1.1) is refused, logged once per
+// client address at warning level with what to change, and counted in
+// cairn_protocol_mismatches_total.
 package server
