@@ -22,7 +22,8 @@ import (
 // and the Store append's) into a batch exporter that drops them; "linked"
 // is "on" with events whose metadata carries a writer's trace context, as
 // the .NET and Java clients write it, which the append span links to.
-// Compare the variants of one run: the machine's noise moves them together.
+// Compare the variants of one run: the machine's noise moves them together;
+// the allocations (client's and server's) are the figure noise moves least.
 //
 //	go test -run '^$' -bench AppendTracing -benchtime 2000x ./server
 func BenchmarkAppendTracing(b *testing.B) {
@@ -79,6 +80,7 @@ func BenchmarkAppendTracing(b *testing.B) {
 			if err := appendOne("warm"); err != nil {
 				b.Fatal(err)
 			}
+			b.ReportAllocs()
 			b.ResetTimer()
 			for range b.N {
 				if err := appendOne("bench"); err != nil {

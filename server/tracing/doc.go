@@ -5,9 +5,10 @@
 //
 // A [Tracer] wraps an OpenTelemetry TracerProvider. Give it to the server
 // ([Tracer.ServerHandler], which server.Options.Tracing installs) and to the
-// Store ([Tracer.Hooks] in cairn.Options.Hooks); [NewOTLP] makes a
-// provider that exports spans over OTLP/gRPC, configured by a flag or by
-// the standard OTEL_EXPORTER_OTLP_* environment variables.
+// Store ([Tracer.Hooks] in cairn.Options.Hooks). The package links no
+// exporter: cairn serve gives it a provider that exports over OTLP/gRPC
+// when a flag or the standard OTEL_EXPORTER_OTLP_* variables name a
+// collector ([Configured]).
 //
 // # Spans
 //

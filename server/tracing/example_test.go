@@ -14,7 +14,7 @@ import (
 // A Store traced by a Tracer: an append whose event carries its writer's
 // trace context, as the KurrentDB clients write it, is a span linked to the
 // writer's span. A cairn server gets the same Tracer in
-// server.Options.Tracing; cairn serve makes it with NewOTLP.
+// server.Options.Tracing; cairn serve's exports over OTLP.
 func Example() {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
