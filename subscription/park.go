@@ -103,6 +103,22 @@ func (g *group) writeParkedLocked(ctx context.Context, list []parkedEntry) error
 	return nil
 }
 
+// parkedEvents returns the first max entries of the parked list (all
+// when max ≤ 0) and its length.
+func (g *group) parkedEvents(max int) ([]ParkedEvent, int) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := len(g.parked)
+	if max > 0 {
+		n = min(n, max)
+	}
+	out := make([]ParkedEvent, n)
+	for i, p := range g.parked[:n] {
+		out[i] = ParkedEvent{ID: p.ID, Stream: p.Stream, Version: p.Version, Position: p.Position, Reason: p.Reason, Parked: p.Parked, Replaying: g.replays[p.ID]}
+	}
+	return out, len(g.parked)
+}
+
 func (g *group) replay(ctx context.Context, limit int) (int, error) {
 	g.mu.Lock()
 	var todo []parkedEntry

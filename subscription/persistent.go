@@ -436,6 +436,35 @@ func (m *Manager) ReplayParked(ctx context.Context, stream, group string, max in
 	return g.replay(ctx, max)
 }
 
+// ParkedEvent is an event in a group's parked list: delivered until the
+// group's retry limit, or parked by a consumer's nack, and not delivered
+// again until [Manager.ReplayParked].
+type ParkedEvent struct {
+	ID       uuid.UUID
+	Stream   string
+	Version  int64
+	Position uint64
+	// Reason is the consumer's reason for the nack that parked it, or why
+	// the group parked it.
+	Reason string
+	// Parked is when it was parked, in UTC.
+	Parked time.Time
+	// Replaying says a replay has delivered it again and it awaits its
+	// answer.
+	Replaying bool
+}
+
+// Parked returns the parked events of the group, oldest first: the first
+// max of them (all when max ≤ 0), and how many there are in all.
+func (m *Manager) Parked(ctx context.Context, stream, group string, max int) ([]ParkedEvent, int, error) {
+	g, err := m.group(ctx, stream, group)
+	if err != nil {
+		return nil, 0, err
+	}
+	list, total := g.parkedEvents(max)
+	return list, total, nil
+}
+
 // Close writes the checkpoints of the running groups and disconnects their
 // consumers, whose Next then return ErrClosed. It returns the first error
 // from writing a checkpoint.

@@ -320,6 +320,23 @@ func TestPersistentRetryParkReplay(t *testing.T) {
 	if info, _ = m.Info(ctx, subscription.AllStream, "g"); info.Parked != 2 || info.Checkpoint != 4 {
 		t.Fatalf("parked %d, checkpoint %d; want 2 and 4", info.Parked, info.Checkpoint)
 	}
+	// The parked list, oldest first, with why each was parked.
+	parked, total, err := m.Parked(ctx, subscription.AllStream, "g", 0)
+	if err != nil || total != 2 || len(parked) != 2 {
+		t.Fatalf("Parked: %d of %d, %v; want 2 of 2", len(parked), total, err)
+	}
+	if p := parked[0]; p.Stream != "s" || p.Version != 0 || p.Position != poison.Position || p.Reason != "retried 2 times" || p.Parked.IsZero() || p.Replaying {
+		t.Errorf("first parked %+v, want the poison event, retried 2 times", p)
+	}
+	if p := parked[1]; p.ID != park.Event.ID || p.Version != 3 || p.Reason != "cannot handle" {
+		t.Errorf("second parked %+v, want the event parked by the consumer, with its reason", p)
+	}
+	if first, total, err := m.Parked(ctx, subscription.AllStream, "g", 1); err != nil || total != 2 || len(first) != 1 || first[0].Position != poison.Position {
+		t.Errorf("Parked with max 1: %+v of %d, %v; want the oldest of 2", first, total, err)
+	}
+	if _, _, err := m.Parked(ctx, subscription.AllStream, "nope", 0); !errors.Is(err, subscription.ErrGroupNotFound) {
+		t.Errorf("Parked of an unknown group: %v, want ErrGroupNotFound", err)
+	}
 
 	// Replay one, nack it to park again; then replay all and ack them.
 	if n, err := m.ReplayParked(ctx, subscription.AllStream, "g", 1); err != nil || n != 1 {
@@ -328,6 +345,9 @@ func TestPersistentRetryParkReplay(t *testing.T) {
 	r := next(t, ctx, c)
 	if !r.Replayed || r.Event.Type != "Poison" || r.RetryCount != 0 {
 		t.Fatalf("replayed %+v, want Poison first", r)
+	}
+	if parked, _, _ := m.Parked(ctx, subscription.AllStream, "g", 0); len(parked) != 2 || !parked[0].Replaying || parked[1].Replaying {
+		t.Errorf("parked while one is replayed: %+v, want the first replaying", parked)
 	}
 	if err := c.Nack(ctx, subscription.Park, "still bad", r.Event.ID); err != nil {
 		t.Fatal(err)
