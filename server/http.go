@@ -9,6 +9,7 @@ import (
 	"github.com/cairndb/cairn/server/auth"
 	"github.com/cairndb/cairn/server/kurrentdbsvc"
 	"github.com/cairndb/cairn/server/users"
+	"github.com/cairndb/cairn/server/webui"
 )
 
 // HTTPHandler serves /metrics (Prometheus) and /health: 200 when the Store
@@ -49,7 +50,10 @@ func (s *Server) HTTPServer() *http.Server {
 // KurrentDB does; /stats and the AtomPub append ([Options.AtomPub]) behind
 // the same authentication as the gRPC calls: basic-auth credentials of the
 // user database, required over TLS or not. A refused request gets 401 with
-// a basic-auth challenge.
+// a basic-auth challenge. Under /ui/ it serves the admin web UI (package
+// webui, unless [Options.DisableWebUI]), which authenticates the same
+// users with basic credentials or a login form and its session; / leads
+// there.
 func (s *Server) NodeHTTPHandler() http.Handler {
 	public := map[string]bool{}
 	for _, p := range kurrentdbsvc.PublicHTTPPaths() {
@@ -60,6 +64,18 @@ func (s *Server) NodeHTTPHandler() http.Handler {
 		if public[r.URL.Path] {
 			h.ServeHTTP(w, r)
 			return
+		}
+		if s.webUI != nil {
+			// The UI authenticates its requests itself: a browser logs in
+			// with a form, and keeps a session.
+			if isWebUI(r.URL.Path) {
+				s.webUI.ServeHTTP(w, r)
+				return
+			}
+			if r.URL.Path == "/" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+				http.Redirect(w, r, webui.Path, http.StatusFound)
+				return
+			}
 		}
 		header := r.Header.Get("Authorization")
 		refuse := func(user, why string) {

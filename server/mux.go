@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,7 +20,8 @@ import (
 // KurrentDB answers HTTP/1.1 (/ping, /info, /gossip, …) on the port of its
 // gRPC API. The server tells the two apart per connection, as a client
 // opens it: under TLS by the protocol the handshake agreed (ALPN "h2" is
-// gRPC, "http/1.1" is HTTP), otherwise, and when the client offered no
+// gRPC, "http/1.1" is HTTP; a client that offers both, a browser, gets
+// HTTP/1.1, see withALPN), otherwise, and when the client offered no
 // protocol, by its first bytes: HTTP/2's connection preface is gRPC,
 // anything else is HTTP/1.x. The connection then goes to the gRPC server
 // or to the HTTP server, whole; neither ever sees the other's.
@@ -247,9 +249,43 @@ func (c routedTLS) Clone() credentials.TransportCredentials { return c }
 
 func (routedTLS) OverrideServerName(string) error { return nil }
 
-// withALPN returns a copy of cfg that offers both protocols, gRPC's first.
+// withALPN returns a copy of cfg that offers both protocols: HTTP/1.1 to a
+// client that offers it, else gRPC's h2. The gRPC clients offer h2 alone;
+// a browser offers both, and must reach the HTTP side (the web UI), which
+// serves HTTP/1.1 only. A client that offers neither gets neither, and is
+// told apart by its first bytes.
 func withALPN(cfg *tls.Config) *tls.Config {
+	protos := func(c *tls.Config, hello *tls.ClientHelloInfo) *tls.Config {
+		out := c.Clone()
+		out.GetConfigForClient = nil
+		out.NextProtos = []string{"h2"}
+		if slices.Contains(hello.SupportedProtos, "http/1.1") {
+			out.NextProtos = []string{"http/1.1"}
+		}
+		return out
+	}
+	inner := cfg.GetConfigForClient
+	h1, h2 := cfg.Clone(), cfg.Clone()
+	h1.GetConfigForClient, h1.NextProtos = nil, []string{"http/1.1"}
+	h2.GetConfigForClient, h2.NextProtos = nil, []string{"h2"}
 	c := cfg.Clone()
 	c.NextProtos = []string{"h2", "http/1.1"}
+	c.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		if inner != nil {
+			// A configuration of the caller's for this client: offer the
+			// protocols on a copy of it.
+			own, err := inner(hello)
+			if err != nil || own != nil {
+				if own != nil {
+					own = protos(own, hello)
+				}
+				return own, err
+			}
+		}
+		if slices.Contains(hello.SupportedProtos, "http/1.1") {
+			return h1, nil
+		}
+		return h2, nil
+	}
 	return c
 }

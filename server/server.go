@@ -138,6 +138,9 @@ type Options struct {
 	// UmaDBStream is the stream the umadb.v1 service appends UmaDB's
 	// events to. Empty means umadbsvc.DefaultStream ("umadb").
 	UmaDBStream string
+	// DisableWebUI turns off the admin web UI (package webui), which the
+	// gRPC port otherwise serves under /ui/ over HTTP/1.1.
+	DisableWebUI bool
 }
 
 // Server serves a [cairn.Store] over the KurrentDB gRPC protocol (package
@@ -202,6 +205,9 @@ type Server struct {
 
 	// state reports the store's state in the metrics until Shutdown.
 	state *stateCollector
+	// webUI serves the admin web UI on the HTTP side of the gRPC port;
+	// nil when Options.DisableWebUI turns it off.
+	webUI http.Handler
 }
 
 // New returns a Server for store. It creates the built-in users in the
@@ -325,6 +331,9 @@ func New(ctx context.Context, store *cairn.Store, opts Options) (*Server, error)
 	cairnsvc.Register(s.grpc, store, cairnsvc.Options{Access: s.access})
 	if err := umadbsvc.Register(s.grpc, store, umadbsvc.Options{Stream: opts.UmaDBStream, Done: s.quit, Access: s.access}); err != nil {
 		s.log.Error("UmaDB's umadb.v1 service is off", "err", err)
+	}
+	if !opts.DisableWebUI {
+		s.webUI = s.newWebUI()
 	}
 	s.nodeHTTPServer = &http.Server{
 		Handler:           s.guardNodeHTTP(s.NodeHTTPHandler()),

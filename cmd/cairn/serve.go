@@ -40,6 +40,7 @@ func newServeCmd(g *globals) *cobra.Command {
 		insecure, jsonLogs bool
 		httpPublic         bool
 		atomPub            bool
+		noUI               bool
 		shutdownTimeout    time.Duration
 		maxAppendBytes     int
 		logLevel           slog.Level
@@ -52,8 +53,10 @@ func newServeCmd(g *globals) *cobra.Command {
 		Long: `Serve the store named by --store (by default the embedded engine in
 ./cairn-data) to the official KurrentDB clients and to cairn's own clients,
 on one gRPC port, which also answers KurrentDB's HTTP/1.1 calls (/ping,
-/info, /health/live, /gossip, /stats). /metrics (Prometheus) and /health
-are served on an HTTP port of their own.
+/info, /health/live, /gossip, /stats) and serves the admin web UI at /ui/
+(open http://127.0.0.1:2113/ in a browser and log in as a user of the
+store). /metrics (Prometheus) and /health are served on an HTTP port of
+their own.
 
 Security: every request but discovery must authenticate, as a user kept in
 the store (basic auth: user name and password), or with --tls-client-ca by
@@ -154,6 +157,7 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 				ShutdownTimeout: shutdownTimeout,
 				MaxAppendBytes:  maxAppendBytes,
 				AtomPub:         atomPub,
+				DisableWebUI:    noUI,
 				SystemEvents:    true,
 				Pprof:           pprof,
 			}
@@ -281,6 +285,7 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 	f.StringVar(&httpListen, "http-listen", "127.0.0.1:2114", "the HTTP address of /metrics and /health; empty turns it off")
 	f.BoolVar(&httpPublic, "http-public", false, "allow --http-listen beyond loopback: /metrics and /health to anyone, without TLS or authentication")
 	f.BoolVar(&atomPub, "enable-atom-pub-over-http", false, "serve KurrentDB's AtomPub append (POST /streams/{stream}) on the gRPC port, authenticated; off by default, as in KurrentDB 25")
+	f.BoolVar(&noUI, "disable-admin-ui", false, "do not serve the admin web UI (/ui/ on the gRPC port)")
 	f.StringVar(&tlsCert, "tls-cert", "", "PEM certificate of the node (turns TLS on)")
 	f.StringVar(&tlsKey, "tls-key", "", "PEM private key of the node")
 	f.StringVar(&tlsClientCA, "tls-client-ca", "", "PEM certificates of the authorities whose client certificates authenticate users (by common name)")
