@@ -14,10 +14,12 @@
 //
 // The same port answers KurrentDB's HTTP/1.1 calls (/ping, /info,
 // /health/live, /gossip, /stats, and with [Options.AtomPub] the AtomPub
-// append): [Server.Serve] tells each connection's protocol as it opens,
-// under TLS by ALPN ("h2" is gRPC, "http/1.1" HTTP), else by HTTP/2's
-// connection preface, and terminates TLS itself, handing gRPC the
-// connection's TLS state.
+// append) and serves the admin web UI under /ui/ (package webui, behind the
+// same users; [Options.DisableWebUI] turns it off): [Server.Serve] tells
+// each connection's protocol as it opens, under TLS by ALPN ("h2" is gRPC,
+// "http/1.1" HTTP, and a client that offers both, a browser, gets
+// HTTP/1.1), else by HTTP/2's connection preface, and terminates TLS
+// itself, handing gRPC the connection's TLS state.
 //
 // The dependency goes one way: the server imports the protocols, never the
 // reverse. A protocol takes what it needs of the host in a small type of

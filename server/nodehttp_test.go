@@ -141,8 +141,9 @@ func TestNodeHTTPOverTLS(t *testing.T) {
 	pool.AppendCertsFromPEM(pem)
 	port := ts.addr[strings.LastIndexByte(ts.addr, ':'):]
 	grpcClient := connect(t, "kurrentdb://admin:s3cret@localhost"+port+"?tls=true&tlscafile="+files.CACert)
-	// A client that offers http/1.1 by ALPN, and one that offers none.
-	for _, protos := range [][]string{{"http/1.1"}, nil} {
+	// A client that offers http/1.1 by ALPN, one that offers none, and
+	// one that offers both, as a browser does: it gets HTTP/1.1.
+	for _, protos := range [][]string{{"http/1.1"}, nil, {"h2", "http/1.1"}} {
 		t.Run(fmt.Sprint("alpn ", protos), func(t *testing.T) {
 			c := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, NextProtos: protos}}}
 			checkNodeHTTP(t, nodeHTTP{t: t, c: c, base: "https://localhost" + port}, "admin:s3cret", func() error {

@@ -214,8 +214,6 @@ func TestWebUIScreenshots(t *testing.T) {
 		}
 		return info.Stats.ParkedMessagesCount >= 5, fmt.Sprint(info.Stats.ParkedMessagesCount, " parked")
 	})
-	b.do(t, "subscriptions", chromedp.Navigate(base+"/ui/subscriptions"), page("subscriptions"))
-	shot("subscriptions")
 	b.do(t, "subscription", chromedp.Navigate(base+"/ui/subscription?stream=%24all&group=billing"), page("subscription"))
 	shot("subscription")
 	b.do(t, "projections", chromedp.Navigate(base+"/ui/projections"), page("projections"))

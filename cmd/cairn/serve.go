@@ -54,9 +54,9 @@ func newServeCmd(g *globals) *cobra.Command {
 ./cairn-data) to the official KurrentDB clients and to cairn's own clients,
 on one gRPC port, which also answers KurrentDB's HTTP/1.1 calls (/ping,
 /info, /health/live, /gossip, /stats) and serves the admin web UI at /ui/
-(open http://127.0.0.1:2113/ in a browser and log in as a user of the
-store). /metrics (Prometheus) and /health are served on an HTTP port of
-their own.
+(https://localhost:2113/ in a browser; log in as a user of the store).
+/metrics (Prometheus) and /health are served on an HTTP port of their
+own.
 
 Security: every request but discovery must authenticate, as a user kept in
 the store (basic auth: user name and password), or with --tls-client-ca by

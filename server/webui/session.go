@@ -185,8 +185,13 @@ func refusal(err error) (string, bool) {
 	return "", false
 }
 
+// refuse answers a request that did not authenticate: a browser's page
+// request that brought no credentials goes to the login form; any other
+// gets 401, with a basic-auth challenge for a client that is not the UI's
+// own script.
 func (u *UI) refuse(w http.ResponseWriter, r *http.Request, api bool) {
-	if api || r.Method != http.MethodGet {
+	_, basic := r.Header["Authorization"]
+	if api || basic || r.Method != http.MethodGet {
 		// The UI's scripts (and its EventSource, which cannot set a
 		// header) get no challenge: a browser would show a password
 		// dialog in place of the login form.

@@ -202,6 +202,9 @@
     const every = Number(el.dataset.every) || 5000;
     setInterval(async () => {
       if (document.visibilityState !== "visible") return;
+      // Not while the user is typing into one of its fields.
+      const typing = document.getElementById("refresh");
+      if (typing && typing.contains(document.activeElement) && document.activeElement.tagName === "INPUT") return;
       let html;
       try {
         html = await get(location.href, false);
