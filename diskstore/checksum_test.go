@@ -42,6 +42,13 @@ func TestChecksum(t *testing.T) {
 	if _, err := db.ReadStream(ctx, "s", cairn.StreamEnd, 10, cairn.Backward); !errors.Is(err, cairn.ErrCorrupt) {
 		t.Fatalf("backward ReadStream over a damaged event: %v, want ErrCorrupt", err)
 	}
+	// Reads through the index read the same records.
+	if _, err := db.ReadIndex(ctx, cairn.IndexKey{Kind: cairn.IndexType, Value: "E"}, 0, 10, cairn.Forward); !errors.Is(err, cairn.ErrCorrupt) {
+		t.Fatalf("ReadIndex over a damaged event: %v, want ErrCorrupt", err)
+	}
+	if _, err := db.ReadQuery(ctx, cairn.Query{Items: []cairn.QueryItem{{Types: []string{"E"}}}}, 0, 10, cairn.Forward); !errors.Is(err, cairn.ErrCorrupt) {
+		t.Fatalf("ReadQuery over a damaged event: %v, want ErrCorrupt", err)
+	}
 	// The events before it are still readable.
 	got, err := db.ReadAll(ctx, 0, 1, cairn.Forward)
 	if err != nil || len(got) != 1 || string(got[0].Data) != `{"n":1}` {

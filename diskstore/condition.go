@@ -116,7 +116,7 @@ func (g *group) firstCommitted(key cairn.IndexKey, it cairn.QueryItem, from, lim
 	if err != nil {
 		return 0, false, err
 	}
-	live, err := newLiveness(d.pdb)
+	live, err := newLiveness(d.pdb, d.cut.Load())
 	if err != nil {
 		return 0, false, errors.Join(err, c.close())
 	}
@@ -135,7 +135,7 @@ func (g *group) firstCommitted(key cairn.IndexKey, it cairn.QueryItem, from, lim
 		if !ok {
 			continue
 		}
-		e, err := c.event(&lr, &sc, live.loc)
+		e, err := c.event(&lr, &sc, live.locator())
 		if err != nil {
 			return 0, false, err
 		}

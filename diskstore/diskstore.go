@@ -86,6 +86,12 @@ type DB struct {
 	// migrate is set by Open for a store of format 2, whose events it
 	// files in the index (migrate.go).
 	migrate bool
+	// cut is set once compaction has removed events from the log (Open
+	// reads it from the index): from then on, an entry of an index list
+	// may outlive its event, and reads through the index check each
+	// event's locator (see liveness). Until then every entry's event is
+	// there, which spares reads the check.
+	cut atomic.Bool
 
 	// sealed counts (at most) the memtables the committer had pebble set
 	// aside for flushing; flushed counts those pebble flushed, in the

@@ -36,6 +36,7 @@ const (
 	prefixSnapshot = 's'
 	prefixTable    = 't'
 	prefixList     = 'x'
+	prefixCut      = 'P'
 )
 
 // formatMagic starts the value of the format key.
@@ -44,6 +45,8 @@ const formatMagic = "cairn-diskstore"
 var (
 	formatKey = []byte{prefixFormat}
 	markerKey = []byte{prefixMarker}
+	// cutKey is set once compaction has removed any event from the log.
+	cutKey = []byte{prefixCut}
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)

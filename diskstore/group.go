@@ -36,6 +36,8 @@ type group struct {
 	evKey   [9]byte // the key an event's checksum covers
 	key     []byte  // reused for encoding keys
 	scratch []byte  // reused for encoding values
+	// cuts counts the locators compaction cut (compact.go).
+	cuts int
 	// broken is the first error of a write to the index batch: the group
 	// cannot be committed (see handoff).
 	broken error

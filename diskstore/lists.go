@@ -259,7 +259,8 @@ func (c *listCursor) step(dir cairn.Direction) bool {
 }
 
 // event reads the event of the entry the cursor is at from the log, whose
-// records lr reads, given the locator loc that holds it (see liveness).
+// records lr reads, given the locator loc that holds it (see liveness),
+// or nil when no event was ever removed from the log.
 //
 // The entry's run says where the records of its events are; compaction
 // may have removed some of them (and freed their bytes) since, which the
@@ -267,19 +268,22 @@ func (c *listCursor) step(dir cairn.Direction) bool {
 // records start at the run's first or at the locator's, and end at the
 // run's last or at the locator's. That part is read once, for all the
 // entries of the run it holds.
-func (c *listCursor) event(lr *seglog.Reader, sc *strCache, loc run) (cairn.Event, error) {
+func (c *listCursor) event(lr *seglog.Reader, sc *strCache, loc *run) (cairn.Event, error) {
 	r := c.b.runs[c.ri]
 	pos := r.pos + c.k
 	if !c.have || pos < c.recLo || pos >= c.recHi {
-		lo, hi := max(r.pos, loc.pos), min(r.end(), loc.pos+uint64(loc.count))
+		lo, hi := r.pos, r.end()
 		off, end := r.off, r.off+r.bytes
-		if loc.pos > r.pos {
-			off = loc.off
+		if loc != nil {
+			lo, hi = max(r.pos, loc.pos), min(r.end(), loc.pos+uint64(loc.count))
+			if loc.pos > r.pos {
+				off = loc.off
+			}
+			if hi < r.end() {
+				end = loc.off + loc.bytes
+			}
 		}
-		if hi < r.end() {
-			end = loc.off + loc.bytes
-		}
-		if pos < lo || pos >= hi || loc.seg != c.b.seg || end < off {
+		if pos < lo || pos >= hi || (loc != nil && loc.seg != c.b.seg) || end < off {
 			return cairn.Event{}, corruptf(eventKey(pos), "the index entry of the event at position %d does not meet its locator", pos)
 		}
 		p, err := lr.Read(c.b.seg, off, int(end-off))
@@ -301,14 +305,21 @@ func (c *listCursor) event(lr *seglog.Reader, sc *strCache, loc run) (cairn.Even
 
 // liveness tells whether the event at a position is still in the log: a
 // locator holds it. An index entry outlives its event (compaction removes
-// events, not entries), so every event read through the index is checked.
+// events, not entries), so once compaction has removed any event (DB.cut),
+// every event read through the index is checked; until then, none needs to
+// be.
 type liveness struct {
-	it  *pebble.Iterator
-	loc run // the locator last found
+	it  *pebble.Iterator // nil when no event was ever removed
+	loc run              // the locator last found
 	key [9]byte
 }
 
-func newLiveness(r pebble.Reader) (*liveness, error) {
+// newLiveness returns the liveness of the events r holds; cut says
+// whether any was removed.
+func newLiveness(r pebble.Reader, cut bool) (*liveness, error) {
+	if !cut {
+		return &liveness{}, nil
+	}
 	it, err := r.NewIter(&locatorBounds)
 	if err != nil {
 		return nil, wrapErr(err)
@@ -316,11 +327,28 @@ func newLiveness(r pebble.Reader) (*liveness, error) {
 	return &liveness{it: it}, nil
 }
 
-func (l *liveness) close() error { return wrapErr(errors.Join(l.it.Error(), l.it.Close())) }
+func (l *liveness) close() error {
+	if l.it == nil {
+		return nil
+	}
+	return wrapErr(errors.Join(l.it.Error(), l.it.Close()))
+}
 
-// live reports whether the event at pos is in the log; when it is, l.loc
-// is the locator that holds it.
+// locator returns the locator that holds the event live reported last, or
+// nil when no event was ever removed (the whole of every frame is there).
+func (l *liveness) locator() *run {
+	if l.it == nil {
+		return nil
+	}
+	return &l.loc
+}
+
+// live reports whether the event at pos is in the log; when it is,
+// locator returns the locator that holds it.
 func (l *liveness) live(pos uint64) (bool, error) {
+	if l.it == nil {
+		return true, nil
+	}
 	if l.loc.count > 0 && pos >= l.loc.pos && pos-l.loc.pos < uint64(l.loc.count) {
 		return true, nil
 	}

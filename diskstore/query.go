@@ -27,7 +27,9 @@ type indexRead struct {
 }
 
 func (d *DB) newIndexRead(ctx context.Context, snap pebble.Reader) (*indexRead, error) {
-	live, err := newLiveness(snap)
+	// Read after the view was acquired: a view that holds a compaction's
+	// removals was published after cut was set.
+	live, err := newLiveness(snap, d.cut.Load())
 	if err != nil {
 		return nil, err
 	}
@@ -98,7 +100,7 @@ func (r *indexRead) readIndex(key cairn.IndexKey, from int64, count int, dir cai
 			return nil, err
 		}
 		if e.Found {
-			if e.Event, err = c.event(&r.lr, &r.sc, r.live.loc); err != nil {
+			if e.Event, err = c.event(&r.lr, &r.sc, r.live.locator()); err != nil {
 				return nil, err
 			}
 		}
@@ -135,7 +137,7 @@ func (d *DB) ReadQuery(ctx context.Context, q cairn.Query, from uint64, count in
 	if err != nil {
 		return nil, err
 	}
-	var out []cairn.Event
+	out := make([]cairn.Event, 0, min(count, 256))
 	err = r.query(q, from, dir, func(e cairn.Event) bool {
 		out = append(out, e)
 		return len(out) < count
@@ -199,7 +201,7 @@ func (r *indexRead) query(q cairn.Query, from uint64, dir cairn.Direction, fn fu
 			return err
 		}
 		if live {
-			e, err := best.event(&r.lr, &r.sc, r.live.loc)
+			e, err := best.event(&r.lr, &r.sc, r.live.locator())
 			if err != nil {
 				return err
 			}

@@ -168,6 +168,13 @@ func (d *DB) recover() error {
 	if err := d.loadMaxID(); err != nil {
 		return indexFault{err}
 	}
+	switch _, closer, err := d.pdb.Get(cutKey); {
+	case err == nil:
+		_ = closer.Close()
+		d.cut.Store(true)
+	case !errors.Is(err, pebble.ErrNotFound):
+		return indexFault{err}
+	}
 	return nil
 }
 
