@@ -157,6 +157,10 @@
 //	                                     last frame indexed [8], next
 //	                                     position [8]
 //	'F'                                  format: "cairn-diskstore" ‖ uint32 version
+//	'P'                                  set (empty) by the first compaction that
+//	                                     removed events: from then on reads
+//	                                     through the index check each event's
+//	                                     locator
 //	'L' ‖ position [8]                   a locator: the events of one frame (or
 //	                                     what compaction left of them) from that
 //	                                     position; value as a run's
@@ -278,4 +282,8 @@
 //     index, for good.
 //   - The first Open of a store of format 2 reads its whole log to build
 //     the index (a few seconds per ten million events).
+//   - Reads through the index (lists and queries) read the log through a
+//     read-only memory mapping of its segments, which spares a system call
+//     per event: a disk that fails under such a read stops the process
+//     (SIGBUS) instead of failing the read, as with any mapped file.
 package diskstore
