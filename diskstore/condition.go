@@ -143,7 +143,7 @@ func (g *group) firstCommitted(key cairn.IndexKey, it cairn.QueryItem, from, lim
 			return p, true, nil
 		}
 	}
-	return 0, false, nil
+	return 0, false, c.err
 }
 
 // firstLive returns the first position at or after from of an event the

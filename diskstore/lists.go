@@ -47,8 +47,10 @@ func openList(r pebble.Reader, key cairn.IndexKey) (*listCursor, error) {
 	return c, nil
 }
 
+// close closes the cursor's iterator. The error that stopped the cursor,
+// if any, is c.err, which the caller returns.
 func (c *listCursor) close() error {
-	return wrapErr(errors.Join(c.err, c.it.Error(), c.it.Close()))
+	return wrapErr(errors.Join(c.it.Error(), c.it.Close()))
 }
 
 // load decodes the block under the iterator when ok, and reports whether
