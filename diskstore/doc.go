@@ -281,7 +281,8 @@
 //     (their numbers never change): they take about 8 bytes each in the
 //     index, for good.
 //   - The first Open of a store of format 2 reads its whole log to build
-//     the index (a few seconds per ten million events).
+//     the index (about 0.4 s of CPU per million events, measured on the
+//     development machine).
 //   - Reads through the index (lists and queries) read the log through a
 //     read-only memory mapping of its segments, which spares a system call
 //     per event: a disk that fails under such a read stops the process
