@@ -45,6 +45,10 @@ func OpenSet(dir string) (*Set, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("backup set: %w", err)
 	}
+	// Refuse what is not a set before writing the lock file into it.
+	if err := (&Set{dir: dir}).scan(); err != nil {
+		return nil, err
+	}
 	lock, err := lockFile(filepath.Join(dir, lockName))
 	if err != nil {
 		return nil, fmt.Errorf("backup set %s: %w", dir, err)

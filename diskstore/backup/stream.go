@@ -30,7 +30,7 @@ type Chunk struct {
 // Send streams the backup src, for [Set.Receive] at the other end.
 // previous is the manifest of the receiver's newest generation (nil for
 // none): the sealed files it holds unchanged are marked Reused and not
-// sent. send must not keep a chunk's Data after it returns.
+// sent. Each chunk's Data is its own: send may keep it.
 func Send(ctx context.Context, src *diskstore.Backup, previous []byte, send func(Chunk) error) error {
 	var prev *Manifest
 	if len(previous) > 0 {
@@ -52,7 +52,6 @@ func Send(ctx context.Context, src *diskstore.Backup, previous []byte, send func
 	if err := send(Chunk{Manifest: b}); err != nil {
 		return err
 	}
-	buf := make([]byte, chunkBytes)
 	for i, f := range files {
 		if reuse[i] || f.Size == 0 {
 			continue
@@ -61,7 +60,7 @@ func Send(ctx context.Context, src *diskstore.Backup, previous []byte, send func
 		if err != nil {
 			return fmt.Errorf("backup: %s: %w", f.Name, err)
 		}
-		err = sendFile(ctx, r, f, buf, send)
+		err = sendFile(ctx, r, f, send)
 		if cerr := r.Close(); err == nil && cerr != nil {
 			err = cerr
 		}
@@ -72,12 +71,17 @@ func Send(ctx context.Context, src *diskstore.Backup, previous []byte, send func
 	return nil
 }
 
-func sendFile(ctx context.Context, r readerAt, f diskstore.BackupFile, buf []byte, send func(Chunk) error) error {
+func sendFile(ctx context.Context, r readerAt, f diskstore.BackupFile, send func(Chunk) error) error {
+	var p []byte
 	for off := int64(0); off < f.Size; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		p := buf[:min(int64(len(buf)), f.Size-off)]
+		n := min(chunkBytes, f.Size-off)
+		if int64(cap(p)) < n {
+			p = make([]byte, chunkBytes)
+		}
+		p = p[:n]
 		if err := readFull(r, p, off); err != nil {
 			return fmt.Errorf("backup: %s: %w", f.Name, err)
 		}
@@ -85,8 +89,9 @@ func sendFile(ctx context.Context, r readerAt, f diskstore.BackupFile, buf []byt
 			if err := send(Chunk{File: f.Name, Offset: off, Data: p}); err != nil {
 				return err
 			}
+			p = nil // the receiver's now
 		}
-		off += int64(len(p))
+		off += n
 	}
 	return nil
 }

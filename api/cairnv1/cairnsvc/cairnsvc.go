@@ -32,7 +32,8 @@
 //     ReadModelScan need the right to read $all: they show what every
 //     stream holds; so does an append with a condition, which tells
 //     whether matching events exist in any stream.
-//   - Compact needs an administrator or an operator, as a scavenge does.
+//   - Compact needs an administrator or an operator, as a scavenge does;
+//     so does Backup, which streams every file of the store.
 //   - System streams (whose names start with '$') are written, deleted
 //     and truncated as the ACLs allow, administrators only by default, as
 //     in KurrentDB; so a server can keep its users, stream metadata and
