@@ -45,15 +45,23 @@ type acked struct {
 	events []cairn.EventData
 }
 
-// writers appends to their own streams until stopped, recording every
-// append acknowledged.
+// writers appends to their own streams until stopped, within a budget of
+// appends in all that the test raises, recording every append
+// acknowledged.
 type writers struct {
 	mu    sync.Mutex
 	acked []acked
 	stop  chan struct{}
 	wg    sync.WaitGroup
 	err   atomic.Pointer[error]
+	// finished is set once every writer has returned.
+	finished atomic.Bool
+	// issued counts the appends begun, which budget bounds.
+	issued, budget atomic.Int64
 }
+
+// allow lets the writers go on until n appends in all.
+func (w *writers) allow(n int) { w.budget.Store(int64(n)) }
 
 func startWriters(store *cairn.Store, n, dataBytes int) *writers {
 	w := &writers{stop: make(chan struct{})}
@@ -66,6 +74,12 @@ func startWriters(store *cairn.Store, n, dataBytes int) *writers {
 				case <-w.stop:
 					return
 				default:
+				}
+				if w.issued.Add(1) > w.budget.Load() {
+					w.issued.Add(-1)
+					j--
+					time.Sleep(time.Millisecond)
+					continue
 				}
 				stream := fmt.Sprintf("w%d-%d", i, j%7)
 				var events []cairn.EventData
@@ -83,6 +97,7 @@ func startWriters(store *cairn.Store, n, dataBytes int) *writers {
 			}
 		}()
 	}
+	go func() { w.wg.Wait(); w.finished.Store(true) }()
 	return w
 }
 
@@ -99,6 +114,9 @@ func (w *writers) waitFor(t *testing.T, n int) {
 	for len(w.ackedSoFar()) < n {
 		if p := w.err.Load(); p != nil {
 			t.Fatal(*p)
+		}
+		if w.finished.Load() {
+			t.Fatalf("the writers stopped after %d appends, before %d", len(w.ackedSoFar()), n)
 		}
 		time.Sleep(time.Millisecond)
 	}
@@ -194,13 +212,18 @@ func TestBackupWhileWritingAndIncremental(t *testing.T) {
 			w := startWriters(store, 4, 300)
 			dest := filepath.Join(base, "backups")
 
+			// The writers go on while each backup runs.
+			w.allow(300)
 			w.waitFor(t, 300)
+			w.allow(600)
 			before1 := w.ackedSoFar()
 			res1 := backupInto(t, db, dest, mode.opts)
-			w.waitFor(t, len(w.ackedSoFar())+300)
+			w.waitFor(t, 600)
+			w.allow(900)
 			before2 := w.ackedSoFar()
 			res2 := backupInto(t, db, dest, mode.opts)
-			w.waitFor(t, len(w.ackedSoFar())+50)
+			w.allow(950)
+			w.waitFor(t, 950)
 			w.halt(t)
 
 			if res1.Manifest.Generation != 1 || res2.Manifest.Generation != 2 || res2.Previous != res1.Dir {
@@ -469,10 +492,13 @@ func TestBackupStreamed(t *testing.T) {
 		must(t, err)
 		return res, sent
 	}
+	w.allow(300)
 	w.waitFor(t, 300)
+	w.allow(500)
 	before1 := w.ackedSoFar()
 	res1, sent1 := stream()
-	w.waitFor(t, len(w.ackedSoFar())+100)
+	w.waitFor(t, 500)
+	w.allow(700)
 	before2 := w.ackedSoFar()
 	res2, sent2 := stream()
 	w.halt(t)
