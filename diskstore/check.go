@@ -206,6 +206,9 @@ type checker struct {
 	cached     uint64
 	cachedVals [][]byte
 	cachedBuf  []byte
+	rbuf       []byte // the buffer of random reads
+	// ids counts the retry records, idsMatched those a run matched.
+	ids, idsMatched int64
 }
 
 // Check checks the store in dir offline: it opens nothing for writing,

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/cairndb/cairn/diskstore/internal/seglog"
@@ -127,6 +128,9 @@ func (c *checker) checkIndex(ctx context.Context) error {
 		c.endStream(rs)
 	}
 	c.r.IndexEntries = entries
+	if err := c.checkStrayIDs(ctx); err != nil {
+		return err
+	}
 	// Streams whose events the locators reach but that have no runs.
 	for stream, t := range c.tally {
 		c.indexProblem(stream, t.last, int64(t.lastPos), "the log holds %d events of the stream, up to version %d, but the index has no run of it: reads of the stream find none", t.events, t.last)
@@ -172,7 +176,7 @@ func (c *checker) checkLocator(k, v []byte, prevEnd uint64, first bool) uint64 {
 		c.indexProblem("", -1, int64(pos), "the locator reaches position %d, past the index's last (%d)", end-1, c.mark.next-1)
 	}
 	c.locs = append(c.locs, locRange{pos: rn.pos, count: rn.count, span: rn.span})
-	if !c.load(rn, "the locator") {
+	if !c.load(rn, "the locator", false) {
 		return end
 	}
 	for i := range c.vals {
@@ -201,13 +205,23 @@ func (c *checker) checkLocator(k, v []byte, prevEnd uint64, first bool) uint64 {
 }
 
 // load reads the records of rn into c.vals, reporting (for what, a
-// locator or a run) when they cannot be read.
-func (c *checker) load(rn run, what string) bool {
+// locator or a run) when they cannot be read. Locators are read in log
+// order, through the reader's window; runs and single events in any order,
+// each with a read of its own size (random reads through a window of 256
+// KiB would read far more than they use).
+func (c *checker) load(rn run, what string, random bool) bool {
 	if _, err := c.d.log.Size(rn.seg); err != nil {
 		c.pointerProblem(rn, "%s points at segment %d, which is missing", what, rn.seg)
 		return false
 	}
-	p, err := c.lr.Read(rn.seg, rn.off, int(rn.bytes))
+	var p []byte
+	var err error
+	if random {
+		c.rbuf = slices.Grow(c.rbuf[:0], int(rn.bytes))[:rn.bytes]
+		p, err = c.rbuf, c.d.log.ReadAt(rn.seg, rn.off, c.rbuf)
+	} else {
+		p, err = c.lr.Read(rn.seg, rn.off, int(rn.bytes))
+	}
 	if err != nil {
 		c.pointerProblem(rn, "%s points at bytes %d to %d of segment %d: %s", what, rn.off, rn.off+rn.bytes, rn.seg, errMessage(err))
 		return false
@@ -264,8 +278,12 @@ func (c *checker) locate(pos uint64) (locRange, bool) {
 	return c.locs[i], true
 }
 
-// checkID checks a retry record: it points at an event with its id.
+// checkID checks a retry record: well formed, pointing at a position a
+// locator holds. That it points at the first event of an append with its
+// id is checked from the other side, with each run (checkRun); the records
+// left over then are checked one by one (checkStrayIDs).
 func (c *checker) checkID(k, v []byte) {
+	c.ids++
 	if len(k) != 17 {
 		c.indexProblem("", -1, -1, "a retry record's key %q is malformed", k)
 		return
@@ -276,22 +294,54 @@ func (c *checker) checkID(k, v []byte) {
 		c.indexProblem("", -1, -1, "the retry record of event %s: %s", id, errMessage(err))
 		return
 	}
-	loc, ok := c.locate(pos)
-	if !ok {
+	if _, ok := c.locate(pos); !ok {
 		c.indexProblem("", -1, int64(pos), "the retry record of event %s points at a position no locator holds", id)
-		return
 	}
-	e, ok := c.eventAt(loc, pos)
-	if ok && e.ID != id {
-		c.indexProblem(e.StreamID, e.Version, int64(pos), "the retry record of event %s points at event %s", id, e.ID)
+}
+
+// checkStrayIDs checks every retry record against the event it points at,
+// when there are more of them than runs that match one: some record does
+// not point at the first event of an append with its id.
+func (c *checker) checkStrayIDs(ctx context.Context) error {
+	if c.ids <= c.idsMatched {
+		return nil
 	}
+	it, err := c.d.pdb.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixID}, UpperBound: []byte{prefixID + 1}})
+	if err != nil {
+		return wrapErr(err)
+	}
+	n := 0
+	for valid := it.First(); valid; valid = it.Next() {
+		if n++; n%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return errors.Join(err, it.Close())
+			}
+		}
+		k := it.Key()
+		if len(k) != 17 {
+			continue // reported
+		}
+		id, _ := uuid.FromBytes(k[1:])
+		pos, err := decodeUint(k, it.Value())
+		if err != nil {
+			continue // reported
+		}
+		loc, ok := c.locate(pos)
+		if !ok {
+			continue // reported
+		}
+		if e, ok := c.eventAt(loc, pos); ok && e.ID != id {
+			c.indexProblem(e.StreamID, e.Version, int64(pos), "the retry record of event %s points at event %s", id, e.ID)
+		}
+	}
+	return wrapErr(errors.Join(it.Error(), it.Close()))
 }
 
 // eventAt reads the event at pos of loc (the records of the last locator
 // read are kept).
 func (c *checker) eventAt(loc locRange, pos uint64) (evID, bool) {
 	if c.cached != loc.pos || c.cachedVals == nil {
-		if !c.load(run{pos: loc.pos, count: loc.count, span: loc.span}, "the locator") {
+		if !c.load(run{pos: loc.pos, count: loc.count, span: loc.span}, "the locator", true) {
 			return evID{}, false
 		}
 		// c.vals point into the reader's window: keep a copy.
@@ -355,7 +405,7 @@ func (c *checker) checkRun(rs *runState, k, v []byte) {
 	}
 	rs.live += rn.count
 	rs.lastLive = rn.last()
-	if !c.load(rn, fmt.Sprintf("the run of %q version %d", stream, rn.first)) {
+	if !c.load(rn, fmt.Sprintf("the run of %q version %d", stream, rn.first), true) {
 		return
 	}
 	var firstID uuid.UUID
@@ -375,16 +425,19 @@ func (c *checker) checkRun(rs *runState, k, v []byte) {
 			firstID = e.ID
 		}
 	}
-	// The append's retry record, unless compaction rewrote the run from
-	// its first live event (and removed the record).
-	if firstID == (uuid.UUID{}) || (rn.first == rs.meta.purged && rs.meta.purged > 0) {
+	// The append's retry record; compaction removes it when it rewrites
+	// the run from its first live event.
+	if firstID == (uuid.UUID{}) {
 		return
 	}
+	rewritten := rn.first == rs.meta.purged && rs.meta.purged > 0
 	ik := idKey(firstID)
 	val, closer, err := c.d.pdb.Get(ik)
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
-		c.indexProblem(stream, rn.first, int64(rn.pos), "the retry record of the append (first event %s) is missing: a retry of the append would write it again", firstID)
+		if !rewritten {
+			c.indexProblem(stream, rn.first, int64(rn.pos), "the retry record of the append (first event %s) is missing: a retry of the append would write it again", firstID)
+		}
 	case err != nil:
 		c.indexProblem(stream, rn.first, int64(rn.pos), "the retry record of the append (first event %s): %s", firstID, oneLine(err))
 	default:
@@ -392,6 +445,8 @@ func (c *checker) checkRun(rs *runState, k, v []byte) {
 		_ = closer.Close()
 		if err == nil && pos != rn.pos {
 			c.indexProblem(stream, rn.first, int64(rn.pos), "the retry record of the append (first event %s) points at position %d", firstID, pos)
+		} else if err == nil {
+			c.idsMatched++
 		}
 	}
 }

@@ -227,6 +227,14 @@ func TestCheckNamesDamageAndRepairRepairsTheIndex(t *testing.T) {
 			editIndex(t, dir, func(db *pebble.DB, b *pebble.Batch) { mustDo(t, b.Delete(idKey(e.ID), nil)) })
 			return []string{fmt.Sprintf("the retry record of the append (first event %s) is missing", e.ID)}
 		}, true},
+		{"a retry record that points at another event", func(t *testing.T, dir string, frames []frameAt) []string {
+			stray := uuid.New()
+			editIndex(t, dir, func(db *pebble.DB, b *pebble.Batch) {
+				k := idKey(stray)
+				mustDo(t, b.Set(k, appendUint(nil, k, frames[70].first), nil))
+			})
+			return []string{fmt.Sprintf("the retry record of event %s points at event", stray)}
+		}, true},
 		{"a stream's head: its last run deleted", func(t *testing.T, dir string, _ []frameAt) []string {
 			var last []byte
 			editIndex(t, dir, func(db *pebble.DB, b *pebble.Batch) {
