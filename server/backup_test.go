@@ -55,7 +55,7 @@ func TestBackupThroughTheServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := startOn(t, db, server.Options{})
+	ts := startOn(t, db, server.Options{Backup: backup.StreamFunc(db)})
 	ts.createUser(t, "bob", "bob-pw")
 	ts.createUser(t, "olga", "olga-pw", "$ops")
 	for i := range 50 {
@@ -76,6 +76,14 @@ func TestBackupThroughTheServer(t *testing.T) {
 			t.Fatalf("the backup by %s holds positions below %d, want all 50", user.name, res.Manifest.Head)
 		}
 	}
+	// A manifest that is not one is refused.
+	stream, err := ts.remote(t, "admin", server.DefaultAdminPassword).Backup(ctx, []byte(`{"format":1}`))
+	if err == nil {
+		_, err = stream.Recv()
+	}
+	if status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("a backup after a malformed manifest: %v, want InvalidArgument", err)
+	}
 	gens, err := backup.List(dest)
 	if err != nil || len(gens) != 2 {
 		t.Fatalf("the set holds %d generations, %v", len(gens), err)
@@ -93,7 +101,7 @@ func TestBackupThroughTheServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rts := startOn(t, rdb, server.Options{})
+	rts := startOn(t, rdb, server.Options{Backup: backup.StreamFunc(rdb)})
 	got, err := cairn.NewStore(rts.remote(t, "olga", "olga-pw"), cairn.Options{}).ReadStream(ctx, "order-3", 0, 100, cairn.Forward)
 	if err != nil || len(got) != 10 {
 		t.Fatalf("order-3 on the restored server: %d events, %v", len(got), err)

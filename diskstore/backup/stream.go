@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore"
 )
 
@@ -36,7 +37,7 @@ func Send(ctx context.Context, src *diskstore.Backup, previous []byte, send func
 	if len(previous) > 0 {
 		var err error
 		if prev, err = ParseManifest(previous); err != nil {
-			return fmt.Errorf("the previous backup's manifest: %w", err)
+			return &cairn.InvalidArgumentError{Field: "previous", Reason: err.Error()}
 		}
 	}
 	files := src.Files()
@@ -94,6 +95,25 @@ func sendFile(ctx context.Context, r readerAt, f diskstore.BackupFile, send func
 		off += n
 	}
 	return nil
+}
+
+// StreamFunc returns what streams a backup of db for a server's Backup
+// call (cairn.v1; its type is cairnsvc.BackupFunc's): each call takes a
+// backup with [diskstore.DB.BeginBackup] and sends it with [Send].
+func StreamFunc(db *diskstore.DB) func(ctx context.Context, previous []byte, send func(manifest []byte, file string, offset int64, data []byte) error) error {
+	return func(ctx context.Context, previous []byte, send func(manifest []byte, file string, offset int64, data []byte) error) error {
+		if len(previous) > 0 {
+			if _, err := ParseManifest(previous); err != nil {
+				return &cairn.InvalidArgumentError{Field: "previous", Reason: err.Error()}
+			}
+		}
+		b, err := db.BeginBackup(ctx)
+		if err != nil {
+			return err
+		}
+		err = Send(ctx, b, previous, func(c Chunk) error { return send(c.Manifest, c.File, c.Offset, c.Data) })
+		return errors.Join(err, b.Close())
+	}
 }
 
 // Receive writes a backup streamed by [Send] as the set's new generation:

@@ -69,6 +69,7 @@ type Service struct {
 	store  *cairn.Store
 	limit  int // the largest response, in bytes
 	access *acl.Checker
+	backup BackupFunc
 }
 
 // Options configure a [Service]. The zero value serves every call.
@@ -77,6 +78,10 @@ type Options struct {
 	// the host put in the call's context (see the package documentation).
 	// Nil serves every call.
 	Access *acl.Checker
+	// Backup streams a backup of the store's engine for the Backup call;
+	// nil answers it UNIMPLEMENTED. The host sets it for an engine that
+	// takes backups (the embedded one, through package diskstore/backup).
+	Backup BackupFunc
 }
 
 // MessageOverhead is what [MessageLimit] allows beyond an event's data and
@@ -91,7 +96,7 @@ func MessageLimit(store *cairn.Store) int { return store.MaxEventBytes() + Messa
 
 // New returns the service over store.
 func New(store *cairn.Store, opts Options) *Service {
-	return &Service{store: store, limit: MessageLimit(store), access: opts.Access}
+	return &Service{store: store, limit: MessageLimit(store), access: opts.Access, backup: opts.Backup}
 }
 
 // Register registers the service over store on srv.
