@@ -300,6 +300,31 @@ func (c *checker) planned(bytes int64) {
 	}
 }
 
+// parseFrame checks a frame read at offset off of segment seg, as Open
+// checks each frame it replays (checkFrame), without knowing where the
+// frame before ended, and returns its marker and its number of events.
+// The marker is the frame's last index write, so its sealed value ends the
+// frame; checkFrame then checks that it is.
+func parseFrame(frame []byte, seg uint64, off int64) (marker, int, error) {
+	if len(frame) < seglog.HeaderLen+markerLen {
+		return marker{}, 0, frameError(seg, off, "a frame of %d bytes holds no marker", len(frame))
+	}
+	m, err := decodeMarker(frame[len(frame)-markerLen:])
+	if err != nil {
+		return marker{}, 0, frameError(seg, off, "its last index write is not a marker: %s", errMessage(err))
+	}
+	recs, ok := seglog.Records(seglog.FrameEvents(frame), nil)
+	if !ok || m.next < uint64(len(recs)) {
+		return marker{}, 0, frameError(seg, off, "malformed event records")
+	}
+	m, err = checkFrame(frame, seg, off, m.next-uint64(len(recs)))
+	return m, len(recs), err
+}
+
+func frameError(seg uint64, off int64, format string, args ...any) error {
+	return fmt.Errorf("diskstore: %w: log segment %d: frame at offset %d: %s", cairn.ErrCorrupt, seg, off, fmt.Sprintf(format, args...))
+}
+
 // errMessage is err's text without the package's prefix.
 func errMessage(err error) string {
 	var ce *corruptError
