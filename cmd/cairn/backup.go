@@ -185,8 +185,11 @@ func printBackup(w io.Writer, res *backup.Result) {
 	if res.Linked.Files > 0 {
 		fmt.Fprintf(w, ", linked %d from the store (%s)", res.Linked.Files, progress.Bytes(res.Linked.Bytes))
 	}
-	if res.Reused.Files > 0 {
-		fmt.Fprintf(w, ", reused %d from %s (%s)", res.Reused.Files, filepath.Base(res.Previous), progress.Bytes(res.Reused.Bytes))
+	if res.Reused.Files+res.Resumed.Files > 0 {
+		fmt.Fprintf(w, ", reused from %s %d files (%s)", filepath.Base(res.Previous), res.Reused.Files, progress.Bytes(res.Reused.Bytes))
+		if res.Resumed.Files > 0 {
+			fmt.Fprintf(w, " and %s of the log's last segment", progress.Bytes(res.Resumed.Bytes))
+		}
 	}
 	fmt.Fprintln(w)
 	if m.Compacted {

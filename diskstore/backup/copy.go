@@ -15,12 +15,12 @@ const chunkBytes = 1 << 20
 // readerAt is what a copy reads from.
 type readerAt interface{ io.ReaderAt }
 
-// copyRange copies the first size bytes of src to dst, through buf. Zeros
-// are not written: the space the log allocates ahead of its frames, and
-// the holes compaction punched, stay holes in the copy once it is given
-// its length. progress is called with the bytes of each chunk.
-func copyRange(ctx context.Context, dst io.WriterAt, src readerAt, size int64, buf []byte, progress func(int64)) error {
-	for off := int64(0); off < size; {
+// copyRange copies the bytes of src from from to size to dst, through
+// buf. Zeros are not written: the space the log allocates ahead of its
+// frames, and the holes compaction punched, stay holes in the copy once it
+// is given its length. progress is called with the bytes of each chunk.
+func copyRange(ctx context.Context, dst io.WriterAt, src readerAt, from, size int64, buf []byte, progress func(int64)) error {
+	for off := from; off < size; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}

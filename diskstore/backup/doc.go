@@ -15,9 +15,10 @@
 // [diskstore.DB.BeginBackup]) with its manifest, BACKUP.json, written
 // last: restore any of them, delete any of them. A generation shares
 // with the one before, by hard links, every sealed file (the index's
-// tables, the segments the log had gone on from) that has not changed,
-// so a backup copies only the tables and segments written since the last
-// one. On the store's own filesystem a backup hard-links the store's
+// tables, the segments the log had gone on from) that has not changed, and
+// copies from it the part of the log's last segment it holds (the log's
+// bytes are written once), so a backup copies from the store only the
+// tables written since the last one and what the log gained. On the store's own filesystem a backup hard-links the store's
 // sealed files too ([Options.Copy] copies them instead), so that it
 // takes neither time nor space at first.
 //

@@ -51,6 +51,10 @@ type File struct {
 	// Reused says the file was linked from the generation before, not
 	// copied from the store.
 	Reused bool `json:"reused,omitempty"`
+	// Prefix is the number of first bytes copied from the generation
+	// before rather than from the store: the part of the log's last
+	// segment that the generation before holds already.
+	Prefix int64 `json:"prefix,omitempty"`
 }
 
 // Bytes returns the total size of the files.
@@ -92,8 +96,8 @@ func ParseManifest(b []byte) (*Manifest, error) {
 		if !validName(f.Name) {
 			return nil, fmt.Errorf("backup manifest: file name %q is not a path inside the backup", f.Name)
 		}
-		if f.Size < 0 {
-			return nil, fmt.Errorf("backup manifest: file %s has a negative size", f.Name)
+		if f.Size < 0 || f.Prefix < 0 || f.Prefix > f.Size || (f.Reused && f.Prefix > 0) {
+			return nil, fmt.Errorf("backup manifest: file %s: size %d, prefix %d", f.Name, f.Size, f.Prefix)
 		}
 		if seen[f.Name] {
 			return nil, fmt.Errorf("backup manifest: file %s is listed twice", f.Name)
@@ -126,19 +130,36 @@ func readManifest(dir string) (*Manifest, error) {
 	return m, nil
 }
 
-// reusable returns, for each file of cur, whether the copy that prev (a
-// backup of the same store) holds can stand for it: sealed in both, the
-// same name and size. Sealed files never change in the store; compaction
-// may punch holes in a segment, and the earlier copy then holds more than
-// the store's index needs, never less.
-func reusable(prev *Manifest, store string, cur []diskstore.BackupFile) []bool {
-	out := make([]bool, len(cur))
+// plan is what a backup does with one file of the store.
+type plan struct {
+	// reuse links the copy that the generation before holds.
+	reuse bool
+	// prefix copies the first prefix bytes from the generation before,
+	// the rest from the store.
+	prefix int64
+}
+
+// plans returns, for each file of cur, how much of it the generation
+// before (prev, a backup of the store store) holds already. A sealed file
+// of the same name and size in both is reused whole: sealed files never
+// change. Of the log's last segment, which grows, the bytes prev copied
+// are copied from prev: the log's bytes before a frame that was durable
+// are never written again. Compaction may punch holes in either, and the
+// earlier copy then holds more than the store's index needs, never less.
+func plans(prev *Manifest, store string, cur []diskstore.BackupFile) []plan {
+	out := make([]plan, len(cur))
 	if prev == nil || prev.Store != store {
 		return out
 	}
 	for i, f := range cur {
 		p, ok := prev.file(f.Name)
-		out[i] = ok && f.Sealed && p.Sealed && p.Size == f.Size
+		switch {
+		case !ok || p.Size == 0:
+		case f.Sealed && p.Sealed && p.Size == f.Size:
+			out[i].reuse = true
+		case strings.HasPrefix(f.Name, "log/") && strings.HasSuffix(f.Name, ".log") && p.Size <= f.Size:
+			out[i].prefix = p.Size
+		}
 	}
 	return out
 }

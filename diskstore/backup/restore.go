@@ -132,7 +132,7 @@ func copyFile(ctx context.Context, src, dst string, size int64, buf []byte, prog
 	if err != nil {
 		return err
 	}
-	err = copyRange(ctx, out, in, size, buf, progress)
+	err = copyRange(ctx, out, in, 0, size, buf, progress)
 	if err == nil {
 		err = out.Truncate(size)
 	}

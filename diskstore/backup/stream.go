@@ -31,7 +31,8 @@ type Chunk struct {
 // Send streams the backup src, for [Set.Receive] at the other end.
 // previous is the manifest of the receiver's newest generation (nil for
 // none): the sealed files it holds unchanged are marked Reused and not
-// sent. Each chunk's Data is its own: send may keep it.
+// sent, and of the log's last segment only what it lacks is sent (File's
+// Prefix). Each chunk's Data is its own: send may keep it.
 func Send(ctx context.Context, src *diskstore.Backup, previous []byte, send func(Chunk) error) error {
 	var prev *Manifest
 	if len(previous) > 0 {
@@ -41,10 +42,10 @@ func Send(ctx context.Context, src *diskstore.Backup, previous []byte, send func
 		}
 	}
 	files := src.Files()
-	reuse := reusable(prev, src.StoreID(), files)
+	plan := plans(prev, src.StoreID(), files)
 	m := Manifest{Format: ManifestFormat, Store: src.StoreID(), Created: time.Now().UTC().Truncate(time.Second), Head: src.Head(), Compacted: src.Compacted()}
 	for i, f := range files {
-		m.Files = append(m.Files, File{Name: f.Name, Size: f.Size, Sealed: f.Sealed, Reused: reuse[i]})
+		m.Files = append(m.Files, File{Name: f.Name, Size: f.Size, Sealed: f.Sealed, Reused: plan[i].reuse, Prefix: plan[i].prefix})
 	}
 	b, err := m.Marshal()
 	if err != nil {
@@ -54,14 +55,14 @@ func Send(ctx context.Context, src *diskstore.Backup, previous []byte, send func
 		return err
 	}
 	for i, f := range files {
-		if reuse[i] || f.Size == 0 {
+		if plan[i].reuse || f.Size == plan[i].prefix {
 			continue
 		}
 		r, err := src.Open(f.Name)
 		if err != nil {
 			return fmt.Errorf("backup: %s: %w", f.Name, err)
 		}
-		err = sendFile(ctx, r, f, send)
+		err = sendFile(ctx, r, f, plan[i].prefix, send)
 		if cerr := r.Close(); err == nil && cerr != nil {
 			err = cerr
 		}
@@ -72,9 +73,10 @@ func Send(ctx context.Context, src *diskstore.Backup, previous []byte, send func
 	return nil
 }
 
-func sendFile(ctx context.Context, r readerAt, f diskstore.BackupFile, send func(Chunk) error) error {
+// sendFile sends the bytes of the file f from from on.
+func sendFile(ctx context.Context, r readerAt, f diskstore.BackupFile, from int64, send func(Chunk) error) error {
 	var p []byte
-	for off := int64(0); off < f.Size; {
+	for off := from; off < f.Size; {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -145,7 +147,7 @@ func (s *Set) Receive(ctx context.Context, recv func() (Chunk, error), opts Opti
 	for _, f := range m.Files {
 		if !f.Reused {
 			planned++
-			bytes += f.Size
+			bytes += f.Size - f.Prefix
 		}
 	}
 	opts.planned(planned, bytes)
@@ -233,11 +235,11 @@ func (rc *receiver) through(i int) error {
 			}
 			continue
 		}
-		out, err := rc.w.create(f)
+		out, err := rc.w.create(rc.ctx, f)
 		if err != nil {
 			return err
 		}
-		rc.w.opts.progress(0, f.Size)
+		rc.w.opts.progress(0, f.Size-f.Prefix)
 		if err := rc.w.close(out, f, nil); err != nil {
 			return err
 		}
@@ -245,13 +247,15 @@ func (rc *receiver) through(i int) error {
 	return nil
 }
 
-// start creates the next file.
+// start creates the next file (its prefix copied from the generation
+// before).
 func (rc *receiver) start() error {
-	out, err := rc.w.create(rc.files[rc.next])
+	f := rc.files[rc.next]
+	out, err := rc.w.create(rc.ctx, f)
 	if err != nil {
 		return err
 	}
-	rc.cur, rc.at = out, 0
+	rc.cur, rc.at = out, f.Prefix
 	rc.next++
 	return nil
 }
@@ -265,5 +269,5 @@ func (rc *receiver) end() error {
 	rc.w.opts.progress(0, f.Size-rc.at)
 	out := rc.cur
 	rc.cur = nil
-	return rc.w.close(out, File{Name: f.Name, Size: f.Size, Sealed: f.Sealed}, nil)
+	return rc.w.close(out, File{Name: f.Name, Size: f.Size, Sealed: f.Sealed, Prefix: f.Prefix}, nil)
 }

@@ -58,10 +58,12 @@ func (c *Counts) add(size int64) { c.Files++; c.Bytes += size }
 type Result struct {
 	// Generation is the new generation.
 	Generation
-	// Copied counts the files copied (or received) from the store, Linked
-	// those linked from the store, Reused those linked from the
-	// generation before.
-	Copied, Linked, Reused Counts
+	// Copied counts the files copied (or received) from the store, and
+	// the bytes; Linked those linked from the store; Reused those linked
+	// from the generation before; Resumed the files whose first bytes
+	// were copied from the generation before (the log's last segment),
+	// and those bytes.
+	Copied, Linked, Reused, Resumed Counts
 	// Previous is the generation the backup reused files of, "" when it
 	// reused none.
 	Previous string
@@ -140,6 +142,7 @@ func (w *genWriter) reuse(ctx context.Context, f File) error {
 		return fmt.Errorf("backup: %w", err)
 	}
 	defer src.Close()
+	f.Prefix = 0
 	if err := w.copy(ctx, f, src); err != nil {
 		return err
 	}
@@ -171,24 +174,51 @@ func (w *genWriter) link(f File, path string) bool {
 	return true
 }
 
-// copy copies the first f.Size bytes of src into the generation.
+// copy copies the bytes of src after f.Prefix into the generation (the
+// first f.Prefix from the generation before).
 func (w *genWriter) copy(ctx context.Context, f File, src readerAt) error {
-	out, err := w.create(f)
+	out, err := w.create(ctx, f)
 	if err != nil {
 		return err
 	}
-	if w.buf == nil {
-		w.buf = make([]byte, chunkBytes)
-	}
-	err = copyRange(ctx, out, src, f.Size, w.buf, func(n int64) { w.opts.progress(0, n) })
+	err = copyRange(ctx, out, src, f.Prefix, f.Size, w.buffer(), func(n int64) { w.opts.progress(0, n) })
 	return w.close(out, f, err)
 }
 
-// create creates the file for f in the generation.
-func (w *genWriter) create(f File) (*os.File, error) {
+func (w *genWriter) buffer() []byte {
+	if w.buf == nil {
+		w.buf = make([]byte, chunkBytes)
+	}
+	return w.buf
+}
+
+// create creates the file for f in the generation, with its first
+// f.Prefix bytes copied from the generation before.
+func (w *genWriter) create(ctx context.Context, f File) (*os.File, error) {
+	var prev *os.File
+	if f.Prefix > 0 {
+		var p File
+		var ok bool
+		if w.prev != nil {
+			p, ok = w.prev.Manifest.file(f.Name)
+		}
+		if !ok || p.Size < f.Prefix {
+			return nil, fmt.Errorf("backup: the first %d bytes of %s are to come from the generation before, which holds no such copy", f.Prefix, f.Name)
+		}
+		var err error
+		if prev, err = os.Open(filepath.Join(w.prev.Dir, filepath.FromSlash(f.Name))); err != nil {
+			return nil, fmt.Errorf("backup: %w", err)
+		}
+		defer prev.Close()
+	}
 	out, err := os.OpenFile(w.path(f.Name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("backup: %w", err)
+	}
+	if prev != nil {
+		if err := copyRange(ctx, out, prev, 0, f.Prefix, w.buffer(), func(int64) {}); err != nil {
+			return nil, errors.Join(fmt.Errorf("backup: %s: %w", f.Name, err), out.Close())
+		}
 	}
 	return out, nil
 }
@@ -205,8 +235,11 @@ func (w *genWriter) close(out *os.File, f File, err error) error {
 	if err = errors.Join(err, out.Close()); err != nil {
 		return fmt.Errorf("backup: %s: %w", f.Name, err)
 	}
-	w.res.Copied.add(f.Size)
-	w.m.Files = append(w.m.Files, File{Name: f.Name, Size: f.Size, Sealed: f.Sealed})
+	w.res.Copied.add(f.Size - f.Prefix)
+	if f.Prefix > 0 {
+		w.res.Resumed.add(f.Prefix)
+	}
+	w.m.Files = append(w.m.Files, File{Name: f.Name, Size: f.Size, Sealed: f.Sealed, Prefix: f.Prefix})
 	w.opts.progress(1, 0)
 	return nil
 }
@@ -237,7 +270,7 @@ func (w *genWriter) finish(head uint64, compacted bool) (*Result, error) {
 		return nil, fmt.Errorf("backup: %w", err)
 	}
 	w.res.Generation = Generation{Dir: final, Manifest: &w.m}
-	if w.prev != nil && w.res.Reused.Files > 0 {
+	if w.prev != nil && w.res.Reused.Files+w.res.Resumed.Files > 0 {
 		w.res.Previous = w.prev.Dir
 	}
 	w.s.gens = append(w.s.gens, w.res.Generation)
@@ -259,9 +292,10 @@ func writeFileSync(name string, b []byte) error {
 }
 
 // Write backs up the store src into the set as a new generation: it
-// reuses the sealed files of the newest generation that have not changed,
-// links the store's other sealed files where it can (unless opts.Copy),
-// and copies the rest. src is the caller's to close afterwards.
+// reuses the sealed files of the newest generation that have not changed
+// (and the part of the log's last segment it holds), links the store's
+// other sealed files where it can (unless opts.Copy), and copies the
+// rest. src is the caller's to close afterwards.
 func (s *Set) Write(ctx context.Context, src *diskstore.Backup, opts Options) (res *Result, err error) {
 	w, err := s.begin(src.StoreID(), opts)
 	if err != nil {
@@ -277,7 +311,7 @@ func (s *Set) Write(ctx context.Context, src *diskstore.Backup, opts Options) (r
 		prev = w.prev.Manifest
 	}
 	files := src.Files()
-	reuse := reusable(prev, src.StoreID(), files)
+	plan := plans(prev, src.StoreID(), files)
 	canLink := func(f diskstore.BackupFile) (string, bool) {
 		if opts.Copy || !f.Sealed {
 			return "", false
@@ -288,9 +322,9 @@ func (s *Set) Write(ctx context.Context, src *diskstore.Backup, opts Options) (r
 	var planned int
 	var bytes int64
 	for i, f := range files {
-		if _, link := canLink(f); !reuse[i] && !link {
+		if _, link := canLink(f); !plan[i].reuse && !link {
 			planned++
-			bytes += f.Size
+			bytes += f.Size - plan[i].prefix
 		}
 	}
 	opts.planned(planned, bytes)
@@ -299,7 +333,7 @@ func (s *Set) Write(ctx context.Context, src *diskstore.Backup, opts Options) (r
 			return nil, err
 		}
 		bf := File{Name: f.Name, Size: f.Size, Sealed: f.Sealed}
-		if reuse[i] {
+		if plan[i].reuse {
 			if err := w.reuse(ctx, bf); err != nil {
 				return nil, err
 			}
@@ -308,6 +342,7 @@ func (s *Set) Write(ctx context.Context, src *diskstore.Backup, opts Options) (r
 		if p, ok := canLink(f); ok && w.link(bf, p) {
 			continue
 		}
+		bf.Prefix = plan[i].prefix
 		r, err := src.Open(f.Name)
 		if err != nil {
 			return nil, fmt.Errorf("backup: %s: %w", f.Name, err)
