@@ -2561,7 +2561,8 @@ type BackupRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The manifest of the client's newest backup of this store (BACKUP.json,
 	// as package diskstore/backup writes it), empty for none: the sealed files
-	// it lists that have not changed are marked reused and not sent.
+	// it lists that have not changed are marked reused and not sent, and of
+	// the log's last segment only what it lacks is sent (the file's prefix).
 	Previous      []byte `protobuf:"bytes,1,opt,name=previous,proto3" json:"previous,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
