@@ -280,7 +280,7 @@ func openChecker(dir string, opts CheckOptions) (*checker, error) {
 		c.close()
 		return nil, fmt.Errorf("diskstore: check %s: %w", dir, lerr)
 	}
-	lg, err := seglog.Open(fs, logDir, 1<<62, true)
+	lg, err := seglog.Open(fs, logDir, c.d.opts.SegmentBytes, true)
 	if err != nil {
 		c.close()
 		return nil, fmt.Errorf("diskstore: check %s: the log: %w", dir, err)
