@@ -127,14 +127,13 @@ func (c *checker) scanSegment(ctx context.Context, sc *logScan, at logPos, size 
 		if err != nil {
 			return err
 		}
-		var m marker
-		var nev int
+		var fi frameInfo
 		perr := errors.New("no frame starts here")
 		if ok {
-			m, nev, perr = parseFrame(frame, seg, off)
+			fi, perr = parseFrame(frame, seg, off)
 		}
 		if ok && intact && perr == nil {
-			c.frame(sc, seg, off, frame, m, nev)
+			c.frame(sc, seg, off, frame, fi)
 			off += int64(len(frame))
 			continue
 		}
@@ -154,13 +153,13 @@ func (c *checker) scanSegment(ctx context.Context, sc *logScan, at logPos, size 
 			case !last:
 				c.logProblem(seg, nz, -1, "damaged data after the segment's last whole frame (at %d), though the log goes on in the next segment", off)
 			case acked:
-				c.damagedFrame(sc, seg, off, frame, ok, intact, perr, m, nev, "it is the last frame of the log, and the index holds it")
+				c.damagedFrame(sc, seg, off, frame, ok, intact, perr, fi, "it is the last frame of the log, and the index holds it")
 			default:
 				c.note("%s ends at offset %d with a frame that was being written when the store stopped, never acknowledged: the next open overwrites it", segmentFile(seg), off)
 			}
 			return nil
 		}
-		c.damagedFrame(sc, seg, off, frame, ok, intact, perr, m, nev, fmt.Sprintf("intact frames follow from offset %d", nextOff))
+		c.damagedFrame(sc, seg, off, frame, ok, intact, perr, fi, fmt.Sprintf("intact frames follow from offset %d", nextOff))
 		off = nextOff
 	}
 	return nil
@@ -169,7 +168,8 @@ func (c *checker) scanSegment(ctx context.Context, sc *logScan, at logPos, size 
 // frame checks one intact frame: its positions follow the frame before,
 // its events' checksums; and replays its index writes when the index
 // holds it, or counts it in the lag.
-func (c *checker) frame(sc *logScan, seg uint64, off int64, frame []byte, m marker, nev int) {
+func (c *checker) frame(sc *logScan, seg uint64, off int64, frame []byte, fi frameInfo) {
+	m, nev := fi.marker, fi.events
 	c.r.Frames++
 	first := m.next - uint64(nev)
 	if sc.known && first != sc.next {
@@ -197,16 +197,17 @@ func (c *checker) frame(sc *logScan, seg uint64, off int64, frame []byte, m mark
 	switch {
 	case c.hasMark && m.seg == c.mark.seg && m.end == c.mark.end:
 		c.markFrame = true
-		c.applyReplay(seg, off, frame)
+		c.applyReplay(seg, off, frame, fi)
 	case c.hasMark && end.before(c.mark):
-		c.applyReplay(seg, off, frame)
+		c.applyReplay(seg, off, frame, fi)
 	default:
 		c.r.Lag++
 	}
 }
 
-// applyReplay replays the frame's index writes into the rebuilt index.
-func (c *checker) applyReplay(seg uint64, off int64, frame []byte) {
+// applyReplay replays the frame's index writes into the rebuilt index, as
+// Open replays them.
+func (c *checker) applyReplay(seg uint64, off int64, frame []byte, fi frameInfo) {
 	if c.replay == nil {
 		return
 	}
@@ -223,7 +224,8 @@ func (c *checker) applyReplay(seg uint64, off int64, frame []byte) {
 // end of the log. When its events can still be told apart (and their
 // positions are known: from the frame's marker, or from the frame
 // before), their own checksums say whether they are damaged.
-func (c *checker) damagedFrame(sc *logScan, seg uint64, off int64, frame []byte, ok, intact bool, perr error, m marker, nev int, what string) {
+func (c *checker) damagedFrame(sc *logScan, seg uint64, off int64, frame []byte, ok, intact bool, perr error, fi frameInfo, what string) {
+	m, nev := fi.marker, fi.events
 	var records bool
 	if ok {
 		sc.vals, records = seglog.Records(seglog.FrameEvents(frame), sc.vals[:0])
@@ -300,25 +302,30 @@ func (c *checker) planned(bytes int64) {
 	}
 }
 
+// frameInfo is what parseFrame found in a frame.
+type frameInfo struct {
+	marker marker
+	events int
+}
+
 // parseFrame checks a frame read at offset off of segment seg, as Open
 // checks each frame it replays (checkFrame), without knowing where the
-// frame before ended, and returns its marker and its number of events.
-// The marker is the frame's last index write, so its sealed value ends the
-// frame; checkFrame then checks that it is.
-func parseFrame(frame []byte, seg uint64, off int64) (marker, int, error) {
+// frame before ended. The marker is the frame's last index write, so its
+// sealed value ends the frame; checkFrame then checks that it is.
+func parseFrame(frame []byte, seg uint64, off int64) (frameInfo, error) {
 	if len(frame) < seglog.HeaderLen+markerLen {
-		return marker{}, 0, frameError(seg, off, "a frame of %d bytes holds no marker", len(frame))
+		return frameInfo{}, frameError(seg, off, "a frame of %d bytes holds no marker", len(frame))
 	}
 	m, err := decodeMarker(frame[len(frame)-markerLen:])
 	if err != nil {
-		return marker{}, 0, frameError(seg, off, "its last index write is not a marker: %s", errMessage(err))
+		return frameInfo{}, frameError(seg, off, "its last index write is not a marker: %s", errMessage(err))
 	}
 	recs, ok := seglog.Records(seglog.FrameEvents(frame), nil)
 	if !ok || m.next < uint64(len(recs)) {
-		return marker{}, 0, frameError(seg, off, "malformed event records")
+		return frameInfo{}, frameError(seg, off, "malformed event records")
 	}
 	m, err = checkFrame(frame, seg, off, m.next-uint64(len(recs)))
-	return m, len(recs), err
+	return frameInfo{marker: m, events: len(recs)}, err
 }
 
 func frameError(seg uint64, off int64, format string, args ...any) error {

@@ -70,10 +70,11 @@ func framesOf(t *testing.T, dir string) []frameAt {
 				break
 			}
 			buf = frame
-			m, n, err := parseFrame(frame, seg, off)
+			fi, err := parseFrame(frame, seg, off)
 			if err != nil {
 				t.Fatal(err)
 			}
+			m, n := fi.marker, fi.events
 			out = append(out, frameAt{seg: seg, off: off, length: int64(len(frame)), events: int64(len(seglog.FrameEvents(frame))), first: m.next - uint64(n), next: m.next})
 			off += int64(len(frame))
 		}
