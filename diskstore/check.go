@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -253,7 +254,7 @@ func openChecker(dir string, opts CheckOptions) (*checker, error) {
 	_, lerr := fs.Stat(logDir)
 	po := c.d.pebbleOptions()
 	po.ReadOnly = true
-	po.FS = sharedLockFS{fs}
+	po.FS = checkLockFS{sharedLockFS{fs}}
 	pdb, err := pebble.Open(dir, po)
 	switch {
 	case err == nil:
@@ -301,6 +302,19 @@ func (c *checker) close() {
 	if c.d.pdb != nil {
 		_ = c.d.pdb.Close() // opened read-only
 	}
+}
+
+// checkLockFS takes the directory's lock shared, as a read-only open does,
+// but a directory without a lock file (a store copied without it) is
+// checked without one: no process holds it, since the first open of a
+// store makes the file.
+type checkLockFS struct{ sharedLockFS }
+
+func (fs checkLockFS) Lock(name string) (io.Closer, error) {
+	if _, err := fs.Stat(name); errors.Is(err, os.ErrNotExist) {
+		return io.NopCloser(nil), nil
+	}
+	return fs.sharedLockFS.Lock(name)
 }
 
 // isLocked reports whether err is that of a lock another process holds.

@@ -395,3 +395,17 @@ func copyTree(t *testing.T, src, dst string) {
 	})
 	mustDo(t, err)
 }
+
+// A store copied without its lock file (which only says that no process
+// holds it) is checked as it is.
+func TestCheckWithoutALockFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "db")
+	fillStore(t, dir, Options{NoSync: true}, 10)
+	mustDo(t, os.Remove(filepath.Join(dir, "LOCK")))
+	if r := checkOf(t, dir); !r.OK() || !r.Compared {
+		t.Fatalf("check of a store without its lock file: ok %v, compared %v", r.OK(), r.Compared)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "LOCK")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("check made a lock file: %v", err)
+	}
+}
