@@ -34,10 +34,14 @@ import (
 //     stream's versions at their positions, within a locator; retry
 //     records pointing at the first event of their append; each stream's
 //     head (its last run) and state against the events the log holds for
-//     it; the marker at the end of a frame of the log.
+//     it; the marker at the end of a frame of the log; the blocks of the
+//     lists of categories, types and tags well formed, numbered on from
+//     0 without gaps, at rising positions below the index's last.
 //   - for a log never compacted (check_replay.go): the index entry by entry
 //     against the index rebuilt from the log (every frame's index writes
-//     replayed into a scratch database), whatever kinds of entry it holds.
+//     replayed into a scratch database, and the events of frames written
+//     before the lists existed filed as Open's replay files them),
+//     whatever kinds of entry it holds.
 
 // CheckOptions configure [Check] and [Repair]. The zero value checks a
 // store on the operating system's filesystem.
@@ -124,8 +128,10 @@ type CheckReport struct {
 	// streams the index knows.
 	Events  int64
 	Streams int64
-	// IndexEntries is the number of entries in the index.
+	// IndexEntries is the number of entries in the index; ListBlocks
+	// the number of blocks of its lists of categories, types and tags.
 	IndexEntries int64
+	ListBlocks   int64
 	// Head is the position after the last event the index holds.
 	Head uint64
 	// Lag counts the frames of the log after the last one the index
@@ -199,6 +205,9 @@ type checker struct {
 	vals    [][]byte
 	sc      strCache
 	key     [9]byte
+	// The block and the list being read (check_index.go).
+	blk  block
+	list listState
 	// alike counts the problems of each kind, alikeFirst lists the kinds
 	// with more than maxAlike.
 	alike      map[string]int
@@ -430,6 +439,9 @@ func (c *checker) run(ctx context.Context) error {
 		c.note("the log was compacted: its frames before the index's marker were checked through the index, and the index cannot be rebuilt from it")
 	} else if !c.r.Compared && c.d.pdb != nil {
 		c.note("the index was not compared with the log's own record of it: the log is damaged")
+	}
+	if c.d.migrate {
+		c.note("the store is in on-disk format %d, without the index of categories, types and tags: the next open for writing builds it", formatNoIndex)
 	}
 	if _, err := c.fs.Stat(c.fs.PathJoin(c.dir, backupStage)); err == nil {
 		c.note("%s is the index's checkpoint of a backup that did not finish: the next backup removes it", backupStage)

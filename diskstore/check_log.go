@@ -211,7 +211,15 @@ func (c *checker) applyReplay(seg uint64, off int64, frame []byte, fi frameInfo)
 	if c.replay == nil {
 		return
 	}
-	if err := c.replay.apply(seglog.FrameIndex(frame)); err != nil {
+	// A frame written before the index's lists existed (format 2) holds
+	// none of their blocks: a rebuild files its events itself, unless the
+	// store is still in format 2 (its lists are built when it is
+	// converted).
+	err := c.replay.apply(seglog.FrameIndex(frame))
+	if err == nil && fi.events > 0 && !fi.filed && !c.d.migrate {
+		err = c.replay.file(frame, seg, off, fi.marker.next-uint64(fi.events))
+	}
+	if err != nil {
 		// parseFrame checked the batch: the scratch index failed.
 		c.note("the index was not rebuilt from the log for comparison: %v (at %s offset %d)", err, segmentFile(seg), off)
 		c.replay.close()
@@ -306,6 +314,7 @@ func (c *checker) planned(bytes int64) {
 type frameInfo struct {
 	marker marker
 	events int
+	filed  bool // its index writes file its events in the index's lists
 }
 
 // parseFrame checks a frame read at offset off of segment seg, as Open
@@ -324,8 +333,8 @@ func parseFrame(frame []byte, seg uint64, off int64) (frameInfo, error) {
 	if !ok || m.next < uint64(len(recs)) {
 		return frameInfo{}, frameError(seg, off, "malformed event records")
 	}
-	m, err = checkFrame(frame, seg, off, m.next-uint64(len(recs)))
-	return frameInfo{marker: m, events: len(recs)}, err
+	fc, err := checkFrame(frame, seg, off, m.next-uint64(len(recs)))
+	return frameInfo{marker: fc.marker, events: fc.events, filed: fc.filed}, err
 }
 
 func frameError(seg uint64, off int64, format string, args ...any) error {

@@ -27,6 +27,9 @@ import (
 type replayIndex struct {
 	dir string
 	db  *pebble.DB
+	// filer files the events of frames without index lists, as Open's
+	// replay does (fileFrame), into db.
+	filer *DB
 }
 
 func newReplayIndex(tempDir string) (*replayIndex, error) {
@@ -44,7 +47,16 @@ func newReplayIndex(tempDir string) (*replayIndex, error) {
 	if err != nil {
 		return nil, errors.Join(err, os.RemoveAll(dir))
 	}
-	return &replayIndex{dir: dir, db: db}, nil
+	d.pdb = db
+	return &replayIndex{dir: dir, db: db, filer: d}, nil
+}
+
+// file files the events of a frame that holds no blocks of the index's
+// lists, whose first event is at position first.
+func (r *replayIndex) file(frame []byte, seg uint64, off int64, first uint64) error {
+	err := r.filer.fileFrame(frame, seg, off, first)
+	r.filer.lists.evict(r.filer.opts.MaxCachedStreams)
+	return err
 }
 
 // apply replays one frame's index writes, checked by parseFrame.
@@ -157,6 +169,12 @@ func kindOf(key []byte) string {
 		return "the stream's snapshot"
 	case prefixTable:
 		return fmt.Sprintf("the read model entry %q", key[1:])
+	case prefixList:
+		if len(key) >= 1+1+1+8 {
+			return fmt.Sprintf("the block from entry %d of the index list %s", blockKeyNumber(key), listName(key))
+		}
+	case prefixCut:
+		return "the record that compaction removed events"
 	}
 	return fmt.Sprintf("the entry %q", key)
 }

@@ -257,6 +257,10 @@ func TestCheckNamesDamageAndRepairRepairsTheIndex(t *testing.T) {
 			})
 			return []string{`stream "s8"`, "the stream's state record differs from the log's: the index says tombstoned", "the log live"}
 		}, true},
+		{"a block of an index list deleted", func(t *testing.T, dir string, _ []frameAt) []string {
+			deleteListBlock(t, dir, cairn.IndexKey{Kind: cairn.IndexType, Value: "E"}, 5)
+			return []string{`the index list type "E" has no block of entries`}
+		}, true},
 		{"the marker", func(t *testing.T, dir string, _ []frameAt) []string {
 			editIndex(t, dir, func(db *pebble.DB, b *pebble.Batch) {
 				v := make([]byte, markerLen)
@@ -407,5 +411,57 @@ func TestCheckWithoutALockFile(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, "LOCK")); !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("check made a lock file: %v", err)
+	}
+}
+
+// deleteListBlock deletes the block of the list key that holds entry n.
+func deleteListBlock(t *testing.T, dir string, key cairn.IndexKey, n uint64) {
+	t.Helper()
+	editIndex(t, dir, func(db *pebble.DB, b *pebble.Batch) {
+		it, err := db.NewIter(nil)
+		mustDo(t, err)
+		defer it.Close()
+		if !it.SeekLT(appendBlockKey(nil, key, n+1)) {
+			t.Fatalf("no block of %v", key)
+		}
+		mustDo(t, b.Delete(slices.Clone(it.Key()), nil))
+	})
+}
+
+// The lists of a compacted store are checked for form and numbering.
+func TestCheckOfACompactedStoresIndexLists(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "db")
+	fillStore(t, dir, Options{NoSync: true}, 6000)
+	db, err := Open(dir, Options{NoSync: true})
+	mustDo(t, err)
+	mustDo(t, db.Compact(ctx))
+	mustDo(t, db.Close())
+	if r := checkOf(t, dir); !r.OK() || r.ListBlocks == 0 {
+		t.Fatalf("check of a compacted store: ok %v, %d list blocks", r.OK(), r.ListBlocks)
+	}
+	deleteListBlock(t, dir, cairn.IndexKey{Kind: cairn.IndexType, Value: "E"}, 5)
+	r := checkOf(t, dir)
+	problemWith(t, r, `the index list type "E" has no block of entries`)
+	if r.Repairable() {
+		t.Fatal("a compacted store's index is repairable")
+	}
+}
+
+// A store of format 2 is checked as it is (its lists are built by the
+// next open for writing), and once converted its lists are what a rebuild
+// of its log files.
+func TestCheckOfAFormat2Store(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "db")
+	copyTree(t, filepath.Join("testdata", "v2-uncompacted", "store"), dir)
+	r := checkOf(t, dir)
+	if !r.OK() || !slices.ContainsFunc(r.Notes, func(n string) bool { return strings.Contains(n, "on-disk format 2") }) {
+		t.Fatalf("check of a store of format 2: ok %v, notes %q", r.OK(), r.Notes)
+	}
+	db, err := Open(dir, Options{})
+	mustDo(t, err)
+	mustDo(t, db.Close())
+	if r := checkOf(t, dir); !r.OK() || !r.Compared || r.ListBlocks == 0 {
+		t.Fatalf("check of a converted store: ok %v, compared %v, %d list blocks", r.OK(), r.Compared, r.ListBlocks)
 	}
 }
