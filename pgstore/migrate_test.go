@@ -356,3 +356,32 @@ func appendV4(t *testing.T, s *Store, reqs ...cairn.AppendRequest) {
 		}
 	}
 }
+
+// appendV6 appends reqs as one group with append_group as migration 6
+// defines it, and fails t unless every request is written.
+func appendV6(t *testing.T, s *Store, reqs ...cairn.AppendRequest) {
+	t.Helper()
+	group := make([]*pending, len(reqs))
+	for i, r := range reqs {
+		group[i] = &pending{req: r}
+		group[i].keys = group[i].runs.addRequest(0, 0, r.Stream, -1, r.Events)
+	}
+	_, args, _ := s.groupCall(group, nil)
+	args = args[:len(args)-1] // migration 7's p_channel
+	// Migration 6 took the channel after the chunks.
+	args = append(args[:11], append([]any{s.channel}, args[11:]...)...)
+	rows, err := s.pool.Query(context.Background(), `SELECT status FROM `+s.fn("append_group")+
+		`($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)`, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	statuses, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range statuses {
+		if st != 0 {
+			t.Fatalf("append_group of migration 6: request %d has status %d", i, st)
+		}
+	}
+}
