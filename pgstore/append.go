@@ -81,8 +81,8 @@ func (s *Store) updateStreamsSQL() string {
 // insertSQL is the last statement of an append: it takes the head row's lock,
 // reserves the positions, inserts the chunks of events at them, writes the
 // durable mark (see durable.go) and queues the notification. The lock is
-// held until COMMIT, which is synchronous: the mark and the events are
-// durable once visible.
+// held until COMMIT, which is synchronous, WAL flush included: the mark and
+// the events are durable once visible.
 func (s *Store) insertSQL() string {
 	return `WITH h AS (
 		UPDATE ` + s.head + ` SET next = next + $1::bigint RETURNING next - $1::bigint AS first

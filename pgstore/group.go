@@ -16,12 +16,13 @@ import (
 
 // Group commit.
 //
-// The head row's lock makes the end of every append (its last statement and
-// the COMMIT with its WAL flush) happen one at a time in the whole
-// database. To keep that from bounding a process to one append per WAL
-// flush, the appends that arrive while a transaction is in flight are
-// queued and committed together in the next one: one transaction, one head
-// increment, one flush for the group. Each append in a group keeps its own
+// The head row's lock makes the end of every append (its last statements and
+// its COMMIT) happen one at a time in the whole database, and each append
+// costs a WAL flush (its durable mark's, see durable.go). To keep that from
+// bounding a process to one append per round trip and flush, the appends
+// that arrive while a transaction is in flight are queued and committed
+// together in the next one: one transaction, one head increment, one flush
+// for the group. Each append in a group keeps its own
 // outcome: one that fails its expected version, repeats an earlier append
 // or hits a tombstone gets its error or earlier result, and the others are
 // written. One group transaction of a process is in flight at a time
@@ -60,7 +61,8 @@ type committer struct {
 	last    int // size of the last group taken
 
 	// Owned by the group loop, of which one runs at a time (maxGroups),
-	// started and ended under mu.
+	// started and ended under mu, in an appending goroutine (lead) or a
+	// goroutine of its own (commitLoop).
 	lastEnd int64 // the position after the last group written, or -1
 	alone   int   // groups written in a row with no other write between
 }
@@ -125,7 +127,7 @@ func (s *Store) submit(ctx context.Context, req cairn.AppendRequest) (*pending, 
 	}
 	c.mu.Unlock()
 	if start {
-		go s.commitLoop()
+		s.lead(p)
 	}
 	select {
 	case <-p.done:
@@ -145,41 +147,79 @@ func (s *Store) submit(ctx context.Context, req cairn.AppendRequest) (*pending, 
 	return p, nil
 }
 
-// commitLoop commits groups until the queue is empty.
-func (s *Store) commitLoop() {
+// lead runs the group loop in the goroutine of p's append, which found
+// none running, until p's group has committed; then it leaves the loop, if
+// appends are waiting, to a goroutine of its own. A lone writer commits its
+// appends in its own goroutine: no goroutine is started, none grows its
+// stack anew, for each append.
+func (s *Store) lead(p *pending) {
 	c := &s.commit
 	for {
-		// Appends whose group just committed are about to queue their
-		// next append: let them, so that the next group is not one
-		// append that happened to come first. The next group is expected
-		// to hold them and the appends queued meanwhile: waiting only for
-		// as many as the last group held would keep writers split in
-		// cohorts that alternate (16 writers as groups of 8, measured at
-		// 13–15k events/s against 20–23k as groups of 16). A lone writer
-		// has nobody to wait for.
-		c.mu.Lock()
-		want := c.last + len(c.queue)
-		c.mu.Unlock()
-		for range 3 {
-			c.mu.Lock()
-			short := c.last > 1 && len(c.queue) < want
-			c.mu.Unlock()
-			if !short {
-				break
-			}
-			runtime.Gosched()
+		group := s.nextGroup()
+		if group == nil {
+			return
+		}
+		s.commitGroup(group)
+		select {
+		case <-p.done:
+		default:
+			continue
 		}
 		c.mu.Lock()
-		group := c.takeLocked()
-		c.last = len(group)
-		if len(group) == 0 {
+		if len(c.queue) == 0 {
 			c.running--
 			c.mu.Unlock()
 			return
 		}
 		c.mu.Unlock()
+		go s.commitLoop()
+		return
+	}
+}
+
+// commitLoop commits groups until the queue is empty.
+func (s *Store) commitLoop() {
+	for {
+		group := s.nextGroup()
+		if group == nil {
+			return
+		}
 		s.commitGroup(group)
 	}
+}
+
+// nextGroup takes the next group from the queue. When the queue is empty
+// it ends the loop (running) and returns nil.
+func (s *Store) nextGroup() []*pending {
+	c := &s.commit
+	// Appends whose group just committed are about to queue their next
+	// append: let them, so that the next group is not one append that
+	// happened to come first. The next group is expected to hold them and
+	// the appends queued meanwhile: waiting only for as many as the last
+	// group held would keep writers split in cohorts that alternate (16
+	// writers as groups of 8, measured at 13–15k events/s against 20–23k
+	// as groups of 16). A lone writer has nobody to wait for.
+	c.mu.Lock()
+	want := c.last + len(c.queue)
+	c.mu.Unlock()
+	for range 3 {
+		c.mu.Lock()
+		short := c.last > 1 && len(c.queue) < want
+		c.mu.Unlock()
+		if !short {
+			break
+		}
+		runtime.Gosched()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	group := c.takeLocked()
+	c.last = len(group)
+	if len(group) == 0 {
+		c.running--
+		return nil
+	}
+	return group
 }
 
 // takeLocked removes the next group from the queue, in arrival order. An
