@@ -71,6 +71,7 @@ func BenchmarkAppend(b *testing.B) {
 			b.Run(fmt.Sprintf("events=%d/writers=%d", size, writers), func(b *testing.B) {
 				s := openSchema(b, pgtest.Schema(b, "cairn_test"), pgstore.Options{MaxConns: int32(writers)})
 				st := cairn.NewStore(s, cairn.Options{})
+				b.ReportAllocs()
 				ctx := context.Background()
 				parallel(b, writers, size, func(w, i int) error {
 					_, err := st.Append(ctx, fmt.Sprintf("w%d", w), cairn.Any, benchEvents(size)...)

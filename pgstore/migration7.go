@@ -17,7 +17,16 @@ package pgstore
 // every commit before it in the WAL, makes every position below durable.
 // The flushes of many processes overlap (PostgreSQL flushes the WAL once
 // for all the commits waiting), and so do their rows' locks. A third
-// transaction, notify_durable, sends the NOTIFY, asynchronously too.
+// transaction, notify_durable, sends the NOTIFY, asynchronously too, and
+// only for a mark that was not notified yet (the notified table): the
+// writes one flush made durable are announced once.
+//
+// A process that writes alone passes its channel to append_group or
+// append_one, which then commit synchronously, writing the durable mark
+// and the NOTIFY in the same transaction: one transaction instead of
+// three. Its durable mark is the position after its write: every position
+// below committed before the write took the head row's lock, and the
+// write's own flush covers them.
 //
 // Readers read up to the durable mark, the largest next of the durable
 // table: every position below it is committed, visible and durable. The
@@ -28,7 +37,7 @@ package pgstore
 // Writes that run other statements in their transaction (batches of
 // several appends, commits with projections) still commit synchronously,
 // holding the head row's lock through the flush, and write their mark in
-// their own transaction.
+// their own transaction (durable_at).
 //
 // append_one is append_group for one append without a condition, the case
 // of a process whose appends come one at a time: no arrays of requests,
@@ -77,7 +86,10 @@ const migration7 = `
 		IF v_next <= v_mark THEN
 			RETURN v_mark;
 		END IF;
-		PERFORM {{s}}.durable_at(v_next);
+		UPDATE {{s}}.durable SET next = v_next WHERE backend = pg_backend_pid() AND next < v_next;
+		IF NOT FOUND THEN
+			PERFORM {{s}}.durable_at(v_next);
+		END IF;
 		RETURN v_next;
 	END
 	$fn$;
@@ -98,9 +110,13 @@ const migration7 = `
 	CREATE FUNCTION {{s}}.notify_durable(p_channel text) RETURNS void LANGUAGE plpgsql AS $fn$
 	DECLARE
 		v_mark bigint;
+		v_notified bigint;
 	BEGIN
+		SELECT (SELECT max(d.next) FROM {{s}}.durable d), n.next INTO v_mark, v_notified FROM {{s}}.notified n;
+		IF v_notified >= v_mark THEN
+			RETURN; -- notified already, by a transaction that committed
+		END IF;
 		PERFORM set_config('synchronous_commit', 'off', true);
-		SELECT max(d.next) INTO v_mark FROM {{s}}.durable d;
 		UPDATE {{s}}.notified SET next = v_mark WHERE next < v_mark;
 		IF FOUND THEN
 			PERFORM pg_notify(p_channel, (v_mark - 1)::text);
