@@ -159,4 +159,22 @@ func TestRefusalWaitsForDurable(t *testing.T) {
 	if all, err := s.ReadAll(ctx, 0, 10, cairn.Forward); err != nil || len(all) != 2 {
 		t.Fatalf("log after the batch's refusal: %d events, %v; want 2", len(all), err)
 	}
+	// The same by a Store that writes alone, whose groups commit in one
+	// synchronous transaction each.
+	for range aloneGroups + 1 {
+		if _, err := s.Append(ctx, "alone", cairn.Any, []cairn.EventData{taggedEvent()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !s.commit.groupMode() {
+		t.Fatal("a Store writing alone still commits asynchronously")
+	}
+	commitUnmarked(t, s, cairn.AppendRequest{Stream: "d", Expected: cairn.NoStream, Events: []cairn.EventData{taggedEvent()}})
+	_, err = s.Append(ctx, "d", cairn.NoStream, []cairn.EventData{taggedEvent()})
+	if !errors.Is(err, cairn.ErrWrongExpectedVersion) {
+		t.Fatalf("append refused by an unmarked append, committing alone: %v", err)
+	}
+	if all, err := s.ReadAll(ctx, 0, 10, cairn.Forward); err != nil || len(all) != 6 {
+		t.Fatalf("log after the refusal of a Store writing alone: %d events, %v; want 6", len(all), err)
+	}
 }

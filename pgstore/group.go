@@ -536,7 +536,9 @@ func (s *Store) callGroup(ctx context.Context, sql string, args []any, inSync bo
 		rollback(conn)
 		return nil, err
 	}
-	if inSync && slices.ContainsFunc(out, func(g groupRow) bool { return g.status != 0 }) {
+	// A synchronous call that wrote made everything before it durable
+	// with its own flush; one that wrote nothing did not.
+	if inSync && !slices.ContainsFunc(out, func(g groupRow) bool { return g.status == 0 }) {
 		if _, err := s.settle(ctx, conn); err != nil {
 			return nil, err
 		}
