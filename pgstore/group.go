@@ -74,8 +74,8 @@ const aloneGroups = 2
 
 // groupMode says how the next group commits: synchronously, writing its
 // durable mark and its notification in its own transaction, when this
-// Store has been writing alone (one transaction instead of three, and one
-// round trip's work less for the server), or asynchronously, followed by
+// Store has been writing alone (one transaction instead of three), or
+// asynchronously, followed by
 // the durable mark in a transaction of its own, so that the commits of
 // processes writing side by side overlap (see durable.go). A process that
 // writes alone holds the head row's lock through its WAL flush; the first
