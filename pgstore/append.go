@@ -156,10 +156,11 @@ func (s *Store) fn(name string) string {
 }
 
 // AppendBatch implements [cairn.BatchAppender]: all requests are one SQL
-// transaction. A batch of one request is an append, and joins the next
-// group of appends as [Store.Append] does.
+// transaction. A batch of one request with events is an append, and joins
+// the next group of appends as [Store.Append] does; one check-only request
+// is a transaction of its own, as batches of several are.
 func (s *Store) AppendBatch(ctx context.Context, reqs []cairn.AppendRequest) ([]cairn.AppendResult, error) {
-	if len(reqs) == 1 {
+	if len(reqs) == 1 && len(reqs[0].Events) > 0 {
 		p, err := s.submit(ctx, reqs[0])
 		if err != nil {
 			return nil, err

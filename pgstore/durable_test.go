@@ -178,3 +178,33 @@ func TestRefusalWaitsForDurable(t *testing.T) {
 		t.Fatalf("log after the refusal of a Store writing alone: %d events, %v; want 6", len(all), err)
 	}
 }
+
+// TestCheckOnlyBatchOfOne: a batch whose only request is check-only writes
+// nothing, whatever its outcome, and leaves its stream as it was.
+func TestCheckOnlyBatchOfOne(t *testing.T) {
+	ctx := context.Background()
+	s, _ := migratedTo(t, len(migrations))
+	st := cairn.NewStore(s, cairn.Options{})
+	if _, err := st.Append(ctx, "a", cairn.NoStream, taggedEvent(), taggedEvent()); err != nil {
+		t.Fatal(err)
+	}
+	res, err := st.AppendBatch(ctx, cairn.AppendRequest{Stream: "a", Expected: cairn.Exact(1)})
+	if err != nil || len(res) != 1 || res[0].Version != 1 {
+		t.Fatalf("check-only batch of one that holds: %+v, %v; want version 1", res, err)
+	}
+	if _, err := st.AppendBatch(ctx, cairn.AppendRequest{Stream: "a", Expected: cairn.Exact(5)}); !errors.Is(err, cairn.ErrWrongExpectedVersion) {
+		t.Fatalf("check-only batch of one that fails: %v, want a wrong expected version", err)
+	}
+	if _, err := st.AppendBatch(ctx, cairn.AppendRequest{Stream: "b", Expected: cairn.NoStream}); err != nil {
+		t.Fatalf("check-only batch of one on a missing stream: %v", err)
+	}
+	if v, err := st.StreamVersion(ctx, "a"); err != nil || v != 1 {
+		t.Fatalf("stream a after check-only batches: version %d, %v; want 1", v, err)
+	}
+	if ok, err := st.StreamExists(ctx, "b"); err != nil || ok {
+		t.Fatalf("stream b after a check-only batch: exists %v, %v", ok, err)
+	}
+	if all, err := s.ReadAll(ctx, 0, 10, cairn.Forward); err != nil || len(all) != 2 {
+		t.Fatalf("log after check-only batches: %d events, %v; want 2", len(all), err)
+	}
+}
