@@ -50,6 +50,11 @@ type Wire struct {
 	// which the official Go client does not offer, and every append when
 	// Generated is set.
 	Conn func(ctx context.Context) (*grpc.ClientConn, error)
+	// ServerCPU returns the CPU time the server's process has used so
+	// far, or a negative duration when it cannot tell; nil when the server
+	// is not a process of this machine. The append workloads then report
+	// the server's CPU per event.
+	ServerCPU func() time.Duration
 	// Generated makes K1 and K2 append with the protocol's generated
 	// client (the same v1 Append call the official client makes) instead
 	// of the official client, and skips K4 and K5: the official Go client
@@ -148,10 +153,12 @@ func (r *runner) compareLoad(ctx context.Context, workload, metric string, l app
 	r.wireHeader()
 	wl := l
 	wl.label, wl.stream = workload+" wire", l.stream+"-wire"
+	cpu := r.cpuMarks()
 	wthr, wlat, err := r.runLoad(ctx, wl, wire)
 	if err != nil {
 		return fmt.Errorf("over the wire: %w", err)
 	}
+	cpu.wireDone()
 	ll := l
 	ll.label, ll.stream = workload+" in process", l.stream+"-local"
 	local := storeAppender{r.s}
@@ -159,11 +166,52 @@ func (r *runner) compareLoad(ctx context.Context, workload, metric string, l app
 	if err != nil {
 		return fmt.Errorf("in process: %w", err)
 	}
+	cpu.localDone()
 	r.report(Result{Workload: workload, Metric: metric + ": throughput", Unit: "events/s", Value: wthr, Raw: lthr, HasRaw: true})
 	if l.perAppend == 1 {
 		r.report(Result{Workload: workload, Metric: metric + ": latency p99", Unit: "ms", Value: ms(percentile(wlat, 0.99)), Raw: ms(percentile(llat, 0.99)), HasRaw: true})
 	}
+	cpu.report(workload, metric, l.appenders*l.appends*l.perAppend)
 	return nil
+}
+
+// cpuMarks marks the CPU time of the server and of this process around a
+// workload run over the wire, then in process.
+type cpuMarks struct {
+	r                   *runner
+	server0, server1    time.Duration
+	self0, self1, self2 time.Duration
+}
+
+func (r *runner) cpuMarks() *cpuMarks {
+	return &cpuMarks{r: r, server0: r.serverCPU(), self0: processCPU()}
+}
+
+// wireDone marks the end of the run over the wire.
+func (c *cpuMarks) wireDone() { c.server1, c.self1 = c.r.serverCPU(), processCPU() }
+
+// localDone marks the end of the run in process.
+func (c *cpuMarks) localDone() { c.self2 = processCPU() }
+
+// report reports the server's CPU per event over the wire beside this
+// process's in process (both do the same work but for the protocol), and
+// the client's over the wire, when the server's is known.
+func (c *cpuMarks) report(workload, metric string, events int) {
+	if c.server0 < 0 || c.server1 < 0 || c.self0 < 0 || events == 0 {
+		return
+	}
+	perEvent := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) / float64(events) }
+	c.r.report(Result{Workload: workload, Metric: metric + ": server CPU/event", Unit: "us", Value: perEvent(c.server1 - c.server0), Raw: perEvent(c.self2 - c.self1), HasRaw: true})
+	c.r.report(Result{Workload: workload, Metric: metric + ": client CPU/event", Unit: "us", Value: perEvent(c.self1 - c.self0)})
+}
+
+// serverCPU returns the CPU time the server has used, or -1 when it is not
+// known.
+func (r *runner) serverCPU() time.Duration {
+	if r.cfg.Wire.ServerCPU == nil {
+		return -1
+	}
+	return r.cfg.Wire.ServerCPU()
 }
 
 // wireAppender returns an appender over a new connection to the server:
@@ -315,6 +363,7 @@ func (r *runner) k4(ctx context.Context) error {
 	if _, err := r.fillBoth(ctx, c, r.cfg.KEvents); err != nil {
 		return err
 	}
+	cpu := r.cpuMarks()
 	start := time.Now()
 	rs, err := c.ReadAll(ctx, kurrentdb.ReadAllOptions{From: kurrentdb.Start{}, Direction: kurrentdb.Forwards}, math.MaxUint64)
 	if err != nil {
@@ -334,6 +383,7 @@ func (r *runner) k4(ctx context.Context) error {
 	}
 	rs.Close()
 	wel := time.Since(start)
+	cpu.wireDone()
 	start = time.Now()
 	ln := 0
 	for _, err := range r.s.All(ctx, 0, cairn.Forward) {
@@ -343,8 +393,10 @@ func (r *runner) k4(ctx context.Context) error {
 		ln++
 	}
 	lel := time.Since(start)
-	r.report(Result{Workload: "K4", Metric: fmt.Sprintf("read all (%s events)", human(float64(wn))), Unit: "events/s",
-		Value: float64(wn) / wel.Seconds(), Raw: float64(ln) / lel.Seconds(), HasRaw: true})
+	cpu.localDone()
+	metric := fmt.Sprintf("read all (%s events)", human(float64(wn)))
+	r.report(Result{Workload: "K4", Metric: metric, Unit: "events/s", Value: float64(wn) / wel.Seconds(), Raw: float64(ln) / lel.Seconds(), HasRaw: true})
+	cpu.report("K4", "read all", wn)
 
 	stream := r.cfg.StreamPrefix + "k4-aggregate"
 	data := r.data(1000)
@@ -412,6 +464,7 @@ func (r *runner) k5(ctx context.Context) error {
 	}
 
 	// Catch-up: from the start to the head as it was.
+	cpu := r.cpuMarks()
 	start := time.Now()
 	sub, err := c.SubscribeToAll(ctx, kurrentdb.SubscribeToAllOptions{From: kurrentdb.Start{}})
 	if err != nil {
@@ -433,6 +486,7 @@ func (r *runner) k5(ctx context.Context) error {
 	}
 	wel := time.Since(start)
 	sub.Close()
+	cpu.wireDone()
 	lhead, _ := r.s.Head()
 	start = time.Now()
 	lsub, err := subscription.All(ctx, r.s, subscription.Start, subscription.Options{})
@@ -455,8 +509,10 @@ func (r *runner) k5(ctx context.Context) error {
 	}
 	lel := time.Since(start)
 	lsub.Close()
+	cpu.localDone()
 	r.report(Result{Workload: "K5", Metric: fmt.Sprintf("subscription catch-up (%s events)", human(float64(wn))), Unit: "events/s",
 		Value: float64(wn) / wel.Seconds(), Raw: float64(ln) / lel.Seconds(), HasRaw: true})
+	cpu.report("K5", "catch-up", wn)
 
 	// Live: the delay from the start of an append to the delivery of its
 	// event, which carries the time the append started. Each subscription

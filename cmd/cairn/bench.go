@@ -319,5 +319,7 @@ func wireTarget(ctx context.Context, log io.Writer, serverURL, url string, kind 
 		return nil, nil, errors.Join(err, srv.stop(), cleanUp())
 	}
 	w.Name = fmt.Sprintf("cairn serve on %s, %s", storeurl.Redact(store), w.Name)
+	pid := srv.cmd.Process.Pid
+	w.ServerCPU = func() time.Duration { return processCPU(pid) }
 	return w, func() error { return errors.Join(srv.stop(), cleanUp()) }, nil
 }
