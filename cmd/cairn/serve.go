@@ -257,7 +257,11 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			}
 			warnIgnoredPasswords(ctx, log, srv, map[string]string{"admin": adminPassword, "ops": opsPassword})
 			errc := make(chan error, 2)
-			go func() { errc <- srv.Serve(lis) }()
+			served := make(chan struct{}) // closed when Serve has returned
+			go func() {
+				defer close(served)
+				errc <- srv.Serve(lis)
+			}()
 
 			var web *http.Server
 			if httpListen != "" {
@@ -291,6 +295,9 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			if err := srv.Shutdown(sctx); err != nil {
 				log.Warn("in-flight requests cut short", "err", err)
 			}
+			// Serve logs as it starts: it must be done before the command
+			// returns and its log's writer is let go.
+			<-served
 			if web != nil {
 				_ = web.Shutdown(sctx)
 			}
