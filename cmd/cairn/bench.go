@@ -127,14 +127,23 @@ plain lines otherwise.`,
 				}()
 				cfg.Wire = w
 			}
+			// Shared stores: the run's streams carry a prefix of their
+			// own, and are removed afterwards.
+			var shared []string
 			if kind == storeurl.Postgres || kind == storeurl.Remote {
-				// A shared store: the run's streams carry a prefix of their
-				// own, and are removed afterwards.
+				shared = append(shared, url)
+			}
+			if wire && g.server != "" {
+				shared = append(shared, g.server)
+			}
+			if len(shared) > 0 {
 				cfg.StreamPrefix = fmt.Sprintf("bench-%08x-", rand.Uint32())
-				fmt.Fprintf(cmd.ErrOrStderr(), "bench: writing streams %s* to %s\n", cfg.StreamPrefix, storeurl.Redact(url))
+			}
+			for _, u := range shared {
+				fmt.Fprintf(cmd.ErrOrStderr(), "bench: writing streams %s* to %s\n", cfg.StreamPrefix, storeurl.Redact(u))
 				if !keep {
 					defer func() {
-						if cerr := cleanUp(context.WithoutCancel(ctx), cmd.ErrOrStderr(), url, cfg.StreamPrefix); err == nil {
+						if cerr := cleanUp(context.WithoutCancel(ctx), cmd.ErrOrStderr(), u, cfg.StreamPrefix); err == nil {
 							err = cerr
 						}
 					}()

@@ -61,3 +61,39 @@ func TestBenchWireFlags(t *testing.T) {
 		t.Errorf("a server as --store: %v", err)
 	}
 }
+
+// With --server, the wire workloads reach that server, their in-process
+// twins run on --store, and the streams written to the server (all with
+// the run's prefix) are deleted afterwards.
+func TestBenchWireServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the cairn binary")
+	}
+	bin := cairnBinary(t)
+	certs := devCerts(t)
+	served := t.TempDir()
+	_, addr := startServe(t, bin, served, certs)
+	url := "cairn://admin:changeit@" + addr + "?tls=true&tlsCAFile=" + certs.CACert
+	args := []string{"bench", "--server", url, "--store", t.TempDir(), "--workloads", "K1,K3", "--k-appenders", "2", "--k-appends", "3", "--k-events", "2000"}
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cairn %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	for _, w := range []string{"# wire workloads: " + addr + " (TLS)", "K1   2 appenders, 1 connection: throughput", "K3   BatchAppend, 2 appenders: throughput", "deleted the"} {
+		if !strings.Contains(string(out), w) {
+			t.Errorf("no %q in the output:\n%s", w, out)
+		}
+	}
+	if strings.Contains(string(out), "server CPU/event") {
+		t.Errorf("the CPU of a server bench did not start is not known:\n%s", out)
+	}
+	list, err := exec.Command(bin, "streams", "--server", url).CombinedOutput()
+	if err != nil {
+		t.Fatalf("cairn streams: %v\n%s", err, list)
+	}
+	for _, s := range strings.Fields(string(list)) {
+		if !strings.HasPrefix(s, "$") {
+			t.Errorf("the run left stream %s on the server", s)
+		}
+	}
+}
