@@ -52,8 +52,8 @@ type Wire struct {
 	Conn func(ctx context.Context) (*grpc.ClientConn, error)
 	// ServerCPU returns the CPU time the server's process has used so
 	// far, or a negative duration when it cannot tell; nil when the server
-	// is not a process of this machine. The append workloads then report
-	// the server's CPU per event.
+	// is not a process of this machine. The append and read workloads
+	// then report the server's CPU per event.
 	ServerCPU func() time.Duration
 	// Generated makes K1 and K2 append with the protocol's generated
 	// client (the same v1 Append call the official client makes) instead
@@ -111,7 +111,7 @@ type appendLoad struct {
 	perAppend int
 }
 
-// run runs the load and returns its events/s and the appends' latencies.
+// runLoad runs the load and returns its events/s and the appends' latencies.
 func (r *runner) runLoad(ctx context.Context, l appendLoad, app func(w int) appender) (float64, []time.Duration, error) {
 	p, end := r.progress(l.label, l.appenders*l.appends*l.perAppend)
 	defer end()
