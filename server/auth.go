@@ -140,7 +140,7 @@ func parseBasic(header string) (string, string, bool) {
 	payload = strings.TrimSpace(payload)
 	// Decoded on the stack when it fits, as credentials do.
 	var in, out [256]byte
-	src, raw := []byte(nil), out[:0]
+	var src, raw []byte
 	if len(payload) <= len(in) {
 		src, raw = in[:copy(in[:], payload)], out[:base64.StdEncoding.DecodedLen(len(payload))]
 	} else {

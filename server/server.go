@@ -316,9 +316,8 @@ func New(ctx context.Context, store *cairn.Store, opts Options) (*Server, error)
 		grpc.ChainStreamInterceptor(s.observeStream, s.authStream, s.endOnShutdown),
 		grpc.InitialWindowSize(streamWindow),
 		grpc.InitialConnWindowSize(connWindow),
-		// A connection's write buffer goes back to a pool after each
-		// flush: idle connections (clients keep theirs open) hold none.
-		grpc.SharedWriteBuffer(true),
+		// gRPC-Go returns a connection's write buffer to a pool after
+		// each flush (its default): idle connections hold none.
 	}
 	if opts.StreamWorkers > 0 {
 		gopts = append(gopts, grpc.NumStreamWorkers(uint32(opts.StreamWorkers)))
