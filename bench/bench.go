@@ -21,6 +21,11 @@
 // baseline, so that its ratio is the cost of the conditions; so is the
 // second column of M1's comparison with one process.
 //
+// The wire workloads K1–K5 (wire.go) reach a cairn server with the
+// official KurrentDB client ([Config.Wire]) and print each figure beside
+// the same workload run in process on the run's own store; they run only
+// when Config.Wire is set.
+//
 // Events carry 256 bytes of data. The baseline is pluggable ([Baseline]);
 // [FileBaseline] appends 256-byte records to a file with fdatasync under the
 // same concurrency, with a simple group commit.
@@ -89,6 +94,13 @@ type Config struct {
 	M1Processes    int // M1 processes, one writer each; 0 means 16
 	M1Appends      int // M1 appends per process; 0 means 300
 
+	// Wire is the server of the wire workloads K1–K5; nil skips them.
+	Wire       *Wire
+	KAppenders int // K1–K3 and K5 appenders; 0 means 64
+	KAppends   int // appends per appender; 0 means 200
+	KEvents    int // events in each log before K4 and K5 read it; 0 means 200,000
+	KReads     int // K4 rehydrations; 0 means 100
+
 	// Out receives the report; nil means os.Stdout.
 	Out io.Writer
 	// Progress receives progress: a bar redrawn in place when Terminal is
@@ -119,6 +131,10 @@ func (c *Config) defaults() {
 	def(&c.D3Reads, 200)
 	def(&c.M1Processes, 16)
 	def(&c.M1Appends, 300)
+	def(&c.KAppenders, 64)
+	def(&c.KAppends, 200)
+	def(&c.KEvents, 200_000)
+	def(&c.KReads, 100)
 	if c.Out == nil {
 		c.Out = os.Stdout
 	}
@@ -146,6 +162,10 @@ type runner struct {
 	cursor  int
 	// rawRecords counts the records appended to the baseline.
 	rawRecords int
+	// wireHeaded is set once the header of the wire figures is printed.
+	wireHeaded bool
+	// warm numbers the streams of the first append of each connection.
+	warm int
 }
 
 // Run runs the selected workloads and prints a line per figure to
@@ -172,16 +192,26 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	if cfg.Baseline != nil {
 		base = cfg.Baseline.Name()
 	}
-	fmt.Fprintf(cfg.Out, "%-4s %-36s %16s %16s %8s\n", "", "figure", "cairn", base, "ratio")
+	if slices.ContainsFunc(Workloads, func(w string) bool { return !slices.Contains(WireWorkloads, w) && selected(cfg.Workloads, w) }) {
+		fmt.Fprintf(cfg.Out, "%-4s %-36s %16s %16s %8s\n", "", "figure", "cairn", base, "ratio")
+	}
 	steps := []struct {
 		name string
 		fn   func(context.Context) error
 	}{
 		{"W1", r.w1}, {"W2", r.w2}, {"W3", r.w3}, {"W4", r.w4}, {"W5", r.w5}, {"W6", r.w6},
 		{"D1", r.d1}, {"D2", r.d2}, {"D3", r.d3}, {"M1", r.m1},
+		{"K1", r.k1}, {"K2", r.k2}, {"K3", r.k3}, {"K4", r.k4}, {"K5", r.k5},
 	}
 	for _, st := range steps {
-		if len(cfg.Workloads) > 0 && !slices.ContainsFunc(cfg.Workloads, func(w string) bool { return strings.EqualFold(strings.TrimSpace(w), st.name) }) {
+		named := selected(cfg.Workloads, st.name) && len(cfg.Workloads) > 0
+		wire := slices.Contains(WireWorkloads, st.name)
+		switch {
+		case wire && cfg.Wire == nil && named:
+			return r.results, fmt.Errorf("%s: a wire workload needs a server (Config.Wire)", st.name)
+		case wire && cfg.Wire == nil:
+			continue
+		case len(cfg.Workloads) > 0 && !named:
 			continue
 		}
 		if len(cfg.Workloads) == 0 && st.name == "M1" && (cfg.Worker == nil || cfg.URL == "") {
@@ -194,8 +224,14 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	return r.results, nil
 }
 
-// Workloads are the names of the workloads, in the order Run runs them.
-var Workloads = []string{"W1", "W2", "W3", "W4", "W5", "W6", "D1", "D2", "D3", "M1"}
+// Workloads are the names of the workloads, in the order Run runs them;
+// the wire workloads (WireWorkloads) last.
+var Workloads = []string{"W1", "W2", "W3", "W4", "W5", "W6", "D1", "D2", "D3", "M1", "K1", "K2", "K3", "K4", "K5"}
+
+// selected reports whether names (all when empty) select workload.
+func selected(names []string, workload string) bool {
+	return len(names) == 0 || slices.ContainsFunc(names, func(w string) bool { return strings.EqualFold(strings.TrimSpace(w), workload) })
+}
 
 // CheckWorkloads returns an error naming the first of names that is not a
 // workload (case does not matter).
@@ -322,6 +358,9 @@ func (r *runner) progress(label string, total int) (func(done int), func()) {
 		unit = "appends"
 	case "W4":
 		unit = "commits"
+	}
+	if strings.HasPrefix(label, "K") && !strings.HasPrefix(label, "K4") {
+		unit = "events"
 	}
 	p := progress.New(w, label, progress.Options{Total: int64(total), Unit: unit, Terminal: r.cfg.Terminal})
 	end := func() {

@@ -157,6 +157,15 @@ var (
 	_ cairn.Querier         = (*DB)(nil)
 )
 
+// reservedMemtables is how many memtables pebble's cache is made larger
+// by: pebble reserves each memtable's size in the block cache, and holds
+// two as a rule (the one written and the one being flushed, or one set
+// aside until its readers are gone). A cache of CacheBytes alone held no
+// block at all once the engine's memtables had grown to 2 × 32 MiB: every
+// index read (among them the retry check of each append that brings its
+// own event IDs) read, checked and decompressed its blocks from the file.
+const reservedMemtables = 2
+
 // Open opens the store in dir, creating it if it does not exist. The index
 // (pebble) lives in dir, the log in dir/log.
 func Open(dir string, opts Options) (*DB, error) {
@@ -243,7 +252,7 @@ func (d *DB) pebbleOptions() *pebble.Options {
 	opts := d.opts
 	po := &pebble.Options{
 		FS:                 opts.FS,
-		CacheSize:          opts.CacheBytes,
+		CacheSize:          opts.CacheBytes + reservedMemtables*int64(opts.MemTableBytes),
 		MemTableSize:       opts.MemTableBytes,
 		FormatMajorVersion: pebble.FormatNewest,
 		Logger:             pebbleLogger{d},

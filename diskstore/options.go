@@ -20,7 +20,8 @@ type Options struct {
 	// system's. Tests pass pebble's in-memory or fault-injecting
 	// filesystems.
 	FS vfs.FS
-	// CacheBytes is the size of the block cache. Zero means 64 MiB.
+	// CacheBytes is the size of the block cache. Zero means 64 MiB. The
+	// memtables take their memory beside it (see reservedMemtables).
 	CacheBytes int64
 	// MemTableBytes is the size of a memtable. Zero means 32 MiB.
 	MemTableBytes uint64

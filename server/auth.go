@@ -38,8 +38,9 @@ func (s *Server) authenticate(ctx context.Context, method string) (context.Conte
 	if s.anonymous[method] {
 		return ctx, nil
 	}
-	md, _ := metadata.FromIncomingContext(ctx)
-	if values := md.Get("authorization"); len(values) > 0 {
+	// ValueFromIncomingContext copies only this header, where
+	// FromIncomingContext would copy them all.
+	if values := metadata.ValueFromIncomingContext(ctx, "authorization"); len(values) > 0 {
 		user, password, ok := parseBasic(values[0])
 		if !ok {
 			return ctx, s.refuse(ctx, "", method, "malformed credentials")
@@ -136,11 +137,20 @@ func parseBasic(header string) (string, string, bool) {
 	if !ok || !strings.EqualFold(scheme, "basic") {
 		return "", "", false
 	}
-	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(payload))
+	payload = strings.TrimSpace(payload)
+	// Decoded on the stack when it fits, as credentials do.
+	var in, out [256]byte
+	var src, raw []byte
+	if len(payload) <= len(in) {
+		src, raw = in[:copy(in[:], payload)], out[:base64.StdEncoding.DecodedLen(len(payload))]
+	} else {
+		src, raw = []byte(payload), make([]byte, base64.StdEncoding.DecodedLen(len(payload)))
+	}
+	n, err := base64.StdEncoding.Decode(raw, src)
 	if err != nil {
 		return "", "", false
 	}
-	return strings.Cut(string(raw), ":")
+	return strings.Cut(string(raw[:n]), ":")
 }
 
 func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

@@ -34,7 +34,11 @@
 // default, [cairnsvc.MessageLimit]); each protocol bounds what one request
 // holds in messages (see its package). A connection runs at most
 // [Options.MaxStreamsPerConnection] (100) RPCs at once, so a connection
-// holds at most that many times a request's bound.
+// holds at most that many times a request's bound. A client may send up to
+// 1 MiB on an RPC and 4 MiB on a connection before the server reads it
+// (fixed flow-control windows); connections return their write buffers to
+// a pool when idle; [Options.StreamWorkers] goroutines are kept to run
+// RPCs on.
 //
 // # Security
 //

@@ -44,6 +44,19 @@ const DefaultOpsPassword = "changeit"
 // 16 MiB.
 const DefaultMaxHeaderBytes = 16 << 10
 
+// DefaultStreamWorkers is the default of [Options.StreamWorkers].
+const DefaultStreamWorkers = 256
+
+// The flow-control windows the server grants its clients: what a client may
+// send on one RPC, and on one connection, before the server reads it.
+// Fixed, as KurrentDB's server (ASP.NET Kestrel, 768 KiB and 1 MiB) keeps
+// them; gRPC-Go's default, a window of 64 KiB that it grows by measuring
+// each connection with pings, costs a ping and its answer on many appends.
+const (
+	streamWindow = 1 << 20
+	connWindow   = 4 << 20
+)
+
 // DefaultMaxStreams is the default of [Options.MaxStreamsPerConnection],
 // the HTTP/2 default of KurrentDB's server.
 const DefaultMaxStreams = 100
@@ -98,6 +111,12 @@ type Options struct {
 	// subscriptions) one connection runs at once; the client queues the
 	// others. Zero means DefaultMaxStreams.
 	MaxStreamsPerConnection int
+	// StreamWorkers is how many goroutines the server keeps to run RPCs
+	// on. An RPC that finds them all busy runs on a goroutine of its own.
+	// A kept goroutine has grown its stack to the depth of an append, which
+	// a new one grows (copying it) on every RPC. Zero means
+	// DefaultStreamWorkers; negative keeps none.
+	StreamWorkers int
 	// ShutdownTimeout bounds how long [Server.Shutdown] waits for in-flight
 	// requests when its context has no deadline. Zero means 10 seconds.
 	ShutdownTimeout time.Duration
@@ -234,6 +253,9 @@ func New(ctx context.Context, store *cairn.Store, opts Options) (*Server, error)
 	if opts.ShutdownTimeout <= 0 {
 		opts.ShutdownTimeout = 10 * time.Second
 	}
+	if opts.StreamWorkers == 0 {
+		opts.StreamWorkers = DefaultStreamWorkers
+	}
 	if opts.AuthFailureLogInterval <= 0 {
 		opts.AuthFailureLogInterval = DefaultAuthFailureLogInterval
 	}
@@ -292,6 +314,13 @@ func New(ctx context.Context, store *cairn.Store, opts Options) (*Server, error)
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.ChainUnaryInterceptor(s.observeUnary, s.authUnary),
 		grpc.ChainStreamInterceptor(s.observeStream, s.authStream, s.endOnShutdown),
+		grpc.InitialWindowSize(streamWindow),
+		grpc.InitialConnWindowSize(connWindow),
+		// gRPC-Go returns a connection's write buffer to a pool after
+		// each flush (its default): idle connections hold none.
+	}
+	if opts.StreamWorkers > 0 {
+		gopts = append(gopts, grpc.NumStreamWorkers(uint32(opts.StreamWorkers)))
 	}
 	if opts.Tracing != nil {
 		gopts = append(gopts, grpc.StatsHandler(opts.Tracing.ServerHandler()))

@@ -2,12 +2,14 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
 	"os"
 	"runtime"
 	"runtime/pprof"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,10 +29,11 @@ func newBenchCmd(g *globals) *cobra.Command {
 		rawDir    string
 		workloads string
 		profile   string
+		serve     servedOptions
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure the store with workloads W1–W6, D1–D3 and M1 against a raw baseline",
+		Short: "Measure the store with workloads W1–W6, D1–D3, M1 and the wire workloads K1–K5",
 		Long: `Bench runs the workloads W1–W6 on 256-byte events and prints each figure
 beside a raw baseline measured in the same run: a file appended with
 fdatasync under the same concurrency, with a simple group commit.
@@ -46,6 +49,15 @@ on this machine's temporary directory.
 On PostgreSQL, M1 runs application processes side by side (this command
 started again as worker processes), one writer each, against the same
 number of writers in one process and plain INSERTs from as many processes.
+
+The wire workloads K1–K5 run when --workloads names them: the official
+KurrentDB client appends (v1 Append, one connection and one per appender;
+BatchAppend), reads and subscribes over the wire, and each figure is
+printed beside the same workload run in process on the store --store
+names. They reach the server --server names, or else a cairn serve that
+bench starts on a new store of --store's engine (over TLS, or plaintext
+with --insecure; --serve-binary runs another build of cairn as that
+server, to compare builds).
 
 The default sizes finish in well under a minute on a small machine;
 --large fills the log to 10 million events for W5 and W6. The sizes of
@@ -64,13 +76,27 @@ plain lines otherwise.`,
 			if err := bench.CheckWorkloads(cfg.Workloads); err != nil {
 				return fmt.Errorf("--workloads: %w", err)
 			}
+			wire := slices.ContainsFunc(cfg.Workloads, func(w string) bool {
+				return slices.Contains(bench.WireWorkloads, strings.ToUpper(strings.TrimSpace(w)))
+			})
 			url, err := g.target()
+			if wire {
+				// The wire workloads reach the server; their in-process
+				// twins run on --store.
+				url, err = g.store, checkStoreURL(g.store)
+			}
 			if err != nil {
 				return err
 			}
 			kind, target, err := storeurl.Parse(url)
 			if err != nil {
 				return err
+			}
+			if wire && kind == storeurl.Remote {
+				return errors.New("--store: the wire workloads run in process on --store beside the server, which needs an engine (a directory, memory: or postgres://…), not a server: name the server with --server")
+			}
+			if !wire && (serve.binary != "" || serve.insecure || serve.cpuprofile != "") {
+				return errors.New("--serve-binary, --insecure and --server-cpuprofile configure the server of the wire workloads: name them with --workloads K1,…")
 			}
 			if kind == storeurl.Dir {
 				if err := os.MkdirAll(target, 0o755); err != nil {
@@ -89,14 +115,35 @@ plain lines otherwise.`,
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "bench: store in %s\n", dir)
 			}
+			if wire {
+				w, stop, err := wireTarget(ctx, cmd.ErrOrStderr(), g.server, url, kind, target, keep, serve)
+				if err != nil {
+					return err
+				}
+				defer func() {
+					if serr := stop(); err == nil {
+						err = serr
+					}
+				}()
+				cfg.Wire = w
+			}
+			// Shared stores: the run's streams carry a prefix of their
+			// own, and are removed afterwards.
+			var shared []string
 			if kind == storeurl.Postgres || kind == storeurl.Remote {
-				// A shared store: the run's streams carry a prefix of their
-				// own, and are removed afterwards.
+				shared = append(shared, url)
+			}
+			if wire && g.server != "" {
+				shared = append(shared, g.server)
+			}
+			if len(shared) > 0 {
 				cfg.StreamPrefix = fmt.Sprintf("bench-%08x-", rand.Uint32())
-				fmt.Fprintf(cmd.ErrOrStderr(), "bench: writing streams %s* to %s\n", cfg.StreamPrefix, storeurl.Redact(url))
+			}
+			for _, u := range shared {
+				fmt.Fprintf(cmd.ErrOrStderr(), "bench: writing streams %s* to %s\n", cfg.StreamPrefix, storeurl.Redact(u))
 				if !keep {
 					defer func() {
-						if cerr := cleanUp(context.WithoutCancel(ctx), cmd.ErrOrStderr(), url, cfg.StreamPrefix); err == nil {
+						if cerr := cleanUp(context.WithoutCancel(ctx), cmd.ErrOrStderr(), u, cfg.StreamPrefix); err == nil {
 							err = cerr
 						}
 					}()
@@ -115,6 +162,11 @@ plain lines otherwise.`,
 				if cfg.Worker, err = benchWorker(); err != nil {
 					return err
 				}
+			}
+			if wire && !slices.ContainsFunc(cfg.Workloads, func(w string) bool {
+				return !slices.Contains(bench.WireWorkloads, strings.ToUpper(strings.TrimSpace(w)))
+			}) {
+				noRaw = true // the wire workloads compare with the store in process
 			}
 			if !noRaw && kind == storeurl.Postgres {
 				b, err := bench.NewPostgresBaseline(ctx, url)
@@ -157,6 +209,9 @@ plain lines otherwise.`,
 			}
 			fmt.Fprintf(cfg.Out, "# cairn bench: store %s (%s), %d CPUs, %s, %s\n",
 				storeurl.Redact(url), mode, runtime.GOMAXPROCS(0), runtime.Version(), time.Now().UTC().Format(time.RFC3339))
+			if cfg.Wire != nil {
+				fmt.Fprintf(cfg.Out, "# wire workloads: %s\n", cfg.Wire.Name)
+			}
 			begun := time.Now()
 			results, err := bench.Run(ctx, cfg)
 			if err == nil {
@@ -180,7 +235,13 @@ plain lines otherwise.`,
 	f.IntVar(&cfg.D3Events, "d3-events", 0, "D3: events appended, 1000 of them tagged and read back by query (default 200000)")
 	f.IntVar(&cfg.M1Processes, "m1-processes", 0, "M1: application processes, one writer each (default 16)")
 	f.IntVar(&cfg.M1Appends, "m1-appends", 0, "M1: appends per process (default 300)")
-	f.StringVar(&workloads, "workloads", "", "comma-separated workloads to run, among W1,W2,W3,W4,W5,W6,D1,D2,D3,M1 (default all; M1 on PostgreSQL only)")
+	f.IntVar(&cfg.KAppenders, "k-appenders", 0, "K1–K3, K5: concurrent appenders (default 64)")
+	f.IntVar(&cfg.KAppends, "k-appends", 0, "K1–K3, K5: appends per appender (default 200)")
+	f.IntVar(&cfg.KEvents, "k-events", 0, "K4, K5: events in each log before it is read (default 200000); K3 appends a quarter as many in appends of 1000")
+	f.StringVar(&workloads, "workloads", "", "comma-separated workloads to run, among W1,W2,W3,W4,W5,W6,D1,D2,D3,M1 (default all; M1 on PostgreSQL only) and the wire workloads K1,K2,K3,K4,K5")
+	f.StringVar(&serve.binary, "serve-binary", "", "the cairn binary that bench starts as the server of the wire workloads (default: this one)")
+	f.BoolVar(&serve.insecure, "insecure", false, "the server bench starts speaks plaintext: the official Go client sends no credentials without TLS, so the appends go through the protocol's generated client and K4, K5 are skipped")
+	f.StringVar(&serve.cpuprofile, "server-cpuprofile", "", "the server bench starts writes a CPU profile of the run to this file")
 	f.BoolVar(&noSync, "no-sync", false, "open a directory store without fsync (figures without durability)")
 	f.BoolVar(&keep, "keep", false, "keep what bench wrote: the directory store it created, or its streams in a shared store")
 	f.BoolVar(&noRaw, "no-baseline", false, "skip the raw baseline")
@@ -225,4 +286,49 @@ func cleanUp(ctx context.Context, log io.Writer, url, prefix string) error {
 	}
 	fmt.Fprintf(log, "bench: deleted the %d streams it wrote (%s*) and compacted the store\n", n, prefix)
 	return nil
+}
+
+// wireTarget returns the server of the wire workloads: the one --server
+// names, or a cairn serve started on a new store of the engine of url (the
+// run's own store, of the given kind and target), and a function that stops
+// it.
+func wireTarget(ctx context.Context, log io.Writer, serverURL, url string, kind storeurl.Kind, target string, keep bool, opts servedOptions) (*bench.Wire, func() error, error) {
+	if serverURL != "" {
+		if opts.binary != "" || opts.insecure || opts.cpuprofile != "" {
+			return nil, nil, errors.New("--serve-binary, --insecure and --server-cpuprofile configure a server bench starts, not the one --server names")
+		}
+		w, err := wireFor(serverURL)
+		return w, func() error { return nil }, err
+	}
+	store := url
+	cleanUp := func() error { return nil }
+	switch kind {
+	case storeurl.Dir:
+		dir, err := os.MkdirTemp(target, "bench-served-")
+		if err != nil {
+			return nil, nil, err
+		}
+		store = dir
+		if !keep {
+			cleanUp = func() error { return os.RemoveAll(dir) }
+		}
+	case storeurl.Memory, storeurl.Postgres:
+		// A memory: server has its own; PostgreSQL is shared, and the
+		// run's streams carry its prefix.
+	default:
+		return nil, nil, fmt.Errorf("bench: cannot start a server on %s", storeurl.Redact(url))
+	}
+	srv, err := startServed(ctx, store, opts)
+	if err != nil {
+		return nil, nil, errors.Join(err, cleanUp())
+	}
+	fmt.Fprintf(log, "bench: serving %s with %s (pid %d)\n", storeurl.Redact(store), srv.cmd.Path, srv.cmd.Process.Pid)
+	w, err := wireFor(srv.url)
+	if err != nil {
+		return nil, nil, errors.Join(err, srv.stop(), cleanUp())
+	}
+	w.Name = fmt.Sprintf("cairn serve on %s, %s", storeurl.Redact(store), w.Name)
+	pid := srv.cmd.Process.Pid
+	w.ServerCPU = func() time.Duration { return processCPU(pid) }
+	return w, func() error { return errors.Join(srv.stop(), cleanUp()) }, nil
 }

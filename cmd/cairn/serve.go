@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"time"
@@ -48,6 +49,7 @@ func newServeCmd(g *globals) *cobra.Command {
 		logLevel           slog.Level
 		otlpEndpoint       string
 		pprof              bool
+		cpuprofile         string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -190,6 +192,17 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			if err := checkServeStore(g.store); err != nil {
 				return err
 			}
+			if cpuprofile != "" {
+				stop, err := startCPUProfile(cpuprofile)
+				if err != nil {
+					return err
+				}
+				defer func() {
+					if err := stop(); err != nil {
+						log.Error("writing the CPU profile", "err", err)
+					}
+				}()
+			}
 			tr, stopTracing, err := startTracing(ctx, log, otlpEndpoint)
 			if err != nil {
 				return err
@@ -244,7 +257,11 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			}
 			warnIgnoredPasswords(ctx, log, srv, map[string]string{"admin": adminPassword, "ops": opsPassword})
 			errc := make(chan error, 2)
-			go func() { errc <- srv.Serve(lis) }()
+			served := make(chan struct{}) // closed when Serve has returned
+			go func() {
+				defer close(served)
+				errc <- srv.Serve(lis)
+			}()
 
 			var web *http.Server
 			if httpListen != "" {
@@ -278,6 +295,9 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			if err := srv.Shutdown(sctx); err != nil {
 				log.Warn("in-flight requests cut short", "err", err)
 			}
+			// Serve logs as it starts: it must be done before the command
+			// returns and its log's writer is let go.
+			<-served
 			if web != nil {
 				_ = web.Shutdown(sctx)
 			}
@@ -304,6 +324,11 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 	f.BoolVar(&jsonLogs, "log-json", false, "log JSON lines instead of text")
 	f.BoolVar(&pprof, "pprof", false, "serve Go's profiles (/debug/pprof/) on the HTTP port, to loopback clients only")
 	f.StringVar(&otlpEndpoint, "otlp-endpoint", "", "trace with OpenTelemetry, exporting spans over OTLP/gRPC to this collector URL (http://host:4317 plaintext, https:// TLS); default $"+tracing.EnvTracesEndpoint+" or $"+tracing.EnvEndpoint+", else no tracing")
+	// For cairn bench --server-cpuprofile, which starts the server.
+	f.StringVar(&cpuprofile, "cpuprofile", "", "write a CPU profile of the server's run to this file")
+	if err := f.MarkHidden("cpuprofile"); err != nil {
+		panic(err)
+	}
 	return cmd
 }
 
@@ -350,4 +375,21 @@ func warnIgnoredPasswords(ctx context.Context, log *slog.Logger, srv *server.Ser
 			log.Warn("the configured password of a built-in user is not the store's: it applies only when a new store creates the user; change the password with the Users service", "user", name)
 		}
 	}
+}
+
+// startCPUProfile writes a CPU profile to path until the function it
+// returns is called.
+func startCPUProfile(path string) (func() error, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() error {
+		pprof.StopCPUProfile()
+		return f.Close()
+	}, nil
 }

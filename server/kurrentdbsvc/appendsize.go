@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/protoadapt"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -32,6 +33,32 @@ func (a *appendSize) add(encoded, events int) bool {
 	a.n += encoded + events*AppendEventOverhead
 	return a.n <= a.limit
 }
+
+// proposedSize is the encoded size of a proposed message (v1 Append's and
+// BatchAppend's have the same fields: id 1, metadata 2, custom metadata 3,
+// data 4), as proto.Size computes it, without the allocations that
+// proto.Size makes for each entry of a map.
+func proposedSize(id *shared.UUID, meta map[string]string, custom, data []byte) int {
+	n := 0
+	if id != nil {
+		n += 1 + protowire.SizeBytes(proto.Size(id))
+	}
+	for k, v := range meta {
+		entry := 1 + protowire.SizeBytes(len(k)) + 1 + protowire.SizeBytes(len(v))
+		n += 1 + protowire.SizeBytes(entry)
+	}
+	if len(custom) > 0 {
+		n += 1 + protowire.SizeBytes(len(custom))
+	}
+	if len(data) > 0 {
+		n += 1 + protowire.SizeBytes(len(data))
+	}
+	return n
+}
+
+// appendReqSize is the encoded size of a v1 AppendReq that carries a
+// proposed message of the given size (field 2 of its oneof).
+func appendReqSize(proposed int) int { return 1 + protowire.SizeBytes(proposed) }
 
 // tooLarge is the error of an append past the limit, as KurrentDB reports
 // it: InvalidArgument with its maximum-append-size-exceeded trailer, and

@@ -2,6 +2,7 @@ package kurrentdbsvc
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"math"
@@ -25,9 +26,16 @@ import (
 // events are appended and one response answers the correlation id. The
 // options travel in the first request of a correlation id.
 //
+// Appends run concurrently, as KurrentDB runs them: a client (the .NET
+// client appends everything over one such call) may have many in flight,
+// and the engine commits those that meet in one group. Appends to the
+// same stream run in the order their final requests arrived; answers come
+// as appends finish, each naming its correlation id.
+//
 // MaxAppendBytes bounds what one call holds: the events of all its
-// correlation ids still open. A correlation id that passes it is answered
-// with the maximum-append-size error and nothing of it is written.
+// correlation ids still open and of its appends in flight. A correlation
+// id that passes it once the appends in flight are done is answered with
+// the maximum-append-size error and nothing of it is written.
 func (ss *streamsService) BatchAppend(stream grpc.BidiStreamingServer[api.BatchAppendReq, api.BatchAppendResp]) error {
 	ctx := stream.Context()
 	type pending struct {
@@ -39,15 +47,17 @@ func (ss *streamsService) BatchAppend(stream grpc.BidiStreamingServer[api.BatchA
 	}
 	open := map[string]*pending{}
 	held := appendSize{limit: ss.s.opts.MaxAppendBytes}
+	w := newBatchWriter(ctx, ss, stream)
 	for {
 		req, err := stream.Recv()
 		if errors.Is(err, io.EOF) {
-			return nil
+			// The client sends no more: answer every append in flight.
+			return w.wait()
 		}
 		if err != nil {
-			return err
+			return errors.Join(err, w.wait())
 		}
-		key := req.GetCorrelationId().String()
+		key := correlationKey(req.GetCorrelationId())
 		p := open[key]
 		if p == nil {
 			p = &pending{}
@@ -61,8 +71,10 @@ func (ss *streamsService) BatchAppend(stream grpc.BidiStreamingServer[api.BatchA
 			if p.failed {
 				break
 			}
+			size := proposedSize(pm.Id, pm.Metadata, pm.CustomMetadata, pm.Data)
+			w.makeRoom(held.n + size + AppendEventOverhead)
 			n := held.n
-			fits := held.add(proto.Size(pm), 1)
+			fits := held.add(size, 1) && held.n+w.inFlight() <= held.limit
 			p.size += held.n - n
 			var resp *api.BatchAppendResp
 			if !fits {
@@ -80,8 +92,8 @@ func (ss *streamsService) BatchAppend(stream grpc.BidiStreamingServer[api.BatchA
 			// written, and its later requests are read and dropped.
 			held.n -= p.size
 			p.failed, p.events, p.size = true, nil, 0
-			if err := stream.Send(resp); err != nil {
-				return err
+			if err := w.send(resp); err != nil {
+				return errors.Join(err, w.wait())
 			}
 			break
 		}
@@ -93,10 +105,27 @@ func (ss *streamsService) BatchAppend(stream grpc.BidiStreamingServer[api.BatchA
 		if p.failed {
 			continue
 		}
-		if err := stream.Send(ss.batch(ctx, req.CorrelationId, p.opts, p.deadline, p.events)); err != nil {
-			return err
+		if err := w.start(&batchAppend{corr: req.CorrelationId, opts: p.opts, deadline: p.deadline, events: p.events, size: p.size}); err != nil {
+			return errors.Join(err, w.wait())
 		}
 	}
+}
+
+// correlationKey tells correlation ids apart: a string id by its text, a
+// structured one by its two halves (without the cost of the message's
+// String, which formats it as text).
+func correlationKey(id *shared.UUID) string {
+	switch v := id.GetValue().(type) {
+	case *shared.UUID_String_:
+		return "s" + v.String_
+	case *shared.UUID_Structured_:
+		var b [17]byte
+		b[0] = 'b'
+		binary.BigEndian.PutUint64(b[1:], uint64(v.Structured.GetMostSignificantBits()))
+		binary.BigEndian.PutUint64(b[9:], uint64(v.Structured.GetLeastSignificantBits()))
+		return string(b[:])
+	}
+	return ""
 }
 
 // batchDeadline returns when the append of opts, whose options arrived at
@@ -176,19 +205,58 @@ func (ss *streamsService) batch(ctx context.Context, corr *shared.UUID, opts *ap
 	case err != nil:
 		return batchError(corr, opts, status.Code(rpcError(ctx, name, err)), err.Error(), nil)
 	}
-	ok := &api.BatchAppendResp_Success{
-		PositionOption: &api.BatchAppendResp_Success_Position{Position: &shared.AllStreamPosition{
-			CommitPosition: res.Position, PreparePosition: res.Position,
-		}},
+	return batchSuccess(corr, opts, res)
+}
+
+// batchAnswer holds the messages of a batch append's success answer, so
+// that they take one allocation rather than eight.
+type batchAnswer struct {
+	resp         api.BatchAppendResp
+	result       api.BatchAppendResp_Success_
+	ok           api.BatchAppendResp_Success
+	position     api.BatchAppendResp_Success_Position
+	at           shared.AllStreamPosition
+	revision     api.BatchAppendResp_Success_CurrentRevision
+	noStream     api.BatchAppendResp_Success_NoStream
+	expectedAt   api.BatchAppendResp_StreamPosition
+	expectedNone api.BatchAppendResp_NoStream
+	expectedAny  api.BatchAppendResp_Any
+	expectedSome api.BatchAppendResp_StreamExists
+	empty        emptypb.Empty
+}
+
+// batchSuccess answers corr, whose append with opts wrote res.
+func batchSuccess(corr *shared.UUID, opts *api.BatchAppendReq_Options, res cairn.AppendResult) *api.BatchAppendResp {
+	a := new(batchAnswer)
+	a.resp.CorrelationId = corr
+	a.resp.StreamIdentifier = opts.StreamIdentifier
+	switch v := opts.ExpectedStreamPosition.(type) {
+	case *api.BatchAppendReq_Options_StreamPosition:
+		a.expectedAt.StreamPosition = v.StreamPosition
+		a.resp.ExpectedStreamPosition = &a.expectedAt
+	case *api.BatchAppendReq_Options_NoStream:
+		a.expectedNone.NoStream = &a.empty
+		a.resp.ExpectedStreamPosition = &a.expectedNone
+	case *api.BatchAppendReq_Options_StreamExists:
+		a.expectedSome.StreamExists = &a.empty
+		a.resp.ExpectedStreamPosition = &a.expectedSome
+	default:
+		a.expectedAny.Any = &a.empty
+		a.resp.ExpectedStreamPosition = &a.expectedAny
 	}
+	a.at.CommitPosition, a.at.PreparePosition = res.Position, res.Position
+	a.position.Position = &a.at
+	a.ok.PositionOption = &a.position
 	if res.Version < 0 {
-		ok.CurrentRevisionOption = &api.BatchAppendResp_Success_NoStream{NoStream: &emptypb.Empty{}}
+		a.noStream.NoStream = &a.empty
+		a.ok.CurrentRevisionOption = &a.noStream
 	} else {
-		ok.CurrentRevisionOption = &api.BatchAppendResp_Success_CurrentRevision{CurrentRevision: uint64(res.Version)}
+		a.revision.CurrentRevision = uint64(res.Version)
+		a.ok.CurrentRevisionOption = &a.revision
 	}
-	resp := batchResp(corr, opts)
-	resp.Result = &api.BatchAppendResp_Success_{Success: ok}
-	return resp
+	a.result.Success = &a.ok
+	a.resp.Result = &a.result
+	return &a.resp
 }
 
 func batchResp(corr *shared.UUID, opts *api.BatchAppendReq_Options) *api.BatchAppendResp {

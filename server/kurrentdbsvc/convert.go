@@ -6,10 +6,8 @@ import (
 	"strconv"
 
 	"github.com/cairndb/cairn"
-	"github.com/cairndb/cairn/links"
 	"github.com/google/uuid"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
-	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
 )
 
 // The keys of a recorded event's system metadata in the KurrentDB protocol.
@@ -85,47 +83,9 @@ func ticks(e cairn.Event) string {
 	return strconv.FormatInt(e.Created.UnixNano()/100, 10)
 }
 
-// recordedEvent renders e in the protocol's form. cairn has one global
-// position per event; it is both the commit and the prepare position.
-func recordedEvent(e cairn.Event, stream string, uuidString bool) *api.ReadResp_ReadEvent_RecordedEvent {
-	return &api.ReadResp_ReadEvent_RecordedEvent{
-		Id:               uuidToProto(e.ID, uuidString),
-		StreamIdentifier: &shared.StreamIdentifier{StreamName: []byte(stream)},
-		StreamRevision:   uint64(e.Version),
-		PreparePosition:  e.Position,
-		CommitPosition:   e.Position,
-		Metadata: map[string]string{
-			metaType:        e.Type,
-			metaContentType: e.ContentType.String(),
-			metaCreated:     ticks(e),
-		},
-		CustomMetadata: nonNil(e.Metadata),
-		Data:           nonNil(e.Data),
-	}
-}
-
 func nonNil(b []byte) []byte {
 	if b == nil {
 		return []byte{}
 	}
 	return b
-}
-
-// readEvent wraps an event as read in a Read response, in the form of
-// KurrentDB's ResolvedEvent: an event alone, or a resolved link (event and
-// link), or a link whose target is gone (link alone). The position is the
-// original event's: the link's, for a link, which for the standard
-// projections' links is the position of the event they name.
-func readEvent(r *links.Resolved, uuidString bool) *api.ReadResp {
-	event, link := r.Parts()
-	re := &api.ReadResp_ReadEvent{
-		Position: &api.ReadResp_ReadEvent_CommitPosition{CommitPosition: r.Event.Position},
-	}
-	if event != nil {
-		re.Event = recordedEvent(*event, event.StreamID, uuidString)
-	}
-	if link != nil {
-		re.Link = recordedEvent(*link, link.StreamID, uuidString)
-	}
-	return &api.ReadResp{Content: &api.ReadResp_Event{Event: re}}
 }

@@ -140,7 +140,10 @@
 //     append is refused with the protocol's maximum-append-size error (the
 //     Go client's AppendTransactionSizeExceededError) and nothing of it is
 //     written. A BatchAppend call holds at most that much across all its
-//     open correlation ids.
+//     open correlation ids and its appends in flight: it runs its appends
+//     concurrently (to at most 128 streams at once; those to one stream
+//     in the order they arrived), so that the engine commits them
+//     together, and answers each as it finishes.
 //   - A read or subscription holds one page of the engine's events, which
 //     ends after 256 events or the event that brings it to 4 MiB of data
 //     and metadata ([cairn.SizedReader]), and sends one event per message.

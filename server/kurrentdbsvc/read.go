@@ -71,18 +71,19 @@ type reader struct {
 	// sub is the id of the subscription the reader serves; empty for a
 	// read.
 	sub string
+	buf []byte // the encoding of the last event sent, reused
 }
 
 func (r *reader) send(ctx context.Context, e *links.Resolved) error {
 	if r.sub == "" || r.s.deliveries == nil {
-		return r.out.Send(readEvent(e, r.uuidString))
+		return r.out.Send(readEvent(e, r.uuidString, &r.buf))
 	}
 	ev := &e.Event
 	if e.Link && e.Target != nil {
 		ev = e.Target
 	}
 	done := r.s.deliveries.Deliver(ctx, r.sub, ev)
-	err := r.out.Send(readEvent(e, r.uuidString))
+	err := r.out.Send(readEvent(e, r.uuidString, &r.buf))
 	if done != nil {
 		done(err)
 	}

@@ -17,7 +17,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 )
 
 // streamsService implements the KurrentDB v1 Streams service.
@@ -212,7 +211,7 @@ func (ss *streamsService) Append(stream grpc.ClientStreamingServer[api.AppendReq
 		if pm == nil {
 			return invalid("append to %q: message %d is not a proposed message", name, len(events)+1)
 		}
-		if !size.add(proto.Size(msg), 1) {
+		if !size.add(appendReqSize(proposedSize(pm.Id, pm.Metadata, pm.CustomMetadata, pm.Data)), 1) {
 			err := size.tooLarge(ctx)
 			drainAppend(stream, drainFactor*size.limit) // so that the client reads the status, not EOF
 			return err
@@ -224,31 +223,49 @@ func (ss *streamsService) Append(stream grpc.ClientStreamingServer[api.AppendReq
 		events = append(events, e)
 	}
 	res, err := ss.s.appendEvents(ctx, name, exp, events)
-	var wev *cairn.WrongExpectedVersionError
-	if errors.As(err, &wev) {
-		return stream.SendAndClose(&api.AppendResp{Result: &api.AppendResp_WrongExpectedVersion_{WrongExpectedVersion: wrongExpectedVersion(wev)}})
-	}
-	if errors.Is(err, cairn.ErrDuplicateEvent) {
-		return status.Error(codes.AlreadyExists, err.Error())
-	}
 	if err != nil {
+		var wev *cairn.WrongExpectedVersionError
+		if errors.As(err, &wev) {
+			return stream.SendAndClose(&api.AppendResp{Result: &api.AppendResp_WrongExpectedVersion_{WrongExpectedVersion: wrongExpectedVersion(wev)}})
+		}
+		if errors.Is(err, cairn.ErrDuplicateEvent) {
+			return status.Error(codes.AlreadyExists, err.Error())
+		}
 		return rpcError(ctx, name, err)
 	}
-	return stream.SendAndClose(&api.AppendResp{Result: &api.AppendResp_Success_{Success: appendSuccess(res)}})
+	return stream.SendAndClose(appendSuccess(res))
 }
 
-func appendSuccess(res cairn.AppendResult) *api.AppendResp_Success {
-	ok := &api.AppendResp_Success{
-		PositionOption: &api.AppendResp_Success_Position{Position: &api.AppendResp_Position{
-			CommitPosition: res.Position, PreparePosition: res.Position,
-		}},
-	}
+// successAnswer holds the messages of an append's success answer, so that
+// they take one allocation rather than six.
+type successAnswer struct {
+	resp     api.AppendResp
+	result   api.AppendResp_Success_
+	ok       api.AppendResp_Success
+	position api.AppendResp_Success_Position
+	at       api.AppendResp_Position
+	revision api.AppendResp_Success_CurrentRevision
+	noStream api.AppendResp_Success_NoStream
+	empty    shared.Empty
+}
+
+// appendSuccess is the answer of an append that wrote (or, for one without
+// events, checked) res.
+func appendSuccess(res cairn.AppendResult) *api.AppendResp {
+	a := new(successAnswer)
+	a.at.CommitPosition, a.at.PreparePosition = res.Position, res.Position
+	a.position.Position = &a.at
+	a.ok.PositionOption = &a.position
 	if res.Version < 0 {
-		ok.CurrentRevisionOption = &api.AppendResp_Success_NoStream{NoStream: &shared.Empty{}}
+		a.noStream.NoStream = &a.empty
+		a.ok.CurrentRevisionOption = &a.noStream
 	} else {
-		ok.CurrentRevisionOption = &api.AppendResp_Success_CurrentRevision{CurrentRevision: uint64(res.Version)}
+		a.revision.CurrentRevision = uint64(res.Version)
+		a.ok.CurrentRevisionOption = &a.revision
 	}
-	return ok
+	a.result.Success = &a.ok
+	a.resp.Result = &a.result
+	return &a.resp
 }
 
 // wrongExpectedVersion fills both the current fields and those of servers

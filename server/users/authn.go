@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/cairndb/cairn/server/auth"
@@ -120,16 +122,33 @@ func principal(s stored) auth.Principal {
 }
 
 // key returns the cache key of a credential, a keyed hash: the cache never
-// holds a password.
+// holds a password. It runs on every authenticated request, so it reuses
+// its hash state and buffer (db.keys) and allocates nothing.
 func (db *DB) key(kind, login, secret string) [32]byte {
-	m := hmac.New(sha256.New, db.cacheKey[:])
-	for _, s := range []string{kind, login, secret} {
-		// Length-prefixed, so that no two triples share an encoding.
-		fmt.Fprintf(m, "%d:%s", len(s), s)
+	h, _ := db.keys.Get().(*keyHash)
+	if h == nil {
+		h = &keyHash{mac: hmac.New(sha256.New, db.cacheKey[:])}
 	}
+	h.buf = h.buf[:0]
+	for _, s := range [...]string{kind, login, secret} {
+		// Length-prefixed, so that no two triples share an encoding.
+		h.buf = strconv.AppendInt(h.buf, int64(len(s)), 10)
+		h.buf = append(h.buf, ':')
+		h.buf = append(h.buf, s...)
+	}
+	h.mac.Reset()
+	h.mac.Write(h.buf) // a hash.Hash never fails to write
 	var k [32]byte
-	copy(k[:], m.Sum(nil))
+	h.mac.Sum(k[:0])
+	clear(h.buf) // it held the password
+	db.keys.Put(h)
 	return k
+}
+
+// keyHash is the state of key, kept in db.keys between calls.
+type keyHash struct {
+	mac hash.Hash
+	buf []byte
 }
 
 // lookup returns the cached principal of key if it is still trusted, and

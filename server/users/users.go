@@ -116,6 +116,7 @@ type DB struct {
 
 	hashSlots chan struct{} // a slot per hash running
 	cacheKey  [32]byte      // keys the credential cache
+	keys      sync.Pool     // of *keyHash: the cache key's hash state
 	dummyOnce sync.Once
 	dummy     string // a hash verified for unknown users, so that they take as long
 
