@@ -32,6 +32,14 @@ import (
 //   - A soft-deleted stream reads as not found; an append that accepts a
 //     missing stream (NoStream or Any) recreates it, with versions continuing
 //     after the last deleted one.
+//   - Every successful DeleteStream and TombstoneStream appends one
+//     deletion record ([NewDeletionRecord] of the stream, whether the
+//     delete is hard, and the version the expected version was checked
+//     against) to [DeletionsStream], with expected version Any, in the same
+//     critical section or transaction as the delete: readers see the
+//     delete and the record together, a crash keeps both or neither, and a
+//     refused delete writes no record. The record is an event like any
+//     other (its position follows the log's, its version its stream's).
 //   - The global log is gapless for readers: ReadAll never returns position
 //     N+1 while N is committed but not yet visible.
 type Backend interface {

@@ -9,7 +9,9 @@ import (
 // DeleteStream soft-deletes stream if its version satisfies expected (checked
 // atomically with the delete, as an append checks it): reads return
 // not-found, its snapshot is removed, and an append with NoStream or Any
-// recreates it, its versions continuing after the last deleted one.
+// recreates it, its versions continuing after the last deleted one. The
+// engine records the delete in the global log in the same commit (see
+// [Deletion]).
 func (s *Store) DeleteStream(ctx context.Context, stream string, expected ExpectedVersion) error {
 	if err := s.validStream(stream); err != nil {
 		return err
@@ -17,7 +19,25 @@ func (s *Store) DeleteStream(ctx context.Context, stream string, expected Expect
 	if err := validateExpected(expected); err != nil {
 		return err
 	}
-	return s.failed("delete", withOp("delete", s.b.DeleteStream(ctx, stream, expected)))
+	if err := s.failed("delete", withOp("delete", s.b.DeleteStream(ctx, stream, expected))); err != nil {
+		return err
+	}
+	s.recorded(ctx)
+	return nil
+}
+
+// recorded wakes the subscribers of the log after a delete, whose record
+// ([Deletion]) is a new event: it fires the change signal with the head
+// of the log, which holds the record. The delete is done: when the head
+// cannot be read, the subscribers are woken all the same and find the
+// record by reading.
+func (s *Store) recorded(ctx context.Context) {
+	last, err := s.b.ReadAll(ctx, LogEnd, 1, Backward)
+	if err != nil || len(last) == 0 {
+		s.changes.wake()
+		return
+	}
+	s.changes.fire(last[0].Position)
 }
 
 // withOp names op in a wrong-expected-version error, which engines make
@@ -31,7 +51,9 @@ func withOp(op string, err error) error {
 }
 
 // TombstoneStream hard-deletes stream if its version satisfies expected: it
-// can never be written or read again, and its snapshot is removed.
+// can never be written or read again, and its snapshot is removed. The
+// engine records the tombstone in the global log in the same commit (see
+// [Deletion]).
 func (s *Store) TombstoneStream(ctx context.Context, stream string, expected ExpectedVersion) error {
 	if err := s.validStream(stream); err != nil {
 		return err
@@ -43,7 +65,11 @@ func (s *Store) TombstoneStream(ctx context.Context, stream string, expected Exp
 	if !ok {
 		return fmt.Errorf("tombstone %q: %w", stream, ErrNotSupported)
 	}
-	return s.failed("tombstone", withOp("tombstone", t.TombstoneStream(ctx, stream, expected)))
+	if err := s.failed("tombstone", withOp("tombstone", t.TombstoneStream(ctx, stream, expected))); err != nil {
+		return err
+	}
+	s.recorded(ctx)
+	return nil
 }
 
 // TruncateStream removes the events of stream with version < before from

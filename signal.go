@@ -48,6 +48,16 @@ func (g *signal) fire(head uint64) {
 	}
 }
 
+// wake wakes the waiters without a new head.
+func (g *signal) wake() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.ch != nil && !g.closed {
+		close(g.ch)
+		g.ch = nil
+	}
+}
+
 func (g *signal) last() (uint64, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

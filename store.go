@@ -143,6 +143,9 @@ func (s *Store) System() *Store { return &Store{core: s.core, system: true} }
 // validStream checks a stream id that s is asked to write.
 func (s *Store) validStream(id string) error {
 	if s.system {
+		if id == DeletionsStream {
+			return invalidf("stream", "%q is written by the engine alone", id)
+		}
 		return ValidateSystemStreamID(id)
 	}
 	return ValidateStreamID(id)

@@ -343,6 +343,15 @@ func (g *group) remove(op, stream string, expected cairn.ExpectedVersion, flag u
 	if flag == flagDeleted && h.current() < 0 {
 		return effectNone, cairn.NotFound(op, stream)
 	}
+	// The record of the delete, in the same frame (cairn.Deletion).
+	rec, err := cairn.NewDeletionRecord(cairn.Deletion{Stream: stream, Hard: flag == flagTombstoned, Version: h.current()})
+	if err != nil {
+		return effectNone, err
+	}
+	rh, err := g.d.head(cairn.DeletionsStream)
+	if err != nil {
+		return effectNone, err
+	}
 	h.meta.flags |= flag
 	h.meta.before = max(h.meta.before, h.last+1)
 	// The stream's snapshot goes with it.
@@ -353,7 +362,11 @@ func (g *group) remove(op, stream string, expected cairn.ExpectedVersion, flag u
 		g.snaps = map[string]int64{}
 	}
 	g.snaps[stream] = -1
-	return effectWrote, g.putMeta(stream, h)
+	if err := g.putMeta(stream, h); err != nil {
+		return effectWrote, err
+	}
+	_, err = g.write(cairn.DeletionsStream, rh, []cairn.EventData{rec})
+	return effectWrote, err
 }
 
 // truncate hides the versions of stream below before.

@@ -17,9 +17,14 @@ func (s *Store) DeleteStream(ctx context.Context, id string, expected cairn.Expe
 	if err != nil {
 		return err
 	}
+	rec, err := cairn.NewDeletionRecord(cairn.Deletion{Stream: id, Version: st.current()})
+	if err != nil {
+		return err
+	}
 	st.deleted = true
 	st.before = int64(len(st.positions))
 	delete(s.snapshots, id)
+	s.writeLocked(cairn.DeletionsStream, []cairn.EventData{rec})
 	return nil
 }
 
@@ -35,9 +40,14 @@ func (s *Store) TombstoneStream(ctx context.Context, id string, expected cairn.E
 		st = &stream{}
 		s.streams[id] = st
 	}
+	rec, err := cairn.NewDeletionRecord(cairn.Deletion{Stream: id, Hard: true, Version: st.current()})
+	if err != nil {
+		return err
+	}
 	st.tombstoned = true
 	st.before = int64(len(st.positions))
 	delete(s.snapshots, id)
+	s.writeLocked(cairn.DeletionsStream, []cairn.EventData{rec})
 	return nil
 }
 

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/cairndb/cairn"
 	"github.com/jackc/pgx/v5"
@@ -66,8 +67,16 @@ func (s *Store) remove(ctx context.Context, op, stream string, expected cairn.Ex
 			if err != nil {
 				return err
 			}
-			_, err = tx.Exec(ctx, `DELETE FROM `+s.snapshots+` WHERE stream = $1`, stream)
-			return err
+			if _, err := tx.Exec(ctx, `DELETE FROM `+s.snapshots+` WHERE stream = $1`, stream); err != nil {
+				return err
+			}
+			// The record of the delete, in the same transaction
+			// (cairn.Deletion).
+			rec, err := cairn.NewDeletionRecord(cairn.Deletion{Stream: stream, Hard: hard, Version: st.current()})
+			if err != nil {
+				return err
+			}
+			return s.appendInTx(ctx, tx, cairn.AppendRequest{Stream: cairn.DeletionsStream, Expected: cairn.Any, Events: []cairn.EventData{rec}})
 		})
 		if again {
 			continue
@@ -81,6 +90,31 @@ func (s *Store) remove(ctx context.Context, op, stream string, expected cairn.Ex
 		}
 		return s.wrap(op, err)
 	}
+}
+
+// appendInTx appends req inside tx, as the commit of [Store.CommitAll]
+// does: its stream's row is locked after the rows tx holds (the deleted
+// stream's), and the head row last, the order every append takes them in.
+func (s *Store) appendInTx(ctx context.Context, tx pgx.Tx, req cairn.AppendRequest) error {
+	reqs := []cairn.AppendRequest{req}
+	p, err := s.lockAndCheck(ctx, tx, reqs, false)
+	if err != nil {
+		return err
+	}
+	if p.errs[0] != nil {
+		return p.errs[0]
+	}
+	if p.retry[0] {
+		return fmt.Errorf("pgstore: the event %s in %q is recorded already", req.Events[0].ID, req.Stream)
+	}
+	if _, err := tx.Exec(ctx, s.updateStreamsSQL(), p.streams, p.lasts); err != nil {
+		return err
+	}
+	if err := tx.QueryRow(ctx, s.insertSQL(), s.insertArgs(p)...).Scan(nil, nil, nil); err != nil {
+		return err
+	}
+	_, err = tx.Exec(ctx, s.indexSQL(), p.indexArgs()...)
+	return err
 }
 
 // errRetry rolls back a transaction that must be run again.

@@ -61,6 +61,8 @@ func TestBackend(t *testing.T, newBackend NewBackend) {
 		{"SoftDelete", testSoftDelete},
 		{"Tombstone", testTombstone},
 		{"DeleteExpectedVersion", testDeleteExpectedVersion},
+		{"DeletionRecords", testDeletionRecords},
+		{"DeletionRecordsConcurrent", testDeletionRecordsConcurrent},
 		{"Truncate", testTruncate},
 		{"AppendBatch", testAppendBatch},
 		{"AppendBatchCheckOnly", testAppendBatchCheckOnly},
