@@ -2,13 +2,17 @@ package kurrentdbsvc_test
 
 import (
 	"context"
+	"encoding/json"
 	"net"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/memstore"
+	"github.com/cairndb/cairn/projections"
+	"github.com/cairndb/cairn/server/users"
 	"github.com/cairndb/cairn/server/kurrentdbsvc"
 	"github.com/cairndb/cairn/subscription"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/serverfeatures"
@@ -64,6 +68,40 @@ func TestFeaturesListWhatIsServed(t *testing.T) {
 		slices.Sort(advertised)
 		if !slices.Equal(registered, advertised) {
 			t.Errorf("persistent subscriptions %v:\nregistered %q\nadvertised %q", withGroups, registered, advertised)
+		}
+	}
+}
+
+// TestInfoReportsWhatIsServed: /info's features say projections and user
+// management are there exactly when the host serves them, as its server
+// features do, so that a client reading either sees the same server.
+func TestInfoReportsWhatIsServed(t *testing.T) {
+	ctx := context.Background()
+	for _, served := range []bool{true, false} {
+		store := cairn.NewStore(memstore.New(), cairn.Options{})
+		defer store.Close()
+		host := kurrentdbsvc.Host{Store: store}
+		if served {
+			projs, err := projections.NewManager(ctx, store, projections.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer projs.Close(ctx)
+			host.Projections = projs
+			host.Users = users.New(store, users.Options{Hash: users.HashParams{Time: 1, MemoryKiB: 2048, Threads: 1}})
+		}
+		rec := httptest.NewRecorder()
+		kurrentdbsvc.New(host, kurrentdbsvc.Options{}).HTTPHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/info", nil))
+		var info struct {
+			Features map[string]bool `json:"features"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &info); err != nil || rec.Code != 200 {
+			t.Fatalf("/info: %d %s", rec.Code, rec.Body)
+		}
+		for _, f := range []string{"projections", "userManagement"} {
+			if v, ok := info.Features[f]; !ok || v != served {
+				t.Errorf("served %v: /info features.%s = %v (present %v), want %v", served, f, v, ok, served)
+			}
 		}
 	}
 }

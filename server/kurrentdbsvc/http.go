@@ -79,15 +79,16 @@ func (s *Services) authenticationType() string {
 }
 
 // info answers as KurrentDB's /info: its version, its state (a single node
-// is the leader), its features and its authentication.
+// is the leader), its features (those this host serves) and its
+// authentication.
 func (s *Services) info(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{
 		"dbVersion": Version,
 		"esVersion": Version,
 		"state":     "leader",
 		"features": map[string]bool{
-			"projections":             false,
-			"userManagement":          false,
+			"projections":             s.projs != nil,
+			"userManagement":          s.users != nil,
 			"atomPub":                 s.opts.AtomPub,
 			"persistentSubscriptions": s.groups != nil,
 		},
