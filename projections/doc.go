@@ -44,6 +44,18 @@
 // not what their content type says (JSON that does not parse, empty data)
 // are skipped, as KurrentDB skips them.
 //
+// A query that keeps a state per stream (foreachStream) learns of the
+// deletion of each stream of its source from the log, where the engine
+// records every delete with it ([cairn.Deletion]): $deleted(state, event,
+// streamId, isSoftDeleted) runs on the stream's partition, at the
+// deletion's place in the log, so that a restarted projection handles it
+// once, as any event. The event is the delete as KurrentDB records it: a
+// $metadata event of the stream's metadata stream ($$<stream>) whose $tb
+// is 9223372036854775807 for a soft delete, a $streamDeleted event of the
+// stream at that revision for a tombstone; its partition is the stream.
+// As in KurrentDB, a query partitioned by partitionBy, or bi-state, is
+// told of no deletion.
+//
 // In handlers: emit(stream, type, body, metadata) writes a JSON event;
 // linkTo(stream, event, metadata) a link ($> with data
 // "<sequenceNumber>@<streamId>"); linkStreamTo(stream, linkedStream) a $@
@@ -157,8 +169,9 @@
 //
 // # Caveats
 //
-//   - cairn's log does not record stream deletions, so $deleted handlers
-//     are accepted and never called.
+//   - A deletion reaches $deleted only from the stream or category sources
+//     and fromAll, not from an event type source; and only for a stream
+//     the projection has seen an event of (one with a partition).
 //   - Category and event type sources scan the global log; an index can
 //     replace them (see source.go) without changing the checkpoints.
 //   - Result streams get one Result event per partition per checkpoint

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +23,33 @@ type sourceEvent struct {
 	link *cairn.Event
 	// category is the category the source selected it by, if any.
 	category string
+	// deleted is set when the event is the deletion of a stream the
+	// source selects; the handlers see it as KurrentDB shows it (see
+	// deletedEvent), and only $deleted is called.
+	deleted *cairn.Deletion
+}
+
+// KurrentDB's records of deletions: a tombstone is a $streamDeleted event
+// of the stream at revision long.MaxValue, a soft delete a $metadata event
+// of its metadata stream whose $tb is long.MaxValue.
+const (
+	typeStreamDeleted  = "$streamDeleted"
+	typeStreamMetadata = "$metadata"
+)
+
+// deletedEvent returns the source event of the deletion record e, which
+// records d: the event as KurrentDB records the delete, at the record's
+// position and with its id and time.
+func deletedEvent(e *cairn.Event, d cairn.Deletion, category string) sourceEvent {
+	ev := *e
+	if d.Hard {
+		ev.StreamID, ev.Type, ev.Version = d.Stream, typeStreamDeleted, math.MaxInt64
+		ev.ContentType, ev.Data, ev.Metadata = cairn.ContentBinary, nil, nil
+	} else {
+		ev.StreamID, ev.Type = "$$"+d.Stream, typeStreamMetadata
+		ev.ContentType, ev.Data, ev.Metadata = cairn.ContentJSON, []byte(`{"$tb":9223372036854775807}`), nil
+	}
+	return sourceEvent{Event: ev, pos: e.Position, category: category, deleted: &d}
 }
 
 // eventPrototype makes the prototype of the event objects handlers receive:
@@ -151,7 +179,19 @@ func (s *script) partitionCreated(state goja.Value, env *goja.Object) error {
 // state: what the handler returns, or state itself when it returns
 // undefined. Without a handler for the event, the state becomes the raw
 // body, as in KurrentDB.
-func (s *script) handle(state goja.Value, env *goja.Object, eventType string) (goja.Value, error) {
+func (s *script) handle(state goja.Value, env *goja.Object, ev *sourceEvent) (goja.Value, error) {
+	if d := ev.deleted; d != nil {
+		// $deleted(state, event, streamId, isSoftDeleted).
+		ns, err := s.deleted(goja.Undefined(), state, env, s.rt.ToValue(d.Stream), s.rt.ToValue(!d.Hard))
+		if err != nil {
+			return nil, err
+		}
+		if ns == nil || goja.IsUndefined(ns) {
+			return state, nil
+		}
+		return ns, nil
+	}
+	eventType := ev.Type
 	fn := s.handlers[eventType]
 	if fn == nil {
 		fn = s.anyHandler

@@ -202,6 +202,9 @@ func (r *runner) publish(atEnd bool) {
 // process runs the query on one event.
 func (r *runner) process(ev *sourceEvent) error {
 	s := r.script
+	if ev.deleted != nil {
+		return r.processDeleted(ev)
+	}
 	if !s.passes(ev) {
 		r.scanned++
 		return nil
@@ -241,6 +244,33 @@ func (r *runner) process(ev *sourceEvent) error {
 	}
 	err := s.call(s.handlerCall(ev.Type), func() error { return r.apply(ps, ev, key) })
 	if err != nil {
+		return err
+	}
+	r.handled++
+	return nil
+}
+
+// processDeleted calls $deleted for the partition of the stream ev
+// deleted. A stream of which the projection has seen no event has no
+// partition, and its deletion is skipped.
+func (r *runner) processDeleted(ev *sourceEvent) error {
+	key := ev.deleted.Stream
+	ps, err := r.partition(key)
+	if err != nil {
+		return err
+	}
+	if ps.fresh {
+		r.scanned++
+		return nil
+	}
+	start := time.Now()
+	defer func() {
+		r.mu.Lock()
+		r.stats.coreTime += time.Since(start)
+		r.stats.processed++
+		r.mu.Unlock()
+	}()
+	if err := r.script.call(`handler "$deleted"`, func() error { return r.apply(ps, ev, key) }); err != nil {
 		return err
 	}
 	r.handled++
@@ -301,7 +331,7 @@ func (r *runner) apply(ps *partState, ev *sourceEvent, key string) error {
 	if r.shared != nil {
 		arg = s.rt.NewArray(ps.value, r.shared.value)
 	}
-	ns, err := s.handle(arg, env, ev.Type)
+	ns, err := s.handle(arg, env, ev)
 	if err != nil {
 		return err
 	}

@@ -50,8 +50,45 @@ func categoryOf(stream string) (string, bool) {
 	return stream[:i], true
 }
 
-// newSource returns the source of what spec selects.
+// newSource returns the source of what spec selects. A query that keeps
+// a state per stream and handles $deleted also gets the deletions of the
+// streams it selects (see deletedEvent).
 func newSource(store *cairn.Store, spec *querySpec) source {
+	src := newEventSource(store, spec)
+	if ls, ok := src.(*logSource); ok && spec.ByStream && spec.HandlesDeleted {
+		ls.deleted = deletionMatcher(spec)
+	}
+	return src
+}
+
+// deletionMatcher returns which deleted streams a foreachStream query over
+// the log sees the deletion of: those whose events it selects by stream
+// or category (a stream of an event type source may hold other types).
+func deletionMatcher(spec *querySpec) func(d cairn.Deletion) (string, bool) {
+	var streams, cats []string
+	for _, s := range spec.Streams {
+		if c, ok := strings.CutPrefix(s, "$ce-"); ok {
+			cats = append(cats, c)
+		} else if !strings.HasPrefix(s, "$et-") {
+			streams = append(streams, s)
+		}
+	}
+	cats = append(cats, spec.Categories...)
+	return func(d cairn.Deletion) (string, bool) {
+		c, hasCat := categoryOf(d.Stream)
+		switch {
+		case spec.AllStreams:
+			return c, !strings.HasPrefix(d.Stream, "$")
+		case slices.Contains(streams, d.Stream):
+			return "", true
+		case hasCat && slices.Contains(cats, c) && userStream(d.Stream):
+			return c, true
+		}
+		return "", false
+	}
+}
+
+func newEventSource(store *cairn.Store, spec *querySpec) source {
 	switch {
 	case spec.AllStreams:
 		return &logSource{store: store, match: func(e *cairn.Event) (string, bool) {
@@ -110,10 +147,13 @@ func userStream(stream string) bool {
 	return ok && target != "" && !strings.HasPrefix(target, "$")
 }
 
-// logSource reads the global log and keeps what match selects.
+// logSource reads the global log and keeps what match selects, and the
+// deletions (cairn.Deletion records) of the streams deleted selects, when
+// it is set.
 type logSource struct {
-	store *cairn.Store
-	match func(e *cairn.Event) (category string, ok bool)
+	store   *cairn.Store
+	match   func(e *cairn.Event) (category string, ok bool)
+	deleted func(d cairn.Deletion) (category string, ok bool)
 }
 
 func (s *logSource) stream() string { return "" }
@@ -127,6 +167,14 @@ func (s *logSource) read(ctx context.Context, from uint64, limit int) (page, err
 	for i := range evs {
 		e := &evs[i]
 		p.next = e.Position + 1
+		if s.deleted != nil {
+			if d, ok := cairn.ParseDeletion(e); ok {
+				if c, ok := s.deleted(d); ok {
+					p.events = append(p.events, deletedEvent(e, d, c))
+				}
+				continue
+			}
+		}
 		if c, ok := s.match(e); ok {
 			p.events = append(p.events, sourceEvent{Event: *e, pos: e.Position, category: c})
 		}
