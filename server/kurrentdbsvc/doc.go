@@ -81,6 +81,20 @@
 // metadata stream keeps only its last event; reading one that was never
 // written returns no event rather than stream-not-found.
 //
+// # Deletions
+//
+// cairn's engines record every delete and tombstone in the log, in the
+// commit that makes it ([cairn.Deletion], an event of the system stream
+// $deletions). Reads and subscriptions of $all, and persistent
+// subscriptions, present each record as KurrentDB writes the delete: a
+// tombstone as a $streamDeleted event of the stream, at revision
+// 9223372036854775807 (long.MaxValue), without data; a soft delete as a
+// $metadata event of the stream's metadata stream, $$<stream>, whose data
+// is {"$tb":9223372036854775807}. Filters of reads and subscriptions of
+// $all match them under those names, so that a filter excluding system
+// events leaves them out. A read of the deleted stream fails with
+// stream-not-found (soft) or stream-deleted (tombstone), as in KurrentDB.
+//
 // # Persistent subscriptions
 //
 // A group runs with the consumer strategy it was created or updated with:
@@ -175,4 +189,10 @@
 //     official Go client ships no definition of it: a Go program calls it
 //     through package operationspb.
 //   - Content types other than JSON are recorded as binary.
+//   - A soft delete writes no event to the metadata stream: reading
+//     $$<stream> after it returns the metadata set before (KurrentDB
+//     returns {"$tb": long.MaxValue}), and the $metadata event $all shows
+//     for it has the revision of its record in $deletions. The filter of a
+//     persistent subscription to $all matches a record as cairn stores it
+//     (stream $deletions, type $deletion).
 package kurrentdbsvc

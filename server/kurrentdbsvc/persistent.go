@@ -399,6 +399,7 @@ func persistentEvent(d subscription.Delivery, uuidString bool) *ps.ReadResp {
 }
 
 func persistentRecorded(e cairn.Event, uuidString bool) *ps.ReadResp_ReadEvent_RecordedEvent {
+	e = deletionAsKurrent(e)
 	return &ps.ReadResp_ReadEvent_RecordedEvent{
 		Id:               uuidToProto(e.ID, uuidString),
 		StreamIdentifier: &shared.StreamIdentifier{StreamName: []byte(e.StreamID)},

@@ -223,6 +223,7 @@ func (r *reader) readAll(ctx context.Context, ao *api.ReadReq_Options_AllOptions
 			return nil
 		}
 		searched++
+		e = deletionAsKurrent(e)
 		if r.filter.match(e.StreamID, e.Type) {
 			if err := r.sendEvent(ctx, e); err != nil {
 				return err

@@ -199,6 +199,7 @@ func (r *reader) followAll(ctx context.Context, ao *api.ReadReq_Options_AllOptio
 		}
 		for _, e := range page {
 			next = e.Position + 1
+			e = deletionAsKurrent(e)
 			if r.filter.match(e.StreamID, e.Type) {
 				if err := r.sendEvent(ctx, e); err != nil {
 					return err
