@@ -39,6 +39,8 @@
 // The log includes the events of deleted and truncated streams that the
 // source engine has not yet compacted away: an import replays them and
 // deletes or truncates again, so that the target reproduces the source.
+// The engine's records of deletions (the stream cairn.DeletionsStream) are
+// not exported: the import's deletes and tombstones record themselves.
 //
 // # Import
 //

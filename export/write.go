@@ -158,8 +158,12 @@ func (w *writer) events(ctx context.Context, head uint64) error {
 	}
 }
 
-// included reports whether the export covers stream.
+// included reports whether the export covers stream. The engine's records
+// of deletions are never exported: the import's deletes make their own.
 func (w *writer) included(stream string) bool {
+	if stream == cairn.DeletionsStream {
+		return false
+	}
 	if len(w.opts.Streams) == 0 && len(w.opts.Prefixes) == 0 {
 		return true
 	}
