@@ -22,6 +22,10 @@ func (s *Store) Migrate(ctx context.Context) error { return s.migrate(ctx) }
 // and 5 define it.
 func AppendV4(t *testing.T, s *Store, reqs ...cairn.AppendRequest) { appendV4(t, s, reqs...) }
 
+// DeleteV4 soft-deletes stream as the releases before deletion records
+// did.
+func DeleteV4(t *testing.T, s *Store, stream string) { deleteV4(t, s, stream) }
+
 // AppendV6 appends reqs as one group with append_group as migration 6
 // defines it.
 func AppendV6(t *testing.T, s *Store, reqs ...cairn.AppendRequest) { appendV6(t, s, reqs...) }

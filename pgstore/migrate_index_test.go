@@ -49,9 +49,7 @@ func TestMigrateIndex(t *testing.T) {
 		req("order-3", ev("Placed", "", "customer:7")),
 		req("order-4", ev("Placed", "")),
 	)
-	if err := s.DeleteStream(ctx, "order-4", cairn.Any); err != nil {
-		t.Fatal(err)
-	}
+	pgstore.DeleteV4(t, s, "order-4")
 	pgstore.AppendV4(t, s, req("order-4", ev("Placed", "")), req("nocategory", ev("Placed", "")))
 	if err := s.TruncateStream(ctx, "bulk-1", 100); err != nil {
 		t.Fatal(err)

@@ -351,7 +351,8 @@ func sameError(a, b error) bool {
 func (m *modelRun) noteDead(model *cairn.Store) {
 	ctx := context.Background()
 	live := map[uint64]bool{}
-	for _, id := range m.streams {
+	// The records of deletions are events of a live stream too.
+	for _, id := range append(slices.Clone(m.streams), cairn.DeletionsStream) {
 		for e, err := range model.Stream(ctx, id, 0, cairn.Forward) {
 			if err != nil {
 				break
