@@ -18,6 +18,7 @@ const FormatVersion = 2
 // Key prefixes. See the package documentation for the layout.
 const (
 	prefixMarker   = 'A'
+	prefixApplied  = 'R'
 	prefixFormat   = 'F'
 	prefixLocator  = 'L'
 	prefixEvent    = 'z' // not a key: events are sealed with eventKey(pos)
@@ -34,6 +35,8 @@ const formatMagic = "cairn-diskstore"
 var (
 	formatKey = []byte{prefixFormat}
 	markerKey = []byte{prefixMarker}
+	// applyMarkKey holds the mark of the last group applied (see Apply).
+	applyMarkKey = []byte{prefixApplied}
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
