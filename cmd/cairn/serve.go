@@ -46,6 +46,7 @@ func newServeCmd(g *globals) *cobra.Command {
 		logLevel           slog.Level
 		otlpEndpoint       string
 		pprof              bool
+		cluster            clusterFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -96,7 +97,12 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
   # then: kurrentdb://admin:…@localhost:2113?tls=true&tlsCAFile=certs/ca.crt
   cairn certs --dir ./certs --user ada && cairn serve --tls-cert certs/node.crt \
       --tls-key certs/node.key --tls-client-ca certs/ca.crt
-  # then: kurrentdb://localhost:2113?tls=true&tlsCAFile=certs/ca.crt&userCertFile=certs/user-ada.crt&userKeyFile=certs/user-ada.key`,
+  # then: kurrentdb://localhost:2113?tls=true&tlsCAFile=certs/ca.crt&userCertFile=certs/user-ada.crt&userKeyFile=certs/user-ada.key
+  # a node of a cluster on an existing NATS cluster (see docs/cluster.md):
+  cairn serve --store 'nats://h1:4222,h2:4222,h3:4222' --data ./node1 --listen 0.0.0.0:2113 …
+  # three nodes on one machine, each with an embedded NATS server:
+  cairn serve --data ./n1 --listen 127.0.0.1:2113 --http-listen '' --nats-embedded \
+      --nats-listen 127.0.0.1:4222 --nats-cluster 127.0.0.1:6222 --nats-routes 127.0.0.1:6223,127.0.0.1:6224`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			begun := time.Now()
@@ -197,7 +203,20 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			if tr != nil {
 				opts.Tracing, hooks = tr, tr.Hooks(hooks)
 			}
-			store, err := storeurl.Open(ctx, g.store, storeurl.Options{Store: cairn.Options{Logger: log, Hooks: hooks}})
+			nd, err := cluster.prepare(g.store, cmd.Flags().Changed("store"), log)
+			if err != nil {
+				return err
+			}
+			defer nd.stop()
+			g.store = nd.store
+			adv := advertise
+			if adv == "" {
+				adv = listen
+			}
+			store, err := storeurl.Open(ctx, g.store, storeurl.Options{
+				Store:   cairn.Options{Logger: log, Hooks: hooks},
+				NodeDir: nd.nodeDir, Advertise: adv,
+			})
 			if err != nil {
 				if kind, dir, _ := storeurl.Parse(g.store); kind == storeurl.Dir && (errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK)) {
 					return fmt.Errorf("the store in %s is in use by another process, most likely a running cairn server: stop it first, or serve another --store", dir)
@@ -299,6 +318,7 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 	f.BoolVar(&jsonLogs, "log-json", false, "log JSON lines instead of text")
 	f.BoolVar(&pprof, "pprof", false, "serve Go's profiles (/debug/pprof/) on the HTTP port, to loopback clients only")
 	f.StringVar(&otlpEndpoint, "otlp-endpoint", "", "trace with OpenTelemetry, exporting spans over OTLP/gRPC to this collector URL (http://host:4317 plaintext, https:// TLS); default $"+tracing.EnvTracesEndpoint+" or $"+tracing.EnvEndpoint+", else no tracing")
+	cluster.register(f)
 	return cmd
 }
 

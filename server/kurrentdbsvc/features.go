@@ -4,6 +4,13 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"time"
+
+	"github.com/cairndb/cairn"
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/gossip"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/serverfeatures"
@@ -69,24 +76,86 @@ func (f *featuresService) GetSupportedMethods(context.Context, *shared.Empty) (*
 	return &serverfeatures.SupportedMethods{Methods: methods, EventStoreServerVersion: Version}, nil
 }
 
-// gossipService describes a cluster of one node: this one, alive and
-// leader, at its advertised address.
+// gossipService describes the cluster: this node alone, alive and leader,
+// at its advertised address; or, on an engine that runs as one node of a
+// cluster (cairn.Cluster), every node of it. Any node of a cairn cluster
+// takes writes; so that clients that prefer a leader agree on one, the
+// alive node with the lowest id is reported as the leader and the others
+// as followers.
 type gossipService struct {
 	gossip.UnimplementedGossipServer
 	s *Services
 }
 
-func (g *gossipService) Read(context.Context, *shared.Empty) (*gossip.ClusterInfo, error) {
-	host, port := g.s.advertised(), 0
-	if h, p, err := net.SplitHostPort(host); err == nil {
-		host = h
-		port, _ = strconv.Atoi(p)
-	}
-	return &gossip.ClusterInfo{Members: []*gossip.MemberInfo{{
+func (g *gossipService) Read(ctx context.Context, _ *shared.Empty) (*gossip.ClusterInfo, error) {
+	self := &gossip.MemberInfo{
 		InstanceId:   uuidToProto(g.s.id, false),
 		TimeStamp:    g.s.started.UnixNano() / 100,
 		State:        gossip.MemberInfo_Leader,
 		IsAlive:      true,
-		HttpEndPoint: &gossip.EndPoint{Address: host, Port: uint32(port)},
-	}}}, nil
+		HttpEndPoint: endPoint(g.s.advertised()),
+	}
+	cl, ok := g.s.store.Backend().(cairn.Cluster)
+	if !ok {
+		return &gossip.ClusterInfo{Members: []*gossip.MemberInfo{self}}, nil
+	}
+	ms, err := cl.Members(ctx)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "the cluster's members: %v", err)
+	}
+	leader := ""
+	for _, m := range ms {
+		if m.Alive && m.Address != "" && (leader == "" || m.ID < leader) {
+			leader = m.ID
+		}
+	}
+	out := &gossip.ClusterInfo{}
+	for _, m := range ms {
+		if m.Address == "" {
+			continue
+		}
+		mi := &gossip.MemberInfo{
+			InstanceId:   uuidToProto(uuid.NewSHA1(uuid.NameSpaceOID, []byte(m.ID)), false),
+			TimeStamp:    time.Now().UnixNano() / 100,
+			State:        gossip.MemberInfo_Follower,
+			IsAlive:      m.Alive,
+			HttpEndPoint: endPoint(m.Address),
+		}
+		if m.ID == leader {
+			mi.State = gossip.MemberInfo_Leader
+		}
+		if m.Self {
+			mi.InstanceId = self.InstanceId
+		}
+		out.Members = append(out.Members, mi)
+	}
+	if len(out.Members) == 0 {
+		out.Members = []*gossip.MemberInfo{self}
+	}
+	return out, nil
+}
+
+func endPoint(addr string) *gossip.EndPoint {
+	host, port := addr, 0
+	if h, p, err := net.SplitHostPort(addr); err == nil {
+		host = h
+		port, _ = strconv.Atoi(p)
+	}
+	return &gossip.EndPoint{Address: host, Port: uint32(port)}
+}
+
+// syncIfLeaderRequired makes a read that the client sent with the header
+// requires-leader: true (KurrentDB's "read from the leader") see every
+// write acknowledged anywhere in a cluster: it waits until this node's
+// copy holds them ([cairn.Store.Sync]). On a store of one copy it costs
+// nothing.
+func (s *Services) syncIfLeaderRequired(ctx context.Context) error {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get("requires-leader"); len(v) == 0 || v[0] != "true" {
+		return nil
+	}
+	if err := s.store.Sync(ctx); err != nil {
+		return status.Errorf(codes.Unavailable, "requires-leader: this node cannot reach the cluster's log: %v", err)
+	}
+	return nil
 }
