@@ -19,7 +19,7 @@ func sampleRecord() *record {
 		writes: []diskstore.Write{
 			&diskstore.AppendWrite{Requests: []cairn.AppendRequest{{
 				Stream: "order-1", Expected: cairn.NoStream,
-				Events: []cairn.EventData{{ID: uuid.New(), Type: "Placed", ContentType: cairn.ContentBinary, Data: []byte{1, 2}, Metadata: []byte(`{"a":1}`), Tags: []string{"t:1", "t:2"}}},
+				Events:    []cairn.EventData{{ID: uuid.New(), Type: "Placed", ContentType: cairn.ContentBinary, Data: []byte{1, 2}, Metadata: []byte(`{"a":1}`), Tags: []string{"t:1", "t:2"}}},
 				Condition: &cairn.AppendCondition{After: &after, FailIfEventsMatch: cairn.Query{Items: []cairn.QueryItem{{Types: []string{"Placed"}, Tags: []string{"t:1"}}}}},
 			}, {Stream: "order-2", Expected: cairn.Exact(4), Events: []cairn.EventData{{ID: uuid.New(), Type: "X"}}}}},
 			&diskstore.DeleteWrite{Stream: "a", Expected: cairn.Any},

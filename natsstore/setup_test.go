@@ -2,6 +2,7 @@ package natsstore_test
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"net"
 	"os"
@@ -43,6 +44,11 @@ func freePorts(n int) []int {
 }
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if f := flag.Lookup("test.fuzz"); f != nil && f.Value.String() != "" {
+		// Fuzzing (and its workers) needs no NATS.
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "natsstore-test")
 	if err != nil {
 		panic(err)
