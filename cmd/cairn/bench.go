@@ -38,7 +38,8 @@ fdatasync under the same concurrency, with a simple group commit.
 With a directory store, bench works in a new subdirectory of it, which it
 removes afterwards (unless --keep), so that the store and the baseline share
 the disk. With memory: the figures show the engine without a disk. With
-postgres://… or a server (--server cairn://…) bench writes streams named
+postgres://…, a cluster node (nats://…?dir=…) or a server (--server
+cairn://…) bench writes streams named
 bench-XXXXXXXX-… into the store, and deletes them and compacts the store
 afterwards (unless --keep); the baseline is then PostgreSQL's own, or a file
 on this machine's temporary directory.
@@ -85,7 +86,7 @@ plain lines otherwise.`,
 				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "bench: store in %s\n", dir)
 			}
-			if kind == storeurl.Postgres || kind == storeurl.Remote {
+			if kind == storeurl.Postgres || kind == storeurl.Remote || kind == storeurl.Nats {
 				// A shared store: the run's streams carry a prefix of their
 				// own, and are removed afterwards.
 				cfg.StreamPrefix = fmt.Sprintf("bench-%08x-", rand.Uint32())
