@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -49,17 +51,9 @@ func (d *DB) startApplier(ctx context.Context) error {
 		return fmt.Errorf("%w: the log starts at record %d, and this node applied up to %d: it was trimmed past this node; restore the node from a backup of another node (or remove its directory's store to start afresh only if the log was never trimmed)",
 			ErrHalted, info.State.FirstSeq, d.applied)
 	}
-	cons, err := d.st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{d.opts.subject()},
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    next,
-	})
+	msgs, err := d.consume(ctx, next)
 	if err != nil {
-		return fmt.Errorf("natsstore: reading the log: %w", err)
-	}
-	msgs, err := cons.Messages(jetstream.PullMaxMessages(512))
-	if err != nil {
-		return fmt.Errorf("natsstore: reading the log: %w", err)
+		return err
 	}
 	toComplete := make(chan *applying, 256)
 	d.wg.Go(func() { d.applyLoop(msgs, toComplete) })
@@ -67,22 +61,81 @@ func (d *DB) startApplier(ctx context.Context) error {
 	return nil
 }
 
+// consume starts reading the log at sequence from.
+func (d *DB) consume(ctx context.Context, from uint64) (jetstream.MessagesContext, error) {
+	cons, err := d.st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{d.opts.subject()},
+		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:    from,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("natsstore: reading the log: %w", err)
+	}
+	msgs, err := cons.Messages(jetstream.PullMaxMessages(512), jetstream.PullExpiry(10*time.Second), jetstream.PullHeartbeat(2*time.Second))
+	if err != nil {
+		return nil, fmt.Errorf("natsstore: reading the log: %w", err)
+	}
+	return msgs, nil
+}
+
+// stallAfter is how long the applier waits for a record before it asks
+// the stream whether one is there; when one is, twice in a row, it reads
+// the log again from the record it lacks (a consumer that the NATS
+// servers lost while they formed their cluster delivers nothing, and says
+// nothing).
+const stallAfter = 2 * time.Second
+
 // applyLoop is the applier goroutine.
 func (d *DB) applyLoop(msgs jetstream.MessagesContext, out chan<- *applying) {
 	defer close(out)
+	var mu sync.Mutex // guards msgs against the stop on Close
+	current := msgs
+	stopped := false
 	go func() {
 		<-d.ctx.Done()
-		msgs.Stop()
+		mu.Lock()
+		stopped = true
+		current.Stop()
+		mu.Unlock()
 	}()
+	stalls := 0
 	for {
-		msg, err := msgs.Next()
+		mu.Lock()
+		msgs := current
+		mu.Unlock()
+		msg, err := msgs.Next(jetstream.NextMaxWait(stallAfter))
 		if err != nil {
-			if d.ctx.Err() != nil || errors.Is(err, jetstream.ErrMsgIteratorClosed) {
+			if d.ctx.Err() != nil {
 				return
 			}
-			d.lg.Warn("natsstore: reading the log", "err", err)
+			if !errors.Is(err, nats.ErrTimeout) {
+				d.lg.Warn("natsstore: reading the log", "err", err)
+				time.Sleep(100 * time.Millisecond)
+			}
+			if !d.behind() {
+				stalls = 0
+				continue
+			}
+			if stalls++; stalls < 2 {
+				continue
+			}
+			stalls = 0
+			d.lg.Warn("natsstore: the log holds records this node was not sent; reading it again", "from", d.nextSeq.Load())
+			fresh, err := d.consume(d.ctx, d.nextSeq.Load())
+			if err != nil {
+				d.lg.Warn("natsstore: reading the log again", "err", err)
+				continue
+			}
+			mu.Lock()
+			msgs.Stop()
+			current = fresh
+			if stopped {
+				fresh.Stop()
+			}
+			mu.Unlock()
 			continue
 		}
+		stalls = 0
 		meta, err := msg.Metadata()
 		if err != nil {
 			d.halt(fmt.Errorf("%w: a record without metadata: %v", ErrHalted, err))
@@ -130,6 +183,14 @@ func (d *DB) applyLoop(msgs jetstream.MessagesContext, out chan<- *applying) {
 			return
 		}
 	}
+}
+
+// behind reports whether the log holds a record the applier has not read.
+func (d *DB) behind() bool {
+	ctx, cancel := context.WithTimeout(d.ctx, 5*time.Second)
+	defer cancel()
+	info, err := d.st.Info(ctx)
+	return err == nil && info.State.LastSeq >= d.nextSeq.Load()
 }
 
 // completeLoop is the completer goroutine: it waits for each record handed

@@ -82,8 +82,9 @@ type DB struct {
 	// The writer.
 	queue    chan *op
 	inflight chan struct{} // a token per record being published
+	released chan struct{} // signalled when a record's publish ends
 	closing  atomic.Bool
-	closeMu  sync.RWMutex // held shared by callers queueing; Close takes it to close queue
+	closeMu  sync.RWMutex // held shared by callers queueing; Close takes it to close queue (a leaf)
 
 	// The applier's state. appliedMu guards applied, waiters, halted and
 	// pending; it is a leaf.
@@ -148,6 +149,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	}
 	d.queue = make(chan *op, 4096)
 	d.inflight = make(chan struct{}, maxInflight)
+	d.released = make(chan struct{}, 1)
 	d.wg.Go(d.writeLoop)
 	d.wg.Go(d.reportLoop)
 	if opts.TrimEvery > 0 {
@@ -319,14 +321,15 @@ func (d *DB) NodeID() string { return d.id }
 // entry stays in the registry, so that the log is not trimmed past what it
 // applied while it is down. Calls after Close fail with [cairn.ErrClosed].
 func (d *DB) Close() error {
-	d.closeMu.Lock()
 	if d.closing.Swap(true) {
-		d.closeMu.Unlock()
 		return cairn.ErrClosed
 	}
+	// Cancel first: publishes in flight give up, and the writer fails
+	// what is queued, so that callers blocked queueing get through.
+	d.cancel()
+	d.closeMu.Lock()
 	close(d.queue)
 	d.closeMu.Unlock()
-	d.cancel()
 	d.wg.Wait()
 	d.notifiers.closeAll()
 	d.appliedMu.Lock()

@@ -123,6 +123,13 @@ func (d *DB) do(ctx context.Context, o *op) (diskstore.Outcome, error) {
 // maxRecordOps bounds the writes of one record.
 const maxRecordOps = 4096
 
+// A record of fewer than lingerOps writes waits for more while at least
+// lingerInflight records are in flight (see writeLoop).
+const (
+	lingerOps      = 256
+	lingerInflight = 2
+)
+
 // writeLoop is the writer goroutine.
 func (d *DB) writeLoop() {
 	var carry []*op
@@ -182,7 +189,27 @@ func (d *DB) writeLoop() {
 						carry = append(carry, o)
 						break fill
 					}
+					continue
 				default:
+				}
+				// Nothing waiting. With records in flight, a small record
+				// lingers until one of them is acknowledged, gathering
+				// the writes that the callers just answered make next:
+				// a record costs a round of the log whatever it holds.
+				if len(d.inflight) < lingerInflight || len(b.ops) >= lingerOps {
+					break fill
+				}
+				select {
+				case o, ok := <-d.queue:
+					if !ok {
+						break fill
+					}
+					if !take(o) {
+						carry = append(carry, o)
+						break fill
+					}
+				case <-d.released:
+				case <-d.ctx.Done():
 					break fill
 				}
 			}
@@ -198,7 +225,13 @@ func (d *DB) writeLoop() {
 			continue
 		}
 		d.wg.Go(func() {
-			defer func() { <-d.inflight }()
+			defer func() {
+				<-d.inflight
+				select {
+				case d.released <- struct{}{}:
+				default:
+				}
+			}()
 			d.publish(b)
 		})
 	}
