@@ -298,7 +298,12 @@ func transient(err error) bool {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
 		switch apiErr.ErrorCode {
-		case jetstream.JSErrCodeJetStreamNotEnabled, jetstream.JSErrCodeJetStreamNotEnabledForAccount:
+		case jetstream.JSErrCodeJetStreamNotEnabled, jetstream.JSErrCodeJetStreamNotEnabledForAccount,
+			// The NATS servers' own codes while a cluster forms or elects:
+			// no suitable peers for placement (10005), cluster not active
+			// (10006) or not available (10008), insufficient resources
+			// (10023), stream offline (10118).
+			10005, 10006, 10008, 10023, 10118:
 			return true
 		}
 		return apiErr.Code == 503 || apiErr.Code == 500 || apiErr.Code == 408
