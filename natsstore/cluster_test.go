@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -390,5 +391,19 @@ func (h *history) check(t *testing.T, nodes []*natsstore.DB) {
 			t.Fatalf("acknowledged append %s is in the log %d times", id, count[id])
 		}
 	}
-	t.Logf("%d operations (%d appends acknowledged), %d events, linearizable: %v", len(h.ops), len(h.acked), n, res)
+	// The longest time without an acknowledged append: across a fault,
+	// how long writes stopped (a figure, not a check).
+	var acks []int64
+	for _, op := range h.ops {
+		if in, out := op.Input.(linInput), op.Output.(linOutput); !in.read && !out.unknown && !out.conflict {
+			acks = append(acks, op.Return)
+		}
+	}
+	slices.Sort(acks)
+	var gap int64
+	for i := 1; i < len(acks); i++ {
+		gap = max(gap, acks[i]-acks[i-1])
+	}
+	t.Logf("%d operations (%d appends acknowledged), %d events, linearizable: %v; longest time without an acknowledged append: %v",
+		len(h.ops), len(h.acked), n, res, time.Duration(gap).Round(time.Millisecond))
 }
