@@ -65,7 +65,9 @@ func newOp(w diskstore.Write) *op {
 				}
 			}
 		}
-		o.ids = append(o.ids, r.Events[0].ID)
+		if len(r.Events) > 0 { // a batch's check-only request has none
+			o.ids = append(o.ids, r.Events[0].ID)
+		}
 	}
 	switch w := w.(type) {
 	case *diskstore.AppendWrite:

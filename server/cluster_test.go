@@ -2,6 +2,8 @@ package server_test
 
 import (
 	"context"
+	"encoding/json"
+	"net/http"
 	"sync/atomic"
 	"testing"
 
@@ -37,7 +39,7 @@ func (c *clusterEngine) Members(context.Context) ([]cairn.Member, error) {
 // the node first, and a read without does not.
 func TestGossipOfACluster(t *testing.T) {
 	eng := &clusterEngine{Store: memstore.New()}
-	ts := startOn(t, eng, server.Options{})
+	ts := launch(t, eng, server.Options{}, false)
 	ctx := context.Background()
 	members, err := ts.client(t).Gossip(ctx)
 	if err != nil {
@@ -55,6 +57,24 @@ func TestGossipOfACluster(t *testing.T) {
 		}
 		if m.HttpEndPoint.Port != 2113 && m.State.String() == "Leader" {
 			t.Errorf("node on port %d is a leader too", m.HttpEndPoint.Port)
+		}
+	}
+
+	// KurrentDB's /gossip over HTTP says the same.
+	var g struct {
+		Members []struct {
+			State   string `json:"state"`
+			IsAlive bool   `json:"isAlive"`
+			Port    int    `json:"httpEndPointPort"`
+		} `json:"members"`
+	}
+	resp, body := nodeHTTP{t: t, c: &http.Client{}, base: "http://" + ts.addr}.do("GET", "/gossip", "", nil, "")
+	if err := json.Unmarshal([]byte(body), &g); err != nil || resp.StatusCode != 200 || len(g.Members) != 3 {
+		t.Fatalf("/gossip: %d %s, want the three nodes", resp.StatusCode, body)
+	}
+	for _, m := range g.Members {
+		if (m.State == "Leader") != (m.Port == 2113) || m.IsAlive == (m.Port == 2133) {
+			t.Errorf("/gossip: node on port %d is %s, alive %v", m.Port, m.State, m.IsAlive)
 		}
 	}
 

@@ -88,20 +88,48 @@ type gossipService struct {
 }
 
 func (g *gossipService) Read(ctx context.Context, _ *shared.Empty) (*gossip.ClusterInfo, error) {
-	self := &gossip.MemberInfo{
-		InstanceId:   uuidToProto(g.s.id, false),
-		TimeStamp:    g.s.started.UnixNano() / 100,
-		State:        gossip.MemberInfo_Leader,
-		IsAlive:      true,
-		HttpEndPoint: endPoint(g.s.advertised()),
+	ms, err := g.s.members(ctx)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "the cluster's members: %v", err)
 	}
-	cl, ok := g.s.store.Backend().(cairn.Cluster)
+	out := &gossip.ClusterInfo{}
+	for _, m := range ms {
+		mi := &gossip.MemberInfo{
+			InstanceId:   uuidToProto(m.id, false),
+			TimeStamp:    m.since.UnixNano() / 100,
+			State:        gossip.MemberInfo_Follower,
+			IsAlive:      m.alive,
+			HttpEndPoint: &gossip.EndPoint{Address: m.host, Port: uint32(m.port)},
+		}
+		if m.leader {
+			mi.State = gossip.MemberInfo_Leader
+		}
+		out.Members = append(out.Members, mi)
+	}
+	return out, nil
+}
+
+// member is one node as gossip reports it.
+type member struct {
+	id            uuid.UUID
+	since         time.Time
+	leader, alive bool
+	host          string
+	port          int
+}
+
+// members returns the nodes gossip reports (see gossipService): this one
+// alone, or every node of a cluster engine's with an address.
+func (s *Services) members(ctx context.Context) ([]member, error) {
+	host, port := splitEndPoint(s.advertised())
+	self := member{id: s.id, since: s.started, leader: true, alive: true, host: host, port: port}
+	cl, ok := s.store.Backend().(cairn.Cluster)
 	if !ok {
-		return &gossip.ClusterInfo{Members: []*gossip.MemberInfo{self}}, nil
+		return []member{self}, nil
 	}
 	ms, err := cl.Members(ctx)
 	if err != nil {
-		return nil, status.Errorf(codes.Unavailable, "the cluster's members: %v", err)
+		return nil, err
 	}
 	leader := ""
 	for _, m := range ms {
@@ -109,39 +137,30 @@ func (g *gossipService) Read(ctx context.Context, _ *shared.Empty) (*gossip.Clus
 			leader = m.ID
 		}
 	}
-	out := &gossip.ClusterInfo{}
+	var out []member
 	for _, m := range ms {
 		if m.Address == "" {
 			continue
 		}
-		mi := &gossip.MemberInfo{
-			InstanceId:   uuidToProto(uuid.NewSHA1(uuid.NameSpaceOID, []byte(m.ID)), false),
-			TimeStamp:    time.Now().UnixNano() / 100,
-			State:        gossip.MemberInfo_Follower,
-			IsAlive:      m.Alive,
-			HttpEndPoint: endPoint(m.Address),
-		}
-		if m.ID == leader {
-			mi.State = gossip.MemberInfo_Leader
-		}
+		mv := member{id: uuid.NewSHA1(uuid.NameSpaceOID, []byte(m.ID)), since: time.Now(), leader: m.ID == leader, alive: m.Alive}
+		mv.host, mv.port = splitEndPoint(m.Address)
 		if m.Self {
-			mi.InstanceId = self.InstanceId
+			mv.id, mv.since = s.id, s.started
 		}
-		out.Members = append(out.Members, mi)
+		out = append(out, mv)
 	}
-	if len(out.Members) == 0 {
-		out.Members = []*gossip.MemberInfo{self}
+	if len(out) == 0 {
+		return []member{self}, nil
 	}
 	return out, nil
 }
 
-func endPoint(addr string) *gossip.EndPoint {
-	host, port := addr, 0
+func splitEndPoint(addr string) (string, int) {
 	if h, p, err := net.SplitHostPort(addr); err == nil {
-		host = h
-		port, _ = strconv.Atoi(p)
+		port, _ := strconv.Atoi(p)
+		return h, port
 	}
-	return &gossip.EndPoint{Address: host, Port: uint32(port)}
+	return addr, 0
 }
 
 // syncIfLeaderRequired makes a read that the client sent with the header
