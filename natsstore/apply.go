@@ -71,7 +71,7 @@ func (d *DB) consume(ctx context.Context, from uint64) (jetstream.MessagesContex
 	if err != nil {
 		return nil, fmt.Errorf("natsstore: reading the log: %w", err)
 	}
-	msgs, err := cons.Messages(jetstream.PullMaxMessages(512), jetstream.PullExpiry(10*time.Second), jetstream.PullHeartbeat(2*time.Second))
+	msgs, err := cons.Messages(jetstream.PullMaxMessages(512), jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
 	if err != nil {
 		return nil, fmt.Errorf("natsstore: reading the log: %w", err)
 	}
@@ -83,7 +83,7 @@ func (d *DB) consume(ctx context.Context, from uint64) (jetstream.MessagesContex
 // the log again from the record it lacks (a consumer that the NATS
 // servers lost while they formed their cluster delivers nothing, and says
 // nothing).
-const stallAfter = 2 * time.Second
+const stallAfter = time.Second
 
 // applyLoop is the applier goroutine.
 func (d *DB) applyLoop(msgs jetstream.MessagesContext, out chan<- *applying) {

@@ -100,9 +100,10 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
   # then: kurrentdb://localhost:2113?tls=true&tlsCAFile=certs/ca.crt&userCertFile=certs/user-ada.crt&userKeyFile=certs/user-ada.key
   # a node of a cluster on an existing NATS cluster (see docs/cluster.md):
   cairn serve --store 'nats://h1:4222,h2:4222,h3:4222' --data ./node1 --listen 0.0.0.0:2113 …
-  # three nodes on one machine, each with an embedded NATS server:
-  cairn serve --data ./n1 --listen 127.0.0.1:2113 --http-listen '' --nats-embedded \
-      --nats-listen 127.0.0.1:4222 --nats-cluster 127.0.0.1:6222 --nats-routes 127.0.0.1:6223,127.0.0.1:6224`,
+  # three nodes on one machine, each with an embedded NATS server (n2, n3 alike):
+  cairn certs --dir ./certs && cairn serve --data ./n1 --listen 127.0.0.1:2113 --http-listen 127.0.0.1:2114 \
+      --tls-cert certs/node.crt --tls-key certs/node.key --nats-embedded --nats-listen 127.0.0.1:4222 \
+      --nats-cluster 127.0.0.1:6222 --nats-routes 127.0.0.1:6223,127.0.0.1:6224`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			begun := time.Now()
@@ -232,6 +233,9 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			}()
 			if tlsCert == "" && !insecure {
 				// After the store: the default directory is in the store's.
+				if certsDir == "" && cluster.data != "" {
+					certsDir = filepath.Join(cluster.data, "certs") // a cluster node's directory
+				}
 				if certsDir == "" {
 					certsDir = defaultCertsDir(g.store)
 				}
