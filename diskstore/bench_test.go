@@ -145,3 +145,57 @@ func BenchmarkRehydrate(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkReadQueryTag reads the 1000 events of one tag, spread evenly
+// over a log of 1M events (D3 of cairn bench, smaller): the read follows
+// the tag's list, so it costs the 1000 events, not the log.
+func BenchmarkReadQueryTag(b *testing.B) {
+	s := openBench(b, diskstore.Options{NoSync: true})
+	ctx := context.Background()
+	evs := make([]cairn.EventData, 1000)
+	for i := range evs {
+		evs[i] = cairn.EventData{Type: "E", Data: payload()}
+	}
+	const total, matches = 1_000_000, 1000
+	for i := range matches {
+		batch := evs[:total/matches]
+		batch[len(batch)-1].Tags = []string{"d3"}
+		if _, err := s.Append(ctx, fmt.Sprint("s-", i%100), cairn.Any, batch...); err != nil {
+			b.Fatal(err)
+		}
+	}
+	q := cairn.Query{Items: []cairn.QueryItem{{Tags: []string{"d3"}}}}
+	for b.Loop() {
+		got, err := s.ReadQuery(ctx, q, 0, matches, cairn.Forward)
+		if err != nil || len(got) != matches {
+			b.Fatalf("read %d events, %v", len(got), err)
+		}
+	}
+}
+
+// BenchmarkAppendIf: one writer appending on a condition on its own tag,
+// after its last append (D1 of cairn bench, one writer), beside the same
+// appends without the condition.
+func BenchmarkAppendIf(b *testing.B) {
+	for _, conditional := range []bool{false, true} {
+		b.Run(fmt.Sprint("conditional=", conditional), func(b *testing.B) {
+			s := openBench(b, diskstore.Options{NoSync: true})
+			ctx := context.Background()
+			ev := cairn.EventData{Type: "E", Data: payload(), Tags: []string{"mine"}}
+			cond := cairn.AppendCondition{FailIfEventsMatch: cairn.Query{Items: []cairn.QueryItem{{Tags: []string{"mine"}}}}}
+			for b.Loop() {
+				var res cairn.AppendResult
+				var err error
+				if conditional {
+					res, err = s.AppendIf(ctx, "s", cairn.Any, cond, ev)
+				} else {
+					res, err = s.Append(ctx, "s", cairn.Any, ev)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				cond.After = &res.Position
+			}
+		})
+	}
+}

@@ -42,6 +42,13 @@ func TestChecksum(t *testing.T) {
 	if _, err := db.ReadStream(ctx, "s", cairn.StreamEnd, 10, cairn.Backward); !errors.Is(err, cairn.ErrCorrupt) {
 		t.Fatalf("backward ReadStream over a damaged event: %v, want ErrCorrupt", err)
 	}
+	// Reads through the index read the same records.
+	if _, err := db.ReadIndex(ctx, cairn.IndexKey{Kind: cairn.IndexType, Value: "E"}, 0, 10, cairn.Forward); !errors.Is(err, cairn.ErrCorrupt) {
+		t.Fatalf("ReadIndex over a damaged event: %v, want ErrCorrupt", err)
+	}
+	if _, err := db.ReadQuery(ctx, cairn.Query{Items: []cairn.QueryItem{{Types: []string{"E"}}}}, 0, 10, cairn.Forward); !errors.Is(err, cairn.ErrCorrupt) {
+		t.Fatalf("ReadQuery over a damaged event: %v, want ErrCorrupt", err)
+	}
 	// The events before it are still readable.
 	got, err := db.ReadAll(ctx, 0, 1, cairn.Forward)
 	if err != nil || len(got) != 1 || string(got[0].Data) != `{"n":1}` {
@@ -133,25 +140,28 @@ func TestDamagedFrame(t *testing.T) {
 	}
 }
 
-// TestFormatVersion: a store written in another format version is refused
-// at open with an error that says so.
+// TestFormatVersion: a store written in a format version this build
+// neither reads nor converts (version 1, which kept the events in pebble,
+// and any later one) is refused at open with an error that says so.
 func TestFormatVersion(t *testing.T) {
-	fs := vfs.NewMem()
-	db, err := Open("db", Options{FS: fs})
-	if err != nil {
-		t.Fatal(err)
-	}
-	val := append([]byte(formatMagic), 0, 0, 0, FormatVersion+1)
-	if err := db.pdb.Set(formatKey, seal(formatKey, val), pebble.NoSync); err != nil {
-		t.Fatal(err)
-	}
-	if err := db.Close(); err != nil {
-		t.Fatal(err)
-	}
-	_, err = Open("db", Options{FS: fs})
-	want := fmt.Sprintf("format version %d; this build reads version %d", FormatVersion+1, FormatVersion)
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("open of a store in format %d: %v", FormatVersion+1, err)
+	for _, v := range []byte{1, FormatVersion + 1} {
+		fs := vfs.NewMem()
+		db, err := Open("db", Options{FS: fs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		val := append([]byte(formatMagic), 0, 0, 0, v)
+		if err := db.pdb.Set(formatKey, seal(formatKey, val), pebble.NoSync); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatal(err)
+		}
+		_, err = Open("db", Options{FS: fs})
+		want := fmt.Sprintf("format version %d; this build reads versions %d and %d", v, formatNoIndex, FormatVersion)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("open of a store in format %d: %v", v, err)
+		}
 	}
 }
 

@@ -26,7 +26,8 @@ func (d *DB) newGroup(indexed bool, ops []operation) (*group, error) {
 	if err != nil {
 		return nil, d.fail(err)
 	}
-	g := &group{d: d, first: d.next, next: d.next, now: cairn.Now().UnixMicro(), ids: map[uuid.UUID]bool{}, seg: seg, base: base}
+	g := &group{d: d, first: d.next, next: d.next, now: cairn.Now().UnixMicro(), ids: map[uuid.UUID]bool{}, seg: seg, base: base, evs: d.evs[:0]}
+	d.filing.reset()
 	idx, events := groupSize(ops)
 	if indexed {
 		g.b = d.pdb.NewIndexedBatch()
@@ -146,6 +147,8 @@ func (d *DB) handoff(g *group, wrote bool, reqs []*request) {
 		d.next = g.next
 	}
 	if g != nil {
+		clear(g.evs) // the requests' events, answered soon
+		d.evs = g.evs[:0]
 		_ = g.b.Close()
 		if cap(g.frame) <= maxKeptFrame {
 			d.frameBuf = g.frame[:0]
@@ -163,6 +166,11 @@ const maxKeptFrame = 8 << 20
 // memtable.
 func (d *DB) writeGroup(g *group) error {
 	events := len(g.frame) - seglog.HeaderLen
+	// The blocks of the index lists the group's events are filed under
+	// (filing.go): in the frame's index writes, like everything else.
+	if err := d.filing.write(g.seg, g.set); err != nil {
+		return err
+	}
 	if g.next > g.first {
 		// One locator for the frame's events.
 		k := locatorKey(g.first)
@@ -213,6 +221,7 @@ func (d *DB) writeGroup(g *group) error {
 	if err := d.pdb.Apply(g.b, pebble.NoSync); err != nil {
 		return err
 	}
+	d.filing.settle()
 	d.unflushed += size
 	d.written = m
 	return nil

@@ -169,6 +169,17 @@ func (d *DB) purgeStep(op *purgeOp) {
 	if len(streams) == purgeChunk {
 		op.next = streams[len(streams)-1]
 	}
+	if g.cuts > 0 && !d.cut.Load() {
+		// The first events removed: from now on, reads through the index
+		// check that each event is still in the log. Set before the
+		// step is published, so that no reader of its view skips the
+		// check.
+		if err := g.set(cutKey, seal(cutKey, nil)); err != nil {
+			fail(g, err)
+			return
+		}
+		d.cut.Store(true)
+	}
 	g.anchor = true
 	d.handoff(g, true, []*request{r})
 }
@@ -196,6 +207,7 @@ func (g *group) cut(pos uint64, n int64, sp span) error {
 	if err := g.del(locatorKey(loc.pos)); err != nil {
 		return err
 	}
+	g.cuts++
 	if pos > loc.pos {
 		k := locatorKey(loc.pos)
 		if err := g.set(k, appendRun(nil, k, loc.pos, int64(pos-loc.pos), span{seg: loc.seg, off: loc.off, bytes: sp.off - loc.off})); err != nil {

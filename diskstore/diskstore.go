@@ -83,6 +83,15 @@ type DB struct {
 	opened atomic.Bool
 	openMu sync.Mutex
 	damage error
+	// migrate is set by Open for a store of format 2, whose events it
+	// files in the index (migrate.go).
+	migrate bool
+	// cut is set once compaction has removed events from the log (Open
+	// reads it from the index): from then on, an entry of an index list
+	// may outlive its event, and reads through the index check each
+	// event's locator (see liveness). Until then every entry's event is
+	// there, which spares reads the check.
+	cut atomic.Bool
 
 	// sealed counts (at most) the memtables the committer had pebble set
 	// aside for flushing; flushed counts those pebble flushed, in the
@@ -104,6 +113,9 @@ type DB struct {
 
 	// Owned by the committer goroutine.
 	heads     map[string]*head
+	lists     listHeads // the heads of the index's lists (filing.go)
+	filing    filing    // the index entries of the group being committed
+	evs       []groupEvent
 	next      uint64 // next global position
 	frameBuf  []byte
 	unflushed uint64 // memSize of the index writes in pebble's memtable
@@ -137,6 +149,8 @@ var (
 	_ cairn.Snapshotter     = (*DB)(nil)
 	_ cairn.TxCommitter     = (*DB)(nil)
 	_ cairn.ReadModelReader = (*DB)(nil)
+	_ cairn.IndexReader     = (*DB)(nil)
+	_ cairn.Querier         = (*DB)(nil)
 )
 
 // Open opens the store in dir, creating it if it does not exist. The index
@@ -217,6 +231,14 @@ func Open(dir string, opts Options) (*DB, error) {
 		err = ErrNoStore // seglog.Open would create it
 	} else if d.log, err = seglog.Open(opts.FS, logDir, opts.SegmentBytes, opts.NoSync); err == nil {
 		err = d.recover()
+	}
+	if err == nil && d.migrate {
+		// A store of format 2: its events are filed in the index once.
+		if opts.ReadOnly {
+			err = errNeedsIndex{}
+		} else {
+			err = d.buildIndex()
+		}
 	}
 	if err == nil {
 		// The replay may have filled memtables, which pebble flushes as

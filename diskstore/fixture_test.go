@@ -48,7 +48,32 @@ type fixture struct {
 	Snapshots     map[string]*cairn.Snapshot `json:"snapshots"`
 	ReadModels    map[string][]cairn.Entry   `json:"read_models"`
 	Retry         cairn.AppendResult         `json:"retry"` // the first append's result
+	// Index holds the lists of fixtureLists, by "kind value" (since
+	// format 3; an older store's lists are those of its events, filed
+	// when Open converts it).
+	Index map[string][]fixtureEntry `json:"index,omitempty"`
 }
+
+// fixtureEntry is an entry of an index list, as ReadIndex returns it.
+type fixtureEntry struct {
+	Number   int64  `json:"number"`
+	Position uint64 `json:"position"`
+	Found    bool   `json:"found"`
+}
+
+// fixtureLists are the index lists the fixture reads: every list an
+// event of the fixture is filed under.
+var fixtureLists = []cairn.IndexKey{
+	{Kind: cairn.IndexCategory, Value: "account"}, {Kind: cairn.IndexCategory, Value: "order"},
+	{Kind: cairn.IndexType, Value: "Opened"}, {Kind: cairn.IndexType, Value: "Deposited"}, {Kind: cairn.IndexType, Value: "Withdrawn"},
+	{Kind: cairn.IndexType, Value: "Placed"}, {Kind: cairn.IndexType, Value: "E"}, {Kind: cairn.IndexType, Value: "Paid"},
+	{Kind: cairn.IndexType, Value: "Shipped"}, {Kind: cairn.IndexType, Value: "Recreated"},
+	{Kind: cairn.IndexTag, Value: "tenant:1"}, {Kind: cairn.IndexTag, Value: "vip"}, {Kind: cairn.IndexTag, Value: "gone"},
+	{Kind: cairn.IndexStreams}, {Kind: cairn.IndexCategoryStreams, Value: "account"}, {Kind: cairn.IndexCategoryStreams, Value: "order"},
+	{Kind: cairn.IndexCorrelation, Value: "c-1"},
+}
+
+func listName(k cairn.IndexKey) string { return k.Kind.String() + " " + k.Value }
 
 var (
 	fixtureStreams = []string{"account-1", "account-2", "deleted", "order-1", "tombstoned", "truncated"}
@@ -66,7 +91,14 @@ func fixtureFirst() []cairn.EventData {
 }
 
 func fixtureEv(n byte, typ string) cairn.EventData {
-	return cairn.EventData{ID: [16]byte{0x01, 0x94, 15: n}, Type: typ, Data: fmt.Appendf(nil, `{"n":%d}`, n)}
+	e := cairn.EventData{ID: [16]byte{0x01, 0x94, 15: n}, Type: typ, Data: fmt.Appendf(nil, `{"n":%d}`, n)}
+	switch n {
+	case 4, 7: // events that compaction removes, filed under a tag
+		e.Tags = []string{"gone"}
+	case 10:
+		e.Metadata = []byte(`{"$correlationId":"c-1"}`)
+	}
+	return e
 }
 
 // writeFixture writes the fixture store on fs: streams, a multi-stream
@@ -201,6 +233,25 @@ func readFixture(s *cairn.Store) (fixture, error) {
 			fx.Snapshots[id] = &snap
 		}
 	}
+	fx.Index = map[string][]fixtureEntry{}
+	byPos := map[uint64]cairn.Event{}
+	for _, e := range all {
+		byPos[e.Position] = e
+	}
+	for _, k := range fixtureLists {
+		entries, err := s.ReadIndex(ctx, k, 0, 1000, cairn.Forward)
+		if err != nil {
+			return fx, fmt.Errorf("ReadIndex(%s): %w", listName(k), err)
+		}
+		list := []fixtureEntry{}
+		for _, e := range entries {
+			if w, ok := byPos[e.Position]; e.Found != ok || (ok && (e.Event.Position != e.Position || e.Event.ID != w.ID)) {
+				return fx, fmt.Errorf("ReadIndex(%s): entry %d at position %d (found %v) holds the event at %d, which ReadAll returns: %v", listName(k), e.Number, e.Position, e.Found, e.Event.Position, ok)
+			}
+			list = append(list, fixtureEntry{Number: e.Number, Position: e.Position, Found: e.Found})
+		}
+		fx.Index[listName(k)] = list
+	}
 	for _, table := range fixtureTables {
 		fx.ReadModels[table] = []cairn.Entry{}
 		for e, err := range s.ReadModel(ctx, table, "") {
@@ -274,6 +325,14 @@ func checkFixture(t *testing.T, dir string, current bool) {
 	}
 	got.FormatVersion = want.FormatVersion
 	got.Retry = want.Retry
+	if want.Index == nil {
+		// A store older than the index: Open filed every event it holds,
+		// numbered in position order.
+		if err := wantLogIndex(got); err != nil {
+			changed("the index Open built: %v", err)
+		}
+		got.Index = nil
+	}
 	if diff := firstDiff(normalise(t, got), normalise(t, want), ""); diff != "" {
 		changed("What was read differs from %s at %s", filepath.Join(dir, "expected.json"), diff)
 	}
@@ -282,6 +341,25 @@ func checkFixture(t *testing.T, dir string, current bool) {
 	if err != nil || res != want.Retry {
 		changed("repeating the first append = %+v, %v; want %+v, recognised by its first event's id", res, err, want.Retry)
 	}
+}
+
+// wantLogIndex checks that the lists of fx file exactly the events of its
+// log that cairn.IndexKeys files under them, numbered from 0.
+func wantLogIndex(fx fixture) error {
+	want := map[string][]fixtureEntry{}
+	for _, e := range fx.Log {
+		for _, k := range cairn.IndexKeys(nil, e.StreamID, e.Version, &e.EventData) {
+			n := listName(k)
+			want[n] = append(want[n], fixtureEntry{Number: int64(len(want[n])), Position: e.Position, Found: true})
+		}
+	}
+	for _, k := range fixtureLists {
+		n := listName(k)
+		if got := fx.Index[n]; !slices.Equal(got, want[n]) {
+			return fmt.Errorf("list %s holds %+v, want %+v", n, got, want[n])
+		}
+	}
+	return nil
 }
 
 // normalise gives the JSON form of fx, in which times are compared as

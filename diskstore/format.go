@@ -1,6 +1,7 @@
 package diskstore
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -13,7 +14,15 @@ import (
 // FormatVersion is the version of the on-disk format this package reads and
 // writes. It is recorded under the format key when a store is created and
 // checked at every open.
-const FormatVersion = 2
+//
+// Version 3 added the index of categories, types, tags, first events and
+// correlation ids (the 'x' records); [Open] builds it for a store of
+// version 2, once, and records version 3 (see migrate.go).
+const FormatVersion = 3
+
+// formatNoIndex is the version before the index of categories, types and
+// tags: the only older version Open converts.
+const formatNoIndex = 2
 
 // Key prefixes. See the package documentation for the layout.
 const (
@@ -27,6 +36,8 @@ const (
 	prefixID       = 'i'
 	prefixSnapshot = 's'
 	prefixTable    = 't'
+	prefixList     = 'x'
+	prefixCut      = 'P'
 )
 
 // formatMagic starts the value of the format key.
@@ -37,6 +48,8 @@ var (
 	markerKey = []byte{prefixMarker}
 	// applyMarkKey holds the mark of the last group applied (see Apply).
 	applyMarkKey = []byte{prefixApplied}
+	// cutKey is set once compaction has removed any event from the log.
+	cutKey = []byte{prefixCut}
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)
@@ -170,3 +183,33 @@ var locatorBounds = pebble.IterOptions{LowerBound: []byte{prefixLocator}, UpperB
 func sealInPlace(key, value []byte) {
 	binary.BigEndian.PutUint32(value, checksum(key, value[4:]))
 }
+
+// maxListValue is the longest index key value kept as it is in the keys of
+// its list; a longer one (only a correlation id can be longer: types and
+// tags are at most 256 bytes, stream ids 512) is kept as its SHA-256.
+const maxListValue = 512
+
+// appendListPrefix appends the prefix of the keys of the list key:
+// 'x' ‖ kind [1] ‖ uvarint length of the value ‖ the value (or, past
+// maxListValue bytes, its SHA-256). The length makes the prefixes of two
+// lists never prefixes of one another, whatever bytes the values hold.
+func appendListPrefix(dst []byte, key cairn.IndexKey) []byte {
+	dst = append(dst, prefixList, byte(key.Kind))
+	dst = binary.AppendUvarint(dst, uint64(len(key.Value)))
+	if len(key.Value) > maxListValue {
+		sum := sha256.Sum256([]byte(key.Value))
+		return append(dst, sum[:]...)
+	}
+	return append(dst, key.Value...)
+}
+
+// appendBlockKey appends the key of the block of list key whose first
+// entry has number n: the list's prefix ‖ n [8].
+func appendBlockKey(dst []byte, key cairn.IndexKey, n uint64) []byte {
+	return binary.BigEndian.AppendUint64(appendListPrefix(dst, key), n)
+}
+
+// blockKeyNumber is the number of the first entry of the block under k.
+func blockKeyNumber(k []byte) uint64 { return binary.BigEndian.Uint64(k[len(k)-8:]) }
+
+var listBounds = pebble.IterOptions{LowerBound: []byte{prefixList}, UpperBound: []byte{prefixList + 1}}

@@ -125,7 +125,8 @@ func sameEvent(a, b cairn.Event) bool {
 
 // FuzzDecodeIndexValue decodes arbitrary bytes as each kind of index
 // value (a run or locator, a stream's state, the marker, a retry record, a
-// snapshot), checked against their checksum or sealed with a correct one.
+// snapshot, a block of an index list), checked against their checksum or
+// sealed with a correct one.
 // A value that decodes encodes back to the same value.
 func FuzzDecodeIndexValue(f *testing.F) {
 	sp := span{seg: 2, off: 4096, bytes: 300}
@@ -141,6 +142,8 @@ func FuzzDecodeIndexValue(f *testing.F) {
 	add(2, markerKey, m)
 	add(3, idKey(uuid.UUID{1}), appendUint(nil, idKey(uuid.UUID{1}), 12))
 	add(4, snapshotKey("s"), encodeSnapshot(snapshotKey("s"), cairn.Snapshot{Version: 4, Data: []byte("state"), Created: time.UnixMicro(1)}))
+	bk := appendBlockKey(nil, cairn.IndexKey{Kind: cairn.IndexTag, Value: "t"}, 7)
+	add(5, bk, appendBlock(nil, bk, 3, []entryRun{{pos: 12, count: 2, off: 4096, bytes: 600}, {pos: 20, count: 1, off: 5000, bytes: 300}}))
 	f.Add(byte(0), []byte("r"), []byte{}, true)
 	f.Add(byte(0), []byte{}, []byte{}, true)
 	f.Fuzz(func(t *testing.T, kind byte, key, value []byte, sealIt bool) {
@@ -154,7 +157,7 @@ func FuzzDecodeIndexValue(f *testing.F) {
 			}
 			return err == nil
 		}
-		switch kind % 5 {
+		switch kind % 6 {
 		case 0:
 			rn, err := decodeRun(key, value)
 			if !check(err) {
@@ -203,6 +206,23 @@ func FuzzDecodeIndexValue(f *testing.F) {
 			if err != nil || back.Version != s.Version || !back.Created.Equal(s.Created) ||
 				!bytes.Equal(back.Data, s.Data) || !bytes.Equal(back.Metadata, s.Metadata) {
 				t.Fatalf("snapshot %+v encodes to %+v, %v", s, back, err)
+			}
+		case 5:
+			var b block
+			if !check(decodeBlock(key, value, &b)) {
+				return
+			}
+			if len(b.runs) == 0 || b.count == 0 || b.end() < b.number {
+				t.Fatalf("decoded a block %+v", b)
+			}
+			for i, r := range b.runs {
+				if r.count == 0 || r.bytes < int64(r.count) || (i > 0 && (r.pos < b.runs[i-1].end() || r.off < b.runs[i-1].off+b.runs[i-1].bytes)) {
+					t.Fatalf("decoded a block whose runs overlap or are empty: %+v", b)
+				}
+			}
+			var back block
+			if err := decodeBlock(key, appendBlock(nil, key, b.seg, b.runs), &back); err != nil || back.number != b.number || back.count != b.count || back.seg != b.seg || !slices.Equal(back.runs, b.runs) {
+				t.Fatalf("block %+v encodes to %+v, %v", b, back, err)
 			}
 		}
 	})
@@ -324,7 +344,8 @@ func FuzzCheckFrame(f *testing.F) {
 	f.Fuzz(func(t *testing.T, events uint32, body []byte, next uint64) {
 		fr := append(beginFrame(nil), body...)
 		sealFrame(fr, int(events%uint32(len(body)+1)))
-		m, err := checkFrame(fr, 1, 0, next)
+		c, err := checkFrame(fr, 1, 0, next)
+		m := c.marker
 		if err != nil {
 			if !errors.Is(err, cairn.ErrCorrupt) {
 				t.Fatalf("error %v does not match ErrCorrupt", err)

@@ -17,20 +17,27 @@ import (
 // (its events) and the batch of index writes that goes with them. It lives
 // on the committer goroutine, from newGroup to handoff.
 type group struct {
-	d       *DB
-	b       *pebble.Batch
-	frame   []byte // the frame being built: header, then event records
-	seg     uint64 // the segment the frame goes to
-	base    int64  // the frame's offset in it
-	anchor  bool   // renew the anchor after the group
-	first   uint64 // the position of the group's first event
-	next    uint64 // next position
-	now     int64  // commit time, Unix µs
-	ids     map[uuid.UUID]bool
-	snaps   map[string]int64
+	d      *DB
+	b      *pebble.Batch
+	frame  []byte // the frame being built: header, then event records
+	seg    uint64 // the segment the frame goes to
+	base   int64  // the frame's offset in it
+	anchor bool   // renew the anchor after the group
+	first  uint64 // the position of the group's first event
+	next   uint64 // next position
+	now    int64  // commit time, Unix µs
+	ids    map[uuid.UUID]bool
+	snaps  map[string]int64
+	// evs are the events the group wrote so far, from position first on:
+	// what the conditions of its later appends are checked against
+	// (condition.go), along with the index. Their entries are in the
+	// committer's filing (filing.go), written with the frame.
+	evs     []groupEvent
 	evKey   [9]byte // the key an event's checksum covers
 	key     []byte  // reused for encoding keys
 	scratch []byte  // reused for encoding values
+	// cuts counts the locators compaction cut (compact.go).
+	cuts int
 	// broken is the first error of a write to the index batch: the group
 	// cannot be committed (see handoff).
 	broken error
@@ -51,6 +58,12 @@ func (g *group) del(key []byte) error {
 		return g.breakOn(err)
 	}
 	return nil
+}
+
+// groupEvent is an event a group wrote.
+type groupEvent struct {
+	stream string
+	e      *cairn.EventData
 }
 
 func (g *group) breakOn(err error) error {
@@ -85,6 +98,9 @@ func (g *group) do(op operation) (effect, error) {
 			op.result = c.result
 			return effectNone, nil
 		}
+		if err := g.checkCondition(a.Condition); err != nil {
+			return effectNone, err
+		}
 		res, err := g.write(a.Stream, c.head, a.Events)
 		op.result = res
 		return effectWrote, err
@@ -101,6 +117,20 @@ func (g *group) do(op operation) (effect, error) {
 				return effectLater, nil
 			case verdictRefuse:
 				errs[i], failed = checks[i].err, true
+			}
+		}
+		// The conditions, once every expectation is checked (a request
+		// that fails both reports its expectation), against the events
+		// before the batch: none of the batch's own is written yet.
+		for i := range op.reqs {
+			if checks[i].verdict != verdictWrite {
+				continue
+			}
+			if err := g.checkCondition(op.reqs[i].Condition); err != nil {
+				if !errors.Is(err, cairn.ErrConditionFailed) {
+					return effectNone, err
+				}
+				errs[i], failed = err, true
 			}
 		}
 		if failed {
@@ -212,6 +242,23 @@ func (g *group) check(stream string, expected cairn.ExpectedVersion, events []ca
 	return checkExpected(stream, expected, h)
 }
 
+// checkCondition returns a *cairn.ConditionError when c (if any) fails
+// against the events committed before, those of the group included (see
+// condition.go).
+func (g *group) checkCondition(c *cairn.AppendCondition) error {
+	if c == nil {
+		return nil
+	}
+	pos, failed, err := g.conflict(c)
+	if err != nil {
+		return err
+	}
+	if failed {
+		return &cairn.ConditionError{Position: pos}
+	}
+	return nil
+}
+
 // checkExpected checks a new append against the stream's version.
 func checkExpected(stream string, expected cairn.ExpectedVersion, h *head) appendCheck {
 	if err := expected.Check(stream, h.current()); err != nil {
@@ -228,13 +275,20 @@ func (g *group) write(stream string, h *head, events []cairn.EventData) (cairn.A
 	pos := g.next
 	start := len(g.frame)
 	k := g.evKey[:]
+	d := g.d
 	for i := range events {
 		e := &events[i]
+		rec := len(g.frame)
 		g.frame = binary.AppendUvarint(g.frame, uint64(eventLen(stream, first+int64(i), g.now, e)))
 		at := len(g.frame)
 		g.frame = appendEvent(g.frame, stream, first+int64(i), g.now, e)
 		putEventKey(k, pos+uint64(i))
 		sealInPlace(k, g.frame[at:])
+		// The event's entries in the index, written with the frame.
+		if err := d.filing.file(&d.lists, d.pdb, stream, first+int64(i), e, pos+uint64(i), g.base+int64(rec), int64(len(g.frame)-rec)); err != nil {
+			return cairn.AppendResult{}, g.breakOn(err)
+		}
+		g.evs = append(g.evs, groupEvent{stream: stream, e: e})
 	}
 	sp := span{seg: g.seg, off: g.base + int64(start), bytes: int64(len(g.frame) - start)}
 	n := int64(len(events))
@@ -387,6 +441,11 @@ func (d *DB) commitAll(op *commitAllOp) {
 		return
 	case verdictRepeat:
 		op.result = c.result
+		answer(g, false)
+		return
+	}
+	if err := g.checkCondition(a.Condition); err != nil {
+		r.err = err
 		answer(g, false)
 		return
 	}

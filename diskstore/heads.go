@@ -38,6 +38,7 @@ func (d *DB) head(stream string) (*head, error) {
 
 // evictHeads forgets about half of the cached heads when there are too many.
 func (d *DB) evictHeads() {
+	d.lists.evict(d.opts.MaxCachedStreams)
 	if len(d.heads) <= d.opts.MaxCachedStreams {
 		return
 	}

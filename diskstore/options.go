@@ -42,8 +42,9 @@ type Options struct {
 	// server) excludes a read-only open, and read-only opens do not
 	// exclude each other. A directory that holds no store is refused with
 	// [ErrNoStore]. A store that was not closed cleanly, whose index lags
-	// its log, is refused with [ErrNeedsRecovery]: recovery writes the
-	// index, so open it once for writing first.
+	// its log, or one of on-disk format 2, is refused with
+	// [ErrNeedsRecovery]: recovery (or the conversion) writes the index,
+	// so open it once for writing first.
 	ReadOnly bool
 }
 

@@ -14,7 +14,9 @@ var (
 	// ErrNoStore: a read-only open found no store in the directory.
 	ErrNoStore = errors.New("diskstore: no store in the directory")
 	// ErrNeedsRecovery: a read-only open found a store that was not
-	// closed cleanly, whose recovery writes the index.
+	// closed cleanly, whose recovery writes the index, or a store of
+	// on-disk format 2, whose conversion writes it (the error then says
+	// so).
 	ErrNeedsRecovery = errors.New("diskstore: the store was not closed cleanly and must be recovered by a read-write open before it can be opened read-only")
 )
 

@@ -193,3 +193,83 @@ func decodeSnapshot(key, value []byte, stream string) (cairn.Snapshot, error) {
 	}
 	return s, nil
 }
+
+// entryRun is a run of entries of one list of the index: count entries at
+// consecutive numbers that file the events at the consecutive positions
+// pos … pos+count-1, whose records lie one after another in the log, from
+// offset off (the first record's length prefix) for bytes bytes.
+type entryRun struct {
+	pos   uint64
+	count uint64
+	off   int64
+	bytes int64
+}
+
+func (r entryRun) end() uint64 { return r.pos + r.count }
+
+// block is one record of a list: the entries that one frame filed under
+// the list's key, from number on, in position order. Their events are in
+// the frame's segment.
+type block struct {
+	number uint64 // the number of the first entry
+	count  uint64 // entries in all
+	seg    uint64
+	runs   []entryRun
+}
+
+func (b *block) end() uint64      { return b.number + b.count }
+func (b *block) firstPos() uint64 { return b.runs[0].pos }
+func (b *block) lastPos() uint64  { return b.runs[len(b.runs)-1].end() - 1 }
+
+// appendBlock appends to dst the sealed value of a block whose runs are
+// in segment seg: the segment, then for each run the distance of its
+// position from the end of the run before (from 0 for the first), its
+// count, the distance of its records from the end of those of the run
+// before (from the segment's start for the first) and their length; all
+// uvarints. Runs follow one another in positions and in the log.
+func appendBlock(dst, key []byte, seg uint64, runs []entryRun) []byte {
+	start := len(dst)
+	dst = append(dst, 0, 0, 0, 0)
+	dst = binary.AppendUvarint(dst, seg)
+	var pos uint64
+	var off int64
+	for _, r := range runs {
+		dst = binary.AppendUvarint(dst, r.pos-pos)
+		dst = binary.AppendUvarint(dst, r.count)
+		dst = binary.AppendUvarint(dst, uint64(r.off-off))
+		dst = binary.AppendUvarint(dst, uint64(r.bytes))
+		pos, off = r.end(), r.off+r.bytes
+	}
+	sealInPlace(key, dst[start:])
+	return dst
+}
+
+// decodeBlock decodes the block stored under key into b, reusing b.runs.
+func decodeBlock(key, value []byte, b *block) error {
+	if len(key) < 1+1+1+8 || key[0] != prefixList {
+		return corruptf(key, "not the key of an index block")
+	}
+	p, err := unseal(key, value)
+	if err != nil {
+		return err
+	}
+	d := decoder{p: p}
+	b.number, b.count, b.seg, b.runs = blockKeyNumber(key), 0, d.uvarint(), b.runs[:0]
+	var pos uint64
+	var off int64
+	for d.err == nil && len(d.p) > 0 {
+		r := entryRun{pos: pos + d.uvarint(), count: d.uvarint()}
+		r.off = off + int64(d.uvarint())
+		r.bytes = int64(d.uvarint())
+		if d.err != nil || r.pos < pos || r.count == 0 || r.end() <= r.pos || r.off < off || r.bytes < 0 || uint64(r.bytes) < r.count || r.off+r.bytes < r.off {
+			return corruptf(key, "malformed index block")
+		}
+		b.runs = append(b.runs, r)
+		b.count += r.count
+		pos, off = r.end(), r.off+r.bytes
+	}
+	if d.err != nil || len(b.runs) == 0 || b.end() < b.number {
+		return corruptf(key, "malformed index block")
+	}
+	return nil
+}

@@ -1,6 +1,7 @@
 package diskstore
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -29,8 +30,10 @@ func (d *DB) init() error {
 		if d.opts.ReadOnly {
 			return ErrNoStore
 		}
-		val := append([]byte(formatMagic), 0, 0, 0, FormatVersion)
-		if err := d.pdb.Set(formatKey, seal(formatKey, val), pebble.NoSync); err != nil {
+		// A new store, or an index removed to be rebuilt from the log.
+		// The replay files the events of any frame written before the
+		// index existed (see recover).
+		if err := d.pdb.Set(formatKey, formatValue(FormatVersion), pebble.NoSync); err != nil {
 			return indexFault{err}
 		}
 		if err := d.pdb.Flush(); err != nil {
@@ -49,17 +52,34 @@ func (d *DB) init() error {
 		if !ok {
 			return indexFault{fmt.Errorf("%w: unreadable format record", cairn.ErrCorrupt)}
 		}
-		if version != FormatVersion {
-			return fmt.Errorf("on-disk format version %d; this build reads version %d", version, FormatVersion)
+		switch version {
+		case FormatVersion:
+		case formatNoIndex:
+			// Open builds the index of categories, types and tags once
+			// the log is replayed (migrate.go).
+			d.migrate = true
+		default:
+			return fmt.Errorf("on-disk format version %d; this build reads versions %d and %d", version, formatNoIndex, FormatVersion)
 		}
 	}
 	return nil
+}
+
+// formatValue is the value of the format record for version v.
+func formatValue(v uint32) []byte {
+	return seal(formatKey, binary.BigEndian.AppendUint32([]byte(formatMagic), v))
 }
 
 // recover brings the index up to date with the log: it replays the index
 // writes of the frames after the one the index on disk last recorded (those
 // still in pebble's memtable when the process or the machine stopped),
 // finds the end of the log, and makes the last segment the one appended to.
+//
+// A frame with events and no index list entries was written before the
+// index of categories, types and tags existed (format 2): when the index
+// is rebuilt from such a log, the replay files its events itself (as the
+// committer would have, see fileFrame). In a store still in format 2, the
+// conversion files every event after the replay instead (migrate.go).
 func (d *DB) recover() error {
 	m, ok, err := d.marker(d.pdb)
 	if err != nil {
@@ -102,10 +122,11 @@ func (d *DB) recover() error {
 				}
 				break
 			}
-			fm, err := checkFrame(frame, seg, end, next)
+			fc, err := checkFrame(frame, seg, end, next)
 			if err != nil {
 				return err
 			}
+			fm := fc.marker
 			next = fm.next
 			if d.opts.ReadOnly {
 				return ErrNeedsRecovery
@@ -119,6 +140,11 @@ func (d *DB) recover() error {
 			}
 			d.unflushed += memSize(b)
 			_ = b.Close()
+			if fc.events > 0 && !fc.filed && !d.migrate {
+				if err := d.fileFrame(frame, seg, end, fm.next-uint64(fc.events)); err != nil {
+					return err
+				}
+			}
 			end += int64(len(frame))
 		}
 		if err := d.log.Has(seg + 1); err != nil {
@@ -140,6 +166,13 @@ func (d *DB) recover() error {
 	}
 	d.next, d.written = m.next, m
 	if err := d.loadMaxID(); err != nil {
+		return indexFault{err}
+	}
+	switch _, closer, err := d.pdb.Get(cutKey); {
+	case err == nil:
+		_ = closer.Close()
+		d.cut.Store(true)
+	case !errors.Is(err, pebble.ErrNotFound):
 		return indexFault{err}
 	}
 	return nil

@@ -11,8 +11,16 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
+// checkedFrame is what checkFrame found in a frame.
+type checkedFrame struct {
+	marker marker
+	events int  // the frame's events
+	filed  bool // its index writes hold blocks of index lists (filing.go)
+}
+
 // checkFrame checks a frame read by seglog.Log.ReadFrame at offset off of segment seg
-// before Open replays its index batch, and returns the frame's marker. The
+// before Open replays its index batch, and returns its marker and what
+// else the replay needs to know of it. The
 // batch must be what the committer writes: sets and deletes only, as many
 // as its header counts, the last of them the marker of this very frame;
 // and the frame's events must take the positions from next on, where the
@@ -20,9 +28,9 @@ import (
 // checks is reported as corrupt rather than applied (pebble panics on some
 // kinds of record), and a frame missing between two others (zeroed, or
 // lost with the end of a segment) is found by the gap in positions.
-func checkFrame(frame []byte, seg uint64, off int64, next uint64) (marker, error) {
-	bad := func(format string, args ...any) (marker, error) {
-		return marker{}, fmt.Errorf("diskstore: %w: log segment %d: frame at offset %d: %s", cairn.ErrCorrupt, seg, off, fmt.Sprintf(format, args...))
+func checkFrame(frame []byte, seg uint64, off int64, next uint64) (checkedFrame, error) {
+	bad := func(format string, args ...any) (checkedFrame, error) {
+		return checkedFrame{}, fmt.Errorf("diskstore: %w: log segment %d: frame at offset %d: %s", cairn.ErrCorrupt, seg, off, fmt.Sprintf(format, args...))
 	}
 	ev := binary.LittleEndian.Uint32(frame[4:])
 	events, ok := seglog.Records(frame[seglog.HeaderLen:seglog.HeaderLen+int(ev)], nil)
@@ -47,6 +55,7 @@ func checkFrame(frame []byte, seg uint64, off int64, next uint64) (marker, error
 	}
 	var n uint32
 	var last []byte // the value of the last write, when it sets the marker
+	filed := false
 	for p := repr[12:]; len(p) > 0; n++ {
 		kind := pebble.InternalKeyKind(p[0])
 		k, rest, ok := str(p[1:])
@@ -54,6 +63,7 @@ func checkFrame(frame []byte, seg uint64, off int64, next uint64) (marker, error
 			return bad("malformed index batch")
 		}
 		last = nil
+		filed = filed || (len(k) > 0 && k[0] == prefixList)
 		switch kind {
 		case pebble.InternalKeyKindSet:
 			var v []byte
@@ -77,10 +87,10 @@ func checkFrame(frame []byte, seg uint64, off int64, next uint64) (marker, error
 	}
 	m, err := decodeMarker(last)
 	if err != nil {
-		return marker{}, err
+		return checkedFrame{}, err
 	}
 	if m.seg != seg || m.end != off+int64(len(frame)) || m.next-uint64(len(events)) != next || m.next < next {
 		return bad("marker (segment %d, end %d, next position %d) does not follow the frame before (next position %d) with %d events", m.seg, m.end, m.next, next, len(events))
 	}
-	return m, nil
+	return checkedFrame{marker: m, events: len(events), filed: filed}, nil
 }

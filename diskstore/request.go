@@ -160,8 +160,9 @@ func groupSize(ops []operation) (index, frame int) {
 	index, frame = 12+markerLen+16, seglog.HeaderLen
 	for _, op := range ops {
 		for _, a := range op.appends() {
-			// The run, locator, retry and stream records.
-			index += 3*len(a.Stream) + 160
+			// The run, locator, retry and stream records, and the
+			// blocks of the index lists (filing.go).
+			index += 3*len(a.Stream) + 160 + blockBytes(len(a.Events))
 			for i := range a.Events {
 				frame += 5 + eventSize(a.Stream, &a.Events[i])
 			}

@@ -148,13 +148,16 @@ func (r attemptReq) expectation() cairn.ExpectedVersion {
 	return cairn.Exact(r.expected)
 }
 
-// events returns the append's events, each tagged.
+// events returns the append's events, each tagged: with the append's
+// identity in its data (a tag of the workload), and with its stream's id as
+// an index tag, so that the index has lists of categories, a type, tags
+// and first events to check.
 func (r attemptReq) events(reqs int) []cairn.EventData {
 	out := make([]cairn.EventData, len(r.ids))
 	t := tag{id: r.id, n: len(r.ids), batch: r.batch, reqs: reqs}
 	for i := range out {
 		t.i = i
-		out[i] = cairn.EventData{ID: r.ids[i], Type: "Tested", ContentType: cairn.ContentBinary, Data: t.data()}
+		out[i] = cairn.EventData{ID: r.ids[i], Type: "Tested", ContentType: cairn.ContentBinary, Data: t.data(), Tags: []string{r.stream}}
 	}
 	return out
 }
@@ -342,6 +345,7 @@ func verify(t *testing.T, s *cairn.Store, acks []ack) {
 	next := map[string]int64{}
 	projected := map[string]int64{} // the stream length after its last commit with a projection
 	var want uint64
+	lists := map[cairn.IndexKey][]uint64{} // what the index must hold
 	for e, err := range s.All(ctx, 0, cairn.Forward) {
 		if err != nil {
 			t.Fatalf("read all at position %d: %v", want, err)
@@ -354,6 +358,9 @@ func verify(t *testing.T, s *cairn.Store, acks []ack) {
 			t.Fatalf("stream %s: version %d at position %d, want %d", e.StreamID, e.Version, e.Position, next[e.StreamID])
 		}
 		next[e.StreamID]++
+		for _, k := range cairn.IndexKeys(nil, e.StreamID, e.Version, &e.EventData) {
+			lists[k] = append(lists[k], e.Position)
+		}
 		if p, ok := idAt[e.ID]; ok {
 			t.Fatalf("event ID %s is in the log twice: at positions %d and %d", e.ID, p, e.Position)
 		}
@@ -407,6 +414,23 @@ func verify(t *testing.T, s *cairn.Store, acks []ack) {
 	for b, ids := range batches {
 		if len(ids) != batchSize[b] {
 			t.Fatalf("batch %s is half there: %d of %d appends", b, len(ids), batchSize[b])
+		}
+	}
+	// The index agrees with the log: every event is in the lists of its
+	// keys, numbered from 0 without gaps, and nothing else is.
+	for k, positions := range lists {
+		n := 0
+		for e, err := range s.Index(ctx, k, 0, cairn.Forward) {
+			if err != nil {
+				t.Fatalf("index list %v: %v", k, err)
+			}
+			if n >= len(positions) || e.Number != int64(n) || e.Position != positions[n] || !e.Found || idAt[e.Event.ID] != e.Position {
+				t.Fatalf("index list %v: entry %d is number %d at position %d (found %v); the log has %d events for it", k, n, e.Number, e.Position, e.Found, len(positions))
+			}
+			n++
+		}
+		if n != len(positions) {
+			t.Fatalf("index list %v has %d entries, the log %d events for it", k, n, len(positions))
 		}
 	}
 	for _, k := range acks {

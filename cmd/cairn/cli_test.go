@@ -150,6 +150,10 @@ func TestReadOnlyCommandsOnReadOnlyMedia(t *testing.T) {
 	if out, err := run("read", "order-1"); err != nil || !strings.Contains(out, `"total":42`) {
 		t.Fatalf("read on read-only media: %v\n%s", err, out)
 	}
+	// The index, read through a mapping of the log's segments.
+	if out, err := run("read", "--category", "order"); err != nil || !strings.Contains(out, `"total":42`) || !strings.Contains(out, `"total":7`) {
+		t.Fatalf("read --category on read-only media: %v\n%s", err, out)
+	}
 	if out, err := run("streams"); err != nil || out != "order-1\norder-2\n" {
 		t.Fatalf("streams on read-only media: %v\n%s", err, out)
 	}

@@ -24,6 +24,10 @@ type Log struct {
 
 	mu    sync.RWMutex
 	files map[uint64]vfs.File // every segment, open for reading
+	// maps holds the read-only mappings of the segments that sparse
+	// readers read (see mapping), nil for a segment that cannot be
+	// mapped.
+	maps map[uint64][]byte
 
 	// Owned by the committer.
 	active uint64   // the segment appended to
@@ -78,7 +82,7 @@ func Open(fs vfs.FS, dir string, limit int64, noSync bool) (*Log, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &Log{fs: fs, dir: dir, files: map[uint64]vfs.File{}, limit: limit, noSync: noSync}
+	l := &Log{fs: fs, dir: dir, files: map[uint64]vfs.File{}, maps: map[uint64][]byte{}, limit: limit, noSync: noSync}
 	for _, name := range names {
 		n, ok := ParseSegmentName(name)
 		if !ok {
@@ -113,6 +117,40 @@ func (l *Log) file(n uint64) (vfs.File, error) {
 		return nil, fmt.Errorf("diskstore: %w: log segment %d is missing", cairn.ErrCorrupt, n)
 	}
 	return f, nil
+}
+
+// mapping returns a read-only mapping of segment n, made on first use, or
+// nil when there is none (the filesystem has no file descriptors, or mmap
+// failed): readers then read with pread.
+//
+// A mapping covers the segment's file as it is when it is made and at
+// least up to the segment's size limit, past which only the last frame of
+// a segment goes: the file grows into it as frames are appended (the
+// mapping is shared, so they read through it), and a read beyond it uses
+// pread. Readers read only durable frames, which lie within the file: no
+// page past its end is ever touched. Segment files are never truncated; a
+// mapping lives until the segment is removed (by compaction, once no
+// reader can read it) or the log closed.
+func (l *Log) mapping(n uint64) []byte {
+	l.mu.RLock()
+	m, ok := l.maps[n]
+	f := l.files[n]
+	l.mu.RUnlock()
+	if ok || f == nil {
+		return m
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return nil
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if m, ok := l.maps[n]; ok || l.files[n] != f {
+		return m
+	}
+	m = mapFile(f, max(st.Size(), l.limit))
+	l.maps[n] = m
+	return m
 }
 
 // Has returns nil when segment n exists, and an error matching
@@ -291,10 +329,13 @@ func (l *Log) Close() error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	for _, m := range l.maps {
+		unmapFile(m)
+	}
 	for _, f := range l.files {
 		err = errors.Join(err, f.Close())
 	}
-	l.files = nil
+	l.files, l.maps = nil, nil
 	return err
 }
 
@@ -396,6 +437,8 @@ func (l *Log) Remove(n uint64) error {
 	l.mu.Lock()
 	f := l.files[n]
 	delete(l.files, n)
+	unmapFile(l.maps[n])
+	delete(l.maps, n)
 	l.mu.Unlock()
 	if f != nil {
 		_ = f.Close()

@@ -13,16 +13,30 @@ import (
 // Reader reads event records from the log through a window, so that
 // reading many small neighbouring ranges costs few reads.
 type Reader struct {
-	log  *Log
-	seg  uint64
-	base int64
-	buf  []byte
+	log    *Log
+	seg    uint64
+	base   int64
+	buf    []byte
+	window int  // the least a read reads
+	sparse bool // read through mappings where there are
 }
 
 // NewReader returns a reader of l's records. Release it when done.
-func (l *Log) NewReader() Reader { return Reader{log: l} }
+func (l *Log) NewReader() Reader { return Reader{log: l, window: readWindow} }
 
-const readWindow = 256 << 10
+// NewSparseReader returns a reader of l's records for reads that jump
+// about the log, such as those of the events of one tag. It reads through
+// a mapping of the segment (see Log.mapping), which spares each read a
+// system call; where there is none, each read reads what it needs, and at
+// least sparseWindow bytes, rather than a window of readWindow that the
+// next read would not use. The bytes it returns are valid until the next
+// call, as with any reader. Release it when done.
+func (l *Log) NewSparseReader() Reader { return Reader{log: l, window: sparseWindow, sparse: true} }
+
+const (
+	readWindow   = 256 << 10
+	sparseWindow = 4 << 10
+)
 
 // windows holds the buffers of finished readers, so that each read does not
 // allocate (and the collector reclaim) a window of its own.
@@ -42,7 +56,12 @@ func (r *Reader) Read(seg uint64, off int64, n int) ([]byte, error) {
 	if seg == r.seg && off >= r.base && off+int64(n) <= r.base+int64(len(r.buf)) {
 		return r.buf[off-r.base : off-r.base+int64(n)], nil
 	}
-	want := max(n, readWindow)
+	if r.sparse && off >= 0 && n >= 0 {
+		if m := r.log.mapping(seg); off+int64(n) <= int64(len(m)) {
+			return m[off : off+int64(n) : off+int64(n)], nil
+		}
+	}
+	want := max(n, r.window)
 	if r.buf == nil {
 		r.buf = *windows.Get().(*[]byte)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/cairndb/cairn"
@@ -225,5 +226,82 @@ func flip(t *testing.T, fs vfs.FS, off int64) {
 	b[0] ^= 0xff
 	if _, err := f.WriteAt(b, off); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// written is a frame appended at off in segment seg.
+type written struct {
+	seg  uint64
+	off  int64
+	data []byte
+}
+
+// TestSparseReads: a sparse reader returns the bytes a plain reader does,
+// through a mapping of the segment where the filesystem has one (the
+// operating system's), also for frames appended to the active segment
+// after it was mapped and past the segment's size limit (read with pread
+// there); and a removed segment's mapping goes with it.
+func TestSparseReads(t *testing.T) {
+	for _, fs := range []vfs.FS{vfs.Default, vfs.NewMem()} {
+		dir := "log"
+		if fs == vfs.Default {
+			dir = t.TempDir()
+		}
+		l, err := Open(fs, dir, 64<<10, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.StartAppending(1, 0); err != nil {
+			t.Fatal(err)
+		}
+		var frames []written
+		check := func() {
+			t.Helper()
+			plain, sparse := l.NewReader(), l.NewSparseReader()
+			defer plain.Release()
+			defer sparse.Release()
+			for _, w := range frames {
+				a, err := plain.Read(w.seg, w.off, len(w.data))
+				if err != nil || !bytes.Equal(a, w.data) {
+					t.Fatalf("plain read of segment %d at %d: %v", w.seg, w.off, err)
+				}
+				b, err := sparse.Read(w.seg, w.off, len(w.data))
+				if err != nil || !bytes.Equal(b, w.data) {
+					t.Fatalf("sparse read of segment %d at %d: %v", w.seg, w.off, err)
+				}
+			}
+		}
+		for i := range 40 {
+			f := frame(string(bytes.Repeat([]byte{byte(i)}, 3000+i*300)), "index")
+			seg, off, err := l.Reserve()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Write(f); err != nil {
+				t.Fatal(err)
+			}
+			frames = append(frames, written{seg, off, f})
+			if i%7 == 0 {
+				check() // maps the segments as they are now
+			}
+		}
+		check()
+		if len(l.Segments()) < 2 {
+			t.Fatalf("the frames fill %d segments", len(l.Segments()))
+		}
+		if fs == vfs.Default && l.mapping(1) == nil {
+			t.Fatal("segment 1 on the operating system's filesystem was not mapped")
+		}
+		if err := l.Remove(1); err != nil {
+			t.Fatal(err)
+		}
+		if m := l.mapping(1); m != nil {
+			t.Fatal("a removed segment is still mapped")
+		}
+		frames = slices.DeleteFunc(frames, func(w written) bool { return w.seg == 1 })
+		check()
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
