@@ -13,9 +13,13 @@
 //	    same writers unconditionally (W2's shape) in the same run
 //	D2  16 writers contending on one tag: commits/s, conflicts (never lost)
 //	D3  read the 1,000 events of one tag out of D3Events: latency
+//	M1  16 application processes with one writer each, single-event
+//	    appends: events/s beside the baseline from as many processes, and
+//	    beside 16 writers in one process (a store shared by processes only)
 //
 // D1's second column is the unconditional figure of the same run, not the
-// baseline, so that its ratio is the cost of the conditions.
+// baseline, so that its ratio is the cost of the conditions; so is the
+// second column of M1's comparison with one process.
 //
 // Events carry 256 bytes of data. The baseline is pluggable ([Baseline]);
 // [FileBaseline] appends 256-byte records to a file with fdatasync under the
@@ -32,6 +36,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
@@ -61,6 +66,11 @@ type Config struct {
 	// StreamPrefix starts the id of every stream the run writes, so that a
 	// run in a shared store can be told apart and removed afterwards.
 	StreamPrefix string
+	// URL is the store's, for the worker processes of M1: a store that
+	// processes share. Worker returns a command that runs [Worker] in a
+	// new process. M1 runs only with both.
+	URL    string
+	Worker func(ctx context.Context) *exec.Cmd
 
 	W1Appends      int // W1 appends; 0 means 2,000
 	W2Writers      int // W2 writers; 0 means 64
@@ -76,6 +86,8 @@ type Config struct {
 	D2Commits      int // D2 successful commits; 0 means 1,000
 	D3Events       int // events D3 appends, 1,000 of them tagged; 0 means 200,000
 	D3Reads        int // D3 reads of the 1,000; 0 means 200
+	M1Processes    int // M1 processes, one writer each; 0 means 16
+	M1Appends      int // M1 appends per process; 0 means 300
 
 	// Out receives the report; nil means os.Stdout.
 	Out io.Writer
@@ -105,6 +117,8 @@ func (c *Config) defaults() {
 	def(&c.D2Commits, 1000)
 	def(&c.D3Events, 200_000)
 	def(&c.D3Reads, 200)
+	def(&c.M1Processes, 16)
+	def(&c.M1Appends, 300)
 	if c.Out == nil {
 		c.Out = os.Stdout
 	}
@@ -164,11 +178,14 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 		fn   func(context.Context) error
 	}{
 		{"W1", r.w1}, {"W2", r.w2}, {"W3", r.w3}, {"W4", r.w4}, {"W5", r.w5}, {"W6", r.w6},
-		{"D1", r.d1}, {"D2", r.d2}, {"D3", r.d3},
+		{"D1", r.d1}, {"D2", r.d2}, {"D3", r.d3}, {"M1", r.m1},
 	}
 	for _, st := range steps {
 		if len(cfg.Workloads) > 0 && !slices.ContainsFunc(cfg.Workloads, func(w string) bool { return strings.EqualFold(strings.TrimSpace(w), st.name) }) {
 			continue
+		}
+		if len(cfg.Workloads) == 0 && st.name == "M1" && (cfg.Worker == nil || cfg.URL == "") {
+			continue // a store of one process
 		}
 		if err := st.fn(ctx); err != nil {
 			return r.results, fmt.Errorf("%s: %w", st.name, err)
@@ -178,7 +195,7 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 }
 
 // Workloads are the names of the workloads, in the order Run runs them.
-var Workloads = []string{"W1", "W2", "W3", "W4", "W5", "W6", "D1", "D2", "D3"}
+var Workloads = []string{"W1", "W2", "W3", "W4", "W5", "W6", "D1", "D2", "D3", "M1"}
 
 // CheckWorkloads returns an error naming the first of names that is not a
 // workload (case does not matter).
@@ -285,6 +302,13 @@ func memory() (rss, hwm float64, ok bool) {
 	return rss, hwm, rss > 0
 }
 
+// note writes a line of progress, when progress is shown.
+func (r *runner) note(format string, args ...any) {
+	if r.cfg.Progress != nil {
+		fmt.Fprintf(r.cfg.Progress, format+"\n", args...)
+	}
+}
+
 // progress returns a function that reports done out of total, and one that
 // ends the report.
 func (r *runner) progress(label string, total int) (func(done int), func()) {
@@ -294,7 +318,7 @@ func (r *runner) progress(label string, total int) (func(done int), func()) {
 	}
 	unit := "events"
 	switch label {
-	case "W1", "W2":
+	case "W1", "W2", "M1 in one process":
 		unit = "appends"
 	case "W4":
 		unit = "commits"

@@ -25,6 +25,7 @@ import (
 // its own, dropped by Close.
 type PostgresBaseline struct {
 	pool   *pgxpool.Pool
+	url    string // of the database, for worker processes (M1)
 	schema string // quoted
 	table  string // quoted, schema-qualified
 	// records appended so far, which ReadAll reads back
@@ -50,6 +51,7 @@ func NewPostgresBaseline(ctx context.Context, rawURL string) (*PostgresBaseline,
 	name := "cairn_bench_raw_" + hex.EncodeToString(b[:])
 	p := &PostgresBaseline{
 		pool:   pool,
+		url:    withoutSchema(rawURL),
 		schema: pgx.Identifier{name}.Sanitize(),
 		table:  pgx.Identifier{name, "raw"}.Sanitize(),
 	}

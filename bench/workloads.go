@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -60,41 +59,10 @@ func (r *runner) w1(ctx context.Context) error {
 // exact expected version.
 func (r *runner) w2(ctx context.Context) error {
 	writers, appends := r.cfg.W2Writers, r.cfg.W2Appends
-	p, end := r.progress("W2", writers*appends)
-	defer end()
-	var done atomic.Int64
-	lat := make([][]time.Duration, writers)
-	errs := make([]error, writers)
-	var wg sync.WaitGroup
-	ev := r.events(1)
-	start := time.Now()
-	for w := range writers {
-		wg.Go(func() {
-			stream := fmt.Sprintf("%sw2-%d", r.cfg.StreamPrefix, w)
-			v := int64(-1)
-			for range appends {
-				exp := cairn.NoStream
-				if v >= 0 {
-					exp = cairn.Exact(v)
-				}
-				t := time.Now()
-				res, err := r.s.Append(ctx, stream, exp, ev...)
-				if err != nil {
-					errs[w] = err
-					return
-				}
-				lat[w] = append(lat[w], time.Since(t))
-				v = res.Version
-				p(int(done.Add(1)))
-			}
-		})
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	if err := errors.Join(errs...); err != nil {
+	all, elapsed, err := r.writers(ctx, "W2", "w2", writers, appends)
+	if err != nil {
 		return err
 	}
-	all := slices.Concat(lat...)
 	rawLat, rawEl, ok, err := r.raw(ctx, writers, appends, 1)
 	if err != nil {
 		return err

@@ -40,6 +40,12 @@ func (d *DB) Compact(ctx context.Context) error {
 	if err := d.waitOldViews(ctx); err != nil {
 		return err
 	}
+	// A backup copying the log needs every byte of it that its index
+	// (older than this flush, maybe) points at.
+	if err := d.backups.enter(ctx); err != nil {
+		return err
+	}
+	defer d.backups.leave()
 	v, err := d.acquire(ctx)
 	if err != nil {
 		return err

@@ -135,6 +135,10 @@ type DB struct {
 	// that compaction can drop what the step deleted).
 	anchor *pebble.Snapshot
 	groups int
+
+	// backups admits one backup at a time, and keeps compaction from
+	// freeing parts of the log while a backup copies it (backup.go).
+	backups gate
 }
 
 var (
@@ -164,58 +168,15 @@ func Open(dir string, opts Options) (*DB, error) {
 		live:  map[*view]struct{}{},
 	}
 	d.pipe = newPipeline(d, opts.MaxGroupEvents)
-	po := &pebble.Options{
-		FS:                 opts.FS,
-		CacheSize:          opts.CacheBytes,
-		MemTableSize:       opts.MemTableBytes,
-		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             pebbleLogger{d},
-		EventListener: &pebble.EventListener{
-			BackgroundError: func(err error) {
-				if pebble.IsCorruptionError(err) && d.damagedWhileOpening(err) {
-					return
-				}
-				d.lg.Warn("diskstore: background error", "err", oneLine(err))
-			},
-			DataCorruption: func(info pebble.DataCorruptionInfo) {
-				err := fmt.Errorf("%w: %s: %w", cairn.ErrCorrupt, info.Path, info.Details)
-				if !d.damagedWhileOpening(err) {
-					d.fail(err)
-				}
-			},
-			FlushBegin: func(info pebble.FlushInfo) {
-				if d.counting.Load() {
-					d.counted.Store(info.JobID, true)
-				}
-			},
-			FlushEnd: func(info pebble.FlushInfo) {
-				if _, ok := d.counted.LoadAndDelete(info.JobID); !ok || info.Err != nil || info.Ingest {
-					return
-				}
-				d.noteFlushed(int64(info.Input))
-			},
-		},
-		CompactionConcurrencyRange: func() (int, int) { return 1, 2 },
-		// The log is the index's write-ahead log: pebble keeps none, and
-		// its memtable reaches the disk when the committer has it flushed.
-		DisableWAL: true,
-	}
-	for i := range po.Levels {
-		// Bloom filters spare the lookups of event IDs and streams that
-		// are not there (every new append's retry check) a read of each
-		// level.
-		po.Levels[i].BlockSize = 32 << 10
-		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
-		// MinLZ (pebble's fastest profile) costs less CPU than the
-		// default Snappy on every flush and compaction.
-		po.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.FastestCompression }
-	}
+	po := d.pebbleOptions()
 	if opts.ReadOnly {
 		if _, err := opts.FS.Stat(dir); errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("diskstore: open %s: %w", dir, ErrNoStore)
 		}
 		po.ReadOnly = true
 		po.FS = sharedLockFS{po.FS}
+	} else if err := refuseBackupDir(opts.FS, dir); err != nil {
+		return nil, err
 	}
 	pdb, err := pebble.Open(dir, po)
 	if err != nil {
@@ -274,6 +235,59 @@ func Open(dir string, opts Options) (*DB, error) {
 	d.publish(d.pdb.NewSnapshot(), d.next)
 	d.pipe.start(d.next)
 	return d, nil
+}
+
+// pebbleOptions returns the options the index is opened with: [Open] and
+// [Check] open it alike.
+func (d *DB) pebbleOptions() *pebble.Options {
+	opts := d.opts
+	po := &pebble.Options{
+		FS:                 opts.FS,
+		CacheSize:          opts.CacheBytes,
+		MemTableSize:       opts.MemTableBytes,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             pebbleLogger{d},
+		EventListener: &pebble.EventListener{
+			BackgroundError: func(err error) {
+				if pebble.IsCorruptionError(err) && d.damagedWhileOpening(err) {
+					return
+				}
+				d.lg.Warn("diskstore: background error", "err", oneLine(err))
+			},
+			DataCorruption: func(info pebble.DataCorruptionInfo) {
+				err := fmt.Errorf("%w: %s: %w", cairn.ErrCorrupt, info.Path, info.Details)
+				if !d.damagedWhileOpening(err) {
+					d.fail(err)
+				}
+			},
+			FlushBegin: func(info pebble.FlushInfo) {
+				if d.counting.Load() {
+					d.counted.Store(info.JobID, true)
+				}
+			},
+			FlushEnd: func(info pebble.FlushInfo) {
+				if _, ok := d.counted.LoadAndDelete(info.JobID); !ok || info.Err != nil || info.Ingest {
+					return
+				}
+				d.noteFlushed(int64(info.Input))
+			},
+		},
+		CompactionConcurrencyRange: func() (int, int) { return 1, 2 },
+		// The log is the index's write-ahead log: pebble keeps none, and
+		// its memtable reaches the disk when the committer has it flushed.
+		DisableWAL: true,
+	}
+	for i := range po.Levels {
+		// Bloom filters spare the lookups of event IDs and streams that
+		// are not there (every new append's retry check) a read of each
+		// level.
+		po.Levels[i].BlockSize = 32 << 10
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+		// MinLZ (pebble's fastest profile) costs less CPU than the
+		// default Snappy on every flush and compaction.
+		po.Levels[i].Compression = func() *sstable.CompressionProfile { return sstable.FastestCompression }
+	}
+	return po
 }
 
 // fail records the first failure of a write; later writes are refused.

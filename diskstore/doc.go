@@ -99,7 +99,8 @@
 // files) it fails with an error matching [ErrIndexDamaged] and
 // [cairn.ErrCorrupt] that says how to recover: move every entry of the
 // store's directory except the directory log elsewhere, and open the store
-// again. Compaction frees parts of the log that only a replay would read
+// again. [Repair] does that, once [Check] has found that a rebuild repairs
+// every problem. Compaction frees parts of the log that only a replay would read
 // (frames' headers and index writes, whole segments); it first leaves the
 // file COMPACTED in the log's directory, and from then on Open refuses to
 // rebuild the index from the log, saying so, rather than replay a log with
@@ -130,6 +131,22 @@
 // from (such a segment was synced whole), a frame missing between two
 // that Open replays (their positions do not follow on), and a frame whose
 // index changes are not what the engine writes.
+//
+// # Backups and the offline check
+//
+// [DB.BeginBackup] lists a consistent set of the store's files while
+// writes go on: a checkpoint of the index (pebble's), then the head (the
+// last frame readers see), then the log's segments up to it. Opened, the
+// copy is the store after a crash at the head: Open replays the frames the
+// checkpoint lacks. Package diskstore/backup keeps such copies as
+// generations of a backup set, incrementally, and restores them.
+//
+// [Check] verifies a store offline, without writing: every frame and
+// event against its checksum, the index's locators, runs, retry records
+// and streams' states against the log, and (for a log never compacted)
+// the whole index against the one its log rebuilds. It names each problem
+// (file and offset, or stream, version and position) and says whether
+// rebuilding the index repairs it; [Repair] does.
 //
 // # On-disk format, version 3
 //
@@ -269,6 +286,12 @@
 //   - index.go: what the engine asks of pebble and how it watches it.
 //   - readonly.go, lock_*.go: opening a store read-only, and the shared
 //     lock of its directory.
+//   - backup.go: [DB.BeginBackup], the files of a consistent backup, and
+//     the store's identity.
+//   - check.go: [Check], its report and its problems; check_log.go: the
+//     scan of the log's frames; check_index.go: the index's entries
+//     against the log; check_replay.go: the index against the one its log
+//     rebuilds; check_repair.go: [Repair].
 //   - internal/seglog: the segment files, the frame format and the scan
 //     that finds the end of the log.
 //
@@ -292,7 +315,13 @@
 //     keeping one event keeps its chunk.
 //   - One write (an append, a batch) holds at most about 1 GiB of events;
 //     a larger one is refused with an error that says so.
-//   - One process at a time: pebble locks the directory.
+//   - One process at a time: pebble locks the directory. [Check] takes
+//     the lock shared, so it refuses a store a server holds: check a
+//     backup of it instead.
+//   - While a backup copies the log, compaction waits before it frees
+//     anything; it never punches holes in a segment that a backup shares
+//     by a hard link (its space comes back when the segment goes, or at a
+//     compaction after the backups that link it are deleted).
 //   - The index lists keep the entries of the events compaction removed
 //     (their numbers never change): they take about 8 bytes each in the
 //     index, for good.

@@ -79,8 +79,10 @@ func (s *Store) updateStreamsSQL() string {
 }
 
 // insertSQL is the last statement of an append: it takes the head row's lock,
-// reserves the positions, inserts the chunks of events at them and queues
-// the notification. The lock is held until COMMIT.
+// reserves the positions, inserts the chunks of events at them, writes the
+// durable mark (see durable.go) and queues the notification. The lock is
+// held until COMMIT, which is synchronous, WAL flush included: the mark and
+// the events are durable once visible.
 func (s *Store) insertSQL() string {
 	return `WITH h AS (
 		UPDATE ` + s.head + ` SET next = next + $1::bigint RETURNING next - $1::bigint AS first
@@ -105,7 +107,7 @@ func (s *Store) insertSQL() string {
 			$15, true
 		FROM h, c JOIN r ON c.lo >= r.off AND c.lo < r.off + r.count
 	)
-	SELECT first, pg_notify($16, (first + $1::bigint - 1)::text) FROM h`
+	SELECT first, pg_notify($16, (first + $1::bigint - 1)::text), ` + s.fn("durable_at") + `(first + $1::bigint) FROM h`
 }
 
 // insertArgs are insertSQL's arguments.
@@ -117,10 +119,15 @@ func (s *Store) insertArgs(p *plan) []any {
 
 // indexSQL files the written events in the index. It runs after insertSQL,
 // under the head row's lock, whose row then holds the position after the
-// write's events.
+// write's events, in a statement that started after the lock was taken:
+// it sees every entry committed before (see migration 6).
 func (s *Store) indexSQL() string {
-	return `SELECT ` + s.fn("index_append") + `((SELECT next FROM ` + s.head + `) - $1::bigint,
-		$2::smallint[], $3::text[], $4::bigint[], $5::bigint[], $6::int[])`
+	return `INSERT INTO ` + s.indexRuns + ` (kind, value, number, position, count)
+		SELECT x.k, x.v,
+			coalesce((SELECT r.number + r.count FROM ` + s.indexRuns + ` r
+				WHERE r.kind = x.k AND r.value = x.v ORDER BY r.number DESC LIMIT 1), 0) + x.n,
+			(SELECT next FROM ` + s.head + `) - $1::bigint + x.o, x.c
+		FROM unnest($2::smallint[], $3::text[], $4::bigint[], $5::bigint[], $6::int[]) AS x(k, v, n, o, c)`
 }
 
 func (p *plan) indexArgs() []any {
@@ -149,10 +156,11 @@ func (s *Store) fn(name string) string {
 }
 
 // AppendBatch implements [cairn.BatchAppender]: all requests are one SQL
-// transaction. A batch of one request is an append, and joins the next
-// group of appends as [Store.Append] does.
+// transaction. A batch of one request with events is an append, and joins
+// the next group of appends as [Store.Append] does; one check-only request
+// is a transaction of its own, as batches of several are.
 func (s *Store) AppendBatch(ctx context.Context, reqs []cairn.AppendRequest) ([]cairn.AppendResult, error) {
-	if len(reqs) == 1 {
+	if len(reqs) == 1 && len(reqs[0].Events) > 0 {
 		p, err := s.submit(ctx, reqs[0])
 		if err != nil {
 			return nil, err
@@ -270,7 +278,13 @@ func (s *Store) appendOnce(ctx context.Context, reqs []cairn.AppendRequest, atom
 		}
 	}
 	if (atomic && p.failed) || p.total == 0 {
-		return p, nil // the deferred rollback releases the stream locks
+		// Nothing is written. The outcome may rest on appends that are
+		// not durable yet: make them so before answering.
+		rollback(conn)
+		if _, err := s.settle(ctx, conn); err != nil {
+			return nil, err
+		}
+		return p, nil
 	}
 
 	b := &pgx.Batch{}
@@ -286,7 +300,7 @@ func (s *Store) appendOnce(ctx context.Context, reqs []cairn.AppendRequest, atom
 	var first int64
 	_, err = br.Exec()
 	if err == nil {
-		err = br.QueryRow().Scan(&first, nil)
+		err = br.QueryRow().Scan(&first, nil, nil)
 	}
 	if err == nil && checks {
 		_, err = br.Exec()
@@ -305,6 +319,10 @@ func (s *Store) appendOnce(ctx context.Context, reqs []cairn.AppendRequest, atom
 			if p.errs[i] != nil {
 				p.results[i] = cairn.AppendResult{}
 			}
+		}
+		if cerr == nil {
+			rollback(conn)
+			_, cerr = s.settle(ctx, conn)
 		}
 		return p, cerr
 	}

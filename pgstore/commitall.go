@@ -39,6 +39,16 @@ func (s *Store) CommitAll(ctx context.Context, req cairn.AppendRequest, projecti
 	return cairn.AppendResult{}, s.wrap("commit", err)
 }
 
+// endAndSettle rolls tx back, which wrote nothing, and writes the durable
+// mark (see settle).
+func (s *Store) endAndSettle(ctx context.Context, tx pgx.Tx) error {
+	if err := tx.Rollback(ctx); err != nil {
+		return err
+	}
+	_, err := s.settle(ctx, s.pool)
+	return err
+}
+
 // projectionError carries an error returned by a projection, which is never
 // retried.
 type projectionError struct{ err error }
@@ -56,13 +66,18 @@ func (s *Store) commitAllOnce(ctx context.Context, reqs []cairn.AppendRequest, p
 		return cairn.AppendResult{}, err
 	}
 	if p.errs[0] != nil || p.retry[0] {
+		// Nothing is written. The outcome may rest on appends that are
+		// not durable yet: make them so before answering.
+		if err := s.endAndSettle(ctx, tx); err != nil {
+			return cairn.AppendResult{}, err
+		}
 		return p.results[0], p.errs[0]
 	}
 	if _, err := tx.Exec(ctx, s.updateStreamsSQL(), p.streams, p.lasts); err != nil {
 		return cairn.AppendResult{}, err
 	}
 	var first int64
-	err = tx.QueryRow(ctx, s.insertSQL(), s.insertArgs(p)...).Scan(&first, nil)
+	err = tx.QueryRow(ctx, s.insertSQL(), s.insertArgs(p)...).Scan(&first, nil, nil)
 	if err != nil {
 		return cairn.AppendResult{}, err
 	}
@@ -71,6 +86,9 @@ func (s *Store) commitAllOnce(ctx context.Context, reqs []cairn.AppendRequest, p
 		if failed, cerr := conditionErrors(err, p.errs); failed {
 			if cerr != nil {
 				return cairn.AppendResult{}, cerr
+			}
+			if err := s.endAndSettle(ctx, tx); err != nil {
+				return cairn.AppendResult{}, err
 			}
 			return cairn.AppendResult{}, p.errs[0]
 		}

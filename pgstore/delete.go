@@ -72,6 +72,13 @@ func (s *Store) remove(ctx context.Context, op, stream string, expected cairn.Ex
 		if again {
 			continue
 		}
+		if errors.Is(err, cairn.ErrWrongExpectedVersion) || errors.Is(err, cairn.ErrStreamNotFound) || errors.Is(err, cairn.ErrStreamDeleted) {
+			// Refused on the stream's row, which an append not durable
+			// yet may have written: make it durable before answering.
+			if _, serr := s.settle(ctx, s.pool); serr != nil {
+				return s.wrap(op, serr)
+			}
+		}
 		return s.wrap(op, err)
 	}
 }

@@ -28,6 +28,9 @@
 //	streams    one row per stream: last version, truncation point, deleted and
 //	           tombstoned flags; the row lock serialises appends to one stream
 //	head       one row: the next global position
+//	durable    a row per connection that wrote one: a position below
+//	           which every event is durable (see Durability)
+//	notified   one row: the durable position last notified
 //	snapshots  the newest snapshot of each stream
 //	read_model (table, key, value) rows written by projections through cairn.Tx
 //	migrations the schema version
@@ -65,9 +68,8 @@
 // # Global order
 //
 // Positions are 0-based and dense, and a reader following the log never sees
-// position N+1 before position N, so it never skips an event that commits
-// late and never waits out a gap. Every write of events is one SQL
-// transaction that:
+// position N+1 before N, so it never skips an event that commits late and
+// never waits out a gap. Every write of events is one SQL transaction that:
 //
 //  1. locks the rows of its streams, creating them if needed, in id order so
 //     that transactions cannot deadlock;
@@ -75,26 +77,31 @@
 //     expectations against the locked rows;
 //  3. updates the streams' versions; then, as late as possible, increments
 //     the head row, inserts the chunks of events at the positions it
-//     returns, queues a NOTIFY, and commits.
+//     returns, files them in the index, and commits.
 //
 // The head row's lock is taken by the increment and held until the commit
-// is durable and visible, then released. Positions are therefore handed out
-// in commit order: the transaction that takes position N+1 can only do so
-// after the one holding N has committed, so a reader's snapshot that shows
-// N+1 shows N as well. A transaction that rolls back releases the lock
-// without consuming positions, so there are no holes.
+// is visible, then released. Positions are therefore handed out in commit
+// order: the transaction that takes position N+1 can only do so after the
+// one holding N has committed, so a reader's snapshot that shows N+1 shows
+// N as well. A transaction that rolls back releases the lock without
+// consuming positions, so there are no holes.
 //
-// The cost is that the end of every write (the insert and the commit's WAL
-// flush) happens one at a time in the whole database. The engine makes up
-// for it with group commit: the appends that a process receives while its
-// previous write is in flight are sent together as one call of the schema's
-// append_group function (one statement, one round trip, one transaction,
-// one WAL flush), in which each append keeps its own outcome: one that fails
-// its expectation does not stop the others. One such call per process is
-// in flight at a time; the appends that arrive meanwhile form the next
-// group. Batches of several requests ([Store.AppendBatch]; a batch of one
-// is an append and joins a group) and commits with projections are
-// transactions of their own, in two and more round trips.
+// The end of every write (its last inserts and its commit) thus happens one
+// at a time in the whole database, but not its WAL flush: a group of
+// appends commits asynchronously (see Durability), so that the lock is
+// released as soon as the commit is visible, and the flushes of the writes
+// of many processes overlap, PostgreSQL flushing once for all the commits
+// waiting. Within a process, group commit gathers the appends that arrive
+// while its previous write is in flight into one call of the schema's
+// append_group function (one statement, one transaction), in which each
+// append keeps its own outcome: one that fails its expectation does not
+// stop the others. One such call per process is in flight at a time; the
+// appends that arrive meanwhile form the next group. A lone append without
+// a condition calls append_one, the same without arrays of requests.
+// Batches of several requests ([Store.AppendBatch]; a batch of one is an
+// append and joins a group) and commits with projections are transactions
+// of their own, in two and more round trips, which commit synchronously,
+// holding the head row's lock through their flush.
 // docs/benchmarks.md has the figures.
 //
 // Pool connections carry the application_name "cairn:<schema>" and
@@ -117,8 +124,8 @@
 // character (a correlation id can be any string) is stored as a digest.
 //
 // The engine merges the runs of a write that meet and numbers them within
-// the write; the schema's index_append places them at the write's
-// positions and numbers them after their key's last entry (for a group
+// the write; the schema places them at the write's positions and numbers
+// them after their key's last entry (for a group
 // whose appends are not all written, the schema merges them itself). It
 // runs after the write has taken the head row's lock, in a
 // statement that started after the lock was taken, so it sees every entry
@@ -171,12 +178,36 @@
 //
 // # Durability
 //
-// An append returns after PostgreSQL reports its COMMIT, so the events are
-// as durable as the server's settings make a commit (with the default
-// synchronous_commit = on, flushed to the WAL). When the connection fails
-// before the outcome of an append is known, the engine tries again on
-// another connection; the retry is recognised by the first event's ID, so
-// the events are never written twice.
+// An append returns once its events are durable: as durable as the server's
+// settings make a synchronous commit (with the default synchronous_commit =
+// on, flushed to the WAL). The transaction of a group of appends commits
+// asynchronously (synchronous_commit = off for that transaction alone) and
+// is followed, in the same round trip, by a second one, the schema's
+// mark_durable, which commits synchronously: it writes the head it finds
+// into the connection's own row of the durable table, and its WAL flush
+// covers every commit before it, so every position below that head is
+// durable once the row is visible. The rows of several processes do not
+// contend, and their flushes overlap. Readers of events (the log, streams,
+// the index, queries) read only below the durable mark, the largest of the
+// rows, in the same statement as the events: they never see an event a
+// crash of the server could lose, whose position would be handed out
+// again. A read of what an append changed besides its events (a stream's
+// version or existence, the list of streams) that finds the append not yet
+// durable writes the mark itself before it answers; so does an append
+// refused, or recognised as a retry, on the strength of one. The events of
+// a process that ended between its commit and its mark are read once the
+// next mark is written: by the next group of any process, a listener's
+// poll (Notify), or Open.
+//
+// A Store whose groups follow one another with no other write between them
+// (it writes alone) commits them synchronously instead, writing its mark
+// and its notification in the same transaction: one transaction per group
+// instead of three. The first write of another process in between makes it
+// commit asynchronously again.
+//
+// When the connection fails before the outcome of an append is known, the
+// engine tries again on another connection; the retry is recognised by the
+// first event's ID, so the events are never written twice.
 //
 // A group of appends runs on its own (an append whose group has started
 // waits for the group's outcome even if its own context ends), so each
@@ -186,11 +217,17 @@
 //
 // # Notifications
 //
-// Every append sends a NOTIFY on the channel of its schema with the last
-// position, delivered by PostgreSQL after the commit. [Store.Notify] listens
-// on a dedicated connection; after a reconnect it reports the current head so
-// that subscribers catch up on what they missed, and it polls the head
-// periodically in case a notification is lost.
+// Every durable mark written by an append is announced by a NOTIFY on the
+// channel of its schema with the last durable position, sent by a third
+// transaction, notify_durable, which commits asynchronously (PostgreSQL
+// holds its notification lock from the NOTIFY to the end of the commit,
+// which must not include a flush) and skips the NOTIFY when the mark, or
+// a later one, was notified already: the writes of many processes made
+// durable by one flush are announced once. [Store.Notify] listens on a
+// dedicated connection; after a reconnect it reports the current durable
+// mark so that subscribers catch up on what they missed, and it polls
+// periodically in case a notification is lost, writing the durable mark
+// when the head is ahead of it.
 //
 // # Projections
 //
@@ -204,12 +241,24 @@
 //
 //   - Writes take the global position lock one after the other at commit:
 //     the write throughput of the whole database is bounded by how fast
-//     PostgreSQL commits one transaction at a time, times the size of the
-//     groups. Many processes with one writer each group nothing.
-//   - With synchronous_commit = off (or fsync = off) on the server, an
-//     append can return, and readers can see its events, before they are
-//     durable; a crash of the server then loses them and their positions are
-//     handed out again. Keep the defaults.
+//     PostgreSQL makes one transaction visible at a time, times the size
+//     of the groups. Processes with one writer each group nothing, and
+//     each of their appends costs three transactions (the write, its
+//     durable mark, the notification): 16 such processes append at a
+//     fraction of the rate of plain INSERTs from as many processes
+//     (docs/benchmarks.md, M1).
+//   - A process that writes alone (see Durability) holds the head row's
+//     lock through its commit's WAL flush, as every write did before
+//     migration 7; the first write of another process makes it stop.
+//   - Migration 7 makes earlier builds unable to write (their append_group
+//     and index_append are gone); their readers, which do not know the
+//     durable mark, can read events of a write not yet durable. Stop them
+//     before migrating.
+//   - With synchronous_commit = off (or fsync = off) on the server, or in
+//     the URL, an append can return, and readers can see its events,
+//     before they are durable (the durable mark is then committed
+//     asynchronously too); a crash of the server then loses them and their
+//     positions are handed out again. Keep the defaults.
 //   - An event id is unique only as the first event of an append; a reused
 //     id elsewhere in an append is not rejected.
 //   - Compact deletes truncated and deleted events (whole chunks, or the

@@ -22,6 +22,10 @@ func (s *Store) Migrate(ctx context.Context) error { return s.migrate(ctx) }
 // and 5 define it.
 func AppendV4(t *testing.T, s *Store, reqs ...cairn.AppendRequest) { appendV4(t, s, reqs...) }
 
+// AppendV6 appends reqs as one group with append_group as migration 6
+// defines it.
+func AppendV6(t *testing.T, s *Store, reqs ...cairn.AppendRequest) { appendV6(t, s, reqs...) }
+
 // SetBackfillBatch sets how many events the index backfill reads at a
 // time, until t ends.
 func SetBackfillBatch(t *testing.T, n int) {

@@ -9,17 +9,19 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Group commit.
 //
-// The head row's lock makes the end of every append (its last statement and
-// the COMMIT with its WAL flush) happen one at a time in the whole
-// database. To keep that from bounding a process to one append per WAL
-// flush, the appends that arrive while a transaction is in flight are
-// queued and committed together in the next one: one transaction, one head
-// increment, one flush for the group. Each append in a group keeps its own
+// The head row's lock makes the end of every append (its last statements and
+// its COMMIT) happen one at a time in the whole database, and each append
+// costs a WAL flush (its durable mark's, see durable.go). To keep that from
+// bounding a process to one append per round trip and flush, the appends
+// that arrive while a transaction is in flight are queued and committed
+// together in the next one: one transaction, one head increment, one flush
+// for the group. Each append in a group keeps its own
 // outcome: one that fails its expected version, repeats an earlier append
 // or hits a tombstone gets its error or earlier result, and the others are
 // written. One group transaction of a process is in flight at a time
@@ -56,6 +58,40 @@ type committer struct {
 	queue   []*pending
 	running int // group loops running
 	last    int // size of the last group taken
+
+	// Owned by the group loop, of which one runs at a time (maxGroups),
+	// started and ended under mu, in an appending goroutine (lead) or a
+	// goroutine of its own (commitLoop).
+	lastEnd int64 // the position after the last group written, or -1
+	alone   int   // groups written in a row with no other write between
+}
+
+// aloneGroups is how many groups a Store must write in a row, with no
+// other write in the database between them, before it commits its groups
+// synchronously in one transaction (see groupMode).
+const aloneGroups = 2
+
+// groupMode says how the next group commits: synchronously, writing its
+// durable mark and its notification in its own transaction, when this
+// Store has been writing alone (one transaction instead of three), or
+// asynchronously, followed by
+// the durable mark in a transaction of its own, so that the commits of
+// processes writing side by side overlap (see durable.go). A process that
+// writes alone holds the head row's lock through its WAL flush; the first
+// write of another process in between makes it commit asynchronously
+// again.
+func (c *committer) groupMode() (inSync bool) {
+	return c.alone >= aloneGroups
+}
+
+// written records the positions a group wrote: first … end-1.
+func (c *committer) written(first, end int64) {
+	if first == c.lastEnd {
+		c.alone++
+	} else {
+		c.alone = 0
+	}
+	c.lastEnd = end
 }
 
 // Append implements [cairn.Backend]. The append joins the next group
@@ -90,7 +126,7 @@ func (s *Store) submit(ctx context.Context, req cairn.AppendRequest) (*pending, 
 	}
 	c.mu.Unlock()
 	if start {
-		go s.commitLoop()
+		s.lead(p)
 	}
 	select {
 	case <-p.done:
@@ -110,41 +146,79 @@ func (s *Store) submit(ctx context.Context, req cairn.AppendRequest) (*pending, 
 	return p, nil
 }
 
-// commitLoop commits groups until the queue is empty.
-func (s *Store) commitLoop() {
+// lead runs the group loop in the goroutine of p's append, which found
+// none running, until p's group has committed; then it leaves the loop, if
+// appends are waiting, to a goroutine of its own. A lone writer commits its
+// appends in its own goroutine: no goroutine is started, none grows its
+// stack anew, for each append.
+func (s *Store) lead(p *pending) {
 	c := &s.commit
 	for {
-		// Appends whose group just committed are about to queue their
-		// next append: let them, so that the next group is not one
-		// append that happened to come first. The next group is expected
-		// to hold them and the appends queued meanwhile: waiting only for
-		// as many as the last group held would keep writers split in
-		// cohorts that alternate (16 writers as groups of 8, measured at
-		// 13–15k events/s against 20–23k as groups of 16). A lone writer
-		// has nobody to wait for.
-		c.mu.Lock()
-		want := c.last + len(c.queue)
-		c.mu.Unlock()
-		for range 3 {
-			c.mu.Lock()
-			short := c.last > 1 && len(c.queue) < want
-			c.mu.Unlock()
-			if !short {
-				break
-			}
-			runtime.Gosched()
+		group := s.nextGroup()
+		if group == nil {
+			return
+		}
+		s.commitGroup(group)
+		select {
+		case <-p.done:
+		default:
+			continue
 		}
 		c.mu.Lock()
-		group := c.takeLocked()
-		c.last = len(group)
-		if len(group) == 0 {
+		if len(c.queue) == 0 {
 			c.running--
 			c.mu.Unlock()
 			return
 		}
 		c.mu.Unlock()
+		go s.commitLoop()
+		return
+	}
+}
+
+// commitLoop commits groups until the queue is empty.
+func (s *Store) commitLoop() {
+	for {
+		group := s.nextGroup()
+		if group == nil {
+			return
+		}
 		s.commitGroup(group)
 	}
+}
+
+// nextGroup takes the next group from the queue. When the queue is empty
+// it ends the loop (running) and returns nil.
+func (s *Store) nextGroup() []*pending {
+	c := &s.commit
+	// Appends whose group just committed are about to queue their next
+	// append: let them, so that the next group is not one append that
+	// happened to come first. The next group is expected to hold them and
+	// the appends queued meanwhile: waiting only for as many as the last
+	// group held would keep writers split in cohorts that alternate (16
+	// writers as groups of 8, measured at 13–15k events/s against 20–23k
+	// as groups of 16). A lone writer has nobody to wait for.
+	c.mu.Lock()
+	want := c.last + len(c.queue)
+	c.mu.Unlock()
+	for range 3 {
+		c.mu.Lock()
+		short := c.last > 1 && len(c.queue) < want
+		c.mu.Unlock()
+		if !short {
+			break
+		}
+		runtime.Gosched()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	group := c.takeLocked()
+	c.last = len(group)
+	if len(group) == 0 {
+		c.running--
+		return nil
+	}
+	return group
 }
 
 // takeLocked removes the next group from the queue, in arrival order. An
@@ -241,29 +315,129 @@ type groupArgs struct {
 	clash []bool
 }
 
-func (a *groupArgs) list(channel string) []any {
+func (a *groupArgs) list() []any {
 	r, ix, fx := &a.rows, &a.ix, &a.fx.out
-	return []any{a.streams, a.expected, a.counts, r.id, r.types, r.ctypes, r.kindArg(), r.data, r.metaArg(), r.tagsArg(), r.chunks, channel,
+	return []any{a.streams, a.expected, a.counts, r.id, r.types, r.ctypes, r.kindArg(), r.data, r.metaArg(), r.tagsArg(), r.chunks,
 		ix.req, ix.kind, ix.value, ix.off, ix.count, ix.first,
 		fx.kind, fx.value, fx.nrel, fx.off, fx.count,
 		a.q.reqs, a.q.after, a.q.types, a.q.tags, a.clash}
 }
 
 // appendGroup appends the group's requests, each on its own terms, with
-// one call of the schema's append_group function: one statement, one round
-// trip, committed on its own. It tries again when the connection fails.
+// one call of the schema's append_group function, or of append_one for a
+// lone append without a condition: one round trip, in which the call
+// commits asynchronously and the durable mark follows (see durable.go). It
+// tries again when the connection fails.
 func (s *Store) appendGroup(ctx context.Context, group []*pending) ([]cairn.AppendResult, []error, error) {
 	reqs := make([]cairn.AppendRequest, len(group))
+	for i, p := range group {
+		reqs[i] = p.req
+	}
+	var sql string
+	var args []any
+	conds := false
+	inSync := s.commit.groupMode()
+	var channel *string
+	if inSync {
+		channel = &s.channel
+	}
+	if len(group) == 1 && group[0].req.Condition == nil {
+		sql, args = s.oneCall(group[0], channel)
+	} else {
+		sql, args, conds = s.groupCall(group, channel)
+	}
+	var err error
+	for attempt := 1; ; attempt++ {
+		if err := s.check(ctx); err != nil {
+			return nil, nil, err
+		}
+		var out []groupRow
+		actx, cancel := context.WithTimeout(ctx, s.opts.GroupTimeout)
+		out, err = s.callGroup(actx, sql, args, inSync)
+		timedOut := errors.Is(actx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
+		cancel()
+		if err == nil {
+			s.groupWritten(group, out)
+			return s.groupOutcome(ctx, reqs, out)
+		}
+		if isDuplicateID(err) {
+			// A concurrent append to another stream recorded one of
+			// the first ids; the step-by-step transaction sorts out
+			// which append is a retry and which a duplicate.
+			if conds && len(reqs) > 1 {
+				// One transaction checks conditions against the
+				// events committed before it only: commitGroup
+				// appends each alone, in order.
+				return nil, nil, err
+			}
+			return s.appendRetrying(ctx, reqs, false)
+		}
+		if attempt == maxAttempts || !(retryable(err) || timedOut) || ctx.Err() != nil || s.closed.Load() {
+			break
+		}
+		s.log.Warn("pgstore: append failed, trying again", "attempt", attempt, "err", err)
+	}
+	return nil, nil, s.wrap("append", err)
+}
+
+// groupWritten tells the committer which positions the group's call
+// wrote (out holds its outcomes): those of its appends written (status 0).
+func (s *Store) groupWritten(group []*pending, out []groupRow) {
+	first, end := int64(-1), int64(-1)
+	for i, g := range out {
+		if g.status != 0 || i >= len(group) || g.position == nil {
+			continue
+		}
+		last := *g.position
+		if f := last - int64(len(group[i].req.Events)) + 1; first < 0 || f < first {
+			first = f
+		}
+		end = max(end, last+1)
+	}
+	if first >= 0 {
+		s.commit.written(first, end)
+	}
+}
+
+// oneCall is the call of append_one for p, which writes the durable mark
+// and notifies channel itself unless channel is nil.
+func (s *Store) oneCall(p *pending, channel *string) (string, []any) {
+	r := p.req
+	var rows eventRows
+	rows.addRequest(r.Stream, r.Events)
+	var m runMerger
+	m.add(&p.runs, 0)
+	// The keys of a stream's first event come last.
+	fx := &m.out
+	var fresh int32
+	for i, first := range p.runs.first {
+		if first {
+			fx.kind = append(fx.kind, p.runs.kind[i])
+			fx.value = append(fx.value, p.runs.value[i])
+			fx.nrel = append(fx.nrel, 0)
+			fx.off = append(fx.off, 0)
+			fx.count = append(fx.count, 1)
+			fresh++
+		}
+	}
+	sql := `SELECT status, out_version, out_position, rec_stream, rec_version FROM ` + s.fn("append_one") +
+		`($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`
+	return sql, []any{r.Stream, r.Expected.Int64(), rows.id, rows.types, rows.ctypes, rows.kindArg(), rows.data, rows.metaArg(), rows.tagsArg(), rows.chunks,
+		fx.kind, fx.value, fx.nrel, fx.off, fx.count, fresh, channel}
+}
+
+// groupCall is the call of append_group for group, which writes the
+// durable mark and notifies channel itself unless channel is nil; conds
+// reports whether any append has a condition.
+func (s *Store) groupCall(group []*pending, channel *string) (sql string, args []any, conds bool) {
 	a := groupArgs{
 		streams:  make([]string, len(group)),
 		expected: make([]int64, len(group)),
 		counts:   make([]int32, len(group)),
 	}
-	conds := false
 	var base int64
 	for i, p := range group {
 		r := p.req
-		reqs[i] = r
 		a.streams[i], a.expected[i], a.counts[i] = r.Stream, r.Expected.Int64(), int32(len(r.Events))
 		a.rows.addRequest(r.Stream, r.Events)
 		for range p.runs.kind {
@@ -287,39 +461,9 @@ func (s *Store) appendGroup(ctx context.Context, group []*pending) ([]cairn.Appe
 			}
 		}
 	}
-	sql := `SELECT status, out_version, out_position, rec_stream, rec_version FROM ` + s.fn("append_group") +
+	sql = `SELECT status, out_version, out_position, rec_stream, rec_version FROM ` + s.fn("append_group") +
 		`($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)`
-	var err error
-	for attempt := 1; ; attempt++ {
-		if err := s.check(ctx); err != nil {
-			return nil, nil, err
-		}
-		var out []groupRow
-		actx, cancel := context.WithTimeout(ctx, s.opts.GroupTimeout)
-		out, err = s.callGroup(actx, sql, a.list(s.channel))
-		timedOut := errors.Is(actx.Err(), context.DeadlineExceeded) && ctx.Err() == nil
-		cancel()
-		if err == nil {
-			return s.groupOutcome(ctx, reqs, out)
-		}
-		if isDuplicateID(err) {
-			// A concurrent append to another stream recorded one of
-			// the first ids; the step-by-step transaction sorts out
-			// which append is a retry and which a duplicate.
-			if conds && len(reqs) > 1 {
-				// One transaction checks conditions against the
-				// events committed before it only: commitGroup
-				// appends each alone, in order.
-				return nil, nil, err
-			}
-			return s.appendRetrying(ctx, reqs, false)
-		}
-		if attempt == maxAttempts || !(retryable(err) || timedOut) || ctx.Err() != nil || s.closed.Load() {
-			break
-		}
-		s.log.Warn("pgstore: append failed, trying again", "attempt", attempt, "err", err)
-	}
-	return nil, nil, s.wrap("append", err)
+	return sql, append(a.list(), channel), conds
 }
 
 type groupRow struct {
@@ -330,21 +474,68 @@ type groupRow struct {
 	recVersion *int64
 }
 
-func (s *Store) callGroup(ctx context.Context, sql string, args []any) ([]groupRow, error) {
-	rows, err := s.pool.Query(ctx, sql, args...)
+// callGroup runs the call sql of append_group or append_one in a
+// transaction of its own, and returns the call's rows. When inSync is set the
+// call writes the durable mark itself and the transaction commits
+// synchronously; otherwise the call commits asynchronously, and the durable
+// mark and the notification follow in the same round trip. Either way, an
+// outcome other than a write, which may rest on appends not durable yet,
+// is returned once the mark covers them.
+func (s *Store) callGroup(ctx context.Context, sql string, args []any, inSync bool) ([]groupRow, error) {
+	pc, err := s.pool.Acquire(ctx)
 	if err != nil {
 		return nil, err
 	}
-	defer rows.Close()
-	var out []groupRow
-	for rows.Next() {
-		var g groupRow
-		if err := rows.Scan(&g.status, &g.version, &g.position, &g.recStream, &g.recVersion); err != nil {
-			return nil, err
-		}
-		out = append(out, g)
+	defer pc.Release()
+	conn := pc.Conn()
+	b := &pgx.Batch{}
+	// Index numbers and conditions are read in statements that start
+	// after the head row's lock is taken: each must see what committed
+	// before it.
+	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+	b.Queue(sql, args...)
+	b.Queue("COMMIT")
+	rest := 1
+	if !inSync {
+		s.queueDurable(b)
+		rest += durableQueued
 	}
-	return out, rows.Err()
+	br := conn.SendBatch(ctx, b)
+	var out []groupRow
+	err = func() error {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		rows, err := br.Query()
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var g groupRow
+			if err := rows.Scan(&g.status, &g.version, &g.position, &g.recStream, &g.recVersion); err != nil {
+				rows.Close()
+				return err
+			}
+			out = append(out, g)
+		}
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for range rest {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		rollback(conn)
+		return nil, err
+	}
+	return out, nil
 }
 
 // groupOutcome turns append_group's rows into results and errors. Requests

@@ -19,11 +19,12 @@ import (
 // of categories, types or correlation ids, and sends them with the events,
 // merged where they meet and numbered within the write (runMerger); the
 // schema places them at the write's positions and numbers them after the
-// last entry of their key (index_append). For a group of appends that are
+// last entry of their key (the insert into index_runs of append_group,
+// append_one and Store.indexSQL). For a group of appends that are
 // not all written, only the schema knows which runs to file, and merges
 // them itself (index_merge). That happens under the head row's lock, in
-// the transaction that writes the events: see migration 6 and the package
-// documentation.
+// the transaction that writes the events: see migrations 6 and 7 and the
+// package documentation.
 
 // Kinds as the schema stores them: cairn.IndexKind's numbers are part of
 // the stored format. TestIndexKindsStored holds them.
@@ -83,7 +84,7 @@ func (r *indexRuns) add(req int32, k cairn.IndexKey, off int32, first bool) int 
 	return len(r.kind) - 1
 }
 
-// filedRuns are runs as index_append files them: in position order,
+// filedRuns are runs as the schema files them: in position order,
 // merged where runs of a key meet, each numbered after the entries of its
 // key earlier in the write (nrel).
 type filedRuns struct {

@@ -21,6 +21,7 @@ var migrations = []string{
 	migration4,
 	migration5,
 	migration6,
+	migration7,
 }
 
 // migrationSteps are the steps of migrations that SQL cannot do alone, run

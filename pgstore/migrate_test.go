@@ -192,6 +192,7 @@ func TestMigrationsFrozen(t *testing.T) {
 		"bfd269019d72dbe19f51f37adbb39f6af42eb8815d87a3ff468d6fe2143b3684",
 		"1d08eb095829dd951516bd6e82327375b5df879612b962a9caf9e4778f89a730",
 		"108cc7a3d4b5e7e655327c491e9272cf8338ba32a904ec040b41ed3de7572eae",
+		"e461eda32825d6d955a4306965fdc334ef48e3b7836e3fb5582b86d3f695b0e5",
 	}
 	if len(migrations) != len(released) {
 		t.Fatalf("%d migrations, %d checksums: add the new migration's checksum", len(migrations), len(released))
@@ -353,6 +354,35 @@ func appendV4(t *testing.T, s *Store, reqs ...cairn.AppendRequest) {
 	for i, st := range statuses {
 		if st != 0 {
 			t.Fatalf("append_group of migration 5: request %d has status %d", i, st)
+		}
+	}
+}
+
+// appendV6 appends reqs as one group with append_group as migration 6
+// defines it, and fails t unless every request is written.
+func appendV6(t *testing.T, s *Store, reqs ...cairn.AppendRequest) {
+	t.Helper()
+	group := make([]*pending, len(reqs))
+	for i, r := range reqs {
+		group[i] = &pending{req: r}
+		group[i].keys = group[i].runs.addRequest(0, 0, r.Stream, -1, r.Events)
+	}
+	_, args, _ := s.groupCall(group, nil)
+	args = args[:len(args)-1] // migration 7's p_channel
+	// Migration 6 took the channel after the chunks.
+	args = append(args[:11], append([]any{s.channel}, args[11:]...)...)
+	rows, err := s.pool.Query(context.Background(), `SELECT status FROM `+s.fn("append_group")+
+		`($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)`, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	statuses, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, st := range statuses {
+		if st != 0 {
+			t.Fatalf("append_group of migration 6: request %d has status %d", i, st)
 		}
 	}
 }

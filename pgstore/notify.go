@@ -11,14 +11,16 @@ import (
 )
 
 // Notify implements [cairn.Notifier]. It listens for the NOTIFY that every
-// append sends at commit, on a connection of its own outside the pool (its
-// application_name is "cairn:<schema>:listen"), and
-// calls fn with the last position of each commit it hears of, from any
+// append sends once it is durable, on a connection of its own outside the
+// pool (its application_name is "cairn:<schema>:listen"), and calls fn
+// with the last durable position each notification carries, from any
 // process. When the connection fails it reconnects with a growing delay;
-// after every (re)connect it calls fn with the current head, so a subscriber
-// woken by it catches up on commits made while nobody was listening. Every
-// Options.PollInterval without a notification it reads the head and calls fn
-// if it moved, in case a notification was lost.
+// after every (re)connect it calls fn with the current head (the durable
+// mark), so a subscriber woken by it catches up on commits made while
+// nobody was listening. Every Options.PollInterval without a notification
+// it writes the durable mark if the head is ahead of it (a commit whose
+// process ended before it wrote its mark) and calls fn if it moved, in
+// case a notification was lost.
 //
 // fn runs on the listener's goroutine, one call at a time; it may be called
 // more than once for one commit. stop ends the listener and waits for it;
@@ -117,8 +119,9 @@ func (s *Store) listenOnce(ctx context.Context, fn func(uint64), connected func(
 			}
 		case errors.Is(err, context.DeadlineExceeded):
 			// Quiet for a while: poll the head in case a notification
-			// went missing.
-			h, err := s.readHead(ctx, conn)
+			// went missing, writing the durable mark for the commits
+			// that lack it (their process ended before it wrote it).
+			h, err := s.settle(ctx, conn)
 			if err != nil {
 				return err
 			}
@@ -133,9 +136,11 @@ func (s *Store) listenOnce(ctx context.Context, fn func(uint64), connected func(
 	}
 }
 
+// readHead reads the durable mark: the position after the last event
+// readers see.
 func (s *Store) readHead(ctx context.Context, conn *pgx.Conn) (int64, error) {
 	var next int64
-	err := conn.QueryRow(ctx, "SELECT next FROM "+s.head).Scan(&next)
+	err := conn.QueryRow(ctx, "SELECT "+s.durableMark).Scan(&next)
 	return next, err
 }
 

@@ -88,8 +88,8 @@ func (s *Store) readQuery(ctx context.Context, sql string, dir cairn.Direction, 
 	return events, true, rows.Err()
 }
 
-// readQuerySQL reads at most $4 events from position $3 on in direction
-// dir from each list query_scans chooses for the query ($1 its items'
+// readQuerySQL reads at most $4 durable events from position $3 on in
+// direction dir from each list query_scans chooses for the query ($1 its items'
 // types, $2 their tags), that pass the item. The lists are read run by run
 // in position order; a run's events are taken out of the chunks that hold
 // them by subscript (positionColumns), which for the scattered events of a
@@ -101,7 +101,8 @@ func (s *Store) readQuerySQL(dir cairn.Direction, sorted bool) string {
 	var runs, chunks, series, order string
 	if dir == cairn.Forward {
 		runs = `e.position >= coalesce((SELECT max(e2.position) FROM ` + s.indexRuns + ` e2
-				WHERE e2.kind = l.kind AND e2.value = l.value AND e2.position <= $3::bigint), $3::bigint)`
+				WHERE e2.kind = l.kind AND e2.value = l.value AND e2.position <= $3::bigint), $3::bigint)
+			AND e.position < ` + s.durableMark
 		chunks = s.chunksSQL(`greatest(e.position, $3::bigint)`, `e.position + e.count - 1`, cairn.Forward)
 		series = `greatest(e.position, c.position, $3::bigint), least(e.position + e.count, c.position + c.count) - 1`
 		order = `e.position`
@@ -109,7 +110,7 @@ func (s *Store) readQuerySQL(dir cairn.Direction, sorted bool) string {
 			order += `, g.p`
 		}
 	} else {
-		runs = `e.position <= $3::bigint`
+		runs = `e.position <= $3::bigint AND e.position < ` + s.durableMark
 		chunks = s.chunksSQL(`e.position`, `least($3::bigint, e.position + e.count - 1)`, cairn.Backward)
 		series = `least(e.position + e.count - 1, c.position + c.count - 1, $3::bigint), greatest(e.position, c.position), -1`
 		order = `e.position DESC`

@@ -229,19 +229,20 @@ func (s *Store) ReadStreamSized(ctx context.Context, stream string, from int64, 
 			}
 			next = last.Version - 1
 		}
-		events, err := s.readStreamPage(ctx, s.pool, stream, next, n, dir, z)
+		events, err := s.readStreamPage(ctx, s.pool, stream, next, n, dir, z, false)
 		return events, s.wrap("read stream", err)
 	})
 }
 
-// readStreamPage reads at most n events of stream from version from.
-func (s *Store) readStreamPage(ctx context.Context, q querier, stream string, from int64, n int, dir cairn.Direction, z *sizer) ([]cairn.Event, error) {
+// readStreamPage reads at most n events of stream from version from: the
+// durable ones, or all that q sees when all is set.
+func (s *Store) readStreamPage(ctx context.Context, q querier, stream string, from int64, n int, dir cairn.Direction, z *sizer, all bool) ([]cairn.Event, error) {
 	if dir == cairn.Forward {
-		f := s.readStreamForward()
+		f := s.readStreamForward(all)
 		f.z = z
 		return f.read(ctx, q, stream, from, n)
 	}
-	rows, err := q.Query(ctx, s.readStreamBackwardSQL(), stream, from, n)
+	rows, err := q.Query(ctx, s.readStreamBackwardSQL(all), stream, from, n)
 	if err != nil {
 		return nil, err
 	}
@@ -252,26 +253,31 @@ func (s *Store) readStreamPage(ctx context.Context, q querier, stream string, fr
 // event, it says whether the stream is missing, deleted, or has none in the
 // range.
 func (s *Store) readStreamFirst(ctx context.Context, stream string, from int64, count int, dir cairn.Direction, z *sizer) ([]cairn.Event, error) {
-	read := func(q querier) ([]cairn.Event, error) {
-		events, err := s.readStreamPage(ctx, q, stream, from, count, dir, z)
-		return events, s.wrap("read stream", err)
-	}
-	events, err := read(s.pool)
+	events, err := s.readStreamPage(ctx, s.pool, stream, from, count, dir, z, false)
 	if err != nil || len(events) > 0 {
-		return events, err
+		return events, s.wrap("read stream", err)
 	}
 	// No events: say whether the stream is missing, deleted, or has none in
 	// the range. The stream's state and its events must come from one
 	// snapshot (a stream's row and its events commit together), and events
 	// may have committed since the first query: read both in one
-	// repeatable-read transaction.
+	// repeatable-read transaction. The state may come from an append that
+	// is not durable yet: the read then takes every event the snapshot
+	// holds, and makes them durable before it answers.
+	pending := false
 	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if _, err := s.streamStateOn(ctx, tx, "read", stream); err != nil {
+		var err error
+		if _, pending, err = s.streamStateOn(ctx, tx, "read", stream); err != nil {
 			return err
 		}
-		events, err = read(tx)
+		events, err = s.readStreamPage(ctx, tx, stream, from, count, dir, z, true)
 		return err
 	})
+	if pending {
+		if _, serr := s.settle(ctx, s.pool); serr != nil {
+			return nil, s.wrap("read stream", serr)
+		}
+	}
 	if err != nil && !errors.Is(err, cairn.ErrStreamNotFound) && !errors.Is(err, cairn.ErrStreamDeleted) {
 		err = s.wrap("read stream", err)
 	}
@@ -283,20 +289,20 @@ func (s *Store) readStreamFirst(ctx context.Context, stream string, from int64, 
 // chunks, in version order: the chunks scanned start at the one that holds
 // the lowest version to read (the last one that begins at or before it);
 // versions below the truncation point are skipped, and a deleted stream
-// has nothing to read.
-func (s *Store) readStreamForward() forward {
+// has nothing to read. Only durable chunks are read, unless all is set.
+func (s *Store) readStreamForward(all bool) forward {
 	lo := s.streamLow(true)
 	return forward{
-		chunks: s.streamChunks(lo) + ` ORDER BY version LIMIT $3`,
+		chunks: s.streamChunks(lo, all) + ` ORDER BY version LIMIT $3`,
 		key:    `version`,
 		first:  `greatest(` + lo + ` - c.version + 1, 1)`,
 		limit:  `$3`,
 	}
 }
 
-func (s *Store) readStreamBackwardSQL() string {
+func (s *Store) readStreamBackwardSQL(all bool) string {
 	lo := s.streamLow(false)
-	return s.expandSQL(s.streamChunks(lo)+` AND version <= $2::bigint ORDER BY version DESC LIMIT $3`,
+	return s.expandSQL(s.streamChunks(lo, all)+` AND version <= $2::bigint ORDER BY version DESC LIMIT $3`,
 		`c.version + x.n - 1 <= $2::bigint AND c.version + x.n - 1 >= `+lo, `c.version DESC, x.n DESC`, `$3`)
 }
 
@@ -310,36 +316,59 @@ func (s *Store) streamLow(from bool) string {
 }
 
 // streamChunks selects the chunks of stream $1 that hold versions from lo
-// on.
-func (s *Store) streamChunks(lo string) string {
-	return `SELECT * FROM ` + s.chunks + ` WHERE stream = $1 AND version + count > ` + lo + `
+// on: the durable ones, or all when all is set.
+func (s *Store) streamChunks(lo string, all bool) string {
+	sql := `SELECT * FROM ` + s.chunks + ` WHERE stream = $1 AND version + count > ` + lo + `
 		AND version >= (SELECT coalesce(max(c2.version), 0) FROM ` + s.chunks + ` c2 WHERE c2.stream = $1 AND c2.version <= ` + lo + `)`
+	if !all {
+		sql += ` AND position < ` + s.durableMark
+	}
+	return sql
 }
 
 // streamState returns the state of an existing stream, or the error for op
-// on a stream that does not exist, was soft-deleted or tombstoned.
+// on a stream that does not exist, was soft-deleted or tombstoned. When the
+// state comes from an append that is not durable yet, it makes it durable
+// before it answers.
 func (s *Store) streamState(ctx context.Context, op, stream string) (streamState, error) {
-	return s.streamStateOn(ctx, s.pool, op, stream)
+	st, pending, err := s.streamStateOn(ctx, s.pool, op, stream)
+	if pending {
+		if _, serr := s.settle(ctx, s.pool); serr != nil {
+			return st, s.wrap(op, serr)
+		}
+	}
+	return st, err
 }
 
-// streamStateOn is streamState through q: the pool, or a transaction.
+// streamStateOn is streamState through q (the pool, or a transaction),
+// which leaves it to the caller to settle when pending: when the stream's
+// last append is not durable yet.
 func (s *Store) streamStateOn(ctx context.Context, q interface {
 	QueryRow(context.Context, string, ...any) pgx.Row
-}, op, stream string) (streamState, error) {
-	var st streamState
-	err := q.QueryRow(ctx, `SELECT version, before, deleted, tombstoned FROM `+s.streams+` WHERE id = $1`, stream).
-		Scan(&st.version, &st.before, &st.deleted, &st.tombstoned)
+}, op, stream string) (st streamState, pending bool, err error) {
+	err = q.QueryRow(ctx, `SELECT version, before, deleted, tombstoned, `+s.pendingSQL("t")+`
+		FROM `+s.streams+` t WHERE id = $1`, stream).
+		Scan(&st.version, &st.before, &st.deleted, &st.tombstoned, &pending)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
-		return st, cairn.NotFound(op, stream)
+		return st, false, cairn.NotFound(op, stream)
 	case err != nil:
-		return st, s.wrap(op, err)
+		return st, false, s.wrap(op, err)
 	case st.tombstoned:
-		return st, cairn.Deleted(op, stream)
+		return st, pending, cairn.Deleted(op, stream)
 	case st.current() < 0:
-		return st, cairn.NotFound(op, stream)
+		return st, pending, cairn.NotFound(op, stream)
 	}
-	return st, nil
+	return st, pending, nil
+}
+
+// pendingSQL says whether the last append to the stream whose row is t is
+// not durable yet: its last chunk ends beyond the durable mark. The
+// stream's chunks are looked at only when the head is ahead of the mark.
+func (s *Store) pendingSQL(t string) string {
+	return `CASE WHEN (SELECT h.next FROM ` + s.head + ` h) > ` + s.durableMark + ` THEN
+		coalesce((SELECT c.position + c.count FROM ` + s.chunks + ` c WHERE c.stream = ` + t + `.id
+			ORDER BY c.version DESC LIMIT 1), 0) > ` + s.durableMark + ` ELSE false END`
 }
 
 // ReadAll implements [cairn.Backend]. Every position below the highest one a
@@ -373,6 +402,7 @@ func (s *Store) readAllPage(ctx context.Context, from uint64, count int, dir cai
 		return forward{
 			chunks: `SELECT * FROM ` + s.chunks + ` WHERE position + count > $1::bigint
 				AND position >= (SELECT coalesce(max(position), 0) FROM ` + s.chunks + ` WHERE position <= $1::bigint)
+				AND position < ` + s.durableMark + `
 				ORDER BY position LIMIT $2`,
 			key:   `position`,
 			first: `greatest($1::bigint - c.position + 1, 1)`,
@@ -381,7 +411,8 @@ func (s *Store) readAllPage(ctx context.Context, from uint64, count int, dir cai
 		}.read(ctx, s.pool, int64(from), count)
 	}
 	from = min(from, math.MaxInt64)
-	rows, err := s.pool.Query(ctx, s.expandSQL(`SELECT * FROM `+s.chunks+` WHERE position <= $1::bigint ORDER BY position DESC LIMIT $2`,
+	rows, err := s.pool.Query(ctx, s.expandSQL(`SELECT * FROM `+s.chunks+` WHERE position <= $1::bigint AND position < `+s.durableMark+`
+		ORDER BY position DESC LIMIT $2`,
 		`c.position + x.n - 1 <= $1::bigint`, `c.position DESC, x.n DESC`, `$2`), int64(from), count)
 	if err != nil {
 		return nil, err

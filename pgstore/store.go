@@ -76,7 +76,10 @@ type Store struct {
 	channel string // NOTIFY channel of the schema
 
 	// Table names, schema-qualified and quoted.
-	chunks, streams, head, snapshots, readModel, indexRuns string
+	chunks, streams, head, snapshots, readModel, indexRuns, durable string
+	// durableMark is a subquery of the durable mark: every position
+	// below it is committed, visible and durable (see migration 7).
+	durableMark string
 
 	// Locks: mu and commit.mu are never held together; both are leaves.
 	commit    committer
@@ -144,12 +147,18 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, err
 	}
+	// A process that ended between the commit of its events and their
+	// durable mark left them for the next mark: write it.
+	if _, err := s.settle(ctx, s.pool); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pgstore: %w", err)
+	}
 	return s, nil
 }
 
 func newStore(pool *pgxpool.Pool, opts Options) *Store {
 	q := func(table string) string { return pgx.Identifier{opts.Schema, table}.Sanitize() }
-	return &Store{
+	s := &Store{
 		pool:      pool,
 		opts:      opts,
 		log:       opts.Logger,
@@ -160,8 +169,11 @@ func newStore(pool *pgxpool.Pool, opts Options) *Store {
 		snapshots: q("snapshots"),
 		readModel: q("read_model"),
 		indexRuns: q("index_runs"),
+		durable:   q("durable"),
 		done:      make(chan struct{}),
 	}
+	s.durableMark = `(SELECT coalesce(max(next), 0) FROM ` + s.durable + `)`
+	return s
 }
 
 // splitSchema removes the "schema" parameter from a URL connection string,

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 
 	"github.com/jackc/pgx/v5"
 )
@@ -23,9 +24,15 @@ func (s *Store) StreamExists(ctx context.Context, stream string) (bool, error) {
 	if err := s.check(ctx); err != nil {
 		return false, err
 	}
-	var ok bool
-	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+s.streams+
-		` WHERE id = $1 AND version >= 0 AND NOT deleted AND NOT tombstoned)`, stream).Scan(&ok)
+	var ok, pending bool
+	err := s.pool.QueryRow(ctx, `SELECT version >= 0 AND NOT deleted AND NOT tombstoned, `+s.pendingSQL("t")+`
+		FROM `+s.streams+` t WHERE id = $1`, stream).Scan(&ok, &pending)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err == nil && pending {
+		_, err = s.settle(ctx, s.pool)
+	}
 	if err != nil {
 		return false, s.wrap("stream exists", err)
 	}
@@ -38,25 +45,43 @@ func (s *Store) HasEvents(ctx context.Context) (bool, error) {
 		return false, err
 	}
 	var ok bool
-	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+s.chunks+`)`).Scan(&ok); err != nil {
+	if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM `+s.chunks+` WHERE position < `+s.durableMark+`)`).Scan(&ok); err != nil {
 		return false, s.wrap("has events", err)
 	}
 	return ok, nil
 }
 
-// ListStreams implements [cairn.Backend].
+// ListStreams implements [cairn.Backend]. When appends that are not durable
+// yet have committed, it makes them durable before it answers, as they may
+// have created some of the streams listed.
 func (s *Store) ListStreams(ctx context.Context, after string, limit int) ([]string, error) {
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
-	rows, err := s.pool.Query(ctx, `SELECT id FROM `+s.streams+
+	rows, err := s.pool.Query(ctx, `SELECT id, (SELECT next FROM `+s.head+`) > `+s.durableMark+` FROM `+s.streams+
 		` WHERE id > $1 AND version >= 0 AND NOT deleted AND NOT tombstoned ORDER BY id LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, s.wrap("list streams", err)
 	}
-	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
+	ids := []string{}
+	pending := false
+	for rows.Next() {
+		var id string
+		var p bool
+		if err := rows.Scan(&id, &p); err != nil {
+			rows.Close()
+			return nil, s.wrap("list streams", err)
+		}
+		ids = append(ids, id)
+		pending = pending || p
+	}
+	if err := rows.Err(); err != nil {
 		return nil, s.wrap("list streams", err)
+	}
+	if pending {
+		if _, err := s.settle(ctx, s.pool); err != nil {
+			return nil, s.wrap("list streams", err)
+		}
 	}
 	return ids, nil
 }

@@ -252,6 +252,20 @@ func (s *Store) Compact(ctx context.Context) error {
 	return s.call(func() error { _, err := s.c.Compact(ctx, &cairnv1.Empty{}); return err })
 }
 
+// Backup starts a backup of the server's embedded engine (cairn.v1's
+// Backup call, which takes an administrator or an operator): the stream's
+// first message holds the manifest, the others the files' contents, then
+// it ends with io.EOF. previous is the manifest of the newest backup the
+// caller holds of this store (package diskstore/backup), nil for none.
+func (s *Store) Backup(ctx context.Context, previous []byte) (cairnv1.Cairn_BackupClient, error) {
+	var stream cairnv1.Cairn_BackupClient
+	err := s.call(func() (err error) {
+		stream, err = s.c.Backup(ctx, &cairnv1.BackupRequest{Previous: previous})
+		return err
+	})
+	return stream, err
+}
+
 // Stats returns the server's statistics.
 func (s *Store) Stats(ctx context.Context) (*cairnv1.StatsResponse, error) {
 	var res *cairnv1.StatsResponse

@@ -135,6 +135,10 @@ type Options struct {
 	// [Server.HTTPHandler], to clients on loopback only (see pprof.go for
 	// why not behind authentication); others get 403. Off by default.
 	Pprof bool
+	// Backup streams a backup of the store's engine for cairn.v1's Backup
+	// call (which takes an administrator or an operator); nil answers it
+	// UNIMPLEMENTED. The cairn command sets it for the embedded engine.
+	Backup cairnsvc.BackupFunc
 	// UmaDBStream is the stream the umadb.v1 service appends UmaDB's
 	// events to. Empty means umadbsvc.DefaultStream ("umadb").
 	UmaDBStream string
@@ -328,7 +332,7 @@ func New(ctx context.Context, store *cairn.Store, opts Options) (*Server, error)
 		Deliveries:    deliveries,
 	}, kurrentdbsvc.Options{MaxAppendBytes: opts.MaxAppendBytes, AtomPub: opts.AtomPub, Secure: true})
 	s.kurrent.Register(s.grpc)
-	cairnsvc.Register(s.grpc, store, cairnsvc.Options{Access: s.access})
+	cairnsvc.Register(s.grpc, store, cairnsvc.Options{Access: s.access, Backup: opts.Backup})
 	if err := umadbsvc.Register(s.grpc, store, umadbsvc.Options{Stream: opts.UmaDBStream, Done: s.quit, Access: s.access}); err != nil {
 		s.log.Error("UmaDB's umadb.v1 service is off", "err", err)
 	}

@@ -2557,6 +2557,126 @@ func (x *BatchFailure) GetOutcomes() []*Error {
 	return nil
 }
 
+type BackupRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The manifest of the client's newest backup of this store (BACKUP.json,
+	// as package diskstore/backup writes it), empty for none: the sealed files
+	// it lists that have not changed are marked reused and not sent, and of
+	// the log's last segment only what it lacks is sent (the file's prefix).
+	Previous      []byte `protobuf:"bytes,1,opt,name=previous,proto3" json:"previous,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupRequest) Reset() {
+	*x = BackupRequest{}
+	mi := &file_cairn_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupRequest) ProtoMessage() {}
+
+func (x *BackupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
+func (*BackupRequest) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *BackupRequest) GetPrevious() []byte {
+	if x != nil {
+		return x.Previous
+	}
+	return nil
+}
+
+// BackupChunk is one message of a backup. The first holds the manifest
+// (JSON, as BACKUP.json holds it); each of the others a piece of a file, in
+// the manifest's order. Ranges of zeros are not sent: the client gives each
+// file the size the manifest says.
+type BackupChunk struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Manifest      []byte                 `protobuf:"bytes,1,opt,name=manifest,proto3" json:"manifest,omitempty"`
+	File          string                 `protobuf:"bytes,2,opt,name=file,proto3" json:"file,omitempty"`
+	Offset        int64                  `protobuf:"varint,3,opt,name=offset,proto3" json:"offset,omitempty"`
+	Data          []byte                 `protobuf:"bytes,4,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BackupChunk) Reset() {
+	*x = BackupChunk{}
+	mi := &file_cairn_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BackupChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BackupChunk) ProtoMessage() {}
+
+func (x *BackupChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_cairn_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
+func (*BackupChunk) Descriptor() ([]byte, []int) {
+	return file_cairn_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *BackupChunk) GetManifest() []byte {
+	if x != nil {
+		return x.Manifest
+	}
+	return nil
+}
+
+func (x *BackupChunk) GetFile() string {
+	if x != nil {
+		return x.File
+	}
+	return ""
+}
+
+func (x *BackupChunk) GetOffset() int64 {
+	if x != nil {
+		return x.Offset
+	}
+	return 0
+}
+
+func (x *BackupChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 var File_cairn_proto protoreflect.FileDescriptor
 
 const file_cairn_proto_rawDesc = "" +
@@ -2714,7 +2834,14 @@ const file_cairn_proto_rawDesc = "" +
 	"\x02op\x18\a \x01(\tR\x02op\x12\x1a\n" +
 	"\bposition\x18\b \x01(\x04R\bposition\";\n" +
 	"\fBatchFailure\x12+\n" +
-	"\boutcomes\x18\x01 \x03(\v2\x0f.cairn.v1.ErrorR\boutcomes*=\n" +
+	"\boutcomes\x18\x01 \x03(\v2\x0f.cairn.v1.ErrorR\boutcomes\"+\n" +
+	"\rBackupRequest\x12\x1a\n" +
+	"\bprevious\x18\x01 \x01(\fR\bprevious\"i\n" +
+	"\vBackupChunk\x12\x1a\n" +
+	"\bmanifest\x18\x01 \x01(\fR\bmanifest\x12\x12\n" +
+	"\x04file\x18\x02 \x01(\tR\x04file\x12\x16\n" +
+	"\x06offset\x18\x03 \x01(\x03R\x06offset\x12\x12\n" +
+	"\x04data\x18\x04 \x01(\fR\x04data*=\n" +
 	"\vContentType\x12\x15\n" +
 	"\x11CONTENT_TYPE_JSON\x10\x00\x12\x17\n" +
 	"\x13CONTENT_TYPE_BINARY\x10\x01*:\n" +
@@ -2739,8 +2866,7 @@ const file_cairn_proto_rawDesc = "" +
 	"\x12CODE_NOT_SUPPORTED\x10\x06\x12\x0f\n" +
 	"\vCODE_CLOSED\x10\a\x12\x10\n" +
 	"\fCODE_CORRUPT\x10\b\x12\x19\n" +
-	"\x15CODE_CONDITION_FAILED\x10\t2\xdd\n" +
-	"\n" +
+	"\x15CODE_CONDITION_FAILED\x10\t2\x99\v\n" +
 	"\x05Cairn\x12;\n" +
 	"\x06Append\x12\x17.cairn.v1.AppendRequest\x1a\x18.cairn.v1.AppendResponse\x12J\n" +
 	"\vAppendBatch\x12\x1c.cairn.v1.AppendBatchRequest\x1a\x1d.cairn.v1.AppendBatchResponse\x12A\n" +
@@ -2763,7 +2889,8 @@ const file_cairn_proto_rawDesc = "" +
 	"\x05Watch\x12\x0f.cairn.v1.Empty\x1a\x0e.cairn.v1.Head0\x01\x12?\n" +
 	"\tReadQuery\x12\x1a.cairn.v1.ReadQueryRequest\x1a\x16.cairn.v1.ReadResponse\x12D\n" +
 	"\tReadIndex\x12\x1a.cairn.v1.ReadIndexRequest\x1a\x1b.cairn.v1.ReadIndexResponse\x122\n" +
-	"\aGetHead\x12\x0f.cairn.v1.Empty\x1a\x16.cairn.v1.HeadResponseB.Z,github.com/cairndb/cairn/api/cairnv1;cairnv1b\x06proto3"
+	"\aGetHead\x12\x0f.cairn.v1.Empty\x1a\x16.cairn.v1.HeadResponse\x12:\n" +
+	"\x06Backup\x12\x17.cairn.v1.BackupRequest\x1a\x15.cairn.v1.BackupChunk0\x01B.Z,github.com/cairndb/cairn/api/cairnv1;cairnv1b\x06proto3"
 
 var (
 	file_cairn_proto_rawDescOnce sync.Once
@@ -2778,7 +2905,7 @@ func file_cairn_proto_rawDescGZIP() []byte {
 }
 
 var file_cairn_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_cairn_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_cairn_proto_goTypes = []any{
 	(ContentType)(0),              // 0: cairn.v1.ContentType
 	(Direction)(0),                // 1: cairn.v1.Direction
@@ -2823,12 +2950,14 @@ var file_cairn_proto_goTypes = []any{
 	(*Head)(nil),                  // 40: cairn.v1.Head
 	(*Error)(nil),                 // 41: cairn.v1.Error
 	(*BatchFailure)(nil),          // 42: cairn.v1.BatchFailure
-	(*timestamppb.Timestamp)(nil), // 43: google.protobuf.Timestamp
+	(*BackupRequest)(nil),         // 43: cairn.v1.BackupRequest
+	(*BackupChunk)(nil),           // 44: cairn.v1.BackupChunk
+	(*timestamppb.Timestamp)(nil), // 45: google.protobuf.Timestamp
 }
 var file_cairn_proto_depIdxs = []int32{
 	0,  // 0: cairn.v1.EventData.content_type:type_name -> cairn.v1.ContentType
 	0,  // 1: cairn.v1.Event.content_type:type_name -> cairn.v1.ContentType
-	43, // 2: cairn.v1.Event.created:type_name -> google.protobuf.Timestamp
+	45, // 2: cairn.v1.Event.created:type_name -> google.protobuf.Timestamp
 	5,  // 3: cairn.v1.AppendRequest.events:type_name -> cairn.v1.EventData
 	10, // 4: cairn.v1.AppendRequest.condition:type_name -> cairn.v1.AppendCondition
 	9,  // 5: cairn.v1.Query.items:type_name -> cairn.v1.QueryItem
@@ -2845,7 +2974,7 @@ var file_cairn_proto_depIdxs = []int32{
 	1,  // 16: cairn.v1.ReadIndexRequest.direction:type_name -> cairn.v1.Direction
 	6,  // 17: cairn.v1.IndexedEvent.event:type_name -> cairn.v1.Event
 	20, // 18: cairn.v1.ReadIndexResponse.entries:type_name -> cairn.v1.IndexedEvent
-	43, // 19: cairn.v1.Snapshot.created:type_name -> google.protobuf.Timestamp
+	45, // 19: cairn.v1.Snapshot.created:type_name -> google.protobuf.Timestamp
 	31, // 20: cairn.v1.GetSnapshotResponse.snapshot:type_name -> cairn.v1.Snapshot
 	37, // 21: cairn.v1.ReadModelScanResponse.entries:type_name -> cairn.v1.Entry
 	3,  // 22: cairn.v1.Error.code:type_name -> cairn.v1.Code
@@ -2871,29 +3000,31 @@ var file_cairn_proto_depIdxs = []int32{
 	17, // 42: cairn.v1.Cairn.ReadQuery:input_type -> cairn.v1.ReadQueryRequest
 	19, // 43: cairn.v1.Cairn.ReadIndex:input_type -> cairn.v1.ReadIndexRequest
 	4,  // 44: cairn.v1.Cairn.GetHead:input_type -> cairn.v1.Empty
-	11, // 45: cairn.v1.Cairn.Append:output_type -> cairn.v1.AppendResponse
-	13, // 46: cairn.v1.Cairn.AppendBatch:output_type -> cairn.v1.AppendBatchResponse
-	16, // 47: cairn.v1.Cairn.ReadStream:output_type -> cairn.v1.ReadResponse
-	16, // 48: cairn.v1.Cairn.ReadAll:output_type -> cairn.v1.ReadResponse
-	24, // 49: cairn.v1.Cairn.StreamVersion:output_type -> cairn.v1.StreamVersionResponse
-	25, // 50: cairn.v1.Cairn.StreamExists:output_type -> cairn.v1.StreamExistsResponse
-	26, // 51: cairn.v1.Cairn.HasEvents:output_type -> cairn.v1.HasEventsResponse
-	28, // 52: cairn.v1.Cairn.ListStreams:output_type -> cairn.v1.ListStreamsResponse
-	4,  // 53: cairn.v1.Cairn.DeleteStream:output_type -> cairn.v1.Empty
-	4,  // 54: cairn.v1.Cairn.TombstoneStream:output_type -> cairn.v1.Empty
-	4,  // 55: cairn.v1.Cairn.TruncateStream:output_type -> cairn.v1.Empty
-	4,  // 56: cairn.v1.Cairn.CommitSnapshot:output_type -> cairn.v1.Empty
-	33, // 57: cairn.v1.Cairn.GetSnapshot:output_type -> cairn.v1.GetSnapshotResponse
-	35, // 58: cairn.v1.Cairn.ReadModelGet:output_type -> cairn.v1.ReadModelGetResponse
-	38, // 59: cairn.v1.Cairn.ReadModelScan:output_type -> cairn.v1.ReadModelScanResponse
-	4,  // 60: cairn.v1.Cairn.Compact:output_type -> cairn.v1.Empty
-	39, // 61: cairn.v1.Cairn.Stats:output_type -> cairn.v1.StatsResponse
-	40, // 62: cairn.v1.Cairn.Watch:output_type -> cairn.v1.Head
-	16, // 63: cairn.v1.Cairn.ReadQuery:output_type -> cairn.v1.ReadResponse
-	21, // 64: cairn.v1.Cairn.ReadIndex:output_type -> cairn.v1.ReadIndexResponse
-	22, // 65: cairn.v1.Cairn.GetHead:output_type -> cairn.v1.HeadResponse
-	45, // [45:66] is the sub-list for method output_type
-	24, // [24:45] is the sub-list for method input_type
+	43, // 45: cairn.v1.Cairn.Backup:input_type -> cairn.v1.BackupRequest
+	11, // 46: cairn.v1.Cairn.Append:output_type -> cairn.v1.AppendResponse
+	13, // 47: cairn.v1.Cairn.AppendBatch:output_type -> cairn.v1.AppendBatchResponse
+	16, // 48: cairn.v1.Cairn.ReadStream:output_type -> cairn.v1.ReadResponse
+	16, // 49: cairn.v1.Cairn.ReadAll:output_type -> cairn.v1.ReadResponse
+	24, // 50: cairn.v1.Cairn.StreamVersion:output_type -> cairn.v1.StreamVersionResponse
+	25, // 51: cairn.v1.Cairn.StreamExists:output_type -> cairn.v1.StreamExistsResponse
+	26, // 52: cairn.v1.Cairn.HasEvents:output_type -> cairn.v1.HasEventsResponse
+	28, // 53: cairn.v1.Cairn.ListStreams:output_type -> cairn.v1.ListStreamsResponse
+	4,  // 54: cairn.v1.Cairn.DeleteStream:output_type -> cairn.v1.Empty
+	4,  // 55: cairn.v1.Cairn.TombstoneStream:output_type -> cairn.v1.Empty
+	4,  // 56: cairn.v1.Cairn.TruncateStream:output_type -> cairn.v1.Empty
+	4,  // 57: cairn.v1.Cairn.CommitSnapshot:output_type -> cairn.v1.Empty
+	33, // 58: cairn.v1.Cairn.GetSnapshot:output_type -> cairn.v1.GetSnapshotResponse
+	35, // 59: cairn.v1.Cairn.ReadModelGet:output_type -> cairn.v1.ReadModelGetResponse
+	38, // 60: cairn.v1.Cairn.ReadModelScan:output_type -> cairn.v1.ReadModelScanResponse
+	4,  // 61: cairn.v1.Cairn.Compact:output_type -> cairn.v1.Empty
+	39, // 62: cairn.v1.Cairn.Stats:output_type -> cairn.v1.StatsResponse
+	40, // 63: cairn.v1.Cairn.Watch:output_type -> cairn.v1.Head
+	16, // 64: cairn.v1.Cairn.ReadQuery:output_type -> cairn.v1.ReadResponse
+	21, // 65: cairn.v1.Cairn.ReadIndex:output_type -> cairn.v1.ReadIndexResponse
+	22, // 66: cairn.v1.Cairn.GetHead:output_type -> cairn.v1.HeadResponse
+	44, // 67: cairn.v1.Cairn.Backup:output_type -> cairn.v1.BackupChunk
+	46, // [46:68] is the sub-list for method output_type
+	24, // [24:46] is the sub-list for method input_type
 	24, // [24:24] is the sub-list for extension type_name
 	24, // [24:24] is the sub-list for extension extendee
 	0,  // [0:24] is the sub-list for field type_name
@@ -2912,7 +3043,7 @@ func file_cairn_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cairn_proto_rawDesc), len(file_cairn_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   39,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

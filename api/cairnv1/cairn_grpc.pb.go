@@ -54,6 +54,7 @@ const (
 	Cairn_ReadQuery_FullMethodName       = "/cairn.v1.Cairn/ReadQuery"
 	Cairn_ReadIndex_FullMethodName       = "/cairn.v1.Cairn/ReadIndex"
 	Cairn_GetHead_FullMethodName         = "/cairn.v1.Cairn/GetHead"
+	Cairn_Backup_FullMethodName          = "/cairn.v1.Cairn/Backup"
 )
 
 // CairnClient is the client API for Cairn service.
@@ -91,6 +92,13 @@ type CairnClient interface {
 	ReadIndex(ctx context.Context, in *ReadIndexRequest, opts ...grpc.CallOption) (*ReadIndexResponse, error)
 	// GetHead returns the position of the last event of the log.
 	GetHead(ctx context.Context, in *Empty, opts ...grpc.CallOption) (*HeadResponse, error)
+	// Backup streams a consistent backup of the server's embedded engine,
+	// taken while it serves writes (see package diskstore/backup): first a
+	// message with the backup's manifest, then the content of each file it
+	// lists that the client's previous backup does not hold. It takes an
+	// administrator or an operator; a server whose engine is not the
+	// embedded one answers UNIMPLEMENTED.
+	Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error)
 }
 
 type cairnClient struct {
@@ -320,6 +328,25 @@ func (c *cairnClient) GetHead(ctx context.Context, in *Empty, opts ...grpc.CallO
 	return out, nil
 }
 
+func (c *cairnClient) Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Cairn_ServiceDesc.Streams[1], Cairn_Backup_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[BackupRequest, BackupChunk]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Cairn_BackupClient = grpc.ServerStreamingClient[BackupChunk]
+
 // CairnServer is the server API for Cairn service.
 // All implementations must embed UnimplementedCairnServer
 // for forward compatibility.
@@ -355,6 +382,13 @@ type CairnServer interface {
 	ReadIndex(context.Context, *ReadIndexRequest) (*ReadIndexResponse, error)
 	// GetHead returns the position of the last event of the log.
 	GetHead(context.Context, *Empty) (*HeadResponse, error)
+	// Backup streams a consistent backup of the server's embedded engine,
+	// taken while it serves writes (see package diskstore/backup): first a
+	// message with the backup's manifest, then the content of each file it
+	// lists that the client's previous backup does not hold. It takes an
+	// administrator or an operator; a server whose engine is not the
+	// embedded one answers UNIMPLEMENTED.
+	Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error
 	mustEmbedUnimplementedCairnServer()
 }
 
@@ -427,6 +461,9 @@ func (UnimplementedCairnServer) ReadIndex(context.Context, *ReadIndexRequest) (*
 }
 func (UnimplementedCairnServer) GetHead(context.Context, *Empty) (*HeadResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetHead not implemented")
+}
+func (UnimplementedCairnServer) Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error {
+	return status.Error(codes.Unimplemented, "method Backup not implemented")
 }
 func (UnimplementedCairnServer) mustEmbedUnimplementedCairnServer() {}
 func (UnimplementedCairnServer) testEmbeddedByValue()               {}
@@ -820,6 +857,17 @@ func _Cairn_GetHead_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Cairn_Backup_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(BackupRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(CairnServer).Backup(m, &grpc.GenericServerStream[BackupRequest, BackupChunk]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Cairn_BackupServer = grpc.ServerStreamingServer[BackupChunk]
+
 // Cairn_ServiceDesc is the grpc.ServiceDesc for Cairn service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -912,6 +960,11 @@ var Cairn_ServiceDesc = grpc.ServiceDesc{
 		{
 			StreamName:    "Watch",
 			Handler:       _Cairn_Watch_Handler,
+			ServerStreams: true,
+		},
+		{
+			StreamName:    "Backup",
+			Handler:       _Cairn_Backup_Handler,
 			ServerStreams: true,
 		},
 	},

@@ -30,7 +30,7 @@ func newBenchCmd(g *globals) *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "bench",
-		Short: "Measure the store with workloads W1–W6 and D1–D3 against a raw fdatasync baseline",
+		Short: "Measure the store with workloads W1–W6, D1–D3 and M1 against a raw baseline",
 		Long: `Bench runs the workloads W1–W6 on 256-byte events and prints each figure
 beside a raw baseline measured in the same run: a file appended with
 fdatasync under the same concurrency, with a simple group commit.
@@ -43,6 +43,10 @@ cairn://…) bench writes streams named
 bench-XXXXXXXX-… into the store, and deletes them and compacts the store
 afterwards (unless --keep); the baseline is then PostgreSQL's own, or a file
 on this machine's temporary directory.
+
+On PostgreSQL, M1 runs application processes side by side (this command
+started again as worker processes), one writer each, against the same
+number of writers in one process and plain INSERTs from as many processes.
 
 The default sizes finish in well under a minute on a small machine;
 --large fills the log to 10 million events for W5 and W6. The sizes of
@@ -106,6 +110,13 @@ plain lines otherwise.`,
 			if kind == storeurl.Dir {
 				cfg.Reopen = open
 			}
+			if kind == storeurl.Postgres {
+				// M1's processes share the store.
+				cfg.URL = url
+				if cfg.Worker, err = benchWorker(); err != nil {
+					return err
+				}
+			}
 			if !noRaw && kind == storeurl.Postgres {
 				b, err := bench.NewPostgresBaseline(ctx, url)
 				if err != nil {
@@ -168,12 +179,15 @@ plain lines otherwise.`,
 	f.IntVar(&cfg.D1Appends, "d1-appends", 0, "D1: appends per writer, each way (default 200)")
 	f.IntVar(&cfg.D2Commits, "d2-commits", 0, "D2: successful commits on the contended tag (default 1000)")
 	f.IntVar(&cfg.D3Events, "d3-events", 0, "D3: events appended, 1000 of them tagged and read back by query (default 200000)")
-	f.StringVar(&workloads, "workloads", "", "comma-separated workloads to run, among W1,W2,W3,W4,W5,W6,D1,D2,D3 (default all)")
+	f.IntVar(&cfg.M1Processes, "m1-processes", 0, "M1: application processes, one writer each (default 16)")
+	f.IntVar(&cfg.M1Appends, "m1-appends", 0, "M1: appends per process (default 300)")
+	f.StringVar(&workloads, "workloads", "", "comma-separated workloads to run, among W1,W2,W3,W4,W5,W6,D1,D2,D3,M1 (default all; M1 on PostgreSQL only)")
 	f.BoolVar(&noSync, "no-sync", false, "open a directory store without fsync (figures without durability)")
 	f.BoolVar(&keep, "keep", false, "keep what bench wrote: the directory store it created, or its streams in a shared store")
 	f.BoolVar(&noRaw, "no-baseline", false, "skip the raw baseline")
 	f.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	f.StringVar(&rawDir, "baseline-dir", "", "directory of the baseline's file (default: the bench store's directory, or the temporary directory)")
+	cmd.AddCommand(newBenchWorkerCmd())
 	return cmd
 }
 

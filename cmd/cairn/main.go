@@ -6,6 +6,10 @@
 //	cairn streams                    list streams
 //	cairn stats                      show what a store holds
 //	cairn tail [STREAM]              follow new events as JSON lines
+//	cairn export / import FILE       the log as JSON lines, into any engine
+//	cairn backup DEST                back up the embedded engine, online, incrementally
+//	cairn restore BACKUP DIR         restore a backup into a new directory
+//	cairn check [DIR]                verify the embedded engine's store offline
 //	cairn certs                      make a development CA and node certificate
 //	cairn bench                      measure the engine against a raw baseline
 //	cairn version                    print the version

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/diskstore"
+	"github.com/cairndb/cairn/diskstore/backup"
 	"github.com/cairndb/cairn/server"
 	"github.com/cairndb/cairn/server/tracing"
 	"github.com/cairndb/cairn/server/users"
@@ -247,6 +249,9 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			lis, err := net.Listen("tcp", listen)
 			if err != nil {
 				return fmt.Errorf("--listen: %w", err)
+			}
+			if db, ok := store.Backend().(*diskstore.DB); ok {
+				opts.Backup = backup.StreamFunc(db)
 			}
 			srv, err := server.New(ctx, store, opts)
 			if err != nil {

@@ -41,6 +41,9 @@ type Options struct {
 	// a Total, the bar, percentage and time left follow the bytes (an
 	// import measures the file it reads).
 	TotalBytes int64
+	// ByteRate shows the rate in bytes per second rather than items: for
+	// work that copies files, whose sizes differ.
+	ByteRate bool
 	// Unit names the items ("events" when empty).
 	Unit string
 	// Terminal redraws one line in place, several times a second. Use
@@ -62,9 +65,10 @@ type Reporter struct {
 	opts  Options
 	start time.Time
 
-	items atomic.Int64
-	bytes atomic.Int64
-	total atomic.Int64
+	items      atomic.Int64
+	bytes      atomic.Int64
+	total      atomic.Int64
+	totalBytes atomic.Int64
 
 	mu    sync.Mutex // serialises writes to w; held by draw and Done
 	drawn bool       // a terminal line is on screen (guarded by mu)
@@ -95,6 +99,7 @@ func New(w io.Writer, label string, opts Options) *Reporter {
 	}
 	r := &Reporter{w: w, label: label, opts: opts, start: opts.Now(), stop: make(chan struct{})}
 	r.total.Store(opts.Total)
+	r.totalBytes.Store(opts.TotalBytes)
 	if !opts.Quiet {
 		r.wg.Add(1)
 		go r.loop()
@@ -128,6 +133,10 @@ func (r *Reporter) Reached(n int64) {
 
 // SetTotal changes the number of items expected (0: unknown).
 func (r *Reporter) SetTotal(n int64) { r.total.Store(n) }
+
+// SetTotalBytes changes the number of bytes expected (0: unknown), which
+// the bar follows when no number of items is expected.
+func (r *Reporter) SetTotalBytes(n int64) { r.totalBytes.Store(n) }
 
 func (r *Reporter) loop() {
 	defer r.wg.Done()
@@ -231,7 +240,7 @@ func (r *Reporter) draw() {
 // one, the count, bytes, rate and elapsed time.
 func (r *Reporter) Line() string {
 	s := r.Summary()
-	total := r.total.Load()
+	total, totalBytes := r.total.Load(), r.totalBytes.Load()
 	rate := s.Rate()
 	var b strings.Builder
 	b.WriteString(r.label)
@@ -241,8 +250,8 @@ func (r *Reporter) Line() string {
 		b.WriteString(": ")
 	}
 	done, all := s.Items, total
-	if total <= 0 && r.opts.TotalBytes > 0 {
-		done, all = s.Bytes, r.opts.TotalBytes
+	if total <= 0 && totalBytes > 0 {
+		done, all = s.Bytes, totalBytes
 	}
 	if all > 0 {
 		pct := min(done*100/all, 100)
@@ -261,11 +270,15 @@ func (r *Reporter) Line() string {
 	}
 	if s.Bytes > 0 {
 		fmt.Fprintf(&b, ", %s", Bytes(s.Bytes))
-		if total <= 0 && r.opts.TotalBytes > 0 {
-			fmt.Fprintf(&b, " of %s", Bytes(r.opts.TotalBytes))
+		if total <= 0 && totalBytes > 0 {
+			fmt.Fprintf(&b, " of %s", Bytes(totalBytes))
 		}
 	}
-	fmt.Fprintf(&b, ", %s %s/s", Count(rate), r.opts.Unit)
+	if r.opts.ByteRate {
+		fmt.Fprintf(&b, ", %s/s", Bytes(int64(perSecond(s.Bytes, s.Elapsed))))
+	} else {
+		fmt.Fprintf(&b, ", %s %s/s", Count(rate), r.opts.Unit)
+	}
 	if perSec := perSecond(done, s.Elapsed); all > 0 && done < all && perSec > 0 {
 		left := time.Duration(float64(all-done) / perSec * float64(time.Second))
 		fmt.Fprintf(&b, ", ETA %s", left.Round(time.Second))

@@ -63,6 +63,13 @@ func TestLineShowsRateAndTimeLeft(t *testing.T) {
 	if got, want := byBytes.Line(), "import:  25% 100 events, 1.0 MiB of 4.0 MiB, 100 events/s, ETA 3s"; got != want {
 		t.Fatalf("line by bytes = %q, want %q", got, want)
 	}
+	copies := New(&syncBuffer{}, "backup", Options{Now: c.now, Quiet: true, Unit: "files", ByteRate: true})
+	copies.SetTotalBytes(8 << 20)
+	copies.Add(3, 2<<20)
+	c.advance(time.Second)
+	if got, want := copies.Line(), "backup:  25% 3 files, 2.0 MiB of 8.0 MiB, 2.0 MiB/s, ETA 3s"; got != want {
+		t.Fatalf("line of copies = %q, want %q", got, want)
+	}
 	unknown := New(&syncBuffer{}, "bench", Options{Now: c.now, Quiet: true, Unit: "appends"})
 	unknown.Add(3000, 0)
 	c.advance(2 * time.Second)

@@ -32,7 +32,8 @@
 //     ReadModelScan need the right to read $all: they show what every
 //     stream holds; so does an append with a condition, which tells
 //     whether matching events exist in any stream.
-//   - Compact needs an administrator or an operator, as a scavenge does.
+//   - Compact needs an administrator or an operator, as a scavenge does;
+//     so does Backup, which streams every file of the store.
 //   - System streams (whose names start with '$') are written, deleted
 //     and truncated as the ACLs allow, administrators only by default, as
 //     in KurrentDB; so a server can keep its users, stream metadata and
@@ -68,6 +69,7 @@ type Service struct {
 	store  *cairn.Store
 	limit  int // the largest response, in bytes
 	access *acl.Checker
+	backup BackupFunc
 }
 
 // Options configure a [Service]. The zero value serves every call.
@@ -76,6 +78,10 @@ type Options struct {
 	// the host put in the call's context (see the package documentation).
 	// Nil serves every call.
 	Access *acl.Checker
+	// Backup streams a backup of the store's engine for the Backup call;
+	// nil answers it UNIMPLEMENTED. The host sets it for an engine that
+	// takes backups (the embedded one, through package diskstore/backup).
+	Backup BackupFunc
 }
 
 // MessageOverhead is what [MessageLimit] allows beyond an event's data and
@@ -90,7 +96,7 @@ func MessageLimit(store *cairn.Store) int { return store.MaxEventBytes() + Messa
 
 // New returns the service over store.
 func New(store *cairn.Store, opts Options) *Service {
-	return &Service{store: store, limit: MessageLimit(store), access: opts.Access}
+	return &Service{store: store, limit: MessageLimit(store), access: opts.Access, backup: opts.Backup}
 }
 
 // Register registers the service over store on srv.

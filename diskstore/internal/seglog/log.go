@@ -363,6 +363,8 @@ func (l *Log) Punch(holes []Span) error {
 	const block = 4096
 	var f vfs.File
 	var seg uint64
+	skip := false // segment seg is shared with a backup
+	noted := false
 	defer func() {
 		if f != nil {
 			_ = f.Close()
@@ -374,21 +376,38 @@ func (l *Log) Punch(holes []Span) error {
 		if hi <= lo {
 			continue
 		}
-		if f == nil {
+		if !noted {
 			if err := l.noteCompacted(); err != nil {
 				return err
 			}
+			noted = true
 		}
-		if f == nil || h.Seg != seg {
+		if (f == nil && !skip) || h.Seg != seg {
 			if f != nil {
 				_ = f.Close()
+				f = nil
 			}
-			var err error
-			if f, err = l.fs.OpenReadWrite(l.fs.PathJoin(l.dir, SegmentName(h.Seg)), vfs.WriteCategoryUnspecified); err != nil {
+			seg = h.Seg
+			path := l.fs.PathJoin(l.dir, SegmentName(h.Seg))
+			st, err := l.fs.Stat(path)
+			if err != nil {
+				return err
+			}
+			if skip = shared(st); skip {
+				// A backup links the segment: a hole punched here would
+				// punch it in the backup too, whose index may still
+				// need those bytes. Its space comes back when the
+				// segment goes, or at a compaction after the backup
+				// is deleted.
+				continue
+			}
+			if f, err = l.fs.OpenReadWrite(path, vfs.WriteCategoryUnspecified); err != nil {
 				f = nil
 				return err
 			}
-			seg = h.Seg
+		}
+		if skip {
+			continue
 		}
 		if err := punchHole(f, lo, hi-lo); err != nil {
 			return err
@@ -412,6 +431,16 @@ func Compacted(fs vfs.FS, dir string) bool {
 // Compacted reports whether the log was compacted (see the function
 // Compacted).
 func (l *Log) Compacted() bool { return Compacted(l.fs, l.dir) }
+
+// CompactedNote is the name of the file, in the log's directory, that says
+// the log was compacted.
+const CompactedNote = compactedNote
+
+// Dir returns the log's directory.
+func (l *Log) Dir() string { return l.dir }
+
+// FS returns the filesystem the log lives on.
+func (l *Log) FS() vfs.FS { return l.fs }
 
 // noteCompacted makes the note that the log was compacted durable, before
 // compaction frees anything.

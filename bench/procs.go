@@ -1,0 +1,316 @@
+package bench
+
+// M1: many application processes sharing one store.
+//
+//	M1  M1Processes processes, each with one writer appending one event at
+//	    a time to a stream of its own with an exact expected version (W2's
+//	    shape, spread over processes): events/s, beside the baseline from
+//	    as many processes, and beside as many writers in this process
+//
+// The processes are started by Config.Worker (the cairn command runs
+// itself, with a hidden subcommand that calls [Worker]). Each opens the
+// store, makes a first append, and says it is ready; when all are, they
+// are told to go together, and each times its appends. The figure is
+// every process's appends over the time from the first start to the last
+// end. The baseline's processes make the same appends as plain INSERTs,
+// one connection each.
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os/exec"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cairndb/cairn"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// workerSpec is what a worker process is told to do, as a JSON line on its
+// standard input (so that the store's URL, which may hold a password, is
+// not on a command line).
+type workerSpec struct {
+	// Plain selects the baseline: plain INSERTs into Table over one
+	// connection to URL. Otherwise appends through the store at URL.
+	Plain   bool
+	URL     string
+	Table   string
+	Stream  string
+	Appends int
+}
+
+// workerResult is what a worker process answers, as a JSON line.
+type workerResult struct {
+	Start, End time.Time
+	Latencies  []time.Duration
+	Err        string
+}
+
+// Worker is the body of a worker process of M1. It reads its task from
+// in, opens the store with open (or connects for the baseline), makes a
+// first append, writes "ready" to out, waits for "go" on in, makes its
+// appends, and writes its result to out.
+func Worker(ctx context.Context, in io.Reader, out io.Writer, open func(ctx context.Context, url string) (*cairn.Store, error)) error {
+	lines := bufio.NewScanner(in)
+	if !lines.Scan() {
+		return fmt.Errorf("bench worker: no task on standard input: %v", lines.Err())
+	}
+	var spec workerSpec
+	if err := json.Unmarshal(lines.Bytes(), &spec); err != nil {
+		return fmt.Errorf("bench worker: task: %w", err)
+	}
+	var appendOne func(i int) error
+	if spec.Plain {
+		conn, err := pgx.Connect(ctx, withoutSchema(spec.URL))
+		if err != nil {
+			return fmt.Errorf("bench worker: %w", err)
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		data := make([]byte, EventBytes)
+		_, _ = rand.Read(data)
+		sql := "INSERT INTO " + spec.Table + " (stream, version, id, type, data, created) VALUES ($1, $2, $3, 'Measured', $4, now())"
+		appendOne = func(i int) error {
+			_, err := conn.Exec(ctx, sql, spec.Stream, int64(i), uuid.Must(uuid.NewV7()), data)
+			return err
+		}
+	} else {
+		s, err := open(ctx, spec.URL)
+		if err != nil {
+			return fmt.Errorf("bench worker: %w", err)
+		}
+		defer s.Close()
+		data := make([]byte, EventBytes)
+		_, _ = rand.Read(data)
+		v := int64(-1)
+		appendOne = func(int) error {
+			exp := cairn.NoStream
+			if v >= 0 {
+				exp = cairn.Exact(v)
+			}
+			res, err := s.Append(ctx, spec.Stream, exp, cairn.EventData{Type: "Measured", ContentType: cairn.ContentBinary, Data: data})
+			v = res.Version
+			return err
+		}
+	}
+	// The first append connects, prepares the statements and creates the
+	// stream: it is not measured.
+	if err := appendOne(0); err != nil {
+		return fmt.Errorf("bench worker: %w", err)
+	}
+	if _, err := fmt.Fprintln(out, "ready"); err != nil {
+		return err
+	}
+	if !lines.Scan() || lines.Text() != "go" {
+		return fmt.Errorf("bench worker: no go on standard input: %v", lines.Err())
+	}
+	res := workerResult{Start: time.Now(), Latencies: make([]time.Duration, 0, spec.Appends)}
+	for i := range spec.Appends {
+		t := time.Now()
+		if err := appendOne(i + 1); err != nil {
+			res.Err = err.Error()
+			break
+		}
+		res.Latencies = append(res.Latencies, time.Since(t))
+	}
+	res.End = time.Now()
+	b, err := json.Marshal(res)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(out, "%s\n", b)
+	return err
+}
+
+// processes runs n worker processes, process i with the task spec(i),
+// started together, and returns every append's latency and the time from
+// the first start to the last end.
+func (r *runner) processes(ctx context.Context, label string, n int, spec func(i int) workerSpec) ([]time.Duration, time.Duration, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	type proc struct {
+		cmd   *exec.Cmd
+		in    io.WriteCloser
+		lines *bufio.Scanner
+	}
+	procs := make([]proc, n)
+	var errs []error
+	defer func() {
+		for _, p := range procs {
+			if p.cmd != nil && p.cmd.Process != nil {
+				_ = p.in.Close()
+				// A worker that failed is killed; Wait reaps it.
+				_ = p.cmd.Process.Kill()
+				_ = p.cmd.Wait()
+			}
+		}
+	}()
+	for i := range procs {
+		cmd := r.cfg.Worker(ctx)
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			return nil, 0, err
+		}
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			return nil, 0, err
+		}
+		if err := cmd.Start(); err != nil {
+			return nil, 0, fmt.Errorf("%s: start worker process: %w", label, err)
+		}
+		procs[i] = proc{cmd: cmd, in: in, lines: bufio.NewScanner(out)}
+		b, err := json.Marshal(spec(i))
+		if err != nil {
+			return nil, 0, err
+		}
+		if _, err := fmt.Fprintf(in, "%s\n", b); err != nil {
+			return nil, 0, fmt.Errorf("%s: worker process %d: %w", label, i, err)
+		}
+	}
+	for i, p := range procs {
+		if !p.lines.Scan() || p.lines.Text() != "ready" {
+			return nil, 0, fmt.Errorf("%s: worker process %d did not get ready (%q, %v): its standard error says why", label, i, p.lines.Text(), p.lines.Err())
+		}
+	}
+	for i, p := range procs {
+		if _, err := fmt.Fprintln(p.in, "go"); err != nil {
+			return nil, 0, fmt.Errorf("%s: worker process %d: %w", label, i, err)
+		}
+	}
+	var (
+		mu         sync.Mutex
+		lat        []time.Duration
+		first, end time.Time
+		wg         sync.WaitGroup
+	)
+	for i, p := range procs {
+		wg.Go(func() {
+			var res workerResult
+			err := errors.New("no result")
+			if p.lines.Scan() {
+				err = json.Unmarshal(p.lines.Bytes(), &res)
+			}
+			if err == nil && res.Err != "" {
+				err = errors.New(res.Err)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				errs = append(errs, fmt.Errorf("%s: worker process %d: %w", label, i, err))
+				return
+			}
+			lat = append(lat, res.Latencies...)
+			if first.IsZero() || res.Start.Before(first) {
+				first = res.Start
+			}
+			if res.End.After(end) {
+				end = res.End
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, 0, err
+	}
+	for i := range procs {
+		p := &procs[i]
+		_ = p.in.Close()
+		if err := p.cmd.Wait(); err != nil {
+			errs = append(errs, fmt.Errorf("%s: worker process %d: %w", label, i, err))
+		}
+		p.cmd = nil
+	}
+	return lat, end.Sub(first), errors.Join(errs...)
+}
+
+// m1 runs M1Processes writers in this process, then in as many processes,
+// then the baseline in as many processes.
+func (r *runner) m1(ctx context.Context) error {
+	if r.cfg.Worker == nil || r.cfg.URL == "" {
+		return errors.New("M1 needs a store that processes share (postgres://…) and a way to start them")
+	}
+	n, appends := r.cfg.M1Processes, r.cfg.M1Appends
+	oneLat, oneEl, err := r.writers(ctx, "M1 in one process", "m1-one", n, appends)
+	if err != nil {
+		return err
+	}
+	r.note("M1: %d processes, one writer each", n)
+	procLat, procEl, err := r.processes(ctx, "M1", n, func(i int) workerSpec {
+		return workerSpec{URL: r.cfg.URL, Stream: fmt.Sprintf("%sm1-p%d", r.cfg.StreamPrefix, i), Appends: appends}
+	})
+	if err != nil {
+		return err
+	}
+	total := float64(n * appends)
+	thr := Result{Workload: "M1", Metric: fmt.Sprintf("%d processes: throughput", n), Unit: "events/s", Value: total / procEl.Seconds()}
+	p99 := Result{Workload: "M1", Metric: fmt.Sprintf("%d processes: append latency p99", n), Unit: "ms", Value: ms(percentile(procLat, 0.99))}
+	if pb, ok := r.cfg.Baseline.(*PostgresBaseline); ok {
+		r.note("M1: %d processes of plain INSERTs", n)
+		rawLat, rawEl, err := r.processes(ctx, "M1 baseline", n, func(i int) workerSpec {
+			return workerSpec{Plain: true, URL: pb.url, Table: pb.table, Stream: fmt.Sprintf("m1-raw-%d", i), Appends: appends}
+		})
+		if err != nil {
+			return err
+		}
+		thr.Raw, thr.HasRaw = total/rawEl.Seconds(), true
+		p99.Raw, p99.HasRaw = ms(percentile(rawLat, 0.99)), true
+	}
+	r.report(thr)
+	r.report(p99)
+	// The processes against the same writers in one process: the second
+	// column is the in-process figure of this run, not the baseline.
+	r.report(Result{Workload: "M1", Metric: fmt.Sprintf("%d processes vs %d writers in one", n, n), Unit: "events/s",
+		Value: thr.Value, Raw: total / oneEl.Seconds(), HasRaw: true})
+	r.report(Result{Workload: "M1", Metric: fmt.Sprintf("%d writers in one process: p99", n), Unit: "ms", Value: ms(percentile(oneLat, 0.99))})
+	return nil
+}
+
+// writers runs W2's shape: writers goroutines, each making appends
+// single-event appends to a stream of its own (named after name) with an
+// exact expected version. It returns the latencies and the elapsed time.
+func (r *runner) writers(ctx context.Context, label, name string, writers, appends int) ([]time.Duration, time.Duration, error) {
+	p, end := r.progress(label, writers*appends)
+	defer end()
+	var (
+		done atomic.Int64
+		lat  = make([][]time.Duration, writers)
+		errs = make([]error, writers)
+		wg   sync.WaitGroup
+	)
+	ev := r.events(1)
+	start := time.Now()
+	for w := range writers {
+		wg.Go(func() {
+			stream := fmt.Sprintf("%s%s-%d", r.cfg.StreamPrefix, name, w)
+			v := int64(-1)
+			for range appends {
+				exp := cairn.NoStream
+				if v >= 0 {
+					exp = cairn.Exact(v)
+				}
+				t := time.Now()
+				res, err := r.s.Append(ctx, stream, exp, ev...)
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				lat[w] = append(lat[w], time.Since(t))
+				v = res.Version
+				p(int(done.Add(1)))
+			}
+		})
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if err := errors.Join(errs...); err != nil {
+		return nil, 0, err
+	}
+	return slices.Concat(lat...), elapsed, nil
+}
