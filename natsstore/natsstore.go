@@ -109,6 +109,8 @@ var (
 	_ cairn.Snapshotter     = (*DB)(nil)
 	_ cairn.TxCommitter     = (*DB)(nil)
 	_ cairn.ReadModelReader = (*DB)(nil)
+	_ cairn.IndexReader     = (*DB)(nil)
+	_ cairn.Querier         = (*DB)(nil)
 	_ cairn.Notifier        = (*DB)(nil)
 	_ cairn.Syncer          = (*DB)(nil)
 	_ cairn.Cluster         = (*DB)(nil)

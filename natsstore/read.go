@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/diskstore"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -84,4 +85,29 @@ func (d *DB) ReadModelGet(ctx context.Context, table, key string) ([]byte, bool,
 // ReadModelScan implements [cairn.ReadModelReader].
 func (d *DB) ReadModelScan(ctx context.Context, table, prefix, after string, limit int) ([]cairn.Entry, error) {
 	return d.local.ReadModelScan(ctx, table, prefix, after, limit)
+}
+
+// ReadIndex implements [cairn.IndexReader]: the copy's index, which holds
+// the lists ($ce-, $et-, tags) of every record the node applied.
+func (d *DB) ReadIndex(ctx context.Context, key cairn.IndexKey, from int64, count int, dir cairn.Direction) ([]cairn.IndexedEvent, error) {
+	return d.local.ReadIndex(ctx, key, from, count, dir)
+}
+
+// ReadQuery implements [cairn.Querier] from the copy's index. An append
+// condition is not decided here but where the record is applied, on every
+// node alike, against the copy as it is at that point of the log.
+func (d *DB) ReadQuery(ctx context.Context, q cairn.Query, from uint64, count int, dir cairn.Direction) ([]cairn.Event, error) {
+	return d.local.ReadQuery(ctx, q, from, count, dir)
+}
+
+// BeginBackup starts a backup of the node's copy ([diskstore.DB.BeginBackup]):
+// it holds every record the node applied before the call, and the mark of
+// the last one, so that a node restored from it goes on applying the log
+// from the record after. The node applies the log meanwhile; a compaction
+// record waits until the backup is closed.
+func (d *DB) BeginBackup(ctx context.Context) (*diskstore.Backup, error) {
+	if d.closing.Load() {
+		return nil, cairn.ErrClosed
+	}
+	return d.local.BeginBackup(ctx)
 }

@@ -263,6 +263,22 @@ func (s *spread) ReadModelScan(ctx context.Context, table, prefix, after string,
 	return d.ReadModelScan(ctx, table, prefix, after, limit)
 }
 
+func (s *spread) ReadIndex(ctx context.Context, key cairn.IndexKey, from int64, count int, dir cairn.Direction) ([]cairn.IndexedEvent, error) {
+	d, err := s.reader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return d.ReadIndex(ctx, key, from, count, dir)
+}
+
+func (s *spread) ReadQuery(ctx context.Context, q cairn.Query, from uint64, count int, dir cairn.Direction) ([]cairn.Event, error) {
+	d, err := s.reader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return d.ReadQuery(ctx, q, from, count, dir)
+}
+
 func (s *spread) DiskBytes(ctx context.Context) (int64, error) { return s.next().DiskBytes(ctx) }
 func (s *spread) Health(ctx context.Context) error             { return s.next().Health(ctx) }
 
@@ -291,5 +307,7 @@ var (
 	_ cairn.Snapshotter     = (*spread)(nil)
 	_ cairn.TxCommitter     = (*spread)(nil)
 	_ cairn.ReadModelReader = (*spread)(nil)
+	_ cairn.IndexReader     = (*spread)(nil)
+	_ cairn.Querier         = (*spread)(nil)
 	_ cairn.Notifier        = (*spread)(nil)
 )

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -271,5 +273,64 @@ func waitLog(t *testing.T, s *cairn.Store, want int) (string, int) {
 			t.Fatalf("the node holds %d events, %d were acknowledged", n, want)
 		}
 		time.Sleep(300 * time.Millisecond)
+	}
+}
+
+// A new node starts from a backup of another node, as docs/cluster.md
+// says: `cairn backup --server` of a serving node, `cairn restore` into the
+// new node's DIR/node/store, then `cairn serve --data DIR --nats-embedded`
+// routed to the others. It goes on from the backup's mark: it ends with
+// the same log as the others, each event once, the writes made after the
+// backup included; a query by type and tag reads them; and it has a node
+// id of its own.
+func TestClusterNodeFromBackup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster of cairn processes")
+	}
+	nodes := startCluster(t)
+	ctx := context.Background()
+	appendTo := func(s *cairn.Store, n int) {
+		t.Helper()
+		for i := range n {
+			ev := cairn.EventData{Type: "E", Data: []byte(`{}`), Tags: []string{fmt.Sprint("k:", i%2)}}
+			if _, err := s.Append(ctx, fmt.Sprint("b-", i%3), cairn.Any, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	appendTo(openRemote(t, nodes[0].grpc), 20)
+	dest := filepath.Join(t.TempDir(), "backups")
+	if _, errOut := mustCairn(t, "backup", dest, "--server", "cairn://admin:changeit@"+nodes[0].grpc); !strings.Contains(errOut, "holds generation 1") {
+		t.Fatalf("backup --server of a node printed %q", errOut)
+	}
+	appendTo(openRemote(t, nodes[1].grpc), 10)
+
+	n := &clusterNode{dir: filepath.Join(t.TempDir(), "n3"), grpc: freeAddr(t), http: freeAddr(t), nats: freeAddr(t), route: freeAddr(t)}
+	for _, o := range nodes {
+		n.routes = append(n.routes, o.route)
+	}
+	mustCairn(t, "restore", dest, filepath.Join(n.dir, "node", "store"))
+	n.start(t, cairnBinary(t))
+	t.Cleanup(func() {
+		n.kill()
+		if t.Failed() {
+			t.Logf("the new node logged:\n%s", n.logs)
+		}
+	})
+	n.waitHealthy(t)
+	s3 := openRemote(t, n.grpc)
+	h3, c3 := waitLog(t, s3, 30)
+	h0, c0 := waitLog(t, openRemote(t, nodes[0].grpc), 30)
+	if c3 != c0 || h3 != h0 { // the log holds the built-in users' events too
+		t.Fatalf("the new node holds %d events (hash %s), node 0 %d (%s)", c3, h3[:12], c0, h0[:12])
+	}
+	evs, err := s3.ReadQuery(ctx, cairn.Query{Items: []cairn.QueryItem{{Types: []string{"E"}, Tags: []string{"k:1"}}}}, 0, 100, cairn.Forward)
+	if err != nil || len(evs) != 10+5 {
+		t.Fatalf("the new node's query of k:1: %d events, %v; want 15", len(evs), err)
+	}
+	id0, err0 := os.ReadFile(filepath.Join(nodes[0].dir, "node", "node-id"))
+	id3, err3 := os.ReadFile(filepath.Join(n.dir, "node", "node-id"))
+	if err0 != nil || err3 != nil || string(id0) == string(id3) {
+		t.Fatalf("node ids %q (%v) and %q (%v): want two", id0, err0, id3, err3)
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
-	"github.com/cairndb/cairn/diskstore"
 	"github.com/cairndb/cairn/diskstore/backup"
 	"github.com/cairndb/cairn/server"
 	"github.com/cairndb/cairn/server/tracing"
@@ -250,7 +249,7 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			if err != nil {
 				return fmt.Errorf("--listen: %w", err)
 			}
-			if db, ok := store.Backend().(*diskstore.DB); ok {
+			if db, ok := store.Backend().(backup.Source); ok {
 				opts.Backup = backup.StreamFunc(db)
 			}
 			srv, err := server.New(ctx, store, opts)
