@@ -44,9 +44,14 @@ type Group struct {
 // *TruncateWrite, *SnapshotWrite or *CommitWrite.
 type Write interface{ write() }
 
-// AppendWrite appends to one stream (one request) or to several, all or
-// none, as [DB.AppendBatch] does.
-type AppendWrite struct{ Requests []cairn.AppendRequest }
+// AppendWrite appends to one stream (one request, as [DB.Append] does)
+// or to several, all or none, as [DB.AppendBatch] does. Batch makes one
+// request a batch of one: its failures come as a *[cairn.BatchError], and
+// a request without events (check-only) is allowed, as AppendBatch has it.
+type AppendWrite struct {
+	Requests []cairn.AppendRequest
+	Batch    bool
+}
 
 // DeleteWrite soft-deletes a stream, or tombstones it when Tombstone is set.
 type DeleteWrite struct {
@@ -226,7 +231,7 @@ func (d *DB) applyGroup(op *applyOp) {
 func (g *group) apply(w Write) Outcome {
 	switch w := w.(type) {
 	case *AppendWrite:
-		if len(w.Requests) == 1 {
+		if len(w.Requests) == 1 && !w.Batch {
 			a := w.Requests[0]
 			op := &appendOp{req: [1]cairn.AppendRequest{a}}
 			e, err := g.doOnce(op, a.Stream)

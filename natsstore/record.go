@@ -43,6 +43,7 @@ const (
 	wTruncate  = 4
 	wSnapshot  = 5
 	wCommit    = 6
+	wBatch     = 7 // an append of a batch (even of one request)
 )
 
 // record is a decoded record.
@@ -70,7 +71,11 @@ func encodeRecord(r *record) ([]byte, error) {
 	for _, w := range r.writes {
 		switch w := w.(type) {
 		case *diskstore.AppendWrite:
-			e.b = append(e.b, wAppend)
+			if w.Batch {
+				e.b = append(e.b, wBatch)
+			} else {
+				e.b = append(e.b, wAppend)
+			}
 			e.uvarint(uint64(len(w.Requests)))
 			for i := range w.Requests {
 				e.request(&w.Requests[i])
@@ -308,9 +313,9 @@ func (d *decoder) expected() cairn.ExpectedVersion {
 
 func (d *decoder) write() diskstore.Write {
 	switch k := d.byte(); k {
-	case wAppend:
+	case wAppend, wBatch:
 		n := d.count()
-		w := &diskstore.AppendWrite{Requests: make([]cairn.AppendRequest, n)}
+		w := &diskstore.AppendWrite{Requests: make([]cairn.AppendRequest, n), Batch: k == wBatch}
 		for i := range w.Requests {
 			w.Requests[i] = d.request()
 		}

@@ -22,6 +22,7 @@ func sampleRecord() *record {
 				Events:    []cairn.EventData{{ID: uuid.New(), Type: "Placed", ContentType: cairn.ContentBinary, Data: []byte{1, 2}, Metadata: []byte(`{"a":1}`), Tags: []string{"t:1", "t:2"}}},
 				Condition: &cairn.AppendCondition{After: &after, FailIfEventsMatch: cairn.Query{Items: []cairn.QueryItem{{Types: []string{"Placed"}, Tags: []string{"t:1"}}}}},
 			}, {Stream: "order-2", Expected: cairn.Exact(4), Events: []cairn.EventData{{ID: uuid.New(), Type: "X"}}}}},
+			&diskstore.AppendWrite{Requests: []cairn.AppendRequest{{Stream: "order-3", Expected: cairn.Exact(0), Events: []cairn.EventData{{ID: uuid.New(), Type: "B"}}}}, Batch: true},
 			&diskstore.DeleteWrite{Stream: "a", Expected: cairn.Any},
 			&diskstore.DeleteWrite{Stream: "b", Expected: cairn.StreamExists, Tombstone: true},
 			&diskstore.TruncateWrite{Stream: "c", Before: 3},

@@ -94,6 +94,14 @@ func newStream() string { return fmt.Sprintf("T%d_%d", os.Getpid(), streamSeq.Ad
 // (and the others, should it fail).
 func openNode(t testing.TB, dir, stream string, i int, mod ...func(*natsstore.Options)) *natsstore.DB {
 	t.Helper()
+	db, err := open(dir, stream, i, mod...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func open(dir, stream string, i int, mod ...func(*natsstore.Options)) (*natsstore.DB, error) {
 	urls := append([]string{natsURLs[i%len(natsURLs)]}, natsURLs...)
 	o := natsstore.Options{Dir: dir, URL: strings.Join(urls, ","), Stream: stream, NoSync: true, TrimEvery: -1, ReportEvery: 200 * time.Millisecond}
 	for _, f := range mod {
@@ -101,11 +109,94 @@ func openNode(t testing.TB, dir, stream string, i int, mod ...func(*natsstore.Op
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	db, err := natsstore.Open(ctx, o)
-	if err != nil {
-		t.Fatal(err)
+	return natsstore.Open(ctx, o)
+}
+
+// clusterPool makes clusters of three nodes (each of a log of its own)
+// ahead of the tests that take them: a cluster's setup (the log's stream
+// and the registry, replicated three times, and three nodes) is mostly
+// waiting on NATS, so that making the next while a test runs saves most
+// of it. Each cluster is fresh and empty, as if newCluster made it.
+type clusterPool struct {
+	ready chan readyCluster
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+type readyCluster struct {
+	nodes  []*natsstore.DB
+	stream string
+	dir    string
+	err    error
+}
+
+// newClusterPool starts making clusters, ahead clusters ahead of the
+// tests that take them; t's cleanup stops it and closes those not taken.
+func newClusterPool(t testing.TB, ahead int) *clusterPool {
+	p := &clusterPool{ready: make(chan readyCluster, ahead-1), stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for {
+			c := makeCluster()
+			select {
+			case p.ready <- c:
+			case <-p.stop:
+				c.close()
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		close(p.stop)
+		<-p.done
+		for {
+			select {
+			case c := <-p.ready:
+				c.close()
+			default:
+				return
+			}
+		}
+	})
+	return p
+}
+
+// take returns the next cluster; t's cleanup closes its nodes and removes
+// their directories.
+func (p *clusterPool) take(t testing.TB) []*natsstore.DB {
+	t.Helper()
+	c := <-p.ready
+	t.Cleanup(c.close)
+	if c.err != nil {
+		t.Fatal(c.err)
 	}
-	return db
+	return c.nodes
+}
+
+func makeCluster() readyCluster {
+	c := readyCluster{stream: newStream()}
+	c.dir, c.err = os.MkdirTemp("", "natsstore-cluster")
+	if c.err != nil {
+		return c
+	}
+	for i := range 3 {
+		db, err := open(filepath.Join(c.dir, fmt.Sprint("n", i)), c.stream, i)
+		if err != nil {
+			c.err = err
+			return c
+		}
+		c.nodes = append(c.nodes, db)
+	}
+	return c
+}
+
+func (c readyCluster) close() {
+	for _, d := range c.nodes {
+		_ = d.Close()
+	}
+	if c.dir != "" {
+		_ = os.RemoveAll(c.dir)
+	}
 }
 
 // cluster is three nodes of one log, each on its own NATS server.
@@ -126,54 +217,94 @@ func newCluster(t testing.TB) ([]*natsstore.DB, string) {
 // synced (so that it sees every write acknowledged before). The
 // conformance suite run on it checks that the nodes together behave as
 // one store.
+//
+// A node that synced when no write through the spread was under way, and
+// none began since, holds every write: it reads without syncing again.
+// (Every write of the suite goes through the spread; a notification, which
+// may come before its write returns, counts as a write under way.)
 type spread struct {
-	nodes []*natsstore.DB
-	n     atomic.Uint64
+	nodes    []*natsstore.DB
+	n        atomic.Uint64
+	started  atomic.Uint64   // writes begun
+	returned atomic.Uint64   // writes returned
+	synced   []atomic.Uint64 // by node: 1 + started when it last synced with no write under way
+}
+
+func newSpread(nodes []*natsstore.DB) *spread {
+	return &spread{nodes: nodes, synced: make([]atomic.Uint64, len(nodes))}
 }
 
 func (s *spread) next() *natsstore.DB { return s.nodes[s.n.Add(1)%uint64(len(s.nodes))] }
 
+// write counts a write that begins; the function it returns, one that
+// returned.
+func (s *spread) write() func() {
+	s.started.Add(1)
+	return func() { s.returned.Add(1) }
+}
+
 // reader returns the next node, synced.
 func (s *spread) reader(ctx context.Context) (*natsstore.DB, error) {
-	d := s.next()
+	i := s.n.Add(1) % uint64(len(s.nodes))
+	d := s.nodes[i]
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if s.synced[i].Load() == s.started.Load()+1 {
+		return d, nil
+	}
+	r := s.returned.Load()
+	w := s.started.Load()
 	if err := d.Sync(ctx); err != nil {
 		return nil, err
+	}
+	if w == r { // no write was under way
+		s.synced[i].Store(w + 1)
+	} else {
+		s.synced[i].Store(0)
 	}
 	return d, nil
 }
 
 func (s *spread) Append(ctx context.Context, stream string, expected cairn.ExpectedVersion, events []cairn.EventData) (cairn.AppendResult, error) {
+	defer s.write()()
 	return s.next().Append(ctx, stream, expected, events)
 }
 
 func (s *spread) AppendBatch(ctx context.Context, reqs []cairn.AppendRequest) ([]cairn.AppendResult, error) {
+	defer s.write()()
 	return s.next().AppendBatch(ctx, reqs)
 }
 
 func (s *spread) CommitAll(ctx context.Context, req cairn.AppendRequest, ps []cairn.Projection) (cairn.AppendResult, error) {
+	defer s.write()()
 	return s.next().CommitAll(ctx, req, ps)
 }
 
 func (s *spread) DeleteStream(ctx context.Context, stream string, expected cairn.ExpectedVersion) error {
+	defer s.write()()
 	return s.next().DeleteStream(ctx, stream, expected)
 }
 
 func (s *spread) TombstoneStream(ctx context.Context, stream string, expected cairn.ExpectedVersion) error {
+	defer s.write()()
 	return s.next().TombstoneStream(ctx, stream, expected)
 }
 
 func (s *spread) TruncateStream(ctx context.Context, stream string, before int64) error {
+	defer s.write()()
 	return s.next().TruncateStream(ctx, stream, before)
 }
 
 func (s *spread) CommitSnapshot(ctx context.Context, snap cairn.Snapshot) error {
+	defer s.write()()
 	return s.next().CommitSnapshot(ctx, snap)
 }
 
-func (s *spread) Compact(ctx context.Context) error { return s.next().Compact(ctx) }
+func (s *spread) Compact(ctx context.Context) error {
+	defer s.write()()
+	return s.next().Compact(ctx)
+}
 
 func (s *spread) ReadStream(ctx context.Context, stream string, from int64, count int, dir cairn.Direction) ([]cairn.Event, error) {
 	d, err := s.reader(ctx)

@@ -311,7 +311,7 @@ func (d *DB) Append(ctx context.Context, stream string, expected cairn.ExpectedV
 // AppendBatch implements [cairn.BatchAppender]: the requests are applied
 // all or none, on every node.
 func (d *DB) AppendBatch(ctx context.Context, requests []cairn.AppendRequest) ([]cairn.AppendResult, error) {
-	out, err := d.do(ctx, newOp(&diskstore.AppendWrite{Requests: requests}))
+	out, err := d.do(ctx, newOp(&diskstore.AppendWrite{Requests: requests, Batch: true}))
 	if err == nil {
 		err = out.Err
 	}
