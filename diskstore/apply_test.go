@@ -201,6 +201,35 @@ func TestApplyOutcomes(t *testing.T) {
 // A commit planned with PlanCommit applies the projections' writes with
 // its events, when nothing came between; otherwise it fails with
 // ErrPlanStale and writes nothing.
+// An append of one request marked Batch is a batch of one, as
+// AppendBatch has it: a failing condition comes as a *cairn.BatchError
+// naming the request, as on one machine; unmarked, as Append's error.
+func TestApplyBatchOfOne(t *testing.T) {
+	db, err := diskstore.Open(t.TempDir(), diskstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	tagged := aev("x")
+	tagged.Tags = []string{"t"}
+	failing := &cairn.AppendCondition{FailIfEventsMatch: cairn.Query{Items: []cairn.QueryItem{{Tags: []string{"t"}}}}}
+	res := applyWait(t, db, &diskstore.Group{Mark: mark(1), Time: time.Now(), Writes: []diskstore.Write{
+		&diskstore.AppendWrite{Requests: []cairn.AppendRequest{{Stream: "a", Expected: cairn.NoStream, Events: []cairn.EventData{tagged}}}},
+		&diskstore.AppendWrite{Requests: []cairn.AppendRequest{{Stream: "b", Expected: cairn.Any, Events: []cairn.EventData{aev("y")}, Condition: failing}}, Batch: true},
+		&diskstore.AppendWrite{Requests: []cairn.AppendRequest{{Stream: "c", Expected: cairn.Any, Events: []cairn.EventData{aev("z")}, Condition: failing}}},
+	}})
+	var be *cairn.BatchError
+	if o := res.Outcomes[1]; !errors.As(o.Err, &be) || len(be.Errs) != 1 || !errors.Is(be.Errs[0], cairn.ErrConditionFailed) {
+		t.Fatalf("a batch of one whose condition fails: %v, want a *BatchError of one ErrConditionFailed", o.Err)
+	}
+	if o := res.Outcomes[2]; !errors.Is(o.Err, cairn.ErrConditionFailed) || errors.As(o.Err, &be) {
+		t.Fatalf("an append whose condition fails: %v, want ErrConditionFailed alone", o.Err)
+	}
+	if n := len(readAll(t, db)); n != 1 {
+		t.Fatalf("%d events, want 1", n)
+	}
+}
+
 func TestApplyPlannedCommit(t *testing.T) {
 	db, err := diskstore.Open(t.TempDir(), diskstore.Options{})
 	if err != nil {
