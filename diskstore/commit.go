@@ -72,6 +72,9 @@ func (d *DB) commitGroup(ops []operation) (deferred []operation) {
 	case *purgeOp:
 		d.purgeStep(op)
 		return nil
+	case *applyOp:
+		d.applyGroup(op)
+		return nil
 	}
 	g, err := d.newGroup(false, ops)
 	if err != nil {

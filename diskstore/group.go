@@ -450,12 +450,15 @@ func (d *DB) commitAll(op *commitAllOp) {
 		return
 	}
 	h := c.head
+	if op.plan != nil {
+		g.now = op.at
+	}
 	created := timeMicro(g.now)
 	recorded := make([]cairn.Event, len(a.Events))
 	for i, e := range a.Events {
 		recorded[i] = cairn.Event{EventData: e, StreamID: a.Stream, Version: h.last + 1 + int64(i), Position: g.next + uint64(i), Created: created}
 	}
-	t := &tx{g: g}
+	t := &tx{g: g, plan: op.plan}
 	for _, p := range op.projections {
 		if err := runProjection(r.ctx, p, t, recorded); err != nil {
 			t.closed = true
@@ -465,6 +468,11 @@ func (d *DB) commitAll(op *commitAllOp) {
 		}
 	}
 	t.closed = true
+	if op.plan != nil {
+		op.plan.Position, op.plan.Version, op.planned = g.next, h.last+1, true
+		answer(g, false)
+		return
+	}
 	op.result, r.err = g.write(a.Stream, h, a.Events)
 	answer(g, true)
 }

@@ -15,6 +15,7 @@ import (
 type tx struct {
 	g      *group
 	closed bool
+	plan   *Plan // when set, the writes are recorded there too (see DB.PlanCommit)
 }
 
 var errTxDone = errors.New("diskstore: transaction used after its projection returned")
@@ -50,6 +51,9 @@ func (t *tx) Put(ctx context.Context, table, key string, value []byte) error {
 		return err
 	}
 	k := tableKey(table, key)
+	if t.plan != nil {
+		t.plan.Writes = append(t.plan.Writes, TableWrite{Table: table, Key: key, Value: append([]byte{}, value...)})
+	}
 	return t.g.set(k, seal(k, value))
 }
 
@@ -59,6 +63,9 @@ func (t *tx) Delete(ctx context.Context, table, key string) error {
 	}
 	if err := checkTable(table); err != nil {
 		return err
+	}
+	if t.plan != nil {
+		t.plan.Writes = append(t.plan.Writes, TableWrite{Table: table, Key: key, Delete: true})
 	}
 	return t.g.del(tableKey(table, key))
 }
