@@ -146,9 +146,10 @@ const migration8 = `
 		-- The index, numbered in a statement that started after the head
 		-- row's lock was taken (see migration 6). The first run of a key
 		-- in the write (nrel 0) that starts where the key's last run
-		-- ends lengthens it; the others are new rows.
+		-- ends lengthens it, found by its unique (kind, value, position);
+		-- the others are new rows.
 		WITH x AS (
-			SELECT x.k, x.v, x.n, v_first + x.o AS p, x.c, l.number AS lnum,
+			SELECT x.k, x.v, x.n, v_first + x.o AS p, x.c, l.position AS lpos,
 				coalesce(x.n = 0 AND l.position + l.count = v_first + x.o, false) AS ext,
 				coalesce(l.number + l.count, 0) + x.n AS num
 			FROM unnest(p_ix_kind, p_ix_value, p_ix_nrel, p_ix_off, p_ix_count) WITH ORDINALITY AS x(k, v, n, o, c, i)
@@ -157,7 +158,7 @@ const migration8 = `
 			WHERE x.i <= cardinality(p_ix_kind) - p_ix_new OR v_before = -1
 		), grown AS (
 			UPDATE {{s}}.index_runs r SET count = r.count + x.c
-			FROM x WHERE x.ext AND r.kind = x.k AND r.value = x.v AND r.number = x.lnum
+			FROM x WHERE x.ext AND r.kind = x.k AND r.value = x.v AND r.position = x.lpos
 		)
 		INSERT INTO {{s}}.index_runs (kind, value, number, position, count)
 		SELECT x.k, x.v, x.num, x.p, x.c FROM x WHERE NOT x.ext;
