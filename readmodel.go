@@ -11,6 +11,9 @@ func (s *Store) ReadModelGet(ctx context.Context, table, key string) ([]byte, bo
 	if err := ValidateTable(table); err != nil {
 		return nil, false, err
 	}
+	if err := ValidateKey(key); err != nil {
+		return nil, false, err
+	}
 	r, ok := s.b.(ReadModelReader)
 	if !ok {
 		return nil, false, fmt.Errorf("read model: %w", ErrNotSupported)

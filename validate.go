@@ -184,6 +184,21 @@ func ValidateTable(table string) error {
 	return validateName("table", table, MaxTableBytes)
 }
 
+// ValidateKey returns an error when key is not a read-model key: it must
+// not be empty. The error matches [ErrInvalidArgument] and names the field
+// "key".
+//
+// The empty string is refused because a scan resumes after the last key it
+// returned ([ReadModelReader]): a page that ended with the empty key could
+// not be followed. As with [ValidateTable], the Store checks the keys it
+// reads with it, and a [Tx] the keys a projection names.
+func ValidateKey(key string) error {
+	if key == "" {
+		return invalidf("key", "must not be empty")
+	}
+	return nil
+}
+
 // ValidateQuery returns an error when q is not a query the Store accepts:
 // at most [MaxQueryItems] items, each with at most [MaxQueryItemTypes] types
 // and [MaxQueryItemTags] tags, every type and tag a valid name (non-empty

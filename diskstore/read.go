@@ -219,7 +219,7 @@ func (d *DB) GetSnapshot(ctx context.Context, stream string, min, max int64) (ca
 
 // ReadModelGet implements [cairn.ReadModelReader].
 func (d *DB) ReadModelGet(ctx context.Context, table, key string) ([]byte, bool, error) {
-	if err := checkTable(table); err != nil {
+	if err := checkEntry(table, key); err != nil {
 		return nil, false, err
 	}
 	v, err := d.acquire(ctx)
@@ -255,7 +255,9 @@ func (d *DB) ReadModelScan(ctx context.Context, table, prefix, after string, lim
 	defer d.releaseView(v)
 	tp := streamPrefix(prefixTable, table)
 	lower := tableKey(table, prefix)
-	if a := append(tableKey(table, after), 0); after != "" && string(a) > string(lower) {
+	// Keys sort strictly after after; for after = "" that skips only the
+	// empty key, which no write makes (cairn.ValidateKey).
+	if a := append(tableKey(table, after), 0); string(a) > string(lower) {
 		lower = a
 	}
 	it, err := v.snap.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(tableKey(table, prefix))})

@@ -16,6 +16,12 @@ func (s *Store) ReadModelGet(ctx context.Context, table, key string) ([]byte, bo
 	if err := s.checkLocked(ctx); err != nil {
 		return nil, false, err
 	}
+	if err := cairn.ValidateTable(table); err != nil {
+		return nil, false, err
+	}
+	if err := cairn.ValidateKey(key); err != nil {
+		return nil, false, err
+	}
 	v, ok := s.tables[table][key]
 	return slices.Clone(v), ok, nil
 }

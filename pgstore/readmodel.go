@@ -13,6 +13,9 @@ func (s *Store) ReadModelGet(ctx context.Context, table, key string) ([]byte, bo
 	if err := s.check(ctx); err != nil {
 		return nil, false, err
 	}
+	if err := validateEntry(table, key); err != nil {
+		return nil, false, err
+	}
 	var v []byte
 	err := s.pool.QueryRow(ctx, `SELECT value FROM `+s.readModel+` WHERE tbl = $1 AND key = $2`, table, key).Scan(&v)
 	if errors.Is(err, pgx.ErrNoRows) {

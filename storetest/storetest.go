@@ -69,6 +69,7 @@ func TestBackend(t *testing.T, newBackend NewBackend) {
 		{"CommitAll", testCommitAll},
 		{"TxOwnWrites", testTxOwnWrites},
 		{"TxTableNames", testTxTableNames},
+		{"TxEmptyKey", testTxEmptyKey},
 		{"TxCopiesValues", testTxCopiesValues},
 		{"TxEndsWithProjection", testTxEndsWithProjection},
 		{"ReadModelScan", testReadModelScan},

@@ -347,3 +347,57 @@ func testReadModelScan(t *testing.T, nb NewBackend) {
 		t.Fatal("ReadModel of a table never written yielded an entry")
 	}
 }
+
+// The empty string is not a key: a Tx refuses it in Get, Put and Delete
+// with an InvalidArgumentError for "key" and writes nothing, and so does the
+// engine's ReadModelGet; a scan of the whole table lists only the keys that
+// were written. (A scan resumes after the last key it returned, so an empty
+// key could not be paged past.)
+func testTxEmptyKey(t *testing.T, nb NewBackend) {
+	s, b := open(t, nb)
+	need[cairn.TxCommitter](t, b, "TxCommitter")
+	var problems []string
+	refused := func(call string, err error) {
+		var iae *cairn.InvalidArgumentError
+		if !errors.Is(err, cairn.ErrInvalidArgument) || !errors.As(err, &iae) || iae.Field != "key" {
+			problems = append(problems, fmt.Sprintf("%s with an empty key: error %v, want an InvalidArgumentError for \"key\"", call, err))
+		}
+	}
+	commitWith(t, s, "s", func(ctx context.Context, tx cairn.Tx, _ []cairn.Event) error {
+		refused("Put", tx.Put(ctx, "t", "", []byte("empty")))
+		v, found, err := tx.Get(ctx, "t", "")
+		refused("Get", err)
+		if found {
+			problems = append(problems, fmt.Sprintf("Get with an empty key found %q", v))
+		}
+		refused("Delete", tx.Delete(ctx, "t", ""))
+		return tx.Put(ctx, "t", "a", []byte("a"))
+	})
+	for _, p := range problems {
+		t.Error(p)
+	}
+	r, ok := b.(cairn.ReadModelReader)
+	if !ok {
+		return
+	}
+	ctx := context.Background()
+	v, found, err := r.ReadModelGet(ctx, "t", "")
+	var iae *cairn.InvalidArgumentError
+	if found || !errors.As(err, &iae) || iae.Field != "key" {
+		t.Errorf("the engine's ReadModelGet with an empty key = %q, %v, %v; want an InvalidArgumentError for \"key\"", v, found, err)
+	}
+	if _, _, err := s.ReadModelGet(ctx, "t", ""); !errors.As(err, &iae) || iae.Field != "key" {
+		t.Errorf("Store.ReadModelGet with an empty key: %v, want an InvalidArgumentError for \"key\"", err)
+	}
+	entries, err := r.ReadModelScan(ctx, "t", "", "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, e := range entries {
+		keys = append(keys, e.Key)
+	}
+	if !slices.Equal(keys, []string{"a"}) {
+		t.Errorf("ReadModelScan of the table = %q, want only [\"a\"]", keys)
+	}
+}
