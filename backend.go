@@ -189,9 +189,10 @@ type TxCommitter interface {
 // The rules every ReadModelReader follows, and which storetest checks:
 //
 //   - ReadModelGet refuses a table that [ValidateTable] refuses and a key
-//     that [ValidateKey] refuses, with an [*InvalidArgumentError] for
-//     "table" or "key", as [Tx] does: the server hands it requests
-//     without passing through a Store.
+//     that [ValidateKey] refuses, and ReadModelScan the arguments that
+//     [ValidateScan] refuses, with an [*InvalidArgumentError] for the
+//     field, as [Tx] does: the server hands them requests without passing
+//     through a Store.
 //   - ReadModelScan lists the keys that sort strictly after after, in byte
 //     order: after = "" lists from the first key, which is never empty.
 type ReadModelReader interface {

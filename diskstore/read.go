@@ -245,7 +245,7 @@ func (d *DB) ReadModelGet(ctx context.Context, table, key string) ([]byte, bool,
 
 // ReadModelScan implements [cairn.ReadModelReader].
 func (d *DB) ReadModelScan(ctx context.Context, table, prefix, after string, limit int) ([]cairn.Entry, error) {
-	if err := checkTable(table); err != nil {
+	if err := cairn.ValidateScan(table, prefix, after); err != nil {
 		return nil, err
 	}
 	v, err := d.acquire(ctx)
@@ -266,11 +266,17 @@ func (d *DB) ReadModelScan(ctx context.Context, table, prefix, after string, lim
 	}
 	var out []cairn.Entry
 	for valid := it.First(); valid && len(out) < limit; valid = it.Next() {
+		key := string(it.Key()[len(tp):])
+		if cairn.ValidateKey(key) != nil {
+			// Written before keys were checked: no Get could read it,
+			// and a scan could not resume after it.
+			continue
+		}
 		p, err := unseal(it.Key(), it.Value())
 		if err != nil {
 			return nil, errors.Join(err, it.Close())
 		}
-		out = append(out, cairn.Entry{Key: string(it.Key()[len(tp):]), Value: append([]byte{}, p...)})
+		out = append(out, cairn.Entry{Key: key, Value: append([]byte{}, p...)})
 	}
 	if err := errors.Join(it.Error(), it.Close()); err != nil {
 		return nil, wrapErr(err)

@@ -33,6 +33,9 @@ func (s *Store) ReadModelScan(ctx context.Context, table, prefix, after string, 
 	if err := s.checkLocked(ctx); err != nil {
 		return nil, err
 	}
+	if err := cairn.ValidateScan(table, prefix, after); err != nil {
+		return nil, err
+	}
 	var keys []string
 	for k := range s.tables[table] {
 		if strings.HasPrefix(k, prefix) && k > after {

@@ -32,6 +32,9 @@ func (s *Store) ReadModelScan(ctx context.Context, table, prefix, after string, 
 	if err := s.check(ctx); err != nil {
 		return nil, err
 	}
+	if err := cairn.ValidateScan(table, prefix, after); err != nil {
+		return nil, err
+	}
 	rows, err := s.pool.Query(ctx, `SELECT key, value FROM `+s.readModel+`
 		WHERE tbl = $1 AND key >= $2 AND key > $3 AND starts_with(key, $2)
 		ORDER BY key LIMIT $4`, table, prefix, after, limit)
