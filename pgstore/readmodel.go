@@ -35,9 +35,13 @@ func (s *Store) ReadModelScan(ctx context.Context, table, prefix, after string, 
 	if err := cairn.ValidateScan(table, prefix, after); err != nil {
 		return nil, err
 	}
+	// A key longer than cairn.MaxKeyBytes, written before keys were
+	// checked, is skipped: no Get could read it, and a scan could not
+	// resume after it. (PostgreSQL never took a NUL or invalid UTF-8, and
+	// the empty key sorts before every after.)
 	rows, err := s.pool.Query(ctx, `SELECT key, value FROM `+s.readModel+`
-		WHERE tbl = $1 AND key >= $2 AND key > $3 AND starts_with(key, $2)
-		ORDER BY key LIMIT $4`, table, prefix, after, limit)
+		WHERE tbl = $1 AND key >= $2 AND key > $3 AND starts_with(key, $2) AND octet_length(key) <= $5
+		ORDER BY key LIMIT $4`, table, prefix, after, limit, cairn.MaxKeyBytes)
 	if err != nil {
 		return nil, s.wrap("read model scan", err)
 	}
