@@ -303,7 +303,7 @@ func (g *group) commitPlanned(w *CommitWrite) (cairn.AppendResult, error) {
 			a.Stream, w.Plan.Position, w.Plan.Version, g.next, c.head.last+1, ErrPlanStale)
 	}
 	for _, tw := range w.Plan.Writes {
-		if err := checkTable(tw.Table); err != nil {
+		if err := checkEntry(tw.Table, tw.Key); err != nil {
 			return cairn.AppendResult{}, err
 		}
 		k := tableKey(tw.Table, tw.Key)
