@@ -113,8 +113,9 @@ type DB struct {
 
 	// Owned by the committer goroutine.
 	heads     map[string]*head
-	lists     listHeads // the heads of the index's lists (filing.go)
-	filing    filing    // the index entries of the group being committed
+	lists     listHeads   // the heads of the index's lists (filing.go)
+	filing    filing      // the index entries of the group being committed
+	writes    indexWrites // the index writes of the group being committed
 	evs       []groupEvent
 	next      uint64 // next global position
 	frameBuf  []byte
