@@ -270,7 +270,8 @@
 //     syncer goroutines, group commit) with its ownership rules;
 //     commit.go: how one group is committed (frame, index batch,
 //     memtable flushes) and published; group.go: the checks and writes of
-//     each operation within a group; tx.go: the transaction projections
+//     each operation within a group; batch.go: a group's index writes,
+//     added to its batch in key order; tx.go: the transaction projections
 //     write through.
 //   - read.go: the read API; reader.go: reading runs and locators and
 //     their records in the log; heads.go: streams' heads and states;
