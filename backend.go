@@ -163,9 +163,11 @@ type Snapshotter interface {
 //     nothing after its Delete) and, for keys it has not written, what
 //     earlier commits left. Tables are apart: one key in two tables names
 //     two entries.
-//   - A table name follows [ValidateTable]. Get, Put and Delete refuse any
-//     other with an [*InvalidArgumentError] for the field "table", and write
-//     nothing: a projection calls Tx directly, so the Store cannot check.
+//   - A table name follows [ValidateTable] and a key [ValidateKey] (the
+//     empty string is not a key). Get, Put and Delete refuse any other
+//     with an [*InvalidArgumentError] for the field "table" or "key", and
+//     write nothing: a projection calls Tx directly, so the Store cannot
+//     check.
 //   - Put keeps its own copy of the value, and Get returns a copy the
 //     caller may change.
 //   - The writes are kept when the commit is, and dropped with it when any
@@ -191,6 +193,16 @@ type TxCommitter interface {
 
 // ReadModelReader is implemented by engines whose [Tx] writes can be read back
 // outside a commit.
+//
+// The rules every ReadModelReader follows, and which storetest checks:
+//
+//   - ReadModelGet refuses a table that [ValidateTable] refuses and a key
+//     that [ValidateKey] refuses, and ReadModelScan the arguments that
+//     [ValidateScan] refuses, with an [*InvalidArgumentError] for the
+//     field, as [Tx] does: the server hands them requests without passing
+//     through a Store.
+//   - ReadModelScan lists the keys that sort strictly after after, in byte
+//     order: after = "" lists from the first key, which is never empty.
 type ReadModelReader interface {
 	ReadModelGet(ctx context.Context, table, key string) ([]byte, bool, error)
 	// ReadModelScan returns at most limit entries of table whose keys start

@@ -11,6 +11,9 @@ func (s *Store) ReadModelGet(ctx context.Context, table, key string) ([]byte, bo
 	if err := ValidateTable(table); err != nil {
 		return nil, false, err
 	}
+	if err := ValidateKey(key); err != nil {
+		return nil, false, err
+	}
 	r, ok := s.b.(ReadModelReader)
 	if !ok {
 		return nil, false, fmt.Errorf("read model: %w", ErrNotSupported)
@@ -21,7 +24,7 @@ func (s *Store) ReadModelGet(ctx context.Context, table, key string) ([]byte, bo
 // ReadModel returns an iterator over the entries of table whose keys start
 // with prefix, in key order.
 func (s *Store) ReadModel(ctx context.Context, table, prefix string) iter.Seq2[Entry, error] {
-	if err := ValidateTable(table); err != nil {
+	if err := ValidateScan(table, prefix, ""); err != nil {
 		return failedSeq[Entry](err)
 	}
 	r, ok := s.b.(ReadModelReader)

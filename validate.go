@@ -20,6 +20,10 @@ const (
 	MaxTags = 64
 	// MaxTableBytes is the longest read-model table name, in bytes.
 	MaxTableBytes = 512
+	// MaxKeyBytes is the longest read-model key, in bytes. With the
+	// longest table name it keeps an entry's index row within what a
+	// PostgreSQL B-tree takes (about 2.7 KB).
+	MaxKeyBytes = 1024
 	// DefaultMaxEventBytes is the default limit on an event's data plus
 	// metadata; see [Options.MaxEventBytes].
 	DefaultMaxEventBytes = 16 << 20
@@ -182,6 +186,55 @@ func validateDirection(dir Direction) error {
 // calls reach the engine without passing through the Store.
 func ValidateTable(table string) error {
 	return validateName("table", table, MaxTableBytes)
+}
+
+// ValidateKey returns an error when key is not a read-model key: non-empty
+// UTF-8, at most [MaxKeyBytes] bytes, without NUL. Other control characters
+// are allowed: a key is data, not a name. The error matches
+// [ErrInvalidArgument] and names the field "key".
+//
+// The rules are what every engine can store and list: a PostgreSQL text
+// column refuses NUL and invalid UTF-8, and so does a cairn.v1 message.
+// The empty string is refused because a scan resumes after the last key it
+// returned ([ReadModelReader]): a page that ended with the empty key could
+// not be followed. As with [ValidateTable], the Store checks the keys it
+// reads with it, and a [Tx] the keys a projection names.
+func ValidateKey(key string) error {
+	if key == "" {
+		return invalidf("key", "must not be empty")
+	}
+	return validateKeyPart("key", key)
+}
+
+// ValidateScan returns an error when table, prefix and after are not the
+// arguments of a read-model scan ([ReadModelReader.ReadModelScan]): table
+// follows [ValidateTable]; prefix and after may be empty, and are otherwise
+// what a key may start with (UTF-8, at most [MaxKeyBytes] bytes, without
+// NUL). The error matches [ErrInvalidArgument] and names the field "table",
+// "prefix" or "after".
+func ValidateScan(table, prefix, after string) error {
+	if err := ValidateTable(table); err != nil {
+		return err
+	}
+	if err := validateKeyPart("prefix", prefix); err != nil {
+		return err
+	}
+	return validateKeyPart("after", after)
+}
+
+// validateKeyPart checks a key, or the start of one, but not that it is
+// non-empty.
+func validateKeyPart(field, s string) error {
+	if len(s) > MaxKeyBytes {
+		return invalidf(field, "is %d bytes long, the limit is %d", len(s), MaxKeyBytes)
+	}
+	if !utf8.ValidString(s) {
+		return invalidf(field, "%q is not valid UTF-8", s)
+	}
+	if i := strings.IndexByte(s, 0); i >= 0 {
+		return invalidf(field, "%q has a NUL byte at byte %d", s, i)
+	}
+	return nil
 }
 
 // ValidateQuery returns an error when q is not a query the Store accepts:

@@ -3,8 +3,10 @@ package diskstore_test
 import (
 	"context"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore"
@@ -197,5 +199,53 @@ func BenchmarkAppendIf(b *testing.B) {
 				cond.After = &res.Position
 			}
 		})
+	}
+}
+
+// BenchmarkAppendWriters: W2 of cairn bench (one durable event per append,
+// each writer on its own stream with an exact expected version) at 1 to
+// 256 writers. Besides the time per append it reports the CPU the whole
+// process spent per append (cpu-µs/op: the writers, the committer, the
+// syncer and pebble's flushes and compactions), which a loaded machine
+// moves much less than the wall time: the committer's work is serial, so
+// what it costs bounds the throughput on any machine.
+func BenchmarkAppendWriters(b *testing.B) {
+	for _, writers := range []int{1, 4, 16, 64, 256} {
+		b.Run(fmt.Sprint("writers=", writers), func(b *testing.B) {
+			appendWriters(b, diskstore.Options{}, writers)
+		})
+	}
+}
+
+func appendWriters(b *testing.B, opts diskstore.Options, writers int) {
+	s := openBench(b, opts)
+	ctx := context.Background()
+	ev := cairn.EventData{Type: "E", Data: payload()}
+	b.SetBytes(256)
+	b.ResetTimer()
+	cpu := processCPU()
+	var wg sync.WaitGroup
+	for w := range writers {
+		n := b.N / writers
+		if w < b.N%writers {
+			n++
+		}
+		wg.Go(func() {
+			stream := fmt.Sprint("w", w)
+			exp := cairn.NoStream
+			for range n {
+				res, err := s.Append(ctx, stream, exp, ev)
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				exp = cairn.Exact(res.Version)
+			}
+		})
+	}
+	wg.Wait()
+	b.StopTimer()
+	if cpu >= 0 {
+		b.ReportMetric(float64(processCPU()-cpu)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
 	}
 }

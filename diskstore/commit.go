@@ -33,6 +33,8 @@ func (d *DB) newGroup(indexed bool, ops []operation) (*group, error) {
 		g.b = d.pdb.NewIndexedBatch()
 	} else {
 		g.b = d.pdb.NewBatchWithSize(idx)
+		d.writes.reset()
+		g.w = &d.writes
 	}
 	if cap(d.frameBuf) < events {
 		d.frameBuf = make([]byte, 0, events)
@@ -71,6 +73,9 @@ func (d *DB) commitGroup(ops []operation) (deferred []operation) {
 		return nil
 	case *purgeOp:
 		d.purgeStep(op)
+		return nil
+	case *applyOp:
+		d.applyGroup(op)
 		return nil
 	}
 	g, err := d.newGroup(false, ops)
@@ -172,7 +177,13 @@ func (d *DB) writeGroup(g *group) error {
 		// One locator for the frame's events.
 		k := locatorKey(g.first)
 		sp := span{seg: g.seg, off: g.base + seglog.HeaderLen, bytes: int64(events)}
-		if err := g.b.Set(k, appendRun(nil, k, g.first, int64(g.next-g.first), sp), nil); err != nil {
+		if err := g.set(k, appendRun(nil, k, g.first, int64(g.next-g.first), sp)); err != nil {
+			return err
+		}
+	}
+	if g.w != nil {
+		// Into the batch in key order (batch.go).
+		if err := g.w.apply(g.b); err != nil {
 			return err
 		}
 	}

@@ -30,9 +30,11 @@ import (
 // every append and event ID must be in the log once. The rounds run with
 // random event IDs and with time-ordered ones.
 func TestCrashUnsynced(t *testing.T) {
+	t.Parallel()
 	for _, ids := range idKinds {
 		for round, unsynced := range []int{0, 30, 70, 100, 0, 50} {
 			t.Run(fmt.Sprintf("%s-round%d-unsynced%d", ids.name, round, unsynced), func(t *testing.T) {
+				t.Parallel()
 				crashUnsynced(t, round, unsynced, ids.gen)
 			})
 		}
@@ -158,8 +160,12 @@ func TestKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("short")
 	}
+	t.Parallel()
 	for _, ids := range idKinds {
-		t.Run(ids.name, func(t *testing.T) { kill9(t, ids.name) })
+		t.Run(ids.name, func(t *testing.T) {
+			t.Parallel()
+			kill9(t, ids.name)
+		})
 	}
 }
 

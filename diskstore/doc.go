@@ -106,6 +106,19 @@
 // rebuild the index from the log, saying so, rather than replay a log with
 // holes: back up a compacted store to be able to restore it.
 //
+// # Applying a replicated log
+//
+// [DB.Apply] commits the writes of one record of a log kept elsewhere (a
+// replicated engine's command log) as one frame, with the record's commit
+// time and an opaque mark stored in the same frame; [DB.Mark] returns the
+// mark of the last durable group, so a copy that restarts knows exactly
+// which record to apply next: a crash keeps a group and its mark together
+// or neither. Groups are committed in the order Apply is called, and the
+// same groups applied to the same data decide the same outcomes,
+// positions, versions and times on every copy. [DB.PlanCommit] runs the
+// projections of a commit without writing, so that their writes can be
+// carried in the log ([CommitWrite]).
+//
 // # Integrity
 //
 // Every frame carries a CRC-32C of its header and body, and every event
@@ -178,6 +191,8 @@
 //	                                     removed events: from then on reads
 //	                                     through the index check each event's
 //	                                     locator
+//	'R'                                  the mark of the last group applied by
+//	                                     [DB.Apply]: opaque bytes, as given
 //	'L' ‖ position [8]                   a locator: the events of one frame (or
 //	                                     what compaction left of them) from that
 //	                                     position; value as a run's
@@ -249,12 +264,14 @@
 //     replay at Open of the log's frames the index on disk lacks;
 //     replay.go: the checks of each frame replayed; openerr.go: how Open
 //     tells a damaged index from a damaged log, and says how to recover.
-//   - write.go: the write API; request.go: one type per operation handed
+//   - write.go: the write API; apply.go: applying the groups of a
+//     replicated log; request.go: one type per operation handed
 //     to the committer; pipeline.go: the commit pipeline (committer and
 //     syncer goroutines, group commit) with its ownership rules;
 //     commit.go: how one group is committed (frame, index batch,
 //     memtable flushes) and published; group.go: the checks and writes of
-//     each operation within a group; tx.go: the transaction projections
+//     each operation within a group; batch.go: a group's index writes,
+//     added to its batch in key order; tx.go: the transaction projections
 //     write through.
 //   - read.go: the read API; reader.go: reading runs and locators and
 //     their records in the log; heads.go: streams' heads and states;

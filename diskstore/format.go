@@ -27,6 +27,7 @@ const formatNoIndex = 2
 // Key prefixes. See the package documentation for the layout.
 const (
 	prefixMarker   = 'A'
+	prefixApplied  = 'R'
 	prefixFormat   = 'F'
 	prefixLocator  = 'L'
 	prefixEvent    = 'z' // not a key: events are sealed with eventKey(pos)
@@ -45,6 +46,8 @@ const formatMagic = "cairn-diskstore"
 var (
 	formatKey = []byte{prefixFormat}
 	markerKey = []byte{prefixMarker}
+	// applyMarkKey holds the mark of the last group applied (see Apply).
+	applyMarkKey = []byte{prefixApplied}
 	// cutKey is set once compaction has removed any event from the log.
 	cutKey = []byte{prefixCut}
 )

@@ -17,8 +17,13 @@ import (
 // (its events) and the batch of index writes that goes with them. It lives
 // on the committer goroutine, from newGroup to handoff.
 type group struct {
-	d      *DB
-	b      *pebble.Batch
+	d *DB
+	b *pebble.Batch
+	// w holds the index writes of a group whose batch is not indexed,
+	// until writeGroup adds them to b in key order; nil for an indexed
+	// batch, which takes each write at once (its operations read their
+	// own writes).
+	w      *indexWrites
 	frame  []byte // the frame being built: header, then event records
 	seg    uint64 // the segment the frame goes to
 	base   int64  // the frame's offset in it
@@ -47,6 +52,10 @@ type group struct {
 // key. Pebble refuses a write to a batch only in corner cases (a damaged
 // or overfull batch); then the group is broken, and handoff fails it.
 func (g *group) set(key, value []byte) error {
+	if g.w != nil {
+		g.w.add(key, value, false)
+		return nil
+	}
 	if err := g.b.Set(key, value, nil); err != nil {
 		return g.breakOn(err)
 	}
@@ -54,6 +63,10 @@ func (g *group) set(key, value []byte) error {
 }
 
 func (g *group) del(key []byte) error {
+	if g.w != nil {
+		g.w.add(key, nil, true)
+		return nil
+	}
 	if err := g.b.Delete(key, nil); err != nil {
 		return g.breakOn(err)
 	}
@@ -463,12 +476,15 @@ func (d *DB) commitAll(op *commitAllOp) {
 		return
 	}
 	h := c.head
+	if op.plan != nil {
+		g.now = op.at
+	}
 	created := timeMicro(g.now)
 	recorded := make([]cairn.Event, len(a.Events))
 	for i, e := range a.Events {
 		recorded[i] = cairn.Event{EventData: e, StreamID: a.Stream, Version: h.last + 1 + int64(i), Position: g.next + uint64(i), Created: created}
 	}
-	t := &tx{g: g}
+	t := &tx{g: g, plan: op.plan}
 	for _, p := range op.projections {
 		if err := runProjection(r.ctx, p, t, recorded); err != nil {
 			t.closed = true
@@ -478,6 +494,11 @@ func (d *DB) commitAll(op *commitAllOp) {
 		}
 	}
 	t.closed = true
+	if op.plan != nil {
+		op.plan.Position, op.plan.Version, op.planned = g.next, h.last+1, true
+		answer(g, false)
+		return
+	}
 	op.result, r.err = g.write(a.Stream, h, a.Events)
 	answer(g, true)
 }

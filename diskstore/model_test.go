@@ -36,10 +36,19 @@ func TestModel(t *testing.T) {
 	// id: nine runs took half of the package's 20 minutes under -race on a
 	// loaded 2-core machine. More seeds: -run TestModel -count N does not
 	// vary them; raise the bound here.
+	// The runs are apart (each its own directory or filesystem) and run
+	// in parallel with each other and the package's other long tests.
+	t.Parallel()
 	for seed := range uint64(2) {
-		t.Run(fmt.Sprintf("seed%d-crash=false", seed), func(t *testing.T) { testModel(t, seed, false, nil) })
+		t.Run(fmt.Sprintf("seed%d-crash=false", seed), func(t *testing.T) {
+			t.Parallel()
+			testModel(t, seed, false, nil)
+		})
 		for _, ids := range idKinds {
-			t.Run(fmt.Sprintf("seed%d-crash=true-%s", seed, ids.name), func(t *testing.T) { testModel(t, seed, true, ids.gen(seed)) })
+			t.Run(fmt.Sprintf("seed%d-crash=true-%s", seed, ids.name), func(t *testing.T) {
+				t.Parallel()
+				testModel(t, seed, true, ids.gen(seed))
+			})
 		}
 	}
 }

@@ -111,6 +111,18 @@ func (p *pipeline) start(next uint64) {
 
 // submit hands op to the committer and waits until it is durable or failed.
 func (p *pipeline) submit(ctx context.Context, op operation) error {
+	if err := p.enqueue(ctx, op); err != nil {
+		return err
+	}
+	r := op.base()
+	<-r.done
+	return r.err
+}
+
+// enqueue hands op to the committer, after every operation enqueued
+// before it, and returns at once; op.base().done is closed once op is
+// durable or failed.
+func (p *pipeline) enqueue(ctx context.Context, op operation) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -131,8 +143,7 @@ func (p *pipeline) submit(ctx context.Context, op operation) error {
 	}
 	p.reqs <- op
 	p.subMu.RUnlock()
-	<-r.done
-	return r.err
+	return nil
 }
 
 // close stops taking writes and returns once every write submitted is

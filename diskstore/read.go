@@ -219,7 +219,7 @@ func (d *DB) GetSnapshot(ctx context.Context, stream string, min, max int64) (ca
 
 // ReadModelGet implements [cairn.ReadModelReader].
 func (d *DB) ReadModelGet(ctx context.Context, table, key string) ([]byte, bool, error) {
-	if err := checkTable(table); err != nil {
+	if err := checkEntry(table, key); err != nil {
 		return nil, false, err
 	}
 	v, err := d.acquire(ctx)
@@ -245,7 +245,7 @@ func (d *DB) ReadModelGet(ctx context.Context, table, key string) ([]byte, bool,
 
 // ReadModelScan implements [cairn.ReadModelReader].
 func (d *DB) ReadModelScan(ctx context.Context, table, prefix, after string, limit int) ([]cairn.Entry, error) {
-	if err := checkTable(table); err != nil {
+	if err := cairn.ValidateScan(table, prefix, after); err != nil {
 		return nil, err
 	}
 	v, err := d.acquire(ctx)
@@ -255,7 +255,9 @@ func (d *DB) ReadModelScan(ctx context.Context, table, prefix, after string, lim
 	defer d.releaseView(v)
 	tp := streamPrefix(prefixTable, table)
 	lower := tableKey(table, prefix)
-	if a := append(tableKey(table, after), 0); after != "" && string(a) > string(lower) {
+	// Keys sort strictly after after; for after = "" that skips only the
+	// empty key, which no write makes (cairn.ValidateKey).
+	if a := append(tableKey(table, after), 0); string(a) > string(lower) {
 		lower = a
 	}
 	it, err := v.snap.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: prefixEnd(tableKey(table, prefix))})
@@ -264,11 +266,17 @@ func (d *DB) ReadModelScan(ctx context.Context, table, prefix, after string, lim
 	}
 	var out []cairn.Entry
 	for valid := it.First(); valid && len(out) < limit; valid = it.Next() {
+		key := string(it.Key()[len(tp):])
+		if cairn.ValidateKey(key) != nil {
+			// Written before keys were checked: no Get could read it,
+			// and a scan could not resume after it.
+			continue
+		}
 		p, err := unseal(it.Key(), it.Value())
 		if err != nil {
 			return nil, errors.Join(err, it.Close())
 		}
-		out = append(out, cairn.Entry{Key: string(it.Key()[len(tp):]), Value: append([]byte{}, p...)})
+		out = append(out, cairn.Entry{Key: key, Value: append([]byte{}, p...)})
 	}
 	if err := errors.Join(it.Error(), it.Close()); err != nil {
 		return nil, wrapErr(err)

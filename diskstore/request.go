@@ -66,6 +66,12 @@ type commitAllOp struct {
 	req         [1]cairn.AppendRequest
 	projections []cairn.Projection
 	result      cairn.AppendResult
+	// plan, when set, makes the commit a plan (see DB.PlanCommit): the
+	// projections' writes and the positions they were given are recorded
+	// there, planned is set, and nothing is written.
+	plan    *Plan
+	planned bool
+	at      int64 // a plan's commit time, Unix µs
 }
 
 func (o *commitAllOp) appends() []cairn.AppendRequest { return o.req[:] }

@@ -15,6 +15,7 @@ import (
 type tx struct {
 	g      *group
 	closed bool
+	plan   *Plan // when set, the writes are recorded there too (see DB.PlanCommit)
 }
 
 var errTxDone = errors.New("diskstore: transaction used after its projection returned")
@@ -23,7 +24,7 @@ func (t *tx) Get(ctx context.Context, table, key string) ([]byte, bool, error) {
 	if t.closed {
 		return nil, false, errTxDone
 	}
-	if err := checkTable(table); err != nil {
+	if err := checkEntry(table, key); err != nil {
 		return nil, false, err
 	}
 	k := tableKey(table, key)
@@ -46,10 +47,13 @@ func (t *tx) Put(ctx context.Context, table, key string, value []byte) error {
 	if t.closed {
 		return errTxDone
 	}
-	if err := checkTable(table); err != nil {
+	if err := checkEntry(table, key); err != nil {
 		return err
 	}
 	k := tableKey(table, key)
+	if t.plan != nil {
+		t.plan.Writes = append(t.plan.Writes, TableWrite{Table: table, Key: key, Value: append([]byte{}, value...)})
+	}
 	return t.g.set(k, seal(k, value))
 }
 
@@ -57,8 +61,11 @@ func (t *tx) Delete(ctx context.Context, table, key string) error {
 	if t.closed {
 		return errTxDone
 	}
-	if err := checkTable(table); err != nil {
+	if err := checkEntry(table, key); err != nil {
 		return err
+	}
+	if t.plan != nil {
+		t.plan.Writes = append(t.plan.Writes, TableWrite{Table: table, Key: key, Delete: true})
 	}
 	return t.g.del(tableKey(table, key))
 }
@@ -66,3 +73,12 @@ func (t *tx) Delete(ctx context.Context, table, key string) error {
 // checkTable rejects the table names that cairn.ValidateTable rejects (the
 // key layout needs them non-empty and without NUL).
 func checkTable(table string) error { return cairn.ValidateTable(table) }
+
+// checkEntry rejects what checkTable rejects, and the keys that
+// cairn.ValidateKey rejects.
+func checkEntry(table, key string) error {
+	if err := checkTable(table); err != nil {
+		return err
+	}
+	return cairn.ValidateKey(key)
+}

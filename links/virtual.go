@@ -1,6 +1,7 @@
 package links
 
 import (
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -42,6 +43,18 @@ func Virtual(stream string) (cairn.IndexKey, bool) {
 		}
 	}
 	return cairn.IndexKey{}, false
+}
+
+// CheckWrite returns an error when stream cannot be appended to because it
+// is one of the standard projections' streams ([Virtual]): they are read
+// from the index and never written. The error is a
+// [*cairn.InvalidArgumentError] for the field "stream". Every protocol of
+// the server checks its appends with it, so that all refuse them alike.
+func CheckWrite(stream string) error {
+	if _, virtual := Virtual(stream); virtual {
+		return &cairn.InvalidArgumentError{Field: "stream", Reason: fmt.Sprintf("%q is a standard projection's stream, read from the index: it is not written", stream)}
+	}
+	return nil
 }
 
 // StreamOf returns the name of the virtual stream that reads key: the

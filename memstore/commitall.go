@@ -73,16 +73,19 @@ type tx struct {
 
 var errTxDone = errors.New("memstore: transaction used after its projection returned")
 
-// check refuses a call after the commit or with a bad table name.
-func (t *tx) check(table string) error {
+// check refuses a call after the commit or with a bad table name or key.
+func (t *tx) check(table, key string) error {
 	if t.done {
 		return errTxDone
 	}
-	return cairn.ValidateTable(table)
+	if err := cairn.ValidateTable(table); err != nil {
+		return err
+	}
+	return cairn.ValidateKey(key)
 }
 
 func (t *tx) Get(ctx context.Context, table, key string) ([]byte, bool, error) {
-	if err := t.check(table); err != nil {
+	if err := t.check(table, key); err != nil {
 		return nil, false, err
 	}
 	if v, ok := t.writes[table][key]; ok {
@@ -96,7 +99,7 @@ func (t *tx) Get(ctx context.Context, table, key string) ([]byte, bool, error) {
 }
 
 func (t *tx) Put(ctx context.Context, table, key string, value []byte) error {
-	if err := t.check(table); err != nil {
+	if err := t.check(table, key); err != nil {
 		return err
 	}
 	t.set(table, key, new(slices.Clone(value)))
@@ -104,7 +107,7 @@ func (t *tx) Put(ctx context.Context, table, key string, value []byte) error {
 }
 
 func (t *tx) Delete(ctx context.Context, table, key string) error {
-	if err := t.check(table); err != nil {
+	if err := t.check(table, key); err != nil {
 		return err
 	}
 	t.set(table, key, nil)

@@ -16,6 +16,12 @@ func (s *Store) ReadModelGet(ctx context.Context, table, key string) ([]byte, bo
 	if err := s.checkLocked(ctx); err != nil {
 		return nil, false, err
 	}
+	if err := cairn.ValidateTable(table); err != nil {
+		return nil, false, err
+	}
+	if err := cairn.ValidateKey(key); err != nil {
+		return nil, false, err
+	}
 	v, ok := s.tables[table][key]
 	return slices.Clone(v), ok, nil
 }
@@ -25,6 +31,9 @@ func (s *Store) ReadModelScan(ctx context.Context, table, prefix, after string, 
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if err := s.checkLocked(ctx); err != nil {
+		return nil, err
+	}
+	if err := cairn.ValidateScan(table, prefix, after); err != nil {
 		return nil, err
 	}
 	var keys []string

@@ -144,8 +144,18 @@ func SQLTx(tx cairn.Tx) (pgx.Tx, bool) {
 	return t.tx, true
 }
 
-func (t *pgTx) Get(ctx context.Context, table, key string) ([]byte, bool, error) {
+// validateEntry refuses a table that cairn.ValidateTable refuses and a key
+// that cairn.ValidateKey refuses, before any SQL runs: a failed statement
+// would abort the commit's transaction.
+func validateEntry(table, key string) error {
 	if err := cairn.ValidateTable(table); err != nil {
+		return err
+	}
+	return cairn.ValidateKey(key)
+}
+
+func (t *pgTx) Get(ctx context.Context, table, key string) ([]byte, bool, error) {
+	if err := validateEntry(table, key); err != nil {
 		return nil, false, err
 	}
 	var v []byte
@@ -160,7 +170,7 @@ func (t *pgTx) Get(ctx context.Context, table, key string) ([]byte, bool, error)
 }
 
 func (t *pgTx) Put(ctx context.Context, table, key string, value []byte) error {
-	if err := cairn.ValidateTable(table); err != nil {
+	if err := validateEntry(table, key); err != nil {
 		return err
 	}
 	_, err := t.tx.Exec(ctx, `INSERT INTO `+t.table+` (tbl, key, value) VALUES ($1, $2, $3)
@@ -172,7 +182,7 @@ func (t *pgTx) Put(ctx context.Context, table, key string, value []byte) error {
 }
 
 func (t *pgTx) Delete(ctx context.Context, table, key string) error {
-	if err := cairn.ValidateTable(table); err != nil {
+	if err := validateEntry(table, key); err != nil {
 		return err
 	}
 	if _, err := t.tx.Exec(ctx, `DELETE FROM `+t.table+` WHERE tbl = $1 AND key = $2`, table, key); err != nil {

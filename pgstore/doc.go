@@ -74,7 +74,10 @@
 //  1. locks the rows of its streams, creating them if needed, in id order so
 //     that transactions cannot deadlock;
 //  2. looks up the first event ids (retry detection) and checks the
-//     expectations against the locked rows;
+//     expectations against the locked rows (a lone append looks its id
+//     up only when its stream refuses it: one that its stream accepts
+//     and that repeats a recorded append fails on the unique first id,
+//     and is then run step by step, as a batch is);
 //  3. updates the streams' versions; then, as late as possible, increments
 //     the head row, inserts the chunks of events at the positions it
 //     returns, files them in the index, and commits.
@@ -120,7 +123,12 @@
 // consecutive numbers and consecutive positions, so an append of 1000
 // events of one type to one stream adds two rows (its type and its
 // category), and the single-event appends of a group to one category
-// share theirs. A key value longer than 512 bytes or holding a control
+// share theirs. A lone append whose run of a key continues the key's last
+// run (the next number at the next position) lengthens that run rather
+// than add a row: the appends of one writer, or of many processes writing
+// one category and type, keep one row per key, and each adds no entry to
+// index_runs' own indexes (migration 8). Such a run can end in entries not
+// durable yet; readers cut every run at the durable mark. A key value longer than 512 bytes or holding a control
 // character (a correlation id can be any string) is stored as a digest.
 //
 // The engine merges the runs of a write that meet and numbers them within
@@ -254,6 +262,9 @@
 //     and index_append are gone); their readers, which do not know the
 //     durable mark, can read events of a write not yet durable. Stop them
 //     before migrating.
+//   - The readers of builds before migration 8 read a run of the index
+//     whole, and a run can now end in entries not durable yet: stop them
+//     before migrating too.
 //   - With synchronous_commit = off (or fsync = off) on the server, or in
 //     the URL, an append can return, and readers can see its events,
 //     before they are durable (the durable mark is then committed

@@ -20,11 +20,15 @@ import (
 // merged where they meet and numbered within the write (runMerger); the
 // schema places them at the write's positions and numbers them after the
 // last entry of their key (the insert into index_runs of append_group,
-// append_one and Store.indexSQL). For a group of appends that are
-// not all written, only the schema knows which runs to file, and merges
-// them itself (index_merge). That happens under the head row's lock, in
-// the transaction that writes the events: see migrations 6 and 7 and the
-// package documentation.
+// append_one and Store.indexSQL). append_one lengthens the key's last run
+// instead when the write's first run of the key continues it (see
+// migration 8), so that the lone appends of one writer, or of many
+// writers of one category and type, keep a row per key; a run may then end
+// in entries not durable yet, and readers cut it at the durable mark. For
+// a group of appends that are not all written, only the schema knows which
+// runs to file, and merges them itself (index_merge). That happens under
+// the head row's lock, in the transaction that writes the events: see
+// migrations 6, 7 and 8 and the package documentation.
 
 // Kinds as the schema stores them: cairn.IndexKind's numbers are part of
 // the stored format. TestIndexKindsStored holds them.

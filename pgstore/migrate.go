@@ -22,6 +22,7 @@ var migrations = []string{
 	migration5,
 	migration6,
 	migration7,
+	migration8,
 }
 
 // migrationSteps are the steps of migrations that SQL cannot do alone, run

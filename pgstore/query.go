@@ -99,20 +99,23 @@ func (s *Store) readQuery(ctx context.Context, sql string, dir cairn.Direction, 
 // sorted is set; readQuery checks the order.
 func (s *Store) readQuerySQL(dir cairn.Direction, sorted bool) string {
 	var runs, chunks, series, order string
+	// A run ends at the durable mark: later writes may have lengthened it
+	// with entries not durable yet (see migration 8).
+	end := `least(e.position + e.count, ` + s.durableMark + `)`
 	if dir == cairn.Forward {
 		runs = `e.position >= coalesce((SELECT max(e2.position) FROM ` + s.indexRuns + ` e2
 				WHERE e2.kind = l.kind AND e2.value = l.value AND e2.position <= $3::bigint), $3::bigint)
 			AND e.position < ` + s.durableMark
-		chunks = s.chunksSQL(`greatest(e.position, $3::bigint)`, `e.position + e.count - 1`, cairn.Forward)
-		series = `greatest(e.position, c.position, $3::bigint), least(e.position + e.count, c.position + c.count) - 1`
+		chunks = s.chunksSQL(`greatest(e.position, $3::bigint)`, end+` - 1`, cairn.Forward)
+		series = `greatest(e.position, c.position, $3::bigint), least(` + end + `, c.position + c.count) - 1`
 		order = `e.position`
 		if sorted {
 			order += `, g.p`
 		}
 	} else {
 		runs = `e.position <= $3::bigint AND e.position < ` + s.durableMark
-		chunks = s.chunksSQL(`e.position`, `least($3::bigint, e.position + e.count - 1)`, cairn.Backward)
-		series = `least(e.position + e.count - 1, c.position + c.count - 1, $3::bigint), greatest(e.position, c.position), -1`
+		chunks = s.chunksSQL(`e.position`, `least($3::bigint, `+end+` - 1)`, cairn.Backward)
+		series = `least(` + end + ` - 1, c.position + c.count - 1, $3::bigint), greatest(e.position, c.position), -1`
 		order = `e.position DESC`
 		if sorted {
 			order += `, g.p DESC`

@@ -94,14 +94,15 @@ func (s *Store) ReadIndex(ctx context.Context, key cairn.IndexKey, from int64, c
 }
 
 // readIndexSQL reads the durable runs of list ($1 kind, $2 value) that
-// hold the numbers from $3 on in direction dir, at most $4 of them (a run
-// is one write's, durable or not as a whole), each with the
-// events stored at the positions of the numbers wanted (lo … hi), taken
-// out of their chunks by subscript, or one row of NULLs when there is none.
+// hold the numbers from $3 on in direction dir, at most $4 of them, each
+// cut at the durable mark (a run that later writes lengthened may end in
+// entries not durable yet, see migration 8), with the events stored at the
+// positions of the numbers wanted (lo … hi), taken out of their chunks by
+// subscript, or one row of NULLs when there is none.
 func (s *Store) readIndexSQL(dir cairn.Direction) string {
 	var runs, bounds string
 	if dir == cairn.Forward {
-		runs = `SELECT r.number, r.position, r.count FROM ` + s.indexRuns + ` r
+		runs = `SELECT r.number, r.position, least(r.count::bigint, ` + s.durableMark + ` - r.position) AS count FROM ` + s.indexRuns + ` r
 			WHERE r.kind = $1 AND r.value = $2 AND r.number + r.count > $3::bigint
 				AND r.number >= (SELECT coalesce(max(r2.number), 0) FROM ` + s.indexRuns + ` r2
 					WHERE r2.kind = $1 AND r2.value = $2 AND r2.number <= $3::bigint)
@@ -113,10 +114,10 @@ func (s *Store) readIndexSQL(dir cairn.Direction) string {
 		// top is the number to start from: $3, or the last durable one
 		// when $3 is past it (StreamEnd). Numbers follow positions, so
 		// the runs below it are durable too.
-		top := `(SELECT least($3::bigint, coalesce((SELECT r.number + r.count FROM ` + s.indexRuns + ` r
+		top := `(SELECT least($3::bigint, coalesce((SELECT r.number + least(r.count::bigint, ` + s.durableMark + ` - r.position) FROM ` + s.indexRuns + ` r
 			WHERE r.kind = $1 AND r.value = $2 AND r.position < ` + s.durableMark + `
 			ORDER BY r.number DESC LIMIT 1), 0) - 1))`
-		runs = `SELECT r.number, r.position, r.count, t.top FROM ` + s.indexRuns + ` r, (SELECT ` + top + ` AS top) t
+		runs = `SELECT r.number, r.position, least(r.count::bigint, t.top - r.number + 1) AS count, t.top FROM ` + s.indexRuns + ` r, (SELECT ` + top + ` AS top) t
 			WHERE r.kind = $1 AND r.value = $2 AND r.number <= t.top
 			ORDER BY r.number DESC LIMIT $4`
 		bounds = `e.position + greatest(e.top - $4::int + 1 - e.number, 0) AS lo,

@@ -318,6 +318,14 @@ func (s *Store) GetSnapshot(ctx context.Context, stream string, min, max int64) 
 
 // ReadModelGet implements [cairn.ReadModelReader].
 func (s *Store) ReadModelGet(ctx context.Context, table, key string) ([]byte, bool, error) {
+	// Checked here too: a cairn.v1 message cannot carry a string that is
+	// not UTF-8.
+	if err := cairn.ValidateTable(table); err != nil {
+		return nil, false, err
+	}
+	if err := cairn.ValidateKey(key); err != nil {
+		return nil, false, err
+	}
 	var res *cairnv1.ReadModelGetResponse
 	err := s.call(func() (err error) {
 		res, err = s.c.ReadModelGet(ctx, &cairnv1.ReadModelGetRequest{Table: table, Key: key})
@@ -328,6 +336,9 @@ func (s *Store) ReadModelGet(ctx context.Context, table, key string) ([]byte, bo
 
 // ReadModelScan implements [cairn.ReadModelReader].
 func (s *Store) ReadModelScan(ctx context.Context, table, prefix, after string, limit int) ([]cairn.Entry, error) {
+	if err := cairn.ValidateScan(table, prefix, after); err != nil {
+		return nil, err
+	}
 	var res *cairnv1.ReadModelScanResponse
 	err := s.call(func() (err error) {
 		res, err = s.c.ReadModelScan(ctx, &cairnv1.ReadModelScanRequest{Table: table, Prefix: prefix, After: after, Limit: int32(min(limit, 1<<30))})

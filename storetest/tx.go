@@ -347,3 +347,191 @@ func testReadModelScan(t *testing.T, nb NewBackend) {
 		t.Fatal("ReadModel of a table never written yielded an entry")
 	}
 }
+
+// The empty string is not a key: a Tx refuses it in Get, Put and Delete
+// with an InvalidArgumentError for "key" and writes nothing, and so does the
+// engine's ReadModelGet; a scan of the whole table lists only the keys that
+// were written. (A scan resumes after the last key it returned, so an empty
+// key could not be paged past.)
+func testTxEmptyKey(t *testing.T, nb NewBackend) {
+	s, b := open(t, nb)
+	need[cairn.TxCommitter](t, b, "TxCommitter")
+	var problems []string
+	refused := func(call string, err error) {
+		var iae *cairn.InvalidArgumentError
+		if !errors.Is(err, cairn.ErrInvalidArgument) || !errors.As(err, &iae) || iae.Field != "key" {
+			problems = append(problems, fmt.Sprintf("%s with an empty key: error %v, want an InvalidArgumentError for \"key\"", call, err))
+		}
+	}
+	commitWith(t, s, "s", func(ctx context.Context, tx cairn.Tx, _ []cairn.Event) error {
+		refused("Put", tx.Put(ctx, "t", "", []byte("empty")))
+		v, found, err := tx.Get(ctx, "t", "")
+		refused("Get", err)
+		if found {
+			problems = append(problems, fmt.Sprintf("Get with an empty key found %q", v))
+		}
+		refused("Delete", tx.Delete(ctx, "t", ""))
+		return tx.Put(ctx, "t", "a", []byte("a"))
+	})
+	for _, p := range problems {
+		t.Error(p)
+	}
+	r, ok := b.(cairn.ReadModelReader)
+	if !ok {
+		return
+	}
+	ctx := context.Background()
+	v, found, err := r.ReadModelGet(ctx, "t", "")
+	var iae *cairn.InvalidArgumentError
+	if found || !errors.As(err, &iae) || iae.Field != "key" {
+		t.Errorf("the engine's ReadModelGet with an empty key = %q, %v, %v; want an InvalidArgumentError for \"key\"", v, found, err)
+	}
+	if _, _, err := s.ReadModelGet(ctx, "t", ""); !errors.As(err, &iae) || iae.Field != "key" {
+		t.Errorf("Store.ReadModelGet with an empty key: %v, want an InvalidArgumentError for \"key\"", err)
+	}
+	entries, err := r.ReadModelScan(ctx, "t", "", "", 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, e := range entries {
+		keys = append(keys, e.Key)
+	}
+	if !slices.Equal(keys, []string{"a"}) {
+		t.Errorf("ReadModelScan of the table = %q, want only [\"a\"]", keys)
+	}
+}
+
+// badKeys are strings that cairn.ValidateKey refuses, by why.
+func badKeys() map[string]string {
+	return map[string]string{
+		"empty":            "",
+		"too long":         strings.Repeat("k", cairn.MaxKeyBytes+1),
+		"NUL":              "a\x00b",
+		"NUL at the end":   "ab\x00",
+		"invalid UTF-8":    "a\xffb",
+		"truncated UTF-8":  "caf\xc3",
+		"a lone surrogate": "a\xed\xa0\x80b",
+	}
+}
+
+// goodKeys are keys at the edges of what cairn.ValidateKey accepts: other
+// control characters than NUL are data, not errors.
+func goodKeys() []string {
+	return []string{"k", strings.Repeat("k", cairn.MaxKeyBytes), "a\nb", "\x01", "tab\there", "\x7f", "é/😀", "$k", " "}
+}
+
+// A Tx refuses the keys that cairn.ValidateKey refuses, with an
+// InvalidArgumentError for "key", and writes nothing; it keeps the rest,
+// which a scan lists in byte order.
+func testTxKeys(t *testing.T, nb NewBackend) {
+	s, b := open(t, nb, cairn.Options{ReadBatch: 2})
+	need[cairn.TxCommitter](t, b, "TxCommitter")
+	bad, good := badKeys(), goodKeys()
+	for why, key := range bad {
+		if err := cairn.ValidateKey(key); err == nil {
+			t.Fatalf("the suite's bad key (%s) %q passes cairn.ValidateKey", why, key)
+		}
+	}
+	var problems []string
+	commitWith(t, s, "s", func(ctx context.Context, tx cairn.Tx, _ []cairn.Event) error {
+		refused := func(why, call string, err error) {
+			var iae *cairn.InvalidArgumentError
+			if !errors.Is(err, cairn.ErrInvalidArgument) || !errors.As(err, &iae) || iae.Field != "key" {
+				problems = append(problems, fmt.Sprintf("%s with a key that is %s: error %v, want an InvalidArgumentError for \"key\"", call, why, err))
+			}
+		}
+		for why, key := range bad {
+			refused(why, "Put", tx.Put(ctx, "t", key, []byte("bad")))
+			_, found, err := tx.Get(ctx, "t", key)
+			refused(why, "Get", err)
+			if found {
+				problems = append(problems, fmt.Sprintf("Get with a key that is %s found a value", why))
+			}
+			refused(why, "Delete", tx.Delete(ctx, "t", key))
+		}
+		for _, key := range good {
+			if err := tx.Put(ctx, "t", key, []byte(key)); err != nil {
+				return fmt.Errorf("put %q: %w", key, err)
+			}
+			if err := txWant(ctx, tx, "t", key, []byte(key)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	for _, p := range problems {
+		t.Error(p)
+	}
+	for _, key := range good {
+		wantReadModel(t, s, b, "t", key, []byte(key))
+	}
+	if _, ok := b.(cairn.ReadModelReader); !ok {
+		return
+	}
+	// Nothing reached the table under a bad key: it lists the good ones
+	// alone, in byte order.
+	var got []string
+	for e, err := range s.ReadModel(context.Background(), "t", "") {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if string(e.Value) != e.Key {
+			t.Errorf("entry %q holds %q", e.Key, e.Value)
+		}
+		got = append(got, e.Key)
+	}
+	want := slices.Clone(good)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("the table lists %q, want %q", got, want)
+	}
+}
+
+// An engine's ReadModelGet and ReadModelScan refuse what a Tx refuses, and
+// a scan's prefix and after that no key could start with (longer than
+// cairn.MaxKeyBytes, with NUL or not UTF-8; cairn.ValidateScan), with an
+// InvalidArgumentError for the field; so does the Store.
+func testReadModelArgs(t *testing.T, nb NewBackend) {
+	s, b := open(t, nb)
+	r := need[cairn.ReadModelReader](t, b, "ReadModelReader")
+	ctx := context.Background()
+	refused := func(what, field string, err error) {
+		t.Helper()
+		var iae *cairn.InvalidArgumentError
+		if !errors.Is(err, cairn.ErrInvalidArgument) || !errors.As(err, &iae) || iae.Field != field {
+			t.Errorf("%s: error %v, want an InvalidArgumentError for %q", what, err, field)
+		}
+	}
+	for why, key := range badKeys() {
+		_, found, err := r.ReadModelGet(ctx, "t", key)
+		refused("the engine's ReadModelGet with a key that is "+why, "key", err)
+		if found {
+			t.Errorf("the engine's ReadModelGet with a key that is %s found a value", why)
+		}
+		_, _, err = s.ReadModelGet(ctx, "t", key)
+		refused("Store.ReadModelGet with a key that is "+why, "key", err)
+		if key == "" {
+			continue // the empty prefix lists the whole table
+		}
+		_, err = r.ReadModelScan(ctx, "t", key, "", 10)
+		refused("the engine's ReadModelScan with a prefix that is "+why, "prefix", err)
+		_, err = r.ReadModelScan(ctx, "t", "", key, 10)
+		refused("the engine's ReadModelScan after a key that is "+why, "after", err)
+		for _, err := range s.ReadModel(ctx, "t", key) {
+			refused("Store.ReadModel with a prefix that is "+why, "prefix", err)
+		}
+	}
+	_, _, err := r.ReadModelGet(ctx, "a\x00b", "k")
+	refused("the engine's ReadModelGet with a table name with NUL", "table", err)
+	_, err = r.ReadModelScan(ctx, "", "", "", 10)
+	refused("the engine's ReadModelScan of an empty table name", "table", err)
+	for _, key := range goodKeys() {
+		if _, found, err := r.ReadModelGet(ctx, "t", key); err != nil || found {
+			t.Errorf("the engine's ReadModelGet(%q) of an empty table = %v, %v; want nothing", key, found, err)
+		}
+		if _, err := r.ReadModelScan(ctx, "t", key, key, 10); err != nil {
+			t.Errorf("the engine's ReadModelScan with prefix and after %q: %v", key, err)
+		}
+	}
+}

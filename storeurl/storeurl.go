@@ -7,6 +7,9 @@
 //	postgres://… postgresql://… a PostgreSQL database
 //	cairn://[user:password@]host:port[?tls=true&tlscafile=ca.crt]
 //	                         a cairn server, through its cairn.v1 API
+//	nats://h1:4222,h2:4222[?dir=./node1&stream=CAIRN&replicas=3]
+//	                         a node of a cairn cluster replicated on NATS
+//	                         JetStream (natsstore); its copy in dir
 //
 // An unknown scheme or a malformed URL is an error that says what was
 // expected.
@@ -20,6 +23,7 @@
 //		_ "github.com/cairndb/cairn/storeurl/disk"     // directories, file://
 //		_ "github.com/cairndb/cairn/storeurl/postgres" // postgres://
 //		_ "github.com/cairndb/cairn/storeurl/remote"   // cairn://
+//		_ "github.com/cairndb/cairn/storeurl/nats"     // nats://
 //	)
 //
 // Opening a URL whose engine was not imported fails with [ErrNoEngine].
@@ -44,6 +48,12 @@ type Options struct {
 	// NoSync opens the embedded engine without fsync. It is for tests and
 	// benchmarks only: acknowledged appends can be lost in a crash.
 	NoSync bool
+	// NodeDir is the directory of a cluster node's copy (nats://), when
+	// the URL has no dir parameter.
+	NodeDir string
+	// Advertise is the address (host:port) at which clients reach the
+	// server of a cluster node (nats://), which gossip reports.
+	Advertise string
 }
 
 // ErrNoEngine is returned by [Open] for a URL whose engine is not linked
@@ -75,7 +85,7 @@ func Register(kind Kind, open Opener) {
 	if open == nil {
 		panic("storeurl: Register with a nil Opener")
 	}
-	if kind < Memory || kind > Remote {
+	if kind < Memory || kind > Nats {
 		panic(fmt.Sprintf("storeurl: Register of unknown kind %d", int(kind)))
 	}
 	openers.Lock()
@@ -114,6 +124,7 @@ const (
 	Dir
 	Postgres
 	Remote
+	Nats
 )
 
 // kindPackage names the package that registers each kind's engine; the
@@ -122,6 +133,7 @@ var kindPackage = map[Kind]string{
 	Dir:      "github.com/cairndb/cairn/storeurl/disk",
 	Postgres: "github.com/cairndb/cairn/storeurl/postgres",
 	Remote:   "github.com/cairndb/cairn/storeurl/remote",
+	Nats:     "github.com/cairndb/cairn/storeurl/nats",
 }
 
 // String returns the kind's name: memory, directory, postgres or remote.
@@ -135,6 +147,8 @@ func (k Kind) String() string {
 		return "postgres"
 	case Remote:
 		return "remote"
+	case Nats:
+		return "nats"
 	}
 	return fmt.Sprintf("Kind(%d)", int(k))
 }
@@ -149,6 +163,11 @@ func Parse(raw string) (Kind, string, error) {
 		return Memory, "", nil
 	}
 	scheme, _, hasScheme := strings.Cut(raw, "://")
+	if hasScheme && scheme == "nats" {
+		// Several hosts ("nats://h1:4222,h2:4222?…"), which url.Parse
+		// refuses: the nats engine parses the URL itself.
+		return Nats, raw, nil
+	}
 	if !hasScheme {
 		if i := strings.IndexByte(raw, ':'); i > 0 && !strings.ContainsAny(raw[:i], `/\.`) {
 			return 0, "", fmt.Errorf("store %q: unknown scheme %q: use memory:, a directory path, file:///path or postgres://…", Redact(raw), raw[:i])
@@ -174,7 +193,7 @@ func Parse(raw string) (Kind, string, error) {
 	case "cairn", "kurrentdb", "esdb":
 		return Remote, raw, nil
 	}
-	return 0, "", fmt.Errorf("store %q: unknown scheme %q: use memory:, a directory path, file:///path, postgres://… or cairn://host:port", Redact(raw), scheme)
+	return 0, "", fmt.Errorf("store %q: unknown scheme %q: use memory:, a directory path, file:///path, postgres://…, cairn://host:port or nats://host:port", Redact(raw), scheme)
 }
 
 // Redact returns raw with any password replaced by "xxxxx", for logs and

@@ -11,7 +11,6 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/api/cairnv1"
-	"github.com/cairndb/cairn/diskstore"
 	"github.com/cairndb/cairn/diskstore/backup"
 	"github.com/cairndb/cairn/internal/progress"
 	"github.com/cairndb/cairn/remotestore"
@@ -78,6 +77,8 @@ pg_basebackup): see the README.`,
 					return fmt.Errorf("backup %s: the destination is inside the store's directory %s: back up elsewhere", dest, dir)
 				}
 			case storeurl.Remote:
+			case storeurl.Nats:
+				return errors.New("backup: back up a cluster node through its server (--server), or, while the node is stopped, its copy of the store (--store DIR/store, DIR being the node's --data, or DIR/node/store with --nats-embedded)")
 			case storeurl.Postgres:
 				return errors.New("backup copies the embedded engine's files; back up a PostgreSQL store with PostgreSQL's own tools (pg_dump, pg_basebackup): see the README's Operating cairn")
 			default:
@@ -108,7 +109,7 @@ pg_basebackup): see the README.`,
 			var res *backup.Result
 			err = g.withStore(ctx, func(s *cairn.Store) error {
 				switch b := s.Backend().(type) {
-				case *diskstore.DB:
+				case backup.Source:
 					res, err = backupLocal(ctx, b, set, opts)
 				case *remotestore.Store:
 					res, err = backupRemote(ctx, b, set, opts)
@@ -145,7 +146,7 @@ func inside(path, dir string) bool {
 	return err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator))
 }
 
-func backupLocal(ctx context.Context, db *diskstore.DB, set *backup.Set, opts backup.Options) (*backup.Result, error) {
+func backupLocal(ctx context.Context, db backup.Source, set *backup.Set, opts backup.Options) (*backup.Result, error) {
 	b, err := db.BeginBackup(ctx)
 	if err != nil {
 		return nil, err

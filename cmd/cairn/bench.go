@@ -41,7 +41,8 @@ fdatasync under the same concurrency, with a simple group commit.
 With a directory store, bench works in a new subdirectory of it, which it
 removes afterwards (unless --keep), so that the store and the baseline share
 the disk. With memory: the figures show the engine without a disk. With
-postgres://… or a server (--server cairn://…) bench writes streams named
+postgres://…, a cluster node (nats://…?dir=…) or a server (--server
+cairn://…) bench writes streams named
 bench-XXXXXXXX-… into the store, and deletes them and compacts the store
 afterwards (unless --keep); the baseline is then PostgreSQL's own, or a file
 on this machine's temporary directory.
@@ -130,7 +131,7 @@ plain lines otherwise.`,
 			// Shared stores: the run's streams carry a prefix of their
 			// own, and are removed afterwards.
 			var shared []string
-			if kind == storeurl.Postgres || kind == storeurl.Remote {
+			if kind == storeurl.Postgres || kind == storeurl.Remote || kind == storeurl.Nats {
 				shared = append(shared, url)
 			}
 			if wire && g.server != "" {

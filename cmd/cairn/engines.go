@@ -4,6 +4,7 @@ package main
 // itself with storeurl.
 import (
 	_ "github.com/cairndb/cairn/storeurl/disk"
+	_ "github.com/cairndb/cairn/storeurl/nats"
 	_ "github.com/cairndb/cairn/storeurl/postgres"
 	_ "github.com/cairndb/cairn/storeurl/remote"
 )

@@ -46,7 +46,7 @@ func newRootCmdWith(g *globals) *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.PersistentFlags().StringVar(&g.store, "store", DefaultStore, "the store: memory:, a directory, postgres://user:pass@host/db, or cairn://host:port")
+	root.PersistentFlags().StringVar(&g.store, "store", DefaultStore, "the store: memory:, a directory, postgres://user:pass@host/db, cairn://host:port, or nats://h1:4222,h2:4222?dir=./node1 (a cluster node)")
 	root.PersistentFlags().StringVar(&g.server, "server", "", "use a running cairn server instead of --store, by the URL cairn serve prints: cairn://user:password@host:port[?tls=true&tlsCAFile=ca.crt]")
 	root.AddCommand(
 		newAppendCmd(g),

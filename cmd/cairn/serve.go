@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
-	"github.com/cairndb/cairn/diskstore"
 	"github.com/cairndb/cairn/diskstore/backup"
 	"github.com/cairndb/cairn/server"
 	"github.com/cairndb/cairn/server/tracing"
@@ -50,6 +49,7 @@ func newServeCmd(g *globals) *cobra.Command {
 		otlpEndpoint       string
 		pprof              bool
 		cpuprofile         string
+		cluster            clusterFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -100,7 +100,13 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
   # then: kurrentdb://admin:…@localhost:2113?tls=true&tlsCAFile=certs/ca.crt
   cairn certs --dir ./certs --user ada && cairn serve --tls-cert certs/node.crt \
       --tls-key certs/node.key --tls-client-ca certs/ca.crt
-  # then: kurrentdb://localhost:2113?tls=true&tlsCAFile=certs/ca.crt&userCertFile=certs/user-ada.crt&userKeyFile=certs/user-ada.key`,
+  # then: kurrentdb://localhost:2113?tls=true&tlsCAFile=certs/ca.crt&userCertFile=certs/user-ada.crt&userKeyFile=certs/user-ada.key
+  # a node of a cluster on an existing NATS cluster (see docs/cluster.md):
+  cairn serve --store 'nats://h1:4222,h2:4222,h3:4222' --data ./node1 --listen 0.0.0.0:2113 …
+  # three nodes on one machine, each with an embedded NATS server (n2, n3 alike):
+  cairn certs --dir ./certs && cairn serve --data ./n1 --listen 127.0.0.1:2113 --http-listen 127.0.0.1:2114 \
+      --tls-cert certs/node.crt --tls-key certs/node.key --nats-embedded --nats-listen 127.0.0.1:4222 \
+      --nats-cluster 127.0.0.1:6222 --nats-routes 127.0.0.1:6223,127.0.0.1:6224`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			begun := time.Now()
@@ -212,7 +218,20 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			if tr != nil {
 				opts.Tracing, hooks = tr, tr.Hooks(hooks)
 			}
-			store, err := storeurl.Open(ctx, g.store, storeurl.Options{Store: cairn.Options{Logger: log, Hooks: hooks}})
+			nd, err := cluster.prepare(g.store, cmd.Flags().Changed("store"), log)
+			if err != nil {
+				return err
+			}
+			defer nd.stop()
+			g.store = nd.store
+			adv := advertise
+			if adv == "" {
+				adv = listen
+			}
+			store, err := storeurl.Open(ctx, g.store, storeurl.Options{
+				Store:   cairn.Options{Logger: log, Hooks: hooks},
+				NodeDir: nd.nodeDir, Advertise: adv,
+			})
 			if err != nil {
 				if kind, dir, _ := storeurl.Parse(g.store); kind == storeurl.Dir && (errors.Is(err, syscall.EAGAIN) || errors.Is(err, syscall.EWOULDBLOCK)) {
 					return fmt.Errorf("the store in %s is in use by another process, most likely a running cairn server: stop it first, or serve another --store", dir)
@@ -228,6 +247,9 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			}()
 			if tlsCert == "" && !insecure {
 				// After the store: the default directory is in the store's.
+				if certsDir == "" && cluster.data != "" {
+					certsDir = filepath.Join(cluster.data, "certs") // a cluster node's directory
+				}
 				if certsDir == "" {
 					certsDir = defaultCertsDir(g.store)
 				}
@@ -240,7 +262,7 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			if err != nil {
 				return fmt.Errorf("--listen: %w", err)
 			}
-			if db, ok := store.Backend().(*diskstore.DB); ok {
+			if db, ok := store.Backend().(backup.Source); ok {
 				opts.Backup = backup.StreamFunc(db)
 			}
 			srv, err := server.New(ctx, store, opts)
@@ -329,6 +351,7 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 	if err := f.MarkHidden("cpuprofile"); err != nil {
 		panic(err)
 	}
+	cluster.register(f)
 	return cmd
 }
 

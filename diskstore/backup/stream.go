@@ -99,10 +99,17 @@ func sendFile(ctx context.Context, r readerAt, f diskstore.BackupFile, from int6
 	return nil
 }
 
+// Source takes backups of an embedded engine's store: a [diskstore.DB],
+// or a cluster node (natsstore.DB), whose copy is one.
+type Source interface {
+	BeginBackup(ctx context.Context) (*diskstore.Backup, error)
+}
+
 // StreamFunc returns what streams a backup of db for a server's Backup
 // call (cairn.v1; its type is cairnsvc.BackupFunc's): each call takes a
-// backup with [diskstore.DB.BeginBackup] and sends it with [Send].
-func StreamFunc(db *diskstore.DB) func(ctx context.Context, previous []byte, send func(manifest []byte, file string, offset int64, data []byte) error) error {
+// backup with db's BeginBackup ([diskstore.DB.BeginBackup]) and sends it
+// with [Send].
+func StreamFunc(db Source) func(ctx context.Context, previous []byte, send func(manifest []byte, file string, offset int64, data []byte) error) error {
 	return func(ctx context.Context, previous []byte, send func(manifest []byte, file string, offset int64, data []byte) error) error {
 		if len(previous) > 0 {
 			if _, err := ParseManifest(previous); err != nil {

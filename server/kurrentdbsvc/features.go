@@ -4,6 +4,13 @@ import (
 	"context"
 	"net"
 	"strconv"
+	"time"
+
+	"github.com/cairndb/cairn"
+	"github.com/google/uuid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/gossip"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/serverfeatures"
@@ -69,24 +76,105 @@ func (f *featuresService) GetSupportedMethods(context.Context, *shared.Empty) (*
 	return &serverfeatures.SupportedMethods{Methods: methods, EventStoreServerVersion: Version}, nil
 }
 
-// gossipService describes a cluster of one node: this one, alive and
-// leader, at its advertised address.
+// gossipService describes the cluster: this node alone, alive and leader,
+// at its advertised address; or, on an engine that runs as one node of a
+// cluster (cairn.Cluster), every node of it. Any node of a cairn cluster
+// takes writes; so that clients that prefer a leader agree on one, the
+// alive node with the lowest id is reported as the leader and the others
+// as followers.
 type gossipService struct {
 	gossip.UnimplementedGossipServer
 	s *Services
 }
 
-func (g *gossipService) Read(context.Context, *shared.Empty) (*gossip.ClusterInfo, error) {
-	host, port := g.s.advertised(), 0
-	if h, p, err := net.SplitHostPort(host); err == nil {
-		host = h
-		port, _ = strconv.Atoi(p)
+func (g *gossipService) Read(ctx context.Context, _ *shared.Empty) (*gossip.ClusterInfo, error) {
+	ms, err := g.s.members(ctx)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "the cluster's members: %v", err)
 	}
-	return &gossip.ClusterInfo{Members: []*gossip.MemberInfo{{
-		InstanceId:   uuidToProto(g.s.id, false),
-		TimeStamp:    g.s.started.UnixNano() / 100,
-		State:        gossip.MemberInfo_Leader,
-		IsAlive:      true,
-		HttpEndPoint: &gossip.EndPoint{Address: host, Port: uint32(port)},
-	}}}, nil
+	out := &gossip.ClusterInfo{}
+	for _, m := range ms {
+		mi := &gossip.MemberInfo{
+			InstanceId:   uuidToProto(m.id, false),
+			TimeStamp:    m.since.UnixNano() / 100,
+			State:        gossip.MemberInfo_Follower,
+			IsAlive:      m.alive,
+			HttpEndPoint: &gossip.EndPoint{Address: m.host, Port: uint32(m.port)},
+		}
+		if m.leader {
+			mi.State = gossip.MemberInfo_Leader
+		}
+		out.Members = append(out.Members, mi)
+	}
+	return out, nil
+}
+
+// member is one node as gossip reports it.
+type member struct {
+	id            uuid.UUID
+	since         time.Time
+	leader, alive bool
+	host          string
+	port          int
+}
+
+// members returns the nodes gossip reports (see gossipService): this one
+// alone, or every node of a cluster engine's with an address.
+func (s *Services) members(ctx context.Context) ([]member, error) {
+	host, port := splitEndPoint(s.advertised())
+	self := member{id: s.id, since: s.started, leader: true, alive: true, host: host, port: port}
+	cl, ok := s.store.Backend().(cairn.Cluster)
+	if !ok {
+		return []member{self}, nil
+	}
+	ms, err := cl.Members(ctx)
+	if err != nil {
+		return nil, err
+	}
+	leader := ""
+	for _, m := range ms {
+		if m.Alive && m.Address != "" && (leader == "" || m.ID < leader) {
+			leader = m.ID
+		}
+	}
+	var out []member
+	for _, m := range ms {
+		if m.Address == "" {
+			continue
+		}
+		mv := member{id: uuid.NewSHA1(uuid.NameSpaceOID, []byte(m.ID)), since: time.Now(), leader: m.ID == leader, alive: m.Alive}
+		mv.host, mv.port = splitEndPoint(m.Address)
+		if m.Self {
+			mv.id, mv.since = s.id, s.started
+		}
+		out = append(out, mv)
+	}
+	if len(out) == 0 {
+		return []member{self}, nil
+	}
+	return out, nil
+}
+
+func splitEndPoint(addr string) (string, int) {
+	if h, p, err := net.SplitHostPort(addr); err == nil {
+		port, _ := strconv.Atoi(p)
+		return h, port
+	}
+	return addr, 0
+}
+
+// syncIfLeaderRequired makes a read that the client sent with the header
+// requires-leader: true (KurrentDB's "read from the leader") see every
+// write acknowledged anywhere in a cluster: it waits until this node's
+// copy holds them ([cairn.Store.Sync]). On a store of one copy it costs
+// nothing.
+func (s *Services) syncIfLeaderRequired(ctx context.Context) error {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get("requires-leader"); len(v) == 0 || v[0] != "true" {
+		return nil
+	}
+	if err := s.store.Sync(ctx); err != nil {
+		return status.Errorf(codes.Unavailable, "requires-leader: this node cannot reach the cluster's log: %v", err)
+	}
+	return nil
 }

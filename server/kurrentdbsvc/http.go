@@ -2,11 +2,9 @@ package kurrentdbsvc
 
 import (
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"runtime"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -108,30 +106,39 @@ func (s *Services) live(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-// gossipJSON describes the cluster of one node as KurrentDB's /gossip: its
-// members and the address that answered.
+// gossipJSON describes the cluster as KurrentDB's /gossip: its members
+// (see gossipService) and the address that answered.
 func (s *Services) gossipJSON(w http.ResponseWriter, r *http.Request) {
-	host, port := s.advertised(), 0
-	if h, p, err := net.SplitHostPort(host); err == nil {
-		host = h
-		port, _ = strconv.Atoi(p)
+	ms, err := s.members(r.Context())
+	if err != nil {
+		http.Error(w, "the cluster's members: "+err.Error(), http.StatusServiceUnavailable)
+		return
 	}
+	host, port := splitEndPoint(s.advertised())
 	head, _ := s.head(r.Context())
-	writeJSON(w, http.StatusOK, map[string]any{
-		"members": []map[string]any{{
-			"instanceId":         s.id.String(),
+	var members []map[string]any
+	for _, m := range ms {
+		state := "Follower"
+		if m.leader {
+			state = "Leader"
+		}
+		members = append(members, map[string]any{
+			"instanceId":         m.id.String(),
 			"timeStamp":          time.Now().UTC().Format(time.RFC3339Nano),
-			"state":              "Leader",
-			"isAlive":            true,
-			"httpEndPointIp":     host,
-			"httpEndPointPort":   port,
+			"state":              state,
+			"isAlive":            m.alive,
+			"httpEndPointIp":     m.host,
+			"httpEndPointPort":   m.port,
 			"lastCommitPosition": head,
 			"writerCheckpoint":   head,
 			"chaserCheckpoint":   head,
 			"nodePriority":       0,
 			"isReadOnlyReplica":  false,
 			"esVersion":          Version,
-		}},
+		})
+	}
+	writeJSON(w, http.StatusOK, map[string]any{
+		"members":    members,
 		"serverIp":   host,
 		"serverPort": port,
 	})

@@ -42,6 +42,9 @@ func (ss *streamsService) Read(req *api.ReadReq, out grpc.ServerStreamingServer[
 	if err := ss.s.allow(out.Context(), acl.Read, target); err != nil {
 		return err
 	}
+	if err := ss.s.syncIfLeaderRequired(out.Context()); err != nil {
+		return err
+	}
 	if opts.GetSubscription() != nil {
 		return r.subscribe(out.Context(), opts)
 	}

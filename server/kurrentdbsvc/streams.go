@@ -127,8 +127,8 @@ func (s *Services) batchWriter(reqs []cairn.AppendRequest) *cairn.Store {
 // default ACLs: see acl.CheckData), which would grant nothing to anyone
 // but administrators.
 func checkWrite(stream string, events []cairn.EventData) error {
-	if _, virtual := links.Virtual(stream); virtual {
-		return &cairn.InvalidArgumentError{Field: "stream", Reason: fmt.Sprintf("%q is a standard projection's stream, read from the index: it is not written", stream)}
+	if err := links.CheckWrite(stream); err != nil {
+		return err
 	}
 	for i, e := range events {
 		if err := acl.CheckData(stream, e.Data); err != nil {

@@ -205,6 +205,30 @@ func (db *DB) invalidate(login string) {
 	db.gens[login]++
 }
 
+// changed records a change of login's credentials, made through this DB
+// or read from the password notifications: what is cached of login is
+// dropped, and its CredentialChanges count moves on.
+func (db *DB) changed(login string) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	db.gens[login]++
+	db.changes[login]++
+}
+
+// CredentialChanges returns how many changes of login's credentials this
+// DB has seen since it was made: a password changed or reset, groups
+// updated, the user disabled or deleted, through this DB or through
+// another server sharing the Store (read from the password notifications
+// by [DB.Watch]). The count only grows, and moves on before the change
+// through this DB returns. A session opened when the count was n, read
+// before the password was verified, is stale once the count is not n: so
+// a change of a user ends its sessions, as the web UI's.
+func (db *DB) CredentialChanges(login string) uint64 {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	return db.changes[login]
+}
+
 // invalidateAll drops the whole cache.
 func (db *DB) invalidateAll() {
 	db.mu.Lock()

@@ -240,8 +240,9 @@ func (db *DB) ChangePassword(ctx context.Context, login, current, password strin
 // modify applies change to the stored user and writes the result with the
 // version it read, retrying when another change got there first. notify
 // writes a password notification in the same commit, for the other
-// servers' caches. The user's cached credentials are dropped after the
-// write, whatever its outcome.
+// servers' caches, and makes the write a change of the user's credentials
+// (CredentialChanges). The user's cached credentials are dropped after
+// the write, whatever its outcome.
 func (db *DB) modify(ctx context.Context, login string, notify bool, change func(*record) error) error {
 	if err := ValidateLogin(login); err != nil {
 		return fmt.Errorf("%w: %q", ErrNotFound, login)
@@ -269,7 +270,11 @@ func (db *DB) modify(ctx context.Context, login string, notify bool, change func
 			reqs = append(reqs, n)
 		}
 		_, err = db.store.AppendBatch(ctx, reqs...)
-		db.invalidate(login)
+		if notify {
+			db.changed(login)
+		} else {
+			db.invalidate(login)
+		}
 		if errors.Is(err, cairn.ErrWrongExpectedVersion) && attempt < maxRetries {
 			continue
 		}
@@ -289,7 +294,7 @@ func (db *DB) Delete(ctx context.Context, login string) error {
 			return err
 		}
 		err = db.store.DeleteStream(ctx, StreamOf(login), cairn.Exact(cur.version))
-		db.invalidate(login)
+		db.changed(login)
 		if errors.Is(err, cairn.ErrWrongExpectedVersion) && attempt < maxRetries {
 			continue
 		}

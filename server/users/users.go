@@ -120,13 +120,16 @@ type DB struct {
 	dummyOnce sync.Once
 	dummy     string // a hash verified for unknown users, so that they take as long
 
-	// mu guards the credential cache. gens counts the changes of each
-	// user seen, epoch the drops of the whole cache; an entry made under
-	// older counts is stale.
-	mu    sync.Mutex
-	gens  map[string]uint64
-	epoch uint64
-	cache map[[32]byte]cached
+	// mu guards the credential cache and changes. gens counts the
+	// changes of each user seen, epoch the drops of the whole cache; an
+	// entry made under older counts is stale. changes counts the changes
+	// of each user's credentials, those that write a password
+	// notification (see CredentialChanges).
+	mu      sync.Mutex
+	gens    map[string]uint64
+	epoch   uint64
+	cache   map[[32]byte]cached
+	changes map[string]uint64
 }
 
 // New returns the user database kept in store. It reads and writes nothing
@@ -151,6 +154,7 @@ func New(store *cairn.Store, opts Options) *DB {
 		hashSlots: make(chan struct{}, opts.HashConcurrency),
 		gens:      map[string]uint64{},
 		cache:     map[[32]byte]cached{},
+		changes:   map[string]uint64{},
 	}
 	if _, err := rand.Read(db.cacheKey[:]); err != nil {
 		panic(err) // crypto/rand does not fail on supported platforms

@@ -384,3 +384,57 @@ func TestConcurrentBootstrap(t *testing.T) {
 		t.Errorf("$user-admin at version %d, %v; want one creation", v, err)
 	}
 }
+
+// CredentialChanges moves on with every change of a user's credentials made
+// through the DB (a password changed or reset, groups updated, the user
+// disabled or deleted), before the change returns, and with each one
+// another server makes, once Watch reads its notification; not with an
+// enable, a refused change, or another user's change.
+func TestCredentialChanges(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	db, store := open(t, cheap)
+	if err := db.Create(ctx, users.NewUser{Login: "ada", Password: "one"}); err != nil {
+		t.Fatal(err)
+	}
+	last := db.CredentialChanges("ada")
+	step := func(what string, moves bool, change func() error) {
+		t.Helper()
+		err := change()
+		if moves && err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		now := db.CredentialChanges("ada")
+		if moved := now != last; moved != moves {
+			t.Errorf("%s: the count went from %d to %d; want it to move: %v", what, last, now, moves)
+		}
+		last = now
+	}
+	step("a password change", true, func() error { return db.ChangePassword(ctx, "ada", "one", "two") })
+	step("a password change with a wrong current password", false, func() error { return db.ChangePassword(ctx, "ada", "wrong", "x") })
+	step("a password reset", true, func() error { return db.ResetPassword(ctx, "ada", "three") })
+	step("a groups update", true, func() error { return db.Update(ctx, "ada", "Ada", []string{"g"}) })
+	step("a disable", true, func() error { return db.Disable(ctx, "ada") })
+	step("an enable", false, func() error { return db.Enable(ctx, "ada") })
+	step("another user's password reset", false, func() error { return db.ResetPassword(ctx, "ops", "x") })
+	step("a delete", true, func() error { return db.Delete(ctx, "ada") })
+	step("a creation", false, func() error { return db.Create(ctx, users.NewUser{Login: "ada", Password: "one"}) })
+
+	watched := make(chan error, 1)
+	go func() { watched <- db.Watch(ctx) }()
+	there := users.New(store, cheap)
+	if err := there.ResetPassword(ctx, "ada", "four"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for db.CredentialChanges("ada") == last {
+		if time.Now().After(deadline) {
+			t.Fatal("another server's password reset did not move the count here")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	if err := <-watched; err != nil {
+		t.Errorf("Watch: %v", err)
+	}
+}

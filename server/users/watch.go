@@ -15,7 +15,8 @@ import (
 const watchInterval = 100 * time.Millisecond
 
 // Watch follows the password notifications stream until ctx is done, and
-// drops the cached credentials of each user it names: so a password
+// drops the cached credentials of each user it names, whose
+// [DB.CredentialChanges] count moves on: so a password
 // changed, a user disabled or deleted through another server sharing the
 // Store is refused here too, as soon as the Store signals the change
 // ([cairn.Store.Changes]; with an engine that does not signal other
@@ -57,7 +58,7 @@ func (db *DB) Watch(ctx context.Context) error {
 			if json.Unmarshal(e.Data, &n) != nil || n.LoginName == "" {
 				continue
 			}
-			db.invalidate(n.LoginName)
+			db.changed(n.LoginName)
 		}
 		if len(events) == page {
 			continue

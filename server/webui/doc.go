@@ -30,7 +30,11 @@
 // curl and scripts), or with the cookie of a session that the login form
 // started. A session lives in the server's memory for 30 minutes after its
 // last request, 12 hours at most ([Options]); each request looks its user
-// up again, so a user disabled or deleted is logged out at once. The
+// up again, so a user disabled or deleted is logged out at once, and a
+// session ends when its user's credentials change after the login (a
+// password changed or reset, groups updated, the user disabled or deleted,
+// here or on another server sharing the store: the password notifications
+// that [users.DB.Watch] follows). The
 // cookie is HttpOnly, SameSite=Strict, for /ui/ only, and Secure when the
 // server speaks TLS; forms are refused when the browser says another site
 // sent them (net/http's CrossOriginProtection). A page request without

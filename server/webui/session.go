@@ -22,9 +22,11 @@ const cookieName = "cairn_session"
 // password dialog and the script sends the page to the login form.
 const uiHeader = "X-Cairn-UI"
 
-// session is a logged-in user.
+// session is a logged-in user. changes is the user's CredentialChanges
+// count before the login: the session is stale once the count moves on.
 type session struct {
 	user    string
+	changes uint64
 	created time.Time
 	used    time.Time
 }
@@ -45,8 +47,9 @@ func newSessions(opts Options) *sessions {
 
 func tokenKey(token string) [32]byte { return sha256.Sum256([]byte(token)) }
 
-// create starts a session for user and returns its token: 256 random bits.
-func (s *sessions) create(user string) string {
+// create starts a session for user, whose credentials had changed changes
+// times before the login, and returns its token: 256 random bits.
+func (s *sessions) create(user string, changes uint64) string {
 	token := rand.Text() + rand.Text() // 2 × 128 bits, base32
 	now := s.opts.Now()
 	s.mu.Lock()
@@ -55,26 +58,27 @@ func (s *sessions) create(user string) string {
 	if len(s.byID) >= s.opts.MaxSessions {
 		s.dropLeastRecentLocked()
 	}
-	s.byID[tokenKey(token)] = &session{user: user, created: now, used: now}
+	s.byID[tokenKey(token)] = &session{user: user, changes: changes, created: now, used: now}
 	return token
 }
 
-// lookup returns the user of a live session and marks it used.
-func (s *sessions) lookup(token string) (string, bool) {
+// lookup returns the user of a live session, and the count of its
+// credentials' changes before the login, and marks it used.
+func (s *sessions) lookup(token string) (string, uint64, bool) {
 	now := s.opts.Now()
 	key := tokenKey(token)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	ss, ok := s.byID[key]
 	if !ok {
-		return "", false
+		return "", 0, false
 	}
 	if s.expired(ss, now) {
 		delete(s.byID, key)
-		return "", false
+		return "", 0, false
 	}
 	ss.used = now
-	return ss.user, true
+	return ss.user, ss.changes, true
 }
 
 func (s *sessions) end(token string) {
@@ -108,7 +112,8 @@ func (s *sessions) dropLeastRecentLocked() {
 
 // authenticated wraps h: a request must bring basic credentials or the
 // cookie of a live session, whose user is looked up again (a user
-// disabled or deleted since the login is refused). Refused, a page request
+// disabled or deleted since the login is refused, and a session whose
+// user's credentials changed since the login has ended). Refused, a page request
 // is sent to the login form; a script's request (api) gets 401, with a
 // basic-auth challenge unless the UI's own script sent it.
 func (u *UI) authenticated(h handlerFunc, api bool) http.Handler {
@@ -159,7 +164,7 @@ func (u *UI) identify(r *http.Request) (identity, error) {
 	if err != nil {
 		return identity{refused: noCredentials}, nil
 	}
-	name, ok := u.sessions.lookup(c.Value)
+	name, changes, ok := u.sessions.lookup(c.Value)
 	if !ok {
 		return identity{refused: noCredentials}, nil // ended: log in again
 	}
@@ -167,6 +172,13 @@ func (u *UI) identify(r *http.Request) (identity, error) {
 	if why, refused := refusal(err); refused {
 		u.sessions.end(c.Value)
 		return identity{user: name, refused: why}, nil
+	}
+	if err == nil && u.host.Users.CredentialChanges(name) != changes {
+		// A new password (or groups, or a user deleted and created
+		// again) since the login: the session ends, and the user logs
+		// in again.
+		u.sessions.end(c.Value)
+		return identity{refused: noCredentials}, nil
 	}
 	return identity{p: p, user: name}, err
 }
@@ -233,6 +245,9 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 	name, password := r.PostForm.Get("user"), r.PostForm.Get("password")
 	next := safeNext(r.PostForm.Get("next"))
 	data := loginData{Next: next, User: name}
+	// Read before the password is verified: a change of the user's
+	// credentials from then on ends the session.
+	changes := u.host.Users.CredentialChanges(name)
 	_, err := u.host.Users.Authenticate(r.Context(), name, password)
 	if why, refused := refusal(err); refused {
 		u.host.AuthFailed(r, name, why)
@@ -245,7 +260,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		u.render(w, r, http.StatusServiceUnavailable, "login", auth.Principal{}, "Log in", data)
 		return
 	}
-	http.SetCookie(w, u.cookie(u.sessions.create(name), 0))
+	http.SetCookie(w, u.cookie(u.sessions.create(name, changes), 0))
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 

@@ -29,8 +29,9 @@ type Host struct {
 	Store *cairn.Store
 	// Users authenticates the people who log in: a password at login or
 	// in a request's basic credentials, and for each request that brings
-	// a session cookie, the user again (a user disabled or deleted since
-	// the login is logged out).
+	// a session cookie, the user again (a user whose credentials changed
+	// since the login, by a new password, new groups, or being disabled
+	// or deleted, is logged out).
 	Users Authenticator
 	// Access decides reads of streams and of $all against the stream
 	// ACLs, for the logged-in user. Nil lets every user read everything.
@@ -68,6 +69,11 @@ type Authenticator interface {
 	Authenticate(ctx context.Context, login, password string) (auth.Principal, error)
 	// Principal returns the user named login, who authenticated before.
 	Principal(ctx context.Context, login string) (auth.Principal, error)
+	// CredentialChanges counts the changes of login's credentials seen so
+	// far (password, groups, disabled, deleted; made here or, through the
+	// password notifications, by another server). A session ends when
+	// the count moves on from what it was before its login.
+	CredentialChanges(login string) uint64
 }
 
 // Scavenge describes a scavenge, the engine's compaction run in the

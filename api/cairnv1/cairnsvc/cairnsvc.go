@@ -39,7 +39,11 @@
 //     in KurrentDB; so a server can keep its users, stream metadata and
 //     subscriptions in another server's store ([cairn.Store.System]). An
 //     event of a metadata stream must be a JSON object whose $acl reads,
-//     one of $settings default ACLs that read ([acl.CheckData]).
+//     one of $settings default ACLs that read ([acl.CheckData]). The
+//     standard projections' streams ($ce-, $et-, $streams, $category-,
+//     $bc-), which the KurrentDB protocol presents as link streams read
+//     from the index, are never appended to, whoever asks: the append is
+//     refused as that protocol refuses it ([links.CheckWrite]).
 //   - HasEvents, GetHead, Stats and Watch, which tell no event's content,
 //     need an authenticated user.
 //
@@ -54,6 +58,7 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/api/cairnv1"
+	"github.com/cairndb/cairn/links"
 	"github.com/cairndb/cairn/server/acl"
 	"github.com/cairndb/cairn/server/auth"
 	"google.golang.org/grpc"
@@ -485,9 +490,15 @@ func (s *Service) batchWriter(reqs []cairn.AppendRequest) *cairn.Store {
 	return s.store
 }
 
-// checkData refuses events that the ACLs could not read: a metadata
-// stream's and $settings' ([acl.CheckData]).
+// checkData refuses an append to one of the standard projections' streams,
+// which the KurrentDB protocol presents as link streams read from the
+// index, as that protocol refuses it ([links.CheckWrite]); and events that
+// the ACLs could not read: a metadata stream's and $settings'
+// ([acl.CheckData]).
 func checkData(stream string, events []cairn.EventData) error {
+	if err := links.CheckWrite(stream); err != nil {
+		return cairnv1.Status(err)
+	}
 	for i, e := range events {
 		if err := acl.CheckData(stream, e.Data); err != nil {
 			return status.Errorf(codes.InvalidArgument, "invalid events[%d].data of %q: %v", i, stream, err)

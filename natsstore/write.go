@@ -1,0 +1,407 @@
+package natsstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/diskstore"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The writer: callers queue their writes; the writer goroutine forms a
+// record of the writes waiting, publishes it, and the completer answers
+// each write with its outcome once the node applied the record.
+
+// op is one caller's write on its way through the log.
+type op struct {
+	w         diskstore.Write // nil for a compaction
+	size      int             // about its bytes in a record
+	ids       []uuid.UUID     // the first event IDs of its appends
+	exclusive bool            // logged in a record of its own
+	at        time.Time       // the record's time, for a planned commit
+	done      chan struct{}
+	out       diskstore.Outcome
+}
+
+// batch is the ops of one record.
+type batch struct{ ops []*op }
+
+func (b *batch) answer(res diskstore.Applied) {
+	for i, o := range b.ops {
+		if i < len(res.Outcomes) {
+			o.out = res.Outcomes[i]
+		}
+		close(o.done)
+	}
+}
+
+func (b *batch) fail(err error) {
+	for _, o := range b.ops {
+		o.out = diskstore.Outcome{Err: err}
+		close(o.done)
+	}
+}
+
+func newOp(w diskstore.Write) *op {
+	o := &op{w: w, done: make(chan struct{}), size: 16}
+	add := func(r *cairn.AppendRequest) {
+		o.size += len(r.Stream) + 16
+		for i := range r.Events {
+			e := &r.Events[i]
+			o.size += 32 + len(e.Type) + len(e.Data) + len(e.Metadata)
+			for _, t := range e.Tags {
+				o.size += 4 + len(t)
+			}
+		}
+		if r.Condition != nil {
+			for _, it := range r.Condition.FailIfEventsMatch.Items {
+				for _, s := range append(append([]string{}, it.Types...), it.Tags...) {
+					o.size += 4 + len(s)
+				}
+			}
+		}
+		if len(r.Events) > 0 { // a batch's check-only request has none
+			o.ids = append(o.ids, r.Events[0].ID)
+		}
+	}
+	switch w := w.(type) {
+	case *diskstore.AppendWrite:
+		for i := range w.Requests {
+			add(&w.Requests[i])
+		}
+	case *diskstore.CommitWrite:
+		add(&w.Request)
+		for _, tw := range w.Plan.Writes {
+			o.size += 16 + len(tw.Table) + len(tw.Key) + len(tw.Value)
+		}
+		o.exclusive = true
+	case *diskstore.DeleteWrite:
+		o.size += len(w.Stream)
+	case *diskstore.TruncateWrite:
+		o.size += len(w.Stream)
+	case *diskstore.SnapshotWrite:
+		o.size += len(w.Snapshot.StreamID) + len(w.Snapshot.Data) + len(w.Snapshot.Metadata)
+	}
+	return o
+}
+
+// do queues o and waits for its outcome. A caller whose ctx ends first
+// gets ctx's error; its write may still be applied.
+func (d *DB) do(ctx context.Context, o *op) (diskstore.Outcome, error) {
+	if err := ctx.Err(); err != nil {
+		return diskstore.Outcome{}, err
+	}
+	if err := d.haltedErr(); err != nil {
+		return diskstore.Outcome{}, err
+	}
+	if o.size > d.max {
+		return diskstore.Outcome{}, &cairn.InvalidArgumentError{Field: "events", Reason: fmt.Sprintf("take about %d bytes, more than the %d bytes one record of the cluster's log may hold (the NATS servers' max_payload)", o.size, d.max)}
+	}
+	d.closeMu.RLock()
+	if d.closing.Load() {
+		d.closeMu.RUnlock()
+		return diskstore.Outcome{}, cairn.ErrClosed
+	}
+	select {
+	case d.queue <- o:
+	case <-ctx.Done():
+		d.closeMu.RUnlock()
+		return diskstore.Outcome{}, ctx.Err()
+	}
+	d.closeMu.RUnlock()
+	select {
+	case <-o.done:
+		return o.out, nil
+	case <-ctx.Done():
+		return diskstore.Outcome{}, ctx.Err()
+	}
+}
+
+// maxRecordOps bounds the writes of one record.
+const maxRecordOps = 4096
+
+// A record of fewer than lingerOps writes waits for more while at least
+// lingerInflight records are in flight (see writeLoop).
+const (
+	lingerOps      = 256
+	lingerInflight = 2
+)
+
+// writeLoop is the writer goroutine.
+func (d *DB) writeLoop() {
+	var carry []*op
+	for {
+		var first *op
+		if len(carry) > 0 {
+			first, carry = carry[0], carry[1:]
+		} else {
+			o, ok := <-d.queue
+			if !ok {
+				return
+			}
+			first = o
+		}
+		b := &batch{ops: []*op{first}}
+		if !first.exclusive {
+			size := first.size
+			ids := map[uuid.UUID]bool{}
+			for _, id := range first.ids {
+				ids[id] = true
+			}
+			// The writes waiting join the record: those carried over
+			// first, then the queue's, while they fit.
+			take := func(o *op) bool {
+				if o.exclusive || size+o.size > d.max-64 || len(b.ops) == maxRecordOps {
+					return false
+				}
+				for _, id := range o.ids {
+					// Two appends with one first event ID in one record
+					// would be refused; the second waits for the next.
+					if ids[id] {
+						return false
+					}
+				}
+				for _, id := range o.ids {
+					ids[id] = true
+				}
+				size += o.size
+				b.ops = append(b.ops, o)
+				return true
+			}
+			var kept []*op
+			for _, o := range carry {
+				if !take(o) {
+					kept = append(kept, o)
+				}
+			}
+			carry = kept
+		fill:
+			for len(b.ops) < maxRecordOps {
+				select {
+				case o, ok := <-d.queue:
+					if !ok {
+						break fill
+					}
+					if !take(o) {
+						carry = append(carry, o)
+						break fill
+					}
+					continue
+				default:
+				}
+				// Nothing waiting. With records in flight, a small record
+				// lingers until one of them is acknowledged, gathering
+				// the writes that the callers just answered make next:
+				// a record costs a round of the log whatever it holds.
+				if len(d.inflight) < lingerInflight || len(b.ops) >= lingerOps {
+					break fill
+				}
+				select {
+				case o, ok := <-d.queue:
+					if !ok {
+						break fill
+					}
+					if !take(o) {
+						carry = append(carry, o)
+						break fill
+					}
+				case <-d.released:
+				case <-d.ctx.Done():
+					break fill
+				}
+			}
+		}
+		if d.ctx.Err() != nil {
+			b.fail(cairn.ErrClosed)
+			continue
+		}
+		select {
+		case d.inflight <- struct{}{}:
+		case <-d.ctx.Done():
+			b.fail(cairn.ErrClosed)
+			continue
+		}
+		d.wg.Go(func() {
+			defer func() {
+				<-d.inflight
+				select {
+				case d.released <- struct{}{}:
+				default:
+				}
+			}()
+			d.publish(b)
+		})
+	}
+}
+
+// publish logs b's writes as one record and leaves them to the completer
+// to answer; it fails them if the log does not take the record.
+func (d *DB) publish(b *batch) {
+	rec := &record{id: uuid.Must(uuid.NewV7()), time: cairn.Now()}
+	for _, o := range b.ops {
+		if o.w == nil {
+			rec.compact = true
+		} else {
+			rec.writes = append(rec.writes, o.w)
+		}
+		if !o.at.IsZero() {
+			rec.time = o.at
+		}
+	}
+	data, err := encodeRecord(rec)
+	if err != nil {
+		b.fail(err)
+		return
+	}
+	if len(data) > d.max {
+		b.fail(&cairn.InvalidArgumentError{Field: "events", Reason: fmt.Sprintf("take %d bytes, more than the %d bytes one record of the cluster's log may hold (the NATS servers' max_payload)", len(data), d.max)})
+		return
+	}
+	id := rec.id.String()
+	d.appliedMu.Lock()
+	if d.halted != nil {
+		err := d.halted
+		d.appliedMu.Unlock()
+		b.fail(err)
+		return
+	}
+	d.pending[id] = b
+	d.appliedMu.Unlock()
+	ctx, cancel := context.WithTimeout(d.ctx, d.opts.PublishTimeout)
+	defer cancel()
+	msg := &nats.Msg{Subject: d.opts.subject(), Data: data}
+	err = retry(ctx, func(ctx context.Context) error {
+		_, err := d.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(d.opts.Stream))
+		return err
+	})
+	if err == nil {
+		return
+	}
+	d.appliedMu.Lock()
+	_, waiting := d.pending[id]
+	delete(d.pending, id)
+	d.appliedMu.Unlock()
+	if waiting {
+		if d.ctx.Err() != nil {
+			err = cairn.ErrClosed
+		} else {
+			err = fmt.Errorf("natsstore: the cluster's log did not acknowledge the write within %v; it may or may not be applied (retry with the same event IDs): %w", d.opts.PublishTimeout, err)
+		}
+		b.fail(err)
+	}
+}
+
+// Append implements [cairn.Backend].
+func (d *DB) Append(ctx context.Context, stream string, expected cairn.ExpectedVersion, events []cairn.EventData) (cairn.AppendResult, error) {
+	out, err := d.do(ctx, newOp(&diskstore.AppendWrite{Requests: []cairn.AppendRequest{{Stream: stream, Expected: expected, Events: events}}}))
+	if err == nil {
+		err = out.Err
+	}
+	if err != nil {
+		return cairn.AppendResult{}, err
+	}
+	return out.Results[0], nil
+}
+
+// AppendBatch implements [cairn.BatchAppender]: the requests are applied
+// all or none, on every node.
+func (d *DB) AppendBatch(ctx context.Context, requests []cairn.AppendRequest) ([]cairn.AppendResult, error) {
+	out, err := d.do(ctx, newOp(&diskstore.AppendWrite{Requests: requests, Batch: true}))
+	if err == nil {
+		err = out.Err
+	}
+	if err != nil {
+		return nil, err
+	}
+	return out.Results, nil
+}
+
+func (d *DB) write(ctx context.Context, w diskstore.Write) error {
+	out, err := d.do(ctx, newOp(w))
+	if err != nil {
+		return err
+	}
+	return out.Err
+}
+
+// DeleteStream implements [cairn.Backend].
+func (d *DB) DeleteStream(ctx context.Context, stream string, expected cairn.ExpectedVersion) error {
+	return d.write(ctx, &diskstore.DeleteWrite{Stream: stream, Expected: expected})
+}
+
+// TombstoneStream implements [cairn.Tombstoner].
+func (d *DB) TombstoneStream(ctx context.Context, stream string, expected cairn.ExpectedVersion) error {
+	return d.write(ctx, &diskstore.DeleteWrite{Stream: stream, Expected: expected, Tombstone: true})
+}
+
+// TruncateStream implements [cairn.Truncater].
+func (d *DB) TruncateStream(ctx context.Context, stream string, before int64) error {
+	return d.write(ctx, &diskstore.TruncateWrite{Stream: stream, Before: before})
+}
+
+// CommitSnapshot implements [cairn.Snapshotter].
+func (d *DB) CommitSnapshot(ctx context.Context, s cairn.Snapshot) error {
+	return d.write(ctx, &diskstore.SnapshotWrite{Snapshot: s})
+}
+
+// Compact implements [cairn.Compacter]: every node compacts its copy at
+// the same point of the log, so that they go on deciding alike (a
+// compaction forgets the retry records of the appends it removes).
+func (d *DB) Compact(ctx context.Context) error {
+	o := &op{done: make(chan struct{}), size: 32, exclusive: true}
+	out, err := d.do(ctx, o)
+	if err != nil {
+		return err
+	}
+	return out.Err
+}
+
+// maxPlans bounds how many times CommitAll plans a commit that other
+// writes keep overtaking.
+const maxPlans = 64
+
+// CommitAll implements [cairn.TxCommitter]. The projections run on this
+// node, against its copy once it holds every record logged before the
+// call, at the position and versions the events would take; their writes
+// go into the log with the events. When other writes reach the log first,
+// the commit is refused at apply on every node, and this node runs the
+// projections again, on a copy that now holds those writes, up to 64
+// times. Under a steady stream of writes from other nodes a commit may
+// fail after that many tries, with an error matching
+// [diskstore.ErrPlanStale].
+func (d *DB) CommitAll(ctx context.Context, req cairn.AppendRequest, projections []cairn.Projection) (cairn.AppendResult, error) {
+	if err := d.Sync(ctx); err != nil {
+		return cairn.AppendResult{}, err
+	}
+	var err error
+	for range maxPlans {
+		at := cairn.Now()
+		var p diskstore.Planned
+		p, err = d.local.PlanCommit(ctx, at, req, projections)
+		if err != nil {
+			return cairn.AppendResult{}, err
+		}
+		if p.Repeat != nil {
+			return *p.Repeat, nil
+		}
+		o := newOp(&diskstore.CommitWrite{Request: req, Plan: p.Plan})
+		o.at = at
+		var out diskstore.Outcome
+		out, err = d.do(ctx, o)
+		if err == nil {
+			err = out.Err
+		}
+		if err == nil {
+			return out.Results[0], nil
+		}
+		if !errors.Is(err, diskstore.ErrPlanStale) {
+			return cairn.AppendResult{}, err
+		}
+	}
+	return cairn.AppendResult{}, err
+}
