@@ -1,7 +1,7 @@
 package cairn
 
 import (
-	"crypto/rand"
+	"crypto/sha256"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -46,22 +46,27 @@ type Deletion struct {
 	Version int64 `json:"version"`
 }
 
-// NewDeletionRecord returns the event that records d, with a new
-// time-ordered ID (a UUID version 7, like the IDs a Store assigns). Engines
-// append it to [DeletionsStream] in the commit that performs the delete.
-func NewDeletionRecord(d Deletion) (EventData, error) {
+// NewDeletionRecord returns the event that records d, made at the given
+// commit time. Engines append it to [DeletionsStream] in the commit that
+// performs the delete.
+//
+// Its ID is time-ordered (a UUID version 7, like the IDs a Store assigns)
+// and follows from at and d alone: the millisecond of at, then a hash of
+// d. A store never records one Deletion twice (a stream's version only
+// grows, a soft delete needs a version written since the last one, and a
+// tombstone ends the stream), so the IDs are distinct; and copies of a log
+// that apply the same delete at the same commit time (a replicated
+// engine's nodes) write the same record.
+func NewDeletionRecord(d Deletion, at time.Time) (EventData, error) {
 	data, err := json.Marshal(d)
 	if err != nil {
 		return EventData{}, fmt.Errorf("deletion record of %q: %w", d.Stream, err)
 	}
-	var r [8]byte
-	if _, err := rand.Read(r[:]); err != nil {
-		return EventData{}, fmt.Errorf("deletion record of %q: %w", d.Stream, err)
-	}
+	sum := sha256.Sum256(data)
 	var id uuid.UUID
-	ms := uint64(time.Now().UnixMilli())
-	binary.BigEndian.PutUint64(id[0:8], ms<<16|0x7<<12|uint64(binary.BigEndian.Uint16(r[6:8]))&0xfff)
-	copy(id[8:], r[:])
+	ms := uint64(at.UnixMilli())
+	binary.BigEndian.PutUint64(id[0:8], ms<<16|0x7<<12|uint64(binary.BigEndian.Uint16(sum[0:2]))&0xfff)
+	copy(id[8:], sum[2:10])
 	id[8] = id[8]&0x3f | 0x80 // variant 10
 	return EventData{ID: id, Type: DeletionType, ContentType: ContentJSON, Data: data}, nil
 }

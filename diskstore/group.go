@@ -357,7 +357,7 @@ func (g *group) remove(op, stream string, expected cairn.ExpectedVersion, flag u
 		return effectNone, cairn.NotFound(op, stream)
 	}
 	// The record of the delete, in the same frame (cairn.Deletion).
-	rec, err := cairn.NewDeletionRecord(cairn.Deletion{Stream: stream, Hard: flag == flagTombstoned, Version: h.current()})
+	rec, err := cairn.NewDeletionRecord(cairn.Deletion{Stream: stream, Hard: flag == flagTombstoned, Version: h.current()}, timeMicro(g.now))
 	if err != nil {
 		return effectNone, err
 	}

@@ -2,6 +2,7 @@ package memstore
 
 import (
 	"context"
+	"time"
 
 	"github.com/cairndb/cairn"
 )
@@ -17,7 +18,7 @@ func (s *Store) DeleteStream(ctx context.Context, id string, expected cairn.Expe
 	if err != nil {
 		return err
 	}
-	rec, err := cairn.NewDeletionRecord(cairn.Deletion{Stream: id, Version: st.current()})
+	rec, err := cairn.NewDeletionRecord(cairn.Deletion{Stream: id, Version: st.current()}, time.Now())
 	if err != nil {
 		return err
 	}
@@ -40,7 +41,7 @@ func (s *Store) TombstoneStream(ctx context.Context, id string, expected cairn.E
 		st = &stream{}
 		s.streams[id] = st
 	}
-	rec, err := cairn.NewDeletionRecord(cairn.Deletion{Stream: id, Hard: true, Version: st.current()})
+	rec, err := cairn.NewDeletionRecord(cairn.Deletion{Stream: id, Hard: true, Version: st.current()}, time.Now())
 	if err != nil {
 		return err
 	}

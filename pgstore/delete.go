@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/jackc/pgx/v5"
@@ -72,7 +73,7 @@ func (s *Store) remove(ctx context.Context, op, stream string, expected cairn.Ex
 			}
 			// The record of the delete, in the same transaction
 			// (cairn.Deletion).
-			rec, err := cairn.NewDeletionRecord(cairn.Deletion{Stream: stream, Hard: hard, Version: st.current()})
+			rec, err := cairn.NewDeletionRecord(cairn.Deletion{Stream: stream, Hard: hard, Version: st.current()}, time.Now())
 			if err != nil {
 				return err
 			}
