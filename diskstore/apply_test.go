@@ -179,8 +179,9 @@ func TestApplyOutcomes(t *testing.T) {
 	if !errors.Is(o[1].Err, cairn.ErrWrongExpectedVersion) {
 		t.Fatalf("second append to a stream that exists: %v, want a wrong expected version", o[1].Err)
 	}
-	if o[2].Err != nil || res.Next != 2 {
-		t.Fatalf("tombstone: %v; next %d", o[2].Err, res.Next)
+	// The tombstone's record (cairn.DeletionsStream) takes position 2.
+	if o[2].Err != nil || res.Next != 3 {
+		t.Fatalf("tombstone: %v; next %d, want 3", o[2].Err, res.Next)
 	}
 	res = applyWait(t, db, &diskstore.Group{Mark: mark(2), Time: time.Now(), Writes: []diskstore.Write{
 		&diskstore.AppendWrite{Requests: []cairn.AppendRequest{first}},
@@ -193,8 +194,8 @@ func TestApplyOutcomes(t *testing.T) {
 	if !errors.Is(o[1].Err, cairn.ErrStreamDeleted) {
 		t.Fatalf("append to a tombstoned stream: %v", o[1].Err)
 	}
-	if n := len(readAll(t, db)); n != 2 {
-		t.Fatalf("%d events, want 2", n)
+	if n := len(readAll(t, db)); n != 3 {
+		t.Fatalf("%d events, want 3 (two appended, the tombstone's record)", n)
 	}
 }
 
