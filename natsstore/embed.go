@@ -97,6 +97,16 @@ func StartServer(o ServerOptions) (*Server, error) {
 			opts.Routes = append(opts.Routes, &url.URL{Scheme: "nats-route", Host: r})
 		}
 	}
+	// A taken port would otherwise show only as a server that never gets
+	// ready (after ReadyForConnections' 30 seconds): say so at once.
+	if err := checkFree("listen", o.Listen); err != nil {
+		return nil, err
+	}
+	if o.ClusterListen != "" {
+		if err := checkFree("cluster listen", o.ClusterListen); err != nil {
+			return nil, err
+		}
+	}
 	s, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("natsstore: NATS server: %w", err)
@@ -131,4 +141,15 @@ func (s *Server) ClientURL() string { return s.s.ClientURL() }
 func (s *Server) Shutdown() {
 	s.s.Shutdown()
 	s.s.WaitForShutdown()
+}
+
+// checkFree reports an error wrapping the system's (syscall.EADDRINUSE
+// for a port in use) when addr cannot be listened on, as when another
+// node on this machine already serves it.
+func checkFree(what, addr string) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("natsstore: NATS server %s address %s: %w (is another node running with these flags?)", what, addr, err)
+	}
+	return l.Close()
 }
