@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"sync"
+	"sync/atomic"
 )
 
 // Options configure a [Store]. The zero value is ready to use.
@@ -118,18 +120,48 @@ type core struct {
 	b       Backend
 	opts    Options
 	changes signal
-	stop    func()
 	ids     idGen
+
+	// The engine's notifications, registered by the first call of
+	// Changes or Head (watch). notifier is nil when the engine has none.
+	notifier  Notifier
+	listening atomic.Bool // set once watch has registered
+	mu        sync.Mutex  // guards stop and closed, and orders watch against Close
+	stop      func()
+	closed    bool
 }
 
 // NewStore returns a Store over the engine b.
+//
+// The Store registers with the engine's [Notifier], if it has one, when
+// Changes or Head is first called, not before: a Store that only writes
+// receives no notifications. On PostgreSQL a listening Store holds a
+// connection that every commit in the database wakes, which costs the
+// server and the process CPU on every append of every process.
 func NewStore(b Backend, opts Options) *Store {
 	opts.EnsureDefaults()
 	s := &Store{core: &core{b: b, opts: opts}}
 	if n, ok := b.(Notifier); ok {
-		s.stop = n.Notify(s.changes.fire)
+		s.notifier = n
 	}
 	return s
+}
+
+// watch registers with the engine's Notifier, once, unless the Store is
+// closed. A subscriber that took a channel from Changes before the engine
+// listens is woken by the engine's first report (a Notifier reports the
+// head once it listens), so it misses no commit made meanwhile.
+func (c *core) watch() {
+	if c.notifier == nil || c.listening.Load() {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.listening.Load() {
+		return
+	}
+	c.stop = c.notifier.Notify(c.changes.fire)
+	c.listening.Store(true)
 }
 
 // System returns a view of s that may also write system streams, whose ids
@@ -162,8 +194,12 @@ func (s *Store) MaxEventBytes() int { return s.opts.MaxEventBytes }
 // [Store.Changes], before or after, are closed, so that a subscriber waiting
 // on one reads again and learns that the store is closed.
 func (s *Store) Close() error {
-	if s.stop != nil {
-		s.stop()
+	s.mu.Lock()
+	s.closed = true
+	stop := s.stop
+	s.mu.Unlock()
+	if stop != nil {
+		stop()
 	}
 	err := s.b.Close()
 	s.changes.close()
@@ -184,11 +220,22 @@ func (s *Store) Close() error {
 //			return ctx.Err()
 //		}
 //	}
-func (s *Store) Changes() <-chan struct{} { return s.changes.wait() }
+//
+// The first call starts the engine's notifications (see [NewStore]).
+func (s *Store) Changes() <-chan struct{} {
+	ch := s.changes.wait()
+	s.watch()
+	return ch
+}
 
 // Head returns the highest global position known to be durable, and false
 // when s has not yet seen a commit.
-func (s *Store) Head() (uint64, bool) { return s.changes.last() }
+// The first call starts the engine's notifications (see [NewStore]), whose
+// first report, on an engine with a [Notifier], comes shortly after.
+func (s *Store) Head() (uint64, bool) {
+	s.watch()
+	return s.changes.last()
+}
 
 // DiskBytes returns the engine's size on disk, or ErrNotSupported.
 func (s *Store) DiskBytes(ctx context.Context) (int64, error) {
