@@ -237,6 +237,18 @@
 // periodically in case a notification is lost, writing the durable mark
 // when the head is ahead of it.
 //
+// Where nobody listens, nobody is notified (migration 9): a listener
+// records its connection in the listeners table before it LISTENs, and
+// each durable mark tells its writer whether the schema has listeners. A
+// writer whose last mark found none queues no notify_durable; its next
+// mark notifies by itself, in its own transaction, if a listener has
+// registered since. A mark holds the schema's listen gate (an advisory
+// lock) shared until it commits and a listener registers holding it
+// exclusively, so a mark that did not see a registration committed before
+// the listener read the head. [cairn.NewStore] listens only once a
+// subscriber asks (Changes or Head), so processes that only write make two
+// transactions per append instead of three.
+//
 // # Projections
 //
 // [Store.CommitAll] runs projections inside the SQL transaction of the
@@ -251,8 +263,9 @@
 //     the write throughput of the whole database is bounded by how fast
 //     PostgreSQL makes one transaction visible at a time, times the size
 //     of the groups. Processes with one writer each group nothing, and
-//     each of their appends costs three transactions (the write, its
-//     durable mark, the notification): 16 such processes append at a
+//     each of their appends costs two transactions (the write, its
+//     durable mark), three when some process listens (the
+//     notification): 16 such processes append at a
 //     fraction of the rate of plain INSERTs from as many processes
 //     (docs/benchmarks.md, M1).
 //   - A process that writes alone (see Durability) holds the head row's
@@ -265,6 +278,9 @@
 //   - The readers of builds before migration 8 read a run of the index
 //     whole, and a run can now end in entries not durable yet: stop them
 //     before migrating too.
+//   - The listeners of builds before migration 9 do not register, so the
+//     writers of later builds may not notify them: they catch up at their
+//     next poll (Options.PollInterval). Stop them before migrating.
 //   - With synchronous_commit = off (or fsync = off) on the server, or in
 //     the URL, an append can return, and readers can see its events,
 //     before they are durable (the durable mark is then committed

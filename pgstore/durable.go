@@ -35,16 +35,48 @@ import (
 // a group, and by settle after the other writes.
 
 // queueDurable queues, after a write that committed asynchronously, the
-// transaction that makes it durable and the one that notifies listeners.
-func (s *Store) queueDurable(b *pgx.Batch) {
+// transaction that makes it durable and, when the last mark found
+// listeners, the one that notifies them; otherwise the mark notifies them
+// itself if some registered since (see migration 9). It returns how many
+// statements it queued, the mark's being the second.
+func (s *Store) queueDurable(b *pgx.Batch) int {
 	b.Queue("BEGIN")
-	b.Queue(`SELECT ` + s.fn("mark_durable") + `()`)
+	if s.version.Load() < 9 {
+		b.Queue(`SELECT ` + s.fn("mark_durable") + `(), true`)
+		b.Queue("COMMIT")
+		b.Queue(`SELECT `+s.fn("notify_durable")+`($1)`, s.channel)
+		return 4
+	}
+	if s.listened.Load() {
+		b.Queue(`SELECT mark, listened FROM ` + s.fn("mark_durable_listened") + `(NULL)`)
+		b.Queue("COMMIT")
+		b.Queue(`SELECT `+s.fn("notify_durable")+`($1)`, s.channel)
+		return 4
+	}
+	b.Queue(`SELECT mark, listened FROM `+s.fn("mark_durable_listened")+`($1)`, s.channel)
 	b.Queue("COMMIT")
-	b.Queue(`SELECT `+s.fn("notify_durable")+`($1)`, s.channel)
+	return 3
 }
 
-// durableQueued is how many statements queueDurable queues.
-const durableQueued = 4
+// readDurable reads the results of what queueDurable queued (n
+// statements), and records whether the mark found listeners.
+func (s *Store) readDurable(br pgx.BatchResults, n int) error {
+	if _, err := br.Exec(); err != nil {
+		return err
+	}
+	var mark int64
+	var listened bool
+	if err := br.QueryRow().Scan(&mark, &listened); err != nil {
+		return err
+	}
+	for range n - 2 {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+	}
+	s.listened.Store(listened)
+	return nil
+}
 
 // settle writes the durable mark when the head is ahead of it, through q
 // (outside a transaction): every position committed before settle is

@@ -495,10 +495,9 @@ func (s *Store) callGroup(ctx context.Context, sql string, args []any, inSync bo
 	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
 	b.Queue(sql, args...)
 	b.Queue("COMMIT")
-	rest := 1
+	durable := 0
 	if !inSync {
-		s.queueDurable(b)
-		rest += durableQueued
+		durable = s.queueDurable(b)
 	}
 	br := conn.SendBatch(ctx, b)
 	var out []groupRow
@@ -521,10 +520,11 @@ func (s *Store) callGroup(ctx context.Context, sql string, args []any, inSync bo
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		for range rest {
-			if _, err := br.Exec(); err != nil {
-				return err
-			}
+		if _, err := br.Exec(); err != nil { // the commit
+			return err
+		}
+		if durable > 0 {
+			return s.readDurable(br, durable)
 		}
 		return nil
 	}()

@@ -23,6 +23,7 @@ var migrations = []string{
 	migration6,
 	migration7,
 	migration8,
+	migration9,
 }
 
 // migrationSteps are the steps of migrations that SQL cannot do alone, run
@@ -45,6 +46,7 @@ func (s *Store) migrateTo(ctx context.Context, to int) error {
 	h.Write([]byte("cairn migrate " + s.opts.Schema))
 	key := int64(h.Sum64())
 
+	var version int
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, "SELECT pg_advisory_xact_lock($1)", key); err != nil {
 			return err
@@ -62,6 +64,7 @@ func (s *Store) migrateTo(ctx context.Context, to int) error {
 		if have > len(migrations) {
 			return fmt.Errorf("schema %s is at version %d, newer than this build knows (%d): upgrade cairn", s.opts.Schema, have, len(migrations))
 		}
+		version = max(have, to)
 		for v := have + 1; v <= to; v++ {
 			sql := strings.ReplaceAll(migrations[v-1], "{{s}}", schema)
 			if _, err := tx.Exec(ctx, sql); err != nil {
@@ -82,5 +85,6 @@ func (s *Store) migrateTo(ctx context.Context, to int) error {
 	if err != nil {
 		return fmt.Errorf("pgstore: migrate schema %s: %w", s.opts.Schema, err)
 	}
+	s.version.Store(int32(version))
 	return nil
 }

@@ -14,7 +14,9 @@ import (
 // append sends once it is durable, on a connection of its own outside the
 // pool (its application_name is "cairn:<schema>:listen"), and calls fn
 // with the last durable position each notification carries, from any
-// process. When the connection fails it reconnects with a growing delay;
+// process. The connection is registered in the schema's listeners table
+// while it listens: writers notify only when a listener is registered (see
+// migration 9). When the connection fails it reconnects with a growing delay;
 // after every (re)connect it calls fn with the current head (the durable
 // mark), so a subscriber woken by it catches up on commits made while
 // nobody was listening. Every Options.PollInterval without a notification
@@ -86,11 +88,31 @@ func (s *Store) listenOnce(ctx context.Context, fn func(uint64), connected func(
 	if err != nil {
 		return err
 	}
+	registered := false
 	defer func() {
 		cctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
+		pid := conn.PgConn().PID()
 		_ = conn.Close(cctx)
+		if registered {
+			// Through the pool, which Close closes after the listeners
+			// stop: the listener's own connection may be broken. A row
+			// left behind only costs writers a NOTIFY nobody hears,
+			// until the next listener's registration removes it.
+			if _, err := s.pool.Exec(cctx, `DELETE FROM `+s.listeners+` WHERE backend = $1`, int32(pid)); err != nil {
+				s.log.Warn("pgstore: could not remove the listener's registration", "err", err)
+			}
+		}
 	}()
+	// Registered as a listener before LISTEN: every durable mark that
+	// commits after the registration notifies, and the head read below
+	// covers those before it (see migration 9).
+	if s.version.Load() >= 9 {
+		if _, err := conn.Exec(ctx, `SELECT `+s.fn("listen_register")+`()`); err != nil {
+			return err
+		}
+		registered = true
+	}
 	if _, err := conn.Exec(ctx, "LISTEN "+pgx.Identifier{s.channel}.Sanitize()); err != nil {
 		return err
 	}

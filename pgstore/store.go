@@ -76,10 +76,16 @@ type Store struct {
 	channel string // NOTIFY channel of the schema
 
 	// Table names, schema-qualified and quoted.
-	chunks, streams, head, snapshots, readModel, indexRuns, durable string
+	chunks, streams, head, snapshots, readModel, indexRuns, durable, listeners string
 	// durableMark is a subquery of the durable mark: every position
 	// below it is committed, visible and durable (see migration 7).
 	durableMark string
+	// listened is set when the last durable mark written after an
+	// asynchronous commit found listeners of the schema (see migration 9).
+	listened atomic.Bool
+	// version is the schema's migration, once migrated: a schema before
+	// migration 9 (in tests of migrations) has no listeners table.
+	version atomic.Int32
 
 	// Locks: mu and commit.mu are never held together; both are leaves.
 	commit    committer
@@ -170,9 +176,13 @@ func newStore(pool *pgxpool.Pool, opts Options) *Store {
 		readModel: q("read_model"),
 		indexRuns: q("index_runs"),
 		durable:   q("durable"),
+		listeners: q("listeners"),
 		done:      make(chan struct{}),
 	}
 	s.durableMark = `(SELECT coalesce(max(next), 0) FROM ` + s.durable + `)`
+	// Until a mark says otherwise, a writer notifies as if someone
+	// listened.
+	s.listened.Store(true)
 	return s
 }
 

@@ -1,0 +1,140 @@
+package pgstore_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/pgstore"
+	"github.com/cairndb/cairn/pgstore/pgtest"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// sideBySide returns two engines on one schema whose appends, made in
+// turn, commit asynchronously: neither writes alone.
+func sideBySide(t *testing.T, schema string) (a, b *pgstore.Store) {
+	return openSchema(t, schema, pgstore.Options{}), openSchema(t, schema, pgstore.Options{})
+}
+
+// TestNoNotificationWithoutListeners: processes that write side by side
+// send no notification while nobody listens (notify_durable, which
+// records every notification in the notified table, is not run); once a
+// listener registers, every append is announced to it, the first one by
+// its durable mark; once it stops, its registration is gone.
+func TestNoNotificationWithoutListeners(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	schema := pgtest.Schema(t, "cairn_test")
+	a, b := sideBySide(t, schema)
+	table := func(name string) string { return pgx.Identifier{schema, name}.Sanitize() }
+	notified := func() int64 {
+		var n int64
+		if err := a.Pool().QueryRow(ctx, `SELECT next FROM `+table("notified")).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	listeners := func() int {
+		var n int
+		if err := a.Pool().QueryRow(ctx, `SELECT count(*) FROM `+table("listeners")).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	var last cairn.AppendResult
+	appendBoth := func(round int) {
+		for i, s := range []*pgstore.Store{a, b} {
+			res, err := s.Append(ctx, fmt.Sprintf("s-%d-%d", round, i), cairn.NoStream, []cairn.EventData{{ID: uuid.New(), Type: "E"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			last = res
+		}
+	}
+	// The first marks of each engine find no listener.
+	for r := range 2 {
+		appendBoth(r)
+	}
+	before := notified()
+	for r := 2; r < 6; r++ {
+		appendBoth(r)
+	}
+	if after := notified(); after != before {
+		t.Fatalf("with nobody listening, notified moved from %d to %d: writers still notify", before, after)
+	}
+
+	// A listener that polls too seldom to matter: what it hears comes
+	// from NOTIFY, or from its first report of the head.
+	listener := openSchema(t, schema, pgstore.Options{PollInterval: time.Hour})
+	heads := make(chan uint64, 1000)
+	stop := listener.Notify(func(head uint64) {
+		select {
+		case heads <- head:
+		default:
+		}
+	})
+	waitHead(t, ctx, heads, last.Position)
+	if n := listeners(); n != 1 {
+		t.Fatalf("%d listeners registered, want 1", n)
+	}
+	for r := 6; r < 10; r++ {
+		appendBoth(r)
+		waitHead(t, ctx, heads, last.Position)
+	}
+	stop()
+	if n := listeners(); n != 0 {
+		t.Fatalf("%d listeners registered after the listener stopped, want 0", n)
+	}
+}
+
+// TestListenerRegistersDuringWrites starts listeners while processes
+// write side by side, their marks in flight, again and again: each
+// listener hears, or reads with its first report, every append, the last
+// one included, though it polls too seldom to catch up otherwise. A mark
+// that did not see the listener's registration must have committed
+// before the listener read the head (the listen gate, migration 9).
+func TestListenerRegistersDuringWrites(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	schema := pgtest.Schema(t, "cairn_test")
+	writers := []*pgstore.Store{openSchema(t, schema, pgstore.Options{}), openSchema(t, schema, pgstore.Options{}), openSchema(t, schema, pgstore.Options{})}
+	listener := openSchema(t, schema, pgstore.Options{PollInterval: time.Hour})
+	for round := range 15 {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var last uint64
+		for w, s := range writers {
+			wg.Go(func() {
+				for i := range 8 {
+					res, err := s.Append(ctx, fmt.Sprintf("r%d-w%d-%d", round, w, i), cairn.NoStream, []cairn.EventData{{ID: uuid.New(), Type: "E"}})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					mu.Lock()
+					last = max(last, res.Position)
+					mu.Unlock()
+				}
+			})
+		}
+		heads := make(chan uint64, 1000)
+		time.Sleep(time.Duration(round%5) * time.Millisecond)
+		stop := listener.Notify(func(head uint64) {
+			select {
+			case heads <- head:
+			default:
+			}
+		})
+		wg.Wait()
+		if t.Failed() {
+			stop()
+			return
+		}
+		waitHead(t, ctx, heads, last)
+		stop()
+	}
+}
