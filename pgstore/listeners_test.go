@@ -138,3 +138,72 @@ func TestListenerRegistersDuringWrites(t *testing.T) {
 		stop()
 	}
 }
+
+// TestMigrateListeners writes side by side with the schema of migration
+// 8 and a listener, then migrates in place: the
+// writers stop notifying while nobody listens, and a listener that
+// registers hears every append.
+func TestMigrateListeners(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), guard)
+	defer cancel()
+	s := pgstore.MigratedTo(t, 8)
+	heads := make(chan uint64, 1000)
+	stop := s.Notify(func(head uint64) {
+		select {
+		case heads <- head:
+		default:
+		}
+	})
+	res, err := s.Append(ctx, "old", cairn.NoStream, []cairn.EventData{{ID: uuid.New(), Type: "E"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitHead(t, ctx, heads, res.Position)
+	stop()
+	if err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A second engine of this build, opened once the schema is migrated.
+	other := openSchema(t, s.Schema(), pgstore.Options{PollInterval: time.Hour})
+	table := func(name string) string { return pgx.Identifier{s.Schema(), name}.Sanitize() }
+	notified := func() int64 {
+		var n int64
+		if err := s.Pool().QueryRow(ctx, `SELECT next FROM `+table("notified")).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	var last cairn.AppendResult
+	appendBoth := func(round int) {
+		for i, w := range []*pgstore.Store{s, other} {
+			if last, err = w.Append(ctx, fmt.Sprintf("s-%d-%d", round, i), cairn.NoStream, []cairn.EventData{{ID: uuid.New(), Type: "E"}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for r := range 2 {
+		appendBoth(r)
+	}
+	before := notified()
+	for r := 2; r < 5; r++ {
+		appendBoth(r)
+	}
+	if after := notified(); after != before {
+		t.Fatalf("after the migration, with nobody listening, notified moved from %d to %d", before, after)
+	}
+	stop = other.Notify(func(head uint64) {
+		select {
+		case heads <- head:
+		default:
+		}
+	})
+	defer stop()
+	waitHead(t, ctx, heads, last.Position)
+	for r := 5; r < 8; r++ {
+		appendBoth(r)
+		waitHead(t, ctx, heads, last.Position)
+	}
+	if got := allEvents(t, s); len(got) != 1+2*8 {
+		t.Fatalf("%d events after the migration, want %d", len(got), 1+2*8)
+	}
+}
