@@ -42,8 +42,7 @@ func (n *countingNotifier) counts() (registered, stopped int) {
 // A Store that only writes does not listen to the engine's notifications,
 // which on PostgreSQL wake every listening connection at every commit in
 // the database; the first subscriber's Changes or Head starts them, once,
-// and a subscriber that took its channel before the engine listened is
-// woken by the engine's first report.
+// and what the engine reports then wakes the subscriber.
 func TestStoreListensOnlyWhenAsked(t *testing.T) {
 	ctx := context.Background()
 	for _, first := range []string{"Changes", "Head"} {

@@ -148,9 +148,10 @@ func NewStore(b Backend, opts Options) *Store {
 }
 
 // watch registers with the engine's Notifier, once, unless the Store is
-// closed. A subscriber that took a channel from Changes before the engine
-// listens is woken by the engine's first report (a Notifier reports the
-// head once it listens), so it misses no commit made meanwhile.
+// closed. Changes calls it before it returns: every commit that ends after
+// a subscriber took its channel fires it (the Notifier's first rule), and
+// the subscriber's read, made after it took the channel, sees the commits
+// before.
 func (c *core) watch() {
 	if c.notifier == nil || c.listening.Load() {
 		return
