@@ -316,6 +316,9 @@ func New(ctx context.Context, store *cairn.Store, opts Options) (*Server, error)
 		grpc.ChainStreamInterceptor(s.observeStream, s.authStream, s.endOnShutdown),
 		grpc.InitialWindowSize(streamWindow),
 		grpc.InitialConnWindowSize(connWindow),
+		// Protobuf, but the v1 Append's messages are decoded without
+		// reflection.
+		grpc.ForceServerCodecV2(kurrentdbsvc.Codec()),
 		// gRPC-Go returns a connection's write buffer to a pool after
 		// each flush (its default): idle connections hold none.
 	}

@@ -1,0 +1,183 @@
+package kurrentdbsvc
+
+import (
+	"testing"
+
+	"github.com/google/uuid"
+	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
+	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
+	"google.golang.org/grpc/mem"
+	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/proto"
+)
+
+// appendReqs are v1 Append messages as clients send them, and some that
+// they could send.
+func appendReqs() []*api.AppendReq {
+	opts := func(rev any) *api.AppendReq {
+		o := &api.AppendReq_Options{StreamIdentifier: &shared.StreamIdentifier{StreamName: []byte("order-1")}}
+		switch rev := rev.(type) {
+		case api.AppendReq_Options_Revision:
+			o.ExpectedStreamRevision = &rev
+		case api.AppendReq_Options_NoStream:
+			o.ExpectedStreamRevision = &rev
+		case api.AppendReq_Options_Any:
+			o.ExpectedStreamRevision = &rev
+		case api.AppendReq_Options_StreamExists:
+			o.ExpectedStreamRevision = &rev
+		}
+		return &api.AppendReq{Content: &api.AppendReq_Options_{Options: o}}
+	}
+	pm := func(p *api.AppendReq_ProposedMessage) *api.AppendReq {
+		return &api.AppendReq{Content: &api.AppendReq_ProposedMessage_{ProposedMessage: p}}
+	}
+	return []*api.AppendReq{
+		{},
+		opts(nil),
+		opts(api.AppendReq_Options_Revision{Revision: 0}),
+		opts(api.AppendReq_Options_Revision{Revision: 1<<64 - 1}),
+		opts(api.AppendReq_Options_NoStream{NoStream: &shared.Empty{}}),
+		opts(api.AppendReq_Options_Any{Any: &shared.Empty{}}),
+		opts(api.AppendReq_Options_StreamExists{StreamExists: &shared.Empty{}}),
+		{Content: &api.AppendReq_Options_{Options: &api.AppendReq_Options{StreamIdentifier: &shared.StreamIdentifier{}}}},
+		{Content: &api.AppendReq_Options_{Options: &api.AppendReq_Options{}}},
+		pm(proposedEvent(make([]byte, 256))),
+		pm(&api.AppendReq_ProposedMessage{}),
+		pm(&api.AppendReq_ProposedMessage{Id: &shared.UUID{}}),
+		pm(&api.AppendReq_ProposedMessage{
+			Id:             &shared.UUID{Value: &shared.UUID_String_{String_: uuid.NewString()}},
+			Metadata:       map[string]string{metaType: "Placed", metaContentType: mimeJSON, "": "", "é": "ü"},
+			CustomMetadata: []byte(`{"by":"ada"}`),
+			Data:           []byte(`{"id":1}`),
+		}),
+		pm(&api.AppendReq_ProposedMessage{
+			Id:       &shared.UUID{Value: &shared.UUID_Structured_{Structured: &shared.UUID_Structured{MostSignificantBits: -1, LeastSignificantBits: -1 << 63}}},
+			Metadata: map[string]string{metaType: ""},
+		}),
+	}
+}
+
+// TestDecodeAppendReq checks that the hand decoder of a v1 Append's
+// messages decodes what protobuf decodes, and leaves to protobuf what it
+// does not take.
+func TestDecodeAppendReq(t *testing.T) {
+	var wire [][]byte
+	for _, m := range appendReqs() {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wire = append(wire, b)
+		var got api.AppendReq
+		if !decodeAppendReq(b, &got) {
+			if m.GetContent() != nil {
+				t.Errorf("%v: left to protobuf", m)
+			}
+			continue
+		}
+		checkDecoded(t, b, &got)
+	}
+	// Not for the hand decoder: protobuf keeps or refuses them.
+	proposed := wire[9]
+	for name, b := range map[string][]byte{
+		"unknown field":        protowire.AppendVarint(protowire.AppendTag(nil, 9, protowire.VarintType), 1),
+		"both oneof members":   append(append([]byte(nil), wire[2]...), proposed...),
+		"twice the same event": append(append([]byte(nil), proposed...), proposed...),
+		"invalid UTF-8 in metadata": func() []byte {
+			e := protowire.AppendString(protowire.AppendTag(nil, 1, protowire.BytesType), "\xff")
+			f := protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), e)
+			return protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), f)
+		}(),
+		"truncated":              proposed[:len(proposed)-1],
+		"an Empty with a field":  protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), protowire.AppendBytes(protowire.AppendTag(nil, 3, protowire.BytesType), []byte{8, 1})),
+		"a wrong wire type":      protowire.AppendVarint(protowire.AppendTag(nil, 2, protowire.VarintType), 1),
+		"a field number of zero": {0, 0},
+	} {
+		var got api.AppendReq
+		if decodeAppendReq(b, &got) {
+			t.Errorf("%s: decoded by hand as %v", name, &got)
+		}
+		if got.GetContent() != nil {
+			t.Errorf("%s: the message was written: %v", name, &got)
+		}
+	}
+}
+
+// FuzzDecodeAppendReq checks the hand decoder against protobuf on any
+// input: what it decodes, protobuf decodes the same. CI runs it for a few
+// seconds (.ci/run).
+func FuzzDecodeAppendReq(f *testing.F) {
+	for _, m := range appendReqs() {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var got api.AppendReq
+		if decodeAppendReq(b, &got) {
+			checkDecoded(t, b, &got)
+		}
+	})
+}
+
+// checkDecoded checks got, decoded by hand from b, against protobuf's
+// decoding of b, and that it shares no memory with b.
+func checkDecoded(t *testing.T, b []byte, got *api.AppendReq) {
+	t.Helper()
+	var want api.AppendReq
+	if err := proto.Unmarshal(b, &want); err != nil {
+		t.Fatalf("decoded by hand %v, which protobuf refuses: %v", got, err)
+	}
+	if !proto.Equal(got, &want) {
+		t.Fatalf("decoded by hand as %v, protobuf decodes %v", got, &want)
+	}
+	// proto.Equal takes an empty byte field for an absent one; the
+	// handler passes them on as they are.
+	g, w := got.GetProposedMessage(), want.GetProposedMessage()
+	if (g.GetData() == nil) != (w.GetData() == nil) || (g.GetCustomMetadata() == nil) != (w.GetCustomMetadata() == nil) {
+		t.Fatalf("empty byte fields decoded as %q, %q; protobuf: %q, %q", g.GetData(), g.GetCustomMetadata(), w.GetData(), w.GetCustomMetadata())
+	}
+	if sn, wn := got.GetOptions().GetStreamIdentifier().GetStreamName(), want.GetOptions().GetStreamIdentifier().GetStreamName(); (sn == nil) != (wn == nil) {
+		t.Fatalf("stream name decoded as %q, protobuf: %q", sn, wn)
+	}
+	// Nothing decoded may change with the buffer gRPC reuses.
+	for i := range b {
+		b[i] ^= 0xff
+	}
+	if !proto.Equal(got, &want) {
+		t.Fatalf("the decoded message shares the input's memory")
+	}
+	for i := range b {
+		b[i] ^= 0xff
+	}
+}
+
+// TestCodecFallsBack checks that the codec decodes every message through
+// protobuf that the hand decoder does not take, and encodes as protobuf.
+func TestCodecFallsBack(t *testing.T) {
+	c := Codec()
+	in := &api.ReadReq{Options: &api.ReadReq_Options{ResolveLinks: true}}
+	data, err := c.Marshal(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out api.ReadReq
+	if err := c.Unmarshal(data, &out); err != nil || !proto.Equal(in, &out) {
+		t.Fatalf("decoded %v (%v), want %v", &out, err, in)
+	}
+	// An Append message in two buffers, as gRPC may hand over a large one.
+	msg := appendReqs()[9]
+	b, err := proto.Marshal(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var req api.AppendReq
+	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer(b[:10]), mem.SliceBuffer(b[10:])}, &req); err != nil || !proto.Equal(&req, msg) {
+		t.Fatalf("decoded %v (%v)", &req, err)
+	}
+	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer([]byte{0, 0})}, &req); err == nil {
+		t.Fatal("a field number of zero decoded")
+	}
+}
