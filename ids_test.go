@@ -2,6 +2,9 @@ package cairn
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -82,5 +85,40 @@ func BenchmarkPrepareEvents(b *testing.B) {
 		if _, err := prepareEvents(events, DefaultMaxEventBytes, &g); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// TestDuplicateIDs checks that an append that gives two events the same id
+// is refused, naming both, in a small append (ids compared) as in a large
+// one (ids in a map), and that an event of its own id costs a small append
+// no allocation beyond its copy of the events.
+func TestDuplicateIDs(t *testing.T) {
+	id := uuid.MustParse("00000000-0000-4000-8000-000000000001")
+	for _, n := range []int{2, smallAppend, smallAppend + 1, 100} {
+		events := make([]EventData, n)
+		for i := range events {
+			events[i] = EventData{Type: "T", ID: uuid.New()}
+		}
+		events[1].ID = uuid.Nil // generated: no duplicate of any
+		events[0].ID, events[n-1].ID = id, id
+		var g idGen
+		_, err := prepareEvents(events, DefaultMaxEventBytes, &g)
+		var ia *InvalidArgumentError
+		if !errors.As(err, &ia) || ia.Field != fmt.Sprintf("events[%d].id", n-1) || !strings.Contains(ia.Reason, "events[0]") {
+			t.Errorf("%d events, the first and last of the same id: %v", n, err)
+		}
+		events[n-1].ID = uuid.New()
+		if _, err := prepareEvents(events, DefaultMaxEventBytes, &g); err != nil {
+			t.Errorf("%d events of distinct ids: %v", n, err)
+		}
+	}
+	one := []EventData{{Type: "T", ID: id}}
+	var g idGen
+	if a := testing.AllocsPerRun(100, func() {
+		if _, err := prepareEvents(one, DefaultMaxEventBytes, &g); err != nil {
+			t.Fatal(err)
+		}
+	}); a > 1 {
+		t.Errorf("an event with its id: %v allocations, want 1 (the copy)", a)
 	}
 }

@@ -78,6 +78,10 @@ func validateName(field, s string, max int) error {
 	return nil
 }
 
+// smallAppend is the number of events up to which prepareEvents finds
+// duplicate ids without a map.
+const smallAppend = 16
+
 // prepareEvents validates events and returns a copy in which every event has
 // an ID, from ids where the caller gave none. The caller's slice is not modified.
 func prepareEvents(events []EventData, maxBytes int, ids *idGen) ([]EventData, error) {
@@ -85,20 +89,31 @@ func prepareEvents(events []EventData, maxBytes int, ids *idGen) ([]EventData, e
 		return nil, invalidf("events", "an append needs at least one event")
 	}
 	out := make([]EventData, len(events))
-	var seen map[uuid.UUID]int // made when an event brings its own id
+	// Ids are checked for duplicates in a map made when an event brings
+	// its own id, or, in a small append, by comparing them.
+	var seen map[uuid.UUID]int
+	small := len(events) <= smallAppend
 	for i, e := range events {
 		if !nameOK(e.Type, MaxTypeBytes) || e.ContentType > ContentBinary ||
 			len(e.Data)+len(e.Metadata) > maxBytes || len(e.Tags) > MaxTags || !tagsOK(e.Tags) {
 			return nil, eventError(i, e, maxBytes)
 		}
 		if e.ID != uuid.Nil {
-			if seen == nil {
-				seen = make(map[uuid.UUID]int, len(events))
+			j, dup := -1, false
+			if small {
+				for j = 0; j < i && out[j].ID != e.ID; j++ {
+				}
+				dup = j < i
+			} else {
+				if seen == nil {
+					seen = make(map[uuid.UUID]int, len(events))
+				}
+				j, dup = seen[e.ID]
+				seen[e.ID] = i
 			}
-			if j, ok := seen[e.ID]; ok {
+			if dup {
 				return nil, invalidf(fmt.Sprintf("events[%d].id", i), "%s is also the id of events[%d]", e.ID, j)
 			}
-			seen[e.ID] = i
 		}
 		out[i] = e
 	}
