@@ -153,6 +153,7 @@ func parseBasic(header string) (string, string, bool) {
 	return strings.Cut(string(raw[:n]), ":")
 }
 
+// authUnary authenticates a unary call (see observeUnary).
 func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	ctx, err := s.authenticate(ctx, info.FullMethod)
 	if err != nil {
@@ -161,6 +162,8 @@ func (s *Server) authUnary(ctx context.Context, req any, info *grpc.UnaryServerI
 	return handler(ctx, req)
 }
 
+// authStream authenticates a stream call, then runs it through
+// endOnShutdown (see observeUnary).
 func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	ctx, err := s.authenticate(ss.Context(), info.FullMethod)
 	if err != nil {
@@ -169,7 +172,7 @@ func (s *Server) authStream(srv any, ss grpc.ServerStream, info *grpc.StreamServ
 		}
 		return err
 	}
-	return handler(srv, &ctxStream{ServerStream: ss, ctx: ctx})
+	return s.endOnShutdown(srv, &ctxStream{ServerStream: ss, ctx: ctx}, info, handler)
 }
 
 // drain reads and discards what a client-streaming caller sends, up to

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"path"
+	"sync"
 	"time"
 
 	"github.com/cairndb/cairn"
@@ -12,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 )
@@ -121,16 +123,22 @@ func (m *Metrics) Handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }
 
+// observeUnary is the server's unary interceptor: it counts and times the
+// call around authUnary. The interceptors call each other rather than
+// being chained by gRPC, which allocates the chain's closures on every
+// call.
 func (s *Server) observeUnary(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 	start := time.Now()
-	resp, err := handler(ctx, req)
+	resp, err := s.authUnary(ctx, req, info, handler)
 	s.observe(ctx, info.FullMethod, start, err, true)
 	return resp, err
 }
 
+// observeStream is the server's stream interceptor: it counts and times the
+// call around authStream (see observeUnary).
 func (s *Server) observeStream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
 	start := time.Now()
-	err := handler(srv, ss)
+	err := s.authStream(srv, ss, info, handler)
 	// A call that streams responses (a read, a subscription, a batch
 	// append session) may last for hours: its duration says nothing about
 	// latency. Client-streaming calls (appends) answer once, and are timed.
@@ -139,19 +147,45 @@ func (s *Server) observeStream(srv any, ss grpc.ServerStream, info *grpc.StreamS
 }
 
 func (s *Server) observe(ctx context.Context, method string, start time.Time, err error, timed bool) {
-	name := path.Base(path.Dir(method)) + "/" + path.Base(method)
+	m := s.methodMetrics(method)
 	code := status.Code(err)
-	s.metrics.requests.WithLabelValues(name, code.String()).Inc()
+	if code == codes.OK {
+		m.okOnce.Do(func() { m.ok = s.metrics.requests.WithLabelValues(m.name, codes.OK.String()) })
+		m.ok.Inc()
+	} else {
+		s.metrics.requests.WithLabelValues(m.name, code.String()).Inc()
+	}
 	if timed {
-		s.metrics.requestSeconds.WithLabelValues(name).Observe(time.Since(start).Seconds())
+		m.secondsOnce.Do(func() { m.seconds = s.metrics.requestSeconds.WithLabelValues(m.name) })
+		m.seconds.Observe(time.Since(start).Seconds())
 	}
 	if s.log.Enabled(ctx, slog.LevelDebug) {
 		peerAddr := ""
 		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 			peerAddr = p.Addr.String()
 		}
-		s.log.Debug("grpc request", "peer", peerAddr, "method", name, "code", code.String(), "duration", time.Since(start).String())
+		s.log.Debug("grpc request", "peer", peerAddr, "method", m.name, "code", code.String(), "duration", time.Since(start).String())
 	}
+}
+
+// methodMetrics are the metrics of one RPC method, looked up once rather
+// than by their labels on every call. A series appears with its first
+// observation, as it would by label.
+type methodMetrics struct {
+	name                string
+	okOnce, secondsOnce sync.Once
+	ok                  prometheus.Counter
+	seconds             prometheus.Observer
+}
+
+// methodMetrics returns the metrics of method. The methods are those the
+// server registered: gRPC refuses others before the interceptors.
+func (s *Server) methodMetrics(method string) *methodMetrics {
+	if m, ok := s.methods.Load(method); ok {
+		return m.(*methodMetrics)
+	}
+	m, _ := s.methods.LoadOrStore(method, &methodMetrics{name: path.Base(path.Dir(method)) + "/" + path.Base(method)})
+	return m.(*methodMetrics)
 }
 
 // protocolMetrics feeds m with what the protocol services count.

@@ -192,6 +192,8 @@ type Server struct {
 	grpc  *grpc.Server
 	// anonymous are the RPCs served without credentials: discovery.
 	anonymous map[string]bool
+	// methods holds each RPC method's *methodMetrics.
+	methods sync.Map
 
 	// Locks: mu guards advertise and is a leaf: nothing else is locked
 	// while it is held.
@@ -312,8 +314,10 @@ func New(ctx context.Context, store *cairn.Store, opts Options) (*Server, error)
 		grpc.MaxConcurrentStreams(uint32(opts.MaxStreamsPerConnection)),
 		// The official clients ping every 10 s, also when idle.
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		grpc.ChainUnaryInterceptor(s.observeUnary, s.authUnary),
-		grpc.ChainStreamInterceptor(s.observeStream, s.authStream, s.endOnShutdown),
+		// Each calls the next itself: observe, authenticate, and for
+		// streams, end a watch on shutdown.
+		grpc.UnaryInterceptor(s.observeUnary),
+		grpc.StreamInterceptor(s.observeStream),
 		grpc.InitialWindowSize(streamWindow),
 		grpc.InitialConnWindowSize(connWindow),
 		// Protobuf, but the v1 Append's messages are decoded without
