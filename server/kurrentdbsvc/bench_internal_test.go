@@ -13,6 +13,9 @@ import (
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/encoding"
+	grpcproto "google.golang.org/grpc/encoding/proto"
+	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/emptypb"
@@ -22,10 +25,11 @@ import (
 // it receives, and the answer it sends.
 type appendCall struct {
 	grpc.ServerStream
-	ctx  context.Context
-	msgs []*api.AppendReq
-	next int
-	resp *api.AppendResp
+	ctx   context.Context
+	codec encoding.CodecV2
+	msgs  []mem.BufferSlice // encoded, as gRPC receives them
+	next  int
+	resp  *api.AppendResp
 }
 
 func (c *appendCall) Context() context.Context { return c.ctx }
@@ -35,7 +39,8 @@ func (c *appendCall) Recv() (*api.AppendReq, error) {
 		return nil, io.EOF
 	}
 	c.next++
-	return c.msgs[c.next-1], nil
+	m := new(api.AppendReq)
+	return m, c.codec.Unmarshal(c.msgs[c.next-1], m)
 }
 
 func (c *appendCall) SendAndClose(r *api.AppendResp) error {
@@ -63,40 +68,61 @@ func proposedEvent(data []byte) *api.AppendReq_ProposedMessage {
 // BenchmarkAppendHandler runs the v1 Append handler, the path of every
 // append of the official clients, on the memory engine without a network:
 // one event of 256 bytes per append to one of 64 streams, an exact
-// expected revision. It guards what the server does per append between the
-// protocol's messages and the engine: allocs/op, B/op.
+// expected revision, its messages decoded by the server's codec
+// ("server") or by gRPC's protobuf codec ("protobuf"). It guards what the
+// server does per append between the protocol's messages and the engine:
+// allocs/op, B/op.
 //
 //	go test -run '^$' -bench AppendHandler -benchmem ./server/kurrentdbsvc
 func BenchmarkAppendHandler(b *testing.B) {
-	store := cairn.NewStore(memstore.New(), cairn.Options{})
-	defer store.Close()
-	svc := &streamsService{s: New(Host{Store: store}, Options{})}
-	data := make([]byte, 256)
-	const streams = 64
-	calls := make([]appendCall, b.N)
-	for i := range calls {
-		opts := &api.AppendReq_Options{StreamIdentifier: &shared.StreamIdentifier{StreamName: fmt.Appendf(nil, "stream-%d", i%streams)}}
-		if i < streams {
-			opts.ExpectedStreamRevision = &api.AppendReq_Options_NoStream{NoStream: &shared.Empty{}}
-		} else {
-			opts.ExpectedStreamRevision = &api.AppendReq_Options_Revision{Revision: uint64(i/streams - 1)}
-		}
-		calls[i] = appendCall{ctx: context.Background(), msgs: []*api.AppendReq{
-			{Content: &api.AppendReq_Options_{Options: opts}},
-			{Content: &api.AppendReq_ProposedMessage_{ProposedMessage: proposedEvent(data)}},
-		}}
+	for _, codec := range benchCodecs {
+		b.Run(codec.name, func(b *testing.B) {
+			store := cairn.NewStore(memstore.New(), cairn.Options{})
+			defer store.Close()
+			svc := &streamsService{s: New(Host{Store: store}, Options{})}
+			data := make([]byte, 256)
+			const streams = 64
+			calls := make([]appendCall, b.N)
+			for i := range calls {
+				opts := &api.AppendReq_Options{StreamIdentifier: &shared.StreamIdentifier{StreamName: fmt.Appendf(nil, "stream-%d", i%streams)}}
+				if i < streams {
+					opts.ExpectedStreamRevision = &api.AppendReq_Options_NoStream{NoStream: &shared.Empty{}}
+				} else {
+					opts.ExpectedStreamRevision = &api.AppendReq_Options_Revision{Revision: uint64(i/streams - 1)}
+				}
+				calls[i] = appendCall{ctx: context.Background(), codec: codec.codec, msgs: []mem.BufferSlice{
+					encode(b, &api.AppendReq{Content: &api.AppendReq_Options_{Options: opts}}),
+					encode(b, &api.AppendReq{Content: &api.AppendReq_ProposedMessage_{ProposedMessage: proposedEvent(data)}}),
+				}}
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				c := &calls[i]
+				if err := svc.Append(c); err != nil {
+					b.Fatal(err)
+				}
+				if c.resp.GetSuccess() == nil {
+					b.Fatalf("append %d: %v", i, c.resp)
+				}
+			}
+		})
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := range b.N {
-		c := &calls[i]
-		if err := svc.Append(c); err != nil {
-			b.Fatal(err)
-		}
-		if c.resp.GetSuccess() == nil {
-			b.Fatalf("append %d: %v", i, c.resp)
-		}
+}
+
+// benchCodecs are the codecs the handler benchmarks decode with.
+var benchCodecs = []struct {
+	name  string
+	codec encoding.CodecV2
+}{{"server", Codec()}, {"protobuf", encoding.GetCodecV2(grpcproto.Name)}}
+
+// encode returns m as gRPC receives it.
+func encode(b *testing.B, m proto.Message) mem.BufferSlice {
+	buf, err := proto.Marshal(m)
+	if err != nil {
+		b.Fatal(err)
 	}
+	return mem.BufferSlice{mem.SliceBuffer(buf)}
 }
 
 // batchCall is one BatchAppend call as the handler sees it: the requests
@@ -104,7 +130,8 @@ func BenchmarkAppendHandler(b *testing.B) {
 type batchCall struct {
 	grpc.ServerStream
 	ctx     context.Context
-	reqs    []*api.BatchAppendReq
+	codec   encoding.CodecV2
+	reqs    []mem.BufferSlice // encoded, as gRPC receives them
 	next    int
 	mu      sync.Mutex
 	answers int
@@ -118,7 +145,8 @@ func (c *batchCall) Recv() (*api.BatchAppendReq, error) {
 		return nil, io.EOF
 	}
 	c.next++
-	return c.reqs[c.next-1], nil
+	m := new(api.BatchAppendReq)
+	return m, c.codec.Unmarshal(c.reqs[c.next-1], m)
 }
 
 func (c *batchCall) Send(r *api.BatchAppendResp) error {
@@ -139,37 +167,41 @@ func (c *batchCall) Send(r *api.BatchAppendResp) error {
 //
 //	go test -run '^$' -bench BatchAppendHandler -benchmem ./server/kurrentdbsvc
 func BenchmarkBatchAppendHandler(b *testing.B) {
-	store := cairn.NewStore(memstore.New(), cairn.Options{})
-	defer store.Close()
-	svc := &streamsService{s: New(Host{Store: store}, Options{})}
-	data := make([]byte, 256)
-	const streams = 64
-	call := &batchCall{ctx: context.Background(), reqs: make([]*api.BatchAppendReq, b.N)}
-	for i := range call.reqs {
-		opts := &api.BatchAppendReq_Options{StreamIdentifier: &shared.StreamIdentifier{StreamName: fmt.Appendf(nil, "stream-%d", i%streams)}}
-		if i < streams {
-			opts.ExpectedStreamPosition = &api.BatchAppendReq_Options_NoStream{NoStream: &emptypb.Empty{}}
-		} else {
-			opts.ExpectedStreamPosition = &api.BatchAppendReq_Options_StreamPosition{StreamPosition: uint64(i/streams - 1)}
-		}
-		pm := proposedEvent(data)
-		call.reqs[i] = &api.BatchAppendReq{
-			CorrelationId: &shared.UUID{Value: &shared.UUID_String_{String_: uuid.NewString()}},
-			Options:       opts,
-			ProposedMessages: []*api.BatchAppendReq_ProposedMessage{{
-				Id: pm.Id, Metadata: pm.Metadata, CustomMetadata: pm.CustomMetadata, Data: pm.Data,
-			}},
-			IsFinal: true,
-		}
-	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	if err := svc.BatchAppend(call); err != nil {
-		b.Fatal(err)
-	}
-	b.StopTimer()
-	if call.failed != nil || call.answers != b.N {
-		b.Fatalf("%d answers to %d appends; a failure: %v", call.answers, b.N, call.failed)
+	for _, codec := range benchCodecs {
+		b.Run(codec.name, func(b *testing.B) {
+			store := cairn.NewStore(memstore.New(), cairn.Options{})
+			defer store.Close()
+			svc := &streamsService{s: New(Host{Store: store}, Options{})}
+			data := make([]byte, 256)
+			const streams = 64
+			call := &batchCall{ctx: context.Background(), codec: codec.codec, reqs: make([]mem.BufferSlice, b.N)}
+			for i := range call.reqs {
+				opts := &api.BatchAppendReq_Options{StreamIdentifier: &shared.StreamIdentifier{StreamName: fmt.Appendf(nil, "stream-%d", i%streams)}}
+				if i < streams {
+					opts.ExpectedStreamPosition = &api.BatchAppendReq_Options_NoStream{NoStream: &emptypb.Empty{}}
+				} else {
+					opts.ExpectedStreamPosition = &api.BatchAppendReq_Options_StreamPosition{StreamPosition: uint64(i/streams - 1)}
+				}
+				pm := proposedEvent(data)
+				call.reqs[i] = encode(b, &api.BatchAppendReq{
+					CorrelationId: &shared.UUID{Value: &shared.UUID_String_{String_: uuid.NewString()}},
+					Options:       opts,
+					ProposedMessages: []*api.BatchAppendReq_ProposedMessage{{
+						Id: pm.Id, Metadata: pm.Metadata, CustomMetadata: pm.CustomMetadata, Data: pm.Data,
+					}},
+					IsFinal: true,
+				})
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			if err := svc.BatchAppend(call); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			if call.failed != nil || call.answers != b.N {
+				b.Fatalf("%d answers to %d appends; a failure: %v", call.answers, b.N, call.failed)
+			}
+		})
 	}
 }
 

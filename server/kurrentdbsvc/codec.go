@@ -9,13 +9,16 @@ import (
 	"google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // Codec returns the gRPC codec for a server that serves these services
-// (grpc.ForceServerCodecV2): gRPC's protobuf codec, but a v1 Append's
-// messages, which every append of the official clients sends, are decoded
-// by hand, without the reflection that protobuf spends on their metadata
-// map. The result is the message protobuf would decode; anything this
+// (grpc.ForceServerCodecV2): gRPC's protobuf codec, but the messages of
+// the v1 Append and of BatchAppend, which every append of the official
+// clients sends, are decoded by hand, without the reflection that protobuf
+// spends on their metadata maps. The result is the message protobuf would decode; anything this
 // decoder does not expect (an unknown or repeated field, a wrong wire
 // type, invalid UTF-8, a message in several buffers) goes to protobuf, so
 // that every input is decoded, or refused, as protobuf does.
@@ -28,8 +31,17 @@ type codec struct{ proto encoding.CodecV2 }
 func (c codec) Marshal(v any) (mem.BufferSlice, error) { return c.proto.Marshal(v) }
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
-	if m, ok := v.(*api.AppendReq); ok && len(data) == 1 && decodeAppendReq(data[0].ReadOnlyData(), m) {
-		return nil
+	if len(data) == 1 {
+		switch m := v.(type) {
+		case *api.AppendReq:
+			if decodeAppendReq(data[0].ReadOnlyData(), m) {
+				return nil
+			}
+		case *api.BatchAppendReq:
+			if decodeBatchAppendReq(data[0].ReadOnlyData(), m) {
+				return nil
+			}
+		}
 	}
 	return c.proto.Unmarshal(data, v)
 }
@@ -152,49 +164,65 @@ func decodeStreamIdentifier(b []byte, id *shared.StreamIdentifier) bool {
 // proposedBox holds the messages of a proposed event, so that they take
 // one allocation.
 type proposedBox struct {
-	content    api.AppendReq_ProposedMessage_
-	pm         api.AppendReq_ProposedMessage
-	id         shared.UUID
-	structured shared.UUID_Structured_
-	bits       shared.UUID_Structured
-	str        shared.UUID_String_
+	content api.AppendReq_ProposedMessage_
+	pm      api.AppendReq_ProposedMessage
+	id      uuidBox
 }
 
 func decodeProposed(b []byte, p *proposedBox) bool {
+	e, ok := decodeEvent(b, &p.id)
+	if !ok {
+		return false
+	}
+	p.pm.Id, p.pm.Metadata, p.pm.CustomMetadata, p.pm.Data = e.id, e.meta, e.custom, e.data
+	return true
+}
+
+// event is a proposed event of either append, decoded.
+type event struct {
+	id           *shared.UUID
+	meta         map[string]string
+	custom, data []byte
+}
+
+// decodeEvent decodes a proposed event (the same fields in a v1 Append
+// and a BatchAppend), its id into u.
+func decodeEvent(b []byte, u *uuidBox) (event, bool) {
+	var e event
 	var seenID, seenCustom, seenData bool
 	var custom, data []byte
 	for len(b) > 0 {
 		num, typ, n := protowire.ConsumeTag(b)
 		if n < 0 || typ != protowire.BytesType {
-			return false
+			return event{}, false
 		}
 		v, k := protowire.ConsumeBytes(b[n:])
 		if k < 0 {
-			return false
+			return event{}, false
 		}
 		b = b[n+k:]
 		switch {
 		case num == 1 && !seenID:
-			if !decodeUUID(v, p) {
-				return false
+			if !decodeUUID(v, u) {
+				return event{}, false
 			}
 			seenID = true
-			p.pm.Id = &p.id
+			e.id = &u.id
 		case num == 2:
 			key, value, ok := decodeEntry(v)
 			if !ok {
-				return false
+				return event{}, false
 			}
-			if p.pm.Metadata == nil {
-				p.pm.Metadata = make(map[string]string, 2)
+			if e.meta == nil {
+				e.meta = make(map[string]string, 2)
 			}
-			p.pm.Metadata[key] = value
+			e.meta[key] = value
 		case num == 3 && !seenCustom:
 			custom, seenCustom = v, true
 		case num == 4 && !seenData:
 			data, seenData = v, true
 		default:
-			return false
+			return event{}, false
 		}
 	}
 	// Data and custom metadata in one allocation; empty is nil, as
@@ -204,16 +232,24 @@ func decodeProposed(b []byte, p *proposedBox) bool {
 		copy(buf, data)
 		copy(buf[len(data):], custom)
 		if len(data) > 0 {
-			p.pm.Data = buf[:len(data):len(data)]
+			e.data = buf[:len(data):len(data)]
 		}
 		if len(custom) > 0 {
-			p.pm.CustomMetadata = buf[len(data):]
+			e.custom = buf[len(data):]
 		}
 	}
-	return true
+	return e, true
 }
 
-func decodeUUID(b []byte, p *proposedBox) bool {
+// uuidBox holds the messages of a UUID.
+type uuidBox struct {
+	id         shared.UUID
+	structured shared.UUID_Structured_
+	bits       shared.UUID_Structured
+	str        shared.UUID_String_
+}
+
+func decodeUUID(b []byte, u *uuidBox) bool {
 	if len(b) == 0 {
 		return true
 	}
@@ -240,22 +276,22 @@ func decodeUUID(b []byte, p *proposedBox) bool {
 			v = v[n+k:]
 			switch {
 			case num == 1 && !seenMost:
-				p.bits.MostSignificantBits, seenMost = int64(x), true
+				u.bits.MostSignificantBits, seenMost = int64(x), true
 			case num == 2 && !seenLeast:
-				p.bits.LeastSignificantBits, seenLeast = int64(x), true
+				u.bits.LeastSignificantBits, seenLeast = int64(x), true
 			default:
 				return false
 			}
 		}
-		p.structured.Structured = &p.bits
-		p.id.Value = &p.structured
+		u.structured.Structured = &u.bits
+		u.id.Value = &u.structured
 		return true
 	case 2:
 		if !utf8.Valid(v) {
 			return false
 		}
-		p.str.String_ = string(v)
-		p.id.Value = &p.str
+		u.str.String_ = string(v)
+		u.id.Value = &u.str
 		return true
 	}
 	return false
@@ -302,6 +338,208 @@ func known(b []byte) string {
 		return mimeBinary
 	}
 	return string(b)
+}
+
+// batchBox holds the messages of a BatchAppend request but its events, so
+// that they take one allocation.
+type batchBox struct {
+	correlation uuidBox
+	opts        api.BatchAppendReq_Options
+	id          shared.StreamIdentifier
+	pos         api.BatchAppendReq_Options_StreamPosition
+	noneOf      api.BatchAppendReq_Options_NoStream
+	anyOf       api.BatchAppendReq_Options_Any
+	exists      api.BatchAppendReq_Options_StreamExists
+	empty       emptypb.Empty
+	deadline    api.BatchAppendReq_Options_Deadline
+	duration    durationpb.Duration
+	deadline21  api.BatchAppendReq_Options_Deadline_21_10_0
+	timestamp   timestamppb.Timestamp
+}
+
+// batchEvent holds the messages of a BatchAppend's proposed event.
+type batchEvent struct {
+	pm api.BatchAppendReq_ProposedMessage
+	id uuidBox
+}
+
+// decodeBatchAppendReq decodes b into m, as proto.Unmarshal does, and
+// reports whether it did; when it did not, m is untouched and b is for
+// protobuf to decode.
+func decodeBatchAppendReq(b []byte, m *api.BatchAppendReq) bool {
+	// Count the events first, to make them in one allocation.
+	events := 0
+	for rest := b; len(rest) > 0; {
+		num, typ, n := protowire.ConsumeTag(rest)
+		if n < 0 {
+			return false
+		}
+		k := protowire.ConsumeFieldValue(num, typ, rest[n:])
+		if k < 0 {
+			return false
+		}
+		rest = rest[n+k:]
+		if num == 3 {
+			events++
+		}
+	}
+	box := new(batchBox)
+	var list []*api.BatchAppendReq_ProposedMessage
+	var evs []batchEvent
+	if events > 0 {
+		list = make([]*api.BatchAppendReq_ProposedMessage, 0, events)
+		evs = make([]batchEvent, events)
+	}
+	var seenCorrelation, seenOptions, seenFinal, final bool
+	var opts *api.BatchAppendReq_Options
+	var cid *shared.UUID
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		b = b[n:]
+		switch {
+		case num == 4 && typ == protowire.VarintType && !seenFinal:
+			v, k := protowire.ConsumeVarint(b)
+			if k < 0 {
+				return false
+			}
+			b, seenFinal, final = b[k:], true, v != 0
+			continue
+		case typ != protowire.BytesType:
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b)
+		if k < 0 {
+			return false
+		}
+		b = b[k:]
+		switch {
+		case num == 1 && !seenCorrelation:
+			if !decodeUUID(v, &box.correlation) {
+				return false
+			}
+			seenCorrelation, cid = true, &box.correlation.id
+		case num == 2 && !seenOptions:
+			if !decodeBatchOptions(v, box) {
+				return false
+			}
+			seenOptions, opts = true, &box.opts
+		case num == 3:
+			ev := &evs[len(list)]
+			e, ok := decodeEvent(v, &ev.id)
+			if !ok {
+				return false
+			}
+			ev.pm.Id, ev.pm.Metadata, ev.pm.CustomMetadata, ev.pm.Data = e.id, e.meta, e.custom, e.data
+			list = append(list, &ev.pm)
+		default:
+			return false
+		}
+	}
+	m.Reset()
+	m.CorrelationId, m.Options, m.ProposedMessages, m.IsFinal = cid, opts, list, final
+	return true
+}
+
+func decodeBatchOptions(b []byte, box *batchBox) bool {
+	o := &box.opts
+	var seenID, seenPos, seenDeadline bool
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return false
+		}
+		b = b[n:]
+		if num == 2 && typ == protowire.VarintType && !seenPos {
+			v, k := protowire.ConsumeVarint(b)
+			if k < 0 {
+				return false
+			}
+			b, seenPos = b[k:], true
+			box.pos.StreamPosition = v
+			o.ExpectedStreamPosition = &box.pos
+			continue
+		}
+		if typ != protowire.BytesType {
+			return false
+		}
+		v, k := protowire.ConsumeBytes(b)
+		if k < 0 {
+			return false
+		}
+		b = b[k:]
+		switch {
+		case num == 1 && !seenID:
+			if !decodeStreamIdentifier(v, &box.id) {
+				return false
+			}
+			seenID = true
+			o.StreamIdentifier = &box.id
+		case num >= 3 && num <= 5 && !seenPos:
+			if len(v) != 0 {
+				return false // an Empty with fields: protobuf's to keep
+			}
+			seenPos = true
+			switch num {
+			case 3:
+				box.noneOf.NoStream = &box.empty
+				o.ExpectedStreamPosition = &box.noneOf
+			case 4:
+				box.anyOf.Any = &box.empty
+				o.ExpectedStreamPosition = &box.anyOf
+			default:
+				box.exists.StreamExists = &box.empty
+				o.ExpectedStreamPosition = &box.exists
+			}
+		case num == 6 && !seenDeadline:
+			seconds, nanos, ok := decodeSecondsNanos(v)
+			if !ok {
+				return false
+			}
+			seenDeadline = true
+			box.timestamp.Seconds, box.timestamp.Nanos = seconds, nanos
+			box.deadline21.Deadline_21_10_0 = &box.timestamp
+			o.DeadlineOption = &box.deadline21
+		case num == 7 && !seenDeadline:
+			seconds, nanos, ok := decodeSecondsNanos(v)
+			if !ok {
+				return false
+			}
+			seenDeadline = true
+			box.duration.Seconds, box.duration.Nanos = seconds, nanos
+			box.deadline.Deadline = &box.duration
+			o.DeadlineOption = &box.deadline
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// decodeSecondsNanos decodes a google.protobuf.Timestamp or Duration.
+func decodeSecondsNanos(b []byte) (int64, int32, bool) {
+	var seconds int64
+	var nanos int32
+	var seenSeconds, seenNanos bool
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 || typ != protowire.VarintType {
+			return 0, 0, false
+		}
+		v, k := protowire.ConsumeVarint(b[n:])
+		if k < 0 {
+			return 0, 0, false
+		}
+		b = b[n+k:]
+		switch {
+		case num == 1 && !seenSeconds:
+			seconds, seenSeconds = int64(v), true
+		case num == 2 && !seenNanos:
+			nanos, seenNanos = int32(v), true
+		default:
+			return 0, 0, false
+		}
+	}
+	return seconds, nanos, true
 }
 
 func clone(b []byte) []byte {

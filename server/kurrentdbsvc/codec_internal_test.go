@@ -2,6 +2,7 @@ package kurrentdbsvc
 
 import (
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
@@ -9,6 +10,9 @@ import (
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/emptypb"
+	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // appendReqs are v1 Append messages as clients send them, and some that
@@ -179,5 +183,123 @@ func TestCodecFallsBack(t *testing.T) {
 	}
 	if err := c.Unmarshal(mem.BufferSlice{mem.SliceBuffer([]byte{0, 0})}, &req); err == nil {
 		t.Fatal("a field number of zero decoded")
+	}
+}
+
+// batchAppendReqs are BatchAppend requests as clients send them, and
+// some that they could send.
+func batchAppendReqs() []*api.BatchAppendReq {
+	event := func(p *api.AppendReq_ProposedMessage) *api.BatchAppendReq_ProposedMessage {
+		return &api.BatchAppendReq_ProposedMessage{Id: p.Id, Metadata: p.Metadata, CustomMetadata: p.CustomMetadata, Data: p.Data}
+	}
+	var events []*api.BatchAppendReq_ProposedMessage
+	for _, m := range appendReqs() {
+		if p := m.GetProposedMessage(); p != nil {
+			events = append(events, event(p))
+		}
+	}
+	stream := &shared.StreamIdentifier{StreamName: []byte("order-1")}
+	return []*api.BatchAppendReq{
+		{},
+		{IsFinal: true},
+		{CorrelationId: &shared.UUID{Value: &shared.UUID_String_{String_: uuid.NewString()}}, IsFinal: true, ProposedMessages: events[:1],
+			Options: &api.BatchAppendReq_Options{StreamIdentifier: stream, ExpectedStreamPosition: &api.BatchAppendReq_Options_StreamPosition{StreamPosition: 41}}},
+		{ProposedMessages: events, Options: &api.BatchAppendReq_Options{
+			ExpectedStreamPosition: &api.BatchAppendReq_Options_NoStream{NoStream: &emptypb.Empty{}},
+			DeadlineOption:         &api.BatchAppendReq_Options_Deadline{Deadline: durationpb.New(10 * time.Second)}}},
+		{Options: &api.BatchAppendReq_Options{
+			ExpectedStreamPosition: &api.BatchAppendReq_Options_Any{Any: &emptypb.Empty{}},
+			DeadlineOption:         &api.BatchAppendReq_Options_Deadline_21_10_0{Deadline_21_10_0: &timestamppb.Timestamp{Seconds: -5, Nanos: -1}}}},
+		{Options: &api.BatchAppendReq_Options{StreamIdentifier: &shared.StreamIdentifier{},
+			ExpectedStreamPosition: &api.BatchAppendReq_Options_StreamExists{StreamExists: &emptypb.Empty{}}}},
+		{CorrelationId: &shared.UUID{}, Options: &api.BatchAppendReq_Options{}, ProposedMessages: []*api.BatchAppendReq_ProposedMessage{{}, {}}},
+	}
+}
+
+// TestDecodeBatchAppendReq checks the hand decoder of BatchAppend's
+// requests as TestDecodeAppendReq does the v1 Append's.
+func TestDecodeBatchAppendReq(t *testing.T) {
+	var wire [][]byte
+	for _, m := range batchAppendReqs() {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wire = append(wire, b)
+		var got api.BatchAppendReq
+		if !decodeBatchAppendReq(b, &got) {
+			t.Errorf("%v: left to protobuf", m)
+			continue
+		}
+		checkBatchDecoded(t, b, &got)
+	}
+	opts := protowire.AppendTag(nil, 2, protowire.BytesType)
+	for name, b := range map[string][]byte{
+		"unknown field":        protowire.AppendVarint(protowire.AppendTag(nil, 9, protowire.VarintType), 1),
+		"options twice":        append(append([]byte(nil), wire[2]...), wire[3]...),
+		"an Empty with fields": protowire.AppendBytes(opts, protowire.AppendBytes(protowire.AppendTag(nil, 3, protowire.BytesType), []byte{8, 1})),
+		"two deadlines": protowire.AppendBytes(opts, append(
+			protowire.AppendBytes(protowire.AppendTag(nil, 6, protowire.BytesType), nil),
+			protowire.AppendBytes(protowire.AppendTag(nil, 7, protowire.BytesType), nil)...)),
+		"truncated":         wire[3][:len(wire[3])-1],
+		"a wrong wire type": protowire.AppendVarint(protowire.AppendTag(nil, 3, protowire.VarintType), 1),
+		"a group":           protowire.AppendTag(protowire.AppendTag(nil, 3, protowire.StartGroupType), 3, protowire.EndGroupType),
+	} {
+		var got api.BatchAppendReq
+		if decodeBatchAppendReq(b, &got) {
+			t.Errorf("%s: decoded by hand as %v", name, &got)
+		}
+		if got.Options != nil || got.ProposedMessages != nil {
+			t.Errorf("%s: the message was written: %v", name, &got)
+		}
+	}
+}
+
+// FuzzDecodeBatchAppendReq checks the hand decoder of BatchAppend's
+// requests against protobuf on any input. CI runs it for a few seconds
+// (.ci/run).
+func FuzzDecodeBatchAppendReq(f *testing.F) {
+	for _, m := range batchAppendReqs() {
+		b, err := proto.Marshal(m)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var got api.BatchAppendReq
+		if decodeBatchAppendReq(b, &got) {
+			checkBatchDecoded(t, b, &got)
+		}
+	})
+}
+
+// checkBatchDecoded is checkDecoded for a BatchAppend request.
+func checkBatchDecoded(t *testing.T, b []byte, got *api.BatchAppendReq) {
+	t.Helper()
+	var want api.BatchAppendReq
+	if err := proto.Unmarshal(b, &want); err != nil {
+		t.Fatalf("decoded by hand %v, which protobuf refuses: %v", got, err)
+	}
+	if !proto.Equal(got, &want) {
+		t.Fatalf("decoded by hand as %v, protobuf decodes %v", got, &want)
+	}
+	if len(got.ProposedMessages) != len(want.ProposedMessages) || (got.ProposedMessages == nil) != (want.ProposedMessages == nil) {
+		t.Fatalf("%d events decoded, protobuf: %d", len(got.ProposedMessages), len(want.ProposedMessages))
+	}
+	for i, g := range got.ProposedMessages {
+		w := want.ProposedMessages[i]
+		if (g.Data == nil) != (w.Data == nil) || (g.CustomMetadata == nil) != (w.CustomMetadata == nil) {
+			t.Fatalf("event %d: empty byte fields decoded as %q, %q; protobuf: %q, %q", i, g.Data, g.CustomMetadata, w.Data, w.CustomMetadata)
+		}
+	}
+	for i := range b {
+		b[i] ^= 0xff
+	}
+	if !proto.Equal(got, &want) {
+		t.Fatalf("the decoded message shares the input's memory")
+	}
+	for i := range b {
+		b[i] ^= 0xff
 	}
 }
