@@ -41,11 +41,25 @@ func (s *Server) authenticate(ctx context.Context, method string) (context.Conte
 	// ValueFromIncomingContext copies only this header, where
 	// FromIncomingContext would copy them all.
 	if values := metadata.ValueFromIncomingContext(ctx, "authorization"); len(values) > 0 {
+		// The connection remembers the credentials it last
+		// authenticated with, as long as the cache would trust them.
+		memo := connMemo(ctx)
+		if memo != nil {
+			if p, ok := s.users.Recall(memo, values[0]); ok {
+				return auth.NewContext(ctx, p), nil
+			}
+		}
 		user, password, ok := parseBasic(values[0])
 		if !ok {
 			return ctx, s.refuse(ctx, "", method, "malformed credentials")
 		}
-		p, err := s.users.Authenticate(ctx, user, password)
+		var p auth.Principal
+		var err error
+		if memo != nil {
+			p, err = s.users.AuthenticateMemo(ctx, memo, values[0], user, password)
+		} else {
+			p, err = s.users.Authenticate(ctx, user, password)
+		}
 		switch {
 		case errors.Is(err, users.ErrDisabled):
 			return ctx, s.refuse(ctx, user, method, "user disabled")
@@ -197,3 +211,30 @@ type ctxStream struct {
 }
 
 func (c *ctxStream) Context() context.Context { return c.ctx }
+
+// memoConn is a routed gRPC connection. Its remote address, which gRPC
+// gives each of its requests as the peer's, carries the connection's
+// users.Memo: the credentials it last authenticated with.
+type memoConn struct {
+	net.Conn
+	addr *memoAddr
+}
+
+func (c *memoConn) RemoteAddr() net.Addr { return c.addr }
+
+// memoAddr is a connection's remote address, and its users.Memo.
+type memoAddr struct {
+	net.Addr
+	memo users.Memo
+}
+
+// connMemo returns the users.Memo of the connection of an RPC's context,
+// nil when it has none (it did not come through the router).
+func connMemo(ctx context.Context) *users.Memo {
+	if p, ok := peer.FromContext(ctx); ok {
+		if a, ok := p.Addr.(*memoAddr); ok {
+			return &a.memo
+		}
+	}
+	return nil
+}

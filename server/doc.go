@@ -53,9 +53,11 @@
 // basic credentials win when a client sends both, and a certificate valid
 // for server authentication is a node's, not a user's. The password never
 // reaches a log. A verified password is trusted for the user database's
-// cache TTL (30 s) without hashing it again; a change of the user through
-// the server is in force for the next request, and one through another
-// server sharing the Store as soon as the Store signals its notification.
+// cache TTL (30 s) without hashing it again, and a connection that sends
+// the same header again is recognised without parsing it (users.Memo); a
+// change of the user through the server is in force for the next request,
+// and one through another server sharing the Store as soon as the Store
+// signals its notification.
 //
 // There is no anonymous access: unlike KurrentDB, the server refuses a
 // request without credentials even where an ACL grants $all, and even

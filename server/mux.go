@@ -179,6 +179,9 @@ func (r *router) deliver(q *connQueue, c net.Conn) {
 		c.Close()
 		return
 	}
+	if q == r.grpc {
+		c = &memoConn{Conn: c, addr: &memoAddr{Addr: c.RemoteAddr()}}
+	}
 	if r.log.Enabled(context.Background(), slog.LevelDebug) {
 		_, secure := tlsState(c)
 		proto := "http/1"
@@ -212,6 +215,9 @@ func (c *peekedConn) Read(p []byte) (int, error) {
 func tlsState(c net.Conn) (tls.ConnectionState, bool) {
 	if lc, ok := c.(*loggedConn); ok {
 		c = lc.Conn
+	}
+	if mc, ok := c.(*memoConn); ok {
+		c = mc.Conn
 	}
 	if pc, ok := c.(*peekedConn); ok {
 		c = pc.Conn

@@ -9,6 +9,7 @@ import (
 	"hash"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairndb/cairn/server/auth"
@@ -44,34 +45,86 @@ const maxCached = 4096
 // entries before the change returns; one through another server when
 // [DB.Watch] reads its notification.
 func (db *DB) Authenticate(ctx context.Context, login, password string) (auth.Principal, error) {
+	p, _, err := db.authenticate(ctx, login, password)
+	return p, err
+}
+
+// A Memo remembers the credentials that one client connection last
+// authenticated with ([DB.AuthenticateMemo]), so that its next requests
+// that send the same are recognised ([DB.Recall]) without the keyed hash
+// of the cache. It holds the credentials as the client sent them: keep it
+// no longer than the connection, which holds them anyway (HTTP/2's header
+// table). The zero Memo remembers nothing; it is safe for concurrent use.
+type Memo struct {
+	last atomic.Pointer[memoEntry]
+}
+
+type memoEntry struct {
+	credentials string
+	login       string
+	c           cached
+}
+
+// Recall returns the principal that credentials, the header a request of
+// m's connection sent, authenticated, when they are those m remembers, and
+// they would still be trusted from the cache: the user did not change
+// since and [Options.CacheTTL] has not passed since they were verified.
+func (db *DB) Recall(m *Memo, credentials string) (auth.Principal, bool) {
+	e := m.last.Load()
+	if e == nil || e.credentials != credentials || !time.Now().Before(e.c.expires) {
+		return auth.Principal{}, false
+	}
+	db.mu.Lock()
+	now := db.stampLocked(e.login)
+	db.mu.Unlock()
+	if now != e.c.at {
+		return auth.Principal{}, false
+	}
+	return e.c.p, true
+}
+
+// AuthenticateMemo is Authenticate for login and password parsed from
+// credentials, the header a request of m's connection sent; what it
+// verified, m remembers for Recall.
+func (db *DB) AuthenticateMemo(ctx context.Context, m *Memo, credentials, login, password string) (auth.Principal, error) {
+	p, c, err := db.authenticate(ctx, login, password)
+	if err == nil && c != nil {
+		m.last.Store(&memoEntry{credentials: credentials, login: login, c: *c})
+	}
+	return p, err
+}
+
+// authenticate is Authenticate; it also returns the cache entry that now
+// trusts the credentials, nil when none does (the user changed during the
+// verification).
+func (db *DB) authenticate(ctx context.Context, login, password string) (auth.Principal, *cached, error) {
 	key := db.key("password", login, password)
-	at, p, ok := db.lookup(key, login)
+	at, c, ok := db.lookup(key, login)
 	if ok {
-		return p, nil
+		return c.p, &c, nil
 	}
 	if ValidateLogin(login) != nil {
-		return auth.Principal{}, db.refuse(ctx, password)
+		return auth.Principal{}, nil, db.refuse(ctx, password)
 	}
 	cur, err := db.read(ctx, login)
 	if errors.Is(err, ErrNotFound) {
-		return auth.Principal{}, db.refuse(ctx, password)
+		return auth.Principal{}, nil, db.refuse(ctx, password)
 	}
 	if err != nil {
-		return auth.Principal{}, err
+		return auth.Principal{}, nil, err
 	}
 	match, err := db.verifyPassword(ctx, password, cur.Hash)
 	if err != nil {
-		return auth.Principal{}, err
+		return auth.Principal{}, nil, err
 	}
 	if !match {
-		return auth.Principal{}, fmt.Errorf("%w: wrong password for %q", ErrBadCredentials, login)
+		return auth.Principal{}, nil, fmt.Errorf("%w: wrong password for %q", ErrBadCredentials, login)
 	}
 	if cur.Disabled {
-		return auth.Principal{}, fmt.Errorf("%w: %q", ErrDisabled, login)
+		return auth.Principal{}, nil, fmt.Errorf("%w: %q", ErrDisabled, login)
 	}
-	p = principal(cur)
-	db.remember(key, login, at, p)
-	return p, nil
+	p := principal(cur)
+	return p, db.remember(key, login, at, p), nil
 }
 
 // refuse spends a hash on a user that does not exist, as verifying one
@@ -98,9 +151,9 @@ func (db *DB) refuse(ctx context.Context, password string) error {
 // It is cached as Authenticate's results are.
 func (db *DB) Principal(ctx context.Context, login string) (auth.Principal, error) {
 	key := db.key("principal", login, "")
-	at, p, ok := db.lookup(key, login)
+	at, c, ok := db.lookup(key, login)
 	if ok {
-		return p, nil
+		return c.p, nil
 	}
 	if ValidateLogin(login) != nil {
 		return auth.Principal{}, fmt.Errorf("%w: %q", ErrNotFound, login)
@@ -112,7 +165,7 @@ func (db *DB) Principal(ctx context.Context, login string) (auth.Principal, erro
 	if cur.Disabled {
 		return auth.Principal{}, fmt.Errorf("%w: %q", ErrDisabled, login)
 	}
-	p = principal(cur)
+	p := principal(cur)
 	db.remember(key, login, at, p)
 	return p, nil
 }
@@ -153,15 +206,15 @@ type keyHash struct {
 
 // lookup returns the cached principal of key if it is still trusted, and
 // in any case the stamp of login to verify under.
-func (db *DB) lookup(key [32]byte, login string) (stamp, auth.Principal, bool) {
+func (db *DB) lookup(key [32]byte, login string) (stamp, cached, bool) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	now := db.stampLocked(login)
 	e, ok := db.cache[key]
 	if !ok || e.at != now || !time.Now().Before(e.expires) {
-		return now, auth.Principal{}, false
+		return now, cached{}, false
 	}
-	return now, e.p, true
+	return now, e, true
 }
 
 func (db *DB) stampLocked(login string) stamp {
@@ -170,18 +223,20 @@ func (db *DB) stampLocked(login string) stamp {
 
 // remember caches p under key, unless login changed, or the cache was
 // dropped, since at: a credential verified against an old record must not
-// outlive it.
-func (db *DB) remember(key [32]byte, login string, at stamp, p auth.Principal) {
+// outlive it. It returns the entry it cached, nil when it did not.
+func (db *DB) remember(key [32]byte, login string, at stamp, p auth.Principal) *cached {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if db.stampLocked(login) != at {
-		return
+		return nil
 	}
 	now := time.Now()
 	if len(db.cache) >= maxCached {
 		db.sweepLocked(now)
 	}
-	db.cache[key] = cached{p: p, at: at, expires: now.Add(db.opts.CacheTTL)}
+	e := cached{p: p, at: at, expires: now.Add(db.opts.CacheTTL)}
+	db.cache[key] = e
+	return &e
 }
 
 // sweepLocked drops the entries that expired or went stale; if none did,

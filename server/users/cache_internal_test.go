@@ -116,3 +116,78 @@ func TestWatchReadsNotifications(t *testing.T) {
 		t.Errorf("Watch: %v", err)
 	}
 }
+
+// A connection's Memo recalls the credentials it authenticated with as
+// long as the cache would trust them: not other credentials, not after a
+// change of the user, a drop of the whole cache or the TTL.
+func TestMemoRecallsWhatTheCacheTrusts(t *testing.T) {
+	ctx := context.Background()
+	store := memstore.Open()
+	defer store.Close()
+	db := New(store, Options{Hash: HashParams{Time: 1, MemoryKiB: 1024, Threads: 1}})
+	for _, login := range []string{"ada", "bob"} {
+		if err := db.Create(ctx, NewUser{Login: login, Password: "s3cret"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const header = "Basic YWRhOnMzY3JldA=="
+	var m Memo
+	if _, ok := db.Recall(&m, header); ok {
+		t.Fatal("an empty memo recalled credentials")
+	}
+	remember := func() {
+		t.Helper()
+		if p, err := db.AuthenticateMemo(ctx, &m, header, "ada", "s3cret"); err != nil || p.Name != "ada" {
+			t.Fatalf("AuthenticateMemo: %+v, %v", p, err)
+		}
+		if p, ok := db.Recall(&m, header); !ok || p.Name != "ada" {
+			t.Fatalf("Recall after AuthenticateMemo: %+v, %v", p, ok)
+		}
+	}
+	remember()
+	if _, ok := db.Recall(&m, header+"x"); ok {
+		t.Error("other credentials recalled")
+	}
+	if _, err := db.AuthenticateMemo(ctx, &m, "Basic wrong", "ada", "wrong"); !errors.Is(err, ErrBadCredentials) {
+		t.Fatalf("a wrong password: %v", err)
+	}
+	if _, ok := db.Recall(&m, "Basic wrong"); ok {
+		t.Error("refused credentials recalled")
+	}
+	if _, ok := db.Recall(&m, header); !ok {
+		t.Error("a refusal made the memo forget what it verified")
+	}
+	if err := db.Disable(ctx, "bob"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := db.Recall(&m, header); !ok {
+		t.Error("another user's change made the memo forget")
+	}
+	for name, change := range map[string]func() error{
+		"a disable":           func() error { return db.Disable(ctx, "ada") },
+		"a group update":      func() error { return db.Update(ctx, "ada", "Ada", []string{"x"}) },
+		"a password reset":    func() error { return db.ResetPassword(ctx, "ada", "s3cret") },
+		"a drop of the cache": func() error { db.invalidateAll(); return nil },
+		"a notification":      func() error { db.changed("ada"); return nil },
+	} {
+		if err := db.Enable(ctx, "ada"); err != nil {
+			t.Fatal(err)
+		}
+		remember()
+		if err := change(); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := db.Recall(&m, header); ok {
+			t.Errorf("recalled after %s", name)
+		}
+	}
+	short := New(store, Options{CacheTTL: time.Nanosecond, Hash: HashParams{Time: 1, MemoryKiB: 1024, Threads: 1}})
+	var n Memo
+	if _, err := short.AuthenticateMemo(ctx, &n, header, "ada", "s3cret"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Millisecond)
+	if _, ok := short.Recall(&n, header); ok {
+		t.Error("recalled after the TTL")
+	}
+}
