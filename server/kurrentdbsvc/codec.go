@@ -28,7 +28,76 @@ func Codec() encoding.CodecV2 {
 
 type codec struct{ proto encoding.CodecV2 }
 
-func (c codec) Marshal(v any) (mem.BufferSlice, error) { return c.proto.Marshal(v) }
+func (c codec) Marshal(v any) (mem.BufferSlice, error) {
+	if m, ok := v.(*api.AppendResp); ok {
+		if b, ok := encodeAppendSuccess(m); ok {
+			return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+		}
+	}
+	return c.proto.Marshal(v)
+}
+
+// encodeAppendSuccess encodes a v1 Append's success answer as protobuf
+// does, and reports whether m is one it encodes: a success with a
+// revision or none, and a position or none, and no unknown fields.
+func encodeAppendSuccess(m *api.AppendResp) ([]byte, bool) {
+	r, ok := m.Result.(*api.AppendResp_Success_)
+	if !ok || r.Success == nil || len(m.ProtoReflect().GetUnknown()) != 0 || len(r.Success.ProtoReflect().GetUnknown()) != 0 {
+		return nil, false
+	}
+	var body [64]byte
+	b := body[:0]
+	switch rev := r.Success.CurrentRevisionOption.(type) {
+	case nil:
+	case *api.AppendResp_Success_CurrentRevision:
+		b = protowire.AppendTag(b, 1, protowire.VarintType)
+		b = protowire.AppendVarint(b, rev.CurrentRevision)
+	case *api.AppendResp_Success_NoStream:
+		if !emptyMessage(rev.NoStream) {
+			return nil, false
+		}
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendVarint(b, 0)
+	default:
+		return nil, false
+	}
+	switch pos := r.Success.PositionOption.(type) {
+	case nil:
+	case *api.AppendResp_Success_Position:
+		p := pos.Position
+		if p != nil && len(p.ProtoReflect().GetUnknown()) != 0 {
+			return nil, false
+		}
+		var at [22]byte // two tags and varints
+		a := at[:0]
+		if c := p.GetCommitPosition(); c != 0 {
+			a = protowire.AppendTag(a, 1, protowire.VarintType)
+			a = protowire.AppendVarint(a, c)
+		}
+		if pp := p.GetPreparePosition(); pp != 0 {
+			a = protowire.AppendTag(a, 2, protowire.VarintType)
+			a = protowire.AppendVarint(a, pp)
+		}
+		b = protowire.AppendTag(b, 3, protowire.BytesType)
+		b = protowire.AppendBytes(b, a)
+	case *api.AppendResp_Success_NoPosition:
+		if !emptyMessage(pos.NoPosition) {
+			return nil, false
+		}
+		b = protowire.AppendTag(b, 4, protowire.BytesType)
+		b = protowire.AppendVarint(b, 0)
+	default:
+		return nil, false
+	}
+	out := make([]byte, 0, 1+protowire.SizeVarint(uint64(len(b)))+len(b))
+	out = protowire.AppendTag(out, 1, protowire.BytesType)
+	return protowire.AppendBytes(out, b), true
+}
+
+// emptyMessage reports whether e, which has no fields, encodes to nothing.
+func emptyMessage(e *shared.Empty) bool {
+	return e == nil || len(e.ProtoReflect().GetUnknown()) == 0
+}
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
 	if len(data) == 1 {

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cairndb/cairn"
 	"github.com/google/uuid"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
@@ -301,5 +302,53 @@ func checkBatchDecoded(t *testing.T, b []byte, got *api.BatchAppendReq) {
 	}
 	for i := range b {
 		b[i] ^= 0xff
+	}
+}
+
+// TestEncodeAppendSuccess checks that the codec encodes a v1 Append's
+// answers byte for byte as protobuf does.
+func TestEncodeAppendSuccess(t *testing.T) {
+	var answers []*api.AppendResp
+	for _, res := range []cairn.AppendResult{{Version: -1}, {Version: 0}, {Version: 7, Position: 1}, {Version: 1<<63 - 1, Position: 1<<64 - 1}} {
+		answers = append(answers, appendSuccess(res))
+		if _, ok := encodeAppendSuccess(answers[len(answers)-1]); !ok {
+			t.Errorf("the answer to %+v is left to protobuf", res)
+		}
+	}
+	success := func(s *api.AppendResp_Success) *api.AppendResp {
+		return &api.AppendResp{Result: &api.AppendResp_Success_{Success: s}}
+	}
+	answers = append(answers,
+		&api.AppendResp{},
+		success(nil),
+		success(&api.AppendResp_Success{}),
+		success(&api.AppendResp_Success{
+			CurrentRevisionOption: &api.AppendResp_Success_NoStream{},
+			PositionOption:        &api.AppendResp_Success_NoPosition{NoPosition: &shared.Empty{}},
+		}),
+		success(&api.AppendResp_Success{PositionOption: &api.AppendResp_Success_NoPosition{}}),
+		success(&api.AppendResp_Success{PositionOption: &api.AppendResp_Success_Position{}}),
+		success(&api.AppendResp_Success{PositionOption: &api.AppendResp_Success_Position{Position: &api.AppendResp_Position{PreparePosition: 3}}}),
+		&api.AppendResp{Result: &api.AppendResp_WrongExpectedVersion_{WrongExpectedVersion: wrongExpectedVersion(&cairn.WrongExpectedVersionError{Expected: cairn.NoStream, Actual: 4})}},
+	)
+	c := Codec()
+	for _, m := range answers {
+		want, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.Marshal(m)
+		if err != nil {
+			t.Fatalf("%v: %v", m, err)
+		}
+		if b := got.Materialize(); string(b) != string(want) {
+			t.Errorf("%v: encoded as %x, protobuf: %x", m, b, want)
+		}
+	}
+	// Unknown fields are protobuf's to encode.
+	m := appendSuccess(cairn.AppendResult{Version: 1})
+	m.GetSuccess().ProtoReflect().SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 9, protowire.VarintType), 1))
+	if _, ok := encodeAppendSuccess(m); ok {
+		t.Error("an answer with unknown fields encoded by hand")
 	}
 }
