@@ -45,7 +45,7 @@ const maxCached = 4096
 // entries before the change returns; one through another server when
 // [DB.Watch] reads its notification.
 func (db *DB) Authenticate(ctx context.Context, login, password string) (auth.Principal, error) {
-	p, _, err := db.authenticate(ctx, login, password)
+	p, _, _, err := db.authenticate(ctx, login, password)
 	return p, err
 }
 
@@ -87,44 +87,45 @@ func (db *DB) Recall(m *Memo, credentials string) (auth.Principal, bool) {
 // credentials, the header a request of m's connection sent; what it
 // verified, m remembers for Recall.
 func (db *DB) AuthenticateMemo(ctx context.Context, m *Memo, credentials, login, password string) (auth.Principal, error) {
-	p, c, err := db.authenticate(ctx, login, password)
-	if err == nil && c != nil {
-		m.last.Store(&memoEntry{credentials: credentials, login: login, c: *c})
+	p, c, ok, err := db.authenticate(ctx, login, password)
+	if err == nil && ok {
+		m.last.Store(&memoEntry{credentials: credentials, login: login, c: c})
 	}
 	return p, err
 }
 
 // authenticate is Authenticate; it also returns the cache entry that now
-// trusts the credentials, nil when none does (the user changed during the
-// verification).
-func (db *DB) authenticate(ctx context.Context, login, password string) (auth.Principal, *cached, error) {
+// trusts the credentials, and false when none does (the user changed
+// during the verification).
+func (db *DB) authenticate(ctx context.Context, login, password string) (auth.Principal, cached, bool, error) {
 	key := db.key("password", login, password)
 	at, c, ok := db.lookup(key, login)
 	if ok {
-		return c.p, &c, nil
+		return c.p, c, true, nil
 	}
 	if ValidateLogin(login) != nil {
-		return auth.Principal{}, nil, db.refuse(ctx, password)
+		return auth.Principal{}, cached{}, false, db.refuse(ctx, password)
 	}
 	cur, err := db.read(ctx, login)
 	if errors.Is(err, ErrNotFound) {
-		return auth.Principal{}, nil, db.refuse(ctx, password)
+		return auth.Principal{}, cached{}, false, db.refuse(ctx, password)
 	}
 	if err != nil {
-		return auth.Principal{}, nil, err
+		return auth.Principal{}, cached{}, false, err
 	}
 	match, err := db.verifyPassword(ctx, password, cur.Hash)
 	if err != nil {
-		return auth.Principal{}, nil, err
+		return auth.Principal{}, cached{}, false, err
 	}
 	if !match {
-		return auth.Principal{}, nil, fmt.Errorf("%w: wrong password for %q", ErrBadCredentials, login)
+		return auth.Principal{}, cached{}, false, fmt.Errorf("%w: wrong password for %q", ErrBadCredentials, login)
 	}
 	if cur.Disabled {
-		return auth.Principal{}, nil, fmt.Errorf("%w: %q", ErrDisabled, login)
+		return auth.Principal{}, cached{}, false, fmt.Errorf("%w: %q", ErrDisabled, login)
 	}
 	p := principal(cur)
-	return p, db.remember(key, login, at, p), nil
+	c, ok = db.remember(key, login, at, p)
+	return p, c, ok, nil
 }
 
 // refuse spends a hash on a user that does not exist, as verifying one
@@ -223,12 +224,12 @@ func (db *DB) stampLocked(login string) stamp {
 
 // remember caches p under key, unless login changed, or the cache was
 // dropped, since at: a credential verified against an old record must not
-// outlive it. It returns the entry it cached, nil when it did not.
-func (db *DB) remember(key [32]byte, login string, at stamp, p auth.Principal) *cached {
+// outlive it. It returns the entry it cached, and false when it did not.
+func (db *DB) remember(key [32]byte, login string, at stamp, p auth.Principal) (cached, bool) {
 	db.mu.Lock()
 	defer db.mu.Unlock()
 	if db.stampLocked(login) != at {
-		return nil
+		return cached{}, false
 	}
 	now := time.Now()
 	if len(db.cache) >= maxCached {
@@ -236,7 +237,7 @@ func (db *DB) remember(key [32]byte, login string, at stamp, p auth.Principal) *
 	}
 	e := cached{p: p, at: at, expires: now.Add(db.opts.CacheTTL)}
 	db.cache[key] = e
-	return &e
+	return e, true
 }
 
 // sweepLocked drops the entries that expired or went stale; if none did,

@@ -41,3 +41,29 @@ func BenchmarkAuthenticate(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkRecall recalls the credentials a connection authenticated with
+// (users.Memo), as the server does for each request that sends them again.
+//
+//	go test -run '^$' -bench Recall -benchmem ./server/users
+func BenchmarkRecall(b *testing.B) {
+	ctx := context.Background()
+	store := memstore.Open()
+	defer store.Close()
+	db := users.New(store, users.Options{})
+	if err := db.Create(ctx, users.NewUser{Login: "ada", Password: "s3cret"}); err != nil {
+		b.Fatal(err)
+	}
+	const header = "Basic YWRhOnMzY3JldA=="
+	var m users.Memo
+	if _, err := db.AuthenticateMemo(ctx, &m, header, "ada", "s3cret"); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, ok := db.Recall(&m, header); !ok {
+			b.Fatal("not recalled")
+		}
+	}
+}
