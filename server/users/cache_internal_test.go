@@ -181,6 +181,9 @@ func TestMemoRecallsWhatTheCacheTrusts(t *testing.T) {
 			t.Errorf("recalled after %s", name)
 		}
 	}
+	if err := db.Enable(ctx, "ada"); err != nil {
+		t.Fatal(err)
+	}
 	short := New(store, Options{CacheTTL: time.Nanosecond, Hash: HashParams{Time: 1, MemoryKiB: 1024, Threads: 1}})
 	var n Memo
 	if _, err := short.AuthenticateMemo(ctx, &n, header, "ada", "s3cret"); err != nil {
