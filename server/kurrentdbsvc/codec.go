@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc/encoding/proto"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
+	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/emptypb"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -29,12 +30,160 @@ func Codec() encoding.CodecV2 {
 type codec struct{ proto encoding.CodecV2 }
 
 func (c codec) Marshal(v any) (mem.BufferSlice, error) {
-	if m, ok := v.(*api.AppendResp); ok {
+	switch m := v.(type) {
+	case *api.AppendResp:
 		if b, ok := encodeAppendSuccess(m); ok {
+			return mem.BufferSlice{mem.SliceBuffer(b)}, nil
+		}
+	case *api.BatchAppendResp:
+		if b, ok := encodeBatchSuccess(m); ok {
 			return mem.BufferSlice{mem.SliceBuffer(b)}, nil
 		}
 	}
 	return c.proto.Marshal(v)
+}
+
+// encodeBatchSuccess encodes a BatchAppend's success answer as protobuf
+// does, and reports whether m is one it encodes: a success, every message
+// in it without unknown fields.
+func encodeBatchSuccess(m *api.BatchAppendResp) ([]byte, bool) {
+	r, ok := m.Result.(*api.BatchAppendResp_Success_)
+	if !ok || r.Success == nil || unknown(m) || unknown(r.Success) || unknown(m.CorrelationId) || unknown(m.StreamIdentifier) {
+		return nil, false
+	}
+	b := make([]byte, 0, 128)
+	if id := m.CorrelationId; id != nil {
+		var u [64]byte
+		e, ok := appendUUID(u[:0], id)
+		if !ok {
+			return nil, false
+		}
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendBytes(b, e)
+	}
+	// Protobuf writes the fields outside oneofs first.
+	if id := m.StreamIdentifier; id != nil {
+		b = protowire.AppendTag(b, 4, protowire.BytesType)
+		if len(id.StreamName) == 0 {
+			b = protowire.AppendVarint(b, 0)
+		} else {
+			b = protowire.AppendVarint(b, uint64(1+protowire.SizeBytes(len(id.StreamName))))
+			b = protowire.AppendTag(b, 3, protowire.BytesType)
+			b = protowire.AppendBytes(b, id.StreamName)
+		}
+	}
+	var body [64]byte
+	sb := body[:0]
+	switch rev := r.Success.CurrentRevisionOption.(type) {
+	case nil:
+	case *api.BatchAppendResp_Success_CurrentRevision:
+		sb = protowire.AppendTag(sb, 1, protowire.VarintType)
+		sb = protowire.AppendVarint(sb, rev.CurrentRevision)
+	case *api.BatchAppendResp_Success_NoStream:
+		if unknown(rev.NoStream) {
+			return nil, false
+		}
+		sb = protowire.AppendTag(sb, 2, protowire.BytesType)
+		sb = protowire.AppendVarint(sb, 0)
+	default:
+		return nil, false
+	}
+	switch pos := r.Success.PositionOption.(type) {
+	case nil:
+	case *api.BatchAppendResp_Success_Position:
+		p := pos.Position
+		if unknown(p) {
+			return nil, false
+		}
+		var at [22]byte // two tags and varints
+		a := at[:0]
+		if c := p.GetCommitPosition(); c != 0 {
+			a = protowire.AppendTag(a, 1, protowire.VarintType)
+			a = protowire.AppendVarint(a, c)
+		}
+		if pp := p.GetPreparePosition(); pp != 0 {
+			a = protowire.AppendTag(a, 2, protowire.VarintType)
+			a = protowire.AppendVarint(a, pp)
+		}
+		sb = protowire.AppendTag(sb, 3, protowire.BytesType)
+		sb = protowire.AppendBytes(sb, a)
+	case *api.BatchAppendResp_Success_NoPosition:
+		if unknown(pos.NoPosition) {
+			return nil, false
+		}
+		sb = protowire.AppendTag(sb, 4, protowire.BytesType)
+		sb = protowire.AppendVarint(sb, 0)
+	default:
+		return nil, false
+	}
+	b = protowire.AppendTag(b, 3, protowire.BytesType)
+	b = protowire.AppendBytes(b, sb)
+	switch exp := m.ExpectedStreamPosition.(type) {
+	case nil:
+	case *api.BatchAppendResp_StreamPosition:
+		b = protowire.AppendTag(b, 5, protowire.VarintType)
+		b = protowire.AppendVarint(b, exp.StreamPosition)
+	case *api.BatchAppendResp_NoStream:
+		if unknown(exp.NoStream) {
+			return nil, false
+		}
+		b = protowire.AppendTag(b, 6, protowire.BytesType)
+		b = protowire.AppendVarint(b, 0)
+	case *api.BatchAppendResp_Any:
+		if unknown(exp.Any) {
+			return nil, false
+		}
+		b = protowire.AppendTag(b, 7, protowire.BytesType)
+		b = protowire.AppendVarint(b, 0)
+	case *api.BatchAppendResp_StreamExists:
+		if unknown(exp.StreamExists) {
+			return nil, false
+		}
+		b = protowire.AppendTag(b, 8, protowire.BytesType)
+		b = protowire.AppendVarint(b, 0)
+	default:
+		return nil, false
+	}
+	return b, true
+}
+
+// appendUUID appends the encoding of id's fields to b.
+func appendUUID(b []byte, id *shared.UUID) ([]byte, bool) {
+	switch v := id.Value.(type) {
+	case nil:
+	case *shared.UUID_String_:
+		b = protowire.AppendTag(b, 2, protowire.BytesType)
+		b = protowire.AppendString(b, v.String_)
+	case *shared.UUID_Structured_:
+		s := v.Structured
+		if unknown(s) {
+			return nil, false
+		}
+		var f [22]byte
+		e := f[:0]
+		if x := s.GetMostSignificantBits(); x != 0 {
+			e = protowire.AppendTag(e, 1, protowire.VarintType)
+			e = protowire.AppendVarint(e, uint64(x))
+		}
+		if x := s.GetLeastSignificantBits(); x != 0 {
+			e = protowire.AppendTag(e, 2, protowire.VarintType)
+			e = protowire.AppendVarint(e, uint64(x))
+		}
+		b = protowire.AppendTag(b, 1, protowire.BytesType)
+		b = protowire.AppendBytes(b, e)
+	default:
+		return nil, false
+	}
+	return b, true
+}
+
+// unknown reports whether m, a message or nil, has unknown fields, which
+// are protobuf's to encode.
+func unknown[M interface {
+	*T
+	ProtoReflect() protoreflect.Message
+}, T any](m M) bool {
+	return m != nil && len(m.ProtoReflect().GetUnknown()) != 0
 }
 
 // encodeAppendSuccess encodes a v1 Append's success answer as protobuf

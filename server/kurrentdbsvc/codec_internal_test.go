@@ -8,6 +8,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/shared"
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
@@ -349,6 +350,73 @@ func TestEncodeAppendSuccess(t *testing.T) {
 	m := appendSuccess(cairn.AppendResult{Version: 1})
 	m.GetSuccess().ProtoReflect().SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 9, protowire.VarintType), 1))
 	if _, ok := encodeAppendSuccess(m); ok {
+		t.Error("an answer with unknown fields encoded by hand")
+	}
+}
+
+// TestEncodeBatchSuccess checks that the codec encodes BatchAppend's
+// answers byte for byte as protobuf does.
+func TestEncodeBatchSuccess(t *testing.T) {
+	stream := &shared.StreamIdentifier{StreamName: []byte("order-1")}
+	corrs := []*shared.UUID{
+		nil,
+		{},
+		{Value: &shared.UUID_String_{String_: uuid.NewString()}},
+		{Value: &shared.UUID_String_{}},
+		{Value: &shared.UUID_Structured_{}},
+		{Value: &shared.UUID_Structured_{Structured: &shared.UUID_Structured{MostSignificantBits: -1, LeastSignificantBits: 1}}},
+	}
+	var answers []*api.BatchAppendResp
+	for i, opts := range []*api.BatchAppendReq_Options{
+		{StreamIdentifier: stream, ExpectedStreamPosition: &api.BatchAppendReq_Options_StreamPosition{StreamPosition: 3}},
+		{StreamIdentifier: stream, ExpectedStreamPosition: &api.BatchAppendReq_Options_NoStream{NoStream: &emptypb.Empty{}}},
+		{StreamIdentifier: &shared.StreamIdentifier{}, ExpectedStreamPosition: &api.BatchAppendReq_Options_StreamExists{}},
+		{},
+	} {
+		for j, corr := range corrs {
+			for _, res := range []cairn.AppendResult{{Version: -1}, {Version: 0}, {Version: 7, Position: 1 << 40}} {
+				m := batchSuccess(corr, opts, res)
+				if _, ok := encodeBatchSuccess(m); !ok {
+					t.Errorf("options %d, correlation %d: the answer to %+v is left to protobuf", i, j, res)
+				}
+				answers = append(answers, m)
+			}
+		}
+	}
+	success := func(s *api.BatchAppendResp_Success) *api.BatchAppendResp {
+		return &api.BatchAppendResp{Result: &api.BatchAppendResp_Success_{Success: s}}
+	}
+	answers = append(answers,
+		&api.BatchAppendResp{},
+		success(nil),
+		success(&api.BatchAppendResp_Success{}),
+		success(&api.BatchAppendResp_Success{
+			CurrentRevisionOption: &api.BatchAppendResp_Success_NoStream{},
+			PositionOption:        &api.BatchAppendResp_Success_NoPosition{NoPosition: &emptypb.Empty{}},
+		}),
+		success(&api.BatchAppendResp_Success{PositionOption: &api.BatchAppendResp_Success_Position{}}),
+		success(&api.BatchAppendResp_Success{PositionOption: &api.BatchAppendResp_Success_Position{Position: &shared.AllStreamPosition{PreparePosition: 3}}}),
+		&api.BatchAppendResp{Result: &api.BatchAppendResp_Success_{Success: &api.BatchAppendResp_Success{}}, ExpectedStreamPosition: &api.BatchAppendResp_Any{}},
+		batchError(corrs[2], nil, codes.PermissionDenied, "denied", nil),
+	)
+	c := Codec()
+	for _, m := range answers {
+		want, err := proto.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := c.Marshal(m)
+		if err != nil {
+			t.Fatalf("%v: %v", m, err)
+		}
+		if b := got.Materialize(); string(b) != string(want) {
+			t.Errorf("%v: encoded as %x, protobuf: %x", m, b, want)
+		}
+	}
+	m := batchSuccess(corrs[5], &api.BatchAppendReq_Options{StreamIdentifier: stream}, cairn.AppendResult{Version: 1})
+	m.StreamIdentifier = &shared.StreamIdentifier{StreamName: []byte("s")}
+	m.StreamIdentifier.ProtoReflect().SetUnknown(protowire.AppendVarint(protowire.AppendTag(nil, 9, protowire.VarintType), 1))
+	if _, ok := encodeBatchSuccess(m); ok {
 		t.Error("an answer with unknown fields encoded by hand")
 	}
 }
