@@ -320,7 +320,8 @@ func New(ctx context.Context, store *cairn.Store, opts Options) (*Server, error)
 		grpc.StreamInterceptor(s.observeStream),
 		grpc.InitialWindowSize(streamWindow),
 		grpc.InitialConnWindowSize(connWindow),
-		// Protobuf, but the v1 Append's messages are decoded without
+		// Protobuf, but the appends' messages (v1 Append, BatchAppend)
+		// and their success answers are coded by hand, without
 		// reflection.
 		grpc.ForceServerCodecV2(kurrentdbsvc.Codec()),
 		// gRPC-Go returns a connection's write buffer to a pool after
