@@ -10,6 +10,7 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore"
+	"github.com/google/uuid"
 )
 
 func openBench(b *testing.B, opts diskstore.Options) *cairn.Store {
@@ -217,10 +218,28 @@ func BenchmarkAppendWriters(b *testing.B) {
 	}
 }
 
-func appendWriters(b *testing.B, opts diskstore.Options, writers int) {
+// BenchmarkAppendWritersClientIDs: the same with IDs the writers bring,
+// as clients over the wire do: time-ordered, made before the appends
+// reach the store, so that they reach the committer a little out of
+// order (writer w's k-th append has the k·writers+w-th ID of one
+// sequence, and the writers run unevenly). An ID below the greatest one
+// recorded used to cost an index lookup.
+func BenchmarkAppendWritersClientIDs(b *testing.B) {
+	for _, writers := range []int{64, 256} {
+		b.Run(fmt.Sprint("writers=", writers), func(b *testing.B) {
+			ids := make([]uuid.UUID, b.N)
+			for i := range ids {
+				ids[i] = uuid.Must(uuid.NewV7())
+			}
+			appendWriters(b, diskstore.Options{}, writers, ids...)
+		})
+	}
+}
+
+// appendWriters runs W2 with writers; ids, if given, are the events' IDs.
+func appendWriters(b *testing.B, opts diskstore.Options, writers int, ids ...uuid.UUID) {
 	s := openBench(b, opts)
 	ctx := context.Background()
-	ev := cairn.EventData{Type: "E", Data: payload()}
 	b.SetBytes(256)
 	b.ResetTimer()
 	cpu := processCPU()
@@ -233,7 +252,11 @@ func appendWriters(b *testing.B, opts diskstore.Options, writers int) {
 		wg.Go(func() {
 			stream := fmt.Sprint("w", w)
 			exp := cairn.NoStream
-			for range n {
+			ev := cairn.EventData{Type: "E", Data: payload()}
+			for k := range n {
+				if ids != nil {
+					ev.ID = ids[k*writers+w]
+				}
 				res, err := s.Append(ctx, stream, exp, ev)
 				if err != nil {
 					b.Error(err)

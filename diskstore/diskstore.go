@@ -14,7 +14,6 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/sstable"
-	"github.com/google/uuid"
 )
 
 // ErrFailed is matched (with errors.Is) by the errors of writes refused
@@ -123,10 +122,9 @@ type DB struct {
 	memCap    uint64 // at most the capacity of pebble's memtable (see growMemtable)
 	grown     bool   // growMemtable was called
 	written   marker // the marker of the last frame written (or replayed)
-	// maxID is at least the greatest event ID with a retry record. An
-	// append whose first ID is greater (the common case with time-ordered
-	// IDs) cannot be a retry, and skips the lookup.
-	maxID uuid.UUID
+	// recent tells the IDs that have no retry record, for most new
+	// appends, without a lookup (recentids.go).
+	recent recentIDs
 	// Owned by the syncer goroutine.
 	//
 	// anchor is a snapshot older than the read views. Pebble looks for

@@ -1,7 +1,6 @@
 package diskstore
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -229,7 +228,7 @@ func (g *group) check(stream string, expected cairn.ExpectedVersion, events []ca
 	if g.ids[id] {
 		return appendCheck{verdict: verdictLater}
 	}
-	if bytes.Compare(id[:], g.d.maxID[:]) > 0 {
+	if !g.d.recent.mayBeRecorded(id) {
 		return checkExpected(stream, expected, h)
 	}
 	v, closer, err := g.d.pdb.Get(idKey(id))
@@ -317,9 +316,7 @@ func (g *group) write(stream string, h *head, events []cairn.EventData) (cairn.A
 		return cairn.AppendResult{}, err
 	}
 	g.ids[events[0].ID] = true
-	if id := events[0].ID; bytes.Compare(id[:], g.d.maxID[:]) > 0 {
-		g.d.maxID = id
-	}
+	g.d.recent.add(events[0].ID)
 	if !h.stored || h.meta.flags&flagDeleted != 0 {
 		h.meta.flags &^= flagDeleted
 		if err := g.putMeta(stream, h); err != nil {

@@ -9,6 +9,7 @@ import (
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore/internal/seglog"
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/google/uuid"
 )
 
 // init checks the format key, writing it in a new store.
@@ -178,19 +179,22 @@ func (d *DB) recover() error {
 	return nil
 }
 
-// loadMaxID finds the greatest event ID with a retry record. The committer
-// skips the retry lookup of an append whose first ID is greater, so it
-// must be called after the replay: an ID recorded in a replayed frame and
-// missed here would make a retry of its append, or an append of the same ID
-// to another stream, be written again.
+// loadMaxID finds the greatest event ID with a retry record, the floor of
+// the committer's recent IDs (recentids.go). The committer skips the retry
+// lookup of an append whose first ID is greater and not among those it
+// recorded since, so it must be called after the replay: an ID recorded in
+// a replayed frame and missed here would make a retry of its append, or an
+// append of the same ID to another stream, be written again.
 func (d *DB) loadMaxID() error {
 	it, err := d.pdb.NewIter(&pebble.IterOptions{LowerBound: []byte{prefixID}, UpperBound: []byte{prefixID + 1}})
 	if err != nil {
 		return wrapErr(err)
 	}
+	var floor uuid.UUID
 	if it.Last() && len(it.Key()) == 17 {
-		copy(d.maxID[:], it.Key()[1:])
+		copy(floor[:], it.Key()[1:])
 	}
+	d.recent.reset(floor)
 	return wrapErr(errors.Join(it.Error(), it.Close()))
 }
 

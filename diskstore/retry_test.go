@@ -150,3 +150,79 @@ func TestRetryAfterCrash(t *testing.T) {
 		})
 	}
 }
+
+// TestRetryOutOfOrderIDs: appends whose time-ordered IDs reach the store
+// out of order (made by clients moments before, on many connections), more
+// of them than the committer keeps in memory to spare the index lookup.
+// Every one of them, retried, returns its first result, and its ID on
+// another stream is refused, whether the ID is among the recent ones or
+// long forgotten, and after a reopen.
+func TestRetryOutOfOrderIDs(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	db, err := diskstore.Open(dir, diskstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const total, window, batch = 80_000, 2_000, 500
+	ids := make([]uuid.UUID, total)
+	for i := range ids {
+		ids[i] = uuid.Must(uuid.NewV7())
+	}
+	rng := rand.New(rand.NewPCG(19, 7))
+	for w := 0; w < total; w += window {
+		part := ids[w:min(w+window, total)]
+		rng.Shuffle(len(part), func(i, j int) { part[i], part[j] = part[j], part[i] })
+	}
+	stream := func(i int) string { return fmt.Sprint("s", i%64) }
+	event := func(i int) cairn.EventData {
+		return cairn.EventData{ID: ids[i], Type: "E", Data: []byte(fmt.Sprint(i))}
+	}
+	results := make([]cairn.AppendResult, 0, total)
+	for b := 0; b < total; b += batch {
+		reqs := make([]cairn.AppendRequest, 0, batch)
+		for i := b; i < b+batch; i++ {
+			reqs = append(reqs, cairn.AppendRequest{Stream: stream(i), Expected: cairn.Any, Events: []cairn.EventData{event(i)}})
+		}
+		res, err := db.AppendBatch(ctx, reqs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		results = append(results, res...)
+	}
+	check := func(db *diskstore.DB, i int) {
+		t.Helper()
+		got, err := db.Append(ctx, stream(i), cairn.Any, []cairn.EventData{event(i)})
+		if err != nil || got != results[i] {
+			t.Fatalf("retry of append %d: %+v, %v; want %+v", i, got, err, results[i])
+		}
+		if _, err := db.Append(ctx, "other", cairn.Any, []cairn.EventData{event(i)}); !errors.Is(err, cairn.ErrDuplicateEvent) {
+			t.Fatalf("append %d's ID on another stream: %v, want ErrDuplicateEvent", i, err)
+		}
+	}
+	for i := 0; i < total; i += 97 {
+		check(db, i)
+	}
+	for i := total - window; i < total; i += 7 {
+		check(db, i)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	db, err = diskstore.Open(dir, diskstore.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for i := 13; i < total; i += 501 {
+		check(db, i)
+	}
+	for i := total - window + 3; i < total; i += 11 {
+		check(db, i)
+	}
+	// Nothing was written twice: a new append follows the last one.
+	res, err := db.Append(ctx, "last", cairn.Any, []cairn.EventData{{ID: uuid.Must(uuid.NewV7()), Type: "E"}})
+	if err != nil || res.Position != results[total-1].Position+1 {
+		t.Fatalf("new append at position %d (%v), want %d", res.Position, err, results[total-1].Position+1)
+	}
+}

@@ -1,0 +1,53 @@
+package diskstore
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/google/uuid"
+)
+
+// TestRecentIDsRule: whatever the order IDs are added in, every ID added
+// that is greater than the floor is held, so none is ever said to have no
+// record; and the memory held stays bounded.
+func TestRecentIDsRule(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	id := func(clock uint64) uuid.UUID {
+		var u uuid.UUID
+		binary.BigEndian.PutUint64(u[:8], clock)
+		binary.BigEndian.PutUint64(u[8:], rng.Uint64())
+		return u
+	}
+	var r recentIDs
+	start := id(1000)
+	r.reset(start)
+	var added []uuid.UUID
+	for i := range 5 * maxRecentIDs {
+		// Mostly rising, out of order by up to a few thousand, and now
+		// and then far below the floor.
+		clock := uint64(5000+i) - rng.Uint64N(3000)
+		if rng.IntN(100) == 0 {
+			clock = rng.Uint64N(2000)
+		}
+		u := id(clock)
+		r.add(u)
+		added = append(added, u)
+		if len(r.ids) > maxRecentIDs || len(r.order) > maxRecentIDs {
+			t.Fatalf("after %d adds: %d IDs held, %d in order; at most %d", i+1, len(r.ids), len(r.order), maxRecentIDs)
+		}
+	}
+	for i, u := range added {
+		if !r.mayBeRecorded(u) {
+			t.Fatalf("ID %d (%v) added, then said to have no record (floor %v)", i, u, r.floor)
+		}
+	}
+	if bytes.Compare(r.floor[:], start[:]) <= 0 {
+		t.Fatalf("the floor never rose")
+	}
+	// A fresh ID above every one added is known to have no record.
+	if r.mayBeRecorded(id(1 << 40)) {
+		t.Fatalf("a fresh ID sent to the index")
+	}
+}
