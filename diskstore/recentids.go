@@ -1,7 +1,9 @@
 package diskstore
 
 import (
-	"bytes"
+	"cmp"
+	"encoding/binary"
+	"slices"
 
 	"github.com/google/uuid"
 )
@@ -11,86 +13,132 @@ import (
 // recorded, made moments before by the clock (time-ordered IDs).
 //
 // Its rule: every ID greater than floor that has a retry record in the
-// index is in ids. So an ID greater than floor and not in ids has none,
-// and the append is not a retry; only an ID in ids (a retry, most likely)
-// or not greater than floor is looked up in the index. Open sets floor to
-// the greatest ID recorded, once it has replayed the log (loadMaxID), with
-// ids empty; the committer adds the first ID of every append it writes
-// (all retry records are written by it, in group.write) while it is
-// greater than floor. When ids holds more than maxRecentIDs, floor rises
-// to the greatest of the older half of them (by when they were added), and
-// the IDs it passes are forgotten: the rule holds, and lookups of IDs at
-// or below the new floor go to the index again.
+// index is held (in rising or in late). So an ID greater than floor and
+// not held has none, and the append is not a retry; only an ID held (a
+// retry, most likely) or not greater than floor is looked up in the
+// index. Open sets floor to the greatest ID recorded, once it has replayed
+// the log (loadMaxID), and holds none; the committer adds the first ID of
+// every append it writes (all retry records are written by it, in
+// group.write) while it is greater than floor. Once it holds more than
+// maxRecentIDs, floor rises to the median of those held, and the lower
+// half is forgotten: the rule holds, and lookups of IDs at or below the
+// new floor go to the index again.
 //
-// IDs that arrive a little out of order (made by clients on many
-// connections, or by writers that race to the committer) are thus found
-// in memory rather than in pebble, as long as they are not older than the
-// last maxRecentIDs/2 appends or so. An ID in ids whose record is gone
-// (compaction removes the retry records of the appends whose first event
-// it removes; a group that failed never wrote its records) is looked up in
-// the index, which has the last word: ids can only send a lookup to the
-// index, never answer one that finds something.
+// Time-ordered IDs mostly come in rising order: those go to the end of
+// rising, sorted, and an ID above its last (the greatest held) needs no
+// search at all. The few that come late (made by clients on many
+// connections, or by writers that raced to the committer) go to late. IDs
+// that arrive out of order are thus found in memory rather than in pebble,
+// as long as they are not older than the last maxRecentIDs/2 appends or
+// so. An ID held whose record is gone (compaction removes the retry
+// records of the appends whose first event it removes; a group that failed
+// never wrote its records) is looked up in the index, which has the last
+// word: recentIDs can only send a lookup to the index, never answer one
+// that finds something.
 //
 // Owned by the committer goroutine.
 type recentIDs struct {
-	floor uuid.UUID
-	ids   map[uuid.UUID]struct{}
-	order []uuid.UUID // the IDs of ids, in the order they were added
+	floor  id128
+	rising []id128 // sorted, each greater than floor
+	late   map[id128]struct{}
+	// raise's scratch
+	sorted, merged []id128
 }
 
-// maxRecentIDs bounds the IDs recentIDs holds: about 2 MiB of memory.
-const maxRecentIDs = 1 << 15
+// id128 is an event ID as two integers, which compare as the ID's bytes.
+type id128 struct{ hi, lo uint64 }
+
+func toID128(id uuid.UUID) id128 {
+	return id128{binary.BigEndian.Uint64(id[:8]), binary.BigEndian.Uint64(id[8:])}
+}
+
+func (a id128) cmp(b id128) int {
+	if c := cmp.Compare(a.hi, b.hi); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.lo, b.lo)
+}
+
+// maxRecentIDs bounds the IDs recentIDs holds.
+const maxRecentIDs = 1 << 16
 
 // reset forgets every ID: every ID recorded is at most floor.
 func (r *recentIDs) reset(floor uuid.UUID) {
-	r.floor = floor
-	r.ids = make(map[uuid.UUID]struct{})
-	r.order = r.order[:0]
+	r.floor = toID128(floor)
+	r.rising = r.rising[:0]
+	r.late = nil
+}
+
+// greatest returns the greatest ID held, or floor.
+func (r *recentIDs) greatest() id128 {
+	if n := len(r.rising); n > 0 {
+		return r.rising[n-1]
+	}
+	return r.floor
 }
 
 // mayBeRecorded reports whether id may have a retry record: false means
 // that it has none.
 func (r *recentIDs) mayBeRecorded(id uuid.UUID) bool {
-	if bytes.Compare(id[:], r.floor[:]) <= 0 {
+	k := toID128(id)
+	if k.cmp(r.floor) <= 0 {
 		return true
 	}
-	_, ok := r.ids[id]
+	if k.cmp(r.greatest()) > 0 {
+		return false
+	}
+	if _, ok := slices.BinarySearchFunc(r.rising, k, id128.cmp); ok {
+		return true
+	}
+	_, ok := r.late[k]
 	return ok
 }
 
 // add notes that id has a retry record (or is about to).
 func (r *recentIDs) add(id uuid.UUID) {
-	if bytes.Compare(id[:], r.floor[:]) <= 0 {
+	k := toID128(id)
+	if k.cmp(r.floor) <= 0 {
 		return
 	}
-	if _, ok := r.ids[id]; ok {
-		return
+	if k.cmp(r.greatest()) > 0 {
+		r.rising = append(r.rising, k)
+	} else {
+		if _, ok := slices.BinarySearchFunc(r.rising, k, id128.cmp); ok {
+			return
+		}
+		if r.late == nil {
+			r.late = make(map[id128]struct{})
+		}
+		r.late[k] = struct{}{}
 	}
-	if r.ids == nil {
-		r.ids = make(map[uuid.UUID]struct{})
-	}
-	r.ids[id] = struct{}{}
-	r.order = append(r.order, id)
-	if len(r.order) > maxRecentIDs {
+	if len(r.rising)+len(r.late) > maxRecentIDs {
 		r.raise()
 	}
 }
 
-// raise lifts floor to the greatest of the older half of the IDs, and
-// forgets every ID at or below it.
+// raise lifts floor to the median of the IDs held, and forgets every ID
+// at or below it.
 func (r *recentIDs) raise() {
-	for _, id := range r.order[:len(r.order)/2] {
-		if bytes.Compare(id[:], r.floor[:]) > 0 {
-			r.floor = id
-		}
+	late := r.sorted[:0]
+	for k := range r.late {
+		late = append(late, k)
 	}
-	kept := r.order[:0]
-	for _, id := range r.order {
-		if bytes.Compare(id[:], r.floor[:]) > 0 {
-			kept = append(kept, id)
+	slices.SortFunc(late, id128.cmp)
+	// Merge the two sorted lists, keep the upper half in rising.
+	all := r.merged[:0]
+	i, j := 0, 0
+	for i < len(r.rising) || j < len(late) {
+		if j == len(late) || (i < len(r.rising) && r.rising[i].cmp(late[j]) < 0) {
+			all = append(all, r.rising[i])
+			i++
 		} else {
-			delete(r.ids, id)
+			all = append(all, late[j])
+			j++
 		}
 	}
-	r.order = kept
+	h := len(all) / 2
+	r.floor = all[h]
+	r.rising = append(r.rising[:0], all[h+1:]...)
+	clear(r.late)
+	r.sorted, r.merged = late[:0], all[:0]
 }

@@ -1,7 +1,6 @@
 package diskstore
 
 import (
-	"bytes"
 	"encoding/binary"
 	"math/rand/v2"
 	"testing"
@@ -28,26 +27,30 @@ func TestRecentIDsRule(t *testing.T) {
 		// Mostly rising, out of order by up to a few thousand, and now
 		// and then far below the floor.
 		clock := uint64(5000+i) - rng.Uint64N(3000)
-		if rng.IntN(100) == 0 {
+		switch {
+		case rng.IntN(100) == 0:
 			clock = rng.Uint64N(2000)
+		case i > 4*maxRecentIDs:
+			// Random IDs (UUIDv4) all over.
+			clock = rng.Uint64()
 		}
 		u := id(clock)
 		r.add(u)
 		added = append(added, u)
-		if len(r.ids) > maxRecentIDs || len(r.order) > maxRecentIDs {
-			t.Fatalf("after %d adds: %d IDs held, %d in order; at most %d", i+1, len(r.ids), len(r.order), maxRecentIDs)
+		if n := len(r.rising) + len(r.late); n > maxRecentIDs {
+			t.Fatalf("after %d adds: %d IDs held, at most %d", i+1, n, maxRecentIDs)
 		}
 	}
 	for i, u := range added {
 		if !r.mayBeRecorded(u) {
-			t.Fatalf("ID %d (%v) added, then said to have no record (floor %v)", i, u, r.floor)
+			t.Fatalf("ID %d (%v) added, then said to have no record (floor %x)", i, u, r.floor)
 		}
 	}
-	if bytes.Compare(r.floor[:], start[:]) <= 0 {
+	if r.floor.cmp(toID128(start)) <= 0 {
 		t.Fatalf("the floor never rose")
 	}
 	// A fresh ID above every one added is known to have no record.
-	if r.mayBeRecorded(id(1 << 40)) {
+	if r.mayBeRecorded(id(1<<64 - 1)) {
 		t.Fatalf("a fresh ID sent to the index")
 	}
 }
