@@ -242,16 +242,16 @@ func memSize(b *pebble.Batch) uint64 {
 	return uint64(b.Len()) + 200*uint64(b.Count())
 }
 
-// rotate has pebble flush its memtable once it holds half of its size (by
-// memSize, which overestimates), or when force is set. Pebble must never
-// start a new memtable by itself, which it would do while a group in the
-// old one is not durable: it does so when a batch does not fit, and no
-// batch reaches it with more than a quarter of the memtable (larger ones
-// wait for durability first, see writeGroup) while at most half is used. It waits
-// until every group in flight is durable, so the memtable flushed holds
-// only durable writes.
+// rotate has pebble flush its memtable once it holds rotateAt of its size
+// (by memSize, which overestimates), or when force is set. Pebble must
+// never start a new memtable by itself, which it would do while a group in
+// the old one is not durable: it does so when a batch does not fit, and no
+// batch reaches it with a quarter of the memtable or more (larger ones
+// wait for durability first, see writeGroup) while less than rotateAt is
+// used. It waits until every group in flight is durable, so the memtable
+// flushed holds only durable writes.
 func (d *DB) rotate(force bool) error {
-	if !force && d.unflushed < d.memCap/2 {
+	if !force && d.unflushed < d.rotateAt() {
 		return nil
 	}
 	d.pipe.drain()
@@ -269,6 +269,26 @@ func (d *DB) rotate(force bool) error {
 	_, err := d.pdb.AsyncFlush()
 	return wrapErr(err)
 }
+
+// rotateAt is the memSize of the index writes in the memtable at which
+// rotate flushes it: three quarters of it, less memSlack. Below it, a
+// batch of less than a quarter (the most that reaches the memtable
+// without a flush first, see writeGroup) fits in what is left, beside the
+// memtable's own empty skiplists (pebble counts them in its size).
+//
+// At half, as before, every flush wrote a third fewer appends: each
+// flushed memtable holds runs of most streams, so every compaction of L0
+// rewrites most of the level below, and fewer, larger flushes rewrite it
+// less often.
+func (d *DB) rotateAt() uint64 {
+	if d.memCap/4 <= memSlack {
+		return d.memCap / 2
+	}
+	return d.memCap/2 + d.memCap/4 - memSlack
+}
+
+// memSlack bounds what an empty memtable takes of its size.
+const memSlack = 64 << 10
 
 // syncLog implements pipelineEnv.
 func (d *DB) syncLog() error { return d.log.Sync() }

@@ -35,7 +35,8 @@
 //
 // The log is the commit point and the index's only write-ahead log: pebble
 // runs without one. Its memtable reaches the disk only when the committer
-// has it flushed, which it does when the memtable is half full, and only
+// has it flushed, which it does when the memtable is three quarters full
+// (by an estimate that errs on the high side), and only
 // after every group in flight is durable, so that the index on disk never
 // holds a write the log does not. The last index change of
 // every frame is a marker recording the frame's end, and [Open] replays the
