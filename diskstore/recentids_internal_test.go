@@ -23,16 +23,29 @@ func TestRecentIDsRule(t *testing.T) {
 	start := id(1000)
 	r.reset(start)
 	var added []uuid.UUID
+	checkAll := func() {
+		t.Helper()
+		for i, u := range added {
+			if !r.mayBeRecorded(u) {
+				t.Fatalf("ID %d of %d (%v) added, then said to have no record (floor %x)", i, len(added), u, r.floor)
+			}
+		}
+	}
 	for i := range 5 * maxRecentIDs {
-		// Mostly rising, out of order by up to a few thousand, and now
-		// and then far below the floor.
-		clock := uint64(5000+i) - rng.Uint64N(3000)
-		switch {
+		if i%maxRecentIDs == 0 {
+			checkAll()
+		}
+		// Mostly in order; some late, by up to 3000 (and, in the
+		// second phase, most); a few far below the floor; and at the
+		// end random IDs (UUIDv4) all over.
+		clock := uint64(5000 + i)
+		switch late := i > 2*maxRecentIDs; {
 		case rng.IntN(100) == 0:
 			clock = rng.Uint64N(2000)
 		case i > 4*maxRecentIDs:
-			// Random IDs (UUIDv4) all over.
 			clock = rng.Uint64()
+		case late && rng.IntN(4) != 0, !late && rng.IntN(4) == 0:
+			clock -= rng.Uint64N(3000)
 		}
 		u := id(clock)
 		r.add(u)
@@ -41,11 +54,7 @@ func TestRecentIDsRule(t *testing.T) {
 			t.Fatalf("after %d adds: %d IDs held, at most %d", i+1, n, maxRecentIDs)
 		}
 	}
-	for i, u := range added {
-		if !r.mayBeRecorded(u) {
-			t.Fatalf("ID %d (%v) added, then said to have no record (floor %x)", i, u, r.floor)
-		}
-	}
+	checkAll()
 	if r.floor.cmp(toID128(start)) <= 0 {
 		t.Fatalf("the floor never rose")
 	}
