@@ -63,9 +63,12 @@
 // record). An append whose first event ID is recorded is not written
 // again: a repeat of the same append (the same IDs, the same stream, an
 // expectation it met) returns the first result, anything else fails with
-// [cairn.ErrDuplicateEvent]. The lookup is skipped for an ID greater than
-// every ID recorded, which time-ordered IDs (those a [cairn.Store]
-// assigns) always are; Open finds the greatest ID once it has replayed the
+// [cairn.ErrDuplicateEvent]. The committer keeps the first IDs of its
+// last appends (up to 65,536) above a floor, the greatest ID recorded when
+// the store was opened, and skips the lookup for an ID above the floor
+// and not among them: time-ordered IDs (those a [cairn.Store] assigns, and
+// those clients make moments before their appends reach it, out of order
+// or not) mostly are. Open finds the greatest ID once it has replayed the
 // log, so that a retry after a crash of an append acknowledged just before
 // it is recognised too. The crash tests retry every append, acknowledged
 // or not, after every crash, with random and with time-ordered IDs.
@@ -272,8 +275,9 @@
 //     commit.go: how one group is committed (frame, index batch,
 //     memtable flushes) and published; group.go: the checks and writes of
 //     each operation within a group; batch.go: a group's index writes,
-//     added to its batch in key order; tx.go: the transaction projections
-//     write through.
+//     added to its batch in key order; recentids.go: the recent first
+//     event IDs that spare most retry checks a lookup; tx.go: the
+//     transaction projections write through.
 //   - read.go: the read API; reader.go: reading runs and locators and
 //     their records in the log; heads.go: streams' heads and states;
 //     view.go: the durable read views readers share.
