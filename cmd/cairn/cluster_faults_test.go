@@ -1,0 +1,473 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/internal/linearize"
+	"github.com/google/uuid"
+	"github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+var faultRounds = flag.Int("fault-rounds", 1, "rounds of TestClusterFaults, each of every fault once")
+
+// natsServer is one nats-server process of a test's NATS cluster, on
+// fixed addresses so that it restarts where it was, with its JetStream
+// files in dir.
+type natsServer struct {
+	name, dir, client, route string
+	routes                   []string
+	cmd                      *exec.Cmd
+	logs                     *syncBuffer
+}
+
+// start writes the server's configuration, as docs/cluster.md asks of a
+// production NATS cluster (JetStream, sync_interval: always, routes to
+// the others), and starts it.
+func (s *natsServer) start(t *testing.T) {
+	t.Helper()
+	var routes []string
+	for _, r := range s.routes {
+		routes = append(routes, fmt.Sprintf("%q", "nats-route://"+r))
+	}
+	conf := fmt.Sprintf(`server_name: %q
+listen: %q
+jetstream { store_dir: %q, sync_interval: always }
+cluster { name: cairn-test, listen: %q, routes: [%s] }
+`, s.name, s.client, filepath.Join(s.dir, "jetstream"), s.route, strings.Join(routes, ", "))
+	path := filepath.Join(s.dir, "nats.conf")
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd = exec.Command(natsServerBinary(t), "-c", path)
+	s.logs = &syncBuffer{}
+	s.cmd.Stderr = s.logs
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitUp waits until the server takes connections.
+func (s *natsServer) waitUp(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		nc, err := nats.Connect("nats://"+s.client, nats.Timeout(time.Second), nats.NoReconnect())
+		if err == nil {
+			nc.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("NATS server %s did not start: %v\n%s", s.name, err, s.logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (s *natsServer) kill() {
+	_ = s.cmd.Process.Signal(syscall.SIGKILL)
+	_ = s.cmd.Wait()
+}
+
+// startNATSCluster starts three nats-server processes routed to each
+// other.
+func startNATSCluster(t *testing.T) []*natsServer {
+	t.Helper()
+	servers := make([]*natsServer, 3)
+	for i := range servers {
+		servers[i] = &natsServer{name: fmt.Sprint("nats-", i), dir: filepath.Join(t.TempDir(), fmt.Sprint("nats-", i)), client: freeAddr(t), route: freeAddr(t)}
+	}
+	for i, s := range servers {
+		for j, o := range servers {
+			if i != j {
+				s.routes = append(s.routes, o.route)
+			}
+		}
+		s.start(t)
+	}
+	t.Cleanup(func() {
+		for _, s := range servers {
+			s.kill()
+			if t.Failed() {
+				t.Logf("NATS server %s logged:\n%s", s.name, s.logs)
+			}
+		}
+	})
+	for _, s := range servers {
+		s.waitUp(t)
+	}
+	return servers
+}
+
+var (
+	natsBinOnce sync.Once
+	natsBinPath string
+	natsBinErr  error
+)
+
+// natsServerBinary builds the real nats-server, the version go.mod holds
+// (cairn's embedded server is its package), once per test binary.
+func natsServerBinary(t *testing.T) string {
+	t.Helper()
+	natsBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "cairn-nats-server-")
+		if err != nil {
+			natsBinErr = err
+			return
+		}
+		natsBinPath = filepath.Join(dir, "nats-server")
+		if out, err := exec.Command("go", "build", "-o", natsBinPath, "github.com/nats-io/nats-server/v2").CombinedOutput(); err != nil {
+			natsBinErr = fmt.Errorf("go build nats-server: %v\n%s", err, out)
+		}
+	})
+	if natsBinErr != nil {
+		t.Fatal(natsBinErr)
+	}
+	return natsBinPath
+}
+
+// streamState returns the NATS server that leads the log's stream (CAIRN)
+// and whether every replica is current, asking any server that answers.
+func streamState(servers []*natsServer) (leader string, current bool, err error) {
+	for _, s := range servers {
+		var nc *nats.Conn
+		nc, err = nats.Connect("nats://"+s.client, nats.Timeout(time.Second), nats.NoReconnect())
+		if err != nil {
+			continue
+		}
+		var info *jetstream.StreamInfo
+		info, err = func() (*jetstream.StreamInfo, error) {
+			defer nc.Close()
+			js, err := jetstream.New(nc)
+			if err != nil {
+				return nil, err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			st, err := js.Stream(ctx, "CAIRN")
+			if err != nil {
+				return nil, err
+			}
+			return st.Info(ctx)
+		}()
+		if err != nil || info.Cluster == nil {
+			continue
+		}
+		current = info.Cluster.Leader != "" && len(info.Cluster.Replicas) == len(servers)-1
+		for _, r := range info.Cluster.Replicas {
+			current = current && r.Current && !r.Offline
+		}
+		return info.Cluster.Leader, current, nil
+	}
+	return "", false, fmt.Errorf("no NATS server told the stream's state: %v", err)
+}
+
+// waitStreamCurrent waits until the stream has a leader and every replica
+// is current: a NATS server that was down has caught up.
+func waitStreamCurrent(t *testing.T, servers []*natsServer) string {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		leader, current, err := streamState(servers)
+		if current {
+			return leader
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stream's replicas are not current after a minute (leader %q): %v", leader, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// clientDeadline is the official client's deadline on each call
+// (defaultDeadline in its connection string).
+const clientDeadline = 2 * time.Second
+
+// kurrentClient connects the official KurrentDB client to one node.
+func kurrentClient(t *testing.T, n *clusterNode) *kurrentdb.Client {
+	t.Helper()
+	cfg, err := kurrentdb.ParseConnectionString(fmt.Sprintf("kurrentdb://admin:changeit@%s?tls=true&tlsCAFile=%s&defaultDeadline=%d",
+		n.grpc, n.certs.CACert, clientDeadline.Milliseconds()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Logger = kurrentdb.NoopLogging()
+	c, err := kurrentdb.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func kurrentCode(err error) kurrentdb.ErrorCode {
+	var e *kurrentdb.Error
+	if errors.As(err, &e) {
+		return e.Code()
+	}
+	return -1
+}
+
+// faultLoad is what writers through the official client do during one
+// round: appends (with an expected revision, or none) and reads that
+// must see every acknowledged append (requires-leader), on a few
+// streams shared by all writers, each writer on its own node.
+type faultLoad struct {
+	h     *linearize.History
+	mu    sync.Mutex
+	acked map[uuid.UUID]acked
+}
+
+func (l *faultLoad) ackedCount() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.acked)
+}
+
+// run runs writer w until ctx is done. An append that fails other than by
+// its expectation (a node down or stopped, a deadline) is retried through
+// the next node, with the same event id and expected revision, as the
+// official client's users are told to; one that never got an answer when
+// the round ends is of unknown outcome.
+func (l *faultLoad) run(ctx context.Context, w, round int, clients []*kurrentdb.Client) {
+	rng := rand.New(rand.NewPCG(uint64(w), uint64(round)))
+	home := w % len(clients)
+	seen := map[string]int64{}
+	for ctx.Err() == nil {
+		stream := fmt.Sprintf("fault-%d-%d", round, rng.IntN(3))
+		call := l.h.Now()
+		if rng.IntN(3) == 0 {
+			if v, ok := readVersion(clients[home], stream); ok {
+				seen[stream] = v
+				l.h.Add(w, linearize.Read{Stream: stream}, call, linearize.Result{Version: v})
+			}
+			continue
+		}
+		in := linearize.Append{Stream: stream, Expected: linearize.Any}
+		var state kurrentdb.StreamState = kurrentdb.Any{}
+		if v, ok := seen[stream]; ok && rng.IntN(2) == 0 {
+			in.Expected = v
+			state = kurrentdb.NoStream{}
+			if v >= 0 {
+				state = kurrentdb.Revision(uint64(v))
+			}
+		}
+		ev := kurrentdb.EventData{EventID: uuid.Must(uuid.NewV7()), EventType: "F", ContentType: kurrentdb.ContentTypeJson, Data: []byte(`{}`)}
+		out := linearize.Result{Outcome: linearize.Unknown}
+		for node := home; ctx.Err() == nil; node = (node + 1) % len(clients) {
+			res, err := clients[node].AppendToStream(context.Background(), stream, kurrentdb.AppendToStreamOptions{StreamState: state}, ev)
+			if err == nil {
+				out = linearize.Result{Version: int64(res.NextExpectedVersion)}
+				seen[stream] = out.Version
+				l.mu.Lock()
+				l.acked[ev.EventID] = acked{stream, out.Version}
+				l.mu.Unlock()
+				break
+			}
+			if kurrentCode(err) == kurrentdb.ErrorCodeWrongExpectedVersion {
+				out.Outcome = linearize.Conflict
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		l.h.Add(w, in, call, out)
+	}
+}
+
+// readVersion reads the stream's last version through the client, with
+// requires-leader (a read that sees every acknowledged append); -1 for a
+// stream not there. False when the read failed: it tells nothing.
+func readVersion(c *kurrentdb.Client, stream string) (int64, bool) {
+	d := clientDeadline
+	rs, err := c.ReadStream(context.Background(), stream, kurrentdb.ReadStreamOptions{Direction: kurrentdb.Backwards, From: kurrentdb.End{}, RequiresLeader: true, Deadline: &d}, 1)
+	if kurrentCode(err) == kurrentdb.ErrorCodeResourceNotFound {
+		return -1, true
+	}
+	if err != nil {
+		return 0, false
+	}
+	defer rs.Close()
+	e, err := rs.Recv()
+	switch {
+	case kurrentCode(err) == kurrentdb.ErrorCodeResourceNotFound:
+		return -1, true
+	case errors.Is(err, io.EOF):
+		return -1, true
+	case err != nil:
+		return 0, false
+	}
+	return int64(e.Event.EventNumber), true
+}
+
+// A fault is one thing that goes wrong in a round: do it, return what
+// it was, then heal it (while writers go on through the other nodes).
+type fault struct {
+	do   func(t *testing.T, round int) string
+	heal func(t *testing.T)
+}
+
+// A cluster of three `cairn serve` nodes on a cluster of three separate
+// nats-server processes (--store nats://…, as in production), under
+// writers using the official KurrentDB client on every node, through
+// rounds of faults, one at a time: kill -9 of the NATS server that leads
+// the log's stream (in later rounds, of another NATS server), kill -9 of
+// a cairn node, and a cairn node stopped (SIGSTOP) for longer than the
+// client's deadline, then continued. Writers whose call failed retry
+// through another node with the same event id and expected revision.
+// After each round every acknowledged append is in the log once, at its
+// version; no append is in it twice; every node holds the same gapless
+// log, the stopped and killed nodes included; and the history of appends
+// and reads is linearizable. -fault-rounds runs more rounds.
+func TestClusterFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts three nats-server and three cairn processes")
+	}
+	certs := devCerts(t)
+	natsServers := startNATSCluster(t)
+	var urls []string
+	for _, s := range natsServers {
+		urls = append(urls, s.client)
+	}
+	nodes := make([]*clusterNode, 3)
+	for i := range nodes {
+		nodes[i] = &clusterNode{dir: filepath.Join(t.TempDir(), fmt.Sprint("n", i)), grpc: freeAddr(t), http: freeAddr(t),
+			store: "nats://" + strings.Join(urls, ","), certs: &certs}
+	}
+	startNodes(t, nodes)
+	waitStreamCurrent(t, natsServers)
+	clients := make([]*kurrentdb.Client, len(nodes))
+	for i, n := range nodes {
+		clients[i] = kurrentClient(t, n)
+	}
+
+	var killedNATS *natsServer
+	var touched *clusterNode
+	faults := []fault{{
+		do: func(t *testing.T, round int) string {
+			leader := waitStreamCurrent(t, natsServers)
+			// The leader in even rounds, another server in odd ones.
+			victim := 0
+			for i, s := range natsServers {
+				if s.name == leader {
+					victim = i
+				}
+			}
+			if round%2 == 1 {
+				victim = (victim + 1 + round/2%2) % len(natsServers)
+			}
+			killedNATS = natsServers[victim]
+			killedNATS.kill()
+			return fmt.Sprintf("kill -9 of NATS server %s (the stream's leader: %v)", killedNATS.name, killedNATS.name == leader)
+		},
+		heal: func(t *testing.T) {
+			killedNATS.start(t)
+			killedNATS.waitUp(t)
+			waitStreamCurrent(t, natsServers)
+		},
+	}, {
+		do: func(t *testing.T, round int) string {
+			touched = nodes[round%3]
+			touched.kill()
+			return fmt.Sprintf("kill -9 of cairn node %d", round%3)
+		},
+		heal: func(t *testing.T) {
+			touched.start(t, cairnBinary(t))
+			touched.waitHealthy(t)
+		},
+	}, {
+		do: func(t *testing.T, round int) string {
+			touched = nodes[(round+1)%3]
+			if err := touched.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
+				t.Fatal(err)
+			}
+			return fmt.Sprintf("SIGSTOP of cairn node %d for %v (the client's deadline: %v)", (round+1)%3, 2*clientDeadline+time.Second, clientDeadline)
+		},
+		heal: func(t *testing.T) {
+			time.Sleep(2*clientDeadline + time.Second)
+			if err := touched.cmd.Process.Signal(syscall.SIGCONT); err != nil {
+				t.Fatal(err)
+			}
+			touched.waitHealthy(t)
+		},
+	}}
+
+	all := map[uuid.UUID]acked{} // every append acknowledged, in every round
+	for round := range *faultRounds {
+		load := &faultLoad{h: linearize.NewHistory(), acked: map[uuid.UUID]acked{}}
+		ctx, stop := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		t.Cleanup(func() { stop(); wg.Wait() }) // the writers end before their clients close
+		for w := range 6 {
+			wg.Go(func() { load.run(ctx, w, round, clients) })
+		}
+		for _, f := range faults {
+			time.Sleep(time.Second)
+			from, before := load.h.Now(), load.ackedCount()
+			what := f.do(t, round)
+			// Writes go on without it.
+			deadline := time.Now().Add(30 * time.Second)
+			for load.ackedCount() < before+30 {
+				if time.Now().After(deadline) {
+					stop()
+					t.Fatalf("round %d, %s: %d appends acknowledged in 30 s", round, what, load.ackedCount()-before)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			f.heal(t)
+			time.Sleep(time.Second)
+			to := load.h.Now()
+			t.Logf("round %d, %s: %d appends acknowledged from the fault until a second after healing (%v); longest time without one: %v",
+				round, what, load.ackedCount()-before, time.Duration(to-from).Round(time.Millisecond), load.h.LongestWithoutAck(from, to).Round(time.Millisecond))
+		}
+		stop()
+		wg.Wait()
+
+		res := load.h.Check(time.Minute)
+		if res == porcupine.Illegal {
+			t.Fatalf("round %d: the history of %d appends and reads is not linearizable", round, load.h.Len())
+		}
+		for id, a := range load.acked {
+			all[id] = a
+		}
+		n := sameLogs(t, nodes, len(all))
+		seen := map[uuid.UUID]int{}
+		for e, err := range openRemote(t, nodes[round%3].url()).All(context.Background(), 0, cairn.Forward) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			seen[e.ID]++
+			if seen[e.ID] > 1 {
+				t.Fatalf("round %d: event %s is in the log twice (%s@%d)", round, e.ID, e.StreamID, e.Version)
+			}
+			if a, ok := all[e.ID]; ok && (a.stream != e.StreamID || a.version != e.Version) {
+				t.Fatalf("round %d: append acknowledged at %s@%d is at %s@%d", round, a.stream, a.version, e.StreamID, e.Version)
+			}
+		}
+		for id, a := range all {
+			if seen[id] != 1 {
+				t.Fatalf("round %d: append acknowledged at %s@%d is not in the log", round, a.stream, a.version)
+			}
+		}
+		t.Logf("round %d: %d operations, %d appends acknowledged; linearizable: %v; every node holds the same %d events",
+			round, load.h.Len(), len(load.acked), res, n)
+	}
+}
