@@ -235,12 +235,21 @@ type faultLoad struct {
 	h     *linearize.History
 	mu    sync.Mutex
 	acked map[uuid.UUID]acked
+	// Appends that failed at first (retried: timedOut of them by the
+	// client's deadline) and were acknowledged or refused on a retry.
+	retried, timedOut int
 }
 
 func (l *faultLoad) ackedCount() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.acked)
+}
+
+func (l *faultLoad) retries() (retried, timedOut int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.retried, l.timedOut
 }
 
 // run runs writer w until ctx is done. An append that fails other than by
@@ -273,6 +282,7 @@ func (l *faultLoad) run(ctx context.Context, w, round int, clients []*kurrentdb.
 		}
 		ev := kurrentdb.EventData{EventID: uuid.Must(uuid.NewV7()), EventType: "F", ContentType: kurrentdb.ContentTypeJson, Data: []byte(`{}`)}
 		out := linearize.Result{Outcome: linearize.Unknown}
+		failed, deadlined := false, false
 		for node := home; ctx.Err() == nil; node = (node + 1) % len(clients) {
 			res, err := clients[node].AppendToStream(context.Background(), stream, kurrentdb.AppendToStreamOptions{StreamState: state}, ev)
 			if err == nil {
@@ -287,7 +297,17 @@ func (l *faultLoad) run(ctx context.Context, w, round int, clients []*kurrentdb.
 				out.Outcome = linearize.Conflict
 				break
 			}
+			failed = true
+			deadlined = deadlined || kurrentCode(err) == kurrentdb.ErrorCodeDeadlineExceeded
 			time.Sleep(20 * time.Millisecond)
+		}
+		if failed && out.Outcome != linearize.Unknown {
+			l.mu.Lock()
+			l.retried++
+			if deadlined {
+				l.timedOut++
+			}
+			l.mu.Unlock()
 		}
 		l.h.Add(w, in, call, out)
 	}
@@ -330,9 +350,11 @@ type fault struct {
 // writers using the official KurrentDB client on every node, through
 // rounds of faults, one at a time: kill -9 of the NATS server that leads
 // the log's stream (in later rounds, of another NATS server), kill -9 of
-// a cairn node, and a cairn node stopped (SIGSTOP) for longer than the
-// client's deadline, then continued. Writers whose call failed retry
-// through another node with the same event id and expected revision.
+// a cairn node, a cairn node stopped (SIGSTOP) for longer than the
+// client's deadline, then continued, and a cairn node lost with its disk,
+// replaced by one restored from another node's backup. Writers whose
+// call failed retry through another node with the same event id and
+// expected revision.
 // After each round every acknowledged append is in the log once, at its
 // version; no append is in it twice; every node holds the same gapless
 // log, the stopped and killed nodes included; and the history of appends
@@ -408,6 +430,24 @@ func TestClusterFaults(t *testing.T) {
 			}
 			touched.waitHealthy(t)
 		},
+	}, {
+		do: func(t *testing.T, round int) string {
+			// The node's machine is lost with its disk: a new one takes
+			// its place from a backup of another node.
+			touched = nodes[(round+2)%3]
+			touched.kill()
+			dest := filepath.Join(t.TempDir(), "backup")
+			mustCairn(t, "backup", dest, "--server", nodes[round%3].url())
+			if err := os.RemoveAll(touched.dir); err != nil {
+				t.Fatal(err)
+			}
+			mustCairn(t, "restore", dest, filepath.Join(touched.dir, "store"))
+			return fmt.Sprintf("kill -9 of cairn node %d, replaced by a node restored from a backup of node %d", (round+2)%3, round%3)
+		},
+		heal: func(t *testing.T) {
+			touched.start(t, cairnBinary(t))
+			touched.waitHealthy(t)
+		},
 	}}
 
 	all := map[uuid.UUID]acked{} // every append acknowledged, in every round
@@ -422,6 +462,7 @@ func TestClusterFaults(t *testing.T) {
 		for _, f := range faults {
 			time.Sleep(time.Second)
 			from, before := load.h.Now(), load.ackedCount()
+			retried, timedOut := load.retries()
 			what := f.do(t, round)
 			// Writes go on without it.
 			deadline := time.Now().Add(30 * time.Second)
@@ -435,8 +476,9 @@ func TestClusterFaults(t *testing.T) {
 			f.heal(t)
 			time.Sleep(time.Second)
 			to := load.h.Now()
-			t.Logf("round %d, %s: %d appends acknowledged from the fault until a second after healing (%v); longest time without one: %v",
-				round, what, load.ackedCount()-before, time.Duration(to-from).Round(time.Millisecond), load.h.LongestWithoutAck(from, to).Round(time.Millisecond))
+			r, d := load.retries()
+			t.Logf("round %d, %s: %d appends acknowledged from the fault until a second after healing (%v); %d appends answered only by a retry through another node (%d after the client's deadline); longest time without one: %v",
+				round, what, load.ackedCount()-before, time.Duration(to-from).Round(time.Millisecond), r-retried, d-timedOut, load.h.LongestWithoutAck(from, to).Round(time.Millisecond))
 		}
 		stop()
 		wg.Wait()
