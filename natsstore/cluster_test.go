@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -322,9 +323,10 @@ func runHistory(t *testing.T, nodes []*natsstore.DB, writers int, d time.Duratio
 // in the log at its version, every node's log the same.
 func (h *history) check(t *testing.T, nodes []*natsstore.DB) {
 	t.Helper()
-	res := h.Check(time.Minute)
+	show := filepath.Join(t.ArtifactDir(), "history.html")
+	res, err := h.Check(time.Minute, show)
 	if res == porcupine.Illegal {
-		t.Fatalf("the history of %d operations is not linearizable", h.Len())
+		t.Fatalf("the history of %d operations is not linearizable: see %s (kept with -artifacts), %v", h.Len(), show, err)
 	}
 	n := checkSame(t, nodes)
 	if len(h.acked) == 0 {

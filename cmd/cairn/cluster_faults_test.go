@@ -202,21 +202,75 @@ func waitStreamCurrent(t *testing.T, servers []*natsServer) string {
 // (defaultDeadline in its connection string).
 const clientDeadline = 2 * time.Second
 
-// kurrentClient connects the official KurrentDB client to one node.
-func kurrentClient(t *testing.T, n *clusterNode) *kurrentdb.Client {
+// nodeClients holds an official KurrentDB client for each node. A client
+// whose node stayed down for longer than its discovery attempts closes
+// for good (ErrorCodeConnectionClosed on every call after): the writer
+// that meets that makes a new one, as the client's users must.
+type nodeClients struct {
+	t       *testing.T
+	nodes   []*clusterNode
+	mu      sync.Mutex
+	clients []*kurrentdb.Client
+	renewed int // clients made again
+}
+
+func newNodeClients(t *testing.T, nodes []*clusterNode) *nodeClients {
 	t.Helper()
+	c := &nodeClients{t: t, nodes: nodes, clients: make([]*kurrentdb.Client, len(nodes))}
+	for i, n := range nodes {
+		var err error
+		if c.clients[i], err = kurrentClient(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, cl := range c.clients {
+			_ = cl.Close()
+		}
+	})
+	return c
+}
+
+func (c *nodeClients) get(i int) *kurrentdb.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.clients[i]
+}
+
+// renew replaces node i's client, if it still is old, by a new one.
+func (c *nodeClients) renew(i int, old *kurrentdb.Client) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.clients[i] != old {
+		return
+	}
+	cl, err := kurrentClient(c.nodes[i])
+	if err != nil {
+		c.t.Errorf("a new client of node %d: %v", i, err)
+		return
+	}
+	_ = old.Close()
+	c.clients[i] = cl
+	c.renewed++
+}
+
+func (c *nodeClients) renewals() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.renewed
+}
+
+// kurrentClient connects the official KurrentDB client to one node.
+func kurrentClient(n *clusterNode) (*kurrentdb.Client, error) {
 	cfg, err := kurrentdb.ParseConnectionString(fmt.Sprintf("kurrentdb://admin:changeit@%s?tls=true&tlsCAFile=%s&defaultDeadline=%d",
 		n.grpc, n.certs.CACert, clientDeadline.Milliseconds()))
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	cfg.Logger = kurrentdb.NoopLogging()
-	c, err := kurrentdb.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = c.Close() })
-	return c
+	return kurrentdb.NewClient(cfg)
 }
 
 func kurrentCode(err error) kurrentdb.ErrorCode {
@@ -238,12 +292,30 @@ type faultLoad struct {
 	// Appends that failed at first (retried: timedOut of them by the
 	// client's deadline) and were acknowledged or refused on a retry.
 	retried, timedOut int
+	errs              map[string]int // the kinds of errors appends met, by node
+	lastErr           error
+}
+
+// errors returns the errors appends met since the last call, and how
+// often, and forgets them.
+func (l *faultLoad) errors() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	errs := l.errs
+	l.errs = map[string]int{}
+	return errs
 }
 
 func (l *faultLoad) ackedCount() int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return len(l.acked)
+}
+
+func (l *faultLoad) lastError() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lastErr
 }
 
 func (l *faultLoad) retries() (retried, timedOut int) {
@@ -257,15 +329,15 @@ func (l *faultLoad) retries() (retried, timedOut int) {
 // the next node, with the same event id and expected revision, as the
 // official client's users are told to; one that never got an answer when
 // the round ends is of unknown outcome.
-func (l *faultLoad) run(ctx context.Context, w, round int, clients []*kurrentdb.Client) {
+func (l *faultLoad) run(ctx context.Context, w, round int, clients *nodeClients) {
 	rng := rand.New(rand.NewPCG(uint64(w), uint64(round)))
-	home := w % len(clients)
+	home := w % len(clients.nodes)
 	seen := map[string]int64{}
 	for ctx.Err() == nil {
 		stream := fmt.Sprintf("fault-%d-%d", round, rng.IntN(3))
 		call := l.h.Now()
 		if rng.IntN(3) == 0 {
-			if v, ok := readVersion(clients[home], stream); ok {
+			if v, ok := readVersion(clients, home, stream); ok {
 				seen[stream] = v
 				l.h.Add(w, linearize.Read{Stream: stream}, call, linearize.Result{Version: v})
 			}
@@ -283,8 +355,9 @@ func (l *faultLoad) run(ctx context.Context, w, round int, clients []*kurrentdb.
 		ev := kurrentdb.EventData{EventID: uuid.Must(uuid.NewV7()), EventType: "F", ContentType: kurrentdb.ContentTypeJson, Data: []byte(`{}`)}
 		out := linearize.Result{Outcome: linearize.Unknown}
 		failed, deadlined := false, false
-		for node := home; ctx.Err() == nil; node = (node + 1) % len(clients) {
-			res, err := clients[node].AppendToStream(context.Background(), stream, kurrentdb.AppendToStreamOptions{StreamState: state}, ev)
+		for node := home; ctx.Err() == nil; node = (node + 1) % len(clients.nodes) {
+			c := clients.get(node)
+			res, err := c.AppendToStream(context.Background(), stream, kurrentdb.AppendToStreamOptions{StreamState: state}, ev)
 			if err == nil {
 				out = linearize.Result{Version: int64(res.NextExpectedVersion)}
 				seen[stream] = out.Version
@@ -298,6 +371,14 @@ func (l *faultLoad) run(ctx context.Context, w, round int, clients []*kurrentdb.
 				break
 			}
 			failed = true
+			if kurrentCode(err) == kurrentdb.ErrorCodeConnectionClosed {
+				clients.renew(node, c)
+			}
+			kind, _, _ := strings.Cut(err.Error(), "]")
+			l.mu.Lock()
+			l.errs[fmt.Sprintf("node %d %s]", node, kind)]++
+			l.lastErr = err
+			l.mu.Unlock()
 			deadlined = deadlined || kurrentCode(err) == kurrentdb.ErrorCodeDeadlineExceeded
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -316,11 +397,15 @@ func (l *faultLoad) run(ctx context.Context, w, round int, clients []*kurrentdb.
 // readVersion reads the stream's last version through the client, with
 // requires-leader (a read that sees every acknowledged append); -1 for a
 // stream not there. False when the read failed: it tells nothing.
-func readVersion(c *kurrentdb.Client, stream string) (int64, bool) {
+func readVersion(clients *nodeClients, node int, stream string) (int64, bool) {
 	d := clientDeadline
+	c := clients.get(node)
 	rs, err := c.ReadStream(context.Background(), stream, kurrentdb.ReadStreamOptions{Direction: kurrentdb.Backwards, From: kurrentdb.End{}, RequiresLeader: true, Deadline: &d}, 1)
 	if kurrentCode(err) == kurrentdb.ErrorCodeResourceNotFound {
 		return -1, true
+	}
+	if kurrentCode(err) == kurrentdb.ErrorCodeConnectionClosed {
+		clients.renew(node, c)
 	}
 	if err != nil {
 		return 0, false
@@ -376,10 +461,7 @@ func TestClusterFaults(t *testing.T) {
 	}
 	startNodes(t, nodes)
 	waitStreamCurrent(t, natsServers)
-	clients := make([]*kurrentdb.Client, len(nodes))
-	for i, n := range nodes {
-		clients[i] = kurrentClient(t, n)
-	}
+	clients := newNodeClients(t, nodes)
 
 	var killedNATS *natsServer
 	var touched *clusterNode
@@ -452,7 +534,7 @@ func TestClusterFaults(t *testing.T) {
 
 	all := map[uuid.UUID]acked{} // every append acknowledged, in every round
 	for round := range *faultRounds {
-		load := &faultLoad{h: linearize.NewHistory(), acked: map[uuid.UUID]acked{}}
+		load := &faultLoad{h: linearize.NewHistory(), acked: map[uuid.UUID]acked{}, errs: map[string]int{}}
 		ctx, stop := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
 		t.Cleanup(func() { stop(); wg.Wait() }) // the writers end before their clients close
@@ -463,13 +545,15 @@ func TestClusterFaults(t *testing.T) {
 			time.Sleep(time.Second)
 			from, before := load.h.Now(), load.ackedCount()
 			retried, timedOut := load.retries()
+			renewed := clients.renewals()
+			load.errors()
 			what := f.do(t, round)
 			// Writes go on without it.
 			deadline := time.Now().Add(30 * time.Second)
 			for load.ackedCount() < before+30 {
 				if time.Now().After(deadline) {
 					stop()
-					t.Fatalf("round %d, %s: %d appends acknowledged in 30 s", round, what, load.ackedCount()-before)
+					t.Fatalf("round %d, %s: %d appends acknowledged in 30 s; appends failed with %v, the last: %v", round, what, load.ackedCount()-before, load.errors(), load.lastError())
 				}
 				time.Sleep(20 * time.Millisecond)
 			}
@@ -477,15 +561,19 @@ func TestClusterFaults(t *testing.T) {
 			time.Sleep(time.Second)
 			to := load.h.Now()
 			r, d := load.retries()
-			t.Logf("round %d, %s: %d appends acknowledged from the fault until a second after healing (%v); %d appends answered only by a retry through another node (%d after the client's deadline); longest time without one: %v",
-				round, what, load.ackedCount()-before, time.Duration(to-from).Round(time.Millisecond), r-retried, d-timedOut, load.h.LongestWithoutAck(from, to).Round(time.Millisecond))
+			t.Logf("round %d, %s: %d appends acknowledged from the fault until a second after healing (%v); longest time without one: %v; "+
+				"%d answered only by a retry through another node (%d after the client's deadline); %d clients made again",
+				round, what, load.ackedCount()-before, time.Duration(to-from).Round(time.Millisecond), load.h.LongestWithoutAck(from, to).Round(time.Millisecond),
+				r-retried, d-timedOut, clients.renewals()-renewed)
+			t.Logf("round %d, %s: appends failed with %v", round, what, load.errors())
 		}
 		stop()
 		wg.Wait()
 
-		res := load.h.Check(time.Minute)
+		show := filepath.Join(t.ArtifactDir(), fmt.Sprintf("history-%d.html", round))
+		res, err := load.h.Check(time.Minute, show)
 		if res == porcupine.Illegal {
-			t.Fatalf("round %d: the history of %d appends and reads is not linearizable", round, load.h.Len())
+			t.Fatalf("round %d: the history of %d operations (appends and reads) is not linearizable: see %s (kept with -artifacts), %v", round, load.h.Len(), show, err)
 		}
 		for id, a := range load.acked {
 			all[id] = a

@@ -299,7 +299,8 @@ func sameLogs(t *testing.T, nodes []*clusterNode, want int) int {
 
 // waitLog waits until the node's log holds at least want events and stays
 // the same for a moment, and returns its hash (every event's position,
-// stream, version and id) and length, checking that it is gapless.
+// stream, version, id, type, data, metadata, tags and time) and length,
+// checking that it is gapless.
 func waitLog(t *testing.T, s *cairn.Store, want int) (string, int) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
@@ -314,7 +315,7 @@ func waitLog(t *testing.T, s *cairn.Store, want int) (string, int) {
 			if e.Position != uint64(n) {
 				t.Fatalf("position %d after %d events: the log has a gap", e.Position, n)
 			}
-			fmt.Fprintf(h, "%d %s %d %s\n", e.Position, e.StreamID, e.Version, e.ID)
+			fmt.Fprintf(h, "%d %q %d %s %q %x %x %q %d\n", e.Position, e.StreamID, e.Version, e.ID, e.Type, e.Data, e.Metadata, e.Tags, e.Created.UnixMicro())
 			n++
 		}
 		sum := hex.EncodeToString(h.Sum(nil))

@@ -161,12 +161,18 @@ func (h *History) Len() int {
 }
 
 // Check checks the history against [Model], for at most timeout: the
-// result is porcupine.Unknown when it ran out of time.
-func (h *History) Check(timeout time.Duration) porcupine.CheckResult {
+// result is porcupine.Unknown when it ran out of time. When the history is
+// not linearizable and show is not empty, porcupine's visualization of it
+// is written to the file show.
+func (h *History) Check(timeout time.Duration, show string) (porcupine.CheckResult, error) {
 	h.mu.Lock()
 	ops := slices.Clone(h.ops)
 	h.mu.Unlock()
-	return porcupine.CheckOperationsTimeout(Model, ops, timeout)
+	res, info := porcupine.CheckOperationsVerbose(Model, ops, timeout)
+	if res == porcupine.Illegal && show != "" {
+		return res, porcupine.VisualizePath(Model, info, show)
+	}
+	return res, nil
 }
 
 // LongestWithoutAck is the longest time in [from, to] (times of
