@@ -153,6 +153,13 @@ func (h *History) Add(client int, op any, call int64, res Result) {
 	h.ops = append(h.ops, porcupine.Operation{ClientId: client, Input: op, Call: call, Output: res, Return: ret})
 }
 
+// Ops returns the operations recorded.
+func (h *History) Ops() []porcupine.Operation {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.ops)
+}
+
 // Len is the number of operations recorded.
 func (h *History) Len() int {
 	h.mu.Lock()
