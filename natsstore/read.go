@@ -2,6 +2,7 @@ package natsstore
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore"
@@ -26,6 +27,9 @@ func (d *DB) Sync(ctx context.Context) error {
 	err := retry(ctx, func(ctx context.Context) error {
 		var err error
 		info, err = d.st.Info(ctx)
+		if err == nil && info.Cluster != nil && info.Cluster.Leader == "" {
+			return errLeaderless
+		}
 		return err
 	})
 	if err != nil {
@@ -33,6 +37,14 @@ func (d *DB) Sync(ctx context.Context) error {
 	}
 	return d.waitApplied(ctx, info.State.LastSeq)
 }
+
+// errLeaderless is a stream info that a replica answered, not the
+// stream's leader. A replica that sees no leader (it was restarted, or an
+// election is under way) answers info requests with its own state, which
+// may lack records the log already acknowledged; the info naming no
+// leader tells such an answer apart. Sync asks again, as it does when no
+// server answers.
+var errLeaderless = fmt.Errorf("natsstore: the log's stream has no leader to say its last record: %w", jetstream.ErrNoStreamResponse)
 
 // ReadStream implements [cairn.Backend].
 func (d *DB) ReadStream(ctx context.Context, stream string, from int64, count int, dir cairn.Direction) ([]cairn.Event, error) {
