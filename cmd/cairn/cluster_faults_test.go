@@ -482,7 +482,7 @@ func explainIllegal(t *testing.T, h *linearize.History) {
 			}
 			for v, a := range at {
 				if v > r.res.Version && a.Return < r.Call {
-					t.Logf("%s: read at %v returned version %d, after an append was acknowledged at version %d (%v)", stream, time.Duration(r.Call), r.res.Version, v, a.Operation)
+					t.Logf("%s: a read on node %d at %v returned version %d, after an append was acknowledged at version %d (%v)", stream, r.ClientId%3, time.Duration(r.Call), r.res.Version, v, a.Operation)
 					found++
 					break
 				}
