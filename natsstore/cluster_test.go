@@ -6,15 +6,15 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
 	"math/rand/v2"
-	"slices"
+	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/anishathalye/porcupine"
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/internal/linearize"
 	"github.com/cairndb/cairn/natsstore"
 	"github.com/google/uuid"
 )
@@ -243,73 +243,18 @@ func leaderIndex(t *testing.T, d *natsstore.DB, stream string) int {
 	return 0
 }
 
-// The operations of the histories, for porcupine.
-type linInput struct {
-	read     bool
-	stream   string
-	expected int64 // -2 Any, else exact
-	id       uuid.UUID
-}
-
-type linOutput struct {
-	unknown  bool  // no answer (an error other than a conflict)
-	conflict bool  // a wrong expected version
-	version  int64 // the version appended, or read (-1: none)
-}
-
-var linModel = porcupine.Model{
-	Partition: func(h []porcupine.Operation) [][]porcupine.Operation {
-		by := map[string][]porcupine.Operation{}
-		var keys []string
-		for _, op := range h {
-			k := op.Input.(linInput).stream
-			if _, ok := by[k]; !ok {
-				keys = append(keys, k)
-			}
-			by[k] = append(by[k], op)
-		}
-		var out [][]porcupine.Operation
-		for _, k := range keys {
-			out = append(out, by[k])
-		}
-		return out
-	},
-	Init: func() any { return int64(-1) },
-	Step: func(state, input, output any) (bool, any) {
-		v, in, out := state.(int64), input.(linInput), output.(linOutput)
-		switch {
-		case in.read:
-			return out.version == v, v
-		case out.unknown:
-			return true, v + 1 // linearised last, where it changes nothing seen
-		case out.conflict:
-			return in.expected != -2 && in.expected != v, v
-		case in.expected != -2 && in.expected != v:
-			return false, v
-		}
-		return out.version == v+1, v + 1
-	},
-	DescribeOperation: func(input, output any) string {
-		in, out := input.(linInput), output.(linOutput)
-		if in.read {
-			return fmt.Sprintf("read %s -> %d", in.stream, out.version)
-		}
-		return fmt.Sprintf("append %s exp %d -> %+v", in.stream, in.expected, out)
-	},
-}
-
 type history struct {
+	*linearize.History
 	mu    sync.Mutex
-	ops   []porcupine.Operation
 	acked map[uuid.UUID]cairn.Event // acknowledged appends: stream and version
+	end   int64                     // when the writers stopped
 }
 
 // runHistory runs writers on the nodes for d, making appends and synced
 // reads on a few streams, while fault runs; it returns their history.
 func runHistory(t *testing.T, nodes []*natsstore.DB, writers int, d time.Duration, fault func()) *history {
-	h := &history{acked: map[uuid.UUID]cairn.Event{}}
+	h := &history{History: linearize.NewHistory(), acked: map[uuid.UUID]cairn.Event{}}
 	start := time.Now()
-	now := func() int64 { return int64(time.Since(start)) }
 	var wg sync.WaitGroup
 	for w := range writers {
 		node := nodes[w%len(nodes)]
@@ -319,12 +264,9 @@ func runHistory(t *testing.T, nodes []*natsstore.DB, writers int, d time.Duratio
 			seen := map[string]int64{}
 			for time.Since(start) < d {
 				stream := fmt.Sprintf("lin-%d", rng.IntN(3))
-				in := linInput{stream: stream, expected: -2}
 				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-				call := now()
-				var out linOutput
+				call := h.Now()
 				if rng.IntN(3) == 0 {
-					in.read = true
 					err := node.Sync(ctx)
 					var v int64
 					if err == nil {
@@ -337,39 +279,35 @@ func runHistory(t *testing.T, nodes []*natsstore.DB, writers int, d time.Duratio
 					if err != nil {
 						continue // a read that failed tells nothing
 					}
-					out.version = v
 					seen[stream] = v
-				} else {
-					if v, ok := seen[stream]; ok && rng.IntN(2) == 0 {
-						in.expected = v
-					}
-					in.id = uuid.Must(uuid.NewV7())
-					exp := cairn.Any
-					if in.expected >= -1 {
-						exp, _ = cairn.ParseExpectedVersion(in.expected)
-					}
-					res, err := s.Append(ctx, stream, exp, cairn.EventData{ID: in.id, Type: "L"})
-					cancel()
-					switch {
-					case err == nil:
-						out.version = res.Version
-						seen[stream] = res.Version
-						h.mu.Lock()
-						h.acked[in.id] = cairn.Event{StreamID: stream, Version: res.Version, Position: res.Position}
-						h.mu.Unlock()
-					case errors.Is(err, cairn.ErrWrongExpectedVersion):
-						out.conflict = true
-					default:
-						out.unknown = true
-					}
+					h.Add(w, linearize.Read{Stream: stream}, call, linearize.Result{Version: v})
+					continue
 				}
-				ret := now()
-				if out.unknown {
-					ret = math.MaxInt64
+				in := linearize.Append{Stream: stream, Expected: linearize.Any}
+				if v, ok := seen[stream]; ok && rng.IntN(2) == 0 {
+					in.Expected = v
 				}
-				h.mu.Lock()
-				h.ops = append(h.ops, porcupine.Operation{ClientId: w, Input: in, Call: call, Output: out, Return: ret})
-				h.mu.Unlock()
+				id := uuid.Must(uuid.NewV7())
+				exp := cairn.Any
+				if in.Expected >= -1 {
+					exp, _ = cairn.ParseExpectedVersion(in.Expected)
+				}
+				res, err := s.Append(ctx, stream, exp, cairn.EventData{ID: id, Type: "L"})
+				cancel()
+				var out linearize.Result
+				switch {
+				case err == nil:
+					out.Version = res.Version
+					seen[stream] = res.Version
+					h.mu.Lock()
+					h.acked[id] = cairn.Event{StreamID: stream, Version: res.Version, Position: res.Position}
+					h.mu.Unlock()
+				case errors.Is(err, cairn.ErrWrongExpectedVersion):
+					out.Outcome = linearize.Conflict
+				default:
+					out.Outcome = linearize.Unknown
+				}
+				h.Add(w, in, call, out)
 			}
 		})
 	}
@@ -377,6 +315,7 @@ func runHistory(t *testing.T, nodes []*natsstore.DB, writers int, d time.Duratio
 		fault()
 	}
 	wg.Wait()
+	h.end = h.Now()
 	return h
 }
 
@@ -384,9 +323,10 @@ func runHistory(t *testing.T, nodes []*natsstore.DB, writers int, d time.Duratio
 // in the log at its version, every node's log the same.
 func (h *history) check(t *testing.T, nodes []*natsstore.DB) {
 	t.Helper()
-	res := porcupine.CheckOperationsTimeout(linModel, h.ops, time.Minute)
+	show := filepath.Join(t.ArtifactDir(), "history.html")
+	res, err := h.Check(time.Minute, show)
 	if res == porcupine.Illegal {
-		t.Fatalf("the history of %d operations is not linearizable", len(h.ops))
+		t.Fatalf("the history of %d operations is not linearizable: see %s (kept with -artifacts), %v", h.Len(), show, err)
 	}
 	n := checkSame(t, nodes)
 	if len(h.acked) == 0 {
@@ -410,17 +350,6 @@ func (h *history) check(t *testing.T, nodes []*natsstore.DB) {
 	}
 	// The longest time without an acknowledged append: across a fault,
 	// how long writes stopped (a figure, not a check).
-	var acks []int64
-	for _, op := range h.ops {
-		if in, out := op.Input.(linInput), op.Output.(linOutput); !in.read && !out.unknown && !out.conflict {
-			acks = append(acks, op.Return)
-		}
-	}
-	slices.Sort(acks)
-	var gap int64
-	for i := 1; i < len(acks); i++ {
-		gap = max(gap, acks[i]-acks[i-1])
-	}
 	t.Logf("%d operations (%d appends acknowledged), %d events, linearizable: %v; longest time without an acknowledged append: %v",
-		len(h.ops), len(h.acked), n, res, time.Duration(gap).Round(time.Millisecond))
+		h.Len(), len(h.acked), n, res, h.LongestWithoutAck(0, h.end).Round(time.Millisecond))
 }

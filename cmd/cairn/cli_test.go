@@ -532,5 +532,8 @@ func TestMain(m *testing.M) {
 	if binPath != "" {
 		os.RemoveAll(filepath.Dir(binPath))
 	}
+	if natsBinPath != "" {
+		os.RemoveAll(filepath.Dir(natsBinPath))
+	}
 	os.Exit(code)
 }

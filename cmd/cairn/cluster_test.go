@@ -18,25 +18,40 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/server"
 	"github.com/cairndb/cairn/storeurl"
 	"github.com/google/uuid"
 )
 
-// clusterNode is one `cairn serve --nats-embedded` process of a test
-// cluster, on fixed addresses so that it restarts where it was.
+// clusterNode is one `cairn serve` process of a test cluster, on fixed
+// addresses so that it restarts where it was: with its embedded NATS
+// server (--nats-embedded), or, when store is set, a node of the NATS
+// cluster that store names (--store nats://…). With certs it serves TLS,
+// else plaintext (--insecure).
 type clusterNode struct {
 	dir, grpc, http, nats, route string
 	routes                       []string
+	store                        string
+	certs                        *server.CertFiles
 	cmd                          *exec.Cmd
 	logs                         *syncBuffer
 }
 
 func (n *clusterNode) start(t *testing.T, bin string) {
 	t.Helper()
-	args := []string{"serve", "--data", n.dir, "--listen", n.grpc, "--http-listen", n.http, "--insecure",
-		"--nats-embedded", "--nats-listen", n.nats, "--nats-cluster", n.route}
-	for _, r := range n.routes {
-		args = append(args, "--nats-routes", r)
+	args := []string{"serve", "--data", n.dir, "--listen", n.grpc, "--http-listen", n.http}
+	if n.certs != nil {
+		args = append(args, "--tls-cert", n.certs.NodeCert, "--tls-key", n.certs.NodeKey)
+	} else {
+		args = append(args, "--insecure")
+	}
+	if n.store != "" {
+		args = append(args, "--store", n.store)
+	} else {
+		args = append(args, "--nats-embedded", "--nats-listen", n.nats, "--nats-cluster", n.route)
+		for _, r := range n.routes {
+			args = append(args, "--nats-routes", r)
+		}
 	}
 	n.cmd = exec.Command(bin, args...)
 	n.logs = &syncBuffer{}
@@ -70,11 +85,19 @@ func (n *clusterNode) kill() {
 	_ = n.cmd.Wait()
 }
 
+// url is the node's cairn:// URL, with the admin's credentials.
+func (n *clusterNode) url() string {
+	u := "cairn://admin:changeit@" + n.grpc
+	if n.certs != nil {
+		u += "?tls=true&tlsCAFile=" + n.certs.CACert
+	}
+	return u
+}
+
 // startCluster starts three nodes, each with its embedded NATS server
 // routed to the others', and waits until they serve.
 func startCluster(t *testing.T) []*clusterNode {
 	t.Helper()
-	bin := cairnBinary(t)
 	nodes := make([]*clusterNode, 3)
 	for i := range nodes {
 		nodes[i] = &clusterNode{dir: filepath.Join(t.TempDir(), fmt.Sprint("n", i)), grpc: freeAddr(t), http: freeAddr(t), nats: freeAddr(t), route: freeAddr(t)}
@@ -85,6 +108,17 @@ func startCluster(t *testing.T) []*clusterNode {
 				n.routes = append(n.routes, o.route)
 			}
 		}
+	}
+	startNodes(t, nodes)
+	return nodes
+}
+
+// startNodes starts the nodes, kills them when the test ends (showing
+// their logs when it failed), and waits until they serve.
+func startNodes(t *testing.T, nodes []*clusterNode) {
+	t.Helper()
+	bin := cairnBinary(t)
+	for _, n := range nodes {
 		n.start(t, bin)
 	}
 	t.Cleanup(func() {
@@ -98,12 +132,12 @@ func startCluster(t *testing.T) []*clusterNode {
 	for _, n := range nodes {
 		n.waitHealthy(t)
 	}
-	return nodes
 }
 
-func openRemote(t *testing.T, addr string) *cairn.Store {
+// openRemote opens a cairn:// URL.
+func openRemote(t *testing.T, url string) *cairn.Store {
 	t.Helper()
-	s, err := storeurl.Open(context.Background(), "cairn://admin:changeit@"+addr, storeurl.Options{})
+	s, err := storeurl.Open(context.Background(), url, storeurl.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +165,7 @@ func TestClusterSurvivesKill9(t *testing.T) {
 	nodes := startCluster(t)
 	stores := make([]*cairn.Store, 3)
 	for i, n := range nodes {
-		stores[i] = openRemote(t, n.grpc)
+		stores[i] = openRemote(t, n.url())
 	}
 	var mu sync.Mutex
 	ack := map[uuid.UUID]acked{}
@@ -208,17 +242,7 @@ func TestClusterSurvivesKill9(t *testing.T) {
 	}
 
 	// Every node catches up with the same log.
-	var hashes []string
-	var logLen int
-	for i := range nodes {
-		s := openRemote(t, nodes[i].grpc)
-		h, n := waitLog(t, s, len(ack))
-		hashes = append(hashes, h)
-		logLen = n
-		if i > 0 && h != hashes[0] {
-			t.Fatalf("node %d holds another log than node 0", i)
-		}
-	}
+	logLen := sameLogs(t, nodes, len(ack))
 	seen := map[uuid.UUID]int{}
 	for e, err := range stores[0].All(context.Background(), 0, cairn.Forward) {
 		if err != nil {
@@ -244,9 +268,39 @@ func TestClusterSurvivesKill9(t *testing.T) {
 	t.Logf("%d appends acknowledged, %d events in every node's log; longest time without an acknowledged append: %v", len(ack), logLen, gap.Round(time.Millisecond))
 }
 
+// sameLogs waits until every node's log holds at least want events and
+// all are the same, gapless, and returns their length. A write whose
+// caller gave up may reach the log after a first node was read, so the
+// nodes are read again until they agree, for up to a minute.
+func sameLogs(t *testing.T, nodes []*clusterNode, want int) int {
+	t.Helper()
+	stores := make([]*cairn.Store, len(nodes))
+	for i, n := range nodes {
+		stores[i] = openRemote(t, n.url())
+	}
+	deadline := time.Now().Add(time.Minute)
+	for {
+		h0, n0 := waitLog(t, stores[0], want)
+		same := true
+		for i := 1; i < len(stores) && same; i++ {
+			h, n := waitLog(t, stores[i], want)
+			if h != h0 {
+				if time.Now().After(deadline) {
+					t.Fatalf("node %d holds another log (%d events) than node 0 (%d)", i, n, n0)
+				}
+				same = false
+			}
+		}
+		if same {
+			return n0
+		}
+	}
+}
+
 // waitLog waits until the node's log holds at least want events and stays
 // the same for a moment, and returns its hash (every event's position,
-// stream, version and id) and length, checking that it is gapless.
+// stream, version, id, type, data, metadata, tags and time) and length,
+// checking that it is gapless.
 func waitLog(t *testing.T, s *cairn.Store, want int) (string, int) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
@@ -261,7 +315,7 @@ func waitLog(t *testing.T, s *cairn.Store, want int) (string, int) {
 			if e.Position != uint64(n) {
 				t.Fatalf("position %d after %d events: the log has a gap", e.Position, n)
 			}
-			fmt.Fprintf(h, "%d %s %d %s\n", e.Position, e.StreamID, e.Version, e.ID)
+			fmt.Fprintf(h, "%d %q %d %s %q %x %x %q %d\n", e.Position, e.StreamID, e.Version, e.ID, e.Type, e.Data, e.Metadata, e.Tags, e.Created.UnixMicro())
 			n++
 		}
 		sum := hex.EncodeToString(h.Sum(nil))
@@ -298,12 +352,12 @@ func TestClusterNodeFromBackup(t *testing.T) {
 			}
 		}
 	}
-	appendTo(openRemote(t, nodes[0].grpc), 20)
+	appendTo(openRemote(t, nodes[0].url()), 20)
 	dest := filepath.Join(t.TempDir(), "backups")
 	if _, errOut := mustCairn(t, "backup", dest, "--server", "cairn://admin:changeit@"+nodes[0].grpc); !strings.Contains(errOut, "holds generation 1") {
 		t.Fatalf("backup --server of a node printed %q", errOut)
 	}
-	appendTo(openRemote(t, nodes[1].grpc), 10)
+	appendTo(openRemote(t, nodes[1].url()), 10)
 
 	n := &clusterNode{dir: filepath.Join(t.TempDir(), "n3"), grpc: freeAddr(t), http: freeAddr(t), nats: freeAddr(t), route: freeAddr(t)}
 	for _, o := range nodes {
@@ -318,9 +372,9 @@ func TestClusterNodeFromBackup(t *testing.T) {
 		}
 	})
 	n.waitHealthy(t)
-	s3 := openRemote(t, n.grpc)
+	s3 := openRemote(t, n.url())
 	h3, c3 := waitLog(t, s3, 30)
-	h0, c0 := waitLog(t, openRemote(t, nodes[0].grpc), 30)
+	h0, c0 := waitLog(t, openRemote(t, nodes[0].url()), 30)
 	if c3 != c0 || h3 != h0 { // the log holds the built-in users' events too
 		t.Fatalf("the new node holds %d events (hash %s), node 0 %d (%s)", c3, h3[:12], c0, h0[:12])
 	}

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// natsServer is one nats-server process of a test's NATS cluster, on
+// fixed addresses so that it restarts where it was, with its JetStream
+// files in dir.
+type natsServer struct {
+	name, dir, client, route string
+	routes                   []string
+	cmd                      *exec.Cmd
+	logs                     *syncBuffer
+}
+
+// start writes the server's configuration, as docs/cluster.md asks of a
+// production NATS cluster (JetStream, sync_interval: always, routes to
+// the others), and starts it.
+func (s *natsServer) start(t *testing.T) {
+	t.Helper()
+	var routes []string
+	for _, r := range s.routes {
+		routes = append(routes, fmt.Sprintf("%q", "nats-route://"+r))
+	}
+	conf := fmt.Sprintf(`server_name: %q
+listen: %q
+jetstream { store_dir: %q, sync_interval: always }
+cluster { name: cairn-test, listen: %q, routes: [%s] }
+`, s.name, s.client, filepath.Join(s.dir, "jetstream"), s.route, strings.Join(routes, ", "))
+	path := filepath.Join(s.dir, "nats.conf")
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd = exec.Command(natsServerBinary(t), "-c", path)
+	s.logs = &syncBuffer{}
+	s.cmd.Stderr = s.logs
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitUp waits until the server takes connections.
+func (s *natsServer) waitUp(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		nc, err := nats.Connect("nats://"+s.client, nats.Timeout(time.Second), nats.NoReconnect())
+		if err == nil {
+			nc.Close()
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("NATS server %s did not start: %v\n%s", s.name, err, s.logs)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (s *natsServer) kill() {
+	_ = s.cmd.Process.Signal(syscall.SIGKILL)
+	_ = s.cmd.Wait()
+}
+
+// startNATSCluster starts three nats-server processes routed to each
+// other.
+func startNATSCluster(t *testing.T) []*natsServer {
+	t.Helper()
+	servers := make([]*natsServer, 3)
+	for i := range servers {
+		servers[i] = &natsServer{name: fmt.Sprint("nats-", i), dir: filepath.Join(t.TempDir(), fmt.Sprint("nats-", i)), client: freeAddr(t), route: freeAddr(t)}
+	}
+	for i, s := range servers {
+		for j, o := range servers {
+			if i != j {
+				s.routes = append(s.routes, o.route)
+			}
+		}
+		s.start(t)
+	}
+	t.Cleanup(func() {
+		for _, s := range servers {
+			s.kill()
+			if t.Failed() {
+				t.Logf("NATS server %s logged:\n%s", s.name, s.logs)
+			}
+		}
+	})
+	for _, s := range servers {
+		s.waitUp(t)
+	}
+	return servers
+}
+
+var (
+	natsBinOnce sync.Once
+	natsBinPath string
+	natsBinErr  error
+)
+
+// natsServerBinary builds the real nats-server, the version go.mod holds
+// (cairn's embedded server is its package), once per test binary.
+func natsServerBinary(t *testing.T) string {
+	t.Helper()
+	natsBinOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "cairn-nats-server-")
+		if err != nil {
+			natsBinErr = err
+			return
+		}
+		natsBinPath = filepath.Join(dir, "nats-server")
+		if out, err := exec.Command("go", "build", "-o", natsBinPath, "github.com/nats-io/nats-server/v2").CombinedOutput(); err != nil {
+			natsBinErr = fmt.Errorf("go build nats-server: %v\n%s", err, out)
+		}
+	})
+	if natsBinErr != nil {
+		t.Fatal(natsBinErr)
+	}
+	return natsBinPath
+}
+
+// streamState returns the NATS server that leads the log's stream (CAIRN)
+// and whether every replica is current, asking any server that answers.
+func streamState(servers []*natsServer) (leader string, current bool, err error) {
+	for _, s := range servers {
+		var nc *nats.Conn
+		nc, err = nats.Connect("nats://"+s.client, nats.Timeout(time.Second), nats.NoReconnect())
+		if err != nil {
+			continue
+		}
+		var info *jetstream.StreamInfo
+		info, err = func() (*jetstream.StreamInfo, error) {
+			defer nc.Close()
+			js, err := jetstream.New(nc)
+			if err != nil {
+				return nil, err
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			st, err := js.Stream(ctx, "CAIRN")
+			if err != nil {
+				return nil, err
+			}
+			return st.Info(ctx)
+		}()
+		if err != nil || info.Cluster == nil {
+			continue
+		}
+		current = info.Cluster.Leader != "" && len(info.Cluster.Replicas) == len(servers)-1
+		for _, r := range info.Cluster.Replicas {
+			current = current && r.Current && !r.Offline
+		}
+		return info.Cluster.Leader, current, nil
+	}
+	return "", false, fmt.Errorf("no NATS server told the stream's state: %v", err)
+}
+
+// waitStreamCurrent waits until the stream has a leader and every replica
+// is current: a NATS server that was down has caught up.
+func waitStreamCurrent(t *testing.T, servers []*natsServer) string {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		leader, current, err := streamState(servers)
+		if current {
+			return leader
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the stream's replicas are not current after a minute (leader %q): %v", leader, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
