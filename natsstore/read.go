@@ -2,6 +2,7 @@ package natsstore
 
 import (
 	"context"
+	"errors"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore"
@@ -14,7 +15,14 @@ import (
 // Sync returns once the node's copy holds every record the log held when
 // Sync was called: a read after it sees every write acknowledged, through
 // any node, before Sync was called. It costs a request to the stream's
-// leader and the wait for the node to apply what it lacks.
+// leader (for the log's last record) and the wait for the node to apply
+// what it lacks.
+//
+// Only the leader may say: JetStream's replicas answer stream info
+// requests too, while the stream has no leader or soon after a NATS
+// server restarted, each with its own state, which may lack records the
+// log acknowledged, and the first answer wins. A request for a message
+// (the stream's direct gets are off) is answered by the leader alone.
 func (d *DB) Sync(ctx context.Context) error {
 	if d.closing.Load() {
 		return cairn.ErrClosed
@@ -22,16 +30,23 @@ func (d *DB) Sync(ctx context.Context) error {
 	if err := d.haltedErr(); err != nil {
 		return err
 	}
-	var info *jetstream.StreamInfo
+	var last uint64
 	err := retry(ctx, func(ctx context.Context) error {
-		var err error
-		info, err = d.st.Info(ctx)
-		return err
+		m, err := d.st.GetLastMsgForSubject(ctx, d.opts.subject())
+		switch {
+		case errors.Is(err, jetstream.ErrMsgNotFound):
+			last = 0 // the log is empty
+			return nil
+		case err != nil:
+			return err
+		}
+		last = m.Sequence
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	return d.waitApplied(ctx, info.State.LastSeq)
+	return d.waitApplied(ctx, last)
 }
 
 // ReadStream implements [cairn.Backend].
