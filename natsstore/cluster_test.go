@@ -17,6 +17,8 @@ import (
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/natsstore"
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // logHash returns a hash of everything a node's copy holds in its log:
@@ -423,4 +425,56 @@ func (h *history) check(t *testing.T, nodes []*natsstore.DB) {
 	}
 	t.Logf("%d operations (%d appends acknowledged), %d events, linearizable: %v; longest time without an acknowledged append: %v",
 		len(h.ops), len(h.acked), n, res, time.Duration(gap).Round(time.Millisecond))
+}
+
+// A node whose consumer of the log is lost (its server deleted it, as one
+// that dies takes it along) makes another and goes on applying: its
+// writers are answered, and its reads see writes made through others.
+func TestLostConsumerIsReplaced(t *testing.T) {
+	nodes, stream := newCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ev := func() []cairn.EventData {
+		return []cairn.EventData{{ID: uuid.New(), Type: "T", Data: []byte(`{}`)}}
+	}
+	if _, err := nodes[0].Append(ctx, "s", cairn.NoStream, ev()); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(natsURLs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted := 0
+	for name := range st.ConsumerNames(ctx).Name() {
+		if err := st.DeleteConsumer(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		deleted++
+	}
+	if deleted < 3 {
+		t.Fatalf("deleted %d consumers of the log, want one for each of the 3 nodes at least", deleted)
+	}
+	for i, d := range nodes {
+		if _, err := d.Append(ctx, "s", cairn.Exact(int64(i)), ev()); err != nil {
+			t.Fatalf("node %d: append after its consumer was deleted: %v", i, err)
+		}
+	}
+	for i, d := range nodes {
+		if err := d.Sync(ctx); err != nil {
+			t.Fatalf("node %d: sync: %v", i, err)
+		}
+		v, err := d.StreamVersion(ctx, "s")
+		if err != nil || v != 3 {
+			t.Fatalf("node %d: version %d, %v; want 3", i, v, err)
+		}
+	}
 }

@@ -94,7 +94,13 @@ type DB struct {
 	halted    error             // why the applier stopped, if it did
 	pending   map[string]*batch // records of this node's writer, by id
 	nextSeq   atomic.Uint64     // the sequence the applier reads next
-	notifiers notifiers
+	logged    atomic.Uint64     // a sequence the log is known to hold
+
+	// The applier's consumers of the log: their names' prefix and count
+	// (the applier's alone).
+	consumerName string
+	consumers    int
+	notifiers    notifiers
 }
 
 var (
@@ -274,9 +280,15 @@ func (d *DB) connect(ctx context.Context) error {
 // retry calls fn until it succeeds with backoff, while ctx lasts, trying
 // each time for at most 5 seconds.
 func retry(ctx context.Context, fn func(context.Context) error) error {
-	wait := 50 * time.Millisecond
+	return retryEvery(ctx, 5*time.Second, time.Second, fn)
+}
+
+// retryEvery calls fn until it succeeds, while ctx lasts, giving each try
+// at most attempt and waiting between tries from 50 ms up to most.
+func retryEvery(ctx context.Context, attempt, most time.Duration, fn func(context.Context) error) error {
+	wait := min(50*time.Millisecond, most)
 	for {
-		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		tctx, cancel := context.WithTimeout(ctx, attempt)
 		err := fn(tctx)
 		cancel()
 		if err == nil {
@@ -290,7 +302,7 @@ func retry(ctx context.Context, fn func(context.Context) error) error {
 			return errors.Join(err, ctx.Err())
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, time.Second)
+		wait = min(2*wait, most)
 	}
 }
 
@@ -304,8 +316,9 @@ func transient(err error) bool {
 			// The NATS servers' own codes while a cluster forms or elects:
 			// no suitable peers for placement (10005), cluster not active
 			// (10006) or not available (10008), insufficient resources
-			// (10023), stream offline (10118).
-			10005, 10006, 10008, 10023, 10118:
+			// (10023), stream offline (10118); a message id that the
+			// stream is still storing from an earlier publish (10158).
+			10005, 10006, 10008, 10023, 10118, 10158:
 			return true
 		}
 		return apiErr.Code == 503 || apiErr.Code == 500 || apiErr.Code == 408

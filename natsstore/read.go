@@ -31,6 +31,7 @@ func (d *DB) Sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.noteLogged(info.State.LastSeq)
 	return d.waitApplied(ctx, info.State.LastSeq)
 }
 
