@@ -97,24 +97,26 @@ const (
 )
 
 // consume makes a consumer of the log from sequence from and starts
-// reading it, trying until ctx ends. Its tries name one consumer, so that
-// a try that timed out after the servers made it finds it made.
+// reading it, trying until ctx ends. Each try names a consumer of its
+// own: the servers may place a consumer on a server that just died, where
+// a try of the same name would find it again. (A try that timed out after
+// the servers made its consumer leaves it unread: they delete it after
+// InactiveThreshold.)
 func (d *DB) consume(ctx context.Context, from uint64) (jetstream.MessagesContext, error) {
-	d.consumers++
-	cfg := jetstream.ConsumerConfig{
-		Name:              d.consumerID(d.consumers),
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       from,
-		AckPolicy:         jetstream.AckNonePolicy,
-		FilterSubject:     d.opts.subject(),
-		InactiveThreshold: time.Minute,
-		Replicas:          1,
-		MemoryStorage:     true,
-	}
 	var cons jetstream.Consumer
 	err := retryEvery(ctx, consumeAttempt, 250*time.Millisecond, func(ctx context.Context) error {
+		d.consumers++
 		var err error
-		cons, err = d.st.CreateOrUpdateConsumer(ctx, cfg)
+		cons, err = d.st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Name:              d.consumerID(d.consumers),
+			DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+			OptStartSeq:       from,
+			AckPolicy:         jetstream.AckNonePolicy,
+			FilterSubject:     d.opts.subject(),
+			InactiveThreshold: time.Minute,
+			Replicas:          1,
+			MemoryStorage:     true,
+		})
 		return err
 	})
 	if err != nil {
@@ -262,7 +264,12 @@ func (d *DB) applyLoop(msgs jetstream.MessagesContext, out chan<- *applying) {
 		old := d.consumerID(d.consumers)
 		fresh, cerr := d.consume(d.ctx, from)
 		if cerr != nil {
-			return false // consume tries until the node closes
+			if d.ctx.Err() == nil {
+				// Not one the servers may get over (the stream was
+				// deleted, the credentials may not read it).
+				d.halt(fmt.Errorf("%w: %w", ErrHalted, cerr))
+			}
+			return false
 		}
 		if r.replace(fresh) {
 			why = "the log holds records the consumer did not send"
