@@ -478,3 +478,40 @@ func TestLostConsumerIsReplaced(t *testing.T) {
 		}
 	}
 }
+
+// A node that leaves on Close is gone from the registry, whose lowest
+// applied sequence bounds trimming, once closed; a node closed without
+// leaving stays.
+func TestLeaveOnClose(t *testing.T) {
+	nodes, stream := newCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	listed := func(id string) bool {
+		t.Helper()
+		ns, err := nodes[0].Nodes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(ns, func(n natsstore.Node) bool { return n.ID == id })
+	}
+	stays := openNode(t, t.TempDir(), stream, 1)
+	leaves := openNode(t, t.TempDir(), stream, 2)
+	leaves.LeaveOnClose()
+	if _, err := leaves.Append(ctx, "s", cairn.Any, []cairn.EventData{{ID: uuid.New(), Type: "T", Data: []byte(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*natsstore.DB{stays, leaves} {
+		if !listed(d.NodeID()) {
+			t.Fatalf("node %s is not in the registry while open", d.NodeID())
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !listed(stays.NodeID()) {
+		t.Errorf("node %s, closed without leaving, is gone from the registry", stays.NodeID())
+	}
+	if listed(leaves.NodeID()) {
+		t.Errorf("node %s left on Close and is still in the registry", leaves.NodeID())
+	}
+}

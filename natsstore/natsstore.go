@@ -84,6 +84,7 @@ type DB struct {
 	inflight chan struct{} // a token per record being published
 	released chan struct{} // signalled when a record's publish ends
 	closing  atomic.Bool
+	leave    atomic.Bool  // Close removes the node from the registry
 	closeMu  sync.RWMutex // held shared by callers queueing; Close takes it to close queue (a leaf)
 
 	// The applier's state. appliedMu guards applied, waiters, halted and
@@ -339,7 +340,8 @@ func (d *DB) NodeID() string { return d.id }
 // Close stops the node: it fails the writes not yet logged, stops applying
 // the log, and closes the copy and the connection it dialled. A node's
 // entry stays in the registry, so that the log is not trimmed past what it
-// applied while it is down. Calls after Close fail with [cairn.ErrClosed].
+// applied while it is down (unless [DB.LeaveOnClose]). Calls after Close
+// fail with [cairn.ErrClosed].
 func (d *DB) Close() error {
 	if d.closing.Swap(true) {
 		return cairn.ErrClosed
@@ -363,11 +365,25 @@ func (d *DB) Close() error {
 	clear(d.pending)
 	d.appliedMu.Unlock()
 	err := d.local.Close()
+	if d.leave.Load() {
+		// The reports stopped with the goroutines above.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if ferr := d.Forget(ctx, d.id); ferr != nil {
+			err = errors.Join(err, fmt.Errorf("natsstore: removing node %s from the cluster's registry (remove it with DB.Forget): %w", d.id, ferr))
+		}
+		cancel()
+	}
 	if d.ownNC {
 		d.nc.Close()
 	}
 	return err
 }
+
+// LeaveOnClose makes Close remove the node from the cluster's registry,
+// for a node that will not return (a benchmark's, a tool's): trimming no
+// longer waits for it. Its directory can then go on only while the log
+// still holds the record after its last, as a new node's (see [DB.Trim]).
+func (d *DB) LeaveOnClose() { d.leave.Store(true) }
 
 // Health returns nil when the node can serve reads and writes: its copy is
 // healthy, its applier runs, and it is connected to NATS.
