@@ -2,6 +2,7 @@ package natsstore
 
 import (
 	"context"
+	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore"
@@ -23,7 +24,10 @@ func (d *DB) Sync(ctx context.Context) error {
 		return err
 	}
 	var info *jetstream.StreamInfo
-	err := retry(ctx, func(ctx context.Context) error {
+	// While the stream's leader is being elected a request goes
+	// unanswered: it is sent again every second, so that Sync returns soon
+	// after the election, as writes do.
+	err := retryEvery(ctx, time.Second, 100*time.Millisecond, func(ctx context.Context) error {
 		var err error
 		info, err = d.st.Info(ctx)
 		return err
