@@ -2,15 +2,17 @@ package natsstore
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/binary"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -51,96 +53,268 @@ func (d *DB) startApplier(ctx context.Context) error {
 		return fmt.Errorf("%w: the log starts at record %d, and this node applied up to %d: it was trimmed past this node; restore the node from a backup of another node (or remove its directory's store to start afresh only if the log was never trimmed)",
 			ErrHalted, info.State.FirstSeq, d.applied)
 	}
+	d.consumerName = newConsumerPrefix()
 	msgs, err := d.consume(ctx, next)
 	if err != nil {
 		return err
 	}
+	d.noteLogged(info.State.LastSeq)
 	toComplete := make(chan *applying, 256)
 	d.wg.Go(func() { d.applyLoop(msgs, toComplete) })
 	d.wg.Go(func() { d.completeLoop(toComplete) })
 	return nil
 }
 
-// consume starts reading the log at sequence from.
+// newConsumerPrefix returns a name for the node's consumers of the log,
+// unique to this opening of the node.
+func newConsumerPrefix() string {
+	var r [8]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		panic(err) // crypto/rand does not fail
+	}
+	return "cairn-" + hex.EncodeToString(r[:])
+}
+
+// The applier reads the log through a consumer of its own (ephemeral, one
+// replica, in memory, no acknowledgements) from the record after the last
+// it read. That consumer lives on one of the stream's servers; when that
+// server dies, or the consumer is otherwise lost, the applier makes
+// another from where it stopped:
+//
+//   - at once when the consumer says so, or misses two heartbeats;
+//   - when the log is known to hold a record the applier lacks (from an
+//     acknowledgement of this node's writer, or from the stream's last
+//     sequence, asked after idle without a record) and none arrives
+//     within stallGrace (see watch).
+//
+// Each try to make one waits at most consumeAttempt, so that a request
+// lost with a dying server is sent again soon.
+const (
+	heartbeat      = time.Second
+	idle           = time.Second
+	stallGrace     = 500 * time.Millisecond
+	consumeAttempt = 2 * time.Second
+)
+
+// consume makes a consumer of the log from sequence from and starts
+// reading it, trying until ctx ends. Each try names a consumer of its
+// own: the servers may place a consumer on a server that just died, where
+// a try of the same name would find it again. (A try that timed out after
+// the servers made its consumer leaves it unread: they delete it after
+// InactiveThreshold.)
 func (d *DB) consume(ctx context.Context, from uint64) (jetstream.MessagesContext, error) {
-	cons, err := d.st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{d.opts.subject()},
-		DeliverPolicy:  jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:    from,
+	var cons jetstream.Consumer
+	err := retryEvery(ctx, consumeAttempt, 250*time.Millisecond, func(ctx context.Context) error {
+		d.consumers++
+		var err error
+		cons, err = d.st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+			Name:              d.consumerID(d.consumers),
+			DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+			OptStartSeq:       from,
+			AckPolicy:         jetstream.AckNonePolicy,
+			FilterSubject:     d.opts.subject(),
+			InactiveThreshold: time.Minute,
+			Replicas:          1,
+			MemoryStorage:     true,
+		})
+		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("natsstore: reading the log: %w", err)
 	}
-	msgs, err := cons.Messages(jetstream.PullMaxMessages(512), jetstream.PullExpiry(5*time.Second), jetstream.PullHeartbeat(time.Second))
+	msgs, err := cons.Messages(jetstream.PullMaxMessages(512), jetstream.PullExpiry(5*time.Second),
+		jetstream.PullHeartbeat(heartbeat), jetstream.WithMessagesErrOnMissingHeartbeat(true))
 	if err != nil {
 		return nil, fmt.Errorf("natsstore: reading the log: %w", err)
 	}
 	return msgs, nil
 }
 
-// stallAfter is how long the applier waits for a record before it asks
-// the stream whether one is there; when one is, twice in a row, it reads
-// the log again from the record it lacks (a consumer that the NATS
-// servers lost while they formed their cluster delivers nothing, and says
-// nothing).
-const stallAfter = time.Second
+// consumerID names the applier's nth consumer of the log.
+func (d *DB) consumerID(n int) string { return fmt.Sprintf("%s_%d", d.consumerName, n) }
+
+// noteLogged records that the log holds seq.
+func (d *DB) noteLogged(seq uint64) {
+	for {
+		cur := d.logged.Load()
+		if seq <= cur || d.logged.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
+}
+
+// reader is the applier's consumer, which watch may stop.
+type reader struct {
+	mu      sync.Mutex
+	msgs    jetstream.MessagesContext
+	gen     int  // counts the consumers read
+	kicked  bool // the current one was stopped by watch
+	stopped bool // the node is closing
+
+	waiting atomic.Int64 // since when (Unix ns) the applier waits for a record; 0 while it applies one
+}
+
+func (r *reader) current() (jetstream.MessagesContext, int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.msgs, r.gen
+}
+
+// kick stops consumer gen, if it is still the current one.
+func (r *reader) kick(gen int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.gen == gen && !r.kicked {
+		r.kicked = true
+		r.msgs.Stop()
+	}
+}
+
+// replace makes msgs the current consumer and reports whether the one
+// replaced was kicked.
+func (r *reader) replace(msgs jetstream.MessagesContext) (kicked bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs.Stop()
+	r.msgs, kicked = msgs, r.kicked
+	r.gen++
+	r.kicked = false
+	if r.stopped {
+		msgs.Stop()
+	}
+	return kicked
+}
+
+func (r *reader) stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.stopped = true
+	r.msgs.Stop()
+}
+
+// watch runs beside the applier until Close: it stops the applier's
+// consumer when the log is known to hold a record that the consumer does
+// not send, and, after idle without a record, asks the stream for its
+// last sequence (on a goroutine of its own: while the stream's leader is
+// being elected the answer takes seconds).
+func (d *DB) watch(r *reader) {
+	t := time.NewTicker(stallGrace / 4)
+	defer t.Stop()
+	var (
+		behind   time.Time // since when the log held a record the applier lacks
+		asked    time.Time
+		checking atomic.Bool
+	)
+	for {
+		select {
+		case <-d.ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		since := r.waiting.Load()
+		if since == 0 || d.logged.Load() < d.nextSeq.Load() {
+			behind = time.Time{}
+		} else if behind.IsZero() {
+			behind = now
+		}
+		waited := now.Sub(time.Unix(0, since))
+		if !behind.IsZero() && now.Sub(behind) >= stallGrace && waited >= stallGrace {
+			_, gen := r.current()
+			r.kick(gen)
+			behind = time.Time{}
+		}
+		if since != 0 && waited >= idle && now.Sub(asked) >= idle && !checking.Load() {
+			asked = now
+			checking.Store(true)
+			d.wg.Go(func() {
+				defer checking.Store(false)
+				ctx, cancel := context.WithTimeout(d.ctx, 5*time.Second)
+				defer cancel()
+				if info, err := d.st.Info(ctx); err == nil {
+					d.noteLogged(info.State.LastSeq)
+				}
+			})
+		}
+	}
+}
 
 // applyLoop is the applier goroutine.
 func (d *DB) applyLoop(msgs jetstream.MessagesContext, out chan<- *applying) {
 	defer close(out)
-	var mu sync.Mutex // guards msgs against the stop on Close
-	current := msgs
-	stopped := false
-	go func() {
+	r := &reader{msgs: msgs}
+	d.wg.Go(func() { d.watch(r) })
+	d.wg.Go(func() {
 		<-d.ctx.Done()
-		mu.Lock()
-		stopped = true
-		current.Stop()
-		mu.Unlock()
-	}()
-	stalls := 0
+		r.stop()
+	})
+	var delivered uint64 // the current consumer's last delivery
+	var lastReread time.Time
+	reread := func(why string, err error) bool {
+		// A consumer that fails at once is not made again at once.
+		if wait := time.Until(lastReread.Add(250 * time.Millisecond)); wait > 0 {
+			select {
+			case <-d.ctx.Done():
+				return false
+			case <-time.After(wait):
+			}
+		}
+		lastReread = time.Now()
+		from := d.nextSeq.Load()
+		old := d.consumerID(d.consumers)
+		fresh, cerr := d.consume(d.ctx, from)
+		if cerr != nil {
+			if d.ctx.Err() == nil {
+				// Not one the servers may get over (the stream was
+				// deleted, the credentials may not read it).
+				d.halt(fmt.Errorf("%w: %w", ErrHalted, cerr))
+			}
+			return false
+		}
+		if r.replace(fresh) {
+			why = "the log holds records the consumer did not send"
+		}
+		// The servers delete a consumer nobody reads after a minute; a
+		// live one goes now.
+		d.wg.Go(func() {
+			ctx, cancel := context.WithTimeout(d.ctx, consumeAttempt)
+			defer cancel()
+			if err := d.st.DeleteConsumer(ctx, old); err != nil && d.ctx.Err() == nil {
+				// Gone with its server, or the servers delete it soon.
+				d.lg.Debug("natsstore: deleting a consumer of the log", "consumer", old, "err", err)
+			}
+		})
+		d.lg.Warn("natsstore: reading the log again", "from", from, "why", why, "err", err)
+		delivered = 0
+		return true
+	}
 	for {
-		mu.Lock()
-		msgs := current
-		mu.Unlock()
-		msg, err := msgs.Next(jetstream.NextMaxWait(stallAfter))
+		msgs, _ := r.current()
+		r.waiting.Store(time.Now().UnixNano())
+		msg, err := msgs.Next()
+		r.waiting.Store(0)
 		if err != nil {
 			if d.ctx.Err() != nil {
 				return
 			}
-			if !errors.Is(err, nats.ErrTimeout) {
-				d.lg.Warn("natsstore: reading the log", "err", err)
-				time.Sleep(100 * time.Millisecond)
+			if !reread("the consumer stopped", err) {
+				return
 			}
-			if !d.behind() {
-				stalls = 0
-				continue
-			}
-			if stalls++; stalls < 2 {
-				continue
-			}
-			stalls = 0
-			d.lg.Warn("natsstore: the log holds records this node was not sent; reading it again", "from", d.nextSeq.Load())
-			fresh, err := d.consume(d.ctx, d.nextSeq.Load())
-			if err != nil {
-				d.lg.Warn("natsstore: reading the log again", "err", err)
-				continue
-			}
-			mu.Lock()
-			msgs.Stop()
-			current = fresh
-			if stopped {
-				fresh.Stop()
-			}
-			mu.Unlock()
 			continue
 		}
-		stalls = 0
 		meta, err := msg.Metadata()
 		if err != nil {
 			d.halt(fmt.Errorf("%w: a record without metadata: %v", ErrHalted, err))
 			return
 		}
+		if meta.Sequence.Consumer != delivered+1 {
+			// The consumer skipped a delivery (its server lost it).
+			if !reread("the consumer skipped a record", fmt.Errorf("delivery %d after %d", meta.Sequence.Consumer, delivered)) {
+				return
+			}
+			continue
+		}
+		delivered = meta.Sequence.Consumer
 		seq := meta.Sequence.Stream
 		want := d.nextSeq.Load()
 		if seq < want {
@@ -183,14 +357,6 @@ func (d *DB) applyLoop(msgs jetstream.MessagesContext, out chan<- *applying) {
 			return
 		}
 	}
-}
-
-// behind reports whether the log holds a record the applier has not read.
-func (d *DB) behind() bool {
-	ctx, cancel := context.WithTimeout(d.ctx, 5*time.Second)
-	defer cancel()
-	info, err := d.st.Info(ctx)
-	return err == nil && info.State.LastSeq >= d.nextSeq.Load()
 }
 
 // completeLoop is the completer goroutine: it waits for each record handed

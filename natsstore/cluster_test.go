@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -17,6 +18,8 @@ import (
 	"github.com/cairndb/cairn/internal/linearize"
 	"github.com/cairndb/cairn/natsstore"
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // logHash returns a hash of everything a node's copy holds in its log:
@@ -352,4 +355,93 @@ func (h *history) check(t *testing.T, nodes []*natsstore.DB) {
 	// how long writes stopped (a figure, not a check).
 	t.Logf("%d operations (%d appends acknowledged), %d events, linearizable: %v; longest time without an acknowledged append: %v",
 		h.Len(), len(h.acked), n, res, h.LongestWithoutAck(0, h.end).Round(time.Millisecond))
+}
+
+// A node whose consumer of the log is lost (its server deleted it, as one
+// that dies takes it along) makes another and goes on applying: its
+// writers are answered, and its reads see writes made through others.
+func TestLostConsumerIsReplaced(t *testing.T) {
+	nodes, stream := newCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ev := func() []cairn.EventData {
+		return []cairn.EventData{{ID: uuid.New(), Type: "T", Data: []byte(`{}`)}}
+	}
+	if _, err := nodes[0].Append(ctx, "s", cairn.NoStream, ev()); err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(natsURLs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deleted := 0
+	for name := range st.ConsumerNames(ctx).Name() {
+		if err := st.DeleteConsumer(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		deleted++
+	}
+	if deleted < 3 {
+		t.Fatalf("deleted %d consumers of the log, want one for each of the 3 nodes at least", deleted)
+	}
+	for i, d := range nodes {
+		if _, err := d.Append(ctx, "s", cairn.Exact(int64(i)), ev()); err != nil {
+			t.Fatalf("node %d: append after its consumer was deleted: %v", i, err)
+		}
+	}
+	for i, d := range nodes {
+		if err := d.Sync(ctx); err != nil {
+			t.Fatalf("node %d: sync: %v", i, err)
+		}
+		v, err := d.StreamVersion(ctx, "s")
+		if err != nil || v != 3 {
+			t.Fatalf("node %d: version %d, %v; want 3", i, v, err)
+		}
+	}
+}
+
+// A node that leaves on Close is gone from the registry, whose lowest
+// applied sequence bounds trimming, once closed; a node closed without
+// leaving stays.
+func TestLeaveOnClose(t *testing.T) {
+	nodes, stream := newCluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	listed := func(id string) bool {
+		t.Helper()
+		ns, err := nodes[0].Nodes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return slices.ContainsFunc(ns, func(n natsstore.Node) bool { return n.ID == id })
+	}
+	stays := openNode(t, t.TempDir(), stream, 1)
+	leaves := openNode(t, t.TempDir(), stream, 2)
+	leaves.LeaveOnClose()
+	if _, err := leaves.Append(ctx, "s", cairn.Any, []cairn.EventData{{ID: uuid.New(), Type: "T", Data: []byte(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []*natsstore.DB{stays, leaves} {
+		if !listed(d.NodeID()) {
+			t.Fatalf("node %s is not in the registry while open", d.NodeID())
+		}
+		if err := d.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !listed(stays.NodeID()) {
+		t.Errorf("node %s, closed without leaving, is gone from the registry", stays.NodeID())
+	}
+	if listed(leaves.NodeID()) {
+		t.Errorf("node %s left on Close and is still in the registry", leaves.NodeID())
+	}
 }

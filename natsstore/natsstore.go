@@ -84,6 +84,7 @@ type DB struct {
 	inflight chan struct{} // a token per record being published
 	released chan struct{} // signalled when a record's publish ends
 	closing  atomic.Bool
+	leave    atomic.Bool  // Close removes the node from the registry
 	closeMu  sync.RWMutex // held shared by callers queueing; Close takes it to close queue (a leaf)
 
 	// The applier's state. appliedMu guards applied, waiters, halted and
@@ -94,7 +95,13 @@ type DB struct {
 	halted    error             // why the applier stopped, if it did
 	pending   map[string]*batch // records of this node's writer, by id
 	nextSeq   atomic.Uint64     // the sequence the applier reads next
-	notifiers notifiers
+	logged    atomic.Uint64     // a sequence the log is known to hold
+
+	// The applier's consumers of the log: their names' prefix and count
+	// (the applier's alone).
+	consumerName string
+	consumers    int
+	notifiers    notifiers
 }
 
 var (
@@ -274,9 +281,15 @@ func (d *DB) connect(ctx context.Context) error {
 // retry calls fn until it succeeds with backoff, while ctx lasts, trying
 // each time for at most 5 seconds.
 func retry(ctx context.Context, fn func(context.Context) error) error {
-	wait := 50 * time.Millisecond
+	return retryEvery(ctx, 5*time.Second, time.Second, fn)
+}
+
+// retryEvery calls fn until it succeeds, while ctx lasts, giving each try
+// at most attempt and waiting between tries from 50 ms up to most.
+func retryEvery(ctx context.Context, attempt, most time.Duration, fn func(context.Context) error) error {
+	wait := min(50*time.Millisecond, most)
 	for {
-		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		tctx, cancel := context.WithTimeout(ctx, attempt)
 		err := fn(tctx)
 		cancel()
 		if err == nil {
@@ -290,7 +303,7 @@ func retry(ctx context.Context, fn func(context.Context) error) error {
 			return errors.Join(err, ctx.Err())
 		case <-time.After(wait):
 		}
-		wait = min(2*wait, time.Second)
+		wait = min(2*wait, most)
 	}
 }
 
@@ -304,8 +317,9 @@ func transient(err error) bool {
 			// The NATS servers' own codes while a cluster forms or elects:
 			// no suitable peers for placement (10005), cluster not active
 			// (10006) or not available (10008), insufficient resources
-			// (10023), stream offline (10118).
-			10005, 10006, 10008, 10023, 10118:
+			// (10023), stream offline (10118); a message id that the
+			// stream is still storing from an earlier publish (10158).
+			10005, 10006, 10008, 10023, 10118, 10158:
 			return true
 		}
 		return apiErr.Code == 503 || apiErr.Code == 500 || apiErr.Code == 408
@@ -326,7 +340,8 @@ func (d *DB) NodeID() string { return d.id }
 // Close stops the node: it fails the writes not yet logged, stops applying
 // the log, and closes the copy and the connection it dialled. A node's
 // entry stays in the registry, so that the log is not trimmed past what it
-// applied while it is down. Calls after Close fail with [cairn.ErrClosed].
+// applied while it is down (unless [DB.LeaveOnClose]). Calls after Close
+// fail with [cairn.ErrClosed].
 func (d *DB) Close() error {
 	if d.closing.Swap(true) {
 		return cairn.ErrClosed
@@ -350,11 +365,25 @@ func (d *DB) Close() error {
 	clear(d.pending)
 	d.appliedMu.Unlock()
 	err := d.local.Close()
+	if d.leave.Load() {
+		// The reports stopped with the goroutines above.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if ferr := d.Forget(ctx, d.id); ferr != nil {
+			err = errors.Join(err, fmt.Errorf("natsstore: removing node %s from the cluster's registry (remove it with DB.Forget): %w", d.id, ferr))
+		}
+		cancel()
+	}
 	if d.ownNC {
 		d.nc.Close()
 	}
 	return err
 }
+
+// LeaveOnClose makes Close remove the node from the cluster's registry,
+// for a node that will not return (a benchmark's, a tool's): trimming no
+// longer waits for it. Its directory can then go on only while the log
+// still holds the record after its last, as a new node's (see [DB.Trim]).
+func (d *DB) LeaveOnClose() { d.leave.Store(true) }
 
 // Health returns nil when the node can serve reads and writes: its copy is
 // healthy, its applier runs, and it is connected to NATS.

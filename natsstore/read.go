@@ -3,6 +3,7 @@ package natsstore
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore"
@@ -31,7 +32,10 @@ func (d *DB) Sync(ctx context.Context) error {
 		return err
 	}
 	var last uint64
-	err := retry(ctx, func(ctx context.Context) error {
+	// While the stream's leader is being elected a request goes
+	// unanswered: it is sent again every second, so that Sync returns soon
+	// after the election, as writes do.
+	err := retryEvery(ctx, time.Second, 100*time.Millisecond, func(ctx context.Context) error {
 		m, err := d.st.GetLastMsgForSubject(ctx, d.opts.subject())
 		switch {
 		case errors.Is(err, jetstream.ErrMsgNotFound):
@@ -46,6 +50,7 @@ func (d *DB) Sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	d.noteLogged(last)
 	return d.waitApplied(ctx, last)
 }
 

@@ -239,6 +239,28 @@ func (d *DB) writeLoop() {
 	}
 }
 
+// A publish waits at most publishAttempt for the log's acknowledgement
+// before it sends the record again, and at most publishBackoff between
+// tries. A record sent as the stream's leader dies is never acknowledged;
+// while no leader is elected a publish finds no responder at once; the
+// record sent again reaches the new leader within publishBackoff of its
+// election. The record's id, its message id, makes the log keep it once
+// however often it is sent (a copy sent while the first is still being
+// stored is answered "in process", and sent again later).
+const (
+	publishAttempt = time.Second
+	publishBackoff = 100 * time.Millisecond
+)
+
+// isPending reports whether the record id of this node's writer is still
+// waiting to be applied.
+func (d *DB) isPending(id string) bool {
+	d.appliedMu.Lock()
+	defer d.appliedMu.Unlock()
+	_, ok := d.pending[id]
+	return ok
+}
+
 // publish logs b's writes as one record and leaves them to the completer
 // to answer; it fails them if the log does not take the record.
 func (d *DB) publish(b *batch) {
@@ -275,9 +297,17 @@ func (d *DB) publish(b *batch) {
 	ctx, cancel := context.WithTimeout(d.ctx, d.opts.PublishTimeout)
 	defer cancel()
 	msg := &nats.Msg{Subject: d.opts.subject(), Data: data}
-	err = retry(ctx, func(ctx context.Context) error {
-		_, err := d.js.PublishMsg(ctx, msg, jetstream.WithMsgID(id), jetstream.WithExpectStream(d.opts.Stream))
-		return err
+	opts := []jetstream.PublishOpt{jetstream.WithMsgID(id), jetstream.WithExpectStream(d.opts.Stream), jetstream.WithRetryAttempts(0)}
+	err = retryEvery(ctx, publishAttempt, publishBackoff, func(ctx context.Context) error {
+		if !d.isPending(id) {
+			return nil // applied already: the log holds it
+		}
+		ack, err := d.js.PublishMsg(ctx, msg, opts...)
+		if err != nil {
+			return err
+		}
+		d.noteLogged(ack.Sequence)
+		return nil
 	})
 	if err == nil {
 		return

@@ -56,6 +56,12 @@ func openURL(ctx context.Context, url string, mode openMode) (*cairn.Store, erro
 	if kind == storeurl.Dir && mode == readOnly {
 		return openExistingDir(dir)
 	}
+	if kind == storeurl.Nats && mode == readOnly {
+		// Opening a nats:// store makes this process a node of the
+		// cluster: a copy of the whole log in a directory of its own, and
+		// an entry in the cluster's registry that holds trimming back.
+		return nil, fmt.Errorf("--store %s would make this command a node of the cluster (a copy of the log, and an entry in its registry): read through a node's server instead, with --server cairn://USER:PASSWORD@NODE:PORT (the URL cairn serve prints)", storeurl.Redact(url))
+	}
 	s, err := storeurl.Open(ctx, url, storeurl.Options{})
 	if err != nil && kind == storeurl.Dir {
 		return nil, explainDirError(dir, err)
