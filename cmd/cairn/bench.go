@@ -15,7 +15,6 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/bench"
-	"github.com/cairndb/cairn/natsstore"
 	"github.com/cairndb/cairn/storeurl"
 	"github.com/spf13/cobra"
 )
@@ -152,7 +151,7 @@ plain lines otherwise.`,
 				}
 			}
 			open := func(ctx context.Context) (*cairn.Store, error) {
-				return openBenchStore(ctx, url, storeurl.Options{NoSync: noSync})
+				return openPassing(ctx, url, storeurl.Options{NoSync: noSync})
 			}
 			cfg.Open = open
 			if kind == storeurl.Dir {
@@ -256,7 +255,7 @@ plain lines otherwise.`,
 // cleanUp deletes the streams a run wrote to a shared store (those starting
 // with prefix) and compacts the store, so that their space is given back.
 func cleanUp(ctx context.Context, log io.Writer, url, prefix string) (err error) {
-	s, err := openBenchStore(ctx, url, storeurl.Options{})
+	s, err := openPassing(ctx, url, storeurl.Options{})
 	if err != nil {
 		return fmt.Errorf("bench: clean up: %w", err)
 	}
@@ -337,18 +336,4 @@ func wireTarget(ctx context.Context, log io.Writer, serverURL, url string, kind 
 	pid := srv.cmd.Process.Pid
 	w.ServerCPU = func() time.Duration { return processCPU(pid) }
 	return w, func() error { return errors.Join(srv.stop(), cleanUp()) }, nil
-}
-
-// openBenchStore opens the store url names. A cluster node (nats://) that
-// bench opens does not return: it leaves the cluster's registry as it
-// closes, so that it does not hold the log's trimming back.
-func openBenchStore(ctx context.Context, url string, opts storeurl.Options) (*cairn.Store, error) {
-	s, err := storeurl.Open(ctx, url, opts)
-	if err != nil {
-		return nil, err
-	}
-	if db, ok := s.Backend().(*natsstore.DB); ok {
-		db.LeaveOnClose()
-	}
-	return s, nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore"
+	"github.com/cairndb/cairn/natsstore"
 	"github.com/cairndb/cairn/storeurl"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -62,11 +63,27 @@ func openURL(ctx context.Context, url string, mode openMode) (*cairn.Store, erro
 		// an entry in the cluster's registry that holds trimming back.
 		return nil, fmt.Errorf("--store %s would make this command a node of the cluster (a copy of the log, and an entry in its registry): read through a node's server instead, with --server cairn://USER:PASSWORD@NODE:PORT (the URL cairn serve prints)", storeurl.Redact(url))
 	}
-	s, err := storeurl.Open(ctx, url, storeurl.Options{})
+	s, err := openPassing(ctx, url, storeurl.Options{})
 	if err != nil && kind == storeurl.Dir {
 		return nil, explainDirError(dir, err)
 	}
 	return s, err
+}
+
+// openPassing opens the store url names for a command that ends. A
+// cluster node (nats://) that such a command opens leaves the cluster's
+// registry as it closes, so that it does not hold the log's trimming back
+// (its directory keeps its copy: opened again, it joins again and replays
+// the log from where it stopped, if the log still holds that).
+func openPassing(ctx context.Context, url string, opts storeurl.Options) (*cairn.Store, error) {
+	s, err := storeurl.Open(ctx, url, opts)
+	if err != nil {
+		return nil, err
+	}
+	if db, ok := s.Backend().(*natsstore.DB); ok {
+		db.LeaveOnClose()
+	}
+	return s, nil
 }
 
 // openExistingDir opens the embedded engine in dir read-only, after
