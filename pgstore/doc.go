@@ -210,8 +210,11 @@
 // A Store whose groups follow one another with no other write between them
 // (it writes alone) commits them synchronously instead, writing its mark
 // and its notification in the same transaction: one transaction per group
-// instead of three. The first write of another process in between makes it
-// commit asynchronously again.
+// instead of three. That transaction is the call's own implicit one (no
+// BEGIN and COMMIT are sent) when the connections' default isolation is
+// READ COMMITTED, and an explicit READ COMMITTED one otherwise. The first
+// write of another process in between makes it commit asynchronously
+// again.
 //
 // When the connection fails before the outcome of an append is known, the
 // engine tries again on another connection; the retry is recognised by the

@@ -475,10 +475,11 @@ type groupRow struct {
 }
 
 // callGroup runs the call sql of append_group or append_one in a
-// transaction of its own, and returns the call's rows. When inSync is set the
-// call writes the durable mark itself and the transaction commits
-// synchronously; otherwise the call commits asynchronously, and the durable
-// mark and the notification follow in the same round trip. Either way, an
+// transaction of its own, and returns the call's rows. When inSync is set
+// the call writes the durable mark itself and the transaction, implicit
+// when it can be, commits synchronously; otherwise the call commits
+// asynchronously, and the durable mark and the notification follow in the
+// same round trip. Either way, an
 // outcome other than a write, which may rest on appends not durable yet,
 // is returned once the mark covers them.
 func (s *Store) callGroup(ctx context.Context, sql string, args []any, inSync bool) ([]groupRow, error) {
@@ -491,10 +492,19 @@ func (s *Store) callGroup(ctx context.Context, sql string, args []any, inSync bo
 	b := &pgx.Batch{}
 	// Index numbers and conditions are read in statements that start
 	// after the head row's lock is taken: each must see what committed
-	// before it.
-	b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+	// before it, so the call runs at READ COMMITTED. A synchronous call is
+	// the batch's only statement: it runs in the implicit transaction
+	// that the end of the batch (its Sync message) commits, when that is
+	// READ COMMITTED already (readCommitted); otherwise, and before the
+	// durable mark's transaction, it needs a transaction of its own.
+	explicit := !inSync || !s.readCommitted
+	if explicit {
+		b.Queue("BEGIN ISOLATION LEVEL READ COMMITTED")
+	}
 	b.Queue(sql, args...)
-	b.Queue("COMMIT")
+	if explicit {
+		b.Queue("COMMIT")
+	}
 	durable := 0
 	if !inSync {
 		durable = s.queueDurable(b)
@@ -502,8 +512,10 @@ func (s *Store) callGroup(ctx context.Context, sql string, args []any, inSync bo
 	br := conn.SendBatch(ctx, b)
 	var out []groupRow
 	err = func() error {
-		if _, err := br.Exec(); err != nil {
-			return err
+		if explicit {
+			if _, err := br.Exec(); err != nil {
+				return err
+			}
 		}
 		rows, err := br.Query()
 		if err != nil {
@@ -520,14 +532,18 @@ func (s *Store) callGroup(ctx context.Context, sql string, args []any, inSync bo
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		if _, err := br.Exec(); err != nil { // the commit
-			return err
+		if explicit {
+			if _, err := br.Exec(); err != nil { // the commit
+				return err
+			}
 		}
 		if durable > 0 {
 			return s.readDurable(br, durable)
 		}
 		return nil
 	}()
+	// Close reads the batch to its end: an implicit transaction has
+	// committed, or failed, once it returns.
 	if cerr := br.Close(); err == nil {
 		err = cerr
 	}

@@ -83,6 +83,11 @@ type Store struct {
 	// listened is set when the last durable mark written after an
 	// asynchronous commit found listeners of the schema (see migration 9).
 	listened atomic.Bool
+	// readCommitted is set when the connections' transactions run at
+	// READ COMMITTED unless told otherwise (default_transaction_isolation),
+	// as the group calls need: a synchronous call then runs without
+	// BEGIN and COMMIT, in the implicit transaction of its batch.
+	readCommitted bool
 	// version is the schema's migration, once migrated: a schema before
 	// migration 9 (in tests of migrations) has no listeners table.
 	version atomic.Int32
@@ -159,6 +164,12 @@ func Open(ctx context.Context, url string, opts Options) (*Store, error) {
 		pool.Close()
 		return nil, fmt.Errorf("pgstore: %w", err)
 	}
+	var isolation string
+	if err := pool.QueryRow(ctx, `SELECT current_setting('default_transaction_isolation')`).Scan(&isolation); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pgstore: %w", err)
+	}
+	s.readCommitted = isolation == "read committed"
 	return s, nil
 }
 
