@@ -250,7 +250,12 @@
 // exclusively, so a mark that did not see a registration committed before
 // the listener read the head. [cairn.NewStore] listens only once a
 // subscriber asks (Changes or Head), so processes that only write make two
-// transactions per append instead of three.
+// transactions per append instead of three. A lone append that commits
+// synchronously (a Store writing alone) looks for listeners in the
+// statement that writes its mark, and notifies only when it finds one
+// (migration 10): it holds the head row's lock from its increment to its
+// commit, and a listener registers under that lock too (FOR SHARE), so
+// the append either sees the registration or commits before it.
 //
 // # Projections
 //

@@ -24,6 +24,7 @@ var migrations = []string{
 	migration7,
 	migration8,
 	migration9,
+	migration10,
 }
 
 // migrationSteps are the steps of migrations that SQL cannot do alone, run

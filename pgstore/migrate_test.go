@@ -195,6 +195,7 @@ func TestMigrationsFrozen(t *testing.T) {
 		"e461eda32825d6d955a4306965fdc334ef48e3b7836e3fb5582b86d3f695b0e5",
 		"c82d46f5c96cc922fd4f5fbbc4d7dbdbc5961dfb03fc2213a279906eafad0229",
 		"240329d0f6e3957438ed6d4cb6da9b78e502f7d085e2f889866ed2731c637923",
+		"756676b6c3b11bd139958f6c7fee0d5bc123260aa4daf8d5dfb4b5196e80ca33",
 	}
 	if len(migrations) != len(released) {
 		t.Fatalf("%d migrations, %d checksums: add the new migration's checksum", len(migrations), len(released))
