@@ -90,8 +90,8 @@ func (c *nodeClients) renewals() int {
 
 // kurrentClient connects the official KurrentDB client to one node.
 func kurrentClient(n *clusterNode) (*kurrentdb.Client, error) {
-	cfg, err := kurrentdb.ParseConnectionString(fmt.Sprintf("kurrentdb://admin:changeit@%s?tls=true&tlsCAFile=%s&defaultDeadline=%d",
-		n.grpc, n.certs.CACert, clientDeadline.Milliseconds()))
+	cfg, err := kurrentdb.ParseConnectionString(fmt.Sprintf("kurrentdb://admin:%s@%s?tls=true&tlsCAFile=%s&defaultDeadline=%d",
+		n.adminPassword(), n.grpc, n.certs.CACert, clientDeadline.Milliseconds()))
 	if err != nil {
 		return nil, err
 	}
@@ -122,6 +122,28 @@ type faultLoad struct {
 	retried, timedOut int
 	errs              map[string]int // the kinds of errors appends met, by node
 	lastErr           error
+	answered          []answer // appends acknowledged and reads answered, by node
+}
+
+// answer is an append acknowledged, or a read answered, through a node.
+type answer struct {
+	node      int
+	read      bool
+	call, ret time.Time
+}
+
+// answeredBy returns the appends acknowledged (or, with read, the reads
+// answered) through node by calls made after from that returned before to.
+func (l *faultLoad) answeredBy(node int, read bool, from, to time.Time) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, a := range l.answered {
+		if a.node == node && a.read == read && a.call.After(from) && a.ret.Before(to) {
+			n++
+		}
+	}
+	return n
 }
 
 // errors returns the errors appends met since the last call, and how
@@ -163,11 +185,14 @@ func (l *faultLoad) run(ctx context.Context, w, round int, clients *nodeClients)
 	seen := map[string]int64{}
 	for ctx.Err() == nil {
 		stream := fmt.Sprintf("fault-%d-%d", round, rng.IntN(3))
-		call := l.h.Now()
+		call, callAt := l.h.Now(), time.Now()
 		if rng.IntN(3) == 0 {
 			if v, ok := readVersion(clients, home, stream); ok {
 				seen[stream] = v
 				l.h.Add(w, linearize.Read{Stream: stream}, call, linearize.Result{Version: v})
+				l.mu.Lock()
+				l.answered = append(l.answered, answer{home, true, callAt, time.Now()})
+				l.mu.Unlock()
 			}
 			continue
 		}
@@ -185,12 +210,14 @@ func (l *faultLoad) run(ctx context.Context, w, round int, clients *nodeClients)
 		failed, deadlined := false, false
 		for node := home; ctx.Err() == nil; node = (node + 1) % len(clients.nodes) {
 			c := clients.get(node)
+			tryAt := time.Now()
 			res, err := c.AppendToStream(context.Background(), stream, kurrentdb.AppendToStreamOptions{StreamState: state}, ev)
 			if err == nil {
 				out = linearize.Result{Version: int64(res.NextExpectedVersion)}
 				seen[stream] = out.Version
 				l.mu.Lock()
 				l.acked[ev.EventID] = acked{stream, out.Version}
+				l.answered = append(l.answered, answer{node, false, tryAt, time.Now()})
 				l.mu.Unlock()
 				break
 			}
@@ -255,10 +282,12 @@ func readVersion(clients *nodeClients, node int, stream string) (int64, bool) {
 }
 
 // A fault is one thing that goes wrong in a round: do it, return what
-// it was, then heal it (while writers go on through the other nodes).
+// it was, then heal it (while writers go on through the other nodes),
+// then, if it has one, check what the writers met while it lasted.
 type fault struct {
-	do   func(t *testing.T, round int) string
-	heal func(t *testing.T)
+	do    func(t *testing.T, round int, load *faultLoad) string
+	heal  func(t *testing.T)
+	check func(t *testing.T, round int, load *faultLoad)
 }
 
 // A cluster of three `cairn serve` nodes on a cluster of three separate
@@ -297,7 +326,7 @@ func TestClusterFaults(t *testing.T) {
 	var killedNATS *natsServer
 	var touched *clusterNode
 	faults := []fault{{
-		do: func(t *testing.T, round int) string {
+		do: func(t *testing.T, round int, _ *faultLoad) string {
 			leader := waitStreamCurrent(t, natsServers)
 			// The leader in even rounds, another server in odd ones.
 			victim := 0
@@ -319,7 +348,7 @@ func TestClusterFaults(t *testing.T) {
 			waitStreamCurrent(t, natsServers)
 		},
 	}, {
-		do: func(t *testing.T, round int) string {
+		do: func(t *testing.T, round int, _ *faultLoad) string {
 			touched = nodes[round%3]
 			touched.kill()
 			return fmt.Sprintf("kill -9 of cairn node %d", round%3)
@@ -329,7 +358,7 @@ func TestClusterFaults(t *testing.T) {
 			touched.waitHealthy(t)
 		},
 	}, {
-		do: func(t *testing.T, round int) string {
+		do: func(t *testing.T, round int, _ *faultLoad) string {
 			touched = nodes[(round+1)%3]
 			if err := touched.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 				t.Fatal(err)
@@ -344,7 +373,7 @@ func TestClusterFaults(t *testing.T) {
 			touched.waitHealthy(t)
 		},
 	}, {
-		do: func(t *testing.T, round int) string {
+		do: func(t *testing.T, round int, _ *faultLoad) string {
 			// The node's machine is lost with its disk: a new one takes
 			// its place from a backup of another node.
 			touched = nodes[(round+2)%3]
@@ -363,8 +392,19 @@ func TestClusterFaults(t *testing.T) {
 		},
 	}}
 
+	runFaultRounds(t, nodes, clients, faults, *faultRounds)
+}
+
+// runFaultRounds runs rounds of the faults, one at a time, under six
+// writers using the official client (see TestClusterFaults), and checks
+// after each round: the history of appends and reads linearizable, every
+// acknowledged append in the log once at its version, no event twice, no
+// append refused for its expectation in the log, every node's log the
+// same and gapless.
+func runFaultRounds(t *testing.T, nodes []*clusterNode, clients *nodeClients, faults []fault, rounds int) {
+	t.Helper()
 	all := map[uuid.UUID]acked{} // every append acknowledged, in every round
-	for round := range *faultRounds {
+	for round := range rounds {
 		load := &faultLoad{h: linearize.NewHistory(), acked: map[uuid.UUID]acked{}, refused: map[uuid.UUID]bool{}, errs: map[string]int{}}
 		ctx, stop := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
@@ -378,7 +418,7 @@ func TestClusterFaults(t *testing.T) {
 			retried, timedOut := load.retries()
 			renewed := clients.renewals()
 			load.errors()
-			what := f.do(t, round)
+			what := f.do(t, round, load)
 			// Writes go on without it.
 			deadline := time.Now().Add(30 * time.Second)
 			for load.ackedCount() < before+30 {
@@ -397,6 +437,9 @@ func TestClusterFaults(t *testing.T) {
 				round, what, load.ackedCount()-before, time.Duration(to-from).Round(time.Millisecond), load.h.LongestWithoutAck(from, to).Round(time.Millisecond),
 				r-retried, d-timedOut, clients.renewals()-renewed)
 			t.Logf("round %d, %s: appends failed with %v", round, what, load.errors())
+			if f.check != nil {
+				f.check(t, round, load)
+			}
 		}
 		stop()
 		wg.Wait()

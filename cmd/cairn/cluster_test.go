@@ -27,11 +27,14 @@ import (
 // addresses so that it restarts where it was: with its embedded NATS
 // server (--nats-embedded), or, when store is set, a node of the NATS
 // cluster that store names (--store nats://…). With certs it serves TLS,
-// else plaintext (--insecure).
+// else plaintext (--insecure). With netns it runs in that network
+// namespace, with password as admin's and ops' (beyond loopback cairn
+// refuses the default one).
 type clusterNode struct {
 	dir, grpc, http, nats, route string
 	routes                       []string
 	store                        string
+	netns, password              string
 	certs                        *server.CertFiles
 	cmd                          *exec.Cmd
 	logs                         *syncBuffer
@@ -53,7 +56,12 @@ func (n *clusterNode) start(t *testing.T, bin string) {
 			args = append(args, "--nats-routes", r)
 		}
 	}
-	n.cmd = exec.Command(bin, args...)
+	if n.netns != "" {
+		// /health on the namespace's own address, which only the test
+		// reaches.
+		args = append(args, "--http-public", "--admin-password", n.password, "--ops-password", n.password)
+	}
+	n.cmd = inNetns(n.netns, bin, args...)
 	n.logs = &syncBuffer{}
 	n.cmd.Stderr = n.logs
 	if err := n.cmd.Start(); err != nil {
@@ -87,11 +95,19 @@ func (n *clusterNode) kill() {
 
 // url is the node's cairn:// URL, with the admin's credentials.
 func (n *clusterNode) url() string {
-	u := "cairn://admin:changeit@" + n.grpc
+	u := "cairn://admin:" + n.adminPassword() + "@" + n.grpc
 	if n.certs != nil {
 		u += "?tls=true&tlsCAFile=" + n.certs.CACert
 	}
 	return u
+}
+
+// adminPassword is the admin's password on the node.
+func (n *clusterNode) adminPassword() string {
+	if n.password == "" {
+		return "changeit"
+	}
+	return n.password
 }
 
 // startCluster starts three nodes, each with its embedded NATS server

@@ -18,10 +18,12 @@ import (
 
 // natsServer is one nats-server process of a test's NATS cluster, on
 // fixed addresses so that it restarts where it was, with its JetStream
-// files in dir.
+// files in dir; in the network namespace netns when that is set.
 type natsServer struct {
 	name, dir, client, route string
 	routes                   []string
+	netns                    string
+	monitor                  string // the monitoring port's address, if any
 	cmd                      *exec.Cmd
 	logs                     *syncBuffer
 }
@@ -40,6 +42,9 @@ listen: %q
 jetstream { store_dir: %q, sync_interval: always }
 cluster { name: cairn-test, listen: %q, routes: [%s] }
 `, s.name, s.client, filepath.Join(s.dir, "jetstream"), s.route, strings.Join(routes, ", "))
+	if s.monitor != "" {
+		conf += fmt.Sprintf("http: %q\n", s.monitor)
+	}
 	path := filepath.Join(s.dir, "nats.conf")
 	if err := os.MkdirAll(s.dir, 0o755); err != nil {
 		t.Fatal(err)
@@ -47,7 +52,7 @@ cluster { name: cairn-test, listen: %q, routes: [%s] }
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(natsServerBinary(t), "-c", path)
+	s.cmd = inNetns(s.netns, natsServerBinary(t), "-c", path)
 	s.logs = &syncBuffer{}
 	s.cmd.Stderr = s.logs
 	if err := s.cmd.Start(); err != nil {
@@ -85,6 +90,15 @@ func startNATSCluster(t *testing.T) []*natsServer {
 	for i := range servers {
 		servers[i] = &natsServer{name: fmt.Sprint("nats-", i), dir: filepath.Join(t.TempDir(), fmt.Sprint("nats-", i)), client: freeAddr(t), route: freeAddr(t)}
 	}
+	startNATSServers(t, servers)
+	return servers
+}
+
+// startNATSServers starts the servers routed to each other, kills them
+// when the test ends (showing their logs when it failed), and waits until
+// they take connections.
+func startNATSServers(t *testing.T, servers []*natsServer) {
+	t.Helper()
 	for i, s := range servers {
 		for j, o := range servers {
 			if i != j {
@@ -104,7 +118,16 @@ func startNATSCluster(t *testing.T) []*natsServer {
 	for _, s := range servers {
 		s.waitUp(t)
 	}
-	return servers
+}
+
+// inNetns is the command that runs name with args in the network
+// namespace netns (`ip netns exec`, which execs in place: the process
+// is the command's own), or where the test runs when netns is empty.
+func inNetns(netns, name string, args ...string) *exec.Cmd {
+	if netns == "" {
+		return exec.Command(name, args...)
+	}
+	return exec.Command("ip", append([]string{"netns", "exec", netns, name}, args...)...)
 }
 
 var (
