@@ -200,13 +200,21 @@ func nodeID(opts *Options) (string, error) {
 	return id, nil
 }
 
+// pingInterval is how often a node's own NATS connection pings its server.
+const pingInterval = 2 * time.Second
+
 // connect dials NATS, makes sure the stream and registry exist, and starts
 // the applier after the copy's last record.
 func (d *DB) connect(ctx context.Context) error {
 	if d.opts.Conn != nil {
 		d.nc = d.opts.Conn
 	} else {
-		o := append([]nats.Option{nats.Name("cairn " + d.id), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond)}, d.opts.NATSOptions...)
+		// Pings every pingInterval: a connection to a server cut off by
+		// the network (no reset, no error, only silence) is given up
+		// after two unanswered ones, for another server, instead of
+		// after nats.go's default of minutes.
+		o := append([]nats.Option{nats.Name("cairn " + d.id), nats.MaxReconnects(-1), nats.ReconnectWait(250 * time.Millisecond),
+			nats.PingInterval(pingInterval), nats.MaxPingsOutstanding(2)}, d.opts.NATSOptions...)
 		nc, err := nats.Connect(d.opts.URL, o...)
 		if err != nil {
 			return fmt.Errorf("natsstore: connect to %s: %w", d.opts.URL, err)
