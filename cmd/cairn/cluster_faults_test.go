@@ -339,6 +339,7 @@ func TestClusterFaults(t *testing.T) {
 				victim = (victim + 1 + round/2%2) % len(natsServers)
 			}
 			killedNATS = natsServers[victim]
+			t.Logf("round %d, before the kill of %s: %s", round, killedNATS.name, natsPlacement(natsServers))
 			killedNATS.kill()
 			return fmt.Sprintf("kill -9 of NATS server %s (the stream's leader: %v)", killedNATS.name, killedNATS.name == leader)
 		},

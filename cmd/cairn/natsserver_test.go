@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -88,7 +90,7 @@ func startNATSCluster(t *testing.T) []*natsServer {
 	t.Helper()
 	servers := make([]*natsServer, 3)
 	for i := range servers {
-		servers[i] = &natsServer{name: fmt.Sprint("nats-", i), dir: filepath.Join(t.TempDir(), fmt.Sprint("nats-", i)), client: freeAddr(t), route: freeAddr(t)}
+		servers[i] = &natsServer{name: fmt.Sprint("nats-", i), dir: filepath.Join(t.TempDir(), fmt.Sprint("nats-", i)), client: freeAddr(t), route: freeAddr(t), monitor: freeAddr(t)}
 	}
 	startNATSServers(t, servers)
 	return servers
@@ -208,4 +210,87 @@ func waitStreamCurrent(t *testing.T, servers []*natsServer) string {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// natsPlacement tells, from the monitoring ports of the servers that
+// answer, which server leads the JetStream meta group and each stream,
+// which hosts each consumer of the log (a node's applier reads through
+// one), and where the cairn nodes' connections (NATS clients named
+// "cairn …") are, by the address they come from.
+func natsPlacement(servers []*natsServer) string {
+	var b strings.Builder
+	meta := ""
+	leaders := map[string]string{}
+	consumers := map[string][]string{}
+	conns := map[string][]string{}
+	for _, s := range servers {
+		if s.monitor == "" {
+			continue
+		}
+		var jsz struct {
+			Meta *struct {
+				Leader string `json:"leader"`
+			} `json:"meta_cluster"`
+			Accounts []struct {
+				Streams []struct {
+					Name    string `json:"name"`
+					Cluster *struct {
+						Leader string `json:"leader"`
+					} `json:"cluster"`
+					Consumers []struct {
+						Name    string `json:"name"`
+						Cluster *struct {
+							Leader string `json:"leader"`
+						} `json:"cluster"`
+					} `json:"consumer_detail"`
+				} `json:"stream_detail"`
+			} `json:"account_details"`
+		}
+		if getJSON("http://"+s.monitor+"/jsz?accounts=true&streams=true&consumers=true", &jsz) != nil {
+			continue
+		}
+		if jsz.Meta != nil && jsz.Meta.Leader != "" {
+			meta = jsz.Meta.Leader
+		}
+		for _, a := range jsz.Accounts {
+			for _, st := range a.Streams {
+				if st.Cluster != nil && st.Cluster.Leader != "" {
+					leaders[st.Name] = st.Cluster.Leader
+				}
+				for _, c := range st.Consumers {
+					if c.Cluster != nil && c.Cluster.Leader == s.name {
+						consumers[s.name] = append(consumers[s.name], st.Name+">"+c.Name)
+					}
+				}
+			}
+		}
+		var connz struct {
+			Conns []struct {
+				IP   string `json:"ip"`
+				Port int    `json:"port"`
+				Name string `json:"name"`
+			} `json:"connections"`
+		}
+		if getJSON("http://"+s.monitor+"/connz?limit=1000", &connz) != nil {
+			continue
+		}
+		for _, c := range connz.Conns {
+			if strings.HasPrefix(c.Name, "cairn ") {
+				conns[s.name] = append(conns[s.name], fmt.Sprintf("%s:%d", c.IP, c.Port))
+			}
+		}
+	}
+	fmt.Fprintf(&b, "meta leader %s; stream leaders %v; consumers by server %v; cairn connections by server %v", meta, leaders, consumers, conns)
+	return b.String()
+}
+
+// getJSON decodes what a GET of url answers into v.
+func getJSON(url string, v any) error {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return json.NewDecoder(resp.Body).Decode(v)
 }
