@@ -338,10 +338,26 @@ func TestClusterFaults(t *testing.T) {
 			if round%2 == 1 {
 				victim = (victim + 1 + round/2%2) % len(natsServers)
 			}
+			meta := metaLeader(natsServers)
+			if round%4 == 1 {
+				// The JetStream meta leader, which another server than
+				// it leads the stream for: a node whose consumer of the
+				// log it hosted makes a new one, and that waits for the
+				// meta group's election.
+				if meta == leader {
+					stepDownStream(t, natsServers)
+					leader = waitStreamCurrent(t, natsServers)
+				}
+				for i, s := range natsServers {
+					if s.name == meta && meta != leader {
+						victim = i
+					}
+				}
+			}
 			killedNATS = natsServers[victim]
 			t.Logf("round %d, before the kill of %s: %s", round, killedNATS.name, natsPlacement(natsServers))
 			killedNATS.kill()
-			return fmt.Sprintf("kill -9 of NATS server %s (the stream's leader: %v)", killedNATS.name, killedNATS.name == leader)
+			return fmt.Sprintf("kill -9 of NATS server %s (the stream's leader: %v; the meta leader: %v)", killedNATS.name, killedNATS.name == leader, killedNATS.name == meta)
 		},
 		heal: func(t *testing.T) {
 			killedNATS.start(t)

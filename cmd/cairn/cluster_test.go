@@ -62,7 +62,9 @@ func (n *clusterNode) start(t *testing.T, bin string) {
 		args = append(args, "--http-public", "--admin-password", n.password, "--ops-password", n.password)
 	}
 	n.cmd = inNetns(n.netns, bin, args...)
-	n.logs = &syncBuffer{}
+	if n.logs == nil {
+		n.logs = &syncBuffer{}
+	}
 	n.cmd.Stderr = n.logs
 	if err := n.cmd.Start(); err != nil {
 		t.Fatal(err)

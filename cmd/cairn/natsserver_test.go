@@ -294,3 +294,43 @@ func getJSON(url string, v any) error {
 	defer resp.Body.Close()
 	return json.NewDecoder(resp.Body).Decode(v)
 }
+
+// metaLeader returns the server that leads the JetStream meta group, as
+// the first server that knows says, or "".
+func metaLeader(servers []*natsServer) string {
+	for _, s := range servers {
+		var jsz struct {
+			Meta *struct {
+				Leader string `json:"leader"`
+			} `json:"meta_cluster"`
+		}
+		if s.monitor != "" && getJSON("http://"+s.monitor+"/jsz", &jsz) == nil && jsz.Meta != nil && jsz.Meta.Leader != "" {
+			return jsz.Meta.Leader
+		}
+	}
+	return ""
+}
+
+// stepDownStream asks the log's stream leader to step down, so that
+// another server leads it.
+func stepDownStream(t *testing.T, servers []*natsServer) {
+	t.Helper()
+	nc, err := nats.Connect("nats://"+servers[0].client, nats.Timeout(time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	resp, err := nc.Request("$JS.API.STREAM.LEADER.STEPDOWN.CAIRN", nil, 5*time.Second)
+	if err != nil {
+		t.Fatalf("the stream's leader did not step down: %v", err)
+	}
+	var r struct {
+		Success bool `json:"success"`
+		Error   *struct {
+			Description string `json:"description"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &r); err != nil || !r.Success {
+		t.Fatalf("the stream's leader did not step down: %s", resp.Data)
+	}
+}
