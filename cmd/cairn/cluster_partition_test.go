@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -17,7 +19,11 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn/server"
+	"github.com/google/uuid"
+	"github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 )
+
+var probeStaleReads = flag.Bool("probe-stale-reads", false, "in TestClusterPartition, read through the cut-off node after an append through the majority (fails today: see docs/cluster.md, Caveats)")
 
 // netLabPrefix begins the name of every network namespace a netLab makes,
 // followed by the test process's id: a namespace left by a run that was
@@ -321,6 +327,9 @@ func TestClusterPartition(t *testing.T) {
 						time.Sleep(100 * time.Millisecond)
 					}
 				}
+				if leaderMachine && *probeStaleReads {
+					probeStaleRead(t, clients, isolated, from.Add(hold))
+				}
 				time.Sleep(time.Until(from.Add(hold)))
 				to = time.Now()
 				lab.heal(isolated)
@@ -365,4 +374,31 @@ func natsClientsOf(t *testing.T, s *natsServer) []string {
 		}
 	}
 	return ips
+}
+
+// probeStaleRead appends to a stream of its own through a node of the
+// majority side, then, until the partition ends, reads the stream's last
+// version through the cut-off node with requires-leader, which must not
+// answer without the append.
+func probeStaleRead(t *testing.T, clients *nodeClients, isolated int, until time.Time) {
+	t.Helper()
+	stream := "probe-" + uuid.NewString()
+	var v int64 = -1
+	for i := 0; v < 0 && time.Now().Before(until); i++ {
+		ev := kurrentdb.EventData{EventID: uuid.Must(uuid.NewV7()), EventType: "P", ContentType: kurrentdb.ContentTypeJson, Data: []byte(`{}`)}
+		res, err := clients.get((isolated+1+i%2)%3).AppendToStream(context.Background(), stream, kurrentdb.AppendToStreamOptions{}, ev)
+		if err == nil {
+			v = int64(res.NextExpectedVersion)
+		}
+	}
+	stale := 0
+	for v >= 0 && time.Now().Before(until) {
+		got, ok := readVersion(clients, isolated, stream)
+		if ok && got < v {
+			stale++
+		}
+	}
+	if stale > 0 {
+		t.Errorf("%d requires-leader reads through the cut-off node %d missed an append acknowledged through the majority side before they were made", stale, isolated)
+	}
 }
