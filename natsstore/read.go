@@ -3,11 +3,10 @@ package natsstore
 import (
 	"context"
 	"errors"
-	"time"
+	"fmt"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Reads come from the node's copy. Each checks that the node is open, as
@@ -15,15 +14,19 @@ import (
 
 // Sync returns once the node's copy holds every record the log held when
 // Sync was called: a read after it sees every write acknowledged, through
-// any node, before Sync was called. It costs a request to the stream's
-// leader (for the log's last record) and the wait for the node to apply
-// what it lacks.
+// any node, before Sync was called.
 //
-// Only the leader may say: JetStream's replicas answer stream info
-// requests too, while the stream has no leader or soon after a NATS
-// server restarted, each with its own state, which may lack records the
-// log acknowledged, and the first answer wins. A request for a message
-// (the stream's direct gets are off) is answered by the leader alone.
+// Sync goes through the log: it joins the next record this node's writer
+// publishes (a record of its own when no write is waiting) and returns
+// once the node applied that record. The log acknowledges a record only
+// when a majority of its servers hold it, after every record acknowledged
+// before, so a node cut off from that majority cannot return from Sync
+// with a stale copy. (Asking the stream's leader for the log's last
+// record is not enough: a leader cut off from the others answers from its
+// own state until it notices that it lost its majority, by which time the
+// others may have elected another leader and acknowledged more writes.)
+// It costs a round of the log, shared with the writes and syncs of the
+// same record, and the wait for the node to apply what it lacks.
 func (d *DB) Sync(ctx context.Context) error {
 	if d.closing.Load() {
 		return cairn.ErrClosed
@@ -31,27 +34,14 @@ func (d *DB) Sync(ctx context.Context) error {
 	if err := d.haltedErr(); err != nil {
 		return err
 	}
-	var last uint64
-	// While the stream's leader is being elected a request goes
-	// unanswered: it is sent again every second, so that Sync returns soon
-	// after the election, as writes do.
-	err := retryEvery(ctx, time.Second, 100*time.Millisecond, func(ctx context.Context) error {
-		m, err := d.st.GetLastMsgForSubject(ctx, d.opts.subject())
-		switch {
-		case errors.Is(err, jetstream.ErrMsgNotFound):
-			last = 0 // the log is empty
-			return nil
-		case err != nil:
-			return err
-		}
-		last = m.Sequence
-		return nil
-	})
-	if err != nil {
-		return err
+	out, err := d.do(ctx, &op{barrier: true, done: make(chan struct{})})
+	if err == nil {
+		err = out.Err
 	}
-	d.noteLogged(last)
-	return d.waitApplied(ctx, last)
+	if err != nil && ctx.Err() == nil && !errors.Is(err, cairn.ErrClosed) && !errors.Is(err, ErrHalted) {
+		err = fmt.Errorf("natsstore: cannot tell that this node holds every write the cluster acknowledged (the cluster's log did not take the node's sync record): %w", err)
+	}
+	return err
 }
 
 // ReadStream implements [cairn.Backend].

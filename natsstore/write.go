@@ -19,7 +19,8 @@ import (
 
 // op is one caller's write on its way through the log.
 type op struct {
-	w         diskstore.Write // nil for a compaction
+	w         diskstore.Write // nil for a compaction and a barrier
+	barrier   bool            // no write: returns once its record is applied (Sync)
 	size      int             // about its bytes in a record
 	ids       []uuid.UUID     // the first event IDs of its appends
 	exclusive bool            // logged in a record of its own
@@ -32,9 +33,13 @@ type op struct {
 type batch struct{ ops []*op }
 
 func (b *batch) answer(res diskstore.Applied) {
-	for i, o := range b.ops {
-		if i < len(res.Outcomes) {
-			o.out = res.Outcomes[i]
+	i := 0 // the outcome of the next op with a write
+	for _, o := range b.ops {
+		if o.w != nil {
+			if i < len(res.Outcomes) {
+				o.out = res.Outcomes[i]
+			}
+			i++
 		}
 		close(o.done)
 	}
@@ -266,9 +271,11 @@ func (d *DB) isPending(id string) bool {
 func (d *DB) publish(b *batch) {
 	rec := &record{id: uuid.Must(uuid.NewV7()), time: cairn.Now()}
 	for _, o := range b.ops {
-		if o.w == nil {
+		switch {
+		case o.barrier:
+		case o.w == nil:
 			rec.compact = true
-		} else {
+		default:
 			rec.writes = append(rec.writes, o.w)
 		}
 		if !o.at.IsZero() {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -22,8 +21,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 )
-
-var probeStaleReads = flag.Bool("probe-stale-reads", false, "in TestClusterPartition, read through the cut-off node after an append through the majority (fails today: see docs/cluster.md, Caveats)")
 
 // netLabPrefix begins the name of every network namespace a netLab makes,
 // followed by the test process's id: a namespace left by a run that was
@@ -327,7 +324,7 @@ func TestClusterPartition(t *testing.T) {
 						time.Sleep(100 * time.Millisecond)
 					}
 				}
-				if leaderMachine && *probeStaleReads {
+				if leaderMachine {
 					probeStaleRead(t, clients, isolated, from.Add(hold))
 				}
 				time.Sleep(time.Until(from.Add(hold)))
