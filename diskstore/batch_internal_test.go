@@ -1,7 +1,11 @@
 package diskstore
 
 import (
+	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -90,5 +94,71 @@ func TestIndexWritesKeepOrderOfAKey(t *testing.T) {
 	}
 	if _, _, err := pdb.Get([]byte("tz")); err == nil {
 		t.Fatal("tz is there after its last write deleted it")
+	}
+}
+
+// TestIndexWritesSortedByKind: writes of several kinds of key, some kinds
+// made in key order and some not, with repeated keys,
+// reach the batch in key order, and writes to one key in the order they
+// were made, as a stable sort of them all would put them.
+func TestIndexWritesSortedByKind(t *testing.T) {
+	pdb, err := pebble.Open("", &pebble.Options{FS: vfs.NewMem()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pdb.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	var w indexWrites
+	for round := range 200 {
+		type write struct {
+			key, value string
+			del        bool
+		}
+		var made []write
+		ordered := uint64(0)
+		for i := range rng.IntN(300) {
+			var key []byte
+			switch rng.IntN(5) {
+			case 0: // in the order made, like the retry records of the Store's IDs
+				ordered += uint64(rng.IntN(3))
+				key = binary.BigEndian.AppendUint64([]byte{prefixID}, ordered)
+			case 1:
+				key = appendRunKey(nil, fmt.Sprint("s", rng.IntN(20)), int64(rng.IntN(4)))
+			case 2:
+				key = []byte{byte(rng.IntN(256)), byte(rng.IntN(2))}
+			case 3:
+				key = metaKey(fmt.Sprint("s", rng.IntN(20)))
+			default:
+				key = []byte{prefixMeta}
+			}
+			wr := write{key: string(key), value: fmt.Sprint(round, ".", i), del: rng.IntN(4) == 0}
+			if wr.del {
+				wr.value = ""
+			}
+			made = append(made, wr)
+			w.add(key, []byte(wr.value), wr.del)
+		}
+		want := slices.Clone(made)
+		slices.SortStableFunc(want, func(x, y write) int { return strings.Compare(x.key, y.key) })
+		b := pdb.NewBatch()
+		if err := w.apply(b); err != nil {
+			t.Fatal(err)
+		}
+		var got []write
+		r := b.Reader()
+		for {
+			kind, k, v, ok, err := r.Next()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				break
+			}
+			got = append(got, write{key: string(k), value: string(v), del: kind == pebble.InternalKeyKindDelete})
+		}
+		_ = b.Close()
+		if !slices.Equal(got, want) {
+			t.Fatalf("round %d: batch holds\n%v\nwant\n%v", round, got, want)
+		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"github.com/cairndb/cairn/diskstore/internal/seglog"
 	"github.com/cairndb/cairn/internal/invariants"
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/google/uuid"
 )
 
 // The DB's side of the commit pipeline (pipeline.go): how one group is
@@ -26,7 +25,8 @@ func (d *DB) newGroup(indexed bool, ops []operation) (*group, error) {
 	if err != nil {
 		return nil, d.fail(err)
 	}
-	g := &group{d: d, first: d.next, next: d.next, now: cairn.Now().UnixMicro(), ids: map[uuid.UUID]bool{}, seg: seg, base: base, evs: d.evs[:0]}
+	d.groupIDs.reset()
+	g := &group{d: d, first: d.next, next: d.next, now: cairn.Now().UnixMicro(), ids: &d.groupIDs, seg: seg, base: base, evs: d.evs[:0]}
 	d.filing.reset()
 	idx, events := groupSize(ops)
 	if indexed {

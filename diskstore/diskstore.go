@@ -116,7 +116,8 @@ type DB struct {
 	filing    filing      // the index entries of the group being committed
 	writes    indexWrites // the index writes of the group being committed
 	evs       []groupEvent
-	next      uint64 // next global position
+	groupIDs  groupIDs // the first IDs of the group being committed
+	next      uint64   // next global position
 	frameBuf  []byte
 	unflushed uint64 // memSize of the index writes in pebble's memtable
 	memCap    uint64 // at most the capacity of pebble's memtable (see growMemtable)

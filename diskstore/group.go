@@ -9,7 +9,6 @@ import (
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/internal/invariants"
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/google/uuid"
 )
 
 // group is the state of one group commit: the frame it appends to the log
@@ -30,7 +29,7 @@ type group struct {
 	first  uint64 // the position of the group's first event
 	next   uint64 // next position
 	now    int64  // commit time, Unix µs
-	ids    map[uuid.UUID]bool
+	ids    *groupIDs
 	snaps  map[string]int64
 	// evs are the events the group wrote so far, from position first on:
 	// what the conditions of its later appends are checked against
@@ -225,7 +224,7 @@ func (g *group) check(stream string, expected cairn.ExpectedVersion, events []ca
 		return appendCheck{verdict: verdictRepeat, result: cairn.AppendResult{Version: h.current()}}
 	}
 	id := events[0].ID
-	if g.ids[id] {
+	if g.ids.has(id) {
 		return appendCheck{verdict: verdictLater}
 	}
 	if !g.d.recent.mayBeRecorded(id) {
@@ -315,7 +314,7 @@ func (g *group) write(stream string, h *head, events []cairn.EventData) (cairn.A
 	if err := g.set(g.key, g.scratch); err != nil {
 		return cairn.AppendResult{}, err
 	}
-	g.ids[events[0].ID] = true
+	g.ids.add(events[0].ID)
 	g.d.recent.add(events[0].ID)
 	if !h.stored || h.meta.flags&flagDeleted != 0 {
 		h.meta.flags &^= flagDeleted

@@ -142,3 +142,61 @@ func (r *recentIDs) raise() {
 	clear(r.late)
 	r.sorted, r.merged = late[:0], all[:0]
 }
+
+// groupIDs are the first event IDs of the appends of the group being
+// committed: an append with the same first ID as one of them waits for
+// the next group (verdictLater). The committer keeps one from group to
+// group.
+//
+// Most IDs of a group are above all the IDs before them (the Store's own
+// IDs are time-ordered), which one comparison tells; the others are
+// looked for among the group's IDs, in a list while the group is short,
+// in a map beside it once longer.
+type groupIDs struct {
+	list []id128
+	max  id128
+	m    map[id128]struct{} // nil until needed
+}
+
+// maxListedIDs is the length of a group's list of IDs above which they
+// are also kept in a map.
+const maxListedIDs = 64
+
+func (s *groupIDs) reset() {
+	if cap(s.list) > maxKeptIDs {
+		s.list = nil
+	}
+	s.list, s.m = s.list[:0], nil
+}
+
+// maxKeptIDs bounds the list the committer keeps for the next group.
+const maxKeptIDs = 4096
+
+func (s *groupIDs) has(id uuid.UUID) bool {
+	v := toID128(id)
+	if len(s.list) == 0 || v.cmp(s.max) > 0 {
+		return false
+	}
+	if s.m == nil && len(s.list) <= maxListedIDs {
+		return slices.Contains(s.list, v)
+	}
+	if s.m == nil {
+		s.m = make(map[id128]struct{}, 2*len(s.list))
+		for _, x := range s.list {
+			s.m[x] = struct{}{}
+		}
+	}
+	_, ok := s.m[v]
+	return ok
+}
+
+func (s *groupIDs) add(id uuid.UUID) {
+	v := toID128(id)
+	if len(s.list) == 0 || v.cmp(s.max) > 0 {
+		s.max = v
+	}
+	s.list = append(s.list, v)
+	if s.m != nil {
+		s.m[v] = struct{}{}
+	}
+}

@@ -63,3 +63,41 @@ func TestRecentIDsRule(t *testing.T) {
 		t.Fatalf("a fresh ID sent to the index")
 	}
 }
+
+// TestGroupIDs: a group's IDs tell exactly the IDs added since the last
+// reset, in order or not, in short groups and in long ones.
+func TestGroupIDs(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	var s groupIDs
+	for round := range 100 {
+		s.reset()
+		want := map[uuid.UUID]bool{}
+		var made []uuid.UUID
+		n := rng.IntN(3 * maxListedIDs)
+		for range n {
+			var id uuid.UUID
+			if rng.IntN(2) == 0 {
+				id = uuid.Must(uuid.NewV7()) // above those before, mostly
+			} else {
+				binary.BigEndian.PutUint64(id[:8], rng.Uint64())
+				binary.BigEndian.PutUint64(id[8:], rng.Uint64())
+			}
+			if len(made) > 0 && rng.IntN(8) == 0 {
+				id = made[rng.IntN(len(made))]
+			}
+			// Look for it, and for one made before, before adding it.
+			if got := s.has(id); got != want[id] {
+				t.Fatalf("round %d: has(%v) = %v after %d IDs, want %v", round, id, got, len(made), want[id])
+			}
+			if len(made) > 0 {
+				old := made[rng.IntN(len(made))]
+				if !s.has(old) {
+					t.Fatalf("round %d: an ID added is not there after %d IDs", round, len(made))
+				}
+			}
+			s.add(id)
+			want[id] = true
+			made = append(made, id)
+		}
+	}
+}

@@ -295,13 +295,26 @@ func (l *Log) Reserve() (uint64, int64, error) {
 //
 // The file is extended ahead of the frames, by an eighth of its length (64
 // KiB to 4 MiB at a time): a sync of data written within the file's length
-// costs less than one that also records a new length.
+// costs less than one that also records a new length. The space ahead is
+// written with zeros at once (what it reads as already): a file system
+// such as ext4 allocates it as blocks not yet written, and the first sync
+// of data in such a block must also record it as written, a commit of the
+// file system's journal. Written ahead, the blocks are recorded once, by
+// the sync that writes the zeros out, and the syncs of the frames after
+// it carry data alone: on ext4 (here) that halved the time of a sync, at
+// the price of writing the log's bytes twice.
 func (l *Log) Write(frame []byte) error {
 	if need := l.end + int64(len(frame)); need > l.alloc {
 		ahead := min(max(need/8, 64<<10), 4<<20)
 		if ok, err := preallocate(l.w, l.alloc, need+ahead-l.alloc); err != nil {
 			return err
 		} else if ok {
+			if !l.noSync {
+				// The frame is written over its part below.
+				if err := writeZeros(l.w, max(l.alloc, need), need+ahead); err != nil {
+					return err
+				}
+			}
 			l.alloc = need + ahead
 		}
 	}
@@ -309,6 +322,21 @@ func (l *Log) Write(frame []byte) error {
 		return err
 	}
 	l.end += int64(len(frame))
+	return nil
+}
+
+// zeroBlock is what writeZeros writes, at most, at a time.
+var zeroBlock = sync.OnceValue(func() []byte { return make([]byte, 1<<20) })
+
+// writeZeros writes zeros to f over [from, to).
+func writeZeros(f vfs.File, from, to int64) error {
+	for off := from; off < to; {
+		p := zeroBlock()[:min(int64(len(zeroBlock())), to-off)]
+		if _, err := f.WriteAt(p, off); err != nil {
+			return err
+		}
+		off += int64(len(p))
+	}
 	return nil
 }
 
