@@ -33,7 +33,10 @@ import (
 //
 // So a writer is answered, and a reader sees a write, only once the frame
 // holding it is durable; positions are published in order and without
-// gaps.
+// gaps. The committer knows which groups are still in flight (not yet
+// answered): drain waits for all of them, which the environment does
+// before anything that needs every earlier group durable (a flush of the
+// memtable, a new segment, a batch too large for the memtable).
 //
 // With Options.VisibleBeforeSync (a copy of a log kept durable elsewhere,
 // see there) the syncer's work is split in two: the syncer publishes each
@@ -43,10 +46,7 @@ import (
 // Options.SyncInterval, or at once when the committer drains, and then
 // answers the writers. Durability is unchanged: a request's done, and a
 // group's, are closed only once its frame is durable, which drain waits
-// for; readers merely see the groups sooner. The committer knows which groups are still in flight (not yet
-// answered): drain waits for all of them, which the environment does
-// before anything that needs every earlier group durable (a flush of the
-// memtable, a new segment, a batch too large for the memtable).
+// for; readers merely see the groups sooner.
 //
 // The environment (pipelineEnv) is the DB in the store and a fake in
 // pipeline_test.go, which tests the ordering without a store.
