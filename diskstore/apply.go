@@ -159,6 +159,20 @@ func (a *Applying) Wait() (Applied, error) {
 	return a.op.applied, a.op.err
 }
 
+// Applied waits until the group is applied and readers see it, and
+// returns its outcome, as Wait does. With [Options.VisibleBeforeSync]
+// that may be before the group is durable: Wait waits for that, and may
+// still fail (the store failed to sync its log) after Applied succeeded.
+// Without it, Applied is Wait.
+func (a *Applying) Applied() (Applied, error) {
+	select {
+	case <-a.op.visible:
+		return a.op.applied, nil
+	case <-a.op.done:
+		return a.op.applied, a.op.err
+	}
+}
+
 // Apply submits g to be committed after every group and write submitted
 // before it, and returns at once; [Applying.Wait] waits for its outcome.
 // The writes of g must be valid (as a [cairn.Store] checks them); their
@@ -175,6 +189,7 @@ func (d *DB) Apply(ctx context.Context, g *Group) (*Applying, error) {
 		return nil, &cairn.InvalidArgumentError{Field: "mark", Reason: fmt.Sprintf("holds %d bytes, more than %d", len(g.Mark), maxMark)}
 	}
 	op := &applyOp{group: g}
+	op.visible = make(chan struct{})
 	if err := d.pipe.enqueue(context.WithoutCancel(ctx), op); err != nil {
 		return nil, err
 	}
@@ -182,7 +197,9 @@ func (d *DB) Apply(ctx context.Context, g *Group) (*Applying, error) {
 }
 
 // Mark returns the mark of the last group applied that is durable, and
-// false when no group was ever applied.
+// false when no group was ever applied. With [Options.VisibleBeforeSync]
+// it is the mark of the last group readers see, which may not be durable
+// yet; after a restart, the last durable one.
 func (d *DB) Mark(ctx context.Context) ([]byte, bool, error) {
 	v, err := d.acquire(ctx)
 	if err != nil {

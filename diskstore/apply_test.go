@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -357,6 +359,129 @@ func TestApplyMarkSurvivesCrashWithItsGroup(t *testing.T) {
 				case seq > last && !errors.Is(err, cairn.ErrStreamNotFound):
 					t.Fatalf("group %d after the mark %d is there: %d, %v", seq, last, v, err)
 				}
+			}
+		})
+	}
+}
+
+// TestVisibleBeforeSyncCrash crashes a store whose applied groups are
+// visible before they are durable (Options.VisibleBeforeSync), with a sync
+// interval so long that the log is synced only when the store must have
+// it durable (its index flushed, often, with a small memtable, and its log
+// moving to new segments, with small ones). After the crash, keeping any
+// part of what was not synced, the store must open, and its mark name a
+// group that it holds whole with every group before it, events readable
+// from the log; no later group; and at least every group whose Wait
+// returned. An index flushed while the groups it holds are not durable
+// would point past the log's end after the crash.
+func TestVisibleBeforeSyncCrash(t *testing.T) {
+	for round, unsynced := range []int{0, 30, 70, 100, 0} {
+		t.Run(fmt.Sprintf("unsynced%d", unsynced), func(t *testing.T) {
+			fs := vfs.NewCrashableMem()
+			opts := diskstore.Options{FS: fs, SegmentBytes: 16 << 10, MemTableBytes: 64 << 10,
+				VisibleBeforeSync: true, SyncInterval: time.Hour}
+			db, err := diskstore.Open("db", opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx := context.Background()
+			var durable atomic.Uint64 // the highest group whose Wait returned
+			var waits sync.WaitGroup
+			const groups = 400
+			for seq := uint64(1); seq <= groups; seq++ {
+				evs := make([]cairn.EventData, 1+seq%3)
+				for i := range evs {
+					evs[i] = aev("e")
+				}
+				exp := cairn.NoStream
+				if seq > 1 {
+					exp = cairn.Exact(int64(seq) - 2)
+				}
+				g := &diskstore.Group{Mark: mark(seq), Time: time.Now(), Writes: []diskstore.Write{
+					&diskstore.AppendWrite{Requests: []cairn.AppendRequest{{Stream: fmt.Sprintf("g-%d", seq), Expected: cairn.NoStream, Events: evs}}},
+					&diskstore.AppendWrite{Requests: []cairn.AppendRequest{{Stream: "all", Expected: exp, Events: []cairn.EventData{aev("n")}}}},
+				}}
+				a, err := db.Apply(ctx, g)
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := a.Applied()
+				if err != nil {
+					t.Fatal(err)
+				}
+				for i, o := range res.Outcomes {
+					if o.Err != nil {
+						t.Fatalf("group %d, write %d: %v", seq, i, o.Err)
+					}
+				}
+				// Visible at once, durable or not.
+				if v, err := db.StreamVersion(ctx, "all"); err != nil || v != int64(seq)-1 {
+					t.Fatalf("after group %d was applied, stream all at version %d (%v)", seq, v, err)
+				}
+				waits.Go(func() {
+					if _, err := a.Wait(); err == nil {
+						for cur := durable.Load(); cur < seq && !durable.CompareAndSwap(cur, seq); cur = durable.Load() {
+						}
+					}
+				})
+			}
+			acked := durable.Load()
+			crashed := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: unsynced, RNG: rand.New(rand.NewPCG(uint64(round), 5))})
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			waits.Wait()
+			if durable.Load() != groups {
+				t.Fatalf("after Close, groups up to %d durable, want %d", durable.Load(), groups)
+			}
+			opts.FS = crashed
+			db, err = diskstore.Open("db", opts)
+			if err != nil {
+				t.Fatalf("open after the crash: %v", err)
+			}
+			defer db.Close()
+			last := uint64(0)
+			if m, ok, err := db.Mark(ctx); err != nil {
+				t.Fatal(err)
+			} else if ok {
+				last = binary.BigEndian.Uint64(m)
+			}
+			if last < acked {
+				t.Fatalf("mark %d after the crash, below group %d, durable before it", last, acked)
+			}
+			if last < groups && unsynced == 100 {
+				t.Fatalf("mark %d after a crash that kept every write, want %d", last, groups)
+			}
+			all, err := db.ReadAll(ctx, 0, 1<<20, cairn.Forward)
+			if err != nil {
+				t.Fatalf("reading the log after the crash (mark %d): %v", last, err)
+			}
+			n := len(all)
+			want := 0
+			for seq := uint64(1); seq <= last; seq++ {
+				want += 2 + int(seq%3)
+			}
+			if n != want {
+				t.Fatalf("%d events after the crash, want %d for groups up to the mark %d", n, want, last)
+			}
+			for seq := uint64(1); seq <= groups; seq++ {
+				v, err := db.StreamVersion(ctx, fmt.Sprintf("g-%d", seq))
+				switch {
+				case seq <= last && (err != nil || v != int64(seq%3)):
+					t.Fatalf("group %d (mark %d): version %d, %v", seq, last, v, err)
+				case seq > last && !errors.Is(err, cairn.ErrStreamNotFound):
+					t.Fatalf("group %d after the mark %d is there: %d, %v", seq, last, v, err)
+				}
+			}
+			// The store goes on from its mark.
+			a, err := db.Apply(ctx, &diskstore.Group{Mark: mark(last + 1), Time: time.Now(), Writes: []diskstore.Write{
+				&diskstore.AppendWrite{Requests: []cairn.AppendRequest{{Stream: "all", Expected: cairn.Exact(int64(last) - 1), Events: []cairn.EventData{aev("n")}}}},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res, err := a.Applied(); err != nil || res.Outcomes[0].Err != nil {
+				t.Fatalf("a group after the mark: %v %+v", err, res)
 			}
 		})
 	}

@@ -177,6 +177,9 @@ func Open(dir string, opts Options) (*DB, error) {
 		live:  map[*view]struct{}{},
 	}
 	d.pipe = newPipeline(d, opts.MaxGroupEvents)
+	if opts.VisibleBeforeSync && !opts.NoSync {
+		d.pipe.syncBehind(opts.SyncInterval)
+	}
 	po := d.pebbleOptions()
 	if opts.ReadOnly {
 		if _, err := opts.FS.Stat(dir); errors.Is(err, os.ErrNotExist) {

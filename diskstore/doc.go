@@ -31,7 +31,10 @@
 // share fsyncs), then publishes the snapshot of the last of them to readers
 // and answers their writers. Readers never see a write that is not durable
 // yet, and never see position N+1 before N. Options.NoSync skips the fsync,
-// for tests and benchmarks only.
+// for tests and benchmarks only. Options.VisibleBeforeSync, for a copy of
+// a log kept durable elsewhere (a natsstore node's), publishes each group
+// to readers before the sync and syncs behind, still answering writers
+// only once durable.
 //
 // The log is the commit point and the index's only write-ahead log: pebble
 // runs without one. Its memtable reaches the disk only when the committer

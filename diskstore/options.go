@@ -2,6 +2,7 @@ package diskstore
 
 import (
 	"log/slog"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
@@ -13,6 +14,25 @@ type Options struct {
 	// a crash of the machine (not only of the process) acknowledged
 	// appends can be lost. Never use it for data you want to keep.
 	NoSync bool
+	// VisibleBeforeSync is for a store that copies a log kept durable
+	// elsewhere, as each node of a natsstore cluster keeps its copy of
+	// the cluster's log: a write is visible to readers, and a group given
+	// to [DB.Apply] is reported applied ([Applying.Applied]), once it is
+	// written to this store's log and index, before its log is synced;
+	// the log is synced in the background, at most every SyncInterval.
+	// Writers ([DB.Append] and the others) and [Applying.Wait] are still
+	// answered only once their writes are durable, and a crash keeps the
+	// store whole and consistent, with every write it acknowledged as
+	// durable; what readers saw of the rest may be lost with a crash of
+	// the machine, and must be applied again from the log it copies
+	// ([DB.Mark] names where to start). Never set it for a store that is
+	// not such a copy.
+	VisibleBeforeSync bool
+	// SyncInterval is, with VisibleBeforeSync, the least time between two
+	// syncs of the log in the background (the sync does not wait when
+	// the store needs the writes durable, to flush its index or move to a
+	// new segment). Zero syncs as soon as the last sync is done.
+	SyncInterval time.Duration
 	// Logger receives diagnostics from the engine and from pebble. Nil
 	// discards them.
 	Logger *slog.Logger

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/internal/invariants"
@@ -35,6 +37,16 @@ import (
 // answered): drain waits for all of them, which the environment does
 // before anything that needs every earlier group durable (a flush of the
 // memtable, a new segment, a batch too large for the memtable).
+//
+// With Options.VisibleBeforeSync (a copy of a log kept durable elsewhere,
+// see there) the syncer's work is split in two: the syncer publishes each
+// group to readers as soon as it is handed off, and tells the applied
+// groups' callers (request.visible), then leaves it to a background
+// syncer (behind), which syncs the log at most every
+// Options.SyncInterval, or at once when the committer drains, and then
+// answers the writers. Durability is unchanged: a request's done, and a
+// group's, are closed only once its frame is durable, which drain waits
+// for; readers merely see the groups sooner.
 //
 // The environment (pipelineEnv) is the DB in the store and a fake in
 // pipeline_test.go, which tests the ordering without a store.
@@ -79,6 +91,31 @@ type pipeline struct {
 	// Owned by the syncer goroutine: the position after the last group
 	// completed.
 	next uint64
+
+	// With Options.VisibleBeforeSync: the groups published and not yet
+	// durable, and the background syncer's settings.
+	behind    *behind
+	syncEvery time.Duration
+}
+
+// behind is the queue of groups published before they are durable, from
+// the syncer to the background syncer.
+type behind struct {
+	mu     sync.Mutex
+	groups []*pending
+	closed bool
+	wake   chan struct{} // signalled when groups, closed or draining change
+	done   chan struct{} // closed when the background syncer exits
+	// draining is set while the committer waits in drain: the groups
+	// are synced without waiting for the interval.
+	draining atomic.Int32
+}
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }
 
 // pending is a group on its way to disk, in the syncer's queue.
@@ -101,11 +138,24 @@ func newPipeline(env pipelineEnv, maxGroupEvents int) *pipeline {
 	}
 }
 
+// syncBehind makes the pipeline publish groups before they are durable and
+// sync the log in the background, at most every every (see the top of the
+// file). Call it before start.
+func (p *pipeline) syncBehind(every time.Duration) {
+	p.syncEvery = every
+	p.behind = &behind{wake: make(chan struct{}, 1), done: make(chan struct{})}
+}
+
 // start runs the committer and the syncer; next is the position of the
 // first event to commit.
 func (p *pipeline) start(next uint64) {
 	p.next = next
 	go p.commitLoop()
+	if p.behind != nil {
+		go p.publishLoop()
+		go p.behindLoop()
+		return
+	}
 	go p.syncLoop()
 }
 
@@ -271,6 +321,11 @@ func (p *pipeline) settle() {
 // drain waits until every group in flight is durable (or failed) and
 // answered. Committer only.
 func (p *pipeline) drain() {
+	if p.behind != nil && len(p.flight) > 0 {
+		p.behind.draining.Add(1)
+		defer p.behind.draining.Add(-1)
+		signal(p.behind.wake)
+	}
 	for _, pd := range p.flight {
 		<-pd.done
 	}
@@ -344,5 +399,112 @@ func (p *pipeline) complete(batch []*pending) {
 			close(r.done)
 		}
 		close(pd.done)
+	}
+}
+
+// publishLoop is the syncer goroutine with Options.VisibleBeforeSync: it
+// publishes the groups handed off, tells the callers of applied groups,
+// and queues the groups for the background syncer.
+func (p *pipeline) publishLoop() {
+	b := p.behind
+	defer func() {
+		b.mu.Lock()
+		b.closed = true
+		b.mu.Unlock()
+		signal(b.wake)
+		<-b.done
+		close(p.done)
+	}()
+	for pd := range p.syncq {
+		batch := []*pending{pd}
+	more:
+		for {
+			select {
+			case pd, ok := <-p.syncq:
+				if !ok {
+					break more
+				}
+				batch = append(batch, pd)
+			default:
+				break more
+			}
+		}
+		for _, pd := range batch {
+			if invariants.Enabled && (pd.first != p.next || pd.next < pd.first) {
+				invariants.Failf("diskstore: group of positions [%d, %d) handed to the syncer after positions up to %d", pd.first, pd.next, p.next)
+			}
+			p.next = pd.next
+		}
+		err := p.env.failed()
+		p.env.publishGroups(batch, err)
+		if err == nil {
+			for _, pd := range batch {
+				for _, r := range pd.reqs {
+					if r.visible != nil && r.err == nil {
+						close(r.visible)
+					}
+				}
+			}
+		}
+		b.mu.Lock()
+		b.groups = append(b.groups, batch...)
+		b.mu.Unlock()
+		signal(b.wake)
+	}
+}
+
+// behindLoop is the background syncer: it syncs the log once for every
+// group published since its last sync, at most every p.syncEvery unless
+// the committer drains, and answers their writers.
+func (p *pipeline) behindLoop() {
+	b := p.behind
+	defer close(b.done)
+	last := time.Now()
+	for {
+		b.mu.Lock()
+		n, closed := len(b.groups), b.closed
+		b.mu.Unlock()
+		if n == 0 {
+			if closed {
+				return
+			}
+			<-b.wake
+			continue
+		}
+		if wait := time.Until(last.Add(p.syncEvery)); wait > 0 && !closed && b.draining.Load() == 0 {
+			t := time.NewTimer(wait)
+			for waiting := true; waiting; {
+				select {
+				case <-t.C:
+					waiting = false
+				case <-b.wake:
+					// More groups, closing, or the committer draining.
+					b.mu.Lock()
+					waiting = !b.closed && b.draining.Load() == 0
+					b.mu.Unlock()
+				}
+			}
+			t.Stop()
+		}
+		last = time.Now()
+		b.mu.Lock()
+		batch := b.groups
+		b.groups = nil
+		b.mu.Unlock()
+		err := p.env.failed()
+		if err == nil {
+			if err = p.env.syncLog(); err != nil {
+				err = p.env.fail(err)
+			}
+		}
+		for _, pd := range batch {
+			for _, r := range pd.reqs {
+				if r.err == nil {
+					r.err = err
+				}
+				close(r.done)
+			}
+			close(pd.done)
+		}
 	}
 }

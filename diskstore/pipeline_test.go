@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/internal/invariants"
@@ -36,8 +37,17 @@ type fakeEnv struct {
 }
 
 func newFakeEnv(t *testing.T, maxGroupEvents int) *fakeEnv {
+	return newFakeEnvBehind(t, maxGroupEvents, -1)
+}
+
+// newFakeEnvBehind syncs behind every every (as Options.VisibleBeforeSync
+// does), unless every is negative.
+func newFakeEnvBehind(t *testing.T, maxGroupEvents int, every time.Duration) *fakeEnv {
 	e := &fakeEnv{t: t, groupOf: map[*request]int{}}
 	e.pipe = newPipeline(e, maxGroupEvents)
+	if every >= 0 {
+		e.pipe.syncBehind(every)
+	}
 	e.pipe.start(0)
 	return e
 }
@@ -125,7 +135,13 @@ func appendOf(stream string, n int) *appendOp {
 // in log order with positions that only rise, and a drain waits for every
 // group in flight.
 func TestPipelineAnswersOnlyDurableGroupsInOrder(t *testing.T) {
-	e := newFakeEnv(t, 16)
+	t.Run("sync", func(t *testing.T) { answersOnlyDurableGroupsInOrder(t, newFakeEnv(t, 16)) })
+	// Synced behind, the writers are still answered once durable.
+	t.Run("behind", func(t *testing.T) { answersOnlyDurableGroupsInOrder(t, newFakeEnvBehind(t, 16, time.Millisecond)) })
+	t.Run("behind-at-once", func(t *testing.T) { answersOnlyDurableGroupsInOrder(t, newFakeEnvBehind(t, 16, 0)) })
+}
+
+func answersOnlyDurableGroupsInOrder(t *testing.T, e *fakeEnv) {
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for w := range 16 {
@@ -172,6 +188,63 @@ func TestPipelineAnswersOnlyDurableGroupsInOrder(t *testing.T) {
 	}
 	if err := e.pipe.submit(ctx, appendOf("late", 1)); !errors.Is(err, cairn.ErrClosed) {
 		t.Fatalf("write after close: %v, want ErrClosed", err)
+	}
+}
+
+// TestPipelineSyncBehind: synced behind, a group is published, and its
+// requests that ask told, before any sync; its writers are answered only
+// once a sync made it durable; and a drain has the log synced at once
+// rather than after the interval.
+func TestPipelineSyncBehind(t *testing.T) {
+	e := newFakeEnvBehind(t, 16, time.Hour)
+	ctx := context.Background()
+	op := appendOf("s", 2)
+	op.visible = make(chan struct{})
+	if err := e.pipe.enqueue(ctx, op); err != nil {
+		t.Fatal(err)
+	}
+	<-op.visible
+	e.mu.Lock()
+	published, synced := e.published, e.synced
+	e.mu.Unlock()
+	if len(published) != 1 || published[0] != 2 || synced != 0 {
+		t.Fatalf("published %v after %d syncs, want [2] before any", published, synced)
+	}
+	select {
+	case <-op.done:
+		t.Fatal("a write answered before a sync made it durable")
+	default:
+	}
+	// The fake's flush drains (its own group then waits for the next
+	// sync, unlike the store's, which answers a flush at once).
+	if err := e.pipe.enqueue(ctx, &flushOp{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-op.done:
+	case <-time.After(time.Minute):
+		t.Fatal("a drain waited for the sync interval")
+	}
+	if op.err != nil {
+		t.Fatal(op.err)
+	}
+	e.mu.Lock()
+	synced = e.synced
+	e.mu.Unlock()
+	if synced == 0 {
+		t.Fatal("answered without a sync")
+	}
+	// Close syncs what is left without waiting for the interval.
+	late := appendOf("s", 1)
+	if err := e.pipe.enqueue(ctx, late); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.pipe.close(); err != nil {
+		t.Fatal(err)
+	}
+	<-late.done
+	if late.err != nil {
+		t.Fatal(late.err)
 	}
 }
 

@@ -16,6 +16,10 @@ type request struct {
 	size int // frameBytes(op), once computed
 	err  error
 	done chan struct{} // closed once the write is answered
+	// visible, when set (an applied group), is closed once the write is
+	// published to readers, before it is durable, with
+	// Options.VisibleBeforeSync; it may stay open when done is closed.
+	visible chan struct{}
 }
 
 // operation is one write: a pointer to one of the types below.

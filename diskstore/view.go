@@ -39,7 +39,8 @@ func (v *view) release() {
 
 // publish makes snap, whose positions below next are committed, the read
 // view. Only the syncer (or Open, before it starts) calls it, after the
-// writes in snap are durable. Positions published only rise.
+// writes in snap are durable (before, with Options.VisibleBeforeSync).
+// Positions published only rise.
 func (d *DB) publish(snap *pebble.Snapshot, next uint64) {
 	v := &view{snap: snap, next: next, gone: make(chan struct{}), d: d}
 	v.refs.Store(1)

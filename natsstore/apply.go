@@ -60,8 +60,10 @@ func (d *DB) startApplier(ctx context.Context) error {
 	}
 	d.noteLogged(info.State.LastSeq)
 	toComplete := make(chan *applying, 256)
+	toSync := make(chan *applying, 4096)
 	d.wg.Go(func() { d.applyLoop(msgs, toComplete) })
-	d.wg.Go(func() { d.completeLoop(toComplete) })
+	d.wg.Go(func() { d.completeLoop(toComplete, toSync) })
+	d.wg.Go(func() { d.durableLoop(toSync) })
 	return nil
 }
 
@@ -360,10 +362,14 @@ func (d *DB) applyLoop(msgs jetstream.MessagesContext, out chan<- *applying) {
 }
 
 // completeLoop is the completer goroutine: it waits for each record handed
-// to the copy, in log order, and answers and notifies.
-func (d *DB) completeLoop(in <-chan *applying) {
+// to the copy, in log order, until the copy applied it and its readers see
+// it, not until the copy holds it durably (the log does: a node that
+// restarts applies again what its copy lost), then answers and notifies,
+// and hands the record on to durableLoop.
+func (d *DB) completeLoop(in <-chan *applying, out chan<- *applying) {
+	defer close(out)
 	for ap := range in {
-		res, err := ap.a.Wait()
+		res, err := ap.a.Applied()
 		if err != nil {
 			if !errors.Is(err, cairn.ErrClosed) {
 				d.halt(fmt.Errorf("%w: record %d: %w", ErrHalted, ap.seq, err))
@@ -375,6 +381,23 @@ func (d *DB) completeLoop(in <-chan *applying) {
 		if res.Next > 0 {
 			d.notifiers.fire(res.Next - 1)
 		}
+		out <- ap
+	}
+}
+
+// durableLoop waits, in log order, until the copy holds each record
+// applied durably, and records its sequence as the node's durable mark:
+// what the node reports to the registry, below which the log may be
+// trimmed.
+func (d *DB) durableLoop(in <-chan *applying) {
+	for ap := range in {
+		if _, err := ap.a.Wait(); err != nil {
+			if !errors.Is(err, cairn.ErrClosed) {
+				d.halt(fmt.Errorf("%w: record %d: %w", ErrHalted, ap.seq, err))
+			}
+			continue
+		}
+		d.durable.Store(ap.seq)
 	}
 }
 
@@ -475,12 +498,11 @@ func (d *DB) waitApplied(ctx context.Context, seq uint64) error {
 }
 
 // Applied returns the sequence of the last record of the log the node's
-// copy holds.
-func (d *DB) Applied() uint64 {
-	d.appliedMu.Lock()
-	defer d.appliedMu.Unlock()
-	return d.applied
-}
+// copy holds durably: a node that restarts, even after a power loss,
+// applies the log from the record after it. The node's readers may
+// already see later records: a record is answered and visible once the
+// copy applied it, and the copy is synced behind.
+func (d *DB) Applied() uint64 { return d.durable.Load() }
 
 // notifiers are the registrations of Notify.
 type notifiers struct {

@@ -26,7 +26,7 @@ type Node struct {
 	// for a node that serves no clients.
 	Address string `json:"address,omitempty"`
 	// Applied is the sequence of the last record of the log the node's
-	// copy held when it last reported.
+	// copy held durably when it last reported (see [DB.Applied]).
 	Applied uint64 `json:"applied"`
 	// Reported is when it last reported.
 	Reported time.Time `json:"reported"`

@@ -50,17 +50,24 @@ import (
 // A write is acknowledged once the log holds it (JetStream acknowledges a
 // publish once a majority of the stream's replicas stored it; run NATS
 // with sync_interval: always for that to survive power loss) and the
-// node's copy has applied it durably. The copy stores the sequence of the
-// last record applied in the same frame as that record's writes, so a
-// node that restarts goes on from the next record: never applying one
-// twice, never skipping one.
+// node's copy has applied it, which its readers then see. The log is what
+// makes the write durable: the copy is synced in the background
+// (diskstore.Options.VisibleBeforeSync), at most every 10 ms. The copy
+// stores the sequence of the last record applied in the same frame as
+// that record's writes, and its index never holds more than its synced
+// log, so a node that restarts, even after a power loss, goes on from the
+// record after the last its copy holds durably: never applying one twice,
+// never skipping one, applying again what the copy lost. The node reports
+// that durable sequence ([DB.Applied]) for trimming the log.
 //
 // # Concurrency
 //
 // A DB is safe for concurrent use. The applier goroutine reads the log
 // and hands each record to the copy's committer without waiting; the
-// completer goroutine waits for each, in order, then publishes the
-// sequence applied, answers the node's writers and notifies. The writer
+// completer goroutine waits for each, in order, until the copy applied
+// it, then publishes the sequence applied, answers the node's writers and
+// notifies; a third goroutine waits for each until the copy holds it
+// durably, and publishes the durable sequence. The writer
 // goroutine forms records; each is published from a goroutine of its own,
 // a few at a time.
 type DB struct {
@@ -90,7 +97,8 @@ type DB struct {
 	// The applier's state. appliedMu guards applied, waiters, halted and
 	// pending; it is a leaf.
 	appliedMu sync.Mutex
-	applied   uint64            // the last sequence applied durably
+	applied   uint64            // the last sequence applied, which readers see
+	durable   atomic.Uint64     // the last sequence the copy holds durably (<= applied)
 	waiters   []waiter          // callers waiting for a sequence
 	halted    error             // why the applier stopped, if it did
 	pending   map[string]*batch // records of this node's writer, by id
@@ -143,7 +151,10 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	local, err := diskstore.Open(filepath.Join(opts.Dir, "store"), diskstore.Options{NoSync: opts.NoSync, Logger: opts.Logger})
+	local, err := diskstore.Open(filepath.Join(opts.Dir, "store"), diskstore.Options{NoSync: opts.NoSync, Logger: opts.Logger,
+		// The log holds every record durably: the copy is answered as
+		// applied before it syncs, and synced behind (see completeLoop).
+		VisibleBeforeSync: true, SyncInterval: copySyncInterval})
 	if err != nil {
 		return nil, fmt.Errorf("natsstore: the node's copy: %w", err)
 	}
@@ -166,6 +177,10 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	}
 	return d, nil
 }
+
+// copySyncInterval is the least time between two syncs of a node's copy
+// in the background (diskstore.Options.SyncInterval).
+const copySyncInterval = 10 * time.Millisecond
 
 // maxInflight bounds the records a node's writer has published and not
 // yet seen acknowledged.
@@ -279,6 +294,7 @@ func (d *DB) connect(ctx context.Context) error {
 			return err
 		}
 	}
+	d.durable.Store(d.applied)
 	if err := d.report(ctx); err != nil {
 		return err
 	}
