@@ -87,12 +87,13 @@ type DB struct {
 	wg     sync.WaitGroup
 
 	// The writer.
-	queue    chan *op
-	inflight chan struct{} // a token per record being published
-	released chan struct{} // signalled when a record's publish ends
-	closing  atomic.Bool
-	leave    atomic.Bool  // Close removes the node from the registry
-	closeMu  sync.RWMutex // held shared by callers queueing; Close takes it to close queue (a leaf)
+	queue      chan *op
+	inflight   chan struct{} // a token per record being published
+	released   chan struct{} // signalled when a record's publish ends
+	committing chan struct{} // a token held by the node's CommitAll under way
+	closing    atomic.Bool
+	leave      atomic.Bool  // Close removes the node from the registry
+	closeMu    sync.RWMutex // held shared by callers queueing; Close takes it to close queue (a leaf)
 
 	// The applier's state. appliedMu guards applied, waiters, halted and
 	// pending; it is a leaf.
@@ -169,6 +170,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	}
 	d.queue = make(chan *op, 4096)
 	d.inflight = make(chan struct{}, maxInflight)
+	d.committing = make(chan struct{}, 1)
 	d.released = make(chan struct{}, 1)
 	d.wg.Go(d.writeLoop)
 	d.wg.Go(d.reportLoop)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"time"
 
 	"github.com/cairndb/cairn"
@@ -408,15 +409,35 @@ const maxPlans = 64
 // go into the log with the events. When other writes reach the log first,
 // the commit is refused at apply on every node, and this node runs the
 // projections again, on a copy that now holds those writes, up to 64
-// times. Under a steady stream of writes from other nodes a commit may
-// fail after that many tries, with an error matching
-// [diskstore.ErrPlanStale].
+// times, after a random wait that doubles with each try (up to 64
+// ms); the commits of one node take turns. Under a steady stream of
+// writes from other nodes a commit may fail after that many tries, with
+// an error matching [diskstore.ErrPlanStale].
 func (d *DB) CommitAll(ctx context.Context, req cairn.AppendRequest, projections []cairn.Projection) (cairn.AppendResult, error) {
 	if err := d.Sync(ctx); err != nil {
 		return cairn.AppendResult{}, err
 	}
+	// The commits of one node take turns: they would otherwise make each
+	// other's plans stale.
+	select {
+	case d.committing <- struct{}{}:
+	case <-ctx.Done():
+		return cairn.AppendResult{}, ctx.Err()
+	}
+	defer func() { <-d.committing }()
 	var err error
-	for range maxPlans {
+	for try := range maxPlans {
+		if try > 0 {
+			// Commits of other nodes that keep making each other's plans
+			// stale spread out, each waiting a random time that doubles
+			// with each try, up to 64 ms.
+			wait := time.Duration(rand.Int64N(int64(time.Millisecond) << min(try, 6)))
+			select {
+			case <-time.After(wait):
+			case <-ctx.Done():
+				return cairn.AppendResult{}, ctx.Err()
+			}
+		}
 		at := cairn.Now()
 		var p diskstore.Planned
 		p, err = d.local.PlanCommit(ctx, at, req, projections)
