@@ -19,11 +19,22 @@ const purgeChunk = 256
 // that hold none. Positions
 // of the remaining events never change and positions are never reused.
 func (d *DB) Compact(ctx context.Context) error {
+	m, err := d.purgeDead(ctx)
+	if err != nil || m.seg == 0 {
+		return err
+	}
+	return d.freeDead(ctx, m)
+}
+
+// purgeDead removes the dead events from the index and has the index
+// flushed. It returns the marker of the flushed index (zero in a store
+// never written).
+func (d *DB) purgeDead(ctx context.Context) (marker, error) {
 	after := ""
 	for {
 		op := &purgeOp{after: after}
 		if err := d.submit(ctx, op); err != nil {
-			return err
+			return marker{}, err
 		}
 		if op.next == "" {
 			break
@@ -33,9 +44,16 @@ func (d *DB) Compact(ctx context.Context) error {
 	// Make the index durable up to now: no replay after a crash may start
 	// before the bytes about to be freed.
 	flush := &flushOp{}
-	if err := d.submit(ctx, flush); err != nil || flush.flushed.seg == 0 {
-		return err
+	if err := d.submit(ctx, flush); err != nil {
+		return marker{}, err
 	}
+	return flush.flushed, nil
+}
+
+// freeDead gives back the log's bytes that no live event uses, up to the
+// marker m of the flushed index. Writes go on meanwhile: the view it
+// reads may hold frames after m.
+func (d *DB) freeDead(ctx context.Context, m marker) error {
 	// Readers of older views may still read what the steps removed.
 	if err := d.waitOldViews(ctx); err != nil {
 		return err
@@ -51,7 +69,7 @@ func (d *DB) Compact(ctx context.Context) error {
 		return err
 	}
 	defer d.releaseView(v)
-	return d.reclaim(ctx, v.snap, flush.flushed)
+	return d.reclaim(ctx, v.snap, m)
 }
 
 // reclaim frees the log's bytes that no locator of snap points at, up to
@@ -105,18 +123,35 @@ func (d *DB) reclaim(ctx context.Context, snap *pebble.Snapshot, m marker) error
 			}
 		}
 	}
+	return d.log.Punch(durable(holes, used, m))
+}
+
+// durable returns the part of holes that lies before the end of the
+// marker's frame, in segments still there (used). Snap may hold frames
+// after m, written while compaction ran: no index on disk holds them yet,
+// and after a crash only a replay from m finds them again, reading their
+// headers and index writes, which the bytes between their runs are.
+func durable(holes []seglog.Span, used map[uint64]bool, m marker) []seglog.Span {
 	kept := holes[:0]
 	for _, h := range holes {
-		if h.Seg >= m.seg || used[h.Seg] {
-			kept = append(kept, h)
+		switch {
+		case h.Seg < m.seg && used[h.Seg]:
+		case h.Seg == m.seg && h.Off < m.end:
+			h.Bytes = min(h.Bytes, m.end-h.Off)
+		default:
+			continue
 		}
+		kept = append(kept, h)
 	}
-	return d.log.Punch(kept)
+	return kept
 }
 
 // tail adds the hole after the last live bytes of segment seg: to the end
 // of the file, or of the marker's frame in the marker's segment.
 func (d *DB) tail(holes []seglog.Span, seg uint64, free int64, m marker) []seglog.Span {
+	if seg > m.seg {
+		return holes // past the marker: durable drops it
+	}
 	end := m.end
 	if seg < m.seg {
 		size, err := d.log.Size(seg)
