@@ -250,7 +250,10 @@
 // back to the filesystem: it punches holes (on Linux) over every range of
 // the log that no locator points at (dead events, and the headers and index
 // changes of frames that no replay needs any more), and removes segments
-// that hold no live event.
+// that hold no live event. It frees nothing past the end of the last frame
+// of the index it had flushed: appends go on while it runs, and their
+// frames are in no index on disk until the next flush, so that a replay
+// after a crash reads them whole.
 //
 // # Invariants
 //
