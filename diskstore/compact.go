@@ -18,7 +18,15 @@ const purgeChunk = 256
 // holes over the log's bytes that no live event uses, and removes segments
 // that hold none. Positions
 // of the remaining events never change and positions are never reused.
+// Compactions run one at a time: one must not free bytes on the word of
+// another's purge that is not yet durable.
 func (d *DB) Compact(ctx context.Context) error {
+	select {
+	case d.compacting <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-d.compacting }()
 	m, err := d.purgeDead(ctx)
 	if err != nil || m.seg == 0 {
 		return err

@@ -82,6 +82,8 @@ type DB struct {
 	opened atomic.Bool
 	openMu sync.Mutex
 	damage error
+	// compacting holds a token while a Compact runs.
+	compacting chan struct{}
 	// migrate is set by Open for a store of format 2, whose events it
 	// files in the index (migrate.go).
 	migrate bool
@@ -171,10 +173,11 @@ const reservedMemtables = 2
 func Open(dir string, opts Options) (*DB, error) {
 	opts.ensureDefaults()
 	d := &DB{
-		opts:  opts,
-		lg:    opts.Logger,
-		heads: map[string]*head{},
-		live:  map[*view]struct{}{},
+		opts:       opts,
+		lg:         opts.Logger,
+		heads:      map[string]*head{},
+		live:       map[*view]struct{}{},
+		compacting: make(chan struct{}, 1),
 	}
 	d.pipe = newPipeline(d, opts.MaxGroupEvents)
 	if opts.VisibleBeforeSync && !opts.NoSync {
