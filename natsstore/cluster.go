@@ -3,13 +3,12 @@ package natsstore
 import (
 	"context"
 	"encoding/json"
-
 	"errors"
 	"fmt"
-	"github.com/cairndb/cairn"
 	"slices"
 	"time"
 
+	"github.com/cairndb/cairn"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -28,7 +27,8 @@ type Node struct {
 	// Applied is the sequence of the last record of the log the node's
 	// copy held durably when it last reported (see [DB.Applied]).
 	Applied uint64 `json:"applied"`
-	// Reported is when it last reported.
+	// Reported is when it last reported: when the registry stored its
+	// entry.
 	Reported time.Time `json:"reported"`
 	// Alive is set when it reported within the last three periods.
 	Alive bool `json:"-"`
@@ -83,7 +83,25 @@ func (d *DB) Members(ctx context.Context) ([]cairn.Member, error) {
 // Nodes returns the nodes of the cluster, by id, as the registry holds
 // them: every node that ever joined and was not removed ([DB.Forget]).
 func (d *DB) Nodes(ctx context.Context) ([]Node, error) {
-	lister, err := d.kv.ListKeys(ctx)
+	out, err := readNodes(ctx, d.kv, d.opts.ReportEvery)
+	if err != nil {
+		return nil, err
+	}
+	for i := range out {
+		m := &out[i]
+		m.Self = m.ID == d.id
+		if m.Self {
+			m.Alive = true
+			m.Applied = max(m.Applied, d.Applied())
+		}
+	}
+	return out, nil
+}
+
+// readNodes reads the registry's entries, by id. A node is alive if it
+// reported within three of its periods (every).
+func readNodes(ctx context.Context, kv jetstream.KeyValue, every time.Duration) ([]Node, error) {
+	lister, err := kv.ListKeys(ctx)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrNoKeysFound) {
 			return nil, nil
@@ -99,7 +117,7 @@ func (d *DB) Nodes(ctx context.Context) ([]Node, error) {
 	slices.Sort(keys)
 	out := make([]Node, 0, len(keys))
 	for _, k := range keys {
-		e, err := d.kv.Get(ctx, k)
+		e, err := kv.Get(ctx, k)
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			continue
 		}
@@ -110,16 +128,16 @@ func (d *DB) Nodes(ctx context.Context) ([]Node, error) {
 		if err := json.Unmarshal(e.Value(), &m); err != nil {
 			return nil, fmt.Errorf("natsstore: registry entry %q: %w", k, err)
 		}
-		m.Alive = time.Since(e.Created()) < 3*d.opts.ReportEvery+time.Second
-		m.Self = m.ID == d.id
-		if m.Self {
-			m.Alive = true
-			m.Applied = max(m.Applied, d.Applied())
-		}
+		m.Reported = e.Created()
+		m.Alive = time.Since(e.Created()) < aliveWithin(every)
 		out = append(out, m)
 	}
 	return out, nil
 }
+
+// aliveWithin is how recently a node that reports every period must have
+// reported to count as alive.
+func aliveWithin(every time.Duration) time.Duration { return 3*every + time.Second }
 
 // Forget removes a node from the registry, so that trimming no longer
 // waits for it: for a node that is gone for good.

@@ -44,7 +44,10 @@
 // bucket beside the stream): its address, for gossip ([DB.Members]), and
 // the last record it applied; [DB.Trim] removes the records below the
 // lowest of those. A node that finds the log trimmed past what it applied
-// stops with [ErrHalted] and says so.
+// stops with [ErrHalted] and says so. A node that is down holds trimming
+// back until it returns or is forgotten: [OpenRegistry] opens the
+// registry without being a node, for tools that list the nodes and
+// forget one gone for good ([Registry.Forget]; `cairn nodes`).
 //
 // # Embedded NATS
 //

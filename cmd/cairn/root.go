@@ -62,6 +62,7 @@ func newRootCmdWith(g *globals) *cobra.Command {
 		newVersionCmd(),
 		newServeCmd(g), newCertsCmd(),
 		newBenchCmd(g),
+		newNodesCmd(g),
 	)
 	return root
 }

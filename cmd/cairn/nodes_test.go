@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/natsstore"
+)
+
+// An operator lists a cluster's nodes and forgets one that is gone for
+// good, so that it stops holding the log's trimming back; a node that is
+// alive, or an id the registry does not hold, is refused and nothing is
+// removed.
+func TestNodesListAndForget(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster")
+	}
+	nodes := startCluster(t)
+	var servers []string
+	for _, n := range nodes {
+		servers = append(servers, n.nats)
+	}
+	store := "nats://" + strings.Join(servers, ",")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	// A fourth node, in this process: it registers, and stays registered
+	// when it closes, as a node that dies does.
+	gone, err := natsstore.Open(ctx, natsstore.Options{Dir: filepath.Join(t.TempDir(), "gone"), URL: store, NoSync: true, TrimEvery: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := gone.NodeID()
+	if _, err := gone.Append(ctx, "order-1", cairn.Any, []cairn.EventData{{Type: "Placed", Data: []byte(`{}`)}}); err != nil {
+		t.Fatal(err)
+	}
+	out, _ := mustCairn(t, "nodes", "--store", store)
+	if line := lineWith(out, id); !strings.HasSuffix(line, "alive") {
+		t.Fatalf("cairn nodes lists the fourth node, running, as %q; want it alive:\n%s", line, out)
+	}
+	for _, n := range nodes {
+		if !strings.Contains(out, n.grpc) {
+			t.Errorf("cairn nodes does not list the address of the node serving on %s:\n%s", n.grpc, out)
+		}
+	}
+	_, _, err = cairnCmd(t, "nodes", "forget", id, "--store", store)
+	if !errors.Is(err, natsstore.ErrNodeAlive) {
+		t.Fatalf("forgetting a node that is alive: %v; want it refused (ErrNodeAlive)", err)
+	}
+
+	if err := gone.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The cluster goes on; the fourth node is behind and down.
+	mustCairn(t, "append", "order-2", "Placed", `{}`, "--server", nodes[0].url())
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		out, _ = mustCairn(t, "nodes", "--store", store)
+		if strings.HasSuffix(lineWith(out, id), "down") && strings.Contains(out, "trimming waits for node "+id) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("cairn nodes, 30 s after the fourth node closed and the cluster wrote on, does not say it is down and holds trimming back:\n%s", out)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+
+	_, _, err = cairnCmd(t, "nodes", "forget", "node-nosuch", "--store", store)
+	if !errors.Is(err, natsstore.ErrUnknownNode) {
+		t.Fatalf("forgetting an id the registry does not hold: %v; want ErrUnknownNode", err)
+	}
+	out, _ = mustCairn(t, "nodes", "forget", id, "--store", store)
+	if !strings.Contains(out, "forgot node "+id) {
+		t.Errorf("cairn nodes forget said %q", out)
+	}
+	out, _ = mustCairn(t, "nodes", "--store", store)
+	if strings.Contains(out, id) || strings.Contains(out, "trimming waits") {
+		t.Errorf("cairn nodes after forgetting %s:\n%s", id, out)
+	}
+	for _, n := range nodes {
+		if !strings.HasSuffix(lineWith(out, n.grpc), "alive") {
+			t.Errorf("forgetting the fourth node changed the node serving on %s:\n%s", n.grpc, out)
+		}
+	}
+	_, _, err = cairnCmd(t, "nodes", "forget", id, "--store", store)
+	if !errors.Is(err, natsstore.ErrUnknownNode) {
+		t.Errorf("forgetting %s twice: %v; want ErrUnknownNode", id, err)
+	}
+
+	// What is not a cluster's registry is refused, saying so.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"nodes", "--store", t.TempDir()}, "is not a cluster"},
+		{[]string{"nodes", "--server", nodes[0].url()}, "instead of --server"},
+		{[]string{"nodes", "--store", store + "?stream=OTHER"}, "no stream OTHER"},
+	} {
+		_, _, err := cairnCmd(t, c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("cairn %s: %v; want an error saying %q", strings.Join(c.args, " "), err, c.want)
+		}
+	}
+}
+
+// lineWith returns the first line of out that contains s, trimmed.
+func lineWith(out, s string) string {
+	for line := range strings.Lines(out) {
+		if strings.Contains(line, s) {
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
+}
