@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -70,6 +72,18 @@ func TestNodesListAndForget(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 
+	// The admin UI's dashboard shows the same.
+	page := dashboard(t, nodes[0])
+	if row := rowWith(page, id); !strings.Contains(row, ">down<") {
+		t.Errorf("the dashboard's row of the node that closed: %q; want it down", row)
+	}
+	for i, n := range nodes {
+		row := rowWith(page, n.grpc)
+		if !strings.Contains(row, ">alive<") || strings.Contains(row, "this node") != (i == 0) {
+			t.Errorf("the dashboard of the node serving on %s shows the node serving on %s as %q; want it alive, and marked as this node only for itself", nodes[0].grpc, n.grpc, row)
+		}
+	}
+
 	_, _, err = cairnCmd(t, "nodes", "forget", "node-nosuch", "--store", store)
 	if !errors.Is(err, natsstore.ErrUnknownNode) {
 		t.Fatalf("forgetting an id the registry does not hold: %v; want ErrUnknownNode", err)
@@ -91,6 +105,9 @@ func TestNodesListAndForget(t *testing.T) {
 	if !errors.Is(err, natsstore.ErrUnknownNode) {
 		t.Errorf("forgetting %s twice: %v; want ErrUnknownNode", id, err)
 	}
+	if page := dashboard(t, nodes[1]); strings.Contains(page, id) || strings.Count(page, ">alive<") != len(nodes) {
+		t.Errorf("the dashboard after forgetting %s:\n%s", id, page)
+	}
 
 	// What is not a cluster's registry is refused, saying so.
 	for _, c := range []struct {
@@ -106,6 +123,37 @@ func TestNodesListAndForget(t *testing.T) {
 			t.Errorf("cairn %s: %v; want an error saying %q", strings.Join(c.args, " "), err, c.want)
 		}
 	}
+}
+
+// dashboard returns the admin UI's dashboard of node n, as the admin.
+func dashboard(t *testing.T, n *clusterNode) string {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+n.grpc+"/ui/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.SetBasicAuth("admin", n.adminPassword())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the dashboard of %s: %s %v\n%s", n.grpc, resp.Status, err, b)
+	}
+	return string(b)
+}
+
+// rowWith returns the row of an HTML table in page that contains s.
+func rowWith(page, s string) string {
+	for _, row := range strings.Split(page, "<tr>") {
+		if strings.Contains(row, s) {
+			row, _, _ = strings.Cut(row, "</tr>")
+			return row
+		}
+	}
+	return ""
 }
 
 // lineWith returns the first line of out that contains s, trimmed.

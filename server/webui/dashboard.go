@@ -111,6 +111,20 @@ type dashboardFigures struct {
 	Groups     int     `json:"groups"`
 	Projs      int     `json:"projections"`
 	Engine     string  `json:"engine"`
+	// Clustered is set when the engine runs as one node of a cluster
+	// (cairn.Cluster); Nodes are its nodes, or NodesErr says why they are
+	// not known.
+	Clustered bool      `json:"clustered"`
+	Nodes     []nodeRow `json:"nodes,omitempty"`
+	NodesErr  string    `json:"nodesError,omitempty"`
+}
+
+// nodeRow is one node of a cluster on the dashboard.
+type nodeRow struct {
+	ID      string `json:"id"`
+	Address string `json:"address"`
+	Alive   bool   `json:"alive"`
+	Self    bool   `json:"self"`
 }
 
 func (u *UI) figures(ctx context.Context) (dashboardFigures, error) {
@@ -151,6 +165,16 @@ func (u *UI) figures(ctx context.Context) (dashboardFigures, error) {
 		f.Projs = len(u.host.Projections.List(ctx))
 	}
 	f.Engine = engineName(u.host.Store)
+	if cl, ok := u.host.Store.Backend().(cairn.Cluster); ok {
+		f.Clustered = true
+		ms, err := cl.Members(ctx)
+		if err != nil {
+			f.NodesErr = err.Error()
+		}
+		for _, m := range ms {
+			f.Nodes = append(f.Nodes, nodeRow{ID: m.ID, Address: m.Address, Alive: m.Alive, Self: m.Self})
+		}
+	}
 	return f, nil
 }
 
@@ -165,6 +189,8 @@ func engineName(store *cairn.Store) string {
 		return "memory (memstore)"
 	case "remotestore.Store":
 		return "remote (remotestore)"
+	case "natsstore.DB":
+		return "replicated (natsstore)"
 	default:
 		return name
 	}

@@ -5,7 +5,8 @@
 //
 //   - a dashboard: the log's head position, appended events and read
 //     requests per second as live charts, the store's size on disk, the
-//     engine's health;
+//     engine's health, and on a node of a cluster (cairn.Cluster) the
+//     cluster's nodes, alive or down;
 //   - a stream browser: the streams with a search, a stream or $all read
 //     forwards and backwards a page at a time (links resolved, the standard
 //     projections' streams such as $ce-order included), an event with its
