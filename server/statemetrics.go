@@ -38,6 +38,7 @@ type stateCollector struct {
 	head, disk                 *prometheus.Desc
 	groupLag, inFlight, parked *prometheus.Desc
 	projectionLag              *prometheus.Desc
+	nodeUp                     *prometheus.Desc
 }
 
 func newStateCollector(s *Server) *stateCollector {
@@ -56,11 +57,13 @@ func newStateCollector(s *Server) *stateCollector {
 			"Events in a persistent subscription group's parked list.", group, nil),
 		projectionLag: prometheus.NewDesc("cairn_projection_lag_events",
 			"Events of a projection's source after the last one it processed: positions of the log, or versions of the one stream it reads.", []string{"projection"}, nil),
+		nodeUp: prometheus.NewDesc("cairn_cluster_node_up",
+			"1 for a node of this server's cluster that was heard from lately, 0 for one that was not; one per node the cluster's registry holds. Absent on an engine that is not a cluster's node.", []string{"node", "address"}, nil),
 	}
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.head, c.disk, c.groupLag, c.inFlight, c.parked, c.projectionLag} {
+	for _, d := range []*prometheus.Desc{c.head, c.disk, c.groupLag, c.inFlight, c.parked, c.projectionLag, c.nodeUp} {
 		ch <- d
 	}
 }
@@ -97,6 +100,19 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		for _, l := range lags {
 			ch <- prometheus.MustNewConstMetric(c.projectionLag, prometheus.GaugeValue, float64(l.Events), l.Name)
+		}
+	}
+	if cl, ok := s.store.Backend().(cairn.Cluster); ok {
+		ms, err := cl.Members(ctx)
+		if err != nil {
+			s.log.Warn("metrics: reading the cluster's nodes", "err", err)
+		}
+		for _, m := range ms {
+			up := 0.0
+			if m.Alive {
+				up = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.nodeUp, prometheus.GaugeValue, up, m.ID, m.Address)
 		}
 	}
 }

@@ -84,6 +84,17 @@ func TestNodesListAndForget(t *testing.T) {
 		}
 	}
 
+	// And /metrics, for alerting.
+	metrics := httpGet(t, "http://"+nodes[2].http+"/metrics")
+	if want := `cairn_cluster_node_up{address="",node="` + id + `"} 0`; !strings.Contains(metrics, want) {
+		t.Errorf("/metrics of a node does not report the node that closed as down (%s):\n%s", want, grepLines(metrics, "cairn_cluster"))
+	}
+	for _, n := range nodes {
+		if want := `cairn_cluster_node_up{address="` + n.grpc + `",node=`; !strings.Contains(grepLines(metrics, want), "} 1") {
+			t.Errorf("/metrics does not report the node serving on %s as up:\n%s", n.grpc, grepLines(metrics, "cairn_cluster"))
+		}
+	}
+
 	_, _, err = cairnCmd(t, "nodes", "forget", "node-nosuch", "--store", store)
 	if !errors.Is(err, natsstore.ErrUnknownNode) {
 		t.Fatalf("forgetting an id the registry does not hold: %v; want ErrUnknownNode", err)
@@ -143,6 +154,32 @@ func dashboard(t *testing.T, n *clusterNode) string {
 		t.Fatalf("the dashboard of %s: %s %v\n%s", n.grpc, resp.Status, err, b)
 	}
 	return string(b)
+}
+
+// httpGet returns the body of url, which must answer 200.
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s %v", url, resp.Status, err)
+	}
+	return string(b)
+}
+
+// grepLines returns the lines of s that contain sub.
+func grepLines(s, sub string) string {
+	var out strings.Builder
+	for line := range strings.Lines(s) {
+		if strings.Contains(line, sub) {
+			out.WriteString(line)
+		}
+	}
+	return out.String()
 }
 
 // rowWith returns the row of an HTML table in page that contains s.
