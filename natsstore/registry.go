@@ -142,22 +142,31 @@ var ErrUnknownNode = errors.New("natsstore: no such node")
 // still holds the records after it; if the log was trimmed past it, it
 // refuses to start ([ErrHalted]) and must be restored from a backup.
 func (r *Registry) Forget(ctx context.Context, id string) error {
-	ns, err := r.Nodes(ctx)
+	e, err := r.kv.Get(ctx, id)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		ns, err := r.Nodes(ctx)
+		if err != nil {
+			return err
+		}
+		ids := make([]string, len(ns))
+		for i, n := range ns {
+			ids[i] = n.ID
+		}
+		return fmt.Errorf("%w: the registry holds no node %q (it holds %v)", ErrUnknownNode, id, ids)
+	}
 	if err != nil {
 		return err
 	}
-	for _, n := range ns {
-		if n.ID != id {
-			continue
-		}
-		if n.Alive {
-			return fmt.Errorf("%w: %s reported %v ago; stop it first, and forget it once it has not reported for %v", ErrNodeAlive, id, time.Since(n.Reported).Round(time.Millisecond), aliveWithin(r.every))
-		}
-		return r.kv.Delete(ctx, id)
+	alive := func(ago time.Duration) error {
+		return fmt.Errorf("%w: %s reported %v ago; stop it first, and forget it once it has not reported for %v", ErrNodeAlive, id, ago.Round(time.Millisecond), aliveWithin(r.every))
 	}
-	ids := make([]string, len(ns))
-	for i, n := range ns {
-		ids[i] = n.ID
+	if ago := time.Since(e.Created()); ago < aliveWithin(r.every) {
+		return alive(ago)
 	}
-	return fmt.Errorf("%w: the registry holds no node %q (it holds %v)", ErrUnknownNode, id, ids)
+	// Only the entry read: a node that reports meanwhile is alive.
+	err = r.kv.Delete(ctx, id, jetstream.LastRevision(e.Revision()))
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return alive(0)
+	}
+	return err
 }
