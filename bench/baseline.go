@@ -101,21 +101,37 @@ func (b *FileBaseline) Append(ctx context.Context, writers, appends, perAppend, 
 			}
 		}
 	})
+	dones := make([]chan error, writers)
+	for w := range dones {
+		dones[w] = make(chan error, 1)
+	}
+	all, elapsed, err := timeWriters(writers, appends, func(w, _ int) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		reqs <- pending{n: perAppend, done: dones[w]}
+		return <-dones[w]
+	})
+	close(stop)
+	committer.Wait()
+	b.records += writers * appends * perAppend
+	return all, elapsed, err
+}
+
+// timeWriters runs writers goroutines, each calling do for its appends
+// in turn (w the writer, i the append) until a call fails, and
+// returns every append's latency, the wall time of the whole run and the
+// writers' errors.
+func timeWriters(writers, appends int, do func(w, i int) error) ([]time.Duration, time.Duration, error) {
 	lat := make([][]time.Duration, writers)
 	errs := make([]error, writers)
 	var wg sync.WaitGroup
 	start := time.Now()
 	for w := range writers {
 		wg.Go(func() {
-			done := make(chan error, 1)
-			for range appends {
-				if ctx.Err() != nil {
-					errs[w] = ctx.Err()
-					return
-				}
+			for i := range appends {
 				t := time.Now()
-				reqs <- pending{n: perAppend, done: done}
-				if err := <-done; err != nil {
+				if err := do(w, i); err != nil {
 					errs[w] = err
 					return
 				}
@@ -125,13 +141,10 @@ func (b *FileBaseline) Append(ctx context.Context, writers, appends, perAppend, 
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	close(stop)
-	committer.Wait()
 	var all []time.Duration
 	for _, l := range lat {
 		all = append(all, l...)
 	}
-	b.records += writers * appends * perAppend
 	return all, elapsed, errors.Join(errs...)
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/bench"
 	"github.com/cairndb/cairn/storeurl"
+	natsurl "github.com/cairndb/cairn/storeurl/nats"
 	"github.com/spf13/cobra"
 )
 
@@ -44,8 +45,10 @@ the disk. With memory: the figures show the engine without a disk. With
 postgres://…, a cluster node (nats://…?dir=…) or a server (--server
 cairn://…) bench writes streams named
 bench-XXXXXXXX-… into the store, and deletes them and compacts the store
-afterwards (unless --keep); the baseline is then PostgreSQL's own, or a file
-on this machine's temporary directory.
+afterwards (unless --keep); the baseline is then PostgreSQL's own (plain
+INSERTs), a cluster's NATS servers' own (a JetStream publish per append, to a
+stream of bench's with the replicas of the cluster's log), or a file on this
+machine's temporary directory.
 
 On PostgreSQL, M1 runs application processes side by side (this command
 started again as worker processes), one writer each, against the same
@@ -175,6 +178,27 @@ plain lines otherwise.`,
 					return err
 				}
 				defer b.Close()
+				cfg.Baseline = b
+			} else if !noRaw && kind == storeurl.Nats {
+				o, err := natsurl.Parse(url)
+				if err != nil {
+					return err
+				}
+				if o.Stream == "" {
+					o.Stream = "CAIRN"
+				}
+				if o.Replicas == 0 {
+					o.Replicas = 3
+				}
+				b, err := bench.NewJetStreamBaseline(ctx, o.URL, o.Stream, o.Replicas)
+				if err != nil {
+					return err
+				}
+				defer func() {
+					if cerr := b.Close(); err == nil {
+						err = cerr
+					}
+				}()
 				cfg.Baseline = b
 			} else if !noRaw {
 				if rawDir == "" {
