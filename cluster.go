@@ -23,6 +23,11 @@ type Member struct {
 	Address string
 	// Alive reports whether the node was heard from lately.
 	Alive bool
+	// Applied is how far the node has applied the cluster's log: the
+	// sequence of the last record its copy holds durably, as it last
+	// reported. The nodes' figures compare with one another: a node's lag
+	// is the largest less its own.
+	Applied uint64
 	// Self is set for the node that answered.
 	Self bool
 }

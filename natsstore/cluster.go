@@ -75,7 +75,7 @@ func (d *DB) Members(ctx context.Context) ([]cairn.Member, error) {
 	}
 	out := make([]cairn.Member, len(ns))
 	for i, n := range ns {
-		out[i] = cairn.Member{ID: n.ID, Address: n.Address, Alive: n.Alive, Self: n.Self}
+		out[i] = cairn.Member{ID: n.ID, Address: n.Address, Alive: n.Alive, Self: n.Self, Applied: n.Applied}
 	}
 	return out, nil
 }

@@ -38,7 +38,7 @@ type stateCollector struct {
 	head, disk                 *prometheus.Desc
 	groupLag, inFlight, parked *prometheus.Desc
 	projectionLag              *prometheus.Desc
-	nodeUp                     *prometheus.Desc
+	nodeUp, nodeApplied        *prometheus.Desc
 }
 
 func newStateCollector(s *Server) *stateCollector {
@@ -59,11 +59,13 @@ func newStateCollector(s *Server) *stateCollector {
 			"Events of a projection's source after the last one it processed: positions of the log, or versions of the one stream it reads.", []string{"projection"}, nil),
 		nodeUp: prometheus.NewDesc("cairn_cluster_node_up",
 			"1 for a node of this server's cluster that was heard from lately, 0 for one that was not; one per node the cluster's registry holds. Absent on an engine that is not a cluster's node.", []string{"node", "address"}, nil),
+		nodeApplied: prometheus.NewDesc("cairn_cluster_node_applied_sequence",
+			"The sequence of the last record of the cluster's log a node's copy holds durably, as the node last reported; a node's lag is the largest of them less its own.", []string{"node"}, nil),
 	}
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.head, c.disk, c.groupLag, c.inFlight, c.parked, c.projectionLag, c.nodeUp} {
+	for _, d := range []*prometheus.Desc{c.head, c.disk, c.groupLag, c.inFlight, c.parked, c.projectionLag, c.nodeUp, c.nodeApplied} {
 		ch <- d
 	}
 }
@@ -113,6 +115,7 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 				up = 1
 			}
 			ch <- prometheus.MustNewConstMetric(c.nodeUp, prometheus.GaugeValue, up, m.ID, m.Address)
+			ch <- prometheus.MustNewConstMetric(c.nodeApplied, prometheus.GaugeValue, float64(m.Applied), m.ID)
 		}
 	}
 }

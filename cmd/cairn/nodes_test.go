@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -92,6 +93,25 @@ func TestNodesListAndForget(t *testing.T) {
 	for _, n := range nodes {
 		if want := `cairn_cluster_node_up{address="` + n.grpc + `",node=`; !strings.Contains(grepLines(metrics, want), "} 1") {
 			t.Errorf("/metrics does not report the node serving on %s as up:\n%s", n.grpc, grepLines(metrics, "cairn_cluster"))
+		}
+	}
+	// The node that closed applied less than the others, which applied
+	// the append made after it closed.
+	applied := map[string]float64{}
+	for line := range strings.Lines(grepLines(metrics, "cairn_cluster_node_applied_sequence{")) {
+		var node string
+		var v float64
+		if _, err := fmt.Sscanf(strings.TrimPrefix(line, "cairn_cluster_node_applied_sequence"), "{node=%q} %g", &node, &v); err != nil {
+			t.Fatalf("/metrics line %q: %v", line, err)
+		}
+		applied[node] = v
+	}
+	if len(applied) != len(nodes)+1 {
+		t.Fatalf("/metrics reports the applied sequence of %d nodes, want %d:\n%s", len(applied), len(nodes)+1, grepLines(metrics, "cairn_cluster"))
+	}
+	for node, v := range applied {
+		if node != id && v <= applied[id] {
+			t.Errorf("/metrics: node %s applied %v, not more than the node that closed before the last append (%v)", node, v, applied[id])
 		}
 	}
 

@@ -125,6 +125,8 @@ type nodeRow struct {
 	Address string `json:"address"`
 	Alive   bool   `json:"alive"`
 	Self    bool   `json:"self"`
+	Applied uint64 `json:"applied"`
+	Behind  uint64 `json:"behind"` // records behind the node that applied most
 }
 
 func (u *UI) figures(ctx context.Context) (dashboardFigures, error) {
@@ -171,8 +173,12 @@ func (u *UI) figures(ctx context.Context) (dashboardFigures, error) {
 		if err != nil {
 			f.NodesErr = err.Error()
 		}
+		var most uint64
 		for _, m := range ms {
-			f.Nodes = append(f.Nodes, nodeRow{ID: m.ID, Address: m.Address, Alive: m.Alive, Self: m.Self})
+			most = max(most, m.Applied)
+		}
+		for _, m := range ms {
+			f.Nodes = append(f.Nodes, nodeRow{ID: m.ID, Address: m.Address, Alive: m.Alive, Self: m.Self, Applied: m.Applied, Behind: most - m.Applied})
 		}
 	}
 	return f, nil
