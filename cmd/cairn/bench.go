@@ -190,7 +190,7 @@ plain lines otherwise.`,
 				if o.Replicas == 0 {
 					o.Replicas = 3
 				}
-				b, err := bench.NewJetStreamBaseline(ctx, o.URL, o.Stream, o.Replicas)
+				b, err := bench.NewJetStreamBaseline(ctx, o.URL, o.Stream, o.Replicas, o.NATSOptions...)
 				if err != nil {
 					return err
 				}

@@ -12,18 +12,26 @@
 // replicas its replication factor when the node creates it (3); node the
 // node's id (kept in dir when absent). storeurl.Options.NoSync opens the
 // copy without fsync.
+//
+// For NATS servers that speak TLS: tls=true refuses a server that does not;
+// tlsCAFile names the PEM file of the certificate authorities to trust
+// (otherwise the system's); tlsCertFile and tlsKeyFile name the client
+// certificate and key to present, for servers that verify their clients.
+// Each implies tls=true. Parameter names are read in any case.
 package nats
 
 import (
 	"context"
 	"fmt"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/natsstore"
 	"github.com/cairndb/cairn/storeurl"
+	"github.com/nats-io/nats.go"
 )
 
 func init() { storeurl.Register(storeurl.Nats, open) }
@@ -80,9 +88,38 @@ func Parse(raw string) (natsstore.Options, error) {
 		return bad("parameters: %v", err)
 	}
 	o := natsstore.Options{URL: strings.Join(urls, ",")}
+	var secure, tlsGiven bool
+	var caFile, certFile, keyFile string
+	file := func(k, val string) (string, error) {
+		if val == "" {
+			return "", fmt.Errorf("%s is empty: name a PEM file", k)
+		}
+		if _, err := os.Stat(val); err != nil {
+			return "", fmt.Errorf("%s=%q: %v", k, val, err)
+		}
+		return val, nil
+	}
 	for k, v := range q {
 		val := v[len(v)-1]
 		switch strings.ToLower(k) {
+		case "tls":
+			b, err := strconv.ParseBool(val)
+			if err != nil {
+				return bad("tls=%q: want true or false", val)
+			}
+			secure, tlsGiven = b, true
+		case "tlscafile":
+			if caFile, err = file(k, val); err != nil {
+				return bad("%v", err)
+			}
+		case "tlscertfile":
+			if certFile, err = file(k, val); err != nil {
+				return bad("%v", err)
+			}
+		case "tlskeyfile":
+			if keyFile, err = file(k, val); err != nil {
+				return bad("%v", err)
+			}
 		case "dir":
 			o.Dir = val
 		case "stream":
@@ -96,8 +133,23 @@ func Parse(raw string) (natsstore.Options, error) {
 			}
 			o.Replicas = n
 		default:
-			return bad("unknown parameter %q: use dir, stream, replicas or node", k)
+			return bad("unknown parameter %q: use dir, stream, replicas, node, tls, tlsCAFile, tlsCertFile or tlsKeyFile", k)
 		}
+	}
+	if (certFile == "") != (keyFile == "") {
+		return bad("tlsCertFile and tlsKeyFile go together: the client certificate and its key")
+	}
+	if secure || caFile != "" || certFile != "" {
+		if !secure && tlsGiven {
+			return bad("tls=false with a TLS file: drop one")
+		}
+		o.NATSOptions = append(o.NATSOptions, nats.Secure())
+	}
+	if caFile != "" {
+		o.NATSOptions = append(o.NATSOptions, nats.RootCAs(caFile))
+	}
+	if certFile != "" {
+		o.NATSOptions = append(o.NATSOptions, nats.ClientCert(certFile, keyFile))
 	}
 	return o, nil
 }
