@@ -15,13 +15,20 @@ type Options struct {
 	// engine, in Dir/store) and its node id (Dir/node-id).
 	Dir string
 	// URL names the NATS servers, comma-separated
-	// ("nats://h1:4222,nats://h2:4222"). Ignored when Conn is set.
+	// ("nats://h1:4222,nats://h2:4222"), each with the user and password
+	// to authenticate with, if any ("nats://user:password@h1:4222").
+	// Ignored when Conn is set.
 	URL string
 	// Conn is a connection to NATS that the node uses instead of dialling
 	// URL; the node does not close it.
 	Conn *nats.Conn
-	// NATSOptions are added to the connection the node dials (credentials,
-	// TLS).
+	// NATSOptions are added to the connection the node (or a Registry)
+	// dials: credentials other than a user and password in URL, such as
+	// nats.UserCredentials (a user's .creds file) or
+	// nats.NkeyOptionFromSeed (a user's NKey seed), and TLS, such as
+	// nats.RootCAs and nats.ClientCert. storeurl/nats fills them from a
+	// nats:// URL's creds, nkey and tls parameters. Ignored when Conn is
+	// set.
 	NATSOptions []nats.Option
 	// Stream is the name of the JetStream stream that holds the log.
 	// Zero means "CAIRN". Nodes of one cluster name the same stream.

@@ -17,21 +17,38 @@
 // tlsCAFile names the PEM file of the certificate authorities to trust
 // (otherwise the system's); tlsCertFile and tlsKeyFile name the client
 // certificate and key to present, for servers that verify their clients.
-// Each implies tls=true. Parameter names are read in any case.
+// Each implies tls=true.
+//
+// NATS credentials other than user:password in the URL: creds names a
+// user credentials file (the user's JWT and NKey seed, as nsc and NATS
+// operators hand out), nkey a file holding a user's NKey seed (SU…). The
+// two, and user:password, are exclusive. Parse reads the file and checks
+// that it holds what it should (for creds: a user JWT, unexpired, and the
+// seed of that user); the connection reads it again each time it
+// authenticates. Errors name the parameter and the file, never what the
+// file holds.
+//
+// Parameter names are read in any case.
 package nats
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/natsstore"
 	"github.com/cairndb/cairn/storeurl"
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 )
 
 func init() { storeurl.Register(storeurl.Nats, open) }
@@ -90,12 +107,13 @@ func Parse(raw string) (natsstore.Options, error) {
 	o := natsstore.Options{URL: strings.Join(urls, ",")}
 	var secure, tlsGiven bool
 	var caFile, certFile, keyFile string
-	file := func(k, val string) (string, error) {
+	var credsKey, credsFile, nkeyKey, nkeyFile string
+	file := func(k, val, kind string) (string, error) {
 		if val == "" {
-			return "", fmt.Errorf("%s is empty: name a PEM file", k)
+			return "", fmt.Errorf("%s is empty: name %s", k, kind)
 		}
 		if _, err := os.Stat(val); err != nil {
-			return "", fmt.Errorf("%s=%q: %v", k, val, err)
+			return "", fmt.Errorf("%s=%q: %v", k, val, pathErr(err))
 		}
 		return val, nil
 	}
@@ -109,15 +127,25 @@ func Parse(raw string) (natsstore.Options, error) {
 			}
 			secure, tlsGiven = b, true
 		case "tlscafile":
-			if caFile, err = file(k, val); err != nil {
+			if caFile, err = file(k, val, "a PEM file"); err != nil {
 				return bad("%v", err)
 			}
 		case "tlscertfile":
-			if certFile, err = file(k, val); err != nil {
+			if certFile, err = file(k, val, "a PEM file"); err != nil {
 				return bad("%v", err)
 			}
 		case "tlskeyfile":
-			if keyFile, err = file(k, val); err != nil {
+			if keyFile, err = file(k, val, "a PEM file"); err != nil {
+				return bad("%v", err)
+			}
+		case "creds":
+			credsKey = k
+			if credsFile, err = file(k, val, "a NATS user credentials (.creds) file"); err != nil {
+				return bad("%v", err)
+			}
+		case "nkey":
+			nkeyKey = k
+			if nkeyFile, err = file(k, val, "a file holding a NATS user's NKey seed"); err != nil {
 				return bad("%v", err)
 			}
 		case "dir":
@@ -133,8 +161,27 @@ func Parse(raw string) (natsstore.Options, error) {
 			}
 			o.Replicas = n
 		default:
-			return bad("unknown parameter %q: use dir, stream, replicas, node, tls, tlsCAFile, tlsCertFile or tlsKeyFile", k)
+			return bad("unknown parameter %q: use dir, stream, replicas, node, creds, nkey, tls, tlsCAFile, tlsCertFile or tlsKeyFile", k)
 		}
+	}
+	if credsKey != "" && nkeyKey != "" {
+		return bad("%s and %s are two ways to authenticate to NATS: give one", credsKey, nkeyKey)
+	}
+	if user != "" && (credsKey != "" || nkeyKey != "") {
+		return bad("%s and a user in the URL (user:password@) are two ways to authenticate to NATS: give one", credsKey+nkeyKey)
+	}
+	if credsKey != "" {
+		if err := checkCreds(credsFile, time.Now()); err != nil {
+			return bad("%s=%q: %v", credsKey, credsFile, err)
+		}
+		o.NATSOptions = append(o.NATSOptions, nats.UserCredentials(credsFile))
+	}
+	if nkeyKey != "" {
+		opt, err := nkeyOption(nkeyFile)
+		if err != nil {
+			return bad("%s=%q: %v", nkeyKey, nkeyFile, err)
+		}
+		o.NATSOptions = append(o.NATSOptions, opt)
 	}
 	if (certFile == "") != (keyFile == "") {
 		return bad("tlsCertFile and tlsKeyFile go together: the client certificate and its key")
@@ -152,4 +199,79 @@ func Parse(raw string) (natsstore.Options, error) {
 		o.NATSOptions = append(o.NATSOptions, nats.ClientCert(certFile, keyFile))
 	}
 	return o, nil
+}
+
+// pathErr drops the path from a file's error, which the caller names with
+// its parameter.
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// checkCreds checks that a user credentials file holds a user JWT, not
+// expired at now, and the NKey seed of that user. Its errors say what is
+// missing, never what the file holds.
+func checkCreds(path string, now time.Time) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return pathErr(err)
+	}
+	defer wipe(b)
+	token, err := nkeys.ParseDecoratedJWT(b)
+	if err != nil {
+		return errors.New("no user JWT in the file: want a NATS user credentials (.creds) file")
+	}
+	claims, err := jwt.DecodeUserClaims(token)
+	if err != nil {
+		return errors.New("no valid user JWT in the file: want a NATS user credentials (.creds) file")
+	}
+	if claims.Expires != 0 && now.Unix() >= claims.Expires {
+		return fmt.Errorf("the user JWT expired at %s", time.Unix(claims.Expires, 0).UTC().Format(time.RFC3339))
+	}
+	kp, err := nkeys.ParseDecoratedUserNKey(b)
+	if err != nil {
+		return errors.New("no user NKey seed in the file: want a NATS user credentials (.creds) file, which holds the JWT and the seed")
+	}
+	defer kp.Wipe()
+	pub, err := kp.PublicKey()
+	if err != nil {
+		return errors.New("no valid user NKey seed in the file")
+	}
+	if pub != claims.Subject {
+		return fmt.Errorf("the NKey seed is not the one of the JWT's user (%s)", claims.Subject)
+	}
+	return nil
+}
+
+// nkeyOption checks that a file holds a user's NKey seed and returns the
+// option that authenticates with it. Its errors never show the seed.
+func nkeyOption(path string) (nats.Option, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, pathErr(err)
+	}
+	defer wipe(b)
+	if bytes.Contains(b, []byte("NATS USER JWT")) {
+		return nil, errors.New("the file holds a user JWT: a user credentials (.creds) file goes in creds=")
+	}
+	kp, err := nkeys.ParseDecoratedUserNKey(b)
+	if err != nil {
+		return nil, errors.New("no user NKey seed (SU…) in the file")
+	}
+	kp.Wipe()
+	opt, err := nats.NkeyOptionFromSeed(path)
+	if err != nil {
+		return nil, errors.New("no user NKey seed (SU…) in the file")
+	}
+	return opt, nil
+}
+
+// wipe overwrites a secret read from a file.
+func wipe(b []byte) {
+	for i := range b {
+		b[i] = 'x'
+	}
 }

@@ -31,50 +31,18 @@ func TestTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := natsserver.NewServer(&natsserver.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: filepath.Join(dir, "js"),
-		TLS: true, TLSVerify: true, TLSConfig: tlsConfig, TLSTimeout: 5,
-		NoSigs: true, NoLog: true,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go srv.Start()
-	defer srv.Shutdown()
-	if !srv.ReadyForConnections(10 * time.Second) {
-		t.Fatal("the NATS server did not start")
-	}
+	srv := startNATS(t, &natsserver.Options{TLS: true, TLSVerify: true, TLSConfig: tlsConfig, TLSTimeout: 5})
 	base := "nats://" + srv.Addr().String() + "?replicas=1&dir=" + filepath.Join(dir, "node")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
-	s, err := storeurl.Open(ctx, base+"&tlsCAFile="+certs.CACert+"&TLSCertFile="+user.Cert+"&tlsKeyFile="+user.Key, storeurl.Options{NoSync: true})
-	if err != nil {
-		t.Fatalf("opening a node with the CA and a client certificate: %v", err)
-	}
-	if _, err := s.Append(ctx, "order-1", cairn.NoStream, cairn.EventData{Type: "Placed", Data: []byte(`{}`)}); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.Close(); err != nil {
-		t.Fatal(err)
-	}
+	appendAndRead(ctx, t, base+"&tlsCAFile="+certs.CACert+"&TLSCertFile="+user.Cert+"&tlsKeyFile="+user.Key)
 
 	for _, c := range []struct{ name, params, want string }{
 		{"no CA", "&tlsCertFile=" + user.Cert + "&tlsKeyFile=" + user.Key, "certificate"},
 		{"no client certificate", "&tlsCAFile=" + certs.CACert, "connect"},
 	} {
-		t.Run(c.name, func(t *testing.T) {
-			ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			s, err := storeurl.Open(ctx, base+c.params, storeurl.Options{NoSync: true})
-			if err == nil {
-				s.Close()
-				t.Fatal("opened")
-			}
-			if !strings.Contains(err.Error(), c.want) {
-				t.Errorf("error %q does not say %q", err, c.want)
-			}
-		})
+		t.Run(c.name, func(t *testing.T) { refused(ctx, t, base+c.params, c.want) })
 	}
 
 	for _, bad := range []struct{ params, want string }{
@@ -87,5 +55,65 @@ func TestTLS(t *testing.T) {
 		if _, err := natsurl.Parse(base + bad.params); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("Parse(…%s): %v; want an error saying %q", bad.params, err, bad.want)
 		}
+	}
+}
+
+// startNATS starts an in-process NATS server with JetStream, on a free
+// port of 127.0.0.1, with the authentication or TLS o sets, and shuts it
+// down when the test ends.
+func startNATS(t *testing.T, o *natsserver.Options) *natsserver.Server {
+	t.Helper()
+	o.Host, o.Port = "127.0.0.1", -1
+	o.JetStream, o.StoreDir = true, filepath.Join(t.TempDir(), "js")
+	o.NoSigs, o.NoLog = true, true
+	srv, err := natsserver.NewServer(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go srv.Start()
+	t.Cleanup(srv.Shutdown)
+	if !srv.ReadyForConnections(10 * time.Second) {
+		t.Fatal("the NATS server did not start")
+	}
+	return srv
+}
+
+// appendAndRead opens the node url names, appends an event, reads it
+// back, and closes the node.
+func appendAndRead(ctx context.Context, t *testing.T, url string) {
+	t.Helper()
+	s, err := storeurl.Open(ctx, url, storeurl.Options{NoSync: true})
+	if err != nil {
+		t.Fatalf("opening %s: %v", storeurl.Redact(url), err)
+	}
+	_, err = s.Append(ctx, "order-1", cairn.NoStream, cairn.EventData{Type: "Placed", Data: []byte(`{}`)})
+	var events []cairn.Event
+	if err == nil {
+		events, err = s.ReadStream(ctx, "order-1", 0, 10, cairn.Forward)
+	}
+	if cerr := s.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 1 || events[0].Type != "Placed" {
+		t.Fatalf("read back %+v", events)
+	}
+}
+
+// refused checks that opening the node url names fails with an error
+// that says want.
+func refused(ctx context.Context, t *testing.T, url, want string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	s, err := storeurl.Open(ctx, url, storeurl.Options{NoSync: true})
+	if err == nil {
+		s.Close()
+		t.Fatal("opened")
+	}
+	if !strings.Contains(err.Error(), want) {
+		t.Errorf("error %q does not say %q", err, want)
 	}
 }
