@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairndb/cairn"
@@ -132,15 +133,18 @@ func (d *DB) do(ctx context.Context, o *op) (diskstore.Outcome, error) {
 const maxRecordOps = 4096
 
 // A record of fewer than lingerOps writes waits for more while at least
-// lingerInflight records are in flight (see writeLoop).
+// lingerInflight records are in flight, or while the records in flight
+// hold at least lingerCrowd writes (see writeLoop).
 const (
 	lingerOps      = 256
 	lingerInflight = 2
+	lingerCrowd    = 2
 )
 
 // writeLoop is the writer goroutine.
 func (d *DB) writeLoop() {
 	var carry []*op
+	var inflightOps atomic.Int64 // the writes of the records in flight
 	for {
 		var first *op
 		if len(carry) > 0 {
@@ -204,7 +208,11 @@ func (d *DB) writeLoop() {
 				// lingers until one of them is acknowledged, gathering
 				// the writes that the callers just answered make next:
 				// a record costs a round of the log whatever it holds.
-				if len(d.inflight) < lingerInflight || len(b.ops) >= lingerOps {
+				// It lingers behind a single record in flight only when
+				// that holds writes of several callers: one caller's
+				// write ahead says the callers are too few for waiting
+				// to gather any.
+				if len(b.ops) >= lingerOps || (len(d.inflight) < lingerInflight && inflightOps.Load() < lingerCrowd) {
 					break fill
 				}
 				select {
@@ -232,8 +240,11 @@ func (d *DB) writeLoop() {
 			b.fail(cairn.ErrClosed)
 			continue
 		}
+		n := int64(len(b.ops))
+		inflightOps.Add(n)
 		d.wg.Go(func() {
 			defer func() {
+				inflightOps.Add(-n)
 				<-d.inflight
 				select {
 				case d.released <- struct{}{}:

@@ -1,8 +1,8 @@
 // Command clusterfigs measures what docs/cluster.md's figures need from a
 // running cluster, beside cairn bench and jsbench:
 //
-//	clusterfigs leader NATSURL             the server that leads the log's
-//	                                       stream, and the log's last sequence
+//	clusterfigs leader NATSURL [STREAM]    the server that leads the log's
+//	                                       stream (CAIRN), and its last sequence
 //	clusterfigs lag NATSURL SECONDS        each node's apply lag behind the log
 //	clusterfigs failover CAIRNURL PID      kill -9 PID under a steady writer,
 //	                                       time it to the next acknowledged append
@@ -42,7 +42,7 @@ func main() {
 
 func run() error {
 	if len(os.Args) != 3 && len(os.Args) != 4 {
-		return errors.New("usage: clusterfigs leader NATSURL | lag NATSURL SECONDS | failover CAIRNURL PID")
+		return errors.New("usage: clusterfigs leader NATSURL [STREAM] | lag NATSURL SECONDS | failover CAIRNURL PID")
 	}
 	ctx := context.Background()
 	switch os.Args[1] {
@@ -52,7 +52,11 @@ func run() error {
 			return err
 		}
 		defer close()
-		s, err := js.Stream(ctx, "CAIRN")
+		name := "CAIRN"
+		if len(os.Args) == 4 {
+			name = os.Args[3]
+		}
+		s, err := js.Stream(ctx, name)
 		if err != nil {
 			return err
 		}
