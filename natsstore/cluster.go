@@ -38,8 +38,7 @@ type Node struct {
 
 // report writes the node's entry in the registry.
 func (d *DB) report(ctx context.Context) error {
-	m := Node{ID: d.id, Address: d.opts.Advertise, Applied: d.Applied(), Reported: time.Now().UTC()}
-	b, err := json.Marshal(m)
+	b, err := d.entry()
 	if err != nil {
 		return err
 	}
@@ -47,6 +46,31 @@ func (d *DB) report(ctx context.Context) error {
 		_, err := d.kv.Put(ctx, d.id, b)
 		return err
 	})
+}
+
+// register reports the node as it opens, and tells whether it joined the
+// registry only now (the registry held no entry of it), with the revision
+// of the entry written. A try whose answer was lost counts as not joined.
+func (d *DB) register(ctx context.Context) (rev uint64, joined bool, err error) {
+	b, err := d.entry()
+	if err != nil {
+		return 0, false, err
+	}
+	err = retry(ctx, func(ctx context.Context) error {
+		var err error
+		rev, err = d.kv.Create(ctx, d.id, b)
+		joined = err == nil
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			rev, err = d.kv.Put(ctx, d.id, b)
+		}
+		return err
+	})
+	return rev, joined, err
+}
+
+// entry is the node's entry in the registry, as of now.
+func (d *DB) entry() ([]byte, error) {
+	return json.Marshal(Node{ID: d.id, Address: d.opts.Advertise, Applied: d.Applied(), Reported: time.Now().UTC()})
 }
 
 // reportLoop reports the node every ReportEvery until Close.

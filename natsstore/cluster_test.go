@@ -207,6 +207,21 @@ func TestTrimmedLog(t *testing.T) {
 		}
 		t.Fatalf("a new node on a trimmed log: %v, want ErrHalted", err)
 	}
+	// The node refused left no entry that would hold trimming back.
+	ns, err := a.Nodes(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ns) != 1 || ns[0].ID != a.NodeID() {
+		t.Fatalf("registry after a refused node: %+v, want node %s alone", ns, a.NodeID())
+	}
+	if _, err := s.Append(ctx, "t-1", cairn.Any, cairn.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(400 * time.Millisecond)
+	if first, err := a.Trim(ctx); err != nil || first != 12 {
+		t.Fatalf("trim after a refused node: first record kept %d, %v; want 12", first, err)
+	}
 }
 
 // The history of appends (with expected versions) and synced reads that

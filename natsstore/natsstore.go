@@ -297,11 +297,25 @@ func (d *DB) connect(ctx context.Context) error {
 		}
 	}
 	d.durable.Store(d.applied)
-	if err := d.report(ctx); err != nil {
+	rev, joined, err := d.register(ctx)
+	if err != nil {
 		return err
 	}
 	d.nextSeq.Store(d.applied + 1)
-	return d.startApplier(ctx)
+	if err := d.startApplier(ctx); err != nil {
+		if joined {
+			// A node that joined only now and cannot apply the log (it
+			// was trimmed past it, the credentials may not read it)
+			// leaves: an entry of it would hold trimming back for good.
+			uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if derr := d.kv.Delete(uctx, d.id, jetstream.LastRevision(rev)); derr != nil {
+				err = errors.Join(err, fmt.Errorf("natsstore: removing node %s from the cluster's registry (remove it with cairn nodes forget): %w", d.id, derr))
+			}
+		}
+		return err
+	}
+	return nil
 }
 
 // retry calls fn until it succeeds with backoff, while ctx lasts, trying

@@ -139,8 +139,8 @@ func lag(ctx context.Context, url string, d time.Duration) error {
 	}
 	reports := map[string][]report{}
 	for e := range w.Updates() {
-		if e == nil {
-			continue
+		if e == nil || e.Operation() != jetstream.KeyValuePut {
+			continue // the end of the initial values, or a node that left
 		}
 		var n struct {
 			ID       string    `json:"id"`
