@@ -11,9 +11,16 @@ import (
 // purgeChunk is how many streams one purge step examines.
 const purgeChunk = 256
 
+// purgeRuns bounds the runs (appends) one purge step removes, so that a
+// step holds the committer, and the writers queued behind it, for a
+// bounded time: a stream of many small appends is purged over several
+// steps, each recording how far it got.
+var purgeRuns = 4096
+
 // Compact implements [cairn.Compacter]. It removes the events of deleted,
-// tombstoned and truncated streams from the index, in steps of a few
-// hundred streams that are committed like writes, has the index flushed,
+// tombstoned and truncated streams from the index, in steps of at most a
+// few hundred streams and a few thousand appends that are committed like
+// writes, has the index flushed,
 // then gives their space in the log back to the filesystem: it punches
 // holes over the log's bytes that no live event uses, and removes segments
 // that hold none. Positions
@@ -38,16 +45,16 @@ func (d *DB) Compact(ctx context.Context) error {
 // flushed. It returns the marker of the flushed index (zero in a store
 // never written).
 func (d *DB) purgeDead(ctx context.Context) (marker, error) {
-	after := ""
+	after, at := "", false
 	for {
-		op := &purgeOp{after: after}
+		op := &purgeOp{after: after, at: at}
 		if err := d.submit(ctx, op); err != nil {
 			return marker{}, err
 		}
 		if op.next == "" {
 			break
 		}
-		after = op.next
+		after, at = op.next, op.again
 	}
 	// Make the index durable up to now: no replay after a crash may start
 	// before the bytes about to be freed.
@@ -62,6 +69,15 @@ func (d *DB) purgeDead(ctx context.Context) (marker, error) {
 // marker m of the flushed index. Writes go on meanwhile: the view it
 // reads may hold frames after m.
 func (d *DB) freeDead(ctx context.Context, m marker) error {
+	// Once compaction removed events from the index, a replay of the log
+	// no longer gives the index: the log says so even when none of it is
+	// freed (a small log, whose holes are smaller than a block), so that
+	// a check reads it as compacted and Open does not rebuild from it.
+	if d.cut.Load() {
+		if err := d.log.NoteCompacted(); err != nil {
+			return err
+		}
+	}
 	// Readers of older views may still read what the steps removed.
 	if err := d.waitOldViews(ctx); err != nil {
 		return err
@@ -193,7 +209,7 @@ func (d *DB) purgeStep(op *purgeOp) {
 		return
 	}
 	lower := metaKey(op.after)
-	if op.after != "" {
+	if op.after != "" && !op.at {
 		lower = append(lower, 0)
 	}
 	it, err := d.pdb.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte{prefixMeta + 1}})
@@ -209,13 +225,19 @@ func (d *DB) purgeStep(op *purgeOp) {
 		fail(g, wrapErr(err))
 		return
 	}
+	budget := purgeRuns
 	for _, s := range streams {
-		if err := g.purge(s); err != nil {
+		done, err := g.purge(s, &budget)
+		if err != nil {
 			fail(g, err)
 			return
 		}
+		if !done {
+			op.next, op.again = s, true
+			break
+		}
 	}
-	if len(streams) == purgeChunk {
+	if op.next == "" && len(streams) == purgeChunk {
 		op.next = streams[len(streams)-1]
 	}
 	if g.cuts > 0 && !d.cut.Load() {
@@ -275,26 +297,31 @@ func (g *group) cut(pos uint64, n int64, sp span) error {
 // record (and its own record, unless it is the stream's last and the stream
 // can be written again: it says where versions continue); a run with dead
 // events at its start is recorded again from its first live event.
-func (g *group) purge(stream string) error {
+//
+// It removes at most *budget runs, counting them off, and reports whether
+// it removed every dead event of the stream; if not, the stream's record
+// says how far it got (its versions below are removed), and the next call
+// goes on from there.
+func (g *group) purge(stream string, budget *int) (done bool, err error) {
 	h, err := g.d.head(stream)
 	if err != nil {
-		return err
+		return false, err
 	}
 	tomb := h.meta.flags&flagTombstoned != 0
 	target := min(h.meta.before, h.last+1)
 	if tomb {
 		target = h.last + 1
 		if err := g.del(snapshotKey(stream)); err != nil {
-			return err
+			return false, err
 		}
 	}
 	from := h.meta.purged
 	if target <= from {
-		return nil
+		return true, nil
 	}
 	it, err := g.d.pdb.NewIter(runBounds(stream))
 	if err != nil {
-		return wrapErr(err)
+		return false, wrapErr(err)
 	}
 	rd := &reader{ctx: context.Background(), runs: it, lr: g.d.log.NewReader()}
 	valid := it.SeekLT(runKey(stream, from+1))
@@ -304,7 +331,7 @@ func (g *group) purge(stream string) error {
 	for ; valid; valid = it.Next() {
 		rn, err := rd.current()
 		if err != nil {
-			return rd.close(err)
+			return false, rd.close(err)
 		}
 		if rn.first >= target {
 			break
@@ -316,15 +343,25 @@ func (g *group) purge(stream string) error {
 		if dead <= 0 {
 			continue
 		}
+		if *budget == 0 {
+			// The step's share is spent: the next one goes on from this
+			// run, every version below it removed.
+			if err := rd.close(nil); err != nil {
+				return false, err
+			}
+			h.meta.purged = max(from, rn.first)
+			return false, g.putMeta(stream, h)
+		}
+		*budget--
 		if err := rd.load(rn); err != nil {
-			return rd.close(err)
+			return false, rd.close(err)
 		}
 		first, err := rd.event(rn, 0)
 		if err != nil {
-			return rd.close(err)
+			return false, rd.close(err)
 		}
 		if err := g.del(idKey(first.ID)); err != nil {
-			return rd.close(err)
+			return false, rd.close(err)
 		}
 		skip := rn.bytes
 		if dead < rn.count {
@@ -335,24 +372,24 @@ func (g *group) purge(stream string) error {
 			rest := run{first: rn.first + dead, pos: rn.pos + uint64(dead), count: rn.count - dead,
 				span: span{seg: rn.seg, off: rn.off + skip, bytes: rn.bytes - skip}}
 			if err := g.del(it.Key()); err != nil {
-				return rd.close(err)
+				return false, rd.close(err)
 			}
 			k := runKey(stream, rest.first)
 			if err := g.set(k, appendRun(nil, k, rest.pos, rest.count, rest.span)); err != nil {
-				return rd.close(err)
+				return false, rd.close(err)
 			}
 		} else if tomb || rn.last() < h.last {
 			if err := g.del(it.Key()); err != nil {
-				return rd.close(err)
+				return false, rd.close(err)
 			}
 		}
 		if err := g.cut(rn.pos, dead, span{seg: rn.seg, off: rn.off, bytes: skip}); err != nil {
-			return rd.close(err)
+			return false, rd.close(err)
 		}
 	}
 	if err := rd.close(nil); err != nil {
-		return err
+		return false, err
 	}
 	h.meta.purged = target
-	return g.putMeta(stream, h)
+	return true, g.putMeta(stream, h)
 }

@@ -116,8 +116,10 @@ type healthOp struct{ request }
 // streams after after, a chunk at a time, in a group of its own.
 type purgeOp struct {
 	request
-	after string
+	after string // the step starts after this stream
+	at    bool   // or at it, when the step before did not finish it
 	next  string // where the next step resumes; "" when done
+	again bool   // at next, which this step did not finish, rather than after it
 }
 
 func (o *purgeOp) exclusive() bool { return true }

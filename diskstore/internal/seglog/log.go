@@ -470,6 +470,11 @@ func (l *Log) Dir() string { return l.dir }
 // FS returns the filesystem the log lives on.
 func (l *Log) FS() vfs.FS { return l.fs }
 
+// NoteCompacted makes the note that the log was compacted durable: for a
+// log whose index no longer holds what a replay of it would give, though
+// none of it was freed.
+func (l *Log) NoteCompacted() error { return l.noteCompacted() }
+
 // noteCompacted makes the note that the log was compacted durable, before
 // compaction frees anything.
 func (l *Log) noteCompacted() error {
