@@ -17,6 +17,10 @@ const purgeChunk = 256
 // steps, each recording how far it got.
 var purgeRuns = 4096
 
+// purgeStepped, when set (by tests), is called after each purge step but
+// the last; an error ends the compaction there, as a crash would.
+var purgeStepped func() error
+
 // Compact implements [cairn.Compacter]. It removes the events of deleted,
 // tombstoned and truncated streams from the index, in steps of at most a
 // few hundred streams and a few thousand appends that are committed like
@@ -55,6 +59,11 @@ func (d *DB) purgeDead(ctx context.Context) (marker, error) {
 			break
 		}
 		after, at = op.next, op.again
+		if purgeStepped != nil {
+			if err := purgeStepped(); err != nil {
+				return marker{}, err
+			}
+		}
 	}
 	// Make the index durable up to now: no replay after a crash may start
 	// before the bytes about to be freed.
@@ -70,9 +79,11 @@ func (d *DB) purgeDead(ctx context.Context) (marker, error) {
 // reads may hold frames after m.
 func (d *DB) freeDead(ctx context.Context, m marker) error {
 	// Once compaction removed events from the index, a replay of the log
-	// no longer gives the index: the log says so even when none of it is
-	// freed (a small log, whose holes are smaller than a block), so that
-	// a check reads it as compacted and Open does not rebuild from it.
+	// no longer gives the index, and the log says so even when none of it
+	// is freed (a small log, whose holes are smaller than a block), so
+	// that a check reads it as compacted and Open does not rebuild from
+	// it. The step that first cuts the index notes it; a store cut by an
+	// earlier build may lack the note.
 	if d.cut.Load() {
 		if err := d.log.NoteCompacted(); err != nil {
 			return err
@@ -241,6 +252,13 @@ func (d *DB) purgeStep(op *purgeOp) {
 		op.next = streams[len(streams)-1]
 	}
 	if g.cuts > 0 && !d.cut.Load() {
+		// The log says it was compacted before the index is cut: from
+		// then on a replay of the log no longer gives the index, even
+		// if the compaction ends here (a crash) and frees nothing.
+		if err := d.log.NoteCompacted(); err != nil {
+			fail(g, err)
+			return
+		}
 		// The first events removed: from now on, reads through the index
 		// check that each event is still in the log. Set before the
 		// step is published, so that no reader of its view skips the

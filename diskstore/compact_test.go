@@ -284,44 +284,11 @@ func compactSmallAppends(t *testing.T, runs int) []string {
 		t.Fatal(err)
 	}
 	s := cairn.NewStore(db, cairn.Options{})
-	ids := []string{"del", "tomb", "trunc", "keep"}
-	for i := range 20 {
-		for _, id := range ids {
-			ev := cairn.EventData{ID: uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%s-%d", id, i)), Type: "E", Data: []byte(fmt.Sprintf(`{"i":%d}`, i))}
-			if _, err := s.Append(ctx, id, cairn.Any, ev); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	five := make([]cairn.EventData, 5)
-	for i := range five {
-		five[i] = cairn.EventData{ID: uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "five-%d", i)), Type: "E", Data: []byte(fmt.Sprintf(`{"five":%d}`, i))}
-	}
-	if _, err := s.Append(ctx, "trunc", cairn.Any, five...); err != nil {
-		t.Fatal(err)
-	}
-	if err := errors.Join(s.DeleteStream(ctx, "del", cairn.Any), s.TombstoneStream(ctx, "tomb", cairn.Any),
-		s.TruncateStream(ctx, "trunc", 22), s.TruncateStream(ctx, "keep", 0)); err != nil {
-		t.Fatal(err)
-	}
+	fillSmallAppends(t, s)
 	if err := s.Compact(ctx); err != nil {
 		t.Fatal(err)
 	}
-	read := func() []string {
-		var out []string
-		for e, err := range s.All(ctx, 0, cairn.Forward) {
-			if err != nil {
-				t.Fatal(err)
-			}
-			id := e.ID.String()
-			if strings.HasPrefix(e.StreamID, "$") {
-				id = "-" // the store's own record of a delete, with an ID of its own
-			}
-			out = append(out, fmt.Sprintf("%d %s@%d %s %s", e.Position, e.StreamID, e.Version, id, e.Data))
-		}
-		return out
-	}
-	got := read()
+	got := logLines(t, s)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -338,7 +305,7 @@ func compactSmallAppends(t *testing.T, runs int) []string {
 	}
 	s = cairn.NewStore(db, cairn.Options{})
 	defer s.Close()
-	if again := read(); !slices.Equal(again, got) {
+	if again := logLines(t, s); !slices.Equal(again, got) {
 		t.Fatalf("after a reopen the store reads\n%v\nbefore\n%v", again, got)
 	}
 	// Compaction removed the retry records of the deleted stream's
@@ -365,4 +332,131 @@ func compactSmallAppends(t *testing.T, runs int) []string {
 		t.Fatalf("%d events of trunc and keep after compaction, want 23:\n%v", kept, got)
 	}
 	return got
+}
+
+// TestCompactInterrupted ends a compaction after each of its purge steps
+// in turn, as a crash would: the store then passes the offline check, its
+// log reads what it read before less some of the dead events, and a
+// compaction after a reopen finishes the work, to the store a compaction
+// without interruption leaves.
+func TestCompactInterrupted(t *testing.T) {
+	defer diskstore.SetPurgeRuns(3)()
+	want := compactSmallAppends(t, 3)
+	errStop := errors.New("stopped after a purge step")
+	for stop := 1; ; stop++ {
+		steps := 0
+		restore := diskstore.SetPurgeStepped(func() error {
+			if steps++; steps == stop {
+				return errStop
+			}
+			return nil
+		})
+		ctx := context.Background()
+		dir := t.TempDir()
+		opts := diskstore.Options{NoSync: true}
+		db, err := diskstore.Open(dir, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := cairn.NewStore(db, cairn.Options{})
+		fillSmallAppends(t, s)
+		before := logLines(t, s)
+		err = s.Compact(ctx)
+		restore()
+		if err == nil {
+			if stop == 1 {
+				t.Fatal("the compaction took one step: nothing was interrupted")
+			}
+			_ = s.Close()
+			return // every step was interrupted once
+		}
+		if !errors.Is(err, errStop) {
+			t.Fatalf("compaction stopped after step %d: %v", stop, err)
+		}
+		// Some dead events are gone from the log's reads, none of the
+		// others.
+		if got := logLines(t, s); !subsequence(want, got) || !subsequence(got, before) {
+			t.Fatalf("after a compaction stopped after step %d the store reads\n%v\nnot between what a whole compaction leaves\n%v\nand what it read before\n%v", stop, got, want, before)
+		}
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := diskstore.Check(ctx, dir, diskstore.CheckOptions{TempDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.OK() {
+			t.Fatalf("check after a compaction stopped after step %d: %v", stop, rep.Problems)
+		}
+		db, err = diskstore.Open(dir, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s = cairn.NewStore(db, cairn.Options{})
+		if err := s.Compact(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if got := logLines(t, s); !slices.Equal(got, want) {
+			t.Fatalf("a compaction stopped after step %d, then one to the end, leave\n%v\nnot\n%v", stop, got, want)
+		}
+		_ = s.Close()
+	}
+}
+
+// fillSmallAppends appends 20 single-event appends to each of four
+// streams, interleaved, and five events in one append to one of them, then
+// deletes one stream, tombstones one and truncates one inside the append
+// of five. Event IDs are the same in every store.
+func fillSmallAppends(t *testing.T, s *cairn.Store) {
+	t.Helper()
+	ctx := context.Background()
+	ids := []string{"del", "tomb", "trunc", "keep"}
+	for i := range 20 {
+		for _, id := range ids {
+			ev := cairn.EventData{ID: uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%s-%d", id, i)), Type: "E", Data: []byte(fmt.Sprintf(`{"i":%d}`, i))}
+			if _, err := s.Append(ctx, id, cairn.Any, ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	five := make([]cairn.EventData, 5)
+	for i := range five {
+		five[i] = cairn.EventData{ID: uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "five-%d", i)), Type: "E", Data: []byte(fmt.Sprintf(`{"five":%d}`, i))}
+	}
+	if _, err := s.Append(ctx, "trunc", cairn.Any, five...); err != nil {
+		t.Fatal(err)
+	}
+	if err := errors.Join(s.DeleteStream(ctx, "del", cairn.Any), s.TombstoneStream(ctx, "tomb", cairn.Any),
+		s.TruncateStream(ctx, "trunc", 22), s.TruncateStream(ctx, "keep", 0)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// logLines returns what the store's log reads, an event a line; the store's
+// own records of deletes without their IDs, which each store makes anew.
+func logLines(t *testing.T, s *cairn.Store) []string {
+	t.Helper()
+	ctx := context.Background()
+	var out []string
+	for e, err := range s.All(ctx, 0, cairn.Forward) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := e.ID.String()
+		if strings.HasPrefix(e.StreamID, "$") {
+			id = "-" // the store's own record of a delete, with an ID of its own
+		}
+		out = append(out, fmt.Sprintf("%d %s@%d %s %s", e.Position, e.StreamID, e.Version, id, e.Data))
+	}
+	return out
+}
+
+// subsequence reports whether a's lines are all in b, in the same order.
+func subsequence(a, b []string) bool {
+	for _, line := range b {
+		if len(a) > 0 && a[0] == line {
+			a = a[1:]
+		}
+	}
+	return len(a) == 0
 }

@@ -7,3 +7,11 @@ func SetPurgeRuns(n int) (restore func()) {
 	purgeRuns = n
 	return func() { purgeRuns = was }
 }
+
+// SetPurgeStepped has fn called after each purge step of a compaction but
+// the last, for a test, and returns what puts it back.
+func SetPurgeStepped(fn func() error) (restore func()) {
+	was := purgeStepped
+	purgeStepped = fn
+	return func() { purgeStepped = was }
+}
