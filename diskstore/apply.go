@@ -41,7 +41,7 @@ type Group struct {
 }
 
 // Write is one write of a [Group]: an *AppendWrite, *DeleteWrite,
-// *TruncateWrite, *SnapshotWrite or *CommitWrite.
+// *TruncateWrite, *SnapshotWrite, *CommitWrite or *PurgeWrite.
 type Write interface{ write() }
 
 // AppendWrite appends to one stream (one request, as [DB.Append] does)
@@ -96,7 +96,23 @@ type Plan struct {
 	Writes   []TableWrite
 }
 
+// PurgeWrite is one step of a compaction's purge, as [DB.Compact] takes
+// them: it removes from the index the dead events (of deleted,
+// tombstoned and truncated streams) of up to 256 streams from where it
+// begins, at most Runs appends of them (4,096 when Runs is 0), and forgets
+// their retry records. A replicated store logs each step as a record of
+// its own, so that every copy purges at the same points of the log while
+// the records between the steps go on being applied, then calls
+// [DB.Reclaim] on each copy once the last step is applied. A group with a
+// PurgeWrite holds no other write. Its [Outcome.Resume] is the step after.
+type PurgeWrite struct {
+	After string // the step begins after this stream ("" at the first)
+	At    bool   // or at After itself, which the step before did not finish
+	Runs  int
+}
+
 func (*AppendWrite) write()   {}
+func (*PurgeWrite) write()    {}
 func (*DeleteWrite) write()   {}
 func (*TruncateWrite) write() {}
 func (*SnapshotWrite) write() {}
@@ -112,6 +128,9 @@ var ErrPlanStale = errors.New("diskstore: the log moved since the commit was pla
 type Outcome struct {
 	Results []cairn.AppendResult
 	Err     error
+	// Resume is, for a [PurgeWrite], the next step of the purge; nil once
+	// the purge reached the last stream.
+	Resume *PurgeWrite
 }
 
 // Applied is the outcome of a group.
@@ -225,6 +244,12 @@ func (d *DB) Mark(ctx context.Context) ([]byte, bool, error) {
 // on the committer goroutine.
 func (d *DB) applyGroup(op *applyOp) {
 	r := op.base()
+	if ws := op.group.Writes; len(ws) == 1 {
+		if w, ok := ws[0].(*PurgeWrite); ok {
+			d.applyPurge(op, w)
+			return
+		}
+	}
 	g, err := d.newGroup(false, []operation{op})
 	if err != nil {
 		r.err = err
@@ -241,6 +266,32 @@ func (d *DB) applyGroup(op *applyOp) {
 	if err := g.set(k, seal(k, op.group.Mark)); err == nil {
 		op.applied.Next = g.next
 	}
+	d.handoff(g, true, []*request{r})
+}
+
+// applyPurge commits op's group, the purge step w, alone in one frame,
+// mark included. It runs on the committer goroutine.
+func (d *DB) applyPurge(op *applyOp, w *PurgeWrite) {
+	r := op.base()
+	// Indexed: cutting the locators of one frame reads the cuts before.
+	g, err := d.newGroup(true, nil)
+	if err != nil {
+		r.err = err
+		d.handoff(nil, false, []*request{r})
+		return
+	}
+	g.now = op.group.Time.UTC().Truncate(time.Microsecond).UnixMicro()
+	next, err := g.purgeStep(*w)
+	if err == nil {
+		k := applyMarkKey
+		err = g.set(k, seal(k, op.group.Mark))
+	}
+	if err != nil {
+		r.err = err
+		d.handoff(g, false, []*request{r})
+		return
+	}
+	op.applied = Applied{Outcomes: []Outcome{{Resume: next}}, Next: g.next}
 	d.handoff(g, true, []*request{r})
 }
 
@@ -275,6 +326,8 @@ func (g *group) apply(w Write) Outcome {
 	case *SnapshotWrite:
 		_, err := g.do(&snapshotOp{snap: w.Snapshot})
 		return Outcome{Err: err}
+	case *PurgeWrite:
+		return Outcome{Err: errors.New("diskstore: a purge step is applied in a group of its own")}
 	case *CommitWrite:
 		res, err := g.commitPlanned(w)
 		if err != nil {

@@ -63,6 +63,9 @@ func (d *DB) commitGroup(ops []operation) (deferred []operation) {
 			// never written).
 			flush.flushed, _, err = d.marker(d.pdb)
 		}
+		if err == nil {
+			flush.snap = d.pdb.NewSnapshot()
+		}
 		finish(err)
 		return nil
 	}

@@ -24,13 +24,10 @@ var purgeStepped func() error
 // Compact implements [cairn.Compacter]. It removes the events of deleted,
 // tombstoned and truncated streams from the index, in steps of at most a
 // few hundred streams and a few thousand appends that are committed like
-// writes, has the index flushed,
-// then gives their space in the log back to the filesystem: it punches
-// holes over the log's bytes that no live event uses, and removes segments
-// that hold none. Positions
-// of the remaining events never change and positions are never reused.
-// Compactions run one at a time: one must not free bytes on the word of
-// another's purge that is not yet durable.
+// writes (each a [PurgeWrite]), then does what [DB.Reclaim] does: has the
+// index flushed and gives their space in the log back to the filesystem.
+// Positions of the remaining events never change and positions are never
+// reused. Compactions run one at a time.
 func (d *DB) Compact(ctx context.Context) error {
 	select {
 	case d.compacting <- struct{}{}:
@@ -38,46 +35,74 @@ func (d *DB) Compact(ctx context.Context) error {
 		return ctx.Err()
 	}
 	defer func() { <-d.compacting }()
-	m, err := d.purgeDead(ctx)
-	if err != nil || m.seg == 0 {
+	if err := d.purgeDead(ctx); err != nil {
 		return err
 	}
-	return d.freeDead(ctx, m)
+	return d.free(ctx)
 }
 
-// purgeDead removes the dead events from the index and has the index
-// flushed. It returns the marker of the flushed index (zero in a store
-// never written).
-func (d *DB) purgeDead(ctx context.Context) (marker, error) {
-	after, at := "", false
+// Reclaim gives back to the filesystem the log's space that no live event
+// uses, as a compaction does once its purge is done: it has the index
+// flushed, then punches holes over the log's bytes that no live event
+// uses, and removes segments that hold none. A replicated store applies a
+// compaction's purge as [PurgeWrite] steps of its log and then calls
+// Reclaim on each copy, while the log goes on being applied. Reclaims and
+// compactions run one at a time.
+func (d *DB) Reclaim(ctx context.Context) error {
+	if d.opts.ReadOnly {
+		return ErrReadOnly
+	}
+	select {
+	case d.compacting <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-d.compacting }()
+	return d.free(ctx)
+}
+
+// purgeDead removes the dead events from the index, step by step.
+func (d *DB) purgeDead(ctx context.Context) error {
+	step := &PurgeWrite{}
 	for {
-		op := &purgeOp{after: after, at: at}
+		op := &purgeOp{step: *step}
 		if err := d.submit(ctx, op); err != nil {
-			return marker{}, err
+			return err
 		}
-		if op.next == "" {
-			break
+		if op.next == nil {
+			return nil
 		}
-		after, at = op.next, op.again
+		step = op.next
 		if purgeStepped != nil {
 			if err := purgeStepped(); err != nil {
-				return marker{}, err
+				return err
 			}
 		}
 	}
-	// Make the index durable up to now: no replay after a crash may start
-	// before the bytes about to be freed.
-	flush := &flushOp{}
-	if err := d.submit(ctx, flush); err != nil {
-		return marker{}, err
-	}
-	return flush.flushed, nil
 }
 
-// freeDead gives back the log's bytes that no live event uses, up to the
-// marker m of the flushed index. Writes go on meanwhile: the view it
-// reads may hold frames after m.
-func (d *DB) freeDead(ctx context.Context, m marker) error {
+// free has the index flushed, then gives back the log's bytes that no
+// locator of the flushed index uses.
+func (d *DB) free(ctx context.Context) error {
+	// Make the index durable up to now: no replay after a crash may start
+	// before the bytes about to be freed. The flush's snapshot holds
+	// every group before it, durable, and none after: not the cuts of a
+	// purge step applied meanwhile, which may not be durable yet.
+	flush := &flushOp{}
+	if err := d.submit(ctx, flush); err != nil {
+		return err
+	}
+	defer flush.snap.Close()
+	if flush.flushed.seg == 0 {
+		return nil // a store never written
+	}
+	return d.freeDead(ctx, flush.flushed, flush.snap)
+}
+
+// freeDead gives back the log's bytes that no locator of snap uses, up to
+// the marker m of the flushed index, whose state snap is. Writes go on
+// meanwhile.
+func (d *DB) freeDead(ctx context.Context, m marker, snap *pebble.Snapshot) error {
 	// Once compaction removed events from the index, a replay of the log
 	// no longer gives the index, and the log says so even when none of it
 	// is freed (a small log, whose holes are smaller than a block), so
@@ -99,12 +124,7 @@ func (d *DB) freeDead(ctx context.Context, m marker) error {
 		return err
 	}
 	defer d.backups.leave()
-	v, err := d.acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer d.releaseView(v)
-	return d.reclaim(ctx, v.snap, m)
+	return d.reclaim(ctx, snap, m)
 }
 
 // reclaim frees the log's bytes that no locator of snap points at, up to
@@ -201,76 +221,87 @@ func (d *DB) tail(holes []seglog.Span, seg uint64, free int64, m marker) []seglo
 	return holes
 }
 
-// purgeStep removes from the index the dead events of up to purgeChunk
-// streams after op.after, and sets op.next to where the next step resumes.
+// purgeStep commits one step of compaction's purge, op.step, in a group
+// of its own, and sets op.next to the step after.
 func (d *DB) purgeStep(op *purgeOp) {
 	r := op.base()
-	fail := func(g *group, err error) {
-		r.err = err
-		d.handoff(g, false, []*request{r})
-	}
 	if err := r.ctx.Err(); err != nil {
-		fail(nil, err)
+		r.err = err
+		d.handoff(nil, false, []*request{r})
 		return
 	}
 	// Indexed: cutting the locators of one frame reads the cuts before.
 	g, err := d.newGroup(true, nil)
 	if err != nil {
-		fail(nil, err)
+		r.err = err
+		d.handoff(nil, false, []*request{r})
 		return
 	}
-	lower := metaKey(op.after)
-	if op.after != "" && !op.at {
+	if op.next, err = g.purgeStep(op.step); err != nil {
+		r.err = err
+		d.handoff(g, false, []*request{r})
+		return
+	}
+	d.handoff(g, true, []*request{r})
+}
+
+// purgeStep removes from the index, in g (an indexed group), the dead
+// events of up to purgeChunk streams from where w begins, at most w.Runs
+// runs of them, and returns the step after: nil once it reached the last
+// stream.
+func (g *group) purgeStep(w PurgeWrite) (*PurgeWrite, error) {
+	d := g.d
+	lower := metaKey(w.After)
+	if w.After != "" && !w.At {
 		lower = append(lower, 0)
 	}
 	it, err := d.pdb.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte{prefixMeta + 1}})
 	if err != nil {
-		fail(g, wrapErr(err))
-		return
+		return nil, wrapErr(err)
 	}
 	var streams []string
 	for valid := it.First(); valid && len(streams) < purgeChunk; valid = it.Next() {
 		streams = append(streams, string(it.Key()[1:]))
 	}
 	if err := errors.Join(it.Error(), it.Close()); err != nil {
-		fail(g, wrapErr(err))
-		return
+		return nil, wrapErr(err)
 	}
-	budget := purgeRuns
+	budget := w.Runs
+	if budget <= 0 {
+		budget = purgeRuns
+	}
+	var next *PurgeWrite
 	for _, s := range streams {
 		done, err := g.purge(s, &budget)
 		if err != nil {
-			fail(g, err)
-			return
+			return nil, err
 		}
 		if !done {
-			op.next, op.again = s, true
+			next = &PurgeWrite{After: s, At: true, Runs: w.Runs}
 			break
 		}
 	}
-	if op.next == "" && len(streams) == purgeChunk {
-		op.next = streams[len(streams)-1]
+	if next == nil && len(streams) == purgeChunk {
+		next = &PurgeWrite{After: streams[len(streams)-1], Runs: w.Runs}
 	}
 	if g.cuts > 0 && !d.cut.Load() {
 		// The log says it was compacted before the index is cut: from
 		// then on a replay of the log no longer gives the index, even
 		// if the compaction ends here (a crash) and frees nothing.
 		if err := d.log.NoteCompacted(); err != nil {
-			fail(g, err)
-			return
+			return nil, err
 		}
 		// The first events removed: from now on, reads through the index
 		// check that each event is still in the log. Set before the
 		// step is published, so that no reader of its view skips the
 		// check.
 		if err := g.set(cutKey, seal(cutKey, nil)); err != nil {
-			fail(g, err)
-			return
+			return nil, err
 		}
 		d.cut.Store(true)
 	}
 	g.anchor = true
-	d.handoff(g, true, []*request{r})
+	return next, nil
 }
 
 // cut removes the n events from position pos, whose records are at sp,

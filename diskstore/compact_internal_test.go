@@ -83,12 +83,17 @@ func compactKeepsFramesAfterMarker(t *testing.T, segment int64, width int) {
 	if err := s.DeleteStream(ctx, "dead", cairn.Any); err != nil {
 		t.Fatal(err)
 	}
-	m, err := db.purgeDead(ctx)
-	if err != nil {
+	if err := db.purgeDead(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// Appends after the flush, before the bytes are freed: in the view
-	// that compaction reads, past the marker.
+	flush := &flushOp{}
+	if err := db.submit(ctx, flush); err != nil {
+		t.Fatal(err)
+	}
+	defer flush.snap.Close()
+	m := flush.flushed
+	// Appends after the flush, before the bytes are freed: in the log
+	// that compaction frees, past the marker.
 	sealed := db.sealed.Load()
 	for round := range 8 {
 		wide("after", round)
@@ -98,7 +103,7 @@ func compactKeepsFramesAfterMarker(t *testing.T, segment int64, width int) {
 	}
 	t.Logf("marker: segment %d, end %d; log segments %v", m.seg, m.end, db.log.Segments())
 	before := db.log.DiskBytes()
-	if err := db.freeDead(ctx, m); err != nil {
+	if err := db.freeDead(ctx, m, flush.snap); err != nil {
 		t.Fatal(err)
 	}
 	// The dead stream's 1,500 events took some 320 KB, before the marker:

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore"
@@ -269,6 +270,74 @@ func TestCompactInSteps(t *testing.T) {
 	}
 }
 
+// TestApplyPurgeSteps compacts through Apply, as a replicated store's
+// copies do: PurgeWrite steps of three appends, each applied as a group
+// of its own with its mark, an applied append between each two, then
+// Reclaim. The store reads as after Compact, but for the appends made
+// between the steps, and the mark is the last group's.
+func TestApplyPurgeSteps(t *testing.T) {
+	want := compactSmallAppends(t, 0)
+	var steps int
+	got := compactSmallAppendsWith(t, func(t *testing.T, db *diskstore.DB, _ *cairn.Store) {
+		ctx := context.Background()
+		apply := func(mark int, w diskstore.Write) diskstore.Outcome {
+			t.Helper()
+			a, err := db.Apply(ctx, &diskstore.Group{Mark: []byte{byte(mark)}, Time: time.Now(), Writes: []diskstore.Write{w}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := a.Wait()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res.Outcomes[0]
+		}
+		for step := (&diskstore.PurgeWrite{Runs: 3}); step != nil; steps++ {
+			out := apply(2*steps, step)
+			if out.Err != nil {
+				t.Fatalf("purge step %d (%+v): %v", steps, *step, out.Err)
+			}
+			step = out.Resume
+			between := &diskstore.AppendWrite{Requests: []cairn.AppendRequest{{Stream: "between", Expected: cairn.Any,
+				Events: []cairn.EventData{{ID: uuid.New(), Type: "E"}}}}}
+			if out := apply(2*steps+1, between); out.Err != nil {
+				t.Fatalf("an append after purge step %d: %v", steps, out.Err)
+			}
+		}
+		if m, ok, err := db.Mark(ctx); err != nil || !ok || len(m) != 1 || int(m[0]) != 2*steps-1 {
+			t.Fatalf("mark after %d purge steps: %v, %v, %v; want [%d]", steps, m, ok, err, 2*steps-1)
+		}
+		if err := db.Reclaim(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// A purge step shares its group with no other write.
+		a, err := db.Apply(ctx, &diskstore.Group{Time: time.Now(), Writes: []diskstore.Write{&diskstore.PurgeWrite{}, &diskstore.TruncateWrite{Stream: "keep"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := a.Wait(); err != nil || res.Outcomes[0].Err == nil {
+			t.Fatalf("a purge step applied beside another write: %v, %v; want it refused", res.Outcomes, err)
+		}
+	})
+	// 60 dead single-event appends and the truncated append of five, in
+	// steps of three.
+	if steps < 20 {
+		t.Fatalf("the purge took %d steps of three appends", steps)
+	}
+	var kept []string
+	for _, line := range got {
+		if !strings.Contains(line, " between@") {
+			kept = append(kept, line)
+		}
+	}
+	if len(got)-len(kept) != steps {
+		t.Fatalf("%d appends between the purge steps read back, want %d", len(got)-len(kept), steps)
+	}
+	if !slices.Equal(kept, want) {
+		t.Fatalf("after purge steps applied the store reads\n%v\nafter Compact\n%v", kept, want)
+	}
+}
+
 // compactSmallAppends fills a store with small appends, removes most of
 // them, compacts it with purge steps of runs appends (0: the default)
 // and returns what it reads afterwards, after checking it.
@@ -276,6 +345,16 @@ func compactSmallAppends(t *testing.T, runs int) []string {
 	if runs > 0 {
 		defer diskstore.SetPurgeRuns(runs)()
 	}
+	return compactSmallAppendsWith(t, func(t *testing.T, _ *diskstore.DB, s *cairn.Store) {
+		if err := s.Compact(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// compactSmallAppendsWith is compactSmallAppends with compact compacting
+// the store.
+func compactSmallAppendsWith(t *testing.T, compact func(*testing.T, *diskstore.DB, *cairn.Store)) []string {
 	ctx := context.Background()
 	dir := t.TempDir()
 	opts := diskstore.Options{NoSync: true}
@@ -285,9 +364,7 @@ func compactSmallAppends(t *testing.T, runs int) []string {
 	}
 	s := cairn.NewStore(db, cairn.Options{})
 	fillSmallAppends(t, s)
-	if err := s.Compact(ctx); err != nil {
-		t.Fatal(err)
-	}
+	compact(t, db, s)
 	got := logLines(t, s)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore/internal/seglog"
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // request is what every write handed to the committer carries, whatever
@@ -112,14 +113,11 @@ type snapshotOp struct {
 // be written and synced.
 type healthOp struct{ request }
 
-// purgeOp is one step of compaction: it removes the dead events of the
-// streams after after, a chunk at a time, in a group of its own.
+// purgeOp is one step of compaction's purge, in a group of its own.
 type purgeOp struct {
 	request
-	after string // the step starts after this stream
-	at    bool   // or at it, when the step before did not finish it
-	next  string // where the next step resumes; "" when done
-	again bool   // at next, which this step did not finish, rather than after it
+	step PurgeWrite
+	next *PurgeWrite // the step after; nil when this was the last
 }
 
 func (o *purgeOp) exclusive() bool { return true }
@@ -128,7 +126,8 @@ func (o *purgeOp) exclusive() bool { return true }
 // in a group of its own.
 type flushOp struct {
 	request
-	flushed marker // the marker of the index flushed
+	flushed marker           // the marker of the index flushed
+	snap    *pebble.Snapshot // the index as flushed; the caller closes it
 }
 
 func (o *flushOp) exclusive() bool { return true }

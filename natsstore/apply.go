@@ -31,9 +31,10 @@ func decodeMark(m []byte) (uint64, error) {
 
 // applying is a record handed to the copy, on its way to disk.
 type applying struct {
-	seq uint64
-	id  string
-	a   *diskstore.Applying
+	seq   uint64
+	id    string
+	a     *diskstore.Applying
+	purge bool // the record is a step of a compaction's purge
 }
 
 // startApplier checks that the log still holds the record after the
@@ -64,6 +65,7 @@ func (d *DB) startApplier(ctx context.Context) error {
 	d.wg.Go(func() { d.applyLoop(msgs, toComplete) })
 	d.wg.Go(func() { d.completeLoop(toComplete, toSync) })
 	d.wg.Go(func() { d.durableLoop(toSync) })
+	d.wg.Go(func() { d.reclaims.loop(d.ctx, d.local.Reclaim) })
 	return nil
 }
 
@@ -333,6 +335,9 @@ func (d *DB) applyLoop(msgs jetstream.MessagesContext, out chan<- *applying) {
 		}
 		d.nextSeq.Store(seq + 1)
 		ap := &applying{seq: seq, id: rec.id.String()}
+		if len(rec.writes) == 1 {
+			_, ap.purge = rec.writes[0].(*diskstore.PurgeWrite)
+		}
 		if rec.compact {
 			// Compaction runs at this point of the log on every node: once
 			// every record before is applied, and before any after.
@@ -376,6 +381,12 @@ func (d *DB) completeLoop(in <-chan *applying, out chan<- *applying) {
 			}
 			d.finish(ap, res, err)
 			continue
+		}
+		if ap.purge && len(res.Outcomes) == 1 && res.Outcomes[0].Err == nil && res.Outcomes[0].Resume == nil {
+			// The compaction's last step: the space its purge freed is
+			// given back, while the log goes on being applied. Asked
+			// before the step's writer is answered, which waits for it.
+			d.reclaims.ask()
 		}
 		d.finish(ap, res, nil)
 		if res.Next > 0 {

@@ -72,15 +72,17 @@ import (
 // a few at a time.
 type DB struct {
 	local *diskstore.DB
-	nc    *nats.Conn
-	ownNC bool
-	js    jetstream.JetStream
-	st    jetstream.Stream
-	kv    jetstream.KeyValue
-	opts  Options
-	lg    *slog.Logger
-	id    string // the node's id
-	max   int    // the most bytes a record may hold
+	// reclaims gives the log's space back after each compaction.
+	reclaims *reclaims
+	nc       *nats.Conn
+	ownNC    bool
+	js       jetstream.JetStream
+	st       jetstream.Stream
+	kv       jetstream.KeyValue
+	opts     Options
+	lg       *slog.Logger
+	id       string // the node's id
+	max      int    // the most bytes a record may hold
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -159,7 +161,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsstore: the node's copy: %w", err)
 	}
-	d := &DB{local: local, opts: opts, lg: opts.Logger, id: id, pending: map[string]*batch{}}
+	d := &DB{local: local, opts: opts, lg: opts.Logger, id: id, pending: map[string]*batch{}, reclaims: newReclaims()}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	if err := d.connect(ctx); err != nil {
 		d.cancel()

@@ -113,8 +113,9 @@ func (d *DB) ReadQuery(ctx context.Context, q cairn.Query, from uint64, count in
 // BeginBackup starts a backup of the node's copy ([diskstore.DB.BeginBackup]):
 // it holds every record the node applied before the call, and the mark of
 // the last one, so that a node restored from it goes on applying the log
-// from the record after. The node applies the log meanwhile; a compaction
-// record waits until the backup is closed.
+// from the record after. The node applies the log meanwhile, a
+// compaction's purge steps too; giving their space back waits until the
+// backup is closed.
 func (d *DB) BeginBackup(ctx context.Context) (*diskstore.Backup, error) {
 	if d.closing.Load() {
 		return nil, cairn.ErrClosed

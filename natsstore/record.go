@@ -21,7 +21,9 @@ import (
 //	version   [1] recordVersion
 //	id        [16] the record's id (also its JetStream message id)
 //	time      varint, Unix µs
-//	kind      [1] kindWrites or kindCompact
+//	kind      [1] kindWrites (or kindCompact, which no node logs any more:
+//	          a compaction is a record of purge steps, then each node
+//	          reclaims; a log may still hold one)
 //	writes    uvarint count, then each write: its kind [1] and fields
 //
 // Strings and byte slices are uvarint length ‖ bytes; integers are
@@ -32,7 +34,7 @@ const recordVersion = 1
 // Record kinds.
 const (
 	kindWrites  = 1 // a group of writes
-	kindCompact = 2 // compaction, run by every node at this point of the log
+	kindCompact = 2 // a whole compaction, run by every node at this point of the log
 )
 
 // Write kinds.
@@ -44,6 +46,7 @@ const (
 	wSnapshot  = 5
 	wCommit    = 6
 	wBatch     = 7 // an append of a batch (even of one request)
+	wPurge     = 8 // a step of a compaction's purge, alone in its record
 )
 
 // record is a decoded record.
@@ -114,6 +117,15 @@ func encodeRecord(r *record) ([]byte, error) {
 					e.bytes(tw.Value)
 				}
 			}
+		case *diskstore.PurgeWrite:
+			e.b = append(e.b, wPurge)
+			e.str(w.After)
+			if w.At {
+				e.b = append(e.b, 1)
+			} else {
+				e.b = append(e.b, 0)
+			}
+			e.uvarint(uint64(w.Runs))
 		default:
 			return nil, fmt.Errorf("natsstore: cannot encode a write of type %T", w)
 		}
@@ -342,6 +354,21 @@ func (d *decoder) write() diskstore.Write {
 				}
 			}
 			w.Plan.Writes = append(w.Plan.Writes, tw)
+		}
+		return w
+	case wPurge:
+		w := &diskstore.PurgeWrite{After: d.str()}
+		switch d.byte() {
+		case 0:
+		case 1:
+			w.At = true
+		default:
+			d.fail("a purge step's flag is neither 0 nor 1")
+		}
+		if runs := d.uvarint(); runs <= math.MaxInt32 {
+			w.Runs = int(runs)
+		} else {
+			d.fail("a purge step of too many appends")
 		}
 		return w
 	}

@@ -38,7 +38,11 @@ func sampleRecord() *record {
 // A record decodes to exactly what was encoded: every node applies what
 // the writer logged.
 func TestRecordRoundTrip(t *testing.T) {
-	for _, r := range []*record{sampleRecord(), {id: uuid.New(), time: time.UnixMicro(5).UTC(), compact: true}} {
+	purges := []*record{
+		{id: uuid.New(), time: time.UnixMicro(6).UTC(), writes: []diskstore.Write{&diskstore.PurgeWrite{}}},
+		{id: uuid.New(), time: time.UnixMicro(7).UTC(), writes: []diskstore.Write{&diskstore.PurgeWrite{After: "stream-9", At: true, Runs: 4096}}},
+	}
+	for _, r := range append([]*record{sampleRecord(), {id: uuid.New(), time: time.UnixMicro(5).UTC(), compact: true}}, purges...) {
 		b, err := encodeRecord(r)
 		if err != nil {
 			t.Fatal(err)

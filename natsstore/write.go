@@ -21,7 +21,7 @@ import (
 
 // op is one caller's write on its way through the log.
 type op struct {
-	w         diskstore.Write // nil for a compaction and a barrier
+	w         diskstore.Write // nil for a barrier
 	barrier   bool            // no write: returns once its record is applied (Sync)
 	size      int             // about its bytes in a record
 	ids       []uuid.UUID     // the first event IDs of its appends
@@ -93,6 +93,9 @@ func newOp(w diskstore.Write) *op {
 		o.size += len(w.Stream)
 	case *diskstore.SnapshotWrite:
 		o.size += len(w.Snapshot.StreamID) + len(w.Snapshot.Data) + len(w.Snapshot.Metadata)
+	case *diskstore.PurgeWrite:
+		o.size += len(w.After)
+		o.exclusive = true
 	}
 	return o
 }
@@ -283,11 +286,7 @@ func (d *DB) isPending(id string) bool {
 func (d *DB) publish(b *batch) {
 	rec := &record{id: uuid.Must(uuid.NewV7()), time: cairn.Now()}
 	for _, o := range b.ops {
-		switch {
-		case o.barrier:
-		case o.w == nil:
-			rec.compact = true
-		default:
+		if !o.barrier {
 			rec.writes = append(rec.writes, o.w)
 		}
 		if !o.at.IsZero() {
@@ -398,16 +397,34 @@ func (d *DB) CommitSnapshot(ctx context.Context, s cairn.Snapshot) error {
 	return d.write(ctx, &diskstore.SnapshotWrite{Snapshot: s})
 }
 
-// Compact implements [cairn.Compacter]: every node compacts its copy at
-// the same point of the log, so that they go on deciding alike (a
-// compaction forgets the retry records of the appends it removes).
+// purgeRuns bounds the appends one step of a compaction purges (0: the
+// embedded engine's bound); tests set it.
+var purgeRuns = 0
+
+// Compact implements [cairn.Compacter]. A compaction is a series of
+// records of the log, each a step of its purge ([diskstore.PurgeWrite]):
+// every node purges its copy at the same points of the log, so that the
+// copies go on deciding alike (a purge forgets the retry records of the
+// appends it removes), and applies the records between the steps
+// meanwhile: a step holds the appliers for at most a few thousand
+// appends' purge, not for the whole compaction. Once a node applied the
+// last step it gives the log's space back ([diskstore.DB.Reclaim]), in
+// the background; Compact returns once this node did. A compaction cut
+// short (its caller's node closed, say) leaves the purge in part, which
+// the next one finishes.
 func (d *DB) Compact(ctx context.Context) error {
-	o := &op{done: make(chan struct{}), size: 32, exclusive: true}
-	out, err := d.do(ctx, o)
-	if err != nil {
-		return err
+	step := &diskstore.PurgeWrite{Runs: purgeRuns}
+	for step != nil {
+		out, err := d.do(ctx, newOp(step))
+		if err == nil {
+			err = out.Err
+		}
+		if err != nil {
+			return err
+		}
+		step = out.Resume
 	}
-	return out.Err
+	return d.reclaims.wait(ctx)
 }
 
 // maxPlans bounds how many times CommitAll plans a commit that other

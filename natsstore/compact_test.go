@@ -1,0 +1,193 @@
+package natsstore_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/natsstore"
+	"github.com/google/uuid"
+)
+
+// A compaction is logged as steps of its purge, with the other nodes'
+// writes applied between them: while one node compacts, writers on the
+// others go on, some of them appending again the events of a deleted
+// stream that the purge forgets. Every node ends with the same log, the
+// dead events gone, and its space given back; a compaction logged whole,
+// as earlier builds did, still applies.
+func TestCompactionInSteps(t *testing.T) {
+	defer natsstore.SetPurgeRuns(16)()
+	nodes, _ := newCluster(t)
+	ctx := context.Background()
+	stores := make([]*cairn.Store, len(nodes))
+	for i, d := range nodes {
+		stores[i] = cairn.NewStore(d, cairn.Options{})
+	}
+	data := make([]byte, 4<<10)
+	id := func(stream string, i int) uuid.UUID {
+		return uuid.NewSHA1(uuid.NameSpaceOID, fmt.Appendf(nil, "%s-%d", stream, i))
+	}
+	// 30 streams of 10 single-event appends, 24 of them then deleted:
+	// 240 dead appends, 15 steps of 16.
+	var wg sync.WaitGroup
+	for w := range 3 {
+		wg.Go(func() {
+			for k := w; k < 30; k += 3 {
+				stream := fmt.Sprint("c-", k)
+				for i := range 10 {
+					if _, err := stores[w].Append(ctx, stream, cairn.Any, cairn.EventData{ID: id(stream, i), Type: "E", Data: data}); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for k := range 24 {
+		if err := stores[k%3].DeleteStream(ctx, fmt.Sprint("c-", k), cairn.Any); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkSame(t, nodes)
+	before := make([]int64, len(nodes))
+	for i, d := range nodes {
+		var err error
+		if before[i], err = d.DiskBytes(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Writers on nodes 1 and 2 while node 0 compacts: new appends, and
+	// appends again of the deleted streams' events, which are retries
+	// (no new event) until the purge step that forgets them, new appends
+	// after.
+	wctx, stop := context.WithCancel(ctx)
+	var during atomic.Int64
+	for w := 1; w <= 2; w++ {
+		wg.Go(func() {
+			for i := 0; wctx.Err() == nil; i++ {
+				stream := fmt.Sprint("c-", (i*2+w)%24)
+				if _, err := stores[w].Append(ctx, stream, cairn.Any, cairn.EventData{ID: id(stream, i%10), Type: "E"}); err != nil {
+					t.Errorf("writer on node %d: %v", w, err)
+					return
+				}
+				if _, err := stores[w].Append(ctx, fmt.Sprint("live-", w), cairn.Any, cairn.EventData{Type: "E"}); err != nil {
+					t.Errorf("writer on node %d: %v", w, err)
+					return
+				}
+				during.Add(2)
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := stores[0].Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	kinds, err := natsstore.RecordKinds(ctx, nodes[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, last := slices.Index(kinds, "purge"), -1
+	for i, k := range kinds {
+		if k == "purge" {
+			last = i
+		}
+	}
+	if first < 0 {
+		t.Fatalf("no purge step in the log: %v", kinds)
+	}
+	steps := 0
+	between := 0
+	for _, k := range kinds[first : last+1] {
+		switch k {
+		case "purge":
+			steps++
+		case "writes":
+			between++
+		}
+	}
+	t.Logf("%d purge steps, %d records of writes between them, %d appends while compacting", steps, between, during.Load())
+	if steps < 15 {
+		t.Fatalf("the compaction took %d purge steps of 16 appends, want at least 15", steps)
+	}
+	if between == 0 {
+		t.Fatalf("no record of writes between the compaction's purge steps: %v", kinds[first:last+1])
+	}
+	n := checkSameLogs(t, nodes, false)
+	t.Logf("every node holds the same %d events", n)
+
+	// The deleted streams' first lives are gone from every copy, and the
+	// space of their 240 appends of 4 KiB is given back on every node,
+	// by the node's reclaim after the last step.
+	for i, d := range nodes {
+		s := cairn.NewStore(d, cairn.Options{})
+		for e, err := range s.All(ctx, 0, cairn.Forward) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			var k int
+			if _, err := fmt.Sscanf(e.StreamID, "c-%d", &k); err == nil && k < 24 && len(e.Data) > 0 {
+				t.Fatalf("node %d: an event of deleted stream %s is still in the log at %d", i, e.StreamID, e.Position)
+			}
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			after, err := d.DiskBytes(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if before[i]-after > 512<<10 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %d takes %d bytes after compaction, %d before: the dead appends' space was not given back", i, after, before[i])
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+
+	// A compaction logged whole, by an earlier build.
+	if _, err := stores[1].Append(ctx, "whole", cairn.Any, cairn.EventData{Type: "E"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := stores[1].DeleteStream(ctx, "whole", cairn.Any); err != nil {
+		t.Fatal(err)
+	}
+	inLog := func(d *natsstore.DB) bool {
+		for e, err := range cairn.NewStore(d, cairn.Options{}).All(ctx, 0, cairn.Forward) {
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.StreamID == "whole" {
+				return true
+			}
+		}
+		return false
+	}
+	if err := nodes[2].Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if !inLog(nodes[2]) {
+		t.Fatal("the deleted stream's event is not in the log before compaction")
+	}
+	if err := natsstore.LogWholeCompaction(ctx, nodes[2]); err != nil {
+		t.Fatal(err)
+	}
+	checkSameLogs(t, nodes, false)
+	for i, d := range nodes {
+		if inLog(d) {
+			t.Fatalf("node %d: the event of a stream deleted before a whole compaction is still in the log", i)
+		}
+	}
+}

@@ -1,0 +1,67 @@
+package natsstore
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/cairndb/cairn/diskstore"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// SetPurgeRuns sets how many appends one step of a compaction purges, for
+// a test, and returns what puts it back.
+func SetPurgeRuns(n int) (restore func()) {
+	was := purgeRuns
+	purgeRuns = n
+	return func() { purgeRuns = was }
+}
+
+// RecordKinds returns what each record of d's log is, in order: "writes",
+// "purge" (a step of a compaction's purge), "compact" (a whole
+// compaction, as earlier builds logged it) or "sync" (a barrier).
+func RecordKinds(ctx context.Context, d *DB) ([]string, error) {
+	info, err := d.st.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var kinds []string
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		msg, err := d.st.GetMsg(ctx, seq)
+		if err != nil {
+			return nil, fmt.Errorf("record %d: %w", seq, err)
+		}
+		rec, err := decodeRecord(msg.Data)
+		if err != nil {
+			return nil, fmt.Errorf("record %d: %w", seq, err)
+		}
+		switch {
+		case rec.compact:
+			kinds = append(kinds, "compact")
+		case len(rec.writes) == 0:
+			kinds = append(kinds, "sync")
+		default:
+			if _, ok := rec.writes[0].(*diskstore.PurgeWrite); ok {
+				kinds = append(kinds, "purge")
+			} else {
+				kinds = append(kinds, "writes")
+			}
+		}
+	}
+	return kinds, nil
+}
+
+// LogWholeCompaction logs a compaction as a record of its own, as builds
+// before purge steps did, and returns once d applied it.
+func LogWholeCompaction(ctx context.Context, d *DB) error {
+	data, err := encodeRecord(&record{id: uuid.Must(uuid.NewV7()), time: time.Now(), compact: true})
+	if err != nil {
+		return err
+	}
+	ack, err := d.js.Publish(ctx, d.opts.subject(), data, jetstream.WithExpectStream(d.opts.Stream))
+	if err != nil {
+		return err
+	}
+	return d.waitApplied(ctx, ack.Sequence)
+}
