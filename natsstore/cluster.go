@@ -30,11 +30,20 @@ type Node struct {
 	// Reported is when it last reported: when the registry stored its
 	// entry.
 	Reported time.Time `json:"reported"`
+	// Records is the kinds of records of the log the node's build applies:
+	// [RecordsPurgeSteps] when it applies a compaction logged as steps of
+	// its purge; 0 for a build before (which logged, and applies, a
+	// compaction only as one record).
+	Records int `json:"records,omitempty"`
 	// Alive is set when it reported within the last three periods.
 	Alive bool `json:"-"`
 	// Self is set for the node that was asked.
 	Self bool `json:"-"`
 }
+
+// RecordsPurgeSteps is the [Node.Records] of a build that applies a
+// compaction logged as steps of its purge.
+const RecordsPurgeSteps = 2
 
 // report writes the node's entry in the registry.
 func (d *DB) report(ctx context.Context) error {
@@ -70,7 +79,7 @@ func (d *DB) register(ctx context.Context) (rev uint64, joined bool, err error) 
 
 // entry is the node's entry in the registry, as of now.
 func (d *DB) entry() ([]byte, error) {
-	return json.Marshal(Node{ID: d.id, Address: d.opts.Advertise, Applied: d.Applied(), Reported: time.Now().UTC()})
+	return json.Marshal(Node{ID: d.id, Address: d.opts.Advertise, Applied: d.Applied(), Reported: time.Now().UTC(), Records: RecordsPurgeSteps})
 }
 
 // reportLoop reports the node every ReportEvery until Close.

@@ -157,7 +157,11 @@ func TestCompactionInSteps(t *testing.T) {
 		}
 	}
 
-	// A compaction logged whole, by an earlier build.
+	// While a node of an earlier build is registered, a compaction is
+	// logged whole, as that build did; once it is forgotten, as steps.
+	if err := natsstore.RegisterEarlierNode(ctx, nodes[0], "node-earlier"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := stores[1].Append(ctx, "whole", cairn.Any, cairn.EventData{Type: "E"}); err != nil {
 		t.Fatal(err)
 	}
@@ -181,13 +185,32 @@ func TestCompactionInSteps(t *testing.T) {
 	if !inLog(nodes[2]) {
 		t.Fatal("the deleted stream's event is not in the log before compaction")
 	}
-	if err := natsstore.LogWholeCompaction(ctx, nodes[2]); err != nil {
+	lastKind := func() string {
+		kinds, err := natsstore.RecordKinds(ctx, nodes[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return kinds[len(kinds)-1]
+	}
+	if err := stores[2].Compact(ctx); err != nil {
 		t.Fatal(err)
+	}
+	if k := lastKind(); k != "compact" {
+		t.Fatalf("with a node of an earlier build registered, the compaction's last record is %q, want one whole compaction", k)
 	}
 	checkSameLogs(t, nodes, false)
 	for i, d := range nodes {
 		if inLog(d) {
 			t.Fatalf("node %d: the event of a stream deleted before a whole compaction is still in the log", i)
 		}
+	}
+	if err := nodes[0].Forget(ctx, "node-earlier"); err != nil {
+		t.Fatal(err)
+	}
+	if err := stores[2].Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if k := lastKind(); k != "purge" {
+		t.Fatalf("with every node of this build, the compaction's last record is %q, want a purge step", k)
 	}
 }

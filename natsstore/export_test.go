@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn/diskstore"
-	"github.com/google/uuid"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // SetPurgeRuns sets how many appends one step of a compaction purges, for
@@ -52,16 +50,9 @@ func RecordKinds(ctx context.Context, d *DB) ([]string, error) {
 	return kinds, nil
 }
 
-// LogWholeCompaction logs a compaction as a record of its own, as builds
-// before purge steps did, and returns once d applied it.
-func LogWholeCompaction(ctx context.Context, d *DB) error {
-	data, err := encodeRecord(&record{id: uuid.Must(uuid.NewV7()), time: time.Now(), compact: true})
-	if err != nil {
-		return err
-	}
-	ack, err := d.js.Publish(ctx, d.opts.subject(), data, jetstream.WithExpectStream(d.opts.Stream))
-	if err != nil {
-		return err
-	}
-	return d.waitApplied(ctx, ack.Sequence)
+// RegisterEarlierNode writes an entry in d's registry as a node of a
+// build before purge steps reports itself.
+func RegisterEarlierNode(ctx context.Context, d *DB, id string) error {
+	_, err := d.kv.Put(ctx, id, fmt.Appendf(nil, `{"id":%q,"applied":0,"reported":%q}`, id, time.Now().UTC().Format(time.RFC3339Nano)))
+	return err
 }

@@ -21,8 +21,9 @@ import (
 
 // op is one caller's write on its way through the log.
 type op struct {
-	w         diskstore.Write // nil for a barrier
+	w         diskstore.Write // nil for a barrier and a whole compaction
 	barrier   bool            // no write: returns once its record is applied (Sync)
+	whole     bool            // a whole compaction, for nodes of earlier builds
 	size      int             // about its bytes in a record
 	ids       []uuid.UUID     // the first event IDs of its appends
 	exclusive bool            // logged in a record of its own
@@ -286,7 +287,10 @@ func (d *DB) isPending(id string) bool {
 func (d *DB) publish(b *batch) {
 	rec := &record{id: uuid.Must(uuid.NewV7()), time: cairn.Now()}
 	for _, o := range b.ops {
-		if !o.barrier {
+		switch {
+		case o.whole:
+			rec.compact = true
+		case !o.barrier:
 			rec.writes = append(rec.writes, o.w)
 		}
 		if !o.at.IsZero() {
@@ -412,7 +416,25 @@ var purgeRuns = 0
 // the background; Compact returns once this node did. A compaction cut
 // short (its caller's node closed, say) leaves the purge in part, which
 // the next one finishes.
+//
+// While the registry holds a node of an earlier build, which would halt
+// on a purge step, the compaction is logged as one record, as that build
+// did, and every node applies it whole.
 func (d *DB) Compact(ctx context.Context) error {
+	nodes, err := d.Nodes(ctx)
+	if err != nil {
+		return fmt.Errorf("natsstore: compaction: reading the registry, for the builds of the nodes: %w", err)
+	}
+	for _, n := range nodes {
+		if n.Records < RecordsPurgeSteps {
+			d.lg.Warn("natsstore: node of an earlier build in the registry: the compaction is logged as one record, which holds every node's applier until it ends", "node", n.ID)
+			out, err := d.do(ctx, &op{whole: true, exclusive: true, size: 32, done: make(chan struct{})})
+			if err == nil {
+				err = out.Err
+			}
+			return err
+		}
+	}
 	step := &diskstore.PurgeWrite{Runs: purgeRuns}
 	for step != nil {
 		out, err := d.do(ctx, newOp(step))
