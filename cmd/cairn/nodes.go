@@ -133,5 +133,10 @@ func printNodes(ctx context.Context, w io.Writer, r *natsstore.Registry) error {
 	if !low.Alive && low.Applied < log.Last {
 		fmt.Fprintf(w, "trimming waits for node %s, which is down (applied %d): once it is gone for good, cairn nodes forget %s\n", low.ID, low.Applied, low.ID)
 	}
+	for _, n := range ns {
+		if n.Records < natsstore.RecordsPurgeSteps {
+			fmt.Fprintf(w, "node %s is of an earlier build: compactions are logged as one record, which every node's applier waits for, until it is upgraded (or, gone for good, forgotten)\n", n.ID)
+		}
+	}
 	return nil
 }

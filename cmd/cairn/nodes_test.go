@@ -13,6 +13,8 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/natsstore"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // An operator lists a cluster's nodes and forgets one that is gone for
@@ -113,6 +115,43 @@ func TestNodesListAndForget(t *testing.T) {
 		if node != id && v <= applied[id] {
 			t.Errorf("/metrics: node %s applied %v, not more than the node that closed before the last append (%v)", node, v, applied[id])
 		}
+	}
+
+	// A node of a build before compactions were logged in steps, as it
+	// reports itself.
+	nc, err := nats.Connect("nats://" + servers[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(ctx, "CAIRN_nodes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(ctx, "node-earlier", fmt.Appendf(nil, `{"id":"node-earlier","applied":1,"reported":%q}`, time.Now().UTC().Format(time.RFC3339Nano))); err != nil {
+		t.Fatal(err)
+	}
+	out, _ = mustCairn(t, "nodes", "--store", store)
+	if !strings.Contains(out, "node node-earlier is of an earlier build") || strings.Count(out, "of an earlier build") != 1 {
+		t.Errorf("cairn nodes with one node of an earlier build registered:\n%s", out)
+	}
+	// Gone for good: forgotten once it is down.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		_, _, err := cairnCmd(t, "nodes", "forget", "node-earlier", "--store", store)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, natsstore.ErrNodeAlive) || time.Now().After(deadline) {
+			t.Fatalf("forgetting the node of an earlier build: %v", err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if out, _ = mustCairn(t, "nodes", "--store", store); strings.Contains(out, "earlier") {
+		t.Errorf("cairn nodes after forgetting the node of an earlier build:\n%s", out)
 	}
 
 	_, _, err = cairnCmd(t, "nodes", "forget", "node-nosuch", "--store", store)
