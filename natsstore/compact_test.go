@@ -214,3 +214,68 @@ func TestCompactionInSteps(t *testing.T) {
 		t.Fatalf("with every node of this build, the compaction's last record is %q, want a purge step", k)
 	}
 }
+
+// A node closed while another compacts, and opened again, applies the
+// purge steps it missed from its mark, and ends with the same log as the
+// others.
+func TestCompactionAcrossRestart(t *testing.T) {
+	defer natsstore.SetPurgeRuns(4)()
+	stream := newStream()
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	nodes := make([]*natsstore.DB, 3)
+	for i := range nodes {
+		nodes[i] = openNode(t, dirs[i], stream, i)
+	}
+	defer func() {
+		for _, d := range nodes {
+			_ = d.Close()
+		}
+	}()
+	ctx := context.Background()
+	s := cairn.NewStore(nodes[1], cairn.Options{})
+	for k := range 12 {
+		for i := range 10 {
+			if _, err := s.Append(ctx, fmt.Sprint("r-", k), cairn.Any, cairn.EventData{Type: "E", Data: fmt.Appendf(nil, `{"i":%d}`, i)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if k%3 != 0 {
+			if err := s.DeleteStream(ctx, fmt.Sprint("r-", k), cairn.Any); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	done := make(chan error, 1)
+	go func() { done <- cairn.NewStore(nodes[0], cairn.Options{}).Compact(ctx) }()
+	time.Sleep(50 * time.Millisecond)
+	closedAt := nodes[2].Applied()
+	if err := nodes[2].Close(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	nodes[2] = openNode(t, dirs[2], stream, 2)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	kinds, err := natsstore.RecordKinds(ctx, nodes[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The log is whole (never trimmed): record i+1 is kinds[i].
+	first, last := 0, 0
+	for i, k := range kinds {
+		if k == "purge" {
+			last = i + 1
+			if first == 0 {
+				first = i + 1
+			}
+		}
+	}
+	t.Logf("node 2 closed after applying record %d; purge steps at records %d to %d", closedAt, first, last)
+	if steps := len(slices.DeleteFunc(kinds, func(k string) bool { return k != "purge" })); steps < 20 {
+		t.Fatalf("the compaction took %d purge steps of 4 appends, want 20", steps)
+	}
+	if n := checkSameLogs(t, nodes, false); n != 48 {
+		t.Fatalf("every node holds %d events after compaction, want the 40 of the streams not deleted and the 8 records of the deletes", n)
+	}
+}
