@@ -203,7 +203,18 @@ func TestDirectoryHeldByAServer(t *testing.T) {
 	}
 	bin := cairnBinary(t)
 	dir := filepath.Join(t.TempDir(), "cairn-data")
-	startServe(t, bin, dir, devCerts(t))
+	certs := devCerts(t)
+	_, addr := startServe(t, bin, dir, certs)
+	// Through the server, stats names the server, not the default store.
+	server := "cairn://admin:changeit@" + addr + "?tls=true&tlsCAFile=" + certs.CACert
+	out, _ := mustCairn(t, "stats", "--server", server)
+	var st stats
+	if err := json.Unmarshal([]byte(out), &st); err != nil {
+		t.Fatal(err)
+	}
+	if want := "cairn://admin:xxxxx@" + addr; !strings.HasPrefix(st.Store, want) || !st.Healthy {
+		t.Errorf("cairn stats --server %s: %+v; want the store named %s…", storeurl.Redact(server), st, want)
+	}
 	for _, args := range [][]string{{"read"}, {"stats"}, {"export"}, {"append", "s", "E", "{}"}, {"import", "-"}} {
 		_, _, err := cairnCmd(t, append(args, "--store", dir)...)
 		if err == nil || !strings.Contains(err.Error(), "in use by another process, most likely a running cairn server") ||

@@ -11,7 +11,12 @@ import (
 
 // stats is what `cairn stats` prints.
 type stats struct {
-	Store     string  `json:"store"`
+	// Store is where the figures come from: the server (--server), or the
+	// store (--store).
+	Store string `json:"store"`
+	// Events is the number of positions the log gave: every event
+	// appended, including those of streams deleted since, and of those
+	// that compaction removed.
 	Events    uint64  `json:"events"`
 	Head      *uint64 `json:"head_position"`
 	Streams   int     `json:"streams"`
@@ -24,11 +29,20 @@ func newStatsCmd(g *globals) *cobra.Command {
 	return &cobra.Command{
 		Use:   "stats",
 		Short: "Print what a store holds, as JSON",
-		Args:  cobra.NoArgs,
+		Long: `Stats prints, as JSON, what the store (--store) or the server's store
+(--server) holds: where it is, the log's head position, how many events the
+log has numbered (every event appended, those of deleted streams and those
+compaction removed included), how many streams, its bytes on disk, and
+whether it is healthy.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
+			url, err := g.target()
+			if err != nil {
+				return err
+			}
 			return g.withExistingStore(ctx, func(s *cairn.Store) error {
-				st := stats{Store: storeurl.Redact(g.store), Healthy: true}
+				st := stats{Store: storeurl.Redact(url), Healthy: true}
 				last, err := s.ReadAll(ctx, cairn.LogEnd, 1, cairn.Backward)
 				if err != nil {
 					return err
