@@ -118,6 +118,10 @@ func (c *checker) checkIndex(ctx context.Context) error {
 			if _, err := unseal(k, v); err != nil {
 				c.indexProblem("", -1, -1, "the record that compaction removed events: %s", errMessage(err))
 			}
+		case prefixApplied:
+			if _, err := unseal(k, v); err != nil || !bytes.Equal(k, applyMarkKey) {
+				c.indexProblem("", -1, -1, "the mark of the last group applied from a replicated log (key %q): %s", k, errMessage(err))
+			}
 		default:
 			if !bytes.Equal(k, spacerKey) {
 				unknown[k[0]]++
