@@ -21,6 +21,10 @@ var purgeRuns = 4096
 // the last; an error ends the compaction there, as a crash would.
 var purgeStepped func() error
 
+// flushedToFree, when set (by tests), is called once the index is flushed
+// for freeing, before anything is freed.
+var flushedToFree func()
+
 // Compact implements [cairn.Compacter]. It removes the events of deleted,
 // tombstoned and truncated streams from the index, in steps of at most a
 // few hundred streams and a few thousand appends that are committed like
@@ -84,6 +88,11 @@ func (d *DB) purgeDead(ctx context.Context) error {
 // free has the index flushed, then gives back the log's bytes that no
 // locator of the flushed index uses.
 func (d *DB) free(ctx context.Context) error {
+	// Close waits until the snapshot below is released.
+	if err := d.enterReader(); err != nil {
+		return err
+	}
+	defer d.readers.Done()
 	// Make the index durable up to now: no replay after a crash may start
 	// before the bytes about to be freed. The flush's snapshot holds
 	// every group before it, durable, and none after: not the cuts of a
@@ -93,6 +102,9 @@ func (d *DB) free(ctx context.Context) error {
 		return err
 	}
 	defer flush.snap.Close()
+	if flushedToFree != nil {
+		flushedToFree()
+	}
 	if flush.flushed.seg == 0 {
 		return nil // a store never written
 	}

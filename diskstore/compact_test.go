@@ -537,3 +537,59 @@ func subsequence(a, b []string) bool {
 	}
 	return len(a) == 0
 }
+
+// A store closed while it compacts, or while it frees what a compaction
+// purged, waits for its reading of the index, or ends it: Compact returns
+// nil or ErrClosed, and the store reopens sound.
+func TestCompactWhileClosing(t *testing.T) {
+	for i, delay := range []time.Duration{-1, 0, time.Millisecond, 5 * time.Millisecond} {
+		ctx := context.Background()
+		dir := t.TempDir()
+		db, err := diskstore.Open(dir, diskstore.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := cairn.NewStore(db, cairn.Options{})
+		for k := range 16 {
+			stream := fmt.Sprint("gone-", k)
+			for j := range 100 {
+				if _, err := s.Append(ctx, stream, cairn.Any, cairn.EventData{Type: "E", Data: fmt.Appendf(nil, `{"j":%d}`, j)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := s.DeleteStream(ctx, stream, cairn.Any); err != nil {
+				t.Fatal(err)
+			}
+		}
+		flushed := make(chan struct{})
+		if delay < 0 {
+			// Closed once the index is flushed for freeing, while the
+			// freeing waits a moment.
+			defer diskstore.SetFlushedToFree(func() {
+				close(flushed)
+				time.Sleep(50 * time.Millisecond)
+			})()
+		}
+		done := make(chan error, 1)
+		go func() { done <- db.Compact(ctx) }()
+		if delay < 0 {
+			<-flushed
+		} else {
+			time.Sleep(delay)
+		}
+		if err := db.Close(); err != nil {
+			t.Fatalf("round %d: close during compaction: %v", i, err)
+		}
+		if err := <-done; err != nil && !errors.Is(err, cairn.ErrClosed) {
+			t.Fatalf("round %d: compaction of a store closed meanwhile: %v", i, err)
+		}
+		diskstore.SetFlushedToFree(nil)
+		rep, err := diskstore.Check(ctx, dir, diskstore.CheckOptions{TempDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.OK() {
+			t.Fatalf("round %d: check after a close during compaction: %v", i, rep.Problems)
+		}
+	}
+}

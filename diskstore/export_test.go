@@ -15,3 +15,12 @@ func SetPurgeStepped(fn func() error) (restore func()) {
 	purgeStepped = fn
 	return func() { purgeStepped = was }
 }
+
+// SetFlushedToFree has fn called once a compaction or a reclaim has
+// flushed the index, before it frees anything, for a test, and returns
+// what puts it back.
+func SetFlushedToFree(fn func()) (restore func()) {
+	was := flushedToFree
+	flushedToFree = fn
+	return func() { flushedToFree = was }
+}

@@ -96,6 +96,19 @@ func (d *DB) acquire(ctx context.Context) (*view, error) {
 	return v, nil
 }
 
+// enterReader counts a reader that holds no view (but a snapshot of its
+// own), so that Close waits for it to call d.readers.Done; ErrClosed once
+// the store is closing.
+func (d *DB) enterReader() error {
+	d.viewMu.RLock()
+	defer d.viewMu.RUnlock()
+	if d.view == nil {
+		return cairn.ErrClosed
+	}
+	d.readers.Add(1)
+	return nil
+}
+
 func (d *DB) releaseView(v *view) {
 	v.release()
 	d.readers.Done()
