@@ -279,3 +279,39 @@ func TestCompactionAcrossRestart(t *testing.T) {
 		t.Fatalf("every node holds %d events after compaction, want the 40 of the streams not deleted and the 8 records of the deletes", n)
 	}
 }
+
+// Two nodes that compact at once log their steps in turn: both finish,
+// and every node ends with the same log, the dead events gone.
+func TestConcurrentCompactions(t *testing.T) {
+	defer natsstore.SetPurgeRuns(4)()
+	nodes, _ := newCluster(t)
+	ctx := context.Background()
+	s := cairn.NewStore(nodes[2], cairn.Options{})
+	for k := range 8 {
+		for range 10 {
+			if _, err := s.Append(ctx, fmt.Sprint("k-", k), cairn.Any, cairn.EventData{Type: "E"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if k%2 == 1 {
+			if err := s.DeleteStream(ctx, fmt.Sprint("k-", k), cairn.Any); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i := range 2 {
+		wg.Go(func() { errs[i] = cairn.NewStore(nodes[i], cairn.Options{}).Compact(ctx) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("compaction on node %d: %v", i, err)
+		}
+	}
+	// The 40 events of the streams kept, and the 4 records of the deletes.
+	if n := checkSameLogs(t, nodes, false); n != 44 {
+		t.Fatalf("every node holds %d events after two compactions, want 44", n)
+	}
+}
