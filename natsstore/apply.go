@@ -65,7 +65,15 @@ func (d *DB) startApplier(ctx context.Context) error {
 	d.wg.Go(func() { d.applyLoop(msgs, toComplete) })
 	d.wg.Go(func() { d.completeLoop(toComplete, toSync) })
 	d.wg.Go(func() { d.durableLoop(toSync) })
-	d.wg.Go(func() { d.reclaims.loop(d.ctx, d.local.Reclaim) })
+	if d.reclaims.pending() {
+		// It stopped before it gave back the space of a compaction.
+		d.reclaims.ask()
+	}
+	reclaim := d.local.Reclaim
+	if fails := reclaimFails; fails != nil {
+		reclaim = func(context.Context) error { return fails }
+	}
+	d.wg.Go(func() { d.reclaims.loop(d.ctx, reclaim) })
 	return nil
 }
 

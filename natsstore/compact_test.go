@@ -2,6 +2,7 @@ package natsstore_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -313,5 +314,70 @@ func TestConcurrentCompactions(t *testing.T) {
 	// The 40 events of the streams kept, and the 4 records of the deletes.
 	if n := checkSameLogs(t, nodes, false); n != 44 {
 		t.Fatalf("every node holds %d events after two compactions, want 44", n)
+	}
+}
+
+// A node that stopped before it gave back the space of a compaction's
+// purge gives it back when it opens again.
+func TestReclaimAfterRestart(t *testing.T) {
+	errStopped := errors.New("stopped before reclaiming")
+	restore := natsstore.SetReclaimFails(errStopped)
+	stream := newStream()
+	dirs := []string{t.TempDir(), t.TempDir(), t.TempDir()}
+	nodes := make([]*natsstore.DB, 3)
+	for i := range nodes {
+		nodes[i] = openNode(t, dirs[i], stream, i)
+	}
+	defer func() {
+		for _, d := range nodes {
+			_ = d.Close()
+		}
+	}()
+	restore()
+	ctx := context.Background()
+	s := cairn.NewStore(nodes[0], cairn.Options{})
+	data := make([]byte, 4<<10)
+	for k := range 4 {
+		for range 50 {
+			if _, err := s.Append(ctx, fmt.Sprint("g-", k), cairn.Any, cairn.EventData{Type: "E", Data: data}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := s.DeleteStream(ctx, fmt.Sprint("g-", k), cairn.Any); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Compact(ctx); !errors.Is(err, errStopped) {
+		t.Fatalf("compaction whose reclaim fails: %v", err)
+	}
+	checkSameLogs(t, nodes, false)
+	before := make([]int64, 3)
+	for i, d := range nodes {
+		var err error
+		if before[i], err = d.DiskBytes(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nodes[2].Close(); err != nil {
+		t.Fatal(err)
+	}
+	nodes[2] = openNode(t, dirs[2], stream, 2)
+	// The 200 dead appends of 4 KiB: node 2 gives their space back, and
+	// node 1, not opened again, still holds it.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		after, err := nodes[2].DiskBytes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if before[2]-after > 512<<10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("node 2, opened again, takes %d bytes, %d before: it did not give the purged space back", after, before[2])
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if after, err := nodes[1].DiskBytes(ctx); err != nil || before[1]-after > 256<<10 {
+		t.Fatalf("node 1, whose reclaim failed, takes %d bytes, %d before (%v): the test shows nothing", after, before[1], err)
 	}
 }

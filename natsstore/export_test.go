@@ -56,3 +56,11 @@ func RegisterEarlierNode(ctx context.Context, d *DB, id string) error {
 	_, err := d.kv.Put(ctx, id, fmt.Appendf(nil, `{"id":%q,"applied":0,"reported":%q}`, id, time.Now().UTC().Format(time.RFC3339Nano)))
 	return err
 }
+
+// SetReclaimFails makes the reclaims of the nodes opened from now on fail
+// with err (nil: reclaim), for a test, and returns what puts it back.
+func SetReclaimFails(err error) (restore func()) {
+	was := reclaimFails
+	reclaimFails = err
+	return func() { reclaimFails = was }
+}

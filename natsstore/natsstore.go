@@ -161,7 +161,7 @@ func Open(ctx context.Context, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("natsstore: the node's copy: %w", err)
 	}
-	d := &DB{local: local, opts: opts, lg: opts.Logger, id: id, pending: map[string]*batch{}, reclaims: newReclaims()}
+	d := &DB{local: local, opts: opts, lg: opts.Logger, id: id, pending: map[string]*batch{}, reclaims: newReclaims(opts.Dir, opts.Logger)}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	if err := d.connect(ctx); err != nil {
 		d.cancel()
