@@ -9,7 +9,8 @@
 // storage), is the cluster's log. Each record of it is one group of writes
 // as a node's writer formed it: appends with their expected versions (and
 // conditions), atomic batches, deletes, tombstones, truncations,
-// snapshots, commits with their projections' writes, compactions. Every
+// snapshots, commits with their projections' writes, the steps of a
+// compaction's purge (each node gives the space back after the last). Every
 // node applies the log, in order, into its own copy, an embedded engine
 // ([diskstore]) in its directory: expected versions, retries by event ID,
 // tombstones, positions, versions and commit times are all decided when a
