@@ -415,8 +415,8 @@ var purgeRuns = 1024
 // every node purges its copy at the same points of the log, so that the
 // copies go on deciding alike (a purge forgets the retry records of the
 // appends it removes), and applies the records between the steps
-// meanwhile: a step holds the appliers for at most a few thousand
-// appends' purge, not for the whole compaction. Once a node applied the
+// meanwhile: a step holds the appliers for the purge of at most
+// purgeRuns appends, not for the whole compaction. Once a node applied the
 // last step it gives the log's space back ([diskstore.DB.Reclaim]), in
 // the background; Compact returns once this node did. A compaction cut
 // short (its caller's node closed, say) leaves the purge in part, which
