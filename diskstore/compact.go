@@ -261,8 +261,14 @@ func (d *DB) purgeStep(op *purgeOp) {
 // events of up to purgeChunk streams from where w begins, at most w.Runs
 // runs of them, and returns the step after: nil once it reached the last
 // stream.
-func (g *group) purgeStep(w PurgeWrite) (*PurgeWrite, error) {
+func (g *group) purgeStep(w PurgeWrite) (next *PurgeWrite, err error) {
 	d := g.d
+	defer func() {
+		if g.locators != nil {
+			err = errors.Join(err, wrapErr(g.locators.Close()))
+			g.locators = nil
+		}
+	}()
 	lower := metaKey(w.After)
 	if w.After != "" && !w.At {
 		lower = append(lower, 0)
@@ -282,7 +288,6 @@ func (g *group) purgeStep(w PurgeWrite) (*PurgeWrite, error) {
 	if budget <= 0 {
 		budget = purgeRuns
 	}
-	var next *PurgeWrite
 	for _, s := range streams {
 		done, err := g.purge(s, &budget)
 		if err != nil {
@@ -320,16 +325,22 @@ func (g *group) purgeStep(w PurgeWrite) (*PurgeWrite, error) {
 // from the locator that holds them: what is left of it before and after
 // them gets a locator of its own.
 func (g *group) cut(pos uint64, n int64, sp span) error {
-	it, err := g.b.NewIter(&locatorBounds)
-	if err != nil {
-		return wrapErr(err)
+	var err error
+	if g.locators == nil {
+		if g.locators, err = g.b.NewIter(&locatorBounds); err != nil {
+			return wrapErr(err)
+		}
+	} else {
+		// Sees the cuts made since.
+		g.locators.SetOptions(&locatorBounds)
 	}
+	it := g.locators
 	var loc run
 	found := it.SeekLT(locatorKey(pos + 1))
 	if found {
 		loc, err = decodeRun(it.Key(), it.Value())
 	}
-	if err = errors.Join(err, it.Error(), it.Close()); err != nil {
+	if err = errors.Join(err, it.Error()); err != nil {
 		return wrapErr(err)
 	}
 	end := pos + uint64(n)

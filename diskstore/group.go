@@ -41,6 +41,10 @@ type group struct {
 	scratch []byte  // reused for encoding values
 	// cuts counts the locators compaction cut (compact.go).
 	cuts int
+	// locators reads the locators for cut, made at its first call and
+	// refreshed at each (it sees the batch's writes as of then); the
+	// purge step closes it.
+	locators *pebble.Iterator
 	// broken is the first error of a write to the index batch: the group
 	// cannot be committed (see handoff).
 	broken error
