@@ -24,7 +24,8 @@
 // The wire workloads K1–K5 (wire.go) reach a cairn server with the
 // official KurrentDB client ([Config.Wire]) and print each figure beside
 // the same workload run in process on the run's own store; they run only
-// when Config.Wire is set.
+// when Config.Wire is set. K1 and K2 also run against the gRPC floor
+// ([NewFloor]) when [Wire.Floor] is set.
 //
 // Events carry 256 bytes of data. The baseline is pluggable ([Baseline]);
 // [FileBaseline] appends 256-byte records to a file with fdatasync under the

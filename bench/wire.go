@@ -16,6 +16,12 @@ package bench
 //	K5  a subscription to $all from the start: catch-up events/s; then
 //	    live, while the 64 appenders of K1 write: the delay from the start
 //	    of each append to the delivery of its event, p50 and p99
+//
+// With [Wire.Floor], K1 and K2 also run against the gRPC floor (floor.go),
+// a server that answers each append at once and keeps nothing: its
+// throughput beside the in-process run's is what no server speaking the
+// protocol through gRPC-Go could pass on the machine, and the wire run's
+// beside the floor's is what the server's own work costs.
 
 import (
 	"context"
@@ -50,6 +56,10 @@ type Wire struct {
 	// is not a process of this machine. The append and read workloads
 	// then report the server's CPU per event.
 	ServerCPU func() time.Duration
+	// Floor, when set, is a gRPC floor (NewFloor) that K1 and K2 also run
+	// against, after the server, with the same client and load: their
+	// throughput is then reported beside the floor's.
+	Floor *Wire
 	// Generated makes K1 and K2 append with the protocol's generated
 	// client (the same v1 Append call the official client makes) instead
 	// of the official client, and skips K4 and K5: the official Go client
@@ -144,14 +154,15 @@ func (r *runner) runLoad(ctx context.Context, l appendLoad, app func(w int) appe
 
 // compareLoad runs l over the wire, then in process, and reports events/s
 // and, for single-event appends, the p99 latency.
-func (r *runner) compareLoad(ctx context.Context, workload, metric string, l appendLoad, wire func(w int) appender) error {
+// It returns the events/s over the wire and in process.
+func (r *runner) compareLoad(ctx context.Context, workload, metric string, l appendLoad, wire func(w int) appender) (float64, float64, error) {
 	r.wireHeader()
 	wl := l
 	wl.label, wl.stream = workload+" wire", l.stream+"-wire"
 	cpu := r.cpuMarks()
 	wthr, wlat, err := r.runLoad(ctx, wl, wire)
 	if err != nil {
-		return fmt.Errorf("over the wire: %w", err)
+		return 0, 0, fmt.Errorf("over the wire: %w", err)
 	}
 	cpu.wireDone()
 	ll := l
@@ -159,7 +170,7 @@ func (r *runner) compareLoad(ctx context.Context, workload, metric string, l app
 	local := storeAppender{r.s}
 	lthr, llat, err := r.runLoad(ctx, ll, func(int) appender { return local })
 	if err != nil {
-		return fmt.Errorf("in process: %w", err)
+		return 0, 0, fmt.Errorf("in process: %w", err)
 	}
 	cpu.localDone()
 	r.report(Result{Workload: workload, Metric: metric + ": throughput", Unit: "events/s", Value: wthr, Raw: lthr, HasRaw: true})
@@ -167,7 +178,7 @@ func (r *runner) compareLoad(ctx context.Context, workload, metric string, l app
 		r.report(Result{Workload: workload, Metric: metric + ": latency p99", Unit: "ms", Value: ms(percentile(wlat, 0.99)), Raw: ms(percentile(llat, 0.99)), HasRaw: true})
 	}
 	cpu.report(workload, metric, l.appenders*l.appends*l.perAppend)
-	return nil
+	return wthr, lthr, nil
 }
 
 // cpuMarks marks the CPU time of the server and of this process around a
@@ -202,19 +213,13 @@ func (c *cpuMarks) report(workload, metric string, events int) {
 
 // serverCPU returns the CPU time the server has used, or -1 when it is not
 // known.
-func (r *runner) serverCPU() time.Duration {
-	if r.cfg.Wire.ServerCPU == nil {
-		return -1
-	}
-	return r.cfg.Wire.ServerCPU()
-}
+func (r *runner) serverCPU() time.Duration { return serverCPU(r.cfg.Wire) }
 
-// wireAppender returns an appender over a new connection to the server:
+// wireAppender returns an appender over a new connection to w's server:
 // the official client, or the generated one; and a function that closes
 // the connection. The connection is made, with an append, before it
 // returns: before any clock runs.
-func (r *runner) wireAppender(ctx context.Context) (appender, func(), error) {
-	w := r.cfg.Wire
+func (r *runner) wireAppender(ctx context.Context, w *Wire) (appender, func(), error) {
 	var a appender
 	var closeConn func()
 	if w.Generated {
@@ -240,28 +245,29 @@ func (r *runner) wireAppender(ctx context.Context) (appender, func(), error) {
 
 // k1: the appenders share one connection.
 func (r *runner) k1(ctx context.Context) error {
-	a, closeConn, err := r.wireAppender(ctx)
-	if err != nil {
-		return err
-	}
-	defer closeConn()
 	l := appendLoad{stream: "k1", appenders: r.cfg.KAppenders, appends: r.cfg.KAppends, perAppend: 1}
-	return r.compareLoad(ctx, "K1", fmt.Sprintf("%d appenders, 1 connection", l.appenders), l, func(int) appender { return a })
+	return r.kAppends(ctx, "K1", fmt.Sprintf("%d appenders, 1 connection", l.appenders), l, true)
 }
 
 // k2: each appender has a connection of its own.
 func (r *runner) k2(ctx context.Context) error {
 	l := appendLoad{stream: "k2", appenders: r.cfg.KAppenders, appends: r.cfg.KAppends, perAppend: 1}
-	apps := make([]appender, l.appenders)
-	for i := range apps {
-		a, closeConn, err := r.wireAppender(ctx)
-		if err != nil {
-			return err
-		}
-		defer closeConn()
-		apps[i] = a
+	return r.kAppends(ctx, "K2", fmt.Sprintf("%d appenders, %d connections", l.appenders, l.appenders), l, false)
+}
+
+// kAppends runs l over the wire, the appenders sharing one connection or
+// each with its own, then in process, then against the gRPC floor.
+func (r *runner) kAppends(ctx context.Context, workload, metric string, l appendLoad, shared bool) error {
+	app, closeAll, err := r.connect(ctx, r.cfg.Wire, l.appenders, shared)
+	if err != nil {
+		return err
 	}
-	return r.compareLoad(ctx, "K2", fmt.Sprintf("%d appenders, %d connections", l.appenders, l.appenders), l, func(w int) appender { return apps[w] })
+	wire, local, err := r.compareLoad(ctx, workload, metric, l, app)
+	closeAll()
+	if err != nil {
+		return err
+	}
+	return r.floorLoad(ctx, workload, metric, l, wire, local, shared)
 }
 
 // k3: BatchAppend, the 64 appenders multiplexed over one call, then one
@@ -282,10 +288,11 @@ func (r *runner) k3(ctx context.Context) error {
 		return fmt.Errorf("the first batch append: %w", err)
 	}
 	l := appendLoad{stream: "k3", appenders: r.cfg.KAppenders, appends: r.cfg.KAppends, perAppend: 1}
-	if err := r.compareLoad(ctx, "K3", fmt.Sprintf("BatchAppend, %d appenders", l.appenders), l, func(int) appender { return b }); err != nil {
+	if _, _, err := r.compareLoad(ctx, "K3", fmt.Sprintf("BatchAppend, %d appenders", l.appenders), l, func(int) appender { return b }); err != nil {
 		return err
 	}
 	const per = 1000
 	big := appendLoad{stream: "k3-large", appenders: 1, appends: max(1, r.cfg.KEvents/per/4), perAppend: per}
-	return r.compareLoad(ctx, "K3", "BatchAppend, appends of 1000", big, func(int) appender { return b })
+	_, _, err = r.compareLoad(ctx, "K3", "BatchAppend, appends of 1000", big, func(int) appender { return b })
+	return err
 }

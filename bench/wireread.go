@@ -243,7 +243,7 @@ func (r *runner) k5(ctx context.Context) error {
 	// Live: the delay from the start of an append to the delivery of its
 	// event, which carries the time the append started. Each subscription
 	// starts after the head of its log, so that it misses nothing.
-	a, closeConn, err := r.wireAppender(ctx)
+	a, closeConn, err := r.wireAppender(ctx, r.cfg.Wire)
 	if err != nil {
 		return err
 	}

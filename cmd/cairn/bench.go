@@ -61,7 +61,10 @@ printed beside the same workload run in process on the store --store
 names. They reach the server --server names, or else a cairn serve that
 bench starts on a new store of --store's engine (over TLS, or plaintext
 with --insecure; --serve-binary runs another build of cairn as that
-server, to compare builds).
+server, to compare builds). With --grpc-floor, K1 and K2 also run
+against a gRPC server that answers every append at once and keeps
+nothing, started beside with the same TLS: the floor that the protocol,
+gRPC-Go and the client set on this machine, beside each wire figure.
 
 The default sizes finish in well under a minute on a small machine;
 --large fills the log to 10 million events for W5 and W6. The sizes of
@@ -99,8 +102,8 @@ plain lines otherwise.`,
 			if wire && kind == storeurl.Remote {
 				return errors.New("--store: the wire workloads run in process on --store beside the server, which needs an engine (a directory, memory: or postgres://…), not a server: name the server with --server")
 			}
-			if !wire && (serve.binary != "" || serve.insecure || serve.cpuprofile != "") {
-				return errors.New("--serve-binary, --insecure and --server-cpuprofile configure the server of the wire workloads: name them with --workloads K1,…")
+			if !wire && (serve.binary != "" || serve.insecure || serve.cpuprofile != "" || serve.floor) {
+				return errors.New("--serve-binary, --insecure, --server-cpuprofile and --grpc-floor configure the servers of the wire workloads: name them with --workloads K1,…")
 			}
 			if kind == storeurl.Dir {
 				if err := os.MkdirAll(target, 0o755); err != nil {
@@ -272,7 +275,8 @@ plain lines otherwise.`,
 	f.BoolVar(&noRaw, "no-baseline", false, "skip the raw baseline")
 	f.StringVar(&profile, "cpuprofile", "", "write a CPU profile of the run to this file")
 	f.StringVar(&rawDir, "baseline-dir", "", "directory of the baseline's file (default: the bench store's directory, or the temporary directory)")
-	cmd.AddCommand(newBenchWorkerCmd())
+	f.BoolVar(&serve.floor, "grpc-floor", false, "K1 and K2 also run against a gRPC server that bench starts beside, which answers every append at once and keeps nothing, over the same TLS with the same client: what the protocol alone costs on this machine, beside the wire figures")
+	cmd.AddCommand(newBenchWorkerCmd(), newBenchFloorCmd())
 	return cmd
 }
 
@@ -323,8 +327,8 @@ func cleanUp(ctx context.Context, log io.Writer, url, prefix string) (err error)
 // it.
 func wireTarget(ctx context.Context, log io.Writer, serverURL, url string, kind storeurl.Kind, target string, keep bool, opts servedOptions) (*bench.Wire, func() error, error) {
 	if serverURL != "" {
-		if opts.binary != "" || opts.insecure || opts.cpuprofile != "" {
-			return nil, nil, errors.New("--serve-binary, --insecure and --server-cpuprofile configure a server bench starts, not the one --server names")
+		if opts.binary != "" || opts.insecure || opts.cpuprofile != "" || opts.floor {
+			return nil, nil, errors.New("--serve-binary, --insecure, --server-cpuprofile and --grpc-floor configure servers bench starts, beside the one --server names")
 		}
 		w, err := wireFor(serverURL)
 		return w, func() error { return nil }, err
@@ -359,5 +363,38 @@ func wireTarget(ctx context.Context, log io.Writer, serverURL, url string, kind 
 	w.Name = fmt.Sprintf("cairn serve on %s, %s", storeurl.Redact(store), w.Name)
 	pid := srv.cmd.Process.Pid
 	w.ServerCPU = func() time.Duration { return processCPU(pid) }
-	return w, func() error { return errors.Join(srv.stop(), cleanUp()) }, nil
+	stop := func() error { return errors.Join(srv.stop(), cleanUp()) }
+	if opts.floor {
+		f, err := startFloor(ctx, log, opts)
+		if err != nil {
+			return nil, nil, errors.Join(err, stop())
+		}
+		w.Floor = f.wire
+		stopServer := stop
+		stop = func() error { return errors.Join(f.stop(), stopServer()) }
+	}
+	return w, stop, nil
+}
+
+// floorTarget is the gRPC floor bench started.
+type floorTarget struct {
+	wire *bench.Wire
+	stop func() error
+}
+
+// startFloor starts the gRPC floor (`cairn bench floor`) with the TLS or
+// plaintext of the server, and returns the wire workloads' view of it.
+func startFloor(ctx context.Context, log io.Writer, opts servedOptions) (*floorTarget, error) {
+	srv, err := startServed(ctx, "", servedOptions{insecure: opts.insecure})
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(log, "bench: the gRPC floor: pid %d\n", srv.cmd.Process.Pid)
+	w, err := wireFor(srv.url)
+	if err != nil {
+		return nil, errors.Join(err, srv.stop())
+	}
+	pid := srv.cmd.Process.Pid
+	w.ServerCPU = func() time.Duration { return processCPU(pid) }
+	return &floorTarget{wire: w, stop: srv.stop}, nil
 }

@@ -38,6 +38,7 @@ type servedOptions struct {
 	binary     string // the cairn binary to run; empty: this one
 	insecure   bool   // plaintext instead of TLS
 	cpuprofile string // the server's CPU profile, when set
+	floor      bool   // --grpc-floor: also start the gRPC floor
 }
 
 // served is a `cairn serve` that bench started.
@@ -51,7 +52,8 @@ type served struct {
 
 // startServed runs `cairn serve` on store, on a free loopback port, over
 // TLS with a development CA made for the run (plaintext with insecure),
-// with a random admin password, and waits until it serves.
+// with a random admin password, and waits until it serves. With no store
+// it runs the gRPC floor instead (`cairn bench floor`), likewise.
 func startServed(ctx context.Context, store string, opts servedOptions) (*served, error) {
 	binary := opts.binary
 	if binary == "" {
@@ -66,6 +68,10 @@ func startServed(ctx context.Context, store string, opts servedOptions) (*served
 		return nil, err
 	}
 	args := []string{"serve", "--store", store, "--listen", "127.0.0.1:0", "--http-listen", "", "--log-json"}
+	if store == "" {
+		// The gRPC floor (bench_floor.go), not a server of a store.
+		args = []string{"bench", "floor", "--listen", "127.0.0.1:0"}
+	}
 	query := ""
 	if opts.insecure {
 		args = append(args, "--insecure")
@@ -125,7 +131,7 @@ func (s *served) read(r io.Reader, addr chan<- string) {
 			Msg  string `json:"msg"`
 			GRPC string `json:"grpc"`
 		}
-		if json.Unmarshal([]byte(line), &entry) == nil && entry.Msg == "cairn serving" && entry.GRPC != "" {
+		if json.Unmarshal([]byte(line), &entry) == nil && (entry.Msg == "cairn serving" || entry.Msg == floorServing) && entry.GRPC != "" {
 			select {
 			case addr <- entry.GRPC:
 			default:

@@ -24,6 +24,7 @@ func TestBenchWire(t *testing.T) {
 	}{
 		{"tls", nil, []string{"(TLS)", "K1   2 appenders, 1 connection: throughput", "K2   2 appenders, 2 connections: server CPU/event", "K3   BatchAppend, appends of 1000: throughput", "K4   read all", "K5   live delivery: delay p99"}},
 		{"plaintext", []string{"--insecure"}, []string{"(plaintext)", "K1   2 appenders, 1 connection: throughput", "K4   skipped"}},
+		{"floor", []string{"--grpc-floor"}, []string{"K1   2 appenders, 1 connection: gRPC floor", "K2   2 appenders, 2 connections: wire vs gRPC floor", "K2   2 appenders, 2 connections: gRPC floor CPU/event"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"bench", "--store", dir, "--workloads", "K1,K2,K3,K4,K5", "--k-appenders", "2", "--k-appends", "3", "--k-events", "2000"}, tc.args...)
@@ -54,8 +55,11 @@ func TestBenchWireFlags(t *testing.T) {
 	if _, err := c.run("", "bench", "--store", "memory:", "--workloads", "W1", "--insecure"); err == nil || !strings.Contains(err.Error(), "--workloads K1") {
 		t.Errorf("--insecure without a wire workload: %v", err)
 	}
-	if _, err := c.run("", "bench", "--server", "cairn://127.0.0.1:1", "--store", "memory:", "--workloads", "K1", "--serve-binary", "/bin/false"); err == nil || !strings.Contains(err.Error(), "not the one --server names") {
+	if _, err := c.run("", "bench", "--server", "cairn://127.0.0.1:1", "--store", "memory:", "--workloads", "K1", "--serve-binary", "/bin/false"); err == nil || !strings.Contains(err.Error(), "beside the one --server names") {
 		t.Errorf("--serve-binary with --server: %v", err)
+	}
+	if _, err := c.run("", "bench", "--store", "memory:", "--workloads", "W1", "--grpc-floor"); err == nil || !strings.Contains(err.Error(), "--workloads K1") {
+		t.Errorf("--grpc-floor without a wire workload: %v", err)
 	}
 	if _, err := c.run("", "bench", "--store", "cairn://127.0.0.1:1", "--workloads", "K1"); err == nil || !strings.Contains(err.Error(), "name the server with --server") {
 		t.Errorf("a server as --store: %v", err)
