@@ -99,10 +99,79 @@ func (db *DB) AuthenticateMemo(ctx context.Context, m *Memo, credentials, login,
 // during the verification).
 func (db *DB) authenticate(ctx context.Context, login, password string) (auth.Principal, cached, bool, error) {
 	key := db.key("password", login, password)
-	at, c, ok := db.lookup(key, login)
-	if ok {
-		return c.p, c, true, nil
+	for {
+		at, c, ok := db.lookup(key, login)
+		if ok {
+			return c.p, c, true, nil
+		}
+		f, lead := db.join(key, at)
+		if lead {
+			f.p, f.c, f.ok, f.err = db.verify(ctx, key, at, login, password)
+			db.land(key, f)
+			return f.p, f.c, f.ok, f.err
+		}
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			return auth.Principal{}, cached{}, false, ctx.Err()
+		}
+		if !isContextErr(f.err) {
+			return f.p, f.c, f.ok, f.err
+		}
+		// The verification gave up on its own request's context: try
+		// again, perhaps leading it.
 	}
+}
+
+// A flight is a verification of credentials under way, which the requests
+// that bring the same credentials at once wait for rather than hash them
+// again: a pool of connections that open together (clients reconnecting
+// after a restart, say) costs one hash, not one per connection.
+type flight struct {
+	at      stamp // the user's changes when it started
+	waiters int   // requests waiting for it; guarded by DB.mu
+	done    chan struct{}
+	// Set before done is closed.
+	p   auth.Principal
+	c   cached
+	ok  bool
+	err error
+}
+
+// join returns the verification of the credentials key that started under
+// at, and false; or, when none runs, a new one that the caller leads, and
+// true. One started under other changes of the user is not joined: what
+// it read may be what a change replaced. The new one takes its place for
+// the requests that follow.
+func (db *DB) join(key [32]byte, at stamp) (*flight, bool) {
+	db.mu.Lock()
+	defer db.mu.Unlock()
+	if f, ok := db.flights[key]; ok && f.at == at {
+		f.waiters++
+		return f, false
+	}
+	f := &flight{at: at, done: make(chan struct{})}
+	db.flights[key] = f
+	return f, true
+}
+
+// land ends f, the verification of key, and wakes its waiters.
+func (db *DB) land(key [32]byte, f *flight) {
+	db.mu.Lock()
+	if db.flights[key] == f {
+		delete(db.flights, key)
+	}
+	db.mu.Unlock()
+	close(f.done)
+}
+
+func isContextErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// verify verifies login and password against the user's record, and
+// caches what it verified under key unless the user changed since at.
+func (db *DB) verify(ctx context.Context, key [32]byte, at stamp, login, password string) (auth.Principal, cached, bool, error) {
 	if ValidateLogin(login) != nil {
 		return auth.Principal{}, cached{}, false, db.refuse(ctx, password)
 	}
@@ -124,7 +193,7 @@ func (db *DB) authenticate(ctx context.Context, login, password string) (auth.Pr
 		return auth.Principal{}, cached{}, false, fmt.Errorf("%w: %q", ErrDisabled, login)
 	}
 	p := principal(cur)
-	c, ok = db.remember(key, login, at, p)
+	c, ok := db.remember(key, login, at, p)
 	return p, c, ok, nil
 }
 

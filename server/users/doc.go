@@ -34,7 +34,9 @@
 // trusted for [Options.CacheTTL] (30 s) without hashing again: the cache
 // holds a keyed hash of the name and password, never the password, and a
 // change of the user through this DB drops it before the change returns.
-// An unknown user costs the same hash as a known one. A server connection
+// Requests that bring the same credentials at once share one verification
+// (connections verified together expire together), unless the user
+// changed in between. An unknown user costs the same hash as a known one. A server connection
 // may also remember the credentials it last authenticated with ([Memo]),
 // which it holds anyway, so that its next requests skip the keyed hash;
 // it recalls them only while the cache would trust them.

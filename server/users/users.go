@@ -130,6 +130,9 @@ type DB struct {
 	epoch   uint64
 	cache   map[[32]byte]cached
 	changes map[string]uint64
+	// flights are the verifications under way, by credentials (see
+	// flight).
+	flights map[[32]byte]*flight
 }
 
 // New returns the user database kept in store. It reads and writes nothing
@@ -155,6 +158,7 @@ func New(store *cairn.Store, opts Options) *DB {
 		gens:      map[string]uint64{},
 		cache:     map[[32]byte]cached{},
 		changes:   map[string]uint64{},
+		flights:   map[[32]byte]*flight{},
 	}
 	if _, err := rand.Read(db.cacheKey[:]); err != nil {
 		panic(err) // crypto/rand does not fail on supported platforms
