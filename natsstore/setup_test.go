@@ -4,15 +4,16 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/internal/freeport"
 	"github.com/cairndb/cairn/natsstore"
 )
 
@@ -26,21 +27,19 @@ var (
 	streamSeq atomic.Int64
 )
 
-func freePorts(n int) []int {
-	var ls []net.Listener
-	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+// freeAddrs are n free loopback addresses for the test cluster's servers.
+func freeAddrs(n int) []string {
+	var addrs []string
+	for len(addrs) < n {
+		addr, err := freeport.Addr()
 		if err != nil {
 			panic(err)
 		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		if !slices.Contains(addrs, addr) {
+			addrs = append(addrs, addr)
+		}
 	}
-	for _, l := range ls {
-		_ = l.Close()
-	}
-	return ports
+	return addrs
 }
 
 func TestMain(m *testing.M) {
@@ -53,19 +52,19 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	ports := freePorts(6)
+	addrs := freeAddrs(6)
 	for i := range 3 {
 		var routes []string
 		for j := range 3 {
 			if j != i {
-				routes = append(routes, fmt.Sprintf("127.0.0.1:%d", ports[3+j]))
+				routes = append(routes, addrs[3+j])
 			}
 		}
 		o := natsstore.ServerOptions{
 			Name:          fmt.Sprintf("n%d", i+1),
 			Dir:           filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
-			Listen:        fmt.Sprintf("127.0.0.1:%d", ports[i]),
-			ClusterListen: fmt.Sprintf("127.0.0.1:%d", ports[3+i]),
+			Listen:        addrs[i],
+			ClusterListen: addrs[3+i],
 			Routes:        routes,
 			NoSync:        true,
 		}

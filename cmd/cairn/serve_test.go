@@ -3,10 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"net"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"syscall"
@@ -14,6 +11,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/internal/freeport"
 	"github.com/cairndb/cairn/server"
 	"github.com/cairndb/cairn/storeurl"
 	"github.com/google/uuid"
@@ -31,44 +29,14 @@ func buildCairn(t *testing.T) string {
 	return bin
 }
 
-// freeAddr is a loopback address free for a process the test starts. The
-// test closes it before the process binds it, so it is taken below the
-// kernel's ephemeral range when it can: a port from that range may become
-// the source port of any outgoing connection meanwhile, or, dialled by a
-// node before its peer listens, connect to itself and stay taken.
+// freeAddr is a loopback address free for a process the test starts.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	if lo := ephemeralLow(); lo > 20000 {
-		for range 100 {
-			port := 10000 + rand.IntN(lo-10000)
-			lis, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-			if err != nil {
-				continue
-			}
-			lis.Close()
-			return lis.Addr().String()
-		}
-	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, err := freeport.Addr()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer lis.Close()
-	return lis.Addr().String()
-}
-
-// ephemeralLow is the lowest port the kernel hands out as an ephemeral
-// one, or 0 where it does not say.
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err != nil {
-		return 0
-	}
-	var lo, hi int
-	if _, err := fmt.Sscan(string(b), &lo, &hi); err != nil {
-		return 0
-	}
-	return lo
+	return addr
 }
 
 // startServe runs `cairn serve` on the embedded engine in dir, over TLS
