@@ -34,6 +34,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/internal/cputime"
 	"github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 	api "github.com/kurrent-io/KurrentDB-Client-Go/protos/kurrentdb/protocols/v1/streams"
 	"google.golang.org/grpc"
@@ -190,14 +191,14 @@ type cpuMarks struct {
 }
 
 func (r *runner) cpuMarks() *cpuMarks {
-	return &cpuMarks{r: r, server0: r.serverCPU(), self0: processCPU()}
+	return &cpuMarks{r: r, server0: r.serverCPU(), self0: cputime.Process()}
 }
 
 // wireDone marks the end of the run over the wire.
-func (c *cpuMarks) wireDone() { c.server1, c.self1 = c.r.serverCPU(), processCPU() }
+func (c *cpuMarks) wireDone() { c.server1, c.self1 = c.r.serverCPU(), cputime.Process() }
 
 // localDone marks the end of the run in process.
-func (c *cpuMarks) localDone() { c.self2 = processCPU() }
+func (c *cpuMarks) localDone() { c.self2 = cputime.Process() }
 
 // report reports the server's CPU per event over the wire beside this
 // process's in process (both do the same work but for the protocol), and

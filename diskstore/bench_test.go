@@ -10,6 +10,7 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore"
+	"github.com/cairndb/cairn/internal/cputime"
 	"github.com/google/uuid"
 )
 
@@ -242,7 +243,7 @@ func appendWriters(b *testing.B, opts diskstore.Options, writers int, ids ...uui
 	ctx := context.Background()
 	b.SetBytes(256)
 	b.ResetTimer()
-	cpu := processCPU()
+	cpu := cputime.Process()
 	var wg sync.WaitGroup
 	for w := range writers {
 		n := b.N / writers
@@ -269,6 +270,6 @@ func appendWriters(b *testing.B, opts diskstore.Options, writers int, ids ...uui
 	wg.Wait()
 	b.StopTimer()
 	if cpu >= 0 {
-		b.ReportMetric(float64(processCPU()-cpu)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
+		b.ReportMetric(float64(cputime.Process()-cpu)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/internal/cputime"
 	"github.com/cairndb/cairn/pgstore"
 	"github.com/cairndb/cairn/pgstore/pgtest"
 	"github.com/google/uuid"
@@ -21,7 +22,9 @@ import (
 // (nanoseconds) or, where the kernel does not keep it, /proc/<pid>/stat of
 // the backends whose application_name is the schema's: a figure that the
 // load of a shared machine disturbs far less than latency or throughput.
-// It needs the server on this machine (it skips otherwise). The shapes:
+// Beside it, the CPU time of this process per append (client-µs/op): the
+// engine's side of the call, pgx included. It needs the server on this
+// machine (it skips otherwise). The shapes:
 //
 //	alone     one Store and one writer, each append a new stream's first
 //	          event (W1's shape: the stream lists are filed too)
@@ -86,7 +89,8 @@ func BenchmarkAppendServerCPU(b *testing.B) {
 }
 
 // serverCPU runs f, timed, and reports the CPU time of the backends of
-// schema's connections (application_name "cairn:<schema>…") per op.
+// schema's connections (application_name "cairn:<schema>…") per op, and
+// this process's.
 func serverCPU(b *testing.B, schema string, f func()) {
 	b.Helper()
 	ctx := context.Background()
@@ -157,11 +161,16 @@ func serverCPU(b *testing.B, schema string, f func()) {
 		b.Skip("the server's backend processes are not readable in /proc here")
 	}
 	b.ResetTimer()
+	self0 := cputime.Process()
 	f()
+	self1 := cputime.Process()
 	b.StopTimer()
 	after, ok := cpu()
 	if !ok {
 		b.Fatal("a backend process ended during the benchmark")
 	}
 	b.ReportMetric(float64((after-before).Microseconds())/float64(b.N), "server-µs/op")
+	if self0 >= 0 {
+		b.ReportMetric(float64((self1-self0).Microseconds())/float64(b.N), "client-µs/op")
+	}
 }

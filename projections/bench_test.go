@@ -4,12 +4,12 @@ import (
 	"context"
 	"fmt"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore"
+	"github.com/cairndb/cairn/internal/cputime"
 	"github.com/cairndb/cairn/memstore"
 	"github.com/cairndb/cairn/projections"
 )
@@ -46,21 +46,12 @@ func benchStore(b *testing.B, engine string) *cairn.Store {
 	return store
 }
 
-// cpuTime returns the CPU time the process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // report reports events/s (wall clock) and the process's CPU time per
 // event, which a loaded machine disturbs less.
 func report(b *testing.B, cpu0 time.Duration) {
 	n := float64(benchEvents) * float64(b.N)
 	b.ReportMetric(n/b.Elapsed().Seconds(), "events/s")
-	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/n, "cpu-ns/event")
+	b.ReportMetric(float64((cputime.Process()-cpu0).Nanoseconds())/n, "cpu-ns/event")
 }
 
 // BenchmarkProjection measures how fast projections process events already
@@ -86,7 +77,7 @@ func BenchmarkProjection(b *testing.B) {
 		store := benchStore(b, engine)
 		ctx := context.Background()
 		b.Run(engine+"/read", func(b *testing.B) {
-			cpu0 := cpuTime()
+			cpu0 := cputime.Process()
 			for b.Loop() {
 				n := 0
 				for _, err := range store.All(ctx, 0, cairn.Forward) {
@@ -108,7 +99,7 @@ func BenchmarkProjection(b *testing.B) {
 					b.Fatal(err)
 				}
 				defer m.Close(ctx)
-				cpu0 := cpuTime()
+				cpu0 := cputime.Process()
 				for b.Loop() {
 					name := fmt.Sprintf("%s-%d", q.name, benchRuns.Add(1))
 					if _, err := m.Create(ctx, name, q.query, q.opts); err != nil {
