@@ -222,7 +222,8 @@
 //
 // A group of appends runs on its own (an append whose group has started
 // waits for the group's outcome even if its own context ends), so each
-// attempt is bounded by Options.GroupTimeout (30 seconds by default): an
+// attempt is bounded by Options.GroupTimeout (30 seconds by default; an
+// attempt may run up to twice that, as attempts share one deadline): an
 // attempt on a connection that went silent is abandoned and tried again
 // the same way.
 //
