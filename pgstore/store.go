@@ -41,8 +41,8 @@ type Options struct {
 	// on its own (appends whose group has started wait for its outcome
 	// even when their own context ends). An attempt that takes longer,
 	// say on a connection that went silent, is abandoned (at the latest
-	// after twice GroupTimeout: attempts share a deadline, see
-	// attemptContext) and tried again on another connection, where the
+	// after twice GroupTimeout, as attempts share one deadline) and
+	// tried again on another connection, where the
 	// engine recognises by the first event id an append the abandoned
 	// attempt committed. Zero means 30 seconds.
 	GroupTimeout time.Duration
