@@ -42,9 +42,9 @@ type Options struct {
 	// even when their own context ends). An attempt that takes longer,
 	// say on a connection that went silent, is abandoned (at the latest
 	// after twice GroupTimeout, as attempts share one deadline) and
-	// tried again on another connection, where the
-	// engine recognises by the first event id an append the abandoned
-	// attempt committed. Zero means 30 seconds.
+	// tried again on another connection, where the engine recognises by
+	// the first event id an append the abandoned attempt committed. Zero
+	// means 30 seconds.
 	GroupTimeout time.Duration
 }
 
