@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/google/uuid"
@@ -150,5 +151,38 @@ func TestAppendOthersAfterCondition(t *testing.T) {
 	}
 	if results[0].Position != 1 || results[3].Position != 2 || results[1] != (cairn.AppendResult{}) {
 		t.Fatalf("results %+v", results)
+	}
+}
+
+// Every attempt of a group gets at least GroupTimeout and at most twice
+// that: attempts share a deadline while GroupTimeout of it is left, and a
+// new one starts, the old one ended, when less is left.
+func TestAttemptDeadline(t *testing.T) {
+	const timeout = time.Minute
+	var c committer
+	start := time.Now()
+	first := c.attemptContext(timeout)
+	end, ok := first.Deadline()
+	if !ok || end.Before(start.Add(timeout)) || end.After(time.Now().Add(2*timeout)) {
+		t.Fatalf("deadline %v after the attempt started, want %v to %v", end.Sub(start), timeout, 2*timeout)
+	}
+	if c.attemptContext(timeout) != first {
+		t.Fatal("an attempt with more than the timeout left did not share the deadline")
+	}
+	// As if most of the deadline had passed.
+	c.attemptEnd = time.Now().Add(timeout / 2)
+	before := time.Now()
+	next := c.attemptContext(timeout)
+	if next == first {
+		t.Fatal("an attempt with less than the timeout left shared the deadline")
+	}
+	if end, _ := next.Deadline(); end.Before(before.Add(timeout)) {
+		t.Errorf("the new deadline is %v after the attempt started, want at least %v", end.Sub(before), timeout)
+	}
+	if !errors.Is(first.Err(), context.Canceled) {
+		t.Errorf("the deadline replaced is not ended: %v", first.Err())
+	}
+	if next.Err() != nil {
+		t.Errorf("the new deadline has ended: %v", next.Err())
 	}
 }
