@@ -186,8 +186,8 @@ func TestCompactionInSteps(t *testing.T) {
 	if !inLog(nodes[2]) {
 		t.Fatal("the deleted stream's event is not in the log before compaction")
 	}
-	lastKind := func() string {
-		kinds, err := natsstore.RecordKinds(ctx, nodes[0])
+	lastKind := func() string { // the last record of the log, which nodes[2] applied
+		kinds, err := natsstore.RecordKinds(ctx, nodes[2])
 		if err != nil {
 			t.Fatal(err)
 		}
