@@ -359,6 +359,8 @@ func (r *runner) progress(label string, total int) (func(done int), func()) {
 		unit = "appends"
 	case "W4":
 		unit = "commits"
+	case "W1 streams":
+		unit = "streams"
 	}
 	if strings.HasPrefix(label, "K") && !strings.HasPrefix(label, "K4") {
 		unit = "events"

@@ -160,3 +160,35 @@ func BenchmarkFileBaseline(b *testing.B) {
 		})
 	}
 }
+
+// W1's appends go to streams that exist, with their exact versions: each
+// of the streams it reaches holds the event that created it and one per
+// pass of the round-robin.
+func TestW1AppendsToExistingStreams(t *testing.T) {
+	store := memstore.Open()
+	open := func(context.Context) (*cairn.Store, error) {
+		return cairn.NewStore(keepOpen{store.Backend()}, cairn.Options{}), nil
+	}
+	cfg := tiny(bench.Config{Open: open, Workloads: []string{"W1"}, Out: io.Discard})
+	cfg.W1Appends = 120
+	if _, err := bench.Run(context.Background(), cfg); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for id, err := range store.Streams(context.Background()) {
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, err := store.StreamVersion(context.Background(), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v != 1 {
+			t.Errorf("stream %s ends at version %d, want 1: created, then appended to once", id, v)
+		}
+		n++
+	}
+	if n != cfg.W1Appends {
+		t.Fatalf("W1 wrote %d streams, want %d", n, cfg.W1Appends)
+	}
+}

@@ -12,25 +12,28 @@ import (
 	"github.com/cairndb/cairn"
 )
 
-// W1: one writer, one event per append, round-robin over 10k streams.
+// W1: one writer, one event per append, round-robin over 10k streams, each
+// append with the stream's exact expected version.
+//
+// The streams the timed appends reach are created first, untimed, so that
+// every timed append goes to a stream that exists, as the workload says:
+// the first event of a stream writes more than the events after it (the
+// lists of streams, on engines that keep them), and with fewer appends
+// than streams each would be a first.
 func (r *runner) w1(ctx context.Context) error {
 	n := r.cfg.W1Appends
+	versions, err := r.w1Streams(ctx, min(n, w1Streams))
+	if err != nil {
+		return err
+	}
 	p, end := r.progress("W1", n)
 	defer end()
-	versions := make([]int64, 10_000)
-	for i := range versions {
-		versions[i] = -1
-	}
 	lat := make([]time.Duration, 0, n)
 	ev := r.events(1)
 	for i := range n {
-		st := i % len(versions)
-		exp := cairn.NoStream
-		if versions[st] >= 0 {
-			exp = cairn.Exact(versions[st])
-		}
+		st := i % w1Streams
 		t := time.Now()
-		res, err := r.s.Append(ctx, r.cfg.StreamPrefix+"w1-"+strconv.Itoa(st), exp, ev...)
+		res, err := r.s.Append(ctx, w1Stream(r.cfg.StreamPrefix, st), cairn.Exact(versions[st]), ev...)
 		if err != nil {
 			return err
 		}
@@ -53,6 +56,44 @@ func (r *runner) w1(ctx context.Context) error {
 		r.report(res)
 	}
 	return nil
+}
+
+// w1Streams is the number of streams W1 appends to in turn.
+const w1Streams = 10_000
+
+func w1Stream(prefix string, i int) string { return prefix + "w1-" + strconv.Itoa(i) }
+
+// w1Streams creates W1's first n streams, each with one event, by 16
+// writers at once, and returns the streams' versions.
+func (r *runner) w1Streams(ctx context.Context, n int) ([]int64, error) {
+	p, end := r.progress("W1 streams", n)
+	defer end()
+	versions := make([]int64, w1Streams)
+	var (
+		next, done atomic.Int64
+		errs       [16]error
+		wg         sync.WaitGroup
+	)
+	ev := r.events(1)
+	for w := range errs {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				res, err := r.s.Append(ctx, w1Stream(r.cfg.StreamPrefix, i), cairn.NoStream, ev...)
+				if err != nil {
+					errs[w] = err
+					return
+				}
+				versions[i] = res.Version
+				p(int(done.Add(1)))
+			}
+		})
+	}
+	wg.Wait()
+	return versions, errors.Join(errs[:]...)
 }
 
 // W2: many writers, one event per append, each on its own streams with an
