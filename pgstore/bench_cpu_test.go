@@ -27,7 +27,9 @@ import (
 // machine (it skips otherwise). The shapes:
 //
 //	alone     one Store and one writer, each append a new stream's first
-//	          event (W1's shape: the stream lists are filed too)
+//	          event (the stream lists are filed too)
+//	existing  one Store and one writer appending in turn to 1,000 streams
+//	          that exist, each with its exact expected version (W1's shape)
 //	stores=16 16 Stores, one writer each on a stream of its own (M1's
 //	          shape, in one process), whose commits overlap
 //	plain     a plain autocommit INSERT of the same event into a bare table
@@ -51,6 +53,25 @@ func BenchmarkAppendServerCPU(b *testing.B) {
 				if _, err := st.Append(ctx, fmt.Sprintf("alone-%d", i), cairn.NoStream, ev()); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	})
+	b.Run("existing", func(b *testing.B) {
+		schema := pgtest.Schema(b, "cairn_test")
+		st := cairn.NewStore(openSchema(b, schema, pgstore.Options{MaxConns: 1}), cairn.Options{})
+		versions := make([]int64, 1000)
+		for i := range versions {
+			if _, err := st.Append(ctx, fmt.Sprintf("existing-%d", i), cairn.NoStream, ev()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		serverCPU(b, schema, func() {
+			for i := range b.N {
+				s := i % len(versions)
+				if _, err := st.Append(ctx, fmt.Sprintf("existing-%d", s), cairn.Exact(versions[s]), ev()); err != nil {
+					b.Fatal(err)
+				}
+				versions[s]++
 			}
 		})
 	})
