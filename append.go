@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/google/uuid"
 )
@@ -12,7 +13,14 @@ import (
 // returns the version and position of the last event. See the package
 // documentation for the guarantees.
 func (s *Store) Append(ctx context.Context, stream string, expected ExpectedVersion, events ...EventData) (AppendResult, error) {
-	events, err := s.checkAppend(stream, expected, events)
+	var buf *[]EventData
+	var err error
+	if len(events) >= largeAppend {
+		buf = takeAppendBuffer()
+		events, err = s.checkAppendInto(*buf, stream, expected, events)
+	} else {
+		events, err = s.checkAppend(stream, expected, events)
+	}
 	if err != nil {
 		return AppendResult{}, err
 	}
@@ -25,17 +33,46 @@ func (s *Store) Append(ctx context.Context, stream string, expected ExpectedVers
 		return res, s.failed("append", err)
 	}
 	s.appended(stream, events, res)
+	if buf != nil {
+		// The engine is done with the copy: it answered the append.
+		// (After a failure it may not be: a call abandoned when its
+		// context ended can leave the write in flight.)
+		clear(events)
+		*buf = events[:0]
+		appendBuffers.Put(buf)
+	}
 	return res, nil
 }
 
+// largeAppend is the number of events from which Append copies an
+// append's events into a buffer it reuses rather than a new one. A new
+// buffer of that size is a large allocation, whose memory the Go runtime
+// often takes fresh from the system, one page fault per 4 KiB: 28 per
+// append of 1000 events, about a sixth of the append's time.
+const largeAppend = 256
+
+// appendBuffers holds the buffers of large appends (*[]EventData).
+var appendBuffers sync.Pool
+
+func takeAppendBuffer() *[]EventData {
+	if b, ok := appendBuffers.Get().(*[]EventData); ok {
+		return b
+	}
+	return new([]EventData)
+}
+
 func (s *Store) checkAppend(stream string, expected ExpectedVersion, events []EventData) ([]EventData, error) {
+	return s.checkAppendInto(nil, stream, expected, events)
+}
+
+func (s *Store) checkAppendInto(buf []EventData, stream string, expected ExpectedVersion, events []EventData) ([]EventData, error) {
 	if err := s.validStream(stream); err != nil {
 		return nil, err
 	}
 	if err := validateExpected(expected); err != nil {
 		return nil, err
 	}
-	return prepareEvents(events, s.opts.MaxEventBytes, &s.ids)
+	return prepareEventsInto(buf, events, s.opts.MaxEventBytes, &s.ids)
 }
 
 func (s *Store) appended(stream string, events []EventData, res AppendResult) {

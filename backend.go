@@ -22,7 +22,9 @@ import (
 //     [ExpectedVersion.Check], in the same critical section or transaction
 //     that writes. On success the events get consecutive versions and
 //     consecutive global positions, and become visible to readers together.
-//     When Append returns, the events are durable.
+//     When Append returns, the events are durable. Once it has returned
+//     successfully the engine no longer uses the slice of events it was
+//     given: the Store reuses its copy of a large append's events.
 //   - Before the version check, Append looks up the first event's ID; when it
 //     was recorded already, the engine returns [RetryResult] for the recorded
 //     events of that stream starting at the recorded version, and writes

@@ -67,7 +67,8 @@ type Operation struct {
 	// Stream is the stream appended to or read; empty for a read of the
 	// global log and for a batch, whose streams are in Batch.
 	Stream string
-	// Events are the events of an append or a commit, their IDs filled in.
+	// Events are the events of an append or a commit, their IDs filled in,
+	// valid until the operation ends: a hook that keeps them copies them.
 	Events []EventData
 	// Batch are the requests of a batch append.
 	Batch []AppendRequest

@@ -366,3 +366,49 @@ func TestHooksBegin(t *testing.T) {
 		t.Errorf("the batch's operation carries %+v, want its request", log[2].op.Batch)
 	}
 }
+
+// A large append's events are copied into a buffer the Store reuses once
+// the engine answered: appends that follow, large or not, leave the events
+// written before as they were, and the caller's events are never changed.
+func TestLargeAppendsLeaveWrittenEventsAlone(t *testing.T) {
+	ctx := context.Background()
+	s := memstore.Open()
+	defer s.Close()
+	const n = 1000
+	events := make([]cairn.EventData, n)
+	for i := range events {
+		events[i] = cairn.EventData{Type: "T", Data: []byte{byte(i), byte(i >> 8)}}
+	}
+	var ids []uuid.UUID
+	for round := range 4 {
+		if _, err := s.Append(ctx, "big", cairn.Any, events...); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Append(ctx, "small", cairn.Any, events[:3]...); err != nil {
+			t.Fatal(err)
+		}
+		for i, e := range events {
+			if e.ID != uuid.Nil {
+				t.Fatalf("round %d: the caller's event %d got id %v", round, i, e.ID)
+			}
+		}
+		got, err := s.ReadStream(ctx, "big", 0, 10*n, cairn.Forward)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != (round+1)*n {
+			t.Fatalf("round %d: %d events, want %d", round, len(got), (round+1)*n)
+		}
+		ids = ids[:0]
+		for i, e := range got {
+			if e.Type != "T" || e.Data[0] != byte(i%n) || e.Data[1] != byte(i%n>>8) || e.Version != int64(i) || e.ID == uuid.Nil {
+				t.Fatalf("round %d: event %d is %+v", round, i, e.EventData)
+			}
+			ids = append(ids, e.ID)
+		}
+		slices.SortFunc(ids, func(a, b uuid.UUID) int { return strings.Compare(a.String(), b.String()) })
+		if len(slices.Compact(ids)) != len(got) {
+			t.Fatalf("round %d: two events of one id", round)
+		}
+	}
+}

@@ -85,10 +85,21 @@ const smallAppend = 16
 // prepareEvents validates events and returns a copy in which every event has
 // an ID, from ids where the caller gave none. The caller's slice is not modified.
 func prepareEvents(events []EventData, maxBytes int, ids *idGen) ([]EventData, error) {
+	return prepareEventsInto(nil, events, maxBytes, ids)
+}
+
+// prepareEventsInto is prepareEvents copying the events into buf when it
+// is large enough.
+func prepareEventsInto(buf, events []EventData, maxBytes int, ids *idGen) ([]EventData, error) {
 	if len(events) == 0 {
 		return nil, invalidf("events", "an append needs at least one event")
 	}
-	out := make([]EventData, len(events))
+	out := buf[:0]
+	if cap(out) >= len(events) {
+		out = out[:len(events)]
+	} else {
+		out = make([]EventData, len(events))
+	}
 	// Ids are checked for duplicates in a map made when an event brings
 	// its own id, or, in a small append, by comparing them.
 	var seen map[uuid.UUID]int

@@ -285,3 +285,37 @@ func testIdempotentRetry(t *testing.T, nb NewBackend) {
 		})
 	}
 }
+
+// testAppendLeavesEvents: once Append has returned successfully the engine
+// no longer uses the slice of events it was given (the Store reuses its
+// copy of a large append's events for the next): changing every element
+// afterwards changes nothing recorded.
+func testAppendLeavesEvents(t *testing.T, nb NewBackend) {
+	s, b := open(t, nb)
+	ctx := context.Background()
+	const n = 300
+	events := make([]cairn.EventData, n)
+	want := make([]cairn.EventData, n)
+	for i := range events {
+		events[i] = cairn.EventData{ID: uuid.New(), Type: "Placed", ContentType: cairn.ContentBinary, Data: []byte{byte(i), byte(i >> 8)}}
+		want[i] = events[i]
+	}
+	if _, err := b.Append(ctx, "leave-1", cairn.NoStream, events); err != nil {
+		t.Fatal(err)
+	}
+	for i := range events {
+		events[i] = cairn.EventData{ID: uuid.New(), Type: "Scribbled", Data: []byte("x")}
+	}
+	got, err := s.ReadStream(ctx, "leave-1", 0, 2*n, cairn.Forward)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != n {
+		t.Fatalf("%d events recorded, want %d", len(got), n)
+	}
+	for i, e := range got {
+		if e.ID != want[i].ID || e.Type != want[i].Type || string(e.Data) != string(want[i].Data) {
+			t.Fatalf("event %d recorded as %+v, want %+v: the engine used the slice after Append returned", i, e.EventData, want[i])
+		}
+	}
+}

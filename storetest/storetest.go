@@ -49,6 +49,7 @@ func TestBackend(t *testing.T, newBackend NewBackend) {
 		{"ExpectedVersion", testExpectedVersion},
 		{"AppendResult", testAppendResult},
 		{"RecordedEvent", testRecordedEvent},
+		{"AppendLeavesEvents", testAppendLeavesEvents},
 		{"ContiguousAppends", testContiguousAppends},
 		{"ReadStream", testReadStream},
 		{"ReadAll", testReadAll},
