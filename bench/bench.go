@@ -14,8 +14,10 @@
 //	D2  16 writers contending on one tag: commits/s, conflicts (never lost)
 //	D3  read the 1,000 events of one tag out of D3Events: latency
 //	M1  16 application processes with one writer each, single-event
-//	    appends: events/s beside the baseline from as many processes, and
-//	    beside 16 writers in one process (a store shared by processes only)
+//	    appends: events/s beside the baseline from as many processes,
+//	    beside the ordering floor from as many processes (pgbaseline.go),
+//	    and beside 16 writers in one process (a store shared by processes
+//	    only); the processes' CPU time per append beside the baseline's
 //
 // D1's second column is the unconditional figure of the same run, not the
 // baseline, so that its ratio is the cost of the conditions; so is the

@@ -157,6 +157,89 @@ func (p *PostgresBaseline) ReadAll(ctx context.Context) (int, time.Duration, err
 	return n, time.Since(start), rows.Err()
 }
 
+// The ordering floor.
+//
+// What any store must do on PostgreSQL to hand each append of many
+// processes a position in one gapless order, return it, and keep a reader
+// from seeing a position before the ones below it: check the stream's
+// expected version on its row, take the next position from one head row
+// (whose lock orders the appends), write the event's row (keyed by its
+// position, and by its stream and version for reading a stream), and, since
+// holding that lock through each commit's WAL flush serialises the
+// flushes of all processes, commit asynchronously and then make the
+// append durable with a synchronous commit of its own, which marks what
+// readers may read. That is two transactions, one round trip, and no
+// index, retry record, tag or notification: cairn's engine does all of
+// it and more (migration 7 of pgstore). M1 runs the floor from as many
+// processes as its own, beside the plain INSERTs, so that its figure
+// reads beside what the order alone costs on the machine.
+
+// floorTables creates the floor's tables in the baseline's schema.
+func (p *PostgresBaseline) floorTables(ctx context.Context) error {
+	s := p.schema
+	_, err := p.pool.Exec(ctx, `
+		CREATE TABLE IF NOT EXISTS `+s+`.floor_streams (id text PRIMARY KEY, version bigint NOT NULL);
+		CREATE TABLE IF NOT EXISTS `+s+`.floor_head (next bigint NOT NULL);
+		INSERT INTO `+s+`.floor_head SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM `+s+`.floor_head);
+		CREATE TABLE IF NOT EXISTS `+s+`.floor_events (position bigint PRIMARY KEY, stream text NOT NULL, version bigint NOT NULL,
+			id uuid NOT NULL, type text NOT NULL, data bytea NOT NULL, created timestamptz NOT NULL, UNIQUE (stream, version));
+		CREATE TABLE IF NOT EXISTS `+s+`.floor_durable (backend int PRIMARY KEY, next bigint NOT NULL)`)
+	if err != nil {
+		return fmt.Errorf("postgres baseline: the ordering floor's tables: %w", err)
+	}
+	return nil
+}
+
+// floorAppender returns a function that appends one event to stream
+// through the ordering floor over conn, the stream's first append being
+// the one after, whose expected version is -1; the tables are in the
+// (quoted) schema. An append whose expected version does not hold fails.
+func floorAppender(ctx context.Context, conn *pgx.Conn, schema, stream string, data []byte) (func(expected int64) error, error) {
+	if _, err := conn.Exec(ctx, `INSERT INTO `+schema+`.floor_streams VALUES ($1, -1)`, stream); err != nil {
+		return nil, err
+	}
+	write := `WITH s AS (
+			UPDATE ` + schema + `.floor_streams SET version = version + 1 WHERE id = $1 AND version = $2 RETURNING version
+		), h AS (
+			UPDATE ` + schema + `.floor_head SET next = next + 1 WHERE EXISTS (SELECT 1 FROM s) RETURNING next - 1 AS position
+		)
+		INSERT INTO ` + schema + `.floor_events SELECT h.position, $1, s.version, $3, 'Measured', $4, now() FROM s, h RETURNING position`
+	mark := `INSERT INTO ` + schema + `.floor_durable SELECT pg_backend_pid(), next FROM ` + schema + `.floor_head
+		ON CONFLICT (backend) DO UPDATE SET next = excluded.next`
+	return func(expected int64) error {
+		b := &pgx.Batch{}
+		b.Queue("BEGIN")
+		b.Queue("SET LOCAL synchronous_commit = off")
+		b.Queue(write, stream, expected, uuid.Must(uuid.NewV7()), data)
+		b.Queue("COMMIT")
+		// The batch's implicit transaction, committed synchronously by
+		// its end: its WAL flush covers the write's commit.
+		b.Queue(mark)
+		br := conn.SendBatch(ctx, b)
+		err := func() error {
+			for range 2 {
+				if _, err := br.Exec(); err != nil {
+					return err
+				}
+			}
+			var pos int64
+			if err := br.QueryRow().Scan(&pos); err != nil {
+				if errors.Is(err, pgx.ErrNoRows) {
+					return fmt.Errorf("the ordering floor: append to %s: expected version %d does not hold", stream, expected)
+				}
+				return err
+			}
+			for range 2 {
+				if _, err := br.Exec(); err != nil {
+					return err
+				}
+			}
+			return nil
+		}()
+		return errors.Join(err, br.Close())
+	}, nil
+}
+
 // Close implements [Baseline]: it drops the baseline's schema.
 func (p *PostgresBaseline) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)

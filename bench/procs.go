@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/internal/cputime"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
@@ -39,10 +40,14 @@ import (
 // not on a command line).
 type workerSpec struct {
 	// Plain selects the baseline: plain INSERTs into Table over one
-	// connection to URL. Otherwise appends through the store at URL.
+	// connection to URL. Floor selects the ordering floor (pgbaseline.go)
+	// in Schema over one connection to URL. Otherwise appends through
+	// the store at URL.
 	Plain   bool
+	Floor   bool
 	URL     string
 	Table   string
+	Schema  string
 	Stream  string
 	Appends int
 }
@@ -51,7 +56,10 @@ type workerSpec struct {
 type workerResult struct {
 	Start, End time.Time
 	Latencies  []time.Duration
-	Err        string
+	// CPU is the process's CPU time over its timed appends, -1 where the
+	// system does not tell it.
+	CPU time.Duration
+	Err string
 }
 
 // Worker is the body of a worker process of M1. It reads its task from
@@ -68,7 +76,21 @@ func Worker(ctx context.Context, in io.Reader, out io.Writer, open func(ctx cont
 		return fmt.Errorf("bench worker: task: %w", err)
 	}
 	var appendOne func(i int) error
-	if spec.Plain {
+	switch {
+	case spec.Floor:
+		conn, err := pgx.Connect(ctx, withoutSchema(spec.URL))
+		if err != nil {
+			return fmt.Errorf("bench worker: %w", err)
+		}
+		defer conn.Close(context.WithoutCancel(ctx))
+		data := make([]byte, EventBytes)
+		_, _ = rand.Read(data)
+		floor, err := floorAppender(ctx, conn, spec.Schema, spec.Stream, data)
+		if err != nil {
+			return fmt.Errorf("bench worker: %w", err)
+		}
+		appendOne = func(i int) error { return floor(int64(i) - 1) }
+	case spec.Plain:
 		conn, err := pgx.Connect(ctx, withoutSchema(spec.URL))
 		if err != nil {
 			return fmt.Errorf("bench worker: %w", err)
@@ -81,7 +103,7 @@ func Worker(ctx context.Context, in io.Reader, out io.Writer, open func(ctx cont
 			_, err := conn.Exec(ctx, sql, spec.Stream, int64(i), uuid.Must(uuid.NewV7()), data)
 			return err
 		}
-	} else {
+	default:
 		s, err := open(ctx, spec.URL)
 		if err != nil {
 			return fmt.Errorf("bench worker: %w", err)
@@ -111,6 +133,7 @@ func Worker(ctx context.Context, in io.Reader, out io.Writer, open func(ctx cont
 	if !lines.Scan() || lines.Text() != "go" {
 		return fmt.Errorf("bench worker: no go on standard input: %v", lines.Err())
 	}
+	cpu0 := cputime.Process()
 	res := workerResult{Start: time.Now(), Latencies: make([]time.Duration, 0, spec.Appends)}
 	for i := range spec.Appends {
 		t := time.Now()
@@ -121,6 +144,9 @@ func Worker(ctx context.Context, in io.Reader, out io.Writer, open func(ctx cont
 		res.Latencies = append(res.Latencies, time.Since(t))
 	}
 	res.End = time.Now()
+	if res.CPU = -1; cpu0 >= 0 {
+		res.CPU = cputime.Process() - cpu0
+	}
 	b, err := json.Marshal(res)
 	if err != nil {
 		return err
@@ -129,10 +155,17 @@ func Worker(ctx context.Context, in io.Reader, out io.Writer, open func(ctx cont
 	return err
 }
 
+// procsResult is what the worker processes of one run of processes
+// measured.
+type procsResult struct {
+	lat []time.Duration // every append's latency
+	el  time.Duration   // from the first start to the last end
+	cpu time.Duration   // the processes' own CPU time over their appends, -1 when unknown
+}
+
 // processes runs n worker processes, process i with the task spec(i),
-// started together, and returns every append's latency and the time from
-// the first start to the last end.
-func (r *runner) processes(ctx context.Context, label string, n int, spec func(i int) workerSpec) ([]time.Duration, time.Duration, error) {
+// started together, and returns what they measured.
+func (r *runner) processes(ctx context.Context, label string, n int, spec func(i int) workerSpec) (procsResult, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	type proc struct {
@@ -156,37 +189,37 @@ func (r *runner) processes(ctx context.Context, label string, n int, spec func(i
 		cmd := r.cfg.Worker(ctx)
 		in, err := cmd.StdinPipe()
 		if err != nil {
-			return nil, 0, err
+			return procsResult{}, err
 		}
 		out, err := cmd.StdoutPipe()
 		if err != nil {
-			return nil, 0, err
+			return procsResult{}, err
 		}
 		if err := cmd.Start(); err != nil {
-			return nil, 0, fmt.Errorf("%s: start worker process: %w", label, err)
+			return procsResult{}, fmt.Errorf("%s: start worker process: %w", label, err)
 		}
 		procs[i] = proc{cmd: cmd, in: in, lines: bufio.NewScanner(out)}
 		b, err := json.Marshal(spec(i))
 		if err != nil {
-			return nil, 0, err
+			return procsResult{}, err
 		}
 		if _, err := fmt.Fprintf(in, "%s\n", b); err != nil {
-			return nil, 0, fmt.Errorf("%s: worker process %d: %w", label, i, err)
+			return procsResult{}, fmt.Errorf("%s: worker process %d: %w", label, i, err)
 		}
 	}
 	for i, p := range procs {
 		if !p.lines.Scan() || p.lines.Text() != "ready" {
-			return nil, 0, fmt.Errorf("%s: worker process %d did not get ready (%q, %v): its standard error says why", label, i, p.lines.Text(), p.lines.Err())
+			return procsResult{}, fmt.Errorf("%s: worker process %d did not get ready (%q, %v): its standard error says why", label, i, p.lines.Text(), p.lines.Err())
 		}
 	}
 	for i, p := range procs {
 		if _, err := fmt.Fprintln(p.in, "go"); err != nil {
-			return nil, 0, fmt.Errorf("%s: worker process %d: %w", label, i, err)
+			return procsResult{}, fmt.Errorf("%s: worker process %d: %w", label, i, err)
 		}
 	}
 	var (
 		mu         sync.Mutex
-		lat        []time.Duration
+		out        = procsResult{}
 		first, end time.Time
 		wg         sync.WaitGroup
 	)
@@ -206,7 +239,12 @@ func (r *runner) processes(ctx context.Context, label string, n int, spec func(i
 				errs = append(errs, fmt.Errorf("%s: worker process %d: %w", label, i, err))
 				return
 			}
-			lat = append(lat, res.Latencies...)
+			out.lat = append(out.lat, res.Latencies...)
+			if res.CPU < 0 || out.cpu < 0 {
+				out.cpu = -1
+			} else {
+				out.cpu += res.CPU
+			}
 			if first.IsZero() || res.Start.Before(first) {
 				first = res.Start
 			}
@@ -217,8 +255,9 @@ func (r *runner) processes(ctx context.Context, label string, n int, spec func(i
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return nil, 0, err
+		return procsResult{}, err
 	}
+	out.el = end.Sub(first)
 	for i := range procs {
 		p := &procs[i]
 		_ = p.in.Close()
@@ -227,7 +266,7 @@ func (r *runner) processes(ctx context.Context, label string, n int, spec func(i
 		}
 		p.cmd = nil
 	}
-	return lat, end.Sub(first), errors.Join(errs...)
+	return out, errors.Join(errs...)
 }
 
 // m1 runs M1Processes writers in this process, then in as many processes,
@@ -242,34 +281,72 @@ func (r *runner) m1(ctx context.Context) error {
 		return err
 	}
 	r.note("M1: %d processes, one writer each", n)
-	procLat, procEl, err := r.processes(ctx, "M1", n, func(i int) workerSpec {
+	procs, err := r.processes(ctx, "M1", n, func(i int) workerSpec {
 		return workerSpec{URL: r.cfg.URL, Stream: fmt.Sprintf("%sm1-p%d", r.cfg.StreamPrefix, i), Appends: appends}
 	})
 	if err != nil {
 		return err
 	}
 	total := float64(n * appends)
-	thr := Result{Workload: "M1", Metric: fmt.Sprintf("%d processes: throughput", n), Unit: "events/s", Value: total / procEl.Seconds()}
-	p99 := Result{Workload: "M1", Metric: fmt.Sprintf("%d processes: append latency p99", n), Unit: "ms", Value: ms(percentile(procLat, 0.99))}
+	thr := Result{Workload: "M1", Metric: fmt.Sprintf("%d processes: throughput", n), Unit: "events/s", Value: total / procs.el.Seconds()}
+	p99 := Result{Workload: "M1", Metric: fmt.Sprintf("%d processes: append latency p99", n), Unit: "ms", Value: ms(percentile(procs.lat, 0.99))}
+	// The processes' own CPU per append: what the application's side of
+	// an append costs, beside a plain INSERT's client.
+	cpu := Result{Workload: "M1", Metric: fmt.Sprintf("%d processes: their CPU/append", n), Unit: "us", Value: perAppend(procs.cpu, total)}
+	var floor *procsResult
 	if pb, ok := r.cfg.Baseline.(*PostgresBaseline); ok {
 		r.note("M1: %d processes of plain INSERTs", n)
-		rawLat, rawEl, err := r.processes(ctx, "M1 baseline", n, func(i int) workerSpec {
+		raw, err := r.processes(ctx, "M1 baseline", n, func(i int) workerSpec {
 			return workerSpec{Plain: true, URL: pb.url, Table: pb.table, Stream: fmt.Sprintf("m1-raw-%d", i), Appends: appends}
 		})
 		if err != nil {
 			return err
 		}
-		thr.Raw, thr.HasRaw = total/rawEl.Seconds(), true
-		p99.Raw, p99.HasRaw = ms(percentile(rawLat, 0.99)), true
+		thr.Raw, thr.HasRaw = total/raw.el.Seconds(), true
+		p99.Raw, p99.HasRaw = ms(percentile(raw.lat, 0.99)), true
+		if raw.cpu >= 0 {
+			cpu.Raw, cpu.HasRaw = perAppend(raw.cpu, total), true
+		}
+		r.note("M1: %d processes through the ordering floor", n)
+		if err := pb.floorTables(ctx); err != nil {
+			return err
+		}
+		f, err := r.processes(ctx, "M1 floor", n, func(i int) workerSpec {
+			return workerSpec{Floor: true, URL: pb.url, Schema: pb.schema, Stream: fmt.Sprintf("m1-floor-%d", i), Appends: appends}
+		})
+		if err != nil {
+			return err
+		}
+		floor = &f
 	}
 	r.report(thr)
 	r.report(p99)
+	if procs.cpu >= 0 {
+		r.report(cpu)
+	}
+	if floor != nil {
+		// The floor beside the plain INSERTs, and cairn beside the floor:
+		// the second column is the floor of this run, not the baseline.
+		r.report(Result{Workload: "M1", Metric: fmt.Sprintf("%d processes: the ordering floor", n), Unit: "events/s",
+			Value: total / floor.el.Seconds(), Raw: thr.Raw, HasRaw: thr.HasRaw})
+		r.report(Result{Workload: "M1", Metric: fmt.Sprintf("%d processes vs the ordering floor", n), Unit: "events/s",
+			Value: thr.Value, Raw: total / floor.el.Seconds(), HasRaw: true})
+		if floor.cpu >= 0 {
+			r.report(Result{Workload: "M1", Metric: fmt.Sprintf("%d processes: the floor's CPU/append", n), Unit: "us",
+				Value: perAppend(floor.cpu, total), Raw: cpu.Raw, HasRaw: cpu.HasRaw})
+		}
+	}
 	// The processes against the same writers in one process: the second
 	// column is the in-process figure of this run, not the baseline.
 	r.report(Result{Workload: "M1", Metric: fmt.Sprintf("%d processes vs %d writers in one", n, n), Unit: "events/s",
 		Value: thr.Value, Raw: total / oneEl.Seconds(), HasRaw: true})
 	r.report(Result{Workload: "M1", Metric: fmt.Sprintf("%d writers in one process: p99", n), Unit: "ms", Value: ms(percentile(oneLat, 0.99))})
 	return nil
+}
+
+// perAppend returns d over appends, in microseconds.
+func perAppend(d time.Duration, appends float64) float64 {
+	return float64(d) / float64(time.Microsecond) / appends
 }
 
 // writers runs W2's shape: writers goroutines, each making appends

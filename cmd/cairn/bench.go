@@ -52,7 +52,12 @@ machine's temporary directory.
 
 On PostgreSQL, M1 runs application processes side by side (this command
 started again as worker processes), one writer each, against the same
-number of writers in one process and plain INSERTs from as many processes.
+number of writers in one process, plain INSERTs from as many processes,
+and the ordering floor from as many processes: the least any store does
+on PostgreSQL to give each append a position in one gapless order (the
+stream's row, the head row's lock, the event's row, an asynchronous
+commit and a synchronous mark). It prints the processes' own CPU time
+per append beside the plain INSERTs'.
 
 The wire workloads K1–K5 run when --workloads names them: the official
 KurrentDB client appends (v1 Append, one connection and one per appender;

@@ -49,7 +49,7 @@ func TestBenchManyProcesses(t *testing.T) {
 			t.Errorf("drop schema %s: %v", schema, err)
 		}
 	})
-	for _, want := range []string{"M1   3 processes: throughput", "plain INSERT", "M1   3 processes vs 3 writers in one", "bench: deleted the 6 streams it wrote"} {
+	for _, want := range []string{"M1   3 processes: throughput", "plain INSERT", "M1   3 processes: the ordering floor", "M1   3 processes vs the ordering floor", "M1   3 processes vs 3 writers in one", "bench: deleted the 6 streams it wrote"} {
 		if !strings.Contains(string(out), want) {
 			t.Fatalf("bench printed no %q:\n%s", want, out)
 		}
