@@ -58,6 +58,15 @@ func TestGeneratedIDs(t *testing.T) {
 }
 
 func BenchmarkGenerateIDs(b *testing.B) {
+	one := make([]EventData, 1)
+	b.Run("idGen/1", func(b *testing.B) {
+		var g idGen
+		b.ReportAllocs()
+		for b.Loop() {
+			clear(one)
+			g.fill(one)
+		}
+	})
 	events := make([]EventData, 1000)
 	b.Run("idGen", func(b *testing.B) {
 		var g idGen
