@@ -127,6 +127,7 @@ func (d *DB) handoff(g *group, wrote bool, reqs []*request) {
 	if invariants.Enabled && g != nil && g.first != d.next {
 		invariants.Failf("diskstore: group from position %d committed after position %d", g.first, d.next)
 	}
+	sent := false
 	var err error
 	switch {
 	case g != nil && g.broken != nil:
@@ -135,7 +136,16 @@ func (d *DB) handoff(g *group, wrote bool, reqs []*request) {
 		err = g.broken
 		clear(d.heads)
 	case wrote:
-		if err = d.writeGroup(g); err != nil {
+		err = d.writeGroup(g, func() {
+			// The frame is in the log: the syncer syncs it while the
+			// committer applies the group's index writes, and waits
+			// for them (ready) before it publishes the group or
+			// answers its requests.
+			p.next, p.ready = g.next, make(chan struct{})
+			d.pipe.handoff(p)
+			sent = true
+		})
+		if err != nil {
 			// The heads in memory may be ahead of the disk now, and
 			// the store refuses writes.
 			err = d.fail(err)
@@ -148,7 +158,7 @@ func (d *DB) handoff(g *group, wrote bool, reqs []*request) {
 			}
 		}
 	} else if wrote {
-		p.snap, p.next = d.pdb.NewSnapshot(), g.next
+		p.snap = d.pdb.NewSnapshot()
 		d.next = g.next
 	}
 	if g != nil {
@@ -159,7 +169,11 @@ func (d *DB) handoff(g *group, wrote bool, reqs []*request) {
 			d.frameBuf = g.frame[:0]
 		}
 	}
-	d.pipe.handoff(p)
+	if sent {
+		close(p.ready)
+	} else {
+		d.pipe.handoff(p)
+	}
 }
 
 // maxKeptFrame bounds the frame buffer the committer keeps for the next
@@ -167,9 +181,9 @@ func (d *DB) handoff(g *group, wrote bool, reqs []*request) {
 const maxKeptFrame = 8 << 20
 
 // writeGroup completes g's frame (its index writes, ending with the
-// marker), appends it to the log and applies the index writes to pebble's
-// memtable.
-func (d *DB) writeGroup(g *group) error {
+// marker), appends it to the log, calls written, and applies the index
+// writes to pebble's memtable.
+func (d *DB) writeGroup(g *group, written func()) error {
 	events := len(g.frame) - seglog.HeaderLen
 	// The blocks of the index lists the group's events are filed under
 	// (filing.go): in the frame's index writes, like everything else.
@@ -229,6 +243,7 @@ func (d *DB) writeGroup(g *group) error {
 		// before with groups in it that are not durable.
 		invariants.Failf("diskstore: a batch of %d bytes applied to a memtable of %d bytes holding %d", size, d.memCap, d.unflushed)
 	}
+	written()
 	if err := d.pdb.Apply(g.b, pebble.NoSync); err != nil {
 		return err
 	}

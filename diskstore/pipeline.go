@@ -21,13 +21,14 @@ import (
 //   - The committer takes the operations waiting, forms a group of them
 //     (bounded by Options.MaxGroupEvents and maxGroupBytes; an exclusive
 //     operation forms a group alone) and has its environment commit the
-//     group: check and write the operations, append one frame to the log
-//     without a sync, apply its index writes to pebble's memtable and take
-//     a snapshot. It hands the group to the syncer (handoff) and goes on at
-//     once with the next group, which reads an index holding every group
-//     before.
+//     group: check and write the operations and append one frame to the
+//     log without a sync. It hands the group to the syncer (handoff), then
+//     applies its index writes to pebble's memtable and takes a snapshot
+//     while the syncer syncs, and goes on with the next group, which reads
+//     an index holding every group before.
 //   - The syncer takes every group handed off since its last sync, syncs
-//     the log once for all of them (group commit), then publishes the
+//     the log once for all of them (group commit), waits until the
+//     committer has finished with them (pending.ready), then publishes the
 //     state after the last of them to readers and answers their writers,
 //     in log order.
 //
@@ -126,6 +127,19 @@ type pending struct {
 	anchor bool             // renew the anchor after the group
 	reqs   []*request
 	done   chan struct{} // closed once the group is durable (or failed) and answered
+	// ready, when not nil, is closed once the committer has finished
+	// with the group: the group reaches the syncer as soon as its frame
+	// is in the log, and its snapshot and its requests' results are set
+	// while the log is synced. Until then the syncer reads first, next
+	// and the length of reqs alone.
+	ready chan struct{}
+}
+
+// wait waits until the committer has finished with the group.
+func (pd *pending) wait() {
+	if pd.ready != nil {
+		<-pd.ready
+	}
 }
 
 func newPipeline(env pipelineEnv, maxGroupEvents int) *pipeline {
@@ -390,6 +404,14 @@ func (p *pipeline) complete(batch []*pending) {
 			err = p.env.fail(err)
 		}
 	}
+	for _, pd := range batch {
+		pd.wait()
+	}
+	if err == nil {
+		// A group that failed after its frame reached the log failed
+		// the store.
+		err = p.env.failed()
+	}
 	p.env.publishGroups(batch, err)
 	for _, pd := range batch {
 		for _, r := range pd.reqs {
@@ -434,6 +456,9 @@ func (p *pipeline) publishLoop() {
 				invariants.Failf("diskstore: group of positions [%d, %d) handed to the syncer after positions up to %d", pd.first, pd.next, p.next)
 			}
 			p.next = pd.next
+		}
+		for _, pd := range batch {
+			pd.wait()
 		}
 		err := p.env.failed()
 		p.env.publishGroups(batch, err)

@@ -19,6 +19,11 @@ type fakeEnv struct {
 	t    *testing.T
 	pipe *pipeline
 
+	// early hands each group off before the committer has finished
+	// with it (as the DB does once the frame is in the log), and
+	// finishes it a little later.
+	early bool
+
 	// Owned by the committer.
 	next    uint64
 	handed  int // groups handed off
@@ -77,6 +82,13 @@ func (e *fakeEnv) commitGroup(ops []operation) []operation {
 	e.handedNow = e.handed
 	e.mu.Unlock()
 	p.next = e.next
+	if e.early {
+		p.ready = make(chan struct{})
+		e.pipe.handoff(p)
+		time.Sleep(50 * time.Microsecond) // the index writes applied
+		close(p.ready)
+		return nil
+	}
 	e.pipe.handoff(p)
 	return nil
 }
@@ -105,6 +117,16 @@ func (e *fakeEnv) syncLog() error {
 func (e *fakeEnv) publishGroups(groups []*pending, err error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	for _, g := range groups {
+		if g.ready == nil {
+			continue
+		}
+		select {
+		case <-g.ready:
+		default:
+			e.t.Errorf("group [%d, %d) published before the committer finished with it", g.first, g.next)
+		}
+	}
 	if err == nil {
 		e.published = append(e.published, groups[len(groups)-1].next)
 	}
@@ -139,6 +161,13 @@ func TestPipelineAnswersOnlyDurableGroupsInOrder(t *testing.T) {
 	// Synced behind, the writers are still answered once durable.
 	t.Run("behind", func(t *testing.T) { answersOnlyDurableGroupsInOrder(t, newFakeEnvBehind(t, 16, time.Millisecond)) })
 	t.Run("behind-at-once", func(t *testing.T) { answersOnlyDurableGroupsInOrder(t, newFakeEnvBehind(t, 16, 0)) })
+	// Groups handed off while the committer still applies them are
+	// published and answered only once it has finished.
+	early := func(e *fakeEnv) *fakeEnv { e.early = true; return e }
+	t.Run("early", func(t *testing.T) { answersOnlyDurableGroupsInOrder(t, early(newFakeEnv(t, 16))) })
+	t.Run("early-behind", func(t *testing.T) {
+		answersOnlyDurableGroupsInOrder(t, early(newFakeEnvBehind(t, 16, time.Millisecond)))
+	})
 }
 
 func answersOnlyDurableGroupsInOrder(t *testing.T, e *fakeEnv) {
