@@ -133,6 +133,10 @@ type filing struct {
 	order []*pendingList
 	spare []*pendingList
 	keys  []cairn.IndexKey
+	// last holds, for each place in keys, the list the event before was
+	// filed under there: the events of an append mostly share their
+	// keys, which are then found without hashing them.
+	last  []*pendingList
 	key   []byte // reused for encoding keys
 	value []byte // and values
 }
@@ -145,6 +149,7 @@ func (f *filing) reset() {
 	}
 	f.order = f.order[:0]
 	clear(f.lists)
+	clear(f.last)
 }
 
 // file files e, recorded as version of stream at position pos, whose
@@ -152,14 +157,20 @@ func (f *filing) reset() {
 // segment, under its keys. heads gives (and r loads) the lists' heads.
 func (f *filing) file(heads *listHeads, r pebble.Reader, stream string, version int64, e *cairn.EventData, pos uint64, off, n int64) error {
 	f.keys = cairn.IndexKeys(f.keys[:0], stream, version, e)
-	for _, k := range f.keys {
-		pl := f.lists[k]
-		if pl == nil {
-			h, err := heads.get(r, k)
-			if err != nil {
-				return err
+	if len(f.last) < len(f.keys) {
+		f.last = append(f.last, make([]*pendingList, len(f.keys)-len(f.last))...)
+	}
+	for i, k := range f.keys {
+		pl := f.last[i]
+		if pl == nil || pl.key != k {
+			if pl = f.lists[k]; pl == nil {
+				h, err := heads.get(r, k)
+				if err != nil {
+					return err
+				}
+				pl = f.list(k, h)
 			}
-			pl = f.list(k, h)
+			f.last[i] = pl
 		}
 		pl.add(pos, off, n)
 	}
