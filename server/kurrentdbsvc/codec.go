@@ -19,9 +19,11 @@ import (
 // (grpc.ForceServerCodecV2): gRPC's protobuf codec, but the messages of
 // the v1 Append and of BatchAppend, which every append of the official
 // clients sends, are decoded by hand, without the reflection that protobuf
-// spends on their metadata maps. The result is the message protobuf would decode; anything this
-// decoder does not expect (an unknown or repeated field, a wrong wire
-// type, invalid UTF-8, a message in several buffers) goes to protobuf, so
+// spends on their metadata maps. A message that gRPC hands over in several
+// buffers (a large one: each HTTP/2 frame brings at most 16 KiB) is first
+// copied into one, as protobuf's codec does. The result is the message
+// protobuf would decode; anything this decoder does not expect (an unknown
+// or repeated field, a wrong wire type, invalid UTF-8) goes to protobuf, so
 // that every input is decoded, or refused, as protobuf does.
 func Codec() encoding.CodecV2 {
 	return codec{proto: encoding.GetCodecV2(proto.Name)}
@@ -249,19 +251,27 @@ func emptyMessage(e *shared.Empty) bool {
 }
 
 func (c codec) Unmarshal(data mem.BufferSlice, v any) error {
-	if len(data) == 1 {
-		switch m := v.(type) {
-		case *api.AppendReq:
-			if decodeAppendReq(data[0].ReadOnlyData(), m) {
-				return nil
-			}
-		case *api.BatchAppendReq:
-			if decodeBatchAppendReq(data[0].ReadOnlyData(), m) {
-				return nil
-			}
+	switch v.(type) {
+	case *api.AppendReq, *api.BatchAppendReq:
+	default:
+		return c.proto.Unmarshal(data, v)
+	}
+	// One buffer is taken as it is; several are copied into one from
+	// gRPC's pool. The decoder copies what it keeps.
+	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
+	defer buf.Free()
+	b := buf.ReadOnlyData()
+	switch m := v.(type) {
+	case *api.AppendReq:
+		if decodeAppendReq(b, m) {
+			return nil
+		}
+	case *api.BatchAppendReq:
+		if decodeBatchAppendReq(b, m) {
+			return nil
 		}
 	}
-	return c.proto.Unmarshal(data, v)
+	return c.proto.Unmarshal(mem.BufferSlice{buf}, v)
 }
 
 func (codec) Name() string { return proto.Name }
