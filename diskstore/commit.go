@@ -70,6 +70,7 @@ func (d *DB) commitGroup(ops []operation) (deferred []operation) {
 		return nil
 	}
 	d.evictHeads()
+	d.tendIDFilter()
 	switch op := ops[0].(type) {
 	case *commitAllOp:
 		d.commitAll(op)

@@ -84,6 +84,10 @@ type DB struct {
 	damage error
 	// compacting holds a token while a Compact runs.
 	compacting chan struct{}
+	// filterBuilds counts the goroutines building ID filters
+	// (idfilter.go), which stop when filterStop is closed (Close).
+	filterBuilds sync.WaitGroup
+	filterStop   chan struct{}
 	// migrate is set by Open for a store of format 2, whose events it
 	// files in the index (migrate.go).
 	migrate bool
@@ -178,6 +182,7 @@ func Open(dir string, opts Options) (*DB, error) {
 		heads:      map[string]*head{},
 		live:       map[*view]struct{}{},
 		compacting: make(chan struct{}, 1),
+		filterStop: make(chan struct{}),
 	}
 	d.pipe = newPipeline(d, opts.MaxGroupEvents)
 	if opts.VisibleBeforeSync && !opts.NoSync {
@@ -340,6 +345,9 @@ func (d *DB) Close() error {
 	if err := d.pipe.close(); err != nil {
 		return err
 	}
+	// The committer has exited: no filter build starts after this one.
+	close(d.filterStop)
+	d.filterBuilds.Wait()
 
 	d.viewMu.Lock()
 	old := d.view

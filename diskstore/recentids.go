@@ -43,6 +43,15 @@ type recentIDs struct {
 	late   map[id128]struct{}
 	// raise's scratch
 	sorted, merged []id128
+
+	// filter, once one is built (idfilter.go), holds every ID at or
+	// below floor that has a retry record, and more: an ID at or below
+	// floor that it does not hold has none either. next is a filter
+	// being built, given every ID noted meanwhile.
+	filter, next *idFilter
+	// lookups counts the IDs at or below floor sent to the index while
+	// no filter is in use: a filter is built once they are many.
+	lookups int
 }
 
 // id128 is an event ID as two integers, which compare as the ID's bytes.
@@ -67,6 +76,8 @@ func (r *recentIDs) reset(floor uuid.UUID) {
 	r.floor = toID128(floor)
 	r.rising = r.rising[:0]
 	r.late = nil
+	// The IDs forgotten are not in the filters: they are built anew.
+	r.filter, r.next, r.lookups = nil, nil, 0
 }
 
 // greatest returns the greatest ID held, or floor.
@@ -82,7 +93,11 @@ func (r *recentIDs) greatest() id128 {
 func (r *recentIDs) mayBeRecorded(id uuid.UUID) bool {
 	k := toID128(id)
 	if k.cmp(r.floor) <= 0 {
-		return true
+		if r.filter == nil {
+			r.lookups++
+			return true
+		}
+		return r.filter.mayContain(k)
 	}
 	if k.cmp(r.greatest()) > 0 {
 		return false
@@ -98,6 +113,7 @@ func (r *recentIDs) mayBeRecorded(id uuid.UUID) bool {
 func (r *recentIDs) add(id uuid.UUID) {
 	k := toID128(id)
 	if k.cmp(r.floor) <= 0 {
+		r.filtered(k)
 		return
 	}
 	if k.cmp(r.greatest()) > 0 {
@@ -137,10 +153,24 @@ func (r *recentIDs) raise() {
 		}
 	}
 	h := len(all) / 2
+	for _, k := range all[:h+1] {
+		r.filtered(k)
+	}
 	r.floor = all[h]
 	r.rising = append(r.rising[:0], all[h+1:]...)
 	clear(r.late)
 	r.sorted, r.merged = late[:0], all[:0]
+}
+
+// filtered adds k, an ID at or below floor with a retry record, to the
+// filters.
+func (r *recentIDs) filtered(k id128) {
+	if r.filter != nil {
+		r.filter.add(k)
+	}
+	if r.next != nil {
+		r.next.add(k)
+	}
 }
 
 // groupIDs are the first event IDs of the appends of the group being
