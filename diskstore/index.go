@@ -31,41 +31,62 @@ func (d *DB) measureMemtable() {
 // keeps the next one the same size. The engine cannot let a memtable fill
 // up, since pebble would then set it aside by itself with writes that are
 // not durable yet; so the memtable would stay small, flushed every few
-// hundred appends. Instead, growMemtable applies one spacer entry of half
-// the configured size, for which pebble sets the memtable aside (it holds
-// only durable writes) and starts one large enough, then deletes the
-// spacer and flushes: the next memtable has the configured size. Its
-// capacity is read back from pebble, so that the engine's accounting holds
-// whatever pebble did.
+// hundred appends. Instead, growMemtable applies one spacer entry
+// (spacerBytes), for which pebble sets the memtable aside (it holds only
+// durable writes) and starts one large enough, which the spacer holds more
+// than half of; then it deletes the spacer and flushes: the next memtable
+// has the configured size. Its capacity is read back from pebble, so that
+// the engine's accounting holds whatever pebble did.
+//
+// The writers wait while it runs, once per Open, mostly while the spacer's
+// bytes are written twice (into the batch, then into the memtable) on
+// memory the process touches for the first time: the spacer is as small
+// as the growth allows.
 func (d *DB) growMemtable() error {
 	d.grown = true
-	n := int(d.opts.MemTableBytes/2) - 64<<10 // below pebble's threshold for a batch flushed on its own
-	if n > 0 {
-		// The memtable set aside for the spacer, and the spacer's.
-		d.sealed.Add(2)
-		b := d.pdb.NewBatchWithSize(n + 64)
-		op := b.SetDeferred(len(spacerKey), n)
-		copy(op.Key, spacerKey)
-		clear(op.Value)
-		err := op.Finish()
-		if err == nil {
-			err = d.pdb.Apply(b, pebble.NoSync)
-		}
-		_ = b.Close()
-		if err == nil {
-			err = d.pdb.Delete(spacerKey, pebble.NoSync)
-		}
-		if err == nil {
-			err = d.pdb.Flush()
-		}
-		if err != nil {
-			return err
-		}
+	n := spacerBytes(d.opts.MemTableBytes)
+	// The memtable set aside for the spacer, and the spacer's.
+	d.sealed.Add(2)
+	b := d.pdb.NewBatchWithSize(n + 64)
+	op := b.SetDeferred(len(spacerKey), n)
+	copy(op.Key, spacerKey)
+	clear(op.Value)
+	err := op.Finish()
+	if err == nil {
+		err = d.pdb.Apply(b, pebble.NoSync)
+	}
+	_ = b.Close()
+	if err == nil {
+		err = d.pdb.Delete(spacerKey, pebble.NoSync)
+	}
+	if err == nil {
+		err = d.pdb.Flush()
+	}
+	if err != nil {
+		return err
 	}
 	if m := d.pdb.Metrics().MemTable; m.Count == 1 {
 		d.memCap = max(m.Size, d.memCap)
 	}
 	return nil
+}
+
+// spacerBytes is the size of growMemtable's spacer for a memtable of m
+// bytes configured. Pebble's memtables double in size from 256 KiB up to
+// m, and a batch that does not fit makes it start the first of those sizes
+// that holds the batch. The spacer must make it start the first size s
+// that reaches half of m (the one after is then m), fill more than half of
+// s (a flush of a memtable less than half full keeps the next one its
+// size), and stay under half of m (pebble's threshold for a batch flushed
+// on its own): half of s and a sixteenth of s more, or midway between half
+// of s and half of m when that is less.
+func spacerBytes(m uint64) int {
+	s := uint64(256 << 10)
+	for s < m/2 {
+		s *= 2
+	}
+	s = min(s, m)
+	return int(s/2 + min(s/16, (m/2-s/2)/2))
 }
 
 // spacerKey is the key of growMemtable's spacer, outside every kind of
