@@ -136,6 +136,33 @@ type DiskSizer interface {
 	DiskBytes(ctx context.Context) (int64, error)
 }
 
+// GroupCommitter is implemented by engines that commit concurrent writes
+// in groups and make each group durable with a sync of their log that
+// the groups written meanwhile share: it reports how much was shared.
+type GroupCommitter interface {
+	CommitStats() CommitStats
+}
+
+// CommitStats counts the group commit of an engine since it was opened:
+// how many writes each group and each sync carried (Writes divided by
+// Groups and by Syncs), and how long the syncs took. The counts only grow;
+// the difference between two readings describes what happened between
+// them.
+type CommitStats struct {
+	// Writes is the number of write requests (appends, batches, deletes,
+	// commits with projections) in the groups committed, those refused
+	// (a wrong expected version, say) included.
+	Writes uint64
+	// Groups is the number of groups committed: each one write to the
+	// engine's log.
+	Groups uint64
+	// Syncs is the number of syncs of the log (fdatasync) that made
+	// groups durable; zero when the engine runs without syncs.
+	Syncs uint64
+	// SyncTime is the time spent in those syncs.
+	SyncTime time.Duration
+}
+
 // HealthChecker is implemented by engines that can report whether they can
 // serve reads and writes.
 type HealthChecker interface {

@@ -247,6 +247,15 @@ func (s *Store) DiskBytes(ctx context.Context) (int64, error) {
 	return 0, fmt.Errorf("disk bytes: %w", ErrNotSupported)
 }
 
+// CommitStats returns the counts of the engine's group commit since it
+// was opened ([GroupCommitter]), or ErrNotSupported.
+func (s *Store) CommitStats() (CommitStats, error) {
+	if g, ok := s.b.(GroupCommitter); ok {
+		return g.CommitStats(), nil
+	}
+	return CommitStats{}, fmt.Errorf("commit stats: %w", ErrNotSupported)
+}
+
 // Health returns nil when the engine can serve reads and writes. Engines
 // without a health check are assumed healthy.
 func (s *Store) Health(ctx context.Context) error {

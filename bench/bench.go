@@ -348,6 +348,37 @@ func (r *runner) note(format string, args ...any) {
 	}
 }
 
+// commits reads the engine's group-commit counts ([cairn.GroupCommitter])
+// before the timed part of a workload; the function it returns notes what
+// that part committed: how many writes shared each group and each sync
+// of the log, and how long a sync took. On an engine that does not count
+// them it notes nothing.
+func (r *runner) commits(label string) func() {
+	before, err := r.s.CommitStats()
+	if err != nil {
+		return func() {}
+	}
+	return func() {
+		after, err := r.s.CommitStats()
+		if err != nil {
+			return
+		}
+		r.note("%s", commitNote(label, before, after))
+	}
+}
+
+// commitNote says what the counts grew by from before to after.
+func commitNote(label string, before, after cairn.CommitStats) string {
+	writes, groups := after.Writes-before.Writes, after.Groups-before.Groups
+	syncs, took := after.Syncs-before.Syncs, after.SyncTime-before.SyncTime
+	per := func(n uint64) float64 { return float64(writes) / float64(max(n, 1)) }
+	note := fmt.Sprintf("%s commits: %d writes in %d groups (%.1f a group)", label, writes, groups, per(groups))
+	if syncs == 0 {
+		return note + ", no syncs"
+	}
+	return note + fmt.Sprintf(", %d syncs (%.1f writes a sync, %.3f ms a sync)", syncs, per(syncs), float64(took)/float64(syncs)/1e6)
+}
+
 // progress returns a function that reports done out of total, and one that
 // ends the report.
 func (r *runner) progress(label string, total int) (func(done int), func()) {

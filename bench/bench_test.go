@@ -59,7 +59,39 @@ func TestRunDisk(t *testing.T) {
 	if !strings.Contains(progress.String(), "W3: 3000 events in ") {
 		t.Errorf("no plain progress lines:\n%s", progress.String())
 	}
+	// What the engine's group commit did in each timed part: W1's and
+	// W3's single writer a group per append, W2's 80 appends in groups
+	// that a store without syncs does not sync.
+	for _, want := range []string{
+		"W1 commits: 50 writes in 50 groups (1.0 a group), no syncs\n",
+		"W2 commits: 80 writes in ",
+		"W3 commits: 3 writes in 3 groups (1.0 a group), no syncs\n",
+	} {
+		if !strings.Contains(progress.String(), want) {
+			t.Errorf("progress without %q:\n%s", want, progress.String())
+		}
+	}
 	t.Logf("\n%s", out.String())
+}
+
+// TestRunNotesSyncs: on a store that syncs, the commit notes count the
+// syncs, which a single writer does not share.
+func TestRunNotesSyncs(t *testing.T) {
+	dir := t.TempDir()
+	open := func(ctx context.Context) (*cairn.Store, error) {
+		db, err := diskstore.Open(dir, diskstore.Options{})
+		if err != nil {
+			return nil, err
+		}
+		return cairn.NewStore(db, cairn.Options{}), nil
+	}
+	var progress strings.Builder
+	if _, err := bench.Run(context.Background(), tiny(bench.Config{Open: open, Workloads: []string{"W1"}, Out: io.Discard, Progress: &progress})); err != nil {
+		t.Fatal(err)
+	}
+	if want := "W1 commits: 50 writes in 50 groups (1.0 a group), 50 syncs (1.0 writes a sync, "; !strings.Contains(progress.String(), want) {
+		t.Errorf("progress without %q:\n%s", want, progress.String())
+	}
 }
 
 // A run refuses a workload it does not know, before it writes anything.

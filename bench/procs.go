@@ -362,6 +362,7 @@ func (r *runner) writers(ctx context.Context, label, name string, writers, appen
 		wg   sync.WaitGroup
 	)
 	ev := r.events(1)
+	noteCommits := r.commits(label)
 	start := time.Now()
 	for w := range writers {
 		wg.Go(func() {
@@ -389,5 +390,6 @@ func (r *runner) writers(ctx context.Context, label, name string, writers, appen
 	if err := errors.Join(errs...); err != nil {
 		return nil, 0, err
 	}
+	noteCommits()
 	return slices.Concat(lat...), elapsed, nil
 }

@@ -30,6 +30,7 @@ func (r *runner) w1(ctx context.Context) error {
 	defer end()
 	lat := make([]time.Duration, 0, n)
 	ev := r.events(1)
+	noteCommits := r.commits("W1")
 	for i := range n {
 		st := i % w1Streams
 		t := time.Now()
@@ -41,6 +42,7 @@ func (r *runner) w1(ctx context.Context) error {
 		versions[st] = res.Version
 		p(i + 1)
 	}
+	noteCommits()
 	rawLat, _, ok, err := r.raw(ctx, 1, n, 1)
 	if err != nil {
 		return err
@@ -127,6 +129,7 @@ func (r *runner) w3(ctx context.Context) error {
 	p, end := r.progress("W3", appends*per)
 	defer end()
 	ev := r.events(per)
+	noteCommits := r.commits("W3")
 	start := time.Now()
 	for i := range appends {
 		if _, err := r.s.Append(ctx, r.cfg.StreamPrefix+"w3", cairn.Any, ev...); err != nil {
@@ -135,6 +138,7 @@ func (r *runner) w3(ctx context.Context) error {
 		p((i + 1) * per)
 	}
 	elapsed := time.Since(start)
+	noteCommits()
 	_, rawEl, ok, err := r.raw(ctx, 1, appends, per)
 	if err != nil {
 		return err

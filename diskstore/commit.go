@@ -1,6 +1,9 @@
 package diskstore
 
 import (
+	"sync/atomic"
+	"time"
+
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore/internal/seglog"
 	"github.com/cairndb/cairn/internal/invariants"
@@ -161,6 +164,8 @@ func (d *DB) handoff(g *group, wrote bool, reqs []*request) {
 	} else if wrote {
 		p.snap = d.pdb.NewSnapshot()
 		d.next = g.next
+		d.stats.groups.Add(1)
+		d.stats.writes.Add(uint64(len(reqs)))
 	}
 	if g != nil {
 		clear(g.evs) // the requests' events, answered soon
@@ -234,7 +239,7 @@ func (d *DB) writeGroup(g *group, written func()) error {
 		return err
 	}
 	if large {
-		if err := d.log.Sync(); err != nil {
+		if err := d.syncLog(); err != nil {
 			return err
 		}
 		// Pebble may set aside the memtable and the batch itself.
@@ -310,7 +315,39 @@ func (d *DB) rotateAt() uint64 {
 const memSlack = 64 << 10
 
 // syncLog implements pipelineEnv.
-func (d *DB) syncLog() error { return d.log.Sync() }
+// It counts the syncs and their time for CommitStats.
+func (d *DB) syncLog() error {
+	if d.opts.NoSync {
+		return d.log.Sync()
+	}
+	start := time.Now()
+	err := d.log.Sync()
+	d.stats.syncTime.Add(int64(time.Since(start)))
+	d.stats.syncs.Add(1)
+	return err
+}
+
+// commitCounters are the counts CommitStats reports: groups and their
+// requests (the committer adds them), syncs and their time (the syncer,
+// or the committer for a large group).
+type commitCounters struct {
+	writes, groups, syncs atomic.Uint64
+	syncTime              atomic.Int64 // nanoseconds
+}
+
+// CommitStats implements [cairn.GroupCommitter]: the groups committed
+// since the store was opened, the requests they held, and the syncs of
+// the log that made them durable. Writes per group, and per sync, say how
+// many concurrent writers shared each; Syncs stays zero with
+// Options.NoSync.
+func (d *DB) CommitStats() cairn.CommitStats {
+	return cairn.CommitStats{
+		Writes:   d.stats.writes.Load(),
+		Groups:   d.stats.groups.Load(),
+		Syncs:    d.stats.syncs.Load(),
+		SyncTime: time.Duration(d.stats.syncTime.Load()),
+	}
+}
 
 // publishGroups implements pipelineEnv: it publishes to readers the state
 // after the last of the groups of one sync, once they are durable (err is

@@ -73,6 +73,9 @@ type DB struct {
 	opts Options
 	lg   *slog.Logger
 
+	// stats counts the group commit's work (CommitStats).
+	stats commitCounters
+
 	// failure is set once a write or fsync failed.
 	failure atomic.Pointer[error]
 	// opened is set once Open has succeeded; an Open that fails never
@@ -161,6 +164,7 @@ var (
 	_ cairn.ReadModelReader = (*DB)(nil)
 	_ cairn.IndexReader     = (*DB)(nil)
 	_ cairn.Querier         = (*DB)(nil)
+	_ cairn.GroupCommitter  = (*DB)(nil)
 )
 
 // reservedMemtables is how many memtables pebble's cache is made larger

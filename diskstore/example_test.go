@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"sync"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore"
@@ -49,4 +50,42 @@ func Example() {
 	// append to "order-1": wrong expected version: expected 0, actual 1
 	// 0 OrderPlaced {"total":42}
 	// 1 OrderPaid {"amount":42}
+}
+
+// Concurrent appends share groups and syncs of the log: the counts say how
+// many shared each.
+func ExampleDB_CommitStats() {
+	dir, err := os.MkdirTemp("", "cairn-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	db, err := diskstore.Open(dir, diskstore.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	store := cairn.NewStore(db, cairn.Options{})
+	defer store.Close()
+	ctx := context.Background()
+
+	var wg sync.WaitGroup
+	for w := range 16 {
+		wg.Go(func() {
+			for range 10 {
+				if _, err := store.Append(ctx, fmt.Sprint("writer-", w), cairn.Any, cairn.EventData{Type: "Done"}); err != nil {
+					log.Fatal(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	st, err := store.CommitStats()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(st.Writes, "appends")
+	fmt.Println("shared groups:", st.Groups < st.Writes, "– shared syncs:", st.Syncs <= st.Groups)
+	// Output:
+	// 160 appends
+	// shared groups: true – shared syncs: true
 }

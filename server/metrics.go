@@ -24,7 +24,9 @@ import (
 // Besides what the server counts as it serves (requests, appends, bytes,
 // subscriptions, failed authentications) and cairn_build_info, the
 // Server that uses them reports, read at each scrape, the store's state:
-// cairn_head_position, cairn_disk_bytes, and per persistent subscription
+// cairn_head_position, cairn_disk_bytes, the engine's group commit
+// (cairn_commit_writes_total, _groups_total, _syncs_total,
+// _sync_seconds_total), and per persistent subscription
 // group and per projection how far behind they are
 // (cairn_persistent_subscription_lag_events, _in_flight_events,
 // _parked_events, cairn_projection_lag_events).

@@ -36,6 +36,8 @@ type stateCollector struct {
 	s *Server
 
 	head, disk                 *prometheus.Desc
+	commitWrites, commitGroups *prometheus.Desc
+	commitSyncs, commitSyncSec *prometheus.Desc
 	groupLag, inFlight, parked *prometheus.Desc
 	projectionLag              *prometheus.Desc
 	nodeUp, nodeApplied        *prometheus.Desc
@@ -49,6 +51,14 @@ func newStateCollector(s *Server) *stateCollector {
 			"Global position of the last event in the log; absent while the log is empty.", nil, nil),
 		disk: prometheus.NewDesc("cairn_disk_bytes",
 			"Bytes the engine holds on disk (0 for the memory engine); absent for an engine that cannot tell.", nil, nil),
+		commitWrites: prometheus.NewDesc("cairn_commit_writes_total",
+			"Write requests in the groups the engine committed since it was opened; divided by cairn_commit_groups_total, how many concurrent writes each group carried. Absent for an engine without group commit.", nil, nil),
+		commitGroups: prometheus.NewDesc("cairn_commit_groups_total",
+			"Groups of writes the engine committed since it was opened, each one write to its log.", nil, nil),
+		commitSyncs: prometheus.NewDesc("cairn_commit_syncs_total",
+			"Syncs of the engine's log (fdatasync) that made groups durable since it was opened.", nil, nil),
+		commitSyncSec: prometheus.NewDesc("cairn_commit_sync_seconds_total",
+			"Time spent in those syncs.", nil, nil),
 		groupLag: prometheus.NewDesc("cairn_persistent_subscription_lag_events",
 			"Events of a persistent subscription group's stream after the last one it processed (positions of the log for a group on $all).", group, nil),
 		inFlight: prometheus.NewDesc("cairn_persistent_subscription_in_flight_events",
@@ -65,7 +75,7 @@ func newStateCollector(s *Server) *stateCollector {
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.head, c.disk, c.groupLag, c.inFlight, c.parked, c.projectionLag, c.nodeUp, c.nodeApplied} {
+	for _, d := range []*prometheus.Desc{c.head, c.disk, c.commitWrites, c.commitGroups, c.commitSyncs, c.commitSyncSec, c.groupLag, c.inFlight, c.parked, c.projectionLag, c.nodeUp, c.nodeApplied} {
 		ch <- d
 	}
 }
@@ -83,6 +93,12 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.disk, prometheus.GaugeValue, float64(n))
 	} else if !errors.Is(err, cairn.ErrNotSupported) {
 		s.log.Warn("metrics: reading the engine's size on disk", "err", err)
+	}
+	if st, err := s.store.CommitStats(); err == nil {
+		ch <- prometheus.MustNewConstMetric(c.commitWrites, prometheus.CounterValue, float64(st.Writes))
+		ch <- prometheus.MustNewConstMetric(c.commitGroups, prometheus.CounterValue, float64(st.Groups))
+		ch <- prometheus.MustNewConstMetric(c.commitSyncs, prometheus.CounterValue, float64(st.Syncs))
+		ch <- prometheus.MustNewConstMetric(c.commitSyncSec, prometheus.CounterValue, st.SyncTime.Seconds())
 	}
 	if s.groups != nil {
 		stats, err := s.groups.Stats(ctx)

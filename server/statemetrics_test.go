@@ -13,6 +13,7 @@ import (
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore"
 	"github.com/cairndb/cairn/internal/buildinfo"
+	"github.com/cairndb/cairn/server"
 	"github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
 )
 
@@ -118,6 +119,16 @@ func TestMetricsReportTheStoresState(t *testing.T) {
 	if got := m["cairn_disk_bytes"]; got <= 0 {
 		t.Errorf("cairn_disk_bytes %v, want the engine's size", got)
 	}
+	// The group commit's counts: the appends and the projection's
+	// checkpoints so far, in at least one group, each group synced.
+	writes, groups := m["cairn_commit_writes_total"], m["cairn_commit_groups_total"]
+	syncs, syncSeconds := m["cairn_commit_syncs_total"], m["cairn_commit_sync_seconds_total"]
+	if groups < 1 || writes < groups || syncs < 1 || syncs > groups || syncSeconds <= 0 {
+		t.Errorf("cairn_commit_writes_total %v, _groups_total %v, _syncs_total %v, _sync_seconds_total %v: want writes ≥ groups ≥ syncs ≥ 1 and time spent", writes, groups, syncs, syncSeconds)
+	}
+	if st, err := ts.store.CommitStats(); err != nil || float64(st.Writes) < writes || float64(st.Syncs) < syncs {
+		t.Errorf("the engine's counts after the scrape, %+v (%v), are behind the scrape's", st, err)
+	}
 	for name, want := range map[string]float64{
 		`cairn_persistent_subscription_lag_events{group="workers",stream="jobs"}`: 3,
 		// The three events after the parked one, given to the consumer.
@@ -147,5 +158,26 @@ func TestMetricsReportTheStoresState(t *testing.T) {
 	}
 	if got := m[`cairn_persistent_subscription_lag_events{group="idle",stream="jobs"}`]; got != 7 {
 		t.Errorf("the idle group lags by %v after 2 more appends, want 7", got)
+	}
+}
+
+// TestMetricsLeaveOutWhatTheEngineCannotTell: on the memory engine, which
+// commits no groups and keeps nothing on disk, the commit counts are
+// absent and the disk's size is 0.
+func TestMetricsLeaveOutWhatTheEngineCannotTell(t *testing.T) {
+	ts := start(t, server.Options{})
+	web := httptest.NewServer(ts.HTTPHandler())
+	defer web.Close()
+	if _, err := ts.client(t).AppendToStream(context.Background(), "jobs", kurrentdb.AppendToStreamOptions{}, events(2, "Job")...); err != nil {
+		t.Fatal(err)
+	}
+	m := scrape(t, web.URL)
+	for _, name := range []string{"cairn_commit_writes_total", "cairn_commit_groups_total", "cairn_commit_syncs_total", "cairn_commit_sync_seconds_total"} {
+		if v, ok := m[name]; ok {
+			t.Errorf("%s = %v on the memory engine, want it absent", name, v)
+		}
+	}
+	if v, ok := m["cairn_disk_bytes"]; !ok || v != 0 {
+		t.Errorf("cairn_disk_bytes = %v (present %v), want 0", v, ok)
 	}
 }
