@@ -137,8 +137,10 @@ type DiskSizer interface {
 }
 
 // GroupCommitter is implemented by engines that commit concurrent writes
-// in groups and make each group durable with a sync of their log that
-// the groups written meanwhile share: it reports how much was shared.
+// in groups, each group one write and one sync (diskstore: one frame of
+// its log, made durable by an fdatasync that the groups written meanwhile
+// share; pgstore: one call, made durable by a synchronous commit): it
+// reports how much was shared.
 type GroupCommitter interface {
 	CommitStats() CommitStats
 }
@@ -153,13 +155,15 @@ type CommitStats struct {
 	// commits with projections) in the groups committed, those refused
 	// (a wrong expected version, say) included.
 	Writes uint64
-	// Groups is the number of groups committed: each one write to the
-	// engine's log.
+	// Groups is the number of groups committed.
 	Groups uint64
-	// Syncs is the number of syncs of the log (fdatasync) that made
-	// groups durable; zero when the engine runs without syncs.
+	// Syncs is the number of syncs that made groups durable; zero when
+	// the engine runs without syncs.
 	Syncs uint64
-	// SyncTime is the time spent in those syncs.
+	// SyncTime is the time those syncs took, as the engine can measure
+	// it: diskstore times its fdatasync calls; pgstore, whose commit
+	// flushes within the call that writes, the whole round trip of each
+	// group's call.
 	SyncTime time.Duration
 }
 

@@ -220,6 +220,9 @@
 // engine tries again on another connection; the retry is recognised by the
 // first event's ID, so the events are never written twice.
 //
+// [Store.CommitStats] counts the group calls that succeeded and the
+// appends they held: how many appends shared each call.
+//
 // A group of appends runs on its own (an append whose group has started
 // waits for the group's outcome even if its own context ends), so each
 // attempt is bounded by Options.GroupTimeout (30 seconds by default; an

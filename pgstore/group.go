@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cairndb/cairn"
@@ -381,9 +382,11 @@ func (s *Store) appendGroup(group []*pending) ([]cairn.AppendResult, []error, er
 		}
 		var out []groupRow
 		actx := s.commit.attemptContext(s.opts.GroupTimeout)
+		start := time.Now()
 		out, err = s.callGroup(actx, sql, args, inSync)
 		timedOut := errors.Is(actx.Err(), context.DeadlineExceeded)
 		if err == nil {
+			s.stats.add(len(group), time.Since(start))
 			s.groupWritten(group, out)
 			return s.groupOutcome(ctx, reqs, out)
 		}
@@ -617,4 +620,35 @@ func (s *Store) groupOutcome(ctx context.Context, reqs []cairn.AppendRequest, ou
 		}
 	}
 	return results, errs, nil
+}
+
+// commitCounters are the counts CommitStats reports. Each group call that
+// succeeds is a group and a sync: its own synchronous commit, or the
+// durable mark's in the same round trip.
+type commitCounters struct {
+	writes, groups atomic.Uint64
+	callTime       atomic.Int64 // nanoseconds
+}
+
+func (c *commitCounters) add(writes int, took time.Duration) {
+	c.writes.Add(uint64(writes))
+	c.groups.Add(1)
+	c.callTime.Add(int64(took))
+}
+
+// CommitStats implements [cairn.GroupCommitter]: the group calls that
+// succeeded since the Store was opened and the appends they held. Each
+// call makes its group durable with a synchronous commit, its own or the
+// durable mark's in the same round trip (see Durability in the package
+// documentation), so Syncs equals Groups, and SyncTime is the calls'
+// round trips, the writing included. Batches of several requests and
+// commits with projections, transactions of their own, are not counted.
+func (s *Store) CommitStats() cairn.CommitStats {
+	g := s.stats.groups.Load()
+	return cairn.CommitStats{
+		Writes:   s.stats.writes.Load(),
+		Groups:   g,
+		Syncs:    g,
+		SyncTime: time.Duration(s.stats.callTime.Load()),
+	}
 }

@@ -93,6 +93,9 @@ type Store struct {
 	// migration 9 (in tests of migrations) has no listeners table.
 	version atomic.Int32
 
+	// stats counts the group commit (CommitStats).
+	stats commitCounters
+
 	// Locks: mu and commit.mu are never held together; both are leaves.
 	commit    committer
 	mu        sync.Mutex // orders Notify against Close
@@ -116,6 +119,7 @@ var (
 	_ cairn.Notifier        = (*Store)(nil)
 	_ cairn.IndexReader     = (*Store)(nil)
 	_ cairn.Querier         = (*Store)(nil)
+	_ cairn.GroupCommitter  = (*Store)(nil)
 )
 
 // Open connects to the database at url (postgres://user:pass@host:port/db?…,
