@@ -157,8 +157,10 @@ type CommitStats struct {
 	Writes uint64
 	// Groups is the number of groups committed.
 	Groups uint64
-	// Syncs is the number of syncs that made groups durable; zero when
-	// the engine runs without syncs.
+	// Syncs is the number of syncs the engine made for writes; zero when
+	// it runs without syncs. A sync makes every group before it durable;
+	// a write refused alone, which forms no group, is answered after one
+	// too, so Syncs can exceed Groups.
 	Syncs uint64
 	// SyncTime is the time those syncs took, as the engine can measure
 	// it: diskstore times its fdatasync calls; pgstore, whose commit

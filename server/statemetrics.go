@@ -56,7 +56,7 @@ func newStateCollector(s *Server) *stateCollector {
 		commitGroups: prometheus.NewDesc("cairn_commit_groups_total",
 			"Groups of writes the engine committed since it was opened.", nil, nil),
 		commitSyncs: prometheus.NewDesc("cairn_commit_syncs_total",
-			"Syncs that made groups durable since the engine was opened: fdatasync calls on the embedded engine, synchronous commits on PostgreSQL.", nil, nil),
+			"Syncs the engine made for writes since it was opened, each making the groups before it durable: fdatasync calls on the embedded engine, synchronous commits on PostgreSQL.", nil, nil),
 		commitSyncSec: prometheus.NewDesc("cairn_commit_sync_seconds_total",
 			"Time those syncs took: the fdatasync calls on the embedded engine; on PostgreSQL, the round trips of the group calls whose commit flushed.", nil, nil),
 		groupLag: prometheus.NewDesc("cairn_persistent_subscription_lag_events",
