@@ -2,7 +2,8 @@
 // each figure beside a raw baseline measured in the same run, so that the
 // result reads as a ratio on any machine:
 //
-//	W1  1 writer, 1 event per append, over 10k streams: append latency
+//	W1  1 writer, 1 event per append, over 10k streams: append latency;
+//	    on PostgreSQL also beside the ordering floor (pgbaseline.go)
 //	W2  64 writers, 1 event per append, exact expected version: events/s, p99
 //	W3  1 writer, appends of 1000 events: events/s
 //	W4  16 writers contending on one stream: commits/s, conflicts (never lost)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"strconv"
 	"sync"
 	"time"
 
@@ -171,8 +172,9 @@ func (p *PostgresBaseline) ReadAll(ctx context.Context) (int, time.Duration, err
 // readers may read. That is two transactions, one round trip, and no
 // index, retry record, tag or notification: cairn's engine does all of
 // it and more (migration 7 of pgstore). M1 runs the floor from as many
-// processes as its own, beside the plain INSERTs, so that its figure
-// reads beside what the order alone costs on the machine.
+// processes as its own, and W1 from one writer (loneFloor), beside the
+// plain INSERTs, so that their figures read beside what the order alone
+// costs on the machine.
 
 // floorTables creates the floor's tables in the baseline's schema.
 func (p *PostgresBaseline) floorTables(ctx context.Context) error {
@@ -198,12 +200,7 @@ func floorAppender(ctx context.Context, conn *pgx.Conn, schema, stream string, d
 	if _, err := conn.Exec(ctx, `INSERT INTO `+schema+`.floor_streams VALUES ($1, -1)`, stream); err != nil {
 		return nil, err
 	}
-	write := `WITH s AS (
-			UPDATE ` + schema + `.floor_streams SET version = version + 1 WHERE id = $1 AND version = $2 RETURNING version
-		), h AS (
-			UPDATE ` + schema + `.floor_head SET next = next + 1 WHERE EXISTS (SELECT 1 FROM s) RETURNING next - 1 AS position
-		)
-		INSERT INTO ` + schema + `.floor_events SELECT h.position, $1, s.version, $3, 'Measured', $4, now() FROM s, h RETURNING position`
+	write := floorWrite(schema)
 	mark := `INSERT INTO ` + schema + `.floor_durable SELECT pg_backend_pid(), next FROM ` + schema + `.floor_head
 		ON CONFLICT (backend) DO UPDATE SET next = excluded.next`
 	return func(expected int64) error {
@@ -238,6 +235,62 @@ func floorAppender(ctx context.Context, conn *pgx.Conn, schema, stream string, d
 		}()
 		return errors.Join(err, br.Close())
 	}, nil
+}
+
+// floorWrite is the floor's write of one event: to stream $1 at expected
+// version $2, with id $3 and data $4; it returns the event's position, and
+// no row when the expected version does not hold. The tables are in the
+// (quoted) schema.
+func floorWrite(schema string) string {
+	return `WITH s AS (
+			UPDATE ` + schema + `.floor_streams SET version = version + 1 WHERE id = $1 AND version = $2 RETURNING version
+		), h AS (
+			UPDATE ` + schema + `.floor_head SET next = next + 1 WHERE EXISTS (SELECT 1 FROM s) RETURNING next - 1 AS position
+		)
+		INSERT INTO ` + schema + `.floor_events SELECT h.position, $1, s.version, $3, 'Measured', $4, now() FROM s, h RETURNING position`
+}
+
+// loneFloor runs W1's shape through the ordering floor and returns each
+// append's latency: one writer, appends single-event appends of size bytes
+// round-robin over streams streams, each with the stream's exact expected
+// version. The streams are created first, untimed, each at version 0, as
+// W1's have one event before the timed appends. A writer alone has no
+// flush of another process to wait behind, so the least it does is one
+// transaction: the floor's write, committed synchronously, in one round
+// trip.
+func (p *PostgresBaseline) loneFloor(ctx context.Context, streams, appends, size int) ([]time.Duration, error) {
+	if err := p.floorTables(ctx); err != nil {
+		return nil, err
+	}
+	_, err := p.pool.Exec(ctx, `INSERT INTO `+p.schema+`.floor_streams SELECT 'w1-floor-' || i, 0 FROM generate_series(0, $1 - 1) i`, streams)
+	if err != nil {
+		return nil, fmt.Errorf("postgres baseline: the ordering floor's streams: %w", err)
+	}
+	conn, err := p.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("postgres baseline: %w", err)
+	}
+	defer conn.Release()
+	data := make([]byte, size)
+	_, _ = rand.Read(data)
+	write := floorWrite(p.schema)
+	versions := make([]int64, streams)
+	lat := make([]time.Duration, 0, appends)
+	for i := range appends {
+		st := i % streams
+		stream := "w1-floor-" + strconv.Itoa(st)
+		t := time.Now()
+		var pos int64
+		if err := conn.QueryRow(ctx, write, stream, versions[st], uuid.Must(uuid.NewV7()), data).Scan(&pos); err != nil {
+			if errors.Is(err, pgx.ErrNoRows) {
+				err = fmt.Errorf("expected version %d does not hold", versions[st])
+			}
+			return lat, fmt.Errorf("the ordering floor: append to %s: %w", stream, err)
+		}
+		lat = append(lat, time.Since(t))
+		versions[st]++
+	}
+	return lat, nil
 }
 
 // Close implements [Baseline]: it drops the baseline's schema.

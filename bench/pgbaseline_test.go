@@ -143,3 +143,39 @@ func TestOrderingFloor(t *testing.T) {
 		t.Errorf("durable mark %d, head %d; want both %d", mark, head, n)
 	}
 }
+
+// TestLoneFloor runs W1's shape through the ordering floor: every append
+// is timed, the positions are gapless, and each stream's versions follow
+// its appends from the version it was created at.
+func TestLoneFloor(t *testing.T) {
+	url := postgresURL(t)
+	ctx := context.Background()
+	b, err := NewPostgresBaseline(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := b.Close(); err != nil {
+			t.Error(err)
+		}
+	})
+	const streams, appends = 3, 20
+	lat, err := b.loneFloor(ctx, streams, appends, EventBytes)
+	if err != nil || len(lat) != appends {
+		t.Fatalf("loneFloor: %d latencies, %v; want %d", len(lat), err, appends)
+	}
+	var n, lo, hi, nstreams, head int64
+	var versionsOK bool
+	q := `SELECT count(*), min(position), max(position), count(DISTINCT stream),
+		bool_and(version = rank), (SELECT next FROM ` + b.schema + `.floor_head)
+		FROM (SELECT stream, position, version, rank() OVER (PARTITION BY stream ORDER BY position) AS rank FROM ` + b.schema + `.floor_events) e`
+	if err := b.pool.QueryRow(ctx, q).Scan(&n, &lo, &hi, &nstreams, &versionsOK, &head); err != nil {
+		t.Fatal(err)
+	}
+	if n != appends || lo != 0 || hi != appends-1 || head != appends {
+		t.Errorf("%d events at positions %d–%d, head %d; want %d at 0–%d, gapless", n, lo, hi, head, appends, appends-1)
+	}
+	if nstreams != streams || !versionsOK {
+		t.Errorf("%d streams, versions following the appends from 1: %v; want %d, true", nstreams, versionsOK, streams)
+	}
+}

@@ -57,6 +57,21 @@ func (r *runner) w1(ctx context.Context) error {
 		}
 		r.report(res)
 	}
+	if pb, isPG := r.cfg.Baseline.(*PostgresBaseline); isPG {
+		// The same appends through the ordering floor: the floor beside
+		// the plain INSERTs, and cairn beside the floor (the second
+		// column is the floor of this run, not the baseline).
+		r.note("W1: the ordering floor")
+		floorLat, err := pb.loneFloor(ctx, min(n, w1Streams), n, EventBytes)
+		if err != nil {
+			return err
+		}
+		floor := ms(percentile(floorLat, 0.5))
+		r.report(Result{Workload: "W1", Metric: "p50: the ordering floor", Unit: "ms",
+			Value: floor, Raw: ms(percentile(rawLat, 0.5)), HasRaw: true})
+		r.report(Result{Workload: "W1", Metric: "p50 vs the ordering floor", Unit: "ms",
+			Value: ms(percentile(lat, 0.5)), Raw: floor, HasRaw: true})
+	}
 	return nil
 }
 

@@ -57,7 +57,10 @@ and the ordering floor from as many processes: the least any store does
 on PostgreSQL to give each append a position in one gapless order (the
 stream's row, the head row's lock, the event's row, an asynchronous
 commit and a synchronous mark). It prints the processes' own CPU time
-per append beside the plain INSERTs'.
+per append beside the plain INSERTs'. W1 runs its appends through the
+ordering floor too, from one writer (one transaction, committed
+synchronously), and prints the floor's p50 beside the plain INSERT's and
+cairn's beside the floor's.
 
 The wire workloads K1–K5 run when --workloads names them: the official
 KurrentDB client appends (v1 Append, one connection and one per appender;

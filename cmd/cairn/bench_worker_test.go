@@ -12,8 +12,8 @@ import (
 
 // bench's M1 starts its worker processes itself (the cairn command again,
 // with the hidden bench worker subcommand), and reports them beside the
-// same writers in one process and plain INSERTs from as many processes; it
-// deletes what it wrote. On a store that processes do not share, it
+// same writers in one process and plain INSERTs from as many processes; W1
+// runs beside the ordering floor too; bench deletes what it wrote. On a store that processes do not share, it
 // refuses to run.
 func TestBenchManyProcesses(t *testing.T) {
 	if _, _, err := cairnCmd(t, "bench", "--store", t.TempDir(), "--workloads", "M1"); err == nil ||
@@ -33,7 +33,7 @@ func TestBenchManyProcesses(t *testing.T) {
 		sep = "&"
 	}
 	out, err := exec.Command(cairnBinary(t), "bench", "--store", url+sep+"schema="+schema,
-		"--workloads", "M1", "--m1-processes", "3", "--m1-appends", "5").CombinedOutput()
+		"--workloads", "W1,M1", "--w1-appends", "5", "--m1-processes", "3", "--m1-appends", "5").CombinedOutput()
 	if err != nil {
 		t.Fatalf("bench --workloads M1: %v\n%s", err, out)
 	}
@@ -49,7 +49,8 @@ func TestBenchManyProcesses(t *testing.T) {
 			t.Errorf("drop schema %s: %v", schema, err)
 		}
 	})
-	for _, want := range []string{"M1   3 processes: throughput", "plain INSERT", "M1   3 processes: the ordering floor", "M1   3 processes vs the ordering floor", "M1   3 processes vs 3 writers in one", "bench: deleted the 6 streams it wrote"} {
+	for _, want := range []string{"M1   3 processes: throughput", "plain INSERT", "M1   3 processes: the ordering floor", "M1   3 processes vs the ordering floor", "M1   3 processes vs 3 writers in one",
+		"W1   p50: the ordering floor", "W1   p50 vs the ordering floor", "bench: deleted the 11 streams it wrote"} {
 		if !strings.Contains(string(out), want) {
 			t.Fatalf("bench printed no %q:\n%s", want, out)
 		}
