@@ -18,7 +18,8 @@
 //	    appends: events/s beside the baseline from as many processes,
 //	    beside the ordering floor from as many processes (pgbaseline.go),
 //	    and beside 16 writers in one process (a store shared by processes
-//	    only); the processes' CPU time per append beside the baseline's
+//	    only), the floor beside it too; the processes' CPU time per append
+//	    beside the baseline's
 //
 // D1's second column is the unconditional figure of the same run, not the
 // baseline, so that its ratio is the cost of the conditions; so is the

@@ -49,7 +49,7 @@ func TestBenchManyProcesses(t *testing.T) {
 			t.Errorf("drop schema %s: %v", schema, err)
 		}
 	})
-	for _, want := range []string{"M1   3 processes: throughput", "plain INSERT", "M1   3 processes: the ordering floor", "M1   3 processes vs the ordering floor", "M1   3 processes vs 3 writers in one",
+	for _, want := range []string{"M1   3 processes: throughput", "plain INSERT", "M1   3 processes: the ordering floor", "M1   3 processes vs the ordering floor", "M1   3 processes vs 3 writers in one", "M1   3 processes: floor vs 3 in one",
 		"W1   p50: the ordering floor", "W1   p50 vs the ordering floor", "bench: deleted the 11 streams it wrote"} {
 		if !strings.Contains(string(out), want) {
 			t.Fatalf("bench printed no %q:\n%s", want, out)
