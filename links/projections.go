@@ -260,20 +260,27 @@ func (p *Projections) change(ctx context.Context, name string, fn func(ps *proje
 		if cur.version >= 0 {
 			exp = cairn.Exact(cur.version)
 		}
+		// Readers see the new state before the event that records it
+		// wakes any subscriber: one woken by it must read with the new
+		// state, or, finding nothing new, it would wait for an event
+		// that may never come. Until the append returns, readers see a
+		// state not yet recorded; a failed append takes it back.
+		p.cur.Store(next)
 		res, err := p.store.Append(ctx, StateStream, exp, cairn.EventData{Type: stateType, Data: data})
 		if errors.Is(err, cairn.ErrWrongExpectedVersion) {
 			fresh, lerr := p.load(ctx)
 			if lerr != nil {
+				p.cur.Store(cur)
 				return lerr
 			}
 			p.cur.Store(fresh)
 			continue
 		}
 		if err != nil {
+			p.cur.Store(cur)
 			return fmt.Errorf("standard projection %s: %w", name, err)
 		}
-		next.version = res.Version
-		p.cur.Store(next)
+		p.cur.Store(&projectionsState{version: res.Version, Projections: next.Projections})
 		return nil
 	}
 	return fmt.Errorf("standard projection %s: the state stream changed %d times meanwhile; try again", name, maxChangeAttempts)

@@ -3,6 +3,7 @@ package links_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/cairndb/cairn"
@@ -65,6 +66,73 @@ func TestDisabledProjectionStopsItsStreams(t *testing.T) {
 
 		if err := p2.Disable(ctx, "$nope"); !errors.Is(err, links.ErrUnknownProjection) {
 			t.Errorf("Disable($nope): %v, want ErrUnknownProjection", err)
+		}
+	})
+}
+
+// A subscriber waiting on the Store's changes while a projection is
+// disabled is woken by the event that records Enable, and reads its streams
+// at once: the state its reader uses must be in place by then, or it would
+// find nothing new and wait for an event that may never come.
+func TestEnableShowsTheRestToTheSubscriberItWakes(t *testing.T) {
+	engines(t, func(t *testing.T, s *cairn.Store) {
+		ctx := context.Background()
+		p, err := links.OpenProjections(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := links.NewReader(s, links.Options{Projections: p})
+		appendOK(t, s, "order-0", ev("OrderPlaced"))
+		for i := 1; i <= 30; i++ {
+			if err := p.Disable(ctx, links.ByCategory); err != nil {
+				t.Fatal(err)
+			}
+			res := appendOK(t, s, fmt.Sprintf("order-%d", i), ev("OrderPlaced"))
+			done := make(chan error, 1)
+			go func() { done <- p.Enable(ctx, links.ByCategory) }()
+			// Wait as a subscriber does, until the Store reports the
+			// event after order-i: the one that records Enable. (An
+			// engine may report an earlier change late.)
+			for {
+				changed := s.Changes()
+				if h, ok := s.Head(); ok && h > res.Position {
+					break
+				}
+				<-changed
+			}
+			if got := read(t, r, "$ce-order", 0, 100, cairn.Forward, false); len(got.Events) != i+1 {
+				t.Fatalf("round %d: woken by Enable, $ce-order shows %d entries, want %d", i, len(got.Events), i+1)
+			}
+			if err := <-done; err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+}
+
+// A change whose event cannot be recorded is taken back: readers go on
+// seeing the state as it was.
+func TestUnrecordedChangeIsTakenBack(t *testing.T) {
+	engines(t, func(t *testing.T, s *cairn.Store) {
+		ctx := context.Background()
+		p, err := links.OpenProjections(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		appendOK(t, s, "order-1", ev("OrderPlaced"))
+		if err := p.Disable(ctx, links.ByCategory); err != nil {
+			t.Fatal(err)
+		}
+		appendOK(t, s, "order-2", ev("OrderPlaced"))
+		if err := s.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.Enable(ctx, links.ByCategory); err == nil {
+			t.Fatal("Enable on a closed store succeeded")
+		}
+		st, err := p.Status(ctx, links.ByCategory)
+		if err != nil || st.Enabled || st.Position != 1 {
+			t.Errorf("Status after a failed Enable = %+v, %v; want disabled at position 1", st, err)
 		}
 	})
 }
