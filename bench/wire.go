@@ -57,6 +57,11 @@ type Wire struct {
 	// is not a process of this machine. The append and read workloads
 	// then report the server's CPU per event.
 	ServerCPU func() time.Duration
+	// CommitStats returns the commit counts of the server's engine (its
+	// metrics), or an error when it cannot tell; nil when they are not
+	// known. The append workloads then note how the server grouped the
+	// appends over the wire, beside the same in process.
+	CommitStats func(ctx context.Context) (cairn.CommitStats, error)
 	// Floor, when set, is a gRPC floor (NewFloor) that K1 and K2 also run
 	// against, after the server, with the same client and load: their
 	// throughput is then reported beside the floor's.
@@ -161,19 +166,23 @@ func (r *runner) compareLoad(ctx context.Context, workload, metric string, l app
 	wl := l
 	wl.label, wl.stream = workload+" wire", l.stream+"-wire"
 	cpu := r.cpuMarks()
+	wireCommits := r.serverCommits(ctx, wl.label)
 	wthr, wlat, err := r.runLoad(ctx, wl, wire)
 	if err != nil {
 		return 0, 0, fmt.Errorf("over the wire: %w", err)
 	}
 	cpu.wireDone()
+	wireCommits()
 	ll := l
 	ll.label, ll.stream = workload+" in process", l.stream+"-local"
 	local := storeAppender{r.s}
+	localCommits := r.commits(ll.label)
 	lthr, llat, err := r.runLoad(ctx, ll, func(int) appender { return local })
 	if err != nil {
 		return 0, 0, fmt.Errorf("in process: %w", err)
 	}
 	cpu.localDone()
+	localCommits()
 	r.report(Result{Workload: workload, Metric: metric + ": throughput", Unit: "events/s", Value: wthr, Raw: lthr, HasRaw: true})
 	if l.perAppend == 1 {
 		r.report(Result{Workload: workload, Metric: metric + ": latency p99", Unit: "ms", Value: ms(percentile(wlat, 0.99)), Raw: ms(percentile(llat, 0.99)), HasRaw: true})
@@ -215,6 +224,25 @@ func (c *cpuMarks) report(workload, metric string, events int) {
 // serverCPU returns the CPU time the server has used, or -1 when it is not
 // known.
 func (r *runner) serverCPU() time.Duration { return serverCPU(r.cfg.Wire) }
+
+// serverCommits is commits for the server's engine: it notes what the
+// server's commit counts grew by between its call and the call of the
+// function it returns, when the server tells them.
+func (r *runner) serverCommits(ctx context.Context, label string) func() {
+	counts := r.cfg.Wire.CommitStats
+	if counts == nil {
+		return func() {}
+	}
+	before, err := counts(ctx)
+	if err != nil {
+		return func() {}
+	}
+	return func() {
+		if after, err := counts(ctx); err == nil {
+			r.note("%s", commitNote(label, before, after))
+		}
+	}
+}
 
 // wireAppender returns an appender over a new connection to w's server:
 // the official client, or the generated one; and a function that closes

@@ -371,6 +371,10 @@ func wireTarget(ctx context.Context, log io.Writer, serverURL, url string, kind 
 	w.Name = fmt.Sprintf("cairn serve on %s, %s", storeurl.Redact(store), w.Name)
 	pid := srv.cmd.Process.Pid
 	w.ServerCPU = func() time.Duration { return processCPU(pid) }
+	if srv.http != "" {
+		metrics := "http://" + srv.http + "/metrics"
+		w.CommitStats = func(ctx context.Context) (cairn.CommitStats, error) { return scrapeCommitStats(ctx, metrics) }
+	}
 	stop := func() error { return errors.Join(srv.stop(), cleanUp()) }
 	if opts.floor {
 		f, err := startFloor(ctx, log, opts)

@@ -11,16 +11,19 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
+	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/bench"
 	"github.com/cairndb/cairn/server"
 	"github.com/kurrent-io/KurrentDB-Client-Go/kurrentdb"
@@ -46,9 +49,13 @@ type served struct {
 	cmd  *exec.Cmd
 	dir  string // certificates, removed at stop
 	url  string // cairn://admin:…@host:port[?tls=true&tlsCAFile=…]
+	http string // the address of its /metrics, or "" when not known
 	logs *tail
 	wait chan error
 }
+
+// servingAddrs are the addresses a server logs when it starts serving.
+type servingAddrs struct{ grpc, http string }
 
 // startServed runs `cairn serve` on store, on a free loopback port, over
 // TLS with a development CA made for the run (plaintext with insecure),
@@ -67,7 +74,7 @@ func startServed(ctx context.Context, store string, opts servedOptions) (*served
 	if err != nil {
 		return nil, err
 	}
-	args := []string{"serve", "--store", store, "--listen", "127.0.0.1:0", "--http-listen", "", "--log-json"}
+	args := []string{"serve", "--store", store, "--listen", "127.0.0.1:0", "--http-listen", "127.0.0.1:0", "--log-json"}
 	if store == "" {
 		// The gRPC floor (bench_floor.go), not a server of a store.
 		args = []string{"bench", "floor", "--listen", "127.0.0.1:0"}
@@ -100,12 +107,17 @@ func startServed(ctx context.Context, store string, opts servedOptions) (*served
 		return nil, fmt.Errorf("bench: starting %s serve: %w", binary, err)
 	}
 	s := &served{cmd: cmd, dir: dir, logs: &tail{}, wait: make(chan error, 1)}
-	addr := make(chan string, 1)
+	addr := make(chan servingAddrs, 1)
 	go s.read(stderr, addr)
 	go func() { s.wait <- cmd.Wait() }()
 	select {
 	case a := <-addr:
-		s.url = "cairn://" + url.UserPassword("admin", password).String() + "@" + a + query
+		s.url = "cairn://" + url.UserPassword("admin", password).String() + "@" + a.grpc + query
+		// A build that logs the address it was given rather than the
+		// one bound says port 0: its metrics are then not reached.
+		if a.http != "" && !strings.HasSuffix(a.http, ":0") {
+			s.http = a.http
+		}
 		return s, nil
 	case err := <-s.wait:
 		os.RemoveAll(dir)
@@ -119,9 +131,9 @@ func startServed(ctx context.Context, store string, opts servedOptions) (*served
 	return nil, fmt.Errorf("bench: %s serve did not start serving:\n%s", binary, s.logs)
 }
 
-// read reads the server's JSON log lines, sends the gRPC address of its
+// read reads the server's JSON log lines, sends the addresses of its
 // "cairn serving" line to addr, and keeps the last lines for errors.
-func (s *served) read(r io.Reader, addr chan<- string) {
+func (s *served) read(r io.Reader, addr chan<- servingAddrs) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -130,14 +142,60 @@ func (s *served) read(r io.Reader, addr chan<- string) {
 		var entry struct {
 			Msg  string `json:"msg"`
 			GRPC string `json:"grpc"`
+			HTTP string `json:"http"`
 		}
 		if json.Unmarshal([]byte(line), &entry) == nil && (entry.Msg == "cairn serving" || entry.Msg == floorServing) && entry.GRPC != "" {
 			select {
-			case addr <- entry.GRPC:
+			case addr <- servingAddrs{grpc: entry.GRPC, http: entry.HTTP}:
 			default:
 			}
 		}
 	}
+}
+
+// commitMetrics are the metrics of the server's commit counts, in the
+// order of their fields in cairn.CommitStats.
+var commitMetrics = []string{"cairn_commit_writes_total", "cairn_commit_groups_total", "cairn_commit_syncs_total", "cairn_commit_sync_seconds_total"}
+
+// scrapeCommitStats reads the commit counts of a server's engine from its
+// metrics at url, or fails with cairn.ErrNotSupported when the engine does
+// not count them.
+func scrapeCommitStats(ctx context.Context, url string) (cairn.CommitStats, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return cairn.CommitStats{}, err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return cairn.CommitStats{}, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return cairn.CommitStats{}, fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	var v [4]float64
+	found := 0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok {
+			continue
+		}
+		if i := slices.Index(commitMetrics, name); i >= 0 {
+			if v[i], err = strconv.ParseFloat(strings.TrimSpace(value), 64); err != nil {
+				return cairn.CommitStats{}, fmt.Errorf("%s: %s: %w", url, name, err)
+			}
+			found++
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return cairn.CommitStats{}, err
+	}
+	if found < len(commitMetrics) {
+		return cairn.CommitStats{}, fmt.Errorf("%s: %w: no commit counts", url, cairn.ErrNotSupported)
+	}
+	return cairn.CommitStats{Writes: uint64(v[0]), Groups: uint64(v[1]), Syncs: uint64(v[2]), SyncTime: time.Duration(v[3] * float64(time.Second))}, nil
 }
 
 // stop shuts the server down as SIGTERM does (in-flight requests finish,

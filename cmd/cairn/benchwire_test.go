@@ -18,27 +18,35 @@ func TestBenchWire(t *testing.T) {
 	bin := cairnBinary(t)
 	dir := t.TempDir()
 	for _, tc := range []struct {
-		name string
-		args []string
-		want []string
+		name  string
+		args  []string
+		want  []string
+		notes []string // in the progress, on stderr
 	}{
-		{"tls", nil, []string{"(TLS)", "K1   2 appenders, 1 connection: throughput", "K2   2 appenders, 2 connections: server CPU/event", "K3   BatchAppend, appends of 1000: throughput", "K4   read all", "K5   live delivery: delay p99"}},
-		{"plaintext", []string{"--insecure"}, []string{"(plaintext)", "K1   2 appenders, 1 connection: throughput", "K4   skipped"}},
-		{"floor", []string{"--grpc-floor"}, []string{"K1   2 appenders, 1 connection: gRPC floor", "K2   2 appenders, 2 connections: wire vs gRPC floor", "K2   2 appenders, 2 connections: gRPC floor CPU/event"}},
+		{"tls", nil, []string{"(TLS)", "K1   2 appenders, 1 connection: throughput", "K2   2 appenders, 2 connections: server CPU/event", "K3   BatchAppend, appends of 1000: throughput", "K4   read all", "K5   live delivery: delay p99"},
+			// The server's commit counts, from its metrics, beside the
+			// store's own in process: 2 appenders × 3 appends each.
+			[]string{"K1 wire commits: 6 writes in ", "K1 in process commits: 6 writes in ", "K2 wire commits: 6 writes in "}},
+		{"plaintext", []string{"--insecure"}, []string{"(plaintext)", "K1   2 appenders, 1 connection: throughput", "K4   skipped"}, nil},
+		{"floor", []string{"--grpc-floor"}, []string{"K1   2 appenders, 1 connection: gRPC floor", "K2   2 appenders, 2 connections: wire vs gRPC floor", "K2   2 appenders, 2 connections: gRPC floor CPU/event"}, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append([]string{"bench", "--store", dir, "--workloads", "K1,K2,K3,K4,K5", "--k-appenders", "2", "--k-appends", "3", "--k-events", "2000"}, tc.args...)
-			out, err := exec.Command(bin, args...).Output()
+			var stderr strings.Builder
+			cmd := exec.Command(bin, args...)
+			cmd.Stderr = &stderr
+			out, err := cmd.Output()
 			if err != nil {
-				var stderr []byte
-				if ee, ok := err.(*exec.ExitError); ok {
-					stderr = ee.Stderr
-				}
-				t.Fatalf("cairn %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr)
+				t.Fatalf("cairn %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
 			}
 			for _, w := range tc.want {
 				if !strings.Contains(string(out), w) {
 					t.Errorf("no %q in the report:\n%s", w, out)
+				}
+			}
+			for _, w := range tc.notes {
+				if !strings.Contains(stderr.String(), w) {
+					t.Errorf("no %q in the progress:\n%s", w, stderr.String())
 				}
 			}
 			if left, err := os.ReadDir(dir); err != nil || len(left) != 0 {

@@ -286,12 +286,14 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			}()
 
 			var web *http.Server
+			httpAddr := httpListen // as bound, for the log: a port 0 becomes the one chosen
 			if httpListen != "" {
 				hl, err := net.Listen("tcp", httpListen)
 				if err != nil {
 					_ = srv.Shutdown(context.Background())
 					return fmt.Errorf("--http-listen: %w", err)
 				}
+				httpAddr = hl.Addr().String()
 				web = srv.HTTPServer()
 				go func() {
 					if err := web.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
@@ -301,7 +303,7 @@ in-flight appends finish (up to --shutdown-timeout) and closes the store.`,
 			}
 			_, adminErr := srv.Users().Authenticate(ctx, "admin", server.DefaultAdminPassword)
 			ends := endpointsFor(lis.Addr(), adminErr == nil, caFile)
-			log.Info("cairn serving", "store", storeurl.Redact(g.store), "grpc", lis.Addr().String(), "http", httpListen,
+			log.Info("cairn serving", "store", storeurl.Redact(g.store), "grpc", lis.Addr().String(), "http", httpAddr,
 				"tls", opts.TLS != nil, "connect", ends.kurrent, "startup", time.Since(begun).Round(time.Microsecond).String())
 			ends.print(cmd.OutOrStdout(), opts.TLS != nil)
 
