@@ -319,6 +319,14 @@
 //   - A read by query reads the events of scattered matches one chunk each:
 //     1000 matches scattered over 1M events take several times as long as
 //     reading 1000 consecutive events of the log (docs/benchmarks.md).
+//   - The functions of the write path run with the planner's sequential
+//     and bitmap scans off (migration 11), so that the plans PostgreSQL
+//     keeps for a connection look the growing tables up by their indexes,
+//     whatever their statistics said when the plans were made. The reads
+//     are prepared statements, whose plans PostgreSQL may make for tables
+//     of a page and keep until the tables' statistics next change: on a
+//     store analysed while small, reads slow down as the tables grow,
+//     until autovacuum analyses them again (docs/benchmarks.md).
 //   - Migration 6 indexes the events already stored in its transaction,
 //     which holds the chunks table's lock: on a large log, the engines of
 //     every process wait for it.

@@ -25,6 +25,7 @@ var migrations = []string{
 	migration8,
 	migration9,
 	migration10,
+	migration11,
 }
 
 // migrationSteps are the steps of migrations that SQL cannot do alone, run

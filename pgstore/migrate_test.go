@@ -196,6 +196,7 @@ func TestMigrationsFrozen(t *testing.T) {
 		"c82d46f5c96cc922fd4f5fbbc4d7dbdbc5961dfb03fc2213a279906eafad0229",
 		"240329d0f6e3957438ed6d4cb6da9b78e502f7d085e2f889866ed2731c637923",
 		"756676b6c3b11bd139958f6c7fee0d5bc123260aa4daf8d5dfb4b5196e80ca33",
+		"bbc8acc73eb64fe423ad8d2138dfd67ef17b94824b262ab7160de17f52b857ef",
 	}
 	if len(migrations) != len(released) {
 		t.Fatalf("%d migrations, %d checksums: add the new migration's checksum", len(migrations), len(released))
