@@ -324,9 +324,11 @@
 //     keeps for a connection look the growing tables up by their indexes,
 //     whatever their statistics said when the plans were made. The reads
 //     are prepared statements, whose plans PostgreSQL may make for tables
-//     of a page and keep until the tables' statistics next change: on a
-//     store analysed while small, reads slow down as the tables grow,
-//     until autovacuum analyses them again (docs/benchmarks.md).
+//     of a page and keep until the statistics of a table they read next
+//     change: on a store analysed while small, reads slow down as the
+//     tables grow, until autovacuum next analyses one of them (the
+//     durable mark's table, which every write updates, is analysed often;
+//     docs/benchmarks.md).
 //   - Migration 6 indexes the events already stored in its transaction,
 //     which holds the chunks table's lock: on a large log, the engines of
 //     every process wait for it.
