@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/bench"
@@ -222,5 +224,72 @@ func TestW1AppendsToExistingStreams(t *testing.T) {
 	}
 	if n != cfg.W1Appends {
 		t.Fatalf("W1 wrote %d streams, want %d", n, cfg.W1Appends)
+	}
+}
+
+// slowAppends makes every append of its backend take at least a
+// millisecond.
+type slowAppends struct{ cairn.Backend }
+
+func (s slowAppends) Append(ctx context.Context, stream string, expected cairn.ExpectedVersion, events []cairn.EventData) (cairn.AppendResult, error) {
+	time.Sleep(time.Millisecond)
+	return s.Backend.Append(ctx, stream, expected, events)
+}
+
+func (slowAppends) Close() error { return nil }
+
+// W2 at its default size stops its writers once its time has passed, and
+// the raw baseline then makes as many appends as the store made, by as
+// many writers: the figures compare the same work.
+func TestW2DefaultStopsAtItsTime(t *testing.T) {
+	const writers = 4
+	store := memstore.Open()
+	open := func(context.Context) (*cairn.Store, error) {
+		return cairn.NewStore(slowAppends{store.Backend()}, cairn.Options{}), nil
+	}
+	dir := t.TempDir()
+	base, err := bench.NewFileBaseline(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer base.Close()
+	cfg := bench.Config{Open: open, Baseline: base, Workloads: []string{"W2"}, Out: io.Discard,
+		W2Writers: writers, W2Time: 200 * time.Millisecond}
+	results, err := bench.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) == 0 || !results[0].HasRaw {
+		t.Fatalf("W2 reported %+v, want a throughput beside the raw file's", results)
+	}
+	made := 0
+	for w := range writers {
+		v, err := store.StreamVersion(context.Background(), fmt.Sprintf("w2-%d", w))
+		if err != nil {
+			t.Fatal(err)
+		}
+		made += int(v) + 1
+	}
+	// At a millisecond an append, 200 ms allow each writer a few hundred
+	// at most, far below the 64,000 a writer of the size without a limit.
+	if made == 0 || made >= 256_000/writers {
+		t.Fatalf("the writers made %d appends in all: want some, stopped by the time limit", made)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw int64
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		raw += info.Size()
+	}
+	want := int64((made+writers-1)/writers*writers) * bench.EventBytes
+	if raw != want {
+		t.Errorf("the raw file holds %d bytes, want %d: %d appends by %d writers, as many as the store made (%d), rounded up to a whole number a writer",
+			raw, want, raw/bench.EventBytes, writers, made)
 	}
 }

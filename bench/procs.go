@@ -276,7 +276,7 @@ func (r *runner) m1(ctx context.Context) error {
 		return errors.New("M1 needs a store that processes share (postgres://…) and a way to start them")
 	}
 	n, appends := r.cfg.M1Processes, r.cfg.M1Appends
-	oneLat, oneEl, err := r.writers(ctx, "M1 in one process", "m1-one", n, appends)
+	oneLat, oneEl, err := r.writers(ctx, "M1 in one process", "m1-one", n, appends, 0)
 	if err != nil {
 		return err
 	}
@@ -357,8 +357,10 @@ func perAppend(d time.Duration, appends float64) float64 {
 
 // writers runs W2's shape: writers goroutines, each making appends
 // single-event appends to a stream of its own (named after name) with an
-// exact expected version. It returns the latencies and the elapsed time.
-func (r *runner) writers(ctx context.Context, label, name string, writers, appends int) ([]time.Duration, time.Duration, error) {
+// exact expected version; with a limit, each makes no more once limit has
+// passed since they started. It returns the latencies, one for each append
+// made, and the elapsed time.
+func (r *runner) writers(ctx context.Context, label, name string, writers, appends int, limit time.Duration) ([]time.Duration, time.Duration, error) {
 	p, end := r.progress(label, writers*appends)
 	defer end()
 	var (
@@ -375,6 +377,9 @@ func (r *runner) writers(ctx context.Context, label, name string, writers, appen
 			stream := fmt.Sprintf("%s%s-%d", r.cfg.StreamPrefix, name, w)
 			v := int64(-1)
 			for range appends {
+				if limit > 0 && time.Since(start) >= limit {
+					return
+				}
 				exp := cairn.NoStream
 				if v >= 0 {
 					exp = cairn.Exact(v)
