@@ -102,10 +102,11 @@ type Config struct {
 
 	// Wire is the server of the wire workloads K1–K5; nil skips them.
 	Wire       *Wire
-	KAppenders int // K1–K3 and K5 appenders; 0 means 64
-	KAppends   int // appends per appender; 0 means 200
-	KEvents    int // events in each log before K4 and K5 read it; 0 means 200,000
-	KReads     int // K4 rehydrations; 0 means 100
+	KAppenders int           // K1–K3 and K5 appenders; 0 means 64
+	KAppends   int           // K1–K3 and K5 appends per appender; 0 means K1–K3 at W2's default size, ended early by KTime, and K5 at 200
+	KTime      time.Duration // K1–K3's time limit at their default size, each way; 0 means 3 s
+	KEvents    int           // events in each log before K4 and K5 read it; 0 means 200,000
+	KReads     int           // K4 rehydrations; 0 means 100
 
 	// Out receives the report; nil means os.Stdout.
 	Out io.Writer
@@ -113,6 +114,8 @@ type Config struct {
 	// set, plain lines otherwise. Nil shows none.
 	Progress io.Writer
 	Terminal bool
+
+	k5Appends int // K5's appends per appender, set by defaults
 }
 
 // w2Total is W2's appends in all when its size is not given: 4,000 a
@@ -154,7 +157,15 @@ func (c *Config) defaults() {
 	def(&c.M1Processes, 16)
 	def(&c.M1Appends, 300)
 	def(&c.KAppenders, 64)
-	def(&c.KAppends, 200)
+	if c.KAppends <= 0 {
+		c.KAppends = (w2Total + c.KAppenders - 1) / c.KAppenders
+		c.k5Appends = 200
+		if c.KTime <= 0 {
+			c.KTime = 3 * time.Second
+		}
+	} else {
+		c.k5Appends, c.KTime = c.KAppends, 0
+	}
 	def(&c.KEvents, 200_000)
 	def(&c.KReads, 100)
 	if c.Out == nil {

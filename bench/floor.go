@@ -81,7 +81,7 @@ func (r *runner) floorLoad(ctx context.Context, workload, metric string, l appen
 	fl := l
 	fl.label, fl.stream = workload+" gRPC floor", l.stream+"-floor"
 	cpu0 := serverCPU(f)
-	thr, _, err := r.runLoad(ctx, fl, app)
+	events, thr, _, err := r.runLoad(ctx, fl, app)
 	if err != nil {
 		return fmt.Errorf("the gRPC floor: %w", err)
 	}
@@ -89,7 +89,6 @@ func (r *runner) floorLoad(ctx context.Context, workload, metric string, l appen
 	r.report(Result{Workload: workload, Metric: metric + ": gRPC floor", Unit: "events/s", Value: thr, Raw: local, HasRaw: true})
 	r.report(Result{Workload: workload, Metric: metric + ": wire vs gRPC floor", Unit: "events/s", Value: wire, Raw: thr, HasRaw: true})
 	if cpu0 >= 0 && cpu1 >= 0 {
-		events := l.appenders * l.appends * l.perAppend
 		r.report(Result{Workload: workload, Metric: metric + ": gRPC floor CPU/event", Unit: "us", Value: float64(cpu1-cpu0) / float64(time.Microsecond) / float64(events)})
 	}
 	return nil

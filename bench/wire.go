@@ -113,17 +113,20 @@ func (r *runner) data(n int) [][]byte {
 
 // appendLoad is the load of K1–K3: appenders goroutines, each making
 // appends appends of perAppend events to a stream of its own with an exact
-// expected version, through app(w) for appender w.
+// expected version, through app(w) for appender w; with a limit, each
+// makes no more once limit has passed since they started.
 type appendLoad struct {
 	label     string
 	stream    string // the streams' prefix
 	appenders int
 	appends   int
 	perAppend int
+	limit     time.Duration
 }
 
-// runLoad runs the load and returns its events/s and the appends' latencies.
-func (r *runner) runLoad(ctx context.Context, l appendLoad, app func(w int) appender) (float64, []time.Duration, error) {
+// runLoad runs the load and returns the events it appended, their rate
+// (events/s) and the appends' latencies.
+func (r *runner) runLoad(ctx context.Context, l appendLoad, app func(w int) appender) (int, float64, []time.Duration, error) {
 	p, end := r.progress(l.label, l.appenders*l.appends*l.perAppend)
 	defer end()
 	var done atomic.Int64
@@ -138,6 +141,9 @@ func (r *runner) runLoad(ctx context.Context, l appendLoad, app func(w int) appe
 			stream := r.cfg.StreamPrefix + l.stream + "-" + strconv.Itoa(w)
 			v := int64(-1)
 			for range l.appends {
+				if l.limit > 0 && time.Since(start) >= l.limit {
+					return
+				}
 				t := time.Now()
 				nv, err := a.append(ctx, stream, v, data)
 				if err != nil {
@@ -153,9 +159,10 @@ func (r *runner) runLoad(ctx context.Context, l appendLoad, app func(w int) appe
 	wg.Wait()
 	elapsed := time.Since(start)
 	if err := errors.Join(errs...); err != nil {
-		return 0, nil, err
+		return 0, 0, nil, err
 	}
-	return float64(l.appenders*l.appends*l.perAppend) / elapsed.Seconds(), slices.Concat(lat...), nil
+	events := int(done.Load())
+	return events, float64(events) / elapsed.Seconds(), slices.Concat(lat...), nil
 }
 
 // compareLoad runs l over the wire, then in process, and reports events/s
@@ -167,7 +174,7 @@ func (r *runner) compareLoad(ctx context.Context, workload, metric string, l app
 	wl.label, wl.stream = workload+" wire", l.stream+"-wire"
 	cpu := r.cpuMarks()
 	wireCommits := r.serverCommits(ctx, wl.label)
-	wthr, wlat, err := r.runLoad(ctx, wl, wire)
+	wn, wthr, wlat, err := r.runLoad(ctx, wl, wire)
 	if err != nil {
 		return 0, 0, fmt.Errorf("over the wire: %w", err)
 	}
@@ -177,7 +184,7 @@ func (r *runner) compareLoad(ctx context.Context, workload, metric string, l app
 	ll.label, ll.stream = workload+" in process", l.stream+"-local"
 	local := storeAppender{r.s}
 	localCommits := r.commits(ll.label)
-	lthr, llat, err := r.runLoad(ctx, ll, func(int) appender { return local })
+	ln, lthr, llat, err := r.runLoad(ctx, ll, func(int) appender { return local })
 	if err != nil {
 		return 0, 0, fmt.Errorf("in process: %w", err)
 	}
@@ -187,7 +194,7 @@ func (r *runner) compareLoad(ctx context.Context, workload, metric string, l app
 	if l.perAppend == 1 {
 		r.report(Result{Workload: workload, Metric: metric + ": latency p99", Unit: "ms", Value: ms(percentile(wlat, 0.99)), Raw: ms(percentile(llat, 0.99)), HasRaw: true})
 	}
-	cpu.report(workload, metric, l.appenders*l.appends*l.perAppend)
+	cpu.report(workload, metric, wn, ln)
 	return wthr, lthr, nil
 }
 
@@ -209,16 +216,19 @@ func (c *cpuMarks) wireDone() { c.server1, c.self1 = c.r.serverCPU(), cputime.Pr
 // localDone marks the end of the run in process.
 func (c *cpuMarks) localDone() { c.self2 = cputime.Process() }
 
-// report reports the server's CPU per event over the wire beside this
-// process's in process (both do the same work but for the protocol), and
-// the client's over the wire, when the server's is known.
-func (c *cpuMarks) report(workload, metric string, events int) {
-	if c.server0 < 0 || c.server1 < 0 || c.self0 < 0 || events == 0 {
+// report reports the server's CPU per event over the wire (wire events)
+// beside this process's in process (local events; both do the same work
+// but for the protocol), and the client's over the wire, when the
+// server's is known.
+func (c *cpuMarks) report(workload, metric string, wire, local int) {
+	if c.server0 < 0 || c.server1 < 0 || c.self0 < 0 || wire == 0 || local == 0 {
 		return
 	}
-	perEvent := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) / float64(events) }
-	c.r.report(Result{Workload: workload, Metric: metric + ": server CPU/event", Unit: "us", Value: perEvent(c.server1 - c.server0), Raw: perEvent(c.self2 - c.self1), HasRaw: true})
-	c.r.report(Result{Workload: workload, Metric: metric + ": client CPU/event", Unit: "us", Value: perEvent(c.self1 - c.self0)})
+	perEvent := func(d time.Duration, events int) float64 {
+		return float64(d) / float64(time.Microsecond) / float64(events)
+	}
+	c.r.report(Result{Workload: workload, Metric: metric + ": server CPU/event", Unit: "us", Value: perEvent(c.server1-c.server0, wire), Raw: perEvent(c.self2-c.self1, local), HasRaw: true})
+	c.r.report(Result{Workload: workload, Metric: metric + ": client CPU/event", Unit: "us", Value: perEvent(c.self1-c.self0, wire)})
 }
 
 // serverCPU returns the CPU time the server has used, or -1 when it is not
@@ -274,13 +284,13 @@ func (r *runner) wireAppender(ctx context.Context, w *Wire) (appender, func(), e
 
 // k1: the appenders share one connection.
 func (r *runner) k1(ctx context.Context) error {
-	l := appendLoad{stream: "k1", appenders: r.cfg.KAppenders, appends: r.cfg.KAppends, perAppend: 1}
+	l := appendLoad{stream: "k1", appenders: r.cfg.KAppenders, appends: r.cfg.KAppends, perAppend: 1, limit: r.cfg.KTime}
 	return r.kAppends(ctx, "K1", fmt.Sprintf("%d appenders, 1 connection", l.appenders), l, true)
 }
 
 // k2: each appender has a connection of its own.
 func (r *runner) k2(ctx context.Context) error {
-	l := appendLoad{stream: "k2", appenders: r.cfg.KAppenders, appends: r.cfg.KAppends, perAppend: 1}
+	l := appendLoad{stream: "k2", appenders: r.cfg.KAppenders, appends: r.cfg.KAppends, perAppend: 1, limit: r.cfg.KTime}
 	return r.kAppends(ctx, "K2", fmt.Sprintf("%d appenders, %d connections", l.appenders, l.appenders), l, false)
 }
 
@@ -316,7 +326,7 @@ func (r *runner) k3(ctx context.Context) error {
 	if _, err := b.append(ctx, fmt.Sprintf("%swarm-%d", r.cfg.StreamPrefix, r.warm), -1, r.data(1)); err != nil {
 		return fmt.Errorf("the first batch append: %w", err)
 	}
-	l := appendLoad{stream: "k3", appenders: r.cfg.KAppenders, appends: r.cfg.KAppends, perAppend: 1}
+	l := appendLoad{stream: "k3", appenders: r.cfg.KAppenders, appends: r.cfg.KAppends, perAppend: 1, limit: r.cfg.KTime}
 	if _, _, err := r.compareLoad(ctx, "K3", fmt.Sprintf("BatchAppend, %d appenders", l.appenders), l, func(int) appender { return b }); err != nil {
 		return err
 	}

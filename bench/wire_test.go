@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"net"
 	"net/url"
@@ -170,5 +171,38 @@ func TestRunWireNeedsAServer(t *testing.T) {
 	open := func(context.Context) (*cairn.Store, error) { return memstore.Open(), nil }
 	if _, err := bench.Run(context.Background(), tinyWire(bench.Config{Open: open, Workloads: []string{"K1"}, Out: io.Discard})); err == nil || !strings.Contains(err.Error(), "needs a server") {
 		t.Errorf("K1 without a server: %v", err)
+	}
+}
+
+// K1 at its default size stops its appenders once its time has passed,
+// over the wire and in process alike, and reports what they made.
+func TestWireDefaultStopsAtItsTime(t *testing.T) {
+	const appenders = 2
+	wire := serve(t, true)
+	store := memstore.Open()
+	open := func(context.Context) (*cairn.Store, error) {
+		return cairn.NewStore(slowAppends{store.Backend()}, cairn.Options{}), nil
+	}
+	cfg := bench.Config{Open: open, Wire: wire, Workloads: []string{"K1"}, Out: io.Discard,
+		KAppenders: appenders, KTime: 150 * time.Millisecond}
+	results, err := bench.Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) == 0 || results[0].Value <= 0 || results[0].Raw <= 0 {
+		t.Fatalf("K1 reported %+v, want a throughput over the wire beside one in process", results)
+	}
+	made := 0
+	for w := range appenders {
+		v, err := store.StreamVersion(context.Background(), fmt.Sprintf("k1-local-%d", w))
+		if err != nil {
+			t.Fatal(err)
+		}
+		made += int(v) + 1
+	}
+	// At a millisecond an append, 150 ms allow each appender a few
+	// hundred at most, far below the 128,000 of the size without a limit.
+	if made == 0 || made >= 1000 {
+		t.Fatalf("the appenders made %d appends in process: want some, stopped by the time limit", made)
 	}
 }

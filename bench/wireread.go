@@ -122,7 +122,7 @@ func (r *runner) k4(ctx context.Context) error {
 	cpu.localDone()
 	metric := fmt.Sprintf("read all (%s events)", human(float64(wn)))
 	r.report(Result{Workload: "K4", Metric: metric, Unit: "events/s", Value: float64(wn) / wel.Seconds(), Raw: float64(ln) / lel.Seconds(), HasRaw: true})
-	cpu.report("K4", "read all", wn)
+	cpu.report("K4", "read all", wn, ln)
 
 	stream := r.cfg.StreamPrefix + "k4-aggregate"
 	data := r.data(1000)
@@ -238,7 +238,7 @@ func (r *runner) k5(ctx context.Context) error {
 	cpu.localDone()
 	r.report(Result{Workload: "K5", Metric: fmt.Sprintf("subscription catch-up (%s events)", human(float64(wn))), Unit: "events/s",
 		Value: float64(wn) / wel.Seconds(), Raw: float64(ln) / lel.Seconds(), HasRaw: true})
-	cpu.report("K5", "catch-up", wn)
+	cpu.report("K5", "catch-up", wn, ln)
 
 	// Live: the delay from the start of an append to the delivery of its
 	// event, which carries the time the append started. Each subscription
@@ -306,7 +306,7 @@ type subscriber func(ctx context.Context) (next func() ([]byte, string, bool, er
 // their events. It returns the delays from the start of each append to
 // the delivery of its event, and the events delivered per second.
 func (r *runner) live(ctx context.Context, label, streams string, a appender, subscribe subscriber) ([]time.Duration, float64, error) {
-	appenders, appends := r.cfg.KAppenders, r.cfg.KAppends
+	appenders, appends := r.cfg.KAppenders, r.cfg.k5Appends
 	total := appenders * appends
 	prefix := r.cfg.StreamPrefix + streams + "-"
 	base := r.data(1)[0]
