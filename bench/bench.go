@@ -82,31 +82,29 @@ type Config struct {
 	URL    string
 	Worker func(ctx context.Context) *exec.Cmd
 
-	W1Appends      int           // W1 appends; 0 means 2,000
-	W2Writers      int           // W2 writers; 0 means 64
-	W2Appends      int           // W2 appends per writer; 0 means 256,000 in all, ended early by W2Time
-	W2Time         time.Duration // W2's time limit at its default size; 0 means 3 s
-	W3Events       int           // W3 events; 0 means 500,000
-	W4Writers      int           // W4 writers; 0 means 16
-	W4Commits      int           // W4 successful commits; 0 means 2,000
-	W5Events       int           // events in the log before W5 reads it; 0 means 1,000,000
-	W5Rehydrations int           // W5 reads of the 1k-event stream; 0 means 300
-	D1Writers      int           // D1 writers; 0 means 64
-	D1Appends      int           // D1 appends per writer, each way; 0 means 200
-	D2Writers      int           // D2 writers; 0 means 16
-	D2Commits      int           // D2 successful commits; 0 means 1,000
-	D3Events       int           // events D3 appends, 1,000 of them tagged; 0 means 200,000
-	D3Reads        int           // D3 reads of the 1,000; 0 means 200
-	M1Processes    int           // M1 processes, one writer each; 0 means 16
-	M1Appends      int           // M1 appends per process; 0 means 300
+	W1Appends      int // W1 appends; 0 means 2,000
+	W2Writers      int // W2 writers; 0 means 64
+	W2Appends      int // W2 appends per writer; 0 means 256,000 in all (see Time)
+	W3Events       int // W3 events; 0 means 500,000
+	W4Writers      int // W4 writers; 0 means 16
+	W4Commits      int // W4 successful commits; 0 means 2,000
+	W5Events       int // events in the log before W5 reads it; 0 means 1,000,000
+	W5Rehydrations int // W5 reads of the 1k-event stream; 0 means 300
+	D1Writers      int // D1 writers; 0 means 64
+	D1Appends      int // D1 appends per writer, each way; 0 means 256,000 in all (see Time)
+	D2Writers      int // D2 writers; 0 means 16
+	D2Commits      int // D2 successful commits; 0 means 1,000
+	D3Events       int // events D3 appends, 1,000 of them tagged; 0 means 200,000
+	D3Reads        int // D3 reads of the 1,000; 0 means 200
+	M1Processes    int // M1 processes, one writer each; 0 means 16
+	M1Appends      int // M1 appends per process; 0 means 300
 
 	// Wire is the server of the wire workloads K1–K5; nil skips them.
 	Wire       *Wire
-	KAppenders int           // K1–K3 and K5 appenders; 0 means 64
-	KAppends   int           // K1–K3 and K5 appends per appender; 0 means K1–K3 at W2's default size, ended early by KTime, and K5 at 200
-	KTime      time.Duration // K1–K3's time limit at their default size, each way; 0 means 3 s
-	KEvents    int           // events in each log before K4 and K5 read it; 0 means 200,000
-	KReads     int           // K4 rehydrations; 0 means 100
+	KAppenders int // K1–K3 and K5 appenders; 0 means 64
+	KAppends   int // K1–K3 and K5 appends per appender; 0 means 256,000 in all for K1–K3 (see Time), 200 for K5
+	KEvents    int // events in each log before K4 and K5 read it; 0 means 200,000
+	KReads     int // K4 rehydrations; 0 means 100
 
 	// Out receives the report; nil means os.Stdout.
 	Out io.Writer
@@ -115,17 +113,26 @@ type Config struct {
 	Progress io.Writer
 	Terminal bool
 
-	k5Appends int // K5's appends per appender, set by defaults
+	// Time bounds the runs of W2, D1 and K1–K3 at their default sizes:
+	// their writers stop once it has passed since they started (each run
+	// of a workload: over the wire, in process, the floor), and a baseline
+	// beside one then makes as many appends as it made. 0 means 3 s.
+	Time time.Duration
+
+	// Set by defaults: the time limits of W2, D1 and K1–K3 (0 when their
+	// size was given), and K5's appends per appender.
+	w2Limit, d1Limit, kLimit time.Duration
+	k5Appends                int
 }
 
-// w2Total is W2's appends in all when its size is not given: 4,000 a
-// writer at 64, which a 2-core machine's embedded engine makes in about
-// two seconds. The writers stop early once W2Time has passed, so that a
-// slower engine ends in time too. A shorter run reads lower than the
-// engine's steady rate: a process's start (the first flush of the index,
-// the memory touched for the first time) is then a large part of it
+// defaultAppends is the appends in all of W2, D1 and K1–K3 (each way)
+// when their size is not given: 4,000 a writer at 64, which a 2-core
+// machine's embedded engine makes in about two seconds; Time ends the run
+// of a slower engine. A shorter run reads lower than the engine's steady
+// rate: a process's start (the first flush of the index, the memory
+// touched for the first time) is then a large part of it
 // (docs/benchmarks.md, "Short runs").
-const w2Total = 256_000
+const defaultAppends = 256_000
 
 func (c *Config) defaults() {
 	def := func(p *int, v int) {
@@ -133,23 +140,28 @@ func (c *Config) defaults() {
 			*p = v
 		}
 	}
+	if c.Time <= 0 {
+		c.Time = 3 * time.Second
+	}
+	// sized gives *appends its default for writers, and returns the run's
+	// time limit: Time at the default size, none at a size given.
+	sized := func(appends *int, writers int) time.Duration {
+		if *appends > 0 {
+			return 0
+		}
+		*appends = (defaultAppends + writers - 1) / writers
+		return c.Time
+	}
 	def(&c.W1Appends, 2000)
 	def(&c.W2Writers, 64)
-	if c.W2Appends <= 0 {
-		c.W2Appends = (w2Total + c.W2Writers - 1) / c.W2Writers
-		if c.W2Time <= 0 {
-			c.W2Time = 3 * time.Second
-		}
-	} else {
-		c.W2Time = 0
-	}
+	c.w2Limit = sized(&c.W2Appends, c.W2Writers)
 	def(&c.W3Events, 500_000)
 	def(&c.W4Writers, 16)
 	def(&c.W4Commits, 2000)
 	def(&c.W5Events, 1_000_000)
 	def(&c.W5Rehydrations, 300)
 	def(&c.D1Writers, 64)
-	def(&c.D1Appends, 200)
+	c.d1Limit = sized(&c.D1Appends, c.D1Writers)
 	def(&c.D2Writers, 16)
 	def(&c.D2Commits, 1000)
 	def(&c.D3Events, 200_000)
@@ -157,15 +169,11 @@ func (c *Config) defaults() {
 	def(&c.M1Processes, 16)
 	def(&c.M1Appends, 300)
 	def(&c.KAppenders, 64)
-	if c.KAppends <= 0 {
-		c.KAppends = (w2Total + c.KAppenders - 1) / c.KAppenders
+	c.k5Appends = c.KAppends
+	if c.k5Appends <= 0 {
 		c.k5Appends = 200
-		if c.KTime <= 0 {
-			c.KTime = 3 * time.Second
-		}
-	} else {
-		c.k5Appends, c.KTime = c.KAppends, 0
 	}
+	c.kLimit = sized(&c.KAppends, c.KAppenders)
 	def(&c.KEvents, 200_000)
 	def(&c.KReads, 100)
 	if c.Out == nil {

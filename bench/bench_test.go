@@ -227,25 +227,37 @@ func TestW1AppendsToExistingStreams(t *testing.T) {
 	}
 }
 
-// slowAppends makes every append of its backend take at least a
-// millisecond.
-type slowAppends struct{ cairn.Backend }
+// slowAppends makes every append of its backend, conditional or not, take
+// at least a millisecond.
+type slowAppends struct{ conditional }
+
+// conditional is an engine that checks append conditions.
+type conditional interface {
+	cairn.Backend
+	cairn.BatchAppender
+	cairn.Querier
+}
 
 func (s slowAppends) Append(ctx context.Context, stream string, expected cairn.ExpectedVersion, events []cairn.EventData) (cairn.AppendResult, error) {
 	time.Sleep(time.Millisecond)
-	return s.Backend.Append(ctx, stream, expected, events)
+	return s.conditional.Append(ctx, stream, expected, events)
+}
+
+func (s slowAppends) AppendBatch(ctx context.Context, reqs []cairn.AppendRequest) ([]cairn.AppendResult, error) {
+	time.Sleep(time.Millisecond)
+	return s.conditional.AppendBatch(ctx, reqs)
 }
 
 func (slowAppends) Close() error { return nil }
 
-// W2 at its default size stops its writers once its time has passed, and
-// the raw baseline then makes as many appends as the store made, by as
-// many writers: the figures compare the same work.
-func TestW2DefaultStopsAtItsTime(t *testing.T) {
+// W2 and D1 at their default sizes stop their writers once their time has
+// passed, and the raw baseline then makes as many appends as the store
+// made in W2, by as many writers: the figures compare the same work.
+func TestDefaultSizesStopAtTheirTime(t *testing.T) {
 	const writers = 4
 	store := memstore.Open()
 	open := func(context.Context) (*cairn.Store, error) {
-		return cairn.NewStore(slowAppends{store.Backend()}, cairn.Options{}), nil
+		return cairn.NewStore(slowAppends{store.Backend().(conditional)}, cairn.Options{}), nil
 	}
 	dir := t.TempDir()
 	base, err := bench.NewFileBaseline(dir)
@@ -253,8 +265,8 @@ func TestW2DefaultStopsAtItsTime(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer base.Close()
-	cfg := bench.Config{Open: open, Baseline: base, Workloads: []string{"W2"}, Out: io.Discard,
-		W2Writers: writers, W2Time: 200 * time.Millisecond}
+	cfg := bench.Config{Open: open, Baseline: base, Workloads: []string{"W2", "D1"}, Out: io.Discard,
+		W2Writers: writers, D1Writers: writers, Time: 200 * time.Millisecond}
 	results, err := bench.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -262,19 +274,26 @@ func TestW2DefaultStopsAtItsTime(t *testing.T) {
 	if len(results) == 0 || !results[0].HasRaw {
 		t.Fatalf("W2 reported %+v, want a throughput beside the raw file's", results)
 	}
-	made := 0
-	for w := range writers {
-		v, err := store.StreamVersion(context.Background(), fmt.Sprintf("w2-%d", w))
-		if err != nil {
-			t.Fatal(err)
+	made := func(prefix string) int {
+		n := 0
+		for w := range writers {
+			v, err := store.StreamVersion(context.Background(), fmt.Sprintf("%s-%d", prefix, w))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += int(v) + 1
 		}
-		made += int(v) + 1
+		// At a millisecond an append, 200 ms allow each writer a few
+		// hundred at most, far below the 64,000 a writer of the size
+		// without a limit.
+		if n == 0 || n >= 256_000/writers {
+			t.Errorf("the writers made %d appends to %s-*: want some, stopped by the time limit", n, prefix)
+		}
+		return n
 	}
-	// At a millisecond an append, 200 ms allow each writer a few hundred
-	// at most, far below the 64,000 a writer of the size without a limit.
-	if made == 0 || made >= 256_000/writers {
-		t.Fatalf("the writers made %d appends in all: want some, stopped by the time limit", made)
-	}
+	made("d1-plain")
+	made("d1-cond")
+	w2 := made("w2")
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -287,9 +306,9 @@ func TestW2DefaultStopsAtItsTime(t *testing.T) {
 		}
 		raw += info.Size()
 	}
-	want := int64((made+writers-1)/writers*writers) * bench.EventBytes
+	want := int64((w2+writers-1)/writers*writers) * bench.EventBytes
 	if raw != want {
-		t.Errorf("the raw file holds %d bytes, want %d: %d appends by %d writers, as many as the store made (%d), rounded up to a whole number a writer",
-			raw, want, raw/bench.EventBytes, writers, made)
+		t.Errorf("the raw file holds %d bytes, want %d: %d appends by %d writers, as many as the store made in W2 (%d), rounded up to a whole number a writer",
+			raw, want, raw/bench.EventBytes, writers, w2)
 	}
 }

@@ -25,10 +25,12 @@ import (
 )
 
 // d1 runs W2's shape twice, unconditionally and with a condition per
-// writer on a tag of its own, and reports both and their ratio.
+// writer on a tag of its own, and reports both and their ratio. At its
+// default size each run stops once Config.Time has passed.
 func (r *runner) d1(ctx context.Context) error {
 	writers, appends := r.cfg.D1Writers, r.cfg.D1Appends
 	run := func(label string, conditional bool) (float64, []time.Duration, error) {
+		limit := r.cfg.d1Limit
 		p, end := r.progress(label, writers*appends)
 		defer end()
 		var done atomic.Int64
@@ -46,6 +48,9 @@ func (r *runner) d1(ctx context.Context) error {
 				cond := cairn.AppendCondition{FailIfEventsMatch: cairn.Query{Items: []cairn.QueryItem{{Tags: []string{tag}}}}}
 				v := int64(-1)
 				for range appends {
+					if limit > 0 && time.Since(start) >= limit {
+						return
+					}
 					exp := cairn.NoStream
 					if v >= 0 {
 						exp = cairn.Exact(v)
@@ -76,7 +81,7 @@ func (r *runner) d1(ctx context.Context) error {
 		if err := errors.Join(errs...); err != nil {
 			return 0, nil, err
 		}
-		return float64(writers*appends) / elapsed.Seconds(), slices.Concat(lat...), nil
+		return float64(done.Load()) / elapsed.Seconds(), slices.Concat(lat...), nil
 	}
 	plain, plainLat, err := run("d1-plain", false)
 	if err != nil {

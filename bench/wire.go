@@ -284,13 +284,13 @@ func (r *runner) wireAppender(ctx context.Context, w *Wire) (appender, func(), e
 
 // k1: the appenders share one connection.
 func (r *runner) k1(ctx context.Context) error {
-	l := appendLoad{stream: "k1", appenders: r.cfg.KAppenders, appends: r.cfg.KAppends, perAppend: 1, limit: r.cfg.KTime}
+	l := appendLoad{stream: "k1", appenders: r.cfg.KAppenders, appends: r.cfg.KAppends, perAppend: 1, limit: r.cfg.kLimit}
 	return r.kAppends(ctx, "K1", fmt.Sprintf("%d appenders, 1 connection", l.appenders), l, true)
 }
 
 // k2: each appender has a connection of its own.
 func (r *runner) k2(ctx context.Context) error {
-	l := appendLoad{stream: "k2", appenders: r.cfg.KAppenders, appends: r.cfg.KAppends, perAppend: 1, limit: r.cfg.KTime}
+	l := appendLoad{stream: "k2", appenders: r.cfg.KAppenders, appends: r.cfg.KAppends, perAppend: 1, limit: r.cfg.kLimit}
 	return r.kAppends(ctx, "K2", fmt.Sprintf("%d appenders, %d connections", l.appenders, l.appenders), l, false)
 }
 
@@ -326,7 +326,7 @@ func (r *runner) k3(ctx context.Context) error {
 	if _, err := b.append(ctx, fmt.Sprintf("%swarm-%d", r.cfg.StreamPrefix, r.warm), -1, r.data(1)); err != nil {
 		return fmt.Errorf("the first batch append: %w", err)
 	}
-	l := appendLoad{stream: "k3", appenders: r.cfg.KAppenders, appends: r.cfg.KAppends, perAppend: 1, limit: r.cfg.KTime}
+	l := appendLoad{stream: "k3", appenders: r.cfg.KAppenders, appends: r.cfg.KAppends, perAppend: 1, limit: r.cfg.kLimit}
 	if _, _, err := r.compareLoad(ctx, "K3", fmt.Sprintf("BatchAppend, %d appenders", l.appenders), l, func(int) appender { return b }); err != nil {
 		return err
 	}

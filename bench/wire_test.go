@@ -181,10 +181,10 @@ func TestWireDefaultStopsAtItsTime(t *testing.T) {
 	wire := serve(t, true)
 	store := memstore.Open()
 	open := func(context.Context) (*cairn.Store, error) {
-		return cairn.NewStore(slowAppends{store.Backend()}, cairn.Options{}), nil
+		return cairn.NewStore(slowAppends{store.Backend().(conditional)}, cairn.Options{}), nil
 	}
 	cfg := bench.Config{Open: open, Wire: wire, Workloads: []string{"K1"}, Out: io.Discard,
-		KAppenders: appenders, KTime: 150 * time.Millisecond}
+		KAppenders: appenders, Time: 150 * time.Millisecond}
 	results, err := bench.Run(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)

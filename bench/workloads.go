@@ -118,7 +118,7 @@ func (r *runner) w1Streams(ctx context.Context, n int) ([]int64, error) {
 // store made, by as many writers.
 func (r *runner) w2(ctx context.Context) error {
 	writers := r.cfg.W2Writers
-	all, elapsed, err := r.writers(ctx, "W2", "w2", writers, r.cfg.W2Appends, r.cfg.W2Time)
+	all, elapsed, err := r.writers(ctx, "W2", "w2", writers, r.cfg.W2Appends, r.cfg.w2Limit)
 	if err != nil {
 		return err
 	}
