@@ -243,14 +243,17 @@ plain lines otherwise.`,
 			case noSync && kind == storeurl.Dir:
 				mode = "no fsync"
 			}
-			fmt.Fprintf(cfg.Out, "# cairn bench: store %s (%s), %d CPUs, %s, %s\n",
-				storeurl.Redact(url), mode, runtime.GOMAXPROCS(0), runtime.Version(), time.Now().UTC().Format(time.RFC3339))
+			fmt.Fprintf(cfg.Out, "# cairn bench: store %s (%s), %d CPUs, %s, %s%s\n",
+				storeurl.Redact(url), mode, runtime.GOMAXPROCS(0), runtime.Version(), time.Now().UTC().Format(time.RFC3339), loadNote(", load average "))
 			if cfg.Wire != nil {
 				fmt.Fprintf(cfg.Out, "# wire workloads: %s\n", cfg.Wire.Name)
 			}
 			begun := time.Now()
 			results, err := bench.Run(ctx, cfg)
 			if err == nil {
+				if l := loadNote("load average "); l != "" {
+					fmt.Fprintf(cfg.Out, "# %s at the end\n", l)
+				}
 				fmt.Fprintf(cmd.ErrOrStderr(), "bench: %d figures in %s\n", len(results), time.Since(begun).Round(time.Millisecond))
 			}
 			return err
@@ -410,4 +413,20 @@ func startFloor(ctx context.Context, log io.Writer, opts servedOptions) (*floorT
 	pid := srv.cmd.Process.Pid
 	w.ServerCPU = func() time.Duration { return processCPU(pid) }
 	return &floorTarget{wire: w, stop: srv.stop}, nil
+}
+
+// loadNote returns prefix and the machine's load average over the last
+// minute, or nothing where the system does not tell it (/proc/loadavg):
+// the report says how busy the machine was, since its figures move with
+// that.
+func loadNote(prefix string) string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return ""
+	}
+	return prefix + f[0]
 }

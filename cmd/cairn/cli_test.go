@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -322,6 +323,13 @@ func TestBenchAgainstAServer(t *testing.T) {
 		"--w3-events", "2000", "--w4-writers", "2", "--w4-commits", "10", "--events", "3000")
 	if !strings.Contains(out, "W5   read all") || !strings.Contains(errOut, "bench: deleted the ") {
 		t.Fatalf("bench printed:\n%s\n%s", out, errOut)
+	}
+	// The report says how busy the machine was, at its start and its end.
+	if _, err := os.Stat("/proc/loadavg"); err == nil {
+		first, _, _ := strings.Cut(out, "\n")
+		if !strings.Contains(first, ", load average ") || !regexp.MustCompile(`(?m)^# load average [0-9.]+ at the end$`).MatchString(out) {
+			t.Errorf("bench's report does not give the load average at its start and its end:\n%s", out)
+		}
 	}
 	var live []string
 	for id, err := range store.Streams(context.Background()) {
