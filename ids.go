@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/binary"
 	mrand "math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -13,13 +14,18 @@ import (
 // idGen makes the time-ordered event IDs a Store assigns: UUID version 7
 // (RFC 9562) with 48 bits of Unix milliseconds, 12 bits that count within a
 // millisecond so that the IDs one Store makes are strictly increasing, and 62
-// random bits. An append reads crypto/rand once: the random bits of up to
-// four IDs, or for more the 32-byte seed of a ChaCha8 stream (a
-// cryptographically strong generator, math/rand/v2) that gives them,
-// four times faster than reading them all from crypto/rand, which keeps ID
-// generation off the profile of large appends.
+// random bits.
+//
+// The random bits come from ChaCha8 streams (math/rand/v2's
+// cryptographically strong generator), each seeded with 32 bytes from
+// crypto/rand when it is made and kept in a sync.Pool, so that an append
+// reads no system randomness and concurrent appends share no state but the
+// clock. Reading crypto/rand for each append cost W2 at 256 writers about
+// a twentieth of its CPU, most of it in a flag that every call to
+// crypto/rand swaps atomically (docs/benchmarks.md).
 type idGen struct {
 	last atomic.Uint64 // milliseconds << 12 | counter, of the last ID made
+	rng  sync.Pool     // of *mrand.ChaCha8
 }
 
 // next reserves n consecutive clock values and returns the first.
@@ -34,6 +40,19 @@ func (g *idGen) next(n int) uint64 {
 	}
 }
 
+// stream returns a random stream of the pool's, or a new one seeded from
+// crypto/rand; put it back when done.
+func (g *idGen) stream() (*mrand.ChaCha8, error) {
+	if r, ok := g.rng.Get().(*mrand.ChaCha8); ok {
+		return r, nil
+	}
+	var seed [32]byte
+	if _, err := rand.Read(seed[:]); err != nil {
+		return nil, err
+	}
+	return mrand.NewChaCha8(seed), nil
+}
+
 // fill sets an ID on every event of events that has none.
 func (g *idGen) fill(events []EventData) error {
 	missing := 0
@@ -45,34 +64,19 @@ func (g *idGen) fill(events []EventData) error {
 	if missing == 0 {
 		return nil
 	}
-	var seed [32]byte
-	if _, err := rand.Read(seed[:8*min(missing, 4)]); err != nil {
+	r, err := g.stream()
+	if err != nil {
 		return err
 	}
 	clock := g.next(missing)
-	if missing > 4 {
-		fillStreamed(events, clock, mrand.NewChaCha8(seed))
-		return nil
-	}
-	k := 0
 	for i := range events {
 		if events[i].ID == uuid.Nil {
-			events[i].ID = newID(clock+uint64(k), binary.BigEndian.Uint64(seed[8*k:]))
-			k++
-		}
-	}
-	return nil
-}
-
-// fillStreamed sets IDs from clock on, with random bits from stream, on
-// the events of events that have none.
-func fillStreamed(events []EventData, clock uint64, stream *mrand.ChaCha8) {
-	for i := range events {
-		if events[i].ID == uuid.Nil {
-			events[i].ID = newID(clock, stream.Uint64())
+			events[i].ID = newID(clock, r.Uint64())
 			clock++
 		}
 	}
+	g.rng.Put(r)
+	return nil
 }
 
 // newID is the ID of clock value clock (milliseconds << 12 | counter) with

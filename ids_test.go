@@ -67,6 +67,19 @@ func BenchmarkGenerateIDs(b *testing.B) {
 			g.fill(one)
 		}
 	})
+	// Appends of one event from concurrent writers, as W2's: they share
+	// the Store's generator.
+	b.Run("idGen/1/parallel", func(b *testing.B) {
+		var g idGen
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			one := make([]EventData, 1)
+			for pb.Next() {
+				clear(one)
+				g.fill(one)
+			}
+		})
+	})
 	events := make([]EventData, 1000)
 	b.Run("idGen", func(b *testing.B) {
 		var g idGen
