@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -51,6 +53,14 @@ import (
 //     meanwhile. Reads of the index would need to see the batch not yet
 //     applied: this arm measures what pebble costs as an index written in
 //     bulk, not an engine that could serve reads;
+//   - files: the least engine with an index of another kind: its Go maps
+//     answer the committer, and each append also adds two fixed-size
+//     entries (its stream's hash and version, its ID; each with its
+//     position) to a buffer that another goroutine, once it holds 256Ki
+//     entries, sorts and writes to a file of its own, synced; eight files
+//     of a size are merged into one (each entry rewritten once per eight
+//     times the index grows). What an index kept in memory on the commit
+//     path and written to disk in bulk off it would cost, bar its reads;
 //   - disk: W2 of cairn bench on the embedded engine (diskstore), through
 //     the Store.
 //
@@ -63,8 +73,8 @@ func BenchmarkLeastEngine(b *testing.B) {
 		b.Run(fmt.Sprint("writers=", writers), func(b *testing.B) {
 			appends := (b.N + writers - 1) / writers
 			ctx := context.Background()
-			var rate [5]float64
-			for i, name := range []string{"raw", "least", "pebble", "bulk", "disk"} {
+			var rate [6]float64
+			for i, name := range []string{"raw", "least", "pebble", "bulk", "files", "disk"} {
 				dir := b.TempDir()
 				cpu := cputime.Process()
 				var elapsed time.Duration
@@ -78,6 +88,8 @@ func BenchmarkLeastEngine(b *testing.B) {
 					elapsed, err = leastEngine(dir, writers, appends, indexPebble)
 				case "bulk":
 					elapsed, err = leastEngine(dir, writers, appends, indexBulk)
+				case "files":
+					elapsed, err = leastEngine(dir, writers, appends, indexFiles)
 				case "disk":
 					elapsed, err = diskW2(ctx, dir, writers, appends)
 				}
@@ -92,7 +104,8 @@ func BenchmarkLeastEngine(b *testing.B) {
 			b.ReportMetric(rate[1]/rate[0], "least/raw")
 			b.ReportMetric(rate[2]/rate[0], "pebble/raw")
 			b.ReportMetric(rate[3]/rate[0], "bulk/raw")
-			b.ReportMetric(rate[4]/rate[0], "disk/raw")
+			b.ReportMetric(rate[4]/rate[0], "files/raw")
+			b.ReportMetric(rate[5]/rate[0], "disk/raw")
 			b.ReportMetric(0, "ns/op")
 		})
 	}
@@ -157,6 +170,7 @@ const (
 	indexNone   leastIndex = iota // Go maps alone
 	indexPebble                   // and pebble, each group's writes applied
 	indexBulk                     // and pebble, in batches of 16 MiB
+	indexFiles                    // and sorted files, merged eight at a time
 )
 
 // leastEngine makes appends appends from each of writers through the
@@ -180,7 +194,7 @@ func leastEngine(dir string, writers, appends int, idx leastIndex) (time.Duratio
 	}
 
 	var index *pebble.DB
-	if idx != indexNone {
+	if idx == indexPebble || idx == indexBulk {
 		po := &pebble.Options{
 			MemTableSize:          32 << 20,
 			FormatMajorVersion:    pebble.FormatNewest,
@@ -213,6 +227,22 @@ func leastEngine(dir string, writers, appends int, idx leastIndex) (time.Duratio
 		}
 	})
 
+	// files: full buffers of entries, written by a goroutine of their own.
+	var files *entryFiles
+	if idx == indexFiles {
+		files = &entryFiles{dir: filepath.Join(dir, "index")}
+		if err := os.Mkdir(files.dir, 0o755); err != nil {
+			return 0, err
+		}
+	}
+	entries := make(chan []ixEntry, 1)
+	var filer sync.WaitGroup
+	filer.Go(func() {
+		for e := range entries {
+			files.add(e)
+		}
+	})
+
 	reqs := make(chan *leastReq, writers)
 	toSync := make(chan []*leastReq, 1) // one group waits while one syncs
 	var stages sync.WaitGroup
@@ -222,6 +252,10 @@ func leastEngine(dir string, writers, appends int, idx leastIndex) (time.Duratio
 		if idx == indexBulk {
 			bulk = index.NewBatch()
 			defer func() { full <- bulk }() // the rest, applied after the run
+		}
+		buf := make([]ixEntry, 0, 256<<10+2*writers)
+		if idx == indexFiles {
+			defer func() { entries <- buf }() // the rest, written after the run
 		}
 		heads := map[string]int64{}
 		streams := map[string][]uint64{}
@@ -281,6 +315,11 @@ func leastEngine(dir string, writers, appends int, idx leastIndex) (time.Duratio
 				heads[r.stream] = last + 1
 				streams[r.stream] = append(streams[r.stream], pos)
 				ids[r.id] = pos
+				if idx == indexFiles {
+					buf = append(buf,
+						ixEntry{fnv64(r.stream), uint64(last + 1), pos},
+						ixEntry{binary.BigEndian.Uint64(r.id[:]), binary.BigEndian.Uint64(r.id[8:]), pos})
+				}
 				if batch != nil {
 					val = binary.BigEndian.AppendUint64(val[:0], pos)
 					key = append(append(append(key[:0], 'r'), r.stream...), 0)
@@ -310,6 +349,9 @@ func leastEngine(dir string, writers, appends int, idx leastIndex) (time.Duratio
 			case idx == indexBulk && bulk.Len() >= 16<<20:
 				full <- bulk
 				bulk = index.NewBatch()
+			case idx == indexFiles && len(buf) >= 256<<10:
+				entries <- buf
+				buf = make([]ixEntry, 0, 256<<10+2*writers)
 			}
 			if _, err := f.WriteAt(frame, off); err != nil {
 				for _, r := range group {
@@ -373,8 +415,13 @@ func leastEngine(dir string, writers, appends int, idx leastIndex) (time.Duratio
 	stages.Wait()
 	close(full)
 	applier.Wait()
+	close(entries)
+	filer.Wait()
 	if failed == nil {
 		failed = applyErr
+	}
+	if failed == nil && files != nil {
+		failed = files.err
 	}
 	if index != nil && failed == nil {
 		// The index writes still in memory reach the disk, so that the CPU
@@ -382,6 +429,119 @@ func leastEngine(dir string, writers, appends int, idx leastIndex) (time.Duratio
 		failed = index.Flush()
 	}
 	return elapsed, failed
+}
+
+// ixEntry is an entry of the files arm's index: a stream's hash and a
+// version, or an event ID's two halves; and a position.
+type ixEntry struct{ hi, lo, pos uint64 }
+
+// fnv64 is the 64-bit FNV-1a hash of s.
+func fnv64(s string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := range len(s) {
+		h ^= uint64(s[i])
+		h *= 1099511628211
+	}
+	return h
+}
+
+func compareEntries(a, b ixEntry) int {
+	if c := cmp.Compare(a.hi, b.hi); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.lo, b.lo)
+}
+
+// entryFiles is the files arm's index on disk: sorted files of entries,
+// in tiers; eight files of a tier are merged into one of the next.
+type entryFiles struct {
+	dir   string
+	n     int
+	tiers [][]string
+	err   error
+}
+
+// add sorts e and writes it as a file of tier 0, merging as it goes.
+func (f *entryFiles) add(e []ixEntry) {
+	if f.err != nil || len(e) == 0 {
+		return
+	}
+	slices.SortFunc(e, compareEntries)
+	f.put(0, e)
+}
+
+// put writes sorted entries as a file of tier t, and merges the tier's
+// files into one of the next once it has eight.
+func (f *entryFiles) put(t int, e []ixEntry) {
+	f.n++
+	path := filepath.Join(f.dir, fmt.Sprint(f.n))
+	buf := make([]byte, 0, 24*len(e))
+	for _, x := range e {
+		buf = binary.BigEndian.AppendUint64(buf, x.hi)
+		buf = binary.BigEndian.AppendUint64(buf, x.lo)
+		buf = binary.BigEndian.AppendUint64(buf, x.pos)
+	}
+	if f.err = writeSynced(path, buf); f.err != nil {
+		return
+	}
+	for len(f.tiers) <= t {
+		f.tiers = append(f.tiers, nil)
+	}
+	f.tiers[t] = append(f.tiers[t], path)
+	if len(f.tiers[t]) < 8 {
+		return
+	}
+	// Merge the tier's files, each sorted, by taking the least head.
+	var runs [][]ixEntry
+	total := 0
+	for _, p := range f.tiers[t] {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.err = err
+			return
+		}
+		run := make([]ixEntry, len(b)/24)
+		for i := range run {
+			run[i] = ixEntry{binary.BigEndian.Uint64(b[24*i:]), binary.BigEndian.Uint64(b[24*i+8:]), binary.BigEndian.Uint64(b[24*i+16:])}
+		}
+		runs = append(runs, run)
+		total += len(run)
+		if f.err = os.Remove(p); f.err != nil {
+			return
+		}
+	}
+	f.tiers[t] = nil
+	merged := make([]ixEntry, 0, total)
+	for {
+		least := -1
+		for i, r := range runs {
+			if len(r) > 0 && (least < 0 || compareEntries(r[0], runs[least][0]) < 0) {
+				least = i
+			}
+		}
+		if least < 0 {
+			break
+		}
+		merged = append(merged, runs[least][0])
+		runs[least] = runs[least][1:]
+	}
+	f.put(t+1, merged)
+}
+
+func writeSynced(path string, b []byte) error {
+	fl, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := fl.Write(b); err != nil {
+		fl.Close()
+		return err
+	}
+	if err := fdatasync(fl); err != nil {
+		fl.Close()
+		return err
+	}
+	return fl.Close()
 }
 
 // quietLogger keeps pebble's notes out of the benchmark's output.
