@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"iter"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,6 +20,7 @@ import (
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore"
 	"github.com/cairndb/cairn/internal/cputime"
+	"github.com/cairndb/cairn/internal/tiered"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/sstable"
@@ -53,14 +56,16 @@ import (
 //     meanwhile. Reads of the index would need to see the batch not yet
 //     applied: this arm measures what pebble costs as an index written in
 //     bulk, not an engine that could serve reads;
-//   - files: the least engine with an index of another kind: its Go maps
-//     answer the committer, and each append also adds two fixed-size
-//     entries (its stream's hash and version, its ID; each with its
-//     position) to a buffer that another goroutine, once it holds 256Ki
-//     entries, sorts and writes to a file of its own, synced; eight files
-//     of a size are merged into one (each entry rewritten once per eight
-//     times the index grows). What an index kept in memory on the commit
-//     path and written to disk in bulk off it would cost, bar its reads;
+//   - tiered: the least engine with its index on disk in the tables of
+//     package internal/tiered: its Go maps answer the committer, and each
+//     append also adds two entries to those in memory, a run record
+//     (first position, count, segment, offset and length of its records)
+//     under its stream and version, and its event ID's record, kept by
+//     stream and in commit order (ixMem); another goroutine sorts each
+//     256Ki entries and adds them to the set as a table, synced, and the set merges eight tables of a tier into
+//     one of the next behind (each entry rewritten once per eight times
+//     the index grows). What an index kept in memory on the commit path
+//     and written to disk in bulk off it costs, bar its reads;
 //   - disk: W2 of cairn bench on the embedded engine (diskstore), through
 //     the Store.
 //
@@ -68,7 +73,8 @@ import (
 // (raw-cpu-µs/op and so on) and, but for raw, its rate against raw's
 // (least/raw and so on). The arms that write an index to disk write what
 // they still hold after the timed part, so that their CPU counts the
-// whole index, but the compactions still to come.
+// whole index: pebble's compactions still to come aside, the tiered
+// arm's merges included.
 //
 //	go test -run '^$' -bench LeastEngine -benchtime 256000x -count 5 ./bench
 func BenchmarkLeastEngine(b *testing.B) {
@@ -76,7 +82,7 @@ func BenchmarkLeastEngine(b *testing.B) {
 		b.Run(fmt.Sprint("writers=", writers), func(b *testing.B) {
 			appends := (b.N + writers - 1) / writers
 			ctx := context.Background()
-			arms := []string{"raw", "least", "pebble", "bulk", "files", "disk"}
+			arms := []string{"raw", "least", "pebble", "bulk", "tiered", "disk"}
 			rate := make([]float64, len(arms))
 			for i, name := range arms {
 				dir := b.TempDir()
@@ -92,8 +98,8 @@ func BenchmarkLeastEngine(b *testing.B) {
 					elapsed, err = leastEngine(dir, writers, appends, indexPebble)
 				case "bulk":
 					elapsed, err = leastEngine(dir, writers, appends, indexBulk)
-				case "files":
-					elapsed, err = leastEngine(dir, writers, appends, indexFiles)
+				case "tiered":
+					elapsed, err = leastEngine(dir, writers, appends, indexTiered)
 				case "disk":
 					elapsed, err = diskW2(ctx, dir, writers, appends)
 				}
@@ -172,7 +178,7 @@ const (
 	indexNone   leastIndex = iota // Go maps alone
 	indexPebble                   // and pebble, each group's writes applied
 	indexBulk                     // and pebble, in batches of 16 MiB
-	indexFiles                    // and sorted files, merged eight at a time
+	indexTiered                   // and internal/tiered's tables, merged eight at a time
 )
 
 // leastEngine makes appends appends from each of writers through the
@@ -229,19 +235,23 @@ func leastEngine(dir string, writers, appends int, idx leastIndex) (time.Duratio
 		}
 	})
 
-	// files: full buffers of entries, written by a goroutine of their own.
-	var files *entryFiles
-	if idx == indexFiles {
-		files = &entryFiles{dir: filepath.Join(dir, "index")}
-		if err := os.Mkdir(files.dir, 0o755); err != nil {
+	// tiered: full batches of entries, sorted and added to the set by a
+	// goroutine of their own, merged by the set's.
+	var set *tiered.Set
+	if idx == indexTiered {
+		if set, err = tiered.Open(filepath.Join(dir, "index"), tiered.Options{}); err != nil {
 			return 0, err
 		}
+		defer set.Close()
 	}
-	entries := make(chan []ixEntry, 1)
+	entries := make(chan *ixMem, 1)
 	var filer sync.WaitGroup
+	var fileErr error
 	filer.Go(func() {
-		for e := range entries {
-			files.add(e)
+		for m := range entries {
+			if err := set.Add(binary.BigEndian.AppendUint64(nil, m.next), m.sorted()); err != nil && fileErr == nil {
+				fileErr = err
+			}
 		}
 	})
 
@@ -255,9 +265,10 @@ func leastEngine(dir string, writers, appends int, idx leastIndex) (time.Duratio
 			bulk = index.NewBatch()
 			defer func() { full <- bulk }() // the rest, applied after the run
 		}
-		buf := make([]ixEntry, 0, 256<<10+2*writers)
-		if idx == indexFiles {
-			defer func() { entries <- buf }() // the rest, written after the run
+		var ix *ixMem
+		if idx == indexTiered {
+			ix = newIxMem()
+			defer func() { entries <- ix }() // the rest, written after the run
 		}
 		heads := map[string]int64{}
 		streams := map[string][]uint64{}
@@ -317,10 +328,11 @@ func leastEngine(dir string, writers, appends int, idx leastIndex) (time.Duratio
 				heads[r.stream] = last + 1
 				streams[r.stream] = append(streams[r.stream], pos)
 				ids[r.id] = pos
-				if idx == indexFiles {
-					buf = append(buf,
-						ixEntry{fnv64(r.stream), uint64(last + 1), pos},
-						ixEntry{binary.BigEndian.Uint64(r.id[:]), binary.BigEndian.Uint64(r.id[8:]), pos})
+				if ix != nil {
+					ix.runs[r.stream] = append(ix.runs[r.stream], ixRun{version: last + 1, pos: pos, off: uint64(off) + uint64(rec), len: uint64(len(frame) - rec)})
+					ix.ids = append(ix.ids, ixID{r.id, pos})
+					ix.entries += 2
+					ix.next = pos + 1
 				}
 				if batch != nil {
 					val = binary.BigEndian.AppendUint64(val[:0], pos)
@@ -351,9 +363,9 @@ func leastEngine(dir string, writers, appends int, idx leastIndex) (time.Duratio
 			case idx == indexBulk && bulk.Len() >= 16<<20:
 				full <- bulk
 				bulk = index.NewBatch()
-			case idx == indexFiles && len(buf) >= 256<<10:
-				entries <- buf
-				buf = make([]ixEntry, 0, 256<<10+2*writers)
+			case ix != nil && ix.entries >= 256<<10:
+				entries <- ix
+				ix = newIxMem()
 			}
 			if _, err := f.WriteAt(frame, off); err != nil {
 				for _, r := range group {
@@ -422,8 +434,13 @@ func leastEngine(dir string, writers, appends int, idx leastIndex) (time.Duratio
 	if failed == nil {
 		failed = applyErr
 	}
-	if failed == nil && files != nil {
-		failed = files.err
+	if failed == nil {
+		failed = fileErr
+	}
+	if failed == nil && set != nil {
+		// The merges the run called for are done, so that the CPU counted
+		// is that of the whole index.
+		failed = set.Settle()
 	}
 	if index != nil && failed == nil {
 		// The index writes still in memory reach the disk, so that the CPU
@@ -433,117 +450,66 @@ func leastEngine(dir string, writers, appends int, idx leastIndex) (time.Duratio
 	return elapsed, failed
 }
 
-// ixEntry is an entry of the files arm's index: a stream's hash and a
-// version, or an event ID's two halves; and a position.
-type ixEntry struct{ hi, lo, pos uint64 }
-
-// fnv64 is the 64-bit FNV-1a hash of s.
-func fnv64(s string) uint64 {
-	h := uint64(14695981039346656037)
-	for i := range len(s) {
-		h ^= uint64(s[i])
-		h *= 1099511628211
-	}
-	return h
+// ixMem is the tiered arm's index entries not yet on disk, kept as an
+// engine would keep them to answer reads: each stream's runs in version
+// order, and the event IDs' records in commit order. Sorting them for the
+// set then takes a sort of the stream names and one of the IDs, which
+// time-ordered IDs leave almost sorted.
+type ixMem struct {
+	runs    map[string][]ixRun
+	ids     []ixID
+	entries int
+	next    uint64 // the position after the last append it holds
 }
 
-func compareEntries(a, b ixEntry) int {
-	if c := cmp.Compare(a.hi, b.hi); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.lo, b.lo)
+type ixRun struct {
+	version       int64
+	pos, off, len uint64
 }
 
-// entryFiles is the files arm's index on disk: sorted files of entries,
-// in tiers; eight files of a tier are merged into one of the next.
-type entryFiles struct {
-	dir   string
-	n     int
-	tiers [][]string
-	err   error
+type ixID struct {
+	id  [16]byte
+	pos uint64
 }
 
-// add sorts e and writes it as a file of tier 0, merging as it goes.
-func (f *entryFiles) add(e []ixEntry) {
-	if f.err != nil || len(e) == 0 {
-		return
-	}
-	slices.SortFunc(e, compareEntries)
-	f.put(0, e)
-}
+func newIxMem() *ixMem { return &ixMem{runs: map[string][]ixRun{}} }
 
-// put writes sorted entries as a file of tier t, and merges the tier's
-// files into one of the next once it has eight.
-func (f *entryFiles) put(t int, e []ixEntry) {
-	f.n++
-	path := filepath.Join(f.dir, fmt.Sprint(f.n))
-	buf := make([]byte, 0, 24*len(e))
-	for _, x := range e {
-		buf = binary.BigEndian.AppendUint64(buf, x.hi)
-		buf = binary.BigEndian.AppendUint64(buf, x.lo)
-		buf = binary.BigEndian.AppendUint64(buf, x.pos)
-	}
-	if f.err = writeSynced(path, buf); f.err != nil {
-		return
-	}
-	for len(f.tiers) <= t {
-		f.tiers = append(f.tiers, nil)
-	}
-	f.tiers[t] = append(f.tiers[t], path)
-	if len(f.tiers[t]) < 8 {
-		return
-	}
-	// Merge the tier's files, each sorted, by taking the least head.
-	var runs [][]ixEntry
-	total := 0
-	for _, p := range f.tiers[t] {
-		b, err := os.ReadFile(p)
-		if err != nil {
-			f.err = err
-			return
+// sorted returns the entries in key order: the IDs' records ('i' ‖ id),
+// then the runs ('r' ‖ stream ‖ 0 ‖ version); each run record holds its
+// first position, count, segment, offset and length of its records, as
+// diskstore's.
+func (m *ixMem) sorted() iter.Seq[tiered.Entry] {
+	slices.SortFunc(m.ids, func(a, b ixID) int {
+		if c := cmp.Compare(binary.BigEndian.Uint64(a.id[:]), binary.BigEndian.Uint64(b.id[:])); c != 0 {
+			return c
 		}
-		run := make([]ixEntry, len(b)/24)
-		for i := range run {
-			run[i] = ixEntry{binary.BigEndian.Uint64(b[24*i:]), binary.BigEndian.Uint64(b[24*i+8:]), binary.BigEndian.Uint64(b[24*i+16:])}
-		}
-		runs = append(runs, run)
-		total += len(run)
-		if f.err = os.Remove(p); f.err != nil {
-			return
-		}
-	}
-	f.tiers[t] = nil
-	merged := make([]ixEntry, 0, total)
-	for {
-		least := -1
-		for i, r := range runs {
-			if len(r) > 0 && (least < 0 || compareEntries(r[0], runs[least][0]) < 0) {
-				least = i
+		return cmp.Compare(binary.BigEndian.Uint64(a.id[8:]), binary.BigEndian.Uint64(b.id[8:]))
+	})
+	names := slices.Sorted(maps.Keys(m.runs))
+	return func(yield func(tiered.Entry) bool) {
+		var key, val []byte
+		for _, x := range m.ids {
+			key = append(append(key[:0], 'i'), x.id[:]...)
+			val = binary.BigEndian.AppendUint64(val[:0], x.pos)
+			if !yield(tiered.Entry{Key: key, Value: val}) {
+				return
 			}
 		}
-		if least < 0 {
-			break
+		for _, name := range names {
+			for _, r := range m.runs[name] {
+				key = append(append(append(key[:0], 'r'), name...), 0)
+				key = binary.BigEndian.AppendUint64(key, uint64(r.version))
+				val = binary.AppendUvarint(val[:0], r.pos)
+				val = binary.AppendUvarint(val, 1)
+				val = binary.AppendUvarint(val, 1)
+				val = binary.AppendUvarint(val, r.off)
+				val = binary.AppendUvarint(val, r.len)
+				if !yield(tiered.Entry{Key: key, Value: val}) {
+					return
+				}
+			}
 		}
-		merged = append(merged, runs[least][0])
-		runs[least] = runs[least][1:]
 	}
-	f.put(t+1, merged)
-}
-
-func writeSynced(path string, b []byte) error {
-	fl, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if _, err := fl.Write(b); err != nil {
-		fl.Close()
-		return err
-	}
-	if err := fdatasync(fl); err != nil {
-		fl.Close()
-		return err
-	}
-	return fl.Close()
 }
 
 // quietLogger keeps pebble's notes out of the benchmark's output.
