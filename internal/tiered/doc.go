@@ -31,7 +31,10 @@
 // closed. [Snapshot.Get] reads one block of each table whose key range
 // holds the key, newest table first; an [Iter] merges the tables in key
 // order, the newest entry of a key winning, tombstones ([Entry.Delete])
-// left out.
+// left out. Tables are read through read-only mappings of their files
+// where the filesystem allows (package internal/mmap), with ReadAt
+// elsewhere (an in-memory filesystem). [Snapshot.Verify] reads and checks
+// every entry, as an offline check does.
 //
 // # Durability
 //
@@ -65,7 +68,10 @@
 //
 //   - A lookup reads one block of every table whose key range holds its
 //     key: about MergeWidth tables a tier. There are no filters.
-//   - Blocks are read with a system call each and not cached.
+//   - A mapped block's checksum is checked the first time it is read
+//     after Open, not at every read; an unmapped block's at every read.
+//   - A disk that fails under a read of a mapped table stops the process
+//     (SIGBUS) instead of failing the read.
 //   - Tombstones are dropped only by a merge of the set's oldest tables.
 //   - One process at a time: the caller locks the directory.
 package tiered

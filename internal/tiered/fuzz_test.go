@@ -56,6 +56,13 @@ func FuzzReadTable(f *testing.F) {
 			last = bytes.Clone(it.key)
 			got = append(got, entry{last, bytes.Clone(it.value), it.tomb})
 		}
+		verr := tb.verify()
+		if verr != nil && !errors.Is(verr, ErrCorrupt) {
+			t.Fatalf("not reported as damage: %v", verr)
+		}
+		if verr == nil && (it.err != nil || uint64(len(got)) != tb.entries) {
+			t.Fatalf("verified, but reads %d entries of %d (%v)", len(got), tb.entries, it.err)
+		}
 		if it.err != nil {
 			if !errors.Is(it.err, ErrCorrupt) {
 				t.Fatalf("not reported as damage: %v", it.err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -99,9 +100,15 @@ func TestSetAgainstModel(t *testing.T) {
 		t.Run(fmt.Sprint("width=", width), func(t *testing.T) {
 			t.Parallel()
 			rng := rand.New(rand.NewPCG(uint64(width), 1))
-			fs := vfs.NewMem()
+			// Tables in memory are read with ReadAt; on disk, through
+			// a mapping of their files.
+			var fs vfs.FS = vfs.NewMem()
+			dir := "set"
+			if width == 3 {
+				fs, dir = vfs.Default, filepath.Join(t.TempDir(), "set")
+			}
 			opts := tiered.Options{FS: fs, MergeWidth: width, BlockBytes: 256}
-			s, err := tiered.Open("set", opts)
+			s, err := tiered.Open(dir, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -124,7 +131,7 @@ func TestSetAgainstModel(t *testing.T) {
 					if err := s.Close(); err != nil {
 						t.Fatal(err)
 					}
-					if s, err = tiered.Open("set", opts); err != nil {
+					if s, err = tiered.Open(dir, opts); err != nil {
 						t.Fatal(err)
 					}
 				case 2:
@@ -159,6 +166,9 @@ func TestSetAgainstModel(t *testing.T) {
 				t.Errorf("tables %s: no merge happened", sn)
 			}
 			checkSnapshot(t, rng, sn, m, keys)
+			if err := sn.Verify(); err != nil {
+				t.Fatal(err)
+			}
 			sn.Close()
 			for _, h := range snaps {
 				checkSnapshot(t, rng, h.sn, h.m, keys)
@@ -168,7 +178,7 @@ func TestSetAgainstModel(t *testing.T) {
 				t.Fatal(err)
 			}
 			// Every table file left is one the manifest lists.
-			names, err := fs.List("set")
+			names, err := fs.List(dir)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -288,8 +298,25 @@ func TestAddRefusesEntriesOutOfOrder(t *testing.T) {
 // Damage to a table or to the manifest is reported with an error naming
 // the file and matching ErrCorrupt; it is never read as entries.
 func TestDamageIsReported(t *testing.T) {
+	for _, onDisk := range []bool{false, true} {
+		t.Run(map[bool]string{false: "in memory", true: "on disk, mapped"}[onDisk], func(t *testing.T) {
+			damage(t, onDisk)
+		})
+	}
+}
+
+func damage(t *testing.T, onDisk bool) {
+	var dir string
+	newFS := func(t *testing.T) vfs.FS {
+		if onDisk {
+			dir = filepath.Join(t.TempDir(), "set")
+			return vfs.Default
+		}
+		dir = "set"
+		return vfs.NewMem()
+	}
 	fill := func(t *testing.T, fs vfs.FS) {
-		s, err := tiered.Open("set", tiered.Options{FS: fs, BlockBytes: 64})
+		s, err := tiered.Open(dir, tiered.Options{FS: fs, BlockBytes: 64})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -305,7 +332,7 @@ func TestDamageIsReported(t *testing.T) {
 		}
 	}
 	flip := func(t *testing.T, fs vfs.FS, name string, at func(size int64) int64) {
-		f, err := fs.OpenReadWrite("set/"+name, vfs.WriteCategoryUnspecified)
+		f, err := fs.OpenReadWrite(fs.PathJoin(dir, name), vfs.WriteCategoryUnspecified)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -330,10 +357,10 @@ func TestDamageIsReported(t *testing.T) {
 	}
 	table := "0000000000000000.tbl"
 	t.Run("a block", func(t *testing.T) {
-		fs := vfs.NewMem()
+		fs := newFS(t)
 		fill(t, fs)
 		flip(t, fs, table, func(int64) int64 { return 70 }) // the second block
-		s, err := tiered.Open("set", tiered.Options{FS: fs})
+		s, err := tiered.Open(dir, tiered.Options{FS: fs})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -354,28 +381,29 @@ func TestDamageIsReported(t *testing.T) {
 			t.Fatalf("iterated over %d entries of a table damaged after its first block of 6", n)
 		}
 		wantCorrupt(t, it.Err(), table)
+		wantCorrupt(t, sn.Verify(), table)
 	})
 	t.Run("the index", func(t *testing.T) {
-		fs := vfs.NewMem()
+		fs := newFS(t)
 		fill(t, fs)
 		flip(t, fs, table, func(size int64) int64 { return size - 40 })
-		_, err := tiered.Open("set", tiered.Options{FS: fs})
+		_, err := tiered.Open(dir, tiered.Options{FS: fs})
 		wantCorrupt(t, err, table)
 	})
 	t.Run("the manifest", func(t *testing.T) {
-		fs := vfs.NewMem()
+		fs := newFS(t)
 		fill(t, fs)
 		flip(t, fs, "MANIFEST", func(size int64) int64 { return size / 2 })
-		_, err := tiered.Open("set", tiered.Options{FS: fs})
+		_, err := tiered.Open(dir, tiered.Options{FS: fs})
 		wantCorrupt(t, err, "MANIFEST")
 	})
 	t.Run("a missing table", func(t *testing.T) {
-		fs := vfs.NewMem()
+		fs := newFS(t)
 		fill(t, fs)
-		if err := fs.Remove("set/" + table); err != nil {
+		if err := fs.Remove(fs.PathJoin(dir, table)); err != nil {
 			t.Fatal(err)
 		}
-		_, err := tiered.Open("set", tiered.Options{FS: fs})
+		_, err := tiered.Open(dir, tiered.Options{FS: fs})
 		wantCorrupt(t, err, "MANIFEST")
 		if !strings.Contains(err.Error(), table) {
 			t.Fatalf("%v: does not name the missing table", err)

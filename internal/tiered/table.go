@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"hash/crc32"
 	"sort"
+	"sync/atomic"
 
+	"github.com/cairndb/cairn/internal/mmap"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -134,6 +136,18 @@ type table struct {
 	blocks  []blockHandle
 	entries uint64
 	size    int64
+	// data maps the file, when the filesystem allows (nil otherwise):
+	// a block is read from it without a system call, and its checksum
+	// checked once (verified, a bit a block).
+	data     []byte
+	verified []atomic.Uint64
+}
+
+// close unmaps and closes the table's file. No reader may use it after.
+func (t *table) close() {
+	mmap.Unmap(t.data)
+	t.data = nil
+	t.f.Close()
 }
 
 // openTable reads the footer and the index of the table in f, of size
@@ -218,10 +232,23 @@ func openTable(f vfs.File, name string, size int64) (*table, error) {
 	return t, nil
 }
 
-// readBlock reads block i into buf (reusing it) and checks it; it returns
-// the block's entries without the checksum.
+// readBlock returns block i's entries, without the checksum, once it has
+// checked them: from the mapping of the file, or read into buf (reusing
+// it) when the file is not mapped.
 func (t *table) readBlock(i int, buf []byte) ([]byte, error) {
 	h := t.blocks[i]
+	if t.data != nil {
+		b := t.data[h.off : h.off+h.len : h.off+h.len]
+		w, bit := &t.verified[i/64], uint64(1)<<(i%64)
+		if w.Load()&bit != 0 {
+			return b[:len(b)-4], nil
+		}
+		if err := t.check(i, b); err != nil {
+			return nil, err
+		}
+		w.Or(bit)
+		return b[:len(b)-4], nil
+	}
 	if int64(cap(buf)) < h.len {
 		buf = make([]byte, h.len)
 	}
@@ -229,11 +256,19 @@ func (t *table) readBlock(i int, buf []byte) ([]byte, error) {
 	if _, err := t.f.ReadAt(buf, h.off); err != nil {
 		return nil, fmt.Errorf("tiered: read block %d of %s: %w", i, t.name, err)
 	}
-	n := len(buf) - 4
-	if crc32.Checksum(buf[:n], castagnoli) != binary.LittleEndian.Uint32(buf[n:]) {
-		return nil, &CorruptError{File: t.name, Reason: fmt.Sprintf("block %d at %d fails its checksum", i, h.off)}
+	if err := t.check(i, buf); err != nil {
+		return nil, err
 	}
-	return buf[:n], nil
+	return buf[:len(buf)-4], nil
+}
+
+// check checks block i, b, against its checksum.
+func (t *table) check(i int, b []byte) error {
+	n := len(b) - 4
+	if crc32.Checksum(b[:n], castagnoli) != binary.LittleEndian.Uint32(b[n:]) {
+		return &CorruptError{File: t.name, Reason: fmt.Sprintf("block %d at %d fails its checksum", i, t.blocks[i].off)}
+	}
+	return nil
 }
 
 // seekBlock returns the first block whose last key is at least key, or
@@ -268,7 +303,10 @@ func (it *tableIter) load(i int) bool {
 		it.err = err
 		return false
 	}
-	it.buf, it.rest, it.blk = b[:cap(b)], b, i
+	if it.t.data == nil {
+		it.buf = b[:cap(b)] // kept for the next block
+	}
+	it.rest, it.blk = b, i
 	return true
 }
 
@@ -330,4 +368,51 @@ func (it *tableIter) first() bool {
 		return false
 	}
 	return it.next()
+}
+
+// verify checks every block of t and its entries (see Snapshot.Verify).
+func (t *table) verify() error {
+	corrupt := func(format string, args ...any) error {
+		return &CorruptError{File: t.name, Reason: fmt.Sprintf(format, args...)}
+	}
+	var buf, last []byte
+	var n uint64
+	for i, h := range t.blocks {
+		var b []byte
+		if t.data != nil {
+			b = t.data[h.off : h.off+h.len]
+		} else {
+			if int64(cap(buf)) < h.len {
+				buf = make([]byte, h.len)
+			}
+			b = buf[:h.len]
+			if _, err := t.f.ReadAt(b, h.off); err != nil {
+				return fmt.Errorf("tiered: read block %d of %s: %w", i, t.name, err)
+			}
+		}
+		if err := t.check(i, b); err != nil {
+			return err
+		}
+		it := tableIter{t: t, rest: b[:len(b)-4], blk: i}
+		for len(it.rest) > 0 {
+			if !it.next() {
+				return it.err
+			}
+			if n == 0 && !bytes.Equal(it.key, t.first) {
+				return corrupt("its first key is %q, its index says %q", it.key, t.first)
+			}
+			if last != nil && bytes.Compare(it.key, last) <= 0 {
+				return corrupt("key %q in block %d follows key %q", it.key, i, last)
+			}
+			last = append(last[:0], it.key...)
+			n++
+		}
+		if !bytes.Equal(last, h.last) {
+			return corrupt("block %d ends at key %q, its index says %q", i, last, h.last)
+		}
+	}
+	if n != t.entries {
+		return corrupt("%d entries, its footer says %d", n, t.entries)
+	}
+	return nil
 }

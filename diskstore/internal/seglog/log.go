@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/cairndb/cairn"
+	"github.com/cairndb/cairn/internal/mmap"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -149,7 +150,7 @@ func (l *Log) mapping(n uint64) []byte {
 	if m, ok := l.maps[n]; ok || l.files[n] != f {
 		return m
 	}
-	m = mapFile(f, max(st.Size(), l.limit))
+	m = mmap.Map(f, max(st.Size(), l.limit))
 	l.maps[n] = m
 	return m
 }
@@ -373,7 +374,7 @@ func (l *Log) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, m := range l.maps {
-		unmapFile(m)
+		mmap.Unmap(m)
 	}
 	for _, f := range l.files {
 		err = errors.Join(err, f.Close())
@@ -514,7 +515,7 @@ func (l *Log) Remove(n uint64) error {
 	l.mu.Lock()
 	f := l.files[n]
 	delete(l.files, n)
-	unmapFile(l.maps[n])
+	mmap.Unmap(l.maps[n])
 	delete(l.maps, n)
 	l.mu.Unlock()
 	if f != nil {

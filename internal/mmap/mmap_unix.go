@@ -1,6 +1,6 @@
 //go:build unix
 
-package seglog
+package mmap
 
 import (
 	"syscall"
@@ -8,12 +8,12 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
-// mapFile maps n bytes of f read-only, shared (so that what is appended to
+// Map maps n bytes of f read-only, shared (so that what is appended to
 // the file later reads through the mapping), or returns nil when it
 // cannot: a file of a filesystem without descriptors (an in-memory one),
 // or a failed mmap. n may exceed the file's length: the pages past its end
 // must not be read.
-func mapFile(f vfs.File, n int64) []byte {
+func Map(f vfs.File, n int64) []byte {
 	fd := f.Fd()
 	if fd == vfs.InvalidFd || n <= 0 || int64(int(n)) != n {
 		return nil
@@ -25,7 +25,8 @@ func mapFile(f vfs.File, n int64) []byte {
 	return b
 }
 
-func unmapFile(b []byte) {
+// Unmap unmaps what Map mapped; nil is left alone.
+func Unmap(b []byte) {
 	if b != nil {
 		_ = syscall.Munmap(b)
 	}
