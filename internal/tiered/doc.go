@@ -46,6 +46,13 @@
 // Add or a merge leaves behind. A failed write fails the set: every later
 // Add returns the error ([Set.Err]).
 //
+// # Checkpoints
+//
+// [Snapshot.Checkpoint] makes a directory that opens as the set the
+// snapshot holds: its tables hard-linked (they are never written again)
+// or copied, and its manifest. A backup takes one while adds and merges
+// go on.
+//
 // # Integrity
 //
 // Every block of a table carries a CRC-32C of its entries, and so do a
@@ -73,5 +80,8 @@
 //   - A disk that fails under a read of a mapped table stops the process
 //     (SIGBUS) instead of failing the read.
 //   - Tombstones are dropped only by a merge of the set's oldest tables.
+//   - Each table's block index (a block's last key, offset and length)
+//     is kept in memory: with 4 KiB blocks and keys of about 20 bytes,
+//     some 1.5% of the table's size.
 //   - One process at a time: the caller locks the directory.
 package tiered

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"iter"
 	"os"
 	"slices"
@@ -726,4 +727,52 @@ func (sn *Snapshot) Verify() error {
 		}
 	}
 	return nil
+}
+
+// Checkpoint makes dir (which must not exist) a copy of the set as the
+// snapshot holds it, which [Open] opens: its tables hard-linked (they are
+// never written again), or copied where linking fails (another
+// filesystem), and its manifest, with its mark. Everything is synced
+// before it returns. Adds and merges may go on meanwhile.
+func (sn *Snapshot) Checkpoint(dir string) error {
+	s := sn.s
+	fs := s.fs
+	if _, err := fs.Stat(dir); err == nil {
+		return fmt.Errorf("tiered: checkpoint to %s: it exists", dir)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := fs.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	m := &manifest{mark: sn.v.mark}
+	for _, r := range sn.v.tables {
+		m.tables = append(m.tables, r.meta)
+		m.nextNum = max(m.nextNum, r.meta.num+1)
+		m.nextSeq = max(m.nextSeq, r.meta.seq+1)
+		from, to := fs.PathJoin(s.dir, r.t.name), fs.PathJoin(dir, r.t.name)
+		if fs.Link(from, to) == nil {
+			continue
+		}
+		if err := copyTable(fs, r.t, to); err != nil {
+			return fmt.Errorf("tiered: checkpoint to %s: %w", dir, err)
+		}
+	}
+	if err := writeManifest(fs, dir, m); err != nil {
+		return fmt.Errorf("tiered: checkpoint to %s: %w", dir, err)
+	}
+	return syncDir(fs, fs.PathDir(dir))
+}
+
+// copyTable copies t's file to path, synced.
+func copyTable(fs vfs.FS, t *table, path string) error {
+	f, err := fs.Create(path, vfs.WriteCategoryUnspecified)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(f, io.NewSectionReader(t.f, 0, t.size))
+	if err == nil {
+		err = f.Sync()
+	}
+	return errors.Join(err, f.Close())
 }

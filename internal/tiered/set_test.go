@@ -410,3 +410,80 @@ func damage(t *testing.T, onDisk bool) {
 		}
 	})
 }
+
+// noLinks is a filesystem on which hard links fail, as across devices.
+type noLinks struct{ vfs.FS }
+
+func (noLinks) Link(oldname, newname string) error {
+	return errors.New("links across devices are not supported")
+}
+
+// A checkpoint taken while adds and merges go on opens as the set the
+// snapshot held, mark included, and stays so once the set has merged
+// away and removed the tables it was taken from: linked, or copied where
+// links fail.
+func TestCheckpoint(t *testing.T) {
+	for _, name := range []string{"linked", "copied"} {
+		t.Run(name, func(t *testing.T) {
+			root := t.TempDir()
+			var fs vfs.FS = vfs.Default
+			if name == "copied" {
+				fs = noLinks{vfs.Default}
+			}
+			opts := tiered.Options{FS: fs, MergeWidth: 2, BlockBytes: 256}
+			s, err := tiered.Open(filepath.Join(root, "set"), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			rng := rand.New(rand.NewPCG(7, 7))
+			m := model{}
+			const keys = 1000
+			add := func(round int) {
+				if err := s.Add(fmt.Appendf(nil, "%d", round), slices.Values(batch(rng, m, 1+rng.IntN(100), keys, fmt.Sprint(round, ":")))); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for round := range 20 {
+				add(round)
+			}
+			sn := s.Snapshot()
+			held := maps.Clone(m)
+			for round := 20; round < 60; round++ {
+				add(round)
+			}
+			copyDir := filepath.Join(root, "copy")
+			if err := sn.Checkpoint(copyDir); err != nil {
+				t.Fatal(err)
+			}
+			if err := sn.Checkpoint(copyDir); err == nil {
+				t.Fatal("a checkpoint over an existing directory was taken")
+			}
+			sn.Close()
+			for round := 60; round < 80; round++ {
+				add(round)
+			}
+			if err := s.Settle(); err != nil {
+				t.Fatal(err)
+			}
+			c, err := tiered.Open(copyDir, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			csn := c.Snapshot()
+			defer csn.Close()
+			if string(csn.Mark()) != "19" {
+				t.Fatalf("the checkpoint's mark is %q, want 19", csn.Mark())
+			}
+			checkSnapshot(t, rng, csn, held, keys)
+			if err := csn.Verify(); err != nil {
+				t.Fatal(err)
+			}
+			// The set goes on as it was.
+			now := s.Snapshot()
+			defer now.Close()
+			checkSnapshot(t, rng, now, m, keys)
+		})
+	}
+}
