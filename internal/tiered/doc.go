@@ -21,6 +21,11 @@
 // leveled LSM rewrites entries whose keys land all over the key space, as
 // an index keyed by stream and by event ID does.
 //
+// Adds that come faster than the merges wait for them: an Add waits
+// while tier 0 holds 4×MergeWidth tables or more, and the merger takes
+// the full tier with the most tables first, so that no tier grows far
+// past MergeWidth tables and a lookup reads few.
+//
 // There is no memtable, no write-ahead log and no compression: the
 // caller's memory is the memtable, and its log is the write-ahead log.
 //

@@ -79,10 +79,11 @@ type Set struct {
 	failed  error    // guarded by mu
 	closed  bool     // guarded by mu
 
-	wake chan struct{} // a table was added: merge if a tier is full
-	quit chan struct{} // closed by Close
-	done chan struct{} // closed when the merger exits
-	stop atomic.Bool   // a merge in progress gives up
+	wake   chan struct{} // a table was added: merge if a tier is full
+	merged chan struct{} // a merge was installed: an Add waiting may go on
+	quit   chan struct{} // closed by Close
+	done   chan struct{} // closed when the merger exits
+	stop   atomic.Bool   // a merge in progress gives up
 }
 
 // version is one list of the set's tables, and the mark that came with it.
@@ -133,7 +134,7 @@ func Open(dir string, opts Options) (*Set, error) {
 		return nil, err
 	}
 	s := &Set{fs: fs, dir: dir, opts: opts, nextNum: m.nextNum, nextSeq: m.nextSeq,
-		wake: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
+		wake: make(chan struct{}, 1), merged: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{})}
 	v := &version{mark: m.mark, refs: 1}
 	closeAll := func() {
 		for _, r := range v.tables {
@@ -236,9 +237,22 @@ func (s *Set) Err() error {
 // order are refused with an [*OrderError], and nothing is written. An Add
 // without entries records the mark alone.
 //
+// Adds that come faster than the set merges wait for the merges: an Add
+// first waits while tier 0 holds 4×MergeWidth tables or more, so that a
+// lookup never reads many more tables than the set's size calls for.
+//
 // entries is read once, while Add runs; the keys and values it yields
 // need only stay valid until it yields the next.
 func (s *Set) Add(mark []byte, entries iter.Seq[Entry]) error {
+	for s.backlog() {
+		select {
+		case <-s.merged:
+		case <-s.quit:
+			return ErrClosed
+		case <-s.done: // the merges stopped: the set failed
+			return s.check()
+		}
+	}
 	s.installMu.Lock()
 	defer s.installMu.Unlock()
 	if err := s.check(); err != nil {
@@ -278,6 +292,19 @@ func (s *Set) Add(mark []byte, entries iter.Seq[Entry]) error {
 	}
 	signal(s.wake)
 	return nil
+}
+
+// backlog reports whether tier 0 holds 4×MergeWidth tables or more.
+func (s *Set) backlog() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, r := range s.cur.tables {
+		if r.meta.tier == 0 {
+			n++
+		}
+	}
+	return n >= 4*s.opts.MergeWidth
 }
 
 // OrderError is the error of an [Set.Add] whose entries are out of order,
@@ -578,6 +605,7 @@ func (s *Set) mergeLoop() {
 			}
 			err := s.merge(inputs, tier, last)
 			sn.Close()
+			signal(s.merged)
 			if err != nil {
 				if !s.stop.Load() {
 					s.fail(err)
@@ -598,10 +626,15 @@ func (s *Set) pick() (*Snapshot, []*tableRef, int, bool) {
 	for _, r := range tables {
 		counts[r.meta.tier]++
 	}
-	for tier := 0; tier <= maxTier; tier++ {
-		if counts[tier] < s.opts.MergeWidth {
-			continue
+	// The full tier with the most tables, the lowest of those: under
+	// adds that keep tier 0 full, the tiers above are merged too.
+	tier := -1
+	for t := 0; t <= maxTier; t++ {
+		if counts[t] >= s.opts.MergeWidth && (tier < 0 || counts[t] > counts[tier]) {
+			tier = t
 		}
+	}
+	if tier >= 0 {
 		// The oldest MergeWidth tables of the tier: tables are newest
 		// first, and every table of a tier is older than those of the
 		// tier below, so they follow one another in the list.

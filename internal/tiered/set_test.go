@@ -487,3 +487,34 @@ func TestCheckpoint(t *testing.T) {
 		})
 	}
 }
+
+// Adds faster than the set merges (each one synced, back to back) wait
+// for the merges: no tier holds many more tables than MergeWidth calls
+// for, so that lookups read few.
+func TestAddsWaitForMerges(t *testing.T) {
+	const width = 2
+	s, err := tiered.Open(t.TempDir(), tiered.Options{MergeWidth: width, BlockBytes: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	most := 0
+	for i := 1; i <= 300; i++ {
+		if err := s.Add(nil, slices.Values(addEntries(i))); err != nil {
+			t.Fatal(err)
+		}
+		sn := s.Snapshot()
+		tiers := map[int]int{}
+		for _, ti := range sn.Tables() {
+			tiers[ti.Tier]++
+		}
+		for tier, n := range tiers {
+			most = max(most, n)
+			if n > 4*width+1 {
+				t.Fatalf("after add %d, tier %d holds %d tables (%s)", i, tier, n, sn)
+			}
+		}
+		sn.Close()
+	}
+	t.Logf("at most %d tables in a tier", most)
+}
