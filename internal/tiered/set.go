@@ -440,10 +440,13 @@ type Snapshot struct {
 	once sync.Once
 }
 
-// Snapshot returns the set as it is now.
+// Snapshot returns the set as it is now. It panics on a closed set.
 func (s *Set) Snapshot() *Snapshot {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed && s.cur.refs == 0 {
+		panic("tiered: Snapshot of a closed set")
+	}
 	s.cur.refs++
 	return &Snapshot{s: s, v: s.cur}
 }
