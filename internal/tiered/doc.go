@@ -88,5 +88,7 @@
 //   - Each table's block index (a block's last key, offset and length)
 //     is kept in memory: with 4 KiB blocks and keys of about 20 bytes,
 //     some 1.5% of the table's size.
-//   - One process at a time: the caller locks the directory.
+//   - One process at a time may open the set for writing: the caller
+//     locks the directory. [Options.ReadOnly] opens it without writing
+//     anything, for an offline check.
 package tiered

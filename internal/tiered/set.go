@@ -28,7 +28,15 @@ type Options struct {
 	// BlockBytes is the size a table's blocks are cut at (a lookup reads
 	// one block a table); 4 KiB when 0.
 	BlockBytes int
+	// ReadOnly opens an existing set for reading only: nothing in the
+	// directory is created, removed or changed (not even the files a
+	// crash left, which the next Open for writing removes), no merge
+	// runs, and Add fails with ErrReadOnly.
+	ReadOnly bool
 }
+
+// ErrReadOnly is returned by Add on a set opened with Options.ReadOnly.
+var ErrReadOnly = errors.New("tiered: the set was opened read-only")
 
 // ErrCorrupt is matched by the errors of data that fails its checks.
 var ErrCorrupt = errors.New("tiered: damaged data")
@@ -117,7 +125,9 @@ func Open(dir string, opts Options) (*Set, error) {
 		return nil, fmt.Errorf("tiered: MergeWidth %d: it must be at least 2", opts.MergeWidth)
 	}
 	fs := opts.FS
-	if _, err := fs.Stat(dir); errors.Is(err, os.ErrNotExist) {
+	if _, err := fs.Stat(dir); opts.ReadOnly && err != nil {
+		return nil, fmt.Errorf("tiered: open %s read-only: %w", dir, err)
+	} else if errors.Is(err, os.ErrNotExist) {
 		// A new directory: its entry in its parent is made durable, or
 		// a crash could lose the set with its directory.
 		if err := fs.MkdirAll(dir, 0o755); err != nil {
@@ -155,6 +165,11 @@ func Open(dir string, opts Options) (*Set, error) {
 		}
 		v.tables = append(v.tables, &tableRef{meta: meta, t: t, refs: 1})
 	}
+	s.cur = v
+	if opts.ReadOnly {
+		close(s.done) // no merger
+		return s, nil
+	}
 	names, err := fs.List(dir)
 	if err != nil {
 		closeAll()
@@ -168,7 +183,6 @@ func Open(dir string, opts Options) (*Set, error) {
 			}
 		}
 	}
-	s.cur = v
 	go s.mergeLoop()
 	signal(s.wake) // tiers may be full: a crash came before their merge
 	return s, nil
@@ -244,6 +258,9 @@ func (s *Set) Err() error {
 // entries is read once, while Add runs; the keys and values it yields
 // need only stay valid until it yields the next.
 func (s *Set) Add(mark []byte, entries iter.Seq[Entry]) error {
+	if s.opts.ReadOnly {
+		return ErrReadOnly
+	}
 	for s.backlog() {
 		select {
 		case <-s.merged:
@@ -389,11 +406,11 @@ func (s *Set) releaseLocked(v *version) []*tableRef {
 // the current tables' files stay, and Open removes those of the others.
 func (s *Set) remove(gone []*tableRef) {
 	s.mu.Lock()
-	closed := s.closed
+	keep := s.closed || s.opts.ReadOnly
 	s.mu.Unlock()
 	for _, r := range gone {
 		r.t.close()
-		if !closed {
+		if !keep {
 			_ = s.fs.Remove(s.fs.PathJoin(s.dir, r.t.name))
 		}
 	}
@@ -737,6 +754,9 @@ func (sn *Snapshot) String() string {
 // Settle waits until no tier is full: every merge the set's tables call
 // for is done. It returns the error that stopped the merges, if any.
 func (s *Set) Settle() error {
+	if s.opts.ReadOnly {
+		return s.check() // no merges run
+	}
 	for {
 		if err := s.check(); err != nil {
 			return err

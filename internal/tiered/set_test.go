@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -517,4 +518,71 @@ func TestAddsWaitForMerges(t *testing.T) {
 		sn.Close()
 	}
 	t.Logf("at most %d tables in a tier", most)
+}
+
+// A set opened read-only reads as it was written, changes nothing in its
+// directory (not even a file a crash left), merges nothing and refuses
+// adds; a directory that does not exist is refused.
+func TestReadOnly(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "set")
+	// Written without merges: seven tables of tier 0.
+	s, err := tiered.Open(dir, tiered.Options{MergeWidth: 100, BlockBytes: 128})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := model{}
+	rng := rand.New(rand.NewPCG(9, 9))
+	for i := range 7 {
+		if err := s.Add([]byte("m"), slices.Values(batch(rng, m, 50, 500, fmt.Sprint(i)))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A table file a crash left behind.
+	left := filepath.Join(dir, "00000000000000ff.tbl")
+	if err := os.WriteFile(left, []byte("half a table"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	listing := func() []string {
+		var out []string
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range entries {
+			info, err := e.Info()
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprint(e.Name(), info.Size(), info.ModTime().UnixNano()))
+		}
+		return out
+	}
+	before := listing()
+
+	// Opened read-only with a width at which tier 0 is full.
+	r, err := tiered.Open(dir, tiered.Options{MergeWidth: 2, ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Add(nil, slices.Values([]tiered.Entry{{Key: []byte("k")}})); !errors.Is(err, tiered.ErrReadOnly) {
+		t.Fatalf("Add on a read-only set: %v", err)
+	}
+	if err := r.Settle(); err != nil {
+		t.Fatal(err)
+	}
+	sn := r.Snapshot()
+	checkSnapshot(t, rng, sn, m, 500)
+	sn.Close()
+	if err := r.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if after := listing(); !slices.Equal(before, after) {
+		t.Fatalf("a read-only open changed the directory:\nbefore %v\nafter  %v", before, after)
+	}
+	if _, err := tiered.Open(filepath.Join(t.TempDir(), "none"), tiered.Options{ReadOnly: true}); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("read-only open of a missing directory: %v", err)
+	}
 }
