@@ -330,7 +330,7 @@ func leastEngine(dir string, writers, appends int, idx leastIndex) (time.Duratio
 				ids[r.id] = pos
 				if ix != nil {
 					ix.runs[r.stream] = append(ix.runs[r.stream], ixRun{version: last + 1, pos: pos, off: uint64(off) + uint64(rec), len: uint64(len(frame) - rec)})
-					ix.ids = append(ix.ids, ixID{r.id, pos})
+					ix.ids = append(ix.ids, ixID{binary.BigEndian.Uint64(r.id[:]), binary.BigEndian.Uint64(r.id[8:]), pos})
 					ix.entries += 2
 					ix.next = pos + 1
 				}
@@ -467,9 +467,10 @@ type ixRun struct {
 	pos, off, len uint64
 }
 
+// ixID is an event ID's record: the ID as two integers, which sort it
+// as its bytes sort, and the position.
 type ixID struct {
-	id  [16]byte
-	pos uint64
+	hi, lo, pos uint64
 }
 
 func newIxMem() *ixMem { return &ixMem{runs: map[string][]ixRun{}} }
@@ -480,16 +481,17 @@ func newIxMem() *ixMem { return &ixMem{runs: map[string][]ixRun{}} }
 // diskstore's.
 func (m *ixMem) sorted() iter.Seq[tiered.Entry] {
 	slices.SortFunc(m.ids, func(a, b ixID) int {
-		if c := cmp.Compare(binary.BigEndian.Uint64(a.id[:]), binary.BigEndian.Uint64(b.id[:])); c != 0 {
+		if c := cmp.Compare(a.hi, b.hi); c != 0 {
 			return c
 		}
-		return cmp.Compare(binary.BigEndian.Uint64(a.id[8:]), binary.BigEndian.Uint64(b.id[8:]))
+		return cmp.Compare(a.lo, b.lo)
 	})
 	names := slices.Sorted(maps.Keys(m.runs))
 	return func(yield func(tiered.Entry) bool) {
 		var key, val []byte
 		for _, x := range m.ids {
-			key = append(append(key[:0], 'i'), x.id[:]...)
+			key = binary.BigEndian.AppendUint64(append(key[:0], 'i'), x.hi)
+			key = binary.BigEndian.AppendUint64(key, x.lo)
 			val = binary.BigEndian.AppendUint64(val[:0], x.pos)
 			if !yield(tiered.Entry{Key: key, Value: val}) {
 				return
