@@ -34,9 +34,10 @@
 // A [Snapshot] is the set at one moment: adds and merges after it do not
 // change what it reads, and the tables it reads stay on disk until it is
 // closed. [Snapshot.Get] reads one block of each table whose key range
-// holds the key, newest table first; an [Iter] merges the tables in key
-// order, the newest entry of a key winning, tombstones ([Entry.Delete])
-// left out. Tables are read through read-only mappings of their files
+// holds the key, newest table first; [Snapshot.Last] finds the greatest
+// key of a range (the last entry of a prefix); an [Iter] merges the
+// tables in key order, the newest entry of a key winning, tombstones
+// ([Entry.Delete]) left out. Tables are read through read-only mappings of their files
 // where the filesystem allows (package internal/mmap), with ReadAt
 // elsewhere (an in-memory filesystem). [Snapshot.Verify] reads and checks
 // every entry, as an offline check does.

@@ -832,3 +832,37 @@ func copyTable(fs vfs.FS, t *table, path string) error {
 	}
 	return errors.Join(err, f.Close())
 }
+
+// Last returns the greatest key in [lower, upper) that the snapshot holds,
+// and its value (copies), as its newest table has it: the last entry of a
+// range, such as the last of a prefix's. ok is false when the range holds
+// none.
+func (sn *Snapshot) Last(lower, upper []byte) (key, value []byte, ok bool, err error) {
+	for {
+		var best *tableIter
+		for _, r := range sn.v.tables {
+			t := r.t
+			if len(t.blocks) == 0 || bytes.Compare(t.first, upper) >= 0 || bytes.Compare(t.blocks[len(t.blocks)-1].last, lower) < 0 {
+				continue
+			}
+			ti := &tableIter{t: t}
+			if !ti.lastBelow(upper) {
+				if ti.err != nil {
+					return nil, nil, false, ti.err
+				}
+				continue
+			}
+			// Of equal keys, the newest table's (the first seen) wins.
+			if bytes.Compare(ti.key, lower) >= 0 && (best == nil || bytes.Compare(ti.key, best.key) > 0) {
+				best = ti
+			}
+		}
+		if best == nil {
+			return nil, nil, false, nil
+		}
+		if !best.tomb {
+			return slices.Clone(best.key), slices.Clone(best.value), true, nil
+		}
+		upper = slices.Clone(best.key) // deleted: the last entry is below it
+	}
+}

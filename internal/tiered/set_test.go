@@ -77,6 +77,25 @@ func checkSnapshot(t *testing.T, rng *rand.Rand, sn *tiered.Snapshot, m model, k
 	if !slices.Equal(got, want) {
 		t.Fatalf("iterating: %d keys, want %d (tables %s)", len(got), len(want), sn)
 	}
+	for range 20 {
+		lo, hi := rng.IntN(keys+1), rng.IntN(keys+1)
+		if lo > hi {
+			lo, hi = hi, lo
+		}
+		if rng.IntN(4) == 0 {
+			lo = max(0, hi-rng.IntN(3)) // narrow ranges: few keys, or none
+		}
+		lower, upper := fmt.Sprintf("k%06d", lo), fmt.Sprintf("k%06d", hi)
+		j, _ := slices.BinarySearch(want, upper)
+		wantOK := j > 0 && want[j-1] >= lower
+		k, v, ok, err := sn.Last([]byte(lower), []byte(upper))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok != wantOK || ok && (string(k) != want[j-1] || string(v) != m[want[j-1]]) {
+			t.Fatalf("Last(%s, %s) = %s, %q, %v; want %v (tables %s)", lower, upper, k, v, ok, wantOK, sn)
+		}
+	}
 	for range 5 {
 		from := fmt.Sprintf("k%06d", rng.IntN(keys+1))
 		i, _ := slices.BinarySearch(want, from)

@@ -416,3 +416,36 @@ func (t *table) verify() error {
 	}
 	return nil
 }
+
+// lastBelow moves to the greatest entry whose key is less than upper, and
+// reports whether there is one.
+func (it *tableIter) lastBelow(upper []byte) bool {
+	it.err = nil
+	// Block i is the first whose last key is upper or more: the entry is
+	// in it, before upper, or else the last of the block before.
+	for i := it.t.seekBlock(upper); i >= 0; i-- {
+		if i == len(it.t.blocks) {
+			continue
+		}
+		if !it.load(i) {
+			return false
+		}
+		var key, value []byte
+		var tomb, found bool
+		for len(it.rest) > 0 && it.next() {
+			if bytes.Compare(it.key, upper) >= 0 {
+				break
+			}
+			key, value, tomb, found = it.key, it.value, it.tomb, true
+		}
+		if it.err != nil {
+			return false
+		}
+		if found {
+			it.key, it.value, it.tomb, it.valid = key, value, tomb, true
+			return true
+		}
+	}
+	it.valid = false
+	return false
+}
