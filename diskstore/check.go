@@ -191,6 +191,10 @@ type checker struct {
 
 	mark    marker // the index's marker
 	hasMark bool
+	// idMark is the index's ID mark (ids.go): it holds the retry
+	// records of the frames up to it.
+	idMark    marker
+	hasIDMark bool
 	// markFrame is set once the scan finds the frame the marker ends.
 	markFrame  bool
 	logDamaged bool
@@ -415,6 +419,16 @@ func (c *checker) run(ctx context.Context) error {
 		}
 		c.mark, c.hasMark = m, ok
 		c.r.Head = m.next
+		c.idMark, c.hasIDMark = m, ok
+		if !c.d.idsInIndex {
+			c.idMark, c.hasIDMark, err = readMarkerAt(c.d.pdb, idMarkKey)
+			if err != nil {
+				if !errorsIsCorrupt(err) {
+					return err
+				}
+				c.indexProblem("", -1, -1, "the ID mark (the end of the last frame whose retry records the index holds): %v", err)
+			}
+		}
 	}
 	if c.d.log == nil {
 		return nil

@@ -70,7 +70,7 @@ func (c *checker) checkIndex(ctx context.Context) error {
 		}
 		k, v := it.Key(), it.Value()
 		switch k[0] {
-		case prefixMarker, prefixFormat:
+		case prefixMarker, prefixFormat, prefixIDMark:
 			// Read and checked before.
 		case prefixLocator:
 			prevEnd = c.checkLocator(k, v, prevEnd, firstLoc)
@@ -440,6 +440,9 @@ func (c *checker) checkRun(rs *runState, k, v []byte) {
 	// the run from its first live event.
 	if firstID == (uuid.UUID{}) {
 		return
+	}
+	if !c.hasIDMark || rn.pos >= c.idMark.next {
+		return // in the log only, until the index is next flushed
 	}
 	rewritten := rn.first == rs.meta.purged && rs.meta.purged > 0
 	ik := idKey(firstID)

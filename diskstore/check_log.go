@@ -8,6 +8,7 @@ import (
 
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/diskstore/internal/seglog"
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // The log's part of Check: its frames, read in order.
@@ -202,6 +203,35 @@ func (c *checker) frame(sc *logScan, seg uint64, off int64, frame []byte, fi fra
 		c.applyReplay(seg, off, frame, fi)
 	default:
 		c.r.Lag++
+	}
+	if c.hasIDMark && (end.before(c.idMark) || m.seg == c.idMark.seg && m.end == c.idMark.end) {
+		c.replayIDs(seg, off, frame, fi)
+	}
+}
+
+// replayIDs writes the retry records of a frame the ID mark covers into
+// the rebuilt index, as Open derives them from the frame (ids.go).
+func (c *checker) replayIDs(seg uint64, off int64, frame []byte, fi frameInfo) {
+	if c.replay == nil {
+		return
+	}
+	b := c.replay.db.NewBatch()
+	defer b.Close()
+	err := frameIDs(frame, fi.marker.next-uint64(fi.events), func(k id128, rec idRec) {
+		key := k.key()
+		if rec.gone {
+			_ = b.Delete(key, nil)
+		} else {
+			_ = b.Set(key, appendUint(nil, key, rec.pos), nil)
+		}
+	})
+	if err == nil {
+		err = c.replay.db.Apply(b, pebble.NoSync)
+	}
+	if err != nil {
+		c.note("the index was not rebuilt from the log for comparison: %v (at %s offset %d)", err, segmentFile(seg), off)
+		c.replay.close()
+		c.replay = nil
 	}
 }
 

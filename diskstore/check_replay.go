@@ -88,7 +88,7 @@ func (c *checker) compare(ctx context.Context) error {
 		return errors.Join(err, got.Close())
 	}
 	skip := func(it *pebble.Iterator, ok bool) bool {
-		for ok && (bytes.Equal(it.Key(), formatKey) || bytes.Equal(it.Key(), spacerKey)) {
+		for ok && (bytes.Equal(it.Key(), formatKey) || bytes.Equal(it.Key(), spacerKey) || bytes.Equal(it.Key(), idMarkKey)) {
 			ok = it.Next()
 		}
 		return ok
@@ -175,6 +175,8 @@ func kindOf(key []byte) string {
 		}
 	case prefixCut:
 		return "the record that compaction removed events"
+	case prefixIDMark:
+		return "the ID mark (the last frame whose retry records it holds)"
 	}
 	return fmt.Sprintf("the entry %q", key)
 }

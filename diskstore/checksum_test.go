@@ -158,7 +158,7 @@ func TestFormatVersion(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = Open("db", Options{FS: fs})
-		want := fmt.Sprintf("format version %d; this build reads versions %d and %d", v, formatNoIndex, FormatVersion)
+		want := fmt.Sprintf("format version %d; this build reads versions %d to %d", v, formatNoIndex, FormatVersion)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Fatalf("open of a store in format %d: %v", v, err)
 		}

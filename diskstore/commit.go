@@ -29,7 +29,7 @@ func (d *DB) newGroup(indexed bool, ops []operation) (*group, error) {
 		return nil, d.fail(err)
 	}
 	d.groupIDs.reset()
-	g := &group{d: d, first: d.next, next: d.next, now: cairn.Now().UnixMicro(), ids: &d.groupIDs, seg: seg, base: base, evs: d.evs[:0]}
+	g := &group{d: d, first: d.next, next: d.next, now: cairn.Now().UnixMicro(), ids: &d.groupIDs, seg: seg, base: base, evs: d.evs[:0], newIDs: d.staged[:0]}
 	d.filing.reset()
 	idx, events := groupSize(ops)
 	if indexed {
@@ -63,8 +63,11 @@ func (d *DB) commitGroup(ops []operation) (deferred []operation) {
 	if err := d.rotate(flush != nil); err != nil || flush != nil {
 		if err == nil {
 			// What the index on disk holds now (nothing in a store
-			// never written).
+			// never written): its marker, or its ID mark if older.
 			flush.flushed, _, err = d.marker(d.pdb)
+			if r := &d.ids; r.marked && flush.flushed.after(r.mark) {
+				flush.flushed = r.mark
+			}
 		}
 		if err == nil {
 			flush.snap = d.pdb.NewSnapshot()
@@ -74,6 +77,7 @@ func (d *DB) commitGroup(ops []operation) (deferred []operation) {
 	}
 	d.evictHeads()
 	d.tendIDFilter()
+	d.tendIDs(false)
 	switch op := ops[0].(type) {
 	case *commitAllOp:
 		d.commitAll(op)
@@ -170,6 +174,9 @@ func (d *DB) handoff(g *group, wrote bool, reqs []*request) {
 	if g != nil {
 		clear(g.evs) // the requests' events, answered soon
 		d.evs = g.evs[:0]
+		if cap(g.newIDs) <= maxKeptIDs {
+			d.staged = g.newIDs[:0]
+		}
 		_ = g.b.Close()
 		if cap(g.frame) <= maxKeptFrame {
 			d.frameBuf = g.frame[:0]
@@ -250,9 +257,19 @@ func (d *DB) writeGroup(g *group, written func()) error {
 		invariants.Failf("diskstore: a batch of %d bytes applied to a memtable of %d bytes holding %d", size, d.memCap, d.unflushed)
 	}
 	written()
-	if err := d.pdb.Apply(g.b, pebble.NoSync); err != nil {
+	b := g.b
+	if g.goneIDs > 0 {
+		// Retry records reach the index by ingestion only (ids.go).
+		var err error
+		if b, err = withoutIDs(d.pdb, g.b.Repr()); err != nil {
+			return err
+		}
+		defer b.Close()
+	}
+	if err := d.pdb.Apply(b, pebble.NoSync); err != nil {
 		return err
 	}
+	d.keepIDs(g.newIDs)
 	d.filing.settle()
 	d.unflushed += size
 	d.written = m
@@ -281,6 +298,15 @@ func (d *DB) rotate(force bool) error {
 	d.pipe.drain()
 	if err := d.failed(); err != nil {
 		return err
+	}
+	// Every group written is durable: so are the retry records in memory,
+	// which go to the index with the memtable (ids.go).
+	if force {
+		if err := d.settleIDs(); err != nil {
+			return err
+		}
+	} else {
+		d.handOffIDs()
 	}
 	d.unflushed = 0
 	if !force && !d.grown && d.memCap < d.opts.MemTableBytes {

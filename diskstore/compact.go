@@ -432,7 +432,7 @@ func (g *group) purge(stream string, budget *int) (done bool, err error) {
 		if err != nil {
 			return false, rd.close(err)
 		}
-		if err := g.del(idKey(first.ID)); err != nil {
+		if err := g.delID(first.ID); err != nil {
 			return false, rd.close(err)
 		}
 		skip := rn.bytes

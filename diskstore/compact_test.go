@@ -270,6 +270,25 @@ func TestCompactInSteps(t *testing.T) {
 	}
 }
 
+// TestCompactRetryRecordsInTheIndex: compaction removes the retry records
+// of the appends it removes whether they are still in memory (as in
+// TestCompactInSteps, whose appends were just made) or already in the
+// index, ingested when the index was flushed (here, by a Reclaim before
+// the compaction): the store then reads the same, passes the check, and
+// takes the removed appends' events anew.
+func TestCompactRetryRecordsInTheIndex(t *testing.T) {
+	want := compactSmallAppends(t, 0)
+	got := compactSmallAppendsWith(t, func(t *testing.T, db *diskstore.DB, s *cairn.Store) {
+		ctx := context.Background()
+		if err := errors.Join(db.Reclaim(ctx), s.Compact(ctx)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if !slices.Equal(got, want) {
+		t.Fatalf("compacted after its retry records were ingested, the store reads\n%v\nwithout\n%v", got, want)
+	}
+}
+
 // TestApplyPurgeSteps compacts through Apply, as a replicated store's
 // copies do: PurgeWrite steps of three appends, each applied as a group
 // of its own with its mark, an applied append between each two, then

@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -52,39 +53,20 @@ func crashUnsynced(t *testing.T, round, unsynced int, ids func(seed uint64) func
 		opts.SegmentBytes = 8 << 10
 		opts.MemTableBytes = 64 << 10
 	}
-	db, err := diskstore.Open("db", opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := cairn.NewStore(db, cairn.Options{})
-	ctx, cancel := context.WithCancel(context.Background())
-	log := &ackLog{grow: make(chan struct{}, 1)}
-	var wg sync.WaitGroup
-	for w := range 8 {
-		wr := writer{prefix: "r", w: w, newID: ids(uint64(round)<<8 | uint64(w)), onTry: log.try, onAck: log.add}
-		wg.Go(func() { _ = wr.run(ctx, s) })
-	}
+	_, log, stop := startWriters(t, opts, 8, func(w int) func() uuid.UUID { return ids(uint64(round)<<8 | uint64(w)) })
 	target := 100 + rng.IntN(400)
 	for len(log.snapshot()) < target {
 		<-log.grow
 	}
 	acked := log.snapshot()
 	crashed := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: unsynced, RNG: rand.New(rand.NewPCG(uint64(round), 7))})
-	cancel()
-	wg.Wait()
-	_ = s.Close()
+	stop()
 
 	opts.FS = crashed
-	db, err = diskstore.Open("db", opts)
-	if err != nil {
-		t.Fatalf("reopen after crash: %v", err)
-	}
-	s = cairn.NewStore(db, cairn.Options{})
+	s := reopenAndRetry(t, opts, log, acked)
 	defer s.Close()
-	verify(t, s, acked)
-	verify(t, s, retryAll(t, s, log.attempts(), acked))
 	// The store takes writes after the crash, continuing the log.
-	ctx, cancel = context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	n := 0
 	wr := writer{prefix: "after", newID: ids(1 << 32), onAck: func(ack) {
@@ -96,6 +78,102 @@ func crashUnsynced(t *testing.T, round, unsynced int, ids func(seed uint64) func
 		t.Fatal(err)
 	}
 	verify(t, s, nil)
+}
+
+// TestCrashBeforeRetryRecordsIngested: the retry records of the frames
+// after the index's ID mark are in no index on disk, though the marker may
+// be past them (pebble flushed the memtable, and the ingest of the retry
+// records that went with it had not happened). The crash here comes at
+// such a moment: the second ingest is held back until the copy is taken,
+// once pebble has flushed. The store reopened on the copy holds every
+// acknowledged append, and recognises the retry of each: Open derives the
+// retry records from the frames after the ID mark.
+func TestCrashBeforeRetryRecordsIngested(t *testing.T) {
+	for _, ids := range idKinds {
+		t.Run(ids.name, func(t *testing.T) { crashBeforeIngest(t, ids.gen) })
+	}
+}
+
+func crashBeforeIngest(t *testing.T, ids func(seed uint64) func() uuid.UUID) {
+	var ingests atomic.Int32
+	held, release := make(chan struct{}), make(chan struct{})
+	defer diskstore.SetIngestStarting(func() {
+		if ingests.Add(1) == 2 {
+			close(held)
+			<-release
+		}
+	})()
+	fs := vfs.NewCrashableMem()
+	opts := diskstore.Options{FS: fs, MemTableBytes: 64 << 10}
+	db, log, stop := startWriters(t, opts, 4, func(w int) func() uuid.UUID { return ids(uint64(w)) })
+	// The flush that goes with the held ingest starts after it is handed
+	// off: wait for pebble to finish it.
+	select {
+	case <-held:
+	case <-time.After(time.Minute):
+		t.Fatal("the store never handed off a second batch of retry records")
+	}
+	flushed := db.Metrics().Flush.Count
+	deadline := time.Now().Add(time.Minute)
+	for db.Metrics().Flush.Count == flushed || db.Metrics().Flush.NumInProgress > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("pebble never flushed its memtable")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	acked := log.snapshot()
+	crashed := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: 0})
+	close(release)
+	stop()
+
+	marker, idMark, err := diskstore.IndexMarks(crashed, "db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if idMark < 0 || marker <= idMark {
+		t.Fatalf("the crash came with the index's marker at position %d and its ID mark at %d: not the case tested", marker, idMark)
+	}
+	opts.FS = crashed
+	_ = reopenAndRetry(t, opts, log, acked).Close()
+}
+
+// reopenAndRetry opens the store after a crash, checks that it holds the
+// acknowledged appends, retries every append attempted and checks it
+// again.
+func reopenAndRetry(t *testing.T, opts diskstore.Options, log *ackLog, acked []ack) *cairn.Store {
+	t.Helper()
+	db, err := diskstore.Open("db", opts)
+	if err != nil {
+		t.Fatalf("reopen after crash: %v", err)
+	}
+	s := cairn.NewStore(db, cairn.Options{})
+	verify(t, s, acked)
+	verify(t, s, retryAll(t, s, log.attempts(), acked))
+	return s
+}
+
+// startWriters opens the store with opts and starts writers on it, the
+// w-th making its event IDs with newID(w), each attempt and
+// acknowledgement logged. stop stops them and closes the store.
+func startWriters(t *testing.T, opts diskstore.Options, writers int, newID func(w int) func() uuid.UUID) (db *diskstore.DB, log *ackLog, stop func()) {
+	t.Helper()
+	db, err := diskstore.Open("db", opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := cairn.NewStore(db, cairn.Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	log = &ackLog{grow: make(chan struct{}, 1)}
+	var wg sync.WaitGroup
+	for w := range writers {
+		wr := writer{prefix: "r", w: w, newID: newID(w), onTry: log.try, onAck: log.add}
+		wg.Go(func() { _ = wr.run(ctx, s) })
+	}
+	return db, log, func() {
+		cancel()
+		wg.Wait()
+		_ = s.Close()
+	}
 }
 
 const childEnv = "DISKSTORE_KILL_CHILD"

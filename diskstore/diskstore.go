@@ -69,6 +69,8 @@ var ErrIndexDamaged = errors.New("diskstore: the index is damaged")
 // committer or the syncer), as marked.
 type DB struct {
 	pdb  *pebble.DB
+	po   *pebble.Options
+	dir  string
 	log  *seglog.Log
 	opts Options
 	lg   *slog.Logger
@@ -94,6 +96,9 @@ type DB struct {
 	// migrate is set by Open for a store of format 2, whose events it
 	// files in the index (migrate.go).
 	migrate bool
+	// idsInIndex: the store is of a format (3 or 2) whose index holds the
+	// retry records of every frame up to its marker (see markIDs).
+	idsInIndex bool
 	// cut is set once compaction has removed events from the log (Open
 	// reads it from the index): from then on, an entry of an index list
 	// may outlive its event, and reads through the index check each
@@ -125,8 +130,9 @@ type DB struct {
 	filing    filing      // the index entries of the group being committed
 	writes    indexWrites // the index writes of the group being committed
 	evs       []groupEvent
-	groupIDs  groupIDs // the first IDs of the group being committed
-	next      uint64   // next global position
+	staged    []stagedID // the retry records of the group being committed
+	groupIDs  groupIDs   // the first IDs of the group being committed
+	next      uint64     // next global position
 	frameBuf  []byte
 	unflushed uint64 // memSize of the index writes in pebble's memtable
 	memCap    uint64 // at most the capacity of pebble's memtable (see growMemtable)
@@ -135,6 +141,8 @@ type DB struct {
 	// recent tells the IDs that have no retry record, for most new
 	// appends, without a lookup (recentids.go).
 	recent recentIDs
+	// ids holds the retry records not in the index yet (ids.go).
+	ids retryRecords
 	// Owned by the syncer goroutine.
 	//
 	// anchor is a snapshot older than the read views. Pebble looks for
@@ -181,6 +189,7 @@ const reservedMemtables = 2
 func Open(dir string, opts Options) (*DB, error) {
 	opts.ensureDefaults()
 	d := &DB{
+		dir:        dir,
 		opts:       opts,
 		lg:         opts.Logger,
 		heads:      map[string]*head{},
@@ -206,8 +215,14 @@ func Open(dir string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, d.openError(dir, indexFault{err})
 	}
-	d.pdb = pdb
-	if err := d.init(); err != nil {
+	d.pdb, d.po = pdb, po
+	if !opts.ReadOnly {
+		err = d.removeIngestLeftovers()
+	}
+	if err == nil {
+		err = d.init()
+	}
+	if err != nil {
 		_ = pdb.Close()
 		return nil, d.openError(dir, err)
 	}
@@ -257,6 +272,9 @@ func Open(dir string, opts Options) (*DB, error) {
 	d.counting.Store(true)
 	d.anchor = d.pdb.NewSnapshot()
 	d.publish(d.pdb.NewSnapshot(), d.next)
+	if !opts.ReadOnly {
+		d.startIngester()
+	}
 	d.pipe.start(d.next)
 	return d, nil
 }
@@ -349,9 +367,11 @@ func (d *DB) Close() error {
 	if err := d.pipe.close(); err != nil {
 		return err
 	}
-	// The committer has exited: no filter build starts after this one.
+	// The committer has exited: no filter build starts after this one,
+	// and no retry records are handed off.
 	close(d.filterStop)
 	d.filterBuilds.Wait()
+	d.stopIngester()
 
 	d.viewMu.Lock()
 	old := d.view
@@ -363,9 +383,11 @@ func (d *DB) Close() error {
 	var err error
 	if d.failed() == nil && !d.opts.ReadOnly {
 		// Every write was answered: the memtable holds only durable
-		// writes. Flushing it spares the next Open a replay.
+		// writes. Flushing it, and ingesting the retry records in
+		// memory, spares the next Open a replay.
+		err = d.settleIDs()
 		d.sealed.Add(1)
-		err = wrapErr(d.pdb.Flush())
+		err = errors.Join(err, wrapErr(d.pdb.Flush()))
 	}
 	return errors.Join(err, d.log.Close(), d.pdb.Close())
 }

@@ -19,8 +19,9 @@
 //
 // Every write is one frame appended to the log and fsynced (fdatasync)
 // before the call returns: the frame holds the write's events and the
-// changes to the index that go with them (runs, locators, retry records,
-// stream states, snapshots, read-model entries). A single committer
+// changes to the index that go with them (runs, locators, stream states,
+// snapshots, read-model entries; an append's retry record is derived from
+// its run, see "On-disk format"). A single committer
 // goroutine takes all the writes waiting at a moment, checks their expected
 // versions against the stream heads it keeps in memory, assigns versions
 // and global positions, appends them to the log as one frame, applies the
@@ -155,14 +156,29 @@
 // (file and offset, or stream, version and position) and says whether
 // rebuilding the index repairs it; [Repair] does.
 //
-// # On-disk format, version 3
+// # On-disk format, version 4
 //
 // Version 3 added the index lists (the 'x' records) to version 2. A store
 // of version 2 is converted by the first Open that may write to it: it
-// files every event of the log in the index, then records version 3 (a
+// files every event of the log in the index, then records version 4 (a
 // read-only Open refuses it until then, with an error matching
 // [ErrNeedsRecovery]). An index rebuilt from a log that began in version 2
 // files the events of its first frames as it replays them.
+//
+// Version 4 took the retry records out of the frames' index writes and
+// added the ID mark. The committer keeps the retry records it writes in
+// memory, and each time pebble's memtable is flushed a goroutine writes
+// them, sorted, as a table that pebble ingests whole, with the ID mark: the
+// frame up to which the index holds every retry record. Inserting them
+// into the memtable one by one, then compacting them through pebble's
+// levels, cost the committer about as much as the rest of an append's
+// index writes; time-ordered IDs make tables that pebble ingests into its
+// last level and never compacts again. Open replays the frames after the
+// older of the marker and the ID mark, and derives the retry records of
+// the frames after the ID mark from their runs and events. The first Open
+// of a store of version 3 that may write to it records version 4 and an
+// ID mark equal to its marker (it writes nothing else); a frame of version
+// 3 holds its retry records, which the replay takes as they are.
 //
 // The directory holds the index (pebble's files) and the log, in the
 // subdirectory log: segment files named by their number (from 1) in 16 hex
@@ -194,6 +210,8 @@
 //	                                     last frame indexed [8], next
 //	                                     position [8]
 //	'F'                                  format: "cairn-diskstore" ‖ uint32 version
+//	'I'                                  the ID mark: the last frame whose retry
+//	                                     records the index holds, as the marker
 //	'P'                                  set (empty) by the first compaction that
 //	                                     removed events: from then on reads
 //	                                     through the index check each event's
@@ -213,6 +231,8 @@
 //	                                     uvarint (lower versions were removed)
 //	'i' ‖ event id [16]                  the position of the first event of an
 //	                                     append [8]: retries are found by it
+//	                                     (in no frame's index writes but a
+//	                                     compaction's removals)
 //	's' ‖ stream                         the stream's snapshot: version uvarint,
 //	                                     created varint, data and metadata as
 //	                                     uvarint length ‖ bytes

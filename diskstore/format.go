@@ -18,11 +18,22 @@ import (
 // Version 3 added the index of categories, types, tags, first events and
 // correlation ids (the 'x' records); [Open] builds it for a store of
 // version 2, once, and records version 3 (see migrate.go).
-const FormatVersion = 3
+//
+// Version 4 took the retry records out of the frames' index writes (Open
+// derives them from the frames) and added the ID mark (the 'I' record):
+// the index holds the retry records of the frames up to it (ids.go). Open
+// records version 4 in a store of version 3 at once, with an ID mark equal
+// to its marker; a build that reads version 3 only would replay a frame
+// of version 4 without its retry records.
+const FormatVersion = 4
 
 // formatNoIndex is the version before the index of categories, types and
-// tags: the only older version Open converts.
-const formatNoIndex = 2
+// tags, and formatIDsInFrames the version before the ID mark: the older
+// versions Open converts.
+const (
+	formatNoIndex     = 2
+	formatIDsInFrames = 3
+)
 
 // Key prefixes. See the package documentation for the layout.
 const (
@@ -38,6 +49,7 @@ const (
 	prefixTable    = 't'
 	prefixList     = 'x'
 	prefixCut      = 'P'
+	prefixIDMark   = 'I'
 )
 
 // formatMagic starts the value of the format key.
@@ -50,6 +62,9 @@ var (
 	applyMarkKey = []byte{prefixApplied}
 	// cutKey is set once compaction has removed any event from the log.
 	cutKey = []byte{prefixCut}
+	// idMarkKey holds the ID mark: the frame up to which the index holds
+	// every retry record (ids.go).
+	idMarkKey = []byte{prefixIDMark}
 )
 
 var crcTable = crc32.MakeTable(crc32.Castagnoli)

@@ -9,6 +9,7 @@ import (
 	"github.com/cairndb/cairn"
 	"github.com/cairndb/cairn/internal/invariants"
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/google/uuid"
 )
 
 // group is the state of one group commit: the frame it appends to the log
@@ -45,9 +46,26 @@ type group struct {
 	// refreshed at each (it sees the batch's writes as of then); the
 	// purge step closes it.
 	locators *pebble.Iterator
+	// newIDs are the retry records the group writes (and removes), kept
+	// in memory once its frame is in the log (ids.go); goneIDs counts the
+	// removals, which its index writes hold as well (for a replay), but
+	// not those applied to pebble's memtable.
+	newIDs  []stagedID
+	goneIDs int
 	// broken is the first error of a write to the index batch: the group
 	// cannot be committed (see handoff).
 	broken error
+}
+
+// delID removes the retry record of id: in the frame's index writes, for
+// a replay, and from memory once the frame is written.
+func (g *group) delID(id uuid.UUID) error {
+	if err := g.del(idKey(id)); err != nil {
+		return err
+	}
+	g.newIDs = append(g.newIDs, stagedID{k: toID128(id), rec: idRec{gone: true}})
+	g.goneIDs++
+	return nil
 }
 
 // set adds key → value to the group's index batch, and del the removal of
@@ -234,14 +252,11 @@ func (g *group) check(stream string, expected cairn.ExpectedVersion, events []ca
 	if !g.d.recent.mayBeRecorded(id) {
 		return checkExpected(stream, expected, h)
 	}
-	v, closer, err := g.d.pdb.Get(idKey(id))
+	pos, found, err := g.d.findID(id)
 	switch {
-	case err == nil:
-		pos, err := decodeUint(idKey(id), v)
-		_ = closer.Close()
-		if err != nil {
-			return refused(err)
-		}
+	case err != nil:
+		return refused(err)
+	case found:
 		recorded, err := recordedFrom(g.d.pdb, g.d.log, pos, len(events))
 		if err != nil {
 			return refused(err)
@@ -251,8 +266,6 @@ func (g *group) check(stream string, expected cairn.ExpectedVersion, events []ca
 			return refused(err)
 		}
 		return appendCheck{verdict: verdictRepeat, result: res}
-	case !errors.Is(err, pebble.ErrNotFound):
-		return refused(wrapErr(err))
 	}
 	return checkExpected(stream, expected, h)
 }
@@ -313,11 +326,8 @@ func (g *group) write(stream string, h *head, events []cairn.EventData) (cairn.A
 	if err := g.set(g.key, g.scratch); err != nil {
 		return cairn.AppendResult{}, err
 	}
-	g.key = append(append(g.key[:0], prefixID), events[0].ID[:]...)
-	g.scratch = appendUint(g.scratch[:0], g.key, pos)
-	if err := g.set(g.key, g.scratch); err != nil {
-		return cairn.AppendResult{}, err
-	}
+	// The retry record, kept in memory once the frame is written (ids.go).
+	g.newIDs = append(g.newIDs, stagedID{k: toID128(events[0].ID), rec: idRec{pos: pos}})
 	g.ids.add(events[0].ID)
 	g.d.recent.add(events[0].ID)
 	if !h.stored || h.meta.flags&flagDeleted != 0 {

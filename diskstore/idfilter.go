@@ -150,11 +150,24 @@ func (d *DB) recordedIDs() int64 {
 // buildIDFilter registers a new filter sized for capacity IDs, to which
 // the committer adds every ID it notes from now on, and starts a goroutine
 // that adds those recorded already, read from a snapshot of the index
-// taken after the registration: every ID recorded reaches the filter one
-// way or the other before it is ready. Committer only.
+// taken after the registration, and adds those in memory itself: every ID
+// recorded reaches the filter one way or the other before it is ready.
+// Committer only.
 func (d *DB) buildIDFilter(capacity int64) {
 	f := newIDFilter(capacity)
 	d.recent.next = f
+	// The retry records not in the index yet (ids.go).
+	sets := []*idSet{d.ids.cur}
+	for _, b := range d.ids.held {
+		sets = append(sets, b.set)
+	}
+	for _, s := range sets {
+		if s != nil {
+			for _, r := range s.recs {
+				f.add(r.k)
+			}
+		}
+	}
 	snap := d.pdb.NewSnapshot()
 	d.filterBuilds.Add(1)
 	go func() {

@@ -61,6 +61,15 @@ func toID128(id uuid.UUID) id128 {
 	return id128{binary.BigEndian.Uint64(id[:8]), binary.BigEndian.Uint64(id[8:])}
 }
 
+// key returns the key of the retry record of the ID.
+func (a id128) key() []byte {
+	k := make([]byte, 17)
+	k[0] = prefixID
+	binary.BigEndian.PutUint64(k[1:], a.hi)
+	binary.BigEndian.PutUint64(k[9:], a.lo)
+	return k
+}
+
 func (a id128) cmp(b id128) int {
 	if c := cmp.Compare(a.hi, b.hi); c != 0 {
 		return c

@@ -79,20 +79,26 @@ func (m marker) after(o marker) bool {
 	return (m.seg > o.seg || m.seg == o.seg && m.end > o.end) && m.next >= o.next
 }
 
-func putMarker(dst []byte, m marker) {
+func putMarker(dst []byte, m marker) { putMarkerAt(markerKey, dst, m) }
+
+// putMarkerAt encodes m as the value of key: the marker's, or the ID
+// mark's (ids.go).
+func putMarkerAt(key, dst []byte, m marker) {
 	binary.BigEndian.PutUint64(dst[4:], m.seg)
 	binary.BigEndian.PutUint64(dst[12:], uint64(m.end))
 	binary.BigEndian.PutUint64(dst[20:], m.next)
-	sealInPlace(markerKey, dst)
+	sealInPlace(key, dst)
 }
 
-func decodeMarker(value []byte) (marker, error) {
-	p, err := unseal(markerKey, value)
+func decodeMarker(value []byte) (marker, error) { return decodeMarkerAt(markerKey, value) }
+
+func decodeMarkerAt(key, value []byte) (marker, error) {
+	p, err := unseal(key, value)
 	if err != nil {
 		return marker{}, err
 	}
 	if len(p) != 24 {
-		return marker{}, corruptf(markerKey, "want 24 bytes, have %d", len(p))
+		return marker{}, corruptf(key, "want 24 bytes, have %d", len(p))
 	}
 	return marker{seg: binary.BigEndian.Uint64(p), end: int64(binary.BigEndian.Uint64(p[8:])), next: binary.BigEndian.Uint64(p[16:])}, nil
 }

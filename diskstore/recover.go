@@ -55,12 +55,14 @@ func (d *DB) init() error {
 		}
 		switch version {
 		case FormatVersion:
+		case formatIDsInFrames:
+			d.idsInIndex = true
 		case formatNoIndex:
 			// Open builds the index of categories, types and tags once
 			// the log is replayed (migrate.go).
-			d.migrate = true
+			d.migrate, d.idsInIndex = true, true
 		default:
-			return fmt.Errorf("on-disk format version %d; this build reads versions %d and %d", version, formatNoIndex, FormatVersion)
+			return fmt.Errorf("on-disk format version %d; this build reads versions %d to %d", version, formatNoIndex, FormatVersion)
 		}
 	}
 	return nil
@@ -86,11 +88,15 @@ func (d *DB) recover() error {
 	if err != nil {
 		return indexFault{err}
 	}
+	if err := d.markIDs(m, ok); err != nil {
+		return indexFault{err}
+	}
 	segs := d.log.Segments()
-	if !ok {
-		// The index holds no frame of the log: a new store, a crash
-		// before the index was first flushed, or an index removed to be
-		// rebuilt. The whole log is replayed, which only a log never
+	if !ok || !d.ids.marked {
+		// The index holds no frame of the log, or no retry record of
+		// one: a new store, a crash before the index was first flushed
+		// (or its retry records first ingested), or an index removed to
+		// be rebuilt. The whole log is replayed, which only a log never
 		// compacted allows: compaction frees the frames' index writes
 		// and headers (a replay would take the first freed bytes for
 		// the end of the log, and overwrite what follows) and removes
@@ -98,12 +104,22 @@ func (d *DB) recover() error {
 		if len(segs) > 0 && (segs[0] != 1 || d.log.Compacted()) {
 			return errNoRebuild
 		}
-		m = marker{seg: 1}
-	} else if err := d.log.Has(m.seg); err != nil {
-		return err
+	}
+	// The replay starts after the older of the marker and the ID mark.
+	from := m
+	switch {
+	case !ok || !d.ids.marked:
+		from = marker{seg: 1}
+	case m.after(d.ids.mark):
+		from = d.ids.mark
+	}
+	if ok && d.ids.marked {
+		if err := d.log.Has(from.seg); err != nil {
+			return err
+		}
 	}
 	var buf []byte
-	seg, end, next := m.seg, m.end, m.next
+	seg, end, next := from.seg, from.end, from.next
 	for len(segs) > 0 {
 		size, err := d.log.Size(seg)
 		if err != nil {
@@ -132,18 +148,20 @@ func (d *DB) recover() error {
 			if d.opts.ReadOnly {
 				return ErrNeedsRecovery
 			}
-			b := d.pdb.NewBatch()
-			if err := b.SetRepr(slices.Clone(seglog.FrameIndex(frame))); err != nil {
-				return fmt.Errorf("%w: log segment %d offset %d: %v", cairn.ErrCorrupt, seg, end, err)
-			}
-			if err := d.pdb.Apply(b, pebble.NoSync); err != nil {
-				return indexFault{err}
-			}
-			d.unflushed += memSize(b)
-			_ = b.Close()
-			if fc.events > 0 && !fc.filed && !d.migrate {
-				if err := d.fileFrame(frame, seg, end, fm.next-uint64(fc.events)); err != nil {
+			if !ok || fm.after(m) {
+				if err := d.replayFrame(frame, fc, seg, end); err != nil {
 					return err
+				}
+			}
+			if !d.ids.marked || fm.after(d.ids.mark) {
+				if err := frameIDs(frame, fm.next-uint64(fc.events), d.ids.put); err != nil {
+					return err
+				}
+				if d.ids.pending() >= replayIDBatch {
+					if err := d.ingestIDs(d.ids.cur, fm); err != nil {
+						return indexFault{err}
+					}
+					d.ids.cur, d.ids.mark, d.ids.marked = nil, fm, true
 				}
 			}
 			end += int64(len(frame))
@@ -166,6 +184,11 @@ func (d *DB) recover() error {
 		return indexFault{err}
 	}
 	d.next, d.written = m.next, m
+	if !d.opts.ReadOnly {
+		if err := d.settleIDs(); err != nil {
+			return indexFault{err}
+		}
+	}
 	if err := d.loadMaxID(); err != nil {
 		return indexFault{err}
 	}
@@ -177,6 +200,70 @@ func (d *DB) recover() error {
 		return indexFault{err}
 	}
 	return nil
+}
+
+// replayFrame applies the index writes of a frame (checked by checkFrame)
+// to pebble's memtable, but for its retry records (ids.go), and files the
+// events of a frame that holds no index lists.
+func (d *DB) replayFrame(frame []byte, fc checkedFrame, seg uint64, off int64) error {
+	repr := seglog.FrameIndex(frame)
+	var b *pebble.Batch
+	if fc.ids {
+		var err error
+		if b, err = withoutIDs(d.pdb, repr); err != nil {
+			return fmt.Errorf("%w: log segment %d offset %d: %v", cairn.ErrCorrupt, seg, off, err)
+		}
+	} else {
+		b = d.pdb.NewBatch()
+		if err := b.SetRepr(slices.Clone(repr)); err != nil {
+			_ = b.Close()
+			return fmt.Errorf("%w: log segment %d offset %d: %v", cairn.ErrCorrupt, seg, off, err)
+		}
+	}
+	defer b.Close()
+	if err := d.pdb.Apply(b, pebble.NoSync); err != nil {
+		return indexFault{err}
+	}
+	d.unflushed += memSize(b)
+	if fc.events > 0 && !fc.filed && !d.migrate {
+		return d.fileFrame(frame, seg, off, fc.marker.next-uint64(fc.events))
+	}
+	return nil
+}
+
+// markIDs reads the ID mark (ids.go), given the marker m (ok: there is
+// one). The index of a store of format 3 or 2 holds the retry records of
+// every frame up to its marker: a read-write open records the ID mark
+// there, and version 4 with it (a store of version 2 is converted later,
+// see migrate.go).
+func (d *DB) markIDs(m marker, ok bool) error {
+	if !d.idsInIndex {
+		return d.loadIDMark()
+	}
+	d.ids.mark, d.ids.marked = m, ok
+	if d.opts.ReadOnly {
+		return nil
+	}
+	b := d.pdb.NewBatch()
+	defer b.Close()
+	if ok {
+		v := make([]byte, markerLen)
+		putMarkerAt(idMarkKey, v, m)
+		if err := b.Set(idMarkKey, v, nil); err != nil {
+			return err
+		}
+	}
+	if !d.migrate {
+		if err := b.Set(formatKey, formatValue(FormatVersion), nil); err != nil {
+			return err
+		}
+	}
+	if err := d.pdb.Apply(b, pebble.NoSync); err != nil {
+		return err
+	}
+	// Flushed before anything is ingested: the memtable must hold no key
+	// an ingest's tables span.
+	return d.pdb.Flush()
 }
 
 // loadMaxID finds the greatest event ID with a retry record, the floor of
@@ -200,7 +287,12 @@ func (d *DB) loadMaxID() error {
 
 // marker reads the marker: the end of the last frame the index holds.
 func (d *DB) marker(r pebble.Reader) (marker, bool, error) {
-	v, closer, err := r.Get(markerKey)
+	return readMarkerAt(r, markerKey)
+}
+
+// readMarkerAt reads the marker, or the ID mark, under key.
+func readMarkerAt(r pebble.Reader, key []byte) (marker, bool, error) {
+	v, closer, err := r.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return marker{}, false, nil
 	}
@@ -208,6 +300,6 @@ func (d *DB) marker(r pebble.Reader) (marker, bool, error) {
 		return marker{}, false, wrapErr(err)
 	}
 	defer closer.Close()
-	m, err := decodeMarker(v)
+	m, err := decodeMarkerAt(key, v)
 	return m, err == nil, err
 }

@@ -16,6 +16,7 @@ type checkedFrame struct {
 	marker marker
 	events int  // the frame's events
 	filed  bool // its index writes hold blocks of index lists (filing.go)
+	ids    bool // its index writes hold retry records (ids.go)
 }
 
 // checkFrame checks a frame read by seglog.Log.ReadFrame at offset off of segment seg
@@ -55,7 +56,7 @@ func checkFrame(frame []byte, seg uint64, off int64, next uint64) (checkedFrame,
 	}
 	var n uint32
 	var last []byte // the value of the last write, when it sets the marker
-	filed := false
+	filed, ids := false, false
 	for p := repr[12:]; len(p) > 0; n++ {
 		kind := pebble.InternalKeyKind(p[0])
 		k, rest, ok := str(p[1:])
@@ -64,6 +65,7 @@ func checkFrame(frame []byte, seg uint64, off int64, next uint64) (checkedFrame,
 		}
 		last = nil
 		filed = filed || (len(k) > 0 && k[0] == prefixList)
+		ids = ids || (len(k) > 0 && k[0] == prefixID)
 		switch kind {
 		case pebble.InternalKeyKindSet:
 			var v []byte
@@ -92,5 +94,5 @@ func checkFrame(frame []byte, seg uint64, off int64, next uint64) (checkedFrame,
 	if m.seg != seg || m.end != off+int64(len(frame)) || m.next-uint64(len(events)) != next || m.next < next {
 		return bad("marker (segment %d, end %d, next position %d) does not follow the frame before (next position %d) with %d events", m.seg, m.end, m.next, next, len(events))
 	}
-	return checkedFrame{marker: m, events: len(events), filed: filed}, nil
+	return checkedFrame{marker: m, events: len(events), filed: filed, ids: ids}, nil
 }

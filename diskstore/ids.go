@@ -1,0 +1,488 @@
+package diskstore
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync/atomic"
+
+	"github.com/cairndb/cairn/diskstore/internal/seglog"
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/batchrepr"
+	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
+	"github.com/cockroachdb/pebble/v2/sstable"
+	"github.com/google/uuid"
+)
+
+// Retry records (the 'i' keys, one per append: its first event ID → its
+// position) reach the index by another way than the rest of it. Only the
+// committer reads them, one at a time (an append's retry check) and
+// rarely (recentids.go and idfilter.go spare most lookups), while every
+// append writes one: inserted into pebble's memtable one by one, flushed,
+// then compacted through the levels, they cost the committer about as much
+// as the rest of an append's index writes together.
+//
+// So the committer keeps the records it writes in memory (retryRecords.cur)
+// and, each time pebble's memtable is flushed (rotate), hands them to a
+// goroutine that writes them, sorted, as one table that pebble ingests
+// whole, with the ID mark: the frame of the log up to which the index holds
+// every retry record. The ingest is atomic, so the index holds the records
+// of every frame up to its ID mark and of none after (but for those
+// written again by a replay, the same). Time-ordered IDs make tables that
+// do not overlap: pebble ingests them into the last level, and never
+// compacts them again.
+//
+// A frame's index writes hold no retry records: Open derives them from the
+// frame (its runs that start in the frame, and the IDs of their first
+// events, see frameIDs). It replays the frames after the older of the
+// marker and the ID mark; a frame the marker covers gives only its retry
+// records. Compaction's removals of retry records (the deletes of a purge
+// step) are in the frame, and go to memory as tombstones, which the table
+// ingested then holds; pebble's memtable never holds a retry record, so an
+// ingest never makes pebble flush it (which would put groups that are not
+// durable yet on disk).
+
+// idRec is a retry record in memory: the position of the append whose
+// first event has the ID, or, gone, its removal.
+type idRec struct {
+	pos  uint64
+	gone bool
+}
+
+// stagedID is a retry record in memory, or one a group writes, kept in
+// memory once the group is in the log (a group that fails writes none).
+type stagedID struct {
+	k   id128
+	rec idRec
+	seq uint32 // its place among those in memory: the last of an ID wins
+}
+
+// idSet is retry records in the order they were written. Adding one costs
+// an append to a slice; the index that lookups need (rare: recentids.go
+// and idfilter.go spare most) is built, or brought up to date, by the
+// first lookup that needs it.
+type idSet struct {
+	recs    []stagedID
+	idx     map[id128]idRec // of recs[:indexed]
+	indexed int
+}
+
+func (s *idSet) add(k id128, rec idRec) {
+	s.recs = append(s.recs, stagedID{k: k, rec: rec, seq: uint32(len(s.recs))})
+}
+
+// find returns the last record of k in s.
+func (s *idSet) find(k id128) (idRec, bool) {
+	if s == nil || len(s.recs) == 0 {
+		return idRec{}, false
+	}
+	if s.idx == nil {
+		s.idx = make(map[id128]idRec, len(s.recs))
+	}
+	for _, r := range s.recs[s.indexed:] {
+		s.idx[r.k] = r.rec
+	}
+	s.indexed = len(s.recs)
+	rec, ok := s.idx[k]
+	return rec, ok
+}
+
+// sorted returns the records of s sorted by ID, the last of each ID only.
+func (s *idSet) sorted() []stagedID {
+	out := slices.Clone(s.recs)
+	slices.SortFunc(out, func(a, b stagedID) int {
+		if c := a.k.cmp(b.k); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.seq, b.seq)
+	})
+	kept := out[:0]
+	for i, r := range out {
+		if i+1 < len(out) && out[i+1].k == r.k {
+			continue
+		}
+		kept = append(kept, r)
+	}
+	return kept
+}
+
+// idBatch is a set of retry records handed to the ingester: those of the
+// frames up to mark that the index does not hold yet.
+type idBatch struct {
+	set  *idSet // its records are not changed once handed off
+	mark marker
+	done chan struct{}
+	err  error
+}
+
+// retryRecords is the committer's side of the retry records: those in
+// memory, and the batches on their way into the index.
+type retryRecords struct {
+	cur  *idSet     // written since the last hand-off
+	held []*idBatch // handed off and not known ingested, oldest first
+	// mark is the ID mark the index holds (marked false: none, every
+	// frame's records are replayed).
+	mark   marker
+	marked bool
+
+	queue chan *idBatch // to the ingester, while it runs
+	quit  chan struct{} // closed by the ingester when it stops
+	tmp   atomic.Uint64 // numbers the tables being written
+	size  int           // the records of the last batch handed off
+}
+
+// maxHeldIDBatches bounds the batches handed off and not ingested: the
+// committer waits for the oldest beyond.
+const maxHeldIDBatches = 2
+
+// replayIDBatch is the number of retry records Open keeps in memory while
+// it replays the log before it has them ingested.
+const replayIDBatch = 1 << 20
+
+// put notes a retry record in memory.
+func (r *retryRecords) put(k id128, rec idRec) {
+	if r.cur == nil {
+		r.cur = &idSet{}
+	}
+	r.cur.add(k, rec)
+}
+
+// pending returns the number of retry records in memory not handed off.
+func (r *retryRecords) pending() int {
+	if r.cur == nil {
+		return 0
+	}
+	return len(r.cur.recs)
+}
+
+// findID looks up the retry record of id: in memory, then in the index.
+// Committer only (or Open's, before the committer starts).
+func (d *DB) findID(id uuid.UUID) (pos uint64, ok bool, err error) {
+	k := toID128(id)
+	r := &d.ids
+	rec, ok := r.cur.find(k)
+	for i := len(r.held) - 1; !ok && i >= 0; i-- {
+		rec, ok = r.held[i].set.find(k)
+	}
+	if ok {
+		return rec.pos, !rec.gone, nil
+	}
+	key := idKey(id)
+	v, closer, err := d.pdb.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, wrapErr(err)
+	}
+	defer closer.Close()
+	pos, err = decodeUint(key, v)
+	return pos, err == nil, err
+}
+
+// keepIDs notes in memory the retry records of a group now in the log.
+func (d *DB) keepIDs(staged []stagedID) {
+	if len(staged) == 0 {
+		return
+	}
+	r := &d.ids
+	if r.cur == nil {
+		r.cur = &idSet{recs: make([]stagedID, 0, r.size)}
+	}
+	n := uint32(len(r.cur.recs))
+	for i := range staged {
+		staged[i].seq = n + uint32(i)
+	}
+	r.cur.recs = append(r.cur.recs, staged...)
+}
+
+// tendIDs forgets the batches the ingester is done with; a failed ingest
+// fails the store (its records stay in memory). Committer only.
+func (d *DB) tendIDs(wait bool) {
+	r := &d.ids
+	for len(r.held) > 0 {
+		b := r.held[0]
+		if wait {
+			<-b.done
+		} else {
+			select {
+			case <-b.done:
+			default:
+				return
+			}
+		}
+		if b.err != nil {
+			d.fail(b.err)
+			return
+		}
+		r.mark, r.marked = b.mark, true
+		r.held[0] = nil
+		r.held = r.held[1:]
+	}
+}
+
+// handOffIDs hands the records in memory, those of every frame up to the
+// last written, to the ingester. Committer only, at a moment when every
+// group written is durable (rotate).
+func (d *DB) handOffIDs() {
+	r := &d.ids
+	if r.queue == nil || !d.idsBehind() {
+		return
+	}
+	d.tendIDs(false)
+	for len(r.held) >= maxHeldIDBatches && d.failed() == nil {
+		b := r.held[0]
+		<-b.done
+		d.tendIDs(false)
+	}
+	if d.failed() != nil {
+		return
+	}
+	b := &idBatch{set: r.cur, mark: d.written, done: make(chan struct{})}
+	// The next batch starts with room for as many.
+	r.size, r.cur = r.pending(), nil
+	r.held = append(r.held, b)
+	r.queue <- b
+}
+
+// idsBehind reports whether the index's ID mark is older than the last
+// frame written.
+func (d *DB) idsBehind() bool {
+	r := &d.ids
+	last := r.mark
+	if n := len(r.held); n > 0 {
+		last = r.held[n-1].mark
+	} else if !r.marked {
+		return d.written.seg != 0
+	}
+	return r.pending() > 0 || d.written.after(last)
+}
+
+// settleIDs has the index hold every retry record written, up to the last
+// frame written: it waits for the batches handed off, then ingests those
+// in memory itself. Committer only (or Open's and Close's, while none
+// runs), at a moment when every group written is durable.
+func (d *DB) settleIDs() error {
+	d.tendIDs(true)
+	if err := d.failed(); err != nil {
+		return err
+	}
+	if !d.idsBehind() {
+		return nil
+	}
+	r := &d.ids
+	if err := d.ingestIDs(r.cur, d.written); err != nil {
+		return err
+	}
+	r.cur, r.mark, r.marked = nil, d.written, true
+	return nil
+}
+
+// startIngester starts the goroutine that ingests the batches handed off.
+func (d *DB) startIngester() {
+	r := &d.ids
+	r.queue, r.quit = make(chan *idBatch, maxHeldIDBatches), make(chan struct{})
+	go func() {
+		defer close(r.quit)
+		for b := range r.queue {
+			if ingestStarting != nil {
+				ingestStarting()
+			}
+			b.err = d.ingestIDs(b.set, b.mark)
+			close(b.done)
+		}
+	}()
+}
+
+// stopIngester waits for the batches handed off, and stops the ingester.
+func (d *DB) stopIngester() {
+	r := &d.ids
+	if r.queue == nil {
+		return
+	}
+	d.tendIDs(true)
+	close(r.queue)
+	<-r.quit
+	r.queue = nil
+}
+
+// ingestStarting, when set (by tests), is called by the ingester before
+// it ingests each batch handed to it.
+var ingestStarting func()
+
+// ingestSuffix names the tables written for ingestion in the store's
+// directory; Open removes those a crash left.
+const ingestSuffix = ".ingest"
+
+// ingestIDs writes the records of set as a table, and mark as another,
+// and has pebble ingest both, atomically.
+func (d *DB) ingestIDs(set *idSet, mark marker) error {
+	var recs []stagedID
+	if set != nil {
+		recs = set.sorted()
+	}
+	paths := make([]string, 0, 2)
+	defer func() {
+		for _, p := range paths {
+			_ = d.opts.FS.Remove(p) // gone once ingested
+		}
+	}()
+	table := func(fill func(w *sstable.Writer) error) error {
+		p := d.opts.FS.PathJoin(d.dir, fmt.Sprintf("ids-%06d%s", d.ids.tmp.Add(1), ingestSuffix))
+		f, err := d.opts.FS.Create(p, "")
+		if err != nil {
+			return err
+		}
+		paths = append(paths, p)
+		// Without a filter or compression: IDs do not compress, and
+		// lookups are rare.
+		wo := d.po.MakeWriterOptions(0, d.pdb.TableFormat())
+		wo.FilterPolicy, wo.Compression = nil, sstable.NoCompression
+		w := sstable.NewWriter(objstorageprovider.NewFileWritable(f), wo)
+		return errors.Join(fill(w), w.Close())
+	}
+	err := table(func(w *sstable.Writer) error {
+		v := make([]byte, markerLen)
+		putMarkerAt(idMarkKey, v, mark)
+		return w.Set(idMarkKey, v)
+	})
+	if err == nil && len(recs) > 0 {
+		err = table(func(w *sstable.Writer) error {
+			var k [17]byte
+			k[0] = prefixID
+			var v []byte
+			for _, r := range recs {
+				binary.BigEndian.PutUint64(k[1:], r.k.hi)
+				binary.BigEndian.PutUint64(k[9:], r.k.lo)
+				rec := r.rec
+				if rec.gone {
+					if err := w.Delete(k[:]); err != nil {
+						return err
+					}
+					continue
+				}
+				v = appendUint(v[:0], k[:], rec.pos)
+				if err := w.Set(k[:], v); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	if err == nil {
+		err = d.pdb.Ingest(context.Background(), paths)
+	}
+	if err != nil {
+		return fmt.Errorf("diskstore: ingesting retry records: %w", err)
+	}
+	return nil
+}
+
+// removeIngestLeftovers removes the tables a crash left before pebble
+// ingested them.
+func (d *DB) removeIngestLeftovers() error {
+	names, err := d.opts.FS.List(d.dir)
+	if err != nil {
+		return err
+	}
+	for _, n := range names {
+		if strings.HasSuffix(n, ingestSuffix) {
+			if err := d.opts.FS.Remove(d.opts.FS.PathJoin(d.dir, n)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// loadIDMark reads the ID mark. A store of format 3 has none, and its index
+// holds the retry records of every frame up to its marker.
+func (d *DB) loadIDMark() error {
+	m, ok, err := readMarkerAt(d.pdb, idMarkKey)
+	if err != nil {
+		return err
+	}
+	d.ids.mark, d.ids.marked = m, ok
+	return nil
+}
+
+// frameIDs calls put for the retry records of the frame at first (whose
+// index writes are checked by checkFrame): those its index writes set or
+// remove (a store of format 3 wrote them there, and compaction's purge
+// steps write their removals), then that of every append whose events
+// are in the frame, found by its run.
+func frameIDs(frame []byte, first uint64, put func(k id128, rec idRec)) error {
+	ev := int(binary.LittleEndian.Uint32(frame[4:]))
+	var records [][]byte
+	r := batchrepr.Read(seglog.FrameIndex(frame))
+	for {
+		kind, k, v, ok, err := r.Next()
+		if err != nil {
+			return wrapErr(err)
+		}
+		if !ok {
+			return nil
+		}
+		switch {
+		case len(k) == 17 && k[0] == prefixID:
+			id := toID128(uuid.UUID(k[1:]))
+			if kind == pebble.InternalKeyKindDelete {
+				put(id, idRec{gone: true})
+				continue
+			}
+			pos, err := decodeUint(k, v)
+			if err != nil {
+				return err
+			}
+			put(id, idRec{pos: pos})
+		case len(k) > 0 && k[0] == prefixRun && kind == pebble.InternalKeyKindSet:
+			rn, err := decodeRun(k, v)
+			if err != nil {
+				return err
+			}
+			if records == nil {
+				records, _ = seglog.Records(frame[seglog.HeaderLen:seglog.HeaderLen+ev], nil)
+			}
+			if rn.pos < first || rn.pos-first >= uint64(len(records)) {
+				continue // a run compaction cut, of events of frames before
+			}
+			var sc strCache
+			e, err := decodeEvent(eventKey(rn.pos), records[rn.pos-first], rn.pos, &sc)
+			if err != nil {
+				return err
+			}
+			put(toID128(e.ID), idRec{pos: rn.pos})
+		}
+	}
+}
+
+// withoutIDs returns a batch of the writes of repr but its retry records,
+// for pebble's memtable.
+func withoutIDs(db *pebble.DB, repr []byte) (*pebble.Batch, error) {
+	b := db.NewBatch()
+	r := batchrepr.Read(repr)
+	for {
+		kind, k, v, ok, err := r.Next()
+		if err == nil && ok && !(len(k) > 0 && k[0] == prefixID) {
+			switch kind {
+			case pebble.InternalKeyKindSet:
+				err = b.Set(k, v, nil)
+			case pebble.InternalKeyKindDelete:
+				err = b.Delete(k, nil)
+			default:
+				err = fmt.Errorf("a record of kind %v", kind)
+			}
+		}
+		if err != nil {
+			_ = b.Close()
+			return nil, err
+		}
+		if !ok {
+			return b, nil
+		}
+	}
+}
