@@ -163,7 +163,7 @@ func (d *DB) buildIDFilter(capacity int64) {
 	}
 	for _, s := range sets {
 		if s != nil {
-			for _, r := range s.recs {
+			for r := range s.all(0) {
 				f.add(r.k)
 			}
 		}

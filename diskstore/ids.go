@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"iter"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -61,39 +62,74 @@ type stagedID struct {
 	seq uint32 // its place among those in memory: the last of an ID wins
 }
 
-// idSet is retry records in the order they were written. Adding one costs
-// an append to a slice; the index that lookups need (rare: recentids.go
-// and idfilter.go spare most) is built, or brought up to date, by the
-// first lookup that needs it.
+// idSet is retry records in the order they were written, in chunks of
+// idChunk (so that adding one never copies those before). Adding one
+// costs a copy into the last chunk; the index that lookups need (rare:
+// recentids.go and idfilter.go spare most) is built, or brought up to
+// date, by the first lookup that needs it.
 type idSet struct {
-	recs    []stagedID
-	idx     map[id128]idRec // of recs[:indexed]
+	chunks  [][]stagedID
+	n       int
+	idx     map[id128]idRec // of the first indexed records
 	indexed int
 }
 
-func (s *idSet) add(k id128, rec idRec) {
-	s.recs = append(s.recs, stagedID{k: k, rec: rec, seq: uint32(len(s.recs))})
+const idChunk = 4096
+
+// add adds the records of staged, numbering them.
+func (s *idSet) add(staged ...stagedID) {
+	for len(staged) > 0 {
+		last := len(s.chunks) - 1
+		if last < 0 || len(s.chunks[last]) == idChunk {
+			s.chunks = append(s.chunks, make([]stagedID, 0, idChunk))
+			last++
+		}
+		c := s.chunks[last]
+		k := min(len(staged), idChunk-len(c))
+		for i, r := range staged[:k] {
+			r.seq = uint32(s.n + i)
+			c = append(c, r)
+		}
+		s.chunks[last], s.n, staged = c, s.n+k, staged[k:]
+	}
+}
+
+// all yields the records in the order they were added, from the i-th.
+func (s *idSet) all(i int) iter.Seq[stagedID] {
+	return func(yield func(stagedID) bool) {
+		for c := i / idChunk; c < len(s.chunks); c++ {
+			for _, r := range s.chunks[c][i-c*idChunk:] {
+				if !yield(r) {
+					return
+				}
+				i++
+			}
+		}
+	}
 }
 
 // find returns the last record of k in s.
 func (s *idSet) find(k id128) (idRec, bool) {
-	if s == nil || len(s.recs) == 0 {
+	if s == nil || s.n == 0 {
 		return idRec{}, false
 	}
 	if s.idx == nil {
-		s.idx = make(map[id128]idRec, len(s.recs))
+		s.idx = make(map[id128]idRec, s.n)
 	}
-	for _, r := range s.recs[s.indexed:] {
+	for r := range s.all(s.indexed) {
 		s.idx[r.k] = r.rec
 	}
-	s.indexed = len(s.recs)
+	s.indexed = s.n
 	rec, ok := s.idx[k]
 	return rec, ok
 }
 
 // sorted returns the records of s sorted by ID, the last of each ID only.
 func (s *idSet) sorted() []stagedID {
-	out := slices.Clone(s.recs)
+	out := make([]stagedID, 0, s.n)
+	for _, c := range s.chunks {
+		out = append(out, c...)
+	}
 	slices.SortFunc(out, func(a, b stagedID) int {
 		if c := a.k.cmp(b.k); c != 0 {
 			return c
@@ -132,7 +168,6 @@ type retryRecords struct {
 	queue chan *idBatch // to the ingester, while it runs
 	quit  chan struct{} // closed by the ingester when it stops
 	tmp   atomic.Uint64 // numbers the tables being written
-	size  int           // the records of the last batch handed off
 }
 
 // maxHeldIDBatches bounds the batches handed off and not ingested: the
@@ -148,7 +183,7 @@ func (r *retryRecords) put(k id128, rec idRec) {
 	if r.cur == nil {
 		r.cur = &idSet{}
 	}
-	r.cur.add(k, rec)
+	r.cur.add(stagedID{k: k, rec: rec})
 }
 
 // pending returns the number of retry records in memory not handed off.
@@ -156,7 +191,7 @@ func (r *retryRecords) pending() int {
 	if r.cur == nil {
 		return 0
 	}
-	return len(r.cur.recs)
+	return r.cur.n
 }
 
 // findID looks up the retry record of id: in memory, then in the index.
@@ -191,13 +226,9 @@ func (d *DB) keepIDs(staged []stagedID) {
 	}
 	r := &d.ids
 	if r.cur == nil {
-		r.cur = &idSet{recs: make([]stagedID, 0, r.size)}
+		r.cur = &idSet{}
 	}
-	n := uint32(len(r.cur.recs))
-	for i := range staged {
-		staged[i].seq = n + uint32(i)
-	}
-	r.cur.recs = append(r.cur.recs, staged...)
+	r.cur.add(staged...)
 }
 
 // tendIDs forgets the batches the ingester is done with; a failed ingest
@@ -243,8 +274,7 @@ func (d *DB) handOffIDs() {
 		return
 	}
 	b := &idBatch{set: r.cur, mark: d.written, done: make(chan struct{})}
-	// The next batch starts with room for as many.
-	r.size, r.cur = r.pending(), nil
+	r.cur = nil
 	r.held = append(r.held, b)
 	r.queue <- b
 }
