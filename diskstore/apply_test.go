@@ -293,7 +293,7 @@ func TestApplyMarkSurvivesCrashWithItsGroup(t *testing.T) {
 	for round, unsynced := range []int{0, 30, 70, 100} {
 		t.Run(fmt.Sprintf("unsynced%d", unsynced), func(t *testing.T) {
 			fs := vfs.NewCrashableMem()
-			opts := diskstore.Options{FS: fs, SegmentBytes: 16 << 10, MemTableBytes: 64 << 10}
+			opts := diskstore.Options{FS: unlinked(fs), SegmentBytes: 16 << 10, MemTableBytes: 64 << 10}
 			db, err := diskstore.Open("db", opts)
 			if err != nil {
 				t.Fatal(err)
@@ -332,7 +332,7 @@ func TestApplyMarkSurvivesCrashWithItsGroup(t *testing.T) {
 				}
 			}
 			_ = db.Close()
-			opts.FS = crashed
+			opts.FS = unlinked(crashed)
 			db, err = diskstore.Open("db", opts)
 			if err != nil {
 				t.Fatal(err)
@@ -378,7 +378,7 @@ func TestVisibleBeforeSyncCrash(t *testing.T) {
 	for round, unsynced := range []int{0, 30, 70, 100, 0} {
 		t.Run(fmt.Sprintf("unsynced%d", unsynced), func(t *testing.T) {
 			fs := vfs.NewCrashableMem()
-			opts := diskstore.Options{FS: fs, SegmentBytes: 16 << 10, MemTableBytes: 64 << 10,
+			opts := diskstore.Options{FS: unlinked(fs), SegmentBytes: 16 << 10, MemTableBytes: 64 << 10,
 				VisibleBeforeSync: true, SyncInterval: time.Hour}
 			db, err := diskstore.Open("db", opts)
 			if err != nil {
@@ -434,7 +434,7 @@ func TestVisibleBeforeSyncCrash(t *testing.T) {
 			if durable.Load() != groups {
 				t.Fatalf("after Close, groups up to %d durable, want %d", durable.Load(), groups)
 			}
-			opts.FS = crashed
+			opts.FS = unlinked(crashed)
 			db, err = diskstore.Open("db", opts)
 			if err != nil {
 				t.Fatalf("open after the crash: %v", err)

@@ -175,7 +175,8 @@
 // index writes; time-ordered IDs make tables that pebble ingests into its
 // last level and never compacts again. Open replays the frames after the
 // older of the marker and the ID mark, and derives the retry records of
-// the frames after the ID mark from their runs and events. The first Open
+// the frames after the ID mark from their runs and events (a read-only
+// Open, which takes no appends, needs none of them). The first Open
 // of a store of version 3 that may write to it records version 4 and an
 // ID mark equal to its marker (it writes nothing else); a frame of version
 // 3 holds its retry records, which the replay takes as they are.

@@ -70,7 +70,7 @@ func testModel(t *testing.T, seed uint64, crash bool, newID func() uuid.UUID) {
 	var fs *vfs.MemFS
 	if crash {
 		fs = vfs.NewCrashableMem()
-		dir, opts.FS, opts.NoSync = "db", fs, false
+		dir, opts.FS, opts.NoSync = "db", unlinked(fs), false
 		// A small memtable: the index is flushed every few steps, and
 		// large groups take the path that syncs before indexing.
 		opts.MemTableBytes = 128 << 10
@@ -87,7 +87,7 @@ func testModel(t *testing.T, seed uint64, crash bool, newID func() uuid.UUID) {
 		if crash {
 			fs = fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: rng.IntN(101), RNG: rand.New(rand.NewPCG(seed, rng.Uint64()))})
 			_ = s.Close()
-			opts.FS = fs
+			opts.FS = unlinked(fs)
 		} else if err := s.Close(); err != nil {
 			t.Fatal(err)
 		}

@@ -92,7 +92,11 @@ func (d *DB) recover() error {
 		return indexFault{err}
 	}
 	segs := d.log.Segments()
-	if !ok || !d.ids.marked {
+	// A read-only store takes no appends, and needs no retry records:
+	// the retry records a replay would derive are no reason to refuse it.
+	idsDue := func(fm marker) bool { return !d.opts.ReadOnly && (!d.ids.marked || fm.after(d.ids.mark)) }
+	replayAll := !ok || idsDue(marker{})
+	if replayAll {
 		// The index holds no frame of the log, or no retry record of
 		// one: a new store, a crash before the index was first flushed
 		// (or its retry records first ingested), or an index removed to
@@ -108,12 +112,12 @@ func (d *DB) recover() error {
 	// The replay starts after the older of the marker and the ID mark.
 	from := m
 	switch {
-	case !ok || !d.ids.marked:
+	case replayAll:
 		from = marker{seg: 1}
-	case m.after(d.ids.mark):
+	case idsDue(m):
 		from = d.ids.mark
 	}
-	if ok && d.ids.marked {
+	if !replayAll {
 		if err := d.log.Has(from.seg); err != nil {
 			return err
 		}
@@ -153,7 +157,7 @@ func (d *DB) recover() error {
 					return err
 				}
 			}
-			if !d.ids.marked || fm.after(d.ids.mark) {
+			if idsDue(fm) {
 				if err := frameIDs(frame, fm.next-uint64(fc.events), d.ids.put); err != nil {
 					return err
 				}

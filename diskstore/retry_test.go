@@ -61,7 +61,7 @@ func TestRetryAfterCrash(t *testing.T) {
 			newID := ids.gen(2)
 			fs := vfs.NewCrashableMem()
 			open := func() *cairn.Store {
-				db, err := diskstore.Open("db", diskstore.Options{FS: fs})
+				db, err := diskstore.Open("db", diskstore.Options{FS: unlinked(fs)})
 				if err != nil {
 					t.Fatal(err)
 				}
