@@ -169,11 +169,12 @@
 // added the ID mark. The committer keeps the retry records it writes in
 // memory, and each time pebble's memtable is flushed a goroutine writes
 // them, sorted, as a table that pebble ingests whole, with the ID mark: the
-// frame up to which the index holds every retry record. Inserting them
-// into the memtable one by one, then compacting them through pebble's
-// levels, cost the committer about as much as the rest of an append's
-// index writes; time-ordered IDs make tables that pebble ingests into its
-// last level and never compacts again. Open replays the frames after the
+// frame up to which the index holds every retry record. With IDs made at
+// random (as the KurrentDB clients make them), which land all over the key
+// space, that costs 18% less CPU an append than inserting them into the
+// memtable one by one and compacting them through pebble's levels; with
+// time-ordered IDs, which pebble ingests into its last level and never
+// compacts again, about as much. Open replays the frames after the
 // older of the marker and the ID mark, and derives the retry records of
 // the frames after the ID mark from their runs and events (a read-only
 // Open, which takes no appends, needs none of them). The first Open
