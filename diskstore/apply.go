@@ -273,6 +273,14 @@ func (d *DB) applyGroup(op *applyOp) {
 // mark included. It runs on the committer goroutine.
 func (d *DB) applyPurge(op *applyOp, w *PurgeWrite) {
 	r := op.base()
+	// As purgeStep: no run in memory, and the memtable flushed before the
+	// next ingest.
+	if err := d.settleRecords(); err != nil {
+		r.err = err
+		d.handoff(nil, false, []*request{r})
+		return
+	}
+	defer func() { d.ids.purged = true }()
 	// Indexed: cutting the locators of one frame reads the cuts before.
 	g, err := d.newGroup(true, nil)
 	if err != nil {

@@ -195,6 +195,10 @@ type checker struct {
 	// records of the frames up to it.
 	idMark    marker
 	hasIDMark bool
+	// overlay holds, over the index, the runs of the frames the marker
+	// covers and the ID mark does not, which Open takes into memory
+	// (runs.go): the index the checks read (nil: none).
+	overlay *pebble.Batch
 	// markFrame is set once the scan finds the frame the marker ends.
 	markFrame  bool
 	logDamaged bool
@@ -305,6 +309,9 @@ func openChecker(dir string, opts CheckOptions) (*checker, error) {
 }
 
 func (c *checker) close() {
+	if c.overlay != nil {
+		_ = c.overlay.Close()
+	}
 	if c.replay != nil {
 		c.replay.close()
 	}

@@ -204,8 +204,47 @@ func (c *checker) frame(sc *logScan, seg uint64, off int64, frame []byte, fi fra
 	default:
 		c.r.Lag++
 	}
-	if c.hasIDMark && (end.before(c.idMark) || m.seg == c.idMark.seg && m.end == c.idMark.end) {
+	idCovered := c.hasIDMark && (end.before(c.idMark) || m.seg == c.idMark.seg && m.end == c.idMark.end)
+	if idCovered {
 		c.replayIDs(seg, off, frame, fi)
+	}
+	if covered := c.hasMark && (end.before(c.mark) || m.seg == c.mark.seg && m.end == c.mark.end); !c.d.runsInPebble && (covered || idCovered) {
+		c.replayRuns(seg, off, frame, fi, covered && !idCovered)
+	}
+}
+
+// replayRuns writes the runs of the appends of a frame the marker or the ID
+// mark covers (in a store of format 5, whose runs reach the index up to the
+// ID mark, runs.go) into the rebuilt index; and, with over set (a frame
+// the marker covers and the ID mark does not), into the overlay, as Open
+// takes them into memory.
+func (c *checker) replayRuns(seg uint64, off int64, frame []byte, fi frameInfo, over bool) {
+	var b *pebble.Batch
+	if c.replay != nil {
+		b = c.replay.db.NewBatch()
+		defer b.Close()
+	}
+	if over && c.overlay == nil {
+		c.overlay = c.d.pdb.NewIndexedBatch()
+	}
+	var k, v []byte
+	err := frameRecords(frame, fi.marker.next-uint64(fi.events), nil, func(stream string, rn run) {
+		k = appendRunKey(k[:0], stream, rn.first)
+		v = appendRun(v[:0], k, rn.pos, rn.count, rn.span)
+		if b != nil {
+			_ = b.Set(k, v, nil)
+		}
+		if over {
+			_ = c.overlay.Set(k, v, nil)
+		}
+	})
+	if err == nil && b != nil {
+		err = c.replay.db.Apply(b, pebble.NoSync)
+	}
+	if err != nil && c.replay != nil {
+		c.note("the index was not rebuilt from the log for comparison: %v (at %s offset %d)", err, segmentFile(seg), off)
+		c.replay.close()
+		c.replay = nil
 	}
 }
 
@@ -217,14 +256,14 @@ func (c *checker) replayIDs(seg uint64, off int64, frame []byte, fi frameInfo) {
 	}
 	b := c.replay.db.NewBatch()
 	defer b.Close()
-	err := frameIDs(frame, fi.marker.next-uint64(fi.events), func(k id128, rec idRec) {
+	err := frameRecords(frame, fi.marker.next-uint64(fi.events), func(k id128, rec idRec) {
 		key := k.key()
 		if rec.gone {
 			_ = b.Delete(key, nil)
 		} else {
 			_ = b.Set(key, appendUint(nil, key, rec.pos), nil)
 		}
-	})
+	}, nil)
 	if err == nil {
 		err = c.replay.db.Apply(b, pebble.NoSync)
 	}
@@ -245,7 +284,7 @@ func (c *checker) applyReplay(seg uint64, off int64, frame []byte, fi frameInfo)
 	// none of their blocks: a rebuild files its events itself, unless the
 	// store is still in format 2 (its lists are built when it is
 	// converted).
-	err := c.replay.apply(seglog.FrameIndex(frame))
+	err := c.replay.apply(seglog.FrameIndex(frame), c.d.runsInPebble, fi.marker.next-uint64(fi.events), fi.events)
 	if err == nil && fi.events > 0 && !fi.filed && !c.d.migrate {
 		err = c.replay.file(frame, seg, off, fi.marker.next-uint64(fi.events))
 	}

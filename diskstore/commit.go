@@ -1,6 +1,7 @@
 package diskstore
 
 import (
+	"encoding/binary"
 	"sync/atomic"
 	"time"
 
@@ -8,6 +9,7 @@ import (
 	"github.com/cairndb/cairn/diskstore/internal/seglog"
 	"github.com/cairndb/cairn/internal/invariants"
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/batchrepr"
 )
 
 // The DB's side of the commit pipeline (pipeline.go): how one group is
@@ -29,7 +31,7 @@ func (d *DB) newGroup(indexed bool, ops []operation) (*group, error) {
 		return nil, d.fail(err)
 	}
 	d.groupIDs.reset()
-	g := &group{d: d, first: d.next, next: d.next, now: cairn.Now().UnixMicro(), ids: &d.groupIDs, seg: seg, base: base, evs: d.evs[:0], newIDs: d.staged[:0]}
+	g := &group{d: d, first: d.next, next: d.next, now: cairn.Now().UnixMicro(), ids: &d.groupIDs, seg: seg, base: base, evs: d.evs[:0], newIDs: d.staged[:0], newRuns: d.stagedRuns[:0], runRecs: d.runRecs[:0]}
 	d.filing.reset()
 	idx, events := groupSize(ops)
 	if indexed {
@@ -166,7 +168,7 @@ func (d *DB) handoff(g *group, wrote bool, reqs []*request) {
 			}
 		}
 	} else if wrote {
-		p.snap = d.pdb.NewSnapshot()
+		p.snap, p.runs = d.pdb.NewSnapshot(), d.ids.gens
 		d.next = g.next
 		d.stats.groups.Add(1)
 		d.stats.writes.Add(uint64(len(reqs)))
@@ -176,6 +178,13 @@ func (d *DB) handoff(g *group, wrote bool, reqs []*request) {
 		d.evs = g.evs[:0]
 		if cap(g.newIDs) <= maxKeptIDs {
 			d.staged = g.newIDs[:0]
+		}
+		if cap(g.newRuns) <= maxKeptIDs {
+			clear(g.newRuns) // their streams
+			d.stagedRuns = g.newRuns[:0]
+		}
+		if cap(g.runRecs) <= maxKeptFrame {
+			d.runRecs = g.runRecs[:0]
 		}
 		_ = g.b.Close()
 		if cap(g.frame) <= maxKeptFrame {
@@ -220,7 +229,7 @@ func (d *DB) writeGroup(g *group, written func()) error {
 	// The index's last write is the marker: the end of this frame.
 	op := g.b.SetDeferred(len(markerKey), markerLen)
 	copy(op.Key, markerKey)
-	end := g.base + int64(len(g.frame)) + int64(g.b.Len())
+	end := g.base + int64(len(g.frame)) + int64(g.b.Len()) + int64(len(g.runRecs))
 	m := marker{seg: g.seg, end: end, next: g.next}
 	if invariants.Enabled && !m.after(d.written) {
 		invariants.Failf("diskstore: marker %+v written after marker %+v: a replay would start before frames it holds", m, d.written)
@@ -240,7 +249,7 @@ func (d *DB) writeGroup(g *group, written func()) error {
 			return err
 		}
 	}
-	g.frame = append(g.frame, g.b.Repr()...)
+	g.frame = appendIndexWrites(g.frame, g.b.Repr(), g.runRecs, len(g.newRuns))
 	seglog.SealFrame(g.frame, events)
 	if err := d.log.Write(g.frame); err != nil {
 		return err
@@ -261,7 +270,7 @@ func (d *DB) writeGroup(g *group, written func()) error {
 	if g.goneIDs > 0 {
 		// Retry records reach the index by ingestion only (ids.go).
 		var err error
-		if b, err = withoutIDs(d.pdb, g.b.Repr()); err != nil {
+		if b, err = withoutIDs(d.pdb, g.b.Repr(), true, false, 0, 0); err != nil {
 			return err
 		}
 		defer b.Close()
@@ -269,12 +278,28 @@ func (d *DB) writeGroup(g *group, written func()) error {
 	if err := d.pdb.Apply(b, pebble.NoSync); err != nil {
 		return err
 	}
-	d.keepIDs(g.newIDs)
+	d.keepRecords(g.newIDs, g.newRuns)
 	d.filing.settle()
 	d.unflushed += size
 	d.written = m
 	return nil
 }
+
+// appendIndexWrites appends to frame the index writes of a group: those of
+// repr (a pebble batch, ending with the marker), with the count records
+// of runs (runs.go) after its header.
+func appendIndexWrites(frame, repr, runs []byte, count int) []byte {
+	at := len(frame)
+	frame = append(frame, repr[:batchrepr.HeaderLen]...)
+	n := binary.LittleEndian.Uint32(frame[at+8:])
+	binary.LittleEndian.PutUint32(frame[at+8:], n+uint32(count))
+	frame = append(frame, runs...)
+	return append(frame, repr[batchrepr.HeaderLen:]...)
+}
+
+// maxPendingRecords is the number of retry records and runs in memory at
+// which rotate hands them off without a flush.
+var maxPendingRecords = 1 << 20
 
 // memSize bounds what a batch takes in pebble's memtable, and what pebble
 // reserves for it before applying it: its bytes and, for each entry, a
@@ -291,22 +316,32 @@ func memSize(b *pebble.Batch) uint64 {
 // wait for durability first, see writeGroup) while less than rotateAt is
 // used. It waits until every group in flight is durable, so the memtable
 // flushed holds only durable writes.
+//
+// The retry records and runs in memory are handed off with each flush, and
+// on their own once there are maxPendingRecords of them (appends that
+// write little else to the memtable, to streams that exist, fill it
+// slowly).
 func (d *DB) rotate(force bool) error {
-	if !force && d.unflushed < d.rotateAt() {
+	full := d.unflushed >= d.rotateAt()
+	records := !force && !full && d.ids.pending() >= maxPendingRecords
+	if !force && !full && !records {
 		return nil
 	}
 	d.pipe.drain()
 	if err := d.failed(); err != nil {
 		return err
 	}
-	// Every group written is durable: so are the retry records in memory,
-	// which go to the index with the memtable (ids.go).
+	// Every group written is durable: so are the retry records and runs
+	// in memory, which go to the index with the memtable (ids.go).
 	if force {
 		if err := d.settleIDs(); err != nil {
 			return err
 		}
 	} else {
 		d.handOffIDs()
+	}
+	if records {
+		return nil
 	}
 	d.unflushed = 0
 	if !force && !d.grown && d.memCap < d.opts.MemTableBytes {
@@ -397,7 +432,7 @@ func (d *DB) publishGroups(groups []*pending, err error) {
 		_ = last.snap.Close()
 		return
 	}
-	d.publish(last.snap, last.next)
+	d.publish(last.snap, last.runs, last.next)
 	if d.groups++; anchor || d.groups%anchorGroups == 0 {
 		d.renewAnchor()
 	}

@@ -242,6 +242,13 @@ func (d *DB) purgeStep(op *purgeOp) {
 		d.handoff(nil, false, []*request{r})
 		return
 	}
+	// The step reads the runs it rewrites from pebble: none may be in
+	// memory (runs.go).
+	if err := d.settleRecords(); err != nil {
+		r.err = err
+		d.handoff(nil, false, []*request{r})
+		return
+	}
 	// Indexed: cutting the locators of one frame reads the cuts before.
 	g, err := d.newGroup(true, nil)
 	if err != nil {
@@ -255,6 +262,9 @@ func (d *DB) purgeStep(op *purgeOp) {
 		return
 	}
 	d.handoff(g, true, []*request{r})
+	// Its writes of runs are in the memtable, which the next ingest would
+	// overlap.
+	d.ids.purged = true
 }
 
 // purgeStep removes from the index, in g (an indexed group), the dead
@@ -391,11 +401,14 @@ func (g *group) purge(stream string, budget *int) (done bool, err error) {
 	if target <= from {
 		return true, nil
 	}
+	// Every run is in pebble: the step settled those in memory first
+	// (purgeStep). Read through the locators' iterator, which decodes a
+	// run as it does a locator.
 	it, err := g.d.pdb.NewIter(runBounds(stream))
 	if err != nil {
 		return false, wrapErr(err)
 	}
-	rd := &reader{ctx: context.Background(), runs: it, lr: g.d.log.NewReader()}
+	rd := &reader{ctx: context.Background(), locs: it, lr: g.d.log.NewReader()}
 	valid := it.SeekLT(runKey(stream, from+1))
 	if !valid {
 		valid = it.First()

@@ -154,7 +154,7 @@ func (g *group) firstLive(from uint64) (p uint64, ok bool, err error) {
 		if err != nil {
 			return 0, false, wrapErr(err)
 		}
-		rd := &reader{runs: it, lr: g.d.log.NewReader()}
+		rd := &reader{locs: it, lr: g.d.log.NewReader()}
 		rn, found, err := rd.locate(from, cairn.Forward)
 		if err = rd.close(err); err != nil {
 			return 0, false, err

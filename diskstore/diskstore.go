@@ -99,6 +99,10 @@ type DB struct {
 	// idsInIndex: the store is of a format (3 or 2) whose index holds the
 	// retry records of every frame up to its marker (see markIDs).
 	idsInIndex bool
+	// runsInPebble: the store is of a format (4 or before) whose index
+	// holds the runs of every frame up to its marker, and whose replay
+	// applies them to the memtable, until Open converts it (runs.go).
+	runsInPebble bool
 	// cut is set once compaction has removed events from the log (Open
 	// reads it from the index): from then on, an entry of an index list
 	// may outlive its event, and reads through the index check each
@@ -125,19 +129,21 @@ type DB struct {
 	readers sync.WaitGroup
 
 	// Owned by the committer goroutine.
-	heads     map[string]*head
-	lists     listHeads   // the heads of the index's lists (filing.go)
-	filing    filing      // the index entries of the group being committed
-	writes    indexWrites // the index writes of the group being committed
-	evs       []groupEvent
-	staged    []stagedID // the retry records of the group being committed
-	groupIDs  groupIDs   // the first IDs of the group being committed
-	next      uint64     // next global position
-	frameBuf  []byte
-	unflushed uint64 // memSize of the index writes in pebble's memtable
-	memCap    uint64 // at most the capacity of pebble's memtable (see growMemtable)
-	grown     bool   // growMemtable was called
-	written   marker // the marker of the last frame written (or replayed)
+	heads      map[string]*head
+	lists      listHeads   // the heads of the index's lists (filing.go)
+	filing     filing      // the index entries of the group being committed
+	writes     indexWrites // the index writes of the group being committed
+	evs        []groupEvent
+	staged     []stagedID  // the retry records of the group being committed
+	stagedRuns []stagedRun // its runs
+	runRecs    []byte      // and their index writes
+	groupIDs   groupIDs    // the first IDs of the group being committed
+	next       uint64      // next global position
+	frameBuf   []byte
+	unflushed  uint64 // memSize of the index writes in pebble's memtable
+	memCap     uint64 // at most the capacity of pebble's memtable (see growMemtable)
+	grown      bool   // growMemtable was called
+	written    marker // the marker of the last frame written (or replayed)
 	// recent tells the IDs that have no retry record, for most new
 	// appends, without a lookup (recentids.go).
 	recent recentIDs
@@ -271,7 +277,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	d.unflushed = 0
 	d.counting.Store(true)
 	d.anchor = d.pdb.NewSnapshot()
-	d.publish(d.pdb.NewSnapshot(), d.next)
+	d.publish(d.pdb.NewSnapshot(), d.ids.gens, d.next)
 	if !opts.ReadOnly {
 		d.startIngester()
 	}

@@ -25,14 +25,23 @@ import (
 // records version 4 in a store of version 3 at once, with an ID mark equal
 // to its marker; a build that reads version 3 only would replay a frame
 // of version 4 without its retry records.
-const FormatVersion = 4
+//
+// Version 5 took the runs out of pebble's memtable: they reach the index
+// with the retry records, in the tables ingested up to the ID mark, and
+// Open takes those of the frames after it into memory (runs.go). The
+// frames are as in version 4. Open records version 5 in a store of version
+// 4 or 3 once it has flushed the runs it replayed; a build that reads
+// version 4 only would lose the runs of the frames after the ID mark.
+const FormatVersion = 5
 
 // formatNoIndex is the version before the index of categories, types and
-// tags, and formatIDsInFrames the version before the ID mark: the older
-// versions Open converts.
+// tags, formatIDsInFrames the version before the ID mark, and
+// formatRunsInIndex the version before runs in memory: the older versions
+// Open converts.
 const (
 	formatNoIndex     = 2
 	formatIDsInFrames = 3
+	formatRunsInIndex = 4
 )
 
 // Key prefixes. See the package documentation for the layout.

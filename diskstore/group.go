@@ -52,6 +52,11 @@ type group struct {
 	// not those applied to pebble's memtable.
 	newIDs  []stagedID
 	goneIDs int
+	// newRuns are the runs of the group's appends, kept in memory once
+	// its frame is in the log (runs.go); runRecs encodes them as index
+	// writes, which the frame holds (for a replay) and pebble does not.
+	newRuns []stagedRun
+	runRecs []byte
 	// broken is the first error of a write to the index batch: the group
 	// cannot be committed (see handoff).
 	broken error
@@ -257,7 +262,7 @@ func (g *group) check(stream string, expected cairn.ExpectedVersion, events []ca
 	case err != nil:
 		return refused(err)
 	case found:
-		recorded, err := recordedFrom(g.d.pdb, g.d.log, pos, len(events))
+		recorded, err := recordedFrom(g.d.committed(), g.d.log, pos, len(events))
 		if err != nil {
 			return refused(err)
 		}
@@ -320,12 +325,12 @@ func (g *group) write(stream string, h *head, events []cairn.EventData) (cairn.A
 	}
 	sp := span{seg: g.seg, off: g.base + int64(start), bytes: int64(len(g.frame) - start)}
 	n := int64(len(events))
-	// The records, encoded in reused buffers (the batch copies them).
+	// The run: in the frame's index writes, and in memory once the frame
+	// is written (runs.go).
 	g.key = appendRunKey(g.key[:0], stream, first)
 	g.scratch = appendRun(g.scratch[:0], g.key, pos, n, sp)
-	if err := g.set(g.key, g.scratch); err != nil {
-		return cairn.AppendResult{}, err
-	}
+	g.runRecs = appendRunRecord(g.runRecs, g.key, g.scratch)
+	g.newRuns = append(g.newRuns, stagedRun{stream: stream, rn: run{first: first, pos: pos, count: n, span: sp}})
 	// The retry record, kept in memory once the frame is written (ids.go).
 	g.newIDs = append(g.newIDs, stagedID{k: toID128(events[0].ID), rec: idRec{pos: pos}})
 	g.ids.add(events[0].ID)

@@ -28,7 +28,7 @@ func (d *DB) head(stream string) (*head, error) {
 	if h, ok := d.heads[stream]; ok {
 		return h, nil
 	}
-	h, err := loadHead(d.pdb, stream)
+	h, err := loadHead(d.committed(), stream)
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +51,7 @@ func (d *DB) evictHeads() {
 	}
 }
 
-func loadHead(r pebble.Reader, stream string) (*head, error) {
+func loadHead(r index, stream string) (*head, error) {
 	h := &head{last: -1}
 	m, ok, err := loadMeta(r, stream)
 	if err != nil {
@@ -87,7 +87,10 @@ func runBounds(stream string) *pebble.IterOptions {
 	return &pebble.IterOptions{LowerBound: p, UpperBound: prefixEnd(p)}
 }
 
-func lastRun(r pebble.Reader, stream string) (run, bool, error) {
+func lastRun(r index, stream string) (run, bool, error) {
+	if rs := r.mem.of(stream); len(rs) > 0 {
+		return rs[len(rs)-1], true, nil
+	}
 	it, err := r.NewIter(runBounds(stream))
 	if err != nil {
 		return run{}, false, wrapErr(err)
@@ -105,7 +108,7 @@ func lastRun(r pebble.Reader, stream string) (run, bool, error) {
 
 // streamState returns the meta and last version of a readable stream, or the
 // error for one that is not (op names the operation in the error).
-func streamState(r pebble.Reader, op, stream string) (meta, int64, error) {
+func streamState(r index, op, stream string) (meta, int64, error) {
 	h, err := loadHead(r, stream)
 	if err != nil {
 		return meta{}, 0, err

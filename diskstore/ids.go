@@ -153,7 +153,8 @@ func (s *idSet) sorted() []stagedID {
 // idBatch is a set of retry records handed to the ingester: those of the
 // frames up to mark that the index does not hold yet.
 type idBatch struct {
-	set  *idSet // its records are not changed once handed off
+	set  *idSet  // its records are not changed once handed off
+	runs *runGen // and its runs (runs.go)
 	mark marker
 	done chan struct{}
 	err  error
@@ -163,7 +164,15 @@ type idBatch struct {
 // memory, and the batches on their way into the index.
 type retryRecords struct {
 	cur  *idSet     // written since the last hand-off
+	runs *runGen    // the runs written since (runs.go); nil: none yet
 	held []*idBatch // handed off and not known ingested, oldest first
+	// gens are the runs in memory, those of held then runs: what the
+	// committer reads, and what the views it makes see. Replaced, never
+	// changed, as they change.
+	gens []*runGen
+	// purged: pebble's memtable holds runs a purge step wrote, and must
+	// be flushed before the next ingest (flushPurged).
+	purged bool
 	// mark is the ID mark the index holds (marked false: none, every
 	// frame's records are replayed).
 	mark   marker
@@ -190,12 +199,42 @@ func (r *retryRecords) put(k id128, rec idRec) {
 	r.cur.add(stagedID{k: k, rec: rec})
 }
 
-// pending returns the number of retry records in memory not handed off.
-func (r *retryRecords) pending() int {
-	if r.cur == nil {
-		return 0
+// putRun notes a run in memory.
+func (r *retryRecords) putRun(stream string, rn run) {
+	r.curRuns().add([]stagedRun{{stream: stream, rn: rn}})
+}
+
+// curRuns returns the generation of runs being written.
+func (r *retryRecords) curRuns() *runGen {
+	if r.runs == nil {
+		r.runs = newRunGen()
+		r.regen()
 	}
-	return r.cur.n
+	return r.runs
+}
+
+// regen replaces gens with the generations of runs in memory now.
+func (r *retryRecords) regen() {
+	gens := make([]*runGen, 0, len(r.held)+1)
+	for _, b := range r.held {
+		if b.runs != nil {
+			gens = append(gens, b.runs)
+		}
+	}
+	if r.runs != nil {
+		gens = append(gens, r.runs)
+	}
+	r.gens = gens
+}
+
+// pending returns the number of retry records and runs in memory not
+// handed off.
+func (r *retryRecords) pending() int {
+	n := r.runs.size()
+	if r.cur != nil {
+		n += r.cur.n
+	}
+	return n
 }
 
 // findID looks up the retry record of id: in memory, then in the index.
@@ -223,16 +262,20 @@ func (d *DB) findID(id uuid.UUID) (pos uint64, ok bool, err error) {
 	return pos, err == nil, err
 }
 
-// keepIDs notes in memory the retry records of a group now in the log.
-func (d *DB) keepIDs(staged []stagedID) {
-	if len(staged) == 0 {
+// keepRecords notes in memory the retry records and the runs of a group
+// now in the log.
+func (d *DB) keepRecords(ids []stagedID, runs []stagedRun) {
+	r := &d.ids
+	if len(runs) > 0 {
+		r.curRuns().add(runs)
+	}
+	if len(ids) == 0 {
 		return
 	}
-	r := &d.ids
 	if r.cur == nil {
 		r.cur = &idSet{}
 	}
-	r.cur.add(staged...)
+	r.cur.add(ids...)
 }
 
 // tendIDs forgets the batches the ingester is done with; a failed ingest
@@ -257,6 +300,7 @@ func (d *DB) tendIDs(wait bool) {
 		r.mark, r.marked = b.mark, true
 		r.held[0] = nil
 		r.held = r.held[1:]
+		r.regen()
 	}
 }
 
@@ -277,10 +321,33 @@ func (d *DB) handOffIDs() {
 	if d.failed() != nil {
 		return
 	}
-	b := &idBatch{set: r.cur, mark: d.written, done: make(chan struct{})}
-	r.cur = nil
+	if err := d.flushPurged(); err != nil {
+		d.fail(err)
+		return
+	}
+	b := &idBatch{set: r.cur, runs: r.runs, mark: d.written, done: make(chan struct{})}
+	r.cur, r.runs = nil, nil
 	r.held = append(r.held, b)
+	r.regen()
 	r.queue <- b
+}
+
+// flushPurged flushes pebble's memtable when it holds runs a purge step
+// wrote: an ingest of runs would overlap it, and pebble would flush it
+// itself, with whatever groups it holds that are not durable yet.
+// Committer only, at a moment when every group written is durable.
+func (d *DB) flushPurged() error {
+	r := &d.ids
+	if !r.purged {
+		return nil
+	}
+	d.sealed.Add(1)
+	d.unflushed = 0
+	if err := d.pdb.Flush(); err != nil {
+		return wrapErr(err)
+	}
+	r.purged = false
+	return nil
 }
 
 // idsBehind reports whether the index's ID mark is older than the last
@@ -309,10 +376,14 @@ func (d *DB) settleIDs() error {
 		return nil
 	}
 	r := &d.ids
-	if err := d.ingestIDs(r.cur, d.written); err != nil {
+	if err := d.flushPurged(); err != nil {
 		return err
 	}
-	r.cur, r.mark, r.marked = nil, d.written, true
+	if err := d.ingestIDs(r.cur, r.runs, d.written); err != nil {
+		return err
+	}
+	r.cur, r.runs, r.mark, r.marked = nil, nil, d.written, true
+	r.regen()
 	return nil
 }
 
@@ -326,7 +397,7 @@ func (d *DB) startIngester() {
 			if ingestStarting != nil {
 				ingestStarting()
 			}
-			b.err = d.ingestIDs(b.set, b.mark)
+			b.err = d.ingestIDs(b.set, b.runs, b.mark)
 			close(b.done)
 		}
 	}()
@@ -352,9 +423,11 @@ var ingestStarting func()
 // directory; Open removes those a crash left.
 const ingestSuffix = ".ingest"
 
-// ingestIDs writes the records of set as a table, and mark as another,
-// and has pebble ingest both, atomically.
-func (d *DB) ingestIDs(set *idSet, mark marker) error {
+// ingestIDs writes the records of set as a table, the runs of runs as
+// another, and mark as a third, and has pebble ingest them, atomically.
+// The tables' key ranges do not overlap each other, nor pebble's memtable
+// (but for the runs of a purge step, see flushPurged).
+func (d *DB) ingestIDs(set *idSet, runs *runGen, mark marker) error {
 	var recs []stagedID
 	if set != nil {
 		recs = set.sorted()
@@ -407,6 +480,9 @@ func (d *DB) ingestIDs(set *idSet, mark marker) error {
 			return nil
 		})
 	}
+	if err == nil && runs.size() > 0 {
+		err = table(func(w *sstable.Writer) error { return runs.write(w.Set) })
+	}
 	if err == nil {
 		err = d.pdb.Ingest(context.Background(), paths)
 	}
@@ -444,12 +520,13 @@ func (d *DB) loadIDMark() error {
 	return nil
 }
 
-// frameIDs calls put for the retry records of the frame at first (whose
-// index writes are checked by checkFrame): those its index writes set or
-// remove (a store of format 3 wrote them there, and compaction's purge
-// steps write their removals), then that of every append whose events
-// are in the frame, found by its run.
-func frameIDs(frame []byte, first uint64, put func(k id128, rec idRec)) error {
+// frameRecords calls put for the retry records of the frame at first
+// (whose index writes are checked by checkFrame): those its index writes
+// set or remove (a store of format 3 wrote them there, and compaction's
+// purge steps write their removals), then that of every append whose
+// events are in the frame, found by its run. It calls putRun, unless nil,
+// for each of those runs (runs.go); put may be nil too.
+func frameRecords(frame []byte, first uint64, put func(k id128, rec idRec), putRun func(stream string, rn run)) error {
 	ev := int(binary.LittleEndian.Uint32(frame[4:]))
 	var records [][]byte
 	r := batchrepr.Read(seglog.FrameIndex(frame))
@@ -463,6 +540,9 @@ func frameIDs(frame []byte, first uint64, put func(k id128, rec idRec)) error {
 		}
 		switch {
 		case len(k) == 17 && k[0] == prefixID:
+			if put == nil {
+				continue
+			}
 			id := toID128(uuid.UUID(k[1:]))
 			if kind == pebble.InternalKeyKindDelete {
 				put(id, idRec{gone: true})
@@ -481,8 +561,14 @@ func frameIDs(frame []byte, first uint64, put func(k id128, rec idRec)) error {
 			if records == nil {
 				records, _ = seglog.Records(frame[seglog.HeaderLen:seglog.HeaderLen+ev], nil)
 			}
-			if rn.pos < first || rn.pos-first >= uint64(len(records)) {
+			if !ownRun(rn, first, len(records)) {
 				continue // a run compaction cut, of events of frames before
+			}
+			if putRun != nil {
+				putRun(string(k[1:len(k)-9]), rn)
+			}
+			if put == nil {
+				continue
 			}
 			var sc strCache
 			e, err := decodeEvent(eventKey(rn.pos), records[rn.pos-first], rn.pos, &sc)
@@ -494,14 +580,29 @@ func frameIDs(frame []byte, first uint64, put func(k id128, rec idRec)) error {
 	}
 }
 
-// withoutIDs returns a batch of the writes of repr but its retry records,
-// for pebble's memtable.
-func withoutIDs(db *pebble.DB, repr []byte) (*pebble.Batch, error) {
+// ownRun reports whether rn, set by the index writes of a frame whose
+// events (count of them) start at position first, is the run of an append
+// in the frame, not one of a frame before that a purge step rewrote.
+func ownRun(rn run, first uint64, count int) bool {
+	return rn.pos >= first && rn.pos-first < uint64(count)
+}
+
+// withoutIDs returns a batch of the writes of repr, for pebble's memtable:
+// with ids set, but its retry records; with runs set, but the runs of the
+// appends in the frame, of count events from position first (runs.go).
+func withoutIDs(db *pebble.DB, repr []byte, ids, runs bool, first uint64, count int) (*pebble.Batch, error) {
 	b := db.NewBatch()
 	r := batchrepr.Read(repr)
 	for {
 		kind, k, v, ok, err := r.Next()
-		if err == nil && ok && !(len(k) > 0 && k[0] == prefixID) {
+		skip := ids && ok && len(k) > 0 && k[0] == prefixID
+		if err == nil && ok && runs && len(k) > 0 && k[0] == prefixRun && kind == pebble.InternalKeyKindSet {
+			var rn run
+			if rn, err = decodeRun(k, v); err == nil {
+				skip = ownRun(rn, first, count)
+			}
+		}
+		if err == nil && ok && !skip {
 			switch kind {
 			case pebble.InternalKeyKindSet:
 				err = b.Set(k, v, nil)

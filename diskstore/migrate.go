@@ -137,7 +137,7 @@ func (d *DB) buildIndex() error {
 	if err := d.pdb.Flush(); err != nil {
 		return indexFault{err}
 	}
-	d.migrate = false
-	d.lg.Info("diskstore: built the index; the store is now in on-disk format 3", "events", events, "locators", frames, "took", time.Since(start))
+	d.migrate, d.runsInPebble = false, false
+	d.lg.Info(fmt.Sprintf("diskstore: built the index; the store is now in on-disk format %d", FormatVersion), "events", events, "locators", frames, "took", time.Since(start))
 	return nil
 }

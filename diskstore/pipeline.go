@@ -122,6 +122,7 @@ func signal(ch chan struct{}) {
 // pending is a group on its way to disk, in the syncer's queue.
 type pending struct {
 	snap   *pebble.Snapshot // the state after the group; nil when it wrote nothing or failed
+	runs   []*runGen        // the runs in memory that snap may lack (runs.go)
 	first  uint64           // the position of the group's first event
 	next   uint64           // the position after its last; first when it wrote no event
 	anchor bool             // renew the anchor after the group

@@ -21,11 +21,11 @@ func (d *DB) ReadStreamSized(ctx context.Context, stream string, from int64, cou
 		return nil, err
 	}
 	defer d.releaseView(v)
-	m, last, err := streamState(v.snap, "read", stream)
+	m, last, err := streamState(v.index(), "read", stream)
 	if err != nil {
 		return nil, err
 	}
-	rd, err := newReader(ctx, v.snap, d.log, stream)
+	rd, err := newReader(ctx, v.index(), d.log, stream)
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +60,7 @@ func (d *DB) ReadAllSized(ctx context.Context, from uint64, count, maxBytes int,
 	if v.next == 0 || (dir == cairn.Forward && from >= v.next) {
 		return nil, nil
 	}
-	rd, err := newReader(ctx, v.snap, d.log, "")
+	rd, err := newReader(ctx, v.index(), d.log, "")
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +97,7 @@ func (d *DB) ReadAllSized(ctx context.Context, from uint64, count, maxBytes int,
 		if err = ctx.Err(); err != nil {
 			break
 		}
-		if !step(rd.runs, dir) {
+		if !step(rd.locs, dir) {
 			break
 		}
 		rn, err = rd.current()
@@ -118,7 +118,7 @@ func (d *DB) StreamVersion(ctx context.Context, stream string) (int64, error) {
 		return 0, err
 	}
 	defer d.releaseView(v)
-	_, last, err := streamState(v.snap, "stream version of", stream)
+	_, last, err := streamState(v.index(), "stream version of", stream)
 	return last, err
 }
 
@@ -129,7 +129,7 @@ func (d *DB) StreamExists(ctx context.Context, stream string) (bool, error) {
 		return false, err
 	}
 	defer d.releaseView(v)
-	h, err := loadHead(v.snap, stream)
+	h, err := loadHead(v.index(), stream)
 	if err != nil {
 		return false, err
 	}

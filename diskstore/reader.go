@@ -14,7 +14,8 @@ import (
 // position order (through their locators), and their records in the log.
 type reader struct {
 	ctx  context.Context
-	runs *pebble.Iterator // the stream's runs, or the locators
+	runs *runIter         // the stream's runs
+	locs *pebble.Iterator // or the locators
 	lr   seglog.Reader
 	vals [][]byte
 	sc   strCache
@@ -37,22 +38,28 @@ func (rd *reader) room(out []cairn.Event, count int) bool {
 
 // newReader returns a reader of stream's runs, or of the locators when
 // stream is empty.
-func newReader(ctx context.Context, r pebble.Reader, lg *seglog.Log, stream string) (*reader, error) {
-	rd := &reader{ctx: ctx, lr: lg.NewReader(), maxBytes: math.MaxInt}
-	opts := &locatorBounds
-	if stream != "" {
-		opts = runBounds(stream)
-	}
+func newReader(ctx context.Context, r index, lg *seglog.Log, stream string) (*reader, error) {
+	rd := &reader{ctx: ctx, maxBytes: math.MaxInt}
 	var err error
-	if rd.runs, err = r.NewIter(opts); err != nil {
+	if stream != "" {
+		rd.runs, err = newRunIter(r, stream)
+	} else {
+		rd.locs, err = r.NewIter(&locatorBounds)
+	}
+	if err != nil {
 		return nil, wrapErr(err)
 	}
+	rd.lr = lg.NewReader()
 	return rd, nil
 }
 
 func (rd *reader) close(err error) error {
 	rd.lr.Release()
-	err = errors.Join(err, rd.runs.Error(), rd.runs.Close())
+	if rd.runs != nil {
+		err = errors.Join(err, rd.runs.close())
+	} else {
+		err = errors.Join(err, rd.locs.Error(), rd.locs.Close())
+	}
 	return wrapErr(err)
 }
 
@@ -86,18 +93,15 @@ func (rd *reader) streamEvent(stream string, rn run, v int64) (cairn.Event, erro
 	return e, err
 }
 
-// current decodes the run under the runs iterator.
+// current decodes the locator under the locators iterator.
 func (rd *reader) current() (run, error) {
-	return decodeRun(rd.runs.Key(), rd.runs.Value())
+	return decodeRun(rd.locs.Key(), rd.locs.Value())
 }
 
 // runAt positions the runs iterator at the run holding version v.
-func (rd *reader) runAt(stream string, v int64) (run, bool, error) {
-	if !rd.runs.SeekLT(runKey(stream, v+1)) {
-		return run{}, false, nil
-	}
-	rn, err := rd.current()
-	if err != nil {
+func (rd *reader) runAt(v int64) (run, bool, error) {
+	rn, ok, err := rd.runs.seek(v)
+	if err != nil || !ok {
 		return run{}, false, err
 	}
 	return rn, v <= rn.last(), nil
@@ -109,7 +113,7 @@ func (rd *reader) forward(stream string, from, last int64, count int, out []cair
 	if from > last {
 		return out, nil
 	}
-	rn, ok, err := rd.runAt(stream, from)
+	rn, ok, err := rd.runAt(from)
 	if err != nil {
 		return out, err
 	}
@@ -134,11 +138,12 @@ func (rd *reader) forward(stream string, from, last int64, count int, out []cair
 		if err := rd.ctx.Err(); err != nil {
 			return out, err
 		}
-		if !rd.runs.Next() {
-			break
-		}
-		if rn, err = rd.current(); err != nil {
+		var more bool
+		if rn, more, err = rd.runs.next(); err != nil {
 			return out, err
+		}
+		if !more {
+			break
 		}
 		ok = rn.first == from
 	}
@@ -152,7 +157,7 @@ func (rd *reader) forward(stream string, from, last int64, count int, out []cair
 // stop, at most count in all.
 func (rd *reader) backward(stream string, from, stop int64, count int, out []cairn.Event) ([]cairn.Event, error) {
 	for from >= stop && rd.room(out, count) {
-		rn, ok, err := rd.runAt(stream, from)
+		rn, ok, err := rd.runAt(from)
 		if err != nil {
 			return out, err
 		}
@@ -180,15 +185,15 @@ func (rd *reader) backward(stream string, from, stop int64, count int, out []cai
 // locate positions the locators iterator at the run holding position pos,
 // or (forward) the first run after it, or (backward) the last before it.
 func (rd *reader) locate(pos uint64, dir cairn.Direction) (run, bool, error) {
-	valid := rd.runs.SeekLT(locatorKey(pos + 1))
+	valid := rd.locs.SeekLT(locatorKey(pos + 1))
 	if valid {
 		rn, err := rd.current()
 		if err != nil || dir == cairn.Backward || pos < rn.pos+uint64(rn.count) {
 			return rn, err == nil, err
 		}
-		valid = rd.runs.Next()
+		valid = rd.locs.Next()
 	} else if dir == cairn.Forward {
-		valid = rd.runs.First()
+		valid = rd.locs.First()
 	}
 	if !valid {
 		return run{}, false, nil
@@ -200,7 +205,7 @@ func (rd *reader) locate(pos uint64, dir cairn.Direction) (run, bool, error) {
 // recordedFrom returns up to n events of the stream of the event at pos,
 // from that event's version on: what cairn.RetryResult compares a repeated
 // append with. Events removed by compaction are missing from the result.
-func recordedFrom(r pebble.Reader, lg *seglog.Log, pos uint64, n int) ([]cairn.Event, error) {
+func recordedFrom(r index, lg *seglog.Log, pos uint64, n int) ([]cairn.Event, error) {
 	rd, err := newReader(context.Background(), r, lg, "")
 	if err != nil {
 		return nil, err

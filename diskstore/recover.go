@@ -55,12 +55,14 @@ func (d *DB) init() error {
 		}
 		switch version {
 		case FormatVersion:
+		case formatRunsInIndex:
+			d.runsInPebble = true
 		case formatIDsInFrames:
-			d.idsInIndex = true
+			d.idsInIndex, d.runsInPebble = true, true
 		case formatNoIndex:
 			// Open builds the index of categories, types and tags once
 			// the log is replayed (migrate.go).
-			d.migrate, d.idsInIndex = true, true
+			d.migrate, d.idsInIndex, d.runsInPebble = true, true, true
 		default:
 			return fmt.Errorf("on-disk format version %d; this build reads versions %d to %d", version, formatNoIndex, FormatVersion)
 		}
@@ -95,7 +97,11 @@ func (d *DB) recover() error {
 	// A read-only store takes no appends, and needs no retry records:
 	// the retry records a replay would derive are no reason to refuse it.
 	idsDue := func(fm marker) bool { return !d.opts.ReadOnly && (!d.ids.marked || fm.after(d.ids.mark)) }
-	replayAll := !ok || idsDue(marker{})
+	// Runs are read: the runs of the frames after the ID mark are taken
+	// into memory by every open (runs.go), but in a store of format 4 or
+	// before, whose index holds the runs of every frame up to its marker.
+	runsDue := func(fm marker) bool { return !d.runsInPebble && (!d.ids.marked || fm.after(d.ids.mark)) }
+	replayAll := !ok || idsDue(marker{}) || runsDue(marker{})
 	if replayAll {
 		// The index holds no frame of the log, or no retry record of
 		// one: a new store, a crash before the index was first flushed
@@ -114,7 +120,7 @@ func (d *DB) recover() error {
 	switch {
 	case replayAll:
 		from = marker{seg: 1}
-	case idsDue(m):
+	case idsDue(m) || runsDue(m):
 		from = d.ids.mark
 	}
 	if !replayAll {
@@ -149,23 +155,32 @@ func (d *DB) recover() error {
 			}
 			fm := fc.marker
 			next = fm.next
-			if d.opts.ReadOnly {
-				return ErrNeedsRecovery
-			}
 			if !ok || fm.after(m) {
+				if d.opts.ReadOnly {
+					return ErrNeedsRecovery
+				}
 				if err := d.replayFrame(frame, fc, seg, end); err != nil {
 					return err
 				}
 			}
-			if idsDue(fm) {
-				if err := frameIDs(frame, fm.next-uint64(fc.events), d.ids.put); err != nil {
+			if ids, runs := idsDue(fm), runsDue(fm); ids || runs {
+				var put func(id128, idRec)
+				var putRun func(string, run)
+				if ids {
+					put = d.ids.put
+				}
+				if runs {
+					putRun = d.ids.putRun
+				}
+				if err := frameRecords(frame, fm.next-uint64(fc.events), put, putRun); err != nil {
 					return err
 				}
-				if d.ids.pending() >= replayIDBatch {
-					if err := d.ingestIDs(d.ids.cur, fm); err != nil {
+				if !d.opts.ReadOnly && d.ids.pending() >= replayIDBatch {
+					if err := d.ingestIDs(d.ids.cur, d.ids.runs, fm); err != nil {
 						return indexFault{err}
 					}
-					d.ids.cur, d.ids.mark, d.ids.marked = nil, fm, true
+					d.ids.cur, d.ids.runs, d.ids.mark, d.ids.marked = nil, nil, fm, true
+					d.ids.regen()
 				}
 			}
 			end += int64(len(frame))
@@ -189,7 +204,7 @@ func (d *DB) recover() error {
 	}
 	d.next, d.written = m.next, m
 	if !d.opts.ReadOnly {
-		if err := d.settleIDs(); err != nil {
+		if err := d.settle(); err != nil {
 			return indexFault{err}
 		}
 	}
@@ -212,9 +227,9 @@ func (d *DB) recover() error {
 func (d *DB) replayFrame(frame []byte, fc checkedFrame, seg uint64, off int64) error {
 	repr := seglog.FrameIndex(frame)
 	var b *pebble.Batch
-	if fc.ids {
+	if fc.ids || !d.runsInPebble {
 		var err error
-		if b, err = withoutIDs(d.pdb, repr); err != nil {
+		if b, err = withoutIDs(d.pdb, repr, true, !d.runsInPebble, fc.marker.next-uint64(fc.events), fc.events); err != nil {
 			return fmt.Errorf("%w: log segment %d offset %d: %v", cairn.ErrCorrupt, seg, off, err)
 		}
 	} else {
@@ -258,7 +273,7 @@ func (d *DB) markIDs(m marker, ok bool) error {
 		}
 	}
 	if !d.migrate {
-		if err := b.Set(formatKey, formatValue(FormatVersion), nil); err != nil {
+		if err := b.Set(formatKey, formatValue(formatRunsInIndex), nil); err != nil {
 			return err
 		}
 	}

@@ -21,7 +21,8 @@ func (d *DB) renewAnchor() {
 // view is a durable, consistent state of the store that readers share.
 type view struct {
 	snap *pebble.Snapshot
-	next uint64 // positions below are committed
+	runs []*runGen // the runs in memory snap may lack (runs.go)
+	next uint64    // positions below are committed
 	refs atomic.Int32
 	gone chan struct{} // closed when the last reference is released
 	d    *DB
@@ -37,12 +38,17 @@ func (v *view) release() {
 	}
 }
 
-// publish makes snap, whose positions below next are committed, the read
-// view. Only the syncer (or Open, before it starts) calls it, after the
+// index returns what v's readers read.
+func (v *view) index() index {
+	return index{Reader: v.snap, mem: memRuns{gens: v.runs, next: v.next}}
+}
+
+// publish makes snap and the runs in memory it may lack, whose positions
+// below next are committed, the read view. Only the syncer (or Open, before it starts) calls it, after the
 // writes in snap are durable (before, with Options.VisibleBeforeSync).
 // Positions published only rise.
-func (d *DB) publish(snap *pebble.Snapshot, next uint64) {
-	v := &view{snap: snap, next: next, gone: make(chan struct{}), d: d}
+func (d *DB) publish(snap *pebble.Snapshot, runs []*runGen, next uint64) {
+	v := &view{snap: snap, runs: runs, next: next, gone: make(chan struct{}), d: d}
 	v.refs.Store(1)
 	d.viewMu.Lock()
 	old := d.view
