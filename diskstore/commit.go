@@ -298,8 +298,11 @@ func appendIndexWrites(frame, repr, runs []byte, count int) []byte {
 }
 
 // maxPendingRecords is the number of retry records and runs in memory at
-// which rotate hands them off without a flush.
-var maxPendingRecords = 1 << 20
+// which rotate hands them off without a flush: about 128Ki appends. Four
+// times as many left W2 at 256 writers where it was and the process's
+// peak memory 150-230 MiB higher (1,024,000 appends: 410-500 MiB against
+// 250-280 MiB; docs/benchmarks.md).
+var maxPendingRecords = 1 << 18
 
 // memSize bounds what a batch takes in pebble's memtable, and what pebble
 // reserves for it before applying it: its bytes and, for each entry, a
