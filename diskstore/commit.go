@@ -298,11 +298,13 @@ func appendIndexWrites(frame, repr, runs []byte, count int) []byte {
 }
 
 // maxPendingRecords is the number of retry records and runs in memory at
-// which rotate hands them off without a flush: about 128Ki appends. Four
-// times as many left W2 at 256 writers where it was and the process's
-// peak memory 150-230 MiB higher (1,024,000 appends: 410-500 MiB against
-// 250-280 MiB; docs/benchmarks.md).
-var maxPendingRecords = 1 << 18
+// which rotate hands them off without a flush: about 512Ki appends. Each
+// hand-off waits for the groups in flight to be durable, and its ingest
+// holds up pebble's commits while it publishes its tables. At 256 writers
+// (W2, 2,048,000 appends) a quarter of it made W2 10% slower (0.87× the
+// raw file against 0.95×) for a peak memory of 320-345 MiB against
+// 440-550 MiB; the format before took 315-325 MiB (docs/benchmarks.md).
+var maxPendingRecords = 1 << 20
 
 // memSize bounds what a batch takes in pebble's memtable, and what pebble
 // reserves for it before applying it: its bytes and, for each entry, a
