@@ -223,6 +223,9 @@ func TestClusterSurvivesKill9(t *testing.T) {
 						t.Errorf("writer %d: %v", w, err)
 						return
 					}
+					if ctx.Err() != nil {
+						return // the test is over: the append is not acknowledged
+					}
 					// The node may be down: the same append, through the next.
 					node = (node + 1) % 3
 					time.Sleep(50 * time.Millisecond)
@@ -230,6 +233,11 @@ func TestClusterSurvivesKill9(t *testing.T) {
 			}
 		})
 	}
+	// The writers are done before the test is, even when it fails.
+	defer func() {
+		stop()
+		wg.Wait()
+	}()
 	ackedCount := func() int {
 		mu.Lock()
 		defer mu.Unlock()

@@ -10,6 +10,12 @@
 // Addr looks below that range, where the kernel hands nothing out on its
 // own, and falls back to port 0 only where the range is unknown or leaves
 // no room.
+//
+// Nor does Addr hand out the same port twice in a process: a test that
+// names the addresses of several servers before any of them listens (a
+// cluster's nodes, their HTTP and NATS ports) would otherwise get the same
+// free port for two of them once in a few hundred clusters, and the second
+// server to start would fail to bind it.
 package freeport
 
 import (
@@ -17,7 +23,28 @@ import (
 	"math/rand/v2"
 	"net"
 	"os"
+	"sync"
 )
+
+// given holds the ports Addr handed out in this process.
+var given struct {
+	sync.Mutex
+	ports map[int]bool
+}
+
+// take records port as handed out, and reports whether it was not before.
+func take(port int) bool {
+	given.Lock()
+	defer given.Unlock()
+	if given.ports[port] {
+		return false
+	}
+	if given.ports == nil {
+		given.ports = map[int]bool{}
+	}
+	given.ports[port] = true
+	return true
+}
 
 // lowest is the lowest port Addr takes: above the ports that system
 // services commonly use.
@@ -27,7 +54,11 @@ const lowest = 10000
 func Addr() (string, error) {
 	if lo := ephemeralLow(); lo-lowest >= 1000 {
 		for range 100 {
-			lis, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", lowest+rand.IntN(lo-lowest)))
+			port := lowest + rand.IntN(lo-lowest)
+			if !take(port) {
+				continue
+			}
+			lis, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
 			if err != nil {
 				continue
 			}
@@ -36,12 +67,18 @@ func Addr() (string, error) {
 			return addr, nil
 		}
 	}
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("freeport: %w", err)
+	for range 100 {
+		lis, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", fmt.Errorf("freeport: %w", err)
+		}
+		addr := lis.Addr().(*net.TCPAddr)
+		lis.Close()
+		if take(addr.Port) {
+			return addr.String(), nil
+		}
 	}
-	defer lis.Close()
-	return lis.Addr().String(), nil
+	return "", fmt.Errorf("freeport: no port free that was not handed out before")
 }
 
 // ephemeralLow is the lowest port of the kernel's ephemeral range, or 0

@@ -40,6 +40,22 @@ func TestAddr(t *testing.T) {
 	}
 }
 
+// No port is handed out twice in a process, though each is closed again
+// at once: a test names its servers' addresses before they listen.
+func TestAddrNeverTwice(t *testing.T) {
+	seen := map[string]bool{}
+	for range 2000 {
+		addr, err := Addr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if seen[addr] {
+			t.Fatalf("%s handed out twice", addr)
+		}
+		seen[addr] = true
+	}
+}
+
 // A port that is taken is not handed out.
 func TestAddrSkipsTaken(t *testing.T) {
 	addr, err := Addr()
