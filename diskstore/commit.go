@@ -298,7 +298,8 @@ func appendIndexWrites(frame, repr, runs []byte, count int) []byte {
 }
 
 // maxPendingRecords is the number of retry records and runs in memory at
-// which rotate hands them off without a flush: about 512Ki appends. Each
+// which rotate hands them off without a flush (Options.pendingRecords):
+// about 512Ki appends. Each
 // hand-off waits for the groups in flight to be durable, and its ingest
 // holds up pebble's commits while it publishes its tables. At 256 writers
 // (W2, 2,048,000 appends) a quarter of it made W2 10% slower (0.87× the
@@ -328,7 +329,7 @@ func memSize(b *pebble.Batch) uint64 {
 // slowly).
 func (d *DB) rotate(force bool) error {
 	full := d.unflushed >= d.rotateAt()
-	records := !force && !full && d.ids.pending() >= maxPendingRecords
+	records := !force && !full && d.ids.pending() >= d.opts.pendingRecords
 	if !force && !full && !records {
 		return nil
 	}

@@ -7,6 +7,13 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
+// WithPendingRecords returns o with the runs and retry records in memory
+// handed off once there are n of them, for a test.
+func WithPendingRecords(o Options, n int) Options {
+	o.pendingRecords = n
+	return o
+}
+
 // SetPurgeRuns sets how many runs one purge step removes, for a test, and
 // returns what puts it back.
 func SetPurgeRuns(n int) (restore func()) {

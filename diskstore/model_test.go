@@ -72,8 +72,12 @@ func testModel(t *testing.T, seed uint64, crash bool, newID func() uuid.UUID) {
 		fs = vfs.NewCrashableMem()
 		dir, opts.FS, opts.NoSync = "db", unlinked(fs), false
 		// A small memtable: the index is flushed every few steps, and
-		// large groups take the path that syncs before indexing.
+		// large groups take the path that syncs before indexing. The
+		// runs and retry records in memory are handed off every few
+		// dozen appends: crashes come with some on their way into the
+		// index, and reads find runs in pebble and in memory.
 		opts.MemTableBytes = 128 << 10
+		opts = diskstore.WithPendingRecords(opts, 64)
 	}
 	open := func() *cairn.Store {
 		db, err := diskstore.Open(dir, opts)

@@ -67,9 +67,16 @@ type Options struct {
 	// [ErrNeedsRecovery]: recovery (or the conversion) writes the index,
 	// so open it once for writing first.
 	ReadOnly bool
+
+	// pendingRecords is the number of runs and retry records in memory at
+	// which they are handed off (maxPendingRecords unless a test sets it).
+	pendingRecords int
 }
 
 func (o *Options) ensureDefaults() {
+	if o.pendingRecords <= 0 {
+		o.pendingRecords = maxPendingRecords
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
