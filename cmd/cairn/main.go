@@ -24,23 +24,12 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"runtime/debug"
 	"syscall"
 )
 
-// gcPercent is the collector's target when GOGC is not set. The engines
-// keep their caches off the Go heap (pebble's block cache), so the heap of a
-// busy server is small and, at Go's default of 100, collected every few
-// megabytes of allocation: several times a second under read load, each
-// collection taking one of the cores for a while. At 400 the process holds
-// about 40 MiB more and collects a quarter as often (measured with cairn
-// bench W5 at 10M events: rehydration p99 2.2-2.8 ms -> 0.7 ms, peak RSS 56
-// -> 97 MiB).
-const gcPercent = 400
-
 func main() {
 	if os.Getenv("GOGC") == "" {
-		debug.SetGCPercent(gcPercent)
+		paceGC()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
