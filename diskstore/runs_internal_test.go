@@ -132,6 +132,15 @@ func TestRunsAcrossHandOffs(t *testing.T) {
 		stop atomic.Bool
 		wg   sync.WaitGroup
 	)
+	// On every way out, the readers stop before the store closes.
+	open := true
+	defer func() {
+		stop.Store(true)
+		wg.Wait()
+		if open {
+			db.Close()
+		}
+	}()
 	errs := make(chan error, 4)
 	for r := range 3 {
 		wg.Add(1)
@@ -195,6 +204,7 @@ func TestRunsAcrossHandOffs(t *testing.T) {
 		t.Fatal(err)
 	}
 	verifyStreams(t, db, all)
+	open = false
 	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
