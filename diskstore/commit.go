@@ -299,12 +299,14 @@ func appendIndexWrites(frame, repr, runs []byte, count int) []byte {
 
 // maxPendingRecords is the number of retry records and runs in memory at
 // which rotate hands them off without a flush (Options.pendingRecords):
-// about 512Ki appends. Each
-// hand-off waits for the groups in flight to be durable, and its ingest
-// holds up pebble's commits while it publishes its tables. At 256 writers
-// (W2, 2,048,000 appends) a quarter of it made W2 10% slower (0.87× the
-// raw file against 0.95×) for a peak memory of 320-345 MiB against
-// 440-550 MiB; the format before took 315-325 MiB (docs/benchmarks.md).
+// about 512Ki appends. At 256 writers (W2, 2,048,000 appends) a quarter of
+// it made W2 about 10% slower for a peak memory 10-15% lower. Not for the
+// hand-offs' own waits: their drains took 2.3-2.6 ms and their ingests
+// 24-26 ms in all over such a run. For pebble's compactions: the runs of
+// every stream span the whole key range, so each ingested table lands in
+// L0 over the last, and four times as many, smaller ones were compacted
+// at three times the bytes (116-118 MiB in 6-7 compactions against 38 MiB
+// in one), CPU the committer shares two cores with (docs/benchmarks.md).
 var maxPendingRecords = 1 << 20
 
 // memSize bounds what a batch takes in pebble's memtable, and what pebble
