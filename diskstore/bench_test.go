@@ -152,6 +152,58 @@ func BenchmarkRehydrate(b *testing.B) {
 	}
 }
 
+// BenchmarkRehydrateInterleaved reads a 1000-event stream from the start
+// whose single-event appends interleave with those of 63 other streams
+// (W2's shape): its events lie about 64 records apart in the log.
+func BenchmarkRehydrateInterleaved(b *testing.B) {
+	s := fillInterleaved(b, 64, 1000)
+	ctx := context.Background()
+	for b.Loop() {
+		n := 0
+		for _, err := range s.Stream(ctx, "w7", 0, cairn.Forward) {
+			if err != nil {
+				b.Fatal(err)
+			}
+			n++
+		}
+		if n != 1000 {
+			b.Fatalf("read %d events", n)
+		}
+	}
+}
+
+// BenchmarkReadFirstEvent reads the first event of each of 64 streams in
+// turn, whose single-event appends interleave: the read a $ce- subscriber
+// makes of each stream of a page, to see what of the stream is visible.
+func BenchmarkReadFirstEvent(b *testing.B) {
+	s := fillInterleaved(b, 64, 1000)
+	ctx := context.Background()
+	i := 0
+	for b.Loop() {
+		evs, err := s.ReadStream(ctx, fmt.Sprint("w", i%64), 0, 1, cairn.Forward)
+		if err != nil || len(evs) != 1 || evs[0].Version != 0 {
+			b.Fatal(evs, err)
+		}
+		i++
+	}
+}
+
+// fillInterleaved opens a store and appends events single events to each
+// of streams streams (w0, w1, …) in turn.
+func fillInterleaved(b *testing.B, streams, events int) *cairn.Store {
+	s := openBench(b, diskstore.Options{NoSync: true})
+	ctx := context.Background()
+	ev := cairn.EventData{Type: "E", Data: payload()}
+	for range events {
+		for w := range streams {
+			if _, err := s.Append(ctx, fmt.Sprint("w", w), cairn.Any, ev); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	return s
+}
+
 // BenchmarkReadQueryTag reads the 1000 events of one tag, spread evenly
 // over a log of 1M events (D3 of cairn bench, smaller): the read follows
 // the tag's list, so it costs the 1000 events, not the log.

@@ -49,7 +49,11 @@ func newReader(ctx context.Context, r index, lg *seglog.Log, stream string) (*re
 	if err != nil {
 		return nil, wrapErr(err)
 	}
-	rd.lr = lg.NewReader()
+	if stream != "" {
+		rd.lr = lg.NewGrowingReader()
+	} else {
+		rd.lr = lg.NewReader()
+	}
 	return rd, nil
 }
 

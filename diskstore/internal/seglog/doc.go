@@ -26,9 +26,10 @@
 //   - frame.go: the frame format: building a frame ([BeginFrame],
 //     [SealFrame]), reading one back ([Log.ReadFrame]) and telling a torn
 //     end of the log from damage ([Log.CheckTail]).
-//   - reader.go: [Reader], which reads event records through a window (or,
-//     for sparse reads, through a read-only mapping of the segment made
-//     by package internal/mmap), and [Records], which splits them.
+//   - reader.go: [Reader], which reads event records through a window
+//     (which, for one stream's reads, starts small and grows as the reads
+//     go on; for sparse reads, through a read-only mapping of the segment
+//     made by package internal/mmap), and [Records], which splits them.
 //   - alloc_*.go, punch_*.go: what the operating system offers for
 //     preallocating space, punching holes and counting allocated blocks.
 //

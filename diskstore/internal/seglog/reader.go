@@ -19,6 +19,7 @@ type Reader struct {
 	buf    []byte
 	window int  // the least a read reads
 	sparse bool // read through mappings where there are
+	grow   bool // a read ahead of the window doubles it (NewGrowingReader)
 }
 
 // NewReader returns a reader of l's records. Release it when done.
@@ -32,6 +33,17 @@ func (l *Log) NewReader() Reader { return Reader{log: l, window: readWindow} }
 // next read would not use. The bytes it returns are valid until the next
 // call, as with any reader. Release it when done.
 func (l *Log) NewSparseReader() Reader { return Reader{log: l, window: sparseWindow, sparse: true} }
+
+// NewGrowingReader returns a reader for reads that may stay few or go on
+// through the log, such as those of one stream: the first read reads what
+// it needs and at least sparseWindow bytes, and each read that lands
+// ahead of the window, in the same segment and within readWindow of its
+// end, doubles the least the next reads, up to readWindow. A read of one
+// event of a stream then reads a few kilobytes, where a window of
+// readWindow would copy a quarter of a megabyte for it, and a read of a
+// whole stream reads as a reader of readWindow does after a few reads.
+// Release it when done.
+func (l *Log) NewGrowingReader() Reader { return Reader{log: l, window: sparseWindow, grow: true} }
 
 const (
 	readWindow   = 256 << 10
@@ -60,6 +72,9 @@ func (r *Reader) Read(seg uint64, off int64, n int) ([]byte, error) {
 		if m := r.log.mapping(seg); off+int64(n) <= int64(len(m)) {
 			return m[off : off+int64(n) : off+int64(n)], nil
 		}
+	}
+	if r.grow && seg == r.seg && off >= r.base && off < r.base+int64(len(r.buf))+readWindow {
+		r.window = min(2*r.window, readWindow)
 	}
 	want := max(n, r.window)
 	if r.buf == nil {

@@ -389,3 +389,67 @@ func TestZerosAheadOfSmallFramesOnly(t *testing.T) {
 		off += int64(len(f))
 	}
 }
+
+// TestGrowingReads: a growing reader returns what a plain reader does; a
+// read of one record reads a few kilobytes, not a whole window; reads that
+// go on through a segment double what each reads up to a whole window, and
+// one that jumps further ahead, or to another segment, does not.
+func TestGrowingReads(t *testing.T) {
+	l, err := Open(vfs.NewMem(), "log", 4<<20, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.StartAppending(1, 0); err != nil {
+		t.Fatal(err)
+	}
+	var frames []written
+	for i := range 400 {
+		f := frame(string(bytes.Repeat([]byte{byte(i)}, 2000)), "index")
+		seg, off, err := l.Reserve()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Write(f); err != nil {
+			t.Fatal(err)
+		}
+		frames = append(frames, written{seg, off, f})
+	}
+	read := func(r *Reader, w written) {
+		t.Helper()
+		got, err := r.Read(w.seg, w.off, len(w.data))
+		if err != nil || !bytes.Equal(got, w.data) {
+			t.Fatalf("read of segment %d at %d: %v", w.seg, w.off, err)
+		}
+	}
+
+	// One record: a few kilobytes.
+	r := l.NewGrowingReader()
+	read(&r, frames[200])
+	if len(r.buf) != sparseWindow || r.window != sparseWindow {
+		t.Fatalf("a read of one record read %d bytes (window %d), want %d", len(r.buf), r.window, sparseWindow)
+	}
+	// A jump of more than a window ahead does not grow it.
+	read(&r, frames[399])
+	if r.window != sparseWindow {
+		t.Fatalf("a jump of %d bytes grew the window to %d", frames[399].off-frames[200].off, r.window)
+	}
+	r.Release()
+
+	// Reads through the segment grow it to a whole window.
+	r = l.NewGrowingReader()
+	defer r.Release()
+	reads, last := 0, int64(-1)
+	for _, w := range frames {
+		read(&r, w)
+		if r.base != last {
+			reads, last = reads+1, r.base
+		}
+	}
+	if r.window != readWindow {
+		t.Fatalf("after a read of the whole segment the window is %d, want %d", r.window, readWindow)
+	}
+	total := frames[len(frames)-1].off + int64(len(frames[len(frames)-1].data)) - frames[0].off
+	if most := 7 + int(total/readWindow) + 1; reads > most {
+		t.Fatalf("a read of %d bytes took %d reads of the file, want at most %d", total, reads, most)
+	}
+}
