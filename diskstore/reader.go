@@ -142,6 +142,9 @@ func (rd *reader) forward(stream string, from, last int64, count int, out []cair
 		if err := rd.ctx.Err(); err != nil {
 			return out, err
 		}
+		if !rd.room(out, count) || from > last {
+			break // done: the next run is not needed
+		}
 		var more bool
 		if rn, more, err = rd.runs.next(); err != nil {
 			return out, err
